@@ -1,0 +1,49 @@
+"""Command line: ``python -m mtlrec <command> ...``.
+
+Each command lives in its own module under ``mtlrec.cli`` and is imported only when
+used, so ``python -m mtlrec --help`` stays fast. A command module exposes
+``add_arguments(parser)`` and ``run(args) -> int`` (the exit status).
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# command name -> (module under mtlrec.cli, one-line help)
+COMMANDS = {
+    "data": ("data", "inspect and check interaction data (data check PATH ...)"),
+    "prepare": ("prepare", "clean, encode and split data into a prepared dataset folder"),
+    "train": ("train", "train a multi-task model from a JSON config"),
+    "recommend": ("recommend", "top-K recommendations for one user from a run folder"),
+    "explain": ("explain", "SHAP explanation of one (user, item) recommendation"),
+    "sample": ("sample", "generate the shipped sample data or synthetic data"),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m mtlrec", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    argv = sys.argv[1:] if argv is None else argv
+    wanted = argv[0] if argv and argv[0] in COMMANDS else None
+    modules = {}
+    for name, (mod, help_) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_)
+        if name == wanted:  # import only the command that runs
+            try:
+                modules[name] = importlib.import_module(f"mtlrec.cli.{mod}")
+            except ModuleNotFoundError as e:
+                if e.name == f"mtlrec.cli.{mod}":
+                    print(f"mtlrec: the '{name}' command is not available in this version", file=sys.stderr)
+                    return 2
+                raise
+            modules[name].add_arguments(p)
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 0
+    return int(modules[args.command].run(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
