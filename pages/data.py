@@ -1,0 +1,7 @@
+import streamlit as st
+
+from pages.state import get_state
+
+state = get_state()
+st.title("data")
+st.info("Coming soon.")

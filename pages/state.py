@@ -1,0 +1,180 @@
+"""Per-session state of the dashboard and small UI helpers shared by all pages.
+
+Everything a browser session owns (its dataset, configuration, training jobs and the
+selected run) lives in one `AppState` object inside ``st.session_state``, so two tabs
+never see each other's data or runs. Pages call `get_state()`; they never keep
+module-level globals. Training jobs are `mtlrec.jobs.TrainingJob` objects: their worker
+threads never call ``st.*``; pages read ``job.snapshot()``.
+
+Cross-page requests:
+* ``st.session_state["explain_request"] = {"run_dir", "user", "item"}`` then
+  ``st.switch_page("pages/explain.py")`` opens the explanation of one recommendation.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+ROOT = Path(__file__).resolve().parents[1]
+STATE_KEY = "mtlrec_state"
+EXPLAIN_PAGE = "pages/explain.py"
+
+
+@dataclass
+class AppState:
+    # ---- data --------------------------------------------------------------------
+    raw: Any = None                 # mtlrec.data.readers.RawData
+    source: str | None = None       # "sample" or the uploaded file names, for display
+    spec: Any = None                # mtlrec.data.roles.DataSpec (column roles)
+    report: Any = None              # ValidationReport of the last validation
+    data_error: str | None = None   # message of the last DataError (shown on the Data page)
+    prep: Any = None                # mtlrec.prep.PrepConfig
+    dataset: Any = None             # mtlrec.dataset.PreparedDataset (after "Prepare")
+    dataset_key: str | None = None  # identifies the prepared dataset (spec+prep hash)
+    # ---- configuration -----------------------------------------------------------
+    tasks: list[dict] = field(default_factory=list)   # [{name, type, label, weight, metric}]
+    model: dict = field(default_factory=dict)         # {arch, ...hparams}
+    train: dict = field(default_factory=dict)         # {epochs, batch_size, lr, weighting, ...}
+    text: dict = field(default_factory=dict)          # {enabled, columns, model}
+    # ---- runs --------------------------------------------------------------------
+    jobs: list = field(default_factory=list)          # mtlrec.jobs.TrainingJob, newest last
+    selected_run: str | None = None                   # run_dir of the run shown on Results/Recommend
+    counter: int = 0                                   # bumps widget keys when a workspace is loaded
+
+    @property
+    def has_data(self) -> bool:
+        return self.raw is not None
+
+    @property
+    def has_dataset(self) -> bool:
+        return self.dataset is not None
+
+    def run_dirs(self) -> list[str]:
+        """Run folders of this session's jobs that have one, newest first."""
+        out = []
+        for job in reversed(self.jobs):
+            rd = job_run_dir(job)
+            if rd:
+                out.append(rd)
+        return out
+
+    def finished_run_dirs(self) -> list[str]:
+        out = []
+        for job in reversed(self.jobs):
+            snap = job.snapshot()
+            rd = snap_get(snap, "run_dir")
+            if rd and snap_get(snap, "status") in ("done", "finished", "completed", "succeeded") \
+                    and (Path(rd) / "model.pt").exists():
+                out.append(str(rd))
+        return out
+
+    def job_for(self, run_dir: str | None):
+        for job in self.jobs:
+            if run_dir and job_run_dir(job) == str(run_dir):
+                return job
+        return None
+
+
+def get_state() -> AppState:
+    """The AppState of this browser session (created on first use)."""
+    s = st.session_state.get(STATE_KEY)
+    if s is None:
+        s = AppState()
+        st.session_state[STATE_KEY] = s
+    return s
+
+
+def snap_get(snap, key, default=None):
+    """Read a field of a job snapshot, whether it is a dict or an object."""
+    if snap is None:
+        return default
+    if isinstance(snap, dict):
+        return snap.get(key, default)
+    return getattr(snap, key, default)
+
+
+def job_run_dir(job) -> str | None:
+    rd = getattr(job, "run_dir", None)
+    if rd is None:
+        rd = snap_get(job.snapshot(), "run_dir")
+    return str(rd) if rd else None
+
+
+def explain_page_exists() -> bool:
+    return (ROOT / EXPLAIN_PAGE).is_file()
+
+
+def request_explanation(run_dir: str, user, item) -> None:
+    """Open the Explain page on one (user, item) recommendation of one run."""
+    st.session_state["explain_request"] = {"run_dir": str(run_dir), "user": str(user), "item": str(item)}
+    if explain_page_exists():
+        st.switch_page(EXPLAIN_PAGE)
+
+
+@st.cache_resource(show_spinner=False)
+def device_label() -> str:
+    """The device training will use, in words (GPU name or CPU)."""
+    from mtlrec.workflow import describe_device
+    return describe_device()
+
+
+def sidebar() -> None:
+    """Current dataset, run and device; drawn on every page (by app.py)."""
+    state = get_state()
+    sb = st.sidebar
+    sb.markdown("#### Workspace")
+    if state.raw is None:
+        sb.caption("Dataset: none loaded yet")
+    else:
+        n = len(state.raw.interactions)
+        prepared = " · prepared" if state.dataset is not None else ""
+        sb.markdown(f"**Dataset:** {state.source or 'uploaded'}  \n{n:,} interactions{prepared}")
+    job = state.job_for(state.selected_run) or (state.jobs[-1] if state.jobs else None)
+    if job is None:
+        sb.caption("Run: none yet")
+    else:
+        snap = job.snapshot()
+        name = Path(job_run_dir(job) or "run").name
+        status = snap_get(snap, "status", "?")
+        frac = snap_get(snap, "progress", None)
+        pct = f" {100 * float(frac):.0f}%" if frac is not None and status == "running" else ""
+        sb.markdown(f"**Run:** `{name}` — {status}{pct}")
+    try:
+        dev = device_label()
+    except Exception as e:  # the device probe must never break a page
+        dev = f"unknown ({e.__class__.__name__})"
+    sb.markdown(f"**Device:** {dev}")
+
+
+def need_data(what: str = "this page") -> bool:
+    """Show a hint and return False when no dataset is loaded."""
+    if get_state().raw is None:
+        st.info(f"Load data first: use **Load sample & configure** on Home or upload files on Data, then come back to {what}.")
+        return False
+    return True
+
+
+def need_run(what: str = "this page") -> str | None:
+    """The selected finished run (picker shown when there are several), or None with a hint."""
+    state = get_state()
+    runs = state.finished_run_dirs()
+    if not runs:
+        st.info(f"No finished run in this session yet: train a model on **Train**, then come back to {what}.")
+        return None
+    if state.selected_run not in runs:
+        state.selected_run = runs[0]
+    state.selected_run = st.selectbox("Run", runs, index=runs.index(state.selected_run),
+                                      format_func=lambda p: Path(p).name, key="run_picker")
+    return state.selected_run
+
+
+def show_exception(e: BaseException, action: str) -> None:
+    """A readable message for an error; DataError messages are shown as they are."""
+    from mtlrec.errors import DataError, TrainingError
+    if isinstance(e, (DataError, TrainingError)):
+        st.error(str(e))
+    else:
+        st.error(f"{action} failed: {e.__class__.__name__}: {e}")
