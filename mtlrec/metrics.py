@@ -1,0 +1,302 @@
+"""Metrics per task (never pooled across tasks) and ranking metrics per user.
+
+Every metric is registered in `METRICS` with its direction (`higher_is_better`)
+and the task types it applies to. Point metrics come from scikit-learn; the
+ranking metrics (Recall@K, NDCG@K, HitRate@K, MRR) are vectorised numpy.
+
+Degenerate inputs do not crash: an AUC on a split with a single class, or any
+metric on non-finite predictions, is NaN.
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    higher_is_better: bool
+    task_types: tuple[str, ...]
+    description: str = ""
+    selectable: bool = True     # usable as a validation / early-stopping metric
+
+
+_B, _R, _M = ("binary",), ("regression",), ("multilabel",)
+_RANK = ("ranking",)
+METRICS: dict[str, MetricInfo] = {
+    "auc": MetricInfo(True, _B, "area under the ROC curve"),
+    "logloss": MetricInfo(False, _B, "binary cross-entropy of the probabilities"),
+    "accuracy": MetricInfo(True, _B, "share of correct decisions at the threshold"),
+    "precision": MetricInfo(True, _B, "precision at the threshold"),
+    "recall": MetricInfo(True, _B, "recall at the threshold"),
+    "f1": MetricInfo(True, _B, "F1 at the threshold"),
+    "best_f1": MetricInfo(True, _B, "F1 at the threshold that maximises it"),
+    "best_f1_threshold": MetricInfo(True, _B, "the threshold that maximises F1", selectable=False),
+    "rmse": MetricInfo(False, _R, "root mean squared error"),
+    "mae": MetricInfo(False, _R, "mean absolute error"),
+    "micro_f1": MetricInfo(True, _M, "F1 over all (row, class) decisions"),
+    "macro_f1": MetricInfo(True, _M, "mean F1 over classes"),
+    "micro_auc": MetricInfo(True, _M, "AUC over all (row, class) pairs"),
+    "macro_auc": MetricInfo(True, _M, "mean AUC over classes with both values"),
+    "recall@k": MetricInfo(True, _RANK, "share of a user's relevant items in the top K"),
+    "ndcg@k": MetricInfo(True, _RANK, "normalised discounted cumulative gain of the top K"),
+    "hitrate@k": MetricInfo(True, _RANK, "share of users with a relevant item in the top K"),
+    "mrr": MetricInfo(True, _RANK, "mean reciprocal rank of the first relevant item"),
+}
+
+# the metrics `evaluate_task` returns, per task type (in display order)
+TASK_METRICS = {
+    "binary": ("auc", "logloss", "accuracy", "precision", "recall", "f1", "best_f1", "best_f1_threshold"),
+    "regression": ("rmse", "mae"),
+    "multilabel": ("micro_auc", "macro_auc", "micro_f1", "macro_f1"),
+}
+
+
+def metric_info(name: str) -> MetricInfo:
+    """The registry entry of ``name``; ``recall@10`` resolves to ``recall@k``."""
+    key = re.sub(r"@\d+$", "@k", str(name))
+    try:
+        return METRICS[key]
+    except KeyError:
+        raise ValueError(f"unknown metric '{name}'; known metrics: {', '.join(METRICS)}") from None
+
+
+def higher_is_better(name: str) -> bool:
+    return metric_info(name).higher_is_better
+
+
+def is_better(metric: str, new: float | None, old: float | None) -> bool:
+    """True when ``new`` is strictly better than ``old`` for ``metric``.
+
+    A NaN/None ``new`` is never better; anything finite beats a NaN/None ``old``."""
+    if new is None or not math.isfinite(new):
+        return False
+    if old is None or not math.isfinite(old):
+        return True
+    return new > old if higher_is_better(metric) else new < old
+
+
+def gain(metric: str, mtl: float, stl: float) -> float:
+    """Multi-task gain ``mtl - stl``, sign-flipped for lower-is-better metrics (positive = MTL helps)."""
+    d = float(mtl) - float(stl)
+    return d if higher_is_better(metric) else -d
+
+
+# ---- per-task point metrics ------------------------------------------------------------
+def evaluate_task(task, y_true, y_pred, threshold: float = 0.5) -> dict[str, float]:
+    """All metrics of ``task.type`` (see `TASK_METRICS`) as plain floats.
+
+    ``y_pred`` holds probabilities (binary, multilabel: shape [n, K]) or predicted
+    values (regression), e.g. ``task.predict(logits)`` as numpy.
+    """
+    ttype = task.type if hasattr(task, "type") else str(task)
+    y_true = np.asarray(y_true, dtype=np.float64)
+    y_pred = np.asarray(y_pred, dtype=np.float64)
+    names = TASK_METRICS[ttype]
+    if y_true.shape != y_pred.shape:
+        raise ValueError(f"y_true {y_true.shape} and y_pred {y_pred.shape} differ in shape")
+    if y_true.size == 0 or not np.isfinite(y_pred).all():
+        return {n: float("nan") for n in names}
+    fn = {"binary": _binary, "regression": _regression, "multilabel": _multilabel}[ttype]
+    return fn(y_true, y_pred, threshold)
+
+
+def _binary(y, p, threshold):
+    from sklearn.metrics import (accuracy_score, log_loss, precision_recall_curve,
+                                 precision_recall_fscore_support, roc_auc_score)
+
+    y = (y > 0.5).astype(np.int64)
+    p = np.clip(p, 0.0, 1.0)
+    two = len(np.unique(y)) == 2
+    out: dict[str, float] = {}
+    out["auc"] = float(roc_auc_score(y, p)) if two else float("nan")
+    out["logloss"] = float(log_loss(y, np.clip(p, 1e-7, 1 - 1e-7), labels=[0, 1]))
+    dec = (p >= threshold).astype(np.int64)
+    out["accuracy"] = float(accuracy_score(y, dec))
+    pr, rc, f1, _ = precision_recall_fscore_support(y, dec, average="binary", zero_division=0)
+    out["precision"], out["recall"], out["f1"] = float(pr), float(rc), float(f1)
+    if y.any():
+        prec, rec, thr = precision_recall_curve(y, p)
+        f = 2 * prec[:-1] * rec[:-1] / np.maximum(prec[:-1] + rec[:-1], 1e-12)
+        i = int(np.argmax(f))
+        out["best_f1"], out["best_f1_threshold"] = float(f[i]), float(thr[i])
+    else:
+        out["best_f1"], out["best_f1_threshold"] = float("nan"), float("nan")
+    return out
+
+
+def _regression(y, p, threshold):
+    from sklearn.metrics import mean_absolute_error, mean_squared_error
+
+    return {"rmse": float(math.sqrt(mean_squared_error(y, p))), "mae": float(mean_absolute_error(y, p))}
+
+
+def _multilabel(y, p, threshold):
+    from sklearn.metrics import f1_score, roc_auc_score
+
+    y = (y > 0.5).astype(np.int64)
+    if y.ndim == 1:
+        y, p = y[:, None], p[:, None]
+    out: dict[str, float] = {}
+    flat = y.ravel()
+    out["micro_auc"] = (float(roc_auc_score(flat, p.ravel())) if 0 < flat.sum() < flat.size
+                        else float("nan"))
+    ok = [j for j in range(y.shape[1]) if 0 < y[:, j].sum() < y.shape[0]]
+    out["macro_auc"] = (float(np.mean([roc_auc_score(y[:, j], p[:, j]) for j in ok])) if ok
+                        else float("nan"))
+    dec = (p >= threshold).astype(np.int64)
+    out["micro_f1"] = float(f1_score(y, dec, average="micro", zero_division=0))
+    out["macro_f1"] = float(f1_score(y, dec, average="macro", zero_division=0))
+    return out
+
+
+def evaluate_tasks(tasks, y_true: dict, y_pred: dict, threshold: float = 0.5) -> dict[str, dict[str, float]]:
+    """`evaluate_task` for every task: ``{task: {metric: value}}``."""
+    return {t.name: evaluate_task(t, y_true[t.name], y_pred[t.name], threshold) for t in tasks}
+
+
+# ---- curves for plots ------------------------------------------------------------------
+def _thin(n: int, max_points: int) -> np.ndarray:
+    if n <= max_points:
+        return np.arange(n)
+    return np.unique(np.linspace(0, n - 1, max_points).round().astype(np.int64))
+
+
+def roc_curve_points(y_true, y_score, max_points: int = 200) -> dict[str, list[float]]:
+    """ROC curve of a binary task as plain lists ``{fpr, tpr, thresholds}`` (empty if one class)."""
+    from sklearn.metrics import roc_curve
+
+    y = (np.asarray(y_true) > 0.5).astype(np.int64)
+    s = np.asarray(y_score, dtype=np.float64)
+    if len(np.unique(y)) < 2 or not np.isfinite(s).all():
+        return {"fpr": [], "tpr": [], "thresholds": []}
+    fpr, tpr, thr = roc_curve(y, s)
+    k = _thin(len(fpr), max_points)
+    thr = np.where(np.isfinite(thr), thr, 1.0)
+    return {"fpr": fpr[k].tolist(), "tpr": tpr[k].tolist(), "thresholds": thr[k].tolist()}
+
+
+def precision_recall_points(y_true, y_score, max_points: int = 200) -> dict[str, list[float]]:
+    """Precision-recall curve of a binary task ``{precision, recall, thresholds}`` (empty if no positives)."""
+    from sklearn.metrics import precision_recall_curve
+
+    y = (np.asarray(y_true) > 0.5).astype(np.int64)
+    s = np.asarray(y_score, dtype=np.float64)
+    if not y.any() or not np.isfinite(s).all():
+        return {"precision": [], "recall": [], "thresholds": []}
+    prec, rec, thr = precision_recall_curve(y, s)
+    thr = np.append(thr, 1.0)   # same length as precision/recall
+    k = _thin(len(prec), max_points)
+    return {"precision": prec[k].tolist(), "recall": rec[k].tolist(), "thresholds": thr[k].tolist()}
+
+
+# ---- ranking metrics -------------------------------------------------------------------
+def _score_matrix(scores) -> np.ndarray:
+    if hasattr(scores, "detach"):            # torch tensor
+        scores = scores.detach().float().cpu().numpy()
+    if isinstance(scores, np.ndarray) and scores.ndim == 2:
+        return scores.astype(np.float64, copy=True)
+    rows = [np.asarray(s, dtype=np.float64).ravel() for s in scores]
+    width = max((len(r) for r in rows), default=0)
+    m = np.full((len(rows), width), -np.inf)
+    for i, r in enumerate(rows):
+        m[i, :len(r)] = r
+    return m
+
+
+def _mask(n_users: int, n_items: int, sets: Sequence[Iterable[int]] | None) -> np.ndarray:
+    m = np.zeros((n_users, n_items), dtype=bool)
+    if sets is None:
+        return m
+    if len(sets) != n_users:
+        raise ValueError(f"got {len(sets)} item sets for {n_users} users")
+    for u, s in enumerate(sets):
+        idx = np.fromiter((int(i) for i in s), dtype=np.int64) if not isinstance(s, np.ndarray) \
+            else s.astype(np.int64).ravel()
+        if idx.size:
+            if idx.min() < 0 or idx.max() >= n_items:
+                raise ValueError(f"user row {u}: item index out of range 0..{n_items - 1}")
+            m[u, idx] = True
+    return m
+
+
+def ranking_metrics(scores, relevant: Sequence[Iterable[int]], k: int = 10,
+                    exclude: Sequence[Iterable[int]] | None = None) -> dict[str, float]:
+    """Recall@K, NDCG@K, HitRate@K and MRR, averaged over users with a relevant item.
+
+    ``scores``: [n_users, n_items] (numpy or torch), or one score list per user
+    (ragged lists are padded with -inf). ``relevant[u]``: item column indices that
+    are relevant for user ``u`` (e.g. their test items). ``exclude[u]``: items to
+    leave out of the ranking (e.g. already seen in training); they can neither be
+    recommended nor count as relevant. Recall@K divides by the user's number of
+    relevant items; MRR uses the full ranking (ties broken optimistically).
+    """
+    s = _score_matrix(scores)
+    n_users, n_items = s.shape
+    rel = _mask(n_users, n_items, relevant)
+    if exclude is not None:
+        ex = _mask(n_users, n_items, exclude)
+        s[ex] = -np.inf
+        rel &= ~ex
+    rel &= np.isfinite(s) | (s > 0)        # padded slots are never relevant
+    n_rel = rel.sum(1)
+    keep = n_rel > 0
+    names = (f"recall@{k}", f"ndcg@{k}", f"hitrate@{k}", "mrr")
+    if not keep.any():
+        return {n: float("nan") for n in names}
+    s, rel, n_rel = s[keep], rel[keep], n_rel[keep]
+    kk = min(int(k), n_items)
+    top = np.argpartition(-s, kk - 1, axis=1)[:, :kk] if kk < n_items else np.tile(np.arange(n_items),
+                                                                                   (len(s), 1))
+    order = np.argsort(-np.take_along_axis(s, top, 1), axis=1, kind="stable")
+    top = np.take_along_axis(top, order, 1)
+    hits = np.take_along_axis(rel, top, 1) & np.isfinite(np.take_along_axis(s, top, 1))
+    disc = 1.0 / np.log2(np.arange(2, kk + 2))
+    dcg = (hits * disc).sum(1)
+    idcg = np.cumsum(disc)[np.minimum(n_rel, kk) - 1]
+    best_rel = np.where(rel, s, -np.inf).max(1)
+    rank = (s > best_rel[:, None]).sum(1) + 1
+    return {names[0]: float((hits.sum(1) / n_rel).mean()),
+            names[1]: float((dcg / idcg).mean()),
+            names[2]: float(hits.any(1).mean()),
+            names[3]: float((1.0 / rank).mean())}
+
+
+# ---- cross-validation ------------------------------------------------------------------
+def kfold_indices(n: int, k: int, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``k`` (train, valid) index pairs over ``range(n)``: shuffled with ``seed``, folds disjoint.
+
+    Every index is in exactly one validation fold; fold sizes differ by at most one.
+    """
+    n, k = int(n), int(k)
+    if k < 2:
+        raise ValueError(f"k-fold needs k >= 2, not {k}")
+    if n < k:
+        raise ValueError(f"cannot split {n} rows into {k} folds")
+    perm = np.random.default_rng(seed).permutation(n)
+    folds = np.array_split(perm, k)
+    out = []
+    for i in range(k):
+        train = np.concatenate([folds[j] for j in range(k) if j != i])
+        out.append((np.sort(train), np.sort(folds[i])))
+    return out
+
+
+def summarize_folds(fold_metrics: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Mean and std per metric over folds: ``{metric: {"mean": .., "std": ..}}`` (nested task dicts kept)."""
+    if not fold_metrics:
+        return {}
+    out: dict[str, Any] = {}
+    for key in fold_metrics[0]:
+        vals = [f[key] for f in fold_metrics if key in f]
+        if isinstance(vals[0], dict):
+            out[key] = summarize_folds(vals)
+        else:
+            a = np.asarray(vals, dtype=np.float64)
+            out[key] = {"mean": float(np.nanmean(a)) if np.isfinite(a).any() else float("nan"),
+                        "std": float(np.nanstd(a)) if np.isfinite(a).any() else float("nan")}
+    return out

@@ -1,0 +1,50 @@
+"""Multi-task architectures, chosen by name from `ARCHITECTURES`.
+
+``build_model(arch, fields, tasks, **hparams)`` builds one; every model follows the
+`MultiTaskModel` interface (``forward(features) -> {task: logits}``, ``embed``,
+``forward_from_input``, ``shared_representation``, ``task_parameters``, ``arch``,
+``hparams``). To add an architecture: one file with a `MultiTaskModel` subclass,
+plus one line in `ARCHITECTURES`.
+"""
+from __future__ import annotations
+
+import inspect
+
+from mtlrec.models.base import FeatureInput, MultiTaskModel
+from mtlrec.models.shared_bottom import SharedBottom
+
+ARCHITECTURES: dict[str, type[MultiTaskModel]] = {
+    "shared_bottom": SharedBottom,
+}
+
+
+def architecture_hparams(arch: str) -> dict:
+    """The hyperparameters of ``arch`` with their defaults (for forms and docs)."""
+    cls = _lookup(arch)
+    sig = inspect.signature(cls.__init__)
+    return {n: (list(p.default) if isinstance(p.default, tuple) else p.default)
+            for n, p in sig.parameters.items() if p.kind is p.KEYWORD_ONLY}
+
+
+def _lookup(arch: str) -> type[MultiTaskModel]:
+    try:
+        return ARCHITECTURES[arch]
+    except KeyError:
+        raise ValueError(f"unknown architecture '{arch}'; choose one of: {', '.join(ARCHITECTURES)}") from None
+
+
+def build_model(arch: str, fields, tasks, **hparams) -> MultiTaskModel:
+    """Build architecture ``arch`` over input ``fields`` with one tower per task.
+
+    Unknown hyperparameters raise ValueError naming the ones ``arch`` accepts.
+    """
+    cls = _lookup(arch)
+    allowed = architecture_hparams(arch)
+    unknown = sorted(set(hparams) - set(allowed))
+    if unknown:
+        raise ValueError(f"architecture '{arch}' has no hyperparameter(s) {unknown}; "
+                         f"it accepts: {', '.join(allowed)}")
+    return cls(fields, tasks, **hparams)
+
+
+__all__ = ["ARCHITECTURES", "FeatureInput", "MultiTaskModel", "architecture_hparams", "build_model"]

@@ -1,0 +1,140 @@
+"""Tasks: what a multi-task model predicts and how each prediction is scored.
+
+A `TaskSpec` names one output of the model: its type (``binary`` click/like,
+``regression`` rating, ``multilabel`` genres/interests), the label it learns from
+(a label of the `PreparedDataset`), its static loss weight ``w_i`` and the
+validation metric (with its direction) used for early stopping and comparison.
+
+Losses always take *logits* (``binary_cross_entropy_with_logits``), never
+probabilities; ``predict`` turns logits into probabilities / values.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from mtlrec.errors import DataError
+
+TASK_TYPES = ("binary", "regression", "multilabel")
+DEFAULT_METRIC = {"binary": "auc", "regression": "rmse", "multilabel": "micro_auc"}
+
+
+@dataclass
+class TaskSpec:
+    name: str                   # key of the model's output dict, e.g. "click"
+    type: str                   # "binary" | "regression" | "multilabel"
+    label: str = ""             # label name in the PreparedDataset (default: the task name)
+    weight: float = 1.0         # static loss weight w_i
+    metric: str | None = None   # validation metric (default per type, see DEFAULT_METRIC)
+    n_outputs: int = 1          # number of logits: K classes for multilabel, else 1
+
+    def __post_init__(self) -> None:
+        from mtlrec.metrics import METRICS, metric_info
+
+        if not self.name or not isinstance(self.name, str):
+            raise ValueError("a task needs a non-empty name")
+        if self.type not in TASK_TYPES:
+            raise ValueError(f"task '{self.name}': type must be one of {', '.join(TASK_TYPES)}, "
+                             f"not '{self.type}'")
+        if not self.label:
+            self.label = self.name
+        try:
+            self.weight = float(self.weight)
+        except (TypeError, ValueError):
+            raise ValueError(f"task '{self.name}': weight must be a number, not {self.weight!r}") from None
+        if not math.isfinite(self.weight) or self.weight < 0:
+            raise ValueError(f"task '{self.name}': weight must be a finite number >= 0, not {self.weight}")
+        if self.metric is None or self.metric == "":
+            self.metric = DEFAULT_METRIC[self.type]
+        info = metric_info(self.metric)  # raises a clear ValueError for unknown names
+        if self.type not in info.task_types:
+            usable = sorted(n for n, i in METRICS.items() if self.type in i.task_types and i.selectable)
+            raise ValueError(f"task '{self.name}': metric '{self.metric}' does not apply to {self.type} "
+                             f"tasks; choose one of {', '.join(usable)}")
+        self.n_outputs = int(self.n_outputs)
+        if self.type != "multilabel":
+            self.n_outputs = 1
+        elif self.n_outputs < 1:
+            raise ValueError(f"task '{self.name}': a multilabel task needs n_outputs >= 1 (its classes)")
+
+    # ---- model side -----------------------------------------------------------------
+    def loss(self, logits, y):
+        """Mean loss of one batch: BCE-with-logits (binary, multilabel: mean over K), MSE (regression)."""
+        import torch.nn.functional as F
+
+        logits = logits.float()
+        y = y.float()
+        if self.type == "regression":
+            return F.mse_loss(logits, y)
+        return F.binary_cross_entropy_with_logits(logits, y)
+
+    def predict(self, logits):
+        """Probabilities (binary, multilabel) or predicted values (regression) from logits."""
+        import torch
+
+        if self.type == "regression":
+            return logits
+        return torch.sigmoid(logits)
+
+    # ---- metric side ----------------------------------------------------------------
+    @property
+    def higher_is_better(self) -> bool:
+        from mtlrec.metrics import metric_info
+        return metric_info(self.metric).higher_is_better
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "TaskSpec":
+        known = {"name", "type", "label", "weight", "metric", "n_outputs"}
+        extra = set(d) - known
+        if extra:
+            raise ValueError(f"task {d.get('name', '?')!r}: unknown keys {sorted(extra)}; "
+                             f"allowed: {sorted(known)}")
+        return cls(**d)
+
+
+def tasks_from_config(configs: list[dict[str, Any]], dataset) -> list[TaskSpec]:
+    """TaskSpecs from config dicts ``{name, type, label, weight, metric}``, checked against a dataset.
+
+    ``label`` defaults to ``name`` and ``type`` to the label's type; ``n_outputs`` is
+    filled from the label's classes. Unknown labels, type mismatches and duplicate
+    task names raise `DataError` (a ValueError) saying what to change.
+    """
+    if not configs:
+        raise DataError("no tasks configured",
+                        fix="add at least one task, e.g. {\"name\": \"click\", \"type\": \"binary\"}")
+    labels = {lab.name: lab for lab in dataset.labels}
+    available = ", ".join(f"{n} ({lab.task_type})" for n, lab in labels.items()) or "none"
+    out: list[TaskSpec] = []
+    seen: set[str] = set()
+    for i, cfg in enumerate(configs):
+        cfg = dict(cfg)
+        name = cfg.get("name") or cfg.get("label")
+        if not name:
+            raise DataError(f"task #{i + 1} has neither a name nor a label",
+                            fix=f"give it a label, one of: {available}")
+        label = cfg.get("label") or name
+        if label not in labels:
+            raise DataError(f"task '{name}': the data has no label '{label}'",
+                            fix=f"use one of the prepared labels: {available}")
+        lab = labels[label]
+        ttype = cfg.get("type") or lab.task_type
+        if ttype != lab.task_type:
+            raise DataError(f"task '{name}' is configured as {ttype} but label '{label}' is {lab.task_type}",
+                            fix=f"set the task type to {lab.task_type} or change the label's role")
+        if name in seen:
+            raise DataError(f"two tasks are named '{name}'", fix="give every task a different name")
+        seen.add(name)
+        n_out = len(lab.classes) if ttype == "multilabel" else 1
+        if ttype == "multilabel" and n_out < 1:
+            raise DataError(f"task '{name}': multilabel label '{label}' has no classes",
+                            fix="check the label column's separator and values")
+        try:
+            out.append(TaskSpec(name=name, type=ttype, label=label, weight=cfg.get("weight", 1.0),
+                                metric=cfg.get("metric"), n_outputs=n_out))
+        except ValueError as e:
+            raise DataError(str(e)) from None
+    return out

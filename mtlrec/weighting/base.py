@@ -1,0 +1,60 @@
+"""The loss-weighting seam: how per-task losses L_i become one training loss.
+
+A strategy implements one method, ``combine(losses) -> scalar``. The total loss of
+the article (§4.2) is ``L = combine({i: L_i}) + λ·Σ_i ‖θ_i‖²`` (`total_loss`), where
+θ_i are the parameters of task i's tower.
+
+Contract for the trainer:
+
+* strategies are `nn.Module`s. Move one to the training device (``.to(device)``)
+  *before* building the optimiser and add ``strategy.parameters()`` to it
+  (empty for static/DWA; the log-variances for uncertainty weighting);
+* call ``epoch_end(epoch_losses)`` once per epoch with the mean *training* loss
+  per task (plain floats); DWA uses it, others ignore it;
+* ``weights()`` returns the current effective weight per task for logging.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class WeightingStrategy(nn.Module):
+    name: str = ""
+
+    def __init__(self, tasks):
+        super().__init__()
+        self.tasks = list(tasks)
+        self.task_names = [t.name for t in self.tasks]
+
+    def combine(self, losses: dict[str, torch.Tensor]) -> torch.Tensor:
+        """One scalar from the per-task mean losses of a batch."""
+        raise NotImplementedError
+
+    def weights(self) -> dict[str, float]:
+        """Current effective weight of each task (for logging and the dashboard)."""
+        raise NotImplementedError
+
+    def epoch_end(self, epoch_losses: dict[str, float]) -> None:
+        """Hook called after every training epoch with the mean training loss per task."""
+
+    def forward(self, losses: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.combine(losses)
+
+
+def l2_penalty(model) -> torch.Tensor | float:
+    """Σ_i ‖θ_i‖² over the task towers' parameters (0.0 for a model without parameters)."""
+    total = None
+    for params in model.task_parameters().values():
+        for p in params:
+            sq = p.pow(2).sum()
+            total = sq if total is None else total + sq
+    return 0.0 if total is None else total
+
+
+def total_loss(model, losses: dict[str, torch.Tensor], weighting: WeightingStrategy, l2: float = 0.0):
+    """``L = weighting.combine(losses) + l2 · Σ_i ‖θ_i‖²``."""
+    loss = weighting.combine(losses)
+    if l2:
+        loss = loss + float(l2) * l2_penalty(model)
+    return loss

@@ -1,0 +1,27 @@
+"""Static weighting: ``Σ_i w_i·L_i`` with the weights ``w_i`` from the task config."""
+from __future__ import annotations
+
+from mtlrec.weighting.base import WeightingStrategy
+
+
+class StaticWeighting(WeightingStrategy):
+    name = "static"
+
+    def __init__(self, tasks, weights: dict[str, float] | None = None):
+        super().__init__(tasks)
+        self._w = {t.name: float(t.weight) for t in self.tasks}
+        if weights:
+            unknown = set(weights) - set(self._w)
+            if unknown:
+                raise ValueError(f"weights for unknown tasks {sorted(unknown)}; tasks: {self.task_names}")
+            self._w.update({k: float(v) for k, v in weights.items()})
+
+    def combine(self, losses):
+        total = None
+        for name in self.task_names:
+            term = self._w[name] * losses[name]
+            total = term if total is None else total + term
+        return total
+
+    def weights(self):
+        return dict(self._w)
