@@ -1,23 +1,263 @@
 """Glue between the dashboard and the library (no streamlit here).
 
-Builds run configurations from the app's state, loads the sample workspace and
-describes the device, so that the pages stay thin and the same logic is testable.
+Loads the sample workspace, turns the role editor's table into a `DataSpec` and back,
+builds run configurations from the app's state and describes the device, so that the
+pages stay thin and the same logic is testable without a browser.
 """
 from __future__ import annotations
 
+from dataclasses import fields as dc_fields
+from pathlib import Path
+from typing import Any
+
+from mtlrec.errors import DataError
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE_DIR = ROOT / "sample_data"
+TABLES = ("interactions", "users", "items")
+TABLE_OWNER = {"interactions": "context", "users": "user", "items": "item"}
+
+# the ready configuration of the sample workspace (small enough to train in seconds on a CPU)
+SAMPLE_TASKS = [
+    {"name": "click", "type": "binary", "label": "click", "weight": 1.0, "metric": "auc"},
+    {"name": "like", "type": "binary", "label": "like", "weight": 1.0, "metric": "auc"},
+    {"name": "rating", "type": "regression", "label": "rating", "weight": 0.5, "metric": "rmse"},
+]
+DEFAULT_MODEL = {"arch": "mmoe"}
+DEFAULT_TRAIN = {"epochs": 5, "batch_size": 1024, "lr": 0.003, "l2": 0.0, "weighting": "static",
+                 "device": "auto", "baselines": False, "seed": 0}
+
 
 def describe_device(pref: str = "auto") -> str:
-    """The device training will use, in words: the GPU's name, "Apple MPS" or "CPU"."""
+    """The device training will use, in words: "GPU: <name>", "Apple GPU (MPS)" or "CPU"."""
+    import torch
     try:
         from mtlrec.device import pick_device
-        dev = pick_device(pref)
-    except ImportError:
-        import torch
+        dev = torch.device(pick_device(pref))
+    except ImportError:  # pragma: no cover - device module missing
         dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    import torch
-    dev = torch.device(dev)
     if dev.type == "cuda":
         return f"GPU: {torch.cuda.get_device_name(dev)}"
     if dev.type == "mps":
         return "Apple GPU (MPS)"
-    return "CPU"
+    return f"CPU ({torch.get_num_threads()} threads)"
+
+
+# ---------------------------------------------------------------------------- roles <-> table
+def roles_table(raw, spec):
+    """One row per column of every table: column, table, role (ROLE_NAMES), owner, example."""
+    import pandas as pd
+    roles = spec.roles() if spec is not None else {}
+    owners = {}
+    if spec is not None:
+        for kind in ("categorical", "numeric", "text"):
+            owners.update(getattr(spec, kind))
+    rows, seen = [], set()
+    for table in TABLES:
+        df = getattr(raw, table, None)
+        if df is None:
+            continue
+        for col in df.columns:
+            col = str(col)
+            if col in seen:           # id columns repeat in users/items tables
+                continue
+            seen.add(col)
+            ex = df[col].dropna()
+            example = str(ex.iloc[0])[:60] if len(ex) else ""
+            rows.append({"column": col, "table": table, "role": roles.get(col, "ignore"),
+                         "owner": owners.get(col, TABLE_OWNER[table]), "example": example})
+    return pd.DataFrame(rows, columns=["column", "table", "role", "owner", "example"])
+
+
+def spec_from_roles(table, multilabel_sep: str = "|"):
+    """A DataSpec from the (edited) roles table; a DataError says what to change."""
+    from mtlrec.data.roles import DataSpec
+    kw: dict[str, Any] = {"labels": {}, "categorical": {}, "numeric": {}, "text": {}, "multilabel_sep": multilabel_sep}
+    singles: dict[str, list[str]] = {"user_id": [], "item_id": [], "timestamp": []}
+    for rec in table.to_dict("records"):
+        col, role = str(rec["column"]), str(rec.get("role") or "ignore")
+        owner = rec.get("owner") or TABLE_OWNER.get(rec.get("table"), "context")
+        if role in singles:
+            singles[role].append(col)
+        elif role.startswith("label:"):
+            kw["labels"][col] = role.split(":", 1)[1]
+        elif role in ("categorical", "numeric", "text"):
+            kw[role][col] = owner if role != "text" or owner in ("user", "item") else "item"
+        elif role != "ignore":
+            raise DataError(f"unknown role '{role}'", column=col, fix="pick a role from the list")
+    for role, cols in singles.items():
+        if len(cols) > 1:
+            raise DataError(f"{len(cols)} columns have the role {role} ({', '.join(cols)})",
+                            column=cols[1], fix=f"give the role {role} to one column only")
+        kw[role] = cols[0] if cols else None
+    for role in ("user_id", "item_id"):
+        if kw[role] is None:
+            raise DataError(f"no column has the role {role}",
+                            fix=f"set the role of the column that identifies the {role.split('_')[0]} to {role}")
+    if not kw["labels"]:
+        raise DataError("no column is a label, so there is nothing to learn",
+                        fix="give at least one column a label role (label:binary for click/like, "
+                            "label:regression for ratings)")
+    return DataSpec(**kw)
+
+
+# ---------------------------------------------------------------------------- statistics
+def interaction_counts(raw, spec) -> dict:
+    """Interactions per user and per item (pandas Series of counts)."""
+    df = raw.interactions
+    out = {}
+    if spec.user_id in df:
+        out["user"] = df[spec.user_id].value_counts()
+    if spec.item_id in df:
+        out["item"] = df[spec.item_id].value_counts()
+    return out
+
+
+# ---------------------------------------------------------------------------- tasks
+def default_tasks(spec, max_tasks: int = 3) -> list[dict]:
+    """One task per label of the spec (at most ``max_tasks``), binary labels first."""
+    from mtlrec.tasks import DEFAULT_METRIC
+    order = {"binary": 0, "regression": 1, "multilabel": 2}
+    labels = sorted(spec.labels.items(), key=lambda kv: order.get(kv[1], 9))
+    return [{"name": col, "type": t, "label": col, "weight": 1.0, "metric": DEFAULT_METRIC[t]}
+            for col, t in labels[:max_tasks]]
+
+
+def available_labels(spec, dataset=None) -> dict[str, str]:
+    """Label name -> task type: from the prepared dataset when there is one, else from the spec."""
+    if dataset is not None:
+        return {lab.name: lab.task_type for lab in dataset.labels}
+    return dict(spec.labels) if spec is not None else {}
+
+
+def metrics_for(task_type: str) -> list[str]:
+    from mtlrec.metrics import METRICS
+    return [n for n, i in METRICS.items() if task_type in i.task_types and i.selectable]
+
+
+def weightings() -> list[str]:
+    from mtlrec.weighting import WEIGHTINGS
+    return list(WEIGHTINGS)
+
+
+def architectures() -> list[str]:
+    from mtlrec.models import ARCHITECTURES
+    return list(ARCHITECTURES)
+
+
+# ---------------------------------------------------------------------------- prep config
+def prep_fields(config) -> list[dict]:
+    """The PrepConfig's fields as {name, type, value} for a generic options form."""
+    out = []
+    for f in dc_fields(config):
+        v = getattr(config, f.name)
+        out.append({"name": f.name, "value": v, "type": type(v).__name__})
+    return out
+
+
+# ---------------------------------------------------------------------------- workspaces
+def sample_workspace(sample_dir=None) -> dict:
+    """The shipped sample with a ready configuration: raw data, spec, prep config, tasks, model, train.
+
+    Everything a first-time visitor needs to start training right away."""
+    from mtlrec.data.readers import load_data
+    from mtlrec.data.suggest import suggest_spec
+    from mtlrec.prep import PrepConfig
+
+    folder = Path(sample_dir) if sample_dir else SAMPLE_DIR
+    raw = load_data([folder])
+    spec = suggest_spec(raw)
+    labels = dict(spec.labels)
+    tasks = [dict(t) for t in SAMPLE_TASKS if labels.get(t["label"]) == t["type"]] or default_tasks(spec)
+    return {"raw": raw, "spec": spec, "prep": PrepConfig(), "tasks": tasks, "model": dict(DEFAULT_MODEL),
+            "train": dict(DEFAULT_TRAIN), "text": {"enabled": False, "columns": []},
+            "source": "sample data (movies)"}
+
+
+def uploaded_workspace(files: list[tuple[str, bytes]]) -> dict:
+    """Raw data and suggested roles from uploaded files; raises DataError for bad files."""
+    from mtlrec.data.readers import load_uploaded
+    from mtlrec.data.suggest import suggest_spec
+    from mtlrec.prep import PrepConfig
+
+    raw = load_uploaded(files)
+    spec = suggest_spec(raw)
+    return {"raw": raw, "spec": spec, "prep": PrepConfig(), "tasks": default_tasks(spec),
+            "model": dict(DEFAULT_MODEL), "train": dict(DEFAULT_TRAIN),
+            "text": {"enabled": False, "columns": []},
+            "source": ", ".join(name for name, _ in files)}
+
+
+# ---------------------------------------------------------------------------- preparation
+def text_candidates(raw, spec) -> dict[str, str]:
+    """Columns usable as language-model text (column -> owner "item"/"user"): the columns with the
+    role text, then string columns of the items/users tables that are categorical features (e.g.
+    genres "as words"). Labels are never offered (their text would leak the answer)."""
+    if spec is None:
+        return {}
+    out = {c: (o if o in ("user", "item") else "item") for c, o in spec.text.items()}
+    for table, owner in (("items", "item"), ("users", "user")):
+        df = getattr(raw, table, None)
+        if df is None:
+            continue
+        for c, o in spec.categorical.items():
+            if c in df.columns and c not in out and c not in spec.labels and o == owner \
+                    and _is_text(df[c]) and c not in (spec.user_id, spec.item_id):
+                out[c] = owner
+    return out
+
+
+def effective_spec(spec, text: dict | None):
+    """The spec used for preparation: text columns only when language-model features are on."""
+    from mtlrec.data.roles import DataSpec
+    d = spec.to_dict()
+    text = text or {}
+    if text.get("enabled"):
+        cols = text.get("columns") or list(spec.text)
+        owners = {**spec.categorical, **spec.text}
+        d["text"] = {c: (owners.get(c) if owners.get(c) in ("user", "item") else "item") for c in cols}
+    else:
+        d["text"] = {}
+    return DataSpec.from_dict(d)
+
+
+def dataset_key(spec, prep, text: dict | None, data_id: str) -> str:
+    """Identity of a prepared dataset: data, roles, prep options and text settings."""
+    import hashlib
+    import json
+    blob = json.dumps({"data": data_id, "spec": spec.to_dict(), "prep": prep.to_dict(),
+                       "text": text or {}}, sort_keys=True, default=str)
+    return hashlib.sha1(blob.encode()).hexdigest()[:16]
+
+
+def _is_text(series) -> bool:
+    import pandas as pd
+    return bool(pd.api.types.is_string_dtype(series) or series.dtype == object)
+
+
+# ---------------------------------------------------------------------------- run configs
+def clean_tasks(tasks: list[dict]) -> list[dict]:
+    """Task dicts without the app's private keys (those starting with "_")."""
+    return [{k: v for k, v in t.items() if not k.startswith("_")} for t in tasks]
+
+
+def build_run_config(*, spec, prep, tasks: list[dict], model: dict, train: dict, text: dict | None,
+                     source: str | None = None, paths: list[str] | None = None, name: str | None = None):
+    """A RunConfig from the app's state (the same JSON the CLI's ``train --config`` reads)."""
+    from mtlrec.config import RunConfig
+    text = dict(text or {})
+    text_cfg = {"enabled": bool(text.get("enabled")), "columns": list(text.get("columns") or [])}
+    if text.get("model"):
+        text_cfg["model"] = text["model"]
+    if paths is None and source and str(source).startswith("sample"):
+        paths = [str(SAMPLE_DIR)]
+    d = {
+        "name": name or str(model.get("arch", "model")),
+        "data": {"paths": list(paths or []), "roles": effective_spec(spec, text).to_dict(),
+                 "prep": prep.to_dict() if hasattr(prep, "to_dict") else dict(prep or {})},
+        "tasks": clean_tasks(tasks),
+        "model": dict(model),
+        "train": {k: v for k, v in train.items() if not k.startswith("_")},
+        "text": text_cfg,
+    }
+    return RunConfig.from_dict(d)

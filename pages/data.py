@@ -1,7 +1,196 @@
+"""Data: upload or pick the sample, preview, column roles, validation, statistics, preprocessing."""
+from __future__ import annotations
+
+import dataclasses
+
 import streamlit as st
 
-from pages.state import get_state
+from mtlrec import viz
+from mtlrec.data.roles import OWNERS, ROLE_NAMES
+from mtlrec.errors import DataError
+from mtlrec.workflow import interaction_counts, roles_table, spec_from_roles
+from pages.state import (get_state, handle_upload, load_sample_workspace, prepare_dataset, show_data_error,
+                         show_exception)
 
 state = get_state()
-st.title("data")
-st.info("Coming soon.")
+st.title("Data")
+
+# ---------------------------------------------------------------------------- source
+src = st.radio("Source", ["Sample data", "Upload files"], horizontal=True, key="data_source",
+               index=1 if state.raw is not None and not str(state.source).startswith("sample") else 0)
+if src == "Sample data":
+    st.caption("1,000 users, 800 movies, 60,000 interactions with click, like, rating and watch fraction; "
+               "users (age, gender, occupation) and items (title, genres, description, year).")
+    if st.button("Use the sample data", key="data_use_sample", icon=":material/dataset:"):
+        if load_sample_workspace():
+            st.rerun()
+else:
+    files = st.file_uploader(
+        "Interactions, plus optional users and items tables (CSV, TSV, Parquet) — or one zip "
+        "(e.g. a MovieLens or RecBole download)",
+        type=["csv", "tsv", "txt", "parquet", "pq", "zip", "inter", "user", "item", "dat"],
+        accept_multiple_files=True, key="data_upload")
+    if files:
+        sig = tuple((f.name, f.size) for f in files)
+        if sig != state.upload_sig:
+            state.upload_sig = sig
+            with st.spinner("Reading the files ..."):
+                handle_upload(files)
+    else:
+        state.upload_sig = None
+
+if state.data_error is not None:
+    show_data_error(state.data_error)
+
+if state.raw is None:
+    st.info("Pick the sample or upload files to begin.")
+    st.stop()
+
+raw = state.raw
+data_key = f"{state.counter}:{state.source}"
+
+# ---------------------------------------------------------------------------- preview
+st.subheader(f"Preview — {state.source}")
+tables = [(name, getattr(raw, name)) for name in ("interactions", "users", "items")
+          if getattr(raw, name, None) is not None]
+tabs = st.tabs([f"{name} ({len(df):,} rows)" for name, df in tables])
+for tab, (name, df) in zip(tabs, tables):
+    with tab:
+        st.dataframe(df.head(200), hide_index=True, height=240)
+
+# ---------------------------------------------------------------------------- roles
+st.subheader("Column roles")
+st.caption("Suggested from the data; change any role. Labels become tasks; features get an owner "
+           "(user, item, or context for per-interaction values).")
+base_table = roles_table(raw, state.suggested_spec or state.spec)
+edited = st.data_editor(
+    base_table, hide_index=True, key=f"roles_{state.counter}", width="stretch",
+    disabled=["column", "table", "example"],
+    column_config={
+        "role": st.column_config.SelectboxColumn("role", options=list(ROLE_NAMES), required=True),
+        "owner": st.column_config.SelectboxColumn("owner", options=list(OWNERS), required=True),
+    })
+try:
+    spec = spec_from_roles(edited, multilabel_sep=getattr(state.spec, "multilabel_sep", "|") or "|")
+except DataError as e:
+    show_data_error(e)
+    st.stop()
+if spec != state.spec:
+    state.spec = spec
+    state.dataset = state.dataset_key = state.report = None   # roles changed: prepare again
+
+# ---------------------------------------------------------------------------- validation
+st.subheader("Validation")
+report_key = f"{data_key}:{spec.to_json()}"
+if state.report is None or getattr(state, "report_key", None) != report_key:
+    from mtlrec.data.validate import validate
+    try:
+        state.report = validate(raw, spec)
+        state.validation_error = None
+    except DataError as e:
+        state.report, state.validation_error = None, e
+    except Exception as e:
+        state.report, state.validation_error = None, DataError(
+            f"validation could not finish ({e.__class__.__name__}: {e})", fix="check the column roles")
+    state.report_key = report_key
+if getattr(state, "validation_error", None) is not None:
+    show_data_error(state.validation_error)
+    st.stop()
+warnings = list(getattr(state.report, "warnings", []) or [])
+if warnings:
+    st.warning(f"Valid, with {len(warnings)} warning(s).", icon=":material/warning:")
+    for w in warnings:
+        st.markdown(f"- {w}")
+else:
+    st.success("No problems found.", icon=":material/check_circle:")
+
+# ---------------------------------------------------------------------------- statistics
+st.subheader("Statistics")
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _stats(key: str, _raw, _spec) -> dict:
+    from mtlrec.data.summary import summarize
+    try:
+        summary = summarize(_raw, _spec)
+    except DataError:
+        summary = {}
+    counts = interaction_counts(_raw, _spec)
+    figs = {"balance": viz.label_balance_fig(_raw.interactions, _spec.labels)}
+    if "user" in counts:
+        figs["user"] = viz.count_hist_fig(counts["user"].values, "user", viz.PALETTE[0])
+    if "item" in counts:
+        figs["item"] = viz.count_hist_fig(counts["item"].values, "item", viz.PALETTE[1])
+    for col, t in _spec.labels.items():
+        if t == "regression" and col in _raw.interactions:
+            figs[f"hist:{col}"] = viz.value_hist_fig(_raw.interactions[col].dropna().values, col)
+    n_users = int(counts["user"].size) if "user" in counts else 0
+    n_items = int(counts["item"].size) if "item" in counts else 0
+    n = len(_raw.interactions)
+    density = n / max(1, n_users * n_items)
+    return {"summary": summary, "figs": figs, "n": n, "users": n_users, "items": n_items, "density": density}
+
+
+stats = _stats(report_key, raw, spec)
+c = st.columns(4)
+c[0].metric("Interactions", f"{stats['n']:,}")
+c[1].metric("Users", f"{stats['users']:,}")
+c[2].metric("Items", f"{stats['items']:,}")
+c[3].metric("Density", f"{stats['density']:.2%}")
+figs = stats["figs"]
+col1, col2 = st.columns(2)
+if any(t == "binary" for t in spec.labels.values()):
+    col1.plotly_chart(figs["balance"], key="fig_balance")
+hists = [k for k in figs if k.startswith("hist:")]
+if hists:
+    col2.plotly_chart(figs[hists[0]], key="fig_hist0")
+col3, col4 = st.columns(2)
+if "user" in figs:
+    col3.plotly_chart(figs["user"], key="fig_user")
+if "item" in figs:
+    col4.plotly_chart(figs["item"], key="fig_item")
+for i, k in enumerate(hists[1:]):
+    st.plotly_chart(figs[k], key=f"fig_hist{i + 1}")
+
+# ---------------------------------------------------------------------------- preprocessing
+st.subheader("Preprocessing")
+prep = state.prep
+with st.form(f"prep_form_{state.counter}", border=True):
+    st.caption("How the data is cleaned, encoded and split into train / valid / test.")
+    values = {}
+    cols = st.columns(3)
+    for i, f in enumerate(dataclasses.fields(prep)):
+        v = getattr(prep, f.name)
+        label = f.name.replace("_", " ")
+        box = cols[i % 3]
+        key = f"prep_{f.name}_{state.counter}"
+        if isinstance(v, bool):
+            values[f.name] = box.checkbox(label, value=v, key=key)
+        elif isinstance(v, int):
+            values[f.name] = int(box.number_input(label, value=v, step=1, key=key))
+        elif isinstance(v, float):
+            values[f.name] = float(box.number_input(label, value=v, format="%.4g", key=key))
+        elif isinstance(v, str):
+            values[f.name] = box.text_input(label, value=v, key=key)
+        elif v is None:
+            txt = box.text_input(label, value="", key=key, help="empty = automatic")
+            values[f.name] = txt or None
+    submitted = st.form_submit_button("Prepare", type="primary", icon=":material/construction:")
+if submitted:
+    try:
+        state.prep = dataclasses.replace(prep, **values)
+    except (TypeError, ValueError) as e:
+        show_exception(e, "Setting the options")
+    else:
+        prepare_dataset()
+
+if state.dataset is not None:
+    ds = state.dataset
+    sizes = ", ".join(f"{s} {ds.n_rows(s):,}" for s in ds.splits)
+    st.success(f"Prepared: {sizes} rows; {len(ds.fields)} input fields; labels "
+               f"{', '.join(lab.name for lab in ds.labels)}. Next: **Tasks & model**.",
+               icon=":material/task_alt:")
+    rep = ds.meta.get("report")
+    if rep:
+        with st.expander("Preparation report"):
+            st.json(rep, expanded=False)

@@ -1,7 +1,53 @@
+"""Home: what multi-task learning is, the pipeline, and a two-click start on the sample data."""
 import streamlit as st
 
-from pages.state import get_state
+from mtlrec import viz
+from pages.state import get_state, load_sample_workspace
 
 state = get_state()
-st.title("home")
-st.info("Coming soon.")
+st.title("mtlrec — multi-task recommendations you can see and explain")
+
+left, right = st.columns([3, 2], gap="large")
+with left:
+    st.markdown(
+        """
+**Multi-task learning (MTL)** trains one model for several related goals at once — will the user
+*click* an item, will they *like* it, what *rating* will they give, which *genres* fit. The tasks share
+one representation of users, items and context, and each task adds a small *tower* on top. What one
+task learns (for example from plentiful clicks) helps the others (for example from rare likes), and one
+model serves every score a recommender needs. Architectures differ in how much they share: a **shared
+bottom**, a mixture of experts with one gate per task (**MMoE**), or shared plus task-specific experts
+(**PLE**). Loss weights — fixed or adapted during training — decide how much each task pulls.
+
+mtlrec takes you from raw interaction data to a trained model, per-task metrics, the gain over
+single-task models, per-user recommendation lists and SHAP explanations, in the browser.
+"""
+    )
+with right:
+    st.markdown("#### Try it in two clicks")
+    st.markdown("1. Load the shipped sample (movies with clicks, likes, ratings and descriptions) "
+                "with a ready configuration.\n2. Press **Start training** on the Train page and watch "
+                "the per-task curves.")
+    if st.button("Load sample & configure", type="primary", icon=":material/rocket_launch:",
+                 key="home_load_sample", width="stretch"):
+        with st.spinner("Loading the sample data ..."):
+            ok = load_sample_workspace()
+        if ok:
+            st.switch_page("pages/train.py")
+    if state.has_data:
+        st.caption(f"Loaded now: {state.source} — {len(state.raw.interactions):,} interactions.")
+
+st.markdown("#### The pipeline")
+st.graphviz_chart(viz.flow_dot(), width="stretch")
+st.markdown(
+    """
+| Page | What you do there |
+|---|---|
+| **Data** | upload interactions (plus optional users and items tables) or use the sample; check column roles; read the validation report and statistics; prepare the dataset |
+| **Tasks & model** | add and weight tasks, choose the architecture and its hyperparameters, switch on language-model text features |
+| **Train** | start training in the background, watch live per-task curves, optionally train single-task baselines |
+| **Results** | per-task test metrics, curves of several runs, MTL gain, ROC/PR curves, rating residuals |
+| **Recommendations** | top-K lists per user with per-task and fused scores; re-weight the tasks and download |
+| **Explain** | why one user got one item: per-task SHAP contributions |
+"""
+)

@@ -1,7 +1,152 @@
+"""Tasks & model: tasks with loss weights and metrics, weighting strategy, architecture, hyperparameters,
+training settings, device and language-model text features."""
+from __future__ import annotations
+
+import uuid
+
 import streamlit as st
 
-from pages.state import get_state
+from mtlrec import viz
+from mtlrec.data.roles import TASK_TYPES
+from mtlrec.models import architecture_hparams
+from mtlrec.tasks import DEFAULT_METRIC
+from mtlrec.workflow import architectures, available_labels, metrics_for, text_candidates, weightings
+from pages.state import device_label, get_state, need_data, prepare_dataset
 
 state = get_state()
-st.title("model")
-st.info("Coming soon.")
+st.title("Tasks & model")
+if not need_data("Tasks & model"):
+    st.stop()
+
+labels = available_labels(state.spec, state.dataset)
+ctr = state.counter
+
+# ---------------------------------------------------------------------------- tasks
+st.subheader("Tasks")
+st.caption("Each task learns one label. The loss weight says how much the task pulls on the shared "
+           "representation (used as is by static weighting; adaptive strategies learn the balance).")
+for t in state.tasks:
+    t.setdefault("_uid", uuid.uuid4().hex[:8])
+
+remove = None
+for i, t in enumerate(state.tasks):
+    uid = t["_uid"]
+    c = st.columns([2, 2, 2, 3, 2, 1], vertical_alignment="bottom")
+    t["name"] = c[0].text_input("Task name", value=t.get("name", ""), key=f"task_name_{uid}_{ctr}")
+    t["type"] = c[1].selectbox("Type", TASK_TYPES, index=TASK_TYPES.index(t.get("type", "binary")),
+                               key=f"task_type_{uid}_{ctr}")
+    opts = [n for n, tt in labels.items() if tt == t["type"]] or ["(no label of this type)"]
+    cur = t.get("label") if t.get("label") in opts else opts[0]
+    t["label"] = c[2].selectbox("Label", opts, index=opts.index(cur), key=f"task_label_{uid}_{t['type']}_{ctr}")
+    t["weight"] = c[3].slider("Loss weight", 0.0, 5.0, float(t.get("weight", 1.0)), 0.1,
+                              key=f"task_weight_{uid}_{ctr}")
+    mopts = metrics_for(t["type"])
+    mcur = t.get("metric") if t.get("metric") in mopts else DEFAULT_METRIC[t["type"]]
+    t["metric"] = c[4].selectbox("Metric", mopts, index=mopts.index(mcur), key=f"task_metric_{uid}_{t['type']}_{ctr}")
+    if c[5].button("", icon=":material/delete:", key=f"task_del_{uid}_{ctr}", help="remove this task"):
+        remove = i
+if remove is not None:
+    state.tasks.pop(remove)
+    st.rerun()
+
+free = [n for n in labels if n not in {t.get("label") for t in state.tasks}]
+if st.button("Add task", icon=":material/add:", key="task_add", disabled=not free):
+    name = free[0]
+    ttype = labels[name]
+    state.tasks.append({"name": name, "type": ttype, "label": name, "weight": 1.0,
+                        "metric": DEFAULT_METRIC[ttype], "_uid": uuid.uuid4().hex[:8]})
+    st.rerun()
+names = [t["name"] for t in state.tasks]
+if not state.tasks:
+    st.warning("Add at least one task.")
+elif len(set(names)) != len(names):
+    st.error("Task names must be unique.")
+elif any(t["label"] not in labels for t in state.tasks):
+    st.error("A task has no label of its type: change its type, or give a column that label role on Data.")
+
+ws = weightings()
+cur_w = state.train.get("weighting", "static")
+state.train["weighting"] = st.selectbox(
+    "Loss weighting", ws, index=ws.index(cur_w) if cur_w in ws else 0, key=f"weighting_{ctr}",
+    help="static: fixed weights from the sliders; uncertainty: learned per-task uncertainty "
+         "(Kendall et al.); dwa: dynamic weight average from the loss trends (Liu et al.)")
+
+# ---------------------------------------------------------------------------- architecture
+st.subheader("Architecture")
+archs = architectures()
+left, right = st.columns([2, 3], gap="large")
+with left:
+    arch = state.model.get("arch", "mmoe")
+    arch = st.selectbox("Architecture", archs, index=archs.index(arch) if arch in archs else 0,
+                        key=f"arch_{ctr}",
+                        format_func=lambda a: {"shared_bottom": "Shared bottom", "mmoe": "MMoE (experts + gates)",
+                                               "ple": "PLE (shared + task experts)"}.get(a, a))
+    defaults = architecture_hparams(arch)
+    hp = {}
+    for name, default in defaults.items():
+        cur = state.model.get(name, default) if state.model.get("arch") == arch else default
+        key = f"hp_{arch}_{name}_{ctr}"
+        label = name.replace("_", " ")
+        if isinstance(default, list):
+            txt = st.text_input(f"{label} (layer sizes)", ", ".join(str(x) for x in cur), key=key)
+            try:
+                hp[name] = [int(x) for x in txt.replace(" ", "").split(",") if x]
+            except ValueError:
+                st.error(f"{label}: give whole numbers separated by commas, e.g. 64, 32")
+                hp[name] = list(default)
+        elif isinstance(default, bool):
+            hp[name] = st.checkbox(label, value=bool(cur), key=key)
+        elif isinstance(default, int):
+            hp[name] = int(st.number_input(label, min_value=0, value=int(cur), step=1, key=key))
+        elif isinstance(default, float):
+            hp[name] = float(st.number_input(label, min_value=0.0, value=float(cur), step=0.05, key=key))
+    state.model = {"arch": arch, **hp}
+with right:
+    st.graphviz_chart(viz.arch_dot(arch, names, hp), width="stretch")
+
+# ---------------------------------------------------------------------------- training settings
+st.subheader("Training")
+tr = state.train
+c = st.columns(5)
+tr["epochs"] = int(c[0].number_input("Epochs", 1, 500, int(tr.get("epochs", 5)), key=f"tr_epochs_{ctr}"))
+tr["batch_size"] = int(c[1].number_input("Batch size", 16, 65536, int(tr.get("batch_size", 1024)), step=256,
+                                          key=f"tr_bs_{ctr}"))
+tr["lr"] = float(c[2].number_input("Learning rate", 1e-5, 1.0, float(tr.get("lr", 0.003)), format="%.4f",
+                                   step=0.0005, key=f"tr_lr_{ctr}"))
+tr["l2"] = float(c[3].number_input("L2 on task towers", 0.0, 1.0, float(tr.get("l2", 0.0)), format="%.5f",
+                                   step=0.0001, key=f"tr_l2_{ctr}"))
+tr["seed"] = int(c[4].number_input("Seed", 0, 10**6, int(tr.get("seed", 0)), key=f"tr_seed_{ctr}"))
+es = dict(tr.get("early_stopping") or {})
+es["patience"] = int(st.number_input("Early-stopping patience (epochs without improvement on the first task's "
+                                     "validation metric; 0 = off)", 0, 100, int(es.get("patience", 3)),
+                                     key=f"tr_pat_{ctr}"))
+tr["early_stopping"] = es
+from mtlrec.device import available_devices  # noqa: E402
+
+devs = ["auto"] + available_devices()
+tr["device"] = st.selectbox("Device", devs, index=devs.index(tr.get("device", "auto")) if tr.get("device", "auto") in devs else 0,
+                            key=f"tr_dev_{ctr}")
+st.info(f"Training will run on: **{device_label() if tr['device'] == 'auto' else tr['device'].upper()}**",
+        icon=":material/memory:")
+
+# ---------------------------------------------------------------------------- language-model features
+st.subheader("Language-model features")
+cands = text_candidates(state.raw, state.spec)
+txt = state.text
+txt["enabled"] = st.toggle("Use language-model features (all-MiniLM-L6-v2 sentence embeddings of item/user text)",
+                           value=bool(txt.get("enabled")), key=f"text_on_{ctr}", disabled=not cands)
+if not cands:
+    st.caption("This data has no text columns (give a column the role 'text' on Data).")
+if txt["enabled"]:
+    sel = [c for c in (txt.get("columns") or list(cands)) if c in cands]
+    txt["columns"] = st.multiselect("Text columns", list(cands), default=sel, key=f"text_cols_{ctr}",
+                                    format_func=lambda c: f"{c} ({cands[c]})")
+    st.caption("Texts are encoded once (cached on disk) and enter the model through a learned projection; "
+               "items never seen in training still get a meaningful input.")
+    if st.button("Encode texts now", icon=":material/translate:", key="text_encode"):
+        prepare_dataset()
+if state.dataset is not None and state.text.get("enabled") and any(f.kind == "dense" for f in state.dataset.fields):
+    st.success("Text embeddings are part of the prepared dataset.")
+
+st.divider()
+st.page_link("pages/train.py", label="Next: Train", icon=":material/arrow_forward:")

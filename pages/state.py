@@ -43,6 +43,8 @@ class AppState:
     jobs: list = field(default_factory=list)          # mtlrec.jobs.TrainingJob, newest last
     selected_run: str | None = None                   # run_dir of the run shown on Results/Recommend
     counter: int = 0                                   # bumps widget keys when a workspace is loaded
+    suggested_spec: Any = None                         # the roles suggested when the data was loaded
+    upload_sig: tuple | None = None                    # (name, size) of the files last uploaded
 
     @property
     def has_data(self) -> bool:
@@ -66,7 +68,7 @@ class AppState:
         for job in reversed(self.jobs):
             snap = job.snapshot()
             rd = snap_get(snap, "run_dir")
-            if rd and snap_get(snap, "status") in ("done", "finished", "completed", "succeeded") \
+            if rd and snap_get(snap, "status") == "finished" \
                     and (Path(rd) / "model.pt").exists():
                 out.append(str(rd))
         return out
@@ -101,6 +103,69 @@ def job_run_dir(job) -> str | None:
     if rd is None:
         rd = snap_get(job.snapshot(), "run_dir")
     return str(rd) if rd else None
+
+
+def apply_workspace(ws: dict) -> None:
+    """Put a workspace (from mtlrec.workflow.sample_workspace / uploaded_workspace) into the state."""
+    state = get_state()
+    state.raw, state.spec, state.prep = ws["raw"], ws["spec"], ws["prep"]
+    state.suggested_spec = ws["spec"]
+    state.tasks, state.model, state.train, state.text = ws["tasks"], ws["model"], ws["train"], ws["text"]
+    state.source = ws["source"]
+    state.dataset = state.dataset_key = state.report = state.data_error = None
+    state.counter += 1          # fresh widget keys: editors show the new workspace
+
+
+def load_sample_workspace() -> bool:
+    """Load the sample data with its ready configuration; False (and a message) on failure."""
+    from mtlrec.workflow import sample_workspace
+    try:
+        apply_workspace(sample_workspace())
+        return True
+    except Exception as e:  # a broken install must not show a traceback
+        show_exception(e, "Loading the sample data")
+        return False
+
+
+def handle_upload(files) -> bool:
+    """Read uploaded files (UploadedFile objects) into the state; errors end in state.data_error."""
+    from mtlrec.errors import DataError
+    from mtlrec.workflow import uploaded_workspace
+    state = get_state()
+    limit_mb = float(st.get_option("server.maxUploadSize"))
+    total = sum(int(getattr(f, "size", 0) or 0) for f in files)
+    try:
+        if total > limit_mb * 1024 * 1024:
+            raise DataError(f"the upload is {total / 2**20:.1f} MB, over the limit of {limit_mb:.0f} MB",
+                            file=", ".join(f.name for f in files),
+                            fix="upload a sample of the data, or raise server.maxUploadSize in .streamlit/config.toml")
+        apply_workspace(uploaded_workspace([(f.name, f.getvalue()) for f in files]))
+        return True
+    except DataError as e:
+        state.data_error = e
+    except Exception as e:  # unexpected: still a readable message, never a traceback
+        state.data_error = DataError(f"could not read the files ({e.__class__.__name__}: {e})",
+                                     file=", ".join(f.name for f in files),
+                                     fix="upload CSV, TSV, Parquet or a zip of them, with a header row")
+    return False
+
+
+def show_data_error(e) -> None:
+    """A DataError as an error box: what, where and how to fix."""
+    where = []
+    if getattr(e, "file", None):
+        where.append(f"file **{e.file}**")
+    if getattr(e, "column", None):
+        where.append(f"column **{e.column}**")
+    if getattr(e, "rows", None):
+        rows = e.rows[:8]
+        where.append("rows " + ", ".join(map(str, rows)) + (" ..." if len(e.rows) > 8 else ""))
+    parts = [f"**Problem:** {getattr(e, 'what', str(e))}"]
+    if where:
+        parts.append("**Where:** " + "; ".join(where))
+    if getattr(e, "fix", None):
+        parts.append(f"**Fix:** {e.fix}")
+    st.error("  \n".join(parts), icon=":material/error:")
 
 
 def explain_page_exists() -> bool:
@@ -178,3 +243,65 @@ def show_exception(e: BaseException, action: str) -> None:
         st.error(str(e))
     else:
         st.error(f"{action} failed: {e.__class__.__name__}: {e}")
+
+
+@st.cache_resource(show_spinner=False)
+def text_encoder(model: str = "default"):
+    """The language-model text encoder, loaded once per server process."""
+    from mtlrec.text import TextEncoder
+    return TextEncoder(model)
+
+
+def prepare_dataset() -> bool:
+    """Prepare the current data (spec + prep options + text features) with a progress bar.
+
+    Reuses the prepared dataset when nothing changed. Errors are shown, not raised."""
+    from mtlrec.prep import prepare
+    from mtlrec.workflow import dataset_key, effective_spec
+    state = get_state()
+    if state.raw is None:
+        st.error("Load data first.")
+        return False
+    spec = effective_spec(state.spec, state.text)
+    key = dataset_key(spec, state.prep, state.text, f"{state.counter}:{state.source}")
+    if state.dataset is not None and state.dataset_key == key:
+        return True
+    bar = st.progress(0.0, text="Preparing the dataset ...")
+
+    def progress(*args, **kw):
+        # accepts (fraction[, message]) or (done, total[, message])
+        msg = next((a for a in args if isinstance(a, str)), None) or kw.get("message") or "Preparing ..."
+        nums = [a for a in args if isinstance(a, (int, float)) and not isinstance(a, bool)]
+        frac = nums[0] / nums[1] if len(nums) >= 2 and nums[1] else (nums[0] if nums else 0.0)
+        bar.progress(min(1.0, max(0.0, float(frac))), text=str(msg))
+
+    try:
+        enc = None
+        if state.text.get("enabled") and spec.text:
+            enc = text_encoder(state.text.get("model") or "default")
+        state.dataset = prepare(state.raw, spec, state.prep, text_encoder=enc, progress=progress)
+        state.dataset_key = key
+        bar.progress(1.0, text="Prepared.")
+        return True
+    except Exception as e:
+        bar.empty()
+        state.dataset = state.dataset_key = None
+        from mtlrec.errors import DataError
+        if isinstance(e, DataError):
+            show_data_error(e)
+        else:
+            show_exception(e, "Preparing the dataset")
+        return False
+
+
+def start_training():
+    """Start a background TrainingJob on the prepared dataset with the current configuration."""
+    from mtlrec.jobs import TrainingJob
+    from mtlrec.workflow import build_run_config
+    state = get_state()
+    cfg = build_run_config(spec=state.spec, prep=state.prep, tasks=state.tasks, model=state.model,
+                           train=state.train, text=state.text, source=state.source)
+    job = TrainingJob(cfg, dataset=state.dataset)
+    job.start()
+    state.jobs.append(job)
+    return job

@@ -1,7 +1,133 @@
+"""Train: start / cancel background training, live per-task curves, this session's runs."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
 import streamlit as st
 
-from pages.state import get_state
+from mtlrec import viz
+from pages.state import (device_label, get_state, job_run_dir, need_data, prepare_dataset, show_exception,
+                         snap_get, start_training)
 
 state = get_state()
-st.title("train")
-st.info("Coming soon.")
+st.title("Train")
+if not need_data("Train"):
+    st.stop()
+
+TERMINAL = ("finished", "cancelled", "failed")
+
+# ---------------------------------------------------------------------------- configuration summary
+tasks = state.tasks
+arch = state.model.get("arch", "?")
+tr = state.train
+st.markdown(
+    f"**Data:** {state.source} · **Tasks:** "
+    + ", ".join(f"{t['name']} ({t['type']}, w={float(t.get('weight', 1)):.1f})" for t in tasks)
+    + f" · **Model:** {arch} · **Weighting:** {tr.get('weighting', 'static')} · **Epochs:** {tr.get('epochs')}"
+    + f" · **Batch:** {tr.get('batch_size')} · **Device:** {device_label() if tr.get('device', 'auto') == 'auto' else tr.get('device')}"
+    + (" · **Text features:** on" if state.text.get("enabled") else ""))
+st.page_link("pages/model.py", label="Change tasks & model", icon=":material/tune:")
+
+
+def _running_jobs():
+    return [j for j in state.jobs if snap_get(j.snapshot(), "status") not in TERMINAL]
+
+
+running = _running_jobs()
+c1, c2, c3 = st.columns([2, 2, 3], vertical_alignment="center")
+tr["baselines"] = c3.checkbox("Also train single-task baselines (for the multi-task gain on Results)",
+                              value=bool(tr.get("baselines")), key=f"train_baselines_{state.counter}")
+start = c1.button("Start training", type="primary", icon=":material/play_arrow:", key="train_start",
+                  disabled=bool(running) or not tasks, width="stretch")
+if start:
+    if prepare_dataset():
+        try:
+            job = start_training()
+            state.selected_run = job_run_dir(job)
+            st.rerun()
+        except Exception as e:
+            show_exception(e, "Starting the training")
+if c2.button("Cancel", icon=":material/stop:", key="train_cancel", disabled=not running, width="stretch"):
+    for j in running:
+        j.cancel()
+    st.toast("Cancelling ... the run stops after the current batch.")
+
+
+# ---------------------------------------------------------------------------- live panel
+def _fmt_eta(s) -> str:
+    if s is None:
+        return "—"
+    s = int(round(float(s)))
+    return f"{s // 60}:{s % 60:02d} min" if s >= 60 else f"{s} s"
+
+
+@st.fragment(run_every=1.0 if running else None)
+def live_panel() -> None:
+    if not state.jobs:
+        st.info("No run yet in this session: press **Start training**.")
+        return
+    job = state.job_for(state.selected_run) or state.jobs[-1]
+    snap = job.snapshot()
+    status = snap_get(snap, "status", "?")
+    name = Path(job_run_dir(job) or "run").name
+    frac = float(snap_get(snap, "progress", 0.0) or 0.0)
+    epoch, epochs = snap_get(snap, "epoch", 0), snap_get(snap, "epochs", tr.get("epochs"))
+    phase = snap_get(snap, "phase") or snap_get(snap, "message") or ""
+    text = f"{name} — {status}: epoch {epoch}/{epochs} · {frac:.0%} · ETA {_fmt_eta(snap_get(snap, 'eta_s'))}"
+    if phase:
+        text += f" · {phase}"
+    st.progress(min(1.0, max(0.0, frac)), text=text)
+    if status == "failed":
+        st.error(f"The run failed: {snap_get(snap, 'error') or 'unknown error'}", icon=":material/error:")
+    elif status == "cancelled":
+        st.warning("The run was cancelled; the best model so far is kept.", icon=":material/stop_circle:")
+    elif status == "finished":
+        st.success("Finished. See **Results** and **Recommendations**.", icon=":material/task_alt:")
+    hist = snap_get(snap, "history") or {}
+    if hasattr(hist, "to_dict"):
+        hist = hist.to_dict()
+    cfg_tasks = snap_get(snap, "tasks") or [t for t in tasks]
+    cols = st.columns(max(1, len(cfg_tasks)))
+    for col, t in zip(cols, cfg_tasks):
+        tname = t["name"] if isinstance(t, dict) else getattr(t, "name", str(t))
+        metric = t.get("metric") if isinstance(t, dict) else getattr(t, "metric", None)
+        loss_fig, met_fig = viz.history_figs(hist, tname, metric)
+        with col:
+            st.plotly_chart(loss_fig, key=f"live_loss_{tname}")
+            st.plotly_chart(met_fig, key=f"live_metric_{tname}")
+    st.caption(f"updated {time.strftime('%H:%M:%S')}.{int(time.time() * 10) % 10}", help="refreshed every second while training runs")
+    # when this run ends, redraw the whole page once (runs list, sidebar, buttons)
+    seen = st.session_state.setdefault("train_seen_status", {})
+    if seen.get(name) != status:
+        was = seen.get(name)
+        seen[name] = status
+        if was is not None and status in TERMINAL:
+            st.rerun(scope="app")
+
+
+st.subheader("Live curves")
+live_panel()
+
+# ---------------------------------------------------------------------------- runs of this session
+st.subheader("Runs of this session")
+if not state.jobs:
+    st.caption("None yet.")
+else:
+    rows = []
+    for j in reversed(state.jobs):
+        s = j.snapshot()
+        rows.append({"run": Path(job_run_dir(j) or "?").name, "status": snap_get(s, "status"),
+                     "epoch": f"{snap_get(s, 'epoch', 0)}/{snap_get(s, 'epochs', '?')}",
+                     "model": (snap_get(s, "config") or {}).get("model", {}).get("arch", "") if isinstance(snap_get(s, "config"), dict) else "",
+                     "device": snap_get(s, "device", ""), "message": snap_get(s, "error") or ""})
+    st.dataframe(rows, hide_index=True, width="stretch", key="runs_table")
+    for j in state.jobs:
+        s = j.snapshot()
+        if snap_get(s, "status") == "failed":
+            st.error(f"{Path(job_run_dir(j) or '?').name}: {snap_get(s, 'error')}")
+    names = [job_run_dir(j) for j in reversed(state.jobs) if job_run_dir(j)]
+    if names:
+        cur = state.selected_run if state.selected_run in names else names[0]
+        state.selected_run = st.selectbox("Show run", names, index=names.index(cur), format_func=lambda p: Path(p).name,
+                                          key="train_show_run")

@@ -1,0 +1,274 @@
+"""Figures for the dashboard: plotly figure builders and graphviz DOT sources.
+
+Pure functions of data (pandas / numpy / dicts) -> ``plotly.graph_objects.Figure`` or a DOT
+string; no streamlit here, so they are testable and usable from notebooks.
+"""
+from __future__ import annotations
+
+from typing import Iterable, Mapping, Sequence
+
+PALETTE = ["#4C6EF5", "#F76707", "#2B8A3E", "#AE3EC9", "#E03131", "#1098AD", "#F59F00", "#5C7CFA"]
+
+
+def _go():
+    import plotly.graph_objects as go
+    return go
+
+
+def _layout(fig, title: str | None = None, height: int = 300, **kw):
+    fig.update_layout(title=title, height=height, margin=dict(l=10, r=10, t=40 if title else 10, b=10),
+                      legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0), template="plotly_white", **kw)
+    return fig
+
+
+# ---------------------------------------------------------------------------- diagrams
+def flow_dot(text_features: bool = True) -> str:
+    """The mtlrec pipeline as a graphviz DOT graph (rendered by st.graphviz_chart)."""
+    lm = ('lm [label="Language-model\\nfeature extraction\\n(MiniLM text embeddings)"%s];'
+          % ("" if text_features else ', style="rounded,dashed"'))
+    return f"""digraph flow {{
+  rankdir=LR; bgcolor="transparent";
+  node [shape=box, style="rounded,filled", fillcolor="#EDF2FF", color="#4C6EF5", fontname="Helvetica", fontsize=11];
+  edge [color="#868E96"];
+  data [label="Interaction data\\n(users, items, labels)"];
+  prep [label="Preprocessing\\n(validate, encode, split)"];
+  {lm}
+  shared [label="Shared representation\\n(shared bottom / experts)", fillcolor="#D0EBFF"];
+  towers [label="Task towers\\n(click, like, rating, ...)", fillcolor="#D3F9D8", color="#2B8A3E"];
+  eval [label="Evaluation & feedback\\n(per-task metrics, MTL gain,\\nrecommendations, SHAP)", fillcolor="#FFF4E6", color="#F76707"];
+  data -> prep -> lm -> shared -> towers -> eval;
+  prep -> shared [style=dashed, label="ids & features", fontsize=9];
+  eval -> prep [style=dotted, label="feedback: adjust data, tasks, weights", fontsize=9, constraint=false];
+}}"""
+
+
+def arch_dot(arch: str, tasks: Sequence[str], hparams: Mapping | None = None) -> str:
+    """DOT diagram of one architecture with the given task names."""
+    hp = dict(hparams or {})
+    tasks = list(tasks) or ["task"]
+    lines = ['digraph arch {', '  rankdir=BT; bgcolor="transparent";',
+             '  node [shape=box, style="rounded,filled", fillcolor="#EDF2FF", color="#4C6EF5", '
+             'fontname="Helvetica", fontsize=10];', '  edge [color="#868E96"];',
+             '  input [label="Input embeddings\\n(user, item, context, text)", fillcolor="#F1F3F5", color="#868E96"];']
+    for i, t in enumerate(tasks):
+        lines.append(f'  tower{i} [label="{t} tower", fillcolor="#D3F9D8", color="#2B8A3E"];')
+        lines.append(f'  out{i} [label="{t}", shape=ellipse, fillcolor="#FFF4E6", color="#F76707"];')
+        lines.append(f'  tower{i} -> out{i};')
+    if arch == "shared_bottom":
+        dims = " → ".join(str(d) for d in (hp.get("shared_dims") or []))
+        lines.append(f'  shared [label="Shared bottom MLP\\n{dims}", fillcolor="#D0EBFF"];')
+        lines.append('  input -> shared;')
+        for i in range(len(tasks)):
+            lines.append(f'  shared -> tower{i};')
+    elif arch == "mmoe":
+        n = int(hp.get("n_experts", 4) or 1)
+        for e in range(n):
+            lines.append(f'  e{e} [label="Expert {e + 1}", fillcolor="#D0EBFF"];')
+            lines.append(f'  input -> e{e};')
+        for i in range(len(tasks)):
+            lines.append(f'  g{i} [label="Gate {tasks[i]}", shape=trapezium, fillcolor="#FFF9DB", color="#F59F00"];')
+            lines.append(f'  input -> g{i} [style=dashed];')
+            for e in range(n):
+                lines.append(f'  e{e} -> g{i};')
+            lines.append(f'  g{i} -> tower{i};')
+    elif arch == "ple":
+        ns = int(hp.get("n_shared_experts", 2) or 1)
+        nt = int(hp.get("n_specific_experts", 1) or 0)
+        nl = int(hp.get("n_levels", hp.get("levels", 1)) or 1)
+        for s in range(ns):
+            lines.append(f'  s{s} [label="Shared expert {s + 1}", fillcolor="#D0EBFF"];')
+            lines.append(f'  input -> s{s};')
+        for i, t in enumerate(tasks):
+            for k in range(nt):
+                lines.append(f'  t{i}_{k} [label="{t} expert {k + 1}", fillcolor="#E6FCF5", color="#0CA678"];')
+                lines.append(f'  input -> t{i}_{k};')
+            lines.append(f'  g{i} [label="Gate {t}", shape=trapezium, fillcolor="#FFF9DB", color="#F59F00"];')
+            for s in range(ns):
+                lines.append(f'  s{s} -> g{i};')
+            for k in range(nt):
+                lines.append(f'  t{i}_{k} -> g{i};')
+            lines.append(f'  g{i} -> tower{i};')
+        if nl > 1:
+            lines.append(f'  note [shape=note, label="× {nl} extraction levels", fillcolor="#F8F9FA", color="#ADB5BD"];')
+    else:
+        lines.append(f'  body [label="{arch}", fillcolor="#D0EBFF"];')
+        lines.append('  input -> body;')
+        for i in range(len(tasks)):
+            lines.append(f'  body -> tower{i};')
+    lines.append('}')
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------- data statistics
+def label_balance_fig(interactions, labels: Mapping[str, str]):
+    """Share of positives per binary label (and the class counts of multi-label labels)."""
+    go = _go()
+    import pandas as pd
+    names, pos, neg = [], [], []
+    for col, t in labels.items():
+        if t != "binary" or col not in interactions:
+            continue
+        v = pd.to_numeric(interactions[col], errors="coerce").dropna()
+        names.append(col)
+        pos.append(float((v > 0).mean()) if len(v) else 0.0)
+        neg.append(1.0 - pos[-1])
+    fig = go.Figure()
+    fig.add_bar(y=names, x=pos, name="positive", orientation="h", marker_color=PALETTE[0],
+                text=[f"{p:.1%}" for p in pos], textposition="inside")
+    fig.add_bar(y=names, x=neg, name="negative", orientation="h", marker_color="#DEE2E6")
+    fig.update_layout(barmode="stack", xaxis=dict(tickformat=".0%", range=[0, 1]))
+    return _layout(fig, "Label balance (binary labels)", height=120 + 40 * max(1, len(names)))
+
+
+def count_hist_fig(counts: Iterable[int], what: str, color: str = PALETTE[0]):
+    """Histogram of interactions per user / item (log y axis: counts are long-tailed)."""
+    go = _go()
+    fig = go.Figure(go.Histogram(x=list(counts), nbinsx=40, marker_color=color))
+    fig.update_layout(xaxis_title=f"interactions per {what}", yaxis_title=f"{what}s", yaxis_type="log")
+    return _layout(fig, f"Interactions per {what}")
+
+
+def value_hist_fig(values, name: str):
+    go = _go()
+    fig = go.Figure(go.Histogram(x=list(values), nbinsx=30, marker_color=PALETTE[2]))
+    fig.update_layout(xaxis_title=name, yaxis_title="interactions")
+    return _layout(fig, f"{name} histogram")
+
+
+# ---------------------------------------------------------------------------- training curves
+def curves_fig(epochs: Sequence, series: Mapping[str, Sequence], title: str, y_title: str = "",
+               dash: Mapping[str, str] | None = None):
+    """Line chart of several named series over epochs (train/valid loss, a metric ...)."""
+    go = _go()
+    fig = go.Figure()
+    for i, (name, ys) in enumerate(series.items()):
+        ys = list(ys)
+        xs = list(epochs)[:len(ys)] if epochs is not None else list(range(1, len(ys) + 1))
+        if len(xs) < len(ys):
+            xs = list(range(1, len(ys) + 1))
+        fig.add_scatter(x=xs, y=ys, mode="lines+markers", name=name,
+                        line=dict(color=PALETTE[i % len(PALETTE)], dash=(dash or {}).get(name, "solid")))
+    fig.update_layout(xaxis_title="epoch", yaxis_title=y_title)
+    return _layout(fig, title, height=260)
+
+
+def gain_fig(gains: Mapping[str, float], metric_names: Mapping[str, str] | None = None):
+    """Multi-task gain per task (relative change of the test metric vs the single-task baseline, %)."""
+    go = _go()
+    tasks = list(gains)
+    vals = [100.0 * float(gains[t]) for t in tasks]
+    labels = [f"{t} ({metric_names[t]})" if metric_names and t in metric_names else t for t in tasks]
+    fig = go.Figure(go.Bar(x=labels, y=vals, marker_color=[PALETTE[2] if v >= 0 else PALETTE[4] for v in vals],
+                           text=[f"{v:+.1f}%" for v in vals], textposition="outside"))
+    fig.update_layout(yaxis_title="gain over single-task (%)")
+    fig.add_hline(y=0, line_color="#868E96")
+    return _layout(fig, "Multi-task gain per task", height=320)
+
+
+def roc_fig(curves: Mapping[str, tuple]):
+    """ROC curves: {name: (fpr, tpr, auc)}."""
+    go = _go()
+    fig = go.Figure()
+    fig.add_scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(dash="dot", color="#ADB5BD"), name="chance")
+    for i, (name, (fpr, tpr, auc)) in enumerate(curves.items()):
+        fig.add_scatter(x=list(fpr), y=list(tpr), mode="lines", name=f"{name} (AUC {auc:.3f})",
+                        line=dict(color=PALETTE[i % len(PALETTE)]))
+    fig.update_layout(xaxis_title="false positive rate", yaxis_title="true positive rate")
+    return _layout(fig, "ROC", height=320)
+
+
+def pr_fig(curves: Mapping[str, tuple]):
+    """Precision-recall curves: {name: (recall, precision, ap)}."""
+    go = _go()
+    fig = go.Figure()
+    for i, (name, (rec, prec, ap)) in enumerate(curves.items()):
+        fig.add_scatter(x=list(rec), y=list(prec), mode="lines", name=f"{name} (AP {ap:.3f})",
+                        line=dict(color=PALETTE[i % len(PALETTE)]))
+    fig.update_layout(xaxis_title="recall", yaxis_title="precision", yaxis_range=[0, 1.02])
+    return _layout(fig, "Precision-recall", height=320)
+
+
+def residual_fig(y_true, y_pred, name: str):
+    """Predicted vs true and the residual distribution of one regression task."""
+    go = _go()
+    from plotly.subplots import make_subplots
+    import numpy as np
+    y_true = np.asarray(y_true, dtype=float)
+    y_pred = np.asarray(y_pred, dtype=float)
+    n = len(y_true)
+    if n > 4000:  # keep the browser light
+        idx = np.random.default_rng(0).choice(n, 4000, replace=False)
+        yt, yp = y_true[idx], y_pred[idx]
+    else:
+        yt, yp = y_true, y_pred
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("predicted vs true", "residuals (pred − true)"))
+    fig.add_trace(go.Scattergl(x=yt, y=yp, mode="markers", marker=dict(size=4, opacity=0.35, color=PALETTE[0]),
+                               name="test rows"), row=1, col=1)
+    lo, hi = float(np.nanmin(y_true)) if n else 0.0, float(np.nanmax(y_true)) if n else 1.0
+    fig.add_trace(go.Scatter(x=[lo, hi], y=[lo, hi], mode="lines", line=dict(dash="dot", color="#868E96"),
+                             name="ideal"), row=1, col=1)
+    fig.add_trace(go.Histogram(x=y_pred - y_true, nbinsx=40, marker_color=PALETTE[1], name="residual"),
+                  row=1, col=2)
+    fig.update_xaxes(title_text="true", row=1, col=1)
+    fig.update_yaxes(title_text="predicted", row=1, col=1)
+    return _layout(fig, f"{name}: rating residuals", height=320, showlegend=False)
+
+
+def history_figs(history: Mapping | None, task: str, metric: str | None, *, key_suffix: str = ""):
+    """Live curves of one task from a History dict ({"epochs": [...], "batches": [...]}):
+    (loss figure: train loss per logged batch + per epoch, valid loss per epoch; metric figure)."""
+    go = _go()
+    history = history or {}
+    epochs = list(history.get("epochs") or [])
+    batches = list(history.get("batches") or [])
+    # x of a batch record = fractional epoch (batches per epoch learnt from the records seen)
+    per_epoch: dict[int, int] = {}
+    for b in batches:
+        e = int(b.get("epoch", 1))
+        per_epoch[e] = max(per_epoch.get(e, 0), int(b.get("batch", 0)))
+    n_per = max(per_epoch.values()) if per_epoch else 1
+    if epochs and per_epoch.get(1):
+        n_per = per_epoch[1]
+    bx, by = [], []
+    for b in batches:
+        v = (b.get("train_loss") or {}).get(task)
+        if v is None:
+            continue
+        bx.append(int(b.get("epoch", 1)) - 1 + int(b.get("batch", 0)) / max(1, n_per))
+        by.append(v)
+    ex = [int(e.get("epoch", i + 1)) for i, e in enumerate(epochs)]
+    tr = [(e.get("train_loss") or {}).get(task) for e in epochs]
+    va = [(e.get("valid_loss") or {}).get(task) for e in epochs]
+    loss = go.Figure()
+    if bx:
+        loss.add_scatter(x=bx, y=by, mode="lines", name="train (batches)",
+                         line=dict(color=PALETTE[0], width=1), opacity=0.45)
+    if ex:
+        loss.add_scatter(x=ex, y=tr, mode="lines+markers", name="train", line=dict(color=PALETTE[0]))
+        loss.add_scatter(x=ex, y=va, mode="lines+markers", name="valid", line=dict(color=PALETTE[1]))
+    loss.update_layout(xaxis_title="epoch", yaxis_title="loss")
+    _layout(loss, f"{task}: loss", height=240)
+    met = go.Figure()
+    if metric:
+        mv = [((e.get("valid") or {}).get(task) or {}).get(metric) for e in epochs]
+        met.add_scatter(x=ex, y=mv, mode="lines+markers", name=f"valid {metric}", line=dict(color=PALETTE[2]))
+    met.update_layout(xaxis_title="epoch", yaxis_title=metric or "")
+    _layout(met, f"{task}: valid {metric or ''}", height=240)
+    return loss, met
+
+
+def runs_overlay_fig(runs: Mapping[str, Mapping], task: str, key: str, metric: str | None = None):
+    """One curve per run: ``key`` is "train_loss", "valid_loss" or "valid" (then ``metric``)."""
+    go = _go()
+    fig = go.Figure()
+    for i, (name, hist) in enumerate(runs.items()):
+        eps = list((hist or {}).get("epochs") or [])
+        xs = [int(e.get("epoch", j + 1)) for j, e in enumerate(eps)]
+        if key == "valid":
+            ys = [((e.get("valid") or {}).get(task) or {}).get(metric) for e in eps]
+        else:
+            ys = [(e.get(key) or {}).get(task) for e in eps]
+        fig.add_scatter(x=xs, y=ys, mode="lines+markers", name=name, line=dict(color=PALETTE[i % len(PALETTE)]))
+    what = f"valid {metric}" if key == "valid" else key.replace("_", " ")
+    fig.update_layout(xaxis_title="epoch", yaxis_title=what)
+    return _layout(fig, f"{task}: {what}", height=300)
