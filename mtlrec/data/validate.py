@@ -1,0 +1,475 @@
+"""Checking raw tables against their column roles before preparation.
+
+``validate(raw, spec)`` raises one :class:`~mtlrec.errors.DataError` for the first
+problem that makes the data unusable (what, where: file/column/first rows, how to fix)
+and returns a :class:`ValidationReport` with :class:`~mtlrec.errors.DataWarning` s for
+data that is suspicious but usable (leakage, missing values, constant columns,
+duplicates, ...). All checks are vectorised (a million interactions take a second or two).
+
+Row numbers are 1-based data rows of the named file (the header is not counted).
+"""
+from __future__ import annotations
+
+import warnings as _warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from mtlrec.data.readers import RawData
+from mtlrec.data.roles import DataSpec
+from mtlrec.errors import DataError, DataWarning
+
+MISSING_OPTIONS = ("drop", "keep", "error")
+BINARY_TRUE = {"1", "true", "1.0"}
+BINARY_FALSE = {"0", "false", "0.0"}
+LEAK_CORR = 0.98        # |Pearson r| of a numeric feature with a numeric label
+LEAK_AUC = 0.995        # a numeric feature that separates a binary label (AUC or 1 - AUC)
+LEAK_PURITY = 0.995     # a categorical feature whose categories each hold (almost) one label value
+HIGH_MISSING = 0.3
+SAMPLE_ROWS = 200_000   # rows used by the statistical (warning-only) checks
+
+
+@dataclass
+class ValidationReport:
+    """What validation found. ``raw`` is the data to go on with (rows whose items are
+    missing from the items table dropped when ``missing_items="drop"``)."""
+    warnings: list[DataWarning] = field(default_factory=list)
+    rows: int = 0                     # interaction rows after dropping
+    users: int | None = None          # distinct users in the interactions (None: no user id)
+    items: int | None = None          # distinct items in the interactions (None: no item id)
+    dropped_rows: int = 0
+    missing_items: int = 0            # interaction rows whose item is not in the items table
+    missing_users: int = 0            # interaction rows whose user is not in the users table
+    duplicate_interactions: int = 0   # rows repeating an earlier (user, item) pair
+    catalog_items: int | None = None  # rows of the items table
+    catalog_users: int | None = None  # rows of the users table
+    raw: RawData | None = field(default=None, repr=False, compare=False)
+
+    def to_dict(self) -> dict:
+        return {"warnings": [w.to_dict() for w in self.warnings], "rows": self.rows, "users": self.users,
+                "items": self.items, "dropped_rows": self.dropped_rows, "missing_items": self.missing_items,
+                "missing_users": self.missing_users, "duplicate_interactions": self.duplicate_interactions,
+                "catalog_items": self.catalog_items, "catalog_users": self.catalog_users}
+
+
+def _rows(mask) -> list[int]:
+    """1-based data rows where ``mask`` is True (at most 10)."""
+    return (np.flatnonzero(np.asarray(mask))[:10] + 1).tolist()
+
+
+def _show_values(s: pd.Series, mask, limit: int = 5) -> str:
+    idx = np.flatnonzero(np.asarray(mask))[:limit]
+    vals = s.iloc[idx]
+    return ", ".join(f"{str(v)[:40]!r} (row {i + 1})" for i, v in zip(idx, vals))
+
+
+def _is_stringy(s: pd.Series) -> bool:
+    return pd.api.types.is_string_dtype(s.dtype) or s.dtype == object
+
+
+def to_numeric(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """-> (float values with NaN for missing/bad, mask of non-missing values that are not numbers)."""
+    if pd.api.types.is_bool_dtype(s.dtype):
+        return s.astype("float64").to_numpy(), np.zeros(len(s), bool)
+    if pd.api.types.is_numeric_dtype(s.dtype):
+        return s.to_numpy(dtype="float64", na_value=np.nan), np.zeros(len(s), bool)
+    num = pd.to_numeric(s, errors="coerce")
+    vals = num.to_numpy(dtype="float64", na_value=np.nan)
+    bad = s.notna().to_numpy() & np.isnan(vals)
+    return vals, bad
+
+
+def binary_values(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """-> (0/1 float values with NaN for missing, mask of values outside {0, 1, true, false})."""
+    if pd.api.types.is_bool_dtype(s.dtype):
+        return s.astype("float64").to_numpy(), np.zeros(len(s), bool)
+    if pd.api.types.is_numeric_dtype(s.dtype):
+        v = s.to_numpy(dtype="float64", na_value=np.nan)
+        bad = ~np.isnan(v) & (v != 0) & (v != 1)
+        return np.where(bad, np.nan, v), bad
+    low = s.astype("str").str.strip().str.lower()
+    present = s.notna().to_numpy()
+    t = low.isin(BINARY_TRUE).to_numpy()
+    f = low.isin(BINARY_FALSE).to_numpy()
+    bad = present & ~t & ~f
+    out = np.full(len(s), np.nan)
+    out[t] = 1.0
+    out[f] = 0.0
+    return out, bad
+
+
+def _same_ids(a: pd.Series, b: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Make two id columns comparable (ints read in one file, strings in another)."""
+    if a.dtype == b.dtype or (pd.api.types.is_numeric_dtype(a.dtype) and pd.api.types.is_numeric_dtype(b.dtype)):
+        return a, b
+
+    def as_str(s):
+        if pd.api.types.is_float_dtype(s.dtype) and (s.dropna() % 1 == 0).all():
+            s = s.astype("Int64")
+        return s.astype("str")
+    return as_str(a), as_str(b)
+
+
+def validate(raw: RawData, spec: DataSpec, *, missing_items: str = "drop", missing_users: str = "keep",
+             missing_numeric: str = "impute", min_rows: int = 20, min_users: int = 2) -> ValidationReport:
+    """Check ``raw`` against ``spec``; raise :class:`DataError` or return a :class:`ValidationReport`.
+
+    missing_items / missing_users: what to do with interactions whose item (user) is not in
+    the items (users) table: "drop" them, "keep" them (unknown bucket), or raise ("error").
+    missing_numeric: "impute" (warn; preparation fills the training median) or "error".
+    min_rows / min_users: the least data that can still be split into train/validation/test.
+    """
+    for name, val in (("missing_items", missing_items), ("missing_users", missing_users)):
+        if val not in MISSING_OPTIONS:
+            raise ValueError(f"{name} must be one of {MISSING_OPTIONS}, not {val!r}")
+    if missing_numeric not in ("impute", "error"):
+        raise ValueError("missing_numeric must be 'impute' or 'error'")
+    report = ValidationReport()
+    warn = report.warnings.append
+    inter = raw.interactions
+    src = raw.source
+
+    for table, df in raw.tables().items():
+        if len(df) == 0:
+            raise DataError("the file has a header but no data rows", file=src(table),
+                            fix="export the table again with its data rows")
+
+    _check_columns(raw, spec)
+    _check_ids(raw, spec, report)
+
+    for col, task in spec.labels.items():
+        table = raw.locate(col)
+        _check_label(raw.tables()[table][col], col, task, src(table), spec.multilabel_sep, warn)
+    for col in spec.numeric:
+        table = raw.locate(col)
+        _check_numeric(raw.tables()[table][col], col, src(table), missing_numeric, warn)
+    for kind in ("categorical", "text"):
+        for col in getattr(spec, kind):
+            table = raw.locate(col)
+            s = raw.tables()[table][col]
+            share = float(s.isna().mean())
+            if share == 1.0:
+                raise DataError("the column is empty", file=src(table), column=col,
+                                fix=f"fill it in or set its role to ignore")
+            if share > HIGH_MISSING:
+                warn(DataWarning(f"{share:.0%} of the values are missing (they become the 'unknown' "
+                                 f"{'category' if kind == 'categorical' else 'text'})",
+                                 file=src(table), column=col, fix="check the export, or set its role to ignore"))
+            elif s.nunique(dropna=True) <= 1 and share == 0:
+                warn(DataWarning("the column has a single value: it carries no information", file=src(table),
+                                 column=col, fix="set its role to ignore"))
+    if spec.timestamp:
+        _check_timestamp(inter[spec.timestamp], spec.timestamp, src("interactions"))
+
+    keep = np.ones(len(inter), bool)
+    if spec.item_id and raw.items is not None:
+        miss = _missing_keys(inter[spec.item_id], raw.items[spec.item_id])
+        report.missing_items = int(miss.sum())
+        keep &= _handle_missing(miss, "item", missing_items, spec.item_id, src, warn, len(inter))
+    if spec.user_id and raw.users is not None:
+        miss = _missing_keys(inter[spec.user_id], raw.users[spec.user_id])
+        report.missing_users = int(miss.sum())
+        keep &= _handle_missing(miss, "user", missing_users, spec.user_id, src, warn, len(inter))
+    clean = raw
+    if not keep.all():
+        report.dropped_rows = int((~keep).sum())
+        clean = RawData(interactions=inter.loc[keep].reset_index(drop=True), users=raw.users, items=raw.items,
+                        sources=dict(raw.sources), format=raw.format, extra=raw.extra,
+                        meta={**raw.meta, "dropped_rows": report.dropped_rows})
+    inter = clean.interactions
+    report.raw = clean
+    report.rows = int(len(inter))
+    report.users = int(inter[spec.user_id].nunique()) if spec.user_id else None
+    report.items = int(inter[spec.item_id].nunique()) if spec.item_id else None
+    report.catalog_items = int(len(raw.items)) if raw.items is not None else None
+    report.catalog_users = int(len(raw.users)) if raw.users is not None else None
+
+    if report.rows < min_rows:
+        raise DataError(f"only {report.rows} interaction rows" + (" are left after dropping unknown items"
+                        if report.dropped_rows else "") + f"; at least {min_rows} are needed to split the data "
+                        "into training, validation and test rows", file=src("interactions"),
+                        fix="add more rows")
+    if spec.user_id and report.users < min_users:
+        raise DataError(f"only {report.users} distinct user(s); at least {min_users} are needed to split the data",
+                        file=src("interactions"), column=spec.user_id,
+                        fix="add interactions of more users, or check that the user id column is the right one")
+
+    if spec.user_id and spec.item_id:
+        dup = inter.duplicated(subset=[spec.user_id, spec.item_id], keep="first").to_numpy()
+        report.duplicate_interactions = int(dup.sum())
+        if report.duplicate_interactions:
+            warn(DataWarning(f"{report.duplicate_interactions} rows repeat an earlier (user, item) pair",
+                             file=src("interactions"), rows=_rows(dup),
+                             fix="preparation keeps the last row of each pair or aggregates them (a setting)"))
+    _leakage(clean, spec, warn)
+    return report
+
+
+# ---------------------------------------------------------------------------------------
+def _available(raw: RawData) -> str:
+    return "; ".join(f"{raw.source(t)}: {', '.join(cols)}" for t, cols in raw.all_columns().items())
+
+
+def _check_columns(raw: RawData, spec: DataSpec) -> None:
+    inter_cols = set(map(str, raw.interactions.columns))
+    for col in spec.columns():
+        if raw.locate(col) is None:
+            raise DataError(f"the column named in the roles does not exist. Available columns: {_available(raw)}",
+                            file=raw.source("interactions"), column=col,
+                            fix="pick one of the available columns, or correct the column name in the file")
+    for role, col in (("user id", spec.user_id), ("item id", spec.item_id), ("timestamp", spec.timestamp)):
+        if col and col not in inter_cols:
+            raise DataError(f"the {role} column must be in the interactions table "
+                            f"(it has: {', '.join(sorted(inter_cols))})", file=raw.source("interactions"),
+                            column=col, fix=f"add the {role} to every interaction row")
+    if not spec.labels:
+        raise DataError("no column has a label role: there is nothing to learn",
+                        file=raw.source("interactions"),
+                        fix="mark at least one column (e.g. click, rating) as a binary, regression or multi-label label")
+
+
+def _check_ids(raw: RawData, spec: DataSpec, report: ValidationReport) -> None:
+    inter = raw.interactions
+    for role, col, table in (("user", spec.user_id, "users"), ("item", spec.item_id, "items")):
+        if not col:
+            continue
+        s = inter[col]
+        miss = s.isna().to_numpy()
+        if miss.any():
+            raise DataError(f"{int(miss.sum())} interaction rows have no {role} id", file=raw.source("interactions"),
+                            column=col, rows=_rows(miss),
+                            fix=f"fill in the {role} id of every row, or remove those rows")
+        other = getattr(raw, table)
+        if other is None:
+            continue
+        if col not in other.columns:
+            raise DataError(f"the {table} table has no column '{col}' to join it to the interactions "
+                            f"(it has: {', '.join(map(str, other.columns))})", file=raw.source(table),
+                            column=col, fix=f"name the {role} id column '{col}' in both files")
+        o = other[col]
+        miss = o.isna().to_numpy()
+        if miss.any():
+            raise DataError(f"{int(miss.sum())} rows have no {role} id", file=raw.source(table), column=col,
+                            rows=_rows(miss), fix=f"fill in the {role} id of every row, or remove those rows")
+        dup = o.duplicated(keep="first").to_numpy()
+        if dup.any():
+            raise DataError(f"{int(dup.sum())} {role} ids appear more than once "
+                            f"(first: {_show_values(o, dup, 3)})", file=raw.source(table), column=col,
+                            rows=_rows(dup), fix=f"keep one row per {role}")
+
+
+def _check_label(s: pd.Series, col: str, task: str, file: str, sep: str, warn) -> None:
+    missing = s.isna().to_numpy()
+    if missing.all():
+        raise DataError("the label column is empty", file=file, column=col, fix="fill it in, or use another label")
+    if task == "binary":
+        vals, bad = binary_values(s)
+        if bad.any():
+            raise DataError(f"a binary label must be 0/1 or true/false; {int(bad.sum())} values are not "
+                            f"(first: {_show_values(s, bad)})", file=file, column=col, rows=_rows(bad),
+                            fix="recode the column to 0/1, or make it a regression label")
+        present = vals[~np.isnan(vals)]
+        if present.min() == present.max():
+            raise DataError(f"the label has a single class (every row is {int(present[0])}): "
+                            "a model cannot learn from it", file=file, column=col,
+                            fix="use a label with both classes, or derive one (e.g. like = rating >= 4)")
+    elif task == "regression":
+        vals, bad = to_numeric(s)
+        if bad.any():
+            raise DataError(f"a regression label must be numbers; {int(bad.sum())} values are not "
+                            f"(first: {_show_values(s, bad)})", file=file, column=col, rows=_rows(bad),
+                            fix="remove the text from the column (e.g. '4 stars' -> 4), or make it categorical")
+        inf = np.isinf(vals)
+        if inf.any():
+            raise DataError(f"{int(inf.sum())} label values are infinite", file=file, column=col, rows=_rows(inf),
+                            fix="replace them by real numbers or remove those rows")
+        present = vals[~np.isnan(vals)]
+        if present.min() == present.max():
+            raise DataError(f"the label has a single value ({present[0]:g} in every row): "
+                            "a model cannot learn from it", file=file, column=col, fix="use another label")
+    else:  # multilabel
+        strs = s.dropna().astype("str")
+        if len(strs) > SAMPLE_ROWS:
+            strs = strs.sample(SAMPLE_ROWS, random_state=0)
+        classes = strs.str.split(sep, regex=False).explode().str.strip()
+        classes = classes[classes != ""]
+        n = classes.nunique()
+        if n < 2:
+            raise DataError(f"the multi-label column has {'a single class' if n == 1 else 'no classes'} "
+                            f"with separator {sep!r}: a model cannot learn from it", file=file, column=col,
+                            fix=f"separate the labels with {sep!r} (e.g. 'Action{sep}Comedy'), or set the separator")
+    share = float(missing.mean())
+    if share > 0:
+        warn(DataWarning(f"{int(missing.sum())} rows ({share:.1%}) have no value for this label; they do not "
+                         "count in its loss", file=file, column=col, rows=_rows(missing),
+                         fix="fill them in if the value is known"))
+
+
+def _check_numeric(s: pd.Series, col: str, file: str, missing_numeric: str, warn) -> None:
+    vals, bad = to_numeric(s)
+    if bad.any():
+        raise DataError(f"a numeric feature must be numbers; {int(bad.sum())} values are not "
+                        f"(first: {_show_values(s, bad)})", file=file, column=col, rows=_rows(bad),
+                        fix="remove the text from the column, or make it a categorical feature")
+    inf = np.isinf(vals)
+    if inf.any():
+        raise DataError(f"{int(inf.sum())} values are infinite (inf)", file=file, column=col, rows=_rows(inf),
+                        fix="replace them by real numbers, or leave the cells empty to fill them with the median")
+    nan = np.isnan(vals)
+    if nan.all():
+        raise DataError("the numeric feature has no values (all NaN or empty)", file=file, column=col,
+                        fix="fill it in, or set its role to ignore")
+    if nan.any():
+        if missing_numeric == "error":
+            raise DataError(f"{int(nan.sum())} values are missing (NaN or empty)", file=file, column=col,
+                            rows=_rows(nan), fix="fill them in, or allow filling with the training median")
+        share = float(nan.mean())
+        warn(DataWarning(f"{int(nan.sum())} values ({share:.1%}) are missing (NaN); preparation fills them with "
+                         "the training median", file=file, column=col, rows=_rows(nan),
+                         fix="fill them in" + (", or set the role to ignore" if share > HIGH_MISSING else "")))
+    present = vals[~nan]
+    if present.min() == present.max():
+        warn(DataWarning(f"the column has a single value ({present[0]:g}): it carries no information",
+                         file=file, column=col, fix="set its role to ignore"))
+
+
+def _check_timestamp(s: pd.Series, col: str, file: str) -> None:
+    miss = s.isna().to_numpy()
+    if miss.any():
+        raise DataError(f"{int(miss.sum())} rows have no timestamp", file=file, column=col, rows=_rows(miss),
+                        fix="fill in the time of every interaction, or set the role of this column to ignore")
+    if pd.api.types.is_datetime64_any_dtype(s.dtype) or pd.api.types.is_bool_dtype(s.dtype):
+        return
+    if pd.api.types.is_numeric_dtype(s.dtype):
+        vals = s.to_numpy(dtype="float64")
+        bad = ~np.isfinite(vals)
+        if bad.any():
+            raise DataError("timestamps must be finite numbers (Unix time) or dates", file=file, column=col,
+                            rows=_rows(bad), fix="replace the infinite values")
+        return
+    with _warnings.catch_warnings():
+        _warnings.simplefilter("ignore")
+        parsed = pd.to_datetime(s, errors="coerce")
+        bad = parsed.isna().to_numpy()
+        if bad.any() and bad.mean() > 0.0:
+            # the inferred format may not fit every row: try row-wise format inference on the bad ones only
+            idx = np.flatnonzero(bad)
+            if len(idx) <= 10_000:
+                again = pd.to_datetime(s.iloc[idx], errors="coerce", format="mixed")
+                bad[idx[again.notna().to_numpy()]] = False
+    if bad.any():
+        raise DataError(f"{int(bad.sum())} timestamps cannot be read as dates (first: {_show_values(s, bad)})",
+                        file=file, column=col, rows=_rows(bad),
+                        fix="write dates in one format such as 2024-01-31 12:00:00, or as Unix seconds")
+
+
+def _missing_keys(keys: pd.Series, table_keys: pd.Series) -> np.ndarray:
+    a, b = _same_ids(keys, table_keys)
+    return ~a.isin(b).to_numpy()
+
+
+def _handle_missing(miss: np.ndarray, role: str, option: str, col: str, src, warn, n: int) -> np.ndarray:
+    table = role + "s"
+    k = int(miss.sum())
+    if k == 0:
+        return np.ones(n, bool)
+    if k == n:
+        raise DataError(f"none of the {role} ids of the interactions is in the {table} table "
+                        f"({src(table)})", file=src("interactions"), column=col, rows=_rows(miss),
+                        fix=f"check that both files use the same {role} ids (and the same id column)")
+    what = f"{k} interaction rows ({k / n:.1%}) have a {role} that is not in the {table} table ({src(table)})"
+    if option == "error":
+        raise DataError(what, file=src("interactions"), column=col, rows=_rows(miss),
+                        fix=f"add those {table} to {src(table)}, or drop or keep these rows (option missing_{table})")
+    if option == "drop":
+        warn(DataWarning(what + "; they were dropped", file=src("interactions"), column=col, rows=_rows(miss),
+                         fix=f"add those {table} to {src(table)} to keep them"))
+        return ~miss
+    warn(DataWarning(what + f"; they are kept with unknown {role} features", file=src("interactions"), column=col,
+                     rows=_rows(miss), fix=f"add those {table} to {src(table)}"))
+    return np.ones(n, bool)
+
+
+# ---------------------------------------------------------------------------------------
+def _feature_on_interactions(raw: RawData, spec: DataSpec, col: str, idx: np.ndarray) -> pd.Series | None:
+    """Feature values aligned with the sampled interaction rows ``idx`` (joined through the ids)."""
+    table = raw.locate(col)
+    inter = raw.interactions
+    if table == "interactions":
+        return inter[col].iloc[idx].reset_index(drop=True)
+    key = spec.user_id if table == "users" else spec.item_id
+    if not key:
+        return None
+    other = getattr(raw, table)
+    left, right = _same_ids(inter[key].iloc[idx], other[key])
+    mapping = pd.Series(other[col].to_numpy(), index=right.to_numpy())
+    if not mapping.index.is_unique:
+        return None
+    return pd.Series(mapping.reindex(left.to_numpy()).to_numpy())
+
+
+def _auc(score: np.ndarray, y: np.ndarray) -> float:
+    ranks = pd.Series(score).rank(method="average").to_numpy()
+    pos = y == 1
+    n1, n0 = int(pos.sum()), int((~pos).sum())
+    if n1 == 0 or n0 == 0:
+        return 0.5
+    return float((ranks[pos].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
+
+
+def _leakage(raw: RawData, spec: DataSpec, warn) -> None:
+    """Warn about features that (nearly) equal a label: the model would learn the answer."""
+    inter = raw.interactions
+    n = len(inter)
+    rng = np.random.default_rng(0)
+    idx = np.sort(rng.choice(n, SAMPLE_ROWS, replace=False)) if n > SAMPLE_ROWS else np.arange(n)
+    labels = {}
+    for col, task in spec.labels.items():
+        if task == "multilabel" or raw.locate(col) != "interactions":
+            continue
+        s = inter[col].iloc[idx]
+        vals = binary_values(s)[0] if task == "binary" else to_numeric(s)[0]
+        labels[col] = (task, vals)
+    if not labels:
+        return
+    feats = [(c, "numeric") for c in spec.numeric] + [(c, "categorical") for c in spec.categorical]
+    for col, kind in feats:
+        f = _feature_on_interactions(raw, spec, col, idx)
+        if f is None:
+            continue
+        for lab, (task, y) in labels.items():
+            ok = ~np.isnan(y)
+            if kind == "numeric":
+                x = to_numeric(f)[0]
+                ok = ok & ~np.isnan(x)
+                if ok.sum() < 10 or np.nanstd(x[ok]) == 0 or np.nanstd(y[ok]) == 0:
+                    continue
+                r = float(np.corrcoef(x[ok], y[ok])[0, 1])
+                strength = abs(r)
+                hit = strength > LEAK_CORR
+                detail = f"correlation {r:+.3f}"
+                if not hit and task == "binary":
+                    auc = _auc(x[ok], y[ok])
+                    strength = max(auc, 1 - auc)
+                    hit = strength >= LEAK_AUC
+                    detail = f"it separates the classes with AUC {strength:.3f}"
+            else:
+                codes = pd.factorize(f.astype("str") if not pd.api.types.is_numeric_dtype(f.dtype) else f)[0]
+                ok = ok & (codes >= 0)
+                if ok.sum() < 10 or task != "binary":
+                    continue
+                c, yy = codes[ok], y[ok].astype(np.int64)
+                ncat = int(c.max()) + 1
+                if ncat > max(20, ok.sum() // 50):
+                    continue  # near-unique categories say nothing
+                counts = np.zeros((ncat, 2))
+                np.add.at(counts, (c, yy), 1)
+                purity = float(counts.max(axis=1).sum() / counts.sum())
+                base = float(max(yy.mean(), 1 - yy.mean()))
+                hit = purity >= LEAK_PURITY and base < LEAK_PURITY
+                detail = f"its categories predict the label for {purity:.1%} of the rows"
+            if hit:
+                warn(DataWarning(f"possible leakage: the feature (nearly) equals the label '{lab}' ({detail})",
+                                 file=raw.source(raw.locate(col)), column=col,
+                                 fix=f"set the role of '{col}' to ignore unless it is known before '{lab}' is"))
