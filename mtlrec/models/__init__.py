@@ -11,10 +11,14 @@ from __future__ import annotations
 import inspect
 
 from mtlrec.models.base import FeatureInput, MultiTaskModel
+from mtlrec.models.mmoe import MMoE
+from mtlrec.models.ple import PLE
 from mtlrec.models.shared_bottom import SharedBottom
 
 ARCHITECTURES: dict[str, type[MultiTaskModel]] = {
     "shared_bottom": SharedBottom,
+    "mmoe": MMoE,
+    "ple": PLE,
 }
 
 

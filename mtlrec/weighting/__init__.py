@@ -7,10 +7,14 @@ one line in `WEIGHTINGS`.
 from __future__ import annotations
 
 from mtlrec.weighting.base import WeightingStrategy, l2_penalty, total_loss
+from mtlrec.weighting.dwa import DynamicWeightAverage
 from mtlrec.weighting.static import StaticWeighting
+from mtlrec.weighting.uncertainty import UncertaintyWeighting
 
 WEIGHTINGS: dict[str, type[WeightingStrategy]] = {
     "static": StaticWeighting,
+    "uncertainty": UncertaintyWeighting,
+    "dwa": DynamicWeightAverage,
 }
 
 

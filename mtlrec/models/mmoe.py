@@ -1,0 +1,51 @@
+"""MMoE: Multi-gate Mixture-of-Experts (Ma et al., KDD 2018).
+
+``n_experts`` expert MLPs read X; task i mixes their outputs with its own softmax
+gate ``g_i(X)`` and feeds ``Σ_e g_i,e(X)·E_e(X)`` to its tower. The shared
+representation H is the concatenation of the expert outputs; ``gate_weights`` shows
+how much each task relies on each expert.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from mtlrec.models.base import MultiTaskModel
+from mtlrec.models.layers import MLP, Gate, Tower, mix
+
+
+class MMoE(MultiTaskModel):
+    arch = "mmoe"
+    has_gates = True
+
+    def __init__(self, fields, tasks, *, n_experts: int = 4, expert_dims: Sequence[int] = (64,),
+                 tower_dims: Sequence[int] = (32,), dropout: float = 0.0, embedding_dim: int = 16,
+                 dense_proj_dim: int = 32):
+        expert_dims, tower_dims = [int(d) for d in expert_dims], [int(d) for d in tower_dims]
+        if int(n_experts) < 1 or not expert_dims:
+            raise ValueError("mmoe needs n_experts >= 1 and at least one expert layer (expert_dims)")
+        super().__init__(fields, tasks, dict(n_experts=int(n_experts), expert_dims=expert_dims,
+                                             tower_dims=tower_dims, dropout=float(dropout),
+                                             embedding_dim=int(embedding_dim), dense_proj_dim=int(dense_proj_dim)))
+        d_x = self.input.out_dim
+        self.experts = nn.ModuleList(MLP(d_x, expert_dims, dropout) for _ in range(int(n_experts)))
+        self.gates = nn.ModuleList(Gate(d_x, int(n_experts)) for _ in self.tasks)
+        self.towers = nn.ModuleList(Tower(expert_dims[-1], tower_dims, t.n_outputs, dropout) for t in self.tasks)
+
+    def _experts(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.stack([e(x) for e in self.experts], dim=1)      # [b, n_experts, d]
+
+    def forward_from_input(self, x):
+        experts = self._experts(x)
+        return {name: tower(mix(gate(x), experts))
+                for name, gate, tower in zip(self.task_names, self.gates, self.towers)}
+
+    def shared_from_input(self, x):
+        return self._experts(x).flatten(1)                            # [b, n_experts * d]
+
+    def gate_weights(self, features):
+        """Task -> gate weights over the experts [b, n_experts] (rows sum to 1)."""
+        x = self.embed(features)
+        return {name: gate(x) for name, gate in zip(self.task_names, self.gates)}

@@ -1,0 +1,53 @@
+"""Dynamic Weight Average (Liu, Johns & Davison, CVPR 2019, "End-to-end multi-task learning with attention").
+
+Tasks whose loss decreases slowly get more weight. With ``r_i = L_i(t-1) / L_i(t-2)``
+(mean training losses of the two previous epochs, fed through ``epoch_end``):
+
+    w_i(t) = K · exp(r_i / T) / Σ_j exp(r_j / T)
+
+(K tasks, temperature T = 2). All weights are 1 until two epochs have been seen.
+Static task weights are not used by this strategy.
+"""
+from __future__ import annotations
+
+import math
+
+from mtlrec.weighting.base import WeightingStrategy
+
+
+class DynamicWeightAverage(WeightingStrategy):
+    name = "dwa"
+
+    def __init__(self, tasks, temperature: float = 2.0):
+        super().__init__(tasks)
+        if temperature <= 0:
+            raise ValueError(f"DWA temperature must be > 0, not {temperature}")
+        self.temperature = float(temperature)
+        self._history: list[dict[str, float]] = []
+        self._w = {n: 1.0 for n in self.task_names}
+
+    def epoch_end(self, epoch_losses):
+        self._history.append({n: float(epoch_losses[n]) for n in self.task_names})
+        self._history = self._history[-2:]
+        if len(self._history) < 2:
+            return
+        prev2, prev1 = self._history
+        ratios = {n: prev1[n] / prev2[n] if prev2[n] > 0 and math.isfinite(prev2[n]) else 1.0
+                  for n in self.task_names}
+        if not all(math.isfinite(r) for r in ratios.values()):
+            return
+        m = max(r / self.temperature for r in ratios.values())
+        e = {n: math.exp(r / self.temperature - m) for n, r in ratios.items()}
+        z = sum(e.values())
+        k = len(self.task_names)
+        self._w = {n: k * v / z for n, v in e.items()}
+
+    def combine(self, losses):
+        total = None
+        for name in self.task_names:
+            term = self._w[name] * losses[name]
+            total = term if total is None else total + term
+        return total
+
+    def weights(self):
+        return dict(self._w)
