@@ -55,6 +55,10 @@ THEMES = {
                "unflinching urban realism about drugs, gangs and corruption"],
 }
 THEME_NAMES = list(THEMES)
+# the theme as one adjective ("..., dark in tone, ...")
+THEME_ADJ = {"heartwarming": "heartwarming", "dark": "dark", "witty": "witty", "epic": "epic",
+             "slow-burn": "slow-burn", "suspense": "suspenseful", "whimsical": "whimsical",
+             "gritty": "gritty"}
 
 # quality cues (5 bins, low -> high), also only in the description
 QUALITY_CUES = [
@@ -127,12 +131,14 @@ def _titles(rng, n):
 
 
 def sample_catalogue(seed: int = 42, n_users: int = 1000, n_items: int = 800,
-                     n_interactions: int = 60_000):
+                     n_interactions: int = 60_000, return_latent: bool = False):
     """The sample data set: ``(interactions, users, items)`` DataFrames, deterministic per seed.
 
     interactions: user_id, item_id, timestamp (unix seconds), click (0/1), like (0/1),
     rating (1-5), watch_fraction (0-1). users: user_id, age, gender, occupation.
     items: item_id, title, genres ("A|B"), description, year.
+    With ``return_latent=True`` a fourth element holds the hidden variables (item quality,
+    item themes, user genre/theme preferences, popularity) for checks and teaching.
     """
     import pandas as pd
 
@@ -157,7 +163,7 @@ def sample_catalogue(seed: int = 42, n_users: int = 1000, n_items: int = 800,
     theme_mat[np.where(has2)[0], second[has2]] = 0.6
     quality = rng.normal(0, 1, n_items)
     q_bin = np.digitize(quality, np.quantile(quality, [0.2, 0.4, 0.6, 0.8]))
-    log_pop = rng.normal(0, 1, n_items) + 0.3 * quality
+    log_pop = rng.normal(0, 1, n_items) + 0.5 * quality
     year = np.clip(np.round(2024 - rng.gamma(2.0, 9.0, n_items)), 1950, 2024).astype(int)
 
     titles = _titles(rng, n_items)
@@ -174,7 +180,9 @@ def sample_catalogue(seed: int = 42, n_users: int = 1000, n_items: int = 800,
         extra = ""
         if has2[i]:
             extra = f", and {THEME_NAMES[second[i]]} at times"
-        descriptions.append(f"{cue} {gtxt} film about {subj[i]} {sett[i]}: {theme_txt}{extra}.")
+        tone = THEME_ADJ[THEME_NAMES[main_theme[i]]]
+        descriptions.append(f"{cue} {gtxt} film, {tone} in tone, about {subj[i]} {sett[i]}: "
+                            f"{theme_txt}{extra}.")
     items = pd.DataFrame({
         "item_id": np.arange(1, n_items + 1),
         "title": titles,
@@ -240,7 +248,7 @@ def sample_catalogue(seed: int = 42, n_users: int = 1000, n_items: int = 800,
     q = quality[i_idx]
     pop = _zscore(log_pop)[i_idx]
     n = len(u_idx)
-    click_p = _sigmoid(-0.45 + 1.1 * g_aff + 0.6 * pop + 0.45 * q + 0.35 * t_aff + rng.normal(0, 0.5, n))
+    click_p = _sigmoid(-0.4 + 1.0 * g_aff + 0.5 * pop + 0.6 * q + 0.5 * t_aff + rng.normal(0, 0.5, n))
     click = (rng.random(n) < click_p).astype(int)
     taste = 1.2 * t_aff + 1.1 * q + 0.3 * g_aff
     like_p = _sigmoid(-0.5 + taste + rng.normal(0, 0.5, n))
@@ -261,6 +269,10 @@ def sample_catalogue(seed: int = 42, n_users: int = 1000, n_items: int = 800,
                           "click": click, "like": like, "rating": rating,
                           "watch_fraction": watch_fraction})
     inter = inter.sort_values(["user_id", "timestamp"], kind="stable").reset_index(drop=True)
+    if return_latent:
+        latent = {"quality": quality, "theme_mat": theme_mat, "main_theme": main_theme,
+                  "genre_pref": genre_pref, "theme_pref": theme_pref, "log_pop": log_pop}
+        return inter, users, items, latent
     return inter, users, items
 
 
