@@ -1,24 +1,15 @@
 """Reading, checking and describing interaction data (see readers, roles, validate).
 
-Importing ``mtlrec.data`` is cheap: the pandas-based functions are loaded on first use
-(``from mtlrec.data import load_data`` works as usual).
+``import mtlrec`` does not import this package; importing ``mtlrec.data`` loads pandas
+(the readers and checks need it).
 """
 from mtlrec.data.roles import DataSpec, OWNERS, ROLE_NAMES, TASK_TYPES
+from mtlrec.data.readers import RawData, load_data, load_files, load_uploaded, read_table
+from mtlrec.data.suggest import suggest_spec
+from mtlrec.data.validate import ValidationReport, validate
+from mtlrec.data.summary import format_summary, summarize
+from mtlrec.data.census import census_spec, load_census
 
-_LAZY = {
-    "RawData": "readers", "load_data": "readers", "load_uploaded": "readers", "load_files": "readers",
-    "read_table": "readers",
-    "suggest_spec": "suggest",
-    "validate": "validate", "ValidationReport": "validate",
-    "summarize": "summary", "format_summary": "summary",
-    "load_census": "census", "census_spec": "census",
-}
-
-__all__ = ["DataSpec", "OWNERS", "ROLE_NAMES", "TASK_TYPES", *_LAZY]
-
-
-def __getattr__(name):
-    if name in _LAZY:
-        import importlib
-        return getattr(importlib.import_module(f"mtlrec.data.{_LAZY[name]}"), name)
-    raise AttributeError(f"module 'mtlrec.data' has no attribute {name!r}")
+__all__ = ["DataSpec", "OWNERS", "ROLE_NAMES", "TASK_TYPES", "RawData", "load_data", "load_files", "load_uploaded",
+           "read_table", "suggest_spec", "ValidationReport", "validate", "format_summary", "summarize",
+           "census_spec", "load_census"]

@@ -51,19 +51,32 @@ def _norm(col: str) -> str:
     return re.sub(r"[\s_\-.]", "", str(col).lower())
 
 
-def _is_binary_values(s: pd.Series) -> bool:
+def _binary_share(s: pd.Series) -> float:
+    """Share of the non-missing values that are 0/1 or true/false (1.0 for a bool column)."""
     s = s.dropna()
     if s.empty:
-        return False
+        return 0.0
     if pd.api.types.is_bool_dtype(s.dtype):
-        return s.nunique() == 2
+        return 1.0
     if pd.api.types.is_numeric_dtype(s.dtype):
-        u = pd.unique(s.to_numpy())
-        return len(u) == 2 and set(np.asarray(u, dtype=float).tolist()) <= {0.0, 1.0}
-    if pd.api.types.is_string_dtype(s.dtype) or s.dtype == object:
-        u = set(str(v).strip().lower() for v in pd.unique(s.astype("str"))[:3])
-        return len(u) == 2 and (u <= {"0", "1"} or u <= {"true", "false"})
-    return False
+        return float(s.isin([0, 1]).mean())
+    low = s.astype("str").str.strip().str.lower()
+    return float(low.isin(["0", "1", "true", "false", "0.0", "1.0"]).mean())
+
+
+def _is_binary_values(s: pd.Series) -> bool:
+    """Exactly two values, 0/1 or true/false."""
+    return _binary_share(s) == 1.0 and s.dropna().nunique() == 2
+
+
+def _numeric_share(s: pd.Series) -> float:
+    """Share of the non-missing values that read as numbers (1.0 for a numeric column)."""
+    s = s.dropna()
+    if s.empty:
+        return 0.0
+    if pd.api.types.is_numeric_dtype(s.dtype):
+        return 1.0
+    return float(pd.to_numeric(s.astype("str"), errors="coerce").notna().mean())
 
 
 def _list_sep(s: pd.Series) -> str | None:
@@ -94,6 +107,12 @@ def _looks_like_dates(s: pd.Series) -> bool:
         warnings.simplefilter("ignore")
         parsed = pd.to_datetime(sample, errors="coerce", format="mixed")
     return parsed.notna().mean() >= 0.9
+
+
+def _looks_like_code(s: pd.Series) -> bool:
+    """Zip codes and the like: digit strings with leading zeros are codes, not numbers."""
+    strs = s.dropna().astype("str").iloc[:1000]
+    return bool(strs.str.match(r"0\d").mean() > 0.05)
 
 
 def _find_id(df: pd.DataFrame, names: set[str], exclude: set[str] = frozenset()) -> str | None:
@@ -172,10 +191,12 @@ def _suggest_column(col: str, s: pd.Series, table: str, recbole_type: str | None
     if recbole_type == "float_seq":
         return None
     # labels (interactions only, except list labels such as item genres)
+    # a few bad cells (e.g. 'four' among ratings) keep the role: validation then names them
+    mostly_numeric = numeric or (stringy and _numeric_share(sample) >= 0.8)
     if table == "interactions":
-        if n in REGRESSION_NAMES and numeric and nunique > 1:
+        if n in REGRESSION_NAMES and mostly_numeric and (nunique > 2 or _binary_share(sample) < 1.0):
             return ("label", "regression")
-        if (n in BINARY_NAMES or n.startswith(("is", "has")) and len(n) > 3) and _is_binary_values(sample):
+        if (n in BINARY_NAMES or n.startswith(("is", "has")) and len(n) > 3) and _binary_share(sample) >= 0.9:
             return ("label", "binary")
         if numeric and any(w in n for w in FRACTION_WORDS) and nunique > 2:
             lo, hi = float(sample.min()), float(sample.max())
@@ -183,6 +204,10 @@ def _suggest_column(col: str, s: pd.Series, table: str, recbole_type: str | None
                 return ("label", "regression")
     if nunique <= 1:
         return None  # constant: nothing to learn from
+    if any(w in n for w in ("zip", "postal", "postcode", "phone")):
+        return ("categorical", None) if nunique <= 1000 else None
+    if stringy and mostly_numeric and recbole_type is None and not _looks_like_code(sample):
+        return ("numeric", None)
     if stringy or recbole_type == "token_seq":
         sep = "|" if recbole_type == "token_seq" else _list_sep(sample)
         if (n in MULTILABEL_NAMES or recbole_type == "token_seq") and sep is not None:

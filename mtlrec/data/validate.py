@@ -351,7 +351,7 @@ def _check_timestamp(s: pd.Series, col: str, file: str) -> None:
     with _warnings.catch_warnings():
         _warnings.simplefilter("ignore")
         parsed = pd.to_datetime(s, errors="coerce")
-        bad = parsed.isna().to_numpy()
+        bad = parsed.isna().to_numpy().copy()
         if bad.any() and bad.mean() > 0.0:
             # the inferred format may not fit every row: try row-wise format inference on the bad ones only
             idx = np.flatnonzero(bad)
@@ -378,7 +378,7 @@ def _handle_missing(miss: np.ndarray, role: str, option: str, col: str, src, war
         raise DataError(f"none of the {role} ids of the interactions is in the {table} table "
                         f"({src(table)})", file=src("interactions"), column=col, rows=_rows(miss),
                         fix=f"check that both files use the same {role} ids (and the same id column)")
-    what = f"{k} interaction rows ({k / n:.1%}) have a {role} that is not in the {table} table ({src(table)})"
+    what = f"{k} interaction rows ({k / n:.1%}) have {"an" if role[0] in "aeiou" else "a"} {role} that is not in the {table} table ({src(table)})"
     if option == "error":
         raise DataError(what, file=src("interactions"), column=col, rows=_rows(miss),
                         fix=f"add those {table} to {src(table)}, or drop or keep these rows (option missing_{table})")
