@@ -153,14 +153,15 @@ def curves_fig(epochs: Sequence, series: Mapping[str, Sequence], title: str, y_t
 
 
 def gain_fig(gains: Mapping[str, float], metric_names: Mapping[str, str] | None = None):
-    """Multi-task gain per task (relative change of the test metric vs the single-task baseline, %)."""
+    """Multi-task gain per task: test metric of the multi-task model minus that of the single-task
+    baseline, sign-flipped for lower-is-better metrics (positive = training together helped)."""
     go = _go()
     tasks = list(gains)
-    vals = [100.0 * float(gains[t]) for t in tasks]
-    labels = [f"{t} ({metric_names[t]})" if metric_names and t in metric_names else t for t in tasks]
+    vals = [float(gains[t]) for t in tasks]
+    labels = [f"{t} ({metric_names[t]})" if metric_names and metric_names.get(t) else t for t in tasks]
     fig = go.Figure(go.Bar(x=labels, y=vals, marker_color=[PALETTE[2] if v >= 0 else PALETTE[4] for v in vals],
-                           text=[f"{v:+.1f}%" for v in vals], textposition="outside"))
-    fig.update_layout(yaxis_title="gain over single-task (%)")
+                           text=[f"{v:+.4f}" for v in vals], textposition="outside"))
+    fig.update_layout(yaxis_title="gain (MTL − single-task)")
     fig.add_hline(y=0, line_color="#868E96")
     return _layout(fig, "Multi-task gain per task", height=320)
 
@@ -214,7 +215,7 @@ def residual_fig(y_true, y_pred, name: str):
     return _layout(fig, f"{name}: rating residuals", height=320, showlegend=False)
 
 
-def history_figs(history: Mapping | None, task: str, metric: str | None, *, key_suffix: str = ""):
+def history_figs(history: Mapping | None, task: str, metric: str | None, *, n_batches: int | None = None):
     """Live curves of one task from a History dict ({"epochs": [...], "batches": [...]}):
     (loss figure: train loss per logged batch + per epoch, valid loss per epoch; metric figure)."""
     go = _go()
@@ -226,9 +227,7 @@ def history_figs(history: Mapping | None, task: str, metric: str | None, *, key_
     for b in batches:
         e = int(b.get("epoch", 1))
         per_epoch[e] = max(per_epoch.get(e, 0), int(b.get("batch", 0)))
-    n_per = max(per_epoch.values()) if per_epoch else 1
-    if epochs and per_epoch.get(1):
-        n_per = per_epoch[1]
+    n_per = int(n_batches or 0) or (max(per_epoch.values()) if per_epoch else 1)
     bx, by = [], []
     for b in batches:
         v = (b.get("train_loss") or {}).get(task)

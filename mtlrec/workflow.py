@@ -261,3 +261,121 @@ def build_run_config(*, spec, prep, tasks: list[dict], model: dict, train: dict,
         "text": text_cfg,
     }
     return RunConfig.from_dict(d)
+
+
+# ---------------------------------------------------------------------------- results
+def run_tasks(run):
+    """TaskSpecs of a loaded run."""
+    from mtlrec.tasks import tasks_from_config
+    cfg = run.config
+    tasks = cfg.tasks if hasattr(cfg, "tasks") else cfg["tasks"]
+    return tasks_from_config(clean_tasks(tasks), run.dataset)
+
+
+def predictions(run, split: str = "test", batch_size: int = 65536) -> dict:
+    """{task: {"y": labels, "p": predictions}} of one split (probabilities / values), on CPU."""
+    import numpy as np
+    import torch
+    tasks = run_tasks(run)
+    data = run.dataset.to_device("cpu")
+    n = data.n_rows(split)
+    model = run.model.to("cpu").eval()
+    ys = {t.name: [] for t in tasks}
+    ps = {t.name: [] for t in tasks}
+    with torch.inference_mode():
+        for start in range(0, n, batch_size):
+            idx = torch.arange(start, min(n, start + batch_size))
+            feats, labels = data.batch(split, idx)
+            out = model(feats)
+            for t in tasks:
+                ys[t.name].append(labels[t.label].cpu().numpy())
+                ps[t.name].append(t.predict(out[t.name]).float().cpu().numpy())
+    res = {}
+    for t in tasks:
+        res[t.name] = {"type": t.type, "metric": t.metric,
+                       "y": np.concatenate(ys[t.name]) if ys[t.name] else np.zeros(0),
+                       "p": np.concatenate(ps[t.name]) if ps[t.name] else np.zeros(0)}
+    return res
+
+
+def metrics_table(metrics: dict, split: str = "test"):
+    """A tidy DataFrame (task, metric, value) of one split of metrics.json."""
+    import pandas as pd
+    rows = []
+    for task, vals in (metrics.get(split) or {}).items():
+        if isinstance(vals, dict):
+            for m, v in vals.items():
+                rows.append({"task": task, "metric": m, "value": v})
+    return pd.DataFrame(rows, columns=["task", "metric", "value"])
+
+
+# ---------------------------------------------------------------------------- recommendations
+def _item_text(ds, item_index: int) -> tuple[str, str]:
+    """(title, short description) of a catalogue item from the dataset's item_info."""
+    info = getattr(ds, "item_info", None)
+    raw_id = str(ds.item_ids[item_index]) if 0 <= item_index < len(ds.item_ids) else "?"
+    if info is None or item_index < 0 or item_index >= len(info):
+        return f"item {raw_id}", ""
+    row = info.iloc[item_index]
+    cols = [c for c in info.columns if str(c).lower() not in ("item_id", "item", "movieid", "id")]
+    title_col = next((c for c in cols if str(c).lower() in ("title", "name")), None)
+    if title_col is None:
+        title_col = next((c for c in cols if _is_text(info[c])), None)
+    title = str(row[title_col]) if title_col is not None else f"item {raw_id}"
+    rest = []
+    for c in cols:
+        if c == title_col:
+            continue
+        v = row[c]
+        if v is None or (isinstance(v, float) and v != v):
+            continue
+        s = str(v)
+        rest.append(s if len(s) <= 80 else s[:77] + "...")
+    return title, " · ".join(rest[:3])
+
+
+def rec_frame(recs: list[dict], ds):
+    """The recommendation list as a DataFrame: rank, item_id, title, text, score:<task>..., fused."""
+    import pandas as pd
+    rows = []
+    for i, r in enumerate(recs, 1):
+        item = str(r.get("item_id", r.get("item")))
+        scores = dict(r.get("scores") or {k.split(":", 1)[1]: v for k, v in r.items() if k.startswith("score:")})
+        try:
+            idx = ds.item_index(item)
+        except KeyError:
+            idx = -1
+        title, text = _item_text(ds, idx)
+        row = {"rank": int(r.get("rank", i)), "item_id": item, "title": r.get("title") or title, "text": text}
+        row.update({f"score:{t}": float(v) for t, v in scores.items()})
+        row["fused"] = float(r.get("fused", r.get("score", 0.0)))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def user_history(ds, user_id):
+    """The user's real interactions (sampled negatives excluded) with item titles and labels."""
+    import numpy as np
+    import pandas as pd
+    u = ds.user_index(user_id)
+    frames = []
+    for split in ds.splits:
+        r = ds.rows[split]
+        m = r["user_index"] == u
+        if "sampled" in r:
+            m &= ~r["sampled"]
+        if not m.any():
+            continue
+        f = {"item_index": r["item_index"][m], "split": np.full(int(m.sum()), split)}
+        for lab in ds.labels:
+            a = r.get("label:" + lab.name)
+            if a is not None and a.ndim == 1:
+                f[lab.name] = a[m]
+        frames.append(pd.DataFrame(f))
+    if not frames:
+        return pd.DataFrame(columns=["item_id", "title"])
+    df = pd.concat(frames, ignore_index=True)
+    texts = [_item_text(ds, int(i)) for i in df["item_index"]]
+    df.insert(0, "item_id", [str(ds.item_ids[i]) for i in df["item_index"]])
+    df.insert(1, "title", [t for t, _ in texts])
+    return df.drop(columns=["item_index"])

@@ -1,7 +1,76 @@
+"""Recommendations: one user's history beside their top-K list; task weights re-rank; CSV; Explain."""
+from __future__ import annotations
+
 import streamlit as st
 
-from pages.state import get_state
+from mtlrec.workflow import rec_frame, user_history
+from pages.state import explain_page_exists, get_state, load_run_cached, need_run, request_explanation, show_exception
 
 state = get_state()
-st.title("recommend")
-st.info("Coming soon.")
+st.title("Recommendations")
+run_dir = need_run("Recommendations")
+if run_dir is None:
+    st.stop()
+run = load_run_cached(run_dir)
+ds = run.dataset
+tasks_cfg = [t for t in (run.config.tasks if hasattr(run.config, "tasks") else run.config["tasks"])]
+scored = [t for t in tasks_cfg if t.get("type") in ("binary", "regression")]
+
+users = [str(u) for u in ds.user_ids]
+c1, c2 = st.columns([3, 1])
+user = c1.selectbox(f"User ({len(users):,}; type to search)", users, key="rec_user",
+                    index=users.index(st.session_state.get("rec_user_default")) if st.session_state.get("rec_user_default") in users else 0)
+k = int(c2.number_input("Top K", 1, 100, 10, key="rec_k"))
+
+st.markdown("**Task weights of the fused score** — move a slider and the list re-ranks at once.")
+wcols = st.columns(max(1, len(scored)))
+weights = {}
+for col, t in zip(wcols, scored):
+    weights[t["name"]] = col.slider(t["name"], 0.0, 1.0, 1.0 / max(1, len(scored)) if len(scored) > 1 else 1.0, 0.05,
+                                    key=f"rec_w_{run_dir}_{t['name']}")
+if sum(weights.values()) <= 0:
+    st.warning("All weights are zero: the list falls back to equal weights.")
+    weights = {n: 1.0 for n in weights}
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _recs(rd: str, user: str, k: int, weights: tuple) -> list[dict]:
+    from mtlrec.recommend import recommend
+    return recommend(load_run_cached(rd), user, k=k, weights=dict(weights))
+
+
+try:
+    recs = _recs(run_dir, user, k, tuple(sorted(weights.items())))
+except Exception as e:
+    show_exception(e, "Recommending")
+    st.stop()
+
+left, right = st.columns([2, 3], gap="large")
+with left:
+    hist = user_history(ds, user)
+    st.markdown(f"#### History of user {user} ({len(hist)} items)")
+    st.dataframe(hist, hide_index=True, height=420, key="rec_history")
+with right:
+    frame = rec_frame(recs, ds)
+    st.markdown(f"#### Top {len(frame)} for user {user}")
+    task_cols = [c for c in frame.columns if c.startswith("score:")]
+    head = st.columns([0.5, 4] + [1.2] * len(task_cols) + [1.2, 1.3])
+    head[0].caption("#")
+    head[1].caption("item")
+    for h, c in zip(head[2:], task_cols):
+        h.caption(c.split(":", 1)[1])
+    head[2 + len(task_cols)].caption("fused")
+    for i, row in enumerate(frame.to_dict("records")):
+        cols = st.columns([0.5, 4] + [1.2] * len(task_cols) + [1.2, 1.3], vertical_alignment="center")
+        cols[0].markdown(f"**{row['rank']}.**")
+        sub = row.get("text") or ""
+        cols[1].markdown(f"**{row['title']}** `{row['item_id']}`" + (f"  \n:gray[{sub}]" if sub else ""))
+        for cc, c in zip(cols[2:], task_cols):
+            cc.markdown(f"{row[c]:.3f}")
+        cols[2 + len(task_cols)].markdown(f"**{row['fused']:.3f}**")
+        if cols[-1].button("Explain", key=f"explain_{row['item_id']}", icon=":material/psychology:",
+                           disabled=not explain_page_exists(),
+                           help=None if explain_page_exists() else "explanations are not installed yet"):
+            request_explanation(run_dir, user, row["item_id"])
+    st.download_button("Download as CSV", frame.to_csv(index=False).encode(), file_name=f"recommendations_user_{user}.csv",
+                       mime="text/csv", icon=":material/download:", key="rec_download")

@@ -1,7 +1,116 @@
+"""Results: per-task test metrics, curves of several runs, multi-task gain, ROC/PR, residuals."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
 import streamlit as st
 
-from pages.state import get_state
+from mtlrec import viz
+from mtlrec.metrics import higher_is_better, precision_recall_points, roc_curve_points
+from mtlrec.workflow import metrics_table, predictions
+from pages.state import get_state, load_run_cached, need_run
 
 state = get_state()
-st.title("results")
-st.info("Coming soon.")
+st.title("Results")
+run_dir = need_run("Results")
+if run_dir is None:
+    st.stop()
+
+run = load_run_cached(run_dir)
+metrics = run.metrics or {}
+tasks_cfg = [t for t in (run.config.tasks if hasattr(run.config, "tasks") else run.config["tasks"])]
+task_metric = {t["name"]: t.get("metric") for t in tasks_cfg}
+
+# ---------------------------------------------------------------------------- test metrics
+st.subheader("Test metrics per task")
+test = metrics.get("test") or {}
+cols = st.columns(max(1, len(test)))
+for col, (task, vals) in zip(cols, test.items()):
+    m = task_metric.get(task) or next(iter(vals), None)
+    v = vals.get(m) if m else None
+    g = (metrics.get("gain") or {}).get(task) or {}
+    delta = None
+    if g.get("metric") == m and g.get("stl") is not None and v is not None:
+        delta = f"{v - g['stl']:+.4f} vs single-task"
+    col.metric(f"{task} — {m}", "—" if v is None else f"{v:.4f}", delta=delta,
+               delta_color="normal" if (m and higher_is_better(m)) else "inverse")
+table = metrics_table(metrics, "test")
+if not table.empty:
+    wide = table.pivot(index="task", columns="metric", values="value")
+    st.dataframe(wide, width="stretch", key="metrics_table")
+extra = {k: metrics.get(k) for k in ("best_epoch", "epochs_run", "samples_per_s", "device") if k in metrics}
+if extra:
+    st.caption(" · ".join(f"{k.replace('_', ' ')}: {v:.0f}" if isinstance(v, float) else f"{k.replace('_', ' ')}: {v}"
+                          for k, v in extra.items()))
+
+# ---------------------------------------------------------------------------- gain
+st.subheader("Multi-task gain over single-task baselines")
+gains = metrics.get("gain") or {}
+if gains:
+    flat = {t: float(g["gain"]) for t, g in gains.items() if g.get("gain") is not None}
+    mnames = {t: g.get("metric") for t, g in gains.items()}
+    st.plotly_chart(viz.gain_fig(flat, mnames), key="gain_fig")
+    st.dataframe([{"task": t, "metric": g.get("metric"), "multi-task": g.get("mtl"), "single-task": g.get("stl"),
+                   "gain": g.get("gain")} for t, g in gains.items()], hide_index=True, key="gain_table")
+    st.caption("Gain = test metric of the multi-task model minus that of a single-task model trained with the same "
+               "settings, sign-flipped for error metrics: positive means training the tasks together helped.")
+else:
+    st.info("This run has no single-task baselines. Tick **Also train single-task baselines** on Train to see "
+            "what multi-task learning gains per task.")
+
+# ---------------------------------------------------------------------------- runs overlay
+st.subheader("Curves of several runs")
+runs = state.finished_run_dirs()
+pick = st.multiselect("Runs", runs, default=runs[: min(3, len(runs))], format_func=lambda p: Path(p).name,
+                      key="results_runs")
+c1, c2 = st.columns(2)
+task = c1.selectbox("Task", list(task_metric), key="results_task")
+curve = c2.selectbox("Curve", ["valid metric", "valid loss", "train loss"], key="results_curve")
+hists = {}
+for rd in pick:
+    r = load_run_cached(rd)
+    h = r.history.to_dict() if hasattr(r.history, "to_dict") else r.history
+    hists[Path(rd).name] = h
+key = {"valid metric": "valid", "valid loss": "valid_loss", "train loss": "train_loss"}[curve]
+st.plotly_chart(viz.runs_overlay_fig(hists, task, key, task_metric.get(task)), key="overlay_fig")
+
+
+# ---------------------------------------------------------------------------- ROC / PR / residuals
+@st.cache_data(show_spinner="Scoring the test split ...", max_entries=8)
+def _preds(rd: str) -> dict:
+    return predictions(load_run_cached(rd), "test")
+
+
+preds = _preds(run_dir)
+binary = {t: p for t, p in preds.items() if p["type"] == "binary"}
+if binary:
+    st.subheader("ROC and precision-recall (binary tasks)")
+    from sklearn.metrics import average_precision_score, roc_auc_score
+    rocs, prs = {}, {}
+    for t, p in binary.items():
+        y = p["y"] > 0.5
+        r = roc_curve_points(p["y"], p["p"])
+        pr = precision_recall_points(p["y"], p["p"])
+        if r["fpr"]:
+            rocs[t] = (r["fpr"], r["tpr"], float(roc_auc_score(y, p["p"])))
+        if pr["recall"]:
+            prs[t] = (pr["recall"], pr["precision"], float(average_precision_score(y, p["p"])))
+    c1, c2 = st.columns(2)
+    c1.plotly_chart(viz.roc_fig(rocs), key="roc_fig")
+    c2.plotly_chart(viz.pr_fig(prs), key="pr_fig")
+regression = {t: p for t, p in preds.items() if p["type"] == "regression"}
+if regression:
+    st.subheader("Residuals (regression tasks)")
+    for t, p in regression.items():
+        st.plotly_chart(viz.residual_fig(p["y"], p["p"], t), key=f"resid_{t}")
+        err = p["p"] - p["y"]
+        st.caption(f"{t}: mean residual {err.mean():+.3f}, RMSE {np.sqrt(np.mean(err ** 2)):.3f}, "
+                   f"MAE {np.abs(err).mean():.3f} on {len(err):,} test rows")
+
+# ---------------------------------------------------------------------------- cold start
+cold = metrics.get("cold_start") or metrics.get("coldstart")
+if cold:
+    st.subheader("Cold-start items")
+    st.caption("Test metrics on items held out of training, against items seen in training.")
+    st.dataframe(cold, width="stretch", key="cold_table")

@@ -66,7 +66,7 @@ class AppState:
     def finished_run_dirs(self) -> list[str]:
         out = []
         for job in reversed(self.jobs):
-            snap = job.snapshot()
+            snap = job.snapshot(include_batches=False)
             rd = snap_get(snap, "run_dir")
             if rd and snap_get(snap, "status") == "finished" \
                     and (Path(rd) / "model.pt").exists():
@@ -201,10 +201,10 @@ def sidebar() -> None:
     if job is None:
         sb.caption("Run: none yet")
     else:
-        snap = job.snapshot()
+        snap = job.snapshot(include_batches=False)
         name = Path(job_run_dir(job) or "run").name
         status = snap_get(snap, "status", "?")
-        frac = snap_get(snap, "progress", None)
+        frac = snap_get(snap, "fraction", None)
         pct = f" {100 * float(frac):.0f}%" if frac is not None and status == "running" else ""
         sb.markdown(f"**Run:** `{name}` — {status}{pct}")
     try:
@@ -301,7 +301,20 @@ def start_training():
     state = get_state()
     cfg = build_run_config(spec=state.spec, prep=state.prep, tasks=state.tasks, model=state.model,
                            train=state.train, text=state.text, source=state.source)
-    job = TrainingJob(cfg, dataset=state.dataset)
+    import os
+    from mtlrec.training.rundir import default_run_dir
+    run_dir = default_run_dir(cfg.arch, root=os.environ.get("MTLREC_RUNS_DIR", "runs"), name=cfg.name)
+    job = TrainingJob(cfg, run_dir, dataset=state.dataset)
     job.start()
     state.jobs.append(job)
     return job
+
+
+@st.cache_resource(show_spinner="Loading the run ...", max_entries=16)
+def load_run_cached(run_dir: str):
+    """A finished run (config, dataset, model, history, metrics), loaded once per server process.
+
+    Only finished runs are cached (their folders no longer change); the cache is shared by
+    sessions, but a session only ever asks for the run folders of its own jobs."""
+    from mtlrec.runs import load_run
+    return load_run(run_dir)

@@ -31,7 +31,7 @@ st.page_link("pages/model.py", label="Change tasks & model", icon=":material/tun
 
 
 def _running_jobs():
-    return [j for j in state.jobs if snap_get(j.snapshot(), "status") not in TERMINAL]
+    return [j for j in state.jobs if snap_get(j.snapshot(include_batches=False), "status") not in TERMINAL]
 
 
 running = _running_jobs()
@@ -71,9 +71,11 @@ def live_panel() -> None:
     snap = job.snapshot()
     status = snap_get(snap, "status", "?")
     name = Path(job_run_dir(job) or "run").name
-    frac = float(snap_get(snap, "progress", 0.0) or 0.0)
+    frac = float(snap_get(snap, "fraction", 0.0) or 0.0)
     epoch, epochs = snap_get(snap, "epoch", 0), snap_get(snap, "epochs", tr.get("epochs"))
-    phase = snap_get(snap, "phase") or snap_get(snap, "message") or ""
+    phase = snap_get(snap, "phase") or ""
+    if phase == "multi-task" and len(snap_get(snap, "phases") or []) <= 1:
+        phase = ""
     text = f"{name} — {status}: epoch {epoch}/{epochs} · {frac:.0%} · ETA {_fmt_eta(snap_get(snap, 'eta_s'))}"
     if phase:
         text += f" · {phase}"
@@ -87,12 +89,12 @@ def live_panel() -> None:
     hist = snap_get(snap, "history") or {}
     if hasattr(hist, "to_dict"):
         hist = hist.to_dict()
-    cfg_tasks = snap_get(snap, "tasks") or [t for t in tasks]
+    cfg_tasks = list(getattr(getattr(job, "config", None), "tasks", None) or tasks)
     cols = st.columns(max(1, len(cfg_tasks)))
     for col, t in zip(cols, cfg_tasks):
         tname = t["name"] if isinstance(t, dict) else getattr(t, "name", str(t))
         metric = t.get("metric") if isinstance(t, dict) else getattr(t, "metric", None)
-        loss_fig, met_fig = viz.history_figs(hist, tname, metric)
+        loss_fig, met_fig = viz.history_figs(hist, tname, metric, n_batches=snap_get(snap, "n_batches"))
         with col:
             st.plotly_chart(loss_fig, key=f"live_loss_{tname}")
             st.plotly_chart(met_fig, key=f"live_metric_{tname}")
@@ -116,14 +118,15 @@ if not state.jobs:
 else:
     rows = []
     for j in reversed(state.jobs):
-        s = j.snapshot()
+        s = j.snapshot(include_batches=False)
         rows.append({"run": Path(job_run_dir(j) or "?").name, "status": snap_get(s, "status"),
                      "epoch": f"{snap_get(s, 'epoch', 0)}/{snap_get(s, 'epochs', '?')}",
-                     "model": (snap_get(s, "config") or {}).get("model", {}).get("arch", "") if isinstance(snap_get(s, "config"), dict) else "",
+                     "model": snap_get(s, "arch", ""),
+                     "tasks": ", ".join(t.get("name", "") for t in j.config.tasks),
                      "device": snap_get(s, "device", ""), "message": snap_get(s, "error") or ""})
     st.dataframe(rows, hide_index=True, width="stretch", key="runs_table")
     for j in state.jobs:
-        s = j.snapshot()
+        s = j.snapshot(include_batches=False)
         if snap_get(s, "status") == "failed":
             st.error(f"{Path(job_run_dir(j) or '?').name}: {snap_get(s, 'error')}")
     names = [job_run_dir(j) for j in reversed(state.jobs) if job_run_dir(j)]

@@ -1,0 +1,206 @@
+"""AppTest tests of the dashboard: every page on the sample data, a bad upload, training from the
+Train page, and re-ranking by the task-weight sliders.
+
+One module-scoped app session loads the sample and trains a tiny model from the Train page
+(2 epochs, large batches); the later tests look at that session's Results and Recommendations.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parents[2]
+APP = str(ROOT / "app.py")
+PAGES = ["pages/home.py", "pages/data.py", "pages/model.py", "pages/train.py", "pages/results.py",
+         "pages/recommend.py"]
+
+
+def new_app() -> AppTest:
+    return AppTest.from_file(APP, default_timeout=120)
+
+
+def no_exception(at: AppTest, where: str) -> None:
+    assert not at.exception, f"{where}: {[e.value for e in at.exception]}"
+
+
+def texts(at: AppTest) -> str:
+    parts = [m.value for m in at.markdown] + [c.value for c in at.caption] + [t.value for t in at.title]
+    parts += [e.value for e in at.error] + [i.value for i in at.info] + [s.value for s in at.success]
+    return "\n".join(str(p) for p in parts)
+
+
+def state_of(at: AppTest):
+    return at.session_state["mtlrec_state"]
+
+
+@pytest.fixture(scope="module")
+def runs_dir(tmp_path_factory):
+    import os
+    d = tmp_path_factory.mktemp("runs")
+    old = os.environ.get("MTLREC_RUNS_DIR")
+    os.environ["MTLREC_RUNS_DIR"] = str(d)
+    yield d
+    if old is None:
+        os.environ.pop("MTLREC_RUNS_DIR", None)
+    else:
+        os.environ["MTLREC_RUNS_DIR"] = old
+
+
+@pytest.fixture(scope="module")
+def trained(runs_dir):
+    """Sample loaded with the Home button (click 1), trained with the Train button (click 2)."""
+    at = new_app().run()
+    no_exception(at, "home")
+    at.button(key="home_load_sample").click().run()
+    no_exception(at, "after loading the sample")
+    # the Home button switched to the Train page
+    assert any(t.value == "Train" for t in at.title), [t.value for t in at.title]
+    st_ = state_of(at)
+    # a tiny configuration for a fast test: two tasks, 2 epochs, large batches
+    st_.tasks = [t for t in st_.tasks if t["name"] in ("click", "rating")]
+    st_.train.update(epochs=2, batch_size=4096)
+    st_.model = {"arch": "mmoe", "n_experts": 2, "expert_dims": [16], "tower_dims": [8], "embedding_dim": 8}
+    at.run()
+    at.button(key="train_start").click().run()
+    no_exception(at, "starting training")
+    progress_seen = []
+    deadline = time.time() + 240
+    status = None
+    while time.time() < deadline:
+        at.run()
+        no_exception(at, "while training")
+        snap = st_.jobs[-1].snapshot()
+        status = snap.get("status") if isinstance(snap, dict) else getattr(snap, "status", None)
+        if at.get("progress"):
+            progress_seen.append(at.get("progress")[0].proto.value)
+        if status in ("finished", "failed", "cancelled"):
+            break
+        time.sleep(0.3)
+    at.run()
+    return {"at": at, "status": status, "progress": progress_seen}
+
+
+def test_home_renders_with_intro_and_flow_diagram():
+    at = new_app().run()
+    no_exception(at, "home")
+    assert "Multi-task learning" in texts(at)
+    assert at.get("graphviz_chart"), "the flow diagram is missing"
+    dot = at.get("graphviz_chart")[0].proto.spec
+    for step in ("Preprocessing", "Language-model", "Shared representation", "Task towers", "Evaluation"):
+        assert step in dot
+    # sidebar: dataset, run, device
+    side = "\n".join(m.value for m in at.sidebar.markdown) + "\n".join(c.value for c in at.sidebar.caption)
+    assert "Dataset" in side and "Run" in side and "Device" in side
+
+
+def test_every_page_renders_without_data():
+    at = new_app().run()
+    for page in PAGES:
+        at.switch_page(page).run()
+        no_exception(at, page)
+
+
+def test_every_page_renders_on_sample_data(trained):
+    at = trained["at"]
+    for page in PAGES:
+        at.switch_page(page).run()
+        no_exception(at, page)
+        assert at.title, page
+    at.switch_page("pages/data.py").run()
+    assert "No problems found" in texts(at) or at.warning
+    assert len(at.get("plotly_chart")) >= 3, "statistics plots missing"
+    side = "\n".join(m.value for m in at.sidebar.markdown)
+    assert "sample" in side.lower() and "60,000" in side
+
+
+def test_training_from_train_page_progresses_and_finishes(trained):
+    at = trained["at"]
+    assert trained["status"] == "finished", trained
+    at.switch_page("pages/train.py").run()
+    no_exception(at, "train page after training")
+    assert "Finished" in texts(at)
+    bar = at.get("progress")[0].proto
+    assert bar.value == 100
+    # per-task curves: loss and metric for both tasks
+    charts = at.get("plotly_chart")
+    assert len(charts) >= 4
+    titles = " ".join(c.proto.spec for c in charts)
+    assert "click: loss" in titles and "rating: loss" in titles
+    table = at.dataframe[0].value
+    assert list(table["status"]) == ["finished"]
+
+
+def test_bad_upload_shows_the_data_error_message():
+    from mtlrec.data.readers import load_uploaded
+    from mtlrec.errors import DataError
+
+    bad = b"user;item\n1\n\x00\x01\x02 not a table"
+    with pytest.raises(DataError) as ei:
+        load_uploaded([("bad.csv", bad)])
+    at = new_app().run()
+    at.switch_page("pages/data.py").run()
+    at.radio(key="data_source").set_value("Upload files").run()
+    at.file_uploader(key="data_upload").set_value(("bad.csv", bad, "text/csv")).run()
+    no_exception(at, "bad upload")
+    errors = "\n".join(e.value for e in at.error)
+    assert ei.value.what in errors, errors
+    assert "bad.csv" in errors
+    assert state_of(at).raw is None
+
+
+def test_good_upload_is_read_and_validated(sample_data_dir):
+    at = new_app().run()
+    at.switch_page("pages/data.py").run()
+    at.radio(key="data_source").set_value("Upload files").run()
+    files = [(n, (sample_data_dir / n).read_bytes(), "text/csv") for n in ("interactions.csv", "items.csv")]
+    at.file_uploader(key="data_upload").set_value(files).run()
+    no_exception(at, "good upload")
+    assert not at.error, [e.value for e in at.error]
+    assert state_of(at).raw is not None
+    assert "Column roles" in [s.value for s in at.subheader]
+
+
+def _order(at: AppTest) -> list[str]:
+    import re
+    out = []
+    for m in at.markdown:
+        hit = re.match(r"\*\*.*\*\* `([^`]+)`", m.value)
+        if hit:
+            out.append(hit.group(1))
+    return out
+
+
+def test_task_weight_sliders_rerank_the_recommendations(trained):
+    at = trained["at"]
+    at.switch_page("pages/recommend.py").run()
+    no_exception(at, "recommendations")
+    sliders = {s.label: s for s in at.slider}
+    assert {"click", "rating"} <= set(sliders), list(sliders)
+    sliders["click"].set_value(1.0)
+    sliders["rating"].set_value(0.0)
+    at.run()
+    by_click = _order(at)
+    assert len(by_click) == 10
+    sliders = {s.label: s for s in at.slider}
+    sliders["click"].set_value(0.0)
+    sliders["rating"].set_value(1.0)
+    at.run()
+    no_exception(at, "re-ranked")
+    by_rating = _order(at)
+    assert len(by_rating) == 10
+    assert by_click != by_rating, "changing the task weights did not change the list"
+    assert at.get("download_button"), "CSV download missing"
+    assert at.dataframe, "history table missing"
+
+
+def test_results_page_shows_metrics_and_curves(trained):
+    at = trained["at"]
+    at.switch_page("pages/results.py").run()
+    no_exception(at, "results")
+    table = at.dataframe[0].value
+    assert {"click", "rating"} <= set(table.index)
+    specs = " ".join(c.proto.spec for c in at.get("plotly_chart"))
+    assert "ROC" in specs and "Precision-recall" in specs and "residuals" in specs
