@@ -378,7 +378,7 @@ def _handle_missing(miss: np.ndarray, role: str, option: str, col: str, src, war
         raise DataError(f"none of the {role} ids of the interactions is in the {table} table "
                         f"({src(table)})", file=src("interactions"), column=col, rows=_rows(miss),
                         fix=f"check that both files use the same {role} ids (and the same id column)")
-    what = f"{k} interaction rows ({k / n:.1%}) have {"an" if role[0] in "aeiou" else "a"} {role} that is not in the {table} table ({src(table)})"
+    what = f"{k} interaction rows ({k / n:.1%}) have {'an' if role[0] in 'aeiou' else 'a'} {role} that is not in the {table} table ({src(table)})"
     if option == "error":
         raise DataError(what, file=src("interactions"), column=col, rows=_rows(miss),
                         fix=f"add those {table} to {src(table)}, or drop or keep these rows (option missing_{table})")
