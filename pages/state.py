@@ -12,6 +12,9 @@ Cross-page requests:
 """
 from __future__ import annotations
 
+import importlib
+import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -179,11 +182,43 @@ def request_explanation(run_dir: str, user, item) -> None:
         st.switch_page(EXPLAIN_PAGE)
 
 
-@st.cache_resource(show_spinner=False)
-def device_label() -> str:
-    """The device training will use, in words (GPU name or CPU)."""
-    from mtlrec.workflow import describe_device
-    return describe_device()
+_WARM: dict[str, Any] = {}
+_WARM_LOCK = threading.Lock()
+
+
+def _warm_up(delay: float = 0.8) -> None:
+    """Import the heavy libraries and probe the device in the background, once per process,
+    so that the first page shows at once and later pages switch fast."""
+    time.sleep(delay)          # let the first page render first
+    try:
+        from mtlrec.workflow import describe_device
+        _WARM["device"] = describe_device()
+    except Exception as e:     # the probe must never break the app
+        _WARM["device"] = f"unknown ({e.__class__.__name__})"
+    for mod in ("pandas", "plotly.graph_objects", "mtlrec.models", "mtlrec.prep", "mtlrec.jobs",
+                "mtlrec.data.validate", "mtlrec.data.summary", "mtlrec.data.readers", "sklearn.metrics"):
+        try:
+            importlib.import_module(mod)
+        except Exception:
+            pass
+    _WARM["done"] = True
+
+
+def start_warm_up() -> None:
+    with _WARM_LOCK:
+        if "thread" not in _WARM:
+            _WARM["thread"] = threading.Thread(target=_warm_up, name="mtlrec-warm-up", daemon=True)
+            _WARM["thread"].start()
+
+
+def device_label(wait: bool = True) -> str | None:
+    """The device training will use, in words (GPU name or CPU); None while it is being probed
+    and ``wait`` is False."""
+    start_warm_up()
+    if "device" not in _WARM and wait:
+        from mtlrec.workflow import describe_device
+        _WARM["device"] = describe_device()
+    return _WARM.get("device")
 
 
 def sidebar() -> None:
@@ -207,11 +242,23 @@ def sidebar() -> None:
         frac = snap_get(snap, "fraction", None)
         pct = f" {100 * float(frac):.0f}%" if frac is not None and status == "running" else ""
         sb.markdown(f"**Run:** `{name}` — {status}{pct}")
-    try:
-        dev = device_label()
-    except Exception as e:  # the device probe must never break a page
-        dev = f"unknown ({e.__class__.__name__})"
-    sb.markdown(f"**Device:** {dev}")
+    dev = device_label(wait=False)
+    if dev is None:
+        with sb:
+            _device_probe()
+    else:
+        sb.markdown(f"**Device:** {dev}")
+
+
+@st.fragment(run_every=0.5)
+def _device_probe() -> None:
+    """Shows the device once the background probe has it (polls only until then)."""
+    dev = device_label(wait=False)
+    if dev is None:
+        st.markdown("**Device:** detecting ...")
+    else:
+        st.markdown(f"**Device:** {dev}")
+        st.rerun(scope="app")
 
 
 def need_data(what: str = "this page") -> bool:

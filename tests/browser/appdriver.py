@@ -1,0 +1,103 @@
+"""Driving the served app in headless Debian Chromium (shared by tests/browser and bench/browser_timing.py).
+
+Server: ``start_server(port, runs_dir, log)`` runs ``python -m streamlit run app.py`` on 127.0.0.1.
+Pages: helpers that wait on Streamlit's data-testid attributes and fail on any exception box.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = os.environ.get("MTLREC_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(port: int, runs_dir: Path, log_path: Path) -> subprocess.Popen:
+    env = dict(os.environ, MTLREC_RUNS_DIR=str(runs_dir), CUDA_VISIBLE_DEVICES=os.environ.get("CUDA_VISIBLE_DEVICES", ""),
+               HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", STREAMLIT_BROWSER_GATHER_USAGE_STATS="false")
+    log = open(log_path, "w")
+    return subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--server.headless", "true", "--server.fileWatcherType", "none",
+         "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 60.0) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"streamlit exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError("streamlit did not become healthy in time")
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+
+# ---------------------------------------------------------------------------- page helpers
+EXCEPTION = '[data-testid="stException"]'
+NAV = {"Home": "Home", "Data": "Data", "Tasks & model": "Tasks & model", "Train": "Train",
+       "Results": "Results", "Recommendations": "Recommendations", "Explain": "Explain"}
+
+
+def assert_no_exception(page, where: str = "") -> None:
+    boxes = page.locator(EXCEPTION)
+    if boxes.count():
+        raise AssertionError(f"Streamlit exception {where}: {boxes.first.inner_text()[:2000]}")
+
+
+def wait_idle(page, timeout: float = 30_000) -> None:
+    """Wait until the script run is over (no running indicator) and the app is rendered."""
+    page.wait_for_selector('[data-testid="stApp"]', timeout=timeout)
+    page.wait_for_function(
+        """() => { const s = document.querySelector('[data-testid="stStatusWidget"]');
+                   return !s || !/Running|Stop/i.test(s.innerText); }""", timeout=timeout)
+
+
+def open_app(page, url: str, timeout: float = 60_000) -> None:
+    page.goto(url, timeout=timeout)
+    page.get_by_role("button", name="Load sample & configure").wait_for(timeout=timeout)
+
+
+def go(page, name: str, title: str | None = None, timeout: float = 60_000) -> None:
+    """Click a page in the sidebar navigation and wait for its title."""
+    page.locator('[data-testid="stSidebarNav"] a', has_text=name).first.click()
+    wait_title(page, title or name, timeout)
+
+
+def wait_title(page, title: str, timeout: float = 60_000) -> None:
+    page.locator("h1", has_text=title).first.wait_for(timeout=timeout)
+    wait_idle(page, timeout)
+
+
+def shot(page, path) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(path))

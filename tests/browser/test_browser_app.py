@@ -1,0 +1,136 @@
+"""The dashboard in real headless Chromium (Debian's chromium, driven by Playwright).
+
+1. The main journey: open the app, load the sample, configure two tasks, train two epochs, see
+   the per-task curves, results and a user's recommendations; no Streamlit exception box on any
+   page; a screenshot of each page in test-artifacts/.
+2. Two browser contexts (two visitors): a run started in one is absent from the other.
+"""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+import appdriver as drv
+
+pytestmark = pytest.mark.browser
+
+
+def _configure_tiny(page, epochs: int = 2) -> None:
+    """On Tasks & model: keep two tasks (click, like), 2 epochs, large batches."""
+    drv.go(page, "Tasks & model")
+    removes = page.get_by_role("button", name="Remove")
+    assert removes.count() == 3, removes.count()
+    removes.nth(2).click()                      # drop the third task (rating)
+    page.wait_for_function("() => [...document.querySelectorAll('button')]"
+                           ".filter(b => b.innerText.includes('Remove')).length === 2")
+    drv.wait_idle(page)
+    for label, value in (("Epochs", str(epochs)), ("Batch size", "4096")):
+        box = page.get_by_label(label, exact=True)
+        box.fill(value)
+        box.press("Enter")
+        drv.wait_idle(page)
+    drv.assert_no_exception(page, "on Tasks & model")
+
+
+def _start_training(page) -> None:
+    drv.go(page, "Train")
+    page.get_by_role("button", name="Start training").click()
+    page.get_by_role("button", name="Cancel").and_(page.locator(":enabled")).wait_for(timeout=60_000)
+
+
+def test_main_journey(app_url, context, artifacts):
+    page = context.new_page()
+    drv.open_app(page, app_url)
+    drv.assert_no_exception(page, "on Home")
+    drv.shot(page, artifacts / "01-home.png")
+
+    # click 1: sample + ready configuration -> Train page
+    page.get_by_role("button", name="Load sample & configure").click()
+    drv.wait_title(page, "Train")
+    assert page.get_by_text("Start training").count() >= 1
+    side = page.locator('[data-testid="stSidebar"]').inner_text()
+    assert "sample" in side.lower() and "60,000 interactions" in side
+
+    drv.go(page, "Data")
+    page.get_by_text("No problems found.").wait_for()
+    page.locator('[data-testid="stPlotlyChart"]').nth(2).wait_for()
+    drv.assert_no_exception(page, "on Data")
+    drv.shot(page, artifacts / "02-data.png")
+
+    _configure_tiny(page, epochs=2)
+    assert page.locator('[data-testid="stGraphVizChart"]').count() >= 1   # architecture diagram
+    drv.shot(page, artifacts / "03-model.png")
+
+    # click 2: train
+    _start_training(page)
+    page.get_by_text(re.compile(r"Finished\. See")).wait_for(timeout=300_000)
+    drv.assert_no_exception(page, "on Train")
+    charts = page.locator('[data-testid="stPlotlyChart"]')
+    assert charts.count() == 4, charts.count()          # loss + metric for click and like
+    text = page.locator('[data-testid="stMain"]').inner_text()
+    assert "click: loss" in text and "like: loss" in text and "rating: loss" not in text
+    assert "epoch 2/2" in text
+    drv.shot(page, artifacts / "04-train.png")
+
+    drv.go(page, "Results")
+    page.get_by_text("Test metrics per task").wait_for()
+    page.locator('[data-testid="stPlotlyChart"]').nth(1).wait_for()
+    drv.assert_no_exception(page, "on Results")
+    drv.shot(page, artifacts / "05-results.png")
+
+    drv.go(page, "Recommendations")
+    box = page.locator('[data-testid="stSelectbox"]').filter(has_text="type to search")
+    box.click()
+    page.keyboard.type("42")
+    page.get_by_role("option", name="42", exact=True).click()
+    page.get_by_text("Top 10 for user 42").wait_for()
+    page.get_by_text("History of user 42").wait_for()
+    assert page.get_by_role("button", name="Explain").count() == 10
+    drv.assert_no_exception(page, "on Recommendations")
+    drv.shot(page, artifacts / "06-recommendations.png")
+
+    drv.go(page, "Explain", title="Explain")
+    drv.assert_no_exception(page, "on Explain")
+    drv.shot(page, artifacts / "07-explain.png")
+
+
+def test_two_sessions_do_not_share_runs(app_url, browser):
+    a = browser.new_context(viewport={"width": 1400, "height": 900})
+    b = browser.new_context(viewport={"width": 1400, "height": 900})
+    try:
+        pa, pb = a.new_page(), b.new_page()
+        for p in (pa, pb):
+            p.set_default_timeout(60_000)
+        drv.open_app(pa, app_url)
+        pa.get_by_role("button", name="Load sample & configure").click()
+        drv.wait_title(pa, "Train")
+        _configure_tiny(pa, epochs=1)
+        _start_training(pa)
+        # the run's folder name, as session A sees it in its runs table
+        pa.get_by_text(re.compile(r"Finished\. See")).wait_for(timeout=300_000)
+        text_a = pa.locator('[data-testid="stMain"]').inner_text()
+        run_name = re.search(r"(\d{8}-\d{6}-[\w-]+) — finished", text_a).group(1)
+
+        drv.open_app(pb, app_url)
+        drv.go(pb, "Train")
+        pb.get_by_text("Load data first").wait_for()
+        drv.go(pb, "Results")
+        pb.get_by_text("No finished run in this session yet").wait_for()
+        text_b = pb.locator('[data-testid="stApp"]').inner_text()
+        assert run_name not in text_b
+        assert "Run: none yet" in pb.locator('[data-testid="stSidebar"]').inner_text()
+        # B loads the sample too: still no run of A's
+        drv.go(pb, "Home")
+        pb.get_by_role("button", name="Load sample & configure").click()
+        drv.wait_title(pb, "Train")
+        pb.get_by_text("No run yet in this session").wait_for()
+        assert run_name not in pb.locator('[data-testid="stApp"]').inner_text()
+        # ... while A still has it
+        drv.go(pa, "Results")
+        assert run_name in pa.locator('[data-testid="stApp"]').inner_text()
+        drv.assert_no_exception(pa, "in session A")
+        drv.assert_no_exception(pb, "in session B")
+    finally:
+        a.close()
+        b.close()
