@@ -563,6 +563,7 @@ def _read_movielens(names: dict[str, tuple[str, bytes]]) -> RawData:
 # RecBole atomic files
 # =====================================================================================
 RECBOLE_TYPES = ("token", "float", "token_seq", "float_seq")
+_TEXTY = re.compile(r"(title|name|desc|text|overview|summary|plot|review|comment|abstract|content)")
 
 
 def _read_recbole_file(name: str, data: bytes) -> tuple[pd.DataFrame, dict[str, str]]:
@@ -593,7 +594,8 @@ def _read_recbole_file(name: str, data: bytes) -> tuple[pd.DataFrame, dict[str, 
                         rows=[int(m.group(1)) - 1] if m else None,
                         fix="every row needs one tab-separated value per header field; float columns need numbers") from None
     for c, t in types.items():
-        if t == "token_seq":
+        # token lists (genres, tags) become '|'-joined multi-label text; titles and other prose keep their spaces
+        if t == "token_seq" and not _TEXTY.search(c.lower()):
             df[c] = df[c].str.split().str.join("|")
     return _strip_strings(df), types
 

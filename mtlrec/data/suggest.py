@@ -208,9 +208,10 @@ def _suggest_column(col: str, s: pd.Series, table: str, recbole_type: str | None
         return ("categorical", None) if nunique <= 1000 else None
     if stringy and mostly_numeric and recbole_type is None and not _looks_like_code(sample):
         return ("numeric", None)
+    texty = n in TEXT_NAMES or n.endswith(("title", "name", "description", "text"))
     if stringy or recbole_type == "token_seq":
-        sep = "|" if recbole_type == "token_seq" else _list_sep(sample)
-        if (n in MULTILABEL_NAMES or recbole_type == "token_seq") and sep is not None:
+        sep = _list_sep(sample)
+        if (n in MULTILABEL_NAMES or recbole_type == "token_seq" and not texty) and sep is not None:
             return ("label", "multilabel")
         if n in MULTILABEL_NAMES and nunique <= 200:
             return ("categorical", None)  # one category per row
@@ -218,7 +219,7 @@ def _suggest_column(col: str, s: pd.Series, table: str, recbole_type: str | None
         if strs.iloc[:200].str.match(r"(https?|ftp)://|www\.").mean() > 0.5:
             return None  # links
         mean_len = float(strs.str.len().mean())
-        if n in TEXT_NAMES or (mean_len > 30 and nunique > 0.5 * len(sample)):
+        if texty or (mean_len > 30 and nunique > 0.5 * len(sample)):
             return ("text", None) if table != "interactions" else None
         if table != "interactions" and _looks_like_dates(sample):
             return None
