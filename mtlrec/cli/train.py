@@ -1,0 +1,99 @@
+"""``python -m mtlrec train --config FILE [--out RUN_DIR] [--json] [--epochs N] [--device cpu]``.
+
+Progress goes to stderr; with ``--json`` stdout carries exactly one JSON object:
+``{"run_dir", "device", "status", "best_epoch", "test": {task: {metric: v}}, "valid": {...},
+"stl_gain": {task: v} (with baselines), "cv": {...} (with cv_folds > 1)}``.
+Bad data or a failed run: a message on stderr and exit status 2 (no traceback).
+"""
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--config", required=True, help="JSON run config (see mtlrec/config.py for the format)")
+    p.add_argument("--out", default=None, help="run folder to write (default: runs/<timestamp>-<arch>)")
+    p.add_argument("--json", action="store_true", help="print one JSON object with the results on stdout")
+    p.add_argument("--epochs", type=int, default=None, help="override train.epochs")
+    p.add_argument("--device", default=None, help="override train.device (auto, cuda, mps, cpu)")
+    p.add_argument("--baselines", action="store_true", help="also train single-task baselines (gain per task)")
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+
+
+def _clean(o):
+    if isinstance(o, dict):
+        return {k: _clean(v) for k, v in o.items()}
+    if isinstance(o, list):
+        return [_clean(v) for v in o]
+    if isinstance(o, float) and not math.isfinite(o):
+        return None
+    return o
+
+
+def run(args) -> int:
+    from mtlrec.config import RunConfig
+    from mtlrec.errors import DataError, TrainingError
+
+    def err(msg: str) -> None:
+        print(msg, file=sys.stderr, flush=True)
+
+    try:
+        cfg = RunConfig.load(args.config)
+        if args.epochs is not None:
+            cfg.train.epochs = int(args.epochs)
+        if args.device:
+            cfg.train.device = args.device
+        if args.baselines:
+            cfg.train.baselines = True
+        cfg.validate()
+        from mtlrec.training.pipeline import Progress, run_training
+        from mtlrec.training.rundir import default_run_dir
+        run_dir = args.out or default_run_dir(cfg.arch, name=cfg.name)
+        progress = Progress()
+        say = (lambda s: None) if args.quiet else (lambda s: err(f"[mtlrec] {s}"))
+        t0 = time.time()
+
+        def on_epoch(rec, history):
+            if args.quiet:
+                return
+            parts = []
+            for task, m in (rec.get("valid") or {}).items():
+                if m:
+                    k = next(iter(m))
+                    parts.append(f"{task} {k}={m[k]:.4f}" if m[k] is not None else f"{task} {k}=nan")
+            loss = " ".join(f"{t}={v:.4f}" for t, v in rec["train_loss"].items() if v is not None)
+            best = " *" if rec.get("best") else ""
+            err(f"[mtlrec] {progress.phase} epoch {rec['epoch']}/{progress.epochs}  train loss {loss}  "
+                f"valid {'  '.join(parts)}  ({rec['samples_per_s']:.0f} samples/s){best}")
+
+        say(f"run folder: {run_dir}")
+        res = run_training(cfg, run_dir, progress=progress, on_epoch=on_epoch, log=say)
+        m = res.metrics
+        say(f"{res.status} in {time.time() - t0:.1f}s; best epoch {m.get('best_epoch')}")
+        if not args.json:
+            for task, vals in (m.get("test") or {}).items():
+                shown = ", ".join(f"{k}={v:.4f}" for k, v in vals.items() if isinstance(v, float) and math.isfinite(v))
+                print(f"test {task}: {shown}")
+            for task, g in (m.get("gain") or {}).items():
+                print(f"multi-task gain {task} ({g['metric']}): {g['gain']:+.4f} (MTL {g['mtl']:.4f}, STL {g['stl']:.4f})")
+            print(f"run folder: {run_dir}")
+        else:
+            out = {"run_dir": str(run_dir), "device": res.device, "status": res.status,
+                   "arch": cfg.arch, "best_epoch": m.get("best_epoch"), "test": m.get("test", {}),
+                   "valid": m.get("valid", {})}
+            if "gain" in m:
+                out["stl_gain"] = {t: g["gain"] for t, g in m["gain"].items()}
+                out["stl"] = m.get("stl", {})
+            if "cv" in m:
+                out["cv"] = {"k": m["cv"]["k"], "valid": m["cv"]["valid"], "test": m["cv"]["test"]}
+            print(json.dumps(_clean(out)))
+        return 0 if res.status == "finished" else 1
+    except (DataError, TrainingError) as e:
+        err(f"mtlrec train: {e}")
+        return 2
+    except KeyboardInterrupt:
+        err("mtlrec train: interrupted")
+        return 130

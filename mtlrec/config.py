@@ -1,0 +1,287 @@
+"""Run configuration: one JSON file says which data, which tasks, which model, how to train.
+
+Config format (``python -m mtlrec train --config FILE``)::
+
+    {
+      "name": "sample-mmoe",                       # optional, used in the run folder name
+      "data": {
+        "paths": ["interactions.csv", "users.csv", "items.csv"],   # files or one folder
+        "format": null,                            # null = detect; "census" = Census-Income folder
+        "roles": {                                 # a DataSpec; omit to let mtlrec suggest one
+          "user_id": "user_id", "item_id": "item_id", "timestamp": "timestamp",
+          "labels": {"click": "binary", "like": "binary", "rating": "regression",
+                     "genres": "multilabel"},
+          "categorical": {"gender": "user", "occupation": "user"},
+          "numeric": {"age": "user", "year": "item"},
+          "text": {}, "multilabel_sep": "|"},
+        "derive": {"like": {"from": "rating", "min": 4}},   # optional derived binary labels
+        "prep": {}                                 # PrepConfig fields (split, negatives, ...)
+      },
+      "tasks": [                                   # one entry per task
+        {"name": "click", "type": "binary", "label": "click", "weight": 1.0, "metric": "auc"},
+        {"name": "rating", "type": "regression", "label": "rating", "metric": "rmse"},
+        {"name": "genres", "type": "multilabel", "label": "genres"}
+      ],
+      "model": {"arch": "mmoe", "n_experts": 4, ...},   # arch: shared_bottom | mmoe | ple;
+                                                   # the other keys are the architecture's hparams
+      "train": {
+        "epochs": 10, "batch_size": 1024, "lr": 0.001,
+        "l2": 0.0,                                 # lambda of lambda*sum_i ||theta_i||^2 (task towers)
+        "weighting": "static",                     # loss-weighting strategy (registry name)
+        "device": "auto",                          # auto | cuda | mps | cpu
+        "amp": true,                               # mixed precision (CUDA only)
+        "early_stopping": {"task": "click", "metric": "auc", "patience": 3},
+        "seed": 0, "log_every": 50,
+        "baselines": false,                        # also train one single-task model per task
+        "cv_folds": 1                              # k > 1: k-fold cross-validation on train+valid
+      },
+      "text": {"enabled": false, "columns": [], "model": "all-MiniLM-L6-v2"}
+    }
+
+Paths in ``data.paths`` are resolved relative to the folder of the config file (absolute
+paths are kept). The shipped ``sample_data/config_movielens.json`` therefore says
+``"../../shared/datasets/ml-latest-small"``: from ``sample_data/`` up to the repository
+root, and from there to the shared datasets folder beside it.
+
+Early stopping defaults to the first task and its default metric; the direction (higher
+or lower is better) comes from the metric itself. ``l2`` is applied as Adam weight decay
+(2*lambda) on the task-tower parameters only, which gives exactly the gradient of
+``lambda * sum_i ||theta_i||^2``; the recorded losses do not include the penalty.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields as dc_fields
+from pathlib import Path
+from typing import Any
+
+from mtlrec.errors import DataError, TrainingError
+
+TASK_TYPES = ("binary", "regression", "multilabel")
+
+
+def _known(cls, d: dict, where: str) -> dict:
+    """Keep known keys; unknown keys are an error that lists the valid ones."""
+    if d is None:
+        return {}
+    if not isinstance(d, dict):
+        raise TrainingError(f"config section '{where}' must be a JSON object, not {type(d).__name__}")
+    names = [f.name for f in dc_fields(cls)]
+    unknown = [k for k in d if k not in names]
+    if unknown:
+        raise TrainingError(f"config section '{where}': unknown key(s) {', '.join(map(repr, unknown))}; "
+                            f"valid keys: {', '.join(names)}")
+    return dict(d)
+
+
+@dataclass
+class EarlyStoppingConfig:
+    task: str | None = None        # default: the first task
+    metric: str | None = None      # default: that task's metric
+    patience: int = 3              # epochs without improvement before stopping (0 = never stop early)
+
+    @classmethod
+    def from_dict(cls, d: dict | None) -> "EarlyStoppingConfig":
+        return cls(**_known(cls, d, "train.early_stopping"))
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 10
+    batch_size: int = 1024
+    lr: float = 1e-3
+    l2: float = 0.0
+    weighting: str = "static"
+    device: str = "auto"
+    amp: bool = True
+    early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
+    seed: int = 0
+    log_every: int = 50
+    baselines: bool = False
+    cv_folds: int = 1
+    eval_batch_size: int = 65536
+    optimizer: str = "adam"
+
+    @classmethod
+    def from_dict(cls, d: dict | None) -> "TrainConfig":
+        kw = _known(cls, d, "train")
+        kw["early_stopping"] = EarlyStoppingConfig.from_dict(kw.get("early_stopping"))
+        return cls(**kw)
+
+    def validate(self) -> None:
+        from mtlrec.device import DEVICE_CHOICES
+        checks = [
+            (isinstance(self.epochs, int) and self.epochs >= 1, f"train.epochs must be an integer >= 1, not {self.epochs!r}"),
+            (isinstance(self.batch_size, int) and self.batch_size >= 1,
+             f"train.batch_size must be an integer >= 1, not {self.batch_size!r}"),
+            (isinstance(self.lr, (int, float)) and self.lr > 0, f"train.lr must be > 0, not {self.lr!r}"),
+            (isinstance(self.l2, (int, float)) and self.l2 >= 0, f"train.l2 must be >= 0, not {self.l2!r}"),
+            (isinstance(self.log_every, int) and self.log_every >= 1, f"train.log_every must be >= 1, not {self.log_every!r}"),
+            (isinstance(self.cv_folds, int) and self.cv_folds >= 1, f"train.cv_folds must be >= 1, not {self.cv_folds!r}"),
+            (isinstance(self.early_stopping.patience, int) and self.early_stopping.patience >= 0,
+             f"train.early_stopping.patience must be >= 0, not {self.early_stopping.patience!r}"),
+            (str(self.device).split(":")[0].lower() in DEVICE_CHOICES,
+             f"train.device '{self.device}' is unknown; choose one of {', '.join(DEVICE_CHOICES)}"),
+            (self.optimizer in OPTIMIZERS, f"train.optimizer '{self.optimizer}' is unknown; choose one of {', '.join(OPTIMIZERS)}"),
+        ]
+        for ok, msg in checks:
+            if not ok:
+                raise TrainingError(msg)
+        try:
+            from mtlrec.weighting import WEIGHTINGS
+        except ImportError:  # pragma: no cover - weighting package not installed yet
+            return
+        if self.weighting not in WEIGHTINGS:
+            raise TrainingError(f"train.weighting '{self.weighting}' is unknown; choose one of {', '.join(WEIGHTINGS)}")
+
+
+# optimizer name -> torch.optim class name (looked up lazily)
+OPTIMIZERS = {"adam": "Adam", "adamw": "AdamW", "sgd": "SGD"}
+
+
+@dataclass
+class TextConfig:
+    enabled: bool = False
+    columns: list[str] = field(default_factory=list)
+    model: str = "all-MiniLM-L6-v2"
+
+    @classmethod
+    def from_dict(cls, d: dict | None) -> "TextConfig":
+        return cls(**_known(cls, d, "text"))
+
+
+@dataclass
+class DataConfig:
+    paths: list[str] = field(default_factory=list)
+    format: str | None = None
+    roles: dict | None = None
+    derive: dict = field(default_factory=dict)
+    prep: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, d: dict | None) -> "DataConfig":
+        kw = _known(cls, d, "data")
+        if isinstance(kw.get("paths"), str):
+            kw["paths"] = [kw["paths"]]
+        return cls(**kw)
+
+    def resolved_paths(self, base_dir: str | Path | None) -> list[Path]:
+        base = Path(base_dir) if base_dir else Path.cwd()
+        out = []
+        for p in self.paths:
+            q = Path(p).expanduser()
+            out.append(q if q.is_absolute() else (base / q).resolve())
+        return out
+
+
+@dataclass
+class RunConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    tasks: list[dict] = field(default_factory=list)
+    model: dict = field(default_factory=lambda: {"arch": "shared_bottom"})
+    train: TrainConfig = field(default_factory=TrainConfig)
+    text: TextConfig = field(default_factory=TextConfig)
+    name: str | None = None
+    # folder the relative data paths are resolved against (not saved; set by load())
+    base_dir: str | None = field(default=None, compare=False)
+
+    # ---- (de)serialisation ---------------------------------------------------------
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d.pop("base_dir", None)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict, base_dir: str | Path | None = None) -> "RunConfig":
+        if not isinstance(d, dict):
+            raise TrainingError("a run config must be a JSON object with sections data, tasks, model, train")
+        kw = _known(cls, {k: v for k, v in d.items() if k != "base_dir"}, "top level")
+        tasks = kw.get("tasks", [])
+        if not isinstance(tasks, list) or not all(isinstance(t, dict) for t in tasks):
+            raise TrainingError("config 'tasks' must be a list of objects like "
+                                '{"name": "click", "type": "binary", "label": "click"}')
+        model = kw.get("model") or {"arch": "shared_bottom"}
+        if not isinstance(model, dict):
+            raise TrainingError('config \'model\' must be an object like {"arch": "mmoe"}')
+        return cls(data=DataConfig.from_dict(kw.get("data")), tasks=[dict(t) for t in tasks],
+                   model=dict(model), train=TrainConfig.from_dict(kw.get("train")),
+                   text=TextConfig.from_dict(kw.get("text")), name=kw.get("name"),
+                   base_dir=str(base_dir) if base_dir is not None else None)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    @classmethod
+    def load(cls, path) -> "RunConfig":
+        p = Path(path)
+        if not p.is_file():
+            raise DataError("config file not found", file=str(path), fix="give the path of a JSON run config")
+        try:
+            d = json.loads(p.read_text())
+        except json.JSONDecodeError as e:
+            raise DataError(f"not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})", file=str(path),
+                            fix="check the commas and quotes around that place") from None
+        return cls.from_dict(d, base_dir=p.resolve().parent)
+
+    def save(self, path) -> Path:
+        p = Path(path)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(self.to_json())
+        return p
+
+    def copy(self) -> "RunConfig":
+        return RunConfig.from_dict(self.to_dict(), base_dir=self.base_dir)
+
+    # ---- convenience ----------------------------------------------------------------
+    @property
+    def arch(self) -> str:
+        return str(self.model.get("arch", "shared_bottom"))
+
+    @property
+    def hparams(self) -> dict[str, Any]:
+        return {k: v for k, v in self.model.items() if k != "arch"}
+
+    def data_paths(self) -> list[Path]:
+        return self.data.resolved_paths(self.base_dir)
+
+    def validate(self, label_names=None) -> None:
+        """Check names against the registries (and the dataset's labels when given).
+
+        Every message lists the valid options."""
+        self.train.validate()
+        try:
+            from mtlrec.models import ARCHITECTURES
+        except ImportError:  # pragma: no cover - models package not installed yet
+            ARCHITECTURES = None
+        if ARCHITECTURES is not None and self.arch not in ARCHITECTURES:
+            raise TrainingError(f"model.arch '{self.arch}' is unknown; choose one of {', '.join(ARCHITECTURES)}")
+        if not self.tasks:
+            raise TrainingError("the config has no tasks; add at least one, e.g. "
+                                '{"name": "click", "type": "binary", "label": "click"}')
+        names = set()
+        for i, t in enumerate(self.tasks, 1):
+            name = t.get("name") or t.get("label")
+            if not name:
+                raise TrainingError(f"task {i} has no name; give each task a 'name' and a 'label'")
+            if name in names:
+                raise TrainingError(f"task name '{name}' is used twice; task names must be unique")
+            names.add(name)
+            ttype = t.get("type")
+            if ttype is not None and ttype not in TASK_TYPES:
+                raise TrainingError(f"task '{name}': type '{ttype}' is unknown; choose one of {', '.join(TASK_TYPES)}")
+            if label_names is not None:
+                label = t.get("label", name)
+                if label not in label_names:
+                    raise TrainingError(f"task '{name}': label '{label}' is not in the data; "
+                                        f"available labels: {', '.join(sorted(label_names)) or '(none)'}")
+        es = self.train.early_stopping
+        if es.task is not None and es.task not in names:
+            raise TrainingError(f"train.early_stopping.task '{es.task}' is not a task; choose one of {', '.join(names)}")
+        if es.metric is not None:
+            try:
+                from mtlrec.metrics import METRICS
+            except ImportError:  # pragma: no cover
+                return
+            if es.metric not in METRICS:
+                raise TrainingError(f"train.early_stopping.metric '{es.metric}' is unknown; "
+                                    f"choose one of {', '.join(METRICS)}")

@@ -1,0 +1,309 @@
+"""From a RunConfig to a finished run folder: data -> tasks -> model -> train -> baselines -> files.
+
+``run_training`` is what both the CLI (``python -m mtlrec train``) and the background
+``TrainingJob`` call. Progress is reported through a ``Progress`` object (phase, epoch,
+batch) so that callers can show it without touching the loop.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from mtlrec.config import RunConfig
+from mtlrec.errors import DataError, TrainingError
+
+
+# ---- data ---------------------------------------------------------------------------------
+def derive_labels(raw, derive: dict) -> list[str]:
+    """Add derived binary labels to ``raw.interactions`` in place.
+
+    ``derive = {"like": {"from": "rating", "min": 4}}`` makes ``like = rating >= 4``
+    (also ``"max"`` for <=, ``"equals"`` for ==). Returns the derived column names."""
+    import numpy as np
+    import pandas as pd
+    out = []
+    df = raw.interactions
+    for name, rule in (derive or {}).items():
+        if not isinstance(rule, dict) or "from" not in rule:
+            raise DataError(f"derived label '{name}' needs a rule like {{\"from\": \"rating\", \"min\": 4}}",
+                            file="config", fix="give 'from' and one of 'min', 'max', 'equals'")
+        src = rule["from"]
+        if src not in df.columns:
+            raise DataError(f"derived label '{name}': column '{src}' is not in the interactions",
+                            file=raw.sources.get("interactions") if hasattr(raw, "sources") else None,
+                            fix=f"use one of: {', '.join(map(str, df.columns))}")
+        col = df[src]
+        if "equals" in rule:
+            vals = (col == rule["equals"])
+        else:
+            x = pd.to_numeric(col, errors="coerce")
+            vals = pd.Series(np.ones(len(df), dtype=bool), index=df.index)
+            if "min" in rule:
+                vals &= x >= float(rule["min"])
+            if "max" in rule:
+                vals &= x <= float(rule["max"])
+            vals = vals.where(x.notna())
+        df[name] = vals.astype("float").astype("Int64") if vals.isna().any() else vals.astype(int)
+        out.append(name)
+    return out
+
+
+def load_raw(cfg: RunConfig):
+    """(RawData, DataSpec) from ``cfg.data`` (derived labels added, spec suggested if absent)."""
+    from mtlrec.data.roles import DataSpec
+    paths = cfg.data_paths()
+    if not paths:
+        raise DataError("the config names no data", file="config", fix='set data.paths, e.g. ["interactions.csv"]')
+    for p in paths:
+        if not p.exists():
+            raise DataError("file or folder not found", file=str(p),
+                            fix="paths in a config are relative to the config file's folder")
+    if (cfg.data.format or "").lower() == "census":
+        from mtlrec.data.census import load_census
+        raw, spec = load_census(paths[0])
+    else:
+        from mtlrec.data.readers import load_data
+        raw = load_data(paths[0] if len(paths) == 1 else paths)
+        spec = None
+    derived = derive_labels(raw, cfg.data.derive)
+    if cfg.data.roles is not None:
+        spec = DataSpec.from_dict(cfg.data.roles)
+    elif spec is None:
+        from mtlrec.data.suggest import suggest_spec
+        spec = suggest_spec(raw)
+    for name in derived:
+        spec.labels.setdefault(name, "binary")
+    return raw, spec
+
+
+def make_text_encoder(cfg: RunConfig, device=None):
+    if not cfg.text.enabled:
+        return None
+    from mtlrec.text import TextEncoder
+    return TextEncoder(cfg.text.model, device=device) if cfg.text.model else TextEncoder(device=device)
+
+
+def build_dataset(cfg: RunConfig, progress: Callable | None = None):
+    """Load, validate and prepare the data of ``cfg`` -> PreparedDataset."""
+    from mtlrec.data.validate import validate
+    from mtlrec.prep import PrepConfig, prepare
+    raw, spec = load_raw(cfg)
+    if cfg.text.enabled and cfg.text.columns:
+        owners = {}
+        for c in cfg.text.columns:
+            owners[c] = spec.text.get(c) or ("user" if raw.users is not None and c in raw.users.columns
+                                             and c not in raw.interactions.columns else "item")
+        spec.text.update(owners)
+    validate(raw, spec)
+    prep_cfg = PrepConfig.from_dict(cfg.data.prep or {})
+    return prepare(raw, spec, prep_cfg, text_encoder=make_text_encoder(cfg), progress=progress)
+
+
+def build_tasks(cfg: RunConfig, dataset):
+    from mtlrec.tasks import tasks_from_config
+    cfg.validate(label_names=[lab.name for lab in dataset.labels])
+    return tasks_from_config(cfg.tasks, dataset)
+
+
+def build_model_for(cfg: RunConfig, dataset, tasks, seed: int | None = None):
+    from mtlrec.models import build_model
+    from mtlrec.training.trainer import seeded_build
+    try:
+        return seeded_build(cfg.train.seed if seed is None else seed, build_model, cfg.arch, dataset.fields,
+                            tasks, **cfg.hparams)
+    except ValueError as e:
+        raise TrainingError(str(e)) from None
+
+
+def label_ranges(dataset) -> dict[str, list[float]]:
+    """[min, max] of each regression label on the training split (for score fusion)."""
+    import numpy as np
+    out = {}
+    for lab in dataset.labels:
+        if lab.task_type == "regression":
+            y = np.asarray(dataset.rows["train"]["label:" + lab.name], dtype=float)
+            y = y[np.isfinite(y)]
+            if len(y):
+                out[lab.name] = [float(y.min()), float(y.max())]
+    return out
+
+
+def model_info(model, tasks, dataset) -> dict:
+    return {"arch": model.arch, "hparams": dict(model.hparams),
+            "tasks": [t.to_dict() for t in tasks], "label_ranges": label_ranges(dataset),
+            "n_parameters": int(sum(p.numel() for p in model.parameters()))}
+
+
+# ---- progress -----------------------------------------------------------------------------
+@dataclass
+class Progress:
+    """Where a run is: phases (main model, then single-task baselines / folds), epoch, batch.
+
+    Updated from the training thread with plain attribute writes; ``fraction`` and
+    ``eta_s`` are derived. Readers copy it under the owner's lock (see TrainingJob)."""
+    phases: list[str] = field(default_factory=lambda: ["multi-task"])
+    phase_index: int = 0
+    epochs: int = 1
+    epoch: int = 0
+    batch: int = 0
+    n_batches: int = 0
+    started: float | None = None
+
+    @property
+    def phase(self) -> str:
+        return self.phases[min(self.phase_index, len(self.phases) - 1)]
+
+    @property
+    def fraction(self) -> float:
+        within = 0.0
+        if self.n_batches:
+            within = ((max(self.epoch, 1) - 1) + self.batch / self.n_batches) / max(self.epochs, 1)
+        return min(1.0, (self.phase_index + min(within, 1.0)) / max(len(self.phases), 1))
+
+    @property
+    def eta_s(self) -> float | None:
+        f = self.fraction
+        if self.started is None or f <= 0:
+            return None
+        el = time.time() - self.started
+        return max(0.0, el / f * (1 - f))
+
+
+# ---- the whole run ------------------------------------------------------------------------
+@dataclass
+class RunResult:
+    run_dir: Path | None
+    status: str
+    device: str
+    metrics: dict
+    history: Any
+    model: Any = None
+    dataset: Any = None
+    tasks: list = field(default_factory=list)
+
+
+def run_training(cfg: RunConfig, run_dir=None, *, dataset=None, stop_event: threading.Event | None = None,
+                 progress: Progress | None = None, on_log: Callable | None = None,
+                 on_epoch: Callable | None = None, history=None, write_dataset: bool = True,
+                 log: Callable[[str], None] | None = None) -> RunResult:
+    """Train ``cfg`` (on ``dataset`` if given, else on the data the config names).
+
+    Writes the run folder as it goes when ``run_dir`` is given. Raises DataError /
+    TrainingError with a readable message; a set ``stop_event`` ends the run as "cancelled".
+    """
+    from mtlrec.device import describe_device, pick_device
+    from mtlrec.training.history import History
+    from mtlrec.training.rundir import RunWriter
+    from mtlrec.training.trainer import Trainer
+
+    say = log or (lambda s: None)
+    progress = progress or Progress()
+    if progress.started is None:
+        progress.started = time.time()
+    cfg.train.validate()
+    writer = RunWriter(run_dir) if run_dir is not None else None
+    device = pick_device(cfg.train.device)
+    if writer:
+        writer.write_config(cfg.to_dict())
+        writer.write_status("running", device=str(device))
+    if dataset is None:
+        say("preparing data ...")
+        dataset = build_dataset(cfg)
+    tasks = build_tasks(cfg, dataset)
+    model = build_model_for(cfg, dataset, tasks)
+    if writer:
+        writer.write_model_info(model_info(model, tasks, dataset))
+        if write_dataset:
+            writer.write_dataset(dataset)
+    say(f"training {cfg.arch} on {describe_device(device)}: {len(tasks)} tasks, "
+        f"{dataset.n_rows('train')} training rows")
+    data = dataset.to_device(device)
+    phases = ["multi-task"]
+    if cfg.train.baselines:
+        phases += [f"single-task {t.name}" for t in tasks]
+    if cfg.train.cv_folds > 1:
+        phases += [f"fold {i + 1}/{cfg.train.cv_folds}" for i in range(cfg.train.cv_folds)]
+    progress.phases = phases
+    progress.phase_index = 0
+    progress.epochs = cfg.train.epochs
+
+    def on_batch(epoch, batch, n_batches):
+        progress.epoch, progress.batch, progress.n_batches = epoch, batch, n_batches
+
+    history = history if history is not None else History()
+    trainer = Trainer(model, tasks, cfg.train, device, stop_event=stop_event, on_batch=on_batch,
+                      on_log=on_log, on_epoch=on_epoch, writer=writer, history=history)
+    res = trainer.fit(data)
+    metrics = res.metrics_dict()
+    metrics["arch"] = cfg.arch
+    status = res.status
+    if status == "finished" and cfg.train.baselines:
+        from mtlrec.baselines import train_baselines
+        progress.phase_index = 1
+        base = train_baselines(cfg, dataset, tasks, res.test, data=data, device=device, stop_event=stop_event,
+                               on_batch=on_batch, progress=progress, log=say)
+        metrics.update(base)
+        if base.get("status") == "cancelled":
+            status = "cancelled"
+    if status == "finished" and cfg.train.cv_folds > 1:
+        progress.phase_index = len(phases) - cfg.train.cv_folds
+        metrics["cv"] = cross_validate(cfg, dataset, tasks, device=device, stop_event=stop_event,
+                                       on_batch=on_batch, progress=progress, log=say)
+        if metrics["cv"].get("status") == "cancelled":
+            status = "cancelled"
+    metrics["status"] = status
+    progress.phase_index = len(phases) if status == "finished" else progress.phase_index
+    if writer:
+        writer.write_history(history.to_dict())
+        writer.write_metrics(metrics)
+        if res.best_state is not None:
+            writer.write_model(res.best_state)
+        writer.write_status(status, device=str(device))
+    return RunResult(run_dir=Path(run_dir) if run_dir is not None else None, status=status,
+                     device=str(device), metrics=metrics, history=history, model=model,
+                     dataset=dataset, tasks=tasks)
+
+
+def fold_dataset(dataset, train_idx, valid_idx):
+    """A PreparedDataset whose train/valid are folds of the original train+valid rows (test kept)."""
+    import numpy as np
+    from mtlrec.dataset import PreparedDataset
+    pool = {k: np.concatenate([dataset.rows["train"][k], dataset.rows["valid"][k]])
+            for k in dataset.rows["train"] if "valid" in dataset.rows and k in dataset.rows["valid"]}
+    rows = {"train": {k: v[train_idx] for k, v in pool.items()},
+            "valid": {k: v[valid_idx] for k, v in pool.items()}}
+    if "test" in dataset.rows:
+        rows["test"] = dataset.rows["test"]
+    return PreparedDataset(dataset.fields, dataset.labels, rows, dataset.user_table, dataset.item_table,
+                           dataset.user_ids, dataset.item_ids, dataset.meta, dataset.item_info, dataset.user_info)
+
+
+def cross_validate(cfg: RunConfig, dataset, tasks, *, device=None, stop_event=None, on_batch=None,
+                   progress: Progress | None = None, log: Callable | None = None) -> dict:
+    """k-fold CV over train+valid (k = cfg.train.cv_folds): per fold the held-out fold's metrics
+    (at the best epoch) and the test metrics; mean/std per task metric."""
+    from mtlrec.metrics import kfold_indices, summarize_folds
+    from mtlrec.training.trainer import Trainer
+    k = int(cfg.train.cv_folds)
+    n = dataset.n_rows("train") + (dataset.n_rows("valid") if "valid" in dataset.rows else 0)
+    folds = []
+    status = "finished"
+    first = progress.phase_index if progress else 0
+    for i, (tr, va) in enumerate(kfold_indices(n, k, seed=cfg.train.seed)):
+        if progress:
+            progress.phase_index = first + i
+        if log:
+            log(f"cross-validation fold {i + 1}/{k}")
+        ds_i = fold_dataset(dataset, tr, va)
+        model = build_model_for(cfg, ds_i, tasks)
+        res = Trainer(model, tasks, cfg.train, device, stop_event=stop_event, on_batch=on_batch).fit(ds_i.to_device(device))
+        if res.status != "finished":
+            status = res.status
+            break
+        folds.append({"valid": res.valid, "test": res.test, "best_epoch": res.best_epoch})
+    return {"status": status, "k": k, "folds": folds,
+            "valid": summarize_folds([f["valid"] for f in folds]),
+            "test": summarize_folds([f["test"] for f in folds])}

@@ -1,0 +1,343 @@
+"""The training loop: Adam, batches by indexing device tensors, per-task history, early stopping.
+
+Speed notes: per-task losses are kept on the device and read back (one sync) only every
+``log_every`` batches and at the end of an epoch; the batch order comes from a seeded
+``torch.Generator`` (``randperm`` on the device), so the loop does not touch the global
+torch RNG. Validation runs in large batches under ``torch.inference_mode``.
+
+Reproducibility: the same seed gives the same history on CPU. Model initialisation uses
+torch's *global* RNG (``torch.manual_seed`` is process-wide), so ``seeded_build`` seeds and
+builds under a lock; dropout layers also draw from the global RNG, so two jobs with dropout
+running at the same time are not bit-reproducible (they still never share state).
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from mtlrec.config import OPTIMIZERS, TrainConfig
+from mtlrec.errors import TrainingError
+from mtlrec.training.early_stopping import EarlyStopping
+from mtlrec.training.history import History
+
+_BUILD_LOCK = threading.Lock()
+_NULL = contextlib.nullcontext()
+
+
+def seeded_build(seed: int, fn: Callable, *args, **kwargs):
+    """Call ``fn`` (e.g. ``build_model``) right after ``torch.manual_seed(seed)``, under a lock
+    so that concurrent jobs do not interleave their seeding and parameter initialisation."""
+    with _BUILD_LOCK:
+        torch.manual_seed(int(seed))
+        return fn(*args, **kwargs)
+
+
+class Cancelled(Exception):
+    """Raised inside the loop when the stop event is set (handled by ``fit``)."""
+
+
+@dataclass
+class TrainResult:
+    history: History
+    status: str                               # "finished" | "cancelled"
+    best_epoch: int | None
+    best_value: float | None
+    monitor: dict                             # {"task", "metric", "higher_is_better"}
+    valid: dict = field(default_factory=dict)   # {task: {metric: v}} at the best epoch
+    test: dict = field(default_factory=dict)    # {task: {metric: v}} with the best weights
+    epochs_run: int = 0
+    samples_per_s: float = 0.0
+    device: str = "cpu"
+    best_state: dict | None = None
+
+    def metrics_dict(self) -> dict:
+        return {"status": self.status, "best_epoch": self.best_epoch, "best_value": self.best_value,
+                "monitor": self.monitor, "valid": self.valid, "test": self.test,
+                "epochs_run": self.epochs_run, "samples_per_s": self.samples_per_s, "device": self.device}
+
+
+def metric_higher_is_better(metric: str, task=None) -> bool:
+    """Direction of a metric, from mtlrec.metrics (``metric_info(name).higher_is_better``)."""
+    from mtlrec.metrics import metric_info
+    try:
+        return bool(metric_info(metric).higher_is_better)
+    except ValueError as e:
+        raise TrainingError(str(e)) from None
+
+
+def _make_optimizer(model, tasks, cfg: TrainConfig, device):
+    """Adam (default) with L2 = lambda*||theta_i||^2 on the task towers as weight decay 2*lambda."""
+    cls = getattr(torch.optim, OPTIMIZERS[cfg.optimizer])
+    params = [p for p in model.parameters() if p.requires_grad]
+    if cfg.l2 > 0 and hasattr(model, "task_parameters"):
+        tower_ids = set()
+        tower = []
+        for plist in model.task_parameters().values():
+            for p in plist:
+                if id(p) not in tower_ids and p.requires_grad:
+                    tower_ids.add(id(p))
+                    tower.append(p)
+        rest = [p for p in params if id(p) not in tower_ids]
+        groups = [{"params": rest, "weight_decay": 0.0}, {"params": tower, "weight_decay": 2.0 * cfg.l2}]
+    else:
+        groups = [{"params": params}]
+    kw: dict[str, Any] = {"lr": cfg.lr}
+    if cls in (torch.optim.Adam, torch.optim.AdamW) and torch.device(device).type in ("cpu", "cuda"):
+        kw["foreach"] = True
+    return cls(groups, **kw)
+
+
+class Trainer:
+    """Trains one multi-task model on a DeviceData.
+
+    Callbacks (all optional, called in the training thread):
+    ``on_batch(epoch, batch, n_batches)`` every batch (cheap; no device sync),
+    ``on_log(record)`` every ``log_every`` batches with the batch record,
+    ``on_epoch(record, history)`` after each epoch's validation.
+    ``stop_event`` (threading.Event) is checked before every batch: cancel takes effect
+    within one batch and the history so far is kept.
+    """
+
+    def __init__(self, model, tasks, cfg: TrainConfig | None = None, device=None, *,
+                 stop_event: threading.Event | None = None,
+                 on_batch: Callable | None = None, on_log: Callable | None = None,
+                 on_epoch: Callable | None = None, writer=None, history: History | None = None,
+                 log_prefix: str = ""):
+        from mtlrec.device import pick_device
+        self.cfg = cfg or TrainConfig()
+        self.device = torch.device(device) if device is not None else pick_device(self.cfg.device)
+        self.model = model.to(self.device)
+        self.tasks = list(tasks)
+        self.names = [t.name for t in self.tasks]
+        self.stop_event = stop_event
+        self.on_batch, self.on_log, self.on_epoch = on_batch, on_log, on_epoch
+        self.writer = writer
+        self.history = history if history is not None else History()
+        self.log_prefix = log_prefix
+        from mtlrec.weighting import get_weighting
+        self.weighting = get_weighting(self.cfg.weighting, self.tasks)
+        if isinstance(self.weighting, torch.nn.Module):
+            self.weighting.to(self.device)
+        self.optimizer = _make_optimizer(self.model, self.tasks, self.cfg, self.device)
+        wparams = [p for p in getattr(self.weighting, "parameters", lambda: [])() if p.requires_grad]
+        if wparams:  # adaptive weighting strategies with learnable parameters
+            self.optimizer.add_param_group({"params": wparams, "weight_decay": 0.0})
+        self.use_amp = bool(self.cfg.amp) and self.device.type == "cuda"
+        self.scaler = torch.amp.GradScaler("cuda") if self.use_amp else None
+        gdev = self.device if self.device.type == "cuda" else torch.device("cpu")
+        self.generator = torch.Generator(device=gdev)
+        self.generator.manual_seed(int(self.cfg.seed))
+        self._gdev = gdev
+
+    # ---- monitor ---------------------------------------------------------------------
+    def monitor(self) -> dict:
+        es = self.cfg.early_stopping
+        task_name = es.task or self.names[0]
+        if task_name not in self.names:
+            raise TrainingError(f"early stopping task '{task_name}' is not a task; choose one of {', '.join(self.names)}")
+        task = self.tasks[self.names.index(task_name)]
+        metric = es.metric or task.metric
+        hib = metric_higher_is_better(metric, task)
+        return {"task": task_name, "metric": metric, "higher_is_better": hib}
+
+    def _weights(self) -> dict:
+        try:
+            w = self.weighting.weights()
+            return {k: float(v) for k, v in w.items()}
+        except Exception:
+            return {}
+
+    # ---- evaluation ------------------------------------------------------------------
+    @torch.inference_mode()
+    def predict_split(self, data, split: str, batch_size: int | None = None):
+        """Predictions {task: np.ndarray} and labels {task: np.ndarray} and mean loss {task: float}."""
+        model = self.model
+        was_training = model.training
+        model.eval()
+        n = data.n_rows(split)
+        bs = int(batch_size or self.cfg.eval_batch_size)
+        preds = {t.name: [] for t in self.tasks}
+        ys = {t.name: [] for t in self.tasks}
+        loss_sum = torch.zeros(len(self.tasks), device=self.device)
+        try:
+            for start in range(0, n, bs):
+                idx = torch.arange(start, min(n, start + bs), device=self.device)
+                feats, labels = data.batch(split, idx)
+                with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.use_amp):
+                    out = model(feats)
+                for j, t in enumerate(self.tasks):
+                    logits = out[t.name].float()
+                    y = labels[t.label]
+                    loss_sum[j] += t.loss(logits, y).float() * len(idx)
+                    preds[t.name].append(t.predict(logits).float())
+                    ys[t.name].append(y)
+        finally:
+            model.train(was_training)
+        losses = (loss_sum / max(n, 1)).tolist()
+        P = {k: torch.cat(v).cpu().numpy() if v else np.zeros(0) for k, v in preds.items()}
+        Y = {k: torch.cat(v).cpu().numpy() if v else np.zeros(0) for k, v in ys.items()}
+        return P, Y, dict(zip(self.names, losses))
+
+    def evaluate(self, data, split: str) -> tuple[dict, dict]:
+        """({task: {metric: value}}, {task: mean loss}) on ``split``."""
+        from mtlrec.metrics import evaluate_task
+        if data.n_rows(split) == 0:
+            return {}, {}
+        P, Y, losses = self.predict_split(data, split)
+        metrics = {}
+        for t in self.tasks:
+            m = evaluate_task(t, Y[t.name], P[t.name])
+            metrics[t.name] = {k: float(v) for k, v in m.items()}
+        return metrics, losses
+
+    # ---- training --------------------------------------------------------------------
+    def _check_finite(self, window: torch.Tensor, n: int, epoch: int, first_batch: int) -> list[float]:
+        w = window[:n]
+        means = w.mean(0).tolist()
+        if all(math.isfinite(v) for v in means):
+            return means
+        bad = (~torch.isfinite(w)).nonzero().tolist()
+        row, col = bad[0]
+        task = self.names[col]
+        value = w[row, col].item()
+        raise TrainingError(
+            f"the loss of task '{task}' became {'NaN' if math.isnan(value) else 'infinite'} "
+            f"at epoch {epoch}, batch {first_batch + row + 1}. Training stopped. Lower the learning rate "
+            f"(train.lr, now {self.cfg.lr:g}), and check that the data has no infinite or extreme values")
+
+    def fit(self, data, *, evaluate_test: bool = True) -> TrainResult:
+        cfg = self.cfg
+        model, dev = self.model, self.device
+        n_train = data.n_rows("train")
+        if n_train == 0:
+            raise TrainingError("the training split is empty; there is nothing to train on")
+        bs = int(cfg.batch_size)
+        n_batches = math.ceil(n_train / bs)
+        mon = self.monitor()
+        stopper = EarlyStopping(mon["higher_is_better"], cfg.early_stopping.patience)
+        has_valid = "valid" in data.rows and data.n_rows("valid") > 0
+        best_state = None
+        best_valid: dict = {}
+        status = "finished"
+        names = self.names
+        T = len(self.tasks)
+        log_every = int(cfg.log_every)
+        window = torch.zeros(log_every, T, device=dev)
+        ep_sum = torch.zeros(T, device=dev)
+        step = 0
+        epochs_run = 0
+        t_total = 0.0
+        samples_total = 0
+        tasks = self.tasks
+        weighting = self.weighting
+        opt = self.optimizer
+        scaler = self.scaler
+        use_amp = self.use_amp
+        stop = self.stop_event
+        on_batch = self.on_batch
+        model.train()
+        try:
+            for epoch in range(1, cfg.epochs + 1):
+                t0 = time.perf_counter()
+                perm = torch.randperm(n_train, generator=self.generator, device=self._gdev)
+                if perm.device != dev:
+                    perm = perm.to(dev)
+                ep_sum.zero_()
+                nw = 0
+                win_first = 0
+                t_log = time.perf_counter()
+                seen_log = 0
+                done = 0
+                for b in range(n_batches):
+                    if stop is not None and stop.is_set():
+                        raise Cancelled()
+                    idx = perm[b * bs:(b + 1) * bs]
+                    feats, labels = data.batch("train", idx)
+                    with (torch.autocast(dev.type, dtype=torch.float16) if use_amp else _NULL):
+                        out = model(feats)
+                        losses = {t.name: t.loss(out[t.name].float(), labels[t.label]) for t in tasks}
+                        total = weighting.combine(losses)
+                    opt.zero_grad(set_to_none=True)
+                    if scaler is not None:
+                        scaler.scale(total).backward()
+                        scaler.step(opt)
+                        scaler.update()
+                    else:
+                        total.backward()
+                        opt.step()
+                    with torch.no_grad():
+                        window[nw] = torch.stack([losses[n].detach().float() for n in names])
+                    nw += 1
+                    step += 1
+                    nb = len(idx) if b == n_batches - 1 else bs
+                    done += nb
+                    seen_log += nb
+                    if on_batch is not None:
+                        on_batch(epoch, b + 1, n_batches)
+                    if nw == log_every or b == n_batches - 1:
+                        means = self._check_finite(window, nw, epoch, win_first)
+                        ep_sum += window[:nw].sum(0)
+                        now = time.perf_counter()
+                        rec = {"epoch": epoch, "batch": b + 1, "step": step,
+                               "train_loss": dict(zip(names, means)), "weights": self._weights(),
+                               "samples_per_s": seen_log / max(now - t_log, 1e-9)}
+                        self.history.add_batch(rec)
+                        if self.on_log is not None:
+                            self.on_log(rec)
+                        t_log, seen_log = now, 0
+                        win_first = b + 1
+                        nw = 0
+                t_train = time.perf_counter() - t0
+                t_total += t_train
+                samples_total += done
+                epochs_run = epoch
+                train_loss = dict(zip(names, (ep_sum / n_batches).tolist()))
+                if hasattr(weighting, "epoch_end"):
+                    weighting.epoch_end(train_loss)
+                rec = {"epoch": epoch, "train_loss": train_loss, "weights": self._weights(),
+                       "samples_per_s": done / max(t_train, 1e-9), "time_s": t_train}
+                improved = False
+                if has_valid:
+                    valid_metrics, valid_loss = self.evaluate(data, "valid")
+                    rec["valid_loss"] = valid_loss
+                    rec["valid"] = valid_metrics
+                    mt = valid_metrics.get(mon["task"], {})
+                    if mon["metric"] not in mt:
+                        raise TrainingError(f"early stopping metric '{mon['metric']}' is not computed for task "
+                                            f"'{mon['task']}'; available: {', '.join(mt) or '(none)'}")
+                    improved = stopper.step(epoch, mt[mon["metric"]])
+                    if improved:
+                        best_valid = valid_metrics
+                else:  # no validation split: the last epoch is the best one
+                    improved = stopper.step(epoch, float(-epoch if not mon["higher_is_better"] else epoch))
+                rec["best"] = improved
+                if improved:
+                    best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                    if self.writer is not None:
+                        self.writer.write_model(best_state)
+                self.history.add_epoch(rec)
+                if self.writer is not None:
+                    self.writer.write_history(self.history.to_dict())
+                if self.on_epoch is not None:
+                    self.on_epoch(rec, self.history)
+                if has_valid and stopper.should_stop:
+                    break
+        except Cancelled:
+            status = "cancelled"
+        if best_state is not None:
+            model.load_state_dict(best_state)
+        test: dict = {}
+        if evaluate_test and status == "finished" and "test" in data.rows and data.n_rows("test") > 0:
+            test, test_loss = self.evaluate(data, "test")
+        return TrainResult(history=self.history, status=status, best_epoch=stopper.best_epoch,
+                           best_value=stopper.best_value if has_valid else None, monitor=mon,
+                           valid=best_valid, test=test, epochs_run=epochs_run,
+                           samples_per_s=samples_total / t_total if t_total > 0 else 0.0,
+                           device=str(dev), best_state=best_state)

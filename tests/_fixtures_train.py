@@ -1,0 +1,63 @@
+"""A tiny hand-built PreparedDataset with learnable signal, for the training tests.
+
+Users and items have hidden 2-d tastes; click, like, rating and genres depend on them,
+so a model that learns the user/item embeddings beats a constant predictor on every task.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from mtlrec.dataset import FeatureField, LabelField, PreparedDataset
+
+GENRES = ["Action", "Comedy", "Drama", "Horror"]
+
+
+def make_dataset(n_users: int = 80, n_items: int = 60, n_rows: int = 4000, seed: int = 0,
+                 splits=(0.7, 0.15, 0.15)) -> PreparedDataset:
+    rng = np.random.default_rng(seed)
+    u = rng.normal(size=(n_users, 2))
+    v = rng.normal(size=(n_items, 2))
+    age = rng.normal(size=n_users).astype(np.float32)
+    occ = rng.integers(1, 4, size=n_users)
+    item_genre = (rng.random((n_items, len(GENRES))) < 0.35).astype(np.float32)
+    ui = rng.integers(0, n_users, n_rows)
+    ii = rng.integers(0, n_items, n_rows)
+    ub = rng.normal(size=n_users)          # user and item biases: learnable from the id embeddings
+    ib = rng.normal(size=n_items)
+    s = ub[ui] + ib[ii] + 0.8 * age[ui] + 0.3 * (u[ui] * v[ii]).sum(1)
+    click = (rng.random(n_rows) < 1 / (1 + np.exp(-2.0 * s))).astype(np.float32)
+    like = (rng.random(n_rows) < 1 / (1 + np.exp(-2.0 * (s - 0.5)))).astype(np.float32)
+    rating = np.clip(3 + 1.2 * s + rng.normal(scale=0.3, size=n_rows), 1, 5).astype(np.float32)
+    # genres the user engages with: the item's genres, kept more often for users who like them
+    taste = rng.random((n_users, len(GENRES)))
+    genres = (item_genre[ii] * (rng.random((n_rows, len(GENRES))) < 0.2 + 0.8 * taste[ui])).astype(np.float32)
+    perm = rng.permutation(n_rows)
+    n_tr, n_va = int(splits[0] * n_rows), int(splits[1] * n_rows)
+    parts = {"train": perm[:n_tr], "valid": perm[n_tr:n_tr + n_va], "test": perm[n_tr + n_va:]}
+    rows = {}
+    for name, p in parts.items():
+        rows[name] = {"user_index": ui[p].astype(np.int64), "item_index": ii[p].astype(np.int64),
+                      "label:click": click[p], "label:like": like[p], "label:rating": rating[p],
+                      "label:genres": genres[p]}
+    fields = [FeatureField("user_id", "categorical", "user", "user id", vocab_size=n_users + 1),
+              FeatureField("item_id", "categorical", "item", "item id", vocab_size=n_items + 1),
+              FeatureField("age", "numeric", "user"),
+              FeatureField("occupation", "categorical", "user", vocab_size=4)]
+    labels = [LabelField("click", "binary"), LabelField("like", "binary"),
+              LabelField("rating", "regression"), LabelField("genres", "multilabel", list(GENRES))]
+    user_table = {"user_id": np.arange(1, n_users + 1, dtype=np.int64), "age": age,
+                  "occupation": occ.astype(np.int64)}
+    item_table = {"item_id": np.arange(1, n_items + 1, dtype=np.int64)}
+    import pandas as pd
+    item_info = pd.DataFrame({"item_id": [f"i{j}" for j in range(n_items)],
+                              "title": [f"Movie {j}" for j in range(n_items)]})
+    return PreparedDataset(fields, labels, rows, user_table, item_table,
+                           user_ids=[f"u{j}" for j in range(n_users)],
+                           item_ids=[f"i{j}" for j in range(n_items)],
+                           meta={"context_defaults": {}}, item_info=item_info)
+
+
+TASKS = [{"name": "click", "type": "binary", "label": "click"},
+         {"name": "like", "type": "binary", "label": "like"},
+         {"name": "rating", "type": "regression", "label": "rating"},
+         {"name": "genres", "type": "multilabel", "label": "genres"}]
