@@ -179,3 +179,18 @@ def test_census_through_public_api(shared_datasets):
     rep = validate(raw, spec)
     assert rep.rows == 99762 and rep.users is None and not any("leakage" in w.what for w in rep.warnings)
     assert suggest_spec(load_data(shared_datasets / "census-income-kdd")) == spec
+
+
+def test_reader_level_failures_name_the_file(tmp_path):
+    (tmp_path / "census-income.test.gz").write_bytes(b"38, Private, 6\n")
+    with pytest.raises(DataError, match="columns.txt") as ei:
+        load_data(tmp_path / "census-income.test.gz")
+    assert ei.value.file == "census-income.test.gz"
+    d = tmp_path / "rb"
+    d.mkdir()
+    (d / "x.inter").write_text("user_id:token\titem_id:token\trating:float\nu1\ti1\tgood\n")
+    with pytest.raises(DataError) as ei:
+        load_data(d)
+    assert ei.value.file == "x.inter"
+    with pytest.raises(DataError, match="no such file"):
+        load_data(tmp_path / "missing.csv")

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mtlrec.data.readers import RawData, decode_check, load_data
+from mtlrec.data.readers import RawData, _as_data_error, decode_check, load_data
 from mtlrec.data.roles import DataSpec
 from mtlrec.errors import DataError
 
@@ -30,6 +30,7 @@ DROPPED = ["instance_weight"]
 LABELS = {"income_50k": "binary", "never_married": "binary"}
 
 
+@_as_data_error
 def _columns(name: str, data: bytes) -> list[str]:
     text = data.decode("utf-8", errors="replace")
     cols = [c.strip() for c in text.replace("\n", ",").split(",") if c.strip()]
@@ -41,12 +42,15 @@ def _columns(name: str, data: bytes) -> list[str]:
 
 def read_census_files(names: dict[str, tuple[str, bytes]]) -> RawData:
     """``names``: lower-case file name -> (name, bytes); needs columns.txt and one census-income* file."""
-    cname, cbytes = names["columns.txt"]
-    cols = _columns(cname, cbytes)
     data_files = sorted(k for k in names if k.startswith("census-income") and k != "columns.txt")
-    # prefer the test file (the one shipped in ../shared/datasets), else the first one
     key = next((k for k in data_files if ".test" in k), data_files[0])
-    name, data = names[key]
+    return _read_census(names[key][0], names[key][1], names["columns.txt"])
+
+
+@_as_data_error
+def _read_census(name: str, data: bytes, columns_file: tuple[str, bytes]) -> RawData:
+    cname, cbytes = columns_file
+    cols = _columns(cname, cbytes)
     data, encoding = decode_check(name, data)
     try:
         df = pd.read_csv(io.BytesIO(data), sep=",", header=None, names=cols, skipinitialspace=True,

@@ -93,6 +93,23 @@ class RawData:
         return {name: [str(c) for c in df.columns] for name, df in self.tables().items()}
 
 
+def _as_data_error(fn):
+    """Turn reader-level exceptions (parser, encoding, csv, Arrow) into a DataError naming the file."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(name, *args, **kwargs):
+        try:
+            return fn(name, *args, **kwargs)
+        except DataError:
+            raise
+        except (csv.Error, UnicodeError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError,
+                OSError, IndexError, KeyError, OverflowError) as e:
+            raise DataError(f"the table cannot be read ({type(e).__name__}: {str(e).strip()[:200]})", file=str(name),
+                            fix="export the data as CSV (comma separated, UTF-8) with a header line") from None
+    return wrapper
+
+
 # =====================================================================================
 # public entry points
 # =====================================================================================
@@ -151,6 +168,10 @@ def load_files(files: list[tuple[str, bytes]], *, sep: str | None = None) -> Raw
     if "columns.txt" in names and any(n.startswith("census-income") for n in names):
         from mtlrec.data.census import read_census_files
         return read_census_files(names)
+    census = [n for n in names if n.startswith("census-income")]
+    if census and "columns.txt" not in names:
+        raise DataError("the Census-Income file has no header; its column names come from columns.txt",
+                        file=names[census[0]][0], fix="give the folder that holds both files, or add columns.txt")
     if "ratings.csv" in names and ("movies.csv" in names or "tags.csv" in names):
         return _read_movielens(names)
     return _read_generic(files, sep=sep)
@@ -319,6 +340,7 @@ def _looks_numeric(s: str) -> bool:
         return False
 
 
+@_as_data_error
 def read_table(name: str, data: bytes, *, sep: str | None = None, header: bool = True,
                names: list[str] | None = None, min_columns: int = 2) -> pd.DataFrame:
     """Read one CSV/TSV/Parquet file with the checks every table needs."""
@@ -392,6 +414,7 @@ def _check_header(name: str, cols: list[str]) -> None:
                         column=dups[0], fix="give every column a different name")
 
 
+@_as_data_error
 def _read_parquet(name: str, data: bytes, *, min_columns: int = 1) -> pd.DataFrame:
     if not data:
         raise DataError("the file is empty", file=name, fix="export the table again")
@@ -483,6 +506,7 @@ def _read_generic(files: list[tuple[str, bytes]], *, sep: str | None) -> RawData
 # =====================================================================================
 # MovieLens
 # =====================================================================================
+@_as_data_error
 def _read_headerless(name: str, data: bytes, sep: str, names: list[str], *, encoding: str | None = None) -> pd.DataFrame:
     data, enc = decode_check(name, data)
     try:
@@ -566,6 +590,7 @@ RECBOLE_TYPES = ("token", "float", "token_seq", "float_seq")
 _TEXTY = re.compile(r"(title|name|desc|text|overview|summary|plot|review|comment|abstract|content)")
 
 
+@_as_data_error
 def _read_recbole_file(name: str, data: bytes) -> tuple[pd.DataFrame, dict[str, str]]:
     data, encoding = decode_check(name, data)
     first = data.split(b"\n", 1)[0].decode(encoding).rstrip("\r")
