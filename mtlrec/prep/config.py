@@ -1,0 +1,93 @@
+"""Preparation options: one JSON-serialisable dataclass."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+
+DUPLICATES = ("last", "first", "mean")
+MISSING_NUMERIC = ("median", "mean", "zero")
+MISSING_CATEGORICAL = ("most_frequent", "unknown")
+SPLITS = ("random", "temporal", "cold_item")
+MISSING_ITEMS = ("drop", "keep", "error")
+DERIVED_OPS = (">=", ">", "<=", "<", "==")
+
+
+@dataclass
+class PrepConfig:
+    """How raw tables become a :class:`~mtlrec.dataset.PreparedDataset`.
+
+    Every statistic (medians, modes, means/std, category and id vocabularies, multi-label
+    classes) is fitted on the training rows only; values unseen there get code 0 (unknown).
+
+    duplicates: repeated (user, item) pairs: keep the "last" (by timestamp, else file order),
+        the "first", or the "mean" (regression labels averaged, binary labels: 1 if any row is 1).
+    missing_numeric: fill missing numeric features with the training "median", "mean" or "zero".
+    missing_categorical: "unknown" (missing is its own category "(missing)") or "most_frequent".
+    standardize: numeric features to zero mean / unit variance (training statistics).
+    derived_labels: binary labels computed from a column, e.g.
+        {"name": "like", "source": "rating", "op": ">=", "threshold": 4}.
+    negative_ratio: sampled negatives per observed row (0 = off). A sampled item is never one the
+        user interacted with; sampled rows get 0 for binary labels and ``sampled=True``.
+    negative_label: name of the binary label holding the implicit feedback; "" = automatic
+        (an "interaction" label, 1 on observed rows, is created when the data has no binary label).
+    split: "random"; "temporal" (per user: last interaction -> test, second last -> valid, users
+        with fewer than ``min_user_rows`` interactions stay in train); "cold_item" (a share
+        ``cold_item_frac`` of the items is held out entirely: their rows go to valid/test only).
+    valid_frac / test_frac: shares of rows (random split; warm rows of the cold_item split).
+    missing_items: interactions whose item is not in the items table: "drop", "keep", "error".
+    max_multilabel_classes: most frequent classes kept for a multi-label label.
+    """
+    duplicates: str = "last"
+    missing_numeric: str = "median"
+    missing_categorical: str = "unknown"
+    standardize: bool = True
+    derived_labels: list = field(default_factory=list)
+    negative_ratio: float = 0
+    negative_label: str = ""
+    split: str = "random"
+    valid_frac: float = 0.1
+    test_frac: float = 0.1
+    cold_item_frac: float = 0.2
+    min_user_rows: int = 3
+    missing_items: str = "drop"
+    max_multilabel_classes: int = 50
+    seed: int = 42
+
+    def __post_init__(self) -> None:
+        for name, allowed in (("duplicates", DUPLICATES), ("missing_numeric", MISSING_NUMERIC),
+                              ("missing_categorical", MISSING_CATEGORICAL), ("split", SPLITS),
+                              ("missing_items", MISSING_ITEMS)):
+            v = getattr(self, name)
+            if v not in allowed:
+                raise ValueError(f"prep option {name} must be one of {allowed}, not {v!r}")
+        for name in ("valid_frac", "test_frac", "cold_item_frac"):
+            v = float(getattr(self, name))
+            if not 0.0 <= v < 1.0:
+                raise ValueError(f"prep option {name} must be in [0, 1), not {v}")
+        if self.valid_frac + self.test_frac >= 1.0:
+            raise ValueError("valid_frac + test_frac must be below 1 (rows must remain for training)")
+        if float(self.negative_ratio) < 0:
+            raise ValueError("negative_ratio must be >= 0")
+        if int(self.max_multilabel_classes) < 1:
+            raise ValueError("max_multilabel_classes must be >= 1")
+        self.negative_label = self.negative_label or ""
+        self.derived_labels = [dict(d) for d in (self.derived_labels or [])]
+        for d in self.derived_labels:
+            missing = [k for k in ("name", "source", "op", "threshold") if k not in d]
+            if missing:
+                raise ValueError(f"derived label {d}: missing {missing} "
+                                 "(example: {'name': 'like', 'source': 'rating', 'op': '>=', 'threshold': 4})")
+            if d["op"] not in DERIVED_OPS:
+                raise ValueError(f"derived label '{d['name']}': op must be one of {DERIVED_OPS}, not {d['op']!r}")
+            d["threshold"] = float(d["threshold"])
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict | None) -> "PrepConfig":
+        d = dict(d or {})
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown prep option(s) {unknown}; known: {sorted(known)}")
+        return cls(**d)

@@ -1,0 +1,587 @@
+"""``prepare(raw, spec, config)``: validated raw tables -> a model-ready PreparedDataset.
+
+Steps (all vectorised; no Python loop over rows):
+
+1. validate (``mtlrec.data.validate``), which may drop interactions of unknown items;
+2. ids -> user / item table positions (the users/items tables first, then ids seen only in
+   the interactions);
+3. labels per row (columns of the users/items tables are joined through the ids), derived
+   labels, rows with a missing label dropped (counted in the report);
+4. duplicate (user, item) pairs: keep last / first, or aggregate;
+5. split: random, per-user temporal, or item cold-start;
+6. fit every statistic on the training rows only (numeric fill values and mean/std,
+   category / id vocabularies, multi-label classes) and encode all rows (unseen -> 0);
+7. negative sampling (implicit feedback) per split, never a known positive;
+8. text columns -> one text per item (user) -> ``text_encoder`` -> dense "item_text" field.
+"""
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+import numpy as np
+
+from mtlrec.dataset import FeatureField, LabelField, PreparedDataset
+from mtlrec.errors import DataError
+from mtlrec.prep import encoders as enc
+from mtlrec.prep.config import PrepConfig
+from mtlrec.prep.negatives import sample_negatives
+from mtlrec.prep.splits import NAMES, TEST, TRAIN, VALID, cold_item_split, random_split, temporal_split
+
+_OPS = {">=": np.greater_equal, ">": np.greater, "<=": np.less_equal, "<": np.less, "==": np.equal}
+
+
+class _Tables:
+    """Raw values of any column, aligned with interaction rows or user/item table positions."""
+
+    def __init__(self, raw, spec, uidx, iidx, u_src, i_src):
+        self.raw, self.spec = raw, spec
+        self.uidx, self.iidx = uidx, iidx          # per original interaction row (-1: none)
+        self.u_src, self.i_src = u_src, i_src      # table position -> row of raw.users / raw.items
+        self.n_users = len(u_src)
+        self.n_items = len(i_src)
+
+    def location(self, col: str) -> str | None:
+        return self.raw.locate(col)
+
+    def table_values(self, col: str, owner: str):
+        """Values of ``col`` for each user/item table position (object/float, NaN if unknown)."""
+        import pandas as pd
+        table = self.location(col)
+        src = self.u_src if owner == "user" else self.i_src
+        df = self.raw.users if owner == "user" else self.raw.items
+        if table == ("users" if owner == "user" else "items"):
+            s = df[col]
+            vals = s.to_numpy()
+            out = pd.Series(vals[np.maximum(src, 0)]) if len(vals) else pd.Series([np.nan] * len(src))
+            if (src < 0).any():
+                out = out.astype(object) if not pd.api.types.is_float_dtype(out.dtype) else out
+                out[src < 0] = np.nan
+            return out
+        # a column of the interactions (or of the other table) described per user/item:
+        # the last known value of each user/item
+        rows = self.row_values(col)
+        idx = self.uidx if owner == "user" else self.iidx
+        frame = pd.DataFrame({"k": idx, "v": rows}).dropna()
+        frame = frame[frame["k"] >= 0].drop_duplicates("k", keep="last")
+        out = pd.Series(frame["v"].to_numpy(), index=frame["k"].to_numpy()).reindex(np.arange(len(src)))
+        return out.reset_index(drop=True)
+
+    def row_values(self, col: str):
+        """Values of ``col`` for each (original) interaction row."""
+        import pandas as pd
+        table = self.location(col)
+        if table == "interactions":
+            return self.raw.interactions[col].reset_index(drop=True)
+        owner = "user" if table == "users" else "item"
+        idx = self.uidx if owner == "user" else self.iidx
+        tv = self.table_values(col, owner)
+        vals = tv.to_numpy()
+        out = pd.Series(vals[np.maximum(idx, 0)]) if len(vals) else pd.Series([np.nan] * len(idx))
+        if (idx < 0).any():
+            out = out.astype(object)
+            out[idx < 0] = np.nan
+        return out
+
+
+def _timestamps(series) -> np.ndarray:
+    import pandas as pd
+    if pd.api.types.is_datetime64_any_dtype(series.dtype):
+        return series.astype("datetime64[ns]").astype("int64").to_numpy() / 1e9
+    if pd.api.types.is_numeric_dtype(series.dtype):
+        return series.to_numpy(dtype="float64", na_value=np.nan)
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        parsed = pd.to_datetime(series, errors="coerce")
+        if parsed.isna().any():
+            parsed = pd.to_datetime(series, errors="coerce", format="mixed")
+    return parsed.astype("datetime64[ns]").astype("int64").to_numpy() / 1e9
+
+
+def _owner(spec, col: str, owner: str, tables: _Tables) -> str:
+    """Effective owner: the table a column lives in wins; no ids -> context."""
+    loc = tables.location(col)
+    if loc == "users":
+        owner = "user"
+    elif loc == "items":
+        owner = "item"
+    if owner == "user" and not spec.user_id:
+        owner = "context"
+    if owner == "item" and not spec.item_id:
+        owner = "context"
+    return owner
+
+
+def prepare(raw, spec, config: PrepConfig | dict | None = None, *, text_encoder: Callable | None = None,
+            progress: Callable[[str, float], None] | None = None) -> PreparedDataset:
+    """Clean, split, encode and (optionally) add text features. Raises DataError for bad data."""
+    import pandas as pd
+    from mtlrec.data.validate import binary_values, validate
+
+    if config is None:
+        config = PrepConfig()
+    elif isinstance(config, dict):
+        config = PrepConfig.from_dict(config)
+    timing: dict[str, float] = {}
+    t_stage = [time.perf_counter()]
+
+    def stage(name: str, frac: float) -> None:
+        now = time.perf_counter()
+        timing[name] = round(now - t_stage[0], 4)
+        t_stage[0] = now
+        if progress is not None:
+            progress(name, frac)
+
+    if progress is not None:
+        progress("validate", 0.0)
+    n_input = len(raw.interactions)
+    vreport = validate(raw, spec, missing_items=config.missing_items)
+    raw = vreport.raw if getattr(vreport, "raw", None) is not None else raw
+    inter = raw.interactions.reset_index(drop=True)
+    src_name = raw.source("interactions") if hasattr(raw, "source") else "interactions"
+    report: dict = {"input_rows": int(n_input), "rows_after_validation": int(len(inter)),
+                    "validation": {k: v for k, v in vreport.to_dict().items() if k != "warnings"},
+                    "warnings": [str(w) for w in vreport.warnings]}
+    stage("validate", 0.1)
+
+    # ---- ids ------------------------------------------------------------------------------
+    n = len(inter)
+    if spec.user_id:
+        uidx, user_ids, u_src = enc.build_index(inter[spec.user_id], raw.users, spec.user_id)
+    else:
+        uidx, user_ids, u_src = np.full(n, -1, np.int64), np.zeros(0, str), np.zeros(0, np.int64)
+    if spec.item_id:
+        iidx, item_ids, i_src = enc.build_index(inter[spec.item_id], raw.items, spec.item_id)
+    else:
+        iidx, item_ids, i_src = np.full(n, -1, np.int64), np.zeros(0, str), np.zeros(0, np.int64)
+    tables = _Tables(raw, spec, uidx, iidx, u_src, i_src)
+    n_users, n_items = len(user_ids), len(item_ids)
+    ts = _timestamps(inter[spec.timestamp]) if spec.timestamp else None
+
+    # ---- labels (raw values per row) ---------------------------------------------------------
+    sep = spec.multilabel_sep or "|"
+    label_fields: list[LabelField] = []
+    label_rows: dict[str, np.ndarray] = {}          # name -> float values per row (multilabel: strings)
+    label_owner: dict[str, str] = {}                # "row" | "user" | "item"
+    label_table_raw: dict[str, object] = {}          # user/item-owned: raw values per table position
+    for col, task in spec.labels.items():
+        loc = tables.location(col)
+        owner = "row"
+        if loc == "items" and spec.item_id:
+            owner = "item"
+        elif loc == "users" and spec.user_id:
+            owner = "user"
+        label_owner[col] = owner
+        if owner != "row":
+            label_table_raw[col] = tables.table_values(col, owner)
+        values = tables.row_values(col)
+        if task == "binary":
+            label_rows[col] = binary_values(values)[0]
+        elif task == "regression":
+            label_rows[col] = enc.to_float(values)
+        else:
+            label_rows[col] = values.to_numpy(dtype=object)
+        label_fields.append(LabelField(col, task))
+    for d in config.derived_labels:
+        name, source = str(d["name"]), str(d["source"])
+        if name in label_rows or (tables.location(name) is not None and name != source):
+            raise DataError(f"the derived label '{name}' has the name of an existing column or label",
+                            file=src_name, column=name, fix="give the derived label another name")
+        if tables.location(source) is None:
+            raise DataError(f"the derived label '{name}' needs the column '{source}', which is in no table",
+                            file=src_name, column=source, fix="check the source column name of the derived label")
+        src_vals = enc.to_float(tables.row_values(source))
+        lab = np.where(np.isnan(src_vals), np.nan, _OPS[d["op"]](src_vals, d["threshold"]).astype(np.float64))
+        if np.nanmin(lab, initial=np.inf) == np.nanmax(lab, initial=-np.inf):
+            raise DataError(f"the derived label '{name}' ({source} {d['op']} {d['threshold']:g}) has a single class "
+                            f"on every row", file=src_name, column=source, fix="choose another threshold")
+        label_rows[name] = lab
+        label_owner[name] = "row"
+        label_fields.append(LabelField(name, "binary"))
+    neg_on = float(config.negative_ratio) > 0
+    neg_label = config.negative_label
+    if neg_on:
+        if not (spec.user_id and spec.item_id):
+            raise DataError("negative sampling needs a user id and an item id column", file=src_name,
+                            fix="set the user id and item id roles, or set negative_ratio to 0")
+        has_binary = any(f.task_type == "binary" for f in label_fields)
+        if not neg_label and not has_binary:
+            neg_label = "interaction"
+        if neg_label and neg_label not in label_rows:
+            label_rows[neg_label] = np.ones(n, np.float64)
+            label_owner[neg_label] = "row"
+            label_fields.append(LabelField(neg_label, "binary"))
+        elif neg_label and next(f for f in label_fields if f.name == neg_label).task_type != "binary":
+            raise DataError(f"negative_label '{neg_label}' is not a binary label", column=neg_label,
+                            file=src_name, fix="name a binary label, or leave negative_label empty")
+    if not label_fields:
+        raise DataError("no label: at least one column must be a label (binary, regression or multi-label)",
+                        file=src_name, fix="give a column a label role, add a derived label, or turn on "
+                        "negative sampling for implicit feedback")
+
+    # rows with a missing label are dropped
+    keep = np.ones(n, bool)
+    dropped_label: dict[str, int] = {}
+    for name, vals in label_rows.items():
+        if vals.dtype == object:
+            miss = pd.isna(vals) | (pd.Series(vals).astype(str).str.strip() == "").to_numpy()
+        else:
+            miss = np.isnan(vals)
+        k = int((miss & keep).sum())
+        if k:
+            dropped_label[name] = k
+        keep &= ~miss
+    if ts is not None:
+        miss_ts = np.isnan(ts)
+        if miss_ts.any():
+            dropped_label["(timestamp)"] = int((miss_ts & keep).sum())
+            keep &= ~miss_ts
+    report["dropped_missing_label"] = dropped_label
+    rows_idx = np.flatnonzero(keep)                 # original interaction rows still in play
+    if len(rows_idx) == 0:
+        raise DataError("every row has a missing label value", file=src_name,
+                        fix="fill in the labels, or choose other label columns")
+
+    # ---- duplicates -------------------------------------------------------------------------
+    dup_info = {"policy": config.duplicates, "rows_removed": 0, "pairs": 0}
+    agg_labels: dict[str, np.ndarray] = {}
+    if spec.user_id and spec.item_id and len(rows_idx):
+        key = uidx[rows_idx] * max(n_items, 1) + iidx[rows_idx]
+        if ts is not None:
+            order = np.lexsort((np.arange(len(rows_idx)), ts[rows_idx], key))
+        else:
+            order = np.lexsort((np.arange(len(rows_idx)), key))
+        k_sorted = key[order]
+        first_of_group = np.ones(len(order), bool)
+        first_of_group[1:] = k_sorted[1:] != k_sorted[:-1]
+        if not first_of_group.all():
+            last_of_group = np.ones(len(order), bool)
+            last_of_group[:-1] = k_sorted[1:] != k_sorted[:-1]
+            pick = last_of_group if config.duplicates in ("last", "mean") else first_of_group
+            sizes = np.diff(np.flatnonzero(first_of_group), append=len(order))
+            dup_info["pairs"] = int((sizes > 1).sum())
+            if config.duplicates == "mean":
+                gid = np.cumsum(first_of_group) - 1
+                cnt = np.bincount(gid)
+                for name, vals in label_rows.items():
+                    task = next(f.task_type for f in label_fields if f.name == name)
+                    if vals.dtype == object or label_owner[name] != "row":
+                        continue
+                    v = vals[rows_idx][order]
+                    if task == "regression":
+                        agg = np.bincount(gid, weights=v) / cnt
+                    else:  # binary: 1 if any row of the pair is 1
+                        agg = (np.bincount(gid, weights=v) > 0).astype(np.float64)
+                    agg_labels[name] = (order[pick], agg)
+            new_rows = np.sort(rows_idx[order[pick]])
+            dup_info["rows_removed"] = int(len(rows_idx) - len(new_rows))
+            if agg_labels:
+                for name, (pos, agg) in agg_labels.items():
+                    vals = label_rows[name].copy()
+                    vals[rows_idx[pos]] = agg
+                    label_rows[name] = vals
+            rows_idx = new_rows
+    report["duplicates"] = dup_info
+    stage("clean", 0.25)
+
+    # ---- split -----------------------------------------------------------------------------
+    rng = np.random.default_rng(config.seed)
+    r_u = uidx[rows_idx]
+    r_i = iidx[rows_idx]
+    cold_valid = cold_test = np.zeros(0, np.int64)
+    if config.split == "random":
+        split = random_split(len(rows_idx), config.valid_frac, config.test_frac, rng)
+    elif config.split == "temporal":
+        if ts is None:
+            raise DataError("the temporal split needs a timestamp column", file=src_name,
+                            fix="set the timestamp role of a column, or use the random split")
+        split = temporal_split(r_u, ts[rows_idx], config.min_user_rows, config.valid_frac, config.test_frac)
+    else:
+        if not spec.item_id:
+            raise DataError("the item cold-start split needs an item id column", file=src_name,
+                            fix="set the item id role of a column, or use the random split")
+        split, cold_valid, cold_test = cold_item_split(r_i, config.cold_item_frac, config.valid_frac,
+                                                       config.test_frac, rng, file=src_name)
+    counts = {NAMES[k]: int((split == k).sum()) for k in (TRAIN, VALID, TEST)}
+    if counts["train"] == 0:
+        raise DataError("no rows are left for training after the split", file=src_name,
+                        fix="lower valid_frac/test_frac or use more data")
+    for k, frac in ((VALID, config.valid_frac), (TEST, config.test_frac)):
+        if frac > 0 and counts[NAMES[k]] == 0 and config.split != "temporal":
+            raise DataError(f"the {NAMES[k]} split is empty: too few rows to split", file=src_name,
+                            fix="add rows or raise the split shares")
+    cold_items = np.union1d(cold_valid, cold_test).astype(np.int64)
+    train = split == TRAIN
+    train_users = np.zeros(n_users, bool)
+    train_items = np.zeros(n_items, bool)
+    if n_users:
+        train_users[r_u[train]] = True
+    if n_items:
+        train_items[r_i[train]] = True
+    if len(cold_items) and train_items[cold_items].any():   # guarded by construction
+        raise AssertionError("a held-out item reached the training rows")
+    stage("split", 0.35)
+
+    # ---- encode features (statistics from training rows only) --------------------------------
+    fields: list[FeatureField] = []
+    user_table: dict[str, np.ndarray] = {}
+    item_table: dict[str, np.ndarray] = {}
+    ctx: dict[str, np.ndarray] = {}                  # context features per kept row
+    stats: dict[str, dict] = {}
+    imputed: dict[str, int] = {}
+    unseen: dict[str, int] = {}
+
+    def id_codes(train_mask: np.ndarray) -> tuple[np.ndarray, int]:
+        codes = np.zeros(len(train_mask), np.int64)
+        codes[train_mask] = np.arange(1, int(train_mask.sum()) + 1)
+        return codes, int(train_mask.sum()) + 1
+
+    if n_users:
+        user_table["user_id"], vs = id_codes(train_users)
+        fields.append(FeatureField("user_id", "categorical", "user", "user id", vocab_size=vs))
+    if n_items:
+        item_table["item_id"], vs = id_codes(train_items)
+        fields.append(FeatureField("item_id", "categorical", "item", "item id", vocab_size=vs))
+
+    id_cols = {spec.user_id, spec.item_id, spec.timestamp} - {None}
+    feature_cols = [(c, o, "categorical") for c, o in spec.categorical.items()] + \
+                   [(c, o, "numeric") for c, o in spec.numeric.items()]
+    for col, owner, kind in feature_cols:
+        if col in id_cols or col in spec.labels:
+            continue
+        owner = _owner(spec, col, owner, tables)
+        if owner == "context":
+            values = tables.row_values(col).iloc[rows_idx].reset_index(drop=True)
+            fit_vals = values[train]
+        else:
+            values = tables.table_values(col, owner)
+            fit_vals = values[train_users if owner == "user" else train_items]
+        if kind == "categorical":
+            st = enc.fit_categorical(fit_vals, config.missing_categorical)
+            codes, n_miss, n_unseen = enc.encode_categorical(values, st)
+            arr = codes
+            fields.append(FeatureField(col, "categorical", owner, vocab_size=len(st["vocab"]) + 1))
+            stats[col] = {"kind": "categorical", "vocab_size": len(st["vocab"]) + 1, "fill": st["fill"],
+                          "top": st["vocab"][:10]}
+            if n_unseen:
+                unseen[col] = n_unseen
+        else:
+            st = enc.fit_numeric(fit_vals, config.missing_numeric, config.standardize)
+            arr, n_miss = enc.encode_numeric(values, st)
+            fields.append(FeatureField(col, "numeric", owner))
+            stats[col] = {"kind": "numeric", "fill": st["fill"], "mean": st["mean"], "std": st["std"]}
+        if n_miss:
+            imputed[col] = n_miss
+        if owner == "user":
+            user_table[col] = arr
+        elif owner == "item":
+            item_table[col] = arr
+        else:
+            ctx[col] = arr
+
+    # labels encoded (multilabel classes fitted on training rows)
+    lab_rows: dict[str, np.ndarray] = {}
+    lab_tables: dict[str, np.ndarray] = {}          # user/item-owned labels per table position
+    for lf in label_fields:
+        name = lf.name
+        if lf.task_type == "multilabel":
+            vals = label_rows[name][rows_idx]
+            lf.classes = enc.fit_multilabel(vals[train], sep, config.max_multilabel_classes)
+            if len(lf.classes) < 1:
+                raise DataError(f"the multi-label label '{name}' has no classes in the training rows",
+                                file=src_name, column=name, fix="check the separator (multilabel_sep)")
+            lab_rows[name] = enc.encode_multilabel(vals, lf.classes, sep)
+            if label_owner[name] != "row":
+                lab_tables[name] = enc.encode_multilabel(np.asarray(label_table_raw[name], dtype=object),
+                                                         lf.classes, sep)
+        else:
+            lab_rows[name] = label_rows[name][rows_idx].astype(np.float32)
+            if label_owner[name] != "row":
+                raw_t = label_table_raw[name]
+                t_vals = binary_values(raw_t)[0] if lf.task_type == "binary" else enc.to_float(raw_t)
+                lab_tables[name] = t_vals.astype(np.float32)
+    stage("encode", 0.55)
+
+    # ---- assemble rows per split (+ negatives) ------------------------------------------------
+    rows: dict[str, dict[str, np.ndarray]] = {}
+    neg_report = {"ratio": float(config.negative_ratio), "label": neg_label or None, "sampled": {}, "unfilled": 0}
+    if neg_on:
+        known = np.unique(r_u * n_items + r_i)
+        warm_cand = np.setdiff1d(np.arange(n_items), cold_items)
+        reg_fill = {lf.name: float(np.nanmin(lab_rows[lf.name][train])) for lf in label_fields
+                    if lf.task_type == "regression"}
+        neg_report["regression_fill"] = reg_fill
+    for k, sname in ((TRAIN, "train"), (VALID, "valid"), (TEST, "test")):
+        sel = np.flatnonzero(split == k)
+        r = {"user_index": r_u[sel].astype(np.int64), "item_index": r_i[sel].astype(np.int64)}
+        for c, arr in ctx.items():
+            r[c] = arr[sel]
+        for lf in label_fields:
+            r["label:" + lf.name] = lab_rows[lf.name][sel]
+        if neg_on:
+            r["sampled"] = np.zeros(len(sel), bool)
+            ratio = float(config.negative_ratio)
+            base = int(np.floor(ratio))
+            src = np.repeat(np.arange(len(sel)), base)
+            extra = ratio - base
+            if extra > 0:
+                src = np.concatenate([src, np.flatnonzero(rng.random(len(sel)) < extra)])
+            src_items = r["item_index"][src]
+            neg_items = np.full(len(src), -1, np.int64)
+            ok = np.zeros(len(src), bool)
+            cold_here = cold_valid if k == VALID else (cold_test if k == TEST else np.zeros(0, np.int64))
+            is_cold_src = np.isin(src_items, cold_here) if len(cold_here) else np.zeros(len(src), bool)
+            for mask, cands in ((~is_cold_src, warm_cand), (is_cold_src, cold_here)):
+                if mask.any():
+                    it, good = sample_negatives(r["user_index"][src[mask]], cands, known, n_items, rng)
+                    neg_items[mask] = it
+                    ok[mask] = good
+            neg_report["unfilled"] += int((~ok).sum())
+            src, neg_items = src[ok], neg_items[ok]
+            # a sampled pair must not repeat another sampled pair of another split either
+            known = np.union1d(known, r["user_index"][src] * n_items + neg_items)
+            neg_report["sampled"][sname] = int(len(src))
+            nr = {"user_index": r["user_index"][src], "item_index": neg_items}
+            for c in ctx:
+                nr[c] = r[c][src]
+            for lf in label_fields:
+                name = lf.name
+                if name in lab_tables:
+                    tab = lab_tables[name]
+                    idx = neg_items if label_owner[name] == "item" else nr["user_index"]
+                    nr["label:" + name] = tab[idx]
+                elif lf.task_type == "binary":
+                    nr["label:" + name] = np.zeros(len(src), np.float32)
+                elif lf.task_type == "regression":
+                    nr["label:" + name] = np.full(len(src), reg_fill[name], np.float32)
+                else:
+                    nr["label:" + name] = np.zeros((len(src), len(lf.classes)), np.float32)
+            nr["sampled"] = np.ones(len(src), bool)
+            # drop negatives whose table label is unknown (NaN)
+            valid = np.ones(len(src), bool)
+            for lf in label_fields:
+                v = nr["label:" + lf.name]
+                valid &= ~np.isnan(v).reshape(len(src), -1).any(axis=1)
+            for key in nr:
+                r[key] = np.concatenate([r[key], nr[key][valid]])
+        rows[sname] = r
+    report["negatives"] = neg_report
+    stage("negatives", 0.7)
+
+    # ---- text features -------------------------------------------------------------------
+    text_report = {}
+    if text_encoder is not None:
+        for owner, ids_len in (("item", n_items), ("user", n_users)):
+            cols = [c for c, o in spec.text.items() if _owner(spec, c, o, tables) == owner
+                    and c not in spec.labels]
+            if not cols or not ids_len:
+                continue
+            texts = _table_texts(tables, cols, owner, sep)
+            vec, info = _encode_texts(texts, text_encoder, lambda f: progress and progress("text", 0.7 + 0.25 * f))
+            name = f"{owner}_text"
+            (item_table if owner == "item" else user_table)[name] = vec
+            fields.append(FeatureField(name, "dense", owner, f"{owner} text", dim=int(vec.shape[1])))
+            text_report[name] = {"columns": cols, **info,
+                                 "model": getattr(text_encoder, "model_name", type(text_encoder).__name__)}
+    report["text"] = text_report
+    stage("text", 0.95)
+
+    # ---- meta and display tables ----------------------------------------------------------------
+    context_defaults = {}
+    for f in fields:
+        if f.owner != "context":
+            continue
+        tr = rows["train"][f.name]
+        if f.kind == "categorical":
+            context_defaults[f.name] = int(np.bincount(tr).argmax()) if len(tr) else 0
+        else:
+            context_defaults[f.name] = float(np.mean(tr)) if len(tr) else 0.0
+    report.update({
+        "rows": {s: int(len(rows[s]["user_index"])) for s in rows},
+        "observed_rows": counts,
+        "split": config.split,
+        "users": int(n_users), "items": int(n_items),
+        "train_users": int(train_users.sum()), "train_items": int(train_items.sum()),
+        "cold_items": {"valid": int(len(cold_valid)), "test": int(len(cold_test))},
+        "imputed": imputed, "unseen_codes": unseen, "stats": stats,
+        "labels": {lf.name: _label_summary(lf, rows["train"]["label:" + lf.name]) for lf in label_fields},
+        "timing_s": timing,
+    })
+    meta = {"spec": spec.to_dict(), "prep": config.to_dict(), "report": report,
+            "cold_items": cold_items.tolist(), "cold_items_valid": cold_valid.tolist(),
+            "cold_items_test": cold_test.tolist(), "context_defaults": context_defaults}
+    item_info = _info_frame(raw.items, spec.item_id, item_ids, i_src) if n_items else None
+    user_info = _info_frame(raw.users, spec.user_id, user_ids, u_src) if n_users else None
+    # order fields: user id, user features, item id, item features, context
+    rank = {"user": 0, "item": 1, "context": 2}
+    fields.sort(key=lambda f: (rank[f.owner], f.name not in ("user_id", "item_id"), f.kind == "dense"))
+    ds = PreparedDataset(fields, label_fields, rows, user_table, item_table, user_ids, item_ids, meta,
+                         item_info, user_info)
+    stage("done", 1.0)
+    return ds
+
+
+def _label_summary(lf: LabelField, y: np.ndarray) -> dict:
+    if lf.task_type == "binary":
+        return {"type": "binary", "positive_rate": float(y.mean()) if len(y) else 0.0}
+    if lf.task_type == "regression":
+        return {"type": "regression", "mean": float(y.mean()) if len(y) else 0.0,
+                "std": float(y.std()) if len(y) else 0.0}
+    return {"type": "multilabel", "classes": len(lf.classes)}
+
+
+def _table_texts(tables: _Tables, cols: list[str], owner: str, sep: str) -> list[str]:
+    """One text per user/item: its text columns joined ("Title. Description. Drama, Romance")."""
+    import pandas as pd
+    parts = []
+    for c in cols:
+        s = tables.table_values(c, owner)
+        s = pd.Series(s).astype(object).where(pd.notna(s), "").astype(str).str.strip()
+        if sep and sep.strip():
+            s = s.str.replace(sep, ", ", regex=False)
+        parts.append(s)
+    joined = parts[0]
+    for p in parts[1:]:
+        joined = joined.str.cat(p, sep=". ")
+    joined = joined.str.replace(r"(\.\s*){2,}", ". ", regex=True).str.strip(" .")
+    return joined.tolist()
+
+
+def _encode_texts(texts: list[str], encoder, progress) -> tuple[np.ndarray, dict]:
+    """Encode each distinct non-empty text once; empty texts get a zero vector."""
+    import pandas as pd
+    codes, uniq = pd.factorize(pd.Series(texts), sort=False)
+    uniq = [str(u) for u in uniq]
+    nonempty = [k for k, u in enumerate(uniq) if u.strip()]
+    t0 = time.perf_counter()
+    vecs = np.asarray(encoder([uniq[k] for k in nonempty]), dtype=np.float32) if nonempty else None
+    if progress:
+        progress(1.0)
+    dim = int(vecs.shape[1]) if vecs is not None else int(getattr(encoder, "dim", 1))
+    table = np.zeros((len(uniq), dim), np.float32)
+    if vecs is not None:
+        table[nonempty] = vecs
+    return table[codes], {"dim": dim, "texts": len(texts), "unique_texts": len(nonempty),
+                          "seconds": round(time.perf_counter() - t0, 3)}
+
+
+def _info_frame(df, id_col: str, ids: np.ndarray, src: np.ndarray):
+    """Raw display columns aligned with the table positions (id first, as text)."""
+    import pandas as pd
+    out = pd.DataFrame({id_col: ids.astype(str)})
+    if df is not None:
+        take = np.maximum(src, 0)
+        for c in df.columns:
+            if c == id_col:
+                continue
+            s = df[c]
+            vals = s.to_numpy()[take] if len(s) else np.full(len(src), None, object)
+            col = pd.Series(vals)
+            if (src < 0).any():
+                col = col.astype(object)
+                col[src < 0] = None
+            if col.dtype == object:
+                col = col.astype("string")
+            out[str(c)] = col.to_numpy() if col.dtype != "string" else col
+    return out

@@ -1,0 +1,87 @@
+"""Train / validation / test splits of the observed interaction rows.
+
+Each function returns ``split`` (int8 per row: 0 train, 1 valid, 2 test); the item cold-start
+split also returns the held-out item indices of valid and test.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from mtlrec.errors import DataError
+
+TRAIN, VALID, TEST = 0, 1, 2
+NAMES = ("train", "valid", "test")
+
+
+def random_split(n: int, valid_frac: float, test_frac: float, rng) -> np.ndarray:
+    split = np.zeros(n, np.int8)
+    perm = rng.permutation(n)
+    n_test = int(round(test_frac * n))
+    n_valid = int(round(valid_frac * n))
+    if test_frac > 0 and n >= 3:
+        n_test = max(1, n_test)
+    if valid_frac > 0 and n >= 3:
+        n_valid = max(1, n_valid)
+    split[perm[:n_test]] = TEST
+    split[perm[n_test:n_test + n_valid]] = VALID
+    return split
+
+
+def temporal_split(user_index: np.ndarray, ts: np.ndarray, min_user_rows: int = 3,
+                   valid_frac: float = 0.1, test_frac: float = 0.1) -> np.ndarray:
+    """Per user, leave the last interaction out (test) and the second last (valid); users with
+    fewer than ``min_user_rows`` rows stay in training. Without users (``user_index`` all -1)
+    the latest ``test_frac`` of all rows by time is test and the ``valid_frac`` before it valid."""
+    n = len(ts)
+    split = np.zeros(n, np.int8)
+    if n == 0:
+        return split
+    if user_index is None or (user_index < 0).all():
+        order = np.argsort(ts, kind="stable")
+        n_test = int(round(test_frac * n))
+        n_valid = int(round(valid_frac * n))
+        split[order[n - n_test:]] = TEST
+        split[order[n - n_test - n_valid:n - n_test]] = VALID
+        return split
+    order = np.lexsort((np.arange(n), ts, user_index))     # by user, then time, then file order
+    u_sorted = user_index[order]
+    counts = np.bincount(user_index)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    pos = np.arange(n) - starts[u_sorted]
+    from_end = counts[u_sorted] - 1 - pos
+    enough = counts[u_sorted] >= max(3, min_user_rows)
+    s = np.zeros(n, np.int8)
+    s[(from_end == 0) & enough] = TEST
+    s[(from_end == 1) & enough] = VALID
+    split[order] = s
+    return split
+
+
+def cold_item_split(item_index: np.ndarray, cold_frac: float, valid_frac: float, test_frac: float,
+                    rng, file: str | None = None):
+    """Hold a share of the items out entirely: their rows go to valid/test only (the held-out
+    items are divided between valid and test in proportion valid_frac : test_frac); the rows
+    of the other (warm) items are split at random with valid_frac / test_frac.
+
+    Returns ``(split, cold_valid_items, cold_test_items)``."""
+    items = np.unique(item_index[item_index >= 0])
+    n_cold = int(round(cold_frac * len(items)))
+    if cold_frac > 0:
+        n_cold = max(n_cold, 2)
+    if n_cold >= len(items):
+        raise DataError(f"the item cold-start split holds out {n_cold} of only {len(items)} items: no item would "
+                        "be left for training", file=file, fix="lower cold_item_frac or use more items")
+    cold = rng.permutation(items)[:n_cold]
+    share_test = test_frac / (valid_frac + test_frac) if valid_frac + test_frac > 0 else 0.5
+    n_cold_test = int(round(share_test * n_cold))
+    if n_cold >= 2:
+        n_cold_test = min(max(n_cold_test, 1 if test_frac > 0 else 0), n_cold - (1 if valid_frac > 0 else 0))
+    cold_test = np.sort(cold[:n_cold_test])
+    cold_valid = np.sort(cold[n_cold_test:])
+    split = random_split(len(item_index), valid_frac, test_frac, rng)
+    in_test = np.isin(item_index, cold_test)
+    in_valid = np.isin(item_index, cold_valid)
+    split[in_test] = TEST
+    split[in_valid] = VALID
+    # warm rows that the random split sent to valid/test stay there; nothing cold is in train
+    return split, cold_valid, cold_test
