@@ -30,11 +30,15 @@ def test_delimiter_is_detected(sep, tmp_path):
     assert raw.interactions.shape == (30, 5) and raw.interactions["title"].iloc[0] == "Amélie 0"
 
 
-@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "latin-1"])
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "latin-1", "cp1252"])
 def test_encodings(encoding, tmp_path):
     p = tmp_path / "interactions.csv"
-    p.write_bytes(table().to_csv(index=False).encode(encoding))
+    df = table()
+    if encoding == "cp1252":
+        df["title"] = df["title"] + " ’n’ €"   # curly quote and euro sign of Windows exports
+    p.write_bytes(df.to_csv(index=False).encode(encoding))
     raw = load_data(p)
+    assert raw.interactions["title"].tolist() == df["title"].tolist()
     assert raw.interactions.columns[0] == "userId"          # no BOM glued to the first name
     assert raw.interactions["title"].iloc[3] == "Amélie 3"  # accents decoded right
 
@@ -63,6 +67,25 @@ def test_parquet_and_folder_of_generic_tables(tmp_path):
             zf.write(f, f"export/{f.name}")
     up = load_uploaded([("export.zip", buf.getvalue())])
     assert up.sources == raw.sources and len(up.interactions) == 30
+
+
+def test_semicolon_file_with_decimal_commas(tmp_path):
+    p = tmp_path / "ratings.csv"
+    p.write_text("user;item;rating\n1;10;3,5\n2;11;4\n3;12;-0,5\n")
+    df = load_data(p).interactions
+    assert df["rating"].tolist() == [3.5, 4.0, -0.5]
+
+
+def test_implicit_feedback_without_labels_is_usable(tmp_path):
+    p = tmp_path / "events.csv"
+    p.write_text("user_id,item_id\n" + "".join(f"{k % 7},{k % 5}\n" for k in range(40)))
+    raw = load_data(p)
+    spec = suggest_spec(raw)
+    assert spec.labels == {} and (spec.user_id, spec.item_id) == ("user_id", "item_id")
+    rep = validate(raw, spec)
+    assert rep.rows == 40 and any("implicit feedback" in w.what for w in rep.warnings)
+    with pytest.raises(DataError, match="nothing to learn"):
+        validate(raw, DataSpec(user_id="user_id"))
 
 
 def test_unclassifiable_second_file(tmp_path):

@@ -298,9 +298,14 @@ def decode_check(name: str, data: bytes) -> tuple[bytes, str]:
         data.decode("utf-8")
         encoding = "utf-8"
     except UnicodeDecodeError:
-        encoding = "latin-1"
-        # Latin-1 decodes anything: garbled bytes show up as C1 control characters (0x80-0x9f)
-        c1 = sum(1 for b in head if 0x80 <= b <= 0x9f)
+        # Windows-1252 (Latin-1 plus curly quotes, dashes, euro sign) when it decodes, else Latin-1,
+        # which decodes anything: there garbled bytes show up as C1 control characters (0x80-0x9f)
+        try:
+            data.decode("cp1252")
+            encoding, c1 = "cp1252", 0
+        except UnicodeDecodeError:
+            encoding = "latin-1"
+            c1 = sum(1 for b in head if 0x80 <= b <= 0x9f)
         high = sum(1 for b in head if b >= 0x80)
         if c1 > 0.01 * len(head) or high > 0.3 * len(head):
             raise DataError("this is not a text table (its bytes are neither UTF-8 nor Latin-1 text)", file=name,
@@ -367,10 +372,12 @@ def read_table(name: str, data: bytes, *, sep: str | None = None, header: bool =
                             file=name, column=cols[0][:60] if cols else None,
                             fix="save the file as comma-separated CSV (or tab-separated TSV) with a header line")
         _check_header(name, cols)
+    # European exports: ';' between fields and ',' as the decimal mark ("3,5")
+    decimal = "," if sep == ";" and re.search(r"(^|;)-?\d+,\d+(;|$)", head_text, re.M) else "."
     try:
         df = pd.read_csv(io.BytesIO(data), sep=sep, encoding=encoding, header=0 if header else None,
                          names=names, skipinitialspace=True, low_memory=False, on_bad_lines="error",
-                         engine="c")
+                         engine="c", decimal=decimal)
     except pd.errors.EmptyDataError:
         raise DataError("the file is empty", file=name,
                         fix="export the table again with a header line and at least one data row") from None

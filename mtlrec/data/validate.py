@@ -137,6 +137,10 @@ def validate(raw: RawData, spec: DataSpec, *, missing_items: str = "drop", missi
 
     _check_columns(raw, spec)
     _check_ids(raw, spec, report)
+    if not spec.labels:
+        warn(DataWarning("no label column: the data is read as implicit feedback (every row a positive); "
+                         "preparation samples negatives to learn a click-like label", file=src("interactions"),
+                         fix="mark a column such as click or rating as a label if there is one"))
 
     for col, task in spec.labels.items():
         table = raw.locate(col)
@@ -223,8 +227,8 @@ def _check_columns(raw: RawData, spec: DataSpec) -> None:
             raise DataError(f"the {role} column must be in the interactions table "
                             f"(it has: {', '.join(sorted(inter_cols))})", file=raw.source("interactions"),
                             column=col, fix=f"add the {role} to every interaction row")
-    if not spec.labels:
-        raise DataError("no column has a label role: there is nothing to learn",
+    if not spec.labels and not (spec.user_id and spec.item_id):
+        raise DataError("no column has a label role and there are no user and item ids: there is nothing to learn",
                         file=raw.source("interactions"),
                         fix="mark at least one column (e.g. click, rating) as a binary, regression or multi-label label")
 
