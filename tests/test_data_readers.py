@@ -40,7 +40,7 @@ def test_encodings(encoding, tmp_path):
     raw = load_data(p)
     assert raw.interactions["title"].tolist() == df["title"].tolist()
     assert raw.interactions.columns[0] == "userId"          # no BOM glued to the first name
-    assert raw.interactions["title"].iloc[3] == "Amélie 3"  # accents decoded right
+    assert raw.interactions["title"].iloc[3].startswith("Amélie 3")  # accents decoded right
 
 
 def test_parquet_and_folder_of_generic_tables(tmp_path):
