@@ -69,6 +69,13 @@ def test_parquet_and_folder_of_generic_tables(tmp_path):
     assert up.sources == raw.sources and len(up.interactions) == 30
 
 
+def test_pandas_index_column_is_dropped(tmp_path):
+    p = tmp_path / "interactions.csv"
+    table().to_csv(p)  # index=True: the header starts with an empty name
+    raw = load_data(p)
+    assert list(raw.interactions.columns) == list(table().columns)
+
+
 def test_semicolon_file_with_decimal_commas(tmp_path):
     p = tmp_path / "ratings.csv"
     p.write_text("user;item;rating\n1;10;3,5\n2;11;4\n3;12;-0,5\n")

@@ -371,7 +371,11 @@ def read_table(name: str, data: bytes, *, sep: str | None = None, header: bool =
                              "recognised (tried comma, tab, semicolon and pipe)"),
                             file=name, column=cols[0][:60] if cols else None,
                             fix="save the file as comma-separated CSV (or tab-separated TSV) with a header line")
-        _check_header(name, cols)
+        # a pandas export with its index: a first column without a name
+        drop_index = len(cols) > 2 and not cols[0].strip() and all(c.strip() for c in cols[1:])
+        _check_header(name, cols[1:] if drop_index else cols)
+    else:
+        drop_index = False
     # European exports: ';' between fields and ',' as the decimal mark ("3,5")
     decimal = "," if sep == ";" and re.search(r"(^|;)-?\d+,\d+(;|$)", head_text, re.M) else "."
     try:
@@ -393,6 +397,8 @@ def read_table(name: str, data: bytes, *, sep: str | None = None, header: bool =
     except (UnicodeDecodeError, ValueError) as e:
         raise DataError(f"the table cannot be read ({e})", file=name,
                         fix="export the data as CSV (comma separated) in UTF-8") from None
+    if drop_index:
+        df = df.iloc[:, 1:]
     if header:
         df.columns = [str(c).strip() for c in df.columns]
     if df.shape[1] < min_columns:
