@@ -135,6 +135,20 @@ def test_movielens_100k(tmp_path):
     assert validate(raw, spec).rows == 35
 
 
+def test_movielens_1m_dat_files(tmp_path):
+    (tmp_path / "ratings.dat").write_text("".join(f"{u}::{i}::{(u + i) % 5 + 1}::{978300760 + i}\n"
+                                                  for u in range(1, 5) for i in range(1, 8)))
+    (tmp_path / "movies.dat").write_bytes("".join(f"{i}::Film {i} à (2000)::Drama|{'Comedy' if i % 2 else 'War'}\n"
+                                                  for i in range(1, 8)).encode("latin-1"))
+    (tmp_path / "users.dat").write_text("".join(f"{u}::{'MF'[u % 2]}::25::{u}::0{u}123\n" for u in range(1, 5)))
+    raw = load_data(tmp_path)
+    assert raw.format == "ml-1m" and raw.interactions.shape == (28, 4)
+    assert raw.items.loc[0, "title"] == "Film 1 à (2000)"
+    spec = suggest_spec(raw)
+    assert spec.labels == {"rating": "regression", "genres": "multilabel"} and spec.text == {"title": "item"}
+    assert spec.categorical["gender"] == "user" and spec.categorical["zip_code"] == "user"
+
+
 def test_movielens_latest_tags_become_tagged_signal(tmp_path):
     pd.DataFrame({"userId": [1, 1, 2, 2, 3] * 6, "movieId": list(range(1, 31)), "rating": [4.0, 3.5] * 15,
                   "timestamp": range(30)}).to_csv(tmp_path / "ratings.csv", index=False)

@@ -6,6 +6,7 @@ files or folders from disk into that list, ``load_uploaded`` takes the app's upl
 
 * MovieLens 100K: ``u.data`` (interactions), ``u.item`` (items, the 19 genre flags
   become one pipe-joined ``genres`` column), ``u.user`` (users).
+* MovieLens 1M / 10M: ``ratings.dat``, ``movies.dat``, ``users.dat`` ('::'-separated).
 * MovieLens latest / 25M: ``ratings.csv`` (interactions), ``movies.csv`` (items),
   ``tags.csv``: kept whole as ``raw.extra["tags"]`` *and* turned into a per-(user, item)
   0/1 column ``tagged`` on the ratings (1 when that user tagged that movie).
@@ -168,6 +169,8 @@ def load_files(files: list[tuple[str, bytes]], *, sep: str | None = None) -> Raw
     if "columns.txt" in names and any(n.startswith("census-income") for n in names):
         from mtlrec.data.census import read_census_files
         return read_census_files(names)
+    if "ratings.dat" in names and names["ratings.dat"][1][:4096].count(b"::") >= 3:
+        return _read_ml1m(names)
     census = [n for n in names if n.startswith("census-income")]
     if census and "columns.txt" not in names:
         raise DataError("the Census-Income file has no header; its column names come from columns.txt",
@@ -561,6 +564,20 @@ def _read_ml100k(names: dict[str, tuple[str, bytes]]) -> RawData:
         users = _read_headerless(n3, b3, "|", ["user_id", "age", "gender", "occupation", "zip_code"])
         sources["users"] = n3
     return RawData(interactions=inter, users=users, items=items, sources=sources, format="ml-100k")
+
+
+def _read_ml1m(names: dict[str, tuple[str, bytes]]) -> RawData:
+    """MovieLens 1M/10M: '::'-separated ratings.dat, movies.dat (latin-1), users.dat (1M only)."""
+    def read(key, cols):
+        n, b = names[key]
+        return n, _read_headerless(n, b.replace(b"::", b"\t"), "\t", cols, encoding="latin-1")
+    n, inter = read("ratings.dat", ["user_id", "item_id", "rating", "timestamp"])
+    sources, items, users = {"interactions": n}, None, None
+    if "movies.dat" in names:
+        sources["items"], items = read("movies.dat", ["item_id", "title", "genres"])
+    if "users.dat" in names:
+        sources["users"], users = read("users.dat", ["user_id", "gender", "age", "occupation", "zip_code"])
+    return RawData(interactions=inter, users=users, items=items, sources=sources, format="ml-1m")
 
 
 def _read_movielens(names: dict[str, tuple[str, bytes]]) -> RawData:
