@@ -1,0 +1,1 @@
+"""SHAP explanations of multi-task recommendation models (see `mtlrec.explain.core`)."""
