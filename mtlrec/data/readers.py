@@ -268,7 +268,7 @@ def decode_check(name: str, data: bytes) -> tuple[bytes, str]:
             data = gzip.decompress(data)
         except (OSError, EOFError, zipfile.BadZipFile) as e:
             raise DataError(f"the gzip file is damaged ({e})", file=name, fix="re-create the file") from None
-    if not data.strip():
+    if not data[:65536].strip() and not data.strip():
         raise DataError("the file is empty", file=name,
                         fix="export the table again with a header line and at least one data row")
     head = data[:65536]

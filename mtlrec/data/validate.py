@@ -442,10 +442,13 @@ def _leakage(raw: RawData, spec: DataSpec, warn) -> None:
         f = _feature_on_interactions(raw, spec, col, idx)
         if f is None:
             continue
+        if kind == "numeric":
+            x = to_numeric(f)[0]
+        else:
+            codes = pd.factorize(f)[0]
         for lab, (task, y) in labels.items():
             ok = ~np.isnan(y)
             if kind == "numeric":
-                x = to_numeric(f)[0]
                 ok = ok & ~np.isnan(x)
                 if ok.sum() < 10 or np.nanstd(x[ok]) == 0 or np.nanstd(y[ok]) == 0:
                     continue
@@ -459,7 +462,6 @@ def _leakage(raw: RawData, spec: DataSpec, warn) -> None:
                     hit = strength >= LEAK_AUC
                     detail = f"it separates the classes with AUC {strength:.3f}"
             else:
-                codes = pd.factorize(f.astype("str") if not pd.api.types.is_numeric_dtype(f.dtype) else f)[0]
                 ok = ok & (codes >= 0)
                 if ok.sum() < 10 or task != "binary":
                     continue
@@ -467,8 +469,7 @@ def _leakage(raw: RawData, spec: DataSpec, warn) -> None:
                 ncat = int(c.max()) + 1
                 if ncat > max(20, ok.sum() // 50):
                     continue  # near-unique categories say nothing
-                counts = np.zeros((ncat, 2))
-                np.add.at(counts, (c, yy), 1)
+                counts = np.bincount(c * 2 + yy, minlength=2 * ncat).reshape(ncat, 2)
                 purity = float(counts.max(axis=1).sum() / counts.sum())
                 base = float(max(yy.mean(), 1 - yy.mean()))
                 hit = purity >= LEAK_PURITY and base < LEAK_PURITY
