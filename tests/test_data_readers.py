@@ -76,6 +76,17 @@ def test_pandas_index_column_is_dropped(tmp_path):
     assert list(raw.interactions.columns) == list(table().columns)
 
 
+def test_trailing_delimiter_and_crlf(tmp_path):
+    p = tmp_path / "interactions.tsv"
+    p.write_bytes(b"user_id\titem_id\tclick\t\r\n1\t2\t0\t\r\n2\t3\t1\t\r\n")
+    df = load_data(p).interactions
+    assert list(df.columns) == ["user_id", "item_id", "click"] and df["click"].tolist() == [0, 1]
+    p.write_bytes(b"user_id\titem_id\tclick\t\n1\t2\t0\t\n2\t3\t1\tx\n")
+    with pytest.raises(DataError, match="column 4 of the header has no name") as ei:
+        load_data(p)
+    assert ei.value.rows == [2]
+
+
 def test_semicolon_file_with_decimal_commas(tmp_path):
     p = tmp_path / "ratings.csv"
     p.write_text("user;item;rating\n1;10;3,5\n2;11;4\n3;12;-0,5\n")

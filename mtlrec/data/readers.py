@@ -376,9 +376,12 @@ def read_table(name: str, data: bytes, *, sep: str | None = None, header: bool =
                             fix="save the file as comma-separated CSV (or tab-separated TSV) with a header line")
         # a pandas export with its index: a first column without a name
         drop_index = len(cols) > 2 and not cols[0].strip() and all(c.strip() for c in cols[1:])
-        _check_header(name, cols[1:] if drop_index else cols)
+        # a delimiter at the end of every line: trailing empty names (their columns must be empty too)
+        trailing = len(cols) - len("\t".join(c.strip() for c in cols).rstrip("\t").split("\t"))
+        named = cols[1 if drop_index else 0: len(cols) - trailing]
+        _check_header(name, named)
     else:
-        drop_index = False
+        drop_index, trailing = False, 0
     # European exports: ';' between fields and ',' as the decimal mark ("3,5")
     decimal = "," if sep == ";" and re.search(r"(^|;)-?\d+,\d+(;|$)", head_text, re.M) else "."
     try:
@@ -400,6 +403,14 @@ def read_table(name: str, data: bytes, *, sep: str | None = None, header: bool =
     except (UnicodeDecodeError, ValueError) as e:
         raise DataError(f"the table cannot be read ({e})", file=name,
                         fix="export the data as CSV (comma separated) in UTF-8") from None
+    if trailing:
+        extra = df.iloc[:, df.shape[1] - trailing:]
+        if extra.notna().any().any():
+            pos = df.shape[1] - trailing + int(np.argmax(extra.notna().any().to_numpy())) + 1
+            raise DataError(f"column {pos} of the header has no name", file=name,
+                            rows=(np.flatnonzero(extra.notna().any(axis=1).to_numpy())[:10] + 1).tolist(),
+                            fix="give every column a name in the first line")
+        df = df.iloc[:, : df.shape[1] - trailing]
     if drop_index:
         df = df.iloc[:, 1:]
     if header:
