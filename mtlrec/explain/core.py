@@ -36,6 +36,7 @@ that took part in a failed explanation is thrown away.
 from __future__ import annotations
 
 import copy
+import threading
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -316,6 +317,7 @@ class ModelExplainer:
         self.requested_method = method
         self._copy = None
         self._methods: dict[str, str] = {}
+        self._lock = threading.RLock()     # one explanation at a time per explainer (hooks on the copy)
 
     # ---- the model copy ---------------------------------------------------------------------
     def _model(self):
@@ -381,6 +383,12 @@ class ModelExplainer:
             raise ValueError(f"rows have shape {tuple(x.shape)}; the model's fused input has "
                              f"{self.background.shape[1]} columns")
         t0 = time.perf_counter()
+        with self._lock:
+            att = self._explain_locked(x, method)
+        att.elapsed_ms = (time.perf_counter() - t0) * 1000.0
+        return att
+
+    def _explain_locked(self, x, method) -> Attribution:
         try:
             m = method or self.method_for("input")
             if m == "auto":
@@ -398,7 +406,6 @@ class ModelExplainer:
         except BaseException:
             self._discard_copy()
             raise
-        att.elapsed_ms = (time.perf_counter() - t0) * 1000.0
         return att
 
     def _explain_deep(self, x, progress=None, background=None) -> Attribution:
@@ -476,6 +483,7 @@ class ModelExplainer:
         bg = self.background[: max(1, int(background))]
         t0 = time.perf_counter()
         out: dict = {"space": SPACE, "n_rows": int(len(x)), "background": int(len(bg))}
+        self._lock.acquire()
         try:
             report(0.0, "choosing the explainer")
             # 1) per-task importance of the feature groups
@@ -514,6 +522,8 @@ class ModelExplainer:
         except BaseException:
             self._discard_copy()
             raise
+        finally:
+            self._lock.release()
         out["elapsed_ms"] = (time.perf_counter() - t0) * 1000.0
         report(1.0, "done")
         return out

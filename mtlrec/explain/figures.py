@@ -1,0 +1,91 @@
+"""Plotly figures of explanations (pure functions of the result dicts; no streamlit)."""
+from __future__ import annotations
+
+import plotly.graph_objects as go
+
+POS, NEG, TOTAL = "#2e7d32", "#c62828", "#1565c0"
+
+
+def _sorted_items(contrib: dict, top: int | None):
+    items = sorted(contrib.items(), key=lambda kv: -abs(kv[1]))
+    if top is not None and len(items) > top:
+        rest = sum(v for _, v in items[top:])
+        items = items[:top] + [(f"{len(items) - top} other groups", rest)]
+    return items
+
+
+def waterfall_figure(task_result: dict, title: str = "", top: int | None = 12, unit: str | None = None) -> go.Figure:
+    """Base value -> each group's contribution -> the task's output (one task of
+    `explain_recommendation`'s ``tasks``, or its ``fused`` part)."""
+    base = float(task_result["base_value"])
+    out = float(task_result.get("output", task_result.get("score", 0.0)))
+    items = _sorted_items(task_result["contributions"], top)
+    x = ["base value"] + [g for g, _ in items] + ["output"]
+    y = [base] + [float(v) for _, v in items] + [out]
+    measure = ["absolute"] + ["relative"] * len(items) + ["total"]
+    fig = go.Figure(go.Waterfall(
+        orientation="v", x=x, y=y, measure=measure,
+        text=[f"{base:.3f}"] + [f"{v:+.3f}" for _, v in items] + [f"{out:.3f}"], textposition="outside",
+        increasing={"marker": {"color": POS}}, decreasing={"marker": {"color": NEG}},
+        totals={"marker": {"color": TOTAL}}, connector={"line": {"color": "#9e9e9e", "width": 1}}))
+    fig.update_layout(title=title or None, showlegend=False, margin=dict(l=10, r=10, t=40 if title else 10, b=10),
+                      yaxis_title=unit or task_result.get("output_kind", "logit"), height=340)
+    return fig
+
+
+def fused_by_task_figure(fused: dict, title: str = "Fused score by task") -> go.Figure:
+    """Each task's weighted term a_t * s_t of the fused score, with its weight."""
+    names = list(fused["by_task"])
+    fig = go.Figure(go.Bar(x=names, y=[fused["by_task"][n] for n in names], marker_color=TOTAL,
+                           text=[f"a={fused['weights'][n]:.2f}" for n in names], textposition="outside"))
+    fig.update_layout(title=title, yaxis_title="a_t · s_t", height=300, margin=dict(l=10, r=10, t=40, b=10))
+    return fig
+
+
+def importance_figure(importance: dict, title: str = "Feature-group importance per task (mean |SHAP|, logit)") \
+        -> go.Figure:
+    """Grouped horizontal bars: one bar per (group, task)."""
+    tasks = list(importance)
+    groups = list(next(iter(importance.values()))) if tasks else []
+    order = sorted(groups, key=lambda g: sum(importance[t][g] for t in tasks))
+    fig = go.Figure([go.Bar(y=order, x=[importance[t][g] for g in order], name=t, orientation="h")
+                     for t in tasks])
+    fig.update_layout(title=title, barmode="group", xaxis_title="mean |SHAP value|",
+                      height=max(300, 40 + 28 * len(groups) * max(1, len(tasks)) // 2),
+                      margin=dict(l=10, r=10, t=40, b=10), legend_title_text="task")
+    return fig
+
+
+def heatmap_figure(heatmap: dict, title: str = "Which inputs drive which shared units (mean |SHAP|)") -> go.Figure:
+    """Feature groups (rows) x shared units of H (columns)."""
+    fig = go.Figure(go.Heatmap(z=heatmap["values"], x=heatmap.get("unit_labels") or [str(u) for u in heatmap["units"]],
+                               y=heatmap["groups"], colorscale="Blues", colorbar={"title": "mean |SHAP|"}))
+    fig.update_layout(title=title, xaxis_title="shared unit", height=max(300, 60 + 30 * len(heatmap["groups"])),
+                      margin=dict(l=10, r=10, t=40, b=10))
+    return fig
+
+
+def tower_reliance_figure(reliance: dict, top: int = 24,
+                          title: str = "Which shared units each task's tower relies on (mean |SHAP|)") -> go.Figure:
+    """Tasks (rows) x the ``top`` most used shared units (columns)."""
+    tasks = list(reliance["values"])
+    units = reliance["units"]
+    total = [sum(reliance["values"][t][i] for t in tasks) for i in range(len(units))]
+    keep = sorted(sorted(range(len(units)), key=lambda i: -total[i])[:top])
+    fig = go.Figure(go.Heatmap(z=[[reliance["values"][t][i] for i in keep] for t in tasks],
+                               x=[f"u{units[i]}" for i in keep], y=tasks, colorscale="Purples",
+                               colorbar={"title": "mean |SHAP|"}))
+    fig.update_layout(title=title, xaxis_title="shared unit", height=max(260, 80 + 40 * len(tasks)),
+                      margin=dict(l=10, r=10, t=40, b=10))
+    return fig
+
+
+def gates_figure(gates: dict, title: str = "Mean gate weight per task and expert") -> go.Figure:
+    tasks = list(gates)
+    experts = list(next(iter(gates.values()))) if tasks else []
+    fig = go.Figure(go.Heatmap(z=[[gates[t][e] for e in experts] for t in tasks], x=experts, y=tasks,
+                               zmin=0, zmax=1, colorscale="Oranges", colorbar={"title": "weight"},
+                               text=[[f"{gates[t][e]:.2f}" for e in experts] for t in tasks],
+                               texttemplate="%{text}"))
+    fig.update_layout(title=title, height=max(260, 80 + 40 * len(tasks)), margin=dict(l=10, r=10, t=40, b=10))
+    return fig

@@ -1,0 +1,183 @@
+"""Explain: why one user got one item (per-task SHAP waterfalls, fused score, one sentence),
+and what the model relies on overall (feature importance per task, inputs x shared units,
+towers / gates). Reached from the Recommendations page with one click on "Explain".
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from pages.state import get_state, load_run_cached, show_exception
+
+GLOBAL_KEY = "explain_global"     # session cache: (run_dir, n_rows, background) -> global summary
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _explainer(run_dir: str, background: int, stamp: float):
+    """One ModelExplainer per (run, background size), shared by reruns (it holds a model copy)."""
+    from mtlrec.explain.api import make_explainer
+    return make_explainer(load_run_cached(run_dir), background)
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _explanation(run_dir: str, user: str, item: str, background: int, weights: tuple, stamp: float) -> dict:
+    from mtlrec.explain.api import explain_recommendation
+    run = load_run_cached(run_dir)
+    return explain_recommendation(run, user, item, background=background, weights=dict(weights) or None,
+                                  explainer=_explainer(run_dir, background, stamp))
+
+
+def _stamp(run_dir: str) -> float:
+    p = Path(run_dir) / "model.pt"
+    return p.stat().st_mtime if p.exists() else 0.0
+
+
+def _runs(state, request: dict | None) -> list[str]:
+    runs = list(state.finished_run_dirs())
+    if request and request.get("run_dir") and request["run_dir"] not in runs \
+            and (Path(request["run_dir"]) / "model.pt").exists():
+        runs.insert(0, request["run_dir"])
+    return runs
+
+
+def _index(options: list[str], value, default: int = 0) -> int:
+    try:
+        return options.index(str(value))
+    except ValueError:
+        return default
+
+
+state = get_state()
+st.title("Explain a recommendation")
+st.caption("SHAP values per feature group, in **logit space**: each task's waterfall goes from the base value "
+           "(the mean logit over a background sample of training rows) through the contribution of every "
+           "feature group to the model's logit for this user and item.")
+
+request = st.session_state.get("explain_request")
+runs = _runs(state, request)
+if not runs:
+    st.info("No finished run in this session yet: train a model on **Train**, then open a recommendation's "
+            "**Explain** button (or come back here).")
+    st.stop()
+
+try:
+    want_run = request.get("run_dir") if request else state.selected_run
+    run_dir = st.selectbox("Run", runs, index=_index(runs, want_run), format_func=lambda p: Path(p).name,
+                           key="explain_run")
+    run = load_run_cached(run_dir)
+    ds = run.dataset
+    users = [str(u) for u in ds.user_ids]
+    items = [str(i) for i in ds.item_ids]
+    if not users or not items:
+        st.warning("This run's data has no user or item ids, so there is no recommendation to explain.")
+        st.stop()
+    titles = {}
+    if ds.item_info is not None and "title" in getattr(ds.item_info, "columns", []) \
+            and len(ds.item_info) == len(items):
+        titles = dict(zip(items, ds.item_info["title"].astype(str)))
+    c1, c2, c3 = st.columns([2, 3, 1])
+    same_run = bool(request) and request.get("run_dir") == run_dir
+    user = c1.selectbox(f"User ({len(users):,}; type to search)", users,
+                        index=_index(users, request.get("user") if same_run else None), key=f"explain_user_{run_dir}")
+    item = c2.selectbox(f"Item ({len(items):,})", items,
+                        index=_index(items, request.get("item") if same_run else None),
+                        format_func=lambda i: f"{i} — {titles[i]}" if i in titles else i,
+                        key=f"explain_item_{run_dir}")
+    background = int(c3.number_input("Background rows", 10, 1000, 100, 10, key="explain_background",
+                                     help="training rows the SHAP base value is averaged over"))
+    fusable = [t.name for t in run.tasks if t.type in ("binary", "regression")]
+    weights: dict[str, float] = {}
+    if fusable:
+        with st.expander("Task weights of the fused score", expanded=False):
+            wcols = st.columns(len(fusable))
+            for col, name in zip(wcols, fusable):
+                # start from the Recommendations page's sliders when they exist
+                start = st.session_state.get(f"rec_w_{run_dir}_{name}", 1.0 / len(fusable))
+                weights[name] = col.slider(name, 0.0, 1.0, float(start), 0.05, key=f"explain_w_{run_dir}_{name}")
+        if sum(weights.values()) <= 0:
+            st.warning("All weights are zero: the fused score uses equal weights.")
+            weights = {}
+except Exception as e:  # a broken run folder must not show a traceback
+    show_exception(e, "Loading the run")
+    st.stop()
+
+# ---- local view: one recommendation -----------------------------------------------------------
+try:
+    with st.spinner("Explaining (the first explanation of a run loads SHAP and builds the explainer) ..."):
+        res = _explanation(run_dir, user, item, background, tuple(sorted(weights.items())), _stamp(run_dir))
+except Exception as e:
+    show_exception(e, "Explaining")
+    st.stop()
+
+from mtlrec.explain import figures as fig  # noqa: E402  (plotly only once something is drawn)
+
+label = f"{item} — {titles[item]}" if item in titles else item
+st.subheader(f"Why user {user} gets {label}")
+st.success(res["sentence"])
+st.caption(f"{res['method']} SHAP · {res['background']} background rows · {res['elapsed_ms']:.0f} ms · "
+           f"base value + contributions = output for every task")
+
+task_names = list(res["tasks"])
+cols = st.columns(min(2, len(task_names)))
+for j, name in enumerate(task_names):
+    t = res["tasks"][name]
+    pred = "" if t["prediction"] is None else f" → {'probability' if t['type'] == 'binary' else 'value'} " \
+                                             f"{t['prediction']:.3f}"
+    with cols[j % len(cols)]:
+        st.plotly_chart(fig.waterfall_figure(t, title=f"{name}: {t['output_kind']}{pred}"),
+                        use_container_width=True, key=f"explain_wf_{name}")
+
+fused = res.get("fused")
+if fused:
+    st.subheader("The fused score")
+    st.caption("The score the Recommendations page ranks by, Σ a_t·s_t, decomposed into the same feature groups "
+               "(each task's logit contributions mapped to score units).")
+    f1, f2 = st.columns([3, 2])
+    with f1:
+        st.plotly_chart(fig.waterfall_figure({"base_value": fused["base_value"], "output": fused["score"],
+                                              "contributions": fused["contributions"]},
+                                             title=f"fused score {fused['score']:.3f}", unit="fused score"),
+                        use_container_width=True, key="explain_wf_fused")
+    with f2:
+        st.plotly_chart(fig.fused_by_task_figure(fused), use_container_width=True, key="explain_fused_tasks")
+
+with st.expander("Raw numbers (JSON, as `python -m mtlrec explain --json` prints them)"):
+    st.json(res, expanded=False)
+
+# ---- global view -------------------------------------------------------------------------------
+st.divider()
+st.subheader("What the model relies on overall")
+g1, g2 = st.columns([1, 3])
+n_rows = int(g1.number_input("Rows", 50, 5000, 500, 50, key="explain_global_rows",
+                             help="test rows the mean |SHAP| is taken over"))
+cache = st.session_state.setdefault(GLOBAL_KEY, {})
+gkey = (run_dir, n_rows, background, _stamp(run_dir))
+if g2.button("Compute the global summary", key="explain_global_go", icon=":material/insights:",
+             disabled=gkey in cache):
+    bar = st.progress(0.0, text="starting ...")
+    try:
+        from mtlrec.explain.api import global_summary
+        cache[gkey] = global_summary(run, n_rows=n_rows, explainer=_explainer(run_dir, background, _stamp(run_dir)),
+                                     progress=lambda f, msg: bar.progress(f, text=msg))
+        bar.progress(1.0, text="done")
+    except Exception as e:
+        show_exception(e, "The global summary")
+
+summary = cache.get(gkey)
+if summary is None:
+    st.caption("Feature importance per task, which inputs drive which shared units, and which shared units "
+               "(or experts) each task relies on. Computed once per run and settings.")
+else:
+    st.caption(f"{summary['n_rows']} rows · {summary['importance_method']} SHAP · "
+               f"{summary['elapsed_ms'] / 1000:.1f} s")
+    st.plotly_chart(fig.importance_figure(summary["importance"]), use_container_width=True,
+                    key="explain_importance")
+    st.plotly_chart(fig.heatmap_figure(summary["heatmap"]), use_container_width=True, key="explain_heatmap")
+    if "tower_reliance" in summary:
+        st.plotly_chart(fig.tower_reliance_figure(summary["tower_reliance"]), use_container_width=True,
+                        key="explain_towers")
+    if "gates" in summary:
+        st.plotly_chart(fig.gates_figure(summary["gates"]), use_container_width=True, key="explain_gates")
+        if summary.get("gates_note"):
+            st.caption(summary["gates_note"])
