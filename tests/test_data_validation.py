@@ -7,7 +7,6 @@ and print no traceback.
 from __future__ import annotations
 
 import json
-import os
 import zipfile
 
 import numpy as np

@@ -602,10 +602,10 @@ def _read_movielens(names: dict[str, tuple[str, bytes]]) -> RawData:
         n2, b2 = names["movies.csv"]
         items = read_table(n2, b2)
         sources["items"] = n2
-    for other in ("users.csv",):
-        if other in names:
-            sources["users"] = names[other][0]
-    users = read_table(*names["users.csv"]) if "users.csv" in names else None
+    users = None
+    if "users.csv" in names:  # not part of MovieLens, but a users table may be added
+        sources["users"] = names["users.csv"][0]
+        users = read_table(*names["users.csv"])
     if "tags.csv" in names:
         n3, b3 = names["tags.csv"]
         tags = read_table(n3, b3)
