@@ -6,6 +6,11 @@ so a model that learns the user/item embeddings beats a constant predictor on ev
 from __future__ import annotations
 
 import numpy as np
+import torch
+
+# Small models train several times faster on one intra-op thread, above all on a busy
+# 2-core machine where OpenMP threads spin against each other (process-wide setting).
+torch.set_num_threads(1)
 
 from mtlrec.dataset import FeatureField, LabelField, PreparedDataset
 
