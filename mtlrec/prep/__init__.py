@@ -5,10 +5,10 @@
 from mtlrec.prep.config import PrepConfig
 
 
-def prepare(raw, spec, config=None, *, text_encoder=None, progress=None):
+def prepare(raw, spec, config=None, *, text_encoder=None, progress=None, validation=None):
     """See :func:`mtlrec.prep.pipeline.prepare`."""
     from mtlrec.prep.pipeline import prepare as _prepare
-    return _prepare(raw, spec, config, text_encoder=text_encoder, progress=progress)
+    return _prepare(raw, spec, config, text_encoder=text_encoder, progress=progress, validation=validation)
 
 
 __all__ = ["PrepConfig", "prepare"]

@@ -32,6 +32,19 @@ def build_index(inter_ids: pd.Series, table: pd.DataFrame | None, col: str):
     ``src_rows`` is the row of ``table`` behind each position (-1: not in the table).
     """
     codes, uniq = pd.factorize(inter_ids, sort=False)
+    if table is not None and col in table.columns and _int_like(inter_ids) and _int_like(table[col]):
+        # fast path: integer ids on both sides
+        tab_int = pd.Series(table[col]).to_numpy(dtype=np.int64)
+        uniq_int = np.asarray(uniq, dtype=np.int64)
+        keep = ~pd.Index(tab_int).duplicated(keep="first")
+        tab_ids = tab_int[keep]
+        src = np.flatnonzero(keep).astype(np.int64)
+        extra = uniq_int[pd.Index(tab_ids).get_indexer(uniq_int) < 0]
+        ids_int = np.concatenate([tab_ids, extra])
+        src = np.concatenate([src, np.full(len(extra), -1, np.int64)])
+        pos = pd.Index(ids_int).get_indexer(uniq_int).astype(np.int64)
+        row_index = pos[codes] if len(codes) else np.zeros(0, np.int64)
+        return row_index, ids_int.astype(str), src
     uniq_str = as_id_strings(np.asarray(uniq))
     if table is not None and col in table.columns:
         tab_str = as_id_strings(table[col].to_numpy())
@@ -48,6 +61,11 @@ def build_index(inter_ids: pd.Series, table: pd.DataFrame | None, col: str):
     pos = pd.Index(ids).get_indexer(uniq_str).astype(np.int64)
     row_index = pos[codes] if len(codes) else np.zeros(0, np.int64)
     return row_index, ids, src
+
+
+def _int_like(s) -> bool:
+    s = pd.Series(s)
+    return pd.api.types.is_integer_dtype(s.dtype) and not s.isna().any()
 
 
 # ---- categorical ------------------------------------------------------------------------
@@ -139,16 +157,28 @@ def _split_uniques(values, sep: str):
     return codes.astype(np.int64), parts
 
 
-def fit_multilabel(values, sep: str = "|", max_classes: int = 50) -> list[str]:
-    """Classes of a delimited string column, most frequent first (training rows only)."""
+def multilabel_missing(values) -> np.ndarray:
+    """True where a multi-label value is missing (NaN/None or blank)."""
+    codes, uniq = pd.factorize(pd.Series(values), sort=False, use_na_sentinel=True)
+    blank = np.array([not str(u).strip() for u in uniq] + [True], dtype=bool)
+    return blank[np.where(codes < 0, len(uniq), codes)]
+
+
+def fit_multilabel(values, sep: str = "|", max_classes: int = 50, weights=None) -> list[str]:
+    """Classes of a delimited string column, most frequent first (training rows only).
+    ``weights``: how many training rows each value stands for (values given per item)."""
     codes, parts = _split_uniques(values, sep)
     if not parts:
         return []
-    weight = np.bincount(codes[codes >= 0], minlength=len(parts))
+    w_rows = np.ones(len(codes)) if weights is None else np.asarray(weights, dtype=np.float64)
+    ok = codes >= 0
+    weight = np.bincount(codes[ok], weights=w_rows[ok], minlength=len(parts))
     counts: dict[str, int] = {}
     for p, w in zip(parts, weight):
+        if w <= 0:
+            continue
         for c in set(p):
-            counts[c] = counts.get(c, 0) + int(w)
+            counts[c] = counts.get(c, 0) + float(w)
     ranked = sorted(counts, key=lambda c: (-counts[c], c))
     return ranked[:max_classes]
 

@@ -1,29 +1,46 @@
 """Negative sampling for implicit feedback, vectorised with rejection on hashed pairs.
 
-A (user, item) pair is hashed to ``user * n_items + item`` (int64). Candidates are drawn in
-bulk; those that hit a known pair (any observed interaction of the user, in any split) or a
-pair already sampled are redrawn, for a few rounds. So no sampled negative is ever a known
-positive.
+A (user, item) pair is the key ``user * n_items + item`` (int64), hashed (multiplicative
+hashing) into a bit set. Every observed pair (any split) sets its bit; candidates are drawn
+in bulk and redrawn, for a few rounds, while their bit is set -- so a sampled negative is
+never a known positive (a hash collision can only reject a free pair, never accept a known
+one). Accepted pairs set their bit too, so a pair is not sampled twice.
 """
 from __future__ import annotations
 
 import numpy as np
 
-
-def _in_sorted(keys: np.ndarray, sorted_keys: np.ndarray) -> np.ndarray:
-    if len(sorted_keys) == 0:
-        return np.zeros(len(keys), bool)
-    pos = np.searchsorted(sorted_keys, keys)
-    pos = np.minimum(pos, len(sorted_keys) - 1)
-    return sorted_keys[pos] == keys
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 
-def sample_negatives(src_users: np.ndarray, candidates: np.ndarray, known_keys: np.ndarray,
+class PairSet:
+    """Bit set of hashed int64 keys: ``add(keys)``, ``maybe_contains(keys)`` (no false negatives)."""
+
+    def __init__(self, expected: int):
+        self.bits_log2 = int(min(33, max(16, np.ceil(np.log2(max(expected, 1) * 16)))))
+        self.shift = np.uint64(64 - self.bits_log2)
+        self.bits = np.zeros(1 << (self.bits_log2 - 3), np.uint8)
+
+    def _hash(self, keys: np.ndarray) -> np.ndarray:
+        with np.errstate(over="ignore"):
+            return ((np.asarray(keys, dtype=np.int64).view(np.uint64) * _GOLDEN) >> self.shift).astype(np.int64)
+
+    def add(self, keys: np.ndarray) -> None:
+        h = self._hash(keys)
+        np.bitwise_or.at(self.bits, h >> 3, (1 << (h & 7)).astype(np.uint8))
+
+    def maybe_contains(self, keys: np.ndarray) -> np.ndarray:
+        h = self._hash(keys)
+        return ((self.bits[h >> 3] >> (h & 7).astype(np.uint8)) & 1).astype(bool)
+
+
+def sample_negatives(src_users: np.ndarray, candidates: np.ndarray, known: PairSet,
                      n_items: int, rng, max_rounds: int = 30):
     """One sampled item per entry of ``src_users``, drawn from ``candidates`` (item indices).
 
-    ``known_keys``: sorted unique int64 hashes of every observed pair. Returns
-    ``(items int64, ok bool)``; ``ok`` is False where no free item was found (dropped by the caller).
+    ``known``: a :class:`PairSet` holding every observed pair (and earlier samples); accepted
+    pairs are added to it. Returns ``(items int64, ok bool)``; ``ok`` is False where no free
+    item was found (the caller drops those).
     """
     m = len(src_users)
     items = np.full(m, -1, np.int64)
@@ -32,20 +49,21 @@ def sample_negatives(src_users: np.ndarray, candidates: np.ndarray, known_keys: 
         return items, ok
     users = src_users.astype(np.int64)
     todo = np.arange(m)
-    taken = np.zeros(0, np.int64)      # sorted keys sampled so far
     for _ in range(max_rounds):
         if len(todo) == 0:
             break
         cand = candidates[rng.integers(0, len(candidates), len(todo))].astype(np.int64)
         keys = users[todo] * n_items + cand
-        bad = _in_sorted(keys, known_keys) | _in_sorted(keys, taken)
-        # duplicates inside this round: keep the first of each key
-        good_idx = np.flatnonzero(~bad)
-        _, first = np.unique(keys[good_idx], return_index=True)
-        accept = good_idx[first]
+        good_idx = np.flatnonzero(~known.maybe_contains(keys))
+        # the same pair twice in this round: keep the first
+        order = np.argsort(keys[good_idx], kind="stable")
+        ks = keys[good_idx][order]
+        first = np.ones(len(ks), bool)
+        first[1:] = ks[1:] != ks[:-1]
+        accept = good_idx[order[first]]
         items[todo[accept]] = cand[accept]
         ok[todo[accept]] = True
-        taken = np.union1d(taken, keys[accept])
+        known.add(ks[first])
         rest = np.ones(len(todo), bool)
         rest[accept] = False
         todo = todo[rest]

@@ -25,7 +25,7 @@ from mtlrec.dataset import FeatureField, LabelField, PreparedDataset
 from mtlrec.errors import DataError
 from mtlrec.prep import encoders as enc
 from mtlrec.prep.config import PrepConfig
-from mtlrec.prep.negatives import sample_negatives
+from mtlrec.prep.negatives import PairSet, sample_negatives
 from mtlrec.prep.splits import NAMES, TEST, TRAIN, VALID, cold_item_split, random_split, temporal_split
 
 _OPS = {">=": np.greater_equal, ">": np.greater, "<=": np.less_equal, "<": np.less, "==": np.equal}
@@ -114,8 +114,13 @@ def _owner(spec, col: str, owner: str, tables: _Tables) -> str:
 
 
 def prepare(raw, spec, config: PrepConfig | dict | None = None, *, text_encoder: Callable | None = None,
-            progress: Callable[[str, float], None] | None = None) -> PreparedDataset:
-    """Clean, split, encode and (optionally) add text features. Raises DataError for bad data."""
+            progress: Callable[[str, float], None] | None = None, validation=None) -> PreparedDataset:
+    """Clean, split, encode and (optionally) add text features. Raises DataError for bad data.
+
+    ``text_encoder``: callable ``list[str] -> float32 [n, d]`` (e.g. ``mtlrec.text.TextEncoder``),
+    called once with the distinct item (user) texts. ``progress(stage, fraction)``: optional.
+    ``validation``: the ValidationReport of ``validate(raw, spec, missing_items=config.missing_items)``
+    when the caller already has it (saves validating twice)."""
     import pandas as pd
     from mtlrec.data.validate import binary_values, validate
 
@@ -136,7 +141,7 @@ def prepare(raw, spec, config: PrepConfig | dict | None = None, *, text_encoder:
     if progress is not None:
         progress("validate", 0.0)
     n_input = len(raw.interactions)
-    vreport = validate(raw, spec, missing_items=config.missing_items)
+    vreport = validation if validation is not None else validate(raw, spec, missing_items=config.missing_items)
     raw = vreport.raw if getattr(vreport, "raw", None) is not None else raw
     inter = raw.interactions.reset_index(drop=True)
     src_name = raw.source("interactions") if hasattr(raw, "source") else "interactions"
@@ -165,6 +170,7 @@ def prepare(raw, spec, config: PrepConfig | dict | None = None, *, text_encoder:
     label_rows: dict[str, np.ndarray] = {}          # name -> float values per row (multilabel: strings)
     label_owner: dict[str, str] = {}                # "row" | "user" | "item"
     label_table_raw: dict[str, object] = {}          # user/item-owned: raw values per table position
+    ml_table_missing: dict[str, np.ndarray] = {}      # table-owned multi-label: missing per row
     for col, task in spec.labels.items():
         loc = tables.location(col)
         owner = "row"
@@ -173,8 +179,20 @@ def prepare(raw, spec, config: PrepConfig | dict | None = None, *, text_encoder:
         elif loc == "users" and spec.user_id:
             owner = "user"
         label_owner[col] = owner
+        label_fields.append(LabelField(col, task))
         if owner != "row":
-            label_table_raw[col] = tables.table_values(col, owner)
+            # described per user/item: work on the (small) table, gather numbers to rows
+            tv = tables.table_values(col, owner)
+            label_table_raw[col] = tv
+            idx = uidx if owner == "user" else iidx
+            if task == "multilabel":
+                miss_t = enc.multilabel_missing(tv)
+                ml_table_missing[col] = np.where(idx >= 0, miss_t[np.maximum(idx, 0)], True)
+                label_rows[col] = None
+            else:
+                t_vals = binary_values(tv)[0] if task == "binary" else enc.to_float(tv)
+                label_rows[col] = np.where(idx >= 0, t_vals[np.maximum(idx, 0)], np.nan)
+            continue
         values = tables.row_values(col)
         if task == "binary":
             label_rows[col] = binary_values(values)[0]
@@ -182,7 +200,6 @@ def prepare(raw, spec, config: PrepConfig | dict | None = None, *, text_encoder:
             label_rows[col] = enc.to_float(values)
         else:
             label_rows[col] = values.to_numpy(dtype=object)
-        label_fields.append(LabelField(col, task))
     for d in config.derived_labels:
         name, source = str(d["name"]), str(d["source"])
         if name in label_rows or (tables.location(name) is not None and name != source):
@@ -224,8 +241,10 @@ def prepare(raw, spec, config: PrepConfig | dict | None = None, *, text_encoder:
     keep = np.ones(n, bool)
     dropped_label: dict[str, int] = {}
     for name, vals in label_rows.items():
-        if vals.dtype == object:
-            miss = pd.isna(vals) | (pd.Series(vals).astype(str).str.strip() == "").to_numpy()
+        if vals is None:
+            miss = ml_table_missing[name]
+        elif vals.dtype == object:
+            miss = enc.multilabel_missing(vals)
         else:
             miss = np.isnan(vals)
         k = int((miss & keep).sum())
@@ -266,7 +285,7 @@ def prepare(raw, spec, config: PrepConfig | dict | None = None, *, text_encoder:
                 cnt = np.bincount(gid)
                 for name, vals in label_rows.items():
                     task = next(f.task_type for f in label_fields if f.name == name)
-                    if vals.dtype == object or label_owner[name] != "row":
+                    if vals is None or vals.dtype == object or label_owner[name] != "row":
                         continue
                     v = vals[rows_idx][order]
                     if task == "regression":
@@ -385,29 +404,35 @@ def prepare(raw, spec, config: PrepConfig | dict | None = None, *, text_encoder:
     lab_tables: dict[str, np.ndarray] = {}          # user/item-owned labels per table position
     for lf in label_fields:
         name = lf.name
-        if lf.task_type == "multilabel":
+        if lf.task_type == "multilabel" and label_owner[name] != "row":
+            owner = label_owner[name]
+            idx = (uidx if owner == "user" else iidx)[rows_idx]
+            tv = np.asarray(label_table_raw[name], dtype=object)
+            weights = np.bincount(idx[train], minlength=len(tv))      # training rows per user/item
+            lf.classes = enc.fit_multilabel(tv, sep, config.max_multilabel_classes, weights=weights)
+            lab_tables[name] = enc.encode_multilabel(tv, lf.classes, sep)
+            lab_rows[name] = lab_tables[name][idx]
+        elif lf.task_type == "multilabel":
             vals = label_rows[name][rows_idx]
             lf.classes = enc.fit_multilabel(vals[train], sep, config.max_multilabel_classes)
-            if len(lf.classes) < 1:
-                raise DataError(f"the multi-label label '{name}' has no classes in the training rows",
-                                file=src_name, column=name, fix="check the separator (multilabel_sep)")
             lab_rows[name] = enc.encode_multilabel(vals, lf.classes, sep)
-            if label_owner[name] != "row":
-                lab_tables[name] = enc.encode_multilabel(np.asarray(label_table_raw[name], dtype=object),
-                                                         lf.classes, sep)
         else:
             lab_rows[name] = label_rows[name][rows_idx].astype(np.float32)
             if label_owner[name] != "row":
                 raw_t = label_table_raw[name]
                 t_vals = binary_values(raw_t)[0] if lf.task_type == "binary" else enc.to_float(raw_t)
                 lab_tables[name] = t_vals.astype(np.float32)
+        if lf.task_type == "multilabel" and not lf.classes:
+            raise DataError(f"the multi-label label '{name}' has no classes in the training rows",
+                            file=src_name, column=name, fix="check the separator (multilabel_sep)")
     stage("encode", 0.55)
 
     # ---- assemble rows per split (+ negatives) ------------------------------------------------
     rows: dict[str, dict[str, np.ndarray]] = {}
     neg_report = {"ratio": float(config.negative_ratio), "label": neg_label or None, "sampled": {}, "unfilled": 0}
     if neg_on:
-        known = np.unique(r_u * n_items + r_i)
+        known = PairSet(int(len(r_u) * (1 + float(config.negative_ratio))))
+        known.add(r_u * n_items + r_i)
         warm_cand = np.setdiff1d(np.arange(n_items), cold_items)
         reg_fill = {lf.name: float(np.nanmin(lab_rows[lf.name][train])) for lf in label_fields
                     if lf.task_type == "regression"}
@@ -431,7 +456,9 @@ def prepare(raw, spec, config: PrepConfig | dict | None = None, *, text_encoder:
             neg_items = np.full(len(src), -1, np.int64)
             ok = np.zeros(len(src), bool)
             cold_here = cold_valid if k == VALID else (cold_test if k == TEST else np.zeros(0, np.int64))
-            is_cold_src = np.isin(src_items, cold_here) if len(cold_here) else np.zeros(len(src), bool)
+            cold_mask = np.zeros(max(n_items, 1), bool)
+            cold_mask[cold_here] = True
+            is_cold_src = cold_mask[src_items]
             for mask, cands in ((~is_cold_src, warm_cand), (is_cold_src, cold_here)):
                 if mask.any():
                     it, good = sample_negatives(r["user_index"][src[mask]], cands, known, n_items, rng)
@@ -440,7 +467,6 @@ def prepare(raw, spec, config: PrepConfig | dict | None = None, *, text_encoder:
             neg_report["unfilled"] += int((~ok).sum())
             src, neg_items = src[ok], neg_items[ok]
             # a sampled pair must not repeat another sampled pair of another split either
-            known = np.union1d(known, r["user_index"][src] * n_items + neg_items)
             neg_report["sampled"][sname] = int(len(src))
             nr = {"user_index": r["user_index"][src], "item_index": neg_items}
             for c in ctx:
@@ -458,13 +484,14 @@ def prepare(raw, spec, config: PrepConfig | dict | None = None, *, text_encoder:
                 else:
                     nr["label:" + name] = np.zeros((len(src), len(lf.classes)), np.float32)
             nr["sampled"] = np.ones(len(src), bool)
-            # drop negatives whose table label is unknown (NaN)
+            # drop negatives whose user/item label is unknown (NaN)
             valid = np.ones(len(src), bool)
-            for lf in label_fields:
-                v = nr["label:" + lf.name]
-                valid &= ~np.isnan(v).reshape(len(src), -1).any(axis=1)
+            for name, tab in lab_tables.items():
+                tab_nan = np.isnan(tab).reshape(len(tab), -1).any(axis=1)
+                idx = neg_items if label_owner[name] == "item" else nr["user_index"]
+                valid &= ~tab_nan[idx]
             for key in nr:
-                r[key] = np.concatenate([r[key], nr[key][valid]])
+                r[key] = np.concatenate([r[key], nr[key] if valid.all() else nr[key][valid]])
         rows[sname] = r
     report["negatives"] = neg_report
     stage("negatives", 0.7)

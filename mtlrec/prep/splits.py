@@ -43,7 +43,8 @@ def temporal_split(user_index: np.ndarray, ts: np.ndarray, min_user_rows: int = 
         split[order[n - n_test:]] = TEST
         split[order[n - n_test - n_valid:n - n_test]] = VALID
         return split
-    order = np.lexsort((np.arange(n), ts, user_index))     # by user, then time, then file order
+    by_time = np.argsort(ts, kind="stable")                 # by user, then time, then file order
+    order = by_time[np.argsort(user_index[by_time], kind="stable")]
     u_sorted = user_index[order]
     counts = np.bincount(user_index)
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
@@ -64,7 +65,8 @@ def cold_item_split(item_index: np.ndarray, cold_frac: float, valid_frac: float,
     of the other (warm) items are split at random with valid_frac / test_frac.
 
     Returns ``(split, cold_valid_items, cold_test_items)``."""
-    items = np.unique(item_index[item_index >= 0])
+    valid_ii = item_index[item_index >= 0]
+    items = np.flatnonzero(np.bincount(valid_ii)) if len(valid_ii) else np.zeros(0, np.int64)
     n_cold = int(round(cold_frac * len(items)))
     if cold_frac > 0:
         n_cold = max(n_cold, 2)
@@ -79,8 +81,14 @@ def cold_item_split(item_index: np.ndarray, cold_frac: float, valid_frac: float,
     cold_test = np.sort(cold[:n_cold_test])
     cold_valid = np.sort(cold[n_cold_test:])
     split = random_split(len(item_index), valid_frac, test_frac, rng)
-    in_test = np.isin(item_index, cold_test)
-    in_valid = np.isin(item_index, cold_valid)
+    size = int(item_index.max()) + 1 if len(item_index) else 0
+    test_mask = np.zeros(size, bool)
+    test_mask[cold_test] = True
+    valid_mask = np.zeros(size, bool)
+    valid_mask[cold_valid] = True
+    safe = np.maximum(item_index, 0)
+    in_test = test_mask[safe] & (item_index >= 0)
+    in_valid = valid_mask[safe] & (item_index >= 0)
     split[in_test] = TEST
     split[in_valid] = VALID
     # warm rows that the random split sent to valid/test stay there; nothing cold is in train
