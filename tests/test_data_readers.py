@@ -249,3 +249,17 @@ def test_reader_level_failures_name_the_file(tmp_path):
     assert ei.value.file == "x.inter"
     with pytest.raises(DataError, match="no such file"):
         load_data(tmp_path / "missing.csv")
+
+
+def test_uploaded_files_movielens_and_utf16():
+    ratings = "userId,movieId,rating,timestamp\n" + "".join(f"{u},{i},{(u + i) % 5 + 1}.0,{u * 100 + i}\n"
+                                                             for u in range(1, 6) for i in range(1, 6))
+    movies = "movieId,title,genres\n" + "".join(f"{i},Film {i},Drama|{'War' if i % 2 else 'Comedy'}\n"
+                                                for i in range(1, 6))
+    raw = load_uploaded([("ratings.csv", ratings.encode()), ("movies.csv", movies.encode())])
+    assert raw.format == "movielens" and len(raw.interactions) == 25 and len(raw.items) == 5
+    assert raw.sources == {"interactions": "ratings.csv", "items": "movies.csv"}
+    # Excel's "Unicode text": UTF-16 with a BOM, tab separated
+    raw = load_uploaded([("export.txt", ratings.replace(",", "\t").encode("utf-16"))])
+    assert list(raw.interactions.columns) == ["userId", "movieId", "rating", "timestamp"]
+    assert raw.interactions["rating"].iloc[0] == 3.0
