@@ -200,7 +200,7 @@ def validate(raw: RawData, spec: DataSpec, *, missing_items: str = "drop", missi
                         fix="add interactions of more users, or check that the user id column is the right one")
 
     if spec.user_id and spec.item_id:
-        dup = inter.duplicated(subset=[spec.user_id, spec.item_id], keep="first").to_numpy()
+        dup = _duplicated_pairs(inter[spec.user_id], inter[spec.item_id])
         report.duplicate_interactions = int(dup.sum())
         if report.duplicate_interactions:
             warn(DataWarning(f"{report.duplicate_interactions} rows repeat an earlier (user, item) pair",
@@ -366,6 +366,15 @@ def _check_timestamp(s: pd.Series, col: str, file: str) -> None:
         raise DataError(f"{int(bad.sum())} timestamps cannot be read as dates (first: {_show_values(s, bad)})",
                         file=file, column=col, rows=_rows(bad),
                         fix="write dates in one format such as 2024-01-31 12:00:00, or as Unix seconds")
+
+
+def _duplicated_pairs(u: pd.Series, i: pd.Series) -> np.ndarray:
+    """Rows repeating an earlier (user, item) pair; one int64 key when both ids are small integers."""
+    if pd.api.types.is_integer_dtype(u.dtype) and pd.api.types.is_integer_dtype(i.dtype):
+        a, b = u.to_numpy(dtype=np.int64), i.to_numpy(dtype=np.int64)
+        if len(a) and a.min() >= 0 and b.min() >= 0 and (int(a.max()) + 1) * (int(b.max()) + 1) < 2 ** 62:
+            return pd.Series(a * (int(b.max()) + 1) + b).duplicated(keep="first").to_numpy()
+    return pd.DataFrame({"u": u.to_numpy(), "i": i.to_numpy()}).duplicated(keep="first").to_numpy()
 
 
 def _missing_keys(keys: pd.Series, table_keys: pd.Series) -> np.ndarray:
