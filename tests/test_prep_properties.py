@@ -373,7 +373,7 @@ def test_text_features_encode_each_item_once():
     vec = ds.item_table["item_text"]
     assert vec.shape == (len(ds.item_ids), 3) and vec.dtype == np.float32
     k = ds.item_index(7)
-    assert vec[k][0] == len("Item number 7")
+    assert vec[k][0] == len("Item number 7.")      # one text per item: its title
     np.testing.assert_array_equal(vec[ds.item_index(3)], vec[ds.item_index(4)])
     assert ds.meta["report"]["text"]["item_text"]["model"] == "fake-encoder"
     fractions = [fr for _, fr in stages]

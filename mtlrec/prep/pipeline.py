@@ -16,6 +16,7 @@ Steps (all vectorised; no Python loop over rows):
 """
 from __future__ import annotations
 
+import inspect
 import time
 from typing import Callable
 
@@ -559,20 +560,22 @@ def _label_summary(lf: LabelField, y: np.ndarray) -> dict:
 
 
 def _table_texts(tables: _Tables, cols: list[str], owner: str, sep: str) -> list[str]:
-    """One text per user/item: its text columns joined ("Title. Description. Drama, Romance")."""
+    """One text per user/item: its text columns joined as sentences ("Title. Description.");
+    delimited lists such as genres are written as words ("Genres: Drama, Romance")."""
     import pandas as pd
-    parts = []
-    for c in cols:
-        s = tables.table_values(c, owner)
-        s = pd.Series(s).astype(object).where(pd.notna(s), "").astype(str).str.strip()
-        if sep and sep.strip():
-            s = s.str.replace(sep, ", ", regex=False)
-        parts.append(s)
-    joined = parts[0]
-    for p in parts[1:]:
-        joined = joined.str.cat(p, sep=". ")
-    joined = joined.str.replace(r"(\.\s*){2,}", ". ", regex=True).str.strip(" .")
-    return joined.tolist()
+    frame = pd.DataFrame({c: pd.Series(tables.table_values(c, owner)).reset_index(drop=True) for c in cols})
+    try:   # the same text layout as mtlrec.text (so its disk cache is shared)
+        from mtlrec.text import _multilabel_columns, texts_from_frame
+        ml = _multilabel_columns(tables.spec, frame, cols)
+        return texts_from_frame(frame, cols, multilabel=ml, sep=sep)
+    except (ImportError, AttributeError):
+        parts = [frame[c].astype(object).where(frame[c].notna(), "").astype(str).str.strip()
+                 .str.replace(sep, ", ", regex=False).str.rstrip(". ") for c in cols]
+        joined = parts[0]
+        for p in parts[1:]:
+            joined = joined.str.cat(p, sep=". ")
+        return (joined.str.replace(r"^(\. )+|(\. )+$", "", regex=True)
+                .str.replace(r"(\. ){2,}", ". ", regex=True) + ".").str.replace(r"^\.$", "", regex=True).tolist()
 
 
 def _encode_texts(texts: list[str], encoder, progress) -> tuple[np.ndarray, dict]:
@@ -582,7 +585,20 @@ def _encode_texts(texts: list[str], encoder, progress) -> tuple[np.ndarray, dict
     uniq = [str(u) for u in uniq]
     nonempty = [k for k, u in enumerate(uniq) if u.strip()]
     t0 = time.perf_counter()
-    vecs = np.asarray(encoder([uniq[k] for k in nonempty]), dtype=np.float32) if nonempty else None
+    vecs = None
+    if nonempty:
+        batch = [uniq[k] for k in nonempty]
+        try:
+            takes_progress = "progress" in inspect.signature(encoder).parameters
+        except (TypeError, ValueError):
+            takes_progress = False
+        if takes_progress and progress:
+            out = encoder(batch, progress=lambda done, total: progress(done / max(total, 1)))
+        else:
+            out = encoder(batch)
+        vecs = np.asarray(out, dtype=np.float32)
+        if vecs.ndim != 2 or len(vecs) != len(batch):
+            raise ValueError(f"the text encoder returned shape {vecs.shape} for {len(batch)} texts")
     if progress:
         progress(1.0)
     dim = int(vecs.shape[1]) if vecs is not None else int(getattr(encoder, "dim", 1))
