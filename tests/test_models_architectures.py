@@ -172,7 +172,7 @@ def test_unknown_category_codes_map_to_the_unknown_bucket():
     feats, _ = synthetic(3, 6)
     bad = dict(feats, user_id=torch.tensor([0, 999, -5]))
     x = m.embed(bad)
-    unk = m.input.module_for("user_id").weight[0]
+    unk = m.input.embedding_rows("user_id")[0]
     cols = m.input_groups()["user id"]
     for r in range(3):
         assert torch.allclose(x[r, cols], unk)
@@ -213,3 +213,30 @@ def test_each_architecture_learns_every_task(arch):
             assert res["rmse"] < 0.8 * float(test_y[t.name].std()), (t.name, res)
         else:
             assert res["micro_auc"] > 0.7, (t.name, res)
+
+
+def test_fused_input_columns_follow_field_order_with_mixed_kinds():
+    fields = [FeatureField("age", "numeric", "user"),
+              FeatureField("user_id", "categorical", "user", vocab_size=5),
+              FeatureField("item_id", "categorical", "item", vocab_size=7),
+              FeatureField("item_text", "dense", "item", dim=3),
+              FeatureField("price", "numeric", "item"),
+              FeatureField("hour", "numeric", "context"),
+              FeatureField("city", "categorical", "context", vocab_size=4)]
+    m = build_model("shared_bottom", fields, [TaskSpec("click", "binary")], embedding_dim=4, dense_proj_dim=2,
+                    shared_dims=[8], tower_dims=[4])
+    f = {"age": torch.tensor([0.5, -1.0]), "user_id": torch.tensor([1, 4]), "item_id": torch.tensor([6, 0]),
+         "item_text": torch.randn(2, 3), "price": torch.tensor([2.0, 3.0]), "hour": torch.tensor([7.0, 8.0]),
+         "city": torch.tensor([3, 2])}
+    x = m.embed(f).detach()
+    cols = m.input.field_columns()
+    assert [len(cols[n]) for n in cols] == [1, 4, 4, 2, 1, 1, 4] and x.shape == (2, 17)
+    for fld in fields:
+        got = x[:, cols[fld.name]]
+        if fld.kind == "numeric":
+            want = f[fld.name].unsqueeze(1)
+        elif fld.kind == "categorical":
+            want = m.input.embedding_rows(fld.name)[f[fld.name]]
+        else:
+            want = m.input.dense_projection(fld.name)(f[fld.name])
+        assert torch.allclose(got, want.detach()), fld.name

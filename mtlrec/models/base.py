@@ -13,23 +13,21 @@ everything else (embedding, explanations' access to X and H, the towers' paramet
 """
 from __future__ import annotations
 
-import re
 from typing import Any, Sequence
 
 import torch
 from torch import nn
 
 
-def _key(i: int, name: str) -> str:
-    """A ModuleDict-safe key for field ``i`` (field names may contain dots or spaces)."""
-    return f"f{i}_" + re.sub(r"[^0-9A-Za-z_]", "_", name)
-
-
 class FeatureInput(nn.Module):
-    """Feature dict -> fused input X [b, out_dim].
+    """Feature dict -> fused input X [b, out_dim], columns in field order.
 
-    Categorical codes outside ``0..vocab_size-1`` (e.g. ids unseen at preparation
-    time) map to code 0, the unknown bucket.
+    All categorical fields share one embedding table with a row offset per field
+    (one lookup per batch instead of one per field; field j owns rows
+    ``offsets[j] .. offsets[j] + vocab_size_j - 1``). Codes outside
+    ``0..vocab_size-1`` (e.g. ids unseen at preparation time) map to the field's
+    code 0, the unknown bucket. Numeric fields are one column each (their value);
+    dense fields go through their own learned ``nn.Linear(dim, dense_proj_dim)``.
     """
 
     def __init__(self, fields: Sequence, embedding_dim: int = 16, dense_proj_dim: int = 32):
@@ -37,69 +35,85 @@ class FeatureInput(nn.Module):
         self.fields = list(fields)
         if not self.fields:
             raise ValueError("the model needs at least one input feature")
+        names = [f.name for f in self.fields]
+        if len(set(names)) != len(names):
+            raise ValueError(f"input field names must be unique: {names}")
         self.embedding_dim = int(embedding_dim)
         self.dense_proj_dim = int(dense_proj_dim)
-        self.embeddings = nn.ModuleDict()
-        self.projections = nn.ModuleDict()
-        self._plan: list[tuple[str, str, str]] = []   # (field name, kind, module key)
-        widths: list[int] = []
-        for i, f in enumerate(self.fields):
-            key = _key(i, f.name)
-            if f.kind == "categorical":
-                if int(f.vocab_size) < 1:
-                    raise ValueError(f"categorical field '{f.name}' has vocab_size {f.vocab_size}")
-                self.embeddings[key] = nn.Embedding(int(f.vocab_size), self.embedding_dim)
-                widths.append(self.embedding_dim)
-            elif f.kind == "numeric":
-                widths.append(1)
-            elif f.kind == "dense":
-                self.projections[key] = nn.Linear(int(f.dim), self.dense_proj_dim)
-                widths.append(self.dense_proj_dim)
-            else:
+        cat = [f for f in self.fields if f.kind == "categorical"]
+        for f in self.fields:
+            if f.kind not in ("categorical", "numeric", "dense"):
                 raise ValueError(f"field '{f.name}': unknown kind '{f.kind}'")
-            self._plan.append((f.name, f.kind, key))
-        self.widths = widths
-        self.out_dim = int(sum(widths))
+            if f.kind == "categorical" and int(f.vocab_size) < 1:
+                raise ValueError(f"categorical field '{f.name}' has vocab_size {f.vocab_size}")
+            if f.kind == "dense" and int(f.dim) < 1:
+                raise ValueError(f"dense field '{f.name}' has dim {f.dim}")
+        self.cat_names = [f.name for f in cat]
+        self.num_names = [f.name for f in self.fields if f.kind == "numeric"]
+        self.dense_names = [f.name for f in self.fields if f.kind == "dense"]
+        vocab = [int(f.vocab_size) for f in cat]
+        offsets = [sum(vocab[:j]) for j in range(len(vocab))]
+        self._offsets = dict(zip(self.cat_names, offsets))
+        self._vocab = dict(zip(self.cat_names, vocab))
+        self.embedding = nn.Embedding(sum(vocab), self.embedding_dim) if cat else None
+        self.register_buffer("cat_offsets", torch.tensor(offsets, dtype=torch.long), persistent=False)
+        self.register_buffer("cat_vocab", torch.tensor(vocab, dtype=torch.long), persistent=False)
+        self.projections = nn.ModuleList(nn.Linear(int(f.dim), self.dense_proj_dim)
+                                         for f in self.fields if f.kind == "dense")
+        self.widths = [self.embedding_dim if f.kind == "categorical" else
+                       1 if f.kind == "numeric" else self.dense_proj_dim for f in self.fields]
+        self.out_dim = int(sum(self.widths))
+        # runs of consecutive fields of one kind, in field order: (kind, n_fields)
+        runs: list[list] = []
+        for f in self.fields:
+            if f.kind != "dense" and runs and runs[-1][0] == f.kind:
+                runs[-1][1] += 1
+            else:
+                runs.append([f.kind, 1])
+        self._runs = [tuple(r) for r in runs]
 
-    def module_for(self, name: str) -> nn.Module | None:
-        """The embedding / projection of field ``name`` (None for numeric fields)."""
-        for fname, kind, key in self._plan:
-            if fname == name:
-                if kind == "categorical":
-                    return self.embeddings[key]
-                return self.projections[key] if kind == "dense" else None
-        raise KeyError(name)
+    def embedding_rows(self, name: str) -> torch.Tensor:
+        """The embedding table of categorical field ``name`` [vocab_size, embedding_dim] (a view)."""
+        if name not in self._offsets:
+            raise KeyError(f"'{name}' is not a categorical input field; categorical fields: {self.cat_names}")
+        o = self._offsets[name]
+        return self.embedding.weight[o:o + self._vocab[name]]
+
+    def dense_projection(self, name: str) -> nn.Linear:
+        """The learned projection of dense field ``name``."""
+        if name not in self.dense_names:
+            raise KeyError(f"'{name}' is not a dense input field; dense fields: {self.dense_names}")
+        return self.projections[self.dense_names.index(name)]
+
+    def _get(self, features, name):
+        try:
+            return features[name]
+        except KeyError:
+            raise KeyError(f"feature '{name}' is missing from the batch; the model expects "
+                           f"{[f.name for f in self.fields]}") from None
 
     def forward(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
-        parts = []
-        for name, kind, key in self._plan:
-            try:
-                x = features[name]
-            except KeyError:
-                raise KeyError(f"feature '{name}' is missing from the batch; the model expects "
-                               f"{[p[0] for p in self._plan]}") from None
-            if kind == "categorical":
-                emb = self.embeddings[key]
-                x = x.long()
-                ok = (x >= 0) & (x < emb.num_embeddings)
-                parts.append(emb(torch.where(ok, x, torch.zeros_like(x))))
-            elif kind == "numeric":
-                parts.append(x.float().reshape(-1, 1))
-            else:
-                parts.append(self.projections[key](x.float()))
-        return torch.cat(parts, dim=-1)
-
-    def input_groups(self) -> dict[str, list[int]]:
-        """Display group -> column indices of X (every column in exactly one group)."""
-        out: dict[str, list[int]] = {}
-        start = 0
-        for f, w in zip(self.fields, self.widths):
-            out.setdefault(f.group or f.name, []).extend(range(start, start + w))
-            start += w
-        return out
+        cat_parts: list[torch.Tensor] = []
+        num_parts: list[torch.Tensor] = []
+        if self.cat_names:
+            codes = torch.stack([self._get(features, n).long().reshape(-1) for n in self.cat_names], dim=1)
+            ok = (codes >= 0) & (codes < self.cat_vocab)
+            codes = torch.where(ok, codes, 0) + self.cat_offsets
+            emb = self.embedding(codes)                                   # [b, n_cat, d]
+            flat = emb.reshape(emb.shape[0], -1)
+            sizes = [n * self.embedding_dim for k, n in self._runs if k == "categorical"]
+            cat_parts = list(flat.split(sizes, dim=1)) if len(sizes) > 1 else [flat]
+        if self.num_names:
+            nums = torch.stack([self._get(features, n).float().reshape(-1) for n in self.num_names], dim=1)
+            sizes = [n for k, n in self._runs if k == "numeric"]
+            num_parts = list(nums.split(sizes, dim=1)) if len(sizes) > 1 else [nums]
+        dense_parts = [proj(self._get(features, n).float()) for n, proj in zip(self.dense_names, self.projections)]
+        it = {"categorical": iter(cat_parts), "numeric": iter(num_parts), "dense": iter(dense_parts)}
+        parts = [next(it[k]) for k, _ in self._runs]
+        return parts[0] if len(parts) == 1 else torch.cat(parts, dim=-1)
 
     def field_columns(self) -> dict[str, list[int]]:
-        """Field name -> column indices of X."""
+        """Field name -> its column indices in X."""
         out: dict[str, list[int]] = {}
         start = 0
         for f, w in zip(self.fields, self.widths):
@@ -107,6 +121,12 @@ class FeatureInput(nn.Module):
             start += w
         return out
 
+    def input_groups(self) -> dict[str, list[int]]:
+        """Display group -> column indices of X (every column in exactly one group)."""
+        out: dict[str, list[int]] = {}
+        for f, cols in zip(self.fields, self.field_columns().values()):
+            out.setdefault(f.group or f.name, []).extend(cols)
+        return out
 
 class MultiTaskModel(nn.Module):
     """Base of every architecture: ``forward(features) -> {task name: logits}``.

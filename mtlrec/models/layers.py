@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import math
+
 import torch
 from torch import nn
 
@@ -25,6 +27,52 @@ class MLP(nn.Sequential):
             d = int(h)
         super().__init__(*layers)
         self.out_dim = d
+
+
+class GroupedLinear(nn.Module):
+    """``n`` independent linear maps evaluated in one batched product.
+
+    Input [b, d_in] (the same input for all ``n``) or [b, n, d_in] (one input each);
+    output [b, n, d_out]. Map ``e`` is initialised like ``nn.Linear(d_in, d_out)``.
+    """
+
+    def __init__(self, n: int, in_dim: int, out_dim: int):
+        super().__init__()
+        self.n, self.in_dim, self.out_dim = int(n), int(in_dim), int(out_dim)
+        bound = 1.0 / math.sqrt(self.in_dim)
+        self.weight = nn.Parameter(torch.empty(self.n, self.in_dim, self.out_dim).uniform_(-bound, bound))
+        self.bias = nn.Parameter(torch.empty(self.n, self.out_dim).uniform_(-bound, bound))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() == 2:
+            y = torch.einsum("bd,ndh->bnh", x, self.weight)
+        else:
+            y = torch.einsum("bnd,ndh->bnh", x, self.weight)
+        return y + self.bias
+
+    def extra_repr(self) -> str:
+        return f"n={self.n}, in_dim={self.in_dim}, out_dim={self.out_dim}"
+
+
+class ExpertBank(nn.Sequential):
+    """``n`` expert MLPs (``[GroupedLinear -> ReLU (-> Dropout)] * len(dims)``) run together.
+
+    Same maths as ``n`` separate `MLP`s, but one batched product per layer instead of
+    ``n`` small ones. Input [b, d_in] (shared) or [b, n, d_in]; output [b, n, dims[-1]];
+    expert ``e``'s output is ``out[:, e]``.
+    """
+
+    def __init__(self, in_dim: int, n: int, dims: Sequence[int], dropout: float = 0.0):
+        layers: list[nn.Module] = []
+        d = int(in_dim)
+        for h in dims:
+            layers.append(GroupedLinear(n, d, int(h)))
+            layers.append(nn.ReLU())
+            if dropout > 0:
+                layers.append(nn.Dropout(dropout))
+            d = int(h)
+        super().__init__(*layers)
+        self.n, self.out_dim = int(n), d
 
 
 class Gate(nn.Sequential):

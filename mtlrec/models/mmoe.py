@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from mtlrec.models.base import MultiTaskModel
-from mtlrec.models.layers import MLP, Gate, Tower, mix
+from mtlrec.models.layers import ExpertBank, Gate, Tower, mix
 
 
 class MMoE(MultiTaskModel):
@@ -30,12 +30,12 @@ class MMoE(MultiTaskModel):
                                              tower_dims=tower_dims, dropout=float(dropout),
                                              embedding_dim=int(embedding_dim), dense_proj_dim=int(dense_proj_dim)))
         d_x = self.input.out_dim
-        self.experts = nn.ModuleList(MLP(d_x, expert_dims, dropout) for _ in range(int(n_experts)))
+        self.experts = ExpertBank(d_x, int(n_experts), expert_dims, dropout)
         self.gates = nn.ModuleList(Gate(d_x, int(n_experts)) for _ in self.tasks)
         self.towers = nn.ModuleList(Tower(expert_dims[-1], tower_dims, t.n_outputs, dropout) for t in self.tasks)
 
     def _experts(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.stack([e(x) for e in self.experts], dim=1)      # [b, n_experts, d]
+        return self.experts(x)                                        # [b, n_experts, d]
 
     def forward_from_input(self, x):
         experts = self._experts(x)

@@ -14,37 +14,53 @@ import torch
 from torch import nn
 
 from mtlrec.models.base import MultiTaskModel
-from mtlrec.models.layers import MLP, Gate, Tower, mix
+from mtlrec.models.layers import ExpertBank, Gate, Tower, mix
 
 
 class CGCLevel(nn.Module):
-    """One Customized Gate Control level."""
+    """One Customized Gate Control level.
+
+    Its experts run as one `ExpertBank`, ordered task 0's ``n_specific`` experts, task
+    1's, ..., then the ``n_shared`` shared experts. In the first level every expert
+    reads X; in later levels task experts read their task's previous output and
+    shared experts the previous shared output.
+    """
 
     def __init__(self, in_dim: int, n_tasks: int, n_specific: int, n_shared: int, expert_dims, dropout: float,
                  last: bool):
         super().__init__()
-        self.specific = nn.ModuleList(nn.ModuleList(MLP(in_dim, expert_dims, dropout) for _ in range(n_specific))
-                                      for _ in range(n_tasks))
-        self.shared = nn.ModuleList(MLP(in_dim, expert_dims, dropout) for _ in range(n_shared))
+        self.n_tasks, self.n_specific, self.n_shared = n_tasks, n_specific, n_shared
+        n_all = n_tasks * n_specific + n_shared
+        self.experts = ExpertBank(in_dim, n_all, expert_dims, dropout)
         self.task_gates = nn.ModuleList(Gate(in_dim, n_specific + n_shared) for _ in range(n_tasks))
-        self.shared_gate = None if last else Gate(in_dim, n_tasks * n_specific + n_shared)
+        self.shared_gate = None if last else Gate(in_dim, n_all)
         self.out_dim = int(expert_dims[-1])
+        shared = list(range(n_tasks * n_specific, n_all))
+        for t in range(n_tasks):   # expert columns that task t's gate mixes: its own, then the shared ones
+            idx = list(range(t * n_specific, (t + 1) * n_specific)) + shared
+            self.register_buffer(f"_idx{t}", torch.tensor(idx, dtype=torch.long), persistent=False)
+        self.register_buffer("_shared_idx", torch.tensor(shared, dtype=torch.long), persistent=False)
 
-    def forward(self, task_inputs: list[torch.Tensor], shared_input: torch.Tensor):
-        """-> (task outputs, shared output or None, task gate weights, shared experts [b, n_shared, d])."""
-        shared = [e(shared_input) for e in self.shared]
-        outs, gates, all_specific = [], [], []
-        for x, experts, gate in zip(task_inputs, self.specific, self.task_gates):
-            own = [e(x) for e in experts]
-            all_specific.extend(own)
+    def forward(self, task_inputs: list[torch.Tensor] | None, shared_input: torch.Tensor):
+        """``task_inputs`` None means every expert reads ``shared_input`` (the first level).
+
+        -> (task outputs, shared output or None, task gate weights, shared experts [b, n_shared, d])."""
+        if task_inputs is None:
+            experts = self.experts(shared_input)
+            task_inputs = [shared_input] * self.n_tasks
+        else:
+            per_expert = [x for x in task_inputs for _ in range(self.n_specific)]
+            per_expert += [shared_input] * self.n_shared
+            experts = self.experts(torch.stack(per_expert, dim=1))
+        outs, gates = [], []
+        for t, (x, gate) in enumerate(zip(task_inputs, self.task_gates)):
             g = gate(x)
             gates.append(g)
-            outs.append(mix(g, torch.stack(own + shared, dim=1)))
-        shared_stack = torch.stack(shared, dim=1)
+            outs.append(mix(g, experts.index_select(1, getattr(self, f"_idx{t}"))))
         shared_out = None
         if self.shared_gate is not None:
-            shared_out = mix(self.shared_gate(shared_input), torch.stack(all_specific + shared, dim=1))
-        return outs, shared_out, gates, shared_stack
+            shared_out = mix(self.shared_gate(shared_input), experts)
+        return outs, shared_out, gates, experts.index_select(1, self._shared_idx)
 
 
 class PLE(MultiTaskModel):
@@ -73,7 +89,7 @@ class PLE(MultiTaskModel):
         self.towers = nn.ModuleList(Tower(expert_dims[-1], tower_dims, t.n_outputs, dropout) for t in self.tasks)
 
     def _run(self, x: torch.Tensor):
-        task_in, shared_in = [x] * len(self.tasks), x
+        task_in, shared_in = None, x
         gates, shared_stack = [], None
         for level in self.levels:
             task_in, shared_in, gates, shared_stack = level(task_in, shared_in)
