@@ -14,8 +14,9 @@ Config format (``python -m mtlrec train --config FILE``)::
           "categorical": {"gender": "user", "occupation": "user"},
           "numeric": {"age": "user", "year": "item"},
           "text": {}, "multilabel_sep": "|"},
-        "derive": {"like": {"from": "rating", "min": 4}},   # optional derived binary labels
-        "prep": {}                                 # PrepConfig fields (split, negatives, ...)
+        "prep": {                                  # PrepConfig fields (mtlrec/prep/config.py)
+          "split": "random", "valid_frac": 0.1, "test_frac": 0.1, "negative_ratio": 0,
+          "derived_labels": [{"name": "like", "source": "rating", "op": ">=", "threshold": 4}]}
       },
       "tasks": [                                   # one entry per task
         {"name": "click", "type": "binary", "label": "click", "weight": 1.0, "metric": "auc"},
@@ -33,7 +34,8 @@ Config format (``python -m mtlrec train --config FILE``)::
         "early_stopping": {"task": "click", "metric": "auc", "patience": 3},
         "seed": 0, "log_every": 50,
         "baselines": false,                        # also train one single-task model per task
-        "cv_folds": 1                              # k > 1: k-fold cross-validation on train+valid
+        "cv_folds": 1,                             # k > 1: k-fold cross-validation on train+valid
+        "threads": null                            # CPU threads (process-wide); null = torch default
       },
       "text": {"enabled": false, "columns": [], "model": "all-MiniLM-L6-v2"}
     }
@@ -101,6 +103,7 @@ class TrainConfig:
     cv_folds: int = 1
     eval_batch_size: int = 65536
     optimizer: str = "adam"
+    threads: int | None = None     # CPU threads for torch (process-wide); None = torch's default
 
     @classmethod
     def from_dict(cls, d: dict | None) -> "TrainConfig":
@@ -122,6 +125,8 @@ class TrainConfig:
              f"train.early_stopping.patience must be >= 0, not {self.early_stopping.patience!r}"),
             (str(self.device).split(":")[0].lower() in DEVICE_CHOICES,
              f"train.device '{self.device}' is unknown; choose one of {', '.join(DEVICE_CHOICES)}"),
+            (self.threads is None or (isinstance(self.threads, int) and self.threads >= 1),
+             f"train.threads must be null or an integer >= 1, not {self.threads!r}"),
             (self.optimizer in OPTIMIZERS, f"train.optimizer '{self.optimizer}' is unknown; choose one of {', '.join(OPTIMIZERS)}"),
         ]
         for ok, msg in checks:
@@ -155,7 +160,6 @@ class DataConfig:
     paths: list[str] = field(default_factory=list)
     format: str | None = None
     roles: dict | None = None
-    derive: dict = field(default_factory=dict)
     prep: dict = field(default_factory=dict)
 
     @classmethod

@@ -19,6 +19,7 @@ def add_arguments(p) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object with the results on stdout")
     p.add_argument("--epochs", type=int, default=None, help="override train.epochs")
     p.add_argument("--device", default=None, help="override train.device (auto, cuda, mps, cpu)")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (override train.threads)")
     p.add_argument("--baselines", action="store_true", help="also train single-task baselines (gain per task)")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
@@ -48,6 +49,8 @@ def run(args) -> int:
             cfg.train.device = args.device
         if args.baselines:
             cfg.train.baselines = True
+        if args.threads:
+            cfg.train.threads = args.threads
         cfg.validate()
         from mtlrec.training.pipeline import Progress, run_training
         from mtlrec.training.rundir import default_run_dir

@@ -17,42 +17,8 @@ from mtlrec.errors import DataError, TrainingError
 
 
 # ---- data ---------------------------------------------------------------------------------
-def derive_labels(raw, derive: dict) -> list[str]:
-    """Add derived binary labels to ``raw.interactions`` in place.
-
-    ``derive = {"like": {"from": "rating", "min": 4}}`` makes ``like = rating >= 4``
-    (also ``"max"`` for <=, ``"equals"`` for ==). Returns the derived column names."""
-    import numpy as np
-    import pandas as pd
-    out = []
-    df = raw.interactions
-    for name, rule in (derive or {}).items():
-        if not isinstance(rule, dict) or "from" not in rule:
-            raise DataError(f"derived label '{name}' needs a rule like {{\"from\": \"rating\", \"min\": 4}}",
-                            file="config", fix="give 'from' and one of 'min', 'max', 'equals'")
-        src = rule["from"]
-        if src not in df.columns:
-            raise DataError(f"derived label '{name}': column '{src}' is not in the interactions",
-                            file=raw.sources.get("interactions") if hasattr(raw, "sources") else None,
-                            fix=f"use one of: {', '.join(map(str, df.columns))}")
-        col = df[src]
-        if "equals" in rule:
-            vals = (col == rule["equals"])
-        else:
-            x = pd.to_numeric(col, errors="coerce")
-            vals = pd.Series(np.ones(len(df), dtype=bool), index=df.index)
-            if "min" in rule:
-                vals &= x >= float(rule["min"])
-            if "max" in rule:
-                vals &= x <= float(rule["max"])
-            vals = vals.where(x.notna())
-        df[name] = vals.astype("float").astype("Int64") if vals.isna().any() else vals.astype(int)
-        out.append(name)
-    return out
-
-
 def load_raw(cfg: RunConfig):
-    """(RawData, DataSpec) from ``cfg.data`` (derived labels added, spec suggested if absent)."""
+    """(RawData, DataSpec) from ``cfg.data`` (spec suggested when the config gives no roles)."""
     from mtlrec.data.roles import DataSpec
     paths = cfg.data_paths()
     if not paths:
@@ -68,14 +34,14 @@ def load_raw(cfg: RunConfig):
         from mtlrec.data.readers import load_data
         raw = load_data(paths[0] if len(paths) == 1 else paths)
         spec = None
-    derived = derive_labels(raw, cfg.data.derive)
     if cfg.data.roles is not None:
-        spec = DataSpec.from_dict(cfg.data.roles)
+        try:
+            spec = DataSpec.from_dict(cfg.data.roles)
+        except (TypeError, ValueError) as e:
+            raise DataError(f"data.roles: {e}", file="config") from None
     elif spec is None:
         from mtlrec.data.suggest import suggest_spec
         spec = suggest_spec(raw)
-    for name in derived:
-        spec.labels.setdefault(name, "binary")
     return raw, spec
 
 
@@ -88,7 +54,6 @@ def make_text_encoder(cfg: RunConfig, device=None):
 
 def build_dataset(cfg: RunConfig, progress: Callable | None = None):
     """Load, validate and prepare the data of ``cfg`` -> PreparedDataset."""
-    from mtlrec.data.validate import validate
     from mtlrec.prep import PrepConfig, prepare
     raw, spec = load_raw(cfg)
     if cfg.text.enabled and cfg.text.columns:
@@ -97,8 +62,10 @@ def build_dataset(cfg: RunConfig, progress: Callable | None = None):
             owners[c] = spec.text.get(c) or ("user" if raw.users is not None and c in raw.users.columns
                                              and c not in raw.interactions.columns else "item")
         spec.text.update(owners)
-    validate(raw, spec)
-    prep_cfg = PrepConfig.from_dict(cfg.data.prep or {})
+    try:
+        prep_cfg = PrepConfig.from_dict(cfg.data.prep or {})
+    except (TypeError, ValueError) as e:
+        raise DataError(f"data.prep: {e}", file="config") from None
     return prepare(raw, spec, prep_cfg, text_encoder=make_text_encoder(cfg), progress=progress)
 
 
@@ -206,6 +173,9 @@ def run_training(cfg: RunConfig, run_dir=None, *, dataset=None, stop_event: thre
     cfg.train.validate()
     writer = RunWriter(run_dir) if run_dir is not None else None
     device = pick_device(cfg.train.device)
+    if cfg.train.threads:
+        import torch
+        torch.set_num_threads(int(cfg.train.threads))   # process-wide
     if writer:
         writer.write_config(cfg.to_dict())
         writer.write_status("running", device=str(device))
