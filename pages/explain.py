@@ -126,7 +126,7 @@ for j, name in enumerate(task_names):
                                              f"{t['prediction']:.3f}"
     with cols[j % len(cols)]:
         st.plotly_chart(fig.waterfall_figure(t, title=f"{name}: {t['output_kind']}{pred}"),
-                        use_container_width=True, key=f"explain_wf_{name}")
+                        key=f"explain_wf_{name}")
 
 fused = res.get("fused")
 if fused:
@@ -138,9 +138,9 @@ if fused:
         st.plotly_chart(fig.waterfall_figure({"base_value": fused["base_value"], "output": fused["score"],
                                               "contributions": fused["contributions"]},
                                              title=f"fused score {fused['score']:.3f}", unit="fused score"),
-                        use_container_width=True, key="explain_wf_fused")
+                        key="explain_wf_fused")
     with f2:
-        st.plotly_chart(fig.fused_by_task_figure(fused), use_container_width=True, key="explain_fused_tasks")
+        st.plotly_chart(fig.fused_by_task_figure(fused), width="stretch", key="explain_fused_tasks")
 
 with st.expander("Raw numbers (JSON, as `python -m mtlrec explain --json` prints them)"):
     st.json(res, expanded=False)
@@ -163,6 +163,8 @@ if g2.button("Compute the global summary", key="explain_global_go", icon=":mater
         bar.progress(1.0, text="done")
     except Exception as e:
         show_exception(e, "The global summary")
+    else:
+        st.rerun()          # redraw with the cached summary (and the button disabled)
 
 summary = cache.get(gkey)
 if summary is None:
@@ -171,13 +173,13 @@ if summary is None:
 else:
     st.caption(f"{summary['n_rows']} rows · {summary['importance_method']} SHAP · "
                f"{summary['elapsed_ms'] / 1000:.1f} s")
-    st.plotly_chart(fig.importance_figure(summary["importance"]), use_container_width=True,
+    st.plotly_chart(fig.importance_figure(summary["importance"]), width="stretch",
                     key="explain_importance")
-    st.plotly_chart(fig.heatmap_figure(summary["heatmap"]), use_container_width=True, key="explain_heatmap")
+    st.plotly_chart(fig.heatmap_figure(summary["heatmap"]), width="stretch", key="explain_heatmap")
     if "tower_reliance" in summary:
-        st.plotly_chart(fig.tower_reliance_figure(summary["tower_reliance"]), use_container_width=True,
+        st.plotly_chart(fig.tower_reliance_figure(summary["tower_reliance"]), width="stretch",
                         key="explain_towers")
     if "gates" in summary:
-        st.plotly_chart(fig.gates_figure(summary["gates"]), use_container_width=True, key="explain_gates")
+        st.plotly_chart(fig.gates_figure(summary["gates"]), width="stretch", key="explain_gates")
         if summary.get("gates_note"):
             st.caption(summary["gates_note"])
