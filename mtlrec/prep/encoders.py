@@ -133,14 +133,13 @@ def fit_numeric(values, missing: str = "median", standardize: bool = True) -> di
     else:
         fill = 0.0
     # mean/std of the filled training values (the missing ones count as the fill)
-    n_missing = 0
     mean = float(v.mean()) if len(v) else 0.0
     std = float(v.std()) if len(v) else 1.0
     if not standardize:
         mean, std = 0.0, 1.0
     elif not np.isfinite(std) or std < 1e-12:
         std = 1.0
-    return {"fill": fill, "mean": mean, "std": std, "standardize": bool(standardize), "missing": n_missing}
+    return {"fill": fill, "mean": mean, "std": std, "standardize": bool(standardize)}
 
 
 def encode_numeric(values, state: dict) -> tuple[np.ndarray, int]:
