@@ -132,7 +132,7 @@ def fit_numeric(values, missing: str = "median", standardize: bool = True) -> di
         fill = float(v.mean())
     else:
         fill = 0.0
-    # mean/std of the filled training values (the missing ones count as the fill)
+    # mean/std of the present training values
     mean = float(v.mean()) if len(v) else 0.0
     std = float(v.std()) if len(v) else 1.0
     if not standardize:
