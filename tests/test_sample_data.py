@@ -41,6 +41,7 @@ def test_shipped_files_are_what_the_generator_writes(sample_data_dir, catalogue)
             f"{name} differs from the generator: regenerate with `python -m mtlrec sample --out sample_data`"
         assert list(pd.read_csv(path, nrows=2).columns) == SAMPLE_COLUMNS[name]
     assert total < 5 * 1024 * 1024
+    assert sum(p.stat().st_size for p in sample_data_dir.rglob("*") if p.is_file()) < 5 * 1024 * 1024
 
 
 def test_sample_shapes_and_values(catalogue):
