@@ -439,3 +439,7 @@ def item_texts(raw, spec, columns: Sequence[str] | None = None):
 
 def user_texts(raw, spec, columns: Sequence[str] | None = None):
     return entity_texts(raw, spec, "user", columns)
+
+
+# public name of the multi-label column detection (used by mtlrec.prep to lay out texts the same way)
+multilabel_columns = _multilabel_columns
