@@ -330,7 +330,7 @@ def _item_text(ds, item_index: int) -> tuple[str, str]:
         if v is None or (isinstance(v, float) and v != v):
             continue
         s = str(v)
-        rest.append(s if len(s) <= 80 else s[:77] + "...")
+        rest.append(s if len(s) <= 70 else s[:67] + "...")
     return title, " · ".join(rest[:3])
 
 
@@ -339,16 +339,20 @@ def rec_frame(recs: list[dict], ds):
     import pandas as pd
     rows = []
     for i, r in enumerate(recs, 1):
-        item = str(r.get("item_id", r.get("item")))
-        scores = dict(r.get("scores") or {k.split(":", 1)[1]: v for k, v in r.items() if k.startswith("score:")})
+        item = str(r.get("item", r.get("item_id")))
+        tasks = r.get("tasks") or {}
         try:
             idx = ds.item_index(item)
         except KeyError:
             idx = -1
         title, text = _item_text(ds, idx)
-        row = {"rank": int(r.get("rank", i)), "item_id": item, "title": r.get("title") or title, "text": text}
-        row.update({f"score:{t}": float(v) for t, v in scores.items()})
-        row["fused"] = float(r.get("fused", r.get("score", 0.0)))
+        row = {"rank": int(r.get("rank", i)), "item_id": item, "title": title, "text": text}
+        for t, v in tasks.items():
+            if isinstance(v, dict):      # multi-label: its most likely classes
+                row[f"top:{t}"] = ", ".join(f"{c} {p:.2f}" for c, p in v.items())
+            else:
+                row[f"score:{t}"] = float(v)
+        row["fused"] = float(r.get("score", 0.0))
         rows.append(row)
     return pd.DataFrame(rows)
 

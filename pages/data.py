@@ -2,15 +2,21 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import streamlit as st
 
 from mtlrec import viz
 from mtlrec.data.roles import OWNERS, ROLE_NAMES
 from mtlrec.errors import DataError
+from mtlrec.prep import config as prep_config
 from mtlrec.workflow import interaction_counts, roles_table, spec_from_roles
 from pages.state import (get_state, handle_upload, load_sample_workspace, prepare_dataset, show_data_error,
                          show_exception)
+
+PREP_CHOICES = {"duplicates": prep_config.DUPLICATES, "missing_numeric": prep_config.MISSING_NUMERIC,
+                "missing_categorical": prep_config.MISSING_CATEGORICAL, "split": prep_config.SPLITS,
+                "missing_items": prep_config.MISSING_ITEMS}
 
 state = get_state()
 st.title("Data")
@@ -158,13 +164,17 @@ prep = state.prep
 with st.form(f"prep_form_{state.counter}", border=True):
     st.caption("How the data is cleaned, encoded and split into train / valid / test.")
     values = {}
+    bad_json = None
     cols = st.columns(3)
     for i, f in enumerate(dataclasses.fields(prep)):
         v = getattr(prep, f.name)
         label = f.name.replace("_", " ")
         box = cols[i % 3]
         key = f"prep_{f.name}_{state.counter}"
-        if isinstance(v, bool):
+        if f.name in PREP_CHOICES:
+            opts = list(PREP_CHOICES[f.name])
+            values[f.name] = box.selectbox(label, opts, index=opts.index(v) if v in opts else 0, key=key)
+        elif isinstance(v, bool):
             values[f.name] = box.checkbox(label, value=v, key=key)
         elif isinstance(v, int):
             values[f.name] = int(box.number_input(label, value=v, step=1, key=key))
@@ -172,11 +182,17 @@ with st.form(f"prep_form_{state.counter}", border=True):
             values[f.name] = float(box.number_input(label, value=v, format="%.4g", key=key))
         elif isinstance(v, str):
             values[f.name] = box.text_input(label, value=v, key=key)
-        elif v is None:
-            txt = box.text_input(label, value="", key=key, help="empty = automatic")
-            values[f.name] = txt or None
+        elif isinstance(v, (list, dict)):
+            txt = box.text_input(f"{label} (JSON)", value=json.dumps(v), key=key,
+                                 help='e.g. [{"name": "like", "source": "rating", "op": ">=", "threshold": 4}]')
+            try:
+                values[f.name] = json.loads(txt or "[]")
+            except json.JSONDecodeError as e:
+                bad_json = f"{label}: not valid JSON ({e.msg})"
     submitted = st.form_submit_button("Prepare", type="primary", icon=":material/construction:")
-if submitted:
+if submitted and bad_json:
+    st.error(bad_json)
+elif submitted:
     try:
         state.prep = dataclasses.replace(prep, **values)
     except (TypeError, ValueError) as e:

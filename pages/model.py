@@ -43,7 +43,7 @@ for i, t in enumerate(state.tasks):
     mopts = metrics_for(t["type"])
     mcur = t.get("metric") if t.get("metric") in mopts else DEFAULT_METRIC[t["type"]]
     t["metric"] = c[4].selectbox("Metric", mopts, index=mopts.index(mcur), key=f"task_metric_{uid}_{t['type']}_{ctr}")
-    if c[5].button("Remove", icon=":material/delete:", key=f"task_del_{uid}_{ctr}", help="remove this task"):
+    if c[5].button("", icon=":material/delete:", key=f"task_del_{uid}_{ctr}", help="Remove this task"):
         remove = i
 if remove is not None:
     state.tasks.pop(remove)

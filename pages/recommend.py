@@ -54,17 +54,19 @@ with right:
     frame = rec_frame(recs, ds)
     st.markdown(f"#### Top {len(frame)} for user {user}")
     task_cols = [c for c in frame.columns if c.startswith("score:")]
-    head = st.columns([0.5, 4] + [1.2] * len(task_cols) + [1.2, 1.3])
+    head = st.columns([0.4, 4] + [1] * len(task_cols) + [1, 1.8])
     head[0].caption("#")
     head[1].caption("item")
     for h, c in zip(head[2:], task_cols):
         h.caption(c.split(":", 1)[1])
     head[2 + len(task_cols)].caption("fused")
     for i, row in enumerate(frame.to_dict("records")):
-        cols = st.columns([0.5, 4] + [1.2] * len(task_cols) + [1.2, 1.3], vertical_alignment="center")
+        cols = st.columns([0.4, 4] + [1] * len(task_cols) + [1, 1.8], vertical_alignment="center")
         cols[0].markdown(f"**{row['rank']}.**")
         sub = row.get("text") or ""
-        cols[1].markdown(f"**{row['title']}** `{row['item_id']}`" + (f"  \n:gray[{sub}]" if sub else ""))
+        tops = " · ".join(f"{c.split(':', 1)[1]}: {row[c]}" for c in frame.columns if c.startswith("top:"))
+        cols[1].markdown(f"**{row['title']}** `{row['item_id']}`" + (f"  \n:gray[{sub}]" if sub else "")
+                         + (f"  \n:violet[{tops}]" if tops else ""))
         for cc, c in zip(cols[2:], task_cols):
             cc.markdown(f"{row[c]:.3f}")
         cols[2 + len(task_cols)].markdown(f"**{row['fused']:.3f}**")

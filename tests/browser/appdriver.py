@@ -74,12 +74,9 @@ def assert_no_exception(page, where: str = "") -> None:
         raise AssertionError(f"Streamlit exception {where}: {boxes.first.inner_text()[:2000]}")
 
 
-def wait_idle(page, timeout: float = 30_000) -> None:
-    """Wait until the script run is over (no running indicator) and the app is rendered."""
-    page.wait_for_selector('[data-testid="stApp"]', timeout=timeout)
-    page.wait_for_function(
-        """() => { const s = document.querySelector('[data-testid="stStatusWidget"]');
-                   return !s || !/Running|Stop/i.test(s.innerText); }""", timeout=timeout)
+def wait_idle(page, timeout: float = 60_000) -> None:
+    """Wait until the script run is over (stApp's data-test-script-state is notRunning)."""
+    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=timeout)
 
 
 def open_app(page, url: str, timeout: float = 60_000) -> None:
