@@ -1,0 +1,116 @@
+"""Benchmark of SHAP explanations on CPU: ``python bench/explain.py [--json] [--run RUN_DIR ...]``.
+
+Without ``--run``, trains one small run per architecture on the shipped sample data
+(``sample_data/config_<arch>.json``, 1 epoch) in a temporary folder. For each run:
+
+* ``local_ms_first``: one recommendation explained for all tasks with 100 background rows,
+  including building the explainer (background sample, model copy, method probe);
+* ``local_ms_warm``: median of the next explanations with the same explainer (the Explain
+  page keeps one per run);
+* ``global_s``: the global summary over 500 test rows (importance per task, groups x
+  shared units heatmap, towers / gates);
+* ``additivity_max_err``: max |base + sum(contributions) - logit| over tasks and rows.
+
+Budgets (issue 5): local <= 300 ms, global <= 10 s. Importing shap/torch and loading the run
+are not timed. Prints the load average: the figures are only comparable on an idle machine.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+ARCHS = ("shared_bottom", "mmoe", "ple")
+
+
+def train_sample_runs(out: Path, epochs: int = 1) -> list[Path]:
+    from mtlrec.config import RunConfig
+    from mtlrec.training.pipeline import build_dataset, run_training
+    dirs, dataset = [], None
+    for arch in ARCHS:
+        cfg = RunConfig.load(ROOT / "sample_data" / f"config_{arch}.json")
+        cfg.train.epochs = epochs
+        cfg.train.device = "cpu"
+        cfg.train.baselines = False
+        if dataset is None:
+            dataset = build_dataset(cfg)
+        d = out / arch
+        run_training(cfg, run_dir=d, dataset=dataset)
+        dirs.append(d)
+    return dirs
+
+
+def bench_run(run_dir: Path, n_local: int = 8, background: int = 100, global_rows: int = 500) -> dict:
+    import numpy as np
+
+    from mtlrec.explain.api import explain_recommendation, global_summary, make_explainer
+    from mtlrec.recommend import recommend
+    from mtlrec.runs import load_run
+    run = load_run(run_dir)
+    ds = run.dataset
+    rng = np.random.default_rng(0)
+    users = [str(u) for u in rng.choice(ds.user_ids, size=n_local, replace=len(ds.user_ids) < n_local)]
+    pairs = [(u, recommend(run, u, k=1)[0]["item"]) for u in users]
+    run.device_data()                                  # tensors of the dataset (done once by any page)
+    t0 = time.perf_counter()
+    first = explain_recommendation(run, *pairs[0], background=background)
+    first_ms = (time.perf_counter() - t0) * 1000.0
+    ex = make_explainer(run, background)
+    ex.explain(ex.background[:1])                      # build the copy / choose the method once
+    warm, err = [], 0.0
+    for u, i in pairs[1:]:
+        t0 = time.perf_counter()
+        r = explain_recommendation(run, u, i, background=background, explainer=ex)
+        warm.append((time.perf_counter() - t0) * 1000.0)
+        for t in r["tasks"].values():
+            err = max(err, abs(t["base_value"] + sum(t["contributions"].values()) - t["output"]))
+    t0 = time.perf_counter()
+    g = global_summary(run, n_rows=global_rows, explainer=ex)
+    global_s = time.perf_counter() - t0
+    return {"arch": run.info.get("arch"), "method": first["method"], "global_method": g["importance_method"],
+            "heatmap_method": g["heatmap"]["method"], "groups": len(next(iter(first["tasks"].values()))["contributions"]),
+            "tasks": len(first["tasks"]), "background": background,
+            "local_ms_first": round(first_ms, 1), "local_ms_warm": round(statistics.median(warm), 1),
+            "local_ms_warm_max": round(max(warm), 1), "global_rows": global_rows, "global_s": round(global_s, 2),
+            "additivity_max_err": float(f"{err:.3g}"),
+            "within_budget": {"local_300ms": statistics.median(warm) <= 300.0, "global_10s": global_s <= 10.0}}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--run", action="append", default=[], help="run folder(s) to benchmark (default: train on the sample)")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args(argv)
+    import shap  # noqa: F401  (import time is not part of an explanation)
+    import torch
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    with tempfile.TemporaryDirectory() as tmp:
+        dirs = [Path(r) for r in args.run] or train_sample_runs(Path(tmp))
+        results = [bench_run(d) for d in dirs]
+    out = {"device": "cpu", "torch_threads": torch.get_num_threads(), "cpus": os.cpu_count(),
+           "load_avg_1min": round(os.getloadavg()[0], 2), "budgets": {"local_ms": 300, "global_s": 10},
+           "runs": results}
+    if args.json:
+        print(json.dumps(out))
+    else:
+        print(f"CPU, {out['torch_threads']} torch threads, load average {out['load_avg_1min']}")
+        for r in results:
+            print(f"{r['arch']:>14}: {r['method']:>5} SHAP, {r['groups']} groups x {r['tasks']} tasks | one "
+                  f"recommendation {r['local_ms_warm']:.0f} ms (first {r['local_ms_first']:.0f} ms) | global "
+                  f"{r['global_rows']} rows {r['global_s']:.1f} s ({r['global_method']}) | additivity "
+                  f"{r['additivity_max_err']:.1e}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
