@@ -271,3 +271,24 @@ def runs_overlay_fig(runs: Mapping[str, Mapping], task: str, key: str, metric: s
     what = f"valid {metric}" if key == "valid" else key.replace("_", " ")
     fig.update_layout(xaxis_title="epoch", yaxis_title=what)
     return _layout(fig, f"{task}: {what}", height=300)
+
+
+def coldstart_fig(rows: Sequence[Mapping]):
+    """Grouped bars: each task's test metric on cold vs warm items, one bar group per run
+    (rows: run, text features, task, metric, cold items, warm items)."""
+    go = _go()
+    from plotly.subplots import make_subplots
+    tasks = list(dict.fromkeys(r["task"] for r in rows))
+    fig = make_subplots(rows=1, cols=max(1, len(tasks)), subplot_titles=[
+        f"{t} ({next(r['metric'] for r in rows if r['task'] == t)})" for t in tasks] or [""])
+    runs = list(dict.fromkeys((r["run"], r["text features"]) for r in rows))
+    for k, (run, text) in enumerate(runs):
+        for j, t in enumerate(tasks):
+            r = next((x for x in rows if x["run"] == run and x["task"] == t), None)
+            if r is None:
+                continue
+            fig.add_bar(x=["cold items", "warm items"], y=[r["cold items"], r["warm items"]],
+                        name=f"{run} (text {text})", legendgroup=run, showlegend=(j == 0),
+                        marker_color=PALETTE[k % len(PALETTE)], row=1, col=j + 1)
+    fig.update_layout(barmode="group")
+    return _layout(fig, "Cold-start vs warm items", height=320)
