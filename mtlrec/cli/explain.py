@@ -25,7 +25,7 @@ def add_arguments(p) -> None:
                    help="number of training rows in the SHAP background sample (default 100)")
     p.add_argument("--method", default="auto",
                    choices=["auto", "deep", "exact", "shap_exact", "permutation", "gradient"],
-                   help="auto: DeepExplainer where it is exactly additive, else exact group Shapley values")
+                   help="auto: DeepExplainer where it is exactly additive, else exact group Shapley values (sampled permutations above 10 groups)")
     p.add_argument("--weights", default=None, help="fusion weights per task, e.g. click=1,rating=0.5")
     p.add_argument("--seed", type=int, default=0, help="seed of the background sample")
     p.add_argument("--json", action="store_true", help="print one JSON object")

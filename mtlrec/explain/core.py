@@ -22,7 +22,8 @@ Which SHAP explainer
   DeepLIFT is not additive: the softmax gates of MMoE/PLE multiply two functions of X,
   which DeepLIFT's rules cannot split exactly. 2^G model evaluations x background rows
   (G groups, usually <= 10) in large batches; with more than ``EXACT_MAX_GROUPS`` groups
-  `shap.explainers.Permutation` is used instead (still exactly additive).
+  the permutation estimator (antithetic random orders of the groups, as
+  `shap.explainers.Permutation` does) is used instead: approximate values, still exactly additive.
 * ``gradient`` -- `shap.GradientExplainer` (expected gradients). Not exactly additive;
   used for *global* importances of gated models, where 500 rows x 2^G evaluations
   would be too slow and only mean |SHAP| is shown.
@@ -47,7 +48,7 @@ from torch import nn
 
 SPACE = "logit"
 DEEP_EXACT_TOL = 1e-4      # max |base + sum(phi) - f(x)| for DeepExplainer to count as exact
-EXACT_MAX_GROUPS = 12      # above this, the permutation explainer replaces exact enumeration
+EXACT_MAX_GROUPS = 10      # above this, sampled permutations replace the 2^G exact enumeration
 
 
 # ---------------------------------------------------------------------------------------------
@@ -220,19 +221,45 @@ def shapley_matrix(n_groups: int) -> tuple[np.ndarray, np.ndarray]:
     return masks, C
 
 
+def permutation_matrix(n_groups: int, n_perms: int = 16, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(masks, C) of the permutation estimator of Shapley values (antithetic pairs of random
+    orders): for each order, every group gets v(groups before it + itself) - v(groups before it).
+    Each order's contributions sum to v(all) - v(empty), so the estimate is exactly additive."""
+    G = int(n_groups)
+    rng = np.random.default_rng(seed)
+    perms = []
+    for _ in range(max(1, n_perms // 2)):
+        p = rng.permutation(G)
+        perms += [p, p[::-1]]
+    P = len(perms)
+    masks = np.zeros((1 + P * G, G), dtype=bool)            # row 0: the empty coalition
+    C = np.zeros((G, 1 + P * G))
+    for pi, p in enumerate(perms):
+        prev = 0
+        for k, g in enumerate(p):
+            idx = 1 + pi * G + k
+            masks[idx] = masks[prev]
+            masks[idx, g] = True
+            C[g, idx] += 1.0 / P
+            C[g, prev] -= 1.0 / P
+            prev = idx
+    return masks, C
+
+
 def exact_group_shapley(net: nn.Module, x: torch.Tensor, background: torch.Tensor, groups: list[list[int]],
-                        max_rows: int = 262144) -> tuple[np.ndarray, np.ndarray]:
+                        max_rows: int = 262144, game=None) -> tuple[np.ndarray, np.ndarray]:
     """Exact Shapley values of feature groups: ([n, G, T] values, [T] base value).
 
     The value of a coalition S is the mean model output over the background rows with
     the columns of the groups in S set to the row's values -- the game
     `shap.explainers.Exact` solves with `GroupMasker` (a test checks both agree). It is
     evaluated here in one batched pass (all 2^G coalitions x background rows at once);
-    shap's implementation needs a numba compilation of tens of seconds per process."""
+    shap's implementation needs a numba compilation of tens of seconds per process.
+    ``game``: (masks, C) of another estimator (`permutation_matrix`); masks[0] must be empty."""
     n, d = x.shape
     nb = background.shape[0]
     G = len(groups)
-    masks, C = shapley_matrix(G)
+    masks, C = game if game is not None else shapley_matrix(G)
     colmask = np.zeros((len(masks), d), dtype=bool)
     for gi, cols in enumerate(groups):
         colmask[:, cols] = masks[:, gi:gi + 1]
@@ -289,10 +316,11 @@ class ModelExplainer:
     training rows [n_bg, d_x]. ``method`` for local explanations: "auto" (DeepExplainer
     where it is exactly additive, else exact group Shapley values), "deep", "exact",
     "shap_exact" (the same values through `shap.explainers.Exact`), "permutation"
-    (`shap.explainers.Permutation`) or "gradient" (`shap.GradientExplainer`, approximate).
+    (sampled orders of the groups; additive) or "gradient" (`shap.GradientExplainer`, approximate).
     """
 
     METHODS = ("auto", "deep", "exact", "shap_exact", "permutation", "gradient")
+    N_PERMUTATIONS = 16
 
     def __init__(self, model, background_x, *, method: str = "auto", tasks: list[str] | None = None,
                  seed: int = 0):
@@ -397,8 +425,10 @@ class ModelExplainer:
                 att = self._explain_deep(x)
             elif m == "exact" and len(self.group_cols) <= EXACT_MAX_GROUPS:
                 att = self._explain_exact(x)
-            elif m in ("exact", "shap_exact", "permutation"):
-                att = self._explain_shap_masked(x, m)
+            elif m in ("exact", "permutation"):
+                att = self._explain_permutation(x)
+            elif m == "shap_exact":
+                att = self._explain_shap_exact(x)
             elif m == "gradient":
                 att = self._explain_gradient(x)
             else:
@@ -425,7 +455,13 @@ class ModelExplainer:
         values, base = exact_group_shapley(net, x, self.background, self.group_cols)
         return Attribution(self.group_names, self.tasks, values, base, self._logits(x), "exact")
 
-    def _explain_shap_masked(self, x, method: str) -> Attribution:
+    def _explain_permutation(self, x) -> Attribution:
+        net = TaskLogits(self._model(), self.tasks)
+        game = permutation_matrix(len(self.group_cols), self.N_PERMUTATIONS, self.seed)
+        values, base = exact_group_shapley(net, x, self.background, self.group_cols, game=game)
+        return Attribution(self.group_names, self.tasks, values, base, self._logits(x), "permutation")
+
+    def _explain_shap_exact(self, x) -> Attribution:
         import shap
         net = TaskLogits(self._model(), self.tasks)
 
@@ -435,19 +471,13 @@ class ModelExplainer:
 
         masker = GroupMasker(self.background.numpy(), self.group_cols)
         G = len(self.group_cols)
-        if method in ("exact", "shap_exact") and G > EXACT_MAX_GROUPS:
-            method = "permutation"
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            if method != "permutation":
-                ex = shap.explainers.Exact(f, masker, feature_names=self.group_names)
-                res = ex(x.numpy(), max_evals=2 ** G + 1, batch_size=2 ** G, silent=True)
-            else:
-                ex = shap.explainers.Permutation(f, masker, feature_names=self.group_names, seed=self.seed)
-                res = ex(x.numpy(), max_evals=max(2 * G + 1, 20 * G), silent=True)
+            ex = shap.explainers.Exact(f, masker, feature_names=self.group_names)
+            res = ex(x.numpy(), max_evals=2 ** G + 1, batch_size=2 ** G, silent=True)
         values = np.asarray(res.values, dtype=np.float64).reshape(len(x), G, len(self.tasks))
         base = np.asarray(res.base_values, dtype=np.float64).reshape(len(x), len(self.tasks))[0]
-        return Attribution(self.group_names, self.tasks, values, base, self._logits(x), method)
+        return Attribution(self.group_names, self.tasks, values, base, self._logits(x), "shap_exact")
 
     def _explain_gradient(self, x, nsamples: int = 200) -> Attribution:
         import shap
