@@ -161,13 +161,38 @@ def without_text(ds):
                            ds.user_ids, ds.item_ids, meta, ds.item_info, ds.user_info)
 
 
+def with_id_dropout(ds, rate: float, seed: int = 0):
+    """Training data where a share ``rate`` of the training rows sees its item as unknown.
+
+    Those rows point to copies of their items whose item-id code is 0 (the unknown bucket that
+    held-out items get), with all other item features (text included) kept. The unknown bucket
+    is then trained, and the model learns to rely on the item's features when the id says
+    nothing -- the usual remedy for cold start ("id dropout"). Only the training split changes;
+    evaluate on the original dataset. Returns ``ds`` itself when ``rate`` is 0."""
+    from mtlrec.dataset import PreparedDataset
+    if not rate or "item_id" not in ds.item_table or not len(ds.item_ids):
+        return ds
+    rng = np.random.default_rng(seed)
+    n_items = len(ds.item_ids)
+    train = dict(ds.rows["train"])
+    pick = rng.random(len(train["item_index"])) < float(rate)
+    train["item_index"] = np.where(pick, train["item_index"] + n_items, train["item_index"])
+    item_table = {k: np.concatenate([v, np.zeros_like(v) if k == "item_id" else v])
+                  for k, v in ds.item_table.items()}
+    rows = dict(ds.rows)
+    rows["train"] = train
+    ids = np.concatenate([ds.item_ids, np.char.add(ds.item_ids.astype(str), "#unknown-id")])
+    return PreparedDataset(ds.fields, ds.labels, rows, ds.user_table, item_table, ds.user_ids, ids,
+                           dict(ds.meta), None, None)
+
+
 def _default_train(cfg, dataset, **kw):
     from mtlrec.training.pipeline import run_training
     return run_training(cfg, dataset=dataset, **kw)
 
 
 def compare_text_features(config, *, columns=None, model: str | None = None, split: str | None = "cold_item",
-                          dataset=None, train: Callable | None = None,
+                          dataset=None, train: Callable | None = None, id_dropout: float = 0.0,
                           progress: Callable[[str, dict], None] | None = None,
                           eval_split: str = "test", **train_kw) -> dict[str, dict]:
     """Train ``config`` twice -- language-model text features on, then off -- and compare.
@@ -176,7 +201,8 @@ def compare_text_features(config, *, columns=None, model: str | None = None, spl
     dense text fields); the run without text uses the same rows with the text fields removed,
     so both runs see exactly the same split and cold items. ``train(cfg, dataset, **train_kw)
     -> run`` (with ``model`` and ``dataset``) defaults to `mtlrec.training.pipeline.run_training`.
-    ``progress(stage, info)`` is called around each step.
+    ``progress(stage, info)`` is called around each step. ``id_dropout`` > 0 trains both runs on
+    `with_id_dropout` data (the same share of rows for both); metrics are on the original rows.
 
     Returns ``{task: {"metric", "higher_is_better", "cold": {"with_text": v, "without_text": v,
     "n": rows}, "warm": {...}}}`` plus ``"_runs"`` (full metric dicts per variant, seconds,
@@ -202,13 +228,13 @@ def compare_text_features(config, *, columns=None, model: str | None = None, spl
         if progress:
             progress("train", {"variant": name})
         t0 = time.perf_counter()
-        run = train(cfg, datasets[name], **train_kw)
+        run = train(cfg, with_id_dropout(datasets[name], id_dropout, seed=cfg.train.seed), **train_kw)
         secs = time.perf_counter() - t0
         res = evaluate_cold_warm(run.model, datasets[name], split=eval_split)
         results[name] = res
         rm = getattr(run, "metrics", None) or {}
         runs[name] = {"seconds": round(secs, 2), "run_dir": str(getattr(run, "run_dir", "") or ""),
-                      "best_epoch": rm.get("best_epoch"), "metrics": res,
+                      "best_epoch": rm.get("best_epoch"), "metrics": res, "id_dropout": id_dropout,
                       "text_fields": [f.name for f in datasets[name].fields if f.kind == "dense"]}
         if progress:
             progress("trained", {"variant": name, "seconds": secs})
