@@ -11,6 +11,11 @@ import streamlit as st
 from pages.state import get_state, load_run_cached, show_exception
 
 GLOBAL_KEY = "explain_global"     # session cache: (run_dir, n_rows, background) -> global summary
+METHODS = {"deep": "DeepExplainer (exactly additive for this architecture)",
+           "exact": "exact Shapley values of the feature groups",
+           "permutation": "Shapley values of the feature groups from sampled orders (additive)",
+           "shap_exact": "shap's Exact explainer over the feature groups",
+           "gradient": "expected gradients (GradientExplainer; approximate, for mean |SHAP| only)"}
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
@@ -69,14 +74,26 @@ try:
     ds = run.dataset
     users = [str(u) for u in ds.user_ids]
     items = [str(i) for i in ds.item_ids]
+    background = int(st.number_input("Background rows", 10, 1000, 100, 10, key="explain_background",
+                                     help="training rows the SHAP base value is averaged over"))
+except Exception as e:  # a broken run folder must not show a traceback
+    show_exception(e, "Loading the run")
+    st.stop()
+
+from mtlrec.explain import figures as fig  # noqa: E402  (plotly only once something is drawn)
+
+
+def local_view() -> None:
+    """One recommendation (user, item): waterfalls per task, the fused score, the sentence."""
     if not users or not items:
-        st.warning("This run's data has no user or item ids, so there is no recommendation to explain.")
-        st.stop()
+        st.info("This run's data has no user or item ids, so there is no single recommendation to explain; "
+                "the global summary below still shows what the model relies on.")
+        return
     titles = {}
     if ds.item_info is not None and "title" in getattr(ds.item_info, "columns", []) \
             and len(ds.item_info) == len(items):
         titles = dict(zip(items, ds.item_info["title"].astype(str)))
-    c1, c2, c3 = st.columns([2, 3, 1])
+    c1, c2 = st.columns([2, 3])
     same_run = bool(request) and request.get("run_dir") == run_dir
     user = c1.selectbox(f"User ({len(users):,}; type to search)", users,
                         index=_index(users, request.get("user") if same_run else None), key=f"explain_user_{run_dir}")
@@ -84,8 +101,6 @@ try:
                         index=_index(items, request.get("item") if same_run else None),
                         format_func=lambda i: f"{i} — {titles[i]}" if i in titles else i,
                         key=f"explain_item_{run_dir}")
-    background = int(c3.number_input("Background rows", 10, 1000, 100, 10, key="explain_background",
-                                     help="training rows the SHAP base value is averaged over"))
     fusable = [t.name for t in run.tasks if t.type in ("binary", "regression")]
     weights: dict[str, float] = {}
     if fusable:
@@ -98,52 +113,45 @@ try:
         if sum(weights.values()) <= 0:
             st.warning("All weights are zero: the fused score uses equal weights.")
             weights = {}
-except Exception as e:  # a broken run folder must not show a traceback
-    show_exception(e, "Loading the run")
-    st.stop()
+    try:
+        with st.spinner("Explaining (the first explanation of a run loads SHAP and builds the explainer) ..."):
+            res = _explanation(run_dir, user, item, background, tuple(sorted(weights.items())), _stamp(run_dir))
+    except Exception as e:
+        show_exception(e, "Explaining")
+        return
 
-# ---- local view: one recommendation -----------------------------------------------------------
-try:
-    with st.spinner("Explaining (the first explanation of a run loads SHAP and builds the explainer) ..."):
-        res = _explanation(run_dir, user, item, background, tuple(sorted(weights.items())), _stamp(run_dir))
-except Exception as e:
-    show_exception(e, "Explaining")
-    st.stop()
+    label = f"{item} — {titles[item]}" if item in titles else item
+    st.subheader(f"Why user {user} gets {label}")
+    st.success(res["sentence"])
+    st.caption(f"{METHODS.get(res['method'], res['method'])} · {res['background']} background rows · {res['elapsed_ms']:.0f} ms · "
+               f"base value + contributions = output for every task")
+    task_names = list(res["tasks"])
+    cols = st.columns(min(2, len(task_names)))
+    for j, name in enumerate(task_names):
+        t = res["tasks"][name]
+        pred = "" if t["prediction"] is None else \
+            f" → {'probability' if t['type'] == 'binary' else 'value'} {t['prediction']:.3f}"
+        with cols[j % len(cols)]:
+            st.plotly_chart(fig.waterfall_figure(t, title=f"{name}: {t['output_kind']}{pred}"),
+                            key=f"explain_wf_{name}")
+    fused = res.get("fused")
+    if fused:
+        st.subheader("The fused score")
+        st.caption("The score the Recommendations page ranks by, Σ a_t·s_t, decomposed into the same feature "
+                   "groups (each task's logit contributions mapped to score units).")
+        f1, f2 = st.columns([3, 2])
+        with f1:
+            st.plotly_chart(fig.waterfall_figure({"base_value": fused["base_value"], "output": fused["score"],
+                                                  "contributions": fused["contributions"]},
+                                                 title=f"fused score {fused['score']:.3f}", unit="fused score"),
+                            key="explain_wf_fused")
+        with f2:
+            st.plotly_chart(fig.fused_by_task_figure(fused), key="explain_fused_tasks")
+    with st.expander("Raw numbers (JSON, as `python -m mtlrec explain --json` prints them)"):
+        st.json(res, expanded=False)
 
-from mtlrec.explain import figures as fig  # noqa: E402  (plotly only once something is drawn)
 
-label = f"{item} — {titles[item]}" if item in titles else item
-st.subheader(f"Why user {user} gets {label}")
-st.success(res["sentence"])
-st.caption(f"{res['method']} SHAP · {res['background']} background rows · {res['elapsed_ms']:.0f} ms · "
-           f"base value + contributions = output for every task")
-
-task_names = list(res["tasks"])
-cols = st.columns(min(2, len(task_names)))
-for j, name in enumerate(task_names):
-    t = res["tasks"][name]
-    pred = "" if t["prediction"] is None else f" → {'probability' if t['type'] == 'binary' else 'value'} " \
-                                             f"{t['prediction']:.3f}"
-    with cols[j % len(cols)]:
-        st.plotly_chart(fig.waterfall_figure(t, title=f"{name}: {t['output_kind']}{pred}"),
-                        key=f"explain_wf_{name}")
-
-fused = res.get("fused")
-if fused:
-    st.subheader("The fused score")
-    st.caption("The score the Recommendations page ranks by, Σ a_t·s_t, decomposed into the same feature groups "
-               "(each task's logit contributions mapped to score units).")
-    f1, f2 = st.columns([3, 2])
-    with f1:
-        st.plotly_chart(fig.waterfall_figure({"base_value": fused["base_value"], "output": fused["score"],
-                                              "contributions": fused["contributions"]},
-                                             title=f"fused score {fused['score']:.3f}", unit="fused score"),
-                        key="explain_wf_fused")
-    with f2:
-        st.plotly_chart(fig.fused_by_task_figure(fused), width="stretch", key="explain_fused_tasks")
-
-with st.expander("Raw numbers (JSON, as `python -m mtlrec explain --json` prints them)"):
-    st.json(res, expanded=False)
+local_view()
 
 # ---- global view -------------------------------------------------------------------------------
 st.divider()
@@ -171,15 +179,14 @@ if summary is None:
     st.caption("Feature importance per task, which inputs drive which shared units, and which shared units "
                "(or experts) each task relies on. Computed once per run and settings.")
 else:
-    st.caption(f"{summary['n_rows']} rows · {summary['importance_method']} SHAP · "
+    st.caption(f"{summary['n_rows']} rows · {METHODS.get(summary['importance_method'], '')} · "
                f"{summary['elapsed_ms'] / 1000:.1f} s")
-    st.plotly_chart(fig.importance_figure(summary["importance"]), width="stretch",
-                    key="explain_importance")
-    st.plotly_chart(fig.heatmap_figure(summary["heatmap"]), width="stretch", key="explain_heatmap")
+    st.plotly_chart(fig.importance_figure(summary["importance"]), key="explain_importance")
+    st.plotly_chart(fig.heatmap_figure(summary["heatmap"]), key="explain_heatmap")
     if "tower_reliance" in summary:
-        st.plotly_chart(fig.tower_reliance_figure(summary["tower_reliance"]), width="stretch",
+        st.plotly_chart(fig.tower_reliance_figure(summary["tower_reliance"]),
                         key="explain_towers")
     if "gates" in summary:
-        st.plotly_chart(fig.gates_figure(summary["gates"]), width="stretch", key="explain_gates")
+        st.plotly_chart(fig.gates_figure(summary["gates"]), key="explain_gates")
         if summary.get("gates_note"):
             st.caption(summary["gates_note"])
