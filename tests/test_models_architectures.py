@@ -240,3 +240,15 @@ def test_fused_input_columns_follow_field_order_with_mixed_kinds():
         else:
             want = m.input.dense_projection(fld.name)(f[fld.name])
         assert torch.allclose(got, want.detach()), fld.name
+
+
+@pytest.mark.parametrize("bad, match", [(dict(dropout=1.0), "dropout"), (dict(embedding_dim=0), "embedding_dim"),
+                                        (dict(tower_dims=[8, 0]), "tower_dims")])
+def test_bad_hyperparameter_values_are_clear(bad, match):
+    for arch in ARCHS:
+        with pytest.raises(ValueError, match=match):
+            build_model(arch, FIELDS, TASKS, **bad)
+    with pytest.raises(ValueError, match="shared layer"):
+        build_model("shared_bottom", FIELDS, TASKS, shared_dims=[])
+    with pytest.raises(ValueError, match="n_experts"):
+        build_model("mmoe", FIELDS, TASKS, n_experts=0)

@@ -128,6 +128,19 @@ class FeatureInput(nn.Module):
             out.setdefault(f.group or f.name, []).extend(cols)
         return out
 
+def _check_hparams(arch: str, hp: dict[str, Any]) -> None:
+    """Clear errors for hyperparameter values no architecture can use."""
+    p = hp.get("dropout", 0.0)
+    if not 0.0 <= p < 1.0:
+        raise ValueError(f"{arch}: dropout must be in [0, 1), not {p}")
+    for name in ("embedding_dim", "dense_proj_dim", "n_experts", "n_shared_experts", "n_levels"):
+        if name in hp and int(hp[name]) < 1:
+            raise ValueError(f"{arch}: {name} must be at least 1, not {hp[name]}")
+    for name in ("shared_dims", "tower_dims", "expert_dims"):
+        if any(int(d) < 1 for d in hp.get(name, [])):
+            raise ValueError(f"{arch}: every layer size in {name} must be at least 1, not {hp[name]}")
+
+
 class MultiTaskModel(nn.Module):
     """Base of every architecture: ``forward(features) -> {task name: logits}``.
 
@@ -152,6 +165,7 @@ class MultiTaskModel(nn.Module):
             raise ValueError(f"task names must be unique: {names}")
         self.task_names = names
         self.hparams = dict(hparams)
+        _check_hparams(self.arch, self.hparams)
         self.input = FeatureInput(fields, embedding_dim=hparams.get("embedding_dim", 16),
                                   dense_proj_dim=hparams.get("dense_proj_dim", 32))
 
