@@ -495,7 +495,7 @@ def prepare(raw, spec, config: PrepConfig | dict | None = None, *, text_encoder:
                 r[key] = np.concatenate([r[key], nr[key] if valid.all() else nr[key][valid]])
         rows[sname] = r
     report["negatives"] = neg_report
-    stage("negatives", 0.7)
+    stage("rows_and_negatives", 0.7)
 
     # ---- text features -------------------------------------------------------------------
     text_report = {}
