@@ -268,10 +268,11 @@ def prepare(raw, spec, config: PrepConfig | dict | None = None, *, text_encoder:
     agg_labels: dict[str, np.ndarray] = {}
     if spec.user_id and spec.item_id and len(rows_idx):
         key = uidx[rows_idx] * max(n_items, 1) + iidx[rows_idx]
-        if ts is not None:
-            order = np.lexsort((np.arange(len(rows_idx)), ts[rows_idx], key))
+        if ts is not None:      # by pair, then time, then file order (two stable sorts)
+            by_time = np.argsort(ts[rows_idx], kind="stable")
+            order = by_time[np.argsort(key[by_time], kind="stable")]
         else:
-            order = np.lexsort((np.arange(len(rows_idx)), key))
+            order = np.argsort(key, kind="stable")
         k_sorted = key[order]
         first_of_group = np.ones(len(order), bool)
         first_of_group[1:] = k_sorted[1:] != k_sorted[:-1]
