@@ -266,6 +266,66 @@ def ranking_metrics(scores, relevant: Sequence[Iterable[int]], k: int = 10,
             names[3]: float((1.0 / rank).mean())}
 
 
+def evaluate_ranking(model, data, split: str = "test", k: int = 10, tasks=None, max_users: int | None = 500,
+                     seed: int = 0, exclude_splits: Sequence[str] = ("train", "valid"),
+                     rows_per_pass: int = 65536) -> dict[str, dict[str, float]]:
+    """Ranking metrics of a trained model over the whole catalogue, per binary task.
+
+    For every user with a positive label of task t in ``split`` (sampled negatives do
+    not count), all catalogue items are scored with t's predicted probability; items
+    the user interacted with in ``exclude_splits`` are left out; the relevant items are
+    the user's positives of t in ``split``. ``data`` is a `DeviceData`; at most
+    ``max_users`` users (a seeded sample) are scored, several users per forward pass.
+    Returns ``{task: {recall@k, ndcg@k, hitrate@k, mrr}}``; empty when the data has no
+    user/item ids or no binary task.
+    """
+    import torch
+
+    ds = data.ds
+    tasks = [t for t in (tasks if tasks is not None else model.tasks) if t.type == "binary"]
+    if not tasks or not ds.has_users or not ds.has_items or split not in ds.rows:
+        return {}
+    rows = ds.rows[split]
+    real = ~rows["sampled"].astype(bool) if "sampled" in rows else np.ones(len(rows["user_index"]), bool)
+    positives = {}
+    for t in tasks:
+        m = real & (np.asarray(rows["label:" + t.label]) > 0.5) & (rows["item_index"] >= 0)
+        positives[t.name] = (rows["user_index"][m], rows["item_index"][m])
+    users = np.unique(np.concatenate([u for u, _ in positives.values()]))
+    if max_users is not None and len(users) > max_users:
+        users = np.sort(np.random.default_rng(seed).choice(users, size=int(max_users), replace=False))
+    if len(users) == 0:
+        return {t.name: ranking_metrics(np.zeros((0, 0)), [], k) for t in tasks}
+    n_items = len(ds.item_ids)
+    scores = {t.name: np.empty((len(users), n_items), dtype=np.float32) for t in tasks}
+    per_pass = max(1, int(rows_per_pass) // max(n_items, 1))
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            for start in range(0, len(users), per_pass):
+                group = users[start:start + per_pass]
+                parts = [data.candidates(int(u)) for u in group]
+                feats = {key: torch.cat([p[key] for p in parts]) for key in parts[0]}
+                out = model(feats)
+                for t in tasks:
+                    pred = t.predict(out[t.name].float()).reshape(len(group), n_items)
+                    scores[t.name][start:start + len(group)] = pred.cpu().numpy()
+    finally:
+        model.train(was_training)
+    pos = {u: i for i, u in enumerate(users)}
+    exclude = [ds.interacted_items(int(u), splits=tuple(exclude_splits)) for u in users]
+    out_metrics = {}
+    for t in tasks:
+        rel: list[list[int]] = [[] for _ in users]
+        for u, i in zip(*positives[t.name]):
+            j = pos.get(u)
+            if j is not None:
+                rel[j].append(int(i))
+        out_metrics[t.name] = ranking_metrics(scores[t.name], rel, k=k, exclude=exclude)
+    return out_metrics
+
+
 # ---- cross-validation ------------------------------------------------------------------
 def kfold_indices(n: int, k: int, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
     """``k`` (train, valid) index pairs over ``range(n)``: shuffled with ``seed``, folds disjoint.
