@@ -63,8 +63,8 @@ def movielens_config(epochs: int) -> dict:
                            "labels": {"rating": "regression"},
                            "categorical": {"genres": "item"},
                            "text": {"title": "item", "genres": "item"}},
-                 "derive": {"like": {"from": "rating", "min": 4}},
-                 "prep": {"split": "cold_item", "cold_item_frac": 0.2}},
+                 "prep": {"split": "cold_item", "cold_item_frac": 0.2,
+                          "derived_labels": [{"name": "like", "source": "rating", "op": ">=", "threshold": 4}]}},
         "tasks": [{"name": "like", "type": "binary"}, {"name": "rating", "type": "regression"}],
         "model": {"arch": "shared_bottom"},
         "train": {"epochs": epochs, "batch_size": 1024, "lr": 0.003, "device": "cpu",
@@ -127,7 +127,7 @@ def encoding_cost(cfg, log) -> tuple[object, dict]:
     return ds, out
 
 
-def bench_dataset(name: str, cfg_dict: dict, log) -> dict:
+def bench_dataset(name: str, cfg_dict: dict, log, id_dropout: float = 0.0) -> dict:
     from mtlrec.coldstart import comparison_rows, compare_text_features
     from mtlrec.config import RunConfig
 
@@ -137,7 +137,7 @@ def bench_dataset(name: str, cfg_dict: dict, log) -> dict:
     log(f"[{name}] {ds.n_rows('train')} train rows, {len(ds.item_ids)} items, "
         f"{len(ds.cold_items)} cold items; training with and without text ...")
     t0 = time.perf_counter()
-    res = compare_text_features(cfg, dataset=ds,
+    res = compare_text_features(cfg, dataset=ds, id_dropout=id_dropout,
                                 progress=lambda stage, info: log(f"  {stage} {info}"))
     total = time.perf_counter() - t0
     tasks = {k: v for k, v in res.items() if not k.startswith("_")}
@@ -148,7 +148,8 @@ def bench_dataset(name: str, cfg_dict: dict, log) -> dict:
             f"-> {r['better']}")
     return {"items": int(len(ds.item_ids)), "cold_items": int(len(ds.cold_items)),
             "train_rows": int(ds.n_rows("train")), "test_rows": int(ds.n_rows("test")),
-            "text_columns": cfg.text.columns, "epochs": cfg.train.epochs,
+            "text_columns": cfg.text.columns, "epochs": cfg.train.epochs, "lr": cfg.train.lr,
+            "id_dropout": id_dropout,
             "tasks": tasks,
             "best_epoch": {k: v.get("best_epoch") for k, v in res["_runs"].items()},
             "train_s": {k: v["seconds"] for k, v in res["_runs"].items()},
@@ -160,6 +161,8 @@ def main(argv=None) -> int:
     ap.add_argument("--json", action="store_true", help="print one JSON object (progress goes to stderr)")
     ap.add_argument("--datasets", default="sample,movielens", help="comma-separated: sample, movielens")
     ap.add_argument("--epochs", type=int, default=8)
+    ap.add_argument("--id-dropout", type=float, default=0.15,
+                    help="share of training rows that see their item id as unknown (both runs; 0 = off)")
     args = ap.parse_args(argv)
     log = (lambda s: print(s, file=sys.stderr, flush=True)) if args.json else (lambda s: print(s, flush=True))
     import torch
@@ -177,7 +180,7 @@ def main(argv=None) -> int:
             cfg = movielens_config(args.epochs)
         else:
             ap.error(f"unknown dataset {name!r}")
-        result["datasets"][name] = bench_dataset(name, cfg, log)
+        result["datasets"][name] = bench_dataset(name, cfg, log, args.id_dropout)
     sample = result["datasets"].get("sample", {}).get("tasks")
     if sample:
         checks = {}
