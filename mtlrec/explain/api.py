@@ -193,28 +193,41 @@ def _join(words: list[str]) -> str:
 
 
 def sentence(result: dict, top: int = 2) -> str:
-    """One plain sentence: the groups that pushed the item up most, and what each task relies on."""
+    """One plain sentence: what pushed the item up (or down) most, and what each task relies on.
+
+    E.g. "Recommended mainly because of item id and age, held back by occupation; the click-
+    and like-tasks rely most on item id, the rating-task on user id." """
     fused = result.get("fused")
     if fused:
-        contrib = fused["contributions"]
+        contrib, total = fused["contributions"], fused["score"] - fused["base_value"]
     else:
         first = next(iter(result["tasks"].values()))
-        contrib = first["contributions"]
-    pos = sorted(((v, g) for g, v in contrib.items() if v > 0), reverse=True)[:top]
-    if pos:
-        head = f"Recommended mainly because of {_join([g for _, g in pos])}"
+        contrib, total = first["contributions"], first["output"] - first["base_value"]
+    pos = [g for v, g in sorted(((v, g) for g, v in contrib.items() if v > 0), reverse=True)[:top]]
+    neg = [g for v, g in sorted((v, g) for g, v in contrib.items() if v < 0)[:top]]
+    if total >= 0 and pos:
+        head = f"Recommended mainly because of {_join(pos)}"
+        big_neg = [g for g in neg[:1] if abs(contrib[g]) > 0.25 * contrib[pos[0]]]
+        if big_neg:
+            head += f", held back by {big_neg[0]}"
+    elif neg:
+        head = f"Scores below an average user-item pair, mostly because of {_join(neg)}"
+        if pos:
+            head += f"; {_join(pos[:1])} speaks for it"
     else:
-        head = "Nothing in particular pushed this item up (every feature group lowered its score)"
-    neg = sorted((v, g) for g, v in contrib.items() if v < 0)[:1]
-    if pos and neg and abs(neg[0][0]) > 0.25 * pos[0][0]:
-        head += f", held back by {neg[0][1]}"
-    parts = []
+        head = "Scores like an average user-item pair"
+    # what each task relies on most (|contribution|), tasks with the same answer together
+    by_group: dict[str, list[str]] = {}
     for name, r in result["tasks"].items():
         c = r["contributions"]
-        best = max(c, key=lambda g: abs(c[g])) if c else None
-        if best is not None:
-            parts.append(f"the {name}-task relies most on {best}")
-    return head + ("; " + "; ".join(parts) if parts else "") + "."
+        if c:
+            by_group.setdefault(max(c, key=lambda g: abs(c[g])), []).append(name)
+    parts = []
+    for i, (g, names) in enumerate(by_group.items()):
+        tasks = _join([f"{n}-" for n in names[:-1]] + [f"{names[-1]}-task" + ("s" if len(names) > 1 else "")])
+        verb = ("rely" if len(names) > 1 else "relies") + " most on " if i == 0 else "on "
+        parts.append(f"the {tasks} {verb}{g}")
+    return head + ("; " + ", ".join(parts) if parts else "") + "."
 
 
 # ---------------------------------------------------------------------------------------------

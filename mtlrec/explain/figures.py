@@ -30,6 +30,13 @@ def waterfall_figure(task_result: dict, title: str = "", top: int | None = 12, u
         totals={"marker": {"color": TOTAL}}, connector={"line": {"color": "#9e9e9e", "width": 1}}))
     fig.update_layout(title=title or None, showlegend=False, margin=dict(l=10, r=10, t=40 if title else 10, b=10),
                       yaxis_title=unit or task_result.get("output_kind", "logit"), height=340)
+    # zoom on the path from the base value to the output (the bars of both start at 0)
+    path = [base]
+    for _, v in items:
+        path.append(path[-1] + float(v))
+    lo, hi = min(path + [out]), max(path + [out])
+    pad = 0.2 * (hi - lo) if hi > lo else max(abs(hi), 1.0) * 0.1
+    fig.update_yaxes(range=[lo - pad, hi + pad])
     return fig
 
 
