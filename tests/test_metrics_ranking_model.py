@@ -13,6 +13,15 @@ from mtlrec.metrics import evaluate_ranking
 from mtlrec.tasks import TaskSpec
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny models: intra-op threads only add contention on a busy 2-core machine."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 class ItemIdScore(nn.Module):
     """A stand-in model: the click logit is the item code (item 5 is ranked first, then 4, ...)."""
 
