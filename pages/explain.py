@@ -190,3 +190,5 @@ else:
         st.plotly_chart(fig.gates_figure(summary["gates"]), key="explain_gates")
         if summary.get("gates_note"):
             st.caption(summary["gates_note"])
+    if "expert_reliance" in summary:
+        st.plotly_chart(fig.expert_reliance_figure(summary["expert_reliance"]), key="explain_experts")

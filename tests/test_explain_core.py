@@ -216,6 +216,30 @@ def test_global_summary_views_per_architecture(setup):
     if model.has_gates:
         for t, w in s["gates"].items():
             assert abs(sum(w.values()) - 1.0) < 1e-4
+    # per-expert attributions where H holds exactly the experts every gate mixes (MMoE)
+    if arch == "mmoe":
+        rel = s["expert_reliance"]
+        assert set(rel) == {t.name for t in TASKS} and len(rel["click"]) == SMALL["mmoe"]["n_experts"]
+        assert max(rel["rating"].values()) > 0
+    else:
+        assert "expert_reliance" not in s
+
+
+def test_expert_attributions_add_up_to_the_tower_output():
+    import shap
+    model = make_model("mmoe", seed=8)
+    f = features(30, 14)
+    x = embed(model, f)
+    with torch.no_grad():
+        g = model.gate_weights(f)["like"]
+        h = model.shared_from_input(x)
+        z = (h.reshape(len(h), g.shape[1], -1) * g[:, :, None]).reshape(len(h), -1)
+        logit = model.forward_from_input(x)["like"]
+    net = core.ExpertMixToTask(model.towers[model.task_names.index("like")], g.shape[1])
+    ex = shap.DeepExplainer(net, z[:10])
+    phi = core._deep_phi(ex, z[10:], z[:10], 1)[:, :, 0]
+    np.testing.assert_allclose(phi.sum(1) + float(np.asarray(ex.expected_value).reshape(-1)[0]),
+                               logit[10:].numpy(), atol=1e-4)
 
 
 def test_many_groups_use_sampled_permutations_and_still_add_up():

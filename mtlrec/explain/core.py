@@ -85,6 +85,21 @@ class SharedToTasks(nn.Module):
         return torch.stack([_task_scalar(out[t]) for t in self.tasks], dim=1)
 
 
+class ExpertMixToTask(nn.Module):
+    """Gated expert outputs Z [b, n_experts * d] (expert k's output times task t's gate weight)
+    -> task t's logit, through its tower: ``tower(sum_k Z_k)``. The sum is linear, so
+    DeepExplainer splits the tower's logit exactly over the experts."""
+
+    def __init__(self, tower: nn.Module, n_experts: int):
+        super().__init__()
+        self.tower = tower
+        self.n_experts = int(n_experts)
+
+    def forward(self, z):
+        mixed = z.reshape(z.shape[0], self.n_experts, -1).sum(dim=1)
+        return _task_scalar(self.tower(mixed)).unsqueeze(1)
+
+
 class InputToShared(nn.Module):
     """X -> H[:, units] (the shared representation, or some of its units)."""
 
@@ -549,6 +564,9 @@ class ModelExplainer:
                                     enumerate(gw[t].double().mean(0).cpu().numpy())} for t in self.tasks if t in gw}
                 if getattr(model, "arch", "") == "ple":
                     out["gates_note"] = "last-level gates: the task's own experts first, then the shared experts"
+                experts = self._expert_reliance(x, features, gw)
+                if experts is not None:
+                    out["expert_reliance"] = experts
         except BaseException:
             self._discard_copy()
             raise
@@ -579,6 +597,45 @@ class ModelExplainer:
         vals = np.abs(_group_sum_3d(phi, self.group_cols)).mean(0)      # [G, U]
         return {"groups": list(self.group_names), "units": [int(u) for u in units],
                 "unit_labels": _unit_labels(model, units), "values": vals.tolist(), "method": method}
+
+    def _expert_reliance(self, x, features, gates, n_bg: int = 32) -> dict | None:
+        """Task -> expert -> mean |SHAP| of the task's logit w.r.t. its gated expert outputs.
+
+        Where it makes sense: H concatenates the experts every gate mixes (MMoE) and the
+        towers read their mix. Checked by recomputing each task's logit that way; if it
+        does not match (PLE: task-specific experts are not in H), None."""
+        import shap
+        model = self._model()
+        towers = getattr(model, "towers", None)
+        names = list(getattr(model, "task_names", []))
+        if towers is None or len(towers) != len(names):
+            return None
+        with torch.no_grad():
+            h = model.shared_from_input(x)
+            out = model.forward_from_input(x)
+        result = {}
+        for t in self.tasks:
+            g = gates.get(t)
+            if g is None or h.shape[1] % g.shape[1]:
+                return None
+            k = g.shape[1]
+            z = (h.reshape(len(h), k, -1) * g[:, :, None]).reshape(len(h), -1)
+            net = ExpertMixToTask(towers[names.index(t)], k)
+            with torch.no_grad():
+                try:
+                    same = torch.allclose(net(z)[:, 0], _task_scalar(out[t]), atol=1e-4, rtol=1e-4)
+                except RuntimeError:      # shapes do not fit: the towers read something else
+                    return None
+            if not same:
+                return None
+            bg = z[: min(n_bg, len(z))]
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                ex = shap.DeepExplainer(net, bg)
+                phi = _deep_phi(ex, z, bg, 1)[:, :, 0]                # [n, k*d]
+            per_expert = np.abs(phi.reshape(len(z), k, -1).sum(2)).mean(0)
+            result[t] = {f"expert {e}": float(v) for e, v in enumerate(per_expert)}
+        return result
 
     def _tower_reliance(self, x, bg) -> dict:
         import shap

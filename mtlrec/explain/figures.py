@@ -96,3 +96,16 @@ def gates_figure(gates: dict, title: str = "Mean gate weight per task and expert
                                texttemplate="%{text}"))
     fig.update_layout(title=title, height=max(260, 80 + 40 * len(tasks)), margin=dict(l=10, r=10, t=40, b=10))
     return fig
+
+
+def expert_reliance_figure(reliance: dict,
+                           title: str = "Which experts each task's logit relies on (mean |SHAP| of its gated "
+                                        "expert outputs)") -> go.Figure:
+    tasks = list(reliance)
+    experts = list(next(iter(reliance.values()))) if tasks else []
+    fig = go.Figure(go.Heatmap(z=[[reliance[t][e] for e in experts] for t in tasks], x=experts, y=tasks,
+                               colorscale="Greens", colorbar={"title": "mean |SHAP|"},
+                               text=[[f"{reliance[t][e]:.3f}" for e in experts] for t in tasks],
+                               texttemplate="%{text}"))
+    fig.update_layout(title=title, height=max(260, 80 + 40 * len(tasks)), margin=dict(l=10, r=10, t=40, b=10))
+    return fig
