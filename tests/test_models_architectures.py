@@ -8,7 +8,7 @@ from torch import nn
 
 from mtlrec.dataset import FeatureField
 from mtlrec.metrics import evaluate_task
-from mtlrec.models import ARCHITECTURES, architecture_hparams, build_model
+from mtlrec.models import ARCHITECTURES, HPARAM_HELP, architecture_hparams, build_model
 from mtlrec.tasks import TaskSpec
 from mtlrec.weighting import get_weighting, total_loss
 
@@ -80,6 +80,7 @@ def test_rebuild_from_arch_and_hparams_gives_same_model(arch):
         assert torch.equal(v, m2(feats)[k])
     # hparams hold the architecture's own defaults too, and are JSON-friendly
     assert set(m.hparams) == set(architecture_hparams(arch))
+    assert set(m.hparams) <= set(HPARAM_HELP)
     import json
     json.dumps(m.hparams)
 
@@ -148,6 +149,10 @@ def test_gates_and_shared_towers_capabilities():
     ple = build_model("ple", FIELDS, TASKS, **SMALL["ple"])
     gw = ple.gate_weights(feats)
     assert gw["genres"].shape == (5, 1 + 2)
+    first = ple.gate_weights(feats, level=0)
+    assert first["genres"].shape == (5, 3) and not torch.allclose(first["genres"], gw["genres"])
+    with pytest.raises(IndexError, match="2 levels"):
+        ple.gate_weights(feats, level=2)
     assert ple.shared_representation(feats).shape == (5, 2 * 16)
 
 

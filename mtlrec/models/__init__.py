@@ -21,6 +21,20 @@ ARCHITECTURES: dict[str, type[MultiTaskModel]] = {
     "ple": PLE,
 }
 
+# one line of help per hyperparameter (forms, CLI docs)
+HPARAM_HELP: dict[str, str] = {
+    "shared_dims": "sizes of the shared layers H = ReLU(W_H X + b_H), e.g. 128, 64",
+    "tower_dims": "hidden layer sizes of each task's tower (before its output layer)",
+    "n_experts": "number of expert networks all tasks share",
+    "expert_dims": "layer sizes of each expert network",
+    "n_levels": "number of stacked extraction levels (CGC layers)",
+    "n_shared_experts": "experts shared by all tasks, per level",
+    "n_specific_experts": "experts owned by each task, per level",
+    "dropout": "dropout rate after every hidden layer (0 = off)",
+    "embedding_dim": "embedding size of every categorical feature (user id, item id, ...)",
+    "dense_proj_dim": "size of the learned projection of each text-embedding feature",
+}
+
 
 def architecture_hparams(arch: str) -> dict:
     """The hyperparameters of ``arch`` with their defaults (for forms and docs)."""
@@ -51,4 +65,4 @@ def build_model(arch: str, fields, tasks, **hparams) -> MultiTaskModel:
     return cls(fields, tasks, **hparams)
 
 
-__all__ = ["ARCHITECTURES", "FeatureInput", "MultiTaskModel", "architecture_hparams", "build_model"]
+__all__ = ["ARCHITECTURES", "HPARAM_HELP", "FeatureInput", "MultiTaskModel", "architecture_hparams", "build_model"]

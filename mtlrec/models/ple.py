@@ -88,11 +88,14 @@ class PLE(MultiTaskModel):
         self.levels = nn.ModuleList(levels)
         self.towers = nn.ModuleList(Tower(expert_dims[-1], tower_dims, t.n_outputs, dropout) for t in self.tasks)
 
-    def _run(self, x: torch.Tensor):
+    def _run(self, x: torch.Tensor, gate_level: int = -1):
         task_in, shared_in = None, x
         gates, shared_stack = [], None
-        for level in self.levels:
-            task_in, shared_in, gates, shared_stack = level(task_in, shared_in)
+        want = gate_level % len(self.levels)
+        for i, level in enumerate(self.levels):
+            task_in, shared_in, g, shared_stack = level(task_in, shared_in)
+            if i == want:
+                gates = g
         return task_in, gates, shared_stack
 
     def forward_from_input(self, x):
@@ -102,7 +105,10 @@ class PLE(MultiTaskModel):
     def shared_from_input(self, x):
         return self._run(x)[2].flatten(1)                    # [b, n_shared * d]
 
-    def gate_weights(self, features):
-        """Task -> last-level gate weights [b, n_specific + n_shared] (own experts first, then shared)."""
-        _, gates, _ = self._run(self.embed(features))
+    def gate_weights(self, features, level: int = -1):
+        """Task -> gate weights [b, n_specific + n_shared] of ``level`` (default: the last level);
+        columns: the task's own experts first, then the shared experts."""
+        if not -len(self.levels) <= level < len(self.levels):
+            raise IndexError(f"PLE has {len(self.levels)} levels; level {level} does not exist")
+        _, gates, _ = self._run(self.embed(features), gate_level=level)
         return dict(zip(self.task_names, gates))
