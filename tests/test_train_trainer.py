@@ -61,24 +61,6 @@ def test_trainer_picks_best_epoch_for_rmse_and_restores_its_weights(ds):
     assert valid["rating"]["rmse"] == pytest.approx(min(rmse), rel=1e-5)
 
 
-def test_training_beats_trivial_predictor_on_every_task(ds):
-    from sklearn.metrics import roc_auc_score
-
-    from mtlrec.models import ARCHITECTURES
-    from mtlrec.training.pipeline import run_training
-    tr, te = ds.rows["train"], ds.rows["test"]
-    trivial_rmse = float(np.sqrt(np.mean((te["label:rating"] - tr["label:rating"].mean()) ** 2)))
-    prior = np.broadcast_to(tr["label:genres"].mean(0), te["label:genres"].shape)
-    trivial_genres = roc_auc_score(te["label:genres"].ravel(), prior.ravel())
-    for arch in ARCHITECTURES:
-        res = run_training(cfg_for(arch=arch, epochs=5, early_stopping={"patience": 0}), dataset=ds)
-        test = res.metrics["test"]
-        assert test["click"]["auc"] > 0.6, arch
-        assert test["like"]["auc"] > 0.6, arch
-        assert test["rating"]["rmse"] < 0.9 * trivial_rmse, arch
-        assert test["genres"]["micro_auc"] > trivial_genres + 0.03, arch
-
-
 def test_same_seed_same_history_on_cpu(ds):
     from mtlrec.training.pipeline import run_training
     a = run_training(cfg_for(epochs=2, seed=7), dataset=ds).history
