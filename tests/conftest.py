@@ -13,6 +13,15 @@ os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 os.environ.setdefault("STREAMLIT_BROWSER_GATHER_USAGE_STATS", "false")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+# Two torch threads on a 2-core machine that also runs the test's own threads (Streamlit server,
+# training jobs) oversubscribe the CPU and make small-model steps ~10x slower: use one.
+try:
+    import torch
+
+    torch.set_num_threads(1)
+except ImportError:  # pragma: no cover - torch is a hard requirement
+    pass
+
 SHARED_DATASETS = REPO_ROOT.parent / "shared" / "datasets"
 SAMPLE_DATA = REPO_ROOT / "sample_data"
 
