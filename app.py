@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from pages.state import explain_page_exists, sidebar
+from pages.state import explain_page_exists, fill_device, sidebar
 
 st.set_page_config(page_title="mtlrec — multi-task recommendations", page_icon=":material/hub:",
                    layout="wide")
@@ -35,5 +35,8 @@ else:
                          url_path="explain"))
 
 page = st.navigation(pages)
-sidebar()
-page.run()
+device_slot = sidebar()
+try:
+    page.run()
+finally:
+    fill_device(device_slot)

@@ -28,6 +28,7 @@ sys.path.insert(0, str(ROOT / "tests" / "browser"))
 import appdriver as drv  # noqa: E402
 
 SHOTS = ROOT / "bench" / "screenshots"
+TITLES = {"Home": "multi-task recommendations"}
 
 
 def _stats(xs: list[float]) -> dict:
@@ -77,7 +78,7 @@ def main(argv=None) -> int:
             for r in range(args.switch_rounds + 1):
                 for name in order:
                     t = time.perf_counter()
-                    drv.go(page, name)
+                    drv.go(page, name, TITLES.get(name))
                     dt = time.perf_counter() - t
                     drv.assert_no_exception(page, f"on {name}")
                     if r == 0:
@@ -145,6 +146,10 @@ def main(argv=None) -> int:
                 page.wait_for_timeout(300)
                 drv.shot(page, SHOTS / "recommendations.png")
                 out["screenshots"] = {q.name: q.stat().st_size for q in sorted(SHOTS.glob("*.png"))}
+        except Exception:
+            page.screenshot(path=str(runs / "failure.png"))
+            print(f"failed; screenshot and server log in {runs}", file=sys.stderr)
+            raise
         finally:
             drv.stop_server(proc)
             browser.close()

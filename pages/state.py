@@ -221,8 +221,8 @@ def device_label(wait: bool = True) -> str | None:
     return _WARM.get("device")
 
 
-def sidebar() -> None:
-    """Current dataset, run and device; drawn on every page (by app.py)."""
+def sidebar():
+    """Current dataset, run and device; drawn on every page (by app.py). Returns the device slot."""
     state = get_state()
     sb = st.sidebar
     sb.markdown("#### Workspace")
@@ -243,22 +243,16 @@ def sidebar() -> None:
         pct = f" {100 * float(frac):.0f}%" if frac is not None and status == "running" else ""
         sb.markdown(f"**Run:** `{name}` — {status}{pct}")
     dev = device_label(wait=False)
-    if dev is None:
-        with sb:
-            _device_probe()
-    else:
-        sb.markdown(f"**Device:** {dev}")
+    slot = sb.empty()
+    slot.markdown(f"**Device:** {dev or 'detecting ...'}")
+    return slot
 
 
-@st.fragment(run_every=0.5)
-def _device_probe() -> None:
-    """Shows the device once the background probe has it (polls only until then)."""
-    dev = device_label(wait=False)
-    if dev is None:
-        st.markdown("**Device:** detecting ...")
-    else:
-        st.markdown(f"**Device:** {dev}")
-        st.rerun(scope="app")
+def fill_device(slot) -> None:
+    """Called by app.py after the page ran: on a fresh server the device probe (torch import)
+    may still run; the page's content is already in the browser while this waits."""
+    if slot is not None and device_label(wait=False) is None:
+        slot.markdown(f"**Device:** {device_label(wait=True)}")
 
 
 def need_data(what: str = "this page") -> bool:

@@ -39,8 +39,23 @@ def _start_training(page) -> None:
     page.get_by_role("button", name="Cancel").and_(page.locator(":enabled")).wait_for(timeout=60_000)
 
 
-def test_main_journey(app_url, context, artifacts):
-    page = context.new_page()
+@pytest.fixture(scope="module")
+def session_a(browser):
+    """Visitor A: one browser context for the journey; test 2 reuses its trained run."""
+    ctx = browser.new_context(viewport={"width": 1400, "height": 900})
+    ctx.set_default_timeout(60_000)
+    info = {"page": ctx.new_page(), "run_name": None}
+    yield info
+    ctx.close()
+
+
+def _run_name(page) -> str:
+    text = page.locator('[data-testid="stMain"]').inner_text()
+    return re.search(r"(\d{8}-\d{6}-[\w-]+) — finished", text).group(1)
+
+
+def test_main_journey(app_url, session_a, artifacts):
+    page = session_a["page"]
     drv.open_app(page, app_url)
     drv.assert_no_exception(page, "on Home")
     drv.shot(page, artifacts / "01-home.png")
@@ -62,8 +77,12 @@ def test_main_journey(app_url, context, artifacts):
     assert page.locator('[data-testid="stGraphVizChart"]').count() >= 1   # architecture diagram
     drv.shot(page, artifacts / "03-model.png")
 
-    # click 2: train
+    # click 2: train; training goes on while the user looks at another page
     _start_training(page)
+    drv.go(page, "Data")
+    page.wait_for_timeout(2500)                  # several ticks of the Train page's live panel
+    expect(page.locator("h1").first).to_have_text("Data")
+    drv.go(page, "Train")
     page.get_by_text(re.compile(r"Finished\. See")).wait_for(timeout=300_000)
     drv.assert_no_exception(page, "on Train")
     charts = page.locator('[data-testid="stPlotlyChart"]')
@@ -71,6 +90,7 @@ def test_main_journey(app_url, context, artifacts):
     text = page.locator('[data-testid="stMain"]').inner_text()
     assert "click: loss" in text and "like: loss" in text and "rating: loss" not in text
     assert "epoch 2/2" in text
+    session_a["run_name"] = _run_name(page)
     drv.shot(page, artifacts / "04-train.png")
 
     drv.go(page, "Results")
@@ -95,42 +115,40 @@ def test_main_journey(app_url, context, artifacts):
     drv.shot(page, artifacts / "07-explain.png")
 
 
-def test_two_sessions_do_not_share_runs(app_url, browser):
-    a = browser.new_context(viewport={"width": 1400, "height": 900})
-    b = browser.new_context(viewport={"width": 1400, "height": 900})
-    try:
-        pa, pb = a.new_page(), b.new_page()
-        for p in (pa, pb):
-            p.set_default_timeout(60_000)
+def test_two_sessions_do_not_share_runs(app_url, browser, session_a):
+    pa = session_a["page"]
+    if session_a["run_name"] is None:           # run alone (or the journey failed early): train in A now
         drv.open_app(pa, app_url)
         pa.get_by_role("button", name="Load sample & configure").click()
         drv.wait_title(pa, "Train")
         _configure_tiny(pa, epochs=1)
         _start_training(pa)
-        # the run's folder name, as session A sees it in its runs table
         pa.get_by_text(re.compile(r"Finished\. See")).wait_for(timeout=300_000)
-        text_a = pa.locator('[data-testid="stMain"]').inner_text()
-        run_name = re.search(r"(\d{8}-\d{6}-[\w-]+) — finished", text_a).group(1)
-
+        session_a["run_name"] = _run_name(pa)
+    run_name = session_a["run_name"]
+    b = browser.new_context(viewport={"width": 1400, "height": 900})
+    try:
+        pb = b.new_page()
+        pb.set_default_timeout(60_000)
         drv.open_app(pb, app_url)
         drv.go(pb, "Train")
         pb.get_by_text("Load data first").wait_for()
         drv.go(pb, "Results")
         pb.get_by_text("No finished run in this session yet").wait_for()
-        text_b = pb.locator('[data-testid="stApp"]').inner_text()
-        assert run_name not in text_b
+        assert run_name not in pb.locator('[data-testid="stApp"]').inner_text()
         assert "Run: none yet" in pb.locator('[data-testid="stSidebar"]').inner_text()
-        # B loads the sample too: still no run of A's
-        drv.go(pb, "Home")
+        # B loads the sample too: still none of A's runs
+        drv.go(pb, "Home", title="multi-task recommendations")
         pb.get_by_role("button", name="Load sample & configure").click()
         drv.wait_title(pb, "Train")
         pb.get_by_text("No run yet in this session").wait_for()
         assert run_name not in pb.locator('[data-testid="stApp"]').inner_text()
-        # ... while A still has it
-        drv.go(pa, "Results")
-        assert run_name in pa.locator('[data-testid="stApp"]').inner_text()
-        drv.assert_no_exception(pa, "in session A")
+        drv.go(pb, "Recommendations")
+        pb.get_by_text("No finished run in this session yet").wait_for()
         drv.assert_no_exception(pb, "in session B")
+        # ... while A still has its run
+        drv.go(pa, "Train")
+        assert run_name in pa.locator('[data-testid="stMain"]').inner_text()
+        drv.assert_no_exception(pa, "in session A")
     finally:
-        a.close()
         b.close()
