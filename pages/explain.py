@@ -68,14 +68,15 @@ if not runs:
 
 try:
     want_run = request.get("run_dir") if request else state.selected_run
-    run_dir = st.selectbox("Run", runs, index=_index(runs, want_run), format_func=lambda p: Path(p).name,
+    r1, r2 = st.columns([4, 1])
+    run_dir = r1.selectbox("Run", runs, index=_index(runs, want_run), format_func=lambda p: Path(p).name,
                            key="explain_run")
+    background = int(r2.number_input("Background rows", 10, 1000, 100, 10, key="explain_background",
+                                     help="training rows the SHAP base value is averaged over"))
     run = load_run_cached(run_dir)
     ds = run.dataset
     users = [str(u) for u in ds.user_ids]
     items = [str(i) for i in ds.item_ids]
-    background = int(st.number_input("Background rows", 10, 1000, 100, 10, key="explain_background",
-                                     help="training rows the SHAP base value is averaged over"))
 except Exception as e:  # a broken run folder must not show a traceback
     show_exception(e, "Loading the run")
     st.stop()
