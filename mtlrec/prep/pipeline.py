@@ -534,7 +534,8 @@ def prepare(raw, spec, config: PrepConfig | dict | None = None, *, text_encoder:
         "train_users": int(train_users.sum()), "train_items": int(train_items.sum()),
         "cold_items": {"valid": int(len(cold_valid)), "test": int(len(cold_test))},
         "imputed": imputed, "unseen_codes": unseen, "stats": stats,
-        "labels": {lf.name: _label_summary(lf, rows["train"]["label:" + lf.name]) for lf in label_fields},
+        # label statistics of the observed training rows (e.g. to scale a regression target)
+        "labels": {lf.name: _label_summary(lf, lab_rows[lf.name][train]) for lf in label_fields},
         "timing_s": timing,
     })
     meta = {"spec": spec.to_dict(), "prep": config.to_dict(), "report": report,
