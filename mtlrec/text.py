@@ -33,6 +33,7 @@ DEFAULT_MODEL = "default"
 DEFAULT_MODEL_NAME = "all-MiniLM-L6-v2"
 DEFAULT_CACHE_DIR = ".mtlrec_cache/text"
 MAX_SHARDS = 16          # more shards than this are merged into one on the next write
+FLUSH_EVERY = 4096       # new vectors are written to the cache at least every this many texts
 
 # process-wide: loaded models, keyed by (model identity, device)
 _MODELS: dict[tuple[str, str], object] = {}
@@ -236,11 +237,10 @@ class TextEncoder:
             return []
         return sorted(self.cache_dir.glob("shard-*.npz"))
 
-    def _load_index(self) -> dict[str, np.ndarray]:
-        if self._index is not None:
-            return self._index
+    @staticmethod
+    def _read_shards(paths) -> dict[str, np.ndarray]:
         idx: dict[str, np.ndarray] = {}
-        for p in self._shards():
+        for p in paths:
             try:
                 with np.load(p, allow_pickle=False) as z:
                     keys, vecs = z["keys"], z["vectors"]
@@ -250,8 +250,12 @@ class TextEncoder:
                 continue
             for k, v in zip(keys.tolist(), vecs.astype(np.float32, copy=False)):
                 idx[k] = v
-        self._index = idx
         return idx
+
+    def _load_index(self) -> dict[str, np.ndarray]:
+        if self._index is None:
+            self._index = self._read_shards(self._shards())
+        return self._index
 
     def _write_shard(self, keys: list[str], vecs: np.ndarray) -> None:
         if self.cache_dir is None or not keys:
@@ -260,10 +264,12 @@ class TextEncoder:
         old = self._shards()
         name = f"shard-{time.time_ns():020d}-{os.getpid()}-{uuid.uuid4().hex[:8]}.npz"
         if len(old) >= MAX_SHARDS:
-            # merge everything known into one shard, then remove the old ones
-            idx = self._load_index()
-            keys = list(idx)
-            vecs = np.stack([idx[k] for k in keys]) if keys else vecs
+            # merge every shard on disk (also those other processes wrote) and the new vectors
+            # into one shard, then remove the old ones
+            merged = self._read_shards(old)
+            merged.update(zip(keys, np.asarray(vecs, dtype=np.float32)))
+            keys = list(merged)
+            vecs = np.stack([merged[k] for k in keys])
         tmp = self.cache_dir / (name + ".tmp")
         with open(tmp, "wb") as fh:
             np.savez(fh, keys=np.asarray(keys, dtype="U64"), vectors=np.asarray(vecs, dtype=np.float32))
@@ -300,20 +306,28 @@ class TextEncoder:
         if progress and total:
             progress(done, total)
         if missing:
-            new_vecs = []
+            # written to disk every FLUSH_EVERY texts, so an interrupted run keeps what it encoded
+            pend_keys: list[str] = []
+            pend_vecs: list[np.ndarray] = []
             for start in range(0, len(missing), self.batch_size):
                 chunk = missing[start:start + self.batch_size]
                 vec = self._run_model([unique[k] for k in chunk])
-                new_vecs.append(vec)
+                if vec.shape[0] != len(chunk):
+                    raise RuntimeError(f"the text model returned {vec.shape[0]} vectors for {len(chunk)} texts")
+                for k, v in zip(chunk, vec):
+                    idx[k] = v
+                pend_keys.extend(chunk)
+                pend_vecs.append(vec)
+                if self._dim is None:
+                    self._dim = int(vec.shape[1])
+                if len(pend_keys) >= FLUSH_EVERY:
+                    self._write_shard(pend_keys, np.concatenate(pend_vecs))
+                    pend_keys, pend_vecs = [], []
                 done += len(chunk)
                 if progress:
                     progress(done, total)
-            vecs = np.concatenate(new_vecs)
-            for k, v in zip(missing, vecs):
-                idx[k] = v
-            self._write_shard(missing, vecs)
-            if self._dim is None:
-                self._dim = vecs.shape[1]
+            if pend_keys:
+                self._write_shard(pend_keys, np.concatenate(pend_vecs))
         if texts:
             out = np.stack([idx[k] for k in keys]).astype(np.float32, copy=False)
         else:

@@ -209,3 +209,52 @@ def test_item_texts_title_description_and_genres_as_words():
     assert got["2"] == "Up. Genres: Animation, Adventure, Family."
     assert got["3"] == "Unknown film."
     assert got["4"] == ""               # an item with no row in the items table
+
+
+def _fake_vectors(texts):
+    """A deterministic stand-in for the model (no MiniLM needed): 8 numbers from each text's hash."""
+    out = []
+    for t in texts:
+        h = mtext.text_hash(t)
+        out.append([int(h[i:i + 2], 16) / 255.0 for i in range(0, 16, 2)])
+    return np.asarray(out, dtype=np.float32)
+
+
+def test_interrupted_encoding_keeps_what_was_flushed(tmp_path, monkeypatch):
+    monkeypatch.setattr(mtext, "FLUSH_EVERY", 4)
+    enc = mtext.TextEncoder(cache_dir=tmp_path / "c", device="cpu", batch_size=2)
+    calls = {"n": 0}
+
+    def flaky(texts):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise KeyboardInterrupt("user stopped the app")
+        return _fake_vectors(texts)
+    enc._run_model = flaky
+    texts = [f"text {i}" for i in range(10)]
+    with pytest.raises(KeyboardInterrupt):
+        enc.encode(texts)
+    again = mtext.TextEncoder(cache_dir=tmp_path / "c", device="cpu", batch_size=2)
+    assert again.cached_count() == 4          # two batches of two were flushed before the stop
+    passed = []
+    again._run_model = lambda t: passed.extend(t) or _fake_vectors(t)
+    v = again.encode(texts)
+    assert passed == texts[4:]
+    np.testing.assert_array_equal(v, _fake_vectors(texts))
+
+
+def test_shards_are_merged_without_losing_vectors(tmp_path, monkeypatch):
+    monkeypatch.setattr(mtext, "MAX_SHARDS", 3)
+    cache = tmp_path / "c"
+    all_texts = []
+    for r in range(6):      # six runs, some from "another process" (a second encoder)
+        enc = mtext.TextEncoder(cache_dir=cache, device="cpu")
+        enc._run_model = _fake_vectors
+        new = [f"run {r} text {i}" for i in range(3)]
+        all_texts += new
+        enc.encode(new)
+    shards = list(cache.rglob("shard-*.npz"))
+    assert len(shards) <= 3
+    check = mtext.TextEncoder(cache_dir=cache, device="cpu")
+    check._run_model = lambda t: pytest.fail(f"vectors lost in merging: {t}")
+    np.testing.assert_array_equal(check.encode(all_texts), _fake_vectors(all_texts))
