@@ -292,3 +292,59 @@ def coldstart_fig(rows: Sequence[Mapping]):
                         marker_color=PALETTE[k % len(PALETTE)], row=1, col=j + 1)
     fig.update_layout(barmode="group")
     return _layout(fig, "Cold-start vs warm items", height=320)
+
+
+def live_fig(history: Mapping | None, tasks: Sequence[tuple[str, str | None]], *, n_batches: int | None = None):
+    """All live training curves in ONE figure (cheap to redraw every second): row 1 the loss of
+    each task (train per logged batch and per epoch, valid per epoch), row 2 its valid metric.
+    ``tasks``: [(name, metric)]."""
+    go = _go()
+    history = history or {}
+    epochs = list(history.get("epochs") or [])
+    batches = list(history.get("batches") or [])
+    per_epoch: dict[int, int] = {}
+    for b in batches:
+        e = int(b.get("epoch", 1))
+        per_epoch[e] = max(per_epoch.get(e, 0), int(b.get("batch", 0)))
+    n_per = int(n_batches or 0) or (max(per_epoch.values()) if per_epoch else 1)
+    n = max(1, len(tasks))
+    ex = [int(e.get("epoch", i + 1)) for i, e in enumerate(epochs)]
+    data, annotations = [], []
+    layout: dict = {}
+    gap = 0.06
+    w = (1.0 - gap * (n - 1)) / n
+    for j, (task, metric) in enumerate(tasks):
+        x0 = j * (w + gap)
+        xa, ya, xb, yb = f"x{2 * j + 1}", f"y{2 * j + 1}", f"x{2 * j + 2}", f"y{2 * j + 2}"
+        layout[f"xaxis{2 * j + 1}"] = {"domain": [x0, x0 + w], "anchor": ya, "title": {"text": "epoch"}}
+        layout[f"yaxis{2 * j + 1}"] = {"domain": [0.58, 1.0], "anchor": xa, "title": {"text": "loss"} if j == 0 else {}}
+        layout[f"xaxis{2 * j + 2}"] = {"domain": [x0, x0 + w], "anchor": yb, "title": {"text": "epoch"}}
+        layout[f"yaxis{2 * j + 2}"] = {"domain": [0.0, 0.36], "anchor": xb}
+        annotations.append({"text": f"<b>{task}: loss</b>", "x": x0, "y": 1.07, "xref": "paper", "yref": "paper",
+                            "showarrow": False, "xanchor": "left"})
+        annotations.append({"text": f"<b>{task}: valid {metric or ''}</b>", "x": x0, "y": 0.44, "xref": "paper",
+                            "yref": "paper", "showarrow": False, "xanchor": "left"})
+        bx, by = [], []
+        for b in batches:
+            v = (b.get("train_loss") or {}).get(task)
+            if v is not None:
+                bx.append(int(b.get("epoch", 1)) - 1 + int(b.get("batch", 0)) / max(1, n_per))
+                by.append(v)
+        first = j == 0
+        data.append({"type": "scatter", "x": bx, "y": by, "mode": "lines", "name": "train (batches)",
+                     "line": {"color": PALETTE[0], "width": 1}, "opacity": 0.45, "xaxis": xa, "yaxis": ya,
+                     "legendgroup": "tb", "showlegend": first})
+        data.append({"type": "scatter", "x": ex, "y": [(e.get("train_loss") or {}).get(task) for e in epochs],
+                     "mode": "lines+markers", "name": "train", "line": {"color": PALETTE[0]}, "xaxis": xa,
+                     "yaxis": ya, "legendgroup": "tr", "showlegend": first})
+        data.append({"type": "scatter", "x": ex, "y": [(e.get("valid_loss") or {}).get(task) for e in epochs],
+                     "mode": "lines+markers", "name": "valid", "line": {"color": PALETTE[1]}, "xaxis": xa,
+                     "yaxis": ya, "legendgroup": "va", "showlegend": first})
+        data.append({"type": "scatter", "x": ex,
+                     "y": [((e.get("valid") or {}).get(task) or {}).get(metric) for e in epochs],
+                     "mode": "lines+markers", "name": "valid metric", "line": {"color": PALETTE[2]}, "xaxis": xb,
+                     "yaxis": yb, "legendgroup": "vm", "showlegend": first})
+    layout.update({"annotations": annotations, "height": 460, "template": "plotly_white",
+                   "margin": {"l": 10, "r": 10, "t": 50, "b": 10},
+                   "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.1, "x": 0}})
+    return go.Figure({"data": data, "layout": layout})

@@ -239,9 +239,7 @@ def sidebar():
         snap = job.snapshot(include_batches=False)
         name = Path(job_run_dir(job) or "run").name
         status = snap_get(snap, "status", "?")
-        frac = snap_get(snap, "fraction", None)
-        pct = f" {100 * float(frac):.0f}%" if frac is not None and status == "running" else ""
-        sb.markdown(f"**Run:** `{name}` — {status}{pct}")
+        sb.markdown(f"**Run:** `{name}` — {status}")
     dev = device_label(wait=False)
     slot = sb.empty()
     slot.markdown(f"**Device:** {dev or 'detecting ...'}")
@@ -345,6 +343,7 @@ def start_training():
     import os
     from mtlrec.training.rundir import default_run_dir
     run_dir = default_run_dir(cfg.arch, root=os.environ.get("MTLREC_RUNS_DIR", "runs"), name=cfg.name)
+    _leave_a_core_for_the_ui()
     job = TrainingJob(cfg, run_dir, dataset=state.dataset)
     job.start()
     state.jobs.append(job)
@@ -359,3 +358,18 @@ def load_run_cached(run_dir: str):
     sessions, but a session only ever asks for the run folders of its own jobs."""
     from mtlrec.runs import load_run
     return load_run(run_dir)
+
+
+def _leave_a_core_for_the_ui() -> None:
+    """CPU training in the server process: torch's intra-op threads (spinning on every core)
+    starve the UI thread that draws the live curves, and the UI slows the training in turn.
+    Leave one core to the UI. (A no-op for GPU training; process-wide, so set once.)"""
+    if _WARM.get("threads_set"):
+        return
+    import os
+
+    import torch
+    n = os.cpu_count() or 1
+    if n > 1 and not torch.cuda.is_available():
+        torch.set_num_threads(max(1, min(torch.get_num_threads(), n - 1)))
+    _WARM["threads_set"] = True

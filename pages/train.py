@@ -90,14 +90,14 @@ def live_panel() -> None:
     if hasattr(hist, "to_dict"):
         hist = hist.to_dict()
     cfg_tasks = list(getattr(getattr(job, "config", None), "tasks", None) or tasks)
-    cols = st.columns(max(1, len(cfg_tasks)))
-    for col, t in zip(cols, cfg_tasks):
-        tname = t["name"] if isinstance(t, dict) else getattr(t, "name", str(t))
-        metric = t.get("metric") if isinstance(t, dict) else getattr(t, "metric", None)
-        loss_fig, met_fig = viz.history_figs(hist, tname, metric, n_batches=snap_get(snap, "n_batches"))
-        with col:
-            st.plotly_chart(loss_fig, key=f"live_loss_{tname}")
-            st.plotly_chart(met_fig, key=f"live_metric_{tname}")
+    spec = [(t["name"], t.get("metric")) if isinstance(t, dict) else (t.name, t.metric) for t in cfg_tasks]
+    # the figure changes only when a batch or epoch record arrives: rebuild it only then
+    sig = (name, len(hist.get("epochs") or []), len(hist.get("batches") or []), status)
+    cache = st.session_state.get("live_fig_cache")
+    if cache is None or cache[0] != sig:
+        cache = (sig, viz.live_fig(hist, spec, n_batches=snap_get(snap, "n_batches")))
+        st.session_state["live_fig_cache"] = cache
+    st.plotly_chart(cache[1], key="live_curves")
     st.caption(f"updated {time.strftime('%H:%M:%S')}.{int(time.time() * 10) % 10}", help="refreshed every second while training runs")
     # when this run ends, redraw the whole page once (runs list, sidebar, buttons)
     seen = st.session_state.setdefault("train_seen_status", {})

@@ -125,9 +125,16 @@ def test_training_from_train_page_progresses_and_finishes(trained):
     assert bar.value == 100
     # per-task curves: loss and metric for both tasks
     charts = at.get("plotly_chart")
-    assert len(charts) >= 4
-    titles = " ".join(c.proto.spec for c in charts)
-    assert "click: loss" in titles and "rating: loss" in titles
+    assert len(charts) == 1
+    spec = charts[0].proto.spec
+    for text in ("click: loss", "rating: loss", "click: valid auc", "rating: valid rmse"):
+        assert text in spec, text
+    import json
+    traces = json.loads(spec)["data"]
+    metric_traces = [t for t in traces if t["name"] == "valid metric"]
+    assert len(metric_traces) == 2                      # one per task
+    for t in metric_traces:                             # a point per epoch, all finite
+        assert list(t["x"]) == [1, 2] and all(v is not None for v in t["y"])
     table = at.dataframe[0].value
     assert list(table["status"]) == ["finished"]
 
