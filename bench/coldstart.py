@@ -1,12 +1,15 @@
 """Cold-start benchmark: language-model text features on and off, on cold and warm items.
 
     .venv/bin/python bench/coldstart.py [--json] [--datasets sample,movielens] [--epochs 8]
+                                        [--id-dropout 0.15] [--encode-only]
 
 For each dataset the data is prepared once with the item cold-start split and text features
 (all-MiniLM-L6-v2 embeddings of the item texts); the same rows without the text fields give
 the "without text" run, so both runs see the same split and the same held-out items. Both are
 trained with the same RunConfig (`mtlrec.coldstart.compare_text_features`) and scored per task
-on the test rows of cold items (never seen in training) and of warm items.
+on the test rows of cold items (never seen in training) and of warm items. Both runs use the
+same id dropout (default 15% of training rows see their item id as unknown, so the unknown-id
+bucket that cold items get is trained; `mtlrec.coldstart.with_id_dropout`).
 
 * sample: sample_data/ (click, like, rating); item text = title, genres, description;
   structured item features (genres as a category, year) are used in both runs.
@@ -131,13 +134,15 @@ def encoding_cost(cfg, log) -> tuple[object, dict]:
     return ds, out
 
 
-def bench_dataset(name: str, cfg_dict: dict, log, id_dropout: float = 0.0) -> dict:
+def bench_dataset(name: str, cfg_dict: dict, log, id_dropout: float = 0.0, encode_only: bool = False) -> dict:
     from mtlrec.coldstart import comparison_rows, compare_text_features
     from mtlrec.config import RunConfig
 
     cfg = RunConfig.from_dict(cfg_dict)
     log(f"[{name}] preparing with text features ...")
     ds, enc = encoding_cost(cfg, log)
+    if encode_only:
+        return {"items": int(len(ds.item_ids)), "encoding": enc}
     log(f"[{name}] {ds.n_rows('train')} train rows, {len(ds.item_ids)} items, "
         f"{len(ds.cold_items)} cold items; training with and without text ...")
     t0 = time.perf_counter()
@@ -167,6 +172,7 @@ def main(argv=None) -> int:
     ap.add_argument("--epochs", type=int, default=8)
     ap.add_argument("--id-dropout", type=float, default=0.15,
                     help="share of training rows that see their item id as unknown (both runs; 0 = off)")
+    ap.add_argument("--encode-only", action="store_true", help="only the encoding figures (no training)")
     args = ap.parse_args(argv)
     log = (lambda s: print(s, file=sys.stderr, flush=True)) if args.json else (lambda s: print(s, flush=True))
     import torch
@@ -184,7 +190,7 @@ def main(argv=None) -> int:
             cfg = movielens_config(args.epochs)
         else:
             ap.error(f"unknown dataset {name!r}")
-        result["datasets"][name] = bench_dataset(name, cfg, log, args.id_dropout)
+        result["datasets"][name] = bench_dataset(name, cfg, log, args.id_dropout, args.encode_only)
     sample = result["datasets"].get("sample", {}).get("tasks")
     if sample:
         checks = {}
