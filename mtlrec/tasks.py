@@ -28,6 +28,10 @@ class TaskSpec:
     weight: float = 1.0         # static loss weight w_i
     metric: str | None = None   # validation metric (default per type, see DEFAULT_METRIC)
     n_outputs: int = 1          # number of logits: K classes for multilabel, else 1
+    # regression only: the model learns the standardised target (y - mean) / std, so a rating
+    # on a 1-5 scale does not swamp the BCE losses of the binary tasks; `predict` maps back.
+    target_mean: float = 0.0
+    target_std: float = 1.0
 
     def __post_init__(self) -> None:
         from mtlrec.metrics import METRICS, metric_info
@@ -57,16 +61,23 @@ class TaskSpec:
             self.n_outputs = 1
         elif self.n_outputs < 1:
             raise ValueError(f"task '{self.name}': a multilabel task needs n_outputs >= 1 (its classes)")
+        self.target_mean = float(self.target_mean)
+        self.target_std = float(self.target_std)
+        if self.type != "regression":
+            self.target_mean, self.target_std = 0.0, 1.0
+        elif not (math.isfinite(self.target_std) and self.target_std > 0 and math.isfinite(self.target_mean)):
+            raise ValueError(f"task '{self.name}': target_std must be a finite number > 0")
 
     # ---- model side -----------------------------------------------------------------
     def loss(self, logits, y):
-        """Mean loss of one batch: BCE-with-logits (binary, multilabel: mean over K), MSE (regression)."""
+        """Mean loss of one batch: BCE-with-logits (binary, multilabel: mean over K), MSE on the
+        standardised target (regression)."""
         import torch.nn.functional as F
 
         logits = logits.float()
         y = y.float()
         if self.type == "regression":
-            return F.mse_loss(logits, y)
+            return F.mse_loss(logits, (y - self.target_mean) / self.target_std)
         return F.binary_cross_entropy_with_logits(logits, y)
 
     def predict(self, logits):
@@ -74,7 +85,7 @@ class TaskSpec:
         import torch
 
         if self.type == "regression":
-            return logits
+            return logits * self.target_std + self.target_mean
         return torch.sigmoid(logits)
 
     # ---- metric side ----------------------------------------------------------------
@@ -88,7 +99,7 @@ class TaskSpec:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TaskSpec":
-        known = {"name", "type", "label", "weight", "metric", "n_outputs"}
+        known = {"name", "type", "label", "weight", "metric", "n_outputs", "target_mean", "target_std"}
         extra = set(d) - known
         if extra:
             raise ValueError(f"task {d.get('name', '?')!r}: unknown keys {sorted(extra)}; "
@@ -132,9 +143,14 @@ def tasks_from_config(configs: list[dict[str, Any]], dataset) -> list[TaskSpec]:
         if ttype == "multilabel" and n_out < 1:
             raise DataError(f"task '{name}': multilabel label '{label}' has no classes",
                             fix="check the label column's separator and values")
+        scale = {}
+        if ttype == "regression":  # standardise with the training split's statistics
+            stats = dataset.meta.get("report", {}).get("labels", {}).get(label, {})
+            if stats.get("std") and stats["std"] > 0 and math.isfinite(stats.get("mean", float("nan"))):
+                scale = {"target_mean": stats["mean"], "target_std": stats["std"]}
         try:
             out.append(TaskSpec(name=name, type=ttype, label=label, weight=cfg.get("weight", 1.0),
-                                metric=cfg.get("metric"), n_outputs=n_out))
+                                metric=cfg.get("metric"), n_outputs=n_out, **scale))
         except ValueError as e:
             raise DataError(str(e)) from None
     return out

@@ -84,3 +84,22 @@ def test_tasks_from_config_errors_name_the_fix():
         tasks_from_config([{"name": "click"}, {"name": "click"}], _dataset())
     with pytest.raises(DataError, match="does not apply"):
         tasks_from_config([{"name": "rating", "metric": "auc"}], _dataset())
+
+
+def test_regression_learns_the_standardised_target_and_predicts_on_the_label_scale():
+    t = TaskSpec("rating", "regression", target_mean=3.0, target_std=2.0)
+    y = torch.tensor([1.0, 3.0, 5.0])
+    # a logit of 0 means "the training mean"; the loss is on (y - mean) / std
+    assert torch.isclose(t.loss(torch.zeros(3), y), torch.tensor((1 + 0 + 1) / 3))
+    assert torch.allclose(t.predict(torch.tensor([-1.0, 0.0, 1.0])), y)
+    assert TaskSpec.from_dict(t.to_dict()) == t
+    with pytest.raises(ValueError, match="target_std"):
+        TaskSpec("rating", "regression", target_std=0.0)
+
+
+def test_tasks_from_config_standardises_regression_with_training_statistics():
+    ds = _dataset()
+    ds.meta["report"] = {"labels": {"rating": {"type": "regression", "mean": 3.5, "std": 0.5}}}
+    rating = [t for t in tasks_from_config([{"name": "rating"}, {"name": "click"}], ds)]
+    assert (rating[0].target_mean, rating[0].target_std) == (3.5, 0.5)
+    assert (rating[1].target_mean, rating[1].target_std) == (0.0, 1.0)   # binary: untouched
