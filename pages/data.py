@@ -53,7 +53,7 @@ if state.raw is None:
     st.stop()
 
 raw = state.raw
-data_key = f"{state.counter}:{state.source}"
+data_key = state.data_uid      # unique per loaded data: the statistics cache is shared by sessions
 
 # ---------------------------------------------------------------------------- preview
 st.subheader(f"Preview — {state.source}")
@@ -114,7 +114,7 @@ else:
 st.subheader("Statistics")
 
 
-@st.cache_data(show_spinner=False, max_entries=8)
+@st.cache_resource(show_spinner=False, max_entries=8)   # figures are not copied on each hit
 def _stats(key: str, _raw, _spec) -> dict:
     from mtlrec.data.summary import summarize
     try:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,7 @@ class AppState:
     counter: int = 0                                   # bumps widget keys when a workspace is loaded
     suggested_spec: Any = None                         # the roles suggested when the data was loaded
     upload_sig: tuple | None = None                    # (name, size) of the files last uploaded
+    data_uid: str = ""                                 # unique id of the loaded data (cache keys)
 
     @property
     def has_data(self) -> bool:
@@ -117,6 +119,7 @@ def apply_workspace(ws: dict) -> None:
     state.source = ws["source"]
     state.dataset = state.dataset_key = state.report = state.data_error = None
     state.counter += 1          # fresh widget keys: editors show the new workspace
+    state.data_uid = uuid.uuid4().hex   # identifies this loaded data in caches shared by sessions
 
 
 def load_sample_workspace() -> bool:
@@ -186,7 +189,7 @@ _WARM: dict[str, Any] = {}
 _WARM_LOCK = threading.Lock()
 
 
-def _warm_up(delay: float = 0.8) -> None:
+def _warm_up(delay: float = 2.0) -> None:
     """Import the heavy libraries and probe the device in the background, once per process,
     so that the first page shows at once and later pages switch fast."""
     time.sleep(delay)          # let the first page render first
@@ -302,7 +305,7 @@ def prepare_dataset() -> bool:
         st.error("Load data first.")
         return False
     spec = effective_spec(state.spec, state.text)
-    key = dataset_key(spec, state.prep, state.text, f"{state.counter}:{state.source}")
+    key = dataset_key(spec, state.prep, state.text, state.data_uid)
     if state.dataset is not None and state.dataset_key == key:
         return True
     bar = st.progress(0.0, text="Preparing the dataset ...")
