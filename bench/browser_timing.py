@@ -39,11 +39,51 @@ def _stats(xs: list[float]) -> dict:
             "max": round(xs[-1], 3), "min": round(xs[0], 3)}
 
 
+def trivial_baseline(rounds: int) -> dict:
+    """First page and page switch of a two-page app with one title each, served and measured the
+    same way: what this machine and Streamlit cost before any mtlrec code runs."""
+    from playwright.sync_api import sync_playwright
+    d = Path(tempfile.mkdtemp(prefix="mtlrec-bench-trivial-"))
+    (d / "pages").mkdir()
+    (d / "app.py").write_text('import streamlit as st\n'
+                              'pg = st.navigation([st.Page("pages/a.py", title="Alpha", default=True), '
+                              'st.Page("pages/b.py", title="Beta")])\npg.run()\n')
+    (d / "pages" / "a.py").write_text('import streamlit as st\nst.title("Alpha")\nst.button("Go")\n')
+    (d / "pages" / "b.py").write_text('import streamlit as st\nst.title("Beta")\n')
+    out = {}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=drv.CHROMIUM, args=drv.CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        port = drv.free_port()
+        url = f"http://127.0.0.1:{port}"
+        t0 = time.perf_counter()
+        proc = drv.start_server(port, d, d / "server.log", app_dir=d)
+        try:
+            drv.wait_healthy(url, proc)
+            page.goto(url)
+            page.get_by_role("button", name="Go").and_(page.locator(":enabled")).wait_for(timeout=120_000)
+            out["first_page_s"] = round(time.perf_counter() - t0, 3)
+            drv.wait_idle(page)
+            xs = []
+            for _ in range(rounds):
+                for name in ("Beta", "Alpha"):
+                    t = time.perf_counter()
+                    drv.go(page, name)
+                    xs.append(time.perf_counter() - t)
+            out["page_switch_s"] = _stats(xs)
+        finally:
+            drv.stop_server(proc)
+            browser.close()
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--epochs", type=int, default=4, help="epochs of the run whose curves are watched")
     ap.add_argument("--switch-rounds", type=int, default=3)
     ap.add_argument("--no-screenshots", action="store_true")
+    ap.add_argument("--no-baseline", dest="baseline", action="store_false",
+                    help="skip the same measurements on a trivial two-page Streamlit app (machine reference)")
     args = ap.parse_args(argv)
     from playwright.sync_api import sync_playwright
 
@@ -153,6 +193,8 @@ def main(argv=None) -> int:
         finally:
             drv.stop_server(proc)
             browser.close()
+    if args.baseline:
+        out["baseline_trivial_app"] = trivial_baseline(args.switch_rounds)
     out["meets_aims"] = {
         "first_page": out.get("first_page_s", 1e9) <= 3.0,
         "page_switch": out.get("page_switch_all_s", {}).get("median", 1e9) <= 0.5,

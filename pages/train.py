@@ -62,7 +62,7 @@ def _fmt_eta(s) -> str:
     return f"{s // 60}:{s % 60:02d} min" if s >= 60 else f"{s} s"
 
 
-@st.fragment(run_every=1.0 if running else None)
+@st.fragment(run_every=0.5 if running else None)
 def live_panel() -> None:
     if not state.jobs:
         st.info("No run yet in this session: press **Start training**.")

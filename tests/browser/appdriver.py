@@ -26,7 +26,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(port: int, runs_dir: Path, log_path: Path) -> subprocess.Popen:
+def start_server(port: int, runs_dir: Path, log_path: Path, app_dir: Path | None = None) -> subprocess.Popen:
     env = dict(os.environ, MTLREC_RUNS_DIR=str(runs_dir), CUDA_VISIBLE_DEVICES=os.environ.get("CUDA_VISIBLE_DEVICES", ""),
                HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", STREAMLIT_BROWSER_GATHER_USAGE_STATS="false")
     log = open(log_path, "w")
@@ -34,7 +34,7 @@ def start_server(port: int, runs_dir: Path, log_path: Path) -> subprocess.Popen:
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true", "--server.fileWatcherType", "none",
          "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        cwd=app_dir or ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
 def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 60.0) -> None:
