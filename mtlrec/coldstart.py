@@ -203,6 +203,8 @@ def compare_text_features(config, *, columns=None, model: str | None = None, spl
     -> run`` (with ``model`` and ``dataset``) defaults to `mtlrec.training.pipeline.run_training`.
     ``progress(stage, info)`` is called around each step. ``id_dropout`` > 0 trains both runs on
     `with_id_dropout` data (the same share of rows for both); metrics are on the original rows.
+    (A run folder that ``train`` writes then holds that augmented data, with extra "#unknown-id"
+    item copies: keep id_dropout at 0 for runs meant for recommendation.)
 
     Returns ``{task: {"metric", "higher_is_better", "cold": {"with_text": v, "without_text": v,
     "n": rows}, "warm": {...}}}`` plus ``"_runs"`` (full metric dicts per variant, seconds,
