@@ -210,3 +210,20 @@ def test_results_page_shows_metrics_and_curves(trained):
     assert {"click", "rating"} <= set(table.index)
     specs = " ".join(c.proto.spec for c in at.get("plotly_chart"))
     assert "ROC" in specs and "Precision-recall" in specs and "residuals" in specs
+
+
+def test_a_failed_run_shows_its_message(runs_dir):
+    at = new_app().run()
+    at.button(key="home_load_sample").click().run()
+    st_ = state_of(at)
+    st_.train.update(epochs=1, batch_size=4096, weighting="no-such-weighting")
+    at.run()
+    at.button(key="train_start").click().run()
+    deadline = time.time() + 120
+    while time.time() < deadline and not st_.jobs[-1].done:
+        time.sleep(0.2)
+    at.run()
+    no_exception(at, "failed run")
+    errors = "\n".join(e.value for e in at.error)
+    assert "The run failed" in errors and "no-such-weighting" in errors, errors
+    assert list(at.dataframe[0].value["status"]) == ["failed"]
