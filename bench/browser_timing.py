@@ -132,7 +132,9 @@ def main(argv=None) -> int:
             if not args.no_screenshots:
                 drv.go(page, "Data")
                 page.locator('[data-testid="stPlotlyChart"]').nth(2).wait_for()
-                page.wait_for_timeout(500)
+                page.get_by_role("heading", name="Statistics").scroll_into_view_if_needed()
+                page.mouse.wheel(0, 150)
+                page.wait_for_timeout(700)
                 drv.shot(page, SHOTS / "data.png")
                 drv.go(page, "Tasks & model")
                 page.wait_for_timeout(800)

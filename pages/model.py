@@ -138,7 +138,8 @@ txt["enabled"] = st.toggle("Use language-model features (all-MiniLM-L6-v2 senten
 if not cands:
     st.caption("This data has no text columns (give a column the role 'text' on Data).")
 if txt["enabled"]:
-    sel = [c for c in (txt.get("columns") or list(cands)) if c in cands]
+    sel = [c for c in (txt.get("columns") or [c for c in cands if c in state.spec.text] or list(cands))
+           if c in cands]
     txt["columns"] = st.multiselect("Text columns", list(cands), default=sel, key=f"text_cols_{ctr}",
                                     format_func=lambda c: f"{c} ({cands[c]})")
     st.caption("Texts are encoded once (cached on disk) and enter the model through a learned projection; "
