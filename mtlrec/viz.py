@@ -17,7 +17,8 @@ def _go():
 
 def _layout(fig, title: str | None = None, height: int = 300, **kw):
     fig.update_layout(title=title, height=height, margin=dict(l=10, r=10, t=40 if title else 10, b=10),
-                      legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0), template="plotly_white", **kw)
+                      legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="right", x=1),
+                      template="plotly_white", **kw)
     return fig
 
 
