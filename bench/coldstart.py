@@ -1,14 +1,14 @@
 """Cold-start benchmark: language-model text features on and off, on cold and warm items.
 
-    .venv/bin/python bench/coldstart.py [--json] [--datasets sample,movielens] [--epochs 8]
-                                        [--id-dropout 0.15] [--encode-only]
+    .venv/bin/python bench/coldstart.py [--json] [--datasets sample,movielens] [--epochs 12]
+                                        [--id-dropout 0.25] [--encode-only]
 
 For each dataset the data is prepared once with the item cold-start split and text features
 (all-MiniLM-L6-v2 embeddings of the item texts); the same rows without the text fields give
 the "without text" run, so both runs see the same split and the same held-out items. Both are
 trained with the same RunConfig (`mtlrec.coldstart.compare_text_features`) and scored per task
 on the test rows of cold items (never seen in training) and of warm items. Both runs use the
-same id dropout (default 15% of training rows see their item id as unknown, so the unknown-id
+same id dropout (default 25% of training rows see their item id as unknown, so the unknown-id
 bucket that cold items get is trained; `mtlrec.coldstart.with_id_dropout`).
 
 * sample: sample_data/ (click, like, rating); item text = title, genres, description;
@@ -169,8 +169,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--json", action="store_true", help="print one JSON object (progress goes to stderr)")
     ap.add_argument("--datasets", default="sample,movielens", help="comma-separated: sample, movielens")
-    ap.add_argument("--epochs", type=int, default=8)
-    ap.add_argument("--id-dropout", type=float, default=0.15,
+    ap.add_argument("--epochs", type=int, default=12)
+    ap.add_argument("--id-dropout", type=float, default=0.25,
                     help="share of training rows that see their item id as unknown (both runs; 0 = off)")
     ap.add_argument("--encode-only", action="store_true", help="only the encoding figures (no training)")
     args = ap.parse_args(argv)
