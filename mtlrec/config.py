@@ -35,7 +35,9 @@ Config format (``python -m mtlrec train --config FILE``)::
         "seed": 0, "log_every": 50,
         "baselines": false,                        # also train one single-task model per task
         "cv_folds": 1,                             # k > 1: k-fold cross-validation on train+valid
-        "threads": null                            # CPU threads (process-wide); null = torch default
+        "threads": null,                           # CPU threads (process-wide); null = torch default
+        "ranking_k": 10,                           # K of the final test ranking metrics (0 = skip them)
+        "ranking_users": 500                       # at most this many test users ranked (seeded sample)
       },
       "text": {"enabled": false, "columns": [], "model": "all-MiniLM-L6-v2"}
     }
@@ -46,7 +48,13 @@ paths are kept). The shipped ``sample_data/config_movielens.json`` therefore say
 root, and from there to the shared datasets folder beside it.
 
 Early stopping defaults to the first task and its default metric; the direction (higher
-or lower is better) comes from the metric itself. ``l2`` is applied as Adam weight decay
+or lower is better) comes from the metric itself.
+
+After training, the best model is also ranked on the test split (when the data has user
+and item ids): per binary task, each sampled test user's positives are looked for in the
+top ``train.ranking_k`` of the whole catalogue, with the items the user met in train and
+valid left out. metrics.json gets ``"ranking": {task: {"recall@K", "ndcg@K", "hitrate@K",
+"mrr"}}`` (empty without ids, without binary tasks, or with ``ranking_k`` 0). ``l2`` is applied as Adam weight decay
 (2*lambda) on the task-tower parameters only, which gives exactly the gradient of
 ``lambda * sum_i ||theta_i||^2``; the recorded losses do not include the penalty.
 """
@@ -104,6 +112,8 @@ class TrainConfig:
     eval_batch_size: int = 65536
     optimizer: str = "adam"
     threads: int | None = None     # CPU threads for torch (process-wide); None = torch's default
+    ranking_k: int = 10            # K of the final test ranking metrics; 0 = no ranking metrics
+    ranking_users: int = 500       # at most this many test users ranked (seeded sample)
 
     @classmethod
     def from_dict(cls, d: dict | None) -> "TrainConfig":
@@ -127,6 +137,10 @@ class TrainConfig:
              f"train.device '{self.device}' is unknown; choose one of {', '.join(DEVICE_CHOICES)}"),
             (self.threads is None or (isinstance(self.threads, int) and self.threads >= 1),
              f"train.threads must be null or an integer >= 1, not {self.threads!r}"),
+            (isinstance(self.ranking_k, int) and self.ranking_k >= 0,
+             f"train.ranking_k must be an integer >= 0, not {self.ranking_k!r}"),
+            (isinstance(self.ranking_users, int) and self.ranking_users >= 1,
+             f"train.ranking_users must be an integer >= 1, not {self.ranking_users!r}"),
             (self.optimizer in OPTIMIZERS, f"train.optimizer '{self.optimizer}' is unknown; choose one of {', '.join(OPTIMIZERS)}"),
         ]
         for ok, msg in checks:

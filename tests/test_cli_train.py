@@ -58,6 +58,8 @@ def test_train_json_then_recommend_json(small_config, tmp_path, capsys):
     assert set(res["test"]) == {"click", "like", "rating", "genres"}
     assert 0 <= res["test"]["click"]["auc"] <= 1 and res["test"]["rating"]["rmse"] > 0
     assert set(res["stl_gain"]) == set(res["test"])
+    assert set(res["ranking"]) == {"click", "like"}  # test-split ranking metrics of the binary tasks
+    assert all(0 <= v <= 1 for vals in res["ranking"].values() for v in vals.values())
     assert res["best_epoch"] in (1, 2)
     assert "epoch 1/2" in r.stderr                   # progress went to stderr
     for name in ("config.json", "history.json", "metrics.json", "model.pt", "dataset/dataset.json"):

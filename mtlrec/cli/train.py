@@ -2,7 +2,8 @@
 
 Progress goes to stderr; with ``--json`` stdout carries exactly one JSON object:
 ``{"run_dir", "device", "status", "best_epoch", "test": {task: {metric: v}}, "valid": {...},
-"stl_gain": {task: v} (with baselines), "cv": {...} (with cv_folds > 1)}``.
+"ranking": {task: {recall@K, ndcg@K, hitrate@K, mrr}} (test split, binary tasks; {} without
+user/item ids), "stl_gain": {task: v} (with baselines), "cv": {...} (with cv_folds > 1)}``.
 Bad data or a failed run: a message on stderr and exit status 2 (no traceback).
 """
 from __future__ import annotations
@@ -80,13 +81,16 @@ def run(args) -> int:
             for task, vals in (m.get("test") or {}).items():
                 shown = ", ".join(f"{k}={v:.4f}" for k, v in vals.items() if isinstance(v, float) and math.isfinite(v))
                 print(f"test {task}: {shown}")
+            for task, vals in (m.get("ranking") or {}).items():
+                shown = ", ".join(f"{k}={v:.4f}" for k, v in vals.items() if isinstance(v, float) and math.isfinite(v))
+                print(f"test ranking {task}: {shown}")
             for task, g in (m.get("gain") or {}).items():
                 print(f"multi-task gain {task} ({g['metric']}): {g['gain']:+.4f} (MTL {g['mtl']:.4f}, STL {g['stl']:.4f})")
             print(f"run folder: {run_dir}")
         else:
             out = {"run_dir": str(run_dir), "device": res.device, "status": res.status,
                    "arch": cfg.arch, "best_epoch": m.get("best_epoch"), "test": m.get("test", {}),
-                   "valid": m.get("valid", {})}
+                   "valid": m.get("valid", {}), "ranking": m.get("ranking", {})}
             if "gain" in m:
                 out["stl_gain"] = {t: g["gain"] for t, g in m["gain"].items()}
                 out["stl"] = m.get("stl", {})

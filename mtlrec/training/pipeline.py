@@ -151,6 +151,24 @@ class RunResult:
     dataset: Any = None
     tasks: list = field(default_factory=list)
 
+    @property
+    def ranking(self) -> dict:
+        """{task: {recall@K, ndcg@K, hitrate@K, mrr}} on the test split ({} when not computed)."""
+        return self.metrics.get("ranking") or {}
+
+
+def rank_test(cfg: RunConfig, model, data, tasks) -> dict:
+    """Ranking metrics of the (best) model on the test split, train+valid items left out.
+
+    {} when ``train.ranking_k`` is 0, the data has no test split, no user/item ids or no
+    binary task (see `mtlrec.metrics.evaluate_ranking`)."""
+    k = int(cfg.train.ranking_k or 0)
+    if k <= 0 or "test" not in data.ds.rows or data.ds.n_rows("test") == 0:
+        return {}
+    from mtlrec.metrics import evaluate_ranking
+    return evaluate_ranking(model, data, split="test", k=k, tasks=tasks, max_users=int(cfg.train.ranking_users),
+                            seed=int(cfg.train.seed), exclude_splits=("train", "valid"))
+
 
 def run_training(cfg: RunConfig, run_dir=None, *, dataset=None, stop_event: threading.Event | None = None,
                  progress: Progress | None = None, on_log: Callable | None = None,
@@ -210,6 +228,9 @@ def run_training(cfg: RunConfig, run_dir=None, *, dataset=None, stop_event: thre
     metrics = res.metrics_dict()
     metrics["arch"] = cfg.arch
     status = res.status
+    if status == "finished":
+        say(f"ranking test users (top {cfg.train.ranking_k}) ...")
+        metrics["ranking"] = rank_test(cfg, model, data, tasks)
     if status == "finished" and cfg.train.baselines:
         from mtlrec.baselines import train_baselines
         progress.phase_index = 1
