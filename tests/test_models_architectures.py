@@ -257,3 +257,31 @@ def test_bad_hyperparameter_values_are_clear(bad, match):
         build_model("shared_bottom", FIELDS, TASKS, shared_dims=[])
     with pytest.raises(ValueError, match="n_experts"):
         build_model("mmoe", FIELDS, TASKS, n_experts=0)
+
+
+@pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
+def test_id_dropout_trains_the_unknown_id_that_cold_items_use_and_is_off_in_eval(arch):
+    torch.manual_seed(0)
+    tasks = [TaskSpec("click", "binary"), TaskSpec("rating", "regression")]
+    feats, labels = synthetic(256, seed=1)
+    feats["item_id"] = torch.randint(1, 20, (256,))          # every training row has a known item id
+    for p, unknown_row_moves in ((0.0, False), (0.3, True)):
+        torch.manual_seed(0)
+        model = build_model(arch, FIELDS, tasks, id_dropout=p)
+        assert model.hparams["id_dropout"] == p
+        before = model.input.embedding_rows("item_id")[0].detach().clone()
+        opt = torch.optim.Adam(model.parameters(), lr=0.01)
+        model.train()
+        for _ in range(5):
+            out = model(feats)
+            loss = sum(t.loss(out[t.name], labels[t.name]) for t in tasks)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        moved = not torch.equal(model.input.embedding_rows("item_id")[0], before)
+        assert moved is unknown_row_moves
+    model.eval()   # no randomness at inference: two passes agree
+    a, b = model(feats), model(feats)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    with pytest.raises(ValueError, match="id_dropout"):
+        build_model(arch, FIELDS, tasks, id_dropout=1.5)

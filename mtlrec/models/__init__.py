@@ -33,6 +33,8 @@ HPARAM_HELP: dict[str, str] = {
     "dropout": "dropout rate after every hidden layer (0 = off)",
     "embedding_dim": "embedding size of every categorical feature (user id, item id, ...)",
     "dense_proj_dim": "size of the learned projection of each text-embedding feature",
+    "id_dropout": "share of training rows whose user/item id is replaced by the unknown id, so that new "
+                  "users/items (cold start) get a trained input (0 = off)",
 }
 
 

@@ -28,9 +28,17 @@ class FeatureInput(nn.Module):
     ``0..vocab_size-1`` (e.g. ids unseen at preparation time) map to the field's
     code 0, the unknown bucket. Numeric fields are one column each (their value);
     dense fields go through their own learned ``nn.Linear(dim, dense_proj_dim)``.
+
+    ``id_dropout`` (training mode only): each row's ``user_id`` / ``item_id`` code is
+    replaced by the unknown code 0 with this probability. Items held out of training
+    (cold start) all have code 0; without id dropout that embedding row is never trained
+    and they enter the model through an untrained vector.
     """
 
-    def __init__(self, fields: Sequence, embedding_dim: int = 16, dense_proj_dim: int = 32):
+    ID_FIELDS = ("user_id", "item_id")
+
+    def __init__(self, fields: Sequence, embedding_dim: int = 16, dense_proj_dim: int = 32,
+                 id_dropout: float = 0.0):
         super().__init__()
         self.fields = list(fields)
         if not self.fields:
@@ -58,6 +66,11 @@ class FeatureInput(nn.Module):
         self.embedding = nn.Embedding(sum(vocab), self.embedding_dim) if cat else None
         self.register_buffer("cat_offsets", torch.tensor(offsets, dtype=torch.long), persistent=False)
         self.register_buffer("cat_vocab", torch.tensor(vocab, dtype=torch.long), persistent=False)
+        self.id_dropout = float(id_dropout)
+        if not 0.0 <= self.id_dropout < 1.0:
+            raise ValueError(f"id_dropout must be in [0, 1), not {id_dropout}")
+        self.register_buffer("cat_is_id", torch.tensor([n in self.ID_FIELDS for n in self.cat_names],
+                                                       dtype=torch.bool), persistent=False)
         self.projections = nn.ModuleList(nn.Linear(int(f.dim), self.dense_proj_dim)
                                          for f in self.fields if f.kind == "dense")
         self.widths = [self.embedding_dim if f.kind == "categorical" else
@@ -98,7 +111,11 @@ class FeatureInput(nn.Module):
         if self.cat_names:
             codes = torch.stack([self._get(features, n).long().reshape(-1) for n in self.cat_names], dim=1)
             ok = (codes >= 0) & (codes < self.cat_vocab)
-            codes = torch.where(ok, codes, 0) + self.cat_offsets
+            codes = torch.where(ok, codes, 0)
+            if self.training and self.id_dropout > 0:
+                drop = (torch.rand(codes.shape, device=codes.device) < self.id_dropout) & self.cat_is_id
+                codes = torch.where(drop, 0, codes)
+            codes = codes + self.cat_offsets
             emb = self.embedding(codes)                                   # [b, n_cat, d]
             flat = emb.reshape(emb.shape[0], -1)
             sizes = [n * self.embedding_dim for k, n in self._runs if k == "categorical"]
@@ -167,7 +184,8 @@ class MultiTaskModel(nn.Module):
         self.hparams = dict(hparams)
         _check_hparams(self.arch, self.hparams)
         self.input = FeatureInput(fields, embedding_dim=hparams.get("embedding_dim", 16),
-                                  dense_proj_dim=hparams.get("dense_proj_dim", 32))
+                                  dense_proj_dim=hparams.get("dense_proj_dim", 32),
+                                  id_dropout=hparams.get("id_dropout", 0.0))
 
     # ---- the interface -------------------------------------------------------------------
     def forward(self, features: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -22,13 +22,14 @@ class MMoE(MultiTaskModel):
 
     def __init__(self, fields, tasks, *, n_experts: int = 4, expert_dims: Sequence[int] = (64,),
                  tower_dims: Sequence[int] = (32,), dropout: float = 0.0, embedding_dim: int = 16,
-                 dense_proj_dim: int = 32):
+                 dense_proj_dim: int = 32, id_dropout: float = 0.0):
         expert_dims, tower_dims = [int(d) for d in expert_dims], [int(d) for d in tower_dims]
         if int(n_experts) < 1 or not expert_dims:
             raise ValueError("mmoe needs n_experts >= 1 and at least one expert layer (expert_dims)")
         super().__init__(fields, tasks, dict(n_experts=int(n_experts), expert_dims=expert_dims,
                                              tower_dims=tower_dims, dropout=float(dropout),
-                                             embedding_dim=int(embedding_dim), dense_proj_dim=int(dense_proj_dim)))
+                                             embedding_dim=int(embedding_dim), dense_proj_dim=int(dense_proj_dim),
+                                             id_dropout=float(id_dropout)))
         d_x = self.input.out_dim
         self.experts = ExpertBank(d_x, int(n_experts), expert_dims, dropout)
         self.gates = nn.ModuleList(Gate(d_x, int(n_experts)) for _ in self.tasks)
