@@ -44,6 +44,13 @@ if extra:
     st.caption(" · ".join(f"{k.replace('_', ' ')}: {v:.0f}" if isinstance(v, float) else f"{k.replace('_', ' ')}: {v}"
                           for k, v in extra.items()))
 
+ranking = metrics.get("ranking") or {}
+if ranking:
+    st.markdown("**Ranking over the whole catalogue** — for test users, every item they have not seen in "
+                "training or validation is scored; how many of their test positives reach the top K:")
+    st.dataframe([{"task": t, **{k: round(v, 4) if isinstance(v, float) else v for k, v in vals.items()}}
+                  for t, vals in ranking.items()], hide_index=True, key="ranking_table")
+
 # ---------------------------------------------------------------------------- gain
 st.subheader("Multi-task gain over single-task baselines")
 gains = metrics.get("gain") or {}

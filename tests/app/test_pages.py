@@ -210,6 +210,9 @@ def test_results_page_shows_metrics_and_curves(trained):
     assert {"click", "rating"} <= set(table.index)
     specs = " ".join(c.proto.spec for c in at.get("plotly_chart"))
     assert "ROC" in specs and "Precision-recall" in specs and "residuals" in specs
+    ranking = next(d.value for d in at.dataframe if "recall@10" in getattr(d.value, "columns", []))
+    assert "click" in set(ranking["task"])
+    assert ranking["recall@10"].between(0, 1).all() and ranking["ndcg@10"].between(0, 1).all()
 
 
 def test_a_failed_run_shows_its_message(runs_dir):
