@@ -56,7 +56,11 @@ class CGCLevel(nn.Module):
         for t, (x, gate) in enumerate(zip(task_inputs, self.task_gates)):
             g = gate(x)
             gates.append(g)
-            outs.append(mix(g, experts.index_select(1, getattr(self, f"_idx{t}"))))
+            # own experts and shared experts are contiguous column ranges: mix the two views
+            # (no index_select copy of the expert outputs per task)
+            ns, n0 = self.n_specific, self.n_tasks * self.n_specific
+            shared_part = mix(g[:, ns:], experts[:, n0:])
+            outs.append(shared_part if ns == 0 else mix(g[:, :ns], experts[:, t * ns:(t + 1) * ns]) + shared_part)
         shared_out = None
         if self.shared_gate is not None:
             shared_out = mix(self.shared_gate(shared_input), experts)
