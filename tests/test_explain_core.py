@@ -28,12 +28,6 @@ TASKS = [TaskSpec("click", "binary"), TaskSpec("like", "binary"), TaskSpec("rati
          TaskSpec("genres", "multilabel", n_outputs=3)]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def features(n: int, seed: int) -> dict:

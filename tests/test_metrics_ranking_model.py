@@ -13,13 +13,6 @@ from mtlrec.metrics import evaluate_ranking
 from mtlrec.tasks import TaskSpec
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models: intra-op threads only add contention on a busy 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 class ItemIdScore(nn.Module):

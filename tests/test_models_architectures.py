@@ -15,13 +15,6 @@ from mtlrec.weighting import get_weighting, total_loss
 ARCHS = sorted(ARCHITECTURES)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models: intra-op threads only add contention on a busy 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 SMALL = {"shared_bottom": dict(shared_dims=[32, 16], tower_dims=[8]),

@@ -41,6 +41,15 @@ class WeightingStrategy(nn.Module):
     def forward(self, losses: dict[str, torch.Tensor]) -> torch.Tensor:
         return self.combine(losses)
 
+    def weighted_sum(self, losses: dict[str, torch.Tensor], weights: dict[str, float]) -> torch.Tensor:
+        """Σ_i weights[i] · losses[i] over this strategy's tasks (the shared arithmetic of
+        strategies whose weights are plain numbers)."""
+        total = None
+        for name in self.task_names:
+            term = weights[name] * losses[name]
+            total = term if total is None else total + term
+        return total
+
 
 def l2_penalty(model) -> torch.Tensor | float:
     """Σ_i ‖θ_i‖² over the task towers' parameters (0.0 for a model without parameters)."""

@@ -43,11 +43,7 @@ class DynamicWeightAverage(WeightingStrategy):
         self._w = {n: k * v / z for n, v in e.items()}
 
     def combine(self, losses):
-        total = None
-        for name in self.task_names:
-            term = self._w[name] * losses[name]
-            total = term if total is None else total + term
-        return total
+        return self.weighted_sum(losses, self._w)
 
     def weights(self):
         return dict(self._w)

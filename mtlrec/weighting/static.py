@@ -17,11 +17,7 @@ class StaticWeighting(WeightingStrategy):
             self._w.update({k: float(v) for k, v in weights.items()})
 
     def combine(self, losses):
-        total = None
-        for name in self.task_names:
-            term = self._w[name] * losses[name]
-            total = term if total is None else total + term
-        return total
+        return self.weighted_sum(losses, self._w)
 
     def weights(self):
         return dict(self._w)
