@@ -8,7 +8,7 @@ import streamlit as st
 
 from mtlrec import viz
 from mtlrec.data.roles import TASK_TYPES
-from mtlrec.models import architecture_hparams
+from mtlrec.models import HPARAM_HELP, architecture_hparams
 from mtlrec.tasks import DEFAULT_METRIC
 from mtlrec.workflow import architectures, available_labels, metrics_for, text_candidates, weightings
 from pages.state import device_label, get_state, need_data, prepare_dataset
@@ -99,7 +99,8 @@ with left:
         elif isinstance(default, int):
             hp[name] = int(st.number_input(label, min_value=0, value=int(cur), step=1, key=key))
         elif isinstance(default, float):
-            hp[name] = float(st.number_input(label, min_value=0.0, value=float(cur), step=0.05, key=key))
+            hp[name] = float(st.number_input(label, min_value=0.0, max_value=0.95, value=min(float(cur), 0.95),
+                                             step=0.05, key=key, help=HPARAM_HELP.get(name)))
     state.model = {"arch": arch, **hp}
 with right:
     st.graphviz_chart(viz.arch_dot(arch, names, hp), width="stretch")
