@@ -216,47 +216,6 @@ def residual_fig(y_true, y_pred, name: str):
     return _layout(fig, f"{name}: rating residuals", height=320, showlegend=False)
 
 
-def history_figs(history: Mapping | None, task: str, metric: str | None, *, n_batches: int | None = None):
-    """Live curves of one task from a History dict ({"epochs": [...], "batches": [...]}):
-    (loss figure: train loss per logged batch + per epoch, valid loss per epoch; metric figure)."""
-    go = _go()
-    history = history or {}
-    epochs = list(history.get("epochs") or [])
-    batches = list(history.get("batches") or [])
-    # x of a batch record = fractional epoch (batches per epoch learnt from the records seen)
-    per_epoch: dict[int, int] = {}
-    for b in batches:
-        e = int(b.get("epoch", 1))
-        per_epoch[e] = max(per_epoch.get(e, 0), int(b.get("batch", 0)))
-    n_per = int(n_batches or 0) or (max(per_epoch.values()) if per_epoch else 1)
-    bx, by = [], []
-    for b in batches:
-        v = (b.get("train_loss") or {}).get(task)
-        if v is None:
-            continue
-        bx.append(int(b.get("epoch", 1)) - 1 + int(b.get("batch", 0)) / max(1, n_per))
-        by.append(v)
-    ex = [int(e.get("epoch", i + 1)) for i, e in enumerate(epochs)]
-    tr = [(e.get("train_loss") or {}).get(task) for e in epochs]
-    va = [(e.get("valid_loss") or {}).get(task) for e in epochs]
-    loss = go.Figure()
-    if bx:
-        loss.add_scatter(x=bx, y=by, mode="lines", name="train (batches)",
-                         line=dict(color=PALETTE[0], width=1), opacity=0.45)
-    if ex:
-        loss.add_scatter(x=ex, y=tr, mode="lines+markers", name="train", line=dict(color=PALETTE[0]))
-        loss.add_scatter(x=ex, y=va, mode="lines+markers", name="valid", line=dict(color=PALETTE[1]))
-    loss.update_layout(xaxis_title="epoch", yaxis_title="loss")
-    _layout(loss, f"{task}: loss", height=240)
-    met = go.Figure()
-    if metric:
-        mv = [((e.get("valid") or {}).get(task) or {}).get(metric) for e in epochs]
-        met.add_scatter(x=ex, y=mv, mode="lines+markers", name=f"valid {metric}", line=dict(color=PALETTE[2]))
-    met.update_layout(xaxis_title="epoch", yaxis_title=metric or "")
-    _layout(met, f"{task}: valid {metric or ''}", height=240)
-    return loss, met
-
-
 def runs_overlay_fig(runs: Mapping[str, Mapping], task: str, key: str, metric: str | None = None):
     """One curve per run: ``key`` is "train_loss", "valid_loss" or "valid" (then ``metric``)."""
     go = _go()
