@@ -309,6 +309,28 @@ def metrics_table(metrics: dict, split: str = "test"):
     return pd.DataFrame(rows, columns=["task", "metric", "value"])
 
 
+def metrics_by_type(metrics: dict, tasks: list, split: str = "test") -> dict:
+    """One wide table (task x metric) per task type, so a table only has its own tasks' metrics.
+
+    ``tasks`` are the run's task dicts (name, type). Returns ``{type: DataFrame}`` in the order
+    binary, regression, multilabel; values rounded to 4 decimals."""
+    import pandas as pd
+    table = metrics_table(metrics, split)
+    types = {t["name"] if isinstance(t, dict) else t.name: t["type"] if isinstance(t, dict) else t.type
+             for t in tasks}
+    out = {}
+    for kind in ("binary", "regression", "multilabel"):
+        names = [n for n, k in types.items() if k == kind]
+        rows = table[table["task"].isin(names)]
+        if rows.empty:
+            continue
+        wide = rows.pivot(index="task", columns="metric", values="value").reindex(
+            [n for n in names if n in set(rows["task"])])
+        wide = wide.dropna(axis=1, how="all")
+        out[kind] = wide.apply(pd.to_numeric, errors="coerce").round(4)
+    return out
+
+
 # ---------------------------------------------------------------------------- recommendations
 def _item_text(ds, item_index: int) -> tuple[str, str]:
     """(title, short description) of a catalogue item from the dataset's item_info."""

@@ -197,8 +197,8 @@ elif submitted:
         state.prep = dataclasses.replace(prep, **values)
     except (TypeError, ValueError) as e:
         show_exception(e, "Setting the options")
-    else:
-        prepare_dataset()
+    elif prepare_dataset():
+        st.rerun()          # the sidebar (drawn before this page) then shows the prepared dataset
 
 if state.dataset is not None:
     ds = state.dataset

@@ -4,7 +4,8 @@ from __future__ import annotations
 import streamlit as st
 
 from mtlrec.workflow import rec_frame, user_history
-from pages.state import explain_page_exists, get_state, load_run_cached, need_run, request_explanation, show_exception
+from pages.state import (explain_page_exists, get_state, load_run_cached, need_run, request_explanation,
+                         show_exception, synced_selectbox)
 
 state = get_state()
 st.title("Recommendations")
@@ -18,8 +19,8 @@ scored = [t for t in tasks_cfg if t.get("type") in ("binary", "regression")]
 
 users = [str(u) for u in ds.user_ids]
 c1, c2 = st.columns([3, 1])
-user = c1.selectbox(f"User ({len(users):,}; type to search)", users, key="rec_user",
-                    index=users.index(st.session_state.get("rec_user_default")) if st.session_state.get("rec_user_default") in users else 0)
+user = synced_selectbox(f"User ({len(users):,}; type to search)", users, key="rec_user", attr="rec_user",
+                        container=c1)
 k = int(c2.number_input("Top K", 1, 100, 10, key="rec_k"))
 
 st.markdown("**Task weights of the fused score** — move a slider and the list re-ranks at once.")

@@ -8,7 +8,7 @@ import streamlit as st
 
 from mtlrec import viz
 from mtlrec.metrics import higher_is_better, precision_recall_points, roc_curve_points
-from mtlrec.workflow import metrics_table, predictions
+from mtlrec.workflow import metrics_by_type, predictions
 from pages.state import get_state, load_run_cached, need_run
 
 state = get_state()
@@ -31,14 +31,15 @@ for col, (task, vals) in zip(cols, test.items()):
     v = vals.get(m) if m else None
     g = (metrics.get("gain") or {}).get(task) or {}
     delta = None
-    if g.get("metric") == m and g.get("stl") is not None and v is not None:
-        delta = f"{v - g['stl']:+.4f} vs single-task"
-    col.metric(f"{task} — {m}", "—" if v is None else f"{v:.4f}", delta=delta,
-               delta_color="normal" if (m and higher_is_better(m)) else "inverse")
-table = metrics_table(metrics, "test")
-if not table.empty:
-    wide = table.pivot(index="task", columns="metric", values="value")
-    st.dataframe(wide, width="stretch", key="metrics_table")
+    if g.get("metric") == m and g.get("gain") is not None:
+        # the same number as the gain chart below: positive = multi-task helped, whatever the metric
+        delta = f"{float(g['gain']):+.4f} gain vs single-task"
+    col.metric(f"{task} — {m}", "—" if v is None else f"{v:.4f}", delta=delta, delta_color="normal",
+               help=None if m is None else (f"{m}: higher is better" if higher_is_better(m) else f"{m}: lower is better"))
+# one table per task type: each shows the metrics of its own tasks, with no empty cells
+for kind, block in metrics_by_type(metrics, tasks_cfg, "test").items():
+    st.markdown(f"**{kind.capitalize()} tasks**")
+    st.dataframe(block, width="stretch", key=f"metrics_table_{kind}")
 extra = {k: metrics.get(k) for k in ("best_epoch", "epochs_run", "samples_per_s", "device") if k in metrics}
 if extra:
     st.caption(" · ".join(f"{k.replace('_', ' ')}: {v:.0f}" if isinstance(v, float) else f"{k.replace('_', ' ')}: {v}"

@@ -24,6 +24,7 @@ import streamlit as st
 
 ROOT = Path(__file__).resolve().parents[1]
 STATE_KEY = "mtlrec_state"
+TERMINAL = ("finished", "cancelled", "failed")
 EXPLAIN_PAGE = "pages/explain.py"
 
 
@@ -45,7 +46,8 @@ class AppState:
     text: dict = field(default_factory=dict)          # {enabled, columns, model}
     # ---- runs --------------------------------------------------------------------
     jobs: list = field(default_factory=list)          # mtlrec.jobs.TrainingJob, newest last
-    selected_run: str | None = None                   # run_dir of the run shown on Results/Recommend
+    selected_run: str | None = None                   # run_dir of the run shown on Train/Results/Recommend
+    rec_user: str | None = None                       # the user picked on Recommendations
     counter: int = 0                                   # bumps widget keys when a workspace is loaded
     suggested_spec: Any = None                         # the roles suggested when the data was loaded
     upload_sig: tuple | None = None                    # (name, size) of the files last uploaded
@@ -264,18 +266,49 @@ def need_data(what: str = "this page") -> bool:
     return True
 
 
+def synced_selectbox(label: str, options: list, *, key: str, attr: str, container=None, **kw):
+    """A selectbox that mirrors ``AppState.<attr>``: the state is the one source of truth.
+
+    A keyed widget keeps its own value across reruns and would write a stale choice back over
+    a newer one set elsewhere (a run started, a user picked on another page); its value is also
+    forgotten when the visitor leaves the page. So the widget is set from the state before it
+    is drawn, and only the visitor's own change (``on_change``) writes the state."""
+    state = get_state()
+    if not options:
+        return None
+    if getattr(state, attr) not in options:
+        setattr(state, attr, options[0])
+    st.session_state[key] = getattr(state, attr)
+
+    def _changed() -> None:
+        setattr(state, attr, st.session_state[key])
+
+    (container or st).selectbox(label, options, key=key, on_change=_changed, **kw)
+    return getattr(state, attr)
+
+
 def need_run(what: str = "this page") -> str | None:
-    """The selected finished run (picker shown when there are several), or None with a hint."""
+    """The selected finished run (picker shown when there are several), or None with a hint.
+
+    The newest run is selected when it starts (Train); otherwise the visitor's choice is kept
+    across reruns and page switches. A selected run that has not finished yet is shown on
+    Train; here the newest finished run stands in without overwriting the selection."""
     state = get_state()
     runs = state.finished_run_dirs()
     if not runs:
         st.info(f"No finished run in this session yet: train a model on **Train**, then come back to {what}.")
         return None
-    if state.selected_run not in runs:
-        state.selected_run = runs[0]
-    state.selected_run = st.selectbox("Run", runs, index=runs.index(state.selected_run),
-                                      format_func=lambda p: Path(p).name, key="run_picker")
-    return state.selected_run
+    pending = None                         # a selected run still training: followed, not replaced
+    job = state.job_for(state.selected_run) if state.selected_run not in runs else None
+    if job is not None and snap_get(job.snapshot(include_batches=False), "status") not in TERMINAL:
+        pending, state.selected_run = state.selected_run, runs[0]
+    chosen = synced_selectbox("Run", runs, key="run_picker", attr="selected_run",
+                              format_func=lambda p: Path(p).name)
+    if pending is not None:
+        st.caption(f"Run `{Path(pending).name}` is still training; showing the newest finished run "
+                   "until it ends.")
+        state.selected_run = pending
+    return chosen
 
 
 def show_exception(e: BaseException, action: str) -> None:

@@ -7,15 +7,13 @@ from pathlib import Path
 import streamlit as st
 
 from mtlrec import viz
-from pages.state import (device_label, get_state, job_run_dir, need_data, prepare_dataset, show_exception,
-                         snap_get, start_training)
+from pages.state import (TERMINAL, device_label, get_state, job_run_dir, need_data, prepare_dataset,
+                         show_exception, snap_get, start_training, synced_selectbox)
 
 state = get_state()
 st.title("Train")
 if not need_data("Train"):
     st.stop()
-
-TERMINAL = ("finished", "cancelled", "failed")
 
 # ---------------------------------------------------------------------------- configuration summary
 tasks = state.tasks
@@ -64,6 +62,10 @@ def _fmt_eta(s) -> str:
 
 @st.fragment(run_every=0.5 if running else None)
 def live_panel() -> None:
+    if running and not _running_jobs():
+        # A run this page drew as running has ended: redraw the whole page (buttons, runs table,
+        # sidebar) before showing its end, so that no part of the page shows a stale state.
+        st.rerun(scope="app")
     if not state.jobs:
         st.info("No run yet in this session: press **Start training**.")
         return
@@ -99,13 +101,6 @@ def live_panel() -> None:
         st.session_state["live_fig_cache"] = cache
     st.plotly_chart(cache[1], key="live_curves")
     st.caption(f"updated {time.strftime('%H:%M:%S')}.{int(time.time() * 10) % 10}", help="refreshed every second while training runs")
-    # when this run ends, redraw the whole page once (runs list, sidebar, buttons)
-    seen = st.session_state.setdefault("train_seen_status", {})
-    if seen.get(name) != status:
-        was = seen.get(name)
-        seen[name] = status
-        if was is not None and status in TERMINAL:
-            st.rerun(scope="app")
 
 
 st.subheader("Live curves")
@@ -130,7 +125,5 @@ else:
         if snap_get(s, "status") == "failed":
             st.error(f"{Path(job_run_dir(j) or '?').name}: {snap_get(s, 'error')}")
     names = [job_run_dir(j) for j in reversed(state.jobs) if job_run_dir(j)]
-    if names:
-        cur = state.selected_run if state.selected_run in names else names[0]
-        state.selected_run = st.selectbox("Show run", names, index=names.index(cur), format_func=lambda p: Path(p).name,
-                                          key="train_show_run")
+    synced_selectbox("Show run", names, key="train_show_run", attr="selected_run",
+                     format_func=lambda p: Path(p).name)

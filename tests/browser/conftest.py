@@ -13,14 +13,6 @@ expect.set_options(timeout=60_000)
 
 
 
-def pytest_collection_modifyitems(items):
-    """Real-browser journeys on a shared 2-core machine are timing-sensitive: a failure is
-    retried up to twice (pytest-rerunfailures reports it as a rerun, so it stays visible)."""
-    for item in items:
-        if item.get_closest_marker("browser"):
-            item.add_marker(pytest.mark.flaky(reruns=2, reruns_delay=2))
-
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import appdriver as drv  # noqa: E402
 

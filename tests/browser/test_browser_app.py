@@ -84,12 +84,17 @@ def test_main_journey(app_url, session_a, artifacts):
     expect(page.locator("h1").first).to_have_text("Data")
     drv.go(page, "Train")
     page.get_by_text(re.compile(r"Finished\. See")).wait_for(timeout=300_000)
+    drv.wait_idle(page)
     drv.assert_no_exception(page, "on Train")
-    assert page.locator('[data-testid="stPlotlyChart"]').count() == 1   # one live figure, a column per task
-    text = page.locator('[data-testid="stMain"]').inner_text()
-    assert "click: loss" in text and "like: loss" in text and "rating: loss" not in text
-    assert "click: valid auc" in text and "like: valid auc" in text
-    assert "epoch 2/2" in text
+    chart = page.locator('[data-testid="stPlotlyChart"]')
+    expect(chart).to_have_count(1)                      # one live figure, a column per task
+    # plotly draws its SVG (titles included) after the element appears: wait for it
+    for title in ("click: loss", "like: loss", "click: valid auc", "like: valid auc"):
+        expect(chart).to_contain_text(title)
+    expect(chart).not_to_contain_text("rating: loss")
+    expect(page.locator('[data-testid="stMain"]')).to_contain_text("epoch 2/2")
+    expect(page.get_by_role("button", name="Start training")).to_be_enabled()
+    expect(page.get_by_role("button", name="Cancel")).to_be_disabled()
     session_a["run_name"] = _run_name(page)
     drv.shot(page, artifacts / "04-train.png")
 
