@@ -197,8 +197,9 @@ elif submitted:
         state.prep = dataclasses.replace(prep, **values)
     except (TypeError, ValueError) as e:
         show_exception(e, "Setting the options")
-    elif prepare_dataset():
-        st.rerun()          # the sidebar (drawn before this page) then shows the prepared dataset
+    else:
+        if prepare_dataset():
+            st.rerun()      # the sidebar (drawn before this page) then shows the prepared dataset
 
 if state.dataset is not None:
     ds = state.dataset

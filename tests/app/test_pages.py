@@ -234,3 +234,15 @@ def test_a_failed_run_shows_its_message(runs_dir):
     errors = "\n".join(e.value for e in at.error)
     assert "The run failed" in errors and "no-such-weighting" in errors, errors
     assert list(at.dataframe[0].value["status"]) == ["failed"]
+
+
+def test_prepare_on_the_data_page_prepares_and_reports():
+    at = new_app().run()
+    at.button(key="home_load_sample").click().run()
+    at.switch_page("pages/data.py").run()
+    no_exception(at, "data page")
+    assert state_of(at).dataset is None
+    next(b for b in at.button if b.label == "Prepare").click().run()
+    no_exception(at, "after Prepare")
+    assert state_of(at).dataset is not None
+    assert any(s.value.startswith("Prepared:") for s in at.success), [s.value for s in at.success]
