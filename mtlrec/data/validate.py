@@ -263,6 +263,37 @@ def _check_ids(raw: RawData, spec: DataSpec, report: ValidationReport) -> None:
                             rows=_rows(dup), fix=f"keep one row per {role}")
 
 
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+OUTLIER_IQRS = 1000.0       # a value this many interquartile ranges from the median is "extreme"
+
+
+def _check_extremes(vals: np.ndarray, file: str, col: str, warn, what: str) -> None:
+    """Values the model cannot hold (beyond float32: they become inf) are an error; values far
+    outside the rest of the column (robust scale: the interquartile range) are a warning, since
+    one of them dominates the standardisation and the loss."""
+    finite = np.isfinite(vals)
+    huge = finite & (np.abs(np.where(finite, vals, 0.0)) > FLOAT32_MAX)
+    if huge.any():
+        raise DataError(f"{int(huge.sum())} {what} are too large for the model (beyond ±{FLOAT32_MAX:.1e}; first: "
+                        f"{vals[huge][0]:.3g}): they would become infinite in training", file=file, column=col,
+                        rows=_rows(huge), fix="correct or remove those rows (a unit or parsing error?)")
+    present = vals[finite]
+    if len(present) < 4:
+        return
+    q1, med, q3 = np.percentile(present, [25, 50, 75])
+    scale = q3 - q1
+    if scale <= 0:
+        scale = float(np.median(np.abs(present - med)))
+    if scale <= 0:
+        scale = max(abs(med), 1.0)
+    far = finite & (np.abs(np.where(finite, vals, med) - med) > OUTLIER_IQRS * scale)
+    if far.any():
+        warn(DataWarning(f"{int(far.sum())} {what} are extreme outliers (first: {vals[far][0]:.3g}; the middle half "
+                         f"of the column lies in [{q1:.3g}, {q3:.3g}]): one such value dominates the standardisation "
+                         "and the loss", file=file, column=col, rows=_rows(far),
+                         fix="correct or remove those rows, or clip the column to a plausible range"))
+
+
 def _check_label(s: pd.Series, col: str, task: str, file: str, sep: str, warn) -> None:
     missing = s.isna().to_numpy()
     if missing.all():
@@ -288,6 +319,7 @@ def _check_label(s: pd.Series, col: str, task: str, file: str, sep: str, warn) -
         if inf.any():
             raise DataError(f"{int(inf.sum())} label values are infinite", file=file, column=col, rows=_rows(inf),
                             fix="replace them by real numbers or remove those rows")
+        _check_extremes(vals, file, col, warn, "label values")
         present = vals[~np.isnan(vals)]
         if present.min() == present.max():
             raise DataError(f"the label has a single value ({present[0]:g} in every row): "
@@ -320,6 +352,7 @@ def _check_numeric(s: pd.Series, col: str, file: str, missing_numeric: str, warn
     if inf.any():
         raise DataError(f"{int(inf.sum())} values are infinite (inf)", file=file, column=col, rows=_rows(inf),
                         fix="replace them by real numbers, or leave the cells empty to fill them with the median")
+    _check_extremes(vals, file, col, warn, "values")
     nan = np.isnan(vals)
     if nan.all():
         raise DataError("the numeric feature has no values (all NaN or empty)", file=file, column=col,
