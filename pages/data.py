@@ -37,7 +37,7 @@ else:
         "u.user; *.dat), RecBole (.inter, .user, .item) — or one zip of the dataset folder",
         type=list(UPLOAD_EXTENSIONS), accept_multiple_files=True, key="data_upload",
         help="Files are recognised by their content as well as their name; a zip of the downloaded "
-             "folder always works.")
+             "dataset folder works too.")
     if files:
         sig = tuple((f.name, f.size) for f in files)
         if sig != state.upload_sig:
