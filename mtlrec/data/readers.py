@@ -784,7 +784,7 @@ def _read_identified(files: list[tuple[str, bytes]], *, sep: str | None) -> RawD
         cols = [str(c) for c in f.frame.columns] if f.frame is not None else []
         shown = f" ({', '.join(cols[:8])}{', ...' if len(cols) > 8 else ''})" if cols else ""
         missing = ("missing: interactions" if "interactions" not in roles else
-                   "the interactions are in " + roles["interactions"].name + ", so this would be a users or items table")
+                   f"the interactions are in {roles['interactions'].name}, so this would be a users or items table")
         raise DataError(f"cannot tell which table this file is: neither its name nor its columns{shown} "
                         f"show a user id or an item id. Tables found: {_listing(found)}; "
                         f"not identified: {', '.join(g.name for g in unknown)}; {missing}", file=f.name,
