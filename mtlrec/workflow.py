@@ -175,7 +175,11 @@ def sample_workspace(sample_dir=None) -> dict:
 
 
 def uploaded_workspace(files: list[tuple[str, bytes]]) -> dict:
-    """Raw data and suggested roles from uploaded files; raises DataError for bad files."""
+    """Raw data and suggested roles from uploaded files; raises DataError for bad files.
+
+    The files may be any of the layouts the README lists, one by one or zipped: each is identified
+    by its content (e.g. MovieLens 100K u.data / u.item / u.user under any name), then its name, then
+    its id columns; ``mtlrec.data.readers.reading_notes(ws["raw"])`` says how each was read."""
     from mtlrec.data.readers import load_uploaded
     from mtlrec.data.suggest import suggest_spec
     from mtlrec.prep import PrepConfig

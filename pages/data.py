@@ -7,6 +7,7 @@ import json
 import streamlit as st
 
 from mtlrec import viz
+from mtlrec.data.readers import UPLOAD_EXTENSIONS, reading_notes
 from mtlrec.data.roles import OWNERS, ROLE_NAMES
 from mtlrec.errors import DataError
 from mtlrec.prep import config as prep_config
@@ -32,16 +33,21 @@ if src == "Sample data":
             st.rerun()
 else:
     files = st.file_uploader(
-        "Interactions, plus optional users and items tables (CSV, TSV, Parquet) — or one zip "
-        "(e.g. a MovieLens or RecBole download)",
-        type=["csv", "tsv", "txt", "parquet", "pq", "zip", "inter", "user", "item", "dat"],
-        accept_multiple_files=True, key="data_upload")
+        "Interactions, plus optional users and items tables — CSV, TSV, Parquet, MovieLens (u.data, u.item, "
+        "u.user; *.dat), RecBole (.inter, .user, .item) — or one zip of the dataset folder",
+        type=list(UPLOAD_EXTENSIONS), accept_multiple_files=True, key="data_upload",
+        help="Files are recognised by their content as well as their name; a zip of the downloaded "
+             "dataset folder works too.")
     if files:
         sig = tuple((f.name, f.size) for f in files)
         if sig != state.upload_sig:
             state.upload_sig = sig
             with st.spinner("Reading the files ..."):
                 handle_upload(files)
+        if state.raw is not None and state.data_error is None:
+            notes = reading_notes(state.raw)
+            if notes:
+                st.caption("Read as: " + "; ".join(n.replace("_", "\\_").replace("*", "\\*") for n in notes))
     else:
         state.upload_sig = None
 

@@ -2,11 +2,16 @@
 
 Everything goes through one path: a list of ``(file name, bytes)``. ``load_data`` reads
 files or folders from disk into that list, ``load_uploaded`` takes the app's uploads
-(zip archives are opened in memory). The files are then sorted into tables:
+(zip archives are opened in memory). Each file is then identified - by its content first, so
+that renamed files work too, then by its name, then (a generic table among several files) by its
+id columns - and read:
 
-* MovieLens 100K: ``u.data`` (interactions), ``u.item`` (items, the 19 genre flags
-  become one pipe-joined ``genres`` column), ``u.user`` (users).
-* MovieLens 1M / 10M: ``ratings.dat``, ``movies.dat``, ``users.dat`` ('::'-separated).
+* MovieLens 100K: ``u.data`` (interactions: 4 tab-separated numbers), ``u.item`` (items: 24
+  '|'-separated Latin-1 fields; the 19 genre flags become one pipe-joined ``genres`` column),
+  ``u.user`` (users: 5 '|'-separated fields). ``u.genre``, ``u.occupation``, ``u.info`` and the
+  ready-made splits (``u1.base`` ... ``ub.test``) are skipped with a note.
+* MovieLens 1M / 10M: ``ratings.dat``, ``movies.dat``, ``users.dat`` ('::'-separated; the
+  10M ``tags.dat`` is skipped with a note).
 * MovieLens latest / 25M: ``ratings.csv`` (interactions), ``movies.csv`` (items),
   ``tags.csv``: kept whole as ``raw.extra["tags"]`` *and* turned into a per-(user, item)
   0/1 column ``tagged`` on the ratings (1 when that user tagged that movie).
@@ -15,8 +20,13 @@ files or folders from disk into that list, ``load_uploaded`` takes the app's upl
   multi-label text like MovieLens genres; the original types are in ``raw.meta["recbole_types"]``.
 * Census-Income KDD: ``census-income*.gz|.data|.test`` plus ``columns.txt`` (see ``census.py``).
 * Generic files, named ``interactions*``/``ratings*``/``events*`` (interactions),
-  ``users*``/``user*`` (users), ``items*``/``item*``/``movies*``/``products*`` (items).
-  A single generic file is the interactions table.
+  ``users*``/``user*`` (users), ``items*``/``item*``/``movies*``/``products*`` (items); under
+  any other name a table with a user id and an item id column is the interactions, one with
+  only a user id (item id) column the users (items). A single generic file is the interactions.
+
+``raw.meta["layouts"]`` says how each table was recognised and ``raw.meta["ignored"]`` which
+files were skipped and why; :func:`reading_notes` turns both into lines for the app.
+``UPLOAD_EXTENSIONS`` lists what the app's uploader accepts.
 
 Every problem becomes a :class:`mtlrec.errors.DataError` naming the file.
 """
@@ -45,8 +55,37 @@ MAX_TOTAL_BYTES = 4 * 1024 ** 3         # all members together, uncompressed
 
 DATA_EXTS = {".csv", ".tsv", ".txt", ".dat", ".parquet", ".pq", ".inter", ".user", ".item",
              ".gz", ".data", ".test"}
-IGNORED_NAMES = {"readme", "readme.txt", "readme.md", "license", "license.txt", "links.csv",
-                 "genome-scores.csv", "genome-tags.csv", "u.genre", "u.occupation", "u.info"}
+# What the app's uploader accepts (st.file_uploader(type=...)): every extension of the layouts the
+# README lists, plus the MovieLens 100K side files (read and ignored with a note) and zip archives.
+UPLOAD_EXTENSIONS = ("csv", "tsv", "txt", "parquet", "pq", "zip", "gz",     # generic tables, archives
+                     "data", "item", "user", "genre", "occupation", "info",  # MovieLens 100K u.*
+                     "dat",                                                  # MovieLens 1M / 10M
+                     "inter",                                                # RecBole (.user, .item above)
+                     "test")                                                 # Census-Income KDD
+# files of known datasets that are not tables to read: name -> why (shown as a note)
+IGNORED_WHY = {
+    "u.genre": "the MovieLens 100K list of genre names (u.item already holds each movie's genres)",
+    "u.occupation": "the MovieLens 100K list of occupations (u.user already holds each user's)",
+    "u.info": "the MovieLens 100K counts of users, items and ratings",
+    "links.csv": "MovieLens links to IMDb and TMDb ids",
+    "genome-scores.csv": "the MovieLens tag genome (not used)",
+    "genome-tags.csv": "the MovieLens tag genome (not used)",
+    "readme": "documentation", "readme.txt": "documentation", "readme.md": "documentation",
+    "license": "documentation", "license.txt": "documentation",
+}
+IGNORED_NAMES = set(IGNORED_WHY)
+_ML100K_SPLIT = re.compile(r"^u([1-5]|a|b)\.(base|test)$")   # u1.base ... ub.test: ready-made splits
+
+
+def ignored_why(name: str) -> str | None:
+    """Why a file of a known dataset is skipped (None: it is read)."""
+    low = Path(str(name)).name.lower()
+    if low in IGNORED_WHY:
+        return IGNORED_WHY[low]
+    if _ML100K_SPLIT.match(low):
+        return "a ready-made MovieLens 100K split (u.data holds all the ratings)"
+    return None
+
 
 ML100K_GENRES = ["unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime",
                  "Documentary", "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery",
@@ -154,30 +193,56 @@ def load_uploaded(files: list[tuple[str, bytes]], *, sep: str | None = None) -> 
 
 
 def load_files(files: list[tuple[str, bytes]], *, sep: str | None = None) -> RawData:
-    """Sort ``(name, bytes)`` files into tables and read them."""
-    files = [(n, b) for n, b in files if Path(n).name.lower() not in IGNORED_NAMES]
+    """Sort ``(name, bytes)`` files into tables and read them.
+
+    Each file is identified by its content first (the headerless MovieLens layouts, RecBole
+    headers), then by its name, then, for a generic table among several files, by its columns.
+    ``raw.meta["layouts"]`` says how each table was recognised and ``raw.meta["ignored"]`` which
+    files were skipped and why (see :func:`reading_notes`).
+    """
+    kept, ignored = [], {}
+    for n, b in files:
+        why = ignored_why(n)
+        if why:
+            ignored[Path(str(n)).name] = why
+        else:
+            kept.append((n, b))
+    files = kept
     if not files:
-        raise DataError("no data files were given", fix="give an interactions file (CSV, TSV or Parquet)")
+        skipped = " (" + "; ".join(f"{k}: {v}" for k, v in ignored.items()) + ")" if ignored else ""
+        raise DataError("no data table among the files" + skipped,
+                        file=", ".join(ignored) or None,
+                        fix="give an interactions file (CSV, TSV, Parquet, MovieLens u.data / ratings.dat, "
+                            "RecBole .inter), or a zip of the dataset folder")
     if len(files) > MAX_FILES:
         raise DataError(f"{len(files)} files is too many (at most {MAX_FILES})",
                         fix="give the interactions file and at most a users and an items file")
     names = {Path(n).name.lower(): (n, b) for n, b in files}
-    if "u.data" in names:
-        return _read_ml100k(names)
-    if any(n.endswith(".inter") for n in names):
-        return _read_recbole(files)
     if "columns.txt" in names and any(n.startswith("census-income") for n in names):
         from mtlrec.data.census import read_census_files
-        return read_census_files(names)
-    if "ratings.dat" in names and names["ratings.dat"][1][:4096].count(b"::") >= 3:
-        return _read_ml1m(names)
-    census = [n for n in names if n.startswith("census-income")]
-    if census and "columns.txt" not in names:
-        raise DataError("the Census-Income file has no header; its column names come from columns.txt",
-                        file=names[census[0]][0], fix="give the folder that holds both files, or add columns.txt")
-    if "ratings.csv" in names and ("movies.csv" in names or "tags.csv" in names):
-        return _read_movielens(names)
-    return _read_generic(files, sep=sep)
+        raw = read_census_files(names)
+    else:
+        census = [n for n in names if n.startswith("census-income")]
+        if census and "columns.txt" not in names:
+            raise DataError("the Census-Income file has no header; its column names come from columns.txt",
+                            file=names[census[0]][0], fix="give the folder that holds both files, or add columns.txt")
+        raw = _read_identified(files, sep=sep)
+    ignored.update(raw.meta.pop("ignored", {}))
+    if ignored:
+        raw.meta["ignored"] = ignored
+    return raw
+
+
+def reading_notes(raw: RawData) -> list[str]:
+    """One line per file: which table it became and how it was recognised, then the skipped files."""
+    layouts = raw.meta.get("layouts", {})
+    lines = []
+    for table, name in raw.sources.items():
+        how = layouts.get(table)
+        lines.append(f"{name} → {table}" + (f" ({how})" if how else ""))
+    for name, why in raw.meta.get("ignored", {}).items():
+        lines.append(f"{name} ignored: {why}")
+    return lines
 
 
 # =====================================================================================
@@ -202,7 +267,7 @@ def _folder_files(folder: Path) -> list[tuple[str, bytes]]:
             if not f.is_file() or f.name.startswith("."):
                 continue
             low = f.name.lower()
-            if low in IGNORED_NAMES:
+            if ignored_why(low):
                 continue
             if f.suffix.lower() in DATA_EXTS or low in {"u.data", "u.item", "u.user"} or low == "columns.txt":
                 out.append(f)
@@ -245,7 +310,7 @@ def _unzip(name: str, data: bytes) -> list[tuple[str, bytes]]:
     for i in members:
         base = Path(i.filename).name
         low = base.lower()
-        if low in IGNORED_NAMES:
+        if ignored_why(low):
             continue
         if Path(low).suffix in DATA_EXTS or low in {"u.data", "u.item", "u.user", "columns.txt"}:
             out.append((base, zf.read(i)))
@@ -477,14 +542,33 @@ def _strip_strings(df: pd.DataFrame) -> pd.DataFrame:
 
 
 # =====================================================================================
-# sorting generic files into tables
+# identifying files: by content, by name, by columns
 # =====================================================================================
 _INTER_PAT = re.compile(r"(interaction|rating|event|click|log|inter\b|feedback|train|purchase|view)")
 _USER_PAT = re.compile(r"^(users?|customers?|members?|visitors?)([\W_]|$)")
 _ITEM_PAT = re.compile(r"^(items?|movies?|products?|catalog(ue)?|articles?|songs?|books?)([\W_]|$)")
+# id columns beyond suggest.USER_NAMES / ITEM_NAMES (names lower-case without _ - . and spaces)
+_USER_ID_COL = re.compile(r"(user|customer|visitor|member|reader|reviewer|client|buyer|viewer|listener|player|"
+                          r"account|person|subscriber|student|learner)(id|idx|key|no|number|code)")
+_ITEM_ID_COL = re.compile(r"(item|movie|film|product|article|song|book|video|track|show|course|recipe|news|post|"
+                          r"game|app|business|restaurant|hotel|place|poi|anime|artist|album|offer|ad|job|"
+                          r"doc|document|question|listing|sku)(id|idx|key|no|number|code)")
+
+# layout -> (table, how it is described in messages)
+LAYOUTS = {
+    "ml100k-data": ("interactions", "MovieLens 100K ratings: u.data layout"),
+    "ml100k-item": ("items", "MovieLens 100K movies: u.item layout"),
+    "ml100k-user": ("users", "MovieLens 100K users: u.user layout"),
+    "ml1m-ratings": ("interactions", "MovieLens 1M/10M ratings: '::'-separated ratings.dat layout"),
+    "ml1m-movies": ("items", "MovieLens 1M/10M movies: '::'-separated movies.dat layout"),
+    "ml1m-users": ("users", "MovieLens 1M users: '::'-separated users.dat layout"),
+}
+_FAMILY = {"ml100k": "ml-100k", "ml1m": "ml-1m", "recbole": "recbole"}
+_INT_RE = re.compile(r"^\s*-?\d+\s*$")
 
 
 def classify_name(name: str) -> str | None:
+    """The table a generic file's name says (interactions / users / items), or None."""
     stem = Path(name).name.lower()
     for ext in (".gz", ".csv", ".tsv", ".txt", ".dat", ".parquet", ".pq"):
         if stem.endswith(ext):
@@ -498,36 +582,263 @@ def classify_name(name: str) -> str | None:
     return None
 
 
-def _read_generic(files: list[tuple[str, bytes]], *, sep: str | None) -> RawData:
-    if len(files) == 1:
-        name, data = files[0]
-        df = read_table(name, data, sep=sep)
-        fmt = "parquet" if name.lower().endswith((".parquet", ".pq")) else "csv"
-        return RawData(interactions=df, sources={"interactions": name}, format=fmt)
-    roles: dict[str, tuple[str, bytes]] = {}
-    unknown = []
-    for name, data in files:
-        r = classify_name(name)
-        if r is None:
-            unknown.append((name, data))
-            continue
-        if r in roles:
-            raise DataError(f"two files look like the {r} table ('{roles[r][0]}' and '{name}')", file=name,
-                            fix=f"give only one {r} file")
-        roles[r] = (name, data)
-    if unknown:
-        if "interactions" not in roles and len(unknown) == 1:
-            roles["interactions"] = unknown[0]
+def id_columns(columns) -> tuple[list[str], list[str]]:
+    """The columns whose names look like user ids and like item ids."""
+    from mtlrec.data.suggest import ITEM_NAMES, USER_NAMES   # suggest imports this module
+    users, items = [], []
+    for c in columns:
+        n = re.sub(r"[\s_\-.]", "", str(c).lower())
+        if n in USER_NAMES or _USER_ID_COL.fullmatch(n):
+            users.append(str(c))
+        elif n in ITEM_NAMES or _ITEM_ID_COL.fullmatch(n):
+            items.append(str(c))
+    return users, items
+
+
+def classify_columns(columns) -> str | None:
+    """The table that a generic table's columns say: a user id and an item id column ->
+    interactions; only a user id -> users; only an item id -> items; else None."""
+    users, items = id_columns(columns)
+    if users and items:
+        return "interactions"
+    return "users" if users else "items" if items else None
+
+
+def _head_lines(data: bytes, limit: int = 20) -> list[str]:
+    """The first complete non-empty lines of a text file (decompressed; [] for binary files)."""
+    size = 65536
+    head = data[:size]
+    if head[:2] == b"\x1f\x8b":
+        try:
+            with gzip.GzipFile(fileobj=io.BytesIO(data)) as g:
+                head = g.read(size)
+        except (OSError, EOFError):
+            return []
+    if head[:4] in (b"PAR1", b"PK\x03\x04") or b"\x00" in head:
+        return []
+    if head[:3] == b"\xef\xbb\xbf":
+        head = head[3:]
+    lines = head.decode("latin-1").splitlines()
+    if len(head) >= size - 3 and len(lines) > 1:
+        lines = lines[:-1]       # the last line may be cut
+    return [ln for ln in lines if ln.strip()][:limit]
+
+
+def _is_num(s: str) -> bool:
+    return _looks_numeric(s.strip())
+
+
+def sniff_layout(lines: list[str]) -> str | None:
+    """A known header-less layout (or a RecBole header) from the first lines of a file.
+
+    * ``ml100k-data``: 4 tab-separated numbers (user, item, rating, timestamp);
+    * ``ml100k-item``: 24 '|'-separated fields, an integer id and 19 genre flags 0/1;
+    * ``ml100k-user``: 5 '|'-separated fields: id, age, M/F, occupation, zip;
+    * ``ml1m-ratings`` / ``ml1m-movies`` / ``ml1m-users`` / ``ml10m-tags``: '::'-separated;
+    * ``recbole``: a header of ``name:type`` fields.
+    """
+    if not lines:
+        return None
+    fields = lines[0].split("\t")
+    if all(re.fullmatch(r"[^:\t]+:(token|float|token_seq|float_seq)", f.strip()) for f in fields):
+        return "recbole"
+    if all("::" in ln for ln in lines):
+        rows = [ln.split("::") for ln in lines]
+        n = len(rows[0])
+        if any(len(r) != n for r in rows):
+            return None
+
+        def ints(k):
+            return all(_INT_RE.match(r[k]) for r in rows)
+        if n == 4 and ints(0) and ints(1) and ints(3):
+            return "ml1m-ratings" if all(_is_num(r[2]) for r in rows) else "ml10m-tags"
+        if n == 3 and ints(0):
+            return "ml1m-movies"
+        if n == 5 and ints(0) and all(r[1].strip() in ("M", "F") for r in rows):
+            return "ml1m-users"
+        return None
+    tab = [ln.split("\t") for ln in lines]
+    if all(len(r) == 4 and _INT_RE.match(r[0]) and _INT_RE.match(r[1]) and _is_num(r[2]) and _INT_RE.match(r[3])
+           for r in tab):
+        return "ml100k-data"
+    pipe = [ln.rstrip("\r").split("|") for ln in lines]
+    if all(len(r) == 24 and _INT_RE.match(r[0]) and all(f.strip() in ("0", "1") for f in r[5:]) for r in pipe):
+        return "ml100k-item"
+    if all(len(r) == 5 and _INT_RE.match(r[0]) and _INT_RE.match(r[1]) and r[2].strip() in ("M", "F")
+           for r in pipe):
+        return "ml100k-user"
+    return None
+
+
+@dataclass
+class _Found:
+    """One file and what it was identified as."""
+    name: str
+    data: bytes
+    layout: str                     # a key of LAYOUTS, "recbole" or "table" (a generic table)
+    table: str | None = None        # interactions / users / items / tags; None = not identified yet
+    how: str = ""                   # how it was recognised (for messages)
+    frame: pd.DataFrame | None = None
+
+    @property
+    def parquet(self) -> bool:
+        return self.name.lower().endswith((".parquet", ".pq")) or self.data[:4] == b"PAR1"
+
+    @property
+    def family(self) -> str:
+        if self.layout == "table":
+            return "parquet" if self.parquet else "csv"
+        return _FAMILY[self.layout.split("-")[0]]
+
+
+def _identify(name: str, data: bytes) -> _Found | str:
+    """What one file is, from its content, then its name; a str says why the file is skipped."""
+    base = Path(name).name
+    low, ext = base.lower(), Path(base.lower()).suffix
+    lines = [] if low.endswith((".parquet", ".pq")) else _head_lines(data)
+    layout = sniff_layout(lines)
+    by_content = layout is not None
+    if layout == "ml10m-tags":
+        return "MovieLens 10M tags (user::movie::tag::time), not read"
+    if layout is None:
+        layout = {"u.data": "ml100k-data", "u.item": "ml100k-item", "u.user": "ml100k-user"}.get(low)
+    if layout is None and low in ("ratings.dat", "movies.dat", "users.dat") and b"::" in data[:4096]:
+        layout = "ml1m-" + low[:-len("s.dat")] + "s"
+    if layout is None and ext in (".inter", ".user", ".item"):
+        layout = "recbole"
+    if layout == "recbole":
+        table = {".inter": "interactions", ".user": "users", ".item": "items"}.get(ext)
+        if table is None and lines:
+            table = classify_columns(f.split(":", 1)[0] for f in lines[0].split("\t"))
+        return _Found(base, data, "recbole", table, "RecBole atomic file")
+    if layout is not None:
+        table, how = LAYOUTS[layout]
+        return _Found(base, data, layout, table, how if by_content else how + ", by its name")
+    stem = low[:-3] if low.endswith(".gz") else low
+    if Path(stem).stem == "tags":
+        return _Found(base, data, "table", "tags", "MovieLens tags: a 'tagged' signal on the ratings")
+    table = classify_name(base)
+    return _Found(base, data, "table", table, "recognised by its name" if table else "")
+
+
+def _listing(found: list[_Found]) -> str:
+    known = [f"{f.name} → {f.table}" for f in found if f.table]
+    return ", ".join(known) if known else "none"
+
+
+def _missing_fix(found: list[_Found]) -> str:
+    fams = {f.family for f in found}
+    if "ml-100k" in fams:
+        hint = "add u.data (the MovieLens 100K ratings)"
+    elif "ml-1m" in fams:
+        hint = "add ratings.dat (the MovieLens ratings)"
+    elif "recbole" in fams:
+        hint = "add the RecBole .inter file"
+    else:
+        hint = "add the interactions file (one row per user-item event; name it e.g. interactions.csv)"
+    return hint + ", or upload a zip of the whole dataset folder"
+
+
+def _read_identified(files: list[tuple[str, bytes]], *, sep: str | None) -> RawData:
+    found: list[_Found] = []
+    ignored: dict[str, str] = {}
+    for n, b in files:
+        f = _identify(n, b)
+        if isinstance(f, str):
+            ignored[Path(n).name] = f
         else:
-            raise DataError("cannot tell which table this file is", file=unknown[0][0],
-                            fix="name the files interactions.csv, users.csv and items.csv (or ratings/users/items)")
+            found.append(f)
+    if not found:
+        raise DataError("no data table among the files (" + "; ".join(f"{k}: {v}" for k, v in ignored.items()) + ")",
+                        file=", ".join(ignored), fix="give an interactions file, or a zip of the dataset folder")
+    if len(found) == 1 and found[0].layout == "table":      # a single generic file: the interactions
+        found[0].table, found[0].how = "interactions", "the only table"
+    # a generic table whose name says nothing: by its columns (it is read now, and only once)
+    for f in found:
+        if f.table is None:
+            f.frame = read_table(f.name, f.data, sep=sep)
+            f.table = classify_columns(f.frame.columns)
+            if f.table:
+                users, items = id_columns(f.frame.columns)
+                f.how = "recognised by its id column" + ("s " if len(users + items) > 1 else " ") + \
+                    ", ".join(users[:1] + items[:1])
+    roles: dict[str, _Found] = {}
+    for f in found:
+        if f.table is None:
+            continue
+        if f.table in roles:
+            other = roles[f.table]
+            fix = ("give one .inter file (RecBole's benchmark splits are not read)" if f.layout == "recbole"
+                   else f"give only one {f.table} file, or rename the other after its table "
+                        "(interactions.csv, users.csv or items.csv)")
+            raise DataError(f"two files look like the {f.table} table ('{other.name}' and '{f.name}'; "
+                            f"{other.name}: {other.how}; {f.name}: {f.how})", file=f.name, fix=fix)
+        roles[f.table] = f
+    unknown = [f for f in found if f.table is None]
+    if len(unknown) == 1 and "interactions" not in roles:
+        f = unknown[0]
+        f.table, f.how = "interactions", "the only file that is not users or items"
+        roles["interactions"], unknown = f, []
+    if unknown:
+        f = unknown[0]
+        cols = [str(c) for c in f.frame.columns] if f.frame is not None else []
+        shown = f" ({', '.join(cols[:8])}{', ...' if len(cols) > 8 else ''})" if cols else ""
+        missing = ("missing: interactions" if "interactions" not in roles else
+                   f"the interactions are in {roles['interactions'].name}, so this would be a users or items table")
+        raise DataError(f"cannot tell which table this file is: neither its name nor its columns{shown} "
+                        f"show a user id or an item id. Tables found: {_listing(found)}; "
+                        f"not identified: {', '.join(g.name for g in unknown)}; {missing}", file=f.name,
+                        fix="rename the file after its table (interactions.csv, users.csv or items.csv), "
+                            "name its id columns user_id / item_id, or upload a zip of the dataset folder")
     if "interactions" not in roles:
-        raise DataError("no interactions file among " + ", ".join(n for n, _ in files),
-                        fix="add the interactions file (name it interactions.csv or ratings.csv)")
-    tables = {t: read_table(n, b, sep=sep) for t, (n, b) in roles.items()}
-    fmts = {"parquet" if n.lower().endswith((".parquet", ".pq")) else "csv" for n, _ in roles.values()}
-    return RawData(interactions=tables["interactions"], users=tables.get("users"), items=tables.get("items"),
-                   sources={t: n for t, (n, _) in roles.items()}, format=fmts.pop() if len(fmts) == 1 else "mixed")
+        raise DataError(f"no interactions table among the files. Tables found: {_listing(found)}; "
+                        "missing: interactions (one row per user-item event)",
+                        file=", ".join(f.name for f in found), fix=_missing_fix(found))
+
+    roles = {t: roles[t] for t in ("interactions", "users", "items", "tags") if t in roles}
+    tables: dict[str, pd.DataFrame] = {}
+    types: dict[str, dict[str, str]] = {}
+    for table, f in roles.items():
+        if f.layout == "recbole":
+            tables[table], types[table] = _read_recbole_file(f.name, f.data)
+        elif f.layout == "table":
+            tables[table] = f.frame if f.frame is not None else read_table(f.name, f.data, sep=sep)
+        else:
+            tables[table] = _LAYOUT_READERS[f.layout](f.name, f.data)
+    sources = {t: f.name for t, f in roles.items() if t != "tags"}
+    meta: dict = {"layouts": {t: f.how for t, f in roles.items()}}
+    if types:
+        meta["recbole_types"] = types
+    if ignored:
+        meta["ignored"] = ignored
+    inter = tables["interactions"]
+    extra: dict[str, pd.DataFrame] = {}
+    if "tags" in tables:
+        inter = _add_tagged(inter, tables["tags"], meta)
+        extra["tags"] = tables["tags"]
+        sources["tags"] = roles["tags"].name
+    fams = {f.family for f in roles.values()}
+    low = {t: f.name.lower() for t, f in roles.items()}
+    if low["interactions"] == "ratings.csv" and (low.get("items") == "movies.csv" or "tags" in low):
+        fmt = "movielens"
+    else:
+        fmt = fams.pop() if len(fams) == 1 else "mixed"
+    return RawData(interactions=inter, users=tables.get("users"), items=tables.get("items"),
+                   sources=sources, format=fmt, extra=extra, meta=meta)
+
+
+def _add_tagged(inter: pd.DataFrame, tags: pd.DataFrame, meta: dict) -> pd.DataFrame:
+    """MovieLens tags: a per-(user, movie) 0/1 column ``tagged`` on the ratings."""
+    key = [c for c in ("userId", "movieId") if c in tags.columns and c in inter.columns]
+    if len(key) != 2:
+        return inter
+    pairs = tags[key].drop_duplicates().assign(tagged=np.int8(1))
+    merged = inter[key].merge(pairs, on=key, how="left")
+    inter = inter.copy()
+    inter["tagged"] = merged["tagged"].fillna(0).astype("int8").to_numpy()
+    meta["tagged_pairs"] = int(len(pairs))
+    meta["tagged_pairs_without_rating"] = int(len(pairs) - int(inter["tagged"].sum()))
+    return inter
 
 
 # =====================================================================================
@@ -551,77 +862,42 @@ def _read_headerless(name: str, data: bytes, sep: str, names: list[str], *, enco
     return _strip_strings(df)
 
 
-def _read_ml100k(names: dict[str, tuple[str, bytes]]) -> RawData:
-    n, b = names["u.data"]
+def _read_ml100k_data(n: str, b: bytes) -> pd.DataFrame:
     inter = _read_headerless(n, b, "\t", ["user_id", "item_id", "rating", "timestamp"])
     if inter["rating"].isna().all() or inter.shape[1] != 4:
         raise DataError("u.data must have 4 tab-separated fields: user id, item id, rating, timestamp", file=n,
                         fix="use the original u.data of MovieLens 100K")
-    sources = {"interactions": n}
-    items = users = None
-    if "u.item" in names:
-        n2, b2 = names["u.item"]
-        cols = ["item_id", "title", "release_date", "video_release_date", "imdb_url"] + [f"g{i}" for i in range(19)]
-        raw_items = _read_headerless(n2, b2, "|", cols, encoding="latin-1")
-        flags = raw_items[[f"g{i}" for i in range(19)]].fillna(0).to_numpy(dtype=np.int8) == 1
-        genre_names = np.array(ML100K_GENRES, dtype=object)
-        genres = ["|".join(genre_names[row]) for row in flags]  # 1,682 items: a short loop
-        items = raw_items[["item_id", "title", "release_date", "video_release_date", "imdb_url"]].copy()
-        items["genres"] = pd.Series(genres, index=items.index, dtype="str").mask(lambda s: s == "")
-        items = items.dropna(axis=1, how="all")
-        sources["items"] = n2
-    if "u.user" in names:
-        n3, b3 = names["u.user"]
-        users = _read_headerless(n3, b3, "|", ["user_id", "age", "gender", "occupation", "zip_code"])
-        sources["users"] = n3
-    return RawData(interactions=inter, users=users, items=items, sources=sources, format="ml-100k")
+    return inter
 
 
-def _read_ml1m(names: dict[str, tuple[str, bytes]]) -> RawData:
-    """MovieLens 1M/10M: '::'-separated ratings.dat, movies.dat (latin-1), users.dat (1M only)."""
-    def read(key, cols):
-        n, b = names[key]
-        return n, _read_headerless(n, b.replace(b"::", b"\t"), "\t", cols, encoding="latin-1")
-    n, inter = read("ratings.dat", ["user_id", "item_id", "rating", "timestamp"])
-    sources, items, users = {"interactions": n}, None, None
-    if "movies.dat" in names:
-        sources["items"], items = read("movies.dat", ["item_id", "title", "genres"])
-    if "users.dat" in names:
-        sources["users"], users = read("users.dat", ["user_id", "gender", "age", "occupation", "zip_code"])
-    return RawData(interactions=inter, users=users, items=items, sources=sources, format="ml-1m")
+def _read_ml100k_item(n: str, b: bytes) -> pd.DataFrame:
+    cols = ["item_id", "title", "release_date", "video_release_date", "imdb_url"] + [f"g{i}" for i in range(19)]
+    raw_items = _read_headerless(n, b, "|", cols, encoding="latin-1")
+    flags = raw_items[[f"g{i}" for i in range(19)]].fillna(0).to_numpy(dtype=np.int8) == 1
+    genre_names = np.array(ML100K_GENRES, dtype=object)
+    genres = ["|".join(genre_names[row]) for row in flags]  # 1,682 items: a short loop
+    items = raw_items[["item_id", "title", "release_date", "video_release_date", "imdb_url"]].copy()
+    items["genres"] = pd.Series(genres, index=items.index, dtype="str").mask(lambda s: s == "")
+    return items.dropna(axis=1, how="all")
 
 
-def _read_movielens(names: dict[str, tuple[str, bytes]]) -> RawData:
-    n, b = names["ratings.csv"]
-    inter = read_table(n, b)
-    sources = {"interactions": n}
-    items = None
-    extra: dict[str, pd.DataFrame] = {}
-    meta: dict = {}
-    if "movies.csv" in names:
-        n2, b2 = names["movies.csv"]
-        items = read_table(n2, b2)
-        sources["items"] = n2
-    users = None
-    if "users.csv" in names:  # not part of MovieLens, but a users table may be added
-        sources["users"] = names["users.csv"][0]
-        users = read_table(*names["users.csv"])
-    if "tags.csv" in names:
-        n3, b3 = names["tags.csv"]
-        tags = read_table(n3, b3)
-        sources["tags"] = n3
-        extra["tags"] = tags
-        key = [c for c in ("userId", "movieId") if c in tags.columns and c in inter.columns]
-        if len(key) == 2:
-            pairs = tags[key].drop_duplicates()
-            pairs = pairs.assign(tagged=np.int8(1))
-            merged = inter[key].merge(pairs, on=key, how="left")
-            inter = inter.copy()
-            inter["tagged"] = merged["tagged"].fillna(0).astype("int8").to_numpy()
-            meta["tagged_pairs"] = int(len(pairs))
-            meta["tagged_pairs_without_rating"] = int(len(pairs) - int(inter["tagged"].sum()))
-    return RawData(interactions=inter, users=users, items=items, sources=sources, format="movielens",
-                   extra=extra, meta=meta)
+def _read_ml100k_user(n: str, b: bytes) -> pd.DataFrame:
+    return _read_headerless(n, b, "|", ["user_id", "age", "gender", "occupation", "zip_code"])
+
+
+def _ml1m_reader(cols: list[str]):
+    """MovieLens 1M/10M: '::'-separated, Latin-1 (movie titles)."""
+    def read(n: str, b: bytes) -> pd.DataFrame:
+        return _read_headerless(n, b.replace(b"::", b"\t"), "\t", cols, encoding="latin-1")
+    return read
+
+
+_LAYOUT_READERS = {
+    "ml100k-data": _read_ml100k_data, "ml100k-item": _read_ml100k_item, "ml100k-user": _read_ml100k_user,
+    "ml1m-ratings": _ml1m_reader(["user_id", "item_id", "rating", "timestamp"]),
+    "ml1m-movies": _ml1m_reader(["item_id", "title", "genres"]),
+    "ml1m-users": _ml1m_reader(["user_id", "gender", "age", "occupation", "zip_code"]),
+}
 
 
 # =====================================================================================
@@ -664,25 +940,6 @@ def _read_recbole_file(name: str, data: bytes) -> tuple[pd.DataFrame, dict[str, 
         if t == "token_seq" and not _TEXTY.search(c.lower()):
             df[c] = df[c].str.split().str.join("|")
     return _strip_strings(df), types
-
-
-def _read_recbole(files: list[tuple[str, bytes]]) -> RawData:
-    by_ext: dict[str, tuple[str, bytes]] = {}
-    for n, b in files:
-        ext = Path(n).suffix.lower()
-        if ext in (".inter", ".user", ".item"):
-            if ext in by_ext:
-                raise DataError(f"two RecBole {ext} files ('{by_ext[ext][0]}' and '{n}')", file=n,
-                                fix=f"give one {ext} file (RecBole's benchmark splits are not read)")
-            by_ext[ext] = (n, b)
-    tables, sources, types = {}, {}, {}
-    for ext, table in ((".inter", "interactions"), (".user", "users"), (".item", "items")):
-        if ext in by_ext:
-            n, b = by_ext[ext]
-            tables[table], types[table] = _read_recbole_file(n, b)
-            sources[table] = n
-    return RawData(interactions=tables["interactions"], users=tables.get("users"), items=tables.get("items"),
-                   sources=sources, format="recbole", meta={"recbole_types": types})
 
 
 def describe_sources(raw: RawData) -> str:
