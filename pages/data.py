@@ -43,7 +43,9 @@ else:
         if sig != state.upload_sig:
             state.upload_sig = sig
             with st.spinner("Reading the files ..."):
-                handle_upload(files)
+                ok = handle_upload(files)
+            if ok:
+                st.rerun()      # the sidebar (drawn before this page) then shows the new dataset
         if state.raw is not None and state.data_error is None:
             notes = reading_notes(state.raw)
             if notes:
