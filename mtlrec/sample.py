@@ -128,7 +128,9 @@ def _horner(coef, x):
 
 
 def det_exp(x):
-    """exp(x) from IEEE-exact operations only: the same bits on every CPU (rel. error ~2e-16)."""
+    """exp(x) from IEEE-exact operations only: the same bits on every CPU (rel. error ~2e-16).
+
+    x is clipped to [-745, 709], so the result is always finite (and never exactly 0)."""
     x = np.clip(np.asarray(x, dtype=float), -745.0, 709.0)
     k = np.rint(x * _INV_LN2)
     r = (x - k * _LN2_HI) - k * _LN2_LO                 # |r| <= 0.35: Taylor to r^13 suffices
