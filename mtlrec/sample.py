@@ -13,11 +13,13 @@ from latent user interests over *genres* and over *themes*, plus a hidden item *
   and popularity, ``like`` and ``rating`` by theme affinity and quality, ``watch_fraction``
   by both, each with its own noise.
 
-Everything is deterministic for a given seed (numpy ``default_rng``).
+Everything is deterministic for a given seed (numpy ``default_rng``) -- and identical on any
+CPU: see "Reproducible arithmetic" below.
 """
 from __future__ import annotations
 
 import hashlib
+import math
 from pathlib import Path
 
 import numpy as np
@@ -94,12 +96,112 @@ OCCUPATIONS = ["student", "engineer", "teacher", "artist", "doctor", "writer", "
                "programmer", "retired", "homemaker", "scientist", "technician", "executive"]
 
 
+# ---- Reproducible arithmetic ------------------------------------------------------------------
+# The shipped files must come out byte-identical on any CPU with the same pinned packages. numpy
+# picks vectorised kernels by CPU features (transcendental ufuncs, and sorts: the default
+# ``argsort`` of equal keys orders them differently with and without AVX2), OpenBLAS picks matmul
+# kernels by CPU and thread count; their results differ in the last bits (or, for sorts, in the
+# order of ties), and one flipped discrete choice cascades through the rest of the data.
+# So the generators use only what IEEE 754 fixes bit for bit -- the RNG's draws, elementwise
+# + - * / and sqrt, rint/floor/frexp/ldexp, comparisons and sequential cumsum -- plus:
+#   * exp / log / sin built from those (range reduction + polynomial), accurate to ~1e-16;
+#   * dot products as explicit fixed-order elementwise accumulations (never ``@``/einsum/BLAS);
+#   * sums through ``math.fsum`` (correctly rounded, so order-free);
+#   * stable sorts, so ties are ordered by index;
+#   * values rounded to a grid (``quantise``, 1e-6) before each discrete decision, and floats
+#     written with a fixed number of decimals.
+_LN2_HI = 6.93147180369123816490e-01      # ln 2 split so that k * _LN2_HI is exact (fdlibm)
+_LN2_LO = 1.90821492927058770002e-10
+_INV_LN2 = 1.44269504088896338700e+00
+_EXP_COEF = [1.0 / math.factorial(k) for k in range(14)]
+_PIO2_HI = 1.57079632673412561417e+00     # pi/2 split likewise (fdlibm pio2_1, pio2_1t)
+_PIO2_LO = 6.07710050650619224932e-11
+_INV_PIO2 = 6.36619772367581382433e-01
+
+
+def _horner(coef, x):
+    """sum_k coef[k] * x**k, evaluated from the highest power (one ufunc per step: no fma)."""
+    acc = np.full_like(x, coef[-1])
+    for c in reversed(coef[:-1]):
+        acc = acc * x + c
+    return acc
+
+
+def det_exp(x):
+    """exp(x) from IEEE-exact operations only: the same bits on every CPU (rel. error ~2e-16).
+
+    x is clipped to [-745, 709], so the result is always finite (and never exactly 0)."""
+    x = np.clip(np.asarray(x, dtype=float), -745.0, 709.0)
+    k = np.rint(x * _INV_LN2)
+    r = (x - k * _LN2_HI) - k * _LN2_LO                 # |r| <= 0.35: Taylor to r^13 suffices
+    return np.ldexp(_horner(_EXP_COEF, r), k.astype(np.int64))
+
+
+def det_log(x):
+    """Natural log of positive x from IEEE-exact operations only (rel. error ~2e-16)."""
+    m, e = np.frexp(np.asarray(x, dtype=float))         # x = m * 2**e, m in [0.5, 1)
+    low = m < 0.7071067811865476
+    m = np.where(low, m * 2.0, m)                       # m in [sqrt(1/2), sqrt(2))
+    e = (e - low).astype(float)
+    f = m - 1.0
+    s = f / (2.0 + f)                                   # log m = 2 atanh s, |s| < 0.172
+    series = _horner([1.0 / (2 * k + 1) for k in range(13)], s * s)
+    return e * _LN2_HI + (2.0 * s * series + e * _LN2_LO)
+
+
+def det_sin(x):
+    """sin(x) from IEEE-exact operations only, for |x| up to ~1e6 (abs. error ~1e-16)."""
+    x = np.asarray(x, dtype=float)
+    k = np.rint(x * _INV_PIO2)
+    r = (x - k * _PIO2_HI) - k * _PIO2_LO               # |r| <= pi/4
+    r2 = r * r
+    sin_r = r * _horner([(-1.0) ** j / math.factorial(2 * j + 1) for j in range(10)], r2)
+    cos_r = _horner([(-1.0) ** j / math.factorial(2 * j) for j in range(10)], r2)
+    quadrant = np.mod(k, 4.0)
+    out = np.where((quadrant == 0) | (quadrant == 2), sin_r, cos_r)
+    return np.where(quadrant >= 2, -out, out)
+
+
+def quantise(x, decimals: int = 6):
+    """Round to a grid (1e-6 by default) far coarser than float noise, before a discrete decision.
+
+    The generators' values are already bit-reproducible; this is the second line of defence: a
+    last-bit difference can then only matter where a value lies within float noise of a grid
+    midpoint, instead of wherever two values are within float noise of each other.
+    """
+    return np.round(np.asarray(x, dtype=float), decimals)
+
+
+def _rowdot(a, b):
+    """Row-wise dot product of two [n, k] arrays, summed in a fixed order over k."""
+    acc = a[:, 0] * b[:, 0]
+    for j in range(1, a.shape[1]):
+        acc = acc + a[:, j] * b[:, j]
+    return acc
+
+
+def _outer_dot(a, b):
+    """``a @ b.T`` for [n, k] and [m, k] arrays, summed in a fixed order over k (no BLAS)."""
+    acc = a[:, 0, None] * b[None, :, 0]
+    for j in range(1, a.shape[1]):
+        acc = acc + a[:, j, None] * b[None, :, j]
+    return acc
+
+
+def _fsum(a) -> float:
+    return math.fsum(np.asarray(a, dtype=float).ravel().tolist())
+
+
 def _sigmoid(z):
-    return 1.0 / (1.0 + np.exp(-z))
+    return 1.0 / (1.0 + det_exp(-np.asarray(z, dtype=float)))
 
 
 def _zscore(a):
-    return (a - a.mean()) / (a.std() + 1e-12)
+    a = np.asarray(a, dtype=float)
+    mean = _fsum(a) / a.size
+    d = a - mean
+    std = math.sqrt(_fsum(d * d) / a.size)
+    return d / (std + 1e-12)
 
 
 def _titles(rng, n):
@@ -220,12 +322,14 @@ def sample_catalogue(seed: int = 42, n_users: int = 1000, n_items: int = 800,
                           "gender": gender, "occupation": occupation})
 
     # ---- exposures: which user sees which item ------------------------------------------
-    activity = rng.lognormal(0, 0.7, n_users)
-    counts = np.maximum(15, np.round(activity / activity.sum() * n_interactions)).astype(int)
+    activity = det_exp(rng.normal(0, 0.7, n_users))     # = rng.lognormal(0, 0.7): same draws
+    share = quantise(activity / _fsum(activity) * n_interactions)
+    counts = np.maximum(15, np.round(share)).astype(int)
     counts = np.minimum(counts, n_items // 2)
-    # fix total to n_interactions exactly (adjust the most active users)
+    # fix total to n_interactions exactly (adjust the most active users; ties in user order --
+    # a stable sort, since the default one orders equal counts differently on different CPUs)
     diff = n_interactions - counts.sum()
-    order = np.argsort(-counts)
+    order = np.argsort(-counts, kind="stable")
     j = 0
     while diff != 0:
         u = order[j % n_users]
@@ -234,29 +338,30 @@ def sample_catalogue(seed: int = 42, n_users: int = 1000, n_items: int = 800,
             counts[u] += step
             diff -= step
         j += 1
-    g_aff_all = genre_pref @ (genre_mat / np.sqrt(genre_mat.sum(1, keepdims=True))).T   # [U, I]
+    g_aff_all = _outer_dot(genre_pref, genre_mat / np.sqrt(genre_mat.sum(1, keepdims=True)))  # [U, I]
     logits = 0.6 * g_aff_all + 0.8 * log_pop[None, :]
-    gumbel = -np.log(-np.log(rng.random((n_users, n_items))))
-    ranked = np.argsort(-(logits + gumbel), axis=1)
+    u01 = np.maximum(rng.random((n_users, n_items)), 2.0 ** -60)     # log(0) never happens
+    gumbel = -det_log(-det_log(u01))
+    ranked = np.argsort(-quantise(logits + gumbel), axis=1, kind="stable")
     u_idx = np.repeat(np.arange(n_users), counts)
     pos = np.concatenate([np.arange(c) for c in counts])
     i_idx = ranked[u_idx, pos]
 
     # ---- labels -------------------------------------------------------------------------
     g_aff = _zscore(g_aff_all[u_idx, i_idx])
-    t_aff = _zscore(np.einsum("nt,nt->n", theme_pref[u_idx], theme_mat[i_idx]))
+    t_aff = _zscore(_rowdot(theme_pref[u_idx], theme_mat[i_idx]))
     q = quality[i_idx]
     pop = _zscore(log_pop)[i_idx]
     n = len(u_idx)
     click_p = _sigmoid(-0.4 + 1.0 * g_aff + 0.5 * pop + 0.6 * q + 0.5 * t_aff + rng.normal(0, 0.5, n))
-    click = (rng.random(n) < click_p).astype(int)
+    click = (rng.random(n) < quantise(click_p)).astype(int)
     taste = 1.2 * t_aff + 1.1 * q + 0.3 * g_aff
     like_p = _sigmoid(-0.5 + taste + rng.normal(0, 0.5, n))
-    like = (rng.random(n) < like_p).astype(int)
+    like = (rng.random(n) < quantise(like_p)).astype(int)
     r_lat = 3.1 + 0.75 * (0.9 * t_aff + 0.9 * q + 0.35 * g_aff) + rng.normal(0, 0.7, n)
-    rating = np.clip(np.round(r_lat), 1, 5).astype(int)
+    rating = np.clip(np.round(quantise(r_lat)), 1, 5).astype(int)
     wf = _sigmoid(0.2 + 0.7 * g_aff + 0.6 * t_aff + 0.5 * q + rng.normal(0, 0.8, n))
-    watch_fraction = np.round(np.clip(wf, 0, 1), 3)
+    watch_fraction = np.round(np.clip(quantise(wf), 0, 1), 3)
 
     # timestamps: each user is active over a window in 2019-2024, events spread inside it
     t0 = 1546300800  # 2019-01-01
@@ -279,6 +384,11 @@ def sample_catalogue(seed: int = 42, n_users: int = 1000, n_items: int = 800,
 SAMPLE_FILES = ("interactions.csv", "users.csv", "items.csv")
 
 
+def csv_text(df) -> str:
+    """The CSV text the sample files hold: no index, "\\n" line ends, floats with 3 decimals."""
+    return df.to_csv(index=False, lineterminator="\n", float_format="%.3f")
+
+
 def write_sample(out_dir, seed: int = 42) -> dict[str, Path]:
     """Write the sample data set as three CSV files into ``out_dir``."""
     out = Path(out_dir)
@@ -287,7 +397,7 @@ def write_sample(out_dir, seed: int = 42) -> dict[str, Path]:
     paths = {}
     for name, df in zip(SAMPLE_FILES, (inter, users, items)):
         p = out / name
-        df.to_csv(p, index=False, lineterminator="\n")
+        p.write_bytes(csv_text(df).encode())
         paths[name] = p
     return paths
 
@@ -296,7 +406,7 @@ def frames_digest(*frames) -> str:
     """A stable hash of DataFrames' CSV text (used to check shipped files against the generator)."""
     h = hashlib.sha256()
     for df in frames:
-        h.update(df.to_csv(index=False, lineterminator="\n").encode())
+        h.update(csv_text(df).encode())
     return h.hexdigest()
 
 
@@ -316,17 +426,24 @@ def synthetic_tasks(n: int = 10_000, dim: int = 16, p: float = 0.5, c: float = 1
     if not -1.0 <= p <= 1.0:
         raise ValueError("p must be in [-1, 1]")
     rng = np.random.default_rng(seed)
-    q, _ = np.linalg.qr(rng.normal(size=(dim, 2)))
-    u1, u2 = q[:, 0], q[:, 1]
+    # u1, u2: Gram-Schmidt on two Gaussian vectors (fixed-order sums: the same bits on any CPU)
+    a = rng.normal(size=(dim, 2))
+    u1 = a[:, 0] / math.sqrt(_fsum(a[:, 0] * a[:, 0]))
+    v = a[:, 1] - _fsum(u1 * a[:, 1]) * u1
+    u2 = v / math.sqrt(_fsum(v * v))
     w1 = c * u1
-    w2 = c * (p * u1 + np.sqrt(max(0.0, 1 - p * p)) * u2)
+    w2 = c * (p * u1 + math.sqrt(max(0.0, 1 - p * p)) * u2)
     alpha = rng.normal(size=m)
     beta = rng.normal(size=m)
     x = rng.normal(size=(n, dim))
     out = {f"x{j}": x[:, j] for j in range(dim)}
     for k, w in ((1, w1), (2, w2)):
-        s = x @ w
-        out[f"y{k}"] = s + np.sin(np.outer(s, alpha) + beta).sum(1) + rng.normal(0, noise, n)
+        s = _rowdot(x, np.broadcast_to(w, x.shape))
+        waves = det_sin(s[:, None] * alpha[None, :] + beta[None, :])
+        total = s
+        for i in range(m):
+            total = total + waves[:, i]
+        out[f"y{k}"] = total + rng.normal(0, noise, n)
     return pd.DataFrame(out)
 
 
@@ -348,7 +465,7 @@ def synthetic_interactions(n_interactions: int = 1_000_000, n_users: int = 50_00
     u = rng.integers(0, n_users, n_interactions)
     it = np.minimum((rng.pareto(1.2, n_interactions) * n_items / 20).astype(np.int64), n_items - 1)
     it = rng.permutation(n_items)[it]
-    match = np.einsum("nd,nd->n", u_f[u], i_f[it]) / 2
+    match = _rowdot(u_f[u], i_f[it]) / 2
     click = (rng.random(n_interactions) < _sigmoid(match - 0.3)).astype(np.int8)
     rating = np.clip(np.round(3 + match + rng.normal(0, 0.8, n_interactions)), 1, 5).astype(np.int8)
     ts = 1546300800 + rng.integers(0, 4 * 365 * 86400, n_interactions)

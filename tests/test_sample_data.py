@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from _sample_files import REGENERATE, compare_dirs, mismatch
 from mtlrec import sample
 from mtlrec.__main__ import main as cli_main
 
@@ -31,15 +32,18 @@ def test_generator_is_deterministic():
 
 def test_shipped_files_are_what_the_generator_writes(sample_data_dir, catalogue):
     inter, users, items, _ = catalogue
-    total = 0
+    total, problems = 0, []
     for name, df in zip(sample.SAMPLE_FILES, (inter, users, items)):
         path = sample_data_dir / name
         assert path.exists(), f"{path} is missing: run `python -m mtlrec sample --out sample_data`"
         data = path.read_bytes()
         total += len(data)
-        assert data == df.to_csv(index=False, lineterminator="\n").encode(), \
-            f"{name} differs from the generator: regenerate with `python -m mtlrec sample --out sample_data`"
+        m = mismatch(name, data, sample.csv_text(df).encode(), "shipped", "generator")
+        if m:
+            problems.append(m)
         assert list(pd.read_csv(path, nrows=2).columns) == SAMPLE_COLUMNS[name]
+    if problems:       # a digest and the first differing row, never a diff of megabytes
+        pytest.fail("\n".join(problems) + f"\n{REGENERATE}", pytrace=False)
     assert total < 5 * 1024 * 1024
     assert sum(p.stat().st_size for p in sample_data_dir.rglob("*") if p.is_file()) < 5 * 1024 * 1024
 
@@ -163,8 +167,9 @@ def test_large_synthetic_interactions_are_consistent():
 # ---- command line ---------------------------------------------------------------------------------
 def test_sample_cli_reproduces_the_shipped_files(tmp_path, sample_data_dir, capsys):
     assert cli_main(["sample", "--out", str(tmp_path / "s")]) == 0
-    for name in sample.SAMPLE_FILES:
-        assert (tmp_path / "s" / name).read_bytes() == (sample_data_dir / name).read_bytes()
+    problems = compare_dirs(sample.SAMPLE_FILES, sample_data_dir, tmp_path / "s", "shipped", "cli")
+    if problems:
+        pytest.fail("\n".join(problems) + f"\n{REGENERATE}", pytrace=False)
     assert cli_main(["sample", "--synthetic", "--p", "0.8", "--n", "2000", "--out", str(tmp_path / "syn")]) == 0
     df = pd.read_csv(tmp_path / "syn" / "synthetic.csv")
     assert len(df) == 2000 and df["y1"].corr(df["y2"]) > 0.5
