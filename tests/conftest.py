@@ -41,3 +41,6 @@ def shared_datasets() -> Path:
 @pytest.fixture(scope="session")
 def sample_data_dir() -> Path:
     return SAMPLE_DATA
+
+# a failure whose traceback pytest cannot format is reported, not an INTERNALERROR (see the module)
+from _traceback_guard import pytest_runtest_makereport  # noqa: E402,F401
