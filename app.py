@@ -2,41 +2,42 @@
 
 A multipage app (st.navigation): Home, Data, Tasks & model, Train, Results,
 Recommendations and Explain. Pages keep their state in st.session_state (see
-pages/state.py), so every browser session has its own data, configuration and runs.
+pages/ui/state.py), so every browser session has its own data, configuration and runs.
+An error inside a page is shown as a short message (what failed, a reference to the
+server log), never as a traceback; the full traceback goes to the server's log.
 """
 from __future__ import annotations
 
+import logging
+import uuid
+
 import streamlit as st
 
-from pages.state import explain_page_exists, fill_device, sidebar
-
+from pages.ui.sidebar import fill_device, sidebar
+from pages.ui.state import mark_app_ran
 st.set_page_config(page_title="mtlrec — multi-task recommendations", page_icon=":material/hub:",
                    layout="wide")
 
-
-def _explain_placeholder() -> None:
-    st.title("Explain a recommendation")
-    st.info("SHAP explanations of the shared representation and of single recommendations "
-            "arrive with the explanations feature; this page will show them.")
-
-
-pages = [
+PAGES = [
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
     st.Page("pages/data.py", title="Data", icon=":material/table_chart:"),
     st.Page("pages/model.py", title="Tasks & model", icon=":material/account_tree:"),
     st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
     st.Page("pages/results.py", title="Results", icon=":material/insights:"),
     st.Page("pages/recommend.py", title="Recommendations", icon=":material/recommend:"),
+    st.Page("pages/explain.py", title="Explain", icon=":material/psychology:"),
 ]
-if explain_page_exists():
-    pages.append(st.Page("pages/explain.py", title="Explain", icon=":material/psychology:"))
-else:
-    pages.append(st.Page(_explain_placeholder, title="Explain", icon=":material/psychology:",
-                         url_path="explain"))
 
-page = st.navigation(pages)
+page = st.navigation(PAGES)
+mark_app_ran()
 device_slot = sidebar()
 try:
     page.run()
+except Exception as e:      # st.stop()/st.rerun() are not Exceptions: they pass through
+    ref = uuid.uuid4().hex[:8]
+    logging.getLogger("mtlrec.app").exception("page %s failed (reference %s)", page.title, ref)
+    st.error(f"Something went wrong on this page ({e.__class__.__name__}). Your data and runs are "
+             f"unaffected; try again, or go back a step. Reference for the server log: {ref}.",
+             icon=":material/error:")
 finally:
     fill_device(device_slot)

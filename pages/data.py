@@ -12,8 +12,11 @@ from mtlrec.data.roles import OWNERS, ROLE_NAMES
 from mtlrec.errors import DataError
 from mtlrec.prep import config as prep_config
 from mtlrec.workflow import interaction_counts, roles_table, spec_from_roles
-from pages.state import (get_state, handle_upload, load_sample_workspace, prepare_dataset, show_data_error,
-                         show_exception)
+from pages.ui.actions import handle_upload, load_sample_workspace, prepare_dataset
+from pages.ui.messages import show_data_error, show_exception
+from pages.ui.state import ensure_app_navigation, get_state
+
+ensure_app_navigation()
 
 PREP_CHOICES = {"duplicates": prep_config.DUPLICATES, "missing_numeric": prep_config.MISSING_NUMERIC,
                 "missing_categorical": prep_config.MISSING_CATEGORICAL, "split": prep_config.SPLITS,

@@ -8,7 +8,11 @@ from pathlib import Path
 
 import streamlit as st
 
-from pages.state import get_state, load_run_cached, show_exception
+from pages.ui.actions import load_run_cached
+from pages.ui.messages import show_exception
+from pages.ui.state import ensure_app_navigation, get_state
+
+ensure_app_navigation()
 
 GLOBAL_KEY = "explain_global"     # session cache: (run_dir, n_rows, background) -> global summary
 METHODS = {"deep": "DeepExplainer (exactly additive for this architecture)",
@@ -82,6 +86,7 @@ except Exception as e:  # a broken run folder must not show a traceback
     st.stop()
 
 from mtlrec.explain import figures as fig  # noqa: E402  (plotly only once something is drawn)
+
 
 
 def local_view() -> None:

@@ -2,7 +2,10 @@
 import streamlit as st
 
 from mtlrec import viz
-from pages.state import get_state, load_sample_workspace
+from pages.ui.actions import load_sample_workspace
+from pages.ui.state import ensure_app_navigation, get_state
+
+ensure_app_navigation()
 
 state = get_state()
 st.title("mtlrec — multi-task recommendations you can see and explain")

@@ -11,7 +11,11 @@ from mtlrec.data.roles import TASK_TYPES
 from mtlrec.models import HPARAM_HELP, architecture_hparams
 from mtlrec.tasks import DEFAULT_METRIC
 from mtlrec.workflow import architectures, available_labels, metrics_for, text_candidates, weightings
-from pages.state import device_label, get_state, need_data, prepare_dataset
+from pages.ui.actions import prepare_dataset
+from pages.ui.sidebar import device_label
+from pages.ui.state import ensure_app_navigation, get_state, need_data
+
+ensure_app_navigation()
 
 state = get_state()
 st.title("Tasks & model")
@@ -123,6 +127,7 @@ es["patience"] = int(st.number_input("Early-stopping patience (epochs without im
                                      key=f"tr_pat_{ctr}"))
 tr["early_stopping"] = es
 from mtlrec.device import available_devices  # noqa: E402
+
 
 devs = ["auto"] + available_devices()
 tr["device"] = st.selectbox("Device", devs, index=devs.index(tr.get("device", "auto")) if tr.get("device", "auto") in devs else 0,

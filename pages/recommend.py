@@ -4,8 +4,12 @@ from __future__ import annotations
 import streamlit as st
 
 from mtlrec.workflow import rec_frame, user_history
-from pages.state import (explain_page_exists, get_state, load_run_cached, need_run, request_explanation,
-                         show_exception, synced_selectbox)
+from pages.ui.actions import load_run_cached
+from pages.ui.messages import show_exception
+from pages.ui.state import (ensure_app_navigation, explain_page_exists, get_state, need_run, request_explanation,
+                             synced_selectbox)
+
+ensure_app_navigation()
 
 state = get_state()
 st.title("Recommendations")

@@ -9,7 +9,10 @@ import streamlit as st
 from mtlrec import viz
 from mtlrec.metrics import higher_is_better, precision_recall_points, roc_curve_points
 from mtlrec.workflow import metrics_by_type, predictions
-from pages.state import get_state, load_run_cached, need_run
+from pages.ui.actions import load_run_cached
+from pages.ui.state import ensure_app_navigation, get_state, need_run
+
+ensure_app_navigation()
 
 state = get_state()
 st.title("Results")

@@ -7,8 +7,13 @@ from pathlib import Path
 import streamlit as st
 
 from mtlrec import viz
-from pages.state import (TERMINAL, device_label, get_state, job_run_dir, need_data, prepare_dataset,
-                         show_exception, snap_get, start_training, synced_selectbox)
+from pages.ui.actions import prepare_dataset, start_training
+from pages.ui.messages import show_exception
+from pages.ui.sidebar import device_label
+from pages.ui.state import (TERMINAL, ensure_app_navigation, get_state, job_run_dir, need_data, snap_get,
+                             synced_selectbox)
+
+ensure_app_navigation()
 
 state = get_state()
 st.title("Train")

@@ -39,7 +39,7 @@ def job(tmp_path_factory):
 
 
 def app_with(job) -> AppTest:
-    from pages.state import AppState
+    from pages.ui.state import AppState
     at = AppTest.from_file(APP, default_timeout=240)
     at.session_state["mtlrec_state"] = AppState(jobs=[job])
     return at

@@ -1,0 +1,1 @@
+"""Helpers shared by the pages (not pages: Streamlit only treats pages/*.py as pages)."""

@@ -1,0 +1,130 @@
+"""What pages do with data and runs: load the sample or an upload, prepare, start training, load a run.
+
+Training runs in `mtlrec.jobs.TrainingJob` threads, which never call ``st.*``; pages poll
+``job.snapshot()`` (see pages/train.py's fragment).
+"""
+from __future__ import annotations
+
+import os
+
+import streamlit as st
+
+from pages.ui.messages import show_data_error, show_exception
+from pages.ui.state import apply_workspace, get_state
+
+_THREADS: dict[str, bool] = {}
+
+def load_sample_workspace() -> bool:
+    """Load the sample data with its ready configuration; False (and a message) on failure."""
+    from mtlrec.workflow import sample_workspace
+    try:
+        apply_workspace(sample_workspace())
+        return True
+    except Exception as e:  # a broken install must not show a traceback
+        show_exception(e, "Loading the sample data")
+        return False
+
+def handle_upload(files) -> bool:
+    """Read uploaded files (UploadedFile objects) into the state; errors end in state.data_error."""
+    from mtlrec.errors import DataError
+    from mtlrec.workflow import uploaded_workspace
+    state = get_state()
+    limit_mb = float(st.get_option("server.maxUploadSize"))
+    total = sum(int(getattr(f, "size", 0) or 0) for f in files)
+    try:
+        if total > limit_mb * 1024 * 1024:
+            raise DataError(f"the upload is {total / 2**20:.1f} MB, over the limit of {limit_mb:.0f} MB",
+                            file=", ".join(f.name for f in files),
+                            fix="upload a sample of the data, or raise server.maxUploadSize in .streamlit/config.toml")
+        apply_workspace(uploaded_workspace([(f.name, f.getvalue()) for f in files]))
+        return True
+    except DataError as e:
+        state.data_error = e
+    except Exception as e:  # unexpected: still a readable message, never a traceback
+        state.data_error = DataError(f"could not read the files ({e.__class__.__name__}: {e})",
+                                     file=", ".join(f.name for f in files),
+                                     fix="upload CSV, TSV, Parquet or a zip of them, with a header row")
+    return False
+
+@st.cache_resource(show_spinner=False)
+def text_encoder(model: str = "default"):
+    """The language-model text encoder, loaded once per server process."""
+    from mtlrec.text import TextEncoder
+    return TextEncoder(model)
+
+def prepare_dataset() -> bool:
+    """Prepare the current data (spec + prep options + text features) with a progress bar.
+
+    Reuses the prepared dataset when nothing changed. Errors are shown, not raised."""
+    from mtlrec.prep import prepare
+    from mtlrec.workflow import dataset_key, effective_spec
+    state = get_state()
+    if state.raw is None:
+        st.error("Load data first.")
+        return False
+    spec = effective_spec(state.spec, state.text)
+    key = dataset_key(spec, state.prep, state.text, state.data_uid)
+    if state.dataset is not None and state.dataset_key == key:
+        return True
+    bar = st.progress(0.0, text="Preparing the dataset ...")
+
+    def progress(*args, **kw):
+        # accepts (fraction[, message]) or (done, total[, message])
+        msg = next((a for a in args if isinstance(a, str)), None) or kw.get("message") or "Preparing ..."
+        nums = [a for a in args if isinstance(a, (int, float)) and not isinstance(a, bool)]
+        frac = nums[0] / nums[1] if len(nums) >= 2 and nums[1] else (nums[0] if nums else 0.0)
+        bar.progress(min(1.0, max(0.0, float(frac))), text=str(msg))
+
+    try:
+        enc = None
+        if state.text.get("enabled") and spec.text:
+            enc = text_encoder(state.text.get("model") or "default")
+        state.dataset = prepare(state.raw, spec, state.prep, text_encoder=enc, progress=progress)
+        state.dataset_key = key
+        bar.progress(1.0, text="Prepared.")
+        return True
+    except Exception as e:
+        bar.empty()
+        state.dataset = state.dataset_key = None
+        from mtlrec.errors import DataError
+        if isinstance(e, DataError):
+            show_data_error(e)
+        else:
+            show_exception(e, "Preparing the dataset")
+        return False
+
+def start_training():
+    """Start a background TrainingJob on the prepared dataset with the current configuration."""
+    from mtlrec.jobs import TrainingJob
+    from mtlrec.workflow import build_run_config
+    state = get_state()
+    cfg = build_run_config(spec=state.spec, prep=state.prep, tasks=state.tasks, model=state.model,
+                           train=state.train, text=state.text, source=state.source)
+    from mtlrec.training.rundir import default_run_dir
+    run_dir = default_run_dir(cfg.arch, root=os.environ.get("MTLREC_RUNS_DIR", "runs"), name=cfg.name)
+    _leave_a_core_for_the_ui()
+    job = TrainingJob(cfg, run_dir, dataset=state.dataset)
+    job.start()
+    state.jobs.append(job)
+    return job
+
+@st.cache_resource(show_spinner="Loading the run ...", max_entries=16)
+def load_run_cached(run_dir: str):
+    """A finished run (config, dataset, model, history, metrics), loaded once per server process.
+
+    Only finished runs are cached (their folders no longer change); the cache is shared by
+    sessions, but a session only ever asks for the run folders of its own jobs."""
+    from mtlrec.runs import load_run
+    return load_run(run_dir)
+
+def _leave_a_core_for_the_ui() -> None:
+    """CPU training in the server process: torch's intra-op threads (spinning on every core)
+    starve the UI thread that draws the live curves, and the UI slows the training in turn.
+    Leave one core to the UI. (A no-op for GPU training; process-wide, so set once.)"""
+    if _THREADS.get("set"):
+        return
+    import torch
+    n = os.cpu_count() or 1
+    if n > 1 and not torch.cuda.is_available():
+        torch.set_num_threads(max(1, min(torch.get_num_threads(), n - 1)))
+    _THREADS["set"] = True

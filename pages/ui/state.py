@@ -1,0 +1,203 @@
+"""Per-session state of the dashboard: one `AppState` per browser session.
+
+Everything a browser session owns (its dataset, configuration, training jobs and the
+selected run) lives in one `AppState` object inside ``st.session_state``, so two tabs
+never see each other's data or runs. Pages call `get_state()`; they never keep
+module-level globals. Training jobs are `mtlrec.jobs.TrainingJob` objects: their worker
+threads never call ``st.*``; pages read ``job.snapshot()``.
+
+Cross-page requests:
+* ``st.session_state["explain_request"] = {"run_dir", "user", "item"}`` then
+  ``st.switch_page("pages/explain.py")`` opens the explanation of one recommendation.
+"""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+ROOT = Path(__file__).resolve().parents[2]
+STATE_KEY = "mtlrec_state"
+APP_RAN_KEY = "mtlrec_app_ran"
+TERMINAL = ("finished", "cancelled", "failed")
+EXPLAIN_PAGE = "pages/explain.py"
+
+
+@dataclass
+
+
+class AppState:
+    # ---- data --------------------------------------------------------------------
+    raw: Any = None                 # mtlrec.data.readers.RawData
+    source: str | None = None       # "sample" or the uploaded file names, for display
+    spec: Any = None                # mtlrec.data.roles.DataSpec (column roles)
+    report: Any = None              # ValidationReport of the last validation
+    data_error: str | None = None   # message of the last DataError (shown on the Data page)
+    prep: Any = None                # mtlrec.prep.PrepConfig
+    dataset: Any = None             # mtlrec.dataset.PreparedDataset (after "Prepare")
+    dataset_key: str | None = None  # identifies the prepared dataset (spec+prep hash)
+    # ---- configuration -----------------------------------------------------------
+    tasks: list[dict] = field(default_factory=list)   # [{name, type, label, weight, metric}]
+    model: dict = field(default_factory=dict)         # {arch, ...hparams}
+    train: dict = field(default_factory=dict)         # {epochs, batch_size, lr, weighting, ...}
+    text: dict = field(default_factory=dict)          # {enabled, columns, model}
+    # ---- runs --------------------------------------------------------------------
+    jobs: list = field(default_factory=list)          # mtlrec.jobs.TrainingJob, newest last
+    selected_run: str | None = None                   # run_dir of the run shown on Train/Results/Recommend
+    rec_user: str | None = None                       # the user picked on Recommendations
+    counter: int = 0                                   # bumps widget keys when a workspace is loaded
+    suggested_spec: Any = None                         # the roles suggested when the data was loaded
+    upload_sig: tuple | None = None                    # (name, size) of the files last uploaded
+    data_uid: str = ""                                 # unique id of the loaded data (cache keys)
+
+    @property
+    def has_data(self) -> bool:
+        return self.raw is not None
+
+    @property
+    def has_dataset(self) -> bool:
+        return self.dataset is not None
+
+    def run_dirs(self) -> list[str]:
+        """Run folders of this session's jobs that have one, newest first."""
+        out = []
+        for job in reversed(self.jobs):
+            rd = job_run_dir(job)
+            if rd:
+                out.append(rd)
+        return out
+
+    def finished_run_dirs(self) -> list[str]:
+        out = []
+        for job in reversed(self.jobs):
+            snap = job.snapshot(include_batches=False)
+            rd = snap_get(snap, "run_dir")
+            if rd and snap_get(snap, "status") == "finished" \
+                    and (Path(rd) / "model.pt").exists():
+                out.append(str(rd))
+        return out
+
+    def job_for(self, run_dir: str | None):
+        for job in self.jobs:
+            if run_dir and job_run_dir(job) == str(run_dir):
+                return job
+        return None
+
+def ensure_app_navigation() -> None:
+    """Route every URL through app.py's own navigation.
+
+    Streamlit starts a server whose app folder has a ``pages/`` directory in its old
+    multipage mode (every ``pages/*.py`` a page, automatic navigation) until some script run
+    calls ``st.navigation``. A first visit to a deep link (``/train``) on a fresh server would
+    therefore run pages/train.py on its own under the automatic navigation. Called first by
+    every page: a page that finds the server still in that mode was started without app.py,
+    so it switches the server to ``st.navigation`` and reruns; the visitor gets app.py with
+    its navigation and the page the URL names. (When app.py runs the page, its own
+    ``st.navigation`` call has already left that mode, and nothing happens.)"""
+    from streamlit.runtime.pages_manager import PagesManager
+    if PagesManager.uses_pages_directory and not st.session_state.get(APP_RAN_KEY):
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
+def mark_app_ran() -> None:
+    """Called by app.py on every run: this session has app.py's navigation. (Streamlit's
+    AppTest puts every test run back into the old mode and runs a switched-to page on its own;
+    there a rerun would only drop the widget event that started the run.)"""
+    st.session_state[APP_RAN_KEY] = True
+
+
+def get_state() -> AppState:
+    """The AppState of this browser session (created on first use)."""
+    s = st.session_state.get(STATE_KEY)
+    if s is None:
+        s = AppState()
+        st.session_state[STATE_KEY] = s
+    return s
+
+def snap_get(snap, key, default=None):
+    """Read a field of a job snapshot, whether it is a dict or an object."""
+    if snap is None:
+        return default
+    if isinstance(snap, dict):
+        return snap.get(key, default)
+    return getattr(snap, key, default)
+
+def job_run_dir(job) -> str | None:
+    rd = getattr(job, "run_dir", None)
+    if rd is None:
+        rd = snap_get(job.snapshot(), "run_dir")
+    return str(rd) if rd else None
+
+def apply_workspace(ws: dict) -> None:
+    """Put a workspace (from mtlrec.workflow.sample_workspace / uploaded_workspace) into the state."""
+    state = get_state()
+    state.raw, state.spec, state.prep = ws["raw"], ws["spec"], ws["prep"]
+    state.suggested_spec = ws["spec"]
+    state.tasks, state.model, state.train, state.text = ws["tasks"], ws["model"], ws["train"], ws["text"]
+    state.source = ws["source"]
+    state.dataset = state.dataset_key = state.report = state.data_error = None
+    state.counter += 1          # fresh widget keys: editors show the new workspace
+    state.data_uid = uuid.uuid4().hex   # identifies this loaded data in caches shared by sessions
+
+def explain_page_exists() -> bool:
+    return (ROOT / EXPLAIN_PAGE).is_file()
+
+def request_explanation(run_dir: str, user, item) -> None:
+    """Open the Explain page on one (user, item) recommendation of one run."""
+    st.session_state["explain_request"] = {"run_dir": str(run_dir), "user": str(user), "item": str(item)}
+    if explain_page_exists():
+        st.switch_page(EXPLAIN_PAGE)
+
+def need_data(what: str = "this page") -> bool:
+    """Show a hint and return False when no dataset is loaded."""
+    if get_state().raw is None:
+        st.info(f"Load data first: use **Load sample & configure** on Home or upload files on Data, then come back to {what}.")
+        return False
+    return True
+
+def synced_selectbox(label: str, options: list, *, key: str, attr: str, container=None, **kw):
+    """A selectbox that mirrors ``AppState.<attr>``: the state is the one source of truth.
+
+    A keyed widget keeps its own value across reruns and would write a stale choice back over
+    a newer one set elsewhere (a run started, a user picked on another page); its value is also
+    forgotten when the visitor leaves the page. So the widget is set from the state before it
+    is drawn, and only the visitor's own change (``on_change``) writes the state."""
+    state = get_state()
+    if not options:
+        return None
+    if getattr(state, attr) not in options:
+        setattr(state, attr, options[0])
+    st.session_state[key] = getattr(state, attr)
+
+    def _changed() -> None:
+        setattr(state, attr, st.session_state[key])
+
+    (container or st).selectbox(label, options, key=key, on_change=_changed, **kw)
+    return getattr(state, attr)
+
+def need_run(what: str = "this page") -> str | None:
+    """The selected finished run (picker shown when there are several), or None with a hint.
+
+    The newest run is selected when it starts (Train); otherwise the visitor's choice is kept
+    across reruns and page switches. A selected run that has not finished yet is shown on
+    Train; here the newest finished run stands in without overwriting the selection."""
+    state = get_state()
+    runs = state.finished_run_dirs()
+    if not runs:
+        st.info(f"No finished run in this session yet: train a model on **Train**, then come back to {what}.")
+        return None
+    pending = None                         # a selected run still training: followed, not replaced
+    job = state.job_for(state.selected_run) if state.selected_run not in runs else None
+    if job is not None and snap_get(job.snapshot(include_batches=False), "status") not in TERMINAL:
+        pending, state.selected_run = state.selected_run, runs[0]
+    chosen = synced_selectbox("Run", runs, key="run_picker", attr="selected_run",
+                              format_func=lambda p: Path(p).name)
+    if pending is not None:
+        st.caption(f"Run `{Path(pending).name}` is still training; showing the newest finished run "
+                   "until it ends.")
+        state.selected_run = pending
+    return chosen
