@@ -316,6 +316,8 @@ def _item_text(ds, item_index: int) -> tuple[str, str]:
     """(title, short description) of a catalogue item from the dataset's item_info: the title
     and the item's text/feature columns (`mtlrec.recommend.item_columns`), never a column whose
     role is "ignore" (e.g. an IMDb URL)."""
+    import pandas as pd
+
     from mtlrec.recommend import item_columns
     info = getattr(ds, "item_info", None)
     raw_id = str(ds.item_ids[item_index]) if 0 <= item_index < len(ds.item_ids) else "?"
@@ -324,12 +326,12 @@ def _item_text(ds, item_index: int) -> tuple[str, str]:
     row = info.iloc[item_index]
     title_col, cols = item_columns(ds)
     v = row[title_col] if title_col is not None else None
-    missing = v is None or v is getattr(__import__("pandas"), "NA") or (isinstance(v, float) and v != v)
+    missing = v is None or v is pd.NA or (isinstance(v, float) and v != v)
     title = f"item {raw_id}" if missing else str(v)
     rest = []
     for c in cols:
         v = row[c]
-        if v is None or v is getattr(__import__("pandas"), "NA") or (isinstance(v, float) and v != v):
+        if v is None or v is pd.NA or (isinstance(v, float) and v != v):
             continue
         s = str(v)
         rest.append(s if len(s) <= 70 else s[:67] + "...")
