@@ -1,14 +1,20 @@
-"""Per-user recommendations from a trained run.
+"""Per-user recommendations from a trained run, and THE fused score.
 
 All catalogue items are scored for one user in ONE batched forward pass
 (``DeviceData.candidates``); items the user already interacted with are left out; the
 top K by the fused score are returned.
 
 Fused score: ``score = sum_t a_t * s_t`` over the binary and regression tasks, where
-``s_t`` is the probability (binary) or the predicted value normalised to [0, 1] by the
-training label range ``(v - min) / (max - min)``, clipped (regression), and the weights
-``a_t`` are the caller's (default: equal weights summing to 1). Multi-label tasks (e.g.
-genres) are not fused; their top classes are reported per item.
+``s_t`` is the probability (binary) or the predicted value on the label scale normalised
+to [0, 1] by the training label range ``(v - min) / (max - min)``, clipped (regression),
+and the weights ``a_t`` are the caller's (default: equal weights summing to 1).
+Multi-label tasks (e.g. genres) are not fused; their top classes are reported per item.
+
+This module is the only place the fused score is computed: `recommend` (the
+Recommendations page, ``mtlrec recommend``, the CSV export) ranks by `fused_terms`, and
+`pair_score` -- what `mtlrec.explain` explains and splits by feature group -- takes the
+same number from the same catalogue pass. Regression outputs reach it on the label scale
+through `TaskSpec.predict` (`TaskSpec.to_label_scale`), never as standardised outputs.
 """
 from __future__ import annotations
 
@@ -42,6 +48,61 @@ def fusion_weights(run, weights: dict | None = None) -> dict[str, float]:
     return {n: v / s for n, v in w.items()}
 
 
+def label_range(run, task) -> tuple[float, float] | None:
+    """[min, max] of a regression task's label on the training split: model.json's
+    ``label_ranges``, else computed from the run's dataset (older run folders); None without rows."""
+    ranges = (getattr(run, "info", None) or {}).get("label_ranges") or {}
+    if task.label not in ranges:
+        cache = getattr(run, "_cache", None)
+        computed = cache.get("label_ranges") if isinstance(cache, dict) else None
+        if computed is None:
+            from mtlrec.training.pipeline import label_ranges
+            try:
+                computed = label_ranges(run.dataset)
+            except (KeyError, AttributeError):
+                computed = {}
+            if isinstance(cache, dict):
+                cache["label_ranges"] = computed
+        ranges = computed
+    r = ranges.get(task.label)
+    return None if r is None else (float(r[0]), float(r[1]))
+
+
+def task_term(run, task, prediction) -> np.ndarray:
+    """s_t: a binary/regression task's term of the fused score from its prediction --
+    the probability (binary) or the predicted value ON THE LABEL SCALE (regression, i.e.
+    ``task.predict(output)``, never the standardised output), scaled by the training label
+    range to [0, 1] and clipped. A regression label without a range (or a constant one) gives 0."""
+    p = np.asarray(prediction, dtype=np.float64)
+    if task.type == "binary":
+        return p
+    if task.type != "regression":
+        raise ValueError(f"task '{task.name}' ({task.type}) is not part of the fused score")
+    r = label_range(run, task)
+    if r is None or not r[1] > r[0]:
+        return np.zeros_like(p)
+    lo, hi = r
+    return np.clip((p - lo) / (hi - lo), 0.0, 1.0)
+
+
+def fused_terms(run, preds: dict[str, np.ndarray], weights: dict | None = None):
+    """(score, {task: a_t * s_t}, {task: a_t}) from per-task predictions (`score_items`).
+
+    The fused score ``score = sum_t a_t * s_t`` (summed in task order)."""
+    a = fusion_weights(run, weights)
+    terms, score = {}, None
+    for t in fusable_tasks(run):
+        term = a[t.name] * task_term(run, t, preds[t.name])
+        terms[t.name] = term
+        score = term if score is None else score + term
+    return score, terms, a
+
+
+def fuse(run, preds: dict[str, np.ndarray], weights: dict | None = None) -> np.ndarray:
+    """The fused score of every scored item (see `fused_terms`)."""
+    return fused_terms(run, preds, weights)[0]
+
+
 def _user_index(run, user_id) -> int:
     ds = run.dataset
     if not ds.has_users:
@@ -68,26 +129,90 @@ def score_items(run, user_index: int, item_indices=None) -> dict[str, np.ndarray
         return {t.name: t.predict(out[t.name]).float().cpu().numpy() for t in run.tasks}
 
 
-def fuse(run, preds: dict[str, np.ndarray], weights: dict | None = None) -> np.ndarray:
-    a = fusion_weights(run, weights)
-    ranges = (run.info or {}).get("label_ranges", {})
-    score = None
-    for t in fusable_tasks(run):
-        s = preds[t.name].astype(np.float64)
-        if t.type == "regression":
-            lo, hi = ranges.get(t.label, [float(np.min(s)), float(np.max(s))])
-            s = np.clip((s - lo) / (hi - lo), 0.0, 1.0) if hi > lo else np.zeros_like(s)
-        term = a[t.name] * s
-        score = term if score is None else score + term
-    return score
+def _item_index(run, item_id) -> int:
+    ds = run.dataset
+    if not ds.has_items:
+        raise DataError("this run's data has no item ids, so there is nothing to recommend")
+    try:
+        return ds.item_index(item_id)
+    except KeyError:
+        examples = ", ".join(map(str, ds.item_ids[:5]))
+        raise DataError(f"item '{item_id}' is not in this run's data",
+                        fix=f"use an item id from the training data, e.g. {examples}") from None
+
+
+def _class_names(run, task) -> list[str]:
+    ds = run.dataset
+    names = ds.label(task.label).classes if task.label in [lab.name for lab in ds.labels] else []
+    return [str(c) for c in names] + [str(c) for c in range(len(names), task.n_outputs)]
+
+
+def _task_values(run, preds: dict, i: int, top_classes: int | None = 3) -> dict:
+    """{task: probability | predicted value | {class: probability} (the most likely first)}."""
+    tasks = {}
+    for t in run.tasks:
+        p = preds[t.name][i]
+        if t.type == "multilabel":
+            names = _class_names(run, t)
+            order = np.argsort(-p, kind="stable")
+            if top_classes is not None:
+                order = order[:top_classes]
+            tasks[t.name] = {names[c]: float(p[c]) for c in order}
+        else:
+            tasks[t.name] = float(p)
+    return tasks
+
+
+def pair_score(run, user_id, item_id, weights: dict | None = None) -> dict:
+    """The fused score of one (user, item) pair -- the very number `recommend` ranks by and
+    shows, from the same single pass over the user's catalogue, seen items included.
+
+    ``{"user", "item", "score", "weights": {task: a_t}, "by_task": {task: a_t * s_t},
+    "terms": {task: s_t}, "tasks": {task: probability | value | {class: probability} (all
+    classes, most likely first)}}``."""
+    u = _user_index(run, user_id)
+    i = _item_index(run, item_id)
+    preds = score_items(run, u)
+    score, terms, a = fused_terms(run, preds, weights)
+    return {"user": str(user_id), "item": str(item_id), "score": float(score[i]), "weights": a,
+            "by_task": {n: float(v[i]) for n, v in terms.items()},
+            "terms": {n: float(task_term(run, run.task(n), preds[n][i])) for n in terms},
+            "tasks": _task_values(run, preds, i, top_classes=None)}
+
+
+TITLE_NAMES = ("title", "name", "movie_title", "item_name")
+ID_NAMES = ("item_id", "item", "movieid", "movie_id", "id")
+
+
+def item_columns(ds) -> tuple[str | None, list[str]]:
+    """(title column, the other columns to show) of ``ds.item_info``.
+
+    Shown: the title (a column named like "title"/"name", else the first text-role column)
+    and the columns that have a role in the run's data spec (text first, then features and
+    labels). Columns whose role is "ignore" (e.g. MovieLens 100K's IMDb URL) are never shown;
+    without a recorded spec only the title is."""
+    info = getattr(ds, "item_info", None)
+    if info is None:
+        return None, []
+    spec = (getattr(ds, "meta", None) or {}).get("spec") or {}
+    item_id = spec.get("item_id")
+    cols = [str(c) for c in info.columns if str(c) != item_id and str(c).lower() not in ID_NAMES]
+    text = [c for c in cols if c in (spec.get("text") or {})]
+    roled = set(text) | set(spec.get("categorical") or {}) | set(spec.get("numeric") or {}) \
+        | set(spec.get("labels") or {})
+    title = next((c for c in cols if c.lower() in TITLE_NAMES), None) or (text[0] if text else None)
+    rest = text + [c for c in cols if c in roled and c not in text]
+    return title, [c for c in rest if c != title]
 
 
 def recommend(run, user_id, k: int = 10, weights: dict | None = None, exclude_seen: bool = True,
               item_info: bool = True, top_classes: int = 3) -> list[dict]:
-    """Top ``k`` items for ``user_id``: ``[{item, score, tasks: {task: value}, <item_info columns>}]``.
+    """Top ``k`` items for ``user_id``: ``[{item, score, tasks: {task: value}, <item columns>}]``.
 
-    ``tasks`` holds the probability (binary), the predicted value (regression) or the
-    ``top_classes`` most likely classes with their probabilities (multilabel)."""
+    ``score`` is the fused score (`fused_terms`); ``tasks`` holds the probability (binary),
+    the predicted value (regression) or the ``top_classes`` most likely classes with their
+    probabilities (multilabel); the item columns are the title and the columns with a role
+    (`item_columns`), never ignored ones."""
     if k < 1:
         raise DataError(f"k must be at least 1, not {k}")
     ds = run.dataset
@@ -109,21 +234,14 @@ def recommend(run, user_id, k: int = 10, weights: dict | None = None, exclude_se
     top = top[np.argsort(-score[top], kind="stable")]
     info_rows = None
     if item_info and ds.item_info is not None and len(ds.item_info) == len(ds.item_ids):
-        cols = [c for c in ds.item_info.columns]
-        sub = ds.item_info.iloc[top]
+        title, rest = item_columns(ds)
+        cols = ([title] if title else []) + rest
+        sub = ds.item_info.iloc[top][cols]
         info_rows = [{c: _plain(v) for c, v in zip(cols, row)} for row in sub.itertuples(index=False, name=None)]
     out = []
     for j, i in enumerate(top):
-        tasks = {}
-        for t in run.tasks:
-            p = preds[t.name][i]
-            if t.type == "multilabel":
-                classes = ds.label(t.label).classes if t.label in [lab.name for lab in ds.labels] else []
-                order = np.argsort(-p)[:top_classes]
-                tasks[t.name] = {(classes[c] if c < len(classes) else str(c)): float(p[c]) for c in order}
-            else:
-                tasks[t.name] = float(p)
-        rec = {"item": str(ds.item_ids[i]), "score": float(score[i]), "tasks": tasks}
+        rec = {"item": str(ds.item_ids[i]), "score": float(score[i]),
+               "tasks": _task_values(run, preds, i, top_classes)}
         if info_rows is not None:
             for c, v in info_rows[j].items():
                 if c not in rec:

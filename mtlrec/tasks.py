@@ -85,8 +85,26 @@ class TaskSpec:
         import torch
 
         if self.type == "regression":
-            return logits * self.target_std + self.target_mean
+            return self.to_label_scale(logits)
         return torch.sigmoid(logits)
+
+    @property
+    def label_scale(self) -> float:
+        """Label units per unit of the model's output: ``target_std`` (regression), else 1.
+
+        The map output -> label is affine, so a SHAP contribution ``phi`` of the output is
+        ``phi * label_scale`` in label units (and the base value maps by `to_label_scale`)."""
+        return self.target_std if self.type == "regression" else 1.0
+
+    def to_label_scale(self, output):
+        """The model's output on the label scale: ``output * target_std + target_mean``
+        (regression; identity otherwise). Tensors, arrays and floats.
+
+        THE one place where a regression output is de-standardised: `predict`,
+        `mtlrec.recommend` (fused score) and `mtlrec.explain` (waterfalls in label units) use it."""
+        if self.type != "regression":
+            return output
+        return output * self.target_std + self.target_mean
 
     # ---- metric side ----------------------------------------------------------------
     @property

@@ -212,7 +212,9 @@ def text_candidates(raw, spec) -> dict[str, str]:
 
 
 def effective_spec(spec, text: dict | None):
-    """The spec used for preparation: text columns only when language-model features are on."""
+    """The spec used for preparation: with language-model features on, the chosen text columns;
+    off, the text roles stay as they are (no encoder runs, so they are no features; the prepared
+    dataset still knows them as text, e.g. to show them on recommendation cards)."""
     from mtlrec.data.roles import DataSpec
     d = spec.to_dict()
     text = text or {}
@@ -220,8 +222,6 @@ def effective_spec(spec, text: dict | None):
         cols = text.get("columns") or list(spec.text)
         owners = {**spec.categorical, **spec.text}
         d["text"] = {c: (owners.get(c) if owners.get(c) in ("user", "item") else "item") for c in cols}
-    else:
-        d["text"] = {}
     return DataSpec.from_dict(d)
 
 
@@ -269,7 +269,9 @@ def build_run_config(*, spec, prep, tasks: list[dict], model: dict, train: dict,
 
 # ---------------------------------------------------------------------------- results
 def run_tasks(run):
-    """TaskSpecs of a loaded run."""
+    """TaskSpecs of a loaded run (the run's own, with the regression scaling it was trained with)."""
+    if getattr(run, "tasks", None):
+        return list(run.tasks)
     from mtlrec.tasks import tasks_from_config
     cfg = run.config
     tasks = cfg.tasks if hasattr(cfg, "tasks") else cfg["tasks"]
@@ -337,23 +339,25 @@ def metrics_by_type(metrics: dict, tasks: list, split: str = "test") -> dict:
 
 # ---------------------------------------------------------------------------- recommendations
 def _item_text(ds, item_index: int) -> tuple[str, str]:
-    """(title, short description) of a catalogue item from the dataset's item_info."""
+    """(title, short description) of a catalogue item from the dataset's item_info: the title
+    and the item's text/feature columns (`mtlrec.recommend.item_columns`), never a column whose
+    role is "ignore" (e.g. an IMDb URL)."""
+    import pandas as pd
+
+    from mtlrec.recommend import item_columns
     info = getattr(ds, "item_info", None)
     raw_id = str(ds.item_ids[item_index]) if 0 <= item_index < len(ds.item_ids) else "?"
     if info is None or item_index < 0 or item_index >= len(info):
         return f"item {raw_id}", ""
     row = info.iloc[item_index]
-    cols = [c for c in info.columns if str(c).lower() not in ("item_id", "item", "movieid", "id")]
-    title_col = next((c for c in cols if str(c).lower() in ("title", "name")), None)
-    if title_col is None:
-        title_col = next((c for c in cols if _is_text(info[c])), None)
-    title = str(row[title_col]) if title_col is not None else f"item {raw_id}"
+    title_col, cols = item_columns(ds)
+    v = row[title_col] if title_col is not None else None
+    missing = v is None or v is pd.NA or (isinstance(v, float) and v != v)
+    title = f"item {raw_id}" if missing else str(v)
     rest = []
     for c in cols:
-        if c == title_col:
-            continue
         v = row[c]
-        if v is None or (isinstance(v, float) and v != v):
+        if v is None or v is pd.NA or (isinstance(v, float) and v != v):
             continue
         s = str(v)
         rest.append(s if len(s) <= 70 else s[:67] + "...")
@@ -361,7 +365,11 @@ def _item_text(ds, item_index: int) -> tuple[str, str]:
 
 
 def rec_frame(recs: list[dict], ds):
-    """The recommendation list as a DataFrame: rank, item_id, title, text, score:<task>..., fused."""
+    """The recommendation list as a DataFrame: rank, item_id, title, text, score:<task>..., fused.
+
+    ``fused`` is the record's ``score``: the fused score of `mtlrec.recommend` (the one
+    number the page, the CSV export, the CLI and the Explain page show); ``text`` holds the
+    item's text/feature columns only, never ignored ones."""
     import pandas as pd
     rows = []
     for i, r in enumerate(recs, 1):

@@ -30,11 +30,19 @@ def _explainer(run_dir: str, background: int, stamp: float):
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
-def _explanation(run_dir: str, user: str, item: str, background: int, weights: tuple, stamp: float) -> dict:
+def _explanation(run_dir: str, user: str, item: str, background: int, weights: tuple, classes: tuple,
+                 stamp: float) -> dict:
     from mtlrec.explain.api import explain_recommendation
     run = load_run_cached(run_dir)
     return explain_recommendation(run, user, item, background=background, weights=dict(weights) or None,
-                                  explainer=_explainer(run_dir, background, stamp))
+                                  explainer=_explainer(run_dir, background, stamp), classes=dict(classes) or None)
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _pair(run_dir: str, user: str, item: str, stamp: float) -> dict:
+    """The pair's predictions (multi-label class probabilities for the class pickers)."""
+    from mtlrec.recommend import pair_score
+    return pair_score(load_run_cached(run_dir), user, item)
 
 
 def _stamp(run_dir: str) -> float:
@@ -59,9 +67,10 @@ def _index(options: list[str], value, default: int = 0) -> int:
 
 state = get_state()
 st.title("Explain a recommendation")
-st.caption("SHAP values per feature group, in **logit space**: each task's waterfall goes from the base value "
-           "(the mean logit over a background sample of training rows) through the contribution of every "
-           "feature group to the model's logit for this user and item.")
+st.caption("SHAP values per feature group: each task's waterfall goes from the base value (the mean over a "
+           "background sample of training rows) through the contribution of every feature group to the "
+           "model's output for this user and item — in **logit space** for binary tasks and for one class of a "
+           "multi-label task, in the **label's units** for a regression task (e.g. rating points).")
 
 request = st.session_state.get("explain_request")
 runs = _runs(state, request)
@@ -110,18 +119,37 @@ def local_view() -> None:
     fusable = [t.name for t in run.tasks if t.type in ("binary", "regression")]
     weights: dict[str, float] = {}
     if fusable:
+        # start from the Recommendations page's weights (its last run), so that the fused score here is the
+        # one shown there; new weights there give new sliders here (the key carries them)
+        handoff = st.session_state.get("rec_weights") or {}
+        start = handoff.get("weights") or {} if handoff.get("run_dir") == run_dir else {}
+        tag = "_".join(f"{float(start.get(n, 0.0)):g}" for n in fusable) if start else "default"
         with st.expander("Task weights of the fused score", expanded=False):
             wcols = st.columns(len(fusable))
             for col, name in zip(wcols, fusable):
-                # start from the Recommendations page's sliders when they exist
-                start = st.session_state.get(f"rec_w_{run_dir}_{name}", 1.0 / len(fusable))
-                weights[name] = col.slider(name, 0.0, 1.0, float(start), 0.05, key=f"explain_w_{run_dir}_{name}")
+                value = float(start.get(name, 0.0)) if start else 1.0 / len(fusable)
+                weights[name] = col.slider(name, 0.0, 1.0, min(1.0, value), 0.05,
+                                           key=f"explain_w_{run_dir}_{name}_{tag}")
         if sum(weights.values()) <= 0:
             st.warning("All weights are zero: the fused score uses equal weights.")
             weights = {}
+    classes: dict[str, str] = {}
+    multilabel = [t.name for t in run.tasks if t.type == "multilabel"]
     try:
+        if multilabel:
+            pair = _pair(run_dir, user, item, _stamp(run_dir))
+            mcols = st.columns(min(3, len(multilabel)))
+            for col, name in zip(mcols * len(multilabel), multilabel):
+                probs = pair["tasks"][name]          # most likely class first
+                classes[name] = col.selectbox(
+                    f"Class of {name} to explain", list(probs), index=0,
+                    format_func=lambda c, p=probs: f"{c} (probability {p[c]:.2f})",
+                    key=f"explain_class_{run_dir}_{user}_{item}_{name}",
+                    help="a multi-label task predicts one probability per class; its waterfall explains "
+                         "one class's logit (default: the most likely class for this pair)")
         with st.spinner("Explaining (the first explanation of a run loads SHAP and builds the explainer) ..."):
-            res = _explanation(run_dir, user, item, background, tuple(sorted(weights.items())), _stamp(run_dir))
+            res = _explanation(run_dir, user, item, background, tuple(sorted(weights.items())),
+                               tuple(sorted(classes.items())), _stamp(run_dir))
     except Exception as e:
         show_exception(e, "Explaining")
         return
@@ -130,21 +158,26 @@ def local_view() -> None:
     st.subheader(f"Why user {user} gets {label}")
     st.success(res["sentence"])
     st.caption(f"{METHODS.get(res['method'], res['method'])} · {res['background']} background rows · {res['elapsed_ms']:.0f} ms · "
-               f"base value + contributions = output for every task")
+               f"base value + contributions = output for every task, in the units on its axis")
     task_names = list(res["tasks"])
     cols = st.columns(min(2, len(task_names)))
     for j, name in enumerate(task_names):
         t = res["tasks"][name]
-        pred = "" if t["prediction"] is None else \
-            f" → {'probability' if t['type'] == 'binary' else 'value'} {t['prediction']:.3f}"
+        if t["type"] == "regression":
+            title = f"{name}: predicted {t['prediction']:.2f} ({t['unit']})"
+        elif t["type"] == "binary":
+            title = f"{name}: logit → probability {t['prediction']:.3f}"
+        else:
+            title = f"{name}: logit of class '{t['class']}' → probability {t['prediction']:.3f}"
         with cols[j % len(cols)]:
-            st.plotly_chart(fig.waterfall_figure(t, title=f"{name}: {t['output_kind']}{pred}"),
-                            key=f"explain_wf_{name}")
+            st.plotly_chart(fig.waterfall_figure(t, title=title), key=f"explain_wf_{name}")
     fused = res.get("fused")
     if fused:
         st.subheader("The fused score")
-        st.caption("The score the Recommendations page ranks by, Σ a_t·s_t, decomposed into the same feature "
-                   "groups (each task's logit contributions mapped to score units).")
+        st.metric("Fused score", f"{fused['score']:.3f}")
+        st.caption("The score the Recommendations page shows and ranks by, Σ a_t·s_t (s_t: probability, or the "
+                   "predicted value scaled to [0, 1] by the training range), split into the same feature groups: "
+                   "each task's rise above its base value is shared out in proportion to its SHAP values.")
         f1, f2 = st.columns([3, 2])
         with f1:
             st.plotly_chart(fig.waterfall_figure({"base_value": fused["base_value"], "output": fused["score"],

@@ -36,6 +36,7 @@ for col, t in zip(wcols, scored):
 if sum(weights.values()) <= 0:
     st.warning("All weights are zero: the list falls back to equal weights.")
     weights = {n: 1.0 for n in weights}
+st.session_state["rec_weights"] = {"run_dir": run_dir, "weights": dict(weights)}   # Explain starts from them
 
 
 @st.cache_data(show_spinner=False, max_entries=256)

@@ -66,3 +66,13 @@ TASKS = [{"name": "click", "type": "binary", "label": "click"},
          {"name": "like", "type": "binary", "label": "like"},
          {"name": "rating", "type": "regression", "label": "rating"},
          {"name": "genres", "type": "multilabel", "label": "genres"}]
+
+
+def with_label_stats(ds: PreparedDataset) -> PreparedDataset:
+    """Record the training label statistics as `mtlrec.prep.prepare` does (``meta['report']
+    ['labels']``), so that regression tasks learn the standardised target (y - mean) / std --
+    the default of every prepared dataset. Without them (`make_dataset` alone) the target is raw."""
+    y = np.asarray(ds.rows["train"]["label:rating"], dtype=np.float64)
+    labels = {"rating": {"type": "regression", "mean": float(y.mean()), "std": float(y.std())}}
+    ds.meta = {**ds.meta, "report": {**ds.meta.get("report", {}), "labels": labels}}
+    return ds

@@ -47,7 +47,7 @@ def test_explain_recommendation_adds_up_per_task_and_for_the_fused_score(run):
     from mtlrec.recommend import fuse, score_items
     before = state_snapshot(run.model)
     res = explain_recommendation(run, "u3", "i7", background=50, weights={"click": 2, "like": 1, "rating": 1})
-    assert res["space"] == "logit" and res["background"] == 50
+    assert res["space"] == "per task" and res["background"] == 50
     assert set(res["tasks"]) == {t["name"] for t in TASKS}
     for name, t in res["tasks"].items():
         assert abs(t["base_value"] + sum(t["contributions"].values()) - t["output"]) < 1e-3, name
@@ -57,7 +57,12 @@ def test_explain_recommendation_adds_up_per_task_and_for_the_fused_score(run):
     with torch.no_grad():
         out = run.model(run.device_data().candidates(u, [i]))
     assert abs(res["tasks"]["click"]["output"] - float(out["click"][0])) < 1e-5
-    assert abs(res["tasks"]["genres"]["output"] - float(out["genres"][0].mean())) < 1e-5
+    # a multilabel task: the logit of its most likely class for this pair, with that probability
+    g = res["tasks"]["genres"]
+    top = int(out["genres"][0].argmax())
+    assert g["class_index"] == top and g["class"] == run.dataset.label("genres").classes[top]
+    assert abs(g["output"] - float(out["genres"][0][top])) < 1e-5
+    assert abs(g["prediction"] - float(torch.sigmoid(out["genres"][0][top]))) < 1e-5
     # the fused score is the one the recommendation list ranks by, and it decomposes exactly
     f = res["fused"]
     w = {"click": 2, "like": 1, "rating": 1}
@@ -102,7 +107,7 @@ def test_cli_json(run_dir):
                        capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
     assert p.returncode == 0, p.stderr
     doc = json.loads(p.stdout)
-    assert doc["space"] == "logit" and doc["user"] == "u2" and doc["item"] == "i5"
+    assert doc["space"] == "per task" and doc["user"] == "u2" and doc["item"] == "i5"
     assert doc["background"] == 30 and doc["elapsed_ms"] > 0
     for name in ("click", "like", "rating", "genres"):
         t = doc["tasks"][name]

@@ -1,12 +1,16 @@
 """``python -m mtlrec explain --run RUN_DIR --user USER_ID --item ITEM_ID [--json] [--background 100]``.
 
-SHAP explanation of one recommendation, per task, in logit space: base value (mean
-logit over the background sample), each feature group's contribution, and the output
-(base + contributions). With ``--json`` one object::
+SHAP explanation of one recommendation, per task: base value (mean over the background
+sample), each feature group's contribution, and the output (base + contributions) -- in
+logit space for binary tasks and for one class of a multilabel task (``--class
+genres=Drama``; default the pair's most likely class), in label units for regression tasks
+(e.g. rating points: base + contributions = the predicted rating). The fused score is the
+one ``mtlrec recommend`` shows for the pair, split by feature group. With ``--json`` one object::
 
-    {"user", "item", "space": "logit", "method", "background",
-     "tasks": {task: {"base_value", "output", "contributions": {group: value}, ...}},
-     "fused": {...}, "sentence", "elapsed_ms"}
+    {"user", "item", "space": "per task", "method", "background",
+     "tasks": {task: {"space", "unit", "base_value", "output", "prediction",
+                      "contributions": {group: value}, ...}},
+     "fused": {"score", "base_value", "contributions", "by_task", "weights"}, "sentence", "elapsed_ms"}
 
 ``elapsed_ms`` is the time of the explanation itself (background sample, explainer,
 attributions), not of loading the run or importing shap.
@@ -27,8 +31,23 @@ def add_arguments(p) -> None:
                    choices=["auto", "deep", "exact", "shap_exact", "permutation", "gradient"],
                    help="auto: DeepExplainer where it is exactly additive, else exact group Shapley values (sampled permutations above 10 groups)")
     p.add_argument("--weights", default=None, help="fusion weights per task, e.g. click=1,rating=0.5")
+    p.add_argument("--class", dest="classes", action="append", default=None, metavar="TASK=CLASS",
+                   help="class of a multilabel task to explain, e.g. genres=Drama (default: the most likely)")
     p.add_argument("--seed", type=int, default=0, help="seed of the background sample")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def _classes(items: list[str] | None) -> dict | None:
+    from mtlrec.errors import DataError
+    if not items:
+        return None
+    out = {}
+    for part in items:
+        if "=" not in part:
+            raise DataError(f"bad --class entry '{part}'", fix="write task=class, e.g. --class genres=Drama")
+        k, v = part.split("=", 1)
+        out[k.strip()] = v.strip()
+    return out
 
 
 def run(args) -> int:
@@ -41,7 +60,8 @@ def run(args) -> int:
 
         from mtlrec.explain.api import explain_recommendation
         res = explain_recommendation(run_, args.user, args.item, background=args.background,
-                                     weights=_weights(args.weights), method=args.method, seed=args.seed)
+                                     weights=_weights(args.weights), method=args.method, seed=args.seed,
+                                     classes=_classes(getattr(args, "classes", None)))
     except (DataError, TrainingError, ValueError, KeyError) as e:
         print(f"mtlrec explain: {e}", file=sys.stderr)
         return 2
@@ -52,10 +72,12 @@ def run(args) -> int:
         print(json.dumps(res, default=float))
         return 0
     print(f"Why item {res['item']} for user {res['user']}  "
-          f"({res['method']} SHAP, {res['background']} background rows, {res['elapsed_ms']:.0f} ms; logit space)")
+          f"({res['method']} SHAP, {res['background']} background rows, {res['elapsed_ms']:.0f} ms; "
+          f"logit space, regression tasks in label units)")
     for name, t in res["tasks"].items():
-        pred = "" if t["prediction"] is None else f" -> {t['prediction']:.3f}"
-        print(f"\n  {name} ({t['output_kind']}): base {t['base_value']:+.3f}  output {t['output']:+.3f}{pred}")
+        pred = "" if t["prediction"] is None else \
+            f" -> {'value' if t['type'] == 'regression' else 'probability'} {t['prediction']:.3f}"
+        print(f"\n  {name} ({t['unit']}): base {t['base_value']:+.3f}  output {t['output']:+.3f}{pred}")
         for g, v in sorted(t["contributions"].items(), key=lambda kv: -abs(kv[1])):
             print(f"    {g:<28} {v:+.4f}")
     f = res.get("fused")

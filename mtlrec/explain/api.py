@@ -2,22 +2,29 @@
 
 ``explain_recommendation(run, user, item)`` returns a JSON-ready dict::
 
-    {"user", "item", "space": "logit", "method", "background",
-     "tasks": {task: {"type", "output_kind", "base_value", "output", "prediction",
-                      "contributions": {group: value}}},
+    {"user", "item", "space": "per task", "method", "background",
+     "tasks": {task: {"type", "space", "unit", "output_kind", "base_value", "output",
+                      "prediction", "contributions": {group: value}, ...}},
      "fused": {"weights", "score", "base_value", "by_task", "contributions"},   # binary/regression tasks
      "sentence", "elapsed_ms"}
 
-Per task, ``base_value + sum(contributions) == output`` (the task's logit; for a
-multilabel task the mean of its class logits). The fused score is the one
-`mtlrec.recommend` ranks by (``sum_t a_t * s_t``, ``s_t`` the probability or the
-range-normalised rating); its decomposition maps each task's logit contributions to
-score units with the rescale rule ``(s_t(output) - s_t(base)) / (output - base)``, so
-``fused.base_value + sum(fused.contributions) == fused.score`` exactly as well.
+Per task, ``base_value + sum(contributions) == output``, in the task's ``space``:
+
+* binary -- ``"logit"``: the log-odds; ``prediction`` is the probability.
+* regression -- ``"label"``: label units (e.g. rating points). The model's output is the
+  standardised target; the map to the label scale (`TaskSpec.to_label_scale`) is affine,
+  so the base value maps through it, contributions scale by the target's std, and the
+  output is the predicted value (``standardisation`` keeps the model-space numbers).
+* multilabel -- ``"logit"`` of one class (``class``; default the pair's most likely),
+  with its probability as ``prediction`` and all ``class_probabilities``.
+
+``fused.score`` is the number `mtlrec.recommend` ranks by and shows for this pair
+(`mtlrec.recommend.pair_score`, the same catalogue pass); ``fused.base_value +
+sum(fused.contributions) == fused.score``: each task's rise of ``a_t * s_t`` above its
+base value is split over the feature groups in proportion to their SHAP values.
 """
 from __future__ import annotations
 
-import math
 import time
 
 import numpy as np
@@ -107,79 +114,129 @@ def row_inputs(run, user, item):
 
 
 # ---------------------------------------------------------------------------------------------
-# fusion (same as mtlrec.recommend.fuse)
+# fusion (the number of mtlrec.recommend, split by feature group)
 # ---------------------------------------------------------------------------------------------
-def _score_fn(run, task):
-    """Logit -> the task's term in the fused score (probability, or range-normalised value)."""
+def _term_of_waterfall_value(run, task, v: float) -> float:
+    """s_t (the task's term of the fused score) at a point of the task's waterfall: a logit
+    (binary) or a value in label units (regression) -- through `mtlrec.recommend.task_term`."""
+    import torch
+
+    from mtlrec.recommend import task_term
     if task.type == "binary":
-        return lambda v: 1.0 / (1.0 + math.exp(-v)) if v > -700 else 0.0
-    ranges = (run.info or {}).get("label_ranges", {})
-    lo, hi = ranges.get(task.label, [0.0, 1.0])
-    lo, hi = float(lo), float(hi)
-    if hi <= lo:
-        return lambda v: 0.0
-    return lambda v: min(max((v - lo) / (hi - lo), 0.0), 1.0)
+        v = float(task.predict(torch.tensor(float(v), dtype=torch.float64)))
+    return float(task_term(run, task, v))
 
 
-def fused_decomposition(run, tasks_out: dict, weights: dict | None = None) -> dict | None:
-    """The fused score and its additive decomposition into feature groups and tasks."""
-    from mtlrec.recommend import fusable_tasks, fusion_weights
+def fused_decomposition(run, tasks_out: dict, pair: dict) -> dict | None:
+    """The fused score of ``pair`` (`mtlrec.recommend.pair_score`: the number the
+    Recommendations page shows) and its additive split into feature groups and tasks.
+
+    Per task t the waterfall runs from ``b_t`` to ``b_t + sum_g phi_tg`` (logit, or label
+    units for regression); its share of the fused score above the base,
+    ``a_t * s_t(prediction) - a_t * s_t(b_t)``, is split over the groups in proportion to
+    ``phi_tg`` (the rescale rule). So ``base_value + sum(contributions) == score``."""
+    from mtlrec.recommend import fusable_tasks
     fusable = fusable_tasks(run)
     if not fusable:
         return None
-    a = fusion_weights(run, weights)
+    a = pair["weights"]
     groups = list(next(iter(tasks_out.values()))["contributions"])
     contrib = {g: 0.0 for g in groups}
-    by_task, base_total, score = {}, 0.0, 0.0
+    base_total = 0.0
     for t in fusable:
         r = tasks_out[t.name]
-        g = _score_fn(run, t)
-        s_x, s_b = g(r["output"]), g(r["base_value"])
-        delta = r["output"] - r["base_value"]
-        if abs(delta) > 1e-9:
-            ratio = (s_x - s_b) / delta
-        else:                           # numerical derivative at the base value
-            ratio = (g(r["base_value"] + 1e-4) - g(r["base_value"] - 1e-4)) / 2e-4
-        for grp, v in r["contributions"].items():
-            contrib[grp] += a[t.name] * ratio * v
-        by_task[t.name] = a[t.name] * s_x
-        base_total += a[t.name] * s_b
-        score += a[t.name] * s_x
-    # exact additivity: put float dust (|.| < 1e-12) into nothing, report as computed
-    return {"weights": a, "score": score, "base_value": base_total, "by_task": by_task,
-            "contributions": contrib,
-            "note": "fused score = sum_t a_t * s_t; s_t = probability (binary) or rating scaled to [0, 1] "
-                    "by the training range; group contributions use the rescale rule per task"}
+        g = lambda v, t=t: _term_of_waterfall_value(run, t, v)  # noqa: E731
+        b = float(r["base_value"])
+        top = a[t.name] * g(b)
+        base_total += top
+        rise = pair["by_task"][t.name] - top              # a_t * (s_t(x) - s_t(base))
+        total = sum(r["contributions"].values())
+        if abs(total) > 1e-9 * max(1.0, abs(b)):
+            for grp, v in r["contributions"].items():
+                contrib[grp] += rise * v / total
+        else:                        # no movement: the local slope at the base value
+            slope = (g(b + 1e-4) - g(b - 1e-4)) / 2e-4
+            for grp, v in r["contributions"].items():
+                contrib[grp] += a[t.name] * slope * v
+    return {"weights": dict(a), "score": float(pair["score"]), "base_value": base_total,
+            "by_task": dict(pair["by_task"]), "contributions": contrib,
+            "note": "fused score = sum_t a_t * s_t, the score the recommendation list ranks by; s_t = "
+                    "probability (binary) or predicted value (label scale) scaled to [0, 1] by the "
+                    "training range (regression); each task's rise above its base value is split over "
+                    "the feature groups in proportion to their SHAP values"}
 
 
 # ---------------------------------------------------------------------------------------------
 # the local view
 # ---------------------------------------------------------------------------------------------
+def _class_index(run, task, want, probs: dict) -> int:
+    """Index of the class of a multilabel task to explain: ``want`` (name or index), else the
+    most likely class for this pair (first of ``probs``)."""
+    from mtlrec.recommend import _class_names
+    names = _class_names(run, task)
+    if want is None or want == "":
+        want = next(iter(probs))
+    if isinstance(want, (int, np.integer)) and not isinstance(want, bool):
+        if 0 <= int(want) < len(names):
+            return int(want)
+    elif str(want) in names:
+        return names.index(str(want))
+    shown = ", ".join(names[:8]) + (" ..." if len(names) > 8 else "")
+    raise DataError(f"task '{task.name}' has no class {want!r}", fix=f"pick one of its classes: {shown}")
+
+
 def explain_recommendation(run, user, item, *, background: int = DEFAULT_BACKGROUND, weights: dict | None = None,
-                           method: str = "auto", explainer=None, seed: int = 0) -> dict:
-    """Why ``user`` got ``item``: per-task waterfalls, fused score decomposition, a sentence."""
-    import torch
+                           method: str = "auto", explainer=None, seed: int = 0,
+                           classes: dict | None = None) -> dict:
+    """Why ``user`` got ``item``: per-task waterfalls, fused score decomposition, a sentence.
+
+    Binary tasks are explained in logit space, regression tasks in label units (the
+    standardised output mapped by `TaskSpec.to_label_scale`: the base value shifts and scales,
+    contributions scale by the target's std), a multilabel task as the logit of one class:
+    ``classes`` {task: class name or index}, by default the pair's most likely class."""
+    from mtlrec.recommend import _class_names, pair_score
     t0 = time.perf_counter()
+    unknown = [k for k in (classes or {}) if k not in [t.name for t in run.tasks if t.type == "multilabel"]]
+    if unknown:
+        raise DataError(f"no multilabel task named {', '.join(map(repr, unknown))} to pick a class of",
+                        fix="classes can be given for: "
+                            + (", ".join(t.name for t in run.tasks if t.type == "multilabel") or "no task"))
+    pair = pair_score(run, user, item, weights)
+    chosen = {t.name: _class_index(run, t, (classes or {}).get(t.name), pair["tasks"][t.name])
+              for t in run.tasks if t.type == "multilabel"}
     ex = explainer or make_explainer(run, background, method, seed)
     _, x = row_inputs(run, user, item)
-    att = ex.explain(x, method=None if method == "auto" else method)
+    att = ex.explain(x, method=None if method == "auto" else method, classes=chosen)
     tasks_out = {}
     for j, name in enumerate(att.tasks):
         t = run.task(name)
-        out = float(att.outputs[0, j])
-        pred = t.predict(torch.tensor([out])).item() if t.type != "multilabel" else None
-        tasks_out[name] = {
-            "type": t.type,
-            "output_kind": {"binary": "logit (log-odds)", "regression": "predicted value",
-                            "multilabel": f"mean logit over {t.n_outputs} classes"}[t.type],
-            "base_value": float(att.base_values[j]),
-            "output": out,
-            "prediction": None if pred is None else float(pred),
-            "contributions": {g: float(att.values[0, i, j]) for i, g in enumerate(att.groups)},
-        }
-    result = {"user": str(user), "item": str(item), "space": "logit", "method": att.method,
+        base, out = float(att.base_values[j]), float(att.outputs[0, j])
+        phi = {g: float(att.values[0, i, j]) for i, g in enumerate(att.groups)}
+        r = {"type": t.type}
+        if t.type == "regression":          # label units: affine map, exactly additive
+            k = t.label_scale
+            r.update(space="label", unit=f"{t.label} (label units)", output_kind=f"predicted {t.label}",
+                     base_value=float(t.to_label_scale(base)), output=float(t.to_label_scale(out)),
+                     contributions={g: v * k for g, v in phi.items()},
+                     standardisation={"mean": t.target_mean, "std": t.target_std,
+                                      "output": out, "base_value": base})
+        else:
+            r.update(space="logit", unit="logit (log-odds)", base_value=base, output=out, contributions=phi)
+        if t.type == "binary":
+            r["output_kind"] = "logit (log-odds)"
+            r["prediction"] = pair["tasks"][name]
+        elif t.type == "regression":
+            r["prediction"] = pair["tasks"][name]
+        else:
+            names = _class_names(run, t)
+            c = chosen[name]
+            r.update(output_kind=f"logit of class '{names[c]}'", unit=f"logit of class '{names[c]}'",
+                     **{"class": names[c]}, class_index=c, prediction=pair["tasks"][name][names[c]],
+                     class_probabilities=dict(pair["tasks"][name]))
+        tasks_out[name] = r
+    result = {"user": str(user), "item": str(item), "space": "per task", "method": att.method,
               "background": int(len(ex.background)), "tasks": tasks_out,
-              "fused": fused_decomposition(run, tasks_out, weights)}
+              "fused": fused_decomposition(run, tasks_out, pair)}
     result["sentence"] = sentence(result)
     result["elapsed_ms"] = (time.perf_counter() - t0) * 1000.0
     return result

@@ -2,8 +2,10 @@
 
 What is explained
 -----------------
-Every task's *logit* (binary: the log-odds; regression: the predicted value; multilabel:
-the mean of its K class logits) as a function of the fused input X (`model.embed`).
+Every task's *logit* (binary: the log-odds; regression: the model's output, i.e. the
+standardised prediction when the target was standardised -- `mtlrec.explain.api` maps it
+to label units; multilabel: the logit of one chosen class (``classes``), or the mean of
+its K class logits by default) as a function of the fused input X (`model.embed`).
 Integer ids cannot carry gradients, so attributions are computed with respect to X and
 each feature's embedding columns are summed back into one value per feature group
 (`model.input_groups()`: user id, item id, each user/item/context feature, item text).
@@ -60,16 +62,24 @@ def _task_scalar(out: torch.Tensor) -> torch.Tensor:
 
 
 class TaskLogits(nn.Module):
-    """X -> [b, n_tasks]: one logit column per task (``tasks`` order). ``only`` = one task."""
+    """X -> [b, n_tasks]: one logit column per task (``tasks`` order). ``classes`` {task: k}:
+    a multilabel task's column is the logit of its class k instead of the mean over classes."""
 
-    def __init__(self, model: nn.Module, tasks: list[str]):
+    def __init__(self, model: nn.Module, tasks: list[str], classes: dict | None = None):
         super().__init__()
         self.model = model
         self.tasks = list(tasks)
+        self.classes = {t: int(k) for t, k in (classes or {}).items() if k is not None}
 
     def forward(self, x):
         out = self.model.forward_from_input(x)
-        return torch.stack([_task_scalar(out[t]) for t in self.tasks], dim=1)
+        return torch.stack([self._column(t, out[t]) for t in self.tasks], dim=1)
+
+    def _column(self, task: str, out: torch.Tensor) -> torch.Tensor:
+        k = self.classes.get(task)
+        if k is not None and out.dim() == 2:
+            return out[:, k]
+        return _task_scalar(out)
 
 
 class SharedToTasks(nn.Module):
@@ -374,9 +384,9 @@ class ModelExplainer:
     def _discard_copy(self):
         self._copy = None
 
-    def _logits(self, x: torch.Tensor) -> np.ndarray:
+    def _logits(self, x: torch.Tensor, classes: dict | None = None) -> np.ndarray:
         with torch.no_grad():
-            return TaskLogits(self._model(), self.tasks)(x).double().numpy()
+            return TaskLogits(self._model(), self.tasks, classes)(x).double().numpy()
 
     # ---- method choice ----------------------------------------------------------------------
     def method_for(self, target: str = "input") -> str:
@@ -417,8 +427,11 @@ class ModelExplainer:
             return False
 
     # ---- local / row explanations -------------------------------------------------------------
-    def explain(self, x, method: str | None = None) -> Attribution:
-        """Attributions of the task logits of rows ``x`` (fused inputs [n, d_x]) to the groups."""
+    def explain(self, x, method: str | None = None, classes: dict | None = None) -> Attribution:
+        """Attributions of the task logits of rows ``x`` (fused inputs [n, d_x]) to the groups.
+
+        ``classes`` {multilabel task: class index}: explain that class's logit (default: the
+        mean logit over the task's classes)."""
         x = torch.as_tensor(x, dtype=torch.float32).detach().cpu()
         if x.dim() == 1:
             x = x[None, :]
@@ -426,26 +439,28 @@ class ModelExplainer:
             raise ValueError(f"rows have shape {tuple(x.shape)}; the model's fused input has "
                              f"{self.background.shape[1]} columns")
         t0 = time.perf_counter()
+        classes = {t: int(k) for t, k in (classes or {}).items() if k is not None}
         with self._lock:
-            att = self._explain_locked(x, method)
+            att = self._explain_locked(x, method, classes)
+        att.info["classes"] = dict(classes)
         att.elapsed_ms = (time.perf_counter() - t0) * 1000.0
         return att
 
-    def _explain_locked(self, x, method) -> Attribution:
+    def _explain_locked(self, x, method, classes=None) -> Attribution:
         try:
             m = method or self.method_for("input")
             if m == "auto":
                 m = self.method_for("input")
             if m == "deep":
-                att = self._explain_deep(x)
+                att = self._explain_deep(x, classes=classes)
             elif m == "exact" and len(self.group_cols) <= EXACT_MAX_GROUPS:
-                att = self._explain_exact(x)
+                att = self._explain_exact(x, classes=classes)
             elif m in ("exact", "permutation"):
-                att = self._explain_permutation(x)
+                att = self._explain_permutation(x, classes=classes)
             elif m == "shap_exact":
-                att = self._explain_shap_exact(x)
+                att = self._explain_shap_exact(x, classes=classes)
             elif m == "gradient":
-                att = self._explain_gradient(x)
+                att = self._explain_gradient(x, classes=classes)
             else:
                 raise ValueError(f"unknown explanation method '{m}'")
         except BaseException:
@@ -453,32 +468,32 @@ class ModelExplainer:
             raise
         return att
 
-    def _explain_deep(self, x, progress=None, background=None) -> Attribution:
+    def _explain_deep(self, x, progress=None, background=None, classes=None) -> Attribution:
         import shap
         bg = self.background if background is None else background
-        net = TaskLogits(self._model(), self.tasks)
+        net = TaskLogits(self._model(), self.tasks, classes)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             ex = shap.DeepExplainer(net, bg)
             phi = _deep_phi(ex, x, bg, len(self.tasks), progress=progress)
         base = np.asarray(ex.expected_value, dtype=np.float64).reshape(-1)
         return Attribution(self.group_names, self.tasks, _group_sum_3d(phi, self.group_cols), base,
-                           self._logits(x), "deep")
+                           self._logits(x, classes), "deep")
 
-    def _explain_exact(self, x) -> Attribution:
-        net = TaskLogits(self._model(), self.tasks)
+    def _explain_exact(self, x, classes=None) -> Attribution:
+        net = TaskLogits(self._model(), self.tasks, classes)
         values, base = exact_group_shapley(net, x, self.background, self.group_cols)
-        return Attribution(self.group_names, self.tasks, values, base, self._logits(x), "exact")
+        return Attribution(self.group_names, self.tasks, values, base, self._logits(x, classes), "exact")
 
-    def _explain_permutation(self, x) -> Attribution:
-        net = TaskLogits(self._model(), self.tasks)
+    def _explain_permutation(self, x, classes=None) -> Attribution:
+        net = TaskLogits(self._model(), self.tasks, classes)
         game = permutation_matrix(len(self.group_cols), self.N_PERMUTATIONS, self.seed)
         values, base = exact_group_shapley(net, x, self.background, self.group_cols, game=game)
-        return Attribution(self.group_names, self.tasks, values, base, self._logits(x), "permutation")
+        return Attribution(self.group_names, self.tasks, values, base, self._logits(x, classes), "permutation")
 
-    def _explain_shap_exact(self, x) -> Attribution:
+    def _explain_shap_exact(self, x, classes=None) -> Attribution:
         import shap
-        net = TaskLogits(self._model(), self.tasks)
+        net = TaskLogits(self._model(), self.tasks, classes)
 
         def f(a):
             with torch.no_grad():
@@ -492,19 +507,19 @@ class ModelExplainer:
             res = ex(x.numpy(), max_evals=2 ** G + 1, batch_size=2 ** G, silent=True)
         values = np.asarray(res.values, dtype=np.float64).reshape(len(x), G, len(self.tasks))
         base = np.asarray(res.base_values, dtype=np.float64).reshape(len(x), len(self.tasks))[0]
-        return Attribution(self.group_names, self.tasks, values, base, self._logits(x), "shap_exact")
+        return Attribution(self.group_names, self.tasks, values, base, self._logits(x, classes), "shap_exact")
 
-    def _explain_gradient(self, x, nsamples: int = 200) -> Attribution:
+    def _explain_gradient(self, x, nsamples: int = 200, classes=None) -> Attribution:
         import shap
-        net = TaskLogits(self._model(), self.tasks)
+        net = TaskLogits(self._model(), self.tasks, classes)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             ex = shap.GradientExplainer(net, self.background)
             phi = ex.shap_values(x, nsamples=nsamples, rseed=self.seed)
         phi = np.asarray(phi, dtype=np.float64).reshape(len(x), x.shape[1], len(self.tasks))
-        base = self._logits(self.background).mean(axis=0)
+        base = self._logits(self.background, classes).mean(axis=0)
         return Attribution(self.group_names, self.tasks, _group_sum_3d(phi, self.group_cols), base,
-                           self._logits(x), "gradient")
+                           self._logits(x, classes), "gradient")
 
     # ---- global views -------------------------------------------------------------------------
     def global_summary(self, x, *, features=None, background: int = 32, max_units: int = 24,

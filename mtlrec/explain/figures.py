@@ -16,7 +16,8 @@ def _sorted_items(contrib: dict, top: int | None):
 
 def waterfall_figure(task_result: dict, title: str = "", top: int | None = 12, unit: str | None = None) -> go.Figure:
     """Base value -> each group's contribution -> the task's output (one task of
-    `explain_recommendation`'s ``tasks``, or its ``fused`` part)."""
+    `explain_recommendation`'s ``tasks``, or its ``fused`` part), in the task's units
+    (``unit``: logit, or label units for a regression task) unless ``unit`` says otherwise."""
     base = float(task_result["base_value"])
     out = float(task_result.get("output", task_result.get("score", 0.0)))
     items = _sorted_items(task_result["contributions"], top)
@@ -29,7 +30,8 @@ def waterfall_figure(task_result: dict, title: str = "", top: int | None = 12, u
         increasing={"marker": {"color": POS}}, decreasing={"marker": {"color": NEG}},
         totals={"marker": {"color": TOTAL}}, connector={"line": {"color": "#9e9e9e", "width": 1}}))
     fig.update_layout(title=title or None, showlegend=False, margin=dict(l=10, r=10, t=40 if title else 10, b=10),
-                      yaxis_title=unit or task_result.get("output_kind", "logit"), height=340)
+                      yaxis_title=unit or task_result.get("unit") or task_result.get("output_kind", "logit"),
+                      height=340)
     # zoom on the path from the base value to the output (the bars of both start at 0)
     path = [base]
     for _, v in items:

@@ -8,7 +8,9 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from _fixtures_train import TASKS, make_dataset
+import re
+
+from _fixtures_train import TASKS, make_dataset, with_label_stats
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "app.py")
@@ -16,11 +18,12 @@ APP = str(ROOT / "app.py")
 
 @pytest.fixture(scope="module")
 def job(tmp_path_factory):
-    """A finished training job of a tiny MMoE (2 tasks, 1 epoch), as the Train page leaves it."""
+    """A finished training job of a tiny MMoE (click, rating, genres; 1 epoch), as the Train page
+    leaves it; the rating target is standardised, as on every prepared dataset."""
     from mtlrec.config import RunConfig
     from mtlrec.jobs import TrainingJob
     d = tmp_path_factory.mktemp("explain_app") / "run-mmoe"
-    tasks = [t for t in TASKS if t["name"] in ("click", "rating")]
+    tasks = [t for t in TASKS if t["name"] in ("click", "rating", "genres")]
     cfg = RunConfig.from_dict({"tasks": tasks,
                                "model": {"arch": "mmoe", "n_experts": 2, "expert_dims": [16], "tower_dims": [8],
                                          "embedding_dim": 8},
@@ -28,7 +31,7 @@ def job(tmp_path_factory):
     n = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        j = TrainingJob(cfg, run_dir=d, dataset=make_dataset(n_rows=1500)).start()
+        j = TrainingJob(cfg, run_dir=d, dataset=with_label_stats(make_dataset(n_rows=1500))).start()
         j.join(timeout=240)
     finally:
         torch.set_num_threads(n)
@@ -64,7 +67,7 @@ def test_explain_page_shows_waterfalls_fused_score_and_global_summary(job):
     assert at.selectbox(key=f"explain_user_{job.run_dir}").value == "u4"
     assert at.selectbox(key=f"explain_item_{job.run_dir}").value == "i9"
     # one waterfall per task, the fused waterfall and the by-task bars; the sentence
-    assert len(charts(at)) == 2 + 2
+    assert len(charts(at)) == 3 + 2
     assert at.success and at.success[0].value.startswith(("Recommended mainly because", "Scores"))
     # the global summary: computed on a click, with a progress bar; then cached for the run
     at.number_input(key="explain_global_rows").set_value(100).run()
@@ -95,4 +98,47 @@ def test_explain_button_on_a_recommendation_opens_its_explanation(job):
     assert at.session_state["explain_request"]["item"] == item
     assert at.selectbox(key=f"explain_item_{job.run_dir}").value == item
     assert at.selectbox(key=f"explain_user_{job.run_dir}").value == str(user)
-    assert len(charts(at)) == 4
+    assert len(charts(at)) == 5
+
+
+def test_explain_shows_the_fused_score_of_the_recommendation_list(job):
+    """The fused score on Explain is the number the Recommendations page shows for the same pair."""
+    at = app_with(job)
+    at.switch_page("pages/recommend.py").run()
+    no_exception(at, "recommendations page")
+    rd = str(job.run_dir)
+    at.slider(key=f"rec_w_{rd}_click").set_value(0.2).run()       # lean on the (standardised) rating
+    at.slider(key=f"rec_w_{rd}_rating").set_value(1.0).run()
+    no_exception(at, "re-ranked")
+    fused = [m.value for m in at.markdown if re.fullmatch(r"\*\*\d+\.\d{3}\*\*", m.value)]
+    buttons = [b for b in at.button if str(b.key).startswith("explain_")]
+    assert fused and len(fused) == len(buttons)
+    shown = fused[0].strip("*")                    # the first card's fused score, as displayed
+    buttons[0].click().run()
+    no_exception(at, "explain page")
+    assert any(t.value == "Explain a recommendation" for t in at.title)
+    metric = [m for m in at.metric if m.label == "Fused score"]
+    assert metric and metric[0].value == shown, (metric[0].value if metric else None, shown)
+    # the rating waterfall is titled with the predicted rating and drawn in rating units
+    wf = [c for c in at.get("plotly_chart") if "rating: predicted" in str(c.proto.spec)]
+    assert wf and "rating (label units)" in str(wf[0].proto.spec)
+
+
+def test_a_multilabel_task_is_explained_for_the_class_picked(job):
+    at = app_with(job)
+    at.session_state["explain_request"] = {"run_dir": str(job.run_dir), "user": "u4", "item": "i9"}
+    at.switch_page("pages/explain.py").run()
+    no_exception(at, "explain page")
+    pick = at.selectbox(key=f"explain_class_{job.run_dir}_u4_i9_genres")
+    assert pick.label == "Class of genres to explain"
+    name = lambda shown: shown.split(" (probability")[0]   # noqa: E731  (options read "Drama (probability 0.48)")
+    top = name(pick.value)                                  # default: the most likely class
+
+    def genres_title() -> str:
+        return next(str(c.proto.spec) for c in charts(at) if "genres: logit of class" in str(c.proto.spec))
+
+    assert f"class '{top}'" in genres_title() and "mean logit" not in genres_title()
+    other = next(o for o in pick.options if name(o) != top)
+    pick.set_value(other).run()
+    no_exception(at, "another class")
+    assert f"class '{name(other)}'" in genres_title()
