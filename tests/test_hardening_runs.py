@@ -350,3 +350,16 @@ def test_job_with_a_hostile_name_writes_inside_runs(tmp_path, monkeypatch):
         confine(tmp_path / "runs" / ".." / "x", tmp_path / "runs")
     with pytest.raises(TrainingError, match="must be a string"):
         cfg_for(name=["x"]).validate()
+
+
+def test_a_nearly_one_class_validation_split_is_warned_about(tmp_path):
+    from mtlrec.training.pipeline import Progress, run_training
+    ds = make_dataset(n_rows=1500)
+    y = np.zeros_like(ds.rows["valid"]["label:click"])
+    y[:2] = 1                                              # 2 positives: AUC defined, but noisy
+    ds.rows["valid"]["label:click"] = y
+    progress = Progress()
+    res = run_training(cfg_for(early_stopping={"task": "click", "metric": "auc"}), tmp_path / "run", dataset=ds,
+                       progress=progress)
+    assert res.status == "finished" and res.metrics["monitor"]["metric"] == "auc"
+    assert len(progress.warnings) == 1 and "only 2 positive rows" in progress.warnings[0]

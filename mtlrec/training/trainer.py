@@ -191,8 +191,17 @@ class Trainer:
             value = evaluate_task(task, y, p).get(mon["metric"]) if np.isfinite(y).all() else float("nan")
         except ValueError:
             return mon
-        if value is None or math.isfinite(value):
-            return mon                 # defined (or not computed at all: reported by the loop)
+        if value is None or math.isfinite(value):   # defined (or not computed at all: reported by the loop)
+            if value is not None and task.type == "binary":
+                pos = int((y > 0.5).sum())
+                few = min(pos, y.size - pos)
+                if few < 5:
+                    kind = "positive" if pos == few else "negative"
+                    self._warn(f"early stopping: the validation split has only {few} {kind} row"
+                               f"{'s' if few != 1 else ''} of task '{mon['task']}' in {y.size}, so its validation "
+                               f"{mon['metric']} (which picks the best epoch) is very noisy. Fix: give the validation "
+                               f"split more rows (data.prep.valid_frac) or choose another early-stopping task")
+            return mon
         yf = y[np.isfinite(y)]
         if task.type == "binary":
             pos = int((yf > 0.5).sum())
