@@ -3,7 +3,8 @@
 Config format (``python -m mtlrec train --config FILE``)::
 
     {
-      "name": "sample-mmoe",                       # optional, used in the run folder name
+      "name": "sample-mmoe",                       # optional, used in the run folder name (made a safe
+                                               # slug: letters, digits, . _ -; never leaves runs/)
       "data": {
         "paths": ["interactions.csv", "users.csv", "items.csv"],   # files or one folder
         "format": null,                            # null = detect; "census" = Census-Income folder
@@ -267,6 +268,8 @@ class RunConfig:
 
         Every message lists the valid options."""
         self.train.validate()
+        if self.name is not None and not isinstance(self.name, str):
+            raise TrainingError(f"config 'name' must be a string (it names the run folder), not {self.name!r}")
         try:
             from mtlrec.models import ARCHITECTURES
         except ImportError:  # pragma: no cover - models package not installed yet

@@ -149,18 +149,27 @@ class PreparedDataset:
     def save(self, directory) -> Path:
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
+        # Arrays are stored under positional keys (a0, a1, ...) with a JSON index of what each
+        # one is, so that any column name survives (slashes, dots, spaces, markup, non-ASCII).
         arrays: dict[str, np.ndarray] = {}
+        index: list[list[str]] = []
+
+        def put(*where: str, value) -> None:
+            arrays[f"a{len(index)}"] = value
+            index.append(list(where))
+
         for split, cols in self.rows.items():
             for k, v in cols.items():
-                arrays[f"rows/{split}/{k}"] = v
+                put("rows", split, k, value=v)
         for k, v in self.user_table.items():
-            arrays[f"user_table/{k}"] = v
+            put("user_table", k, value=v)
         for k, v in self.item_table.items():
-            arrays[f"item_table/{k}"] = v
-        arrays["user_ids"] = self.user_ids
-        arrays["item_ids"] = self.item_ids
+            put("item_table", k, value=v)
+        put("user_ids", value=self.user_ids)
+        put("item_ids", value=self.item_ids)
         np.savez(d / "arrays.npz", **arrays)
-        doc = {"format": "mtlrec-dataset/1",
+        doc = {"format": "mtlrec-dataset/2",
+               "arrays": {k: w for k, w in zip(arrays, index)},
                "fields": [asdict(f) for f in self.fields],
                "labels": [asdict(lab) for lab in self.labels],
                "splits": self.splits,
@@ -179,16 +188,23 @@ class PreparedDataset:
         rows: dict[str, dict[str, np.ndarray]] = {s: {} for s in doc["splits"]}
         user_table: dict[str, np.ndarray] = {}
         item_table: dict[str, np.ndarray] = {}
+        user_ids = item_ids = None
+        index = doc.get("arrays")         # format 2: positional keys + index; format 1: "rows/<split>/<name>"
         with np.load(d / "arrays.npz", allow_pickle=False) as z:
             for key in z.files:
-                parts = key.split("/")
-                if parts[0] == "rows":
-                    rows[parts[1]][parts[2]] = z[key]
-                elif parts[0] == "user_table":
-                    user_table[parts[1]] = z[key]
-                elif parts[0] == "item_table":
-                    item_table[parts[1]] = z[key]
-            user_ids, item_ids = z["user_ids"], z["item_ids"]
+                where = index.get(key) if index is not None else _old_key(key)
+                if not where:
+                    continue
+                if where[0] == "rows" and len(where) == 3:
+                    rows.setdefault(where[1], {})[where[2]] = z[key]
+                elif where[0] == "user_table" and len(where) == 2:
+                    user_table[where[1]] = z[key]
+                elif where[0] == "item_table" and len(where) == 2:
+                    item_table[where[1]] = z[key]
+                elif where[0] == "user_ids":
+                    user_ids = z[key]
+                elif where[0] == "item_ids":
+                    item_ids = z[key]
         item_info = user_info = None
         if (d / "items.parquet").exists() or (d / "users.parquet").exists():
             import pandas as pd
@@ -200,6 +216,15 @@ class PreparedDataset:
                    [LabelField(**lab) for lab in doc["labels"]],
                    rows, user_table, item_table, user_ids, item_ids, doc.get("meta", {}),
                    item_info, user_info)
+
+
+def _old_key(key: str) -> list[str]:
+    """Where an array of a format-1 ``arrays.npz`` goes (names may hold '/': split from the left)."""
+    if key.startswith("rows/"):
+        return key.split("/", 2)
+    if key.startswith(("user_table/", "item_table/")):
+        return key.split("/", 1)
+    return [key]
 
 
 def _jsonable(obj):

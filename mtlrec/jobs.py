@@ -113,20 +113,30 @@ class TrainingJob:
             self._fail(str(e), type(e).__name__)
         except Exception as e:  # unexpected: keep the traceback in the status file for debugging
             self._fail(f"{type(e).__name__}: {e}", "internal", traceback.format_exc())
+        except BaseException as e:  # SystemExit / KeyboardInterrupt in this thread: never stay "running"
+            self._fail(f"{type(e).__name__}: {e}", "internal", traceback.format_exc())
+            raise
         finally:
             with self._lock:
                 self._finished_at = time.time()
 
     def _fail(self, message: str, kind: str, tb: str | None = None) -> None:
-        from mtlrec.training.rundir import RunWriter
+        from mtlrec.training.rundir import RunWriter, read_json
         with self._lock:
             self._status = "failed"
             self._error = message
             self._error_kind = kind
+        try:   # run_training records its own failures; write here only what it could not
+            recorded = (read_json(self.run_dir / "status.json", {}) or {}).get("status")
+        except (OSError, ValueError):
+            recorded = None
+        if recorded in ("failed", "cancelled"):
+            return
         try:
             w = RunWriter(self.run_dir)
             w.write_history(self._history_copy())
-            w.write_status("failed", error=message, kind=kind, traceback=tb)
+            w.write_status("failed", error=message, kind=kind, traceback=tb,
+                           warnings=list(self._progress.warnings))
         except OSError:
             pass
 
@@ -160,6 +170,7 @@ class TrainingJob:
                 "metrics": copy.deepcopy(self._metrics),
                 "error": self._error,
                 "error_kind": self._error_kind,
+                "warnings": list(p.warnings),
                 "run_dir": str(self.run_dir),
                 "device": self._device,
                 "arch": self.config.arch,

@@ -84,7 +84,9 @@ def test_bad_config_exits_2_with_a_message(small_config, tmp_path, capsys):
     p = small_config / "bad_arch.json"
     p.write_text(json.dumps(cfg))
     r = _main(capsys, "train", "--config", str(p), "--json")
-    assert r.returncode == 2 and "mmoe" in r.stderr and "Traceback" not in r.stderr and r.stdout == ""
+    assert r.returncode == 2 and "mmoe" in r.stderr and "Traceback" not in r.stderr
+    res = json.loads(r.stdout)                       # --json: one object on failure too
+    assert res["status"] == "failed" and "mmoe" in res["error"] and res["run_dir"] is None
     cfg["model"]["arch"] = "mmoe"
     cfg["data"]["paths"] = ["missing.csv"]
     p.write_text(json.dumps(cfg))

@@ -10,7 +10,8 @@ one ``mtlrec recommend`` shows for the pair, split by feature group. With ``--js
     {"user", "item", "space": "per task", "method", "background",
      "tasks": {task: {"space", "unit", "base_value", "output", "prediction",
                       "contributions": {group: value}, ...}},
-     "fused": {"score", "base_value", "contributions", "by_task", "weights"}, "sentence", "elapsed_ms"}
+     "fused": {"score", "base_value", "contributions", "by_task", "weights"}, "sentence", "elapsed_ms",
+     "warning": null or one line}
 
 ``elapsed_ms`` is the time of the explanation itself (background sample, explainer,
 attributions), not of loading the run or importing shap.
@@ -56,6 +57,8 @@ def run(args) -> int:
         from mtlrec.cli.recommend import _weights
         from mtlrec.runs import load_run
         run_ = load_run(args.run)
+        if run_.warning:   # interrupted / failed / still running: say so, but explain the saved model
+            print(f"mtlrec explain: warning: {run_.warning}", file=sys.stderr)
         import shap  # noqa: F401  (imported here so that elapsed_ms is the explanation alone)
 
         from mtlrec.explain.api import explain_recommendation
@@ -69,7 +72,7 @@ def run(args) -> int:
         print(f"mtlrec explain: the explanation failed: {e.__class__.__name__}: {e}", file=sys.stderr)
         return 1
     if args.json:
-        print(json.dumps(res, default=float))
+        print(json.dumps({**res, "warning": run_.warning}, default=float))
         return 0
     print(f"Why item {res['item']} for user {res['user']}  "
           f"({res['method']} SHAP, {res['background']} background rows, {res['elapsed_ms']:.0f} ms; "

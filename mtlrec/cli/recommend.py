@@ -1,6 +1,8 @@
 """``python -m mtlrec recommend --run RUN_DIR --user USER_ID [--k 10] [--json] [--weights click=1,rating=0.5]``.
 
-With ``--json``: ``{"user": ..., "items": [{"item": ..., "score": ..., "tasks": {task: value}, ...}]}``.
+With ``--json``: ``{"user": ..., "items": [{"item": ..., "score": ..., "tasks": {task: value}, ...}],
+"warning": null or one line (an interrupted, failed or still running run; also on stderr)}``.
+A missing or damaged run folder: the message (file, fix) on stderr, exit status 2.
 """
 from __future__ import annotations
 
@@ -39,12 +41,14 @@ def run(args) -> int:
         from mtlrec.recommend import recommend
         from mtlrec.runs import load_run
         r = load_run(args.run)
+        if r.warning:   # interrupted / failed / still running: say so, but serve the saved model
+            print(f"mtlrec recommend: warning: {r.warning}", file=sys.stderr)
         items = recommend(r, args.user, k=args.k, weights=_weights(args.weights), exclude_seen=not args.include_seen)
     except (DataError, TrainingError) as e:
         print(f"mtlrec recommend: {e}", file=sys.stderr)
         return 2
     if args.json:
-        print(json.dumps({"user": str(args.user), "items": items}, default=str))
+        print(json.dumps({"user": str(args.user), "items": items, "warning": r.warning}, default=str))
         return 0
     print(f"top {len(items)} for user {args.user}:")
     for i, it in enumerate(items, 1):

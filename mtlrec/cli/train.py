@@ -3,8 +3,12 @@
 Progress goes to stderr; with ``--json`` stdout carries exactly one JSON object:
 ``{"run_dir", "device", "status", "best_epoch", "test": {task: {metric: v}}, "valid": {...},
 "ranking": {task: {recall@K, ndcg@K, hitrate@K, mrr}} (test split, binary tasks; {} without
-user/item ids), "stl_gain": {task: v} (with baselines), "cv": {...} (with cv_folds > 1)}``.
-Bad data or a failed run: a message on stderr and exit status 2 (no traceback).
+user/item ids), "stl_gain": {task: v} (with baselines), "cv": {...} (with cv_folds > 1),
+"warnings": [...]}``.
+Bad data or a failed run: a message on stderr and exit status 2 (no traceback); with
+``--json`` stdout still carries one object ``{"status": "failed", "error", "run_dir", "warnings"}``
+(an unexpected internal error: exit status 1; Ctrl-C or SIGTERM: "cancelled", exit 130).
+The run folder's status.json records every ending (see mtlrec.training.rundir).
 """
 from __future__ import annotations
 
@@ -35,12 +39,40 @@ def _clean(o):
     return o
 
 
+def _sigterm_to_interrupt():
+    """SIGTERM ends the run like Ctrl-C (status.json says "cancelled", not "running" for good).
+    Returns a function that puts the previous handler back."""
+    import signal
+    import threading
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt()
+
+    try:
+        old = signal.signal(signal.SIGTERM, handler)
+    except (ValueError, OSError):  # pragma: no cover - not the main thread of the main interpreter
+        return lambda: None
+    return lambda: signal.signal(signal.SIGTERM, old)
+
+
 def run(args) -> int:
     from mtlrec.config import RunConfig
     from mtlrec.errors import DataError, TrainingError
 
     def err(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
+
+    run_dir = None
+    progress = None
+
+    def fail(status: str, msg: str, code: int) -> int:
+        err(f"mtlrec train: {msg}")
+        if args.json:
+            print(json.dumps(_clean({"status": status, "error": msg, "run_dir": str(run_dir) if run_dir else None,
+                                     "warnings": list(progress.warnings) if progress else []})))
+        return code
 
     try:
         cfg = RunConfig.load(args.config)
@@ -74,9 +106,16 @@ def run(args) -> int:
                 f"valid {'  '.join(parts)}  ({rec['samples_per_s']:.0f} samples/s){best}")
 
         say(f"run folder: {run_dir}")
-        res = run_training(cfg, run_dir, progress=progress, on_epoch=on_epoch, log=say)
+        restore = _sigterm_to_interrupt()
+        try:
+            res = run_training(cfg, run_dir, progress=progress, on_epoch=on_epoch, log=say)
+        finally:
+            restore()
         m = res.metrics
         say(f"{res.status} in {time.time() - t0:.1f}s; best epoch {m.get('best_epoch')}")
+        if args.quiet:
+            for w in m.get("warnings") or []:
+                err(f"mtlrec train: warning: {w}")
         if not args.json:
             for task, vals in (m.get("test") or {}).items():
                 shown = ", ".join(f"{k}={v:.4f}" for k, v in vals.items() if isinstance(v, float) and math.isfinite(v))
@@ -90,7 +129,8 @@ def run(args) -> int:
         else:
             out = {"run_dir": str(run_dir), "device": res.device, "status": res.status,
                    "arch": cfg.arch, "best_epoch": m.get("best_epoch"), "test": m.get("test", {}),
-                   "valid": m.get("valid", {}), "ranking": m.get("ranking", {})}
+                   "valid": m.get("valid", {}), "ranking": m.get("ranking", {}),
+                   "warnings": m.get("warnings", [])}
             if "gain" in m:
                 out["stl_gain"] = {t: g["gain"] for t, g in m["gain"].items()}
                 out["stl"] = m.get("stl", {})
@@ -99,8 +139,9 @@ def run(args) -> int:
             print(json.dumps(_clean(out)))
         return 0 if res.status == "finished" else 1
     except (DataError, TrainingError) as e:
-        err(f"mtlrec train: {e}")
-        return 2
+        return fail("failed", str(e), 2)
     except KeyboardInterrupt:
-        err("mtlrec train: interrupted")
-        return 130
+        return fail("cancelled", "interrupted (Ctrl-C or SIGTERM); status.json says cancelled", 130)
+    except Exception as e:  # noqa: BLE001 - never a traceback; status.json keeps it for debugging
+        where = f" (the traceback is in {run_dir}/status.json)" if run_dir else ""
+        return fail("failed", f"internal error: {type(e).__name__}: {e}{where}", 1)

@@ -118,6 +118,7 @@ class Progress:
     batch: int = 0
     n_batches: int = 0
     started: float | None = None
+    warnings: list[str] = field(default_factory=list)   # appended by run_training (e.g. early stopping)
 
     @property
     def phase(self) -> str:
@@ -178,18 +179,76 @@ def run_training(cfg: RunConfig, run_dir=None, *, dataset=None, stop_event: thre
 
     Writes the run folder as it goes when ``run_dir`` is given. Raises DataError /
     TrainingError with a readable message; a set ``stop_event`` ends the run as "cancelled".
+    Warnings (e.g. the early-stopping fallback) go to ``progress.warnings``, ``log`` and
+    metrics["warnings"].
+
+    status.json always ends in a final state: "finished" (only with a model.pt),
+    "cancelled", or "failed" with the error -- also when anything in the pipeline raises
+    (the exception is recorded, then re-raised). Ctrl-C (KeyboardInterrupt) is recorded as
+    "cancelled". While it runs, a heartbeat thread refreshes status.json.
     """
-    from mtlrec.device import describe_device, pick_device
     from mtlrec.training.history import History
     from mtlrec.training.rundir import RunWriter
+
+    progress = progress or Progress()
+    history = history if history is not None else History()
+    writer = RunWriter(run_dir) if run_dir is not None else None
+    try:
+        return _run_training(cfg, writer, dataset=dataset, stop_event=stop_event, progress=progress,
+                             on_log=on_log, on_epoch=on_epoch, history=history, write_dataset=write_dataset,
+                             log=log)
+    except BaseException as e:
+        if writer is not None:
+            _record_failure(writer, e, history, progress)
+        raise
+    finally:
+        if writer is not None:
+            writer.stop_heartbeat()
+
+
+def error_message(e: BaseException) -> tuple[str, str]:
+    """(message, kind) of an exception that ended a run: the readable message of DataError /
+    TrainingError / ValueError, else "<Type>: <message>" with kind "internal"."""
+    if isinstance(e, (DataError, TrainingError, ValueError)):
+        return str(e), type(e).__name__
+    if isinstance(e, KeyboardInterrupt):
+        return "stopped by Ctrl-C or a termination signal before the end", "interrupted"
+    return f"{type(e).__name__}: {e}", "internal"
+
+
+def _record_failure(writer, e: BaseException, history, progress) -> None:
+    import traceback
+    msg, kind = error_message(e)
+    status = "cancelled" if isinstance(e, (KeyboardInterrupt, SystemExit)) else "failed"
+    tb = traceback.format_exc() if kind == "internal" else None
+    try:
+        writer.write_history(history.to_dict())
+    except Exception:  # noqa: BLE001 - the status below matters more
+        pass
+    try:
+        writer.write_status(status, error=msg, kind=kind, traceback=tb, warnings=list(progress.warnings),
+                            has_model=(writer.dir / "model.pt").is_file())
+    except OSError:
+        pass
+
+
+def _run_training(cfg: RunConfig, writer, *, dataset, stop_event, progress: Progress, on_log, on_epoch,
+                  history, write_dataset: bool, log) -> RunResult:
+    from mtlrec.device import describe_device, pick_device
     from mtlrec.training.trainer import Trainer
 
     say = log or (lambda s: None)
-    progress = progress or Progress()
     if progress.started is None:
         progress.started = time.time()
+
+    def warn(message: str) -> None:
+        progress.warnings.append(message)
+        say(f"warning: {message}")
+
+    if writer:
+        writer.write_status("running")
+        writer.start_heartbeat()
     cfg.train.validate()
-    writer = RunWriter(run_dir) if run_dir is not None else None
     device = pick_device(cfg.train.device)
     if cfg.train.threads:
         import torch
@@ -221,9 +280,8 @@ def run_training(cfg: RunConfig, run_dir=None, *, dataset=None, stop_event: thre
     def on_batch(epoch, batch, n_batches):
         progress.epoch, progress.batch, progress.n_batches = epoch, batch, n_batches
 
-    history = history if history is not None else History()
     trainer = Trainer(model, tasks, cfg.train, device, stop_event=stop_event, on_batch=on_batch,
-                      on_log=on_log, on_epoch=on_epoch, writer=writer, history=history)
+                      on_log=on_log, on_epoch=on_epoch, writer=writer, history=history, on_warning=warn)
     res = trainer.fit(data)
     metrics = res.metrics_dict()
     metrics["arch"] = cfg.arch
@@ -246,14 +304,23 @@ def run_training(cfg: RunConfig, run_dir=None, *, dataset=None, stop_event: thre
         if metrics["cv"].get("status") == "cancelled":
             status = "cancelled"
     metrics["status"] = status
+    metrics["warnings"] = list(progress.warnings)
     progress.phase_index = len(phases) if status == "finished" else progress.phase_index
+    error = None
     if writer:
         writer.write_history(history.to_dict())
         writer.write_metrics(metrics)
         if res.best_state is not None:
             writer.write_model(res.best_state)
-        writer.write_status(status, device=str(device))
-    return RunResult(run_dir=Path(run_dir) if run_dir is not None else None, status=status,
+        has_model = (writer.dir / "model.pt").is_file()
+        if status == "finished" and not has_model:     # never "finished" without a model
+            raise TrainingError("training ended but no model was saved (no best epoch on the validation "
+                                "split). Fix: check the validation labels of the early-stopping task")
+        if status == "cancelled" and not has_model:
+            error = "cancelled before the first epoch ended; no model was saved"
+        writer.write_status(status, error=error, device=str(device), warnings=list(progress.warnings),
+                            has_model=has_model)
+    return RunResult(run_dir=writer.dir if writer is not None else None, status=status,
                      device=str(device), metrics=metrics, history=history, model=model,
                      dataset=dataset, tasks=tasks)
 

@@ -3,7 +3,12 @@
 Layout of ``runs/<timestamp>-<arch>/``:
 
 * ``config.json``  the RunConfig (``RunConfig.to_dict()``)
-* ``status.json``  ``{"status": queued|running|finished|cancelled|failed, "error": ..., "device": ...}``
+* ``status.json``  ``{"status": running|finished|cancelled|failed, "error": ..., "device": ...,
+  "warnings": [...], "pid", "hostname", "process_start", "boot_id", "started_at", "heartbeat"}``:
+  written atomically at the start and at every ending (also when training raises); the owner
+  fields say which process trains, ``heartbeat`` (epoch seconds) is refreshed every
+  ``HEARTBEAT_S`` while it runs. Read it with ``mtlrec.runs.run_status``, which reports a
+  run whose owner is gone as "interrupted".
 * ``history.json`` the History, rewritten (atomically) every epoch
 * ``metrics.json`` valid/test metrics per task, best epoch, single-task baselines and gains
 * ``model.pt``     the best (by validation) state_dict; load with ``torch.load(..., weights_only=True)``
@@ -14,13 +19,49 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import socket
+import threading
 import time
+import unicodedata
 from pathlib import Path
+
+from mtlrec.errors import TrainingError
+
+HEARTBEAT_S = 30.0        # status.json "heartbeat" refresh while a run trains
+MAX_NAME_CHARS = 60
+
+
+def safe_run_name(name) -> str:
+    """A slug safe as one folder name: ASCII letters, digits, '.', '_' and '-' only (everything
+    else, '/', '\\', NUL and spaces included, becomes '-'), no leading dot or dash, at most
+    ``MAX_NAME_CHARS`` characters. '' when nothing usable is left (e.g. '..', '', '///')."""
+    if name is None:
+        return ""
+    s = unicodedata.normalize("NFKD", str(name)).encode("ascii", "ignore").decode("ascii")
+    s = re.sub(r"[^A-Za-z0-9._-]+", "-", s)
+    s = re.sub(r"-{2,}", "-", s).strip("-.")
+    s = s[:MAX_NAME_CHARS].rstrip("-.")
+    return s if s.strip(".") else ""
+
+
+def confine(path, root) -> Path:
+    """``path`` resolved, after checking that it lies strictly inside ``root`` (TrainingError if not)."""
+    r = Path(root).resolve()
+    p = Path(path).resolve()
+    if p == r or r not in p.parents:
+        raise TrainingError(f"the run folder '{path}' would lie outside the runs folder '{root}'; "
+                            "give the run a plain name (letters, digits, '-', '_')")
+    return p
 
 
 def default_run_dir(arch: str, root="runs", name: str | None = None) -> Path:
+    """``<root>/<timestamp>-<name or arch>`` (a new folder name), the name made safe
+    (`safe_run_name`) and the result checked to lie inside ``root``."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    base = Path(root) / f"{stamp}-{name or arch}"
+    slug = safe_run_name(name) or safe_run_name(arch) or "run"
+    base = Path(root) / f"{stamp}-{slug}"
+    confine(base, root)
     p, i = base, 1
     while p.exists():
         i += 1
@@ -28,11 +69,48 @@ def default_run_dir(arch: str, root="runs", name: str | None = None) -> Path:
     return p
 
 
+# ---- who owns a run ----------------------------------------------------------------------
+def proc_start_ticks(pid: int) -> int | None:
+    """Start time of process ``pid`` (clock ticks since boot, /proc/<pid>/stat field 22); None
+    where /proc is not available or the process does not exist."""
+    try:
+        raw = Path(f"/proc/{int(pid)}/stat").read_text()
+        return int(raw[raw.rindex(")") + 2:].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def proc_is_zombie(pid: int) -> bool:
+    try:
+        raw = Path(f"/proc/{int(pid)}/stat").read_text()
+        return raw[raw.rindex(")") + 2:].split()[0] == "Z"
+    except (OSError, ValueError, IndexError):
+        return False
+
+
+def boot_id() -> str | None:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip() or None
+    except OSError:
+        return None
+
+
+def owner_identity() -> dict:
+    """pid, hostname, process start time and boot id of this process (stored in status.json)."""
+    pid = os.getpid()
+    return {"pid": pid, "hostname": socket.gethostname(), "process_start": proc_start_ticks(pid),
+            "boot_id": boot_id()}
+
+
 def write_json_atomic(path, obj) -> None:
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{id(obj)}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=_default))
-    os.replace(tmp, path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        tmp.write_text(json.dumps(obj, indent=2, default=_default))
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def _default(o):
@@ -51,12 +129,59 @@ class RunWriter:
     def __init__(self, run_dir):
         self.dir = Path(run_dir)
         self.dir.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._status: dict = {}
+        self._beat_stop: threading.Event | None = None
+        self._beat_thread: threading.Thread | None = None
 
     def write_config(self, config_dict: dict) -> None:
         write_json_atomic(self.dir / "config.json", config_dict)
 
     def write_status(self, status: str, error: str | None = None, **extra) -> None:
-        write_json_atomic(self.dir / "status.json", {"status": status, "error": error, **extra})
+        """Rewrite status.json (atomically): the status, the error (None unless failed/cancelled),
+        the fields of earlier calls (device, warnings, ...) updated by ``extra``, the owner
+        process and a fresh heartbeat."""
+        with self._lock:
+            now = time.time()
+            doc = {k: v for k, v in self._status.items() if k not in ("status", "error")}
+            doc.update(extra)
+            doc.setdefault("started_at", now)
+            doc.update(owner_identity() if "pid" not in doc else {})
+            self._status = {"status": status, "error": error, **doc, "heartbeat": now}
+            if status not in ("running", "queued"):
+                self._status["ended_at"] = now
+            write_json_atomic(self.dir / "status.json", self._status)
+
+    def beat(self) -> None:
+        """Refresh the heartbeat of a running run (no-op once it has ended)."""
+        with self._lock:
+            if self._status.get("status") != "running":
+                return
+            self._status["heartbeat"] = time.time()
+            try:
+                write_json_atomic(self.dir / "status.json", self._status)
+            except OSError:
+                pass
+
+    def start_heartbeat(self, interval: float | None = None) -> None:
+        """A daemon thread that calls `beat` every ``interval`` seconds until `stop_heartbeat`."""
+        if self._beat_thread is not None:
+            return
+        stop = threading.Event()
+        every = float(interval or HEARTBEAT_S)
+
+        def loop():
+            while not stop.wait(every):
+                self.beat()
+
+        self._beat_stop = stop
+        self._beat_thread = threading.Thread(target=loop, name=f"mtlrec-heartbeat-{self.dir.name}", daemon=True)
+        self._beat_thread.start()
+
+    def stop_heartbeat(self) -> None:
+        if self._beat_stop is not None:
+            self._beat_stop.set()
+        self._beat_thread = self._beat_stop = None
 
     def write_history(self, history_dict: dict) -> None:
         write_json_atomic(self.dir / "history.json", history_dict)
@@ -79,6 +204,7 @@ class RunWriter:
 
 
 def read_json(path, default=None):
+    """The JSON in ``path``; ``default`` when the file does not exist (invalid JSON raises)."""
     p = Path(path)
     if not p.exists():
         return default

@@ -56,11 +56,13 @@ class TrainResult:
     samples_per_s: float = 0.0
     device: str = "cpu"
     best_state: dict | None = None
+    warnings: list = field(default_factory=list)   # plain sentences (e.g. the early-stopping fallback)
 
     def metrics_dict(self) -> dict:
         return {"status": self.status, "best_epoch": self.best_epoch, "best_value": self.best_value,
                 "monitor": self.monitor, "valid": self.valid, "test": self.test,
-                "epochs_run": self.epochs_run, "samples_per_s": self.samples_per_s, "device": self.device}
+                "epochs_run": self.epochs_run, "samples_per_s": self.samples_per_s, "device": self.device,
+                "warnings": list(self.warnings)}
 
 
 def metric_higher_is_better(metric: str, task=None) -> bool:
@@ -101,15 +103,24 @@ class Trainer:
     ``on_batch(epoch, batch, n_batches)`` every batch (cheap; no device sync),
     ``on_log(record)`` every ``log_every`` batches with the batch record,
     ``on_epoch(record, history)`` after each epoch's validation.
+    ``on_warning(message)`` when something usable but suspicious is found (see below).
     ``stop_event`` (threading.Event) is checked before every batch: cancel takes effect
     within one batch and the history so far is kept.
+
+    Early stopping and the best checkpoint follow ``train.early_stopping`` (task, metric; the
+    direction comes from the metric) on the validation split. When that metric is not defined
+    there (AUC of a validation split with one class, say), a warning is given before the
+    first epoch and the *validation loss of the same task* (lower is better) is followed
+    instead; the same switch happens if the metric turns out undefined (NaN) at an epoch
+    before any best epoch was chosen. A run that ends with no best epoch at all (no finite
+    validation value) raises TrainingError: it never ends "finished" without a model.
     """
 
     def __init__(self, model, tasks, cfg: TrainConfig | None = None, device=None, *,
                  stop_event: threading.Event | None = None,
                  on_batch: Callable | None = None, on_log: Callable | None = None,
                  on_epoch: Callable | None = None, writer=None, history: History | None = None,
-                 log_prefix: str = ""):
+                 log_prefix: str = "", on_warning: Callable[[str], None] | None = None):
         from mtlrec.device import pick_device
         self.cfg = cfg or TrainConfig()
         self.device = torch.device(device) if device is not None else pick_device(self.cfg.device)
@@ -121,6 +132,8 @@ class Trainer:
         self.writer = writer
         self.history = history if history is not None else History()
         self.log_prefix = log_prefix
+        self.on_warning = on_warning
+        self.warnings: list[str] = []
         from mtlrec.weighting import get_weighting
         self.weighting = get_weighting(self.cfg.weighting, self.tasks)
         if isinstance(self.weighting, torch.nn.Module):
@@ -146,6 +159,60 @@ class Trainer:
         metric = es.metric or task.metric
         hib = metric_higher_is_better(metric, task)
         return {"task": task_name, "metric": metric, "higher_is_better": hib}
+
+    def _warn(self, message: str) -> None:
+        self.warnings.append(message)
+        if self.on_warning is not None:
+            self.on_warning(message)
+
+    @staticmethod
+    def _loss_monitor(mon: dict) -> dict:
+        return {"task": mon["task"], "metric": "loss", "higher_is_better": False,
+                "fallback_from": mon.get("fallback_from", mon["metric"])}
+
+    def _fallback_message(self, mon: dict, why: str) -> str:
+        return (f"early stopping: the validation {mon['metric']} of task '{mon['task']}' is not defined ({why}); "
+                f"the best epoch follows the validation loss of '{mon['task']}' instead (lower is better). "
+                f"Fix: give the validation split more rows of both kinds (data.prep.valid_frac), or choose "
+                f"another early-stopping task or metric (train.early_stopping)")
+
+    def check_monitor(self, data, mon: dict) -> dict:
+        """``mon``, or the validation-loss monitor (with a warning) when ``mon``'s metric is not
+        defined on the validation labels (checked with random predictions: AUC needs both classes)."""
+        from mtlrec.metrics import evaluate_task
+        task = self.tasks[self.names.index(mon["task"])]
+        key = "label:" + task.label
+        if "valid" not in data.rows or key not in data.rows["valid"] or data.n_rows("valid") == 0:
+            return mon
+        y = data.rows["valid"][key].detach().float().cpu().numpy()
+        rng = np.random.default_rng(0)
+        p = rng.uniform(0.05, 0.95, size=y.shape)
+        try:
+            value = evaluate_task(task, y, p).get(mon["metric"]) if np.isfinite(y).all() else float("nan")
+        except ValueError:
+            return mon
+        if value is None or math.isfinite(value):   # defined (or not computed at all: reported by the loop)
+            if value is not None and task.type == "binary":
+                pos = int((y > 0.5).sum())
+                few = min(pos, y.size - pos)
+                if few < 5:
+                    kind = "positive" if pos == few else "negative"
+                    self._warn(f"early stopping: the validation split has only {few} {kind} row"
+                               f"{'s' if few != 1 else ''} of task '{mon['task']}' in {y.size}, so its validation "
+                               f"{mon['metric']} (which picks the best epoch) is very noisy. Fix: give the validation "
+                               f"split more rows (data.prep.valid_frac) or choose another early-stopping task")
+            return mon
+        yf = y[np.isfinite(y)]
+        if task.type == "binary":
+            pos = int((yf > 0.5).sum())
+            why = (f"the validation split has {pos} positive{'s' if pos != 1 else ''} in {y.size} rows: "
+                   f"only one class")
+        elif task.type == "multilabel":
+            why = "no class of the validation split has both positive and negative rows"
+        else:
+            why = f"the validation labels give no finite {mon['metric']} ({y.size - yf.size} of {y.size} are missing)"
+        self._warn(self._fallback_message(mon, why))
+        return self._loss_monitor(mon)
 
     def _weights(self) -> dict:
         try:
@@ -192,7 +259,11 @@ class Trainer:
             return {}, {}
         P, Y, losses = self.predict_split(data, split)
         metrics = {}
+        from mtlrec.metrics import TASK_METRICS
         for t in self.tasks:
+            if not np.isfinite(Y[t.name]).all():   # missing labels (prepared data drops them): undefined
+                metrics[t.name] = {k: float("nan") for k in TASK_METRICS[t.type]}
+                continue
             m = evaluate_task(t, Y[t.name], P[t.name])
             metrics[t.name] = {k: float(v) for k, v in m.items()}
         return metrics, losses
@@ -221,8 +292,11 @@ class Trainer:
         bs = int(cfg.batch_size)
         n_batches = math.ceil(n_train / bs)
         mon = self.monitor()
-        stopper = EarlyStopping(mon["higher_is_better"], cfg.early_stopping.patience)
         has_valid = "valid" in data.rows and data.n_rows("valid") > 0
+        if has_valid:
+            mon = self.check_monitor(data, mon)
+        stopper = EarlyStopping(mon["higher_is_better"], cfg.early_stopping.patience)
+        last_value = None
         best_state = None
         best_valid: dict = {}
         status = "finished"
@@ -309,10 +383,20 @@ class Trainer:
                     rec["valid_loss"] = valid_loss
                     rec["valid"] = valid_metrics
                     mt = valid_metrics.get(mon["task"], {})
-                    if mon["metric"] not in mt:
+                    if mon["metric"] == "loss":
+                        value = valid_loss.get(mon["task"])
+                    elif mon["metric"] not in mt:
                         raise TrainingError(f"early stopping metric '{mon['metric']}' is not computed for task "
                                             f"'{mon['task']}'; available: {', '.join(mt) or '(none)'}")
-                    improved = stopper.step(epoch, mt[mon["metric"]])
+                    else:
+                        value = mt[mon["metric"]]
+                        if not math.isfinite(value) and stopper.best_epoch is None:
+                            self._warn(self._fallback_message(mon, f"it is NaN at epoch {epoch}"))
+                            mon = self._loss_monitor(mon)
+                            stopper = EarlyStopping(False, cfg.early_stopping.patience)
+                            value = valid_loss.get(mon["task"])
+                    last_value = value
+                    improved = stopper.step(epoch, value)
                     if improved:
                         best_valid = valid_metrics
                 else:  # no validation split: the last epoch is the best one
@@ -331,6 +415,13 @@ class Trainer:
                     break
         except Cancelled:
             status = "cancelled"
+        if status == "finished" and best_state is None:
+            what = "validation loss" if mon["metric"] == "loss" else f"validation {mon['metric']}"
+            raise TrainingError(
+                f"no epoch gave a usable {what} of task '{mon['task']}' for early stopping (last value: "
+                f"{last_value}), so no best model was chosen and none was saved. Fix: check the validation "
+                f"labels of '{mon['task']}' for missing or extreme values, or choose another early-stopping "
+                f"task (train.early_stopping.task)")
         if best_state is not None:
             model.load_state_dict(best_state)
         test: dict = {}
@@ -340,4 +431,4 @@ class Trainer:
                            best_value=stopper.best_value if has_valid else None, monitor=mon,
                            valid=best_valid, test=test, epochs_run=epochs_run,
                            samples_per_s=samples_total / t_total if t_total > 0 else 0.0,
-                           device=str(dev), best_state=best_state)
+                           device=str(dev), best_state=best_state, warnings=list(self.warnings))
