@@ -13,7 +13,7 @@ from mtlrec.errors import DataError
 from mtlrec.prep import config as prep_config
 from mtlrec.workflow import interaction_counts, roles_table, spec_from_roles
 from pages.ui.actions import handle_upload, load_sample_workspace, prepare_dataset
-from pages.ui.messages import show_data_error, show_exception
+from pages.ui.messages import md_text, show_data_error, show_exception
 from pages.ui.state import ensure_app_navigation, get_state
 
 ensure_app_navigation()
@@ -67,7 +67,7 @@ raw = state.raw
 data_key = state.data_uid      # unique per loaded data: the statistics cache is shared by sessions
 
 # ---------------------------------------------------------------------------- preview
-st.subheader(f"Preview — {state.source}")
+st.subheader(f"Preview — {md_text(state.source)}")
 tables = [(name, getattr(raw, name)) for name in ("interactions", "users", "items")
           if getattr(raw, name, None) is not None]
 tabs = st.tabs([f"{name} ({len(df):,} rows)" for name, df in tables])
@@ -117,7 +117,7 @@ warnings = list(getattr(state.report, "warnings", []) or [])
 if warnings:
     st.warning(f"Valid, with {len(warnings)} warning(s).", icon=":material/warning:")
     for w in warnings:
-        st.markdown(f"- {w}")
+        st.markdown(f"- {md_text(w)}")
 else:
     st.success("No problems found.", icon=":material/check_circle:")
 
@@ -216,7 +216,7 @@ if state.dataset is not None:
     ds = state.dataset
     sizes = ", ".join(f"{s} {ds.n_rows(s):,}" for s in ds.splits)
     st.success(f"Prepared: {sizes} rows; {len(ds.fields)} input fields; labels "
-               f"{', '.join(lab.name for lab in ds.labels)}. Next: **Tasks & model**.",
+               f"{md_text(', '.join(lab.name for lab in ds.labels))}. Next: **Tasks & model**.",
                icon=":material/task_alt:")
     rep = ds.meta.get("report")
     if rep:

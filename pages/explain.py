@@ -8,8 +8,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from pages.ui.actions import load_run_cached
-from pages.ui.messages import show_exception
+from pages.ui.actions import load_run_cached, open_run
+from pages.ui.messages import md_text, show_exception
 from pages.ui.state import ensure_app_navigation, get_state
 
 ensure_app_navigation()
@@ -86,7 +86,9 @@ try:
                            key="explain_run")
     background = int(r2.number_input("Background rows", 10, 1000, 100, 10, key="explain_background",
                                      help="training rows the SHAP base value is averaged over"))
-    run = load_run_cached(run_dir)
+    run = open_run(run_dir)
+    if run is None:
+        st.stop()
     ds = run.dataset
     users = [str(u) for u in ds.user_ids]
     items = [str(i) for i in ds.item_ids]
@@ -155,8 +157,8 @@ def local_view() -> None:
         return
 
     label = f"{item} — {titles[item]}" if item in titles else item
-    st.subheader(f"Why user {user} gets {label}")
-    st.success(res["sentence"])
+    st.subheader(f"Why user {md_text(user)} gets {md_text(label)}")
+    st.success(md_text(res["sentence"]))
     st.caption(f"{METHODS.get(res['method'], res['method'])} · {res['background']} background rows · {res['elapsed_ms']:.0f} ms · "
                f"base value + contributions = output for every task, in the units on its axis")
     task_names = list(res["tasks"])

@@ -1,11 +1,14 @@
 """Recommendations: one user's history beside their top-K list; task weights re-rank; CSV; Explain."""
 from __future__ import annotations
 
+import re
+
 import streamlit as st
 
+from mtlrec.export import csv_bytes
 from mtlrec.workflow import rec_frame, user_history
-from pages.ui.actions import load_run_cached
-from pages.ui.messages import show_exception
+from pages.ui.actions import load_run_cached, open_run
+from pages.ui.messages import md_text, show_exception
 from pages.ui.state import (ensure_app_navigation, explain_page_exists, get_state, need_run, request_explanation,
                              synced_selectbox)
 
@@ -16,7 +19,9 @@ st.title("Recommendations")
 run_dir = need_run("Recommendations")
 if run_dir is None:
     st.stop()
-run = load_run_cached(run_dir)
+run = open_run(run_dir)
+if run is None:
+    st.stop()
 ds = run.dataset
 tasks_cfg = [t for t in (run.config.tasks if hasattr(run.config, "tasks") else run.config["tasks"])]
 scored = [t for t in tasks_cfg if t.get("type") in ("binary", "regression")]
@@ -54,25 +59,27 @@ except Exception as e:
 left, right = st.columns([2, 3], gap="large")
 with left:
     hist = user_history(ds, user)
-    st.markdown(f"#### History of user {user} ({len(hist)} items)")
+    st.markdown(f"#### History of user {md_text(user)} ({len(hist)} items)")
     st.dataframe(hist, hide_index=True, height=420, key="rec_history")
 with right:
     frame = rec_frame(recs, ds)
-    st.markdown(f"#### Top {len(frame)} for user {user}")
+    st.markdown(f"#### Top {len(frame)} for user {md_text(user)}")
     task_cols = [c for c in frame.columns if c.startswith("score:")]
     head = st.columns([0.4, 4] + [1] * len(task_cols) + [1, 1.8])
     head[0].caption("#")
     head[1].caption("item")
     for h, c in zip(head[2:], task_cols):
-        h.caption(c.split(":", 1)[1])
+        h.caption(md_text(c.split(":", 1)[1]))
     head[2 + len(task_cols)].caption("fused")
     for i, row in enumerate(frame.to_dict("records")):
         cols = st.columns([0.4, 4] + [1] * len(task_cols) + [1, 1.8], vertical_alignment="center")
         cols[0].markdown(f"**{row['rank']}.**")
         sub = row.get("text") or ""
         tops = " · ".join(f"{c.split(':', 1)[1]}: {row[c]}" for c in frame.columns if c.startswith("top:"))
-        cols[1].markdown(f"**{row['title']}** `{row['item_id']}`" + (f"  \n:gray[{sub}]" if sub else "")
-                         + (f"  \n:violet[{tops}]" if tops else ""))
+        # uploaded titles, descriptions and ids are text, never markdown (no links, images, styling)
+        cols[1].markdown(f"**{md_text(row['title'])}** · {md_text(row['item_id'])}"
+                         + (f"  \n:gray[{md_text(sub)}]" if sub else "")
+                         + (f"  \n:violet[{md_text(tops)}]" if tops else ""))
         for cc, c in zip(cols[2:], task_cols):
             cc.markdown(f"{row[c]:.3f}")
         cols[2 + len(task_cols)].markdown(f"**{row['fused']:.3f}**")
@@ -80,5 +87,6 @@ with right:
                            disabled=not explain_page_exists(),
                            help=None if explain_page_exists() else "explanations are not installed yet"):
             request_explanation(run_dir, user, row["item_id"])
-    st.download_button("Download as CSV", frame.to_csv(index=False).encode(), file_name=f"recommendations_user_{user}.csv",
+    safe_user = re.sub(r"[^A-Za-z0-9_.-]+", "_", str(user))[:60]
+    st.download_button("Download as CSV", csv_bytes(frame), file_name=f"recommendations_user_{safe_user}.csv",
                        mime="text/csv", icon=":material/download:", key="rec_download")

@@ -9,7 +9,8 @@ import streamlit as st
 from mtlrec import viz
 from mtlrec.metrics import higher_is_better, precision_recall_points, roc_curve_points
 from mtlrec.workflow import metrics_by_type, predictions
-from pages.ui.actions import load_run_cached
+from pages.ui.actions import load_run_cached, open_run
+from pages.ui.messages import md_text
 from pages.ui.state import ensure_app_navigation, get_state, need_run
 
 ensure_app_navigation()
@@ -20,7 +21,9 @@ run_dir = need_run("Results")
 if run_dir is None:
     st.stop()
 
-run = load_run_cached(run_dir)
+run = open_run(run_dir)
+if run is None:
+    st.stop()
 metrics = run.metrics or {}
 tasks_cfg = [t for t in (run.config.tasks if hasattr(run.config, "tasks") else run.config["tasks"])]
 task_metric = {t["name"]: t.get("metric") for t in tasks_cfg}
@@ -37,7 +40,7 @@ for col, (task, vals) in zip(cols, test.items()):
     if g.get("metric") == m and g.get("gain") is not None:
         # the same number as the gain chart below: positive = multi-task helped, whatever the metric
         delta = f"{float(g['gain']):+.4f} gain vs single-task"
-    col.metric(f"{task} — {m}", "—" if v is None else f"{v:.4f}", delta=delta, delta_color="normal",
+    col.metric(f"{md_text(task)} — {m}", "—" if v is None else f"{v:.4f}", delta=delta, delta_color="normal",
                help=None if m is None else (f"{m}: higher is better" if higher_is_better(m) else f"{m}: lower is better"))
 # one table per task type: each shows the metrics of its own tasks, with no empty cells
 for kind, block in metrics_by_type(metrics, tasks_cfg, "test").items():
@@ -116,7 +119,7 @@ if regression:
     for t, p in regression.items():
         st.plotly_chart(viz.residual_fig(p["y"], p["p"], t), key=f"resid_{t}")
         err = p["p"] - p["y"]
-        st.caption(f"{t}: mean residual {err.mean():+.3f}, RMSE {np.sqrt(np.mean(err ** 2)):.3f}, "
+        st.caption(f"{md_text(t)}: mean residual {err.mean():+.3f}, RMSE {np.sqrt(np.mean(err ** 2)):.3f}, "
                    f"MAE {np.abs(err).mean():.3f} on {len(err):,} test rows")
 
 # ---------------------------------------------------------------------------- cold start

@@ -8,7 +8,7 @@ import streamlit as st
 
 from mtlrec import viz
 from pages.ui.actions import prepare_dataset, start_training
-from pages.ui.messages import show_exception
+from pages.ui.messages import md_text, show_exception
 from pages.ui.sidebar import device_label
 from pages.ui.state import (TERMINAL, ensure_app_navigation, get_state, job_run_dir, need_data, snap_get,
                              synced_selectbox)
@@ -25,8 +25,8 @@ tasks = state.tasks
 arch = state.model.get("arch", "?")
 tr = state.train
 st.markdown(
-    f"**Data:** {state.source} · **Tasks:** "
-    + ", ".join(f"{t['name']} ({t['type']}, w={float(t.get('weight', 1)):.1f})" for t in tasks)
+    f"**Data:** {md_text(state.source)} · **Tasks:** "
+    + ", ".join(f"{md_text(t['name'])} ({t['type']}, w={float(t.get('weight', 1)):.1f})" for t in tasks)
     + f" · **Model:** {arch} · **Weighting:** {tr.get('weighting', 'static')} · **Epochs:** {tr.get('epochs')}"
     + f" · **Batch:** {tr.get('batch_size')} · **Device:** {device_label() if tr.get('device', 'auto') == 'auto' else tr.get('device')}"
     + (" · **Text features:** on" if state.text.get("enabled") else ""))
@@ -88,7 +88,7 @@ def live_panel() -> None:
         text += f" · {phase}"
     st.progress(min(1.0, max(0.0, frac)), text=text)
     if status == "failed":
-        st.error(f"The run failed: {snap_get(snap, 'error') or 'unknown error'}", icon=":material/error:")
+        st.error(f"The run failed: {md_text(snap_get(snap, 'error') or 'unknown error')}", icon=":material/error:")
     elif status == "cancelled":
         st.warning("The run was cancelled; the best model so far is kept.", icon=":material/stop_circle:")
     elif status == "finished":
@@ -128,7 +128,7 @@ else:
     for j in state.jobs:
         s = j.snapshot(include_batches=False)
         if snap_get(s, "status") == "failed":
-            st.error(f"{Path(job_run_dir(j) or '?').name}: {snap_get(s, 'error')}")
+            st.error(f"{Path(job_run_dir(j) or '?').name}: {md_text(snap_get(s, 'error'))}")
     names = [job_run_dir(j) for j in reversed(state.jobs) if job_run_dir(j)]
     synced_selectbox("Show run", names, key="train_show_run", attr="selected_run",
                      format_func=lambda p: Path(p).name)

@@ -117,6 +117,25 @@ def load_run_cached(run_dir: str):
     from mtlrec.runs import load_run
     return load_run(run_dir)
 
+def open_run(run_dir: str):
+    """The run for a page: loaded (cached), its warning and notes shown; None (and the message
+    naming the damaged file and the fix) when its folder cannot be used."""
+    from mtlrec.errors import DataError
+    try:
+        run = load_run_cached(run_dir)
+    except DataError as e:           # RunFolderError: which file, what to do
+        show_data_error(e)
+        return None
+    except Exception as e:
+        show_exception(e, "Loading the run")
+        return None
+    if run.warning:
+        st.warning(run.warning, icon=":material/warning:")
+    for note in run.notes:
+        st.caption(note)
+    return run
+
+
 def _leave_a_core_for_the_ui() -> None:
     """CPU training in the server process: torch's intra-op threads (spinning on every core)
     starve the UI thread that draws the live curves, and the UI slows the training in turn.

@@ -32,26 +32,30 @@ def md_text(value) -> str:
 
 
 def show_data_error(e) -> None:
-    """A DataError as an error box: what, where and how to fix."""
+    """A DataError as an error box: what, where and how to fix (names and values from the data
+    shown as text)."""
     where = []
     if getattr(e, "file", None):
-        where.append(f"file **{e.file}**")
+        where.append(f"file **{md_text(e.file)}**")
     if getattr(e, "column", None):
-        where.append(f"column **{e.column}**")
+        where.append(f"column **{md_text(e.column)}**")
     if getattr(e, "rows", None):
         rows = e.rows[:8]
         where.append("rows " + ", ".join(map(str, rows)) + (" ..." if len(e.rows) > 8 else ""))
-    parts = [f"**Problem:** {getattr(e, 'what', str(e))}"]
+    parts = [f"**Problem:** {md_text(getattr(e, 'what', str(e)))}"]
     if where:
         parts.append("**Where:** " + "; ".join(where))
     if getattr(e, "fix", None):
-        parts.append(f"**Fix:** {e.fix}")
+        parts.append(f"**Fix:** {md_text(e.fix)}")
     st.error("  \n".join(parts), icon=":material/error:")
 
+
 def show_exception(e: BaseException, action: str) -> None:
-    """A readable message for an error; DataError messages are shown as they are."""
+    """A readable message for an error (never a traceback); DataErrors as what / where / fix."""
     from mtlrec.errors import DataError, TrainingError
-    if isinstance(e, (DataError, TrainingError)):
-        st.error(str(e))
+    if isinstance(e, DataError) and getattr(e, "what", None):
+        show_data_error(e)
+    elif isinstance(e, (DataError, TrainingError)):
+        st.error(md_text(str(e)))
     else:
-        st.error(f"{action} failed: {e.__class__.__name__}: {e}")
+        st.error(f"{action} failed: {e.__class__.__name__}: {md_text(e)}")

@@ -9,6 +9,7 @@ from typing import Any
 
 import streamlit as st
 
+from pages.ui.messages import md_text
 from pages.ui.state import get_state, job_run_dir, snap_get
 
 _WARM: dict[str, Any] = {}
@@ -57,7 +58,7 @@ def sidebar():
     else:
         n = len(state.raw.interactions)
         prepared = " · prepared" if state.dataset is not None else ""
-        sb.markdown(f"**Dataset:** {state.source or 'uploaded'}  \n{n:,} interactions{prepared}")
+        sb.markdown(f"**Dataset:** {md_text(state.source or 'uploaded')}  \n{n:,} interactions{prepared}")
     job = state.job_for(state.selected_run) or (state.jobs[-1] if state.jobs else None)
     if job is None:
         sb.caption("Run: none yet")

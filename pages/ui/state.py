@@ -71,11 +71,13 @@ class AppState:
         return out
 
     def finished_run_dirs(self) -> list[str]:
+        """Run folders of this session that have a model to show, newest first: finished runs and
+        cancelled runs whose best model so far was kept."""
         out = []
         for job in reversed(self.jobs):
             snap = job.snapshot(include_batches=False)
             rd = snap_get(snap, "run_dir")
-            if rd and snap_get(snap, "status") == "finished" \
+            if rd and snap_get(snap, "status") in ("finished", "cancelled") \
                     and (Path(rd) / "model.pt").exists():
                 out.append(str(rd))
         return out

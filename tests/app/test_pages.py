@@ -173,7 +173,7 @@ def _order(at: AppTest) -> list[str]:
     import re
     out = []
     for m in at.markdown:
-        hit = re.match(r"\*\*.*\*\* `([^`]+)`", m.value)
+        hit = re.match(r"\*\*.*\*\* · ([^ \n]+)", m.value)      # **title** · item id
         if hit:
             out.append(hit.group(1))
     return out
