@@ -28,6 +28,10 @@ id columns - and read:
 files were skipped and why; :func:`reading_notes` turns both into lines for the app.
 ``UPLOAD_EXTENSIONS`` lists what the app's uploader accepts.
 
+Sizes are bounded by :class:`Limits` (``Limits.uploads()`` for the app, smaller than
+``Limits.local()``): archives and gzip files are inflated in chunks up to the limit, and the memory to
+parse a table is estimated from rows x columns (a Parquet file's footer) before pandas runs.
+
 Every problem becomes a :class:`mtlrec.errors.DataError` naming the file.
 """
 from __future__ import annotations
