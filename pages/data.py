@@ -7,7 +7,7 @@ import json
 import streamlit as st
 
 from mtlrec import viz
-from mtlrec.data.readers import UPLOAD_EXTENSIONS, reading_notes
+from mtlrec.data.readers import UPLOAD_EXTENSIONS, reading_notes, upload_caption
 from mtlrec.data.roles import OWNERS, ROLE_NAMES
 from mtlrec.errors import DataError
 from mtlrec.prep import config as prep_config
@@ -35,12 +35,15 @@ if src == "Sample data":
         if load_sample_workspace():
             st.rerun()
 else:
+    per_file_mb = float(st.get_option("server.maxUploadSize"))
     files = st.file_uploader(
-        "Interactions, plus optional users and items tables — CSV, TSV, Parquet, MovieLens (u.data, u.item, "
-        "u.user; *.dat), RecBole (.inter, .user, .item) — or one zip of the dataset folder",
+        f"Interactions, plus optional users and items tables (up to {per_file_mb:.0f} MB per file) — CSV, TSV, "
+        "Parquet, MovieLens (u.data, u.item, u.user; *.dat), RecBole (.inter, .user, .item) — or one zip of "
+        "the dataset folder",
         type=list(UPLOAD_EXTENSIONS), accept_multiple_files=True, key="data_upload",
         help="Files are recognised by their content as well as their name; a zip of the downloaded "
              "dataset folder works too.")
+    st.caption(upload_caption(per_file_mb))
     if files:
         sig = tuple((f.name, f.size) for f in files)
         if sig != state.upload_sig:

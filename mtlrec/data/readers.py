@@ -28,15 +28,23 @@ id columns - and read:
 files were skipped and why; :func:`reading_notes` turns both into lines for the app.
 ``UPLOAD_EXTENSIONS`` lists what the app's uploader accepts.
 
+Sizes are bounded by :class:`Limits` (``Limits.uploads()`` for the app, smaller than
+``Limits.local()``): archives and gzip files are inflated in chunks up to the limit, and the memory to
+parse a table is estimated from rows x columns (a Parquet file's footer) before pandas runs.
+
 Every problem becomes a :class:`mtlrec.errors.DataError` naming the file.
 """
 from __future__ import annotations
 
+import codecs
+import contextlib
+import contextvars
 import csv
 import gzip
 import io
 import re
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
@@ -48,16 +56,30 @@ from mtlrec.errors import DataError
 
 TABLES = ("interactions", "users", "items")
 
-# uploads / folders: limits against absurd archives
-MAX_FILES = 64
-MAX_FILE_BYTES = 2 * 1024 ** 3          # one member / file, uncompressed
-MAX_TOTAL_BYTES = 4 * 1024 ** 3         # all members together, uncompressed
+MB, GB = 1024 ** 2, 1024 ** 3
+# Size limits. Local files (load_data: the command line, training from a config) may be larger than
+# uploads (load_uploaded: the app, where one server holds the data of every browser tab). Bytes are
+# counted uncompressed: zip members and gzip files are inflated in chunks and reading stops at the
+# limit; the memory to parse a table is estimated (rows x columns) before pandas builds it.
+MAX_FILES = 64                          # files in one upload / folder / archive
+MAX_FILE_BYTES = 2 * GB                 # local: one file or archive member, uncompressed
+MAX_TOTAL_BYTES = 4 * GB                # local: all files together, uncompressed
+MAX_READ_BYTES = 12 * GB                # local: estimated memory to parse all tables
+UPLOAD_MAX_BYTES = 300 * MB             # uploads: all files together (so each too), uncompressed
+UPLOAD_MAX_READ_BYTES = 1 * GB          # uploads: estimated memory to parse all tables
+# what pandas' C parser holds per parsed value at its peak (tokens, then columns), measured on
+# numeric and short-string CSVs: 20-31 bytes; the text itself is counted on top
+BYTES_PER_VALUE = 24
+_CHUNK = 4 * MB                         # inflating archives: bytes per read
+EXCEL_EXTS = (".xlsx", ".xlsm", ".xlsb", ".xls", ".xltx", ".ods")
+_OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"   # legacy .xls (and other old Office files)
 
 DATA_EXTS = {".csv", ".tsv", ".txt", ".dat", ".parquet", ".pq", ".inter", ".user", ".item",
              ".gz", ".data", ".test"}
 # What the app's uploader accepts (st.file_uploader(type=...)): every extension of the layouts the
 # README lists, plus the MovieLens 100K side files (read and ignored with a note) and zip archives.
 UPLOAD_EXTENSIONS = ("csv", "tsv", "txt", "parquet", "pq", "zip", "gz",     # generic tables, archives
+                     "xlsx", "xls",     # accepted so that the reader explains: save the sheet as CSV
                      "data", "item", "user", "genre", "occupation", "info",  # MovieLens 100K u.*
                      "dat",                                                  # MovieLens 1M / 10M
                      "inter",                                                # RecBole (.user, .item above)
@@ -133,6 +155,11 @@ class RawData:
         return {name: [str(c) for c in df.columns] for name, df in self.tables().items()}
 
 
+def _memory_error(name: str) -> DataError:
+    lim = _budget().limits
+    return DataError("there is not enough memory to read the table (it is too large)", file=name, fix=lim.fix)
+
+
 def _as_data_error(fn):
     """Turn reader-level exceptions (parser, encoding, csv, Arrow) into a DataError naming the file."""
     import functools
@@ -143,6 +170,8 @@ def _as_data_error(fn):
             return fn(name, *args, **kwargs)
         except DataError:
             raise
+        except MemoryError:
+            raise _memory_error(str(name)) from None
         except (csv.Error, UnicodeError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError,
                 OSError, IndexError, KeyError, OverflowError) as e:
             raise DataError(f"the table cannot be read ({type(e).__name__}: {str(e).strip()[:200]})", file=str(name),
@@ -151,60 +180,232 @@ def _as_data_error(fn):
 
 
 # =====================================================================================
+# size limits
+# =====================================================================================
+def _size(n: float) -> str:
+    return f"{n / GB:.1f} GB" if n >= GB else f"{n / MB:.0f} MB" if n >= MB else f"{n / 1024:.0f} KB"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How much one read may take: uncompressed bytes of one file and of all files, and the
+    estimated memory to parse all tables. :meth:`local` for files on disk, :meth:`uploads` for the
+    app's uploads (smaller; never larger than the local ones)."""
+    file_bytes: int
+    total_bytes: int
+    read_bytes: int
+    upload: bool = False
+
+    @classmethod
+    def local(cls) -> "Limits":
+        return cls(MAX_FILE_BYTES, MAX_TOTAL_BYTES, MAX_READ_BYTES)
+
+    @classmethod
+    def uploads(cls) -> "Limits":
+        return cls(min(MAX_FILE_BYTES, UPLOAD_MAX_BYTES), min(MAX_TOTAL_BYTES, UPLOAD_MAX_BYTES),
+                   min(MAX_READ_BYTES, UPLOAD_MAX_READ_BYTES), upload=True)
+
+    @property
+    def where(self) -> str:
+        return "uploads" if self.upload else "local files"
+
+    def bytes_text(self) -> str:
+        if self.file_bytes >= self.total_bytes:
+            return f"{_size(self.total_bytes)} uncompressed in all"
+        return f"{_size(self.file_bytes)} per file and {_size(self.total_bytes)} in all, uncompressed"
+
+    @property
+    def fix(self) -> str:
+        if self.upload:
+            return (f"for data this large use the command line: python -m mtlrec prepare FILES_OR_ZIP --out DIR "
+                    f"(local files may hold {_size(MAX_FILE_BYTES)} each); or upload a sample of the rows")
+        return "sample the rows (e.g. a subset of users, or the most recent interactions) or split the file"
+
+
+class _Budget:
+    """What one load has taken so far against its :class:`Limits`."""
+
+    def __init__(self, limits: Limits):
+        self.limits = limits
+        self.bytes = 0          # uncompressed bytes of the files read
+        self.read = 0           # estimated memory to parse the tables read
+
+    def too_big(self, name: str, shown: str) -> DataError:
+        """``shown`` says what is too big and how big, e.g. "member 'x.csv' unpacks to 2.0 GB"."""
+        lim = self.limits
+        before = f" (after {_size(self.bytes)} of other files)" if self.bytes else ""
+        return DataError(f"{shown}{before}: over the size limit for {lim.where} ({lim.bytes_text()})",
+                         file=name, fix=lim.fix)
+
+    def room(self) -> int:
+        """The most bytes the next file may have."""
+        return max(0, min(self.limits.file_bytes, self.limits.total_bytes - self.bytes))
+
+    def take_bytes(self, name: str, n: int, shown: str) -> None:
+        if n > self.room():
+            raise self.too_big(name, shown)
+        self.bytes += n
+
+    def take_read(self, name: str, rows: int, columns: int, extra: int) -> None:
+        """Account for parsing a table of ``rows`` x ``columns`` (+ ``extra`` bytes of text/data)."""
+        est = extra + rows * columns * BYTES_PER_VALUE
+        lim = self.limits
+        if self.read + est > lim.read_bytes:
+            before = f" (with the tables read before it, {_size(self.read + est)})" if self.read else ""
+            raise DataError(f"the table is too large to read: about {rows:,} rows × {columns:,} columns would take "
+                            f"about {_size(est)} of memory{before}, more than the {_size(lim.read_bytes)} "
+                            f"allowed for {lim.where}", file=name, fix=lim.fix)
+        self.read += est
+
+
+_BUDGET: contextvars.ContextVar = contextvars.ContextVar("mtlrec_read_budget", default=None)
+
+
+@contextlib.contextmanager
+def _reading(limits: Limits | None):
+    """Run a load under ``limits`` (None: inside a load, its budget; else local limits)."""
+    if limits is None and _BUDGET.get() is not None:
+        yield _BUDGET.get()
+        return
+    budget = _Budget(limits or Limits.local())
+    token = _BUDGET.set(budget)
+    try:
+        yield budget
+    finally:
+        _BUDGET.reset(token)
+
+
+def _budget() -> _Budget:
+    """The budget of the load in progress; a lone reader call (read_table) gets local limits."""
+    b = _BUDGET.get()
+    return b if b is not None else _Budget(Limits.local())
+
+
+def _inflate(read, name: str, shown: str, budget: _Budget) -> bytes:
+    """Read a decompressing stream in chunks; stop (DataError) as soon as it passes the budget."""
+    room = budget.room()
+    buf = io.BytesIO()
+    while True:
+        chunk = read(_CHUNK)
+        if not chunk:
+            break
+        if buf.tell() + len(chunk) > room:
+            raise budget.too_big(name, f"{shown} more than {_size(room)}")
+        buf.write(chunk)
+    budget.take_bytes(name, buf.tell(), f"{shown} {_size(buf.tell())}")
+    return buf.getvalue()
+
+
+def _take_file(budget: _Budget, name: str, data: bytes) -> None:
+    """Charge a file's bytes; a gzip file only has to fit one file's limit (it is charged unpacked)."""
+    if data[:2] == b"\x1f\x8b":
+        if len(data) > budget.limits.file_bytes:
+            raise budget.too_big(name, f"the file is {_size(len(data))}")
+    else:
+        budget.take_bytes(name, len(data), f"the file is {_size(len(data))}")
+
+
+def _check_parse_size(name: str, data: bytes) -> None:
+    """Estimate rows x columns of a text table before pandas parses it; DataError past the budget."""
+    rows = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+    end = data.find(b"\n", 0, MB)
+    first = data[: end if end >= 0 else MB]
+    columns = 1 + max(first.count(d) for d in (b",", b"\t", b";", b"|"))
+    _budget().take_read(name, rows, columns, len(data))
+
+
+def _excel_error(name: str) -> DataError:
+    return DataError("Excel workbooks are not read", file=name,
+                     fix="save the sheet as CSV (File → Save as → CSV UTF-8)")
+
+
+def _is_excel(name: str, data: bytes) -> bool:
+    return Path(str(name)).suffix.lower() in EXCEL_EXTS or data[:8] == _OLE2
+
+
+def upload_caption(per_file_mb: float) -> str:
+    """The uploader's visible caption (markdown): the limits and what to do with larger data or Excel
+    workbooks (``per_file_mb``: Streamlit's server.maxUploadSize, the cap on each file as sent)."""
+    lim = Limits.uploads()
+    return (f"Up to {per_file_mb:.0f} MB per file and {_size(lim.total_bytes)} uncompressed in all (zip and gzip "
+            f"contents count unpacked); for larger data use the command line: `python -m mtlrec prepare`. "
+            f"Excel workbooks: save the sheet as CSV UTF-8 first.")
+
+
+# =====================================================================================
 # public entry points
 # =====================================================================================
-def load_data(paths, *, sep: str | None = None) -> RawData:
-    """Read one file, several files, or a folder (of a known format) into :class:`RawData`.
+def load_data(paths, *, sep: str | None = None, limits: Limits | None = None) -> RawData:
+    """Read one file, several files, a folder (of a known format) or a zip into :class:`RawData`.
 
-    ``sep`` forces the delimiter of generic text files (otherwise it is detected).
+    ``sep`` forces the delimiter of generic text files (otherwise it is detected). ``limits``:
+    the sizes allowed (default :meth:`Limits.local`, larger than the app's uploads).
     """
     if isinstance(paths, (str, Path)):
         paths = [paths]
-    files: list[tuple[str, bytes]] = []
-    for p in paths:
-        p = Path(p)
-        if not p.exists():
-            raise DataError("no such file or folder", file=str(p),
-                            fix="check the path (a file, several files, or a folder of data files)")
-        if p.is_dir():
-            found = _folder_files(p)
-            if not found:
-                raise DataError("the folder holds no data files (.csv, .tsv, .parquet, .inter, u.data, ...)",
-                                file=str(p), fix="point to the folder that holds the data files")
-            files.extend(found)
-        else:
-            files.append(_read_path(p, p.name))
-    return load_files(files, sep=sep)
+    with _reading(limits or Limits.local()):
+        files: list[tuple[str, bytes]] = []
+        for p in paths:
+            p = Path(p)
+            if not p.exists():
+                raise DataError("no such file or folder", file=str(p),
+                                fix="check the path (a file, several files, or a folder of data files)")
+            if p.is_dir():
+                found = _folder_files(p)
+                if not found:
+                    raise DataError("the folder holds no data files (.csv, .tsv, .parquet, .inter, u.data, ...)",
+                                    file=str(p), fix="point to the folder that holds the data files")
+                files.extend(found)
+            elif p.suffix.lower() == ".zip":
+                files.extend(_unzip(p.name, _read_path(p, p.name, charge=False)))
+            else:
+                files.append(_read_path(p, p.name))
+        return load_files(files, sep=sep)
 
 
-def load_uploaded(files: list[tuple[str, bytes]], *, sep: str | None = None) -> RawData:
+def load_uploaded(files: list[tuple[str, bytes]], *, sep: str | None = None,
+                  limits: Limits | None = None) -> RawData:
     """Same as :func:`load_data` for uploaded ``(name, bytes)`` files; ``.zip`` archives are
-    opened in memory (members with absurd counts or sizes are rejected)."""
-    flat: list[tuple[str, bytes]] = []
-    for name, data in files:
-        name = Path(str(name)).name
-        if name.lower().endswith(".zip") or data[:4] == b"PK\x03\x04" and not name.lower().endswith((".xlsx", ".parquet")):
-            flat.extend(_unzip(name, data))
-        else:
-            flat.append((name, data))
-    if not flat:
-        raise DataError("no files were uploaded", fix="upload an interactions file (CSV, TSV or Parquet)")
-    return load_files(flat, sep=sep)
+    opened in memory, their members inflated in chunks up to the limits. ``limits``: default
+    :meth:`Limits.uploads` (smaller than for local files)."""
+    with _reading(limits or Limits.uploads()) as budget:
+        flat: list[tuple[str, bytes]] = []
+        for name, data in files:
+            name = Path(str(name)).name
+            low = name.lower()
+            if _is_excel(name, data):
+                raise _excel_error(name)
+            if low.endswith(".zip") or data[:4] == b"PK\x03\x04" and not low.endswith((".parquet", ".pq")):
+                flat.extend(_unzip(name, data))
+            else:
+                _take_file(budget, name, data)
+                flat.append((name, data))
+        if not flat:
+            raise DataError("no files were uploaded", fix="upload an interactions file (CSV, TSV or Parquet)")
+        return load_files(flat, sep=sep)
 
 
-def load_files(files: list[tuple[str, bytes]], *, sep: str | None = None) -> RawData:
+def load_files(files: list[tuple[str, bytes]], *, sep: str | None = None, limits: Limits | None = None) -> RawData:
     """Sort ``(name, bytes)`` files into tables and read them.
 
     Each file is identified by its content first (the headerless MovieLens layouts, RecBole
     headers), then by its name, then, for a generic table among several files, by its columns.
     ``raw.meta["layouts"]`` says how each table was recognised and ``raw.meta["ignored"]`` which
-    files were skipped and why (see :func:`reading_notes`).
+    files were skipped and why (see :func:`reading_notes`). ``limits``: inside :func:`load_data` /
+    :func:`load_uploaded` theirs, else :meth:`Limits.local`.
     """
+    with _reading(limits):
+        return _load_files(files, sep=sep)
+
+
+def _load_files(files: list[tuple[str, bytes]], *, sep: str | None) -> RawData:
     kept, ignored = [], {}
     for n, b in files:
         why = ignored_why(n)
         if why:
             ignored[Path(str(n)).name] = why
+        elif _is_excel(n, b):
+            raise _excel_error(Path(str(n)).name)
         else:
             kept.append((n, b))
     files = kept
@@ -227,6 +428,10 @@ def load_files(files: list[tuple[str, bytes]], *, sep: str | None = None) -> Raw
             raise DataError("the Census-Income file has no header; its column names come from columns.txt",
                             file=names[census[0]][0], fix="give the folder that holds both files, or add columns.txt")
         raw = _read_identified(files, sep=sep)
+    for table, df in raw.tables().items():
+        if len(df) == 0:        # the same words as validate(): the app and the command line agree
+            raise DataError("the file has a header but no data rows", file=raw.source(table),
+                            fix="export the table again with its data rows")
     ignored.update(raw.meta.pop("ignored", {}))
     if ignored:
         raw.meta["ignored"] = ignored
@@ -248,16 +453,22 @@ def reading_notes(raw: RawData) -> list[str]:
 # =====================================================================================
 # files and archives
 # =====================================================================================
-def _read_path(p: Path, display: str) -> tuple[str, bytes]:
+def _read_path(p: Path, display: str, *, charge: bool = True) -> tuple[str, bytes] | bytes:
+    """``(display, bytes)`` of a file on disk within the budget (``charge=False``: only the bytes, e.g. a
+    zip whose members are charged when inflated, still at most one file's limit)."""
     size = p.stat().st_size
-    if size > MAX_FILE_BYTES:
-        raise DataError(f"the file is {size / 1024 ** 3:.1f} GB, more than the {MAX_FILE_BYTES / 1024 ** 3:.0f} GB limit",
-                        file=display, fix="sample the interactions down or split the file")
+    budget = _budget()
+    if size > budget.limits.file_bytes:          # before reading a byte
+        raise budget.too_big(display, f"the file is {_size(size)}")
     try:
-        return display, p.read_bytes()
+        data = p.read_bytes()
     except OSError as e:
         raise DataError(f"cannot read the file ({e.strerror or e})", file=display,
                         fix="check that the file exists and is readable") from None
+    if not charge:
+        return data
+    _take_file(budget, display, data)
+    return display, data
 
 
 def _folder_files(folder: Path) -> list[tuple[str, bytes]]:
@@ -286,34 +497,52 @@ def _folder_files(folder: Path) -> list[tuple[str, bytes]]:
 
 
 def _unzip(name: str, data: bytes) -> list[tuple[str, bytes]]:
+    """The data members of a zip archive, inflated in chunks within the budget (never past it)."""
+    budget = _budget()
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile:
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError):
         raise DataError("the archive is not a readable zip file", file=name,
                         fix="re-create the zip archive, or upload the CSV files themselves") from None
-    members = [i for i in zf.infolist() if not i.is_dir() and "__MACOSX" not in i.filename
+    infos = zf.infolist()
+    if any(i.filename == "xl/workbook.xml" for i in infos):
+        raise _excel_error(name)
+    members = [i for i in infos if not i.is_dir() and "__MACOSX" not in i.filename
                and not Path(i.filename).name.startswith(".")]
     if len(members) > MAX_FILES:
         raise DataError(f"the archive holds {len(members)} files (at most {MAX_FILES})", file=name,
                         fix="zip only the interactions file and at most a users and an items file")
-    total = 0
+    wanted, excel = [], []
     for i in members:
-        total += i.file_size
-        if i.file_size > MAX_FILE_BYTES or total > MAX_TOTAL_BYTES:
-            raise DataError(f"member '{i.filename}' unpacks to more than the size limit "
-                            f"({MAX_FILE_BYTES / 1024 ** 3:.0f} GB per file, {MAX_TOTAL_BYTES / 1024 ** 3:.0f} GB in all)",
-                            file=name, fix="upload a smaller sample of the data")
-        if i.compress_size and i.file_size / max(i.compress_size, 1) > 1000 and i.file_size > 50 * 1024 ** 2:
-            raise DataError(f"member '{i.filename}' has an absurd compression ratio (a zip bomb?)", file=name,
-                            fix="upload the data files themselves")
-    out = []
-    for i in members:
-        base = Path(i.filename).name
-        low = base.lower()
+        low = Path(i.filename).name.lower()
         if ignored_why(low):
             continue
         if Path(low).suffix in DATA_EXTS or low in {"u.data", "u.item", "u.user", "columns.txt"}:
-            out.append((base, zf.read(i)))
+            wanted.append(i)
+        elif Path(low).suffix in EXCEL_EXTS:
+            excel.append(i)
+    if not wanted and excel:
+        raise _excel_error(f"{name}: {excel[0].filename}")
+    # the sizes the archive claims (zipfile never returns more than a member's claimed size)
+    claimed, room = 0, budget.room()
+    for i in wanted:
+        claimed += i.file_size
+        if claimed > room:
+            raise budget.too_big(name, f"member '{i.filename}' unpacks to {_size(i.file_size)}"
+                                       + (f" ({_size(claimed)} with the members before it)" if claimed > i.file_size else ""))
+        if i.compress_size and i.file_size / max(i.compress_size, 1) > 1000 and i.file_size > 50 * MB:
+            raise DataError(f"member '{i.filename}' has an absurd compression ratio (a zip bomb?)", file=name,
+                            fix="upload the data files themselves")
+    out = []
+    for i in wanted:
+        shown = f"member '{i.filename}' unpacks to"
+        try:
+            with zf.open(i) as fh:
+                out.append((Path(i.filename).name, _inflate(fh.read, name, shown, budget)))
+        except (zipfile.BadZipFile, zlib.error, OSError, EOFError, NotImplementedError, RuntimeError) as e:
+            raise DataError(f"member '{i.filename}' cannot be unpacked ({type(e).__name__}: {str(e)[:120]})",
+                            file=name, fix="re-create the zip archive (deflate, no password), or upload the "
+                                           "files themselves") from None
     if not out:
         raise DataError("the archive holds no data files (.csv, .tsv, .parquet, .inter, u.data, ...)", file=name,
                         fix="zip the interactions file (and optionally users and items files)")
@@ -326,13 +555,50 @@ def _unzip(name: str, data: bytes) -> list[tuple[str, bytes]]:
 _CTRL = bytes(range(0, 9)) + bytes([11, 12]) + bytes(range(14, 32)) + bytes([127])
 
 
+def _utf16(head: bytes) -> str | None:
+    """The UTF-16 codec of a text head: by its BOM, or without one by its NUL bytes (text in Latin
+    letters has a NUL in every other byte: the odd bytes in UTF-16-LE, the even ones in -BE)."""
+    if head[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return "utf-16"
+    n = len(head) // 2
+    if n < 2:
+        return None
+    even, odd = head[0:2 * n:2].count(0), head[1:2 * n:2].count(0)
+    if odd > 0.3 * n and even <= 0.02 * n:
+        return "utf-16-le"
+    if even > 0.3 * n and odd <= 0.02 * n:
+        return "utf-16-be"
+    return None
+
+
+def _decodes(data: bytes, encoding: str) -> bool:
+    """Whether ``data`` decodes as ``encoding`` (in slices: no full-size copy as text)."""
+    dec = codecs.getincrementaldecoder(encoding)()
+    view = memoryview(data)
+    try:
+        for k in range(0, len(data), 8 * MB):
+            dec.decode(view[k:k + 8 * MB], final=False)
+        dec.decode(b"", final=True)
+        return True
+    except UnicodeDecodeError:
+        return False
+
+
+def _gunzip(name: str, data: bytes) -> bytes:
+    """A gzip file inflated in chunks within the budget (it stops at the limit, never past it)."""
+    try:
+        with gzip.GzipFile(fileobj=io.BytesIO(data)) as g:
+            return _inflate(g.read, name, "the gzip file unpacks to", _budget())
+    except (OSError, EOFError, zlib.error, zipfile.BadZipFile) as e:
+        raise DataError(f"the gzip file is damaged ({e})", file=name, fix="re-create the file") from None
+
+
 def decode_check(name: str, data: bytes) -> tuple[bytes, str]:
-    """Reject empty and non-text files; return (bytes without BOM / decompressed, encoding)."""
+    """Reject empty and non-text files; return (bytes without BOM / decompressed, encoding).
+
+    Also estimates the memory to parse the table (rows x columns) against the budget of the load."""
     if data[:2] == b"\x1f\x8b":
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError, zipfile.BadZipFile) as e:
-            raise DataError(f"the gzip file is damaged ({e})", file=name, fix="re-create the file") from None
+        data = _gunzip(name, data)
     if not data[:65536].strip() and not data.strip():
         raise DataError("the file is empty", file=name,
                         fix="export the table again with a header line and at least one data row")
@@ -340,44 +606,44 @@ def decode_check(name: str, data: bytes) -> tuple[bytes, str]:
     if head[:4] == b"PAR1":
         raise DataError("this is a Parquet file with a text-file name", file=name,
                         fix="rename it to end in .parquet")
+    if head[:8] == _OLE2:
+        raise _excel_error(name)
     if head[:4] == b"PK\x03\x04":
         raise DataError("this is a zip archive or an Excel workbook, not a table", file=name,
                         fix="save the sheet as CSV (File > Save as > CSV), or upload the .zip in the app")
     if b"\x00" in head:
-        enc16 = None
-        if head[:2] in (b"\xff\xfe", b"\xfe\xff"):
-            enc16 = "utf-16"
+        enc16 = _utf16(head)
         if enc16 is None:
             raise DataError("this is not a text table (it holds binary bytes)", file=name,
                             fix="export the data as CSV (comma separated) in UTF-8")
         try:
             data = data.decode(enc16).encode("utf-8")
             head = data[:65536]
-        except UnicodeDecodeError:
+        except UnicodeError:
             raise DataError("this is not a text table (it holds binary bytes)", file=name,
                             fix="export the data as CSV (comma separated) in UTF-8") from None
     if data[:3] == b"\xef\xbb\xbf":
         data = data[3:]
+        head = data[:65536]
     ctrl = sum(head.count(bytes([c])) for c in _CTRL)
     if ctrl > 0.01 * len(head):
         raise DataError("this is not a text table (it holds control or binary bytes)", file=name,
                         fix="export the data as CSV (comma separated) in UTF-8")
-    try:
-        data.decode("utf-8")
+    if _decodes(data, "utf-8"):
         encoding = "utf-8"
-    except UnicodeDecodeError:
+    else:
         # Windows-1252 (Latin-1 plus curly quotes, dashes, euro sign) when it decodes, else Latin-1,
         # which decodes anything: there garbled bytes show up as C1 control characters (0x80-0x9f)
-        try:
-            data.decode("cp1252")
+        if _decodes(data, "cp1252"):
             encoding, c1 = "cp1252", 0
-        except UnicodeDecodeError:
+        else:
             encoding = "latin-1"
             c1 = sum(1 for b in head if 0x80 <= b <= 0x9f)
         high = sum(1 for b in head if b >= 0x80)
         if c1 > 0.01 * len(head) or high > 0.3 * len(head):
             raise DataError("this is not a text table (its bytes are neither UTF-8 nor Latin-1 text)", file=name,
                             fix="export the data as CSV in UTF-8")
+    _check_parse_size(name, data)
     return data, encoding
 
 
@@ -458,6 +724,8 @@ def read_table(name: str, data: bytes, *, sep: str | None = None, header: bool =
                         fix="export the table again with a header line and at least one data row") from None
     except pd.errors.ParserError as e:
         msg = str(e)
+        if "out of memory" in msg.lower():
+            raise _memory_error(name) from None
         m = re.search(r"line (\d+), saw (\d+)", msg)
         rows = [int(m.group(1)) - (1 if header else 0)] if m else None
         exp = re.search(r"Expected (\d+) fields", msg)
@@ -511,7 +779,18 @@ def _read_parquet(name: str, data: bytes, *, min_columns: int = 1) -> pd.DataFra
     if not data:
         raise DataError("the file is empty", file=name, fix="export the table again")
     try:
+        import pyarrow.parquet as pq
+        md = pq.ParquetFile(io.BytesIO(data)).metadata
+        unpacked = sum(md.row_group(k).total_byte_size for k in range(md.num_row_groups))
+    except Exception as e:  # pyarrow raises several types for damaged files
+        raise DataError(f"this is not a readable Parquet file ({type(e).__name__}: {str(e)[:120]})", file=name,
+                        fix="write the table again with pandas.DataFrame.to_parquet or export it as CSV") from None
+    # rows x columns from the footer, before a single value is decoded
+    _budget().take_read(name, int(md.num_rows), int(md.num_columns), int(unpacked))
+    try:
         df = pd.read_parquet(io.BytesIO(data))
+    except MemoryError:
+        raise _memory_error(name) from None
     except Exception as e:  # pyarrow raises several types for damaged files
         raise DataError(f"this is not a readable Parquet file ({type(e).__name__}: {str(e)[:120]})", file=name,
                         fix="write the table again with pandas.DataFrame.to_parquet or export it as CSV") from None
@@ -614,8 +893,17 @@ def _head_lines(data: bytes, limit: int = 20) -> list[str]:
                 head = g.read(size)
         except (OSError, EOFError):
             return []
-    if head[:4] in (b"PAR1", b"PK\x03\x04") or b"\x00" in head:
+    if head[:4] in (b"PAR1", b"PK\x03\x04"):
         return []
+    if b"\x00" in head:
+        enc16 = _utf16(head)
+        if enc16 is None:
+            return []
+        text = head[:len(head) // 2 * 2].decode(enc16, errors="replace").lstrip("\ufeff")
+        lines = text.splitlines()
+        if len(head) >= size - 3 and len(lines) > 1:
+            lines = lines[:-1]
+        return [ln for ln in lines if ln.strip()][:limit]
     if head[:3] == b"\xef\xbb\xbf":
         head = head[3:]
     lines = head.decode("latin-1").splitlines()

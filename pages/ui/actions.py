@@ -25,24 +25,26 @@ def load_sample_workspace() -> bool:
         return False
 
 def handle_upload(files) -> bool:
-    """Read uploaded files (UploadedFile objects) into the state; errors end in state.data_error."""
+    """Read uploaded files (UploadedFile objects) into the state; errors end in state.data_error.
+
+    Sizes are the library's upload limits (``mtlrec.data.readers.Limits.uploads``: uncompressed bytes in
+    all, zips and gzip files inflated in chunks, the parse estimated before pandas runs); Streamlit's
+    server.maxUploadSize only caps each file as sent."""
+    from mtlrec.data.readers import Limits
     from mtlrec.errors import DataError
     from mtlrec.workflow import uploaded_workspace
     state = get_state()
-    limit_mb = float(st.get_option("server.maxUploadSize"))
-    total = sum(int(getattr(f, "size", 0) or 0) for f in files)
+    names = ", ".join(f.name for f in files)
     try:
-        if total > limit_mb * 1024 * 1024:
-            raise DataError(f"the upload is {total / 2**20:.1f} MB, over the limit of {limit_mb:.0f} MB",
-                            file=", ".join(f.name for f in files),
-                            fix="upload a sample of the data, or raise server.maxUploadSize in .streamlit/config.toml")
         apply_workspace(uploaded_workspace([(f.name, f.getvalue()) for f in files]))
         return True
     except DataError as e:
         state.data_error = e
+    except MemoryError:     # the estimates missed: the server lives on, the user learns what to do
+        state.data_error = DataError("there is not enough memory to read the files (they are too large)",
+                                     file=names, fix=Limits.uploads().fix)
     except Exception as e:  # unexpected: still a readable message, never a traceback
-        state.data_error = DataError(f"could not read the files ({e.__class__.__name__}: {e})",
-                                     file=", ".join(f.name for f in files),
+        state.data_error = DataError(f"could not read the files ({e.__class__.__name__}: {e})", file=names,
                                      fix="upload CSV, TSV, Parquet or a zip of them, with a header row")
     return False
 
