@@ -7,6 +7,8 @@ from pathlib import Path
 import streamlit as st
 
 from mtlrec import viz
+from mtlrec.metrics import higher_is_better
+from mtlrec.tasks import DEFAULT_METRIC
 from pages.ui.actions import prepare_dataset, start_training
 from pages.ui.messages import md_text, show_exception
 from pages.ui.sidebar import device_label
@@ -30,6 +32,18 @@ st.markdown(
     + f" · **Model:** {arch} · **Weighting:** {tr.get('weighting', 'static')} · **Epochs:** {tr.get('epochs')}"
     + f" · **Batch:** {tr.get('batch_size')} · **Device:** {device_label() if tr.get('device', 'auto') == 'auto' else tr.get('device')}"
     + (" · **Text features:** on" if state.text.get("enabled") else ""))
+if tasks:
+    es = tr.get("early_stopping") or {}
+    es_task = next((t for t in tasks if t["name"] == es.get("task")), tasks[0])
+    es_metric = es.get("metric") or es_task.get("metric") or DEFAULT_METRIC.get(es_task["type"], "auc")
+    patience = int(es.get("patience", 3))
+    try:
+        direction = "higher" if higher_is_better(es_metric) else "lower"
+    except (KeyError, ValueError):
+        direction = "lower" if es_metric == "loss" else "?"
+    st.caption(f"Early stopping and the kept model follow **{md_text(es_task['name'])}**'s validation "
+               f"**{md_text(es_metric)}** ({direction} is better"
+               + (f"; stops after {patience} epochs without improvement)" if patience else "; never stops early)"))
 st.page_link("pages/model.py", label="Change tasks & model", icon=":material/tune:")
 
 
@@ -87,6 +101,8 @@ def live_panel() -> None:
     if phase:
         text += f" · {phase}"
     st.progress(min(1.0, max(0.0, frac)), text=text)
+    for w in snap_get(snap, "warnings") or []:         # e.g. a validation split the metric is undefined on
+        st.warning(md_text(w), icon=":material/warning:")
     if status == "failed":
         st.error(f"The run failed: {md_text(snap_get(snap, 'error') or 'unknown error')}", icon=":material/error:")
     elif status == "cancelled":

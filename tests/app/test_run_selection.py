@@ -136,3 +136,11 @@ def test_chosen_user_survives_a_page_switch(two_runs):
     at.switch_page("pages/recommend.py").run()
     assert at.selectbox(key="rec_user").value == pick
     assert any(f"Top 10 for user {pick}" in m.value for m in at.markdown)
+
+
+def test_train_page_names_what_early_stopping_follows(two_runs):
+    at = two_runs["at"]
+    at.switch_page("pages/train.py").run()
+    no_exception(at, "train")
+    cap = next(c.value for c in at.caption if "Early stopping" in c.value)
+    assert "**click**" in cap and "**auc**" in cap and "higher is better" in cap, cap
