@@ -408,8 +408,9 @@ def compare_runs(dirs, reference=None) -> dict:
         tests.append(mt.get("test") if isinstance(mt.get("test"), dict) else {})
     rows = []
     for task, metric in task_metric.items():
-        vals = {lab: _finite(((t.get(task) or {}) if isinstance(t.get(task), dict) else {}).get(metric))
-                for lab, t in zip(labels, tests)}
+        vals = {lab: (_finite(((t.get(task) or {}) if isinstance(t.get(task), dict) else {}).get(metric))
+                      if not tm or task in {n for n, _t, _m in tm} else None)      # a run without the task: None
+                for lab, t, tm in zip(labels, tests, tms)}
         hib = _direction(metric)
         ok = {k: v for k, v in vals.items() if v is not None}
         best = []
