@@ -18,6 +18,8 @@ COMMANDS = {
     "recommend": ("recommend", "top-K recommendations for one user from a run folder"),
     "explain": ("explain", "SHAP explanation of one (user, item) recommendation"),
     "sample": ("sample", "generate the shipped sample data or synthetic data"),
+    "runs": ("runs", "list, compare, rename, tag, delete, export and import run folders"),
+    "report": ("report", "write a self-contained HTML report of a run (opens offline)"),
 }
 
 

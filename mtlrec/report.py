@@ -1,0 +1,459 @@
+"""Exports of one run for people without the app: an offline HTML report, a metrics CSV, a zip.
+
+* `report_html(run_dir)` -> str: ONE self-contained HTML file -- plotly.js embedded once, no
+  reference to anything outside the file (a Content-Security-Policy forbids every network load;
+  the few URL strings plotly.js carries for map tiles we never draw are written with escaped
+  slashes), every user text HTML-escaped. Sections: run summary, data, configuration, per-task
+  metrics and curves, multi-task gain, example recommendations (fused score) and one explanation.
+* `metrics_csv(run_dir)` -> bytes: every recorded metric, formula-safe (`mtlrec.export.csv_bytes`).
+* `export_zip(run_dir)` -> bytes / `import_zip(data, root)` -> Path: a run folder as a zip of its
+  known files only; the import refuses anything else (unknown names, path traversal, links,
+  too large, damaged JSON, weights that do not load with ``weights_only=True``) with a DataError
+  and leaves nothing behind.
+"""
+from __future__ import annotations
+
+import html
+import io
+import json
+import math
+import os
+import shutil
+import time
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from mtlrec.errors import DataError
+
+ZIP_FILES = ("config.json", "status.json", "history.json", "metrics.json", "model.json", "model.pt",
+             "meta.json", "dataset/dataset.json", "dataset/arrays.npz", "dataset/items.parquet",
+             "dataset/users.parquet")
+ZIP_REQUIRED = ("config.json", "model.json", "model.pt", "dataset/dataset.json", "dataset/arrays.npz")
+MAX_ZIP_BYTES = 512 * 2**20          # the zip itself
+MAX_UNPACKED_BYTES = 2 * 2**30       # all members unpacked together
+CSP = ("default-src 'none'; script-src 'unsafe-inline' 'unsafe-eval'; style-src 'unsafe-inline'; "
+       "img-src data: blob:; font-src data:")
+
+
+def _e(s: Any) -> str:
+    return html.escape("" if s is None else str(s), quote=True)
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, bool) or v is None:
+        return "—" if v is None else str(v)
+    if isinstance(v, float):
+        if not math.isfinite(v):
+            return "n/a"
+        return f"{v:.4f}" if abs(v) < 1e5 else f"{v:.4g}"
+    if isinstance(v, (list, dict)):
+        return json.dumps(v, default=str)
+    return str(v)
+
+
+def _table(header: list[str], rows: list[list[Any]], mark: set | None = None) -> str:
+    """An HTML table of escaped cells; ``mark`` = {(row, col)} cells shown in bold."""
+    h = "".join(f"<th>{_e(c)}</th>" for c in header)
+    body = []
+    for i, r in enumerate(rows):
+        cells = []
+        for j, c in enumerate(r):
+            t = _e(_fmt(c))
+            cells.append(f"<td><b>{t}</b></td>" if mark and (i, j) in mark else f"<td>{t}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return f"<table><thead><tr>{h}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def plotly_js() -> str:
+    """plotly.min.js for inline embedding: ``://`` written as ``:\\/\\/`` (the same string in
+    JavaScript) so that the file holds no URL text, and no ``</script`` can end the tag early."""
+    from plotly.offline import get_plotlyjs
+    js = get_plotlyjs().replace("://", ":\\/\\/")
+    return js.replace("</script", "<\\/script").replace("</SCRIPT", "<\\/SCRIPT")
+
+
+def _fig_html(fig, n: int) -> str:
+    return fig.to_html(full_html=False, include_plotlyjs=False, div_id=f"fig{n}",
+                       config={"displaylogo": False, "responsive": True})
+
+
+def _plotly_safe(s: Any) -> str:
+    """Text for a plotly label: plotly reads a little HTML (<a href>, <b>) in labels, so escape."""
+    return html.escape(str(s), quote=False)
+
+
+def _read(d: Path, name: str) -> dict:
+    from mtlrec.runlib import _read_obj
+    return _read_obj(d / name) or {}
+
+
+STYLE = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;margin:24px auto;padding:0 16px;color:#212529}
+h1{font-size:1.7em;margin-bottom:4px} h2{border-bottom:1px solid #dee2e6;padding-bottom:4px;margin-top:32px}
+table{border-collapse:collapse;margin:8px 0 16px;font-size:.92em} th,td{border:1px solid #dee2e6;padding:4px 8px;text-align:left;vertical-align:top}
+th{background:#f1f3f5} .muted{color:#6c757d} .warn{background:#fff3bf;padding:8px;border-radius:4px}
+.figs{display:grid;grid-template-columns:1fr 1fr;gap:8px} .note{font-size:.9em;color:#495057}
+"""
+
+
+def report_html(run_dir, *, title: str | None = None, k: int = 5, explain: bool = True, background: int = 50) -> str:
+    """The stakeholder report of one run as one self-contained HTML page (see the module doc).
+
+    The parts that need the model (recommendations, explanation) are replaced by a note when the
+    run folder cannot be loaded; a folder without config.json raises RunFolderError."""
+    from mtlrec.runlib import clean_text, read_meta, run_config_flat, run_row
+    from mtlrec.runs import RunFolderError
+    d = Path(run_dir)
+    if not d.is_dir() or not (d / "config.json").is_file():
+        raise RunFolderError("not a run folder (config.json is missing)", file=str(d / "config.json"),
+                             fix="give a folder written by 'python -m mtlrec train'")
+    row = run_row(d)
+    meta = read_meta(d)
+    title = clean_text(title, 120) if title else row["name"]
+    metrics = _read(d, "metrics.json")
+    history = _read(d, "history.json")
+    figs: list[str] = []
+    parts: list[str] = []
+
+    def fig(f) -> str:
+        figs.append(_fig_html(f, len(figs)))
+        return figs[-1]
+
+    # ---- summary
+    summary = [["run folder", row["run"]], ["status", row["status"]], ["created", row["created_text"]],
+               ["architecture", row["arch"]], ["tasks", ", ".join(row["tasks"])],
+               ["loss weighting", row["weighting"]], ["device", row["device"]],
+               ["training time", f"{row['duration_s']:.1f} s" if row["duration_s"] is not None else None],
+               ["best epoch", row["best_epoch"]], ["tags", ", ".join(meta["tags"]) or None]]
+    parts.append("<h2>Summary</h2>" + _table(["", ""], summary))
+    if row["problems"]:
+        parts.append('<p class="warn">' + "<br>".join(_e(p) for p in row["problems"]) + "</p>")
+    if row["status"] not in ("finished", "cancelled"):
+        parts.append(f'<p class="warn">This run is {_e(row["status"])}'
+                     f'{": " + _e(row["error"]) if row["error"] else ""}.</p>')
+
+    # ---- data
+    ds_doc = _read(d, "dataset/dataset.json")
+    rep = ((ds_doc.get("meta") or {}).get("report") or {}) if isinstance(ds_doc.get("meta"), dict) else {}
+    data_rows = [["source", row["data"]]]
+    if isinstance(rep, dict):
+        for key, lab in (("users", "users"), ("items", "items"), ("split", "split")):
+            if rep.get(key) is not None:
+                data_rows.append([lab, rep[key]])
+        if isinstance(rep.get("rows"), dict):
+            data_rows += [[f"{s} rows", n] for s, n in rep["rows"].items()]
+    fields = [f for f in ds_doc.get("fields") or [] if isinstance(f, dict)]
+    labels = [lab for lab in ds_doc.get("labels") or [] if isinstance(lab, dict)]
+    parts.append("<h2>Data</h2>" + _table(["", ""], data_rows))
+    if fields:
+        parts.append("<p>Input features</p>" + _table(["feature", "kind", "of"], [
+            [f.get("name"), f.get("kind"), f.get("owner")] for f in fields]))
+    if labels:
+        parts.append("<p>Labels</p>" + _table(["label", "type"], [[lab.get("name"), lab.get("task_type") or lab.get("type")] for lab in labels]))
+
+    # ---- configuration
+    flat = run_config_flat(d)
+    parts.append("<h2>Configuration</h2>" + _table(["setting", "value"], [[k, v] for k, v in flat.items()]))
+
+    # ---- metrics
+    from mtlrec.runlib import _direction
+    test = metrics.get("test") if isinstance(metrics.get("test"), dict) else {}
+    sec = ["<h2>Test metrics per task</h2>",
+           '<p class="note">In bold: each task\'s configured metric (the one training selected the best '
+           'epoch on). ↑ higher is better, ↓ lower is better.</p>']
+    for task, vals in test.items():
+        if not isinstance(vals, dict):
+            continue
+        head = (row["metrics"].get(task) or {}).get("metric")
+        rows, mark = [], set()
+        for i, (m, v) in enumerate(vals.items()):
+            hib = _direction(m) if m != "best_f1_threshold" else None   # a threshold has no direction
+            rows.append([m + {True: " ↑", False: " ↓"}.get(hib, ""), v])
+            if m == head:
+                mark |= {(i, 0), (i, 1)}
+        sec.append(f"<h3>{_e(task)}</h3>" + _table(["metric", "value"], rows, mark))
+    ranking = metrics.get("ranking") if isinstance(metrics.get("ranking"), dict) else {}
+    if ranking:
+        mnames = list(dict.fromkeys(m for v in ranking.values() if isinstance(v, dict) for m in v))
+        sec.append("<h3>Ranking (test users)</h3>" + _table(["task"] + mnames, [
+            [t] + [(v or {}).get(m) for m in mnames] for t, v in ranking.items() if isinstance(v, dict)]))
+    if not test:
+        sec.append("<p>No test metrics were recorded (metrics.json is missing or the run did not finish).</p>")
+    parts.append("".join(sec))
+
+    # ---- curves
+    eps = [e for e in history.get("epochs") or [] if isinstance(e, dict)] if isinstance(history.get("epochs"), list) else []
+    if eps:
+        from mtlrec.viz import curves_fig
+        xs = [e.get("epoch", i + 1) for i, e in enumerate(eps)]
+        sec = ["<h2>Training curves</h2><div class=\"figs\">"]
+        for task in row["tasks"]:
+            m = (row["metrics"].get(task) or {}).get("metric")
+            loss = {"train loss": [(e.get("train_loss") or {}).get(task) for e in eps],
+                    "valid loss": [(e.get("valid_loss") or {}).get(task) for e in eps]}
+            sec.append("<div>" + fig(curves_fig(xs, loss, f"{_plotly_safe(task)}: loss", "loss",
+                                                dash={"valid loss": "dash"})) + "</div>")
+            vm = [((e.get("valid") or {}).get(task) or {}).get(m) for e in eps]
+            sec.append("<div>" + fig(curves_fig(xs, {f"valid {m}": vm}, f"{_plotly_safe(task)}: valid {m}", m or ""))
+                       + "</div>")
+        sec.append("</div>")
+        parts.append("".join(sec))
+
+    # ---- gain
+    gain = metrics.get("gain") if isinstance(metrics.get("gain"), dict) else {}
+    gain = {t: g for t, g in gain.items() if isinstance(g, dict)}
+    sec = ["<h2>Multi-task gain</h2>"]
+    if gain:
+        from mtlrec.viz import gain_fig
+        sec.append('<p class="note">Test metric of this multi-task model minus that of a model trained on the '
+                   'task alone (sign-flipped for lower-is-better metrics): positive = training the tasks '
+                   'together helped.</p>')
+        sec.append(_table(["task", "metric", "multi-task", "single-task", "gain"],
+                          [[t, g.get("metric"), g.get("mtl"), g.get("stl"), g.get("gain")] for t, g in gain.items()]))
+        vals = {_plotly_safe(t): g["gain"] for t, g in gain.items() if isinstance(g.get("gain"), (int, float))}
+        if vals:
+            sec.append(fig(gain_fig(vals, {_plotly_safe(t): _plotly_safe(g.get("metric")) for t, g in gain.items()})))
+    else:
+        sec.append("<p>No single-task baselines were trained for this run (train with baselines to see the gain).</p>")
+    parts.append("".join(sec))
+
+    # ---- recommendations and one explanation
+    parts.append(_model_sections(d, k=k, explain=explain, background=background))
+
+    generated = time.strftime("%Y-%m-%d %H:%M")
+    body = "\n".join(parts)
+    return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<meta http-equiv=\"Content-Security-Policy\" content=\"{CSP}\">"
+            f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+            f"<title>{_e(title)} — mtlrec report</title><style>{STYLE}</style>"
+            f"<script type=\"text/javascript\">{plotly_js() if figs else ''}</script></head><body>"
+            f"<h1>{_e(title)}</h1><p class=\"muted\">mtlrec run report · generated {_e(generated)} · "
+            f"self-contained: opens offline, loads nothing from the network</p>\n{body}\n</body></html>\n")
+
+
+def _model_sections(d: Path, *, k: int, explain: bool, background: int) -> str:
+    from mtlrec.errors import TrainingError
+    from mtlrec.runs import load_run
+    out = ["<h2>Example recommendations</h2>"]
+    try:
+        run = load_run(d)
+    except DataError as e:
+        return "".join(out) + f'<p class="warn">The model cannot be loaded, so there are no examples: {_e(e)}</p>'
+    if run.warning:
+        out.append(f'<p class="warn">{_e(run.warning)}</p>')
+    ds = run.dataset
+    if not ds.has_items or not len(ds.user_ids):
+        return "".join(out) + "<p>This run's data has no user and item ids, so there is nothing to recommend.</p>"
+    import numpy as np
+    from mtlrec.recommend import recommend
+    # the user with the most test interactions (else the most overall): a typical, well-known user
+    rows = ds.rows.get("test") or next(iter(ds.rows.values()))
+    ui = np.asarray(rows.get("user_index", []), dtype=np.int64)
+    u = int(np.bincount(ui).argmax()) if len(ui) else 0
+    user = ds.user_ids[u]
+    try:
+        items = recommend(run, user, k=k)
+    except (DataError, TrainingError) as e:
+        return "".join(out) + f"<p class=\"warn\">{_e(e)}</p>"
+    tasks = [t.name for t in run.tasks]
+    out.append(f"<p>Top {len(items)} for user <b>{_e(user)}</b> (items they already met left out). The fused "
+               "score is the weighted sum of the tasks' scores the app's Recommendations page shows.</p>")
+    cols = ["#", "item"] + [c for c in ("title",) if any(c in it for it in items)] + ["fused score"] + tasks
+    trs = []
+    for i, it in enumerate(items, 1):
+        r = [i, it["item"]] + ([it.get("title")] if "title" in cols else []) + [it["score"]]
+        for t in tasks:
+            v = it["tasks"].get(t)
+            r.append(", ".join(f"{c} {p:.2f}" for c, p in v.items()) if isinstance(v, dict) else v)
+        trs.append(r)
+    out.append(_table(cols, trs))
+    if explain and items:
+        from mtlrec.explain.api import explain_recommendation
+        out.append("<h2>Why the top item? (SHAP)</h2>")
+        try:
+            ex = explain_recommendation(run, user, items[0]["item"], background=background)
+        except (DataError, TrainingError, ValueError) as e:
+            out.append(f"<p class=\"warn\">No explanation: {_e(e)}</p>")
+        else:
+            out.append(f"<p>{_e(ex.get('sentence'))}</p>")
+            fused = ex.get("fused") or {}
+            if isinstance(fused.get("contributions"), dict):
+                top = sorted(fused["contributions"].items(), key=lambda kv: -abs(kv[1]))[:5]
+                out.append(f"<p>Fused score {_fmt(fused.get('score'))} = base {_fmt(fused.get('base_value'))} "
+                           "+ the contributions of the feature groups; the largest:</p>"
+                           + _table(["feature group", "contribution"], [[g, v] for g, v in top]))
+            trs = []
+            for t, r in ex["tasks"].items():
+                top = sorted(r["contributions"].items(), key=lambda kv: -abs(kv[1]))[:3]
+                trs.append([t, r.get("unit"), r.get("base_value"), r.get("output"),
+                            "; ".join(f"{g} {v:+.3f}" for g, v in top)])
+            out.append(_table(["task", "explained output", "base value", "output", "top contributions"], trs))
+    return "".join(out)
+
+
+# ---- CSV -------------------------------------------------------------------------------------
+def metrics_csv(run_dir) -> bytes:
+    """Every metric of metrics.json as CSV rows (split, task, metric, value, direction, headline);
+    split is valid, test, single-task (baselines) or ranking; text cells formula-safe."""
+    import pandas as pd
+
+    from mtlrec.export import csv_bytes
+    from mtlrec.runlib import _direction, _read_obj, task_metrics
+    from mtlrec.runs import RunFolderError
+    d = Path(run_dir)
+    m = _read_obj(d / "metrics.json")
+    if m is None:
+        raise RunFolderError("metrics.json is missing or damaged, so there are no metrics to export",
+                             file=str(d / "metrics.json"), fix="pick a finished run, or train the run again")
+    head = {t: mt for t, _ty, mt in task_metrics(_read_obj(d / "model.json"), _read_obj(d / "config.json"))}
+    rows = []
+    for split, label in (("valid", "valid"), ("test", "test"), ("stl", "single-task test"), ("ranking", "ranking")):
+        block = m.get(split)
+        if not isinstance(block, dict):
+            continue
+        for task, vals in block.items():
+            if not isinstance(vals, dict):
+                continue
+            for metric, v in vals.items():
+                hib = _direction(metric)
+                rows.append({"split": label, "task": str(task), "metric": str(metric),
+                             "value": v if isinstance(v, (int, float)) and not isinstance(v, bool) else None,
+                             "direction": {True: "higher is better", False: "lower is better"}.get(hib, ""),
+                             "headline": head.get(task) == metric})
+    for task, g in (m.get("gain") or {}).items() if isinstance(m.get("gain"), dict) else []:
+        if isinstance(g, dict):
+            rows.append({"split": "multi-task gain", "task": str(task), "metric": str(g.get("metric")),
+                         "value": g.get("gain"), "direction": "higher is better", "headline": True})
+    return csv_bytes(pd.DataFrame(rows, columns=["split", "task", "metric", "value", "direction", "headline"]))
+
+
+# ---- zip -------------------------------------------------------------------------------------
+def export_zip(run_dir) -> bytes:
+    """The run folder's known files (`ZIP_FILES`) as a zip; refused for a run still training."""
+    from mtlrec.runs import RunFolderError, run_status
+    d = Path(run_dir)
+    missing = [n for n in ZIP_REQUIRED if not (d / n).is_file()]
+    if missing:
+        raise RunFolderError(f"{missing[0]} is missing, so this run cannot be exported", file=str(d / missing[0]),
+                             fix="export a run that saved a model")
+    if run_status(d)["status"] in ("running", "queued"):
+        raise DataError("this run is still training", file=str(d), fix="wait until it ends or cancel it, then export")
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for n in ZIP_FILES:
+            p = d / n
+            if p.is_file() and not p.is_symlink():
+                z.write(p, n)
+    return buf.getvalue()
+
+
+def _zip_error(what: str, fix: str = "export the run again with mtlrec (Runs page or 'python -m mtlrec runs export')",
+               file: str = "the uploaded zip") -> DataError:
+    return DataError(what, file=file, fix=fix)
+
+
+def import_zip(data: bytes, root=None, *, name: str | None = None, source: str = "the uploaded zip") -> Path:
+    """Unpack a zip written by `export_zip` into a new run folder under ``root`` and return it.
+
+    Checked before anything is accepted: the size (≤ 512 MiB zipped, ≤ 2 GiB unpacked, counted
+    while reading), member names (exactly the `ZIP_FILES`, each once; no folders, links,
+    absolute paths or '..'), JSON files, and the whole folder through `mtlrec.runs.load_run`
+    (weights with ``torch.load(weights_only=True)``, arrays without pickle). Any problem: a
+    DataError naming the member, and nothing is left in ``root``."""
+    from mtlrec.runlib import clean_text, runs_root
+    from mtlrec.runs import load_run
+    from mtlrec.training.rundir import confine, safe_run_name, write_json_atomic
+    if not isinstance(data, (bytes, bytearray)):
+        raise _zip_error("the upload is not a file", file=source)
+    if len(data) > MAX_ZIP_BYTES:
+        raise _zip_error(f"the zip is {len(data) / 2**20:.0f} MiB, more than the {MAX_ZIP_BYTES // 2**20} MiB "
+                         "a run may have", file=source, fix="export a smaller run")
+    try:
+        z = zipfile.ZipFile(io.BytesIO(bytes(data)))
+        infos = z.infolist()
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError):
+        raise _zip_error("not a zip file (or a damaged one)", file=source) from None
+    seen: set[str] = set()
+    for info in infos:
+        n = info.filename
+        if info.is_dir() and n in ("dataset/",):
+            continue
+        if n not in ZIP_FILES:
+            raise _zip_error(f"the zip holds '{clean_text(n, 120)}', which is not a file of a run folder "
+                             f"(expected only: {', '.join(ZIP_FILES)})", file=source)
+        if n in seen:
+            raise _zip_error(f"the zip holds '{n}' twice", file=source)
+        seen.add(n)
+        if info.flag_bits & 0x1:
+            raise _zip_error(f"'{n}' in the zip is encrypted", file=source)
+        if (info.external_attr >> 16) & 0o170000 == 0o120000:
+            raise _zip_error(f"'{n}' in the zip is a symbolic link", file=source)
+    missing = [n for n in ZIP_REQUIRED if n not in seen]
+    if missing:
+        raise _zip_error(f"the zip lacks {', '.join(missing)}, which a run needs", file=source)
+    if sum(i.file_size for i in infos) > MAX_UNPACKED_BYTES:
+        raise _zip_error(f"the zip unpacks to more than {MAX_UNPACKED_BYTES // 2**30} GiB", file=source,
+                         fix="export a smaller run")
+    r = Path(root) if root is not None else runs_root()
+    r.mkdir(parents=True, exist_ok=True)
+    tmp = r / f".import-{os.getpid()}-{time.time_ns()}"
+    try:
+        (tmp / "dataset").mkdir(parents=True)
+        total = 0
+        for info in infos:
+            if info.is_dir():
+                continue
+            dest = confine(tmp / info.filename, tmp)
+            with z.open(info) as src, open(dest, "wb") as out:
+                while True:
+                    chunk = src.read(1 << 20)
+                    if not chunk:
+                        break
+                    total += len(chunk)
+                    if total > MAX_UNPACKED_BYTES:
+                        raise _zip_error(f"the zip unpacks to more than {MAX_UNPACKED_BYTES // 2**30} GiB",
+                                         file=source, fix="export a smaller run")
+                    out.write(chunk)
+        for n in seen:
+            if n.endswith(".json"):
+                try:
+                    v = json.loads((tmp / n).read_text(encoding="utf-8"))
+                except (UnicodeDecodeError, ValueError):
+                    raise _zip_error(f"{n} in the zip is not valid JSON", file=source) from None
+                if not isinstance(v, dict):
+                    raise _zip_error(f"{n} in the zip is not a JSON object", file=source)
+        status = json.loads((tmp / "status.json").read_text()) if "status.json" in seen else None
+        if isinstance(status, dict) and status.get("status") in ("running", "queued"):
+            # a copy is never trained by the process that wrote it: shown as interrupted
+            for key in ("pid", "hostname", "process_start", "boot_id"):
+                status.pop(key, None)
+            status["heartbeat"] = 0.0
+            write_json_atomic(tmp / "status.json", status)
+        try:
+            load_run(tmp)
+        except DataError as e:
+            what = getattr(e, "what", str(e))
+            member = Path(getattr(e, "file", "") or "").relative_to(tmp).as_posix() \
+                if getattr(e, "file", None) and str(e.file).startswith(str(tmp)) else None
+            raise _zip_error(f"{member + ': ' if member else ''}{what}".replace(str(tmp), "<run>"),
+                             file=source, fix="export the run again from a working run folder") from None
+        meta = json.loads((tmp / "meta.json").read_text()) if "meta.json" in seen else {}
+        cfg = json.loads((tmp / "config.json").read_text())
+        label = clean_text(name, 80) or clean_text(meta.get("name"), 80) or clean_text(cfg.get("name"), 80) or "run"
+        meta.update({"imported_at": time.time(), "name": meta.get("name") or (clean_text(name, 80) or None)})
+        write_json_atomic(tmp / "meta.json", meta)
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        base = r / f"{stamp}-imported-{safe_run_name(label) or 'run'}"
+        final, i = base, 1
+        while final.exists():
+            i += 1
+            final = base.with_name(f"{base.name}-{i}")
+        confine(final, r)
+        os.replace(tmp, final)
+        return final
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    finally:
+        z.close()

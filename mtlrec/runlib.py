@@ -1,0 +1,477 @@
+"""The run library: every run folder under the runs root, listed, renamed, tagged, deleted and compared.
+
+The runs root is ``$MTLREC_RUNS_DIR`` (the app sets it) or ``runs``; everyone who can reach the
+server shares it. Nothing here imports torch: listing reads the small JSON files of each folder
+(a cheap structural check of ``model.pt``; `mtlrec.runs.load_run` is the full one).
+
+* `list_run_rows(root)`: one dict per run folder, newest first; a folder with a missing or
+  damaged file is listed with ``problems`` (never an exception); folders that are not runs
+  (no config.json / model.json / status.json / model.pt) and hidden ones are skipped.
+* `set_meta(run, root, name=..., tags=...)`: the display name and tags, kept in ``meta.json``
+  inside the run folder (the folder itself never moves); `delete_run(run, root)`.
+  ``run`` is a folder name or path; it must lie inside ``root`` (`resolve_run`).
+* `compare_runs(dirs, reference=None)`: configuration differences, per-task test metrics with
+  the best of each task marked by the metric's direction, validation curves, and Δm.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import time
+import unicodedata
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from mtlrec.errors import DataError
+
+RUN_MARKERS = ("config.json", "model.json", "status.json", "model.pt")
+META_FILE = "meta.json"
+MAX_NAME = 80           # characters of a display name
+MAX_TAG = 30            # characters of one tag
+MAX_TAGS = 12
+HYPER_KEYS = ("epochs", "batch_size", "lr", "l2")
+
+
+def runs_root() -> Path:
+    """The runs root: ``$MTLREC_RUNS_DIR`` or ``runs`` (relative to the working folder)."""
+    return Path(os.environ.get("MTLREC_RUNS_DIR") or "runs")
+
+
+# ---- small readers ---------------------------------------------------------------------------
+def _read_obj(p: Path, problems: list | None = None, *, required: bool = False, what: str = "") -> dict | None:
+    """The JSON object in ``p``; None (and a line in ``problems``) when missing or damaged."""
+    if not p.is_file():
+        if required and problems is not None:
+            problems.append(f"{p.name} is missing{what}")
+        return None
+    try:
+        v = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        if problems is not None:
+            problems.append(f"{p.name} is damaged (not valid JSON)")
+        return None
+    if not isinstance(v, dict):
+        if problems is not None:
+            problems.append(f"{p.name} is damaged (not a JSON object)")
+        return None
+    return v
+
+
+def model_file_problem(p: Path) -> str | None:
+    """A cheap check of a model.pt without unpickling anything: a file ``torch.save`` writes is a
+    zip archive with a ``data.pkl``; a cut-short or foreign file is not. None when it looks fine."""
+    if not p.is_file():
+        return "model.pt is missing"
+    try:
+        with zipfile.ZipFile(p) as z:
+            if not any(n.endswith("data.pkl") for n in z.namelist()):
+                return "model.pt is damaged (not a PyTorch weights file)"
+    except (OSError, zipfile.BadZipFile, ValueError):
+        return "model.pt is damaged (cut short or not a PyTorch weights file)"
+    return None
+
+
+def looks_like_run(d: Path) -> bool:
+    """A visible folder holding at least one of the files training writes."""
+    return d.is_dir() and not d.name.startswith(".") and any((d / m).exists() for m in RUN_MARKERS)
+
+
+def clean_text(s: Any, limit: int) -> str:
+    """``s`` as one line of plain text: control and format characters (newlines, bidi overrides,
+    NUL) dropped, spaces collapsed, at most ``limit`` characters. Markup stays text: whoever shows
+    it escapes it (the app's md_text, the report's html.escape)."""
+    s = unicodedata.normalize("NFC", "" if s is None else str(s))
+    s = "".join(ch if unicodedata.category(ch)[0] != "C" else " " for ch in s)
+    return " ".join(s.split())[:limit].strip()
+
+
+def clean_tags(tags) -> list[str]:
+    if tags is None:
+        return []
+    if isinstance(tags, str):
+        tags = tags.split(",")
+    out: list[str] = []
+    for t in tags:
+        c = clean_text(t, MAX_TAG)
+        if c and c not in out:
+            out.append(c)
+    return out[:MAX_TAGS]
+
+
+def read_meta(run_dir) -> dict:
+    """``{"name": str or None, "tags": [...]}`` from meta.json (cleaned again: the file is data)."""
+    doc = _read_obj(Path(run_dir) / META_FILE) or {}
+    name = clean_text(doc.get("name"), MAX_NAME) or None
+    return {**{k: v for k, v in doc.items() if k not in ("name", "tags")}, "name": name,
+            "tags": clean_tags(doc.get("tags") if isinstance(doc.get("tags"), (list, str)) else None)}
+
+
+def task_metrics(info: dict | None, config: dict | None) -> list[tuple[str, str, str]]:
+    """[(task, type, headline metric)] from model.json (resolved) or config.json (defaults filled)."""
+    from mtlrec.tasks import DEFAULT_METRIC
+    out = []
+    for src in (info, config):
+        tasks = (src or {}).get("tasks")
+        if not isinstance(tasks, list):
+            continue
+        for t in tasks:
+            if isinstance(t, dict) and isinstance(t.get("name"), str):
+                ttype = t.get("type") if t.get("type") in DEFAULT_METRIC else "binary"
+                out.append((t["name"], ttype, str(t.get("metric") or DEFAULT_METRIC[ttype])))
+        if out:
+            return out
+    return out
+
+
+def _finite(v) -> float | None:
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) else None
+
+
+def _direction(metric: str) -> bool | None:
+    from mtlrec.metrics import higher_is_better
+    try:
+        return higher_is_better(metric)
+    except ValueError:
+        return None
+
+
+def _data_source(config: dict | None, ds_doc: dict | None) -> str:
+    data = (config or {}).get("data") or {}
+    paths = data.get("paths") if isinstance(data, dict) else None
+    if isinstance(paths, list) and paths:
+        names = [Path(str(p)).name or str(p) for p in paths]
+        s = ", ".join(names[:3]) + (f" (+{len(names) - 3})" if len(names) > 3 else "")
+        fmt = data.get("format")
+        return s + (f" [{fmt}]" if fmt else "")
+    rep = ((ds_doc or {}).get("meta") or {}).get("report") or {}
+    if isinstance(rep, dict) and rep.get("rows"):
+        return "prepared in the app"
+    return "prepared dataset"
+
+
+def run_row(d: Path) -> dict:
+    """One listing row of run folder ``d`` (see `list_run_rows`); never raises on damaged files."""
+    from mtlrec.runs import run_status
+    d = Path(d)
+    problems: list[str] = []
+    config = _read_obj(d / "config.json", problems, required=True, what="; the configuration is unknown")
+    info = _read_obj(d / "model.json", problems)
+    status_doc = _read_obj(d / "status.json", problems) or {}
+    metrics = _read_obj(d / "metrics.json")
+    state = run_status(d)
+    st = state["status"]
+    mp = model_file_problem(d / "model.pt")
+    if mp and not (mp.endswith("missing") and st in ("failed", "cancelled", "running", "interrupted")):
+        problems.append(mp)
+    elif mp:
+        problems.append(f"no model was saved (the run is {st} before its first epoch ended)"
+                        if st == "running" else f"no model was saved (the run {st} before its first epoch ended)")
+    if metrics is None:
+        if (d / "metrics.json").exists():
+            problems.append("metrics.json is damaged (not valid JSON or not an object); metrics unknown")
+        elif st == "finished":
+            problems.append("metrics.json is missing; metrics unknown")
+        metrics = {}
+    ds_doc = None
+    if (d / "dataset" / "dataset.json").is_file():
+        try:
+            ds_doc = json.loads((d / "dataset" / "dataset.json").read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError):
+            problems.append("dataset/dataset.json is damaged")
+    elif config is not None:
+        problems.append("dataset/ is missing")
+    meta = read_meta(d)
+    tm = task_metrics(info, config)
+    test = metrics.get("test") if isinstance(metrics.get("test"), dict) else {}
+    headline = {}
+    for name, _type, m in tm:
+        v = _finite(((test.get(name) or {}) if isinstance(test.get(name), dict) else {}).get(m))
+        headline[name] = {"metric": m, "value": v, "higher_is_better": _direction(m)}
+    gain = {}
+    for name, g in (metrics.get("gain") or {}).items() if isinstance(metrics.get("gain"), dict) else []:
+        if isinstance(g, dict) and _finite(g.get("gain")) is not None:
+            gain[str(name)] = {"metric": g.get("metric"), "gain": _finite(g.get("gain"))}
+    train = (config or {}).get("train") if isinstance((config or {}).get("train"), dict) else {}
+    model_cfg = (config or {}).get("model") if isinstance((config or {}).get("model"), dict) else {}
+    hparams = {k: train.get(k) for k in HYPER_KEYS if k in train}
+    hp = (info or {}).get("hparams") if isinstance((info or {}).get("hparams"), dict) else {}
+    hparams.update({k: v for k, v in {**hp, **{k: v for k, v in model_cfg.items() if k != "arch"}}.items()
+                    if isinstance(v, (int, float, str, list)) and not isinstance(v, bool)})
+    started = _finite(status_doc.get("started_at"))
+    created = started if started is not None else d.stat().st_mtime
+    end = _finite(status_doc.get("ended_at")) or (_finite(status_doc.get("heartbeat")) if st == "running" else None)
+    duration = (end - started) if (started is not None and end is not None and end >= started) else None
+    cfg_name = clean_text((config or {}).get("name"), MAX_NAME) or None
+    return {
+        "run": d.name, "path": str(d), "name": meta["name"] or cfg_name or d.name, "tags": meta["tags"],
+        "created": created, "created_text": time.strftime("%Y-%m-%d %H:%M", time.localtime(created)),
+        "status": st, "usable": bool(state["usable"]) and not mp, "error": state.get("error"),
+        "reason": state.get("reason"),
+        "data": _data_source(config, ds_doc),
+        "arch": str((info or {}).get("arch") or model_cfg.get("arch") or metrics.get("arch") or "?"),
+        "tasks": [t[0] for t in tm], "weighting": train.get("weighting"), "hparams": hparams,
+        "metrics": headline, "gain": gain, "best_epoch": metrics.get("best_epoch"),
+        "duration_s": duration, "device": status_doc.get("device") or metrics.get("device"),
+        "problems": problems,
+    }
+
+
+def list_run_rows(root=None) -> list[dict]:
+    """One row per run folder under ``root`` (default `runs_root`), newest first::
+
+        {run (folder name), path, name (display name), tags, created (epoch s), created_text,
+         status (finished|failed|cancelled|interrupted|running|queued|unknown), usable, error, reason,
+         data, arch, tasks, weighting, hparams, metrics {task: {metric, value, higher_is_better}},
+         gain {task: {metric, gain}}, best_epoch, duration_s, device, problems [one line each]}
+    """
+    r = Path(root) if root is not None else runs_root()
+    if not r.is_dir():
+        return []
+    rows = []
+    for d in r.iterdir():
+        try:
+            if d.is_symlink() or not looks_like_run(d):
+                continue
+            rows.append(run_row(d))
+        except OSError as e:           # a folder that vanished or cannot be read while we list
+            rows.append({"run": d.name, "path": str(d), "name": d.name, "tags": [], "created": 0.0,
+                         "created_text": "", "status": "unknown", "usable": False, "error": None, "reason": None,
+                         "data": "", "arch": "?", "tasks": [], "weighting": None, "hparams": {}, "metrics": {},
+                         "gain": {}, "best_epoch": None, "duration_s": None, "device": None,
+                         "problems": [f"the folder cannot be read ({e.__class__.__name__})"]})
+    return sorted(rows, key=lambda x: (x["created"], x["run"]), reverse=True)
+
+
+# ---- manage ----------------------------------------------------------------------------------
+def resolve_run(run, root=None) -> Path:
+    """The run folder ``run`` (a folder name or a path) resolved, after checking that it lies
+    directly inside ``root`` and looks like a run folder. DataError otherwise (e.g. ``../../x``)."""
+    from mtlrec.errors import TrainingError
+    from mtlrec.training.rundir import confine
+    r = Path(root) if root is not None else runs_root()
+    p = Path(str(run))
+    if not p.is_absolute() and len(p.parts) == 1:      # a folder name: inside the root
+        p = r / p
+    try:
+        rp = confine(p, r)
+    except TrainingError:
+        raise DataError(f"'{run}' is not a run folder inside the runs folder", file=str(r),
+                        fix="name a run folder listed by 'python -m mtlrec runs list'") from None
+    if rp.parent != r.resolve() or not looks_like_run(rp):
+        raise DataError(f"'{run}' is not a run folder inside the runs folder", file=str(r),
+                        fix="name a run folder listed by 'python -m mtlrec runs list'")
+    return rp
+
+
+def set_meta(run, root=None, *, name: str | None = None, tags=None) -> dict:
+    """Set the display name and/or tags of a run (meta.json in its folder; the folder never
+    moves). Text is cleaned (`clean_text`: one line, ≤ 80 characters; ≤ 12 tags of ≤ 30).
+    ``name=""`` clears the display name. Returns the new meta."""
+    from mtlrec.training.rundir import write_json_atomic
+    d = resolve_run(run, root)
+    doc = _read_obj(d / META_FILE) or {}
+    if name is not None:
+        doc["name"] = clean_text(name, MAX_NAME) or None
+    if tags is not None:
+        doc["tags"] = clean_tags(tags)
+    write_json_atomic(d / META_FILE, doc)
+    return read_meta(d)
+
+
+def delete_run(run, root=None) -> Path:
+    """Delete a run folder inside ``root`` (refused for a run still training). The folder is first
+    renamed to a hidden name, so a listing never shows it half deleted. Returns the path removed."""
+    from mtlrec.runs import run_status
+    d = resolve_run(run, root)
+    st = run_status(d)["status"]
+    if st in ("running", "queued"):
+        raise DataError("this run is still training", file=str(d),
+                        fix="cancel it (Train page) or wait until it ends, then delete it")
+    trash = d.with_name(f".deleting-{d.name}-{os.getpid()}-{int(time.time() * 1000)}")
+    os.replace(d, trash)
+    shutil.rmtree(trash, ignore_errors=True)
+    return d
+
+
+# ---- compare ---------------------------------------------------------------------------------
+def flatten(obj, prefix: str = "") -> dict[str, Any]:
+    """Dotted keys of a nested config: dicts by key, lists of named dicts by name
+    (``tasks.click.weight``), other lists as one value."""
+    out: dict[str, Any] = {}
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            out.update(flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+    elif isinstance(obj, list) and obj and all(isinstance(x, dict) and isinstance(x.get("name"), str) for x in obj):
+        for x in obj:
+            out.update(flatten({k: v for k, v in x.items() if k != "name"}, f"{prefix}.{x['name']}"))
+    else:
+        out[prefix] = obj
+    return out
+
+
+def run_config_flat(d: Path) -> dict[str, Any]:
+    """config.json flattened, with the model's resolved hyperparameters (model.json) as
+    ``model.<name>`` so that defaults show too."""
+    d = Path(d)
+    flat = flatten(_read_obj(d / "config.json") or {})
+    info = _read_obj(d / "model.json") or {}
+    for k, v in (info.get("hparams") or {}).items() if isinstance(info.get("hparams"), dict) else []:
+        flat.setdefault(f"model.{k}", v)
+    return flat
+
+
+def delta_m(values: dict[str, tuple[str, float | None]], ref: dict[str, tuple[str, float | None]]) -> float | None:
+    """Δm in percent (LibMTL): 1/T Σ_t (−1)^{l_t} (M_t − M_ref,t) / M_ref,t · 100, l_t = 1 when the
+    task's metric is lower-is-better. ``values``/``ref``: {task: (metric, value)}; T = the reference's
+    tasks. None when a task's value is missing or non-finite, or a reference value is 0."""
+    if not ref:
+        return None
+    terms = []
+    for task, (metric, mref) in ref.items():
+        m = values.get(task, (metric, None))[1]
+        mref, m = _finite(mref), _finite(m)
+        hib = _direction(metric)
+        if m is None or mref is None or mref == 0 or hib is None:
+            return None
+        rel = (m - mref) / abs(mref)
+        terms.append(rel if hib else -rel)
+    return 100.0 * sum(terms) / len(terms)
+
+
+def _label(d: Path, used: set) -> str:
+    meta = read_meta(d)
+    base = meta["name"] or d.name
+    lab, i = base, 1
+    while lab in used:
+        i += 1
+        lab = f"{base} ({i})"
+    used.add(lab)
+    return lab
+
+
+def compare_runs(dirs, reference=None) -> dict:
+    """Several runs side by side::
+
+        {"runs": [{"label", "run", "path", "status"}], "reference": label,
+         "config_diff": [{"key", "values": {label: value or None}}]   (only keys whose values differ),
+         "metrics": [{"task", "metric", "higher_is_better", "values": {label: v}, "best": [labels]}],
+         "delta_m": {label: Δm % vs the reference (0 for itself) or None}, "delta_m_note": str,
+         "curves": {task: {"metric", "runs": {label: {"epochs": [...], "values": [...]}}}}}
+
+    ``dirs``: run folders (paths); ``reference``: one of them (path, folder name or label),
+    default the first. Damaged folders raise RunFolderError naming the file."""
+    from mtlrec.runs import RunFolderError, run_status
+    paths = [Path(x) for x in dirs]
+    if len(paths) < 2:
+        raise DataError("compare needs at least two runs", fix="give two or more run folders")
+    for p in paths:
+        if not p.is_dir():
+            raise RunFolderError("run folder not found", file=str(p), fix="give a folder listed by 'runs list'")
+        if _read_obj(p / "config.json") is None:
+            raise RunFolderError("config.json is missing or damaged", file=str(p / "config.json"),
+                                 fix="pick another run")
+    used: set = set()
+    labels = [_label(p, used) for p in paths]
+    ref_i = 0
+    if reference is not None:
+        cand = [i for i, (p, lab) in enumerate(zip(paths, labels))
+                if str(reference) in (str(p), p.name, lab) or (Path(str(reference)).exists()
+                                                               and Path(str(reference)).resolve() == p.resolve())]
+        if not cand:
+            raise DataError(f"the reference '{reference}' is not one of the compared runs",
+                            fix="give one of the compared run folders as --reference")
+        ref_i = cand[0]
+    ref_label = labels[ref_i]
+    flats = [run_config_flat(p) for p in paths]
+    keys = list(dict.fromkeys(k for f in flats for k in f))
+    missing = object()
+    diff = []
+    for k in keys:
+        vals = [f.get(k, missing) for f in flats]
+        canon = [json.dumps(v, sort_keys=True, default=str) if v is not missing else "\0missing" for v in vals]
+        if len(set(canon)) > 1:
+            diff.append({"key": k, "values": {lab: (None if v is missing else v) for lab, v in zip(labels, vals)}})
+    # metrics: the tasks of all runs; each task's metric from the reference (else the first run having it)
+    infos = [(_read_obj(p / "model.json"), _read_obj(p / "config.json")) for p in paths]
+    tms = [task_metrics(i, c) for i, c in infos]
+    order = [ref_i] + [i for i in range(len(paths)) if i != ref_i]
+    task_metric: dict[str, str] = {}
+    for i in order:
+        for name, _t, m in tms[i]:
+            task_metric.setdefault(name, m)
+    tests = []
+    for p in paths:
+        mt = _read_obj(p / "metrics.json") or {}
+        tests.append(mt.get("test") if isinstance(mt.get("test"), dict) else {})
+    rows = []
+    for task, metric in task_metric.items():
+        vals = {lab: (_finite(((t.get(task) or {}) if isinstance(t.get(task), dict) else {}).get(metric))
+                      if not tm or task in {n for n, _t, _m in tm} else None)      # a run without the task: None
+                for lab, t, tm in zip(labels, tests, tms)}
+        hib = _direction(metric)
+        ok = {k: v for k, v in vals.items() if v is not None}
+        best = []
+        if ok and hib is not None:
+            target = max(ok.values()) if hib else min(ok.values())
+            best = [k for k, v in ok.items() if v == target]
+        rows.append({"task": task, "metric": metric, "higher_is_better": hib, "values": vals, "best": best})
+    # Δm against the reference over the reference's tasks
+    ref_tasks = [n for n, _t, _m in tms[ref_i]]
+    ref_vals = {r["task"]: (r["metric"], r["values"][ref_label]) for r in rows if r["task"] in ref_tasks}
+    dm, notes = {}, []
+    for lab in labels:
+        vals = {r["task"]: (r["metric"], r["values"][lab]) for r in rows}
+        dm[lab] = delta_m(vals, ref_vals)
+        if dm[lab] is None:
+            notes.append(lab)
+    note = ("Δm = mean over the reference's tasks of the relative change of each task's test metric, "
+            "sign-flipped for lower-is-better metrics (positive = better than the reference), in percent")
+    if notes:
+        note += f"; not defined for {', '.join(notes)} (a task's value is missing, or a reference value is 0)"
+    # validation curves
+    curves: dict[str, dict] = {}
+    for task, metric in task_metric.items():
+        per = {}
+        for lab, p in zip(labels, paths):
+            h = _read_obj(p / "history.json") or {}
+            eps = [e for e in (h.get("epochs") or []) if isinstance(e, dict)] if isinstance(h.get("epochs"), list) else []
+            xs, ys = [], []
+            for j, e in enumerate(eps):
+                v = ((e.get("valid") or {}).get(task) or {}) if isinstance(e.get("valid"), dict) else {}
+                xs.append(e.get("epoch", j + 1))
+                ys.append(_finite(v.get(metric)) if isinstance(v, dict) else None)
+            per[lab] = {"epochs": xs, "values": ys}
+        curves[task] = {"metric": metric, "runs": per}
+    runs = [{"label": lab, "run": p.name, "path": str(p), "status": run_status(p)["status"]}
+            for lab, p in zip(labels, paths)]
+    return {"runs": runs, "reference": ref_label, "config_diff": diff, "metrics": rows,
+            "delta_m": dm, "delta_m_note": note, "curves": curves}
+
+
+def compare_figs(cmp: dict) -> dict:
+    """{task: plotly figure} of the validation curves of `compare_runs` (`viz.runs_overlay_fig`)."""
+    from mtlrec.viz import runs_overlay_fig
+    out = {}
+    for task, c in cmp["curves"].items():
+        hists = {lab: {"epochs": [{"epoch": x, "valid": {task: {c["metric"]: y}}}
+                                  for x, y in zip(r["epochs"], r["values"])]}
+                 for lab, r in c["runs"].items()}
+        out[task] = runs_overlay_fig(hists, task, "valid", c["metric"])
+    return out
+
+
+def compare_metrics_frame(cmp: dict):
+    """The metrics of `compare_runs` as a DataFrame: task, metric, direction, one column per run,
+    and ``best`` (the label(s) of the best run for that task)."""
+    import pandas as pd
+    rows = []
+    for r in cmp["metrics"]:
+        d = {"task": r["task"], "metric": r["metric"],
+             "direction": {True: "higher is better", False: "lower is better"}.get(r["higher_is_better"], "?")}
+        d.update(r["values"])
+        d["best"] = ", ".join(r["best"])
+        rows.append(d)
+    return pd.DataFrame(rows)

@@ -1,0 +1,177 @@
+"""Exports of one run (issue 11): the offline HTML report, the metrics CSV, and the zip round trip
+with hostile zips refused and nothing left behind."""
+from __future__ import annotations
+
+import io
+import json
+import re
+import zipfile
+from pathlib import Path
+
+import pytest
+import torch
+
+from _fixtures_train import TASKS, make_dataset
+from mtlrec.config import RunConfig
+from mtlrec.errors import DataError
+
+HOSTILE = '<script>alert("x")</script><img src="https://evil.example/p.gif">'
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    from mtlrec.runlib import set_meta
+    from mtlrec.training.pipeline import run_training
+    root = tmp_path_factory.mktemp("runs")
+    t = {"epochs": 1, "batch_size": 256, "lr": 0.01, "log_every": 5, "device": "cpu", "seed": 0, "ranking_k": 0}
+    cfg = RunConfig.from_dict({"name": "rep", "tasks": TASKS[:3], "model": {"arch": "shared_bottom"}, "train": t})
+    d = root / "rep"
+    run_training(cfg, d, dataset=make_dataset(n_rows=600))
+    set_meta("rep", root, name=HOSTILE, tags=["=HYPERLINK(\"x\")", "<b>t</b>"])
+    return d
+
+
+@pytest.fixture(scope="module")
+def report(run_dir):
+    from mtlrec.report import report_html
+    return report_html(run_dir, k=3)
+
+
+def test_report_is_self_contained_and_escapes_user_text(report, run_dir, tmp_path, capsys):
+    # nothing to load from elsewhere: no URL text at all, no src/href to a scheme, plotly.js inline once
+    # (the only URL text is the hostile name's, escaped: shown as text, never loaded)
+    assert len(re.findall(r"https?://|//cdn|ftp://", report, re.I)) == report.count("&quot;https://evil.example/p.gif")
+    assert not re.search(r"""(src|href)\s*=\s*["']?(?!#|data:)[a-z]""", report.split("</head>", 1)[1], re.I)
+    assert report.count("<script") >= 2 and "Content-Security-Policy" in report and "default-src 'none'" in report
+    head, body = report.split("</head>", 1)
+    assert "plotly" in head.lower() and len(head) > 1_000_000          # plotly.js embedded in <head> ...
+    assert body.count("Plotly.newPlot") >= 6                           # ... and used by every figure
+    # the hostile display name is shown as text, never as markup
+    assert HOSTILE not in report and "<img" not in report
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in report
+    assert "&lt;b&gt;t&lt;/b&gt;" in report
+    for section in ("Summary", "Data", "Configuration", "Test metrics per task", "Training curves",
+                    "Multi-task gain", "Example recommendations", "Why the top item?"):
+        assert f"<h2>{section}" in report
+    assert "fused score" in report and "top contributions" in report
+    # the CLI writes the same report
+    from mtlrec.__main__ import main
+    out = tmp_path / "r.html"
+    capsys.readouterr()
+    assert main(["report", "--run", str(run_dir), "--out", str(out), "--no-explain", "--csv",
+                 str(tmp_path / "m.csv"), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["bytes"] == out.stat().st_size and "Why the top item?" not in out.read_text()
+    assert (tmp_path / "m.csv").read_bytes().startswith(b"\xef\xbb\xbfsplit,task,metric")
+    assert main(["report", "--run", str(tmp_path / "nope"), "--out", str(tmp_path / "x.html")]) == 2
+    err = capsys.readouterr().err
+    assert "config.json" in err and "Fix:" in err and not (tmp_path / "x.html").exists()
+
+
+def test_metrics_csv_is_formula_safe_and_marks_the_headline_metric(run_dir, tmp_path):
+    import pandas as pd
+
+    from mtlrec.report import metrics_csv
+    d = tmp_path / "r"
+    import shutil
+    shutil.copytree(run_dir, d)
+    m = json.loads((d / "metrics.json").read_text())
+    m["test"]["=cmd|' /C calc'!A0"] = {"auc": 0.5}
+    (d / "metrics.json").write_text(json.dumps(m))
+    df = pd.read_csv(io.BytesIO(metrics_csv(d)), encoding="utf-8-sig")
+    assert set(df["split"]) == {"valid", "test"}
+    assert not df["task"].astype(str).str.startswith(("=", "+", "-", "@")).any()
+    head = df[(df["split"] == "test") & df["headline"]]
+    assert dict(zip(head["task"], head["metric"])) == {"click": "auc", "like": "auc", "rating": "rmse"}
+    assert set(df.loc[df["metric"] == "rmse", "direction"]) == {"lower is better"}
+
+
+# ---- zip ---------------------------------------------------------------------------------------
+def test_zip_round_trip_serves_recommendations(run_dir, tmp_path, capsys):
+    from mtlrec.recommend import recommend
+    from mtlrec.report import export_zip, import_zip
+    from mtlrec.runlib import list_run_rows
+    from mtlrec.runs import load_run
+    data = export_zip(run_dir)
+    names = set(zipfile.ZipFile(io.BytesIO(data)).namelist())
+    assert {"config.json", "model.pt", "dataset/arrays.npz", "meta.json"} <= names
+    root = tmp_path / "other-server-runs"
+    d = import_zip(data, root)
+    assert d.parent == root and d.name.startswith(tuple("0123456789"))
+    run = load_run(d)
+    items = recommend(run, "u3", k=4)
+    assert len(items) == 4 and all(isinstance(it["score"], float) for it in items)
+    assert load_run(run_dir).metrics["test"] == run.metrics["test"]
+    (row,) = list_run_rows(root)
+    assert row["name"] == list_run_rows(run_dir.parent)[0]["name"] and row["status"] == "finished"
+    # the CLI too
+    zp = tmp_path / "r.zip"
+    from mtlrec.__main__ import main
+    capsys.readouterr()
+    assert main(["runs", "export", str(run_dir), "--out", str(zp), "--root", str(run_dir.parent)]) == 0
+    assert main(["runs", "import", str(zp), "--root", str(root), "--name", "copy", "--json"]) == 0
+    assert Path(json.loads(capsys.readouterr().out.strip().splitlines()[-1])["run_dir"]).is_dir()
+    assert len(list_run_rows(root)) == 2
+
+
+class _Evil:
+    """Unpickling this would touch a marker file: weights_only=True must never run it."""
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (Path(self.marker),))
+
+
+def _rezip(data: bytes, replace: dict | None = None, add: dict | None = None) -> bytes:
+    src = zipfile.ZipFile(io.BytesIO(data))
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for n in src.namelist():
+            z.writestr(n, (replace or {}).get(n, src.read(n)))
+        for n, b in (add or {}).items():
+            z.writestr(n, b)
+    return buf.getvalue()
+
+
+def test_hostile_zips_are_refused_and_leave_nothing_behind(run_dir, tmp_path, monkeypatch, capsys):
+    from mtlrec import report as rep
+    data = rep.export_zip(run_dir)
+    marker = tmp_path / "PWNED"
+    evil = io.BytesIO()
+    torch.save({"w": _Evil(str(marker))}, evil)
+    cases = {
+        "traversal": (_rezip(data, add={"../../escape.json": b"{}"}), "../../escape.json"),
+        "absolute": (_rezip(data, add={"/tmp/abs.json": b"{}"}), "not a file of a run folder"),
+        "unknown file": (_rezip(data, add={"dataset/run.sh": b"rm -rf /"}), "not a file of a run folder"),
+        "pickle in model.pt": (_rezip(data, replace={"model.pt": evil.getvalue()}), "model.pt"),
+        "bad json": (_rezip(data, replace={"metrics.json": b"{nope"}), "metrics.json"),
+        "not a zip": (b"PK\x03\x04 not really", "not a zip"),
+    }
+    src = zipfile.ZipFile(io.BytesIO(data))
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:                  # a zip without its weights
+        for n in src.namelist():
+            if n != "model.pt":
+                z.writestr(n, src.read(n))
+    cases["missing weights"] = (buf.getvalue(), "model.pt")
+    root = tmp_path / "runs"
+    for case, (blob, expected) in cases.items():
+        with pytest.raises(DataError) as ei:
+            rep.import_zip(blob, root)
+        assert expected in str(ei.value) and ei.value.fix, case
+        assert not root.exists() or list(root.iterdir()) == [], case      # nothing left behind
+    assert not marker.exists() and not (tmp_path / "escape.json").exists()
+    # size caps are counted while unpacking
+    monkeypatch.setattr(rep, "MAX_UNPACKED_BYTES", 1000)
+    with pytest.raises(DataError, match="unpacks to more than"):
+        rep.import_zip(data, root)
+    assert list(root.iterdir()) == []
+    # the CLI: message, exit 2, no traceback
+    zp = tmp_path / "evil.zip"
+    zp.write_bytes(cases["traversal"][0])
+    from mtlrec.__main__ import main
+    capsys.readouterr()
+    assert main(["runs", "import", str(zp), "--root", str(root)]) == 2
+    err = capsys.readouterr().err
+    assert "escape.json" in err and "Fix:" in err and "Traceback" not in err
