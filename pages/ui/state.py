@@ -48,6 +48,7 @@ class AppState:
     jobs: list = field(default_factory=list)          # mtlrec.jobs.TrainingJob, newest last
     selected_run: str | None = None                   # run_dir of the run shown on Train/Results/Recommend
     rec_user: str | None = None                       # the user picked on Recommendations
+    opened_runs: list = field(default_factory=list)   # run folders opened from the Runs page, newest last
     counter: int = 0                                   # bumps widget keys when a workspace is loaded
     suggested_spec: Any = None                         # the roles suggested when the data was loaded
     upload_sig: tuple | None = None                    # (name, size) of the files last uploaded
@@ -71,8 +72,8 @@ class AppState:
         return out
 
     def finished_run_dirs(self) -> list[str]:
-        """Run folders of this session that have a model to show, newest first: finished runs and
-        cancelled runs whose best model so far was kept."""
+        """Run folders with a model to show, newest first: this session's finished runs and cancelled
+        runs whose best model so far was kept, then the runs opened from the Runs page."""
         out = []
         for job in reversed(self.jobs):
             snap = job.snapshot(include_batches=False)
@@ -80,7 +81,16 @@ class AppState:
             if rd and snap_get(snap, "status") in ("finished", "cancelled") \
                     and (Path(rd) / "model.pt").exists():
                 out.append(str(rd))
+        for rd in reversed(self.opened_runs):
+            if rd not in out and (Path(rd) / "model.pt").exists():
+                out.append(rd)
         return out
+
+    def forget_run(self, run_dir: str) -> None:
+        """A run folder was deleted: drop it from the opened runs and the selection."""
+        self.opened_runs = [r for r in self.opened_runs if r != str(run_dir)]
+        if self.selected_run == str(run_dir):
+            self.selected_run = None
 
     def job_for(self, run_dir: str | None):
         for job in self.jobs:
@@ -154,6 +164,14 @@ def request_explanation(run_dir: str, user, item) -> None:
     if explain_page_exists():
         st.switch_page(EXPLAIN_PAGE)
 
+def open_library_run(run_dir: str) -> None:
+    """Make a run folder from the library the current run (Results, Recommendations, Explain)."""
+    state = get_state()
+    rd = str(run_dir)
+    state.opened_runs = [r for r in state.opened_runs if r != rd] + [rd]
+    state.selected_run = rd
+
+
 def need_data(what: str = "this page") -> bool:
     """Show a hint and return False when no dataset is loaded."""
     if get_state().raw is None:
@@ -190,7 +208,8 @@ def need_run(what: str = "this page") -> str | None:
     state = get_state()
     runs = state.finished_run_dirs()
     if not runs:
-        st.info(f"No finished run in this session yet: train a model on **Train**, then come back to {what}.")
+        st.info(f"No finished run in this session yet: train a model on **Train**, or open a saved one on "
+                f"**Runs**, then come back to {what}.")
         return None
     pending = None                         # a selected run still training: followed, not replaced
     job = state.job_for(state.selected_run) if state.selected_run not in runs else None

@@ -15,7 +15,7 @@ from streamlit.testing.v1 import AppTest
 ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "app.py")
 PAGES = ["pages/home.py", "pages/data.py", "pages/model.py", "pages/train.py", "pages/results.py",
-         "pages/recommend.py"]
+         "pages/recommend.py", "pages/explain.py", "pages/runs.py"]
 
 
 def new_app() -> AppTest:

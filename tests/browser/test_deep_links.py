@@ -12,7 +12,7 @@ import appdriver as drv
 
 pytestmark = pytest.mark.browser
 
-TITLES = ["Home", "Data", "Tasks & model", "Train", "Results", "Recommendations", "Explain"]
+TITLES = ["Home", "Data", "Tasks & model", "Train", "Results", "Recommendations", "Explain", "Runs"]
 
 
 @pytest.fixture

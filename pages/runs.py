@@ -1,0 +1,184 @@
+"""Runs: every run folder under the runs root, shared by everyone who can reach this server.
+
+Filter and sort the library, open a run as the current run (Results, Recommendations and Explain
+then work on it from its folder alone, also after a restart), rename, tag or delete it, download
+its report, metrics or folder, import a run zip, and compare several runs side by side.
+"""
+from __future__ import annotations
+
+import re
+
+import streamlit as st
+
+from mtlrec.errors import DataError
+from mtlrec.runlib import (compare_figs, compare_metrics_frame, compare_runs, delete_run, list_run_rows,
+                           runs_root, set_meta)
+from pages.ui.messages import md_text, show_data_error, show_exception
+from pages.ui.state import ensure_app_navigation, get_state, open_library_run
+
+ensure_app_navigation()
+
+state = get_state()
+root = runs_root()
+st.title("Runs")
+st.caption(f"Every run folder under {md_text(root.resolve())} — the library is shared by everyone who can "
+           "reach this server (like MLflow's or TensorBoard's). Open a run to see it on Results, "
+           "Recommendations and Explain; select two or more to compare them.")
+
+rows = list_run_rows(root)
+if not rows:
+    st.info("No run folders yet: train a model on **Train** (or `python -m mtlrec train`), or import a run zip below.")
+
+
+def _label(r: dict) -> str:
+    return r["run"] if r["name"] == r["run"] else f"{r['name']} ({r['run']})"
+
+
+def _headline(r: dict) -> str:
+    parts = []
+    for task, m in r["metrics"].items():
+        if m.get("value") is not None:
+            parts.append(f"{task} {m['metric']} {m['value']:.4f}")
+    return ", ".join(parts)
+
+
+# ---------------------------------------------------------------------------- library table
+if rows:
+    f1, f2, f3, f4 = st.columns([2, 2, 2, 3])
+    statuses = sorted({r["status"] for r in rows})
+    archs = sorted({r["arch"] for r in rows})
+    datas = sorted({r["data"] for r in rows})
+    pick_status = f1.multiselect("Status", statuses, key="runs_f_status")
+    pick_arch = f2.multiselect("Architecture", archs, key="runs_f_arch")
+    pick_data = f3.multiselect("Dataset", datas, key="runs_f_data")
+    search = f4.text_input("Name or tag contains", key="runs_f_text")
+    shown = [r for r in rows
+             if (not pick_status or r["status"] in pick_status) and (not pick_arch or r["arch"] in pick_arch)
+             and (not pick_data or r["data"] in pick_data)
+             and (not search or search.lower() in (r["name"] + " " + " ".join(r["tags"])).lower())]
+    table = [{"run": _label(r), "created": r["created_text"], "status": r["status"], "data": r["data"],
+              "model": r["arch"], "tasks": ", ".join(r["tasks"]), "weighting": r["weighting"] or "",
+              "test metrics": _headline(r),
+              "gain": ", ".join(f"{t} {g['gain']:+.4f}" for t, g in r["gain"].items()),
+              "epochs": r["best_epoch"], "duration s": None if r["duration_s"] is None else round(r["duration_s"], 1),
+              "device": r["device"] or "", "tags": ", ".join(r["tags"]),
+              "problems": "; ".join(r["problems"])} for r in shown]
+    st.dataframe(table, hide_index=True, width="stretch", key="runs_table",
+                 column_config={"epochs": st.column_config.NumberColumn("best epoch")})
+    st.caption(f"{len(shown)} of {len(rows)} runs. Click a column header to sort.")
+
+    by_label = {_label(r): r for r in shown}
+    selected = st.multiselect("Select runs (one to open or manage, two or more to compare)", list(by_label),
+                              key="runs_selected")
+    chosen = [by_label[s] for s in selected if s in by_label]
+
+    # ------------------------------------------------------------------------ one run
+    if len(chosen) == 1:
+        r = chosen[0]
+        st.subheader(f"Run {md_text(_label(r))}")
+        for p in r["problems"]:
+            st.warning(md_text(p), icon=":material/warning:")
+        if r["status"] in ("failed", "interrupted") and r.get("error"):
+            st.caption(md_text(r["error"]))
+        c1, c2, c3 = st.columns(3)
+        if c1.button("Open as the current run", type="primary", icon=":material/open_in_new:", key="runs_open",
+                     disabled=not r["usable"],
+                     help=None if r["usable"] else "only finished runs, or cancelled ones with a kept model, open"):
+            open_library_run(r["path"])
+            st.switch_page("pages/results.py")
+        with c2.popover("Rename / tag", icon=":material/edit:"):
+            with st.form("runs_meta_form"):
+                new_name = st.text_input("Name", value=r["name"])
+                new_tags = st.text_input("Tags (comma separated)", value=", ".join(r["tags"]))
+                if st.form_submit_button("Save"):
+                    try:
+                        set_meta(r["path"], root, name=new_name,
+                                 tags=[t for t in re.split(r"\s*,\s*", new_tags) if t])
+                        st.rerun()
+                    except DataError as e:
+                        show_data_error(e)
+        with c3.popover("Delete", icon=":material/delete:"):
+            st.markdown(f"Delete **{md_text(_label(r))}** and everything in its folder? This cannot be undone.")
+            sure = st.checkbox("Yes, delete this run", key="runs_delete_sure")
+            if st.button("Delete the run", disabled=not sure, key="runs_delete", type="primary"):
+                try:
+                    delete_run(r["path"], root)
+                    state.forget_run(r["path"])
+                    st.session_state.pop("runs_selected", None)
+                    st.rerun()
+                except DataError as e:
+                    show_data_error(e)
+        d1, d2, d3 = st.columns(3)
+        if d1.button("Build the HTML report", icon=":material/description:", key="runs_report_build",
+                     help="one self-contained file (figures included, works offline) for stakeholders"):
+            try:
+                from mtlrec.report import report_html
+                with st.spinner("Building the report (scores recommendations and explains one) ..."):
+                    st.session_state["runs_report"] = (r["path"], report_html(r["path"]).encode("utf-8"))
+            except Exception as e:
+                show_exception(e, "Building the report")
+        rep = st.session_state.get("runs_report")
+        if rep and rep[0] == r["path"]:
+            d1.download_button("Download report", rep[1], file_name=f"{r['run']}-report.html", mime="text/html",
+                               icon=":material/download:", key="runs_report_dl")
+        try:
+            from mtlrec.report import export_zip, metrics_csv
+            d2.download_button("Metrics (CSV)", metrics_csv(r["path"]), file_name=f"{r['run']}-metrics.csv",
+                               mime="text/csv", icon=":material/table:", key="runs_metrics_dl")
+            if r["status"] != "running":
+                d3.download_button("Run folder (zip)", export_zip(r["path"]), file_name=f"{r['run']}.zip",
+                                   mime="application/zip", icon=":material/folder_zip:", key="runs_zip_dl")
+        except Exception as e:
+            show_exception(e, "Preparing the downloads")
+
+    # ------------------------------------------------------------------------ compare
+    elif len(chosen) >= 2:
+        st.subheader("Compare")
+        ref_label = st.selectbox("Reference run (Δm is measured against it)", [_label(r) for r in chosen],
+                                 key="runs_reference")
+        try:
+            cmp = compare_runs([r["path"] for r in chosen], reference=by_label[ref_label]["path"])
+        except DataError as e:
+            show_data_error(e)
+            st.stop()
+        except Exception as e:
+            show_exception(e, "Comparing the runs")
+            st.stop()
+        labels = [x["label"] for x in cmp["runs"]]
+        cols = st.columns(len(labels))
+        for col, lab in zip(cols, labels):
+            dm = cmp["delta_m"].get(lab)
+            col.metric(f"Δm — {md_text(lab)}", "—" if dm is None else f"{dm:+.2f} %",
+                       help="mean relative per-task improvement over the reference run (LibMTL's Δm; "
+                            "sign-corrected for lower-is-better metrics)")
+        if cmp.get("delta_m_note"):
+            st.caption(md_text(cmp["delta_m_note"]))
+        st.markdown("**Test metrics** (the best of each row is named in *best*)")
+        frame = compare_metrics_frame(cmp)
+        st.dataframe(frame, hide_index=True, width="stretch", key="runs_cmp_metrics")
+        st.markdown("**Configuration differences**")
+        if cmp["config_diff"]:
+            st.dataframe([{"setting": d["key"], **{lab: None if v is None else str(v) for lab, v in d["values"].items()}}
+                          for d in cmp["config_diff"]], hide_index=True, width="stretch", key="runs_cmp_diff")
+        else:
+            st.caption("The runs have the same configuration.")
+        st.markdown("**Validation curves**")
+        figs = compare_figs(cmp)
+        fcols = st.columns(2)
+        for k, (task, fig) in enumerate(figs.items()):
+            fcols[k % 2].plotly_chart(fig, key=f"runs_cmp_curve_{k}")
+
+# ---------------------------------------------------------------------------- import
+st.divider()
+with st.expander("Import a run (a zip exported from this page or with `python -m mtlrec runs export`)"):
+    up = st.file_uploader("Run zip", type=["zip"], key="runs_import")
+    if up is not None and st.button("Import", key="runs_import_go", icon=":material/upload:"):
+        try:
+            from mtlrec.report import import_zip
+            dest = import_zip(up.getvalue(), root, source=up.name)
+            st.toast(f"Imported as {md_text(dest.name)}.")
+            st.rerun()
+        except DataError as e:
+            show_data_error(e)
+        except Exception as e:
+            show_exception(e, "Importing the run")

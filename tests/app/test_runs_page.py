@@ -1,0 +1,130 @@
+"""AppTest: the Runs page lists the run folders under the runs root (three runs and a damaged one),
+filters them, opens one as the current run (Results and Recommendations then work from its folder
+alone, in a session that trained nothing), renames, compares with Δm, and deletes with confirmation."""
+from __future__ import annotations
+
+import shutil
+
+import pytest
+import torch
+from streamlit.testing.v1 import AppTest
+
+from _fixtures_train import TASKS, make_dataset
+from test_pages import APP, no_exception, plain, texts
+
+ARCHS = {"shared_bottom": {"shared_dims": [16], "tower_dims": [8], "embedding_dim": 8},
+         "mmoe": {"n_experts": 2, "expert_dims": [16], "tower_dims": [8], "embedding_dim": 8},
+         "ple": {"n_shared_experts": 1, "n_specific_experts": 1, "expert_dims": [16], "tower_dims": [8],
+                 "embedding_dim": 8}}
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory):
+    import os
+
+    from mtlrec.config import RunConfig
+    from mtlrec.jobs import TrainingJob
+    root = tmp_path_factory.mktemp("library")
+    tasks = [t for t in TASKS if t["name"] in ("click", "rating")]
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for arch, hp in ARCHS.items():
+            cfg = RunConfig.from_dict({"name": arch, "tasks": tasks, "model": {"arch": arch, **hp},
+                                       "train": {"epochs": 2, "batch_size": 512, "device": "cpu", "ranking_k": 0}})
+            job = TrainingJob(cfg, run_dir=root / f"20260101-00000{len(list(root.iterdir()))}-{arch}",
+                              dataset=make_dataset(n_rows=1500)).start()
+            job.join(timeout=240)
+            assert job.snapshot()["status"] == "finished", job.snapshot()
+    finally:
+        torch.set_num_threads(n)
+    broken = root / "20260101-000009-broken"
+    shutil.copytree(root / "20260101-000000-shared_bottom", broken)
+    (broken / "metrics.json").write_text("{ not json")
+    old = os.environ.get("MTLREC_RUNS_DIR")
+    os.environ["MTLREC_RUNS_DIR"] = str(root)
+    yield root
+    if old is None:
+        os.environ.pop("MTLREC_RUNS_DIR", None)
+    else:
+        os.environ["MTLREC_RUNS_DIR"] = old
+
+
+def runs_page() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=240).run()
+    at.switch_page("pages/runs.py").run()
+    no_exception(at, "runs page")
+    return at
+
+
+def table(at: AppTest):
+    return next(d.value for d in at.dataframe if "problems" in d.value.columns)
+
+
+def test_the_library_lists_every_run_and_names_a_damaged_one(library):
+    at = runs_page()
+    t = table(at)
+    assert len(t) == 4
+    assert set(t["model"]) == {"shared_bottom", "mmoe", "ple"}
+    broken = t[t["run"].str.contains("broken")]
+    assert len(broken) == 1 and "metrics.json" in broken["problems"].iloc[0]
+    assert (t[~t["run"].str.contains("broken")]["status"] == "finished").all()
+    assert t[t["model"] == "mmoe"]["test metrics"].iloc[0].startswith("click auc")
+    at.multiselect(key="runs_f_arch").set_value(["mmoe"]).run()
+    assert list(table(at)["model"]) == ["mmoe"]
+
+
+def test_opened_run_works_on_results_and_recommendations_without_training(library):
+    at = runs_page()
+    label = next(o for o in at.multiselect(key="runs_selected").options if o.startswith("mmoe"))
+    at.multiselect(key="runs_selected").set_value([label]).run()
+    no_exception(at, "one run selected")
+    at.button(key="runs_open").click().run()
+    no_exception(at, "open")
+    assert any(t.value == "Results" for t in at.title)
+    assert at.selectbox(key="run_picker").value.endswith("mmoe")
+    assert "Test metrics per task" in [s.value for s in at.subheader]
+    at.switch_page("pages/recommend.py").run()
+    no_exception(at, "recommendations of an opened run")
+    assert any("Top 10 for user" in plain(m.value) for m in at.markdown)
+
+
+def test_rename_and_delete_with_confirmation(library):
+    at = runs_page()
+    label = next(o for o in at.multiselect(key="runs_selected").options if o.startswith("ple"))
+    at.multiselect(key="runs_selected").set_value([label]).run()
+    name_box = next(t for t in at.text_input if t.label == "Name")
+    name_box.set_value("PLE for the meeting")
+    next(t for t in at.text_input if t.label.startswith("Tags")).set_value("demo, best")
+    next(b for b in at.button if b.label == "Save").click().run()
+    no_exception(at, "rename")
+    t = table(at)
+    row = t[t["model"] == "ple"].iloc[0]
+    assert row["run"].startswith("PLE for the meeting") and row["tags"] == "demo, best"
+    # delete: the button stays disabled until the confirmation is ticked
+    label = next(o for o in at.multiselect(key="runs_selected").options if o.startswith("PLE for the meeting"))
+    at.multiselect(key="runs_selected").set_value([label]).run()
+    assert at.button(key="runs_delete").disabled
+    at.checkbox(key="runs_delete_sure").check().run()
+    at.button(key="runs_delete").click().run()
+    no_exception(at, "delete")
+    assert "ple" not in set(table(at)["model"])
+    assert not any(p.name.endswith("-ple") for p in library.iterdir())
+
+
+def test_compare_shows_delta_m_metrics_and_config_differences(library):
+    at = runs_page()
+    opts = [o for o in at.multiselect(key="runs_selected").options if "broken" not in o]
+    at.multiselect(key="runs_selected").set_value(opts).run()
+    no_exception(at, "compare")
+    assert "Compare" in [s.value for s in at.subheader]
+    dms = [m.value for m in at.metric if m.label.startswith("Δm")]
+    assert len(dms) == len(opts) and dms.count("+0.00 %") >= 1       # the reference against itself
+    assert all(v == "—" or v.endswith(" %") for v in dms)
+    metrics = next(d.value for d in at.dataframe if "best" in d.value.columns)
+    assert set(metrics["task"]) == {"click", "rating"}
+    assert (metrics["best"].str.len() > 0).all()                       # a best run named for each task
+    assert set(metrics["direction"]) == {"higher is better", "lower is better"}
+    diff = next(d.value for d in at.dataframe if "setting" in d.value.columns)
+    assert "model.arch" in set(diff["setting"]) and "train.epochs" not in set(diff["setting"])
+    assert len(at.get("plotly_chart")) == 2            # one validation-curve figure per task
