@@ -15,6 +15,7 @@ import streamlit as st
 
 from pages.ui.sidebar import fill_device, sidebar
 from pages.ui.state import mark_app_ran
+from pages.ui.workspace import restore_or_start, save_if_changed
 st.set_page_config(page_title="mtlrec — multi-task recommendations", page_icon=":material/hub:",
                    layout="wide")
 
@@ -31,6 +32,7 @@ PAGES = [
 
 page = st.navigation(PAGES)
 mark_app_ran()
+restore_or_start()          # ?ws=<id>: the visitor's saved dataset, configuration and runs
 device_slot = sidebar()
 try:
     page.run()
@@ -41,4 +43,5 @@ except Exception as e:      # st.stop()/st.rerun() are not Exceptions: they pass
              f"unaffected; try again, or go back a step. Reference for the server log: {ref}.",
              icon=":material/error:")
 finally:
+    save_if_changed()
     fill_device(device_slot)

@@ -11,6 +11,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 os.environ.setdefault("STREAMLIT_BROWSER_GATHER_USAGE_STATS", "false")
+# workspaces the app saves while tests drive it (pages/ui/workspace.py) go to a temporary folder
+if "MTLREC_WORKSPACES" not in os.environ:
+    import tempfile
+    os.environ["MTLREC_WORKSPACES"] = tempfile.mkdtemp(prefix="mtlrec-workspaces-")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # Two torch threads on a 2-core machine that also runs the test's own threads (Streamlit server,
@@ -44,3 +48,21 @@ def sample_data_dir() -> Path:
 
 # a failure whose traceback pytest cannot format is reported, not an INTERNALERROR (see the module)
 from _traceback_guard import pytest_runtest_makereport  # noqa: E402,F401
+
+
+# AppTest starts every run in Streamlit's old pages-directory mode (it resets the flag that
+# st.navigation clears), and in that mode a page switched to runs on its own, without app.py.
+# The served app always runs app.py (its navigation, sidebar, workspace and error boundary):
+# make AppTest do the same, so that page tests see what a visitor sees.
+try:
+    from streamlit.runtime.pages_manager import PagesManager as _PM
+
+    _pm_init = _PM.__init__
+
+    def _init_without_pages_directory_mode(self, *args, **kwargs):
+        _pm_init(self, *args, **kwargs)
+        _PM.uses_pages_directory = False
+
+    _PM.__init__ = _init_without_pages_directory_mode
+except ImportError:  # pragma: no cover - streamlit is a hard requirement
+    pass

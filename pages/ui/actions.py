@@ -36,7 +36,10 @@ def handle_upload(files) -> bool:
     state = get_state()
     names = ", ".join(f.name for f in files)
     try:
-        apply_workspace(uploaded_workspace([(f.name, f.getvalue()) for f in files]))
+        contents = [(f.name, f.getvalue()) for f in files]
+        apply_workspace(uploaded_workspace(contents))
+        from pages.ui.workspace import remember_upload
+        remember_upload(contents)
         return True
     except DataError as e:
         state.data_error = e
@@ -108,6 +111,8 @@ def start_training():
     job = TrainingJob(cfg, run_dir, dataset=state.dataset)
     job.start()
     state.jobs.append(job)
+    from pages.ui.workspace import register_job
+    register_job(job)
     return job
 
 @st.cache_resource(show_spinner="Loading the run ...", max_entries=16)

@@ -49,6 +49,9 @@ class AppState:
     selected_run: str | None = None                   # run_dir of the run shown on Train/Results/Recommend
     rec_user: str | None = None                       # the user picked on Recommendations
     opened_runs: list = field(default_factory=list)   # run folders opened from the Runs page, newest last
+    ws_id: str | None = None                          # the workspace (?ws= in the URL; pages/ui/workspace.py)
+    ws_files: list | None = None                      # stored names of the uploaded files of the workspace
+    ws_sig: str | None = None                         # digest of the last saved workspace
     counter: int = 0                                   # bumps widget keys when a workspace is loaded
     suggested_spec: Any = None                         # the roles suggested when the data was loaded
     upload_sig: tuple | None = None                    # (name, size) of the files last uploaded
@@ -148,6 +151,7 @@ def apply_workspace(ws: dict) -> None:
     """Put a workspace (from mtlrec.workflow.sample_workspace / uploaded_workspace) into the state."""
     state = get_state()
     state.raw, state.spec, state.prep = ws["raw"], ws["spec"], ws["prep"]
+    state.ws_files = None           # the sample, or an upload whose files remember_upload keeps
     state.suggested_spec = ws["spec"]
     state.tasks, state.model, state.train, state.text = ws["tasks"], ws["model"], ws["train"], ws["text"]
     state.source = ws["source"]

@@ -8,6 +8,8 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
+from test_pages import plain
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -23,7 +25,7 @@ def upload(at: AppTest, name: str, data: bytes, mime: str = "text/csv") -> str:
     at.file_uploader(key="data_upload").set_value((name, data, mime)).run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.session_state["mtlrec_state"].raw is None
-    return "\n".join(e.value for e in at.error)
+    return "\n".join(plain(e.value) for e in at.error)
 
 
 def test_uploader_states_the_limits_and_the_formats():

@@ -1,0 +1,50 @@
+"""AppTest: the workspace survives a reload. A session gets a workspace id in the URL; a new session
+opened with that id (a reload, a bookmark, another server process) finds the same dataset,
+configuration and runs; a session without the id gets a new, empty workspace."""
+from __future__ import annotations
+
+from streamlit.testing.v1 import AppTest
+
+from test_pages import APP, no_exception, state_of
+
+
+def _ws(at: AppTest) -> str:
+    """The session's workspace id (the URL's ?ws=; AppTest does not show URL changes made after a
+    switch_page, the browser test checks the URL itself)."""
+    return state_of(at).ws_id
+
+
+def test_reload_with_the_workspace_id_restores_data_and_configuration():
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    at.button(key="home_load_sample").click().run()
+    no_exception(at, "sample")
+    wid = _ws(at)
+    assert len(wid) == 32 and at.query_params.get("ws") in (None, wid, [wid])
+    st_ = state_of(at)
+    st_.train["epochs"] = 7
+    st_.tasks = [t for t in st_.tasks if t["name"] != "rating"]
+    at.switch_page("pages/model.py").run()                      # any run saves the change
+    no_exception(at, "model page")
+
+    again = AppTest.from_file(APP, default_timeout=120)
+    again.query_params["ws"] = wid
+    again.run()
+    no_exception(again, "reloaded")
+    st2 = state_of(again)
+    assert st2.ws_id == wid and st2.raw is not None and len(st2.raw.interactions) == 60_000
+    assert st2.train["epochs"] == 7
+    assert [t["name"] for t in st2.tasks] == [t["name"] for t in st_.tasks]
+    again.switch_page("pages/model.py").run()
+    assert any(n.label == "Epochs" and n.value == 7 for n in again.number_input)
+
+    fresh = AppTest.from_file(APP, default_timeout=120).run()
+    assert state_of(fresh).raw is None and _ws(fresh) != wid
+
+
+def test_an_unknown_or_hostile_id_starts_a_new_workspace():
+    for bad in ("0" * 32, "../../etc"):
+        at = AppTest.from_file(APP, default_timeout=120)
+        at.query_params["ws"] = bad
+        at.run()
+        no_exception(at, "bad id")
+        assert state_of(at).raw is None and _ws(at) != bad
