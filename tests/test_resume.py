@@ -232,3 +232,19 @@ def test_training_job_resumes_a_cancelled_run(tmp_path):
     assert snap["metrics"]["best_epoch"] == whole.metrics["best_epoch"]
     with pytest.raises(ResumeRefused, match="finished"):     # at once, before any thread starts
         TrainingJob.resume(tmp_path / "run")
+
+
+def test_run_killed_after_its_last_epoch_resumes_straight_to_the_end(tmp_path):
+    """Killed during the test evaluation / ranking / baselines: the checkpoint holds the last epoch,
+    so resuming trains no epoch and does only the ending (here: config.json says 2 epochs and the
+    checkpoint holds epoch 2, as after a kill in the ending)."""
+    from mtlrec.training.resume import resume_run
+    _cancelled_after(2, tmp_path / "run")
+    cfg = json.loads((tmp_path / "run" / "config.json").read_text())
+    cfg["train"]["epochs"] = 2
+    (tmp_path / "run" / "config.json").write_text(json.dumps(cfg))
+    seen = []
+    res = resume_run(tmp_path / "run", on_epoch=lambda rec, h: seen.append(rec["epoch"]))
+    assert res.status == "finished" and seen == [] and len(res.history.epochs) == 2
+    assert set(res.metrics["test"]) == {t["name"] for t in TASKS}
+    assert res.metrics["best_epoch"] in (1, 2) and (tmp_path / "run" / "model.pt").is_file()
