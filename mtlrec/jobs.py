@@ -6,6 +6,9 @@
         time.sleep(0.5)                                   # draw job.snapshot()["history"]
     job.cancel()                                          # takes effect within one batch
 
+    job = TrainingJob.resume("runs/x")   # an interrupted/cancelled/failed run, from its checkpoint.pt
+    job.start()                          # (ResumeRefused, a DataError, at once when it cannot be resumed)
+
 Every job has its own model, optimiser, history and random generator (the batch order
 comes from a per-job ``torch.Generator``); nothing is shared between jobs except
 torch's global RNG, used only while a model is initialised (under a lock, see
@@ -49,6 +52,30 @@ class TrainingJob:
         self._created = time.time()
         self._finished_at: float | None = None
         self.result = None   # RunResult once finished (model, dataset, tasks)
+        self.resuming = False
+
+    @classmethod
+    def resume(cls, run_dir, *, name: str | None = None) -> "TrainingJob":
+        """A job (not started) that continues the run in ``run_dir`` from its last checkpoint.
+
+        Raises `mtlrec.training.resume.ResumeRefused` (a DataError with ``what`` and ``fix``) at
+        once when the run finished, is still training or has no checkpoint; the check is
+        repeated when the job starts (then the job fails with that message and the run folder
+        is left as it was)."""
+        import json
+
+        from mtlrec.config import RunConfig
+        from mtlrec.training.resume import ResumeRefused, check_resumable
+        d = Path(run_dir)
+        check_resumable(d)
+        try:
+            cfg = RunConfig.from_dict(json.loads((d / "config.json").read_text(encoding="utf-8")))
+        except Exception as e:  # noqa: BLE001
+            raise ResumeRefused(f"config.json is missing or damaged ({e})", file=str(d / "config.json"),
+                                fix="train the run again") from None
+        job = cls(cfg, d, name=name)
+        job.resuming = True
+        return job
 
     # ---- control -------------------------------------------------------------------------
     def start(self) -> "TrainingJob":
@@ -89,7 +116,7 @@ class TrainingJob:
     def _run(self) -> None:
         from mtlrec.errors import DataError, TrainingError
         from mtlrec.training.pipeline import run_training
-        from mtlrec.training.rundir import RunWriter
+        from mtlrec.training.resume import ResumeRefused
         with self._lock:
             if self._stop.is_set():
                 self._status = "cancelled"
@@ -102,13 +129,19 @@ class TrainingJob:
             dev = str(pick_device(self.config.train.device))
             with self._lock:
                 self._device = dev
-            res = run_training(self.config, self.run_dir, dataset=self.dataset, stop_event=self._stop,
-                               progress=self._progress, history=self._history)
+            if self.resuming:
+                from mtlrec.training.resume import resume_run
+                res = resume_run(self.run_dir, stop_event=self._stop, progress=self._progress, history=self._history)
+            else:
+                res = run_training(self.config, self.run_dir, dataset=self.dataset, stop_event=self._stop,
+                                   progress=self._progress, history=self._history)
             with self._lock:
                 self.result = res
                 self._metrics = copy.deepcopy(res.metrics)
                 self._device = res.device
                 self._status = res.status
+        except ResumeRefused as e:     # nothing was written: the folder keeps its own status
+            self._fail(str(e), type(e).__name__, record=False)
         except (DataError, TrainingError, ValueError) as e:
             self._fail(str(e), type(e).__name__)
         except Exception as e:  # unexpected: keep the traceback in the status file for debugging
@@ -120,12 +153,14 @@ class TrainingJob:
             with self._lock:
                 self._finished_at = time.time()
 
-    def _fail(self, message: str, kind: str, tb: str | None = None) -> None:
+    def _fail(self, message: str, kind: str, tb: str | None = None, record: bool = True) -> None:
         from mtlrec.training.rundir import RunWriter, read_json
         with self._lock:
             self._status = "failed"
             self._error = message
             self._error_kind = kind
+        if not record:
+            return
         try:   # run_training records its own failures; write here only what it could not
             recorded = (read_json(self.run_dir / "status.json", {}) or {}).get("status")
         except (OSError, ValueError):

@@ -1,4 +1,10 @@
-"""``python -m mtlrec train --config FILE [--out RUN_DIR] [--json] [--epochs N] [--device cpu]``.
+"""``python -m mtlrec train --config FILE [--out RUN_DIR] [--json] [--epochs N] [--device cpu]``,
+``python -m mtlrec train --resume RUN [--json] [--device cpu] [--threads N]``.
+
+``--resume RUN`` continues an interrupted, cancelled or failed run from the checkpoint.pt its
+folder holds (RUN: a run folder, or a folder name inside the runs root), in that folder and
+with its configuration; it is refused (exit 2, nothing written) for a finished run, a run that
+is still training, or a run without a checkpoint.
 
 Progress goes to stderr; with ``--json`` stdout carries exactly one JSON object:
 ``{"run_dir", "device", "status", "best_epoch", "test": {task: {metric: v}}, "valid": {...},
@@ -19,7 +25,10 @@ import time
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--config", required=True, help="JSON run config (see mtlrec/config.py for the format)")
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--config", help="JSON run config (see mtlrec/config.py for the format)")
+    what.add_argument("--resume", metavar="RUN", help="continue an interrupted, cancelled or failed run from its "
+                      "last checkpoint (a run folder, or a folder name inside the runs root)")
     p.add_argument("--out", default=None, help="run folder to write (default: runs/<timestamp>-<arch>)")
     p.add_argument("--json", action="store_true", help="print one JSON object with the results on stdout")
     p.add_argument("--epochs", type=int, default=None, help="override train.epochs")
@@ -57,6 +66,18 @@ def _sigterm_to_interrupt():
     return lambda: signal.signal(signal.SIGTERM, old)
 
 
+def _resume_dir(name):
+    """RUN of ``--resume``: a folder path, else a folder name inside the runs root."""
+    from pathlib import Path
+
+    from mtlrec.runlib import runs_root
+    p = Path(name)
+    if p.is_dir() or p.is_absolute() or len(p.parts) > 1:
+        return p
+    inside = runs_root() / p
+    return inside if inside.is_dir() else p
+
+
 def run(args) -> int:
     from mtlrec.config import RunConfig
     from mtlrec.errors import DataError, TrainingError
@@ -75,19 +96,7 @@ def run(args) -> int:
         return code
 
     try:
-        cfg = RunConfig.load(args.config)
-        if args.epochs is not None:
-            cfg.train.epochs = int(args.epochs)
-        if args.device:
-            cfg.train.device = args.device
-        if args.baselines:
-            cfg.train.baselines = True
-        if args.threads:
-            cfg.train.threads = args.threads
-        cfg.validate()
         from mtlrec.training.pipeline import Progress, run_training
-        from mtlrec.training.rundir import default_run_dir
-        run_dir = args.out or default_run_dir(cfg.arch, name=cfg.name)
         progress = Progress()
         say = (lambda s: None) if args.quiet else (lambda s: err(f"[mtlrec] {s}"))
         t0 = time.time()
@@ -105,10 +114,39 @@ def run(args) -> int:
             err(f"[mtlrec] {progress.phase} epoch {rec['epoch']}/{progress.epochs}  train loss {loss}  "
                 f"valid {'  '.join(parts)}  ({rec['samples_per_s']:.0f} samples/s){best}")
 
-        say(f"run folder: {run_dir}")
+        if args.resume:
+            for flag, given in (("--out", args.out), ("--epochs", args.epochs), ("--baselines", args.baselines)):
+                if given:
+                    return fail("failed", f"{flag} cannot be used with --resume: a resumed run keeps its folder "
+                                          "and its configuration", 2)
+            from mtlrec.training.resume import resume_run
+            run_dir = _resume_dir(args.resume)
+            say(f"resuming run folder: {run_dir}")
+
+            def go():
+                return resume_run(run_dir, progress=progress, on_epoch=on_epoch, log=say, device=args.device,
+                                  threads=args.threads)
+        else:
+            cfg = RunConfig.load(args.config)
+            if args.epochs is not None:
+                cfg.train.epochs = int(args.epochs)
+            if args.device:
+                cfg.train.device = args.device
+            if args.baselines:
+                cfg.train.baselines = True
+            if args.threads:
+                cfg.train.threads = args.threads
+            cfg.validate()
+            from mtlrec.training.rundir import default_run_dir
+            run_dir = args.out or default_run_dir(cfg.arch, name=cfg.name)
+            say(f"run folder: {run_dir}")
+
+            def go():
+                return run_training(cfg, run_dir, progress=progress, on_epoch=on_epoch, log=say)
+
         restore = _sigterm_to_interrupt()
         try:
-            res = run_training(cfg, run_dir, progress=progress, on_epoch=on_epoch, log=say)
+            res = go()
         finally:
             restore()
         m = res.metrics
@@ -128,7 +166,7 @@ def run(args) -> int:
             print(f"run folder: {run_dir}")
         else:
             out = {"run_dir": str(run_dir), "device": res.device, "status": res.status,
-                   "arch": cfg.arch, "best_epoch": m.get("best_epoch"), "test": m.get("test", {}),
+                   "arch": getattr(res.model, "arch", None), "best_epoch": m.get("best_epoch"), "test": m.get("test", {}),
                    "valid": m.get("valid", {}), "ranking": m.get("ranking", {}),
                    "warnings": m.get("warnings", [])}
             if "gain" in m:

@@ -174,7 +174,7 @@ def rank_test(cfg: RunConfig, model, data, tasks) -> dict:
 def run_training(cfg: RunConfig, run_dir=None, *, dataset=None, stop_event: threading.Event | None = None,
                  progress: Progress | None = None, on_log: Callable | None = None,
                  on_epoch: Callable | None = None, history=None, write_dataset: bool = True,
-                 log: Callable[[str], None] | None = None) -> RunResult:
+                 log: Callable[[str], None] | None = None, resume: dict | None = None) -> RunResult:
     """Train ``cfg`` (on ``dataset`` if given, else on the data the config names).
 
     Writes the run folder as it goes when ``run_dir`` is given. Raises DataError /
@@ -186,6 +186,11 @@ def run_training(cfg: RunConfig, run_dir=None, *, dataset=None, stop_event: thre
     "cancelled", or "failed" with the error -- also when anything in the pipeline raises
     (the exception is recorded, then re-raised). Ctrl-C (KeyboardInterrupt) is recorded as
     "cancelled". While it runs, a heartbeat thread refreshes status.json.
+
+    Every epoch rewrites ``checkpoint.pt`` in the run folder; it is removed when the run
+    finishes. ``resume`` (a loaded checkpoint; use `mtlrec.training.resume.resume_run`, which
+    checks the folder first) continues a run in its own folder: config, model.json and dataset/
+    are kept, training goes on at the checkpoint's next epoch.
     """
     from mtlrec.training.history import History
     from mtlrec.training.rundir import RunWriter
@@ -196,7 +201,7 @@ def run_training(cfg: RunConfig, run_dir=None, *, dataset=None, stop_event: thre
     try:
         return _run_training(cfg, writer, dataset=dataset, stop_event=stop_event, progress=progress,
                              on_log=on_log, on_epoch=on_epoch, history=history, write_dataset=write_dataset,
-                             log=log)
+                             log=log, resume=resume)
     except BaseException as e:
         if writer is not None:
             _record_failure(writer, e, history, progress)
@@ -233,7 +238,7 @@ def _record_failure(writer, e: BaseException, history, progress) -> None:
 
 
 def _run_training(cfg: RunConfig, writer, *, dataset, stop_event, progress: Progress, on_log, on_epoch,
-                  history, write_dataset: bool, log) -> RunResult:
+                  history, write_dataset: bool, log, resume: dict | None = None) -> RunResult:
     from mtlrec.device import describe_device, pick_device
     from mtlrec.training.trainer import Trainer
 
@@ -245,28 +250,40 @@ def _run_training(cfg: RunConfig, writer, *, dataset, stop_event, progress: Prog
         progress.warnings.append(message)
         say(f"warning: {message}")
 
+    resumed = {}
+    if resume is not None:
+        resumed = {"resumed_from_epoch": int(resume["epoch"])}
+        for w in resume.get("warnings") or []:
+            if w not in progress.warnings:
+                progress.warnings.append(w)
     if writer:
-        writer.write_status("running")
+        writer.write_status("running", warnings=list(progress.warnings), **resumed)
         writer.start_heartbeat()
+        if resume is None:      # a folder trained before: its old checkpoint is not this run's
+            writer.remove_checkpoint()
     cfg.train.validate()
     device = pick_device(cfg.train.device)
     if cfg.train.threads:
         import torch
         torch.set_num_threads(int(cfg.train.threads))   # process-wide
     if writer:
-        writer.write_config(cfg.to_dict())
+        if resume is None:
+            writer.write_config(cfg.to_dict())
         writer.write_status("running", device=str(device))
     if dataset is None:
         say("preparing data ...")
         dataset = build_dataset(cfg)
     tasks = build_tasks(cfg, dataset)
     model = build_model_for(cfg, dataset, tasks)
-    if writer:
+    if writer and resume is None:
         writer.write_model_info(model_info(model, tasks, dataset))
         if write_dataset:
             writer.write_dataset(dataset)
-    say(f"training {cfg.arch} on {describe_device(device)}: {len(tasks)} tasks, "
-        f"{dataset.n_rows('train')} training rows")
+    if resume is not None:
+        say(f"resuming {cfg.arch} after epoch {resume['epoch']} of {cfg.train.epochs} on {describe_device(device)}")
+    else:
+        say(f"training {cfg.arch} on {describe_device(device)}: {len(tasks)} tasks, "
+            f"{dataset.n_rows('train')} training rows")
     data = dataset.to_device(device)
     phases = ["multi-task"]
     if cfg.train.baselines:
@@ -282,7 +299,7 @@ def _run_training(cfg: RunConfig, writer, *, dataset, stop_event, progress: Prog
 
     trainer = Trainer(model, tasks, cfg.train, device, stop_event=stop_event, on_batch=on_batch,
                       on_log=on_log, on_epoch=on_epoch, writer=writer, history=history, on_warning=warn)
-    res = trainer.fit(data)
+    res = trainer.fit(data, resume=resume)
     metrics = res.metrics_dict()
     metrics["arch"] = cfg.arch
     status = res.status
@@ -320,6 +337,8 @@ def _run_training(cfg: RunConfig, writer, *, dataset, stop_event, progress: Prog
             error = "cancelled before the first epoch ended; no model was saved"
         writer.write_status(status, error=error, device=str(device), warnings=list(progress.warnings),
                             has_model=has_model)
+        if status == "finished":     # nothing left to resume; cancelled/failed runs keep theirs
+            writer.remove_checkpoint()
     return RunResult(run_dir=writer.dir if writer is not None else None, status=status,
                      device=str(device), metrics=metrics, history=history, model=model,
                      dataset=dataset, tasks=tasks)

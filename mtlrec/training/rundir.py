@@ -13,6 +13,10 @@ Layout of ``runs/<timestamp>-<arch>/``:
 * ``metrics.json`` valid/test metrics per task, best epoch, single-task baselines and gains
 * ``model.pt``     the best (by validation) state_dict; load with ``torch.load(..., weights_only=True)``
 * ``model.json``   arch, hparams, tasks, label ranges: enough to rebuild the model
+* ``checkpoint.pt`` rewritten (atomically) after every epoch: everything needed to continue
+  the run (`mtlrec.training.resume.resume_run`, ``python -m mtlrec train --resume RUN``);
+  tensors and plain containers only (``torch.load(..., weights_only=True)``). Removed when
+  the run finishes; kept when it is cancelled, fails or is interrupted.
 * ``dataset/``     the PreparedDataset (``PreparedDataset.save``)
 """
 from __future__ import annotations
@@ -30,6 +34,7 @@ from mtlrec.errors import TrainingError
 
 HEARTBEAT_S = 30.0        # status.json "heartbeat" refresh while a run trains
 MAX_NAME_CHARS = 60
+CHECKPOINT_NAME = "checkpoint.pt"
 
 
 def safe_run_name(name) -> str:
@@ -198,6 +203,22 @@ class RunWriter:
         tmp = path.with_name(f".{name}.tmp")
         torch.save({k: v.detach().cpu() for k, v in state_dict.items()}, tmp)
         os.replace(tmp, path)
+
+    def write_checkpoint(self, state: dict, name: str = CHECKPOINT_NAME) -> None:
+        """Write a training checkpoint (see `Trainer.checkpoint_state`) via a temporary file and
+        ``os.replace``: a kill leaves the previous checkpoint or the new one, never half of one."""
+        import torch
+        path = self.dir / name
+        tmp = path.with_name(f".{name}.{os.getpid()}.tmp")
+        try:
+            torch.save(state, tmp)
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+
+    def remove_checkpoint(self, name: str = CHECKPOINT_NAME) -> None:
+        (self.dir / name).unlink(missing_ok=True)
 
     def write_dataset(self, dataset) -> None:
         dataset.save(self.dir / "dataset")

@@ -39,6 +39,48 @@ def seeded_build(seed: int, fn: Callable, *args, **kwargs):
         return fn(*args, **kwargs)
 
 
+CHECKPOINT_FORMAT = "mtlrec-checkpoint/1"
+
+
+def _cpu(obj):
+    """``obj`` with every tensor detached and moved to the CPU (dicts, lists, tuples walked)."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().cpu().clone()
+    if isinstance(obj, dict):
+        return {k: _cpu(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_cpu(v) for v in obj]
+    return obj
+
+
+def rng_states() -> dict:
+    """torch (CPU and CUDA), numpy and Python ``random`` global RNG states as tensors and plain
+    lists/numbers only (a checkpoint must load with ``torch.load(weights_only=True)``)."""
+    import random
+    name, keys, pos, has_gauss, gauss = np.random.get_state()
+    version, internal, gauss_next = random.getstate()
+    out = {"torch": torch.get_rng_state(),
+           "numpy": {"name": str(name), "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)),
+                     "pos": int(pos), "has_gauss": int(has_gauss), "gauss": float(gauss)},
+           "python": {"version": int(version), "state": [int(v) for v in internal], "gauss": gauss_next}}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        out["cuda"] = list(torch.cuda.get_rng_state_all())
+    return out
+
+
+def set_rng_states(st: dict) -> None:
+    """Put back what `rng_states` returned (CUDA states only where CUDA is in use)."""
+    import random
+    torch.set_rng_state(st["torch"])
+    n = st["numpy"]
+    np.random.set_state((n["name"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"]))
+    p = st["python"]
+    g = p.get("gauss")
+    random.setstate((p["version"], tuple(p["state"]), None if g is None else float(g)))
+    if st.get("cuda") and torch.cuda.is_available() and len(st["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(st["cuda"])
+
+
 class Cancelled(Exception):
     """Raised inside the loop when the stop event is set (handled by ``fit``)."""
 
@@ -106,6 +148,12 @@ class Trainer:
     ``on_warning(message)`` when something usable but suspicious is found (see below).
     ``stop_event`` (threading.Event) is checked before every batch: cancel takes effect
     within one batch and the history so far is kept.
+
+    Checkpoints: when ``writer`` has ``write_checkpoint``, every finished epoch ends with
+    ``writer.write_checkpoint(state)`` (`checkpoint_state`: model, optimiser, weighting,
+    early-stopping state and monitor, best weights, history, counters, RNG states and the
+    batch-order generator). ``fit(data, resume=state)`` continues from such a state at the next
+    epoch; on the same machine and thread count the result equals the uninterrupted run.
 
     Early stopping and the best checkpoint follow ``train.early_stopping`` (task, metric; the
     direction comes from the metric) on the validation split. When that metric is not defined
@@ -283,7 +331,76 @@ class Trainer:
             f"at epoch {epoch}, batch {first_batch + row + 1}. Training stopped. Lower the learning rate "
             f"(train.lr, now {self.cfg.lr:g}), and check that the data has no infinite or extreme values")
 
-    def fit(self, data, *, evaluate_test: bool = True) -> TrainResult:
+    # ---- checkpoints -----------------------------------------------------------------
+    def checkpoint_state(self, *, epoch: int, mon: dict, stopper: EarlyStopping, best_state, best_valid: dict,
+                         step: int, t_total: float, samples_total: int, last_value, stopped: bool) -> dict:
+        """Everything `fit` needs to continue after ``epoch``: tensors, plain containers, numbers
+        and strings only (loads with ``torch.load(weights_only=True)``), all on the CPU. The best
+        weights are stored only when they are not the current ones (``best_model`` None then)."""
+        best_is_current = stopper.best_epoch == epoch
+        return {
+            "format": CHECKPOINT_FORMAT, "epoch": int(epoch), "epochs": int(self.cfg.epochs),
+            "tasks": list(self.names), "stopped": bool(stopped),
+            "model": _cpu(self.model.state_dict()),
+            "optimizer": _cpu(self.optimizer.state_dict()),
+            "weighting": _cpu(self.weighting.state_dict()),
+            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
+            "generator": self.generator.get_state().cpu(),
+            "generator_device": self._gdev.type,
+            "rng": rng_states(),
+            "monitor": dict(mon),
+            "early_stopping": {"higher_is_better": stopper.higher_is_better, "patience": stopper.patience,
+                               "min_delta": stopper.min_delta, "best_value": stopper.best_value,
+                               "best_epoch": stopper.best_epoch, "bad_epochs": stopper.bad_epochs},
+            "best_model": None if (best_is_current or best_state is None) else _cpu(best_state),
+            "best_valid": best_valid,
+            "last_value": last_value,
+            "history": self.history.to_dict(),
+            "warnings": list(self.warnings),
+            "counters": {"step": int(step), "t_total": float(t_total), "samples_total": int(samples_total)},
+        }
+
+    def _restore(self, ck: dict) -> dict:
+        """Load a `checkpoint_state` into this trainer; returns the loop variables of `fit`."""
+        if ck.get("format") != CHECKPOINT_FORMAT:
+            raise TrainingError(f"the checkpoint has format {ck.get('format')!r}, not {CHECKPOINT_FORMAT!r}")
+        if list(ck.get("tasks") or []) != self.names:
+            raise TrainingError(f"the checkpoint was written for tasks {ck.get('tasks')}, not {self.names}")
+        self.model.load_state_dict(ck["model"])
+        self.optimizer.load_state_dict(ck["optimizer"])
+        self.weighting.load_state_dict(ck["weighting"])
+        if self.scaler is not None and ck.get("scaler"):
+            self.scaler.load_state_dict(ck["scaler"])
+        set_rng_states(ck["rng"])
+        try:
+            if ck.get("generator_device") != self._gdev.type:
+                raise RuntimeError("another device")
+            self.generator.set_state(ck["generator"])
+        except RuntimeError:      # trained on another device type: a new, still seeded, batch order
+            self.generator.manual_seed(int(self.cfg.seed) + int(ck["epoch"]))
+            self._warn(f"the run resumes on {self._gdev.type} after {ck['epoch']} epochs on "
+                       f"{ck.get('generator_device')}: the batch order of the remaining epochs differs from an "
+                       "uninterrupted run")
+        self.history.epochs[:] = list(ck["history"].get("epochs") or [])
+        self.history.batches[:] = list(ck["history"].get("batches") or [])
+        self.warnings[:0] = [w for w in ck.get("warnings") or [] if w not in self.warnings]
+        es = ck["early_stopping"]
+        stopper = EarlyStopping(es["higher_is_better"], es["patience"], es.get("min_delta", 0.0))
+        stopper.best_value, stopper.best_epoch, stopper.bad_epochs = es["best_value"], es["best_epoch"], es["bad_epochs"]
+        if ck.get("best_model") is not None:
+            best_state = {k: v.to(self.device) for k, v in ck["best_model"].items()}
+        elif stopper.best_epoch is not None:
+            best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        else:
+            best_state = None
+        c = ck.get("counters") or {}
+        return {"epoch": int(ck["epoch"]), "mon": dict(ck["monitor"]), "stopper": stopper, "best_state": best_state,
+                "best_valid": ck.get("best_valid") or {}, "last_value": ck.get("last_value"),
+                "step": int(c.get("step", 0)), "t_total": float(c.get("t_total", 0.0)),
+                "samples_total": int(c.get("samples_total", 0)), "stopped": bool(ck.get("stopped"))}
+
+    def fit(self, data, *, evaluate_test: bool = True, resume: dict | None = None) -> TrainResult:
+        """Train (``resume``: a `checkpoint_state` to continue from, at its next epoch)."""
         cfg = self.cfg
         model, dev = self.model, self.device
         n_train = data.n_rows("train")
@@ -291,24 +408,33 @@ class Trainer:
             raise TrainingError("the training split is empty; there is nothing to train on")
         bs = int(cfg.batch_size)
         n_batches = math.ceil(n_train / bs)
-        mon = self.monitor()
         has_valid = "valid" in data.rows and data.n_rows("valid") > 0
-        if has_valid:
-            mon = self.check_monitor(data, mon)
-        stopper = EarlyStopping(mon["higher_is_better"], cfg.early_stopping.patience)
         last_value = None
         best_state = None
         best_valid: dict = {}
+        step = 0
+        epochs_run = 0
+        t_total = 0.0
+        samples_total = 0
+        first_epoch = 1
+        if resume is not None:
+            r = self._restore(resume)
+            mon, stopper, best_state, best_valid = r["mon"], r["stopper"], r["best_state"], r["best_valid"]
+            last_value, step, t_total, samples_total = r["last_value"], r["step"], r["t_total"], r["samples_total"]
+            epochs_run = r["epoch"]
+            first_epoch = cfg.epochs + 1 if r["stopped"] else r["epoch"] + 1
+        else:
+            mon = self.monitor()
+            if has_valid:
+                mon = self.check_monitor(data, mon)
+            stopper = EarlyStopping(mon["higher_is_better"], cfg.early_stopping.patience)
+        write_checkpoint = getattr(self.writer, "write_checkpoint", None)
         status = "finished"
         names = self.names
         T = len(self.tasks)
         log_every = int(cfg.log_every)
         window = torch.zeros(log_every, T, device=dev)
         ep_sum = torch.zeros(T, device=dev)
-        step = 0
-        epochs_run = 0
-        t_total = 0.0
-        samples_total = 0
         tasks = self.tasks
         weighting = self.weighting
         opt = self.optimizer
@@ -318,7 +444,7 @@ class Trainer:
         on_batch = self.on_batch
         model.train()
         try:
-            for epoch in range(1, cfg.epochs + 1):
+            for epoch in range(first_epoch, cfg.epochs + 1):
                 t0 = time.perf_counter()
                 perm = torch.randperm(n_train, generator=self.generator, device=self._gdev)
                 if perm.device != dev:
@@ -409,9 +535,15 @@ class Trainer:
                 self.history.add_epoch(rec)
                 if self.writer is not None:
                     self.writer.write_history(self.history.to_dict())
+                stopping = has_valid and stopper.should_stop
+                if write_checkpoint is not None:
+                    write_checkpoint(self.checkpoint_state(
+                        epoch=epoch, mon=mon, stopper=stopper, best_state=best_state, best_valid=best_valid,
+                        step=step, t_total=t_total, samples_total=samples_total, last_value=last_value,
+                        stopped=stopping))
                 if self.on_epoch is not None:
                     self.on_epoch(rec, self.history)
-                if has_valid and stopper.should_stop:
+                if stopping:
                     break
         except Cancelled:
             status = "cancelled"

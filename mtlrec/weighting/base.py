@@ -11,7 +11,11 @@ Contract for the trainer:
   (empty for static/DWA; the log-variances for uncertainty weighting);
 * call ``epoch_end(epoch_losses)`` once per epoch with the mean *training* loss
   per task (plain floats); DWA uses it, others ignore it;
-* ``weights()`` returns the current effective weight per task for logging.
+* ``weights()`` returns the current effective weight per task for logging;
+* ``state_dict()`` / ``load_state_dict()`` carry everything a strategy keeps between
+  epochs (checkpoints and resume): parameters and buffers as usual, other state through
+  ``get_extra_state`` / ``set_extra_state`` as plain lists, dicts and numbers (DWA's loss
+  history), so that a checkpoint loads with ``torch.load(weights_only=True)``.
 """
 from __future__ import annotations
 

@@ -42,6 +42,16 @@ class DynamicWeightAverage(WeightingStrategy):
         k = len(self.task_names)
         self._w = {n: k * v / z for n, v in e.items()}
 
+    # the loss history and current weights travel in state_dict() (nn.Module "extra state"):
+    # plain lists/dicts of floats, so a checkpoint loads with torch.load(weights_only=True)
+    def get_extra_state(self):
+        return {"history": [dict(h) for h in self._history], "weights": dict(self._w)}
+
+    def set_extra_state(self, state):
+        self._history = [{n: float(h[n]) for n in self.task_names} for h in state.get("history", [])][-2:]
+        w = state.get("weights") or {}
+        self._w = {n: float(w.get(n, 1.0)) for n in self.task_names}
+
     def combine(self, losses):
         return self.weighted_sum(losses, self._w)
 
