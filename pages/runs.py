@@ -14,7 +14,8 @@ from mtlrec.errors import DataError
 from mtlrec.runlib import (compare_figs, compare_metrics_frame, compare_runs, delete_run, list_run_rows,
                            runs_root, set_meta)
 from pages.ui.messages import md_text, show_data_error, show_exception
-from pages.ui.state import ensure_app_navigation, get_state, open_library_run
+from pages.ui.actions import start_resume
+from pages.ui.state import TERMINAL, ensure_app_navigation, get_state, open_library_run
 
 ensure_app_navigation()
 
@@ -80,6 +81,20 @@ if rows:
             st.warning(md_text(p), icon=":material/warning:")
         if r["status"] in ("failed", "interrupted") and r.get("error"):
             st.caption(md_text(r["error"]))
+        from mtlrec.training.resume import resume_problem
+        why_not = resume_problem(r["path"]) if r["status"] in ("interrupted", "cancelled", "failed") else None
+        if r["status"] in ("interrupted", "cancelled", "failed"):
+            if st.button("Resume training", icon=":material/play_arrow:", key="runs_resume",
+                         disabled=why_not is not None or bool(state.jobs and any(
+                             j.snapshot(include_batches=False).get("status") not in TERMINAL for j in state.jobs)),
+                         help=why_not or "continue from the last epoch's checkpoint (at most one epoch is lost)"):
+                try:
+                    start_resume(r["path"])
+                    st.switch_page("pages/train.py")
+                except DataError as e:
+                    show_data_error(e)
+            if why_not:
+                st.caption(md_text(why_not))
         c1, c2, c3 = st.columns(3)
         if c1.button("Open as the current run", type="primary", icon=":material/open_in_new:", key="runs_open",
                      disabled=not r["usable"],

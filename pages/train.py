@@ -19,32 +19,36 @@ ensure_app_navigation()
 
 state = get_state()
 st.title("Train")
-if not need_data("Train"):
-    st.stop()
+has_data = state.raw is not None
+if not has_data:
+    need_data("Train")          # a hint; a run resumed from the Runs page is still shown below
+    if not state.jobs:
+        st.stop()
 
 # ---------------------------------------------------------------------------- configuration summary
 tasks = state.tasks
-arch = state.model.get("arch", "?")
 tr = state.train
-st.markdown(
-    f"**Data:** {md_text(state.source)} · **Tasks:** "
-    + ", ".join(f"{md_text(t['name'])} ({t['type']}, w={float(t.get('weight', 1)):.1f})" for t in tasks)
-    + f" · **Model:** {arch} · **Weighting:** {tr.get('weighting', 'static')} · **Epochs:** {tr.get('epochs')}"
-    + f" · **Batch:** {tr.get('batch_size')} · **Device:** {device_label() if tr.get('device', 'auto') == 'auto' else tr.get('device')}"
-    + (" · **Text features:** on" if state.text.get("enabled") else ""))
-if tasks:
-    es = tr.get("early_stopping") or {}
-    es_task = next((t for t in tasks if t["name"] == es.get("task")), tasks[0])
-    es_metric = es.get("metric") or es_task.get("metric") or DEFAULT_METRIC.get(es_task["type"], "auc")
-    patience = int(es.get("patience", 3))
-    try:
-        direction = "higher" if higher_is_better(es_metric) else "lower"
-    except (KeyError, ValueError):
-        direction = "lower" if es_metric == "loss" else "?"
-    st.caption(f"Early stopping and the kept model follow **{md_text(es_task['name'])}**'s validation "
-               f"**{md_text(es_metric)}** ({direction} is better"
-               + (f"; stops after {patience} epochs without improvement)" if patience else "; never stops early)"))
-st.page_link("pages/model.py", label="Change tasks & model", icon=":material/tune:")
+if has_data:
+    arch = state.model.get("arch", "?")
+    st.markdown(
+        f"**Data:** {md_text(state.source)} · **Tasks:** "
+        + ", ".join(f"{md_text(t['name'])} ({t['type']}, w={float(t.get('weight', 1)):.1f})" for t in tasks)
+        + f" · **Model:** {arch} · **Weighting:** {tr.get('weighting', 'static')} · **Epochs:** {tr.get('epochs')}"
+        + f" · **Batch:** {tr.get('batch_size')} · **Device:** {device_label() if tr.get('device', 'auto') == 'auto' else tr.get('device')}"
+        + (" · **Text features:** on" if state.text.get("enabled") else ""))
+    if tasks:
+        es = tr.get("early_stopping") or {}
+        es_task = next((t for t in tasks if t["name"] == es.get("task")), tasks[0])
+        es_metric = es.get("metric") or es_task.get("metric") or DEFAULT_METRIC.get(es_task["type"], "auc")
+        patience = int(es.get("patience", 3))
+        try:
+            direction = "higher" if higher_is_better(es_metric) else "lower"
+        except (KeyError, ValueError):
+            direction = "lower" if es_metric == "loss" else "?"
+        st.caption(f"Early stopping and the kept model follow **{md_text(es_task['name'])}**'s validation "
+                   f"**{md_text(es_metric)}** ({direction} is better"
+                   + (f"; stops after {patience} epochs without improvement)" if patience else "; never stops early)"))
+    st.page_link("pages/model.py", label="Change tasks & model", icon=":material/tune:")
 
 
 def _running_jobs():
@@ -56,7 +60,7 @@ c1, c2, c3 = st.columns([2, 2, 3], vertical_alignment="center")
 tr["baselines"] = c3.checkbox("Also train single-task baselines (for the multi-task gain on Results)",
                               value=bool(tr.get("baselines")), key=f"train_baselines_{state.counter}")
 start = c1.button("Start training", type="primary", icon=":material/play_arrow:", key="train_start",
-                  disabled=bool(running) or not tasks, width="stretch")
+                  disabled=bool(running) or not tasks or not has_data, width="stretch")
 if start:
     if prepare_dataset():
         try:

@@ -124,6 +124,22 @@ def load_run_cached(run_dir: str):
     from mtlrec.runs import load_run
     return load_run(run_dir)
 
+def start_resume(run_dir: str):
+    """Resume an interrupted, cancelled or failed run from its last checkpoint in a background job
+    (raises DataError when it cannot be resumed); it becomes this session's selected run."""
+    from mtlrec.jobs import TrainingJob
+
+    from pages.ui.workspace import register_job
+    state = get_state()
+    job = TrainingJob.resume(run_dir)
+    _leave_a_core_for_the_ui()
+    job.start()
+    state.jobs.append(job)
+    register_job(job)
+    state.selected_run = str(run_dir)
+    return job
+
+
 def open_run(run_dir: str):
     """The run for a page: loaded (cached), its warning and notes shown; None (and the message
     naming the damaged file and the fix) when its folder cannot be used."""

@@ -128,3 +128,48 @@ def test_compare_shows_delta_m_metrics_and_config_differences(library):
     diff = next(d.value for d in at.dataframe if "setting" in d.value.columns)
     assert "model.arch" in set(diff["setting"]) and "train.epochs" not in set(diff["setting"])
     assert len(at.get("plotly_chart")) == 2            # one validation-curve figure per task
+
+
+def test_a_cancelled_run_resumes_from_the_runs_page(library):
+    import time
+
+    from mtlrec.config import RunConfig
+    from mtlrec.jobs import TrainingJob
+    tasks = [t for t in TASKS if t["name"] in ("click", "rating")]
+    cfg = RunConfig.from_dict({"name": "to-resume", "tasks": tasks, "model": {"arch": "mmoe", **ARCHS["mmoe"]},
+                               "train": {"epochs": 4, "batch_size": 64, "device": "cpu", "ranking_k": 0,
+                                         "early_stopping": {"patience": 0}}})
+    d = library / "20260101-000020-to-resume"
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        job = TrainingJob(cfg, run_dir=d, dataset=make_dataset(n_rows=1500)).start()
+        deadline = time.time() + 120
+        while time.time() < deadline and not (d / "checkpoint.pt").exists() and not job.done:
+            time.sleep(0.05)
+        job.cancel()
+        job.join(timeout=120)
+    finally:
+        torch.set_num_threads(n)
+    assert job.snapshot()["status"] == "cancelled" and (d / "checkpoint.pt").exists()
+
+    at = runs_page()
+    label = next(o for o in at.multiselect(key="runs_selected").options if o.startswith("to-resume"))
+    at.multiselect(key="runs_selected").set_value([label]).run()
+    no_exception(at, "cancelled run selected")
+    assert not at.button(key="runs_resume").disabled
+    at.button(key="runs_resume").click().run()
+    no_exception(at, "resume")
+    assert any(t.value == "Train" for t in at.title)
+    st_ = at.session_state["mtlrec_state"]
+    resumed = st_.jobs[-1]
+    at.switch_page("pages/train.py")          # AppTest keeps its own page for later runs: follow the switch
+    deadline = time.time() + 240
+    while time.time() < deadline and not resumed.done:
+        at.run()
+        time.sleep(0.3)
+    at.run()
+    no_exception(at, "after the resumed run")
+    assert resumed.snapshot()["status"] == "finished", resumed.snapshot().get("error")
+    assert at.get("progress")[0].proto.text.startswith(d.name)
+    assert "Finished" in texts(at)
