@@ -15,6 +15,10 @@ os.environ.setdefault("STREAMLIT_BROWSER_GATHER_USAGE_STATS", "false")
 if "MTLREC_WORKSPACES" not in os.environ:
     import tempfile
     os.environ["MTLREC_WORKSPACES"] = tempfile.mkdtemp(prefix="mtlrec-workspaces-")
+# and runs that tests start without an explicit folder go to a temporary runs root, not ./runs
+if "MTLREC_RUNS_DIR" not in os.environ:
+    import tempfile
+    os.environ["MTLREC_RUNS_DIR"] = tempfile.mkdtemp(prefix="mtlrec-runs-")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # Two torch threads on a 2-core machine that also runs the test's own threads (Streamlit server,

@@ -60,9 +60,12 @@ def confine(path, root) -> Path:
     return p
 
 
-def default_run_dir(arch: str, root="runs", name: str | None = None) -> Path:
+def default_run_dir(arch: str, root=None, name: str | None = None) -> Path:
     """``<root>/<timestamp>-<name or arch>`` (a new folder name), the name made safe
-    (`safe_run_name`) and the result checked to lie inside ``root``."""
+    (`safe_run_name`) and the result checked to lie inside ``root`` (default: the runs root,
+    ``$MTLREC_RUNS_DIR`` or ``runs``, the folder the Runs page lists)."""
+    if root is None:
+        root = os.environ.get("MTLREC_RUNS_DIR") or "runs"
     stamp = time.strftime("%Y%m%d-%H%M%S")
     slug = safe_run_name(name) or safe_run_name(arch) or "run"
     base = Path(root) / f"{stamp}-{slug}"
