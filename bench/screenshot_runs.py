@@ -36,10 +36,13 @@ def main(argv=None) -> int:
             drv.go(page, "Runs")
             picker = page.locator('[data-testid="stMultiSelect"]').filter(has_text="Select runs")
             for _ in range(3):
-                picker.click()
-                page.get_by_role("option").first.click()
+                picker.locator("input").click()
+                opt = page.get_by_role("option").first
+                opt.wait_for()
+                opt.click()
+                page.keyboard.press("Escape")
                 drv.wait_idle(page)
-            page.keyboard.press("Escape")
+                page.wait_for_timeout(300)
             page.get_by_text("Configuration differences").wait_for()
             page.locator('[data-testid="stPlotlyChart"] .main-svg').first.wait_for()
             drv.wait_idle(page)
