@@ -173,3 +173,43 @@ def test_a_cancelled_run_resumes_from_the_runs_page(library):
     assert resumed.snapshot()["status"] == "finished", resumed.snapshot().get("error")
     assert at.get("progress")[0].proto.text.startswith(d.name)
     assert "Finished" in texts(at)
+
+
+def test_damaged_run_folders_show_a_message_never_a_traceback(library, tmp_path):
+    """Opened in the app: an invalid metrics.json is a note (the run still works); a truncated
+    model.pt is a message naming the file and the fix; neither shows an exception box."""
+    at = runs_page()
+    label = next(o for o in at.multiselect(key="runs_selected").options if "broken" in o)
+    at.multiselect(key="runs_selected").set_value([label]).run()
+    at.button(key="runs_open").click().run()
+    no_exception(at, "a run with a damaged metrics.json")
+    assert "metrics.json is damaged" in texts(at)
+    assert any(t.value == "Results" for t in at.title)
+
+    cut = tmp_path / "cut-model"
+    shutil.copytree(library / "20260101-000001-mmoe", cut)
+    data = (cut / "model.pt").read_bytes()
+    (cut / "model.pt").write_bytes(data[: len(data) // 3])
+    st_ = at.session_state["mtlrec_state"]
+    st_.opened_runs.append(str(cut))
+    st_.selected_run = str(cut)
+    at.switch_page("pages/recommend.py").run()
+    no_exception(at, "a run with a truncated model.pt")
+    errors = "\n".join(plain(e.value) for e in at.error)
+    assert "model.pt" in errors and "Fix:" in errors, errors
+
+
+def test_an_unexpected_error_in_a_page_is_a_short_message(library, monkeypatch):
+    import mtlrec.workflow as wf
+
+    def boom(*a, **k):
+        raise RuntimeError("internal detail /srv/secret/path.py")
+    monkeypatch.setattr(wf, "metrics_by_type", boom)
+    at = runs_page()
+    label = next(o for o in at.multiselect(key="runs_selected").options if o.startswith("mmoe"))
+    at.multiselect(key="runs_selected").set_value([label]).run()
+    at.button(key="runs_open").click().run()
+    assert not at.exception, "a traceback reached the page"
+    errors = "\n".join(e.value for e in at.error)
+    assert "Something went wrong on this page (RuntimeError)" in errors and "Reference" in errors
+    assert "/srv/secret" not in errors
