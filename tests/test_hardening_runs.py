@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 
+from _fixtures_cli import write_cli_case
 from _fixtures_train import TASKS, make_dataset
 from mtlrec.config import RunConfig
 from mtlrec.errors import DataError, TrainingError
@@ -38,24 +39,7 @@ def _main(capsys, *args):
 
 def write_csv_data(d: Path, n_rows: int = 600, seed: int = 0) -> Path:
     """interactions.csv with ids, a binary and a regression label and two features; a config beside it."""
-    rng = np.random.default_rng(seed)
-    d.mkdir(parents=True, exist_ok=True)
-    lines = ["user_id,item_id,click,rating,age,genre"]
-    for _ in range(n_rows):
-        u, i = int(rng.integers(1, 40)), int(rng.integers(1, 30))
-        lines.append(f"{u},{i},{int(rng.random() < 0.4)},{rng.integers(1, 6)},{rng.normal():.3f},"
-                     f"{rng.choice(['a', 'b', 'c'])}")
-    (d / "interactions.csv").write_text("\n".join(lines) + "\n")
-    cfg = {"data": {"paths": ["interactions.csv"],
-                    "roles": {"user_id": "user_id", "item_id": "item_id",
-                              "labels": {"click": "binary", "rating": "regression"},
-                              "numeric": {"age": "context"}, "categorical": {"genre": "context"}}},
-           "tasks": [{"name": "click", "type": "binary", "label": "click"},
-                     {"name": "rating", "type": "regression", "label": "rating"}],
-           "model": {"arch": "shared_bottom"},
-           "train": {"epochs": 1, "batch_size": 128, "device": "cpu", "ranking_k": 0, "threads": 1}}
-    (d / "config.json").write_text(json.dumps(cfg))
-    return d / "config.json"
+    return write_cli_case(d, n_rows=n_rows, seed=seed)
 
 
 # ---- 2: no usable validation signal -----------------------------------------------------
@@ -343,6 +327,7 @@ def test_job_with_a_hostile_name_writes_inside_runs(tmp_path, monkeypatch):
     from mtlrec.jobs import TrainingJob
     from mtlrec.training.rundir import confine
     monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MTLREC_RUNS_DIR", raising=False)          # the default runs root: ./runs
     job = TrainingJob(cfg_for(name="../../escape"), dataset=make_dataset(n_rows=300))
     assert job.run_dir.resolve().parent == (tmp_path / "runs").resolve()
     assert job.run_dir.name.endswith("-escape")

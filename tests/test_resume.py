@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import torch
 
+from _fixtures_cli import write_cli_case
 from _fixtures_train import TASKS, make_dataset, with_label_stats
 from mtlrec.config import RunConfig
 
@@ -43,26 +44,10 @@ sys.exit(main(sys.argv[2:]))
 def write_data(d: Path, n_rows: int = 700, seed: int = 0) -> Path:
     """interactions.csv (ids, a binary and a regression label, two features) and a 5-epoch config
     beside it: MMoE with dropout (global torch RNG) and DWA (loss history), no early stop."""
-    rng = np.random.default_rng(seed)
-    d.mkdir(parents=True, exist_ok=True)
-    lines = ["user_id,item_id,click,rating,age,genre"]
-    for _ in range(n_rows):
-        u, i = int(rng.integers(1, 40)), int(rng.integers(1, 30))
-        lines.append(f"{u},{i},{int(rng.random() < 0.4 + 0.01 * u)},{rng.integers(1, 6)},{rng.normal():.3f},"
-                     f"{rng.choice(['a', 'b', 'c'])}")
-    (d / "interactions.csv").write_text("\n".join(lines) + "\n")
-    cfg = {"data": {"paths": ["interactions.csv"],
-                    "roles": {"user_id": "user_id", "item_id": "item_id",
-                              "labels": {"click": "binary", "rating": "regression"},
-                              "numeric": {"age": "context"}, "categorical": {"genre": "context"}}},
-           "tasks": [{"name": "click", "type": "binary", "label": "click"},
-                     {"name": "rating", "type": "regression", "label": "rating"}],
-           "model": {"arch": "mmoe", "n_experts": 2, "dropout": 0.2},
-           "train": {"epochs": 5, "batch_size": 64, "lr": 0.01, "device": "cpu", "seed": 3, "threads": 1,
-                     "weighting": "dwa", "log_every": 3, "ranking_k": 5,
-                     "early_stopping": {"task": "click", "metric": "auc", "patience": 100}}}
-    (d / "config.json").write_text(json.dumps(cfg))
-    return d / "config.json"
+    return write_cli_case(
+        d, n_rows=n_rows, seed=seed, click_per_user=0.01, model={"arch": "mmoe", "n_experts": 2, "dropout": 0.2},
+        train={"epochs": 5, "batch_size": 64, "lr": 0.01, "seed": 3, "weighting": "dwa", "log_every": 3,
+               "ranking_k": 5, "early_stopping": {"task": "click", "metric": "auc", "patience": 100}})
 
 
 def _main(capsys, *args):
