@@ -342,8 +342,11 @@ def delta_m(values: dict[str, tuple[str, float | None]], ref: dict[str, tuple[st
 
 
 def _label(d: Path, used: set) -> str:
+    """The run's name as the listing shows it (display name, else the config's name, else the
+    folder), made unique among the compared runs."""
     meta = read_meta(d)
-    base = meta["name"] or d.name
+    config = _read_obj(d / "config.json") or {}
+    base = meta["name"] or clean_text(config.get("name"), MAX_NAME) or d.name
     lab, i = base, 1
     while lab in used:
         i += 1

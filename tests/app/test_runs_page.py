@@ -119,6 +119,9 @@ def test_compare_shows_delta_m_metrics_and_config_differences(library):
     no_exception(at, "compare")
     assert "Compare" in [s.value for s in at.subheader]
     dms = [m.value for m in at.metric if m.label.startswith("Δm")]
+    # compared runs carry the names the listing shows (here the configs' names)
+    assert {plain(m.label).split(" — ", 1)[1] for m in at.metric if m.label.startswith("Δm")} \
+        == {o.split(" (")[0] for o in opts}
     assert len(dms) == len(opts) and dms.count("+0.00 %") >= 1       # the reference against itself
     assert all(v == "—" or v.endswith(" %") for v in dms)
     metrics = next(d.value for d in at.dataframe if "best" in d.value.columns)
