@@ -43,19 +43,6 @@ def state_of(at: AppTest):
 
 
 @pytest.fixture(scope="module")
-def runs_dir(tmp_path_factory):
-    import os
-    d = tmp_path_factory.mktemp("runs")
-    old = os.environ.get("MTLREC_RUNS_DIR")
-    os.environ["MTLREC_RUNS_DIR"] = str(d)
-    yield d
-    if old is None:
-        os.environ.pop("MTLREC_RUNS_DIR", None)
-    else:
-        os.environ["MTLREC_RUNS_DIR"] = old
-
-
-@pytest.fixture(scope="module")
 def trained(runs_dir):
     """Sample loaded with the Home button (click 1), trained with the Train button (click 2)."""
     at = new_app().run()

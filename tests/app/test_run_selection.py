@@ -13,19 +13,6 @@ from test_pages import APP, no_exception, state_of, texts
 TERMINAL = ("finished", "failed", "cancelled")
 
 
-@pytest.fixture(scope="module")
-def runs_dir(tmp_path_factory):
-    import os
-    d = tmp_path_factory.mktemp("runs_sel")
-    old = os.environ.get("MTLREC_RUNS_DIR")
-    os.environ["MTLREC_RUNS_DIR"] = str(d)
-    yield d
-    if old is None:
-        os.environ.pop("MTLREC_RUNS_DIR", None)
-    else:
-        os.environ["MTLREC_RUNS_DIR"] = old
-
-
 def _status(job) -> str:
     snap = job.snapshot(include_batches=False)
     return snap.get("status") if isinstance(snap, dict) else getattr(snap, "status", None)

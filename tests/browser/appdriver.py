@@ -98,3 +98,17 @@ def wait_title(page, title: str, timeout: float = 60_000) -> None:
 def shot(page, path) -> None:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(path))
+
+
+UPLOAD_INPUT = '[data-testid="stFileUploaderDropzoneInput"]'
+
+
+def open_uploader(page, url: str):
+    """Open the app, go to Data, choose "Upload files"; returns the uploader's file input."""
+    open_app(page, url)
+    go(page, "Data")
+    page.get_by_text("Upload files", exact=True).click()
+    uploader = page.locator(UPLOAD_INPUT)
+    uploader.wait_for(state="attached")
+    wait_idle(page)
+    return uploader

@@ -18,9 +18,6 @@ import appdriver as drv
 
 pytestmark = pytest.mark.browser
 
-UPLOAD_INPUT = '[data-testid="stFileUploaderDropzoneInput"]'
-
-
 @pytest.fixture
 def pixel_server():
     hits: list[str] = []
@@ -77,12 +74,7 @@ def test_uploaded_markup_is_text_and_csv_is_formula_safe(app_url, context, pixel
     base, hits = pixel_server
     paths = hostile_files(tmp_path, base)
     page = context.new_page()
-    drv.open_app(page, app_url)
-    drv.go(page, "Data")
-    page.get_by_text("Upload files", exact=True).click()
-    uploader = page.locator(UPLOAD_INPUT)
-    uploader.wait_for(state="attached")
-    drv.wait_idle(page)
+    uploader = drv.open_uploader(page, app_url)
     uploader.set_input_files([str(p) for p in paths])
     page.get_by_role("heading", name="Column roles").wait_for()
     drv.wait_idle(page)

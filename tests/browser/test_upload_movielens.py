@@ -20,7 +20,6 @@ import appdriver as drv
 
 pytestmark = pytest.mark.browser
 
-UPLOAD_INPUT = '[data-testid="stFileUploaderDropzoneInput"]'
 ERROR_BOX = '[data-testid="stAlertContentError"]'
 
 
@@ -48,12 +47,7 @@ def write_ml100k(folder: Path, n_users: int = 50, n_items: int = 40, n_ratings: 
 
 
 def _upload_and_prepare(page, app_url: str, paths: list[Path], source: str, shot: Path) -> None:
-    drv.open_app(page, app_url)
-    drv.go(page, "Data")
-    page.get_by_text("Upload files", exact=True).click()
-    uploader = page.locator(UPLOAD_INPUT)
-    uploader.wait_for(state="attached")
-    drv.wait_idle(page)
+    uploader = drv.open_uploader(page, app_url)
     accept = uploader.get_attribute("accept") or ""
     for ext in (".data", ".item", ".user", ".zip"):
         assert ext in accept.split(","), accept
