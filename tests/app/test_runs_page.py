@@ -19,12 +19,11 @@ ARCHS = {"shared_bottom": {"shared_dims": [16], "tower_dims": [8], "embedding_di
 
 
 @pytest.fixture(scope="module")
-def library(tmp_path_factory):
-    import os
-
+def library(runs_dir):
+    """Three finished runs and a copy with a damaged metrics.json in the module's runs root."""
     from mtlrec.config import RunConfig
     from mtlrec.jobs import TrainingJob
-    root = tmp_path_factory.mktemp("library")
+    root = runs_dir
     tasks = [t for t in TASKS if t["name"] in ("click", "rating")]
     n = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -41,13 +40,7 @@ def library(tmp_path_factory):
     broken = root / "20260101-000009-broken"
     shutil.copytree(root / "20260101-000000-shared_bottom", broken)
     (broken / "metrics.json").write_text("{ not json")
-    old = os.environ.get("MTLREC_RUNS_DIR")
-    os.environ["MTLREC_RUNS_DIR"] = str(root)
-    yield root
-    if old is None:
-        os.environ.pop("MTLREC_RUNS_DIR", None)
-    else:
-        os.environ["MTLREC_RUNS_DIR"] = old
+    return root
 
 
 def runs_page() -> AppTest:

@@ -5,6 +5,7 @@ Pages: helpers that wait on Streamlit's data-testid attributes and fail on any e
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -50,6 +51,19 @@ def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 60.0) -> Non
             pass
         time.sleep(0.1)
     raise RuntimeError("streamlit did not become healthy in time")
+
+
+@contextlib.contextmanager
+def serve(runs_dir: Path, log_path: Path):
+    """The app served on a free 127.0.0.1 port for the ``with`` block; yields its URL."""
+    port = free_port()
+    proc = start_server(port, runs_dir, log_path)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(url, proc)
+        yield url
+    finally:
+        stop_server(proc)
 
 
 def stop_server(proc: subprocess.Popen) -> None:

@@ -23,14 +23,8 @@ def app_url(tmp_path_factory):
         pytest.skip(f"browser tests need Chromium at {drv.CHROMIUM} (Debian: apt-get install chromium)")
     runs = tmp_path_factory.mktemp("browser_runs")
     drv.ARTIFACTS.mkdir(exist_ok=True)
-    port = drv.free_port()
-    proc = drv.start_server(port, runs, drv.ARTIFACTS / "streamlit-server.log")
-    url = f"http://127.0.0.1:{port}"
-    try:
-        drv.wait_healthy(url, proc)
+    with drv.serve(runs, drv.ARTIFACTS / "streamlit-server.log") as url:
         yield url
-    finally:
-        drv.stop_server(proc)
 
 
 @pytest.fixture(scope="session")

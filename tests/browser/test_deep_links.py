@@ -17,14 +17,8 @@ TITLES = ["Home", "Data", "Tasks & model", "Train", "Results", "Recommendations"
 
 @pytest.fixture
 def fresh_server(tmp_path):
-    port = drv.free_port()
-    proc = drv.start_server(port, tmp_path / "runs", tmp_path / "server.log")
-    url = f"http://127.0.0.1:{port}"
-    try:
-        drv.wait_healthy(url, proc)
+    with drv.serve(tmp_path / "runs", tmp_path / "server.log") as url:
         yield url
-    finally:
-        drv.stop_server(proc)
 
 
 @pytest.mark.parametrize("path, title", [("train", "Train"), ("results", "Results")])
