@@ -102,6 +102,7 @@ class TrainConfig:
     batch_size: int = 1024
     lr: float = 1e-3
     l2: float = 0.0
+    embedding_l2: float = 0.0
     weighting: str = "static"
     device: str = "auto"
     amp: bool = True
@@ -130,6 +131,8 @@ class TrainConfig:
              f"train.batch_size must be an integer >= 1, not {self.batch_size!r}"),
             (isinstance(self.lr, (int, float)) and self.lr > 0, f"train.lr must be > 0, not {self.lr!r}"),
             (isinstance(self.l2, (int, float)) and self.l2 >= 0, f"train.l2 must be >= 0, not {self.l2!r}"),
+            (isinstance(self.embedding_l2, (int, float)) and self.embedding_l2 >= 0,
+             f"train.embedding_l2 must be >= 0, not {self.embedding_l2!r}"),
             (isinstance(self.log_every, int) and self.log_every >= 1, f"train.log_every must be >= 1, not {self.log_every!r}"),
             (isinstance(self.cv_folds, int) and self.cv_folds >= 1, f"train.cv_folds must be >= 1, not {self.cv_folds!r}"),
             (isinstance(self.early_stopping.patience, int) and self.early_stopping.patience >= 0,

@@ -32,6 +32,8 @@ HPARAM_HELP: dict[str, str] = {
     "n_specific_experts": "experts owned by each task, per level",
     "dropout": "dropout rate after every hidden layer (0 = off)",
     "embedding_dim": "embedding size of every categorical feature (user id, item id, ...)",
+    "embedding_std": "standard deviation of the normal every embedding row starts from (small values keep "
+                     "rarely seen ids near zero)",
     "dense_proj_dim": "size of the learned projection of each text-embedding feature",
     "id_dropout": "share of training rows whose user/item id is replaced by the unknown id, so that new "
                   "users/items (cold start) get a trained input (0 = off)",

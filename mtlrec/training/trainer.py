@@ -117,19 +117,27 @@ def metric_higher_is_better(metric: str, task=None) -> bool:
 
 
 def _make_optimizer(model, tasks, cfg: TrainConfig, device):
-    """Adam (default) with L2 = lambda*||theta_i||^2 on the task towers as weight decay 2*lambda."""
+    """Adam (default). L2 = lambda*||theta_i||^2 on the task towers (``train.l2``) and
+    mu*||E||^2 on the embedding table (``train.embedding_l2``), each as weight decay 2*lambda."""
     cls = getattr(torch.optim, OPTIMIZERS[cfg.optimizer])
     params = [p for p in model.parameters() if p.requires_grad]
-    if cfg.l2 > 0 and hasattr(model, "task_parameters"):
-        tower_ids = set()
-        tower = []
-        for plist in model.task_parameters().values():
-            for p in plist:
-                if id(p) not in tower_ids and p.requires_grad:
-                    tower_ids.add(id(p))
-                    tower.append(p)
-        rest = [p for p in params if id(p) not in tower_ids]
-        groups = [{"params": rest, "weight_decay": 0.0}, {"params": tower, "weight_decay": 2.0 * cfg.l2}]
+    decayed: list[tuple[list, float]] = []
+    taken: set[int] = set()
+
+    def take(plist, wd):
+        group = [p for p in plist if p.requires_grad and id(p) not in taken]
+        taken.update(id(p) for p in group)
+        if group:
+            decayed.append((group, wd))
+
+    if cfg.l2 > 0:
+        take([p for plist in model.task_parameters().values() for p in plist], 2.0 * cfg.l2)
+    emb = getattr(getattr(model, "input", None), "embedding", None)
+    if cfg.embedding_l2 > 0 and emb is not None:
+        take(list(emb.parameters()), 2.0 * cfg.embedding_l2)
+    if decayed:
+        rest = [p for p in params if id(p) not in taken]
+        groups = [{"params": rest, "weight_decay": 0.0}] + [{"params": g, "weight_decay": wd} for g, wd in decayed]
     else:
         groups = [{"params": params}]
     kw: dict[str, Any] = {"lr": cfg.lr}
