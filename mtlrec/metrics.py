@@ -428,6 +428,41 @@ def ranking_verdict(model: dict, baseline: dict, name: str = "popularity") -> st
     return f"the model beats {name} on {wins} of {len(both)} metrics ({detail})"
 
 
+def ranking_rows(metrics: dict) -> list[dict]:
+    """The ranking block of a metrics.json as table rows, the model's row of each task followed by
+    its baselines' rows (``metrics["ranking_baseline"]``): ``[{"task", "ranked by": "model" |
+    "popularity", "recall@K": .., ...}]``. [] without ranking metrics; damaged entries skipped."""
+    ranking = metrics.get("ranking") if isinstance(metrics.get("ranking"), dict) else {}
+    base = metrics.get("ranking_baseline") if isinstance(metrics.get("ranking_baseline"), dict) else {}
+    rows = []
+    for task, vals in ranking.items():
+        if not isinstance(vals, dict):
+            continue
+        rows.append({"task": str(task), "ranked by": "model", **vals})
+        for name, block in base.items():
+            b = block.get(task) if isinstance(block, dict) else None
+            if isinstance(b, dict):
+                rows.append({"task": str(task), "ranked by": str(name), **b})
+    return rows
+
+
+def ranking_verdicts(metrics: dict) -> dict[str, str]:
+    """``{task: line}``: `ranking_verdict` of the model against each baseline of a metrics.json."""
+    ranking = metrics.get("ranking") if isinstance(metrics.get("ranking"), dict) else {}
+    base = metrics.get("ranking_baseline") if isinstance(metrics.get("ranking_baseline"), dict) else {}
+    out = {}
+    for task, vals in ranking.items():
+        lines = []
+        for name, block in base.items():
+            b = block.get(task) if isinstance(block, dict) else None
+            line = ranking_verdict(vals, b, name) if isinstance(vals, dict) and isinstance(b, dict) else None
+            if line:
+                lines.append(line)
+        if lines:
+            out[str(task)] = "; ".join(lines)
+    return out
+
+
 # ---- cross-validation ------------------------------------------------------------------
 def kfold_indices(n: int, k: int, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
     """``k`` (train, valid) index pairs over ``range(n)``: shuffled with ``seed``, folds disjoint.

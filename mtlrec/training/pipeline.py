@@ -157,6 +157,11 @@ class RunResult:
         """{task: {recall@K, ndcg@K, hitrate@K, mrr}} on the test split ({} when not computed)."""
         return self.metrics.get("ranking") or {}
 
+    @property
+    def ranking_baseline(self) -> dict:
+        """{"popularity": {task: {recall@K, ...}}}: the same ranking by item popularity ({} when not computed)."""
+        return self.metrics.get("ranking_baseline") or {}
+
 
 def rank_test(cfg: RunConfig, model, data, tasks) -> dict:
     """Ranking metrics of the (best) model on the test split, train+valid items left out.
@@ -169,6 +174,20 @@ def rank_test(cfg: RunConfig, model, data, tasks) -> dict:
     from mtlrec.metrics import evaluate_ranking
     return evaluate_ranking(model, data, split="test", k=k, tasks=tasks, max_users=int(cfg.train.ranking_users),
                             seed=int(cfg.train.seed), exclude_splits=("train", "valid"))
+
+
+def rank_test_baselines(cfg: RunConfig, data, tasks) -> dict:
+    """``{"popularity": {task: {recall@K, ndcg@K, hitrate@K, mrr}}}``: the test users of `rank_test`
+    (same sample, same K, train+valid items left out) offered the most popular items they have not
+    seen -- popularity = positive training rows of the task's label per item, ties by item index
+    (`mtlrec.metrics.evaluate_popularity`). {} whenever `rank_test` is."""
+    k = int(cfg.train.ranking_k or 0)
+    if k <= 0 or "test" not in data.ds.rows or data.ds.n_rows("test") == 0:
+        return {}
+    from mtlrec.metrics import evaluate_popularity
+    pop = evaluate_popularity(data, split="test", k=k, tasks=tasks, max_users=int(cfg.train.ranking_users),
+                              seed=int(cfg.train.seed), exclude_splits=("train", "valid"))
+    return {"popularity": pop} if pop else {}
 
 
 def run_training(cfg: RunConfig, run_dir=None, *, dataset=None, stop_event: threading.Event | None = None,
@@ -306,6 +325,8 @@ def _run_training(cfg: RunConfig, writer, *, dataset, stop_event, progress: Prog
     if status == "finished":
         say(f"ranking test users (top {cfg.train.ranking_k}) ...")
         metrics["ranking"] = rank_test(cfg, model, data, tasks)
+        if metrics["ranking"]:
+            metrics["ranking_baseline"] = rank_test_baselines(cfg, data, tasks)
     if status == "finished" and cfg.train.baselines:
         from mtlrec.baselines import train_baselines
         progress.phase_index = 1
