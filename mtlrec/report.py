@@ -266,11 +266,12 @@ def _model_sections(d: Path, *, k: int, explain: bool, background: int) -> str:
         return "".join(out) + f"<p class=\"warn\">{_e(e)}</p>"
     tasks = [t.name for t in run.tasks]
     out.append(f"<p>Top {len(items)} for user <b>{_e(user)}</b> (items they already met left out). The fused "
-               "score is the weighted sum of the tasks' scores the app's Recommendations page shows.</p>")
-    cols = ["#", "item"] + [c for c in ("title",) if any(c in it for it in items)] + ["fused score"] + tasks
+               "score is the weighted sum of the tasks' scores the app's Recommendations page shows; support is the "
+               "item's number of training interactions.</p>")
+    cols = ["#", "item"] + [c for c in ("title",) if any(c in it for it in items)] + ["fused score", "support"] + tasks
     trs = []
     for i, it in enumerate(items, 1):
-        r = [i, it["item"]] + ([it.get("title")] if "title" in cols else []) + [it["score"]]
+        r = [i, it["item"]] + ([it.get("title")] if "title" in cols else []) + [it["score"], it.get("support")]
         for t in tasks:
             v = it["tasks"].get(t)
             r.append(", ".join(f"{c} {p:.2f}" for c, p in v.items()) if isinstance(v, dict) else v)
