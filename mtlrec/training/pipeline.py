@@ -75,6 +75,19 @@ def build_tasks(cfg: RunConfig, dataset):
     return tasks_from_config(cfg.tasks, dataset)
 
 
+def label_dependence_warnings(dataset, tasks) -> tuple[dict[str, str], list[str]]:
+    """({task: "item" | "user"}, warnings) for the tasks whose label is a property of the item or
+    the user on the training rows (`mtlrec.data.dependence`): item / user classification, not user
+    interest, so part of what multi-task learning seems to gain on them is an artefact."""
+    from mtlrec.data.dependence import degenerate_tasks, dependence_message, label_dependence
+    try:
+        dep = label_dependence(dataset, labels=sorted({t.label for t in tasks}))
+    except (KeyError, ValueError, TypeError, AttributeError):     # a dataset without the rows to tell
+        return {}, []
+    found = degenerate_tasks(tasks, dep)
+    return found, [dependence_message(t.name, found[t.name], t.label) for t in tasks if t.name in found]
+
+
 def build_model_for(cfg: RunConfig, dataset, tasks, seed: int | None = None):
     from mtlrec.models import build_model
     from mtlrec.training.trainer import seeded_build
@@ -198,7 +211,8 @@ def run_training(cfg: RunConfig, run_dir=None, *, dataset=None, stop_event: thre
 
     Writes the run folder as it goes when ``run_dir`` is given. Raises DataError /
     TrainingError with a readable message; a set ``stop_event`` ends the run as "cancelled".
-    Warnings (e.g. the early-stopping fallback) go to ``progress.warnings``, ``log`` and
+    Warnings (e.g. the early-stopping fallback, a task whose label is a property of the item or
+    the user -- then also metrics["degenerate_tasks"]) go to ``progress.warnings``, ``log`` and
     metrics["warnings"].
 
     status.json always ends in a final state: "finished" (only with a model.pt),
@@ -293,6 +307,10 @@ def _run_training(cfg: RunConfig, writer, *, dataset, stop_event, progress: Prog
         say("preparing data ...")
         dataset = build_dataset(cfg)
     tasks = build_tasks(cfg, dataset)
+    degenerate, dep_warnings = label_dependence_warnings(dataset, tasks)
+    for w in dep_warnings:
+        if w not in progress.warnings:      # a resumed run carries it already
+            warn(w)
     model = build_model_for(cfg, dataset, tasks)
     if writer and resume is None:
         writer.write_model_info(model_info(model, tasks, dataset))
@@ -321,6 +339,8 @@ def _run_training(cfg: RunConfig, writer, *, dataset, stop_event, progress: Prog
     res = trainer.fit(data, resume=resume)
     metrics = res.metrics_dict()
     metrics["arch"] = cfg.arch
+    if degenerate:
+        metrics["degenerate_tasks"] = degenerate      # {task: "item" | "user"}: see the warnings
     status = res.status
     if status == "finished":
         say(f"ranking test users (top {cfg.train.ranking_k}) ...")
