@@ -2,7 +2,8 @@
 
 Every metric is registered in `METRICS` with its direction (`higher_is_better`)
 and the task types it applies to. Point metrics come from scikit-learn; the
-ranking metrics (Recall@K, NDCG@K, HitRate@K, MRR) are vectorised numpy.
+ranking metrics (Recall@K, NDCG@K, HitRate@K, MRR) are vectorised numpy; the model's
+ranking (`evaluate_ranking`) and the popularity baseline (`evaluate_popularity`) share them.
 
 Degenerate inputs do not crash: an AUC on a split with a single class, or any
 metric on non-finite predictions, is NaN.
@@ -266,6 +267,41 @@ def ranking_metrics(scores, relevant: Sequence[Iterable[int]], k: int = 10,
             names[3]: float((1.0 / rank).mean())}
 
 
+def _ranking_targets(ds, tasks, split: str, max_users: int | None, seed: int):
+    """(users, {task: (user_index, item_index) of its real positives in ``split``}) -- the users
+    every ranking of ``split`` is evaluated on: those with a positive of some task, at most
+    ``max_users`` of them (a seeded sample). Sampled negatives never count."""
+    rows = ds.rows[split]
+    real = ~rows["sampled"].astype(bool) if "sampled" in rows else np.ones(len(rows["user_index"]), bool)
+    positives = {}
+    for t in tasks:
+        m = real & (np.asarray(rows["label:" + t.label]) > 0.5) & (rows["item_index"] >= 0)
+        positives[t.name] = (rows["user_index"][m], rows["item_index"][m])
+    users = np.unique(np.concatenate([u for u, _ in positives.values()]))
+    if max_users is not None and len(users) > max_users:
+        users = np.sort(np.random.default_rng(seed).choice(users, size=int(max_users), replace=False))
+    return users, positives
+
+
+def _relevant(users, positives) -> list[list[int]]:
+    pos = {u: i for i, u in enumerate(users)}
+    rel: list[list[int]] = [[] for _ in users]
+    for u, i in zip(*positives):
+        j = pos.get(u)
+        if j is not None:
+            rel[j].append(int(i))
+    return rel
+
+
+def _ranked_tasks(ds, tasks):
+    """The binary tasks of ``tasks`` (default: one per binary label of ``ds``, named like it)."""
+    if tasks is None:
+        from types import SimpleNamespace
+        tasks = [SimpleNamespace(name=lab.name, label=lab.name, type="binary")
+                 for lab in ds.labels if lab.task_type == "binary"]
+    return [t for t in tasks if t.type == "binary"]
+
+
 def evaluate_ranking(model, data, split: str = "test", k: int = 10, tasks=None, max_users: int | None = 500,
                      seed: int = 0, exclude_splits: Sequence[str] = ("train", "valid"),
                      rows_per_pass: int = 65536) -> dict[str, dict[str, float]]:
@@ -277,7 +313,8 @@ def evaluate_ranking(model, data, split: str = "test", k: int = 10, tasks=None, 
     the user's positives of t in ``split``. ``data`` is a `DeviceData`; at most
     ``max_users`` users (a seeded sample) are scored, several users per forward pass.
     Returns ``{task: {recall@k, ndcg@k, hitrate@k, mrr}}``; empty when the data has no
-    user/item ids or no binary task.
+    user/item ids or no binary task. `evaluate_popularity` ranks the same users the same way
+    by item popularity (the baseline to beat).
     """
     import torch
 
@@ -285,15 +322,7 @@ def evaluate_ranking(model, data, split: str = "test", k: int = 10, tasks=None, 
     tasks = [t for t in (tasks if tasks is not None else model.tasks) if t.type == "binary"]
     if not tasks or not ds.has_users or not ds.has_items or split not in ds.rows:
         return {}
-    rows = ds.rows[split]
-    real = ~rows["sampled"].astype(bool) if "sampled" in rows else np.ones(len(rows["user_index"]), bool)
-    positives = {}
-    for t in tasks:
-        m = real & (np.asarray(rows["label:" + t.label]) > 0.5) & (rows["item_index"] >= 0)
-        positives[t.name] = (rows["user_index"][m], rows["item_index"][m])
-    users = np.unique(np.concatenate([u for u, _ in positives.values()]))
-    if max_users is not None and len(users) > max_users:
-        users = np.sort(np.random.default_rng(seed).choice(users, size=int(max_users), replace=False))
+    users, positives = _ranking_targets(ds, tasks, split, max_users, seed)
     if len(users) == 0:
         return {t.name: ranking_metrics(np.zeros((0, 0)), [], k) for t in tasks}
     n_items = len(ds.item_ids)
@@ -313,17 +342,125 @@ def evaluate_ranking(model, data, split: str = "test", k: int = 10, tasks=None, 
                     scores[t.name][start:start + len(group)] = pred.cpu().numpy()
     finally:
         model.train(was_training)
-    pos = {u: i for i, u in enumerate(users)}
     exclude = [ds.interacted_items(int(u), splits=tuple(exclude_splits)) for u in users]
-    out_metrics = {}
+    return {t.name: ranking_metrics(scores[t.name], _relevant(users, positives[t.name]), k=k, exclude=exclude)
+            for t in tasks}
+
+
+# ---- the popularity baseline -----------------------------------------------------------
+def item_counts(ds, split: str = "train", label: str | None = None) -> np.ndarray:
+    """Per item index, the number of real (not sampled) rows of ``split``; with ``label``, only
+    the rows where that binary label is positive. Rows without an item (index -1) are skipped.
+    ``item_counts(ds)`` is an item's *support*: how many training interactions it has."""
+    n_items = len(ds.item_ids)
+    if split not in ds.rows or "item_index" not in ds.rows[split]:
+        return np.zeros(n_items, dtype=np.int64)
+    rows = ds.rows[split]
+    items = np.asarray(rows["item_index"], dtype=np.int64)
+    m = items >= 0
+    if "sampled" in rows:
+        m &= ~np.asarray(rows["sampled"], dtype=bool)
+    if label is not None:
+        m &= np.asarray(rows["label:" + label]) > 0.5
+    return np.bincount(items[m], minlength=n_items)[:n_items].astype(np.int64)
+
+
+def popularity_scores(counts) -> np.ndarray:
+    """Strictly decreasing scores in popularity order: the most counted item first, ties broken
+    by the lower item index (so the ranking, and MRR, never depend on tie handling)."""
+    c = np.asarray(counts)
+    order = np.lexsort((np.arange(len(c)), -c))
+    s = np.empty(len(c), dtype=np.float64)
+    s[order] = np.arange(len(c), 0, -1, dtype=np.float64)
+    return s
+
+
+def evaluate_popularity(data, split: str = "test", k: int = 10, tasks=None, max_users: int | None = 500,
+                        seed: int = 0, exclude_splits: Sequence[str] = ("train", "valid"),
+                        train_split: str = "train") -> dict[str, dict[str, float]]:
+    """The "most popular items the user has not seen" baseline, ranked like `evaluate_ranking`.
+
+    For binary task t, every user is offered the same list: items by their number of positive
+    rows of t's label in ``train_split`` (real rows; sampled negatives never count), ties by
+    item index. Same users (same ``max_users`` / ``seed`` sample), same exclusions, same K and
+    the same metric code (`ranking_metrics`) as the model's ranking, so the two are comparable.
+    ``data``: a `DeviceData` or a `PreparedDataset`. Returns ``{task: {recall@k, ndcg@k,
+    hitrate@k, mrr}}``; {} without user/item ids or binary tasks.
+    """
+    ds = getattr(data, "ds", data)
+    tasks = _ranked_tasks(ds, tasks)
+    if not tasks or not ds.has_users or not ds.has_items or split not in ds.rows:
+        return {}
+    users, positives = _ranking_targets(ds, tasks, split, max_users, seed)
+    if len(users) == 0:
+        return {t.name: ranking_metrics(np.zeros((0, 0)), [], k) for t in tasks}
+    exclude = [ds.interacted_items(int(u), splits=tuple(exclude_splits)) for u in users]
+    out = {}
     for t in tasks:
-        rel: list[list[int]] = [[] for _ in users]
-        for u, i in zip(*positives[t.name]):
-            j = pos.get(u)
-            if j is not None:
-                rel[j].append(int(i))
-        out_metrics[t.name] = ranking_metrics(scores[t.name], rel, k=k, exclude=exclude)
-    return out_metrics
+        s = popularity_scores(item_counts(ds, train_split, label=t.label))
+        out[t.name] = ranking_metrics(np.broadcast_to(s, (len(users), len(s))), _relevant(users, positives[t.name]),
+                                      k=k, exclude=exclude)
+    return out
+
+
+def ranking_verdict(model: dict, baseline: dict, name: str = "popularity") -> str | None:
+    """One line saying whether the model's ranking beats a baseline's on the same users, e.g.
+    "the model beats popularity on 4 of 4 metrics (ndcg@10 0.213 vs 0.150)"; None when the two
+    share no finite metric. The headline metric is NDCG@K when both have it."""
+    both = [m for m, v in (model or {}).items()
+            if isinstance(v, (int, float)) and math.isfinite(v)
+            and isinstance((baseline or {}).get(m), (int, float)) and math.isfinite(baseline[m])]
+    if not both:
+        return None
+    wins = sum(model[m] > baseline[m] for m in both)
+    losses = sum(model[m] < baseline[m] for m in both)
+    head = next((m for m in both if m.startswith("ndcg@")), both[0])
+    detail = f"{head} {model[head]:.3f} vs {baseline[head]:.3f}"
+    if wins == len(both):
+        return f"the model beats {name} on all {len(both)} metrics ({detail})"
+    if losses == len(both):
+        return f"{name} beats the model on all {len(both)} metrics ({detail}): the model does not rank better " \
+               "than recommending the most popular unseen items"
+    if wins == 0 and losses == 0:
+        return f"the model ties with {name} ({detail})"
+    if wins == 0:
+        return f"the model does not beat {name} on any metric ({detail})"
+    return f"the model beats {name} on {wins} of {len(both)} metrics ({detail})"
+
+
+def ranking_rows(metrics: dict) -> list[dict]:
+    """The ranking block of a metrics.json as table rows, the model's row of each task followed by
+    its baselines' rows (``metrics["ranking_baseline"]``): ``[{"task", "ranked by": "model" |
+    "popularity", "recall@K": .., ...}]``. [] without ranking metrics; damaged entries skipped."""
+    ranking = metrics.get("ranking") if isinstance(metrics.get("ranking"), dict) else {}
+    base = metrics.get("ranking_baseline") if isinstance(metrics.get("ranking_baseline"), dict) else {}
+    rows = []
+    for task, vals in ranking.items():
+        if not isinstance(vals, dict):
+            continue
+        rows.append({"task": str(task), "ranked by": "model", **vals})
+        for name, block in base.items():
+            b = block.get(task) if isinstance(block, dict) else None
+            if isinstance(b, dict):
+                rows.append({"task": str(task), "ranked by": str(name), **b})
+    return rows
+
+
+def ranking_verdicts(metrics: dict) -> dict[str, str]:
+    """``{task: line}``: `ranking_verdict` of the model against each baseline of a metrics.json."""
+    ranking = metrics.get("ranking") if isinstance(metrics.get("ranking"), dict) else {}
+    base = metrics.get("ranking_baseline") if isinstance(metrics.get("ranking_baseline"), dict) else {}
+    out = {}
+    for task, vals in ranking.items():
+        lines = []
+        for name, block in base.items():
+            b = block.get(task) if isinstance(block, dict) else None
+            line = ranking_verdict(vals, b, name) if isinstance(vals, dict) and isinstance(b, dict) else None
+            if line:
+                lines.append(line)
+        if lines:
+            out[str(task)] = "; ".join(lines)
+    return out
 
 
 # ---- cross-validation ------------------------------------------------------------------

@@ -205,11 +205,26 @@ def item_columns(ds) -> tuple[str | None, list[str]]:
     return title, [c for c in rest if c != title]
 
 
+def item_support(run) -> np.ndarray:
+    """Per item index, its *support*: the number of real (not sampled) training rows of the item
+    (`mtlrec.metrics.item_counts` of the training split). Computed once per run and cached on it:
+    a score of an item with little support rests on little evidence."""
+    cache = getattr(run, "_cache", None)
+    if isinstance(cache, dict) and "item_support" in cache:
+        return cache["item_support"]
+    from mtlrec.metrics import item_counts
+    support = item_counts(run.dataset, "train")
+    if isinstance(cache, dict):
+        cache["item_support"] = support
+    return support
+
+
 def recommend(run, user_id, k: int = 10, weights: dict | None = None, exclude_seen: bool = True,
               item_info: bool = True, top_classes: int = 3) -> list[dict]:
-    """Top ``k`` items for ``user_id``: ``[{item, score, tasks: {task: value}, <item columns>}]``.
+    """Top ``k`` items for ``user_id``: ``[{item, score, support, tasks: {task: value}, <item columns>}]``.
 
-    ``score`` is the fused score (`fused_terms`); ``tasks`` holds the probability (binary),
+    ``score`` is the fused score (`fused_terms`); ``support`` the item's number of training
+    interactions (`item_support`); ``tasks`` holds the probability (binary),
     the predicted value (regression) or the ``top_classes`` most likely classes with their
     probabilities (multilabel); the item columns are the title and the columns with a role
     (`item_columns`), never ignored ones."""
@@ -238,9 +253,10 @@ def recommend(run, user_id, k: int = 10, weights: dict | None = None, exclude_se
         cols = ([title] if title else []) + rest
         sub = ds.item_info.iloc[top][cols]
         info_rows = [{c: _plain(v) for c, v in zip(cols, row)} for row in sub.itertuples(index=False, name=None)]
+    support = item_support(run)
     out = []
     for j, i in enumerate(top):
-        rec = {"item": str(ds.item_ids[i]), "score": float(score[i]),
+        rec = {"item": str(ds.item_ids[i]), "score": float(score[i]), "support": int(support[i]),
                "tasks": _task_values(run, preds, i, top_classes)}
         if info_rows is not None:
             for c, v in info_rows[j].items():

@@ -173,11 +173,19 @@ def report_html(run_dir, *, title: str | None = None, k: int = 5, explain: bool 
             if m == head:
                 mark |= {(i, 0), (i, 1)}
         sec.append(f"<h3>{_e(task)}</h3>" + _table(["metric", "value"], rows, mark))
-    ranking = metrics.get("ranking") if isinstance(metrics.get("ranking"), dict) else {}
-    if ranking:
-        mnames = list(dict.fromkeys(m for v in ranking.values() if isinstance(v, dict) for m in v))
-        sec.append("<h3>Ranking (test users)</h3>" + _table(["task"] + mnames, [
-            [t] + [(v or {}).get(m) for m in mnames] for t, v in ranking.items() if isinstance(v, dict)]))
+    from mtlrec.metrics import ranking_rows, ranking_verdicts
+    rrows = ranking_rows(metrics)
+    if rrows:
+        mnames = list(dict.fromkeys(m for r in rrows for m in r if m not in ("task", "ranked by")))
+        sec.append("<h3>Ranking (test users)</h3>"
+                   '<p class="note">Every item a test user has not met in training or validation is ranked; '
+                   "the popularity rows rank the same users' unseen items by their number of positive "
+                   "training rows (the obvious baseline the model has to beat).</p>"
+                   + _table(["task", "ranked by"] + mnames,
+                            [[r["task"], r["ranked by"]] + [r.get(m) for m in mnames] for r in rrows]))
+        verdicts = ranking_verdicts(metrics)
+        if verdicts:
+            sec.append("<ul>" + "".join(f"<li><b>{_e(t)}</b>: {_e(v)}</li>" for t, v in verdicts.items()) + "</ul>")
     if not test:
         sec.append("<p>No test metrics were recorded (metrics.json is missing or the run did not finish).</p>")
     parts.append("".join(sec))
@@ -258,11 +266,12 @@ def _model_sections(d: Path, *, k: int, explain: bool, background: int) -> str:
         return "".join(out) + f"<p class=\"warn\">{_e(e)}</p>"
     tasks = [t.name for t in run.tasks]
     out.append(f"<p>Top {len(items)} for user <b>{_e(user)}</b> (items they already met left out). The fused "
-               "score is the weighted sum of the tasks' scores the app's Recommendations page shows.</p>")
-    cols = ["#", "item"] + [c for c in ("title",) if any(c in it for it in items)] + ["fused score"] + tasks
+               "score is the weighted sum of the tasks' scores the app's Recommendations page shows; support is the "
+               "item's number of training interactions.</p>")
+    cols = ["#", "item"] + [c for c in ("title",) if any(c in it for it in items)] + ["fused score", "support"] + tasks
     trs = []
     for i, it in enumerate(items, 1):
-        r = [i, it["item"]] + ([it.get("title")] if "title" in cols else []) + [it["score"]]
+        r = [i, it["item"]] + ([it.get("title")] if "title" in cols else []) + [it["score"], it.get("support")]
         for t in tasks:
             v = it["tasks"].get(t)
             r.append(", ".join(f"{c} {p:.2f}" for c, p in v.items()) if isinstance(v, dict) else v)
@@ -295,7 +304,8 @@ def _model_sections(d: Path, *, k: int, explain: bool, background: int) -> str:
 # ---- CSV -------------------------------------------------------------------------------------
 def metrics_csv(run_dir) -> bytes:
     """Every metric of metrics.json as CSV rows (split, task, metric, value, direction, headline);
-    split is valid, test, single-task (baselines) or ranking; text cells formula-safe."""
+    split is valid, test, single-task (baselines), ranking or "ranking (popularity baseline)";
+    text cells formula-safe."""
     import pandas as pd
 
     from mtlrec.export import csv_bytes
@@ -308,8 +318,11 @@ def metrics_csv(run_dir) -> bytes:
                              file=str(d / "metrics.json"), fix="pick a finished run, or train the run again")
     head = {t: mt for t, _ty, mt in task_metrics(_read_obj(d / "model.json"), _read_obj(d / "config.json"))}
     rows = []
-    for split, label in (("valid", "valid"), ("test", "test"), ("stl", "single-task test"), ("ranking", "ranking")):
-        block = m.get(split)
+    base = m.get("ranking_baseline") if isinstance(m.get("ranking_baseline"), dict) else {}
+    blocks = [(label, m.get(split)) for split, label in (("valid", "valid"), ("test", "test"),
+                                                         ("stl", "single-task test"), ("ranking", "ranking"))]
+    blocks += [(f"ranking ({name} baseline)", b) for name, b in base.items()]
+    for label, block in blocks:
         if not isinstance(block, dict):
             continue
         for task, vals in block.items():

@@ -365,11 +365,13 @@ def _item_text(ds, item_index: int) -> tuple[str, str]:
 
 
 def rec_frame(recs: list[dict], ds):
-    """The recommendation list as a DataFrame: rank, item_id, title, text, score:<task>..., fused.
+    """The recommendation list as a DataFrame: rank, item_id, title, text, score:<task>..., fused,
+    support (when the records carry it).
 
     ``fused`` is the record's ``score``: the fused score of `mtlrec.recommend` (the one
-    number the page, the CSV export, the CLI and the Explain page show); ``text`` holds the
-    item's text/feature columns only, never ignored ones."""
+    number the page, the CSV export, the CLI and the Explain page show); ``support`` the item's
+    number of training interactions; ``text`` holds the item's text/feature columns only,
+    never ignored ones."""
     import pandas as pd
     rows = []
     for i, r in enumerate(recs, 1):
@@ -387,6 +389,8 @@ def rec_frame(recs: list[dict], ds):
             else:
                 row[f"score:{t}"] = float(v)
         row["fused"] = float(r.get("score", 0.0))
+        if r.get("support") is not None:
+            row["support"] = int(r["support"])
         rows.append(row)
     return pd.DataFrame(rows)
 

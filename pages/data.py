@@ -13,6 +13,7 @@ from mtlrec.errors import DataError
 from mtlrec.prep import config as prep_config
 from mtlrec.workflow import interaction_counts, roles_table, spec_from_roles
 from pages.ui.actions import handle_upload, load_sample_workspace, prepare_dataset
+from pages.ui.dependence import show_label_dependence
 from pages.ui.messages import md_text, show_data_error, show_exception
 from pages.ui.state import ensure_app_navigation, get_state
 
@@ -171,6 +172,9 @@ if "item" in figs:
     col4.plotly_chart(figs["item"], key="fig_item")
 for i, k in enumerate(hists[1:]):
     st.plotly_chart(figs[k], key=f"fig_hist{i + 1}")
+
+# ---------------------------------------------------------------------------- labels of the item / user
+show_label_dependence()     # e.g. the genres of the clicked movie: item classification, not user interest
 
 # ---------------------------------------------------------------------------- preprocessing
 st.subheader("Preprocessing")

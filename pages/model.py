@@ -12,6 +12,7 @@ from mtlrec.models import HPARAM_HELP, architecture_hparams
 from mtlrec.tasks import DEFAULT_METRIC
 from mtlrec.workflow import architectures, available_labels, metrics_for, text_candidates, weightings
 from pages.ui.actions import prepare_dataset
+from pages.ui.dependence import task_dependence_warning
 from pages.ui.sidebar import device_label
 from pages.ui.state import ensure_app_navigation, get_state, need_data
 
@@ -48,6 +49,8 @@ for i, t in enumerate(state.tasks):
     mcur = t.get("metric") if t.get("metric") in mopts else DEFAULT_METRIC[t["type"]]
     t["metric"] = c[4].selectbox("Metric", mopts, index=mopts.index(mcur), key=f"task_metric_{uid}_{t['type']}_{ctr}")
     if c[5].button("", icon=":material/delete:", key=f"task_del_{uid}_{ctr}", help="Remove this task"):
+        remove = i
+    if task_dependence_warning(t, key=f"task_dep_drop_{uid}_{ctr}"):   # item / user classification
         remove = i
 if remove is not None:
     state.tasks.pop(remove)

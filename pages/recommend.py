@@ -65,14 +65,17 @@ with right:
     frame = rec_frame(recs, ds)
     st.markdown(f"#### Top {len(frame)} for user {md_text(user)}")
     task_cols = [c for c in frame.columns if c.startswith("score:")]
-    head = st.columns([0.4, 4] + [1] * len(task_cols) + [1, 1.8])
+    widths = [0.4, 4] + [1] * len(task_cols) + [1, 1, 1.8]
+    head = st.columns(widths)
     head[0].caption("#")
     head[1].caption("item")
     for h, c in zip(head[2:], task_cols):
         h.caption(md_text(c.split(":", 1)[1]))
     head[2 + len(task_cols)].caption("fused")
+    head[3 + len(task_cols)].caption("support", help="the item's number of training interactions: a score "
+                                                     "resting on few of them rests on little evidence")
     for i, row in enumerate(frame.to_dict("records")):
-        cols = st.columns([0.4, 4] + [1] * len(task_cols) + [1, 1.8], vertical_alignment="center")
+        cols = st.columns(widths, vertical_alignment="center")
         cols[0].markdown(f"**{row['rank']}.**")
         sub = row.get("text") or ""
         tops = " · ".join(f"{c.split(':', 1)[1]}: {row[c]}" for c in frame.columns if c.startswith("top:"))
@@ -83,6 +86,7 @@ with right:
         for cc, c in zip(cols[2:], task_cols):
             cc.markdown(f"{row[c]:.3f}")
         cols[2 + len(task_cols)].markdown(f"**{row['fused']:.3f}**")
+        cols[3 + len(task_cols)].markdown(f"{int(row.get('support', 0)):,}")
         if cols[-1].button("Explain", key=f"explain_{row['item_id']}", icon=":material/psychology:",
                            disabled=not explain_page_exists(),
                            help=None if explain_page_exists() else "explanations are not installed yet"):

@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
+from mtlrec import metrics as metrics_lib
 from mtlrec import viz
 from mtlrec.metrics import higher_is_better, precision_recall_points, roc_curve_points
 from mtlrec.workflow import metrics_by_type, predictions
@@ -51,12 +52,16 @@ if extra:
     st.caption(" · ".join(f"{k.replace('_', ' ')}: {v:.0f}" if isinstance(v, float) else f"{k.replace('_', ' ')}: {v}"
                           for k, v in extra.items()))
 
-ranking = metrics.get("ranking") or {}
-if ranking:
+ranking_rows = metrics_lib.ranking_rows(metrics)
+if ranking_rows:
     st.markdown("**Ranking over the whole catalogue** — for test users, every item they have not seen in "
-                "training or validation is scored; how many of their test positives reach the top K:")
-    st.dataframe([{"task": t, **{k: round(v, 4) if isinstance(v, float) else v for k, v in vals.items()}}
-                  for t, vals in ranking.items()], hide_index=True, key="ranking_table")
+                "training or validation is scored; how many of their test positives reach the top K. "
+                "*popularity* offers the same users the most popular items they have not seen (most positive "
+                "training rows of the task first): the obvious baseline the model has to beat.")
+    st.dataframe([{k: round(v, 4) if isinstance(v, float) else v for k, v in r.items()} for r in ranking_rows],
+                 hide_index=True, key="ranking_table")
+    for task, verdict in metrics_lib.ranking_verdicts(metrics).items():
+        st.markdown(f"- **{md_text(task)}**: {md_text(verdict)}")
 
 # ---------------------------------------------------------------------------- gain
 st.subheader("Multi-task gain over single-task baselines")

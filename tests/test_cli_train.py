@@ -60,6 +60,11 @@ def test_train_json_then_recommend_json(small_config, tmp_path, capsys):
     assert set(res["stl_gain"]) == set(res["test"])
     assert set(res["ranking"]) == {"click", "like"}  # test-split ranking metrics of the binary tasks
     assert all(0 <= v <= 1 for vals in res["ranking"].values() for v in vals.values())
+    # the same users ranked by item popularity, beside the model's ranking
+    assert {t: set(v) for t, v in res["ranking_baseline"]["popularity"].items()} == \
+        {t: set(v) for t, v in res["ranking"].items()}
+    # the sample's genres are the clicked movie's: item classification, said once
+    assert [w for w in res["warnings"] if "item classification" in w][0].startswith("task 'genres'")
     assert res["best_epoch"] in (1, 2)
     assert "epoch 1/2" in r.stderr                   # progress went to stderr
     for name in ("config.json", "history.json", "metrics.json", "model.pt", "dataset/dataset.json"):
@@ -70,6 +75,7 @@ def test_train_json_then_recommend_json(small_config, tmp_path, capsys):
     rec = json.loads(r2.stdout)
     assert rec["user"] == "1" and len(rec["items"]) == 5
     assert set(rec["items"][0]["tasks"]) >= {"click", "like", "rating"}
+    assert all(isinstance(it["support"], int) and it["support"] >= 0 for it in rec["items"])
     seen = {ln.split(",")[1] for ln in (small_config / "data" / "interactions.csv").read_text().splitlines()[1:]
             if ln.split(",")[0] == "1"}
     assert not seen & {it["item"] for it in rec["items"]}

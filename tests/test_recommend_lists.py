@@ -62,3 +62,38 @@ def test_unknown_user_and_bad_weights_are_clear_errors(run):
         recommend(run, "nobody")
     with pytest.raises(DataError, match="weights can be given for: click, like, rating"):
         recommend(run, run.dataset.user_ids[0], weights={"genres": 1.0})
+
+
+def test_each_recommendation_shows_its_training_support(run, capsys):
+    """support = the item's number of real training rows, counted by hand; on the records, the
+    page's frame and the CLI; computed once per loaded run."""
+    from mtlrec.__main__ import main
+    from mtlrec.recommend import item_support, recommend
+    from mtlrec.workflow import rec_frame
+    ds = run.dataset
+    tr = ds.rows["train"]
+    by_hand = {str(ds.item_ids[i]): int((tr["item_index"] == i).sum()) for i in range(len(ds.item_ids))}
+    u = ds.user_ids[5]
+    recs = recommend(run, u, k=8, exclude_seen=False)
+    assert [r["support"] for r in recs] == [by_hand[r["item"]] for r in recs]
+    assert sum(by_hand.values()) == ds.n_rows("train") and max(by_hand.values()) > 0
+    assert item_support(run) is item_support(run)                # cached on the run
+    frame = rec_frame(recs, ds)
+    assert list(frame["support"]) == [by_hand[i] for i in frame["item_id"]]
+    capsys.readouterr()
+    assert main(["recommend", "--run", str(run.run_dir), "--user", u, "--k", "3", "--include-seen"]) == 0
+    out = capsys.readouterr().out
+    assert f"support={recs[0]['support']}" in out.splitlines()[1]
+
+
+def test_support_leaves_sampled_negatives_out(run):
+    from mtlrec.recommend import item_support
+    from mtlrec.runs import Run
+    ds = make_dataset(n_users=5, n_items=4, n_rows=60)
+    tr = ds.rows["train"]
+    tr["sampled"] = np.zeros(len(tr["item_index"]), bool)
+    tr["sampled"][tr["item_index"] == 0] = True                  # item 0 only has sampled rows
+    fake = Run(config=None, dataset=ds, model=None, history=None, metrics={}, run_dir=None)
+    support = item_support(fake)
+    assert support[0] == 0
+    assert support[1:].tolist() == [int((tr["item_index"] == i).sum()) for i in (1, 2, 3)]

@@ -86,6 +86,29 @@ def test_metrics_csv_is_formula_safe_and_marks_the_headline_metric(run_dir, tmp_
     assert set(df.loc[df["metric"] == "rmse", "direction"]) == {"lower is better"}
 
 
+def test_report_and_csv_show_the_model_beside_the_popularity_baseline(run_dir, tmp_path):
+    import shutil
+
+    import pandas as pd
+
+    from mtlrec.report import metrics_csv, report_html
+    d = tmp_path / "ranked"
+    shutil.copytree(run_dir, d)
+    m = json.loads((d / "metrics.json").read_text())
+    m["ranking"] = {"click": {"recall@10": 0.30, "ndcg@10": 0.25, "hitrate@10": 0.60, "mrr": 0.31}}
+    m["ranking_baseline"] = {"popularity": {"click": {"recall@10": 0.40, "ndcg@10": 0.35, "hitrate@10": 0.70,
+                                                      "mrr": 0.41}}}
+    (d / "metrics.json").write_text(json.dumps(m))
+    html = report_html(d, k=2, explain=False)
+    ranking = html.split("<h3>Ranking (test users)</h3>", 1)[1].split("</ul>", 1)[0]
+    assert "<td>model</td>" in ranking and "<td>popularity</td>" in ranking
+    assert "popularity beats the model on all 4 metrics (ndcg@10 0.250 vs 0.350)" in ranking
+    df = pd.read_csv(io.BytesIO(metrics_csv(d)), encoding="utf-8-sig")
+    pop = df[df["split"] == "ranking (popularity baseline)"]
+    assert dict(zip(pop["metric"], pop["value"])) == pytest.approx({"recall@10": 0.40, "ndcg@10": 0.35,
+                                                                    "hitrate@10": 0.70, "mrr": 0.41})
+
+
 # ---- zip ---------------------------------------------------------------------------------------
 def test_zip_round_trip_serves_recommendations(run_dir, tmp_path, capsys):
     from mtlrec.recommend import recommend

@@ -76,10 +76,28 @@ def test_ranking_is_on_test_with_train_and_valid_items_left_out(ranked_run):
     assert leaky != direct
 
 
+def test_popularity_baseline_sits_beside_the_ranking(ranked_run):
+    """metrics.json ranks the same test users by item popularity: same tasks, same K, same keys."""
+    from mtlrec.metrics import evaluate_popularity
+    cfg, res, run_dir = ranked_run
+    base = json.loads((run_dir / "metrics.json").read_text())["ranking_baseline"]
+    assert set(base) == {"popularity"}
+    pop = base["popularity"]
+    assert set(pop) == set(res.ranking) == {"click", "like"}
+    for task, vals in pop.items():
+        assert set(vals) == set(res.ranking[task]), task
+        assert all(0.0 <= v <= 1.0 for v in vals.values()), (task, vals)
+    assert res.ranking_baseline == base
+    direct = evaluate_popularity(res.dataset, split="test", k=5, max_users=cfg.train.ranking_users,
+                                 seed=cfg.train.seed)
+    for task in direct:
+        assert pop[task] == pytest.approx(direct[task])
+
+
 def test_ranking_k_zero_and_idless_data_skip_it(tmp_path):
     from mtlrec.training.pipeline import run_training
     res = run_training(cfg_for(epochs=1, ranking_k=0), tmp_path / "k0", dataset=make_dataset(n_rows=1500, seed=4))
-    assert res.status == "finished" and res.ranking == {}
+    assert res.status == "finished" and res.ranking == {} and res.ranking_baseline == {}
     tasks = [t for t in TASKS if t["type"] == "binary"]
     res = run_training(cfg_for(tasks=tasks, epochs=1), tmp_path / "noid", dataset=idless_dataset())
     assert res.status == "finished"

@@ -1,5 +1,7 @@
 """``python -m mtlrec data check PATH [PATH ...] [--json]``: read, suggest roles, validate, summarise.
 
+Labels that are a property of the item or of the user (`mtlrec.data.dependence`) are named: in
+the text output as a note, with --json as ``"label_dependence": {label: "item" | "user"}``.
 Exit status 0 when the data is usable, 2 on a DataError (the message says what, where and
 how to fix it; with --json it is printed as {"error": "..."}). Bad data never gives a traceback.
 """
@@ -40,6 +42,8 @@ def run(args) -> int:
         spec = suggest_spec(raw)
         report = validate(raw, spec, missing_items=args.missing_items, min_rows=args.min_rows)
         summary = summarize(raw, spec, report)
+        from mtlrec.data.dependence import label_dependence
+        dependent = {lab: who for lab, who in label_dependence(raw, spec).items() if who}
     except DataError as e:
         return _emit_error(str(e), args.json)
     except (UnicodeError, OSError, MemoryError) as e:  # reader-level problems not already converted
@@ -47,7 +51,10 @@ def run(args) -> int:
         return _emit_error(str(DataError(f"the data cannot be read ({type(e).__name__}: {e})", file=name,
                                          fix="export the data as CSV in UTF-8")), args.json)
     if args.json:
-        print(json.dumps(summary, default=str))
+        print(json.dumps({**summary, "label_dependence": dependent}, default=str))
     else:
         print(format_summary(summary))
+        from mtlrec.data.dependence import dependence_message
+        for lab, who in dependent.items():
+            print(f"note: {dependence_message(None, who, label=lab)}")
     return 0

@@ -1,6 +1,7 @@
 """``python -m mtlrec recommend --run RUN_DIR --user USER_ID [--k 10] [--json] [--weights click=1,rating=0.5]``.
 
-With ``--json``: ``{"user": ..., "items": [{"item": ..., "score": ..., "tasks": {task: value}, ...}],
+With ``--json``: ``{"user": ..., "items": [{"item": ..., "score": ..., "support": training interactions
+of the item, "tasks": {task: value}, ...}],
 "warning": null or one line (an interrupted, failed or still running run; also on stderr)}``.
 A missing or damaged run folder: the message (file, fix) on stderr, exit status 2.
 """
@@ -50,9 +51,10 @@ def run(args) -> int:
     if args.json:
         print(json.dumps({"user": str(args.user), "items": items, "warning": r.warning}, default=str))
         return 0
-    print(f"top {len(items)} for user {args.user}:")
+    print(f"top {len(items)} for user {args.user} (support: the item's number of training interactions):")
     for i, it in enumerate(items, 1):
         title = it.get("title")
         tasks = ", ".join(f"{k}={v:.3f}" for k, v in it["tasks"].items() if isinstance(v, float))
-        print(f"{i:>3}. {it['item']}{' ' + str(title) if title is not None else ''}  score={it['score']:.3f}  {tasks}")
+        print(f"{i:>3}. {it['item']}{' ' + str(title) if title is not None else ''}  score={it['score']:.3f}  {tasks}"
+              f"  support={it.get('support', '?')}")
     return 0

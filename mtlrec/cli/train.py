@@ -9,8 +9,9 @@ is still training, or a run without a checkpoint.
 Progress goes to stderr; with ``--json`` stdout carries exactly one JSON object:
 ``{"run_dir", "device", "status", "best_epoch", "test": {task: {metric: v}}, "valid": {...},
 "ranking": {task: {recall@K, ndcg@K, hitrate@K, mrr}} (test split, binary tasks; {} without
-user/item ids), "stl_gain": {task: v} (with baselines), "cv": {...} (with cv_folds > 1),
-"warnings": [...]}``.
+user/item ids), "ranking_baseline": {"popularity": {task: {same keys}}} (the same test users
+offered the most popular items they have not seen), "stl_gain": {task: v} (with baselines),
+"cv": {...} (with cv_folds > 1), "warnings": [...]}``.
 Bad data or a failed run: a message on stderr and exit status 2 (no traceback); with
 ``--json`` stdout still carries one object ``{"status": "failed", "error", "run_dir", "warnings"}``
 (an unexpected internal error: exit status 1; Ctrl-C or SIGTERM: "cancelled", exit 130).
@@ -158,9 +159,14 @@ def run(args) -> int:
             for task, vals in (m.get("test") or {}).items():
                 shown = ", ".join(f"{k}={v:.4f}" for k, v in vals.items() if isinstance(v, float) and math.isfinite(v))
                 print(f"test {task}: {shown}")
-            for task, vals in (m.get("ranking") or {}).items():
-                shown = ", ".join(f"{k}={v:.4f}" for k, v in vals.items() if isinstance(v, float) and math.isfinite(v))
-                print(f"test ranking {task}: {shown}")
+            from mtlrec.metrics import ranking_rows, ranking_verdicts
+            verdicts = ranking_verdicts(m)
+            for row in ranking_rows(m):
+                task, by = row.pop("task"), row.pop("ranked by")
+                shown = ", ".join(f"{k}={v:.4f}" for k, v in row.items() if isinstance(v, float) and math.isfinite(v))
+                print(f"test ranking {task}: {shown}" if by == "model" else f"  {by} baseline: {shown}")
+                if by != "model" and task in verdicts:
+                    print(f"  -> {verdicts.pop(task)}")
             for task, g in (m.get("gain") or {}).items():
                 print(f"multi-task gain {task} ({g['metric']}): {g['gain']:+.4f} (MTL {g['mtl']:.4f}, STL {g['stl']:.4f})")
             print(f"run folder: {run_dir}")
@@ -168,7 +174,7 @@ def run(args) -> int:
             out = {"run_dir": str(run_dir), "device": res.device, "status": res.status,
                    "arch": getattr(res.model, "arch", None), "best_epoch": m.get("best_epoch"), "test": m.get("test", {}),
                    "valid": m.get("valid", {}), "ranking": m.get("ranking", {}),
-                   "warnings": m.get("warnings", [])}
+                   "ranking_baseline": m.get("ranking_baseline", {}), "warnings": m.get("warnings", [])}
             if "gain" in m:
                 out["stl_gain"] = {t: g["gain"] for t, g in m["gain"].items()}
                 out["stl"] = m.get("stl", {})

@@ -75,6 +75,19 @@ def build_tasks(cfg: RunConfig, dataset):
     return tasks_from_config(cfg.tasks, dataset)
 
 
+def label_dependence_warnings(dataset, tasks) -> tuple[dict[str, str], list[str]]:
+    """({task: "item" | "user"}, warnings) for the tasks whose label is a property of the item or
+    the user on the training rows (`mtlrec.data.dependence`): item / user classification, not user
+    interest, so part of what multi-task learning seems to gain on them is an artefact."""
+    from mtlrec.data.dependence import degenerate_tasks, dependence_message, label_dependence
+    try:
+        dep = label_dependence(dataset, labels=sorted({t.label for t in tasks}))
+    except (KeyError, ValueError, TypeError, AttributeError):     # a dataset without the rows to tell
+        return {}, []
+    found = degenerate_tasks(tasks, dep)
+    return found, [dependence_message(t.name, found[t.name], t.label) for t in tasks if t.name in found]
+
+
 def build_model_for(cfg: RunConfig, dataset, tasks, seed: int | None = None):
     from mtlrec.models import build_model
     from mtlrec.training.trainer import seeded_build
@@ -157,6 +170,11 @@ class RunResult:
         """{task: {recall@K, ndcg@K, hitrate@K, mrr}} on the test split ({} when not computed)."""
         return self.metrics.get("ranking") or {}
 
+    @property
+    def ranking_baseline(self) -> dict:
+        """{"popularity": {task: {recall@K, ...}}}: the same ranking by item popularity ({} when not computed)."""
+        return self.metrics.get("ranking_baseline") or {}
+
 
 def rank_test(cfg: RunConfig, model, data, tasks) -> dict:
     """Ranking metrics of the (best) model on the test split, train+valid items left out.
@@ -171,6 +189,20 @@ def rank_test(cfg: RunConfig, model, data, tasks) -> dict:
                             seed=int(cfg.train.seed), exclude_splits=("train", "valid"))
 
 
+def rank_test_baselines(cfg: RunConfig, data, tasks) -> dict:
+    """``{"popularity": {task: {recall@K, ndcg@K, hitrate@K, mrr}}}``: the test users of `rank_test`
+    (same sample, same K, train+valid items left out) offered the most popular items they have not
+    seen -- popularity = positive training rows of the task's label per item, ties by item index
+    (`mtlrec.metrics.evaluate_popularity`). {} whenever `rank_test` is."""
+    k = int(cfg.train.ranking_k or 0)
+    if k <= 0 or "test" not in data.ds.rows or data.ds.n_rows("test") == 0:
+        return {}
+    from mtlrec.metrics import evaluate_popularity
+    pop = evaluate_popularity(data, split="test", k=k, tasks=tasks, max_users=int(cfg.train.ranking_users),
+                              seed=int(cfg.train.seed), exclude_splits=("train", "valid"))
+    return {"popularity": pop} if pop else {}
+
+
 def run_training(cfg: RunConfig, run_dir=None, *, dataset=None, stop_event: threading.Event | None = None,
                  progress: Progress | None = None, on_log: Callable | None = None,
                  on_epoch: Callable | None = None, history=None, write_dataset: bool = True,
@@ -179,7 +211,8 @@ def run_training(cfg: RunConfig, run_dir=None, *, dataset=None, stop_event: thre
 
     Writes the run folder as it goes when ``run_dir`` is given. Raises DataError /
     TrainingError with a readable message; a set ``stop_event`` ends the run as "cancelled".
-    Warnings (e.g. the early-stopping fallback) go to ``progress.warnings``, ``log`` and
+    Warnings (e.g. the early-stopping fallback, a task whose label is a property of the item or
+    the user -- then also metrics["degenerate_tasks"]) go to ``progress.warnings``, ``log`` and
     metrics["warnings"].
 
     status.json always ends in a final state: "finished" (only with a model.pt),
@@ -274,6 +307,10 @@ def _run_training(cfg: RunConfig, writer, *, dataset, stop_event, progress: Prog
         say("preparing data ...")
         dataset = build_dataset(cfg)
     tasks = build_tasks(cfg, dataset)
+    degenerate, dep_warnings = label_dependence_warnings(dataset, tasks)
+    for w in dep_warnings:
+        if w not in progress.warnings:      # a resumed run carries it already
+            warn(w)
     model = build_model_for(cfg, dataset, tasks)
     if writer and resume is None:
         writer.write_model_info(model_info(model, tasks, dataset))
@@ -302,10 +339,14 @@ def _run_training(cfg: RunConfig, writer, *, dataset, stop_event, progress: Prog
     res = trainer.fit(data, resume=resume)
     metrics = res.metrics_dict()
     metrics["arch"] = cfg.arch
+    if degenerate:
+        metrics["degenerate_tasks"] = degenerate      # {task: "item" | "user"}: see the warnings
     status = res.status
     if status == "finished":
         say(f"ranking test users (top {cfg.train.ranking_k}) ...")
         metrics["ranking"] = rank_test(cfg, model, data, tasks)
+        if metrics["ranking"]:
+            metrics["ranking_baseline"] = rank_test_baselines(cfg, data, tasks)
     if status == "finished" and cfg.train.baselines:
         from mtlrec.baselines import train_baselines
         progress.phase_index = 1

@@ -178,6 +178,7 @@ def test_task_weight_sliders_rerank_the_recommendations(trained):
     at = trained["at"]
     at.switch_page("pages/recommend.py").run()
     no_exception(at, "recommendations")
+    assert "support" in [c.value for c in at.caption]     # each item's training interactions
     sliders = {s.label: s for s in at.slider}
     assert {"click", "rating"} <= set(sliders), list(sliders)
     sliders["click"].set_value(1.0)
@@ -212,6 +213,33 @@ def test_results_page_shows_metrics_and_curves(trained):
     ranking = next(d.value for d in at.dataframe if "recall@10" in getattr(d.value, "columns", []))
     assert "click" in set(ranking["task"])
     assert ranking["recall@10"].between(0, 1).all() and ranking["ndcg@10"].between(0, 1).all()
+    # the popularity baseline beside the model, and who wins, in words
+    click = ranking[ranking["task"] == "click"]
+    assert list(click["ranked by"]) == ["model", "popularity"]
+    import re
+    assert re.search(r"\*\*click\*\*: (the model|popularity beats the model) ", texts(at)), texts(at)
+
+
+def test_tasks_and_data_pages_say_the_sample_genres_are_item_classification():
+    from mtlrec.tasks import DEFAULT_METRIC
+    at = new_app().run()
+    at.button(key="home_load_sample").click().run()
+    st_ = state_of(at)
+    st_.tasks.append({"name": "genres", "type": "multilabel", "label": "genres", "weight": 1.0,
+                      "metric": DEFAULT_METRIC["multilabel"]})
+    at.switch_page("pages/model.py").run()
+    no_exception(at, "tasks page")
+    warned = [plain(w.value) for w in at.warning if "classification" in w.value]
+    assert len(warned) == 1, warned                       # genres only: click, like, rating are interactions
+    assert warned[0].startswith("task 'genres': the label is a property of the item")
+    assert "item classification" in warned[0] and "drop the task" in warned[0]
+    next(b for b in at.button if b.label == "Drop this task").click().run()
+    no_exception(at, "dropping the task")
+    assert "genres" not in [t["name"] for t in st_.tasks]
+    assert not [w for w in at.warning if "classification" in w.value]
+    at.switch_page("pages/data.py").run()
+    no_exception(at, "data page")
+    assert any(plain(w.value).startswith("label 'genres': the label is a property of the item") for w in at.warning)
 
 
 def test_a_failed_run_shows_its_message(runs_dir):
