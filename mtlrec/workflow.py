@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import fields as dc_fields
 from pathlib import Path
+
+from mtlrec.config import train_defaults
 from typing import Any
 
 from mtlrec.errors import DataError
@@ -24,8 +26,10 @@ SAMPLE_TASKS = [
     {"name": "rating", "type": "regression", "label": "rating", "weight": 0.5, "metric": "rmse"},
 ]
 DEFAULT_MODEL = {"arch": "mmoe"}
-DEFAULT_TRAIN = {"epochs": 5, "batch_size": 1024, "lr": 0.003, "l2": 0.0, "weighting": "static",
-                 "device": "auto", "baselines": False, "seed": 0}
+# the training settings a new workspace starts from: the library's own defaults (TrainConfig),
+# never a second set of numbers
+DEFAULT_TRAIN = train_defaults(("epochs", "batch_size", "lr", "l2", "embedding_l2", "weighting", "device",
+                                "baselines", "seed"))
 
 
 def describe_device(pref: str = "auto") -> str:

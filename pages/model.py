@@ -7,10 +7,11 @@ import uuid
 import streamlit as st
 
 from mtlrec import viz
+from mtlrec.config import EarlyStoppingConfig
 from mtlrec.data.roles import TASK_TYPES
-from mtlrec.models import HPARAM_HELP, architecture_hparams
+from mtlrec.models import HPARAM_HELP, HPARAM_RANGES, architecture_hparams
 from mtlrec.tasks import DEFAULT_METRIC
-from mtlrec.workflow import architectures, available_labels, metrics_for, text_candidates, weightings
+from mtlrec.workflow import DEFAULT_TRAIN, architectures, available_labels, metrics_for, text_candidates, weightings
 from pages.ui.actions import prepare_dataset
 from pages.ui.dependence import task_dependence_warning
 from pages.ui.sidebar import device_label
@@ -106,8 +107,10 @@ with left:
         elif isinstance(default, int):
             hp[name] = int(st.number_input(label, min_value=0, value=int(cur), step=1, key=key))
         elif isinstance(default, float):
-            hp[name] = float(st.number_input(label, min_value=0.0, max_value=0.95, value=min(float(cur), 0.95),
-                                             step=0.05, key=key, help=HPARAM_HELP.get(name)))
+            lo, hi, step = HPARAM_RANGES.get(name, (0.0, 0.95, 0.05))
+            hp[name] = float(st.number_input(label, min_value=lo, max_value=hi, value=min(max(float(cur), lo), hi),
+                                             step=step, format="%.4f" if step < 0.01 else "%.2f", key=key,
+                                             help=HPARAM_HELP.get(name)))
     state.model = {"arch": arch, **hp}
 with right:
     st.graphviz_chart(viz.arch_dot(arch, names, hp), width="stretch")
@@ -115,19 +118,27 @@ with right:
 # ---------------------------------------------------------------------------- training settings
 st.subheader("Training")
 tr = state.train
-c = st.columns(5)
-tr["epochs"] = int(c[0].number_input("Epochs", 1, 500, int(tr.get("epochs", 5)), key=f"tr_epochs_{ctr}"))
-tr["batch_size"] = int(c[1].number_input("Batch size", 16, 65536, int(tr.get("batch_size", 1024)), step=256,
-                                          key=f"tr_bs_{ctr}"))
-tr["lr"] = float(c[2].number_input("Learning rate", 1e-5, 1.0, float(tr.get("lr", 0.003)), format="%.4f",
-                                   step=0.0005, key=f"tr_lr_{ctr}"))
-tr["l2"] = float(c[3].number_input("L2 on task towers", 0.0, 1.0, float(tr.get("l2", 0.0)), format="%.5f",
-                                   step=0.0001, key=f"tr_l2_{ctr}"))
-tr["seed"] = int(c[4].number_input("Seed", 0, 10**6, int(tr.get("seed", 0)), key=f"tr_seed_{ctr}"))
+D = DEFAULT_TRAIN                                     # the library's defaults (mtlrec.config.TrainConfig)
+c = st.columns(6)
+tr["epochs"] = int(c[0].number_input("Epochs (cap)", 1, 500, int(tr.get("epochs", D["epochs"])), key=f"tr_epochs_{ctr}",
+                                     help="the most epochs a run may take; early stopping on the validation "
+                                          "split usually ends it well before"))
+tr["batch_size"] = int(c[1].number_input("Batch size", 16, 65536, int(tr.get("batch_size", D["batch_size"])), step=256,
+                                          key=f"tr_bs_{ctr}", help="rows per gradient step"))
+tr["lr"] = float(c[2].number_input("Learning rate", 1e-5, 1.0, float(tr.get("lr", D["lr"])), format="%.4f",
+                                   step=0.0005, key=f"tr_lr_{ctr}", help="Adam's step size"))
+tr["l2"] = float(c[3].number_input("L2 on task towers", 0.0, 1.0, float(tr.get("l2", D["l2"])), format="%.5f",
+                                   step=0.0001, key=f"tr_l2_{ctr}",
+                                   help="λ of λ·Σᵢ‖θᵢ‖² over the task towers' parameters θᵢ (article §4.2)"))
+tr["embedding_l2"] = float(c[4].number_input("L2 on embeddings", 0.0, 1.0, float(tr.get("embedding_l2", D["embedding_l2"])),
+                                             format="%.5f", step=0.0001, key=f"tr_el2_{ctr}",
+                                             help="μ of μ·‖E‖² over the embedding table (user/item ids and "
+                                                  "categorical features); keeps rarely seen ids near zero"))
+tr["seed"] = int(c[5].number_input("Seed", 0, 10**6, int(tr.get("seed", D["seed"])), key=f"tr_seed_{ctr}"))
 es = dict(tr.get("early_stopping") or {})
 es["patience"] = int(st.number_input("Early-stopping patience (epochs without improvement on the first task's "
-                                     "validation metric; 0 = off)", 0, 100, int(es.get("patience", 3)),
-                                     key=f"tr_pat_{ctr}"))
+                                     "validation metric; 0 = off)", 0, 100,
+                                     int(es.get("patience", EarlyStoppingConfig().patience)), key=f"tr_pat_{ctr}"))
 tr["early_stopping"] = es
 from mtlrec.device import available_devices  # noqa: E402
 

@@ -40,6 +40,14 @@ HPARAM_HELP: dict[str, str] = {
 }
 
 
+# (min, max, step) of the float hyperparameters, for forms
+HPARAM_RANGES: dict[str, tuple[float, float, float]] = {
+    "dropout": (0.0, 0.95, 0.05),
+    "id_dropout": (0.0, 0.95, 0.05),
+    "embedding_std": (0.0001, 1.0, 0.005),
+}
+
+
 def architecture_hparams(arch: str) -> dict:
     """The hyperparameters of ``arch`` with their defaults (for forms and docs)."""
     cls = _lookup(arch)
