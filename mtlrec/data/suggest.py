@@ -192,8 +192,8 @@ def split_columns(raw: RawData) -> list[str]:
             continue
         if pd.api.types.is_numeric_dtype(s.dtype) or pd.api.types.is_bool_dtype(s.dtype):
             continue
-        head = s.iloc[:2000]            # a cheap look first (the Data page asks on every rerun)
-        if head.isna().any() or not head.astype(str).str.strip().str.lower().isin(list(SPLIT_VALUES)).all():
+        head = s.iloc[:2000].dropna()   # a cheap look first (the Data page asks on every rerun)
+        if not head.astype(str).str.strip().str.lower().isin(list(SPLIT_VALUES)).all():
             continue
         if looks_like_split(_sample(s)):
             found.append(str(c))

@@ -143,12 +143,13 @@ def split_codes(values, *, file: str | None = None, column: str | None = None,
 
 
 def looks_like_split(values, min_rows: int = 2) -> bool:
-    """True when every value is a split name (``SPLIT_VALUES``) and train plus at least one of
-    valid/test occur: a column that says which split each row belongs to."""
+    """True when every present value is a split name (``SPLIT_VALUES``) and train plus at least one
+    of valid/test occur: a column that says which split each row belongs to (missing values do not
+    count here; preparing with it names them)."""
     low, present = _normalised(values)
-    if present.sum() < min_rows or not present.all():
+    if present.sum() < min_rows:
         return False
-    codes = low.map(SPLIT_VALUES)
+    codes = low[present].map(SPLIT_VALUES)
     if codes.isna().any():
         return False
     found = set(codes.astype(int).unique())
