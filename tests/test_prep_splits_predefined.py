@@ -143,6 +143,18 @@ def test_test_rows_whose_user_has_no_training_row_are_a_warning_with_count_and_r
     assert warn[0] in rep["warnings"]
 
 
+def test_duplicates_are_looked_for_within_each_split_and_a_pair_in_two_splits_is_a_warning():
+    inter, want = _with_fold(_events())
+    t = min(want["test"])
+    extra = inter.loc[[t]].assign(fold="train")                   # the same pair in train and in test
+    inter = pd.concat([inter, extra], ignore_index=True)
+    ds = prepare(_raw(inter), SPEC, PrepConfig(split="column", split_column="fold"))
+    assert t in _ids(ds, "test") and len(inter) - 1 in _ids(ds, "train")     # neither row dropped
+    rep = ds.meta["report"]
+    assert rep["duplicates"]["pairs_in_several_splits"] == 1 and "duplicate" not in rep["dropped_rows"]
+    assert any("1 (user, item) pair occurs in more than one split" in w for w in rep["prep_warnings"])
+
+
 # ---------------------------------------------------------------------------- one file per split
 def _write_split_files(d: Path) -> dict[str, pd.DataFrame]:
     inter, _ = _with_fold(_events(seed=4))

@@ -346,7 +346,7 @@ def prepare(raw, spec, config: PrepConfig | dict | None = None, *, text_encoder:
             in_splits = np.unique(np.unique(key) // 3, return_counts=True)[1]
             dup_info["pairs_in_several_splits"] = across = int((in_splits > 1).sum())
             if across:
-                w = DataWarning(f"{across} (user, item) pairs occur in more than one split (e.g. in train and "
+                w = DataWarning(f"{across} (user, item) pair{'s occur' if across > 1 else ' occurs'} in more than one split (e.g. in train and "
                                 "in test): the model sees their answers in training", file=src_name,
                                 fix="remove those rows from all splits but one")
                 report["prep_warnings"].append(str(w))
