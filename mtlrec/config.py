@@ -7,6 +7,7 @@ Config format (``python -m mtlrec train --config FILE``)::
                                                # slug: letters, digits, . _ -; never leaves runs/)
       "data": {
         "paths": ["interactions.csv", "users.csv", "items.csv"],   # files or one folder
+        "splits": null,                            # or one interactions file per split (see below)
         "format": null,                            # null = detect; "census" = Census-Income folder
         "roles": {                                 # a DataSpec; omit to let mtlrec suggest one
           "user_id": "user_id", "item_id": "item_id", "timestamp": "timestamp",
@@ -17,6 +18,7 @@ Config format (``python -m mtlrec train --config FILE``)::
           "text": {}, "multilabel_sep": "|"},
         "prep": {                                  # PrepConfig fields (mtlrec/prep/config.py)
           "split": "random", "valid_frac": 0.1, "test_frac": 0.1, "negative_ratio": 0,
+          "split_column": "",                      # split "column": the train/valid/test column
           "derived_labels": [{"name": "like", "source": "rating", "op": ">=", "threshold": 4}]}
       },
       "tasks": [                                   # one entry per task
@@ -46,8 +48,20 @@ Config format (``python -m mtlrec train --config FILE``)::
       "text": {"enabled": false, "columns": [], "model": "all-MiniLM-L6-v2"}
     }
 
-Paths in ``data.paths`` are resolved relative to the folder of the config file (absolute
-paths are kept). The shipped ``sample_data/config_movielens.json`` therefore says
+Paths in ``data.paths`` and ``data.splits`` are resolved relative to the folder of the config
+file (absolute paths are kept).
+
+A predefined split comes either from a column of the interactions holding train / valid / test
+(``"prep": {"split": "column", "split_column": "fold"}``), or from one interactions file per
+split: ``"splits": {"train": "train.csv", "test": "test.csv", "valid": "valid.csv"}`` (valid is
+optional: without it ``prep.valid_frac`` of the train rows, seeded, become valid). The split
+files must have the same columns; ``data.paths`` then holds only the users / items tables (or a
+folder of them), or nothing. The MovieLens 100K pair ``u1.base`` / ``u1.test`` works either way:
+``"paths": ["ml-100k/u1.base", "ml-100k/u1.test", "ml-100k/u.item", "ml-100k/u.user"]``, a folder
+holding only that pair (and u.item, u.user), or ``data.splits``. Data read as a predefined split
+uses it unless ``prep.split`` says otherwise. Every prepared row keeps its ``row_id``: its 0-based
+position in the interactions file (with split files, in their concatenation train, valid, test;
+the prepared dataset's ``meta["row_sources"]`` says which file each range came from). The shipped ``sample_data/config_movielens.json`` therefore says
 ``"../../shared/datasets/ml-latest-small"``: from ``sample_data/`` up to the repository
 root, and from there to the shared datasets folder beside it.
 
@@ -192,21 +206,34 @@ class DataConfig:
     format: str | None = None
     roles: dict | None = None
     prep: dict = field(default_factory=dict)
+    splits: dict | None = None      # {"train": PATH, "test": PATH, "valid": PATH (optional)}
 
     @classmethod
     def from_dict(cls, d: dict | None) -> "DataConfig":
         kw = _known(cls, d, "data")
         if isinstance(kw.get("paths"), str):
             kw["paths"] = [kw["paths"]]
+        if kw.get("splits") is not None:
+            from mtlrec.data.readers import split_keys
+            splits = split_keys(kw["splits"])       # a DataError names a bad or missing split
+            if not all(isinstance(v, str) and v for v in splits.values()):
+                raise DataError("data.splits: each split needs the path of one file", file="config",
+                                fix='write data.splits as {"train": "train.csv", "test": "test.csv"}')
+            kw["splits"] = splits
         return cls(**kw)
 
-    def resolved_paths(self, base_dir: str | Path | None) -> list[Path]:
+    @staticmethod
+    def _resolve(p: str, base_dir: str | Path | None) -> Path:
         base = Path(base_dir) if base_dir else Path.cwd()
-        out = []
-        for p in self.paths:
-            q = Path(p).expanduser()
-            out.append(q if q.is_absolute() else (base / q).resolve())
-        return out
+        q = Path(p).expanduser()
+        return q if q.is_absolute() else (base / q).resolve()
+
+    def resolved_paths(self, base_dir: str | Path | None) -> list[Path]:
+        return [self._resolve(p, base_dir) for p in self.paths]
+
+    def resolved_splits(self, base_dir: str | Path | None) -> dict[str, Path]:
+        """{split: path} of ``splits`` (empty without split files)."""
+        return {k: self._resolve(v, base_dir) for k, v in (self.splits or {}).items()}
 
 
 @dataclass
@@ -278,6 +305,10 @@ class RunConfig:
 
     def data_paths(self) -> list[Path]:
         return self.data.resolved_paths(self.base_dir)
+
+    def split_paths(self) -> dict[str, Path]:
+        """{train/valid/test: path} of ``data.splits`` (empty without split files)."""
+        return self.data.resolved_splits(self.base_dir)
 
     def validate(self, label_names=None) -> None:
         """Check names against the registries (and the dataset's labels when given).

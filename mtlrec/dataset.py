@@ -13,7 +13,12 @@ Layout (normalised, so that recommendation and cold start are cheap):
   of shape [n]; multi-label float32 of shape [n, K]).
 * ``rows[split]``: ``user_index`` / ``item_index`` (row in the user / item table,
   -1 when the data has no users / items), the context fields, ``label:<name>``
-  arrays, and optionally ``sampled`` (bool, True for sampled negatives).
+  arrays, and optionally ``sampled`` (bool, True for sampled negatives) and ``row_id``
+  (int64: the row's 0-based position in the interactions as read; -1 for sampled negatives;
+  see :meth:`PreparedDataset.row_ids`). Datasets prepared before row ids existed have none.
+* ``meta["row_sources"]``: which file each range of row ids came from, a list of
+  ``{"file", "first_row_id", "rows"}`` (plus ``"split"`` for one file per split, whose rows are
+  numbered in the concatenation train, valid, test); see :meth:`PreparedDataset.row_source`.
 
 Saved as ``dataset.json`` + ``arrays.npz`` (+ ``items.parquet``/``users.parquet`` with
 the raw display columns); never pickle.
@@ -135,6 +140,24 @@ class PreparedDataset:
                 m &= ~r["sampled"]
             out.append(r["item_index"][m])
         return np.unique(np.concatenate(out)) if out else np.zeros(0, dtype=np.int64)
+
+    def row_ids(self, split: str) -> np.ndarray | None:
+        """The source row of each row of ``split`` (0-based position in the interactions as read;
+        -1 for sampled negatives), or None for a dataset prepared before row ids were kept."""
+        r = self.rows.get(split) or {}
+        v = r.get("row_id")
+        return None if v is None else np.asarray(v, dtype=np.int64)
+
+    def row_source(self, row_id: int) -> tuple[str, int]:
+        """(file, 0-based row in that file) of a row id (``meta["row_sources"]``)."""
+        rid = int(row_id)
+        if rid < 0:
+            raise KeyError(f"row_id {rid} is a sampled negative: it has no source row")
+        for src in self.meta.get("row_sources") or []:
+            first = int(src.get("first_row_id", 0))
+            if first <= rid < first + int(src.get("rows", 0)):
+                return str(src.get("file")), rid - first
+        raise KeyError(f"row_id {rid} is in no source file of this dataset")
 
     @property
     def cold_items(self) -> np.ndarray:

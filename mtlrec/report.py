@@ -6,6 +6,8 @@
   slashes), every user text HTML-escaped. Sections: run summary, data, configuration, per-task
   metrics and curves, multi-task gain, example recommendations (fused score) and one explanation.
 * `metrics_csv(run_dir)` -> bytes: every recorded metric, formula-safe (`mtlrec.export.csv_bytes`).
+* `predictions_csv(run_dir, split="test")` -> bytes: the model's predictions per row of a split, with
+  the source ``row_id`` (see `mtlrec.workflow.predictions_frame`), formula-safe.
 * `export_zip(run_dir)` -> bytes / `import_zip(data, root)` -> Path: a run folder as a zip of its
   known files only; the import refuses anything else (unknown names, path traversal, links,
   too large, damaged JSON, weights that do not load with ``weights_only=True``) with a DataError
@@ -339,6 +341,20 @@ def metrics_csv(run_dir) -> bytes:
             rows.append({"split": "multi-task gain", "task": str(task), "metric": str(g.get("metric")),
                          "value": g.get("gain"), "direction": "higher is better", "headline": True})
     return csv_bytes(pd.DataFrame(rows, columns=["split", "task", "metric", "value", "direction", "headline"]))
+
+
+def predictions_csv(run_dir, split: str = "test") -> bytes:
+    """The (best) model's predictions on ``split``, one CSV row per prepared row: row_id (the row of
+    the interactions file; -1 for sampled negatives), user_id, item_id, sampled, then per task the
+    label and ``<task>_pred``. A RunFolderError names a missing or damaged file."""
+    from mtlrec.export import csv_bytes
+    from mtlrec.runs import RunFolderError, load_run
+    from mtlrec.workflow import predictions_frame
+    run = load_run(run_dir)
+    if split not in run.dataset.rows:
+        raise RunFolderError(f"the run's dataset has no '{split}' split (it has: {', '.join(run.dataset.splits)})",
+                             file=str(Path(run_dir) / "dataset"), fix="choose one of its splits")
+    return csv_bytes(predictions_frame(run, split))
 
 
 # ---- zip -------------------------------------------------------------------------------------

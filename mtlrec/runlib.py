@@ -141,6 +141,9 @@ def _direction(metric: str) -> bool | None:
 def _data_source(config: dict | None, ds_doc: dict | None) -> str:
     data = (config or {}).get("data") or {}
     paths = data.get("paths") if isinstance(data, dict) else None
+    splits = data.get("splits") if isinstance(data, dict) else None
+    if isinstance(splits, dict) and splits:       # one file per split (+ side tables in paths)
+        paths = [str(p) for p in splits.values()] + (paths if isinstance(paths, list) else [])
     if isinstance(paths, list) and paths:
         names = [Path(str(p)).name or str(p) for p in paths]
         s = ", ".join(names[:3]) + (f" (+{len(names) - 3})" if len(names) > 3 else "")

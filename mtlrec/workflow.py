@@ -159,6 +159,43 @@ def prep_fields(config) -> list[dict]:
     return out
 
 
+def split_column_choice(raw, prep) -> dict:
+    """What the preprocessing form offers for a predefined split: ``candidates`` (interactions
+    columns holding train / valid / test, best first), ``columns`` (every interactions column) and
+    ``column`` (the one to preselect: the options' split_column, else the first candidate)."""
+    from mtlrec.data.suggest import split_columns
+    cands = split_columns(raw) if raw is not None else []
+    cols = [str(c) for c in raw.interactions.columns] if raw is not None else []
+    chosen = getattr(prep, "split_column", "") or ""
+    if chosen not in cols:
+        chosen = cands[0] if cands else ""
+    return {"candidates": cands, "columns": cols, "column": chosen}
+
+
+def split_method_label(method: str, column: str = "") -> str:
+    """How the form names a split method ("column" says which column)."""
+    if method == "column":
+        return f"column: use the split in column '{column}'" if column else "column: a train / valid / test column"
+    return method
+
+
+def preparation_messages(report: dict | None) -> dict:
+    """The parts of a preparation report a person reads: ``warnings`` (found by preparation, e.g. test
+    rows whose user has no training row), ``notes`` (e.g. valid carved from train) and ``dropped``
+    (one line per reason: how many rows cleaning dropped and their first row_ids)."""
+    report = report or {}
+    dropped = []
+    words = {"missing_label": "a missing label", "missing_timestamp": "a missing timestamp",
+             "duplicate": "a repeated (user, item) pair", "unknown_item": "an item not in the items table",
+             "unknown_user": "a user not in the users table"}
+    for reason, d in (report.get("dropped_rows") or {}).items():
+        more = ", ..." if d.get("count", 0) > len(d.get("row_ids", [])) else ""
+        dropped.append(f"{d.get('count', 0)} rows dropped for {words.get(reason, reason.replace('_', ' '))} "
+                       f"(row_id {', '.join(map(str, d.get('row_ids', [])))}{more})")
+    return {"warnings": list(report.get("prep_warnings") or []), "notes": list(report.get("notes") or []),
+            "dropped": dropped}
+
+
 # ---------------------------------------------------------------------------- workspaces
 def sample_workspace(sample_dir=None) -> dict:
     """The shipped sample with a ready configuration: raw data, spec, prep config, tasks, model, train.
@@ -188,9 +225,11 @@ def uploaded_workspace(files: list[tuple[str, bytes]]) -> dict:
     from mtlrec.data.suggest import suggest_spec
     from mtlrec.prep import PrepConfig
 
+    from mtlrec.prep.splits import with_predefined_split
     raw = load_uploaded(files)
     spec = suggest_spec(raw)
-    return {"raw": raw, "spec": spec, "prep": PrepConfig(), "tasks": default_tasks(spec),
+    prep = PrepConfig.from_dict(with_predefined_split({}, raw))   # e.g. u1.base + u1.test: their split
+    return {"raw": raw, "spec": spec, "prep": prep, "tasks": default_tasks(spec),
             "model": dict(DEFAULT_MODEL), "train": dict(DEFAULT_TRAIN),
             "text": {"enabled": False, "columns": []},
             "source": ", ".join(name for name, _ in files)}
@@ -306,6 +345,50 @@ def predictions(run, split: str = "test", batch_size: int = 65536) -> dict:
                        "y": np.concatenate(ys[t.name]) if ys[t.name] else np.zeros(0),
                        "p": np.concatenate(ps[t.name]) if ps[t.name] else np.zeros(0)}
     return res
+
+
+def predictions_frame(run, split: str = "test", batch_size: int = 65536):
+    """One row per row of ``split``: ``row_id`` (the source row, -1 for sampled negatives; missing
+    for datasets prepared before row ids), ``user_id``, ``item_id``, ``sampled``, then per task its
+    label and prediction (``<task>`` and ``<task>_pred``; multi-label: the classes joined by '|',
+    predicted at p >= 0.5)."""
+    import numpy as np
+    import pandas as pd
+    ds = run.dataset
+    r = ds.rows[split]
+    n = ds.n_rows(split)
+    out: dict = {}
+    rid = ds.row_ids(split)
+    if rid is not None:
+        out["row_id"] = rid
+    if ds.has_users:
+        out["user_id"] = ds.user_ids[np.asarray(r["user_index"])]
+    if ds.has_items:
+        out["item_id"] = ds.item_ids[np.asarray(r["item_index"])]
+    if "sampled" in r:
+        out["sampled"] = np.asarray(r["sampled"], dtype=bool)
+    preds = predictions(run, split, batch_size=batch_size)
+    for name, p in preds.items():
+        y, yhat = np.asarray(p["y"]), np.asarray(p["p"])
+        if y.ndim == 2:
+            classes = np.asarray(getattr(_label_of(ds, run, name), "classes", None) or
+                                 [str(k) for k in range(y.shape[1])], dtype=object)
+            out[name] = ["|".join(classes[row > 0.5]) for row in y]
+            out[f"{name}_pred"] = ["|".join(classes[row >= 0.5]) for row in yhat]
+        else:
+            out[name] = y
+            out[f"{name}_pred"] = yhat
+    return pd.DataFrame(out, index=pd.RangeIndex(n))
+
+
+def _label_of(ds, run, task_name: str):
+    for t in run_tasks(run):
+        if t.name == task_name:
+            try:
+                return ds.label(t.label)
+            except KeyError:
+                return None
+    return None
 
 
 def metrics_table(metrics: dict, split: str = "test"):

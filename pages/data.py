@@ -11,7 +11,8 @@ from mtlrec.data.readers import UPLOAD_EXTENSIONS, reading_notes, upload_caption
 from mtlrec.data.roles import OWNERS, ROLE_NAMES
 from mtlrec.errors import DataError
 from mtlrec.prep import config as prep_config
-from mtlrec.workflow import interaction_counts, roles_table, spec_from_roles
+from mtlrec.workflow import (interaction_counts, preparation_messages, roles_table, spec_from_roles,
+                             split_column_choice, split_method_label)
 from pages.ui.actions import handle_upload, load_sample_workspace, prepare_dataset
 from pages.ui.dependence import show_label_dependence
 from pages.ui.messages import md_text, show_data_error, show_exception
@@ -179,6 +180,11 @@ show_label_dependence()     # e.g. the genres of the clicked movie: item classif
 # ---------------------------------------------------------------------------- preprocessing
 st.subheader("Preprocessing")
 prep = state.prep
+split_choice = split_column_choice(raw, prep)
+if split_choice["candidates"] and prep.split != "column":
+    st.info(f"The column {md_text(split_choice['candidates'][0])} holds train / valid / test: choose the split "
+            f"**{md_text(split_method_label('column', split_choice['candidates'][0]))}** to use it.",
+            icon=":material/call_split:")
 with st.form(f"prep_form_{state.counter}", border=True):
     st.caption("How the data is cleaned, encoded and split into train / valid / test.")
     values = {}
@@ -189,7 +195,18 @@ with st.form(f"prep_form_{state.counter}", border=True):
         label = f.name.replace("_", " ")
         box = cols[i % 3]
         key = f"prep_{f.name}_{state.counter}"
-        if f.name in PREP_CHOICES:
+        if f.name == "split":
+            opts = list(PREP_CHOICES[f.name])
+            values[f.name] = box.selectbox(label, opts, index=opts.index(v) if v in opts else 0, key=key,
+                                           format_func=lambda m: split_method_label(m, split_choice["column"]),
+                                           help="column: a predefined split, the rows of the split column "
+                                                "say train / valid / test (valid is carved from train if absent)")
+        elif f.name == "split_column":
+            opts = [""] + split_choice["columns"]
+            values[f.name] = box.selectbox(label, opts, index=opts.index(split_choice["column"]), key=key,
+                                           format_func=lambda c: c or "(none)",
+                                           help="the interactions column of the split 'column'")
+        elif f.name in PREP_CHOICES:
             opts = list(PREP_CHOICES[f.name])
             values[f.name] = box.selectbox(label, opts, index=opts.index(v) if v in opts else 0, key=key)
         elif isinstance(v, bool):
@@ -226,6 +243,11 @@ if state.dataset is not None:
                f"{md_text(', '.join(lab.name for lab in ds.labels))}. Next: **Tasks & model**.",
                icon=":material/task_alt:")
     rep = ds.meta.get("report")
+    msgs = preparation_messages(rep)
+    for w in msgs["warnings"]:
+        st.warning(md_text(w), icon=":material/warning:")
+    for line in msgs["notes"] + msgs["dropped"]:
+        st.caption(md_text(line))
     if rep:
         with st.expander("Preparation report"):
             st.json(rep, expanded=False)

@@ -3,6 +3,8 @@
 Reads the data, takes the suggested column roles (or those of ``--roles``, a DataSpec JSON),
 cleans, splits and encodes it with the preparation options of ``--config`` (a PrepConfig JSON;
 a RunConfig JSON with a ``data.prep`` section works too) and saves the prepared dataset folder.
+``--split column --split-column NAME`` uses the train / valid / test values of a column; data
+read as a predefined split (MovieLens ``u1.base u1.test``) uses it unless a split is named.
 Exit status 2 on a DataError, with the message and no traceback.
 """
 from __future__ import annotations
@@ -17,8 +19,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--out", required=True, help="output folder of the prepared dataset")
     parser.add_argument("--config", default=None, help="preparation options (PrepConfig JSON)")
     parser.add_argument("--roles", default=None, help="column roles (DataSpec JSON); default: suggested")
-    parser.add_argument("--split", default=None, choices=["random", "temporal", "cold_item"],
-                        help="override the split of the config")
+    parser.add_argument("--split", default=None, choices=["random", "temporal", "cold_item", "column"],
+                        help="override the split of the config (column: a predefined split, see --split-column)")
+    parser.add_argument("--split-column", default=None, metavar="NAME",
+                        help="the interactions column holding train / valid / test (implies --split column)")
     parser.add_argument("--json", action="store_true", help="print the preparation report as JSON")
 
 
@@ -49,6 +53,13 @@ def run(args) -> int:
             cfg = cfg["data"].get("prep", {}) or {}
         if args.split:
             cfg["split"] = args.split
+        if args.split_column:
+            if args.split not in (None, "column"):
+                raise DataError(f"--split-column goes with the split 'column', not '{args.split}'",
+                                column=args.split_column, fix="leave out --split or write --split column")
+            cfg["split"], cfg["split_column"] = "column", args.split_column
+        from mtlrec.prep.splits import with_predefined_split
+        cfg = with_predefined_split(cfg, raw)
         try:
             config = PrepConfig.from_dict(cfg)
         except (TypeError, ValueError) as e:
@@ -66,7 +77,10 @@ def run(args) -> int:
         print(json.dumps({"out": str(args.out), "report": rep}, default=str))
         return 0
     print(f"prepared dataset written to {args.out}")
-    print(f"  rows: " + ", ".join(f"{s} {n}" for s, n in rep["rows"].items()) + f"  (split: {rep['split']})")
+    split = rep["split"] + (f" '{rep['predefined_split']['column']}'" if rep.get("predefined_split") else "")
+    print(f"  rows: " + ", ".join(f"{s} {n}" for s, n in rep["rows"].items()) + f"  (split: {split})")
+    for note in rep.get("notes", []):
+        print(f"  note: {note}")
     print(f"  users {rep['users']}, items {rep['items']}, fields: "
           + ", ".join(f"{f.name} ({f.kind})" for f in ds.fields))
     print("  labels: " + ", ".join(f"{lab.name} ({lab.task_type})" for lab in ds.labels))
@@ -74,6 +88,10 @@ def run(args) -> int:
         print(f"  duplicates: {rep['duplicates']['rows_removed']} rows removed ({rep['duplicates']['policy']})")
     for name, k in rep["dropped_missing_label"].items():
         print(f"  dropped {k} rows with a missing '{name}'")
+    for reason, d in rep.get("dropped_rows", {}).items():
+        more = " ..." if d["count"] > len(d["row_ids"]) else ""
+        print(f"  dropped ({reason.replace('_', ' ')}): {d['count']} rows, row_id "
+              + ", ".join(map(str, d["row_ids"])) + more)
     for col, k in rep["imputed"].items():
         print(f"  filled {k} missing values of '{col}'")
     if rep["negatives"]["sampled"]:

@@ -8,8 +8,10 @@ id columns - and read:
 
 * MovieLens 100K: ``u.data`` (interactions: 4 tab-separated numbers), ``u.item`` (items: 24
   '|'-separated Latin-1 fields; the 19 genre flags become one pipe-joined ``genres`` column),
-  ``u.user`` (users: 5 '|'-separated fields). ``u.genre``, ``u.occupation``, ``u.info`` and the
-  ready-made splits (``u1.base`` ... ``ub.test``) are skipped with a note.
+  ``u.user`` (users: 5 '|'-separated fields). ``u.genre``, ``u.occupation`` and ``u.info`` are
+  skipped with a note. The ready-made splits ``uN.base`` / ``uN.test`` (N = 1..5, a, b): one pair
+  without ``u.data`` (the two files, or a folder or zip holding only that pair) is read as a
+  *predefined split* (base = train, test = test; see below); beside ``u.data`` they are skipped.
 * MovieLens 1M / 10M: ``ratings.dat``, ``movies.dat``, ``users.dat`` ('::'-separated; the
   10M ``tags.dat`` is skipped with a note).
 * MovieLens latest / 25M: ``ratings.csv`` (interactions), ``movies.csv`` (items),
@@ -23,6 +25,13 @@ id columns - and read:
   ``users*``/``user*`` (users), ``items*``/``item*``/``movies*``/``products*`` (items); under
   any other name a table with a user id and an item id column is the interactions, one with
   only a user id (item id) column the users (items). A single generic file is the interactions.
+
+Predefined splits: :func:`load_split_files` reads one file per split (train, test, optional valid;
+each identified and read like a single interactions file, the side tables users/items beside the
+train file), checks that their columns agree and concatenates them in the order train, valid, test
+with a column ``raw.meta["split_column"]`` (normally "split") holding train / valid / test.
+``raw.meta["split_files"]`` lists ``{"split", "file", "first_row_id", "rows"}``: row ids (0-based
+positions in the concatenation) ``first_row_id`` ... ``first_row_id + rows - 1`` come from ``file``.
 
 ``raw.meta["layouts"]`` says how each table was recognised and ``raw.meta["ignored"]`` which
 files were skipped and why; :func:`reading_notes` turns both into lines for the app.
@@ -83,7 +92,8 @@ UPLOAD_EXTENSIONS = ("csv", "tsv", "txt", "parquet", "pq", "zip", "gz",     # ge
                      "data", "item", "user", "genre", "occupation", "info",  # MovieLens 100K u.*
                      "dat",                                                  # MovieLens 1M / 10M
                      "inter",                                                # RecBole (.user, .item above)
-                     "test")                                                 # Census-Income KDD
+                     "test",                                                 # Census-Income KDD
+                     "base")                                                 # MovieLens 100K u1.base
 # files of known datasets that are not tables to read: name -> why (shown as a note)
 IGNORED_WHY = {
     "u.genre": "the MovieLens 100K list of genre names (u.item already holds each movie's genres)",
@@ -97,6 +107,12 @@ IGNORED_WHY = {
 }
 IGNORED_NAMES = set(IGNORED_WHY)
 _ML100K_SPLIT = re.compile(r"^u([1-5]|a|b)\.(base|test)$")   # u1.base ... ub.test: ready-made splits
+
+
+def ml100k_split_part(name: str) -> tuple[str, str] | None:
+    """("1", "base") for ``u1.base``: a MovieLens 100K ready-made split file (None: another file)."""
+    m = _ML100K_SPLIT.match(Path(str(name)).name.lower())
+    return (m.group(1), m.group(2)) if m else None
 
 
 def ignored_why(name: str) -> str | None:
@@ -399,6 +415,14 @@ def load_files(files: list[tuple[str, bytes]], *, sep: str | None = None, limits
 
 
 def _load_files(files: list[tuple[str, bytes]], *, sep: str | None) -> RawData:
+    split_parts: dict[str, dict[str, tuple[str, bytes]]] = {}     # "1" -> {"base": file, "test": file}
+    for n, b in files:
+        part = ml100k_split_part(n)
+        if part:
+            split_parts.setdefault(part[0], {})[part[1]] = (n, b)
+    with_udata = any(Path(str(n)).name.lower() == "u.data" for n, _ in files)
+    if split_parts and not with_udata:
+        return _ml100k_split(split_parts, [(n, b) for n, b in files if not ml100k_split_part(n)], sep=sep)
     kept, ignored = [], {}
     for n, b in files:
         why = ignored_why(n)
@@ -445,6 +469,11 @@ def reading_notes(raw: RawData) -> list[str]:
     for table, name in raw.sources.items():
         how = layouts.get(table)
         lines.append(f"{name} → {table}" + (f" ({how})" if how else ""))
+    parts = raw.meta.get("split_files")
+    if parts:
+        lines.append("a predefined split: " + ", ".join(f"{p['file']} = {p['split']}" for p in parts)
+                     + ("" if any(p["split"] == "valid" for p in parts) else " (valid is carved from train)")
+                     + f"; column '{raw.meta.get('split_column')}' says which")
     for name, why in raw.meta.get("ignored", {}).items():
         lines.append(f"{name} ignored: {why}")
     return lines
@@ -478,9 +507,10 @@ def _folder_files(folder: Path) -> list[tuple[str, bytes]]:
             if not f.is_file() or f.name.startswith("."):
                 continue
             low = f.name.lower()
-            if ignored_why(low):
+            if ignored_why(low) and not ml100k_split_part(low):
                 continue
-            if f.suffix.lower() in DATA_EXTS or low in {"u.data", "u.item", "u.user"} or low == "columns.txt":
+            if f.suffix.lower() in DATA_EXTS or low in {"u.data", "u.item", "u.user"} or low == "columns.txt" \
+                    or ml100k_split_part(low):
                 out.append(f)
         return out
 
@@ -489,7 +519,9 @@ def _folder_files(folder: Path) -> list[tuple[str, bytes]]:
         subs = [d for d in folder.iterdir() if d.is_dir() and not d.name.startswith(".")]
         if len(subs) == 1:
             found = candidates(subs[0])
-    # u.data & co: skip the pre-made ML-100K splits (u1.base, ua.test) - they are not in DATA_EXTS anyway
+    # the MovieLens 100K ready-made splits (u1.base, ua.test) beside u.data: skipped unread
+    if any(f.name.lower() == "u.data" for f in found):
+        found = [f for f in found if not ml100k_split_part(f.name)]
     if len(found) > MAX_FILES:
         raise DataError(f"the folder holds {len(found)} data files (at most {MAX_FILES})", file=str(folder),
                         fix="point to a folder with the interactions file and at most a users and an items file")
@@ -515,9 +547,10 @@ def _unzip(name: str, data: bytes) -> list[tuple[str, bytes]]:
     wanted, excel = [], []
     for i in members:
         low = Path(i.filename).name.lower()
-        if ignored_why(low):
+        if ignored_why(low) and not ml100k_split_part(low):
             continue
-        if Path(low).suffix in DATA_EXTS or low in {"u.data", "u.item", "u.user", "columns.txt"}:
+        if Path(low).suffix in DATA_EXTS or low in {"u.data", "u.item", "u.user", "columns.txt"} \
+                or ml100k_split_part(low):
             wanted.append(i)
         elif Path(low).suffix in EXCEL_EXTS:
             excel.append(i)
@@ -1127,6 +1160,184 @@ def _add_tagged(inter: pd.DataFrame, tags: pd.DataFrame, meta: dict) -> pd.DataF
     meta["tagged_pairs"] = int(len(pairs))
     meta["tagged_pairs_without_rating"] = int(len(pairs) - int(inter["tagged"].sum()))
     return inter
+
+
+# =====================================================================================
+# predefined splits: one file per split
+# =====================================================================================
+SPLIT_COLUMN = "split"
+SPLIT_KEYS = {"train": "train", "training": "train", "valid": "valid", "validation": "valid", "val": "valid",
+              "dev": "valid", "test": "test"}
+
+
+def split_keys(splits: dict) -> dict:
+    """``{"train": x, "test": y[, "valid": z]}`` from a mapping whose keys may also say training,
+    validation, val or dev; a DataError names a bad or missing key."""
+    if not isinstance(splits, dict):
+        raise DataError('the split files must be a mapping like {"train": PATH, "test": PATH}',
+                        file="config", fix='write data.splits as {"train": "train.csv", "test": "test.csv"}')
+    out: dict = {}
+    for k, v in splits.items():
+        key = SPLIT_KEYS.get(str(k).strip().lower())
+        if key is None:
+            raise DataError(f"unknown split '{k}' among the split files (known: train, valid, test)", file="config",
+                            fix="name the files train, test and optionally valid")
+        if key in out:
+            raise DataError(f"two files for the {key} split", file="config", fix=f"give one {key} file")
+        out[key] = v
+    for need in ("train", "test"):
+        if need not in out:
+            raise DataError(f"the split files lack a {need} file (given: {', '.join(out) or 'none'})", file="config",
+                            fix="give a train and a test file (valid is optional: it is carved from train)")
+    return {k: out[k] for k in ("train", "valid", "test") if k in out}
+
+
+def load_split_files(splits: dict, side_paths=(), *, sep: str | None = None, limits: Limits | None = None) -> RawData:
+    """One file per split (``{"train": PATH, "test": PATH, "valid": PATH}``; valid optional) plus
+    optional side tables (users / items files, or a folder of them) -> RawData with the rows of all
+    split files and a split column (see the module docstring)."""
+    parts = split_keys(splits)
+    with _reading(limits or Limits.local()):
+        files: dict[str, tuple[str, bytes]] = {}
+        for key, p in parts.items():
+            p = Path(p)
+            if not p.is_file():
+                raise DataError(f"the {key} file was not found" + (" (it is a folder)" if p.is_dir() else ""),
+                                file=str(p), fix="give the path of one file per split")
+            files[key] = _read_path(p, p.name)
+        names = {n for n, _ in files.values()}
+        side: list[tuple[str, bytes]] = []
+        ignored: dict[str, str] = {}
+        for p in side_paths or ():
+            p = Path(p)
+            if not p.exists():
+                raise DataError("no such file or folder", file=str(p), fix="check the path of the users / items file")
+            if not p.is_dir():
+                side.append(_read_path(p, p.name))
+                continue
+            for n, b in _folder_files(p):     # a folder: its users / items tables (not its interactions)
+                if n in names or ml100k_split_part(n):
+                    continue
+                f = _identify(n, b)
+                if isinstance(f, _Found) and f.table == "interactions":
+                    ignored[n] = "interactions beside the split files (the split files hold the interactions)"
+                else:
+                    side.append((n, b))
+        side = [(n, b) for n, b in side if not ignored_why(n)]
+        raw = _combine_splits(files, side, sep=sep)
+        if ignored:
+            raw.meta.setdefault("ignored", {}).update(ignored)
+        return raw
+
+
+def _ml100k_split(split_parts: dict, others: list[tuple[str, bytes]], *, sep: str | None) -> RawData:
+    """MovieLens 100K ``uN.base`` + ``uN.test`` (without u.data): a predefined split."""
+    names = sorted(Path(n).name for parts in split_parts.values() for n, _ in parts.values())
+    complete = sorted(k for k, v in split_parts.items() if {"base", "test"} <= set(v))
+    if len(split_parts) > 1:
+        first = (complete or sorted(split_parts))[0]
+        raise DataError(f"the files hold {len(split_parts)} ready-made MovieLens 100K splits ({', '.join(names)}); "
+                        "one split is read at a time", file=", ".join(names),
+                        fix=f"give the two files of one split, e.g. u{first}.base and u{first}.test (with u.item "
+                            "and u.user), or u.data for all ratings")
+    key = next(iter(split_parts))
+    if not complete:
+        have = next(iter(split_parts[key]))
+        lack = "test" if have == "base" else "base"
+        raise DataError(f"u{key}.{have} is one half of a ready-made MovieLens 100K split: u{key}.{lack} is missing",
+                        file=f"u{key}.{have}", fix=f"add u{key}.{lack} (u{key}.base = train, u{key}.test = test), "
+                                                    "or give u.data for all ratings")
+    side, ignored = [], {}
+    for n, b in others:
+        why = ignored_why(n)
+        if why:
+            ignored[Path(str(n)).name] = why
+        elif _is_excel(n, b):
+            raise _excel_error(Path(str(n)).name)
+        else:
+            side.append((n, b))
+    raw = _combine_splits({"train": split_parts[key]["base"], "test": split_parts[key]["test"]}, side, sep=sep)
+    if ignored:
+        raw.meta.setdefault("ignored", {}).update(ignored)
+    return raw
+
+
+def _comparable(frames: list[pd.DataFrame], col: str) -> None:
+    """One dtype for ``col`` in every frame: ids read as numbers in one file and as text in another
+    become text everywhere (integral floats without their '.0'), so that they still match."""
+    if len({str(f[col].dtype) for f in frames}) < 2:
+        return
+    if all(pd.api.types.is_numeric_dtype(f[col].dtype) and not pd.api.types.is_bool_dtype(f[col].dtype)
+           for f in frames):
+        return
+    for f in frames:
+        s = f[col]
+        if pd.api.types.is_float_dtype(s.dtype) and (s.dropna() % 1 == 0).all():
+            s = s.astype("Int64")
+        f[col] = s.astype(object).where(s.notna(), None).map(lambda v: v if v is None else str(v))
+
+
+def _combine_splits(files: dict[str, tuple[str, bytes]], side: list[tuple[str, bytes]], *,
+                    sep: str | None) -> RawData:
+    """Read each split file (the side tables with train), check the columns, concatenate."""
+    raws: dict[str, RawData] = {}
+    for key, (name, data) in files.items():
+        raw = _read_identified([(name, data)] + (side if key == "train" else []), sep=sep)
+        if raw.sources.get("interactions") != Path(name).name:
+            raise DataError(f"the {key} file was not read as the interactions (they were read from "
+                            f"'{raw.sources.get('interactions')}')", file=name,
+                            fix="give the interactions of each split as the split files, the users / items "
+                                "tables beside them")
+        for table, df in raw.tables().items():
+            if len(df) == 0:
+                raise DataError("the file has a header but no data rows", file=raw.source(table),
+                                fix="export the table again with its data rows")
+        raws[key] = raw
+    train = raws["train"]
+    cols = [str(c) for c in train.interactions.columns]
+    frames = []
+    for key, raw in raws.items():
+        df = raw.interactions
+        if key != "train":
+            have = [str(c) for c in df.columns]
+            missing = [c for c in cols if c not in have]
+            extra = [c for c in have if c not in cols]
+            if missing or extra:
+                diff = "; ".join(x for x in (f"missing {', '.join(missing)}" if missing else "",
+                                             f"extra {', '.join(extra)}" if extra else "") if x)
+                raise DataError(f"the columns of the {key} file differ from those of the train file "
+                                f"({Path(files['train'][0]).name}): {diff}", file=Path(files[key][0]).name,
+                                fix="give every split file the same columns (names and header)")
+            df = df[cols]
+        frames.append(df.reset_index(drop=True).copy())
+    for c in cols:
+        _comparable(frames, c)
+    taken = {c.lower() for c in cols}
+    split_col, k = SPLIT_COLUMN, 1
+    while split_col.lower() in taken:
+        split_col, k = f"{SPLIT_COLUMN}_{k}", k + 1
+    parts, first = [], 0
+    for key, df in zip(raws, frames):
+        df[split_col] = key
+        parts.append({"split": key, "file": Path(files[key][0]).name, "first_row_id": first, "rows": int(len(df))})
+        first += len(df)
+    inter = pd.concat(frames, ignore_index=True)
+    sources = dict(train.sources)
+    sources["interactions"] = " + ".join(p["file"] for p in parts)
+    meta = dict(train.meta)
+    layouts = dict(meta.get("layouts", {}))
+    how = {raws[p["split"]].meta.get("layouts", {}).get("interactions", "") for p in parts}
+    layouts["interactions"] = "; ".join(sorted(h for h in how if h)) + "; a predefined split"
+    meta["layouts"] = layouts
+    ignored = {}
+    for raw in raws.values():
+        ignored.update(raw.meta.get("ignored", {}))
+    if ignored:
+        meta["ignored"] = ignored
+    meta["split_column"] = split_col
+    meta["split_files"] = parts
+    return RawData(interactions=inter, users=train.users, items=train.items, sources=sources, format=train.format,
+                   extra=train.extra, meta=meta)
 
 
 # =====================================================================================

@@ -14,7 +14,9 @@ Rules, in order, per column (names compared lower-case without ``_``/``-``/space
 * owner by table: users -> user, items -> item, interactions -> context
 
 Columns that are empty, constant, dates in a users/items table, or free text in the
-interactions table are left out (role "ignore").
+interactions table are left out (role "ignore"). So is an interactions column whose values are
+all split names (train / valid / test, see ``mtlrec.prep.splits.SPLIT_VALUES``): it is no
+feature but a predefined split, offered by :func:`split_columns` for prep split "column".
 """
 from __future__ import annotations
 
@@ -173,6 +175,31 @@ def suggest_spec(raw: RawData) -> DataSpec:
     return spec
 
 
+SPLIT_NAMES = {"split", "splits", "fold", "set", "subset", "partition", "dataset", "part", "evalset"}
+
+
+def split_columns(raw: RawData) -> list[str]:
+    """Interactions columns that hold a predefined split (every value train / valid / test, in any
+    case; see ``mtlrec.prep.splits.looks_like_split``): the split of split files first, then
+    columns named split / fold / set ..., then the others."""
+    from mtlrec.prep.splits import SPLIT_VALUES, looks_like_split
+    made = (raw.meta or {}).get("split_column")
+    found = []
+    for c in raw.interactions.columns:
+        s = raw.interactions[c]
+        if c == made:
+            found.append(str(c))
+            continue
+        if pd.api.types.is_numeric_dtype(s.dtype) or pd.api.types.is_bool_dtype(s.dtype):
+            continue
+        head = s.iloc[:2000].dropna()   # a cheap look first (the Data page asks on every rerun)
+        if not head.astype(str).str.strip().str.lower().isin(list(SPLIT_VALUES)).all():
+            continue
+        if looks_like_split(_sample(s)):
+            found.append(str(c))
+    return sorted(found, key=lambda c: (c != made, _norm(c) not in SPLIT_NAMES))
+
+
 def _table_col(raw: RawData, col: str) -> pd.Series:
     return raw.tables()[raw.locate(col)][col]
 
@@ -192,6 +219,10 @@ def _suggest_column(col: str, s: pd.Series, table: str, recbole_type: str | None
     # labels (interactions only, except list labels such as item genres)
     # a few bad cells (e.g. 'four' among ratings) keep the role: validation then names them
     mostly_numeric = numeric or (stringy and _numeric_share(sample) >= 0.8)
+    if table == "interactions" and stringy and nunique <= 50:
+        from mtlrec.prep.splits import looks_like_split
+        if looks_like_split(sample):
+            return None     # a predefined split (split_columns), never a feature
     if table == "interactions":
         if n in REGRESSION_NAMES and mostly_numeric and (nunique > 2 or _binary_share(sample) < 1.0):
             return ("label", "regression")

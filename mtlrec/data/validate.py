@@ -45,6 +45,10 @@ class ValidationReport:
     catalog_items: int | None = None  # rows of the items table
     catalog_users: int | None = None  # rows of the users table
     raw: RawData | None = field(default=None, repr=False, compare=False)
+    # positions (0-based, in the interactions as given) of the rows ``raw`` keeps (None: all of
+    # them) and of the rows dropped, by reason ("unknown_item", "unknown_user")
+    kept_rows: np.ndarray | None = field(default=None, repr=False, compare=False)
+    dropped_by_reason: dict = field(default_factory=dict, repr=False, compare=False)
 
     def to_dict(self) -> dict:
         return {"warnings": [w.to_dict() for w in self.warnings], "rows": self.rows, "users": self.users,
@@ -170,13 +174,20 @@ def validate(raw: RawData, spec: DataSpec, *, missing_items: str = "drop", missi
     if spec.item_id and raw.items is not None:
         miss = _missing_keys(inter[spec.item_id], raw.items[spec.item_id])
         report.missing_items = int(miss.sum())
-        keep &= _handle_missing(miss, "item", missing_items, spec.item_id, src, warn, len(inter))
+        k = _handle_missing(miss, "item", missing_items, spec.item_id, src, warn, len(inter))
+        if not k.all():
+            report.dropped_by_reason["unknown_item"] = np.flatnonzero(~k)
+        keep &= k
     if spec.user_id and raw.users is not None:
         miss = _missing_keys(inter[spec.user_id], raw.users[spec.user_id])
         report.missing_users = int(miss.sum())
-        keep &= _handle_missing(miss, "user", missing_users, spec.user_id, src, warn, len(inter))
+        k = _handle_missing(miss, "user", missing_users, spec.user_id, src, warn, len(inter))
+        if not k.all():
+            report.dropped_by_reason["unknown_user"] = np.flatnonzero(~k & keep)
+        keep &= k
     clean = raw
     if not keep.all():
+        report.kept_rows = np.flatnonzero(keep)
         report.dropped_rows = int((~keep).sum())
         clean = RawData(interactions=inter.loc[keep].reset_index(drop=True), users=raw.users, items=raw.items,
                         sources=dict(raw.sources), format=raw.format, extra=raw.extra,

@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field, fields
 DUPLICATES = ("last", "first", "mean")
 MISSING_NUMERIC = ("median", "mean", "zero")
 MISSING_CATEGORICAL = ("most_frequent", "unknown")
-SPLITS = ("random", "temporal", "cold_item")
+SPLITS = ("random", "temporal", "cold_item", "column")
 MISSING_ITEMS = ("drop", "keep", "error")
 DERIVED_OPS = (">=", ">", "<=", "<", "==")
 
@@ -31,8 +31,16 @@ class PrepConfig:
         (an "interaction" label, 1 on observed rows, is created when the data has no binary label).
     split: "random"; "temporal" (per user: last interaction -> test, second last -> valid, users
         with fewer than ``min_user_rows`` interactions stay in train); "cold_item" (a share
-        ``cold_item_frac`` of the items is held out entirely: their rows go to valid/test only).
-    valid_frac / test_frac: shares of rows (random split; warm rows of the cold_item split).
+        ``cold_item_frac`` of the items is held out entirely: their rows go to valid/test only);
+        "column" (a predefined split: the interactions column ``split_column`` says train / valid /
+        test per row -- also "training", "validation", "val", "dev", in any case; any other value,
+        numbers such as 0/1/2 included, or a missing one is a DataError naming the rows. Without
+        valid rows, a share ``valid_frac`` of the train rows, seeded, becomes valid. Duplicates
+        are looked for within each split. The column is never a feature or a label).
+    split_column: the column of the "column" split; "" = the predefined split of split files
+        (``raw.meta["split_column"]``), else the only interactions column whose values are splits.
+    valid_frac / test_frac: shares of rows (random split; warm rows of the cold_item split;
+        valid_frac: the share of train rows carved out when a predefined split has no valid rows).
     missing_items: interactions whose item is not in the items table: "drop", "keep", "error".
     max_multilabel_classes: most frequent classes kept for a multi-label label.
     """
@@ -44,6 +52,7 @@ class PrepConfig:
     negative_ratio: float = 0
     negative_label: str = ""
     split: str = "random"
+    split_column: str = ""
     valid_frac: float = 0.1
     test_frac: float = 0.1
     cold_item_frac: float = 0.2
@@ -70,6 +79,7 @@ class PrepConfig:
         if int(self.max_multilabel_classes) < 1:
             raise ValueError("max_multilabel_classes must be >= 1")
         self.negative_label = self.negative_label or ""
+        self.split_column = str(self.split_column or "")
         self.derived_labels = [dict(d) for d in (self.derived_labels or [])]
         for d in self.derived_labels:
             missing = [k for k in ("name", "source", "op", "threshold") if k not in d]

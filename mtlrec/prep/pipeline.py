@@ -8,11 +8,17 @@ Steps (all vectorised; no Python loop over rows):
 3. labels per row (columns of the users/items tables are joined through the ids), derived
    labels, rows with a missing label dropped (counted in the report);
 4. duplicate (user, item) pairs: keep last / first, or aggregate;
-5. split: random, per-user temporal, or item cold-start;
+5. split: random, per-user temporal, item cold-start, or predefined (a column of train / valid /
+   test names, e.g. from one file per split; valid carved from train when it has no rows);
 6. fit every statistic on the training rows only (numeric fill values and mean/std,
    category / id vocabularies, multi-label classes) and encode all rows (unseen -> 0);
 7. negative sampling (implicit feedback) per split, never a known positive;
 8. text columns -> one text per item (user) -> ``text_encoder`` -> dense "item_text" field.
+
+Every prepared row keeps its ``row_id``: its 0-based position in the interactions as read (for
+several split files, in their concatenation train, valid, test; ``meta["row_sources"]`` says
+which file each range of row_ids came from); sampled negatives have row_id -1. The report lists
+the rows dropped by cleaning by row_id (``report["dropped_rows"]``).
 """
 from __future__ import annotations
 
@@ -23,13 +29,56 @@ from typing import Callable
 import numpy as np
 
 from mtlrec.dataset import FeatureField, LabelField, PreparedDataset
-from mtlrec.errors import DataError
+from mtlrec.errors import DataError, DataWarning
 from mtlrec.prep import encoders as enc
 from mtlrec.prep.config import PrepConfig
 from mtlrec.prep.negatives import PairSet, sample_negatives
-from mtlrec.prep.splits import NAMES, TEST, TRAIN, VALID, cold_item_split, random_split, temporal_split
+from mtlrec.prep.splits import (NAMES, TEST, TRAIN, VALID, carve_valid, cold_item_split, random_split,
+                                split_codes, temporal_split)
 
 _OPS = {">=": np.greater_equal, ">": np.greater, "<=": np.less_equal, "<": np.less, "==": np.equal}
+SHOWN_ROW_IDS = 20      # row_ids listed per reason in the preparation report
+
+
+def _row_list(row_ids: np.ndarray) -> dict:
+    row_ids = np.sort(np.asarray(row_ids, dtype=np.int64))
+    return {"count": int(len(row_ids)), "row_ids": row_ids[:SHOWN_ROW_IDS].tolist()}
+
+
+def _split_column(raw, spec, config: PrepConfig, src_name: str) -> str | None:
+    """The column of a predefined split (prep.split "column"), checked; None for other splits."""
+    if config.split != "column":
+        return None
+    col = config.split_column or (getattr(raw, "meta", None) or {}).get("split_column")
+    if not col:
+        from mtlrec.data.suggest import split_columns
+        found = split_columns(raw)
+        if len(found) != 1:
+            raise DataError("the 'column' split needs the column that says train / valid / test, and "
+                            + ("no column of the interactions holds only such values" if not found else
+                               f"several columns could be it ({', '.join(found)})"), file=src_name,
+                            fix="set the split column (prep option split_column), or choose another split")
+        col = found[0]
+    if col not in raw.interactions.columns:
+        raise DataError(f"the split column is not a column of the interactions (they have: "
+                        f"{', '.join(map(str, raw.interactions.columns))})", file=src_name, column=col,
+                        fix="name a column of the interactions file as split_column")
+    for role, c in (("user id", spec.user_id), ("item id", spec.item_id), ("timestamp", spec.timestamp)):
+        if c == col:
+            raise DataError(f"the split column is also the {role}", file=src_name, column=col,
+                            fix="choose another split column, or another split method")
+    return col
+
+
+def _without_columns(spec, cols: set):
+    """``spec`` without ``cols`` as labels or features (a split column is neither)."""
+    if not cols or not any(c in spec.labels or c in spec.categorical or c in spec.numeric or c in spec.text
+                           for c in cols):
+        return spec
+    d = spec.to_dict()
+    for kind in ("labels", "categorical", "numeric", "text"):
+        d[kind] = {c: v for c, v in d[kind].items() if c not in cols}
+    return type(spec).from_dict(d)
 
 
 class _Tables:
@@ -142,13 +191,30 @@ def prepare(raw, spec, config: PrepConfig | dict | None = None, *, text_encoder:
     if progress is not None:
         progress("validate", 0.0)
     n_input = len(raw.interactions)
+    src_name = raw.source("interactions") if hasattr(raw, "source") else "interactions"
+    raw_meta = getattr(raw, "meta", None) or {}
+    split_col = _split_column(raw, spec, config, src_name)
+    not_features = {c for c in (split_col, raw_meta.get("split_column")) if c}
+    spec_in = spec
+    spec = _without_columns(spec, not_features)
     vreport = validation if validation is not None else validate(raw, spec, missing_items=config.missing_items)
     raw = vreport.raw if getattr(vreport, "raw", None) is not None else raw
     inter = raw.interactions.reset_index(drop=True)
-    src_name = raw.source("interactions") if hasattr(raw, "source") else "interactions"
+    # row_id of each row still here: its position in the interactions as given
+    kept = getattr(vreport, "kept_rows", None)
+    row_id = np.asarray(kept, dtype=np.int64) if kept is not None and len(kept) == len(inter) \
+        else np.arange(len(inter), dtype=np.int64)
     report: dict = {"input_rows": int(n_input), "rows_after_validation": int(len(inter)),
                     "validation": {k: v for k, v in vreport.to_dict().items() if k != "warnings"},
-                    "warnings": [str(w) for w in vreport.warnings]}
+                    "warnings": [str(w) for w in vreport.warnings], "prep_warnings": [], "notes": []}
+    dropped_rows: dict[str, dict] = {}
+    for reason, pos in (getattr(vreport, "dropped_by_reason", None) or {}).items():
+        if len(pos):
+            dropped_rows[reason] = _row_list(pos)
+    report["dropped_rows"] = dropped_rows
+    for c in sorted(not_features):
+        if spec_in is not spec and c in spec_in.columns():
+            report["notes"].append(f"the split column '{c}' is not used as a feature or label")
     stage("validate", 0.1)
 
     # ---- ids ------------------------------------------------------------------------------
@@ -164,6 +230,9 @@ def prepare(raw, spec, config: PrepConfig | dict | None = None, *, text_encoder:
     tables = _Tables(raw, spec, uidx, iidx, u_src, i_src)
     n_users, n_items = len(user_ids), len(item_ids)
     ts = _timestamps(inter[spec.timestamp]) if spec.timestamp else None
+    given_split = None
+    if split_col is not None:   # a predefined split: bad values are an error before anything else
+        given_split = split_codes(inter[split_col], file=src_name, column=split_col, row_ids=row_id)
 
     # ---- labels (raw values per row) ---------------------------------------------------------
     sep = spec.multilabel_sep or "|"
@@ -252,10 +321,14 @@ def prepare(raw, spec, config: PrepConfig | dict | None = None, *, text_encoder:
         if k:
             dropped_label[name] = k
         keep &= ~miss
+    if not keep.all():
+        dropped_rows["missing_label"] = _row_list(row_id[~keep])
     if ts is not None:
         miss_ts = np.isnan(ts)
         if miss_ts.any():
             dropped_label["(timestamp)"] = int((miss_ts & keep).sum())
+            if (miss_ts & keep).any():
+                dropped_rows["missing_timestamp"] = _row_list(row_id[miss_ts & keep])
             keep &= ~miss_ts
     report["dropped_missing_label"] = dropped_label
     rows_idx = np.flatnonzero(keep)                 # original interaction rows still in play
@@ -268,6 +341,15 @@ def prepare(raw, spec, config: PrepConfig | dict | None = None, *, text_encoder:
     agg_labels: dict[str, np.ndarray] = {}
     if spec.user_id and spec.item_id and len(rows_idx):
         key = uidx[rows_idx] * max(n_items, 1) + iidx[rows_idx]
+        if given_split is not None:     # a predefined split: duplicates within each split only
+            key = key * 3 + given_split[rows_idx]
+            in_splits = np.unique(np.unique(key) // 3, return_counts=True)[1]
+            dup_info["pairs_in_several_splits"] = across = int((in_splits > 1).sum())
+            if across:
+                w = DataWarning(f"{across} (user, item) pair{'s occur' if across > 1 else ' occurs'} in more than one split (e.g. in train and "
+                                "in test): the model sees their answers in training", file=src_name,
+                                fix="remove those rows from all splits but one")
+                report["prep_warnings"].append(str(w))
         if ts is not None:      # by pair, then time, then file order (two stable sorts)
             by_time = np.argsort(ts[rows_idx], kind="stable")
             order = by_time[np.argsort(key[by_time], kind="stable")]
@@ -297,6 +379,7 @@ def prepare(raw, spec, config: PrepConfig | dict | None = None, *, text_encoder:
                     agg_labels[name] = (order[pick], agg)
             new_rows = np.sort(rows_idx[order[pick]])
             dup_info["rows_removed"] = int(len(rows_idx) - len(new_rows))
+            dropped_rows["duplicate"] = _row_list(row_id[np.setdiff1d(rows_idx, new_rows)])
             if agg_labels:
                 for name, (pos, agg) in agg_labels.items():
                     vals = label_rows[name].copy()
@@ -318,6 +401,24 @@ def prepare(raw, spec, config: PrepConfig | dict | None = None, *, text_encoder:
             raise DataError("the temporal split needs a timestamp column", file=src_name,
                             fix="set the timestamp role of a column, or use the random split")
         split = temporal_split(r_u, ts[rows_idx], config.min_user_rows, config.valid_frac, config.test_frac)
+    elif config.split == "column":
+        split = given_split[rows_idx].copy()
+        given = {NAMES[k]: int((split == k).sum()) for k in (TRAIN, VALID, TEST)}
+        files = raw_meta.get("split_files")
+        for k in (TRAIN, TEST):
+            if given[NAMES[k]] == 0:
+                raise DataError(f"the split column has no {NAMES[k]} rows" + (" left after cleaning" if
+                                (given_split == k).any() else "") + f" (rows per split: "
+                                + ", ".join(f"{n} {c}" for n, c in given.items()) + ")", file=src_name,
+                                column=split_col, fix=f"mark some rows as {NAMES[k]}" + (
+                                    f", or give a {NAMES[k]} file" if files else ""))
+        carved = 0
+        if given["valid"] == 0:
+            carved = carve_valid(split, config.valid_frac, rng)
+            report["notes"].append(f"the predefined split has no valid rows: {carved} of the {given['train']} train "
+                                   f"rows (valid_frac {config.valid_frac:g}, seed {config.seed}) became valid")
+        report["predefined_split"] = {"column": split_col, "rows": given, "valid_carved": carved,
+                                      "files": files}
     else:
         if not spec.item_id:
             raise DataError("the item cold-start split needs an item id column", file=src_name,
@@ -329,7 +430,7 @@ def prepare(raw, spec, config: PrepConfig | dict | None = None, *, text_encoder:
         raise DataError("no rows are left for training after the split", file=src_name,
                         fix="lower valid_frac/test_frac or use more data")
     for k, frac in ((VALID, config.valid_frac), (TEST, config.test_frac)):
-        if frac > 0 and counts[NAMES[k]] == 0 and config.split != "temporal":
+        if frac > 0 and counts[NAMES[k]] == 0 and config.split not in ("temporal", "column"):
             raise DataError(f"the {NAMES[k]} split is empty: too few rows to split", file=src_name,
                             fix="add rows or raise the split shares")
     cold_items = np.union1d(cold_valid, cold_test).astype(np.int64)
@@ -342,6 +443,22 @@ def prepare(raw, spec, config: PrepConfig | dict | None = None, *, text_encoder:
         train_items[r_i[train]] = True
     if len(cold_items) and train_items[cold_items].any():   # guarded by construction
         raise AssertionError("a held-out item reached the training rows")
+    report["unseen_in_train"] = _unseen(split, r_u, r_i, train_users, train_items, row_id[rows_idx])
+    if config.split == "column":
+        for sname, info in report["unseen_in_train"].items():
+            for who, col in (("user", spec.user_id), ("item", spec.item_id)):
+                k = info.get(f"{who}_rows", 0)
+                if k:
+                    n_split = info["rows"]
+                    share = (f"every {sname} row ({k}) has" if k == n_split else
+                             f"{k} of the {n_split} {sname} rows ({k / n_split:.1%}) {'have' if k > 1 else 'has'}")
+                    w = DataWarning(f"{share} a {who} that is not in the training rows "
+                                    f"(first row_ids: {', '.join(map(str, info[f'{who}_row_ids'][:10]))}): the model "
+                                    f"knows such {who}s only by their features, not by their id",
+                                    file=src_name, column=col,
+                                    fix=f"expected for a {who} cold-start split; otherwise give those {who}s "
+                                        "some training rows")
+                    report["prep_warnings"].append(str(w))
     stage("split", 0.35)
 
     # ---- encode features (statistics from training rows only) --------------------------------
@@ -441,7 +558,8 @@ def prepare(raw, spec, config: PrepConfig | dict | None = None, *, text_encoder:
         neg_report["regression_fill"] = reg_fill
     for k, sname in ((TRAIN, "train"), (VALID, "valid"), (TEST, "test")):
         sel = np.flatnonzero(split == k)
-        r = {"user_index": r_u[sel].astype(np.int64), "item_index": r_i[sel].astype(np.int64)}
+        r = {"user_index": r_u[sel].astype(np.int64), "item_index": r_i[sel].astype(np.int64),
+             "row_id": row_id[rows_idx[sel]].astype(np.int64)}
         for c, arr in ctx.items():
             r[c] = arr[sel]
         for lf in label_fields:
@@ -470,7 +588,8 @@ def prepare(raw, spec, config: PrepConfig | dict | None = None, *, text_encoder:
             src, neg_items = src[ok], neg_items[ok]
             # a sampled pair must not repeat another sampled pair of another split either
             neg_report["sampled"][sname] = int(len(src))
-            nr = {"user_index": r["user_index"][src], "item_index": neg_items}
+            nr = {"user_index": r["user_index"][src], "item_index": neg_items,
+                  "row_id": np.full(len(src), -1, np.int64)}
             for c in ctx:
                 nr[c] = r[c][src]
             for lf in label_fields:
@@ -526,6 +645,7 @@ def prepare(raw, spec, config: PrepConfig | dict | None = None, *, text_encoder:
             context_defaults[f.name] = int(np.bincount(tr).argmax()) if len(tr) else 0
         else:
             context_defaults[f.name] = float(np.mean(tr)) if len(tr) else 0.0
+    report["warnings"] += report["prep_warnings"]
     report.update({
         "rows": {s: int(len(rows[s]["user_index"])) for s in rows},
         "observed_rows": counts,
@@ -538,7 +658,8 @@ def prepare(raw, spec, config: PrepConfig | dict | None = None, *, text_encoder:
         "labels": {lf.name: _label_summary(lf, lab_rows[lf.name][train]) for lf in label_fields},
         "timing_s": timing,
     })
-    meta = {"spec": spec.to_dict(), "prep": config.to_dict(), "report": report,
+    row_sources = raw_meta.get("split_files") or [{"file": src_name, "first_row_id": 0, "rows": int(n_input)}]
+    meta = {"spec": spec.to_dict(), "prep": config.to_dict(), "report": report, "row_sources": row_sources,
             "cold_items": cold_items.tolist(), "cold_items_valid": cold_valid.tolist(),
             "cold_items_test": cold_test.tolist(), "context_defaults": context_defaults}
     item_info = _info_frame(raw.items, spec.item_id, item_ids, i_src) if n_items else None
@@ -550,6 +671,22 @@ def prepare(raw, spec, config: PrepConfig | dict | None = None, *, text_encoder:
                          item_info, user_info)
     stage("done", 1.0)
     return ds
+
+
+def _unseen(split, r_u, r_i, train_users, train_items, row_ids) -> dict:
+    """Per valid/test split: its rows, and those whose user (item) has no training row, by row_id."""
+    out = {}
+    for k in (VALID, TEST):
+        sel = split == k
+        info = {"rows": int(sel.sum())}
+        for who, idx, known in (("user", r_u, train_users), ("item", r_i, train_items)):
+            if not len(known):
+                continue
+            bad = sel & (idx >= 0) & ~known[np.maximum(idx, 0)]
+            info[f"{who}_rows"] = int(bad.sum())
+            info[f"{who}_row_ids"] = np.sort(row_ids[bad])[:SHOWN_ROW_IDS].tolist()
+        out[NAMES[k]] = info
+    return out
 
 
 def _label_summary(lf: LabelField, y: np.ndarray) -> dict:

@@ -1,7 +1,8 @@
 """Train / validation / test splits of the observed interaction rows.
 
 Each function returns ``split`` (int8 per row: 0 train, 1 valid, 2 test); the item cold-start
-split also returns the held-out item indices of valid and test.
+split also returns the held-out item indices of valid and test. A predefined split (a column of
+the interactions, or one file per split) is read by :func:`split_codes`.
 """
 from __future__ import annotations
 
@@ -11,6 +12,12 @@ from mtlrec.errors import DataError
 
 TRAIN, VALID, TEST = 0, 1, 2
 NAMES = ("train", "valid", "test")
+# the values a predefined split column may hold (compared stripped and lower-case); nothing else,
+# in particular no numbers: 0/1/2 mean different things in different datasets
+SPLIT_VALUES = {"train": TRAIN, "training": TRAIN,
+                "valid": VALID, "validation": VALID, "val": VALID, "dev": VALID,
+                "test": TEST}
+SPLIT_VALUES_TEXT = "train (or training), valid (or validation, val, dev) or test"
 
 
 def random_split(n: int, valid_frac: float, test_frac: float, rng) -> np.ndarray:
@@ -93,3 +100,82 @@ def cold_item_split(item_index: np.ndarray, cold_frac: float, valid_frac: float,
     split[in_valid] = VALID
     # warm rows that the random split sent to valid/test stay there; nothing cold is in train
     return split, cold_valid, cold_test
+
+
+# ---- predefined splits ------------------------------------------------------------------------
+def _normalised(values):
+    import pandas as pd
+    s = pd.Series(values).reset_index(drop=True)
+    present = s.notna().to_numpy()
+    low = s.astype(object).where(s.notna(), "").astype(str).str.strip().str.lower()
+    return low, present
+
+
+def split_codes(values, *, file: str | None = None, column: str | None = None,
+                row_ids: np.ndarray | None = None) -> np.ndarray:
+    """int8 split codes of a predefined split column (train/valid/test, see ``SPLIT_VALUES``).
+
+    A missing value or any other value is a DataError naming the column, the first offending
+    rows (1-based data rows of ``file``; ``row_ids`` maps positions to source rows) and the
+    distinct bad values."""
+    low, present = _normalised(values)
+    codes = low.map(SPLIT_VALUES)
+    bad = codes.isna().to_numpy() | ~present
+    if bad.any():
+        import pandas as pd
+        pos = np.flatnonzero(bad)
+        src = (np.asarray(row_ids)[pos] if row_ids is not None else pos)
+        raw_vals = pd.Series(values).reset_index(drop=True).iloc[pos]
+        distinct = []
+        for v in raw_vals.drop_duplicates().iloc[:8]:
+            distinct.append("(missing)" if pd.isna(v) else repr(str(v)[:30]))
+        more = raw_vals.nunique(dropna=False) - len(distinct)
+        shown = ", ".join(distinct) + (f" and {more} more" if more > 0 else "")
+        numbers = any(str(v).strip().lstrip("-").replace(".", "", 1).isdigit() for v in raw_vals.iloc[:1000]
+                      if not pd.isna(v))
+        raise DataError(f"{len(pos)} rows of the split column hold no split name (bad values: {shown}; "
+                        f"first at row_id {int(src[0])})", file=file, column=column,
+                        rows=[int(r) + 1 for r in src[:10]],
+                        fix=f"write {SPLIT_VALUES_TEXT} in every row of '{column}'"
+                            + (" (numbers such as 0/1/2 are not read as splits: write the names)" if numbers else "")
+                            + ", or choose another split method")
+    return codes.to_numpy(dtype=np.int8)
+
+
+def looks_like_split(values, min_rows: int = 2) -> bool:
+    """True when every present value is a split name (``SPLIT_VALUES``) and train plus at least one
+    of valid/test occur: a column that says which split each row belongs to (missing values do not
+    count here; preparing with it names them)."""
+    low, present = _normalised(values)
+    if present.sum() < min_rows:
+        return False
+    codes = low[present].map(SPLIT_VALUES)
+    if codes.isna().any():
+        return False
+    found = set(codes.astype(int).unique())
+    return TRAIN in found and len(found) >= 2
+
+
+def carve_valid(split: np.ndarray, valid_frac: float, rng) -> int:
+    """Move a share ``valid_frac`` of the train rows (seeded) to valid, in place; returns how many."""
+    train_rows = np.flatnonzero(split == TRAIN)
+    n = len(train_rows)
+    k = int(round(valid_frac * n))
+    if valid_frac > 0 and n >= 3:
+        k = max(1, k)
+    k = min(k, max(n - 1, 0))
+    if k:
+        split[rng.choice(train_rows, size=k, replace=False)] = VALID
+    return k
+
+
+def with_predefined_split(prep: dict | None, raw) -> dict:
+    """Preparation options for ``raw``: data read as a predefined split (split files, MovieLens
+    ``uN.base``/``uN.test``; ``raw.meta["split_column"]``) uses it unless the options name a split."""
+    out = dict(prep or {})
+    col = (getattr(raw, "meta", None) or {}).get("split_column")
+    if col and "split" not in out:
+        out["split"] = "column"
+    if col and out.get("split") == "column" and not out.get("split_column"):
+        out["split_column"] = col
+    return out

@@ -18,16 +18,23 @@ from mtlrec.errors import DataError, TrainingError
 
 # ---- data ---------------------------------------------------------------------------------
 def load_raw(cfg: RunConfig):
-    """(RawData, DataSpec) from ``cfg.data`` (spec suggested when the config gives no roles)."""
+    """(RawData, DataSpec) from ``cfg.data`` (spec suggested when the config gives no roles).
+
+    With ``data.splits`` the split files are read and concatenated with a split column
+    (``mtlrec.data.readers.load_split_files``); ``data.paths`` then holds the side tables."""
     from mtlrec.data.roles import DataSpec
     paths = cfg.data_paths()
-    if not paths:
+    splits = cfg.split_paths()
+    if not paths and not splits:
         raise DataError("the config names no data", file="config", fix='set data.paths, e.g. ["interactions.csv"]')
-    for p in paths:
+    for p in [*paths, *splits.values()]:
         if not p.exists():
             raise DataError("file or folder not found", file=str(p),
                             fix="paths in a config are relative to the config file's folder")
-    if (cfg.data.format or "").lower() == "census":
+    if splits:
+        from mtlrec.data.readers import load_split_files
+        raw, spec = load_split_files(splits, paths), None
+    elif (cfg.data.format or "").lower() == "census":
         from mtlrec.data.census import load_census
         raw, spec = load_census(paths[0])
     else:
@@ -63,7 +70,8 @@ def build_dataset(cfg: RunConfig, progress: Callable | None = None):
                                              and c not in raw.interactions.columns else "item")
         spec.text.update(owners)
     try:
-        prep_cfg = PrepConfig.from_dict(cfg.data.prep or {})
+        from mtlrec.prep.splits import with_predefined_split
+        prep_cfg = PrepConfig.from_dict(with_predefined_split(cfg.data.prep, raw))
     except (TypeError, ValueError) as e:
         raise DataError(f"data.prep: {e}", file="config") from None
     return prepare(raw, spec, prep_cfg, text_encoder=make_text_encoder(cfg), progress=progress)
