@@ -24,19 +24,17 @@ sys.path.insert(0, str(REPO))
 DATA = REPO.parent / "shared" / "datasets" / "census-income-kdd"
 TASKS = [{"name": "income", "type": "binary", "label": "income_50k", "metric": "auc"},
          {"name": "never_married", "type": "binary", "label": "never_married", "metric": "auc"}]
-ARCHS = {"shared_bottom": {"shared_dims": [128, 64], "tower_dims": [32]},
-         "mmoe": {"n_experts": 4, "expert_dims": [64], "tower_dims": [32]},
-         "ple": {"n_levels": 2, "n_shared_experts": 2, "n_specific_experts": 1, "expert_dims": [64], "tower_dims": [32]}}
+ARCHS = ("shared_bottom", "mmoe", "ple")      # each with its default hyperparameters
 TARGETS = {"mmoe": {"income": 0.93, "never_married": 0.98}}
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--json", action="store_true")
-    ap.add_argument("--epochs", type=int, default=5)
-    ap.add_argument("--batch-size", type=int, default=1024)
-    ap.add_argument("--lr", type=float, default=2e-3)
-    ap.add_argument("--embedding-dim", type=int, default=8)
+    ap.add_argument("--epochs", type=int, default=None, help="default: mtlrec's (an early-stopping cap)")
+    ap.add_argument("--batch-size", type=int, default=None, help="default: mtlrec's")
+    ap.add_argument("--lr", type=float, default=None, help="default: mtlrec's")
+    ap.add_argument("--embedding-dim", type=int, default=None, help="default: mtlrec's")
     ap.add_argument("--seed", type=int, default=2024, help="split and training seed")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (0 = torch default)")
@@ -61,11 +59,13 @@ def main(argv=None) -> int:
     log(f"data: {ds.n_rows('train')}/{ds.n_rows('valid')}/{ds.n_rows('test')} rows, {len(ds.fields)} features "
         f"({time.time() - t0:.1f}s)")
     results, seconds, best_epochs = {}, {}, {}
-    train = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "log_every": 100,
-             "device": args.device, "seed": args.seed, "early_stopping": {"task": "income", "patience": 3}}
-    for arch, hp in ARCHS.items():
-        cfg = RunConfig.from_dict({"tasks": TASKS, "model": {"arch": arch, "embedding_dim": args.embedding_dim, **hp},
-                                   "train": train})
+    train = {k: v for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size), ("lr", args.lr))
+             if v is not None}
+    train.update({"log_every": 100, "device": args.device, "seed": args.seed, "ranking_k": 0,
+                  "early_stopping": {"task": "income"}})
+    hp = {"embedding_dim": args.embedding_dim} if args.embedding_dim is not None else {}
+    for arch in ARCHS:
+        cfg = RunConfig.from_dict({"tasks": TASKS, "model": {"arch": arch, **hp}, "train": train})
         t = time.time()
         res = run_training(cfg, dataset=ds)
         seconds[arch] = round(time.time() - t, 1)
@@ -84,8 +84,10 @@ def main(argv=None) -> int:
     out = {"benchmark": "census-income-kdd", "metric": "test AUC",
            "split": {"train": ds.n_rows("train"), "valid": ds.n_rows("valid"), "test": ds.n_rows("test"),
                      "seed": args.seed},
-           "budget": {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
-                      "embedding_dim": args.embedding_dim, "early_stopping": "valid AUC of income, patience 3"},
+           "budget": {"epochs": sb_cfg.train.epochs, "batch_size": sb_cfg.train.batch_size, "lr": sb_cfg.train.lr,
+                      "embedding_l2": sb_cfg.train.embedding_l2,
+                      "embedding_dim": sb_cfg.model.get("embedding_dim", "default"),
+                      "early_stopping": f"valid AUC of income, patience {sb_cfg.train.early_stopping.patience}"},
            "test_auc": results, "best_epoch": best_epochs, "seconds": seconds,
            "targets": TARGETS, "checks": checks, "pass": all(checks.values()),
            "device": args.device, "threads": torch.get_num_threads(), "total_s": round(time.time() - t0, 1)}
