@@ -33,7 +33,7 @@ Config format (``python -m mtlrec train --config FILE``)::
         "epochs": 50,                              # a cap; early stopping on valid ends runs before it
         "batch_size": 1024, "lr": 0.003,
         "l2": 0.0,                                 # lambda of lambda*sum_i ||theta_i||^2 (task towers)
-        "embedding_l2": 0.0001,                    # mu of mu*||E||^2 (the embedding table)
+        "embedding_l2": 0.001,                     # mu of mu*||E||^2 (the embedding table)
         "weighting": "static",                     # loss-weighting strategy (registry name)
         "device": "auto",                          # auto | cuda | mps | cpu
         "amp": true,                               # mixed precision (CUDA only)
@@ -123,7 +123,7 @@ class TrainConfig:
     batch_size: int = 1024
     lr: float = 3e-3
     l2: float = 0.0
-    embedding_l2: float = 1e-4     # mu of mu*||E||^2 on the embedding table (Adam weight decay 2*mu)
+    embedding_l2: float = 1e-3     # mu of mu*||E||^2 on the embedding table (Adam weight decay 2*mu)
     weighting: str = "static"
     device: str = "auto"
     amp: bool = True

@@ -127,6 +127,19 @@ if regression:
         st.caption(f"{md_text(t)}: mean residual {err.mean():+.3f}, RMSE {np.sqrt(np.mean(err ** 2)):.3f}, "
                    f"MAE {np.abs(err).mean():.3f} on {len(err):,} test rows")
 
+
+
+@st.cache_data(show_spinner="Writing the test predictions ...", max_entries=4)
+def _preds_csv(rd: str) -> bytes:
+    from mtlrec.report import predictions_csv
+    return predictions_csv(rd, "test")
+
+
+st.download_button("Download test predictions (CSV)", _preds_csv(run_dir), file_name=f"{Path(run_dir).name}_test_predictions.csv",
+                   mime="text/csv", key="dl_test_preds",
+                   help="one row per test row: row_id (its row in your interactions file, -1 for sampled "
+                        "negatives), user and item, then each task's label and prediction")
+
 # ---------------------------------------------------------------------------- cold start
 @st.cache_data(show_spinner="Scoring cold and warm items ...", max_entries=16)
 def _cold(rd: str) -> dict:
