@@ -2,7 +2,7 @@
 
     .venv/bin/pip install --no-deps --target bench/.vendor torch-rechub==0.9.0   # once (bench only)
     .venv/bin/python bench/quality.py [--json] [--seeds 0,1,2] [--archs mmoe,shared_bottom]
-                                      [--libs mtlrec,torch_rechub] [--census]
+                                      [--libs mtlrec,torch_rechub] [--census] [--ablation]
 
 MovieLens (``../shared/datasets/ml-latest-small``, 100,836 ratings): the benchmark writes its own
 input files under ``--work`` (default ``bench/results/quality``):
@@ -28,7 +28,9 @@ categorical). Tasks: like (binary, AUC) and rating (regression, RMSE on the rati
 Test metrics are computed here with scikit-learn from each library's test predictions (AUC;
 RMSE), mean ± std over ``--seeds`` (the training seed; the split stays fixed). ``--census``
 adds mtlrec's defaults on Census-Income (income / never married AUC, the split of
-bench/census.py) for the "Census unchanged or better" check.
+bench/census.py) for the "Census unchanged or better" check. ``--ablation`` adds mtlrec runs
+with one change of issue 12 undone at a time (torch's N(0, 1) embedding init; lr 1e-3; no
+embedding L2) and with all undone plus the old 10-epoch cap ("before"), on the same rows.
 """
 from __future__ import annotations
 
@@ -76,7 +78,16 @@ def write_movielens(work: Path, split_seed: int) -> Path:
 
 
 # ---- mtlrec ----------------------------------------------------------------------------------
-def run_mtlrec(work: Path, arch: str, seed: int) -> dict:
+# --ablation: mtlrec with one of issue 12's changes undone at a time, and with all of them undone
+ABLATIONS = {
+    "torch_init": {"model": {"embedding_std": 1.0}},              # torch's N(0, 1) embeddings
+    "lr_1e-3": {"train": {"lr": 1e-3}},                          # the old library learning rate
+    "no_embedding_l2": {"train": {"embedding_l2": 0.0}},
+    "before": {"model": {"embedding_std": 1.0}, "train": {"lr": 1e-3, "embedding_l2": 0.0, "epochs": 10}},
+}
+
+
+def run_mtlrec(work: Path, arch: str, seed: int, overrides: dict | None = None) -> dict:
     from types import SimpleNamespace
     from mtlrec.config import RunConfig
     from mtlrec.training.pipeline import run_training
@@ -87,8 +98,9 @@ def run_mtlrec(work: Path, arch: str, seed: int) -> dict:
                            "labels": {"like": "binary", "rating": "regression"},
                            "categorical": {"genre": "item", "decade": "item"}},
                  "prep": {"split": "column", "split_column": "split"}},
-        "tasks": TASKS, "model": {"arch": arch},
-        "train": {"seed": seed, "device": "cpu", "ranking_k": 0, "epochs": EPOCH_CAP}})
+        "tasks": TASKS, "model": {"arch": arch, **(overrides or {}).get("model", {})},
+        "train": {"seed": seed, "device": "cpu", "ranking_k": 0, "epochs": EPOCH_CAP,
+                  **(overrides or {}).get("train", {})}})
     t = time.time()
     res = run_training(cfg)
     seconds = time.time() - t
@@ -214,6 +226,8 @@ def main(argv=None) -> int:
     ap.add_argument("--rechub-settings", default="tutorial,mtlrec_sizes")
     ap.add_argument("--split-seed", type=int, default=2024)
     ap.add_argument("--census", action="store_true", help="also mtlrec's defaults on Census-Income")
+    ap.add_argument("--ablation", action="store_true",
+                    help="also mtlrec with each of issue 12's changes undone (init, lr, embedding L2) and all undone")
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (0 = torch default)")
     ap.add_argument("--work", default=str(REPO / "bench" / "results" / "quality"))
     args = ap.parse_args(argv)
@@ -241,6 +255,13 @@ def main(argv=None) -> int:
                 runs.append(run_mtlrec(work, arch, s))
                 log(f"mtlrec {arch} seed {s}: {runs[-1]}")
             result["movielens"][f"mtlrec/{arch}"] = _summary(runs)
+            if args.ablation:
+                for name, ov in ABLATIONS.items():
+                    runs = []
+                    for s in seeds:
+                        runs.append(run_mtlrec(work, arch, s, ov))
+                        log(f"mtlrec {arch} {name} seed {s}: {runs[-1]}")
+                    result.setdefault("ablation", {})[f"mtlrec/{arch}/{name}"] = _summary(runs)
         if "torch_rechub" in libs:
             for setting in args.rechub_settings.split(","):
                 runs = []
@@ -272,6 +293,10 @@ def main(argv=None) -> int:
         print(json.dumps(result, indent=2))
     else:
         for k, v in result["movielens"].items():
+            print(f"{k:40s} like AUC {v['like_auc']['mean']:.4f} ± {v['like_auc']['std']:.4f}   "
+                  f"rating RMSE {v['rating_rmse']['mean']:.4f} ± {v['rating_rmse']['std']:.4f}   "
+                  f"best epochs {v['best_epoch']}")
+        for k, v in result.get("ablation", {}).items():
             print(f"{k:40s} like AUC {v['like_auc']['mean']:.4f} ± {v['like_auc']['std']:.4f}   "
                   f"rating RMSE {v['rating_rmse']['mean']:.4f} ± {v['rating_rmse']['std']:.4f}   "
                   f"best epochs {v['best_epoch']}")

@@ -18,6 +18,9 @@ batch size 512, Adam lr 1e-3, one epoch per measurement.
 
 The three alternate in every round (rotating the order); samples/s are medians over rounds.
 Aims (issue 3): mtlrec >= 3x torch_rechub and >= 0.9x plain_torch.
+
+A speed benchmark: batch 512 and lr 1e-3 (not mtlrec's training defaults) fix the same work per
+step for all three loops; model quality is not measured here (bench/quality.py does that).
 """
 from __future__ import annotations
 

@@ -120,7 +120,7 @@ st.subheader("Training")
 tr = state.train
 D = DEFAULT_TRAIN                                     # the library's defaults (mtlrec.config.TrainConfig)
 c = st.columns(6)
-tr["epochs"] = int(c[0].number_input("Epochs (cap)", 1, 500, int(tr.get("epochs", D["epochs"])), key=f"tr_epochs_{ctr}",
+tr["epochs"] = int(c[0].number_input("Epochs", 1, 500, int(tr.get("epochs", D["epochs"])), key=f"tr_epochs_{ctr}",
                                      help="the most epochs a run may take; early stopping on the validation "
                                           "split usually ends it well before"))
 tr["batch_size"] = int(c[1].number_input("Batch size", 16, 65536, int(tr.get("batch_size", D["batch_size"])), step=256,

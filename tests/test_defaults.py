@@ -101,11 +101,14 @@ def test_a_run_still_improving_at_the_epoch_cap_says_so():
     from mtlrec.training.pipeline import run_training
     ds = with_label_stats(make_dataset(n_rows=1500))
     cfg = RunConfig.from_dict({"tasks": TASKS[:2], "model": {"arch": "shared_bottom"},
-                               "train": {"epochs": 2, "batch_size": 128, "lr": 0.003, "device": "cpu",
+                               "train": {"epochs": 3, "batch_size": 128, "lr": 0.003, "device": "cpu",
                                          "ranking_k": 0}})
     res = run_training(cfg, dataset=ds)
-    assert res.metrics["best_epoch"] == 2                  # two epochs at a small lr: still improving
-    assert any("epoch cap (2)" in w and "raise train.epochs" in w for w in res.metrics.get("warnings", []))
+    assert res.metrics["best_epoch"] == 3                  # three epochs at a small lr: still improving
+    assert any("epoch cap (3)" in w and "raise train.epochs" in w for w in res.metrics.get("warnings", []))
+    cfg.train.epochs = 2                                   # a deliberately short run is not warned about
+    res = run_training(cfg, dataset=ds)
+    assert not any("epoch cap" in w for w in res.metrics.get("warnings", []))
     # a run that early stopping ended never gets the warning
     cfg.train.epochs, cfg.train.lr, cfg.train.early_stopping.patience = 60, 0.05, 1
     res = run_training(cfg, dataset=ds)

@@ -562,8 +562,9 @@ class Trainer:
                 f"{last_value}), so no best model was chosen and none was saved. Fix: check the validation "
                 f"labels of '{mon['task']}' for missing or extreme values, or choose another early-stopping "
                 f"task (train.early_stopping.task)")
+        # a run of 3+ epochs that hit the cap while still improving (1-2 epochs: a deliberate short run)
         if (status == "finished" and has_valid and cfg.early_stopping.patience > 0 and not stopper.should_stop
-                and epochs_run == cfg.epochs and stopper.best_epoch is not None
+                and epochs_run == cfg.epochs >= 3 and stopper.best_epoch is not None
                 and stopper.best_epoch > epochs_run - min(cfg.early_stopping.patience, 2)):
             self._warn(f"training reached the epoch cap ({cfg.epochs}) while the validation metric was still "
                        f"improving (best epoch {stopper.best_epoch}): the model may be undertrained. Fix: raise "
