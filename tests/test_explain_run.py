@@ -130,3 +130,5 @@ def test_cli_text_output(run_dir, capsys):
     out = capsys.readouterr().out
     assert "logit space" in out and "fused score" in out
     assert ("Recommended mainly because" in out) or ("Scores" in out)
+    # each contribution is labelled with the pair's value
+    assert "user id = u1" in out and "item id = i2" in out and "(probability " in out
