@@ -204,3 +204,30 @@ def test_sentence_names_the_strongest_reason_with_its_value(res):
         assert str(f["value"]) in res["sentence"]
     assert f"({_signed(c[strongest])})" in res["sentence"]
     assert sentence(res) == res["sentence"]          # deterministic
+
+
+def test_prepared_data_decodes_to_the_raw_values():
+    """Through real preparation: category codes decode to the raw categories (the vocabulary is
+    kept, even beyond the ten most frequent) and standardised numbers to the raw numbers."""
+    from mtlrec.data.readers import RawData
+    from mtlrec.data.roles import DataSpec
+    from mtlrec.explain.values import _category, _number
+    from mtlrec.prep import PrepConfig, prepare
+    rng = np.random.default_rng(3)
+    n_users, n_items = 40, 12
+    u = np.repeat(np.arange(n_users), 6)
+    inter = pd.DataFrame({"user": u, "item": rng.integers(0, n_items, len(u)), "click": rng.integers(0, 2, len(u))})
+    cities = [f"city {k}" for k in range(14)]                      # more than the ten kept in the report
+    users = pd.DataFrame({"user": np.arange(n_users), "age": rng.integers(18, 70, n_users).astype(float),
+                          "home": [cities[k % 14] for k in range(n_users)]})
+    spec = DataSpec(user_id="user", item_id="item", labels={"click": "binary"},
+                    categorical={"home": "user"}, numeric={"age": "user"})
+    raw = RawData(interactions=inter, users=users, items=None,
+                  sources={"interactions": "interactions.csv", "users": "users.csv"}, format="csv")
+    ds = prepare(raw, spec, PrepConfig(valid_frac=0, test_frac=0))
+    assert len(ds.meta["vocabularies"]["home"]) == 14
+    for uid in ("0", "13", "27"):
+        k = ds.user_index(uid)
+        row = users[users["user"] == int(uid)].iloc[0]
+        assert _category(ds, "home", int(ds.user_table["home"][k]), "user", k) == row["home"]
+        assert abs(_number(ds, "age", float(ds.user_table["age"][k]))[0] - row["age"]) < 1e-3
