@@ -231,3 +231,15 @@ def test_prepared_data_decodes_to_the_raw_values():
         row = users[users["user"] == int(uid)].iloc[0]
         assert _category(ds, "home", int(ds.user_table["home"][k]), "user", k) == row["home"]
         assert abs(_number(ds, "age", float(ds.user_table["age"][k]))[0] - row["age"]) < 1e-3
+
+
+def test_waterfall_bars_are_labelled_with_values_as_text():
+    from mtlrec.explain.figures import waterfall_figure
+    fig = waterfall_figure({"base_value": 0.1, "output": 0.5, "contributions": {"a": 0.3, "b": 0.1}},
+                           features={"a": {"text": "title = <b>Big</b>"}, "b": {"text": "age = 24"}})
+    x = list(fig.data[0].x)
+    assert x[1] == "title = &lt;b&gt;Big&lt;/b&gt;" and x[2] == "age = 24"
+    # the probability view keeps its path's order
+    fig = waterfall_figure({"base_value": 0.1, "output": 0.5, "contributions": {"a": 0.1, "b": 0.3},
+                            "order": ["a", "b"]})
+    assert list(fig.data[0].x)[1:3] == ["a", "b"]

@@ -20,7 +20,8 @@ def _sorted_items(contrib: dict, top: int | None, order: list | None = None):
 def bar_label(group: str, features: dict | None, width: int = 40) -> str:
     """The bar's label: the pair's value ("occupation = student", "age = 24"), else the group."""
     text = ((features or {}).get(group) or {}).get("text") or group
-    return text if len(text) <= width else text[: width - 1] + "…"
+    text = text if len(text) <= width else text[: width - 1] + "…"
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")   # data, not plotly markup
 
 
 def waterfall_figure(task_result: dict, title: str = "", top: int | None = 12, unit: str | None = None,

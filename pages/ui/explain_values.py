@@ -78,8 +78,8 @@ def values_table(res: dict) -> None:
             row["fused score"] = round(res["fused"]["contributions"].get(g, 0.0), 4)
         for name, t in res["tasks"].items():
             view = t.get("probability") or t
-            row[f"{name} ({'probability' if t.get('probability') else t['unit']})"] = \
-                round(view["contributions"].get(g, 0.0), 4)
+            unit = "probability" if t.get("probability") else "label units" if t["type"] == "regression" else "logit"
+            row[f"{name} ({unit})"] = round(view["contributions"].get(g, 0.0), 4)
         rows.append(row)
     st.markdown("**What the model saw for this pair**")
     st.dataframe(pd.DataFrame(rows), hide_index=True, key="explain_values_table")
