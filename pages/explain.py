@@ -8,6 +8,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from pages.ui import explain_values as xv
 from pages.ui.actions import load_run_cached, open_run
 from pages.ui.messages import md_text, show_exception
 from pages.ui.state import ensure_app_navigation, get_state
@@ -69,8 +70,9 @@ state = get_state()
 st.title("Explain a recommendation")
 st.caption("SHAP values per feature group: each task's waterfall goes from the base value (the mean over a "
            "background sample of training rows) through the contribution of every feature group to the "
-           "model's output for this user and item — in **logit space** for binary tasks and for one class of a "
-           "multi-label task, in the **label's units** for a regression task (e.g. rating points).")
+           "model's output for this user and item — as a **probability** for binary tasks and for one class of a "
+           "multi-label task (the logit one toggle away), in the **label's units** for a regression task "
+           "(e.g. rating points).")
 
 request = st.session_state.get("explain_request")
 runs = _runs(state, request)
@@ -159,20 +161,20 @@ def local_view() -> None:
     label = f"{item} — {titles[item]}" if item in titles else item
     st.subheader(f"Why user {md_text(user)} gets {md_text(label)}")
     st.success(md_text(res["sentence"]))
+    xv.sensitive_notes(res)
     st.caption(f"{METHODS.get(res['method'], res['method'])} · {res['background']} background rows · {res['elapsed_ms']:.0f} ms · "
                f"base value + contributions = output for every task, in the units on its axis")
+    logits = xv.logit_toggle()
+    xv.units_caption(logits)
     task_names = list(res["tasks"])
     cols = st.columns(min(2, len(task_names)))
     for j, name in enumerate(task_names):
-        t = res["tasks"][name]
-        if t["type"] == "regression":
-            title = f"{name}: predicted {t['prediction']:.2f} ({t['unit']})"
-        elif t["type"] == "binary":
-            title = f"{name}: logit → probability {t['prediction']:.3f}"
-        else:
-            title = f"{name}: logit of class '{t['class']}' → probability {t['prediction']:.3f}"
+        view, title, unit = xv.task_view(name, res["tasks"][name], logits)
         with cols[j % len(cols)]:
-            st.plotly_chart(fig.waterfall_figure(t, title=title), key=f"explain_wf_{name}")
+            st.plotly_chart(fig.waterfall_figure(view, title=title, unit=unit, features=res.get("features")),
+                            key=f"explain_wf_{name}")
+    xv.values_table(res)
+    xv.id_profiles(res)
     fused = res.get("fused")
     if fused:
         st.subheader("The fused score")
@@ -184,7 +186,8 @@ def local_view() -> None:
         with f1:
             st.plotly_chart(fig.waterfall_figure({"base_value": fused["base_value"], "output": fused["score"],
                                                   "contributions": fused["contributions"]},
-                                                 title=f"fused score {fused['score']:.3f}", unit="fused score"),
+                                                 title=f"fused score {fused['score']:.3f} by feature",
+                                                 unit="fused score", features=res.get("features")),
                             key="explain_wf_fused")
         with f2:
             st.plotly_chart(fig.fused_by_task_figure(fused), key="explain_fused_tasks")

@@ -71,8 +71,8 @@ def test_explain_recommendation_adds_up_per_task_and_for_the_fused_score(run):
     assert abs(f["base_value"] + sum(f["contributions"].values()) - f["score"]) < 1e-6
     assert abs(sum(f["by_task"].values()) - f["score"]) < 1e-6
     assert abs(f["weights"]["click"] - 0.5) < 1e-9
-    # the sentence names a feature group and a task
-    assert res["sentence"].startswith(("Recommended mainly because of", "Scores below an average",
+    # the sentence names the strongest reasons (with their values) and what each task relies on
+    assert res["sentence"].startswith(("Recommended mainly because ", "Scores below an average",
                                        "Scores like an average"))
     assert "most on" in res["sentence"] and "click-" in res["sentence"] and "genres-task" in res["sentence"]
     after = run.model.state_dict()
@@ -130,3 +130,5 @@ def test_cli_text_output(run_dir, capsys):
     out = capsys.readouterr().out
     assert "logit space" in out and "fused score" in out
     assert ("Recommended mainly because" in out) or ("Scores" in out)
+    # each contribution is labelled with the pair's value
+    assert "user id = u1" in out and "item id = i2" in out and "(probability " in out

@@ -81,13 +81,24 @@ def run(args) -> int:
         pred = "" if t["prediction"] is None else \
             f" -> {'value' if t['type'] == 'regression' else 'probability'} {t['prediction']:.3f}"
         print(f"\n  {name} ({t['unit']}): base {t['base_value']:+.3f}  output {t['output']:+.3f}{pred}")
+        prob = (t.get("probability") or {}).get("contributions") or {}
         for g, v in sorted(t["contributions"].items(), key=lambda kv: -abs(kv[1])):
-            print(f"    {g:<28} {v:+.4f}")
+            print(f"    {_label(res, g):<40} {v:+.4f}" + (f"  (probability {prob[g]:+.4f})" if g in prob else ""))
     f = res.get("fused")
     if f:
         w = ", ".join(f"{k}={v:.2f}" for k, v in f["weights"].items())
         print(f"\n  fused score {f['score']:.4f} (base {f['base_value']:.4f}; weights {w})")
         for g, v in sorted(f["contributions"].items(), key=lambda kv: -abs(kv[1])):
-            print(f"    {g:<28} {v:+.4f}")
+            print(f"    {_label(res, g):<40} {v:+.4f}")
     print(f"\n{res['sentence']}")
+    for s in res.get("sensitive") or []:
+        if s["flagged"]:
+            print(f"\nNote: '{s['group']}' looks like a protected attribute or a proxy ({s['kind']}) and carries "
+                  f"{s['share']:.0%} of the explanation ({s['where']}). {s['note']}")
     return 0
+
+
+def _label(res: dict, group: str, width: int = 40) -> str:
+    """A contribution's label: the pair's value ("occupation = student"), else the group's name."""
+    text = ((res.get("features") or {}).get(group) or {}).get("text") or group
+    return text if len(text) <= width else text[: width - 1] + "…"

@@ -4,9 +4,18 @@
 
     {"user", "item", "space": "per task", "method", "background",
      "tasks": {task: {"type", "space", "unit", "output_kind", "base_value", "output",
-                      "prediction", "contributions": {group: value}, ...}},
+                      "prediction", "contributions": {group: value},
+                      "rows": [{"group", "feature", "contribution", "probability"?}],  # strongest first
+                      "probability": {...} (binary, multilabel), "model_space": {...} (regression), ...}},
      "fused": {"weights", "score", "base_value", "by_task", "contributions"},   # binary/regression tasks
+     "features": {group: {"text", "fields", "sensitive", "support"?, "similar"?}},
+     "sensitive": [{"group", "kind", "share", "where", "flagged", "fields", "note"}],
      "sentence", "elapsed_ms"}
+
+``features`` (`mtlrec.explain.values.feature_values`) says what each group is for this pair:
+"occupation = student", "age = 24" (original scale), "item text: first words…", "item id = i7"
+with the id's training interactions (``support``) and, for items, the most similar items by the
+learned embedding (``similar``, `similar_items`). ``rows`` pairs each contribution with it.
 
 Per task, ``base_value + sum(contributions) == output``, in the task's ``space``:
 
@@ -17,6 +26,14 @@ Per task, ``base_value + sum(contributions) == output``, in the task's ``space``
   output is the predicted value (``standardisation`` keeps the model-space numbers).
 * multilabel -- ``"logit"`` of one class (``class``; default the pair's most likely),
   with its probability as ``prediction`` and all ``class_probabilities``.
+
+The task's own unit, one toggle away from the logit on the page: ``probability`` (binary, and
+the explained class of a multilabel task) is the same waterfall in probability units
+(`mtlrec.explain.values.probability_view`: cumulative logit sums in the waterfall's order mapped
+through the sigmoid, so its bars add up to the predicted probability); a regression task's main
+view is already its label unit and ``model_space`` keeps the standardised model output.
+``sensitive`` lists groups whose column names look like protected attributes or proxies
+(`SENSITIVE_PATTERNS`), ``flagged`` when their share of |SHAP| reaches `SENSITIVE_SHARE`.
 
 ``fused.score`` is the number `mtlrec.recommend` ranks by and shows for this pair
 (`mtlrec.recommend.pair_score`, the same catalogue pass); ``fused.base_value +
@@ -185,6 +202,10 @@ def _class_index(run, task, want, probs: dict) -> int:
     raise DataError(f"task '{task.name}' has no class {want!r}", fix=f"pick one of its classes: {shown}")
 
 
+from mtlrec.explain.values import (SENSITIVE_PATTERNS, SENSITIVE_SHARE, feature_values,  # noqa: E402,F401
+                                   probability_view, reason, sensitive_flags, similar_items, user_support)
+
+
 def explain_recommendation(run, user, item, *, background: int = DEFAULT_BACKGROUND, weights: dict | None = None,
                            method: str = "auto", explainer=None, seed: int = 0,
                            classes: dict | None = None) -> dict:
@@ -205,7 +226,8 @@ def explain_recommendation(run, user, item, *, background: int = DEFAULT_BACKGRO
     chosen = {t.name: _class_index(run, t, (classes or {}).get(t.name), pair["tasks"][t.name])
               for t in run.tasks if t.type == "multilabel"}
     ex = explainer or make_explainer(run, background, method, seed)
-    _, x = row_inputs(run, user, item)
+    feats, x = row_inputs(run, user, item)
+    features = feature_values(run, user, item, feats)
     att = ex.explain(x, method=None if method == "auto" else method, classes=chosen)
     tasks_out = {}
     for j, name in enumerate(att.tasks):
@@ -219,7 +241,9 @@ def explain_recommendation(run, user, item, *, background: int = DEFAULT_BACKGRO
                      base_value=float(t.to_label_scale(base)), output=float(t.to_label_scale(out)),
                      contributions={g: v * k for g, v in phi.items()},
                      standardisation={"mean": t.target_mean, "std": t.target_std,
-                                      "output": out, "base_value": base})
+                                      "output": out, "base_value": base},
+                     model_space={"space": "model output", "unit": f"standardised {t.label} (model output)",
+                                  "base_value": base, "output": out, "contributions": dict(phi)})
         else:
             r.update(space="logit", unit="logit (log-odds)", base_value=base, output=out, contributions=phi)
         if t.type == "binary":
@@ -233,10 +257,16 @@ def explain_recommendation(run, user, item, *, background: int = DEFAULT_BACKGRO
             r.update(output_kind=f"logit of class '{names[c]}'", unit=f"logit of class '{names[c]}'",
                      **{"class": names[c]}, class_index=c, prediction=pair["tasks"][name][names[c]],
                      class_probabilities=dict(pair["tasks"][name]))
+        if t.type != "regression":        # the same waterfall in probability units (still additive)
+            r["probability"] = probability_view(base, phi)
+        r["rows"] = [{"group": g, "feature": features.get(g, {}).get("text", g), "contribution": v,
+                      **({"probability": r["probability"]["contributions"][g]} if "probability" in r else {})}
+                     for g, v in sorted(r["contributions"].items(), key=lambda kv: -abs(kv[1]))]
         tasks_out[name] = r
     result = {"user": str(user), "item": str(item), "space": "per task", "method": att.method,
               "background": int(len(ex.background)), "tasks": tasks_out,
-              "fused": fused_decomposition(run, tasks_out, pair)}
+              "fused": fused_decomposition(run, tasks_out, pair), "features": features}
+    result["sensitive"] = sensitive_flags(features, tasks_out, result["fused"])
     result["sentence"] = sentence(result)
     result["elapsed_ms"] = (time.perf_counter() - t0) * 1000.0
     return result
@@ -249,28 +279,52 @@ def _join(words: list[str]) -> str:
     return ", ".join(words[:-1]) + " and " + words[-1]
 
 
-def sentence(result: dict, top: int = 2) -> str:
-    """One plain sentence: what pushed the item up (or down) most, and what each task relies on.
+def _signed(v: float) -> str:
+    """A contribution as the sentence shows it: +0.31, +0.042, +0.0013."""
+    if abs(v) >= 0.095:
+        return f"{v:+.2f}"
+    return f"{v:+.3f}" if abs(v) >= 0.0095 else f"{v:+.2g}"
 
-    E.g. "Recommended mainly because of item id and age, held back by occupation; the click-
-    and like-tasks rely most on item id, the rating-task on user id." """
+
+def _strongest(items: list, top: int) -> list:
+    """The ``top`` strongest (group, value) pairs, a third only when it is at least a quarter of the first."""
+    keep = items[:top]
+    if len(keep) > 2 and abs(keep[2][1]) < 0.25 * abs(keep[0][1]):
+        keep = keep[:2]
+    return keep
+
+
+def sentence(result: dict, top: int = 3) -> str:
+    """One plain sentence: the two or three strongest reasons in words, with the pair's values
+    and their contributions (fused score units, else the first task's), then what each task
+    relies on. Deterministic (ties broken by group name).
+
+    E.g. "Recommended mainly because this user's occupation is student (+0.31) and the item's
+    learned profile (120 training interactions; similar to Movie 3 and Movie 8) (+0.22), held back
+    by this user's age is 61 (-0.05); the click- and like-tasks rely most on item id, the
+    rating-task on user id." """
+    features = result.get("features") or {}
     fused = result.get("fused")
     if fused:
         contrib, total = fused["contributions"], fused["score"] - fused["base_value"]
     else:
         first = next(iter(result["tasks"].values()))
         contrib, total = first["contributions"], first["output"] - first["base_value"]
-    pos = [g for v, g in sorted(((v, g) for g, v in contrib.items() if v > 0), reverse=True)[:top]]
-    neg = [g for v, g in sorted((v, g) for g, v in contrib.items() if v < 0)[:top]]
+
+    def said(pairs) -> str:
+        return _join([f"{reason(g, features.get(g))} ({_signed(v)})" for g, v in pairs])
+
+    pos = _strongest(sorted(((g, v) for g, v in contrib.items() if v > 0), key=lambda gv: (-gv[1], gv[0])), top)
+    neg = _strongest(sorted(((g, v) for g, v in contrib.items() if v < 0), key=lambda gv: (gv[1], gv[0])), top)
     if total >= 0 and pos:
-        head = f"Recommended mainly because of {_join(pos)}"
-        big_neg = [g for g in neg[:1] if abs(contrib[g]) > 0.25 * contrib[pos[0]]]
+        head = f"Recommended mainly because {said(pos)}"
+        big_neg = [gv for gv in neg[:1] if abs(gv[1]) > 0.25 * pos[0][1]]
         if big_neg:
-            head += f", held back by {big_neg[0]}"
+            head += f", held back by {said(big_neg)}"
     elif neg:
-        head = f"Scores below an average user-item pair, mostly because of {_join(neg)}"
+        head = f"Scores below an average user-item pair, mostly because {said(neg)}"
         if pos:
-            head += f"; {_join(pos[:1])} speaks for it"
+            head += f"; {said(pos[:1])} speaks for it"
     else:
         head = "Scores like an average user-item pair"
     # what each task relies on most (|contribution|), tasks with the same answer together

@@ -6,22 +6,38 @@ import plotly.graph_objects as go
 POS, NEG, TOTAL = "#2e7d32", "#c62828", "#1565c0"
 
 
-def _sorted_items(contrib: dict, top: int | None):
-    items = sorted(contrib.items(), key=lambda kv: -abs(kv[1]))
+def _sorted_items(contrib: dict, top: int | None, order: list | None = None):
+    if order and set(order) == set(contrib):
+        items = [(g, contrib[g]) for g in order]       # e.g. the probability view: its path's order
+    else:
+        items = sorted(contrib.items(), key=lambda kv: -abs(kv[1]))
     if top is not None and len(items) > top:
         rest = sum(v for _, v in items[top:])
         items = items[:top] + [(f"{len(items) - top} other groups", rest)]
     return items
 
 
-def waterfall_figure(task_result: dict, title: str = "", top: int | None = 12, unit: str | None = None) -> go.Figure:
+def bar_label(group: str, features: dict | None, width: int = 40) -> str:
+    """The bar's label: the pair's value ("occupation = student", "age = 24"), else the group."""
+    text = ((features or {}).get(group) or {}).get("text") or group
+    text = text if len(text) <= width else text[: width - 1] + "…"
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")   # data, not plotly markup
+
+
+def waterfall_figure(task_result: dict, title: str = "", top: int | None = 12, unit: str | None = None,
+                     features: dict | None = None) -> go.Figure:
     """Base value -> each group's contribution -> the task's output (one task of
-    `explain_recommendation`'s ``tasks``, or its ``fused`` part), in the task's units
-    (``unit``: logit, or label units for a regression task) unless ``unit`` says otherwise."""
+    `explain_recommendation`'s ``tasks``, its ``probability`` / ``model_space`` view, or its
+    ``fused`` part), in the task's units (``unit``: logit, probability, or label units for a
+    regression task) unless ``unit`` says otherwise. ``features`` (the result's ``features``):
+    bars are labelled with the pair's values, e.g. "occupation = student"."""
     base = float(task_result["base_value"])
     out = float(task_result.get("output", task_result.get("score", 0.0)))
-    items = _sorted_items(task_result["contributions"], top)
-    x = ["base value"] + [g for g, _ in items] + ["output"]
+    items = _sorted_items(task_result["contributions"], top, task_result.get("order"))
+    names = [bar_label(g, features) for g, _ in items]
+    if len(set(names)) != len(names):
+        names = [g for g, _ in items]
+    x = ["base value"] + names + ["output"]
     y = [base] + [float(v) for _, v in items] + [out]
     measure = ["absolute"] + ["relative"] * len(items) + ["total"]
     fig = go.Figure(go.Waterfall(

@@ -467,6 +467,7 @@ def prepare(raw, spec, config: PrepConfig | dict | None = None, *, text_encoder:
     item_table: dict[str, np.ndarray] = {}
     ctx: dict[str, np.ndarray] = {}                  # context features per kept row
     stats: dict[str, dict] = {}
+    vocabularies: dict[str, list[str]] = {}        # categorical feature -> its categories, code order
     imputed: dict[str, int] = {}
     unseen: dict[str, int] = {}
 
@@ -502,6 +503,7 @@ def prepare(raw, spec, config: PrepConfig | dict | None = None, *, text_encoder:
             fields.append(FeatureField(col, "categorical", owner, vocab_size=len(st["vocab"]) + 1))
             stats[col] = {"kind": "categorical", "vocab_size": len(st["vocab"]) + 1, "fill": st["fill"],
                           "top": st["vocab"][:10]}
+            vocabularies[col] = list(st["vocab"])        # code k is vocab[k - 1] (explanations decode it)
             if n_unseen:
                 unseen[col] = n_unseen
         else:
@@ -661,7 +663,8 @@ def prepare(raw, spec, config: PrepConfig | dict | None = None, *, text_encoder:
     row_sources = raw_meta.get("split_files") or [{"file": src_name, "first_row_id": 0, "rows": int(n_input)}]
     meta = {"spec": spec.to_dict(), "prep": config.to_dict(), "report": report, "row_sources": row_sources,
             "cold_items": cold_items.tolist(), "cold_items_valid": cold_valid.tolist(),
-            "cold_items_test": cold_test.tolist(), "context_defaults": context_defaults}
+            "cold_items_test": cold_test.tolist(), "context_defaults": context_defaults,
+            "vocabularies": vocabularies}
     item_info = _info_frame(raw.items, spec.item_id, item_ids, i_src) if n_items else None
     user_info = _info_frame(raw.users, spec.user_id, user_ids, u_src) if n_users else None
     # order fields: user id, user features, item id, item features, context

@@ -134,11 +134,34 @@ def test_a_multilabel_task_is_explained_for_the_class_picked(job):
     name = lambda shown: shown.split(" (probability")[0]   # noqa: E731  (options read "Drama (probability 0.48)")
     top = name(pick.value)                                  # default: the most likely class
 
-    def genres_title() -> str:
-        return next(str(c.proto.spec) for c in charts(at) if "genres: logit of class" in str(c.proto.spec))
+    def genres_title() -> str:      # the class's probability by default (its logit one toggle away)
+        return next(str(c.proto.spec) for c in charts(at) if "genres: probability of class" in str(c.proto.spec))
 
     assert f"class '{top}'" in genres_title() and "mean logit" not in genres_title()
     other = next(o for o in pick.options if name(o) != top)
     pick.set_value(other).run()
     no_exception(at, "another class")
     assert f"class '{name(other)}'" in genres_title()
+
+
+def test_explain_page_shows_values_and_the_unit_toggle(job):
+    """Bars and the table name the pair's values; probabilities by default, the logit one click away."""
+    at = app_with(job)
+    at.session_state["explain_request"] = {"run_dir": str(job.run_dir), "user": "u4", "item": "i9"}
+    at.switch_page("pages/explain.py").run()
+    no_exception(at, "explain page")
+    specs = [str(c.proto.spec) for c in charts(at)]
+    click = next(s for s in specs if "click: " in s)
+    assert "click: probability" in click and "user id = u4" in click and "item id = i9" in click
+    fused = next(s for s in specs if "fused score" in s)
+    assert "item id = i9" in fused                        # the fused score split by feature, with values
+    table = next(d.value for d in at.dataframe if "value for this pair" in d.value.columns)
+    assert "user id = u4" in set(table["value for this pair"]) and "occupation" in set(table["feature group"])
+    assert any("training interaction" in c.value for c in at.caption)     # what the ids stand for
+    toggle = at.toggle(key="explain_logit_view")
+    assert toggle.value is False
+    toggle.set_value(True).run()
+    no_exception(at, "logit view")
+    click = next(str(c.proto.spec) for c in charts(at) if "click: " in str(c.proto.spec))
+    assert "click: logit" in click and "logit (log-odds)" in click
+    assert any("standardised output" in str(c.proto.spec) for c in charts(at))   # rating, model output
