@@ -73,6 +73,8 @@ def local_section(run, run_dir: str, background: int) -> None:
                                               explainer=_explainer(run_dir, int(background), stamp))
         except Exception as e:
             show_exception(e, "LIME")
+        else:
+            st.rerun()          # redraw with the result (and the button disabled)
     res = cache.get(key)
     if res is None:
         st.caption("LIME fits a local linear model to the task's output with feature groups switched on and off; "
@@ -115,6 +117,8 @@ def dependence_section(run, run_dir: str, background: int) -> None:
                                              explainer=_explainer(run_dir, int(background), stamp))
         except Exception as e:
             show_exception(e, "The dependence plot")
+        else:
+            st.rerun()
     data = cache.get(key)
     if data is None:
         st.caption("Each dot is one test pair: the group's value (original scale; ids: training rows of the user "
