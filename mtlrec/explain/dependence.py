@@ -22,6 +22,7 @@ from mtlrec.errors import DataError
 
 DEFAULT_ROWS = 500
 DEFAULT_BACKGROUND = 32
+EVAL_BUDGET = 500 * 64 * 8     # model rows for exact SHAP of all rows: 2^G coalitions x background x rows
 
 
 def plottable_groups(run) -> dict[str, str]:
@@ -111,7 +112,9 @@ def dependence_data(run, group: str, color_by: str | None = None, task: str | No
     Returns ``{"group", "color_by", "task", "unit", "values", "kind", "x_label", "shap",
     "color", "color_kind", "color_label", "split", "rows", "n_rows", "method", "elapsed_ms"}``
     (``rows``: the rows' positions in ``split``). ``explainer``: a `ModelExplainer` whose
-    background is cut to ``background`` rows (SHAP of many rows needs fewer)."""
+    background is cut to ``background`` rows (SHAP of many rows needs fewer); for models
+    explained by exact group Shapley values (MMoE, PLE: 2^G model rows per row and background
+    row) further, to keep to ``EVAL_BUDGET`` model rows (at least 4 background rows)."""
     from mtlrec.explain.api import make_explainer
     from mtlrec.explain.core import ModelExplainer
     t0 = time.perf_counter()
@@ -128,22 +131,66 @@ def dependence_data(run, group: str, color_by: str | None = None, task: str | No
         color, color_kind, color_label = _values(run, color_by, feats, split, idx)
     if explainer is None:
         explainer = make_explainer(run, background, seed=seed)
-    ex = explainer
-    if len(ex.background) > background:
-        method = ex.method_for("input")
-        ex = ModelExplainer(run.model, explainer.background[:background], method=method,
-                            tasks=list(explainer.tasks), seed=seed)
-    att = ex.explain(x)
+    bg = explainer.background[: max(1, int(background))]
+    method = explainer.method_for("input")
+    with explainer._lock:
+        model = explainer._model()
+        if method == "deep":
+            ex = ModelExplainer(model, bg, method="deep", tasks=list(explainer.tasks), seed=seed)
+            att = ex.explain(x)
+            phi = att.values[:, att.groups.index(group), att.tasks.index(task)]
+        else:        # gated models: 2^G coalitions per row and background row -- fewer background rows
+            from mtlrec.explain.core import EXACT_MAX_GROUPS
+            G = len(explainer.group_cols)
+            n_coal = 2 ** G if G <= EXACT_MAX_GROUPS else 1 + explainer.N_PERMUTATIONS * G
+            bg = bg[: max(4, min(len(bg), EVAL_BUDGET // max(1, len(x) * n_coal)))]
+            phi, method = _group_shapley_one(model, explainer, x, bg, group, task)
     spec = run.task(task)
     scale = float(spec.label_scale) if spec.type == "regression" else 1.0
-    phi = att.values[:, att.groups.index(group), att.tasks.index(task)] * scale
+    phi = phi * scale
     unit = f"{spec.label} (label units)" if spec.type == "regression" else \
         ("mean logit over the classes" if spec.type == "multilabel" else "logit (log-odds)")
     return {"group": group, "color_by": color_by if color is not None else None, "task": task, "unit": unit,
             "values": values, "kind": kind, "x_label": x_label, "shap": phi, "color": color,
             "color_kind": color_kind, "color_label": color_label, "split": split, "rows": idx,
-            "n_rows": int(len(idx)), "method": att.method, "background": int(len(ex.background)),
+            "n_rows": int(len(idx)), "method": method, "background": int(len(bg)),
             "elapsed_ms": (time.perf_counter() - t0) * 1000.0}
+
+
+def _group_shapley_one(model, explainer, x, bg, group: str, task: str, max_rows: int = 16384):
+    """Exact Shapley values of one group for one task over many rows, the game of
+    `exact_group_shapley` (background masker), batched over rows as well as coalitions
+    (the per-row loop there costs one model call per row; gated models pay for each call).
+    More than ``EXACT_MAX_GROUPS`` groups: the permutation estimator, as for local views."""
+    import torch
+
+    from mtlrec.explain.core import (EXACT_MAX_GROUPS, TaskLogits, permutation_matrix,
+                                     shapley_matrix)
+    G = len(explainer.group_cols)
+    if G <= EXACT_MAX_GROUPS:
+        masks, C = shapley_matrix(G)
+        method = "exact"
+    else:
+        masks, C = permutation_matrix(G, explainer.N_PERMUTATIONS, explainer.seed)
+        method = "permutation"
+    gi = explainer.group_names.index(group)
+    n, d = x.shape
+    nb = bg.shape[0]
+    colmask = np.zeros((len(masks), d), dtype=bool)
+    for k, cols in enumerate(explainer.group_cols):
+        colmask[:, cols] = masks[:, k:k + 1]
+    cm = torch.as_tensor(colmask)[None, :, None, :]                        # [1, S, 1, d]
+    coef = torch.as_tensor(C[gi], dtype=torch.float64)                     # [S]
+    net = TaskLogits(model, [task])
+    per = max(1, max_rows // (len(masks) * nb))                            # rows per model call
+    out = []
+    with torch.no_grad():
+        for s in range(0, n, per):
+            xs = x[s:s + per]
+            inp = torch.where(cm, xs[:, None, None, :], bg[None, None, :, :])  # [r, S, nb, d]
+            v = net(inp.reshape(-1, d))[:, 0].double().reshape(len(xs), len(masks), nb).mean(2)
+            out.append(v @ coef)
+    return torch.cat(out).numpy(), method
 
 
 def dependence_figure(data: dict):
