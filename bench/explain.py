@@ -142,7 +142,8 @@ def main(argv=None) -> int:
         dirs = [Path(r) for r in args.run] or train_sample_runs(Path(tmp))
         results = [bench_run(d, lime_compare=args.lime_compare) for d in dirs]
     out = {"device": "cpu", "torch_threads": torch.get_num_threads(), "cpus": os.cpu_count(),
-           "load_avg_1min": round(os.getloadavg()[0], 2), "budgets": {"local_ms": 300, "global_s": 10, "lime_ms": 1000, "dependence_s": 3},
+           "load_avg_1min": round(os.getloadavg()[0], 2), "budgets": {"local_ms": 300, "global_s": 10,
+                                                                     "lime_ms": 1000, "dependence_s": 3},
            "runs": results}
     if args.json:
         print(json.dumps(out))

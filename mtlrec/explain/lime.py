@@ -157,8 +157,6 @@ def lime_explanation(run, user, item, task: str | None = None, *, n_samples: int
     "shap": {group: value}, "agreement", "top_lime", "top_shap", "score", "elapsed_ms",
     "lime_ms", "note"}``. Weights are in the task's logit (binary; multi-label: the mean logit
     over its classes) or label units (regression), as on the SHAP waterfalls."""
-    import torch
-
     from mtlrec.explain.api import make_explainer, row_inputs
     from mtlrec.explain.core import TaskLogits
     if method not in METHODS:
