@@ -11,8 +11,16 @@ Without ``--run``, trains one small run per architecture on the shipped sample d
   shared units heatmap, towers / gates);
 * ``additivity_max_err``: max |base + sum(contributions) - logit| over tasks and rows.
 
-Budgets (issue 5): local <= 300 ms, global <= 10 s. Importing shap/torch and loading the run
-are not timed. Prints the load average: the figures are only comparable on an idle machine.
+* ``lime_ms``: LIME beside SHAP for one recommendation and one task (`mtlrec.explain.lime`,
+  the lime package, 1000 samples, warm explainer; includes the SHAP values it is compared
+  with), median over the tasks; ``lime_agreement``: median Spearman rank agreement with SHAP;
+* ``dependence_s``: a dependence plot's data over 500 test rows (SHAP of every row over 32
+  background rows, values decoded), plus drawing its plotly figure;
+* with ``--lime-compare``: the same LIME explanation with captum's `Lime` (``captum_ms``,
+  ``captum_agreement``) -- the measurement behind choosing the lime package.
+
+Budgets (issue 5): local <= 300 ms, global <= 10 s; (issue 13) LIME <= 1 s, dependence <= 3 s
+on the 2-core box with 1 thread. Importing shap/torch/lime and loading the run are not timed. Prints the load average: the figures are only comparable on an idle machine.
 """
 from __future__ import annotations
 
@@ -48,7 +56,38 @@ def train_sample_runs(out: Path, epochs: int = 1) -> list[Path]:
     return dirs
 
 
-def bench_run(run_dir: Path, n_local: int = 8, background: int = 100, global_rows: int = 500) -> dict:
+def bench_lime(run, ex, pair, compare: bool = False, global_rows: int = 500) -> dict:
+    """LIME (and captum's, with ``compare``) for one recommendation, and the dependence plot."""
+    from mtlrec.explain.dependence import dependence_data, dependence_figure, plottable_groups
+    from mtlrec.explain.lime import lime_explanation
+    out: dict = {}
+    methods = ("lime", "captum") if compare else ("lime",)
+    for m in methods:
+        lime_explanation(run, *pair, run.tasks[0].name, method=m, explainer=ex)      # warm-up
+        ms, agree = [], []
+        for t in run.tasks:
+            r = lime_explanation(run, *pair, t.name, method=m, explainer=ex)
+            ms.append(r["elapsed_ms"])
+            agree.append(r["agreement"])
+        out[f"{m}_ms"] = round(statistics.median(ms), 1)
+        out[f"{m}_ms_max"] = round(max(ms), 1)
+        out[f"{m}_agreement"] = round(statistics.median(agree), 3)
+        out[f"{m}_agreement_min"] = round(min(agree), 3)
+    groups = plottable_groups(run)
+    g = next((k for k, v in groups.items() if v != "support"), next(iter(groups), None))
+    if g is not None:
+        colour = next((k for k in groups if k != g), None)
+        t0 = time.perf_counter()
+        d = dependence_data(run, g, colour, n_rows=global_rows, explainer=ex)
+        dependence_figure(d)
+        out.update(dependence_group=g, dependence_rows=d["n_rows"], dependence_method=d["method"],
+                   dependence_s=round(time.perf_counter() - t0, 2))
+    out["within_budget_13"] = {"lime_1s": out["lime_ms"] <= 1000.0, "dependence_3s": out.get("dependence_s", 0) <= 3.0}
+    return out
+
+
+def bench_run(run_dir: Path, n_local: int = 8, background: int = 100, global_rows: int = 500,
+              lime_compare: bool = False) -> dict:
     import numpy as np
 
     from mtlrec.explain.api import explain_recommendation, global_summary, make_explainer
@@ -75,7 +114,8 @@ def bench_run(run_dir: Path, n_local: int = 8, background: int = 100, global_row
     t0 = time.perf_counter()
     g = global_summary(run, n_rows=global_rows, explainer=ex)
     global_s = time.perf_counter() - t0
-    return {"arch": run.info.get("arch"), "method": first["method"], "global_method": g["importance_method"],
+    extra = bench_lime(run, ex, pairs[0], lime_compare, global_rows)
+    return {**extra, "arch": run.info.get("arch"), "method": first["method"], "global_method": g["importance_method"],
             "heatmap_method": g["heatmap"]["method"], "groups": len(next(iter(first["tasks"].values()))["contributions"]),
             "tasks": len(first["tasks"]), "background": background,
             "local_ms_first": round(first_ms, 1), "local_ms_warm": round(statistics.median(warm), 1),
@@ -89,16 +129,21 @@ def main(argv=None) -> int:
     p.add_argument("--run", action="append", default=[], help="run folder(s) to benchmark (default: train on the sample)")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--lime-compare", action="store_true", help="also time captum's Lime on the same pairs")
     args = p.parse_args(argv)
+    import lime.lime_tabular  # noqa: F401
     import shap  # noqa: F401  (import time is not part of an explanation)
+    if args.lime_compare:
+        import captum.attr  # noqa: F401
     import torch
     if args.threads:
         torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
         dirs = [Path(r) for r in args.run] or train_sample_runs(Path(tmp))
-        results = [bench_run(d) for d in dirs]
+        results = [bench_run(d, lime_compare=args.lime_compare) for d in dirs]
     out = {"device": "cpu", "torch_threads": torch.get_num_threads(), "cpus": os.cpu_count(),
-           "load_avg_1min": round(os.getloadavg()[0], 2), "budgets": {"local_ms": 300, "global_s": 10},
+           "load_avg_1min": round(os.getloadavg()[0], 2), "budgets": {"local_ms": 300, "global_s": 10,
+                                                                     "lime_ms": 1000, "dependence_s": 3},
            "runs": results}
     if args.json:
         print(json.dumps(out))
@@ -109,6 +154,11 @@ def main(argv=None) -> int:
                   f"recommendation {r['local_ms_warm']:.0f} ms (first {r['local_ms_first']:.0f} ms) | global "
                   f"{r['global_rows']} rows {r['global_s']:.1f} s ({r['global_method']}) | additivity "
                   f"{r['additivity_max_err']:.1e}")
+            cmp = (f" | captum {r['captum_ms']:.0f} ms (agreement {r['captum_agreement']:.2f})"
+                   if "captum_ms" in r else "")
+            print(f"{'':>14}  LIME {r['lime_ms']:.0f} ms (max {r['lime_ms_max']:.0f}; agreement with SHAP "
+                  f"{r['lime_agreement']:.2f}, min {r['lime_agreement_min']:.2f}){cmp} | dependence "
+                  f"{r.get('dependence_rows', 0)} rows {r.get('dependence_s', float('nan')):.1f} s")
     return 0
 
 

@@ -196,6 +196,8 @@ def local_view() -> None:
 
 
 local_view()
+from pages.ui import explain_lime  # noqa: E402
+explain_lime.local_section(run, run_dir, background)
 
 # ---- global view -------------------------------------------------------------------------------
 st.divider()
@@ -236,3 +238,4 @@ else:
             st.caption(summary["gates_note"])
     if "expert_reliance" in summary:
         st.plotly_chart(fig.expert_reliance_figure(summary["expert_reliance"]), key="explain_experts")
+explain_lime.dependence_section(run, run_dir, background)

@@ -1,0 +1,229 @@
+"""SHAP dependence plots: a feature group's value against its SHAP contribution over a sample
+of pairs, coloured by a second group.
+
+``dependence_data(run, group, color_by=None, task=None, n_rows=500)`` returns arrays (one
+entry per sampled test row) and ``dependence_figure(data)`` draws them (plotly).
+
+Values are shown on the original scale: a numeric feature is un-standardised with the
+training mean/std the preparation recorded (``meta["report"]["stats"]``), a categorical
+feature shows its category names (the raw column of the user/item table when the dataset
+keeps it, else the preparation's most frequent categories). A user or item *id* has no
+order, so its value is the id's *support*: the number of training rows of that user or item.
+A group of several fields or a dense vector (item text) has no single value to plot: a
+`DataError` says so.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from mtlrec.errors import DataError
+
+DEFAULT_ROWS = 500
+DEFAULT_BACKGROUND = 32
+EVAL_BUDGET = 500 * 64 * 8     # model rows for exact SHAP of all rows: 2^G coalitions x background x rows
+
+
+def plottable_groups(run) -> dict[str, str]:
+    """Group -> how its value is shown ("numeric", "categorical", "support"), for the groups a
+    dependence plot can draw (one numeric or categorical field)."""
+    out = {}
+    for g, fields in _group_fields(run).items():
+        if len(fields) != 1 or fields[0].kind == "dense":
+            continue
+        f = fields[0]
+        out[g] = "support" if _is_id(run, f) else f.kind
+    return out
+
+
+def _group_fields(run) -> dict:
+    groups: dict = {}
+    for f in run.model.input.fields:
+        groups.setdefault(f.group or f.name, []).append(f)
+    return groups
+
+
+def _is_id(run, f) -> bool:
+    return f.kind == "categorical" and f.name in ("user_id", "item_id")
+
+
+def _sample(run, n_rows: int, seed: int):
+    """(split, row indices, features, X) of ``n_rows`` random rows of test (else valid, train)."""
+    import torch
+
+    from mtlrec.explain.api import _cpu_model, _model_device, _split_with_rows
+    ds = run.dataset
+    split = _split_with_rows(ds, ("test", "valid", "train"))
+    rng = np.random.default_rng(seed)
+    idx = np.sort(rng.choice(ds.n_rows(split), size=min(int(n_rows), ds.n_rows(split)), replace=False))
+    data = run.dataset.to_device("cpu") if _model_device(run) != "cpu" else run.device_data()
+    feats, _ = data.batch(split, torch.as_tensor(idx, dtype=torch.long))
+    with torch.no_grad():
+        x = _cpu_model(run).embed(feats)
+    return split, idx, feats, x
+
+
+def _values(run, group: str, feats, split: str, idx) -> tuple[np.ndarray, str, str]:
+    """(values, kind, axis label) of ``group`` for the sampled rows, on the original scale."""
+    ds = run.dataset
+    fields = _group_fields(run).get(group)
+    if not fields:
+        raise DataError(f"this run has no feature group '{group}'",
+                        fix="pick one of: " + ", ".join(_group_fields(run)))
+    if len(fields) != 1 or fields[0].kind == "dense":
+        raise DataError(f"the group '{group}' has no single value to plot (a vector or several fields)",
+                        fix="pick one of: " + ", ".join(plottable_groups(run)))
+    f = fields[0]
+    raw = feats[f.name].detach().cpu().numpy().reshape(len(idx), -1)[:, 0]
+    if _is_id(run, f):
+        owner = "user_index" if f.name == "user_id" else "item_index"
+        n_tab = len(ds.user_ids) if f.name == "user_id" else len(ds.item_ids)
+        train = ds.rows.get("train", {}).get(owner)
+        support = np.bincount(train, minlength=n_tab) if train is not None and len(train) else np.zeros(n_tab, int)
+        who = np.asarray(ds.rows[split][owner])[idx]
+        return support[who].astype(float), "support", f"{group}: training rows of the {f.owner}"
+    stats = (ds.meta.get("report") or {}).get("stats", {}).get(f.name, {})
+    if f.kind == "numeric":
+        if "mean" in stats and "std" in stats:
+            return raw.astype(float) * float(stats["std"]) + float(stats["mean"]), "numeric", group
+        return raw.astype(float), "numeric", f"{group} (as prepared)"
+    # categorical: the raw column of the user/item table where kept, else the top categories
+    info = ds.user_info if f.owner == "user" else ds.item_info if f.owner == "item" else None
+    if info is not None and f.name in getattr(info, "columns", []):
+        owner = "user_index" if f.owner == "user" else "item_index"
+        who = np.asarray(ds.rows[split][owner])[idx]
+        import pandas as pd
+        col = info[f.name].astype(object).to_numpy()
+        return np.array([("(missing)" if pd.isna(v) else str(v)) for v in col[who]], dtype=object), \
+            "categorical", group
+    top = list(stats.get("top") or [])
+    names = np.array([(top[c - 1] if 0 < c <= len(top) else ("(unseen)" if c == 0 else f"code {c}"))
+                      for c in raw.astype(np.int64)], dtype=object)
+    return names, "categorical", group
+
+
+def dependence_data(run, group: str, color_by: str | None = None, task: str | None = None, *,
+                    n_rows: int = DEFAULT_ROWS, explainer=None, background: int = DEFAULT_BACKGROUND,
+                    seed: int = 0) -> dict:
+    """``group``'s value against its SHAP contribution to ``task`` (default: the first task)
+    over ``n_rows`` random test rows, with ``color_by``'s value per row.
+
+    Returns ``{"group", "color_by", "task", "unit", "values", "kind", "x_label", "shap",
+    "color", "color_kind", "color_label", "split", "rows", "n_rows", "method", "elapsed_ms"}``
+    (``rows``: the rows' positions in ``split``). ``explainer``: a `ModelExplainer` whose
+    background is cut to ``background`` rows (SHAP of many rows needs fewer); for models
+    explained by exact group Shapley values (MMoE, PLE: 2^G model rows per row and background
+    row) further, to keep to ``EVAL_BUDGET`` model rows (at least 4 background rows)."""
+    from mtlrec.explain.api import make_explainer
+    from mtlrec.explain.core import ModelExplainer
+    t0 = time.perf_counter()
+    names = [t.name for t in run.tasks]
+    task = task or names[0]
+    if task not in names:
+        raise DataError(f"this run has no task '{task}'", fix="pick one of: " + ", ".join(names))
+    if int(n_rows) < 1:
+        raise DataError(f"the dependence plot needs at least 1 row, not {n_rows}", fix="use e.g. 500")
+    split, idx, feats, x = _sample(run, n_rows, seed + 1)
+    values, kind, x_label = _values(run, group, feats, split, idx)
+    color = color_kind = color_label = None
+    if color_by and color_by != group:
+        color, color_kind, color_label = _values(run, color_by, feats, split, idx)
+    if explainer is None:
+        explainer = make_explainer(run, background, seed=seed)
+    bg = explainer.background[: max(1, int(background))]
+    method = explainer.method_for("input")
+    with explainer._lock:
+        model = explainer._model()
+        if method == "deep":
+            ex = ModelExplainer(model, bg, method="deep", tasks=list(explainer.tasks), seed=seed)
+            att = ex.explain(x)
+            phi = att.values[:, att.groups.index(group), att.tasks.index(task)]
+        else:        # gated models: 2^G coalitions per row and background row -- fewer background rows
+            from mtlrec.explain.core import EXACT_MAX_GROUPS
+            G = len(explainer.group_cols)
+            n_coal = 2 ** G if G <= EXACT_MAX_GROUPS else 1 + explainer.N_PERMUTATIONS * G
+            bg = bg[: max(4, min(len(bg), EVAL_BUDGET // max(1, len(x) * n_coal)))]
+            phi, method = _group_shapley_one(model, explainer, x, bg, group, task)
+    spec = run.task(task)
+    scale = float(spec.label_scale) if spec.type == "regression" else 1.0
+    phi = phi * scale
+    unit = f"{spec.label} (label units)" if spec.type == "regression" else \
+        ("mean logit over the classes" if spec.type == "multilabel" else "logit (log-odds)")
+    return {"group": group, "color_by": color_by if color is not None else None, "task": task, "unit": unit,
+            "values": values, "kind": kind, "x_label": x_label, "shap": phi, "color": color,
+            "color_kind": color_kind, "color_label": color_label, "split": split, "rows": idx,
+            "n_rows": int(len(idx)), "method": method, "background": int(len(bg)),
+            "elapsed_ms": (time.perf_counter() - t0) * 1000.0}
+
+
+def _group_shapley_one(model, explainer, x, bg, group: str, task: str, max_rows: int = 16384):
+    """Exact Shapley values of one group for one task over many rows, the game of
+    `exact_group_shapley` (background masker), batched over rows as well as coalitions
+    (the per-row loop there costs one model call per row; gated models pay for each call).
+    More than ``EXACT_MAX_GROUPS`` groups: the permutation estimator, as for local views."""
+    import torch
+
+    from mtlrec.explain.core import (EXACT_MAX_GROUPS, TaskLogits, permutation_matrix,
+                                     shapley_matrix)
+    G = len(explainer.group_cols)
+    if G <= EXACT_MAX_GROUPS:
+        masks, C = shapley_matrix(G)
+        method = "exact"
+    else:
+        masks, C = permutation_matrix(G, explainer.N_PERMUTATIONS, explainer.seed)
+        method = "permutation"
+    gi = explainer.group_names.index(group)
+    n, d = x.shape
+    nb = bg.shape[0]
+    colmask = np.zeros((len(masks), d), dtype=bool)
+    for k, cols in enumerate(explainer.group_cols):
+        colmask[:, cols] = masks[:, k:k + 1]
+    cm = torch.as_tensor(colmask)[None, :, None, :]                        # [1, S, 1, d]
+    coef = torch.as_tensor(C[gi], dtype=torch.float64)                     # [S]
+    net = TaskLogits(model, [task])
+    per = max(1, max_rows // (len(masks) * nb))                            # rows per model call
+    out = []
+    with torch.no_grad():
+        for s in range(0, n, per):
+            xs = x[s:s + per]
+            inp = torch.where(cm, xs[:, None, None, :], bg[None, None, :, :])  # [r, S, nb, d]
+            v = net(inp.reshape(-1, d))[:, 0].double().reshape(len(xs), len(masks), nb).mean(2)
+            out.append(v @ coef)
+    return torch.cat(out).numpy(), method
+
+
+def dependence_figure(data: dict):
+    """Scatter of value vs SHAP contribution (categorical values: one column per category,
+    jittered), coloured by the second group (plotly)."""
+    import plotly.graph_objects as go
+    x = data["values"]
+    y = np.asarray(data["shap"], dtype=float)
+    layout = dict(title=f"{data['group']} → {data['task']} ({data['n_rows']} pairs)",
+                  xaxis_title=data["x_label"], yaxis_title=f"SHAP value of {data['group']} ({data['unit']})",
+                  height=420, margin=dict(l=10, r=10, t=40, b=10))
+    marker: dict = {"size": 6, "opacity": 0.7}
+    c = data.get("color")
+    fig = go.Figure()
+    if data["kind"] == "categorical":
+        cats = sorted(set(x.tolist()), key=str)
+        pos = {k: i for i, k in enumerate(cats)}
+        rng = np.random.default_rng(0)
+        xs = np.array([pos[v] for v in x], dtype=float) + rng.uniform(-0.2, 0.2, len(x))
+        layout["xaxis"] = dict(tickmode="array", tickvals=list(range(len(cats))), ticktext=[str(k) for k in cats])
+    else:
+        xs = np.asarray(x, dtype=float)
+    text = None
+    if c is not None and data["color_kind"] == "categorical":
+        for k in sorted(set(c.tolist()), key=str):
+            m = c == k
+            fig.add_scatter(x=xs[m], y=y[m], mode="markers", name=f"{data['color_label']} = {k}", marker=marker)
+    else:
+        if c is not None:
+            marker.update(color=np.asarray(c, dtype=float), colorscale="Viridis", showscale=True,
+                          colorbar=dict(title=data["color_label"]))
+            text = [f"{data['color_label']}: {v:g}" for v in np.asarray(c, dtype=float)]
+        fig.add_scatter(x=xs, y=y, mode="markers", marker=marker, text=text, name=data["group"], showlegend=False)
+    fig.add_hline(y=0, line_width=1, line_color="grey")
+    fig.update_layout(**layout)
+    return fig

@@ -1,0 +1,130 @@
+"""Explain page sections: LIME beside SHAP and the experts (gates) for the pair picked above,
+and a SHAP dependence plot in the global view. Thin: the numbers come from
+`mtlrec.explain.lime`, `mtlrec.explain.gates` and `mtlrec.explain.dependence`."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from pages.ui.actions import load_run_cached
+from pages.ui.messages import md_text, show_exception
+
+LIME_KEY = "explain_lime"          # session cache: (run_dir, user, item, task, background, stamp) -> result
+DEP_KEY = "explain_dependence"     # session cache: (run_dir, group, colour, task, rows, background, stamp) -> data
+
+
+def _stamp(run_dir: str) -> float:
+    p = Path(run_dir) / "model.pt"
+    return p.stat().st_mtime if p.exists() else 0.0
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _explainer(run_dir: str, background: int, stamp: float):
+    from mtlrec.explain.api import make_explainer
+    return make_explainer(load_run_cached(run_dir), background)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _gates(run_dir: str, user: str, item: str, stamp: float) -> dict:
+    from mtlrec.explain.gates import pair_gates
+    return pair_gates(load_run_cached(run_dir), user, item)
+
+
+def local_section(run, run_dir: str, background: int) -> None:
+    """Under the waterfalls: the experts of this pair (MMoE/PLE) and LIME beside SHAP, for the
+    user and item picked in the local view."""
+    user = st.session_state.get(f"explain_user_{run_dir}")
+    item = st.session_state.get(f"explain_item_{run_dir}")
+    if user is None or item is None:
+        return
+    stamp = _stamp(run_dir)
+    st.subheader("Experts for this pair")
+    try:
+        g = _gates(run_dir, str(user), str(item), stamp)
+    except Exception as e:
+        show_exception(e, "Reading the gates")
+        g = None
+    if g is not None and not g["has_gates"]:
+        st.caption(md_text(g["note"][0].upper() + g["note"][1:] + "."))
+    elif g is not None:
+        from mtlrec.explain.gates import gates_frame
+        st.caption(md_text(f"How much each task's gate weighs each expert for user {user} and item {item}, beside "
+                           f"the mean over {g['n_rows']} test rows (the global view's gates chart). "
+                           + ("PLE: last-level gates, the task's own experts first, then the shared experts."
+                              if g["arch"] == "ple" else "")))
+        st.dataframe(gates_frame(g), hide_index=True, key="explain_pair_gates",
+                     column_config={c: st.column_config.NumberColumn(format="%.3f")
+                                    for c in ("this pair", "average", "difference")})
+
+    st.subheader("LIME beside SHAP")
+    names = [t.name for t in run.tasks]
+    c1, c2 = st.columns([2, 3])
+    task = c1.selectbox("Task", names, key=f"explain_lime_task_{run_dir}")
+    cache = st.session_state.setdefault(LIME_KEY, {})
+    key = (run_dir, str(user), str(item), task, int(background), stamp)
+    if c2.button("Compare with LIME", key="explain_lime_go", icon=":material/compare_arrows:",
+                 disabled=key in cache,
+                 help="a local linear surrogate (the lime package, 1000 samples) over the same feature groups"):
+        try:
+            from mtlrec.explain.lime import lime_explanation
+            with st.spinner("Fitting LIME ..."):
+                cache[key] = lime_explanation(run, user, item, task,
+                                              explainer=_explainer(run_dir, int(background), stamp))
+        except Exception as e:
+            show_exception(e, "LIME")
+        else:
+            st.rerun()          # redraw with the result (and the button disabled)
+    res = cache.get(key)
+    if res is None:
+        st.caption("LIME fits a local linear model to the task's output with feature groups switched on and off; "
+                   "compare its ranking of the groups with SHAP's.")
+        return
+    from mtlrec.explain.lime import lime_figure
+    same = res["top_lime"] == res["top_shap"]
+    st.markdown(md_text(f"Rank agreement (Spearman, |importance|): **{res['agreement']:.2f}** · top group: "
+                        f"SHAP {res['top_shap']}, LIME {res['top_lime']}"
+                        + (" (the same)" if same else " (they differ)")))
+    st.plotly_chart(lime_figure(res), key="explain_lime_fig")
+    st.caption(md_text(f"{res['n_samples']} samples · {res['lime_ms']:.0f} ms · {res['note']}"))
+
+
+def dependence_section(run, run_dir: str, background: int) -> None:
+    """In the global view: a SHAP dependence plot of a chosen group, coloured by another."""
+    from mtlrec.explain.dependence import plottable_groups
+    st.subheader("Dependence plot")
+    groups = plottable_groups(run)
+    if not groups:
+        st.info("No feature group with a single value to plot (ids, numeric or categorical features).")
+        return
+    names = list(groups)
+    default = next((i for i, g in enumerate(names) if groups[g] != "support"), 0)
+    c1, c2, c3 = st.columns(3)
+    group = c1.selectbox("Feature group", names, index=default, key=f"explain_dep_group_{run_dir}",
+                         help="ids are shown by their support: the number of training rows of the user or item")
+    others = ["(none)"] + [g for g in names if g != group]
+    colour = c2.selectbox("Colour by", others, index=min(1, len(others) - 1), key=f"explain_dep_color_{run_dir}")
+    task = c3.selectbox("Task", [t.name for t in run.tasks], key=f"explain_dep_task_{run_dir}")
+    stamp = _stamp(run_dir)
+    cache = st.session_state.setdefault(DEP_KEY, {})
+    key = (run_dir, group, colour, task, 500, int(background), stamp)
+    if st.button("Draw the dependence plot", key="explain_dep_go", icon=":material/scatter_plot:",
+                 disabled=key in cache):
+        try:
+            from mtlrec.explain.dependence import dependence_data
+            with st.spinner("SHAP values of 500 test rows ..."):
+                cache[key] = dependence_data(run, group, None if colour == "(none)" else colour, task,
+                                             explainer=_explainer(run_dir, int(background), stamp))
+        except Exception as e:
+            show_exception(e, "The dependence plot")
+        else:
+            st.rerun()
+    data = cache.get(key)
+    if data is None:
+        st.caption("Each dot is one test pair: the group's value (original scale; ids: training rows of the user "
+                   "or item) against its SHAP contribution to the task.")
+        return
+    from mtlrec.explain.dependence import dependence_figure
+    st.plotly_chart(dependence_figure(data), key="explain_dep_fig")
+    st.caption(f"{data['n_rows']} test rows · {data['method']} SHAP over {data['background']} background rows · "
+               f"{data['elapsed_ms'] / 1000:.1f} s")

@@ -1,0 +1,75 @@
+"""AppTest: the Explain page's experts-for-this-pair table, LIME beside SHAP and the dependence plot."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from streamlit.testing.v1 import AppTest
+
+from _fixtures_train import TASKS, make_dataset, with_label_stats
+
+ROOT = Path(__file__).resolve().parents[2]
+APP = str(ROOT / "app.py")
+
+
+@pytest.fixture(scope="module")
+def job(tmp_path_factory):
+    """A finished training job of a tiny MMoE (click, rating; 1 epoch)."""
+    from mtlrec.config import RunConfig
+    from mtlrec.jobs import TrainingJob
+    d = tmp_path_factory.mktemp("explain_lime_app") / "run-mmoe"
+    tasks = [t for t in TASKS if t["name"] in ("click", "rating")]
+    cfg = RunConfig.from_dict({"tasks": tasks,
+                               "model": {"arch": "mmoe", "n_experts": 2, "expert_dims": [16], "tower_dims": [8],
+                                         "embedding_dim": 8},
+                               "train": {"epochs": 1, "batch_size": 512, "device": "cpu"}})
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        j = TrainingJob(cfg, run_dir=d, dataset=with_label_stats(make_dataset(n_rows=1500))).start()
+        j.join(timeout=240)
+    finally:
+        torch.set_num_threads(n)
+    snap = j.snapshot()
+    status = snap.get("status") if isinstance(snap, dict) else getattr(snap, "status", None)
+    assert status == "finished", snap
+    return j
+
+
+def no_exception(at: AppTest, where: str) -> None:
+    assert not at.exception, f"{where}: {[e.value for e in at.exception]}"
+    assert not at.error, f"{where}: {[e.value for e in at.error]}"
+
+
+def specs(at: AppTest) -> list[str]:
+    return [str(c.proto.spec) for c in at.get("plotly_chart")]
+
+
+def test_explain_page_shows_pair_gates_lime_and_a_dependence_plot(job):
+    from pages.ui.state import AppState
+    at = AppTest.from_file(APP, default_timeout=240)
+    at.session_state["mtlrec_state"] = AppState(jobs=[job])
+    at.session_state["explain_request"] = {"run_dir": str(job.run_dir), "user": "u4", "item": "i9"}
+    at.switch_page("pages/explain.py").run()
+    no_exception(at, "explain page")
+    heads = [s.value for s in at.subheader]
+    assert "Experts for this pair" in heads and "LIME beside SHAP" in heads and "Dependence plot" in heads
+    # the gate weights of this pair beside the average, one row per task and expert
+    table = at.dataframe[0].value
+    assert list(table.columns[:4]) == ["task", "expert", "this pair", "average"] and len(table) == 2 * 2
+    assert table.groupby("task")["this pair"].sum().round(3).eq(1.0).all()
+    n = len(specs(at))
+    # LIME: on a click, a chart beside SHAP and the rank agreement
+    at.selectbox(key=f"explain_lime_task_{job.run_dir}").set_value("rating").run()
+    at.button(key="explain_lime_go").click().run()
+    no_exception(at, "LIME")
+    assert any("rating: SHAP vs LIME" in s for s in specs(at))
+    assert any(m.value.startswith("Rank agreement") for m in at.markdown)
+    assert at.button(key="explain_lime_go").disabled
+    # the dependence plot of age, coloured by occupation
+    assert at.selectbox(key=f"explain_dep_group_{job.run_dir}").value == "age"
+    at.button(key="explain_dep_go").click().run()
+    no_exception(at, "dependence plot")
+    assert any("SHAP value of age" in s for s in specs(at))
+    assert len(specs(at)) == n + 2
