@@ -9,6 +9,7 @@ from pathlib import Path
 import streamlit as st
 
 from pages.ui.actions import load_run_cached, open_run
+from pages.ui.explain_whatif import render_whatif
 from pages.ui.messages import md_text, show_exception
 from pages.ui.state import ensure_app_navigation, get_state
 
@@ -193,6 +194,7 @@ def local_view() -> None:
 
 
 local_view()
+render_whatif(run, run_dir, explainer=lambda: _explainer(run_dir, background, _stamp(run_dir)))
 
 # ---- global view -------------------------------------------------------------------------------
 st.divider()
