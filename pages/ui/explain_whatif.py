@@ -127,13 +127,13 @@ def _show(res: dict, item: str) -> None:
     left, right = st.columns([2, 3], gap="large")
     with left:
         st.markdown("##### Scores of the pair, before → after")
-        st.dataframe(pd.DataFrame(rows), hide_index=True, key="whatif_change")
+        st.table(pd.DataFrame(rows), hide_index=True)
     with right:
         st.markdown(f"##### Top {len(top['items'])} for the hypothetical user")
         frame = pd.DataFrame([{"rank": r["rank"], "item": r["item"], **({"title": r["title"]} if "title" in r else {}),
-                               "fused": round(r["score"], 3),
+                               "fused": f"{r['score']:.3f}",
                                **{t: _fmt(v) for t, v in r["tasks"].items()}} for r in top["items"]])
-        st.dataframe(frame, hide_index=True, key="whatif_top")
+        st.table(frame, hide_index=True)
     st.success(md_text(expl["sentence"]))
     fused = expl.get("fused")
     if fused:

@@ -45,8 +45,8 @@ def _files(d: Path) -> dict:
 
 def _frame(at: AppTest, column: str):
     """The what-if table with ``column`` ("rank": the top list; "": the before -> after table)."""
-    frames = [d.value for d in at.dataframe if column in d.value.columns]
-    assert len(frames) == 1, [list(d.value.columns) for d in at.dataframe]
+    frames = [d.value for d in at.table if column in d.value.columns]
+    assert len(frames) == 1, [list(d.value.columns) for d in at.table]
     return frames[0]
 
 
