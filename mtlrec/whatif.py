@@ -126,7 +126,11 @@ def _field(run, name: str, owner: str):
         fix = "give an existing user with --user (or none for a new user); the id itself is not a feature to edit"
     else:
         fix = f"the {owner} features this run knows are: {known}"
-    raise DataError(f"'{name}' is not a {owner} feature of this run", column=name, fix=fix)
+    text = ((run.dataset.meta or {}).get("spec") or {}).get("text") or {}
+    if name in text or name.endswith("_text"):
+        fix = ("editing a text is not supported (the new text would need the run's text encoder); "
+               + fix)
+    raise DataError(f"this run has no {owner} feature '{name}'", fix=fix)
 
 
 def encode_value(run, name: str, value, owner: str = "user"):
@@ -175,7 +179,7 @@ def current_values(run, user=None, owner: str = "user", index: int | None = None
         v = tab[f.name][index]
         if f.kind == "numeric":
             mean, std = numeric_scale(run, f.name)
-            out[f.name] = float(v) * std + mean
+            out[f.name] = round(float(v) * std + mean, 6)      # the raw value, without float noise
         else:
             names = {c: n for n, c in categories(run, f.name, owner).items()}
             out[f.name] = names.get(int(v), "(unseen in training)")
@@ -258,7 +262,7 @@ def candidate_features(run, user=None, edits: dict | None = None, item=None, ite
     for k, v in user_row(run, user, edits).items():
         v = v.to(dev)
         feats[k] = v.expand(n, *v.shape).clone() if v.dim() else v.repeat(n)
-    base = data.candidates(0 if run.dataset.has_users else 0, [0])          # context defaults, as recommend
+    base = data.candidates(0, [0])              # context fields at their defaults, as `recommend` scores
     for f in run.dataset.fields:
         if f.owner == "context":
             c = base[f.name]
