@@ -3,6 +3,7 @@ edit shown as hypothetical (the pair's scores and rank before -> after, the top 
 waterfall), a new user known by features only; nothing written to the run folder."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -61,6 +62,8 @@ def test_what_if_section_scores_a_hypothetical_user_without_saving_anything(job)
     assert not at.exception, [e.value for e in at.exception]
     assert any(s.value == "What if…" for s in at.subheader)
     n_charts = len(at.get("plotly_chart"))
+    from pages.ui.workspace import _doc
+    workspace = json.dumps(_doc(at.session_state["mtlrec_state"]), sort_keys=True, default=str)
     # prefilled from the data: u4's age in years and occupation by name
     from mtlrec.runs import load_run
     from mtlrec.whatif import current_values
@@ -93,3 +96,4 @@ def test_what_if_section_scores_a_hypothetical_user_without_saving_anything(job)
     change = _frame(at, "")
     assert set(change["before"]) == {"—"}
     assert _files(Path(rd)) == files                           # nothing written to the run folder
+    assert json.dumps(_doc(at.session_state["mtlrec_state"]), sort_keys=True, default=str) == workspace
