@@ -10,6 +10,7 @@ import streamlit as st
 
 from pages.ui import explain_values as xv
 from pages.ui.actions import load_run_cached, open_run
+from pages.ui.explain_whatif import render_whatif
 from pages.ui.messages import md_text, show_exception
 from pages.ui.state import ensure_app_navigation, get_state
 
@@ -198,6 +199,7 @@ def local_view() -> None:
 local_view()
 from pages.ui import explain_lime  # noqa: E402
 explain_lime.local_section(run, run_dir, background)
+render_whatif(run, run_dir, explainer=lambda: _explainer(run_dir, background, _stamp(run_dir)))
 
 # ---- global view -------------------------------------------------------------------------------
 st.divider()

@@ -1,4 +1,11 @@
-"""``python -m mtlrec recommend --run RUN_DIR --user USER_ID [--k 10] [--json] [--weights click=1,rating=0.5]``.
+"""``python -m mtlrec recommend --run RUN_DIR --user USER_ID [--k 10] [--json] [--weights click=1,rating=0.5]``
+``python -m mtlrec recommend --run RUN_DIR --features '{"age": 24, "occupation": "student"}' [--user USER_ID]``.
+
+``--features`` (what if): the list of a *hypothetical* user -- ``--user`` with those features
+changed, or without ``--user`` a new user known only by them (user cold start); values in raw
+terms (numbers on their original scale, categories by name; `mtlrec.whatif`). Nothing is saved.
+With ``--json`` it prints ``{"hypothetical": true, "user", "new_user", "edits", "features",
+"items": [{"item", "rank", "score", "support", "tasks", ...}], "warning"}``.
 
 With ``--json``: ``{"user": ..., "items": [{"item": ..., "score": ..., "support": training interactions
 of the item, "tasks": {task: value}, ...}],
@@ -13,8 +20,11 @@ import sys
 
 def add_arguments(p) -> None:
     p.add_argument("--run", required=True, help="run folder written by 'python -m mtlrec train'")
-    p.add_argument("--user", required=True, help="user id as in the data")
-    p.add_argument("--k", type=int, default=10, help="number of items (default 10)")
+    p.add_argument("--user", default=None, help="user id as in the data (needed unless --features is given)")
+    p.add_argument("--features", default=None,
+                   help='what if: user features as JSON in raw terms, e.g. \'{"age": 24, "occupation": "student"}\'; '
+                        "without --user: a new user known only by these features")
+    p.add_argument("-k", "--k", type=int, default=10, help="number of items (default 10)")
     p.add_argument("--weights", default=None, help="fusion weights per task, e.g. click=1,rating=0.5")
     p.add_argument("--include-seen", action="store_true", help="do not leave out items the user interacted with")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -36,6 +46,41 @@ def _weights(s: str | None):
     return out
 
 
+def _features(s: str | None):
+    """The --features JSON object, or None; a clear DataError for anything else."""
+    from mtlrec.errors import DataError
+    if s is None:
+        return None
+    try:
+        doc = json.loads(s)
+    except json.JSONDecodeError as e:
+        raise DataError(f"--features is not valid JSON ({e.msg} at character {e.pos})",
+                        fix='write an object such as \'{"age": 24, "occupation": "student"}\'') from None
+    if not isinstance(doc, dict):
+        raise DataError("--features must be a JSON object of feature: value",
+                        fix='write e.g. \'{"age": 24, "occupation": "student"}\'')
+    return doc
+
+
+def _print_whatif(res: dict, warning, as_json: bool) -> int:
+    if as_json:
+        print(json.dumps({**res, "warning": warning}, default=str))
+        return 0
+    who = "a new user" if res["new_user"] else f"user {res['user']}"
+    feats = ", ".join(f"{k}={v}" for k, v in res["edits"].items())
+    print(f"hypothetical (not saved): top {len(res['items'])} for {who} with {feats}:")
+    _print_items(res["items"])
+    return 0
+
+
+def _print_items(items) -> None:
+    for i, it in enumerate(items, 1):
+        title = it.get("title")
+        tasks = ", ".join(f"{k}={v:.3f}" for k, v in it["tasks"].items() if isinstance(v, float))
+        print(f"{i:>3}. {it['item']}{' ' + str(title) if title is not None else ''}  score={it['score']:.3f}  {tasks}"
+              f"  support={it.get('support', '?')}")
+
+
 def run(args) -> int:
     from mtlrec.errors import DataError, TrainingError
     try:
@@ -44,6 +89,14 @@ def run(args) -> int:
         r = load_run(args.run)
         if r.warning:   # interrupted / failed / still running: say so, but serve the saved model
             print(f"mtlrec recommend: warning: {r.warning}", file=sys.stderr)
+        edits = _features(args.features)
+        if edits is None and args.user is None:
+            raise DataError("no user given", fix="give --user USER_ID, or --features '{...}' for a new user")
+        if edits is not None:
+            from mtlrec.whatif import whatif_recommend
+            res = whatif_recommend(r, args.user, edits, k=args.k, weights=_weights(args.weights),
+                                   exclude_seen=not args.include_seen)
+            return _print_whatif(res, r.warning, args.json)
         items = recommend(r, args.user, k=args.k, weights=_weights(args.weights), exclude_seen=not args.include_seen)
     except (DataError, TrainingError) as e:
         print(f"mtlrec recommend: {e}", file=sys.stderr)
@@ -52,9 +105,5 @@ def run(args) -> int:
         print(json.dumps({"user": str(args.user), "items": items, "warning": r.warning}, default=str))
         return 0
     print(f"top {len(items)} for user {args.user} (support: the item's number of training interactions):")
-    for i, it in enumerate(items, 1):
-        title = it.get("title")
-        tasks = ", ".join(f"{k}={v:.3f}" for k, v in it["tasks"].items() if isinstance(v, float))
-        print(f"{i:>3}. {it['item']}{' ' + str(title) if title is not None else ''}  score={it['score']:.3f}  {tasks}"
-              f"  support={it.get('support', '?')}")
+    _print_items(items)
     return 0

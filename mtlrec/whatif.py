@@ -1,0 +1,437 @@
+"""What if: score and explain a *hypothetical* user -- an existing user with some features
+changed, or a new user known only by features (user cold start).
+
+Edits are given in RAW terms, as in the data: a numeric feature on its original scale
+(``{"age": 24}``), a categorical one by its category name (``{"occupation": "student"}``).
+They are encoded as the prepared dataset encodes them (`mtlrec.prep`): numeric values are
+standardised with the training mean/std recorded in ``dataset.meta["report"]["stats"]``;
+category names map to the codes the run was trained with (read back from the raw display
+columns ``dataset.user_info``/``item_info`` next to the coded tables; without those, the
+categories are known by their codes, "1", "2", ...). A new user's id has the unknown code 0,
+and its features not given take the training fill value (what preparation puts in for a
+missing value).
+
+Nothing is written and nothing is changed: the hypothetical rows are new tensors built from
+copies; ``run.dataset``, its device tensors and the model are only read. Every result carries
+``"hypothetical": True`` and the edits.
+
+Item edits: structured item features (categorical / numeric) of the explained item can be
+edited too (``item_edits``). Editing an item's *text* is not supported: it would need the
+run's text encoder at hand; the item text embedding stays the item's own.
+
+Scores are the ones of `mtlrec.recommend` (per task and the fused score, `fused_terms`) from
+one batched pass over the catalogue; ranks count the items the list would show (the user's
+seen items left out, as `recommend` does; a new user has seen nothing).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from mtlrec.errors import DataError
+
+SHOWN_VALUES = 10
+
+
+# ---------------------------------------------------------------------------------------------
+# the raw <-> encoded map of each user / item feature
+# ---------------------------------------------------------------------------------------------
+def _stats(ds) -> dict:
+    return ((ds.meta or {}).get("report") or {}).get("stats") or {}
+
+
+def _table(ds, owner: str) -> dict:
+    return ds.user_table if owner == "user" else ds.item_table
+
+
+def _info(ds, owner: str):
+    return ds.user_info if owner == "user" else ds.item_info
+
+
+def editable_fields(run, owner: str = "user") -> list:
+    """The user (or item) features a what-if can change: categorical and numeric, ids excluded."""
+    return [f for f in run.dataset.fields if f.owner == owner and f.kind in ("categorical", "numeric")
+            and f.name not in ("user_id", "item_id")]
+
+
+def categories(run, name: str, owner: str = "user") -> dict[str, int]:
+    """{category name: code} of a categorical feature, most common in the table first.
+
+    Names come from the raw column next to the coded table; without it the codes themselves
+    ("1", "2", ...) name the categories. Code 0 (unseen in training) is never offered."""
+    ds = run.dataset
+    cache = getattr(run, "_cache", None)
+    key = ("whatif_categories", owner, name)
+    if isinstance(cache, dict) and key in cache:
+        return cache[key]
+    codes = np.asarray(_table(ds, owner)[name]).astype(np.int64)
+    info = _info(ds, owner)
+    out: dict[str, int] = {}
+    if info is not None and name in getattr(info, "columns", []) and len(info) == len(codes):
+        import pandas as pd
+        raw = pd.Series(info[name]).reset_index(drop=True)
+        fill = (_stats(ds).get(name) or {}).get("fill")
+        raw_s = [(_raw_name(v) if not _missing(v) else (fill or "(missing)")) for v in raw]
+        counts: dict[tuple[str, int], int] = {}
+        for r, c in zip(raw_s, codes):
+            if c > 0:
+                counts[(r, int(c))] = counts.get((r, int(c)), 0) + 1
+        for (r, c), _n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0][1])):
+            out.setdefault(r, c)
+    if not out:
+        top = (_stats(ds).get(name) or {}).get("top") or []
+        present = np.unique(codes[codes > 0])
+        by_count = sorted(present.tolist(), key=lambda c: -int((codes == c).sum()))
+        for c in by_count:
+            out[str(top[c - 1]) if 0 < c <= len(top) else str(c)] = int(c)
+    if isinstance(cache, dict):
+        cache[key] = out
+    return out
+
+
+def _missing(v) -> bool:
+    try:
+        import pandas as pd
+        return v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v))
+    except ImportError:  # pragma: no cover
+        return v is None
+
+
+def _raw_name(v) -> str:
+    """A raw category as the encoder names it (integer-valued floats as integers)."""
+    if isinstance(v, (float, np.floating)) and float(v).is_integer():
+        return str(int(v))
+    if isinstance(v, np.generic):
+        v = v.item()
+    return str(v)
+
+
+def numeric_scale(run, name: str) -> tuple[float, float]:
+    """(mean, std) that standardised numeric feature ``name`` (1, 0 -> stored as is, when not recorded)."""
+    st = _stats(run.dataset).get(name) or {}
+    mean, std = st.get("mean"), st.get("std")
+    if mean is None or std is None or not float(std) > 0:
+        return 0.0, 1.0
+    return float(mean), float(std)
+
+
+def _field(run, name: str, owner: str):
+    fields = editable_fields(run, owner)
+    for f in fields:
+        if f.name == name:
+            return f
+    known = ", ".join(f.name for f in fields) or "none"
+    if name in ("user_id", "item_id"):
+        fix = "give an existing user with --user (or none for a new user); the id itself is not a feature to edit"
+    else:
+        fix = f"the {owner} features this run knows are: {known}"
+    text = ((run.dataset.meta or {}).get("spec") or {}).get("text") or {}
+    if name in text or name.endswith("_text"):
+        fix = ("editing a text is not supported (the new text would need the run's text encoder); "
+               + fix)
+    raise DataError(f"this run has no {owner} feature '{name}'", fix=fix)
+
+
+def encode_value(run, name: str, value, owner: str = "user"):
+    """The model-ready value of one raw feature value (a code, or a standardised number)."""
+    f = _field(run, name, owner)
+    if f.kind == "numeric":
+        try:
+            v = float(value)
+        except (TypeError, ValueError):
+            raise DataError(f"'{value}' is not a number for the numeric feature '{name}'", column=name,
+                            fix=f"give {name} as a number on its original scale, e.g. "
+                                f"{_fmt(current_values(run, None, owner).get(name))}") from None
+        if not math.isfinite(v):
+            raise DataError(f"{name} must be a finite number, not {value}", column=name,
+                            fix="give a number such as 24")
+        mean, std = numeric_scale(run, name)
+        return (v - mean) / std
+    cats = categories(run, name, owner)
+    key = _raw_name(value) if not isinstance(value, str) else value
+    if key in cats:
+        return cats[key]
+    low = {k.lower(): k for k in cats}
+    if isinstance(key, str) and key.strip().lower() in low:
+        return cats[low[key.strip().lower()]]
+    shown = ", ".join(list(cats)[:SHOWN_VALUES]) + (f" ... ({len(cats)} in all)" if len(cats) > SHOWN_VALUES else "")
+    raise DataError(f"'{value}' is not a value of {name} seen in training", column=name,
+                    fix=f"use one of: {shown or 'no value is known'}")
+
+
+def _fmt(v) -> str:
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def current_values(run, user=None, owner: str = "user", index: int | None = None) -> dict:
+    """{feature: raw value} of an existing user (or item at ``index``), or of a new user (the
+    training fill values: what preparation puts in for a missing value)."""
+    ds = run.dataset
+    tab = _table(ds, owner)
+    if owner == "user" and user is not None:
+        index = _user_index(run, user)
+    out = {}
+    for f in editable_fields(run, owner):
+        if index is None:
+            out[f.name] = _default_raw(run, f, owner)
+            continue
+        v = tab[f.name][index]
+        if f.kind == "numeric":
+            mean, std = numeric_scale(run, f.name)
+            out[f.name] = round(float(v) * std + mean, 6)      # the raw value, without float noise
+        else:
+            names = {c: n for n, c in categories(run, f.name, owner).items()}
+            out[f.name] = names.get(int(v), "(unseen in training)")
+    return out
+
+
+def _default_raw(run, f, owner):
+    st = _stats(run.dataset).get(f.name) or {}
+    if f.kind == "numeric":
+        if st.get("fill") is not None:
+            return float(st["fill"])
+        mean, _ = numeric_scale(run, f.name)
+        return mean
+    cats = categories(run, f.name, owner)
+    fill = st.get("fill")
+    if fill is not None and str(fill) in cats:
+        return str(fill)
+    return next(iter(cats), None)
+
+
+def _user_index(run, user) -> int:
+    from mtlrec.recommend import _user_index
+    return _user_index(run, user)
+
+
+# ---------------------------------------------------------------------------------------------
+# the hypothetical rows
+# ---------------------------------------------------------------------------------------------
+def _check_edits(run, edits, owner: str) -> dict:
+    if edits is None:
+        return {}
+    if not isinstance(edits, dict):
+        raise DataError(f"the {owner} feature edits must be a mapping feature -> value, not {type(edits).__name__}",
+                        fix='write them as JSON, e.g. {"age": 24, "occupation": "student"}')
+    return {str(k): encode_value(run, str(k), v, owner) for k, v in edits.items()}
+
+
+def user_row(run, user=None, edits: dict | None = None) -> dict:
+    """{user field: tensor} of the hypothetical user (new tensors; the tables are not touched)."""
+    import torch
+    ds = run.dataset
+    enc = _check_edits(run, edits, "user")
+    u = None if user is None else _user_index(run, user)
+    row = {}
+    for f in ds.fields:
+        if f.owner != "user":
+            continue
+        if u is not None:
+            v = np.array(ds.user_table[f.name][u], copy=True)
+        elif f.name == "user_id":
+            v = np.int64(0)                                 # the unknown code: a user the model never saw
+        elif f.kind == "dense":
+            v = np.zeros(f.dim, np.float32)
+        else:
+            raw = _default_raw(run, f, "user")
+            v = encode_value(run, f.name, raw, "user") if raw is not None else (0 if f.kind == "categorical" else 0.0)
+        if f.name in enc:
+            v = enc[f.name]
+        kind = torch.long if f.kind == "categorical" else torch.float32
+        row[f.name] = torch.as_tensor(np.asarray(v), dtype=kind)
+    return row
+
+
+def candidate_features(run, user=None, edits: dict | None = None, item=None, item_edits: dict | None = None):
+    """Model features of the hypothetical user against every catalogue item (one batch), as
+    `DeviceData.candidates` builds them for a real user; with ``item_edits`` the item ``item``
+    carries the edited structured features. New tensors only."""
+    import torch
+    data = run.device_data()
+    dev = data.device
+    n = len(run.dataset.item_ids)
+    feats = {k: tab.clone() for k, tab in data.item_table.items()}
+    ienc = _check_edits(run, item_edits, "item")
+    if ienc:
+        if item is None:
+            raise DataError("item feature edits need the item they apply to", fix="give the item id as well")
+        i = _item_index(run, item)
+        for name, v in ienc.items():
+            feats[name][i] = torch.as_tensor(v, dtype=feats[name].dtype)
+    for k, v in user_row(run, user, edits).items():
+        v = v.to(dev)
+        feats[k] = v.expand(n, *v.shape).clone() if v.dim() else v.repeat(n)
+    base = data.candidates(0, [0])              # context fields at their defaults, as `recommend` scores
+    for f in run.dataset.fields:
+        if f.owner == "context":
+            c = base[f.name]
+            feats[f.name] = c.expand(n, *c.shape[1:]).clone()
+    return feats
+
+
+def _item_index(run, item) -> int:
+    from mtlrec.recommend import _item_index
+    return _item_index(run, item)
+
+
+# ---------------------------------------------------------------------------------------------
+# scores
+# ---------------------------------------------------------------------------------------------
+def _predict(run, feats) -> dict:
+    import torch
+    model = run.model
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            out = model(feats)
+            return {t.name: t.predict(out[t.name]).float().cpu().numpy() for t in run.tasks}
+    finally:
+        model.train(was_training)
+
+
+def _ranks(score: np.ndarray, seen: np.ndarray) -> np.ndarray:
+    """1-based rank of every item in the list (seen items: 0, they are left out)."""
+    s = np.asarray(score, dtype=np.float64).copy()
+    if len(seen):
+        s[seen] = -np.inf
+    order = np.argsort(-s, kind="stable")
+    rank = np.empty(len(s), dtype=np.int64)
+    rank[order] = np.arange(1, len(s) + 1)
+    if len(seen):
+        rank[seen] = 0
+    return rank
+
+
+def whatif_scores(run, user=None, edits: dict | None = None, *, item=None, item_edits: dict | None = None,
+                  weights: dict | None = None, exclude_seen: bool = True) -> dict:
+    """Scores of the hypothetical user against every item.
+
+    ``{"hypothetical": True, "user", "new_user", "edits", "item_edits", "features": {feature: raw value},
+    "preds": {task: array [n_items(, K)]}, "score": fused array, "by_task": {task: a_t * s_t array},
+    "weights": {task: a_t}, "rank": int array (1 = top of the list; 0 = seen, left out), "seen": item indices}``."""
+    from mtlrec.recommend import fused_terms
+    ds = run.dataset
+    if not ds.has_items:
+        raise DataError("this run's data has no item ids, so there is nothing to recommend")
+    if user is None and not ds.has_users and not editable_fields(run, "user"):
+        raise DataError("this run's model has no user features to describe a user with")
+    feats = candidate_features(run, user, edits, item, item_edits)
+    preds = _predict(run, feats)
+    score, terms, a = fused_terms(run, preds, weights)
+    seen = ds.interacted_items(_user_index(run, user)) if (user is not None and exclude_seen) \
+        else np.zeros(0, dtype=np.int64)
+    feats_raw = current_values(run, user)
+    feats_raw.update({k: v for k, v in (edits or {}).items()})
+    return {"hypothetical": True, "user": None if user is None else str(user), "new_user": user is None,
+            "edits": dict(edits or {}), "item_edits": dict(item_edits or {}), "item": None if item is None else str(item),
+            "features": feats_raw, "preds": preds, "score": score, "by_task": terms, "weights": a,
+            "rank": _ranks(score, seen), "seen": seen}
+
+
+def whatif_recommend(run, user=None, edits: dict | None = None, k: int = 10, weights: dict | None = None,
+                     exclude_seen: bool = True, top_classes: int = 3, scores: dict | None = None) -> dict:
+    """The top ``k`` list of the hypothetical user, JSON-ready:
+    ``{"hypothetical": True, "user", "new_user", "edits", "features", "items": [{item, rank, score, support,
+    tasks, <item columns>}]}`` (items as `mtlrec.recommend.recommend` lists them)."""
+    from mtlrec.recommend import _plain, _task_values, item_columns, item_support
+    if int(k) < 1:
+        raise DataError(f"k must be at least 1, not {k}")
+    s = scores or whatif_scores(run, user, edits, weights=weights, exclude_seen=exclude_seen)
+    ds = run.dataset
+    rank = s["rank"]
+    top = np.flatnonzero((rank > 0) & (rank <= int(k)))
+    top = top[np.argsort(rank[top], kind="stable")]
+    title, rest = item_columns(ds)
+    cols = ([title] if title else []) + rest
+    info = ds.item_info if ds.item_info is not None and len(ds.item_info) == len(ds.item_ids) else None
+    support = item_support(run)
+    items = []
+    for i in top:
+        rec = {"item": str(ds.item_ids[i]), "rank": int(rank[i]), "score": float(s["score"][i]),
+               "support": int(support[i]), "tasks": _task_values(run, s["preds"], i, top_classes)}
+        if info is not None:
+            for c in cols:
+                if c not in rec:
+                    rec[c] = _plain(info.iloc[i][c])
+        items.append(rec)
+    return {"hypothetical": True, "user": s["user"], "new_user": s["new_user"], "edits": s["edits"],
+            "features": {k2: _plain(v) for k2, v in s["features"].items()}, "items": items}
+
+
+def pair_change(run, user, item, edits: dict | None = None, *, item_edits: dict | None = None,
+                weights: dict | None = None) -> dict:
+    """The (user, item) pair before and after the edits: per-task predictions, fused score, rank.
+
+    ``{"hypothetical": True, "user", "item", "edits", "before": {"tasks", "score", "rank"} | None (new user),
+    "after": {...}}``; a rank of 0 means the user has already seen the item (it is not in the list)."""
+    from mtlrec.recommend import _task_values
+    i = _item_index(run, item)
+    after = whatif_scores(run, user, edits, item=item, item_edits=item_edits, weights=weights)
+
+    def view(s):
+        return {"tasks": _task_values(run, s["preds"], i, top_classes=None), "score": float(s["score"][i]),
+                "rank": int(s["rank"][i])}
+    before = None if user is None else view(whatif_scores(run, user, None, weights=weights))
+    return {"hypothetical": True, "user": after["user"], "new_user": after["new_user"], "item": str(item),
+            "edits": after["edits"], "item_edits": after["item_edits"], "before": before, "after": view(after)}
+
+
+# ---------------------------------------------------------------------------------------------
+# explanation of one hypothetical pair (the SHAP machinery of mtlrec.explain)
+# ---------------------------------------------------------------------------------------------
+def explain_whatif(run, user, item, edits: dict | None = None, *, item_edits: dict | None = None,
+                   weights: dict | None = None, background: int = 100, explainer=None, method: str = "auto",
+                   seed: int = 0, scores: dict | None = None) -> dict:
+    """Why the hypothetical user would get ``item``: `mtlrec.explain.api.explain_recommendation`'s
+    result (per-task waterfalls in logit / label units, the fused decomposition, the sentence)
+    for the edited feature row, plus ``"hypothetical": True``, ``"new_user"``, ``"edits"``, ``"rank"``."""
+    import time
+
+    import torch
+
+    from mtlrec.explain.api import (_class_index, _cpu_model, fused_decomposition, make_explainer,
+                                    sentence)
+    from mtlrec.recommend import _class_names, _task_values
+    t0 = time.perf_counter()
+    i = _item_index(run, item)
+    s = scores or whatif_scores(run, user, edits, item=item, item_edits=item_edits, weights=weights)
+    probs = _task_values(run, s["preds"], i, top_classes=None)
+    pair = {"weights": s["weights"], "score": float(s["score"][i]),
+            "by_task": {n: float(v[i]) for n, v in s["by_task"].items()}}
+    chosen = {t.name: _class_index(run, t, None, probs[t.name]) for t in run.tasks if t.type == "multilabel"}
+    feats = candidate_features(run, user, edits, item, item_edits)
+    one = {k: v[i:i + 1].cpu() for k, v in feats.items()}
+    with torch.no_grad():
+        x = _cpu_model(run).embed(one)
+    ex = explainer or make_explainer(run, background, method, seed)
+    att = ex.explain(x, method=None if method == "auto" else method, classes=chosen)
+    tasks_out = {}
+    for j, name in enumerate(att.tasks):
+        t = run.task(name)
+        base, out = float(att.base_values[j]), float(att.outputs[0, j])
+        phi = {g: float(att.values[0, gi, j]) for gi, g in enumerate(att.groups)}
+        r = {"type": t.type}
+        if t.type == "regression":
+            k = t.label_scale
+            r.update(space="label", unit=f"{t.label} (label units)", output_kind=f"predicted {t.label}",
+                     base_value=float(t.to_label_scale(base)), output=float(t.to_label_scale(out)),
+                     contributions={g: v * k for g, v in phi.items()}, prediction=probs[name])
+        elif t.type == "binary":
+            r.update(space="logit", unit="logit (log-odds)", output_kind="logit (log-odds)", base_value=base,
+                     output=out, contributions=phi, prediction=probs[name])
+        else:
+            names = _class_names(run, t)
+            c = chosen[name]
+            r.update(space="logit", unit=f"logit of class '{names[c]}'", output_kind=f"logit of class '{names[c]}'",
+                     base_value=base, output=out, contributions=phi, **{"class": names[c]}, class_index=c,
+                     prediction=probs[name][names[c]], class_probabilities=dict(probs[name]))
+        tasks_out[name] = r
+    result = {"hypothetical": True, "user": s["user"], "new_user": s["new_user"], "item": str(item),
+              "edits": s["edits"], "item_edits": s["item_edits"], "space": "per task", "method": att.method,
+              "background": int(len(ex.background)), "tasks": tasks_out,
+              "fused": fused_decomposition(run, tasks_out, pair), "rank": int(s["rank"][i])}
+    result["sentence"] = sentence(result)
+    result["elapsed_ms"] = (time.perf_counter() - t0) * 1000.0
+    return result

@@ -1,0 +1,99 @@
+"""AppTest: the Explain page's "What if…" section -- features prefilled from the data, a submitted
+edit shown as hypothetical (the pair's scores and rank before -> after, the top list, the SHAP
+waterfall), a new user known by features only; nothing written to the run folder."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from streamlit.testing.v1 import AppTest
+
+from _fixtures_train import TASKS
+from _fixtures_whatif import make_whatif_dataset
+
+ROOT = Path(__file__).resolve().parents[2]
+APP = str(ROOT / "app.py")
+
+
+@pytest.fixture(scope="module")
+def job(tmp_path_factory):
+    from mtlrec.config import RunConfig
+    from mtlrec.jobs import TrainingJob
+    d = tmp_path_factory.mktemp("whatif_app") / "run-sb"
+    tasks = [t for t in TASKS if t["name"] in ("click", "rating", "genres")]
+    cfg = RunConfig.from_dict({"tasks": tasks,
+                               "model": {"arch": "shared_bottom", "shared_dims": [16], "tower_dims": [8],
+                                         "embedding_dim": 8},
+                               "train": {"epochs": 1, "batch_size": 512, "device": "cpu"}})
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        j = TrainingJob(cfg, run_dir=d, dataset=make_whatif_dataset()).start()
+        j.join(timeout=240)
+    finally:
+        torch.set_num_threads(n)
+    snap = j.snapshot()
+    status = snap.get("status") if isinstance(snap, dict) else getattr(snap, "status", None)
+    assert status == "finished", snap
+    return j
+
+
+def _files(d: Path) -> dict:
+    return {str(p.relative_to(d)): (p.stat().st_size, p.stat().st_mtime_ns) for p in d.rglob("*") if p.is_file()}
+
+
+def _frame(at: AppTest, column: str):
+    """The what-if table with ``column`` ("rank": the top list; "": the before -> after table)."""
+    frames = [d.value for d in at.table if column in d.value.columns]
+    assert len(frames) == 1, [list(d.value.columns) for d in at.table]
+    return frames[0]
+
+
+def test_what_if_section_scores_a_hypothetical_user_without_saving_anything(job):
+    from pages.ui.state import AppState
+    rd = str(job.run_dir)
+    files = _files(Path(rd))
+    at = AppTest.from_file(APP, default_timeout=240)
+    at.session_state["mtlrec_state"] = AppState(jobs=[job])
+    at.session_state["explain_request"] = {"run_dir": rd, "user": "u4", "item": "i9"}
+    at.switch_page("pages/explain.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any(s.value == "What if…" for s in at.subheader)
+    n_charts = len(at.get("plotly_chart"))
+    from pages.ui.workspace import _doc
+    workspace = json.dumps(_doc(at.session_state["mtlrec_state"]), sort_keys=True, default=str)
+    # prefilled from the data: u4's age in years and occupation by name
+    from mtlrec.runs import load_run
+    from mtlrec.whatif import current_values
+    now = current_values(load_run(rd), "u4")
+    age = at.number_input(key=f"whatif_{rd}_u4_age")
+    occ = at.selectbox(key=f"whatif_{rd}_u4_occupation")
+    assert abs(age.value - now["age"]) < 1e-3 and occ.value == now["occupation"]
+    assert set(occ.options) == {"student", "engineer", "artist"}
+    age.set_value(now["age"] + 40)
+    occ.set_value("artist" if now["occupation"] != "artist" else "student")
+    at.button(key=f"whatif_go_{rd}_u4").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    assert any("Hypothetical — not saved" in w.value for w in at.warning)
+    assert any(m.value.startswith("**Item i9: rank") and "→" in m.value for m in at.markdown)
+    top = _frame(at, "rank")
+    assert len(top) == 10 and list(top["rank"]) == list(range(1, 11))
+    change = _frame(at, "")
+    assert {"click", "rating", "fused score", "rank"} <= set(change[""])
+    fused = change[change[""] == "fused score"].iloc[0]
+    assert fused["before"] != fused["after"]
+    assert len(at.get("plotly_chart")) == n_charts + 1          # the hypothetical pair's waterfall
+    # a new user, features only: no "before", still a list of 10
+    at.radio(key=f"whatif_who_{rd}").set_value("a new user (features only)").run()
+    at.selectbox(key=f"whatif_{rd}_new_occupation").set_value("engineer")
+    at.button(key=f"whatif_go_{rd}_new").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("a new user" in w.value for w in at.warning)
+    assert len(_frame(at, "rank")) == 10
+    change = _frame(at, "")
+    assert set(change["before"]) == {"—"}
+    assert _files(Path(rd)) == files                           # nothing written to the run folder
+    assert json.dumps(_doc(at.session_state["mtlrec_state"]), sort_keys=True, default=str) == workspace
