@@ -127,15 +127,19 @@ def architecture_equations(arch: str, hparams: dict, tasks, train=None, d_x: int
         mt = int(hp.get("n_specific_experts", 1))
         ed = _dims(hp.get("expert_dims", [64]))
         out = str(ed[-1]) if ed else dx
-        eqs.append(rf"\text{{level }} j = 1..{L}:\ {ms}\text{{ shared experts }} E^{{(j)}}_{{S,1..{ms}}}"
-                   rf"\text{{ and }}{mt}\text{{ experts per task }} E^{{(j)}}_{{k,1..{mt}}},\ "
-                   rf"\text{{each }} {_chain(dx, ed)}\ \text{{at level 1}}")
+        later = rf",\ {_chain(out, ed)}\text{{ after}}" if L > 1 else ""
+        eqs.append(rf"\text{{level }} j = 1..{L}:\ {ms}\text{{ shared expert{'s' if ms != 1 else ''} }}"
+                   rf"E^{{(j)}}_{{S,1..{ms}}}(x_S^{{(j-1)}})\text{{ and }}{mt}\text{{ expert{'s' if mt != 1 else ''} "
+                   rf"of each task }}E^{{(j)}}_{{k,1..{mt}}}(x_k^{{(j-1)}}),\ "
+                   rf"{_chain(dx, ed)}\text{{ at level 1}}{later};\quad x_k^{{(0)}} = x_S^{{(0)}} = X")
         eqs.append(rf"x_k^{{(j)}} = \sum_{{e=1}}^{{{ms + mt}}} g_k^{{(j)}}(x_k^{{(j-1)}})_e\,"
                    rf"\big[E^{{(j)}}_{{k}};\,E^{{(j)}}_{{S}}\big]_e,\quad "
-                   rf"g_k^{{(j)}} = \mathrm{{softmax}}(W^{{(j)}}_{{g_k}}\,x_k^{{(j-1)}}) \in \mathbb{{R}}^{{{ms + mt}}}")
-        eqs.append(rf"x_S^{{(j)}} = \sum_{{e=1}}^{{{ms + T * mt}}} g_S^{{(j)}}(x_S^{{(j-1)}})_e\,"
-                   rf"\big[E^{{(j)}}_{{1}};\dots;E^{{(j)}}_{{{T}}};\,E^{{(j)}}_{{S}}\big]_e"
-                   rf"\quad(j < {L};\ x^{{(0)}} = X)")
+                   rf"g_k^{{(j)}} = \mathrm{{softmax}}(W^{{(j)}}_{{g_k}}\,x_k^{{(j-1)}})"
+                   rf" \in \mathbb{{R}}^{{{ms + mt}}}")
+        if L > 1:                       # the shared gate feeds the next level's shared experts
+            eqs.append(rf"x_S^{{(j)}} = \sum_{{e=1}}^{{{ms + T * mt}}} g_S^{{(j)}}(x_S^{{(j-1)}})_e\,"
+                       rf"\big[E^{{(j)}}_{{1}};\dots;E^{{(j)}}_{{{T}}};\,E^{{(j)}}_{{S}}\big]_e"
+                       rf"\quad(\text{{levels }} j < {L})")
         eqs.append(rf"\hat y_k = h_k\big(x_k^{{({L})}}\big),\quad h_k: {_chain(out, tower)} \to 1\quad (k = 1..{T})")
     else:
         eqs.append(rf"\hat y_i = f_i(X;\theta)\quad\text{{(architecture '{arch}')}}")

@@ -34,6 +34,8 @@ def test_tasks_page_writes_the_equations_with_the_configs_numbers():
     assert r"0.7\,L_{\text{" + st_.tasks[0]["name"] + "}}" in eqs   # the task's weight w_i
     assert "0.0025" in eqs                                           # λ
     assert "d_x" in eqs                                              # no prepared data yet: symbolic width
+    widgets = list(at.number_input) + list(at.selectbox) + list(at.text_input) + list(at.slider)
+    assert widgets and not [w.label for w in widgets if not w.help]   # every setting explains itself
 
 
 def test_data_page_shows_the_label_correlation_after_preparation():
@@ -73,6 +75,18 @@ def run_with_gains(runs_dir):
                  "rating": {"metric": "rmse", "mtl": 1.10, "stl": 1.00, "gain": -0.10}}
     (rd / "metrics.json").write_text(json.dumps(m))
     return rd
+
+
+def test_train_page_offers_cross_validation_folds():
+    at = sample_app()
+    at.switch_page("pages/train.py").run()
+    no_exception(at, "train page")
+    st_ = at.session_state["mtlrec_state"]
+    folds = next(w for w in at.number_input if w.label == "Cross-validation folds")
+    assert folds.value == 1 and folds.help
+    folds.set_value(3).run()
+    assert st_.train["cv_folds"] == 3
+    assert "3 folds" in texts(at) and "grouped by user" in texts(at)      # the sample is split at random
 
 
 def test_results_names_the_seesaw_and_shows_cross_validation(run_with_gains):
