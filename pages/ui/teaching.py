@@ -23,10 +23,18 @@ def show_seesaw(gains: dict) -> None:
         helped = ", ".join(f"**{md_text(t)}**" for t in verdict["helped"])
         hurt = ", ".join(f"**{md_text(t)}**" for t in verdict["hurt"])
         st.warning(f"**The seesaw**: multi-task learning helped {helped} and hurt {hurt}. Sharing layers moved "
-                   "them toward some tasks at the cost of others (negative transfer). See "
-                   "[Training dynamics](#training-dynamics) below for how the tasks pulled on the shared layers "
-                   "during training; changing the loss weights, a weighting strategy, or an architecture with "
+                   "them toward some tasks at the cost of others (negative transfer). The "
+                   "[Training dynamics](#training-dynamics) section of this page shows how the tasks pulled on the "
+                   "shared layers during training; changing the loss weights, a weighting strategy, or an architecture with "
                    "task-own experts (PLE) are the usual remedies.", icon=":material/balance:")
+    else:
+        signs = {(g.get("gain") or 0) > 0 for g in (gains or {}).values()
+                 if isinstance(g, dict) and isinstance(g.get("gain"), (int, float)) and g.get("gain")}
+        if signs == {True}:
+            st.caption("No seesaw: multi-task learning helped every task.")
+        elif signs == {False}:
+            st.caption("No seesaw, but multi-task learning hurt every task: the tasks may have too little in "
+                       "common (see the label correlation on Data), or the loss weights need balancing.")
 
 
 def _fmt(v) -> str:
