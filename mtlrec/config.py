@@ -41,6 +41,7 @@ Config format (``python -m mtlrec train --config FILE``)::
         "seed": 0, "log_every": 50,
         "baselines": false,                        # also train one single-task model per task
         "cv_folds": 1,                             # k > 1: k-fold cross-validation on train+valid
+                                                   # (folds grouped by user; by time for a temporal split)
         "threads": null,                           # CPU threads (process-wide); null = torch default
         "ranking_k": 10,                           # K of the final test ranking metrics (0 = skip them)
         "ranking_users": 500                       # at most this many test users ranked (seeded sample)

@@ -16,6 +16,8 @@ Layout (normalised, so that recommendation and cold start are cheap):
   arrays, and optionally ``sampled`` (bool, True for sampled negatives) and ``row_id``
   (int64: the row's 0-based position in the interactions as read; -1 for sampled negatives;
   see :meth:`PreparedDataset.row_ids`). Datasets prepared before row ids existed have none.
+  Data with a timestamp also keeps ``event_time`` (float64 seconds; a sampled negative has its
+  source row's) for time-respecting cross-validation.
 * ``meta["row_sources"]``: which file each range of row ids came from, a list of
   ``{"file", "first_row_id", "rows"}`` (plus ``"split"`` for one file per split, whose rows are
   numbered in the concatenation train, valid, test); see :meth:`PreparedDataset.row_source`.

@@ -483,6 +483,56 @@ def kfold_indices(n: int, k: int, seed: int = 0) -> list[tuple[np.ndarray, np.nd
     return out
 
 
+def group_kfold_indices(groups, k: int, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``k`` (train, valid) index pairs over the rows of ``groups`` (e.g. the user of each row) with
+    every group wholly in one validation fold (GroupKFold): no user is in the train and the valid
+    part of a fold. Groups are shuffled with ``seed`` and dealt to the folds largest first, each to
+    the fold with the fewest rows so far, so the folds have about equal rows."""
+    groups = np.asarray(groups)
+    k = int(k)
+    if k < 2:
+        raise ValueError(f"k-fold needs k >= 2, not {k}")
+    uniq, inv, counts = np.unique(groups, return_inverse=True, return_counts=True)
+    if len(uniq) < k:
+        raise ValueError(f"cannot split {len(uniq)} groups (users) into {k} folds")
+    order = np.random.default_rng(seed).permutation(len(uniq))
+    order = order[np.argsort(-counts[order], kind="stable")]
+    fold_of = np.empty(len(uniq), np.int64)
+    sizes = np.zeros(k, np.int64)
+    for g in order:
+        f = int(np.argmin(sizes))
+        fold_of[g] = f
+        sizes[f] += counts[g]
+    row_fold = fold_of[inv]
+    return [(np.flatnonzero(row_fold != i), np.flatnonzero(row_fold == i)) for i in range(k)]
+
+
+def temporal_fold_indices(times, k: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``k`` time-respecting (train, valid) index pairs (like sklearn's TimeSeriesSplit): the rows are
+    ordered by ``times`` and cut into k + 1 consecutive blocks; fold i trains on blocks 0..i and
+    validates on block i + 1, so it never validates on rows earlier than its training rows (rows
+    with equal times stay in one block)."""
+    t = np.asarray(times, dtype=np.float64)
+    n, k = len(t), int(k)
+    if k < 2:
+        raise ValueError(f"k-fold needs k >= 2, not {k}")
+    order = np.argsort(t, kind="stable")
+    ts = t[order]
+    cuts = []
+    for j in range(1, k + 1):
+        c = int(round(j * n / (k + 1)))
+        c = int(np.searchsorted(ts, ts[min(c, n - 1)], side="left")) if 0 < c < n else c
+        cuts.append(c)
+    bounds = [0] + cuts + [n]
+    out = []
+    for i in range(k):
+        tr, va = order[:bounds[i + 1]], order[bounds[i + 1]:bounds[i + 2]]
+        if len(tr) == 0 or len(va) == 0:
+            raise ValueError(f"cannot cut {n} rows into {k + 1} time blocks (too few distinct times)")
+        out.append((np.sort(tr), np.sort(va)))
+    return out
+
+
 def summarize_folds(fold_metrics: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     """Mean and std per metric over folds: ``{metric: {"mean": .., "std": ..}}`` (nested task dicts kept)."""
     if not fold_metrics:

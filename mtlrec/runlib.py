@@ -344,6 +344,39 @@ def delta_m(values: dict[str, tuple[str, float | None]], ref: dict[str, tuple[st
     return 100.0 * sum(terms) / len(terms)
 
 
+def gain_delta_m(gain: dict) -> float | None:
+    """Δm in percent of a run's multi-task model over its single-task baselines, from ``metrics["gain"]``
+    ({task: {"metric", "mtl", "stl", "gain"}}): :func:`delta_m` with the baselines as reference."""
+    vals = {t: (g.get("metric"), g.get("mtl")) for t, g in (gain or {}).items() if isinstance(g, dict)}
+    ref = {t: (g.get("metric"), g.get("stl")) for t, g in (gain or {}).items() if isinstance(g, dict)}
+    return delta_m(vals, ref)
+
+
+def seesaw(gain: dict) -> dict | None:
+    """The seesaw verdict: when multi-task learning helped some tasks and hurt others.
+
+    ``gain``: {task: gain} or ``metrics["gain"]`` ({task: {"gain": ..}}); a gain is positive when the
+    multi-task model beat the single-task one (sign-flipped for error metrics). Returns None unless
+    some gains are > 0 and some < 0; else ``{"helped": [tasks], "hurt": [tasks], "text": sentence}``
+    (tasks ordered by the size of their gain)."""
+    vals = {}
+    for t, g in (gain or {}).items():
+        v = _finite(g.get("gain") if isinstance(g, dict) else g)
+        if v is not None:
+            vals[str(t)] = v
+    helped = sorted((t for t, v in vals.items() if v > 0), key=lambda t: -vals[t])
+    hurt = sorted((t for t, v in vals.items() if v < 0), key=lambda t: vals[t])
+    if not helped or not hurt:
+        return None
+
+    def _and(xs):
+        return xs[0] if len(xs) == 1 else ", ".join(xs[:-1]) + " and " + xs[-1]
+
+    text = (f"the seesaw: multi-task learning helped {_and(helped)} and hurt {_and(hurt)}. "
+            "Training the tasks together moved the shared layers toward some tasks at the cost of others")
+    return {"helped": helped, "hurt": hurt, "text": text}
+
+
 def _label(d: Path, used: set) -> str:
     """The run's name as the listing shows it (display name, else the config's name, else the
     folder), made unique among the compared runs."""

@@ -17,6 +17,7 @@ from pages.ui.actions import handle_upload, load_sample_workspace, prepare_datas
 from pages.ui.dependence import show_label_dependence
 from pages.ui.messages import md_text, show_data_error, show_exception
 from pages.ui.state import ensure_app_navigation, get_state
+from pages.ui.teaching import show_label_correlation
 
 ensure_app_navigation()
 
@@ -251,3 +252,5 @@ if state.dataset is not None:
     if rep:
         with st.expander("Preparation report"):
             st.json(rep, expanded=False)
+    # ------------------------------------------------------------ label correlation (issue 14 §5)
+    show_label_correlation(ds)

@@ -14,6 +14,7 @@ from mtlrec.tasks import DEFAULT_METRIC
 from mtlrec.workflow import DEFAULT_TRAIN, architectures, available_labels, metrics_for, text_candidates, weightings
 from pages.ui.actions import prepare_dataset
 from pages.ui.dependence import task_dependence_warning
+from pages.ui.formulas import show_equations
 from pages.ui.sidebar import device_label
 from pages.ui.state import ensure_app_navigation, get_state, need_data
 
@@ -38,17 +39,24 @@ remove = None
 for i, t in enumerate(state.tasks):
     uid = t["_uid"]
     c = st.columns([2, 2, 2, 3, 2, 1], vertical_alignment="bottom")
-    t["name"] = c[0].text_input("Task name", value=t.get("name", ""), key=f"task_name_{uid}_{ctr}")
+    t["name"] = c[0].text_input("Task name", value=t.get("name", ""), key=f"task_name_{uid}_{ctr}",
+                                help="a name for this task, shown in results and recommendations")
     t["type"] = c[1].selectbox("Type", TASK_TYPES, index=TASK_TYPES.index(t.get("type", "binary")),
-                               key=f"task_type_{uid}_{ctr}")
+                               key=f"task_type_{uid}_{ctr}",
+                               help="binary: yes/no (click); regression: a number (rating); multilabel: "
+                                    "several classes at once (genres)")
     opts = [n for n, tt in labels.items() if tt == t["type"]] or ["(no label of this type)"]
     cur = t.get("label") if t.get("label") in opts else opts[0]
-    t["label"] = c[2].selectbox("Label", opts, index=opts.index(cur), key=f"task_label_{uid}_{t['type']}_{ctr}")
+    t["label"] = c[2].selectbox("Label", opts, index=opts.index(cur), key=f"task_label_{uid}_{t['type']}_{ctr}",
+                                help="the column (label role on Data) this task learns to predict")
     t["weight"] = c[3].slider("Loss weight", 0.0, 5.0, float(t.get("weight", 1.0)), 0.1,
-                              key=f"task_weight_{uid}_{ctr}")
+                              key=f"task_weight_{uid}_{ctr}",
+                              help="w_i in the loss L = Σ_i w_i L_i + …: how much this task pulls on the "
+                                   "shared layers")
     mopts = metrics_for(t["type"])
     mcur = t.get("metric") if t.get("metric") in mopts else DEFAULT_METRIC[t["type"]]
-    t["metric"] = c[4].selectbox("Metric", mopts, index=mopts.index(mcur), key=f"task_metric_{uid}_{t['type']}_{ctr}")
+    t["metric"] = c[4].selectbox("Metric", mopts, index=mopts.index(mcur), key=f"task_metric_{uid}_{t['type']}_{ctr}",
+                                 help="how this task is scored on the validation and test splits")
     if c[5].button("", icon=":material/delete:", key=f"task_del_{uid}_{ctr}", help="Remove this task"):
         remove = i
     if task_dependence_warning(t, key=f"task_dep_drop_{uid}_{ctr}"):   # item / user classification
@@ -88,7 +96,10 @@ with left:
     arch = st.selectbox("Architecture", archs, index=archs.index(arch) if arch in archs else 0,
                         key=f"arch_{ctr}",
                         format_func=lambda a: {"shared_bottom": "Shared bottom", "mmoe": "MMoE (experts + gates)",
-                                               "ple": "PLE (shared + task experts)"}.get(a, a))
+                                               "ple": "PLE (shared + task experts)"}.get(a, a),
+                        help="shared bottom: one shared network H under every task's tower; MMoE: shared "
+                             "experts mixed per task by a softmax gate; PLE: shared and task-own experts, "
+                             "in stacked levels")
     defaults = architecture_hparams(arch)
     hp = {}
     for name, default in defaults.items():
@@ -96,16 +107,18 @@ with left:
         key = f"hp_{arch}_{name}_{ctr}"
         label = name.replace("_", " ")
         if isinstance(default, list):
-            txt = st.text_input(f"{label} (layer sizes)", ", ".join(str(x) for x in cur), key=key)
+            txt = st.text_input(f"{label} (layer sizes)", ", ".join(str(x) for x in cur), key=key,
+                                help=HPARAM_HELP.get(name))
             try:
                 hp[name] = [int(x) for x in txt.replace(" ", "").split(",") if x]
             except ValueError:
                 st.error(f"{label}: give whole numbers separated by commas, e.g. 64, 32")
                 hp[name] = list(default)
         elif isinstance(default, bool):
-            hp[name] = st.checkbox(label, value=bool(cur), key=key)
+            hp[name] = st.checkbox(label, value=bool(cur), key=key, help=HPARAM_HELP.get(name))
         elif isinstance(default, int):
-            hp[name] = int(st.number_input(label, min_value=0, value=int(cur), step=1, key=key))
+            hp[name] = int(st.number_input(label, min_value=0, value=int(cur), step=1, key=key,
+                                           help=HPARAM_HELP.get(name)))
         elif isinstance(default, float):
             lo, hi, step = HPARAM_RANGES.get(name, (0.0, 0.95, 0.05))
             hp[name] = float(st.number_input(label, min_value=lo, max_value=hi, value=min(max(float(cur), lo), hi),
@@ -114,6 +127,10 @@ with left:
     state.model = {"arch": arch, **hp}
 with right:
     st.graphviz_chart(viz.arch_dot(arch, names, hp), width="stretch")
+
+# ---------------------------------------------------------------------------- equations (issue 14 §4)
+# (drawn after the Training settings below, so that λ and μ are this run's; placeholder keeps the place)
+equations_box = st.container()
 
 # ---------------------------------------------------------------------------- training settings
 st.subheader("Training")
@@ -134,20 +151,27 @@ tr["embedding_l2"] = float(c[4].number_input("L2 on embeddings", 0.0, 1.0, float
                                              format="%.5f", step=0.0001, key=f"tr_el2_{ctr}",
                                              help="μ of μ·‖E‖² over the embedding table (user/item ids and "
                                                   "categorical features); keeps rarely seen ids near zero"))
-tr["seed"] = int(c[5].number_input("Seed", 0, 10**6, int(tr.get("seed", D["seed"])), key=f"tr_seed_{ctr}"))
+tr["seed"] = int(c[5].number_input("Seed", 0, 10**6, int(tr.get("seed", D["seed"])), key=f"tr_seed_{ctr}",
+                                   help="seeds the initial weights and the batch order: the same seed and "
+                                        "settings give the same run"))
 es = dict(tr.get("early_stopping") or {})
 es["patience"] = int(st.number_input("Early-stopping patience (epochs without improvement on the first task's "
                                      "validation metric; 0 = off)", 0, 100,
-                                     int(es.get("patience", EarlyStoppingConfig().patience)), key=f"tr_pat_{ctr}"))
+                                     int(es.get("patience", EarlyStoppingConfig().patience)), key=f"tr_pat_{ctr}",
+                                     help="how many epochs to wait for the validation metric to improve before "
+                                          "stopping; the best epoch's model is kept"))
 tr["early_stopping"] = es
 from mtlrec.device import available_devices  # noqa: E402
 
 
 devs = ["auto"] + available_devices()
 tr["device"] = st.selectbox("Device", devs, index=devs.index(tr.get("device", "auto")) if tr.get("device", "auto") in devs else 0,
-                            key=f"tr_dev_{ctr}")
+                            key=f"tr_dev_{ctr}", help="auto: a GPU when there is one, else the CPU")
 st.info(f"Training will run on: **{device_label() if tr['device'] == 'auto' else tr['device'].upper()}**",
         icon=":material/memory:")
+
+with equations_box:
+    show_equations(arch, hp, state.tasks, tr, state.dataset)
 
 # ---------------------------------------------------------------------------- language-model features
 st.subheader("Language-model features")

@@ -13,6 +13,7 @@ from mtlrec.workflow import metrics_by_type, predictions
 from pages.ui.actions import load_run_cached, open_run
 from pages.ui.messages import md_text
 from pages.ui.state import ensure_app_navigation, get_state, need_run
+from pages.ui.teaching import show_cross_validation, show_seesaw
 
 ensure_app_navigation()
 
@@ -74,9 +75,13 @@ if gains:
                    "gain": g.get("gain")} for t, g in gains.items()], hide_index=True, key="gain_table")
     st.caption("Gain = test metric of the multi-task model minus that of a single-task model trained with the same "
                "settings, sign-flipped for error metrics: positive means training the tasks together helped.")
+    show_seesaw(gains)      # Δm over the baselines; the seesaw named when gains have mixed signs
 else:
     st.info("This run has no single-task baselines. Tick **Also train single-task baselines** on Train to see "
             "what multi-task learning gains per task.")
+
+# ---------------------------------------------------------------------------- cross-validation
+show_cross_validation(metrics, task_metric)
 
 # ---------------------------------------------------------------------------- runs overlay
 st.subheader("Curves of several runs")

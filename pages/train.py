@@ -14,6 +14,7 @@ from pages.ui.messages import md_text, show_exception
 from pages.ui.sidebar import device_label
 from pages.ui.state import (TERMINAL, ensure_app_navigation, get_state, job_run_dir, need_data, snap_get,
                              synced_selectbox)
+from pages.ui.teaching import show_cv_option
 
 ensure_app_navigation()
 
@@ -59,6 +60,8 @@ running = _running_jobs()
 c1, c2, c3 = st.columns([2, 2, 3], vertical_alignment="center")
 tr["baselines"] = c3.checkbox("Also train single-task baselines (for the multi-task gain on Results)",
                               value=bool(tr.get("baselines")), key=f"train_baselines_{state.counter}")
+# ------------------------------------------------------------ cross-validation (issue 14 §6)
+show_cv_option(tr, getattr(state.prep, "split", None), key=f"train_cv_{state.counter}")
 start = c1.button("Start training", type="primary", icon=":material/play_arrow:", key="train_start",
                   disabled=bool(running) or not tasks or not has_data, width="stretch")
 if start:

@@ -37,6 +37,7 @@ from mtlrec.prep.splits import (NAMES, TEST, TRAIN, VALID, carve_valid, cold_ite
                                 split_codes, temporal_split)
 
 _OPS = {">=": np.greater_equal, ">": np.greater, "<=": np.less_equal, "<": np.less, "==": np.equal}
+TIME_KEY = "event_time"   # rows[split][TIME_KEY]: the row's timestamp (seconds) when the data has one
 SHOWN_ROW_IDS = 20      # row_ids listed per reason in the preparation report
 
 
@@ -562,6 +563,8 @@ def prepare(raw, spec, config: PrepConfig | dict | None = None, *, text_encoder:
         sel = np.flatnonzero(split == k)
         r = {"user_index": r_u[sel].astype(np.int64), "item_index": r_i[sel].astype(np.int64),
              "row_id": row_id[rows_idx[sel]].astype(np.int64)}
+        if ts is not None and TIME_KEY not in ctx:     # the time order of the rows (time-respecting CV)
+            r[TIME_KEY] = ts[rows_idx[sel]].astype(np.float64)
         for c, arr in ctx.items():
             r[c] = arr[sel]
         for lf in label_fields:
@@ -592,6 +595,8 @@ def prepare(raw, spec, config: PrepConfig | dict | None = None, *, text_encoder:
             neg_report["sampled"][sname] = int(len(src))
             nr = {"user_index": r["user_index"][src], "item_index": neg_items,
                   "row_id": np.full(len(src), -1, np.int64)}
+            if TIME_KEY in r and TIME_KEY not in ctx:    # a sampled negative happens when its source row did
+                nr[TIME_KEY] = r[TIME_KEY][src]
             for c in ctx:
                 nr[c] = r[c][src]
             for lf in label_fields:

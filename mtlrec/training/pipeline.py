@@ -407,18 +407,52 @@ def fold_dataset(dataset, train_idx, valid_idx):
                            dataset.user_ids, dataset.item_ids, dataset.meta, dataset.item_info, dataset.user_info)
 
 
+CV_SCHEMES = {
+    "time": "time-ordered folds: each fold trains on earlier rows and validates on the next later block",
+    "user": "folds grouped by user: a user's rows are all in the training part or all in the validation part",
+    "rows": "folds of shuffled rows",
+}
+
+
+def cv_fold_indices(dataset, k: int, seed: int = 0) -> tuple[str, list[tuple]]:
+    """(scheme, k (train, valid) index pairs) over the train+valid rows of ``dataset`` (train first).
+
+    A temporal split (``meta["prep"]["split"] == "temporal"``) with row times gets time-ordered folds
+    (:func:`mtlrec.metrics.temporal_fold_indices`); otherwise rows with users get folds grouped by
+    user (:func:`mtlrec.metrics.group_kfold_indices`); data without users, shuffled rows. ``scheme``
+    is a key of ``CV_SCHEMES``."""
+    import numpy as np
+    from mtlrec.metrics import group_kfold_indices, kfold_indices, temporal_fold_indices
+    from mtlrec.prep.pipeline import TIME_KEY
+
+    def pooled(key):
+        parts = [dataset.rows[s].get(key) for s in ("train", "valid") if s in dataset.rows]
+        return None if any(p is None for p in parts) else np.concatenate(parts)
+
+    n = dataset.n_rows("train") + (dataset.n_rows("valid") if "valid" in dataset.rows else 0)
+    split = ((dataset.meta or {}).get("prep") or {}).get("split")
+    times = pooled(TIME_KEY)
+    if split == "temporal" and times is not None and np.isfinite(times).all():
+        return "time", temporal_fold_indices(times, k)
+    users = pooled("user_index")
+    if users is not None and len(users) == n and (users >= 0).all():
+        return "user", group_kfold_indices(users, k, seed=seed)
+    return "rows", kfold_indices(n, k, seed=seed)
+
+
 def cross_validate(cfg: RunConfig, dataset, tasks, *, device=None, stop_event=None, on_batch=None,
                    progress: Progress | None = None, log: Callable | None = None) -> dict:
-    """k-fold CV over train+valid (k = cfg.train.cv_folds): per fold the held-out fold's metrics
-    (at the best epoch) and the test metrics; mean/std per task metric."""
-    from mtlrec.metrics import kfold_indices, summarize_folds
+    """k-fold CV over train+valid (k = cfg.train.cv_folds; folds from :func:`cv_fold_indices`: by time
+    for a temporal split, grouped by user otherwise): per fold the held-out fold's metrics (at the
+    best epoch) and the test metrics; mean/std per task metric."""
+    from mtlrec.metrics import summarize_folds
     from mtlrec.training.trainer import Trainer
     k = int(cfg.train.cv_folds)
-    n = dataset.n_rows("train") + (dataset.n_rows("valid") if "valid" in dataset.rows else 0)
     folds = []
     status = "finished"
     first = progress.phase_index if progress else 0
-    for i, (tr, va) in enumerate(kfold_indices(n, k, seed=cfg.train.seed)):
+    scheme, fold_idx = cv_fold_indices(dataset, k, seed=cfg.train.seed)
+    for i, (tr, va) in enumerate(fold_idx):
         if progress:
             progress.phase_index = first + i
         if log:
@@ -430,6 +464,6 @@ def cross_validate(cfg: RunConfig, dataset, tasks, *, device=None, stop_event=No
             status = res.status
             break
         folds.append({"valid": res.valid, "test": res.test, "best_epoch": res.best_epoch})
-    return {"status": status, "k": k, "folds": folds,
+    return {"status": status, "k": k, "scheme": scheme, "scheme_text": CV_SCHEMES[scheme], "folds": folds,
             "valid": summarize_folds([f["valid"] for f in folds]),
             "test": summarize_folds([f["test"] for f in folds])}

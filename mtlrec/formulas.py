@@ -1,0 +1,147 @@
+"""The equations of an architecture with the user's own numbers, as LaTeX strings.
+
+``architecture_equations(arch, hparams, tasks, train, d_x=None)`` writes the forward pass of
+the chosen architecture (the article's shared layer H = σ(W_H X + b_H) for shared bottom, MMoE's
+gated mixture of experts, PLE's levels of shared and task-specific experts) with the current
+layer sizes, number of experts and input width filled in, then the training loss
+L = Σ_i w_i L_i + λ Σ_i ‖θ_i‖² + μ‖E‖² (article §4.2) with the task weights w_i, λ (``train.l2``) and
+μ (``train.embedding_l2``). The input width d_x is symbolic when unknown (no prepared dataset).
+
+Pure text: no torch, no streamlit (the Tasks & model page renders each string with ``st.latex``).
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+
+def input_width(fields: Sequence[Any], hparams: dict) -> int:
+    """Width d_x of the fused input X for ``fields`` (FeatureField-like objects or dicts): an
+    embedding of ``embedding_dim`` per categorical field, 1 per numeric field, ``dense_proj_dim`` per
+    dense (text-embedding) field, as in mtlrec.models.base.FeatureInput."""
+    emb = int(hparams.get("embedding_dim", 16))
+    proj = int(hparams.get("dense_proj_dim", 32))
+    width = 0
+    for f in fields:
+        kind = f.get("kind") if isinstance(f, dict) else getattr(f, "kind", None)
+        width += emb if kind == "categorical" else proj if kind == "dense" else 1
+    return width
+
+
+def _num(v: float) -> str:
+    """A number as written in an equation: 1, 0.5, 0.001, 1\\times10^{-5}."""
+    v = float(v)
+    if v == int(v) and abs(v) < 1e6:
+        return str(int(v))
+    s = f"{v:.4g}"
+    if "e" in s:
+        mant, exp = s.split("e")
+        return rf"{mant}\times10^{{{int(exp)}}}"
+    return s
+
+
+def _name(task: str) -> str:
+    """A task name as LaTeX text (subscripts): special characters escaped."""
+    out = str(task)
+    for ch, rep in (("\\", r"\backslash "), ("_", r"\_"), ("{", r"\{"), ("}", r"\}"), ("$", r"\$"),
+                    ("#", r"\#"), ("%", r"\%"), ("&", r"\&"), ("^", r"\hat{}"), ("~", r"\sim ")):
+        out = out.replace(ch, rep)
+    return r"\text{" + out + "}"
+
+
+def _dims(dims) -> list[int]:
+    return [int(d) for d in (dims or [])]
+
+
+def _chain(d_in: str, dims: list[int]) -> str:
+    return r" \to ".join([d_in] + [str(d) for d in dims])
+
+
+def _task_list(tasks) -> list[tuple[str, float]]:
+    out = []
+    for t in tasks or []:
+        if isinstance(t, dict):
+            out.append((str(t.get("name", "")), float(t.get("weight", 1.0) if t.get("weight") is not None else 1.0)))
+        else:
+            out.append((str(getattr(t, "name", "")), float(getattr(t, "weight", 1.0))))
+    return out
+
+
+def _train_value(train, key: str, default: float) -> float:
+    v = train.get(key, default) if isinstance(train, dict) else getattr(train, key, default)
+    return float(default if v is None else v)
+
+
+def loss_equation(tasks, train) -> str:
+    """L = Σ_i w_i L_i + λ Σ_i ‖θ_i‖² + μ‖E‖² with the weights, λ and μ filled in."""
+    weighting = (train.get("weighting", "static") if isinstance(train, dict)
+                 else getattr(train, "weighting", "static")) or "static"
+    terms = [rf"{_num(w)}\,L_{{{_name(n)}}}" for n, w in _task_list(tasks)] or [r"\sum_i w_i L_i"]
+    lam, mu = _train_value(train, "l2", 0.0), _train_value(train, "embedding_l2", 0.0)
+    tail = rf" + \underbrace{{{_num(lam)}}}_{{\lambda}}\sum_i \lVert\theta_i\rVert^2 + " \
+           rf"\underbrace{{{_num(mu)}}}_{{\mu}}\lVert E\rVert^2"
+    eq = r"L = \sum_i w_i L_i + \lambda \sum_i \lVert\theta_i\rVert^2 + \mu\lVert E\rVert^2 = " \
+         + " + ".join(terms) + tail
+    if weighting != "static":
+        eq += rf"\quad\text{{(weighting '{weighting}': the }}w_i\text{{ are adapted during training)}}"
+    return eq
+
+
+def architecture_equations(arch: str, hparams: dict, tasks, train=None, d_x: int | None = None) -> list[str]:
+    """The equations of ``arch`` (shared_bottom | mmoe | ple) with the numbers of ``hparams``, the task
+    weights of ``tasks`` ({name, weight} dicts or Task objects), λ / μ of ``train`` (dict or
+    TrainConfig) and the input width ``d_x`` (symbolic when None). Each item is one LaTeX equation;
+    the last is the loss."""
+    hp = dict(hparams or {})
+    train = train or {}
+    dx = str(int(d_x)) if d_x else "d_x"
+    names = [n for n, _ in _task_list(tasks)]
+    T = len(names)
+    tower = _dims(hp.get("tower_dims", [32]))
+    emb = int(hp.get("embedding_dim", 16))
+    eqs = [rf"X = [\,e_1; \dots; e_F\,] \in \mathbb{{R}}^{{{dx}}}\quad"
+           rf"\text{{(each categorical feature embedded in }}\mathbb{{R}}^{{{emb}}}\text{{, numeric features as is)}}"]
+    if arch == "shared_bottom":
+        dims = _dims(hp.get("shared_dims", [128, 64]))
+        prev, parts = dx, []
+        for j, d in enumerate(dims, 1):
+            src = "X" if j == 1 else f"H^{{({j - 1})}}"
+            parts.append(rf"H^{{({j})}} = \sigma\!\left(W_H^{{({j})}} {src} + b_H^{{({j})}}\right),\ "
+                         rf"W_H^{{({j})}} \in \mathbb{{R}}^{{{d}\times {prev}}}")
+            prev = str(d)
+        eqs += parts or [r"H = X"]
+        eqs.append(r"\sigma = \mathrm{ReLU},\qquad H = H^{(" + str(len(dims)) + r")} \in \mathbb{R}^{" + prev + "}")
+        h_dim = prev
+        eqs.append(rf"\hat y_i = f_i(H;\theta_i),\quad f_i: {_chain(h_dim, tower)} \to 1"
+                   rf"\quad (i = 1..{T})")
+    elif arch == "mmoe":
+        n = int(hp.get("n_experts", 4))
+        ed = _dims(hp.get("expert_dims", [64]))
+        out = str(ed[-1]) if ed else dx
+        eqs.append(rf"E_e(x): {_chain(dx, ed)}\ \text{{(ReLU MLP)}},\quad e = 1..{n}")
+        eqs.append(rf"g_k(x) = \mathrm{{softmax}}(W_{{g_k}}\,x),\quad W_{{g_k}} \in \mathbb{{R}}^{{{n}\times {dx}}}")
+        eqs.append(rf"f_k(x) = \sum_{{e=1}}^{{{n}}} g_k(x)_e\,E_e(x) \in \mathbb{{R}}^{{{out}}}")
+        eqs.append(rf"\hat y_k = h_k(f_k(x)),\quad h_k: {_chain(out, tower)} \to 1\quad (k = 1..{T})")
+    elif arch == "ple":
+        L = int(hp.get("n_levels", 2))
+        ms = int(hp.get("n_shared_experts", 2))
+        mt = int(hp.get("n_specific_experts", 1))
+        ed = _dims(hp.get("expert_dims", [64]))
+        out = str(ed[-1]) if ed else dx
+        later = rf",\ {_chain(out, ed)}\text{{ after}}" if L > 1 else ""
+        eqs.append(rf"\text{{level }} j = 1..{L}:\ {ms}\text{{ shared expert{'s' if ms != 1 else ''} }}"
+                   rf"E^{{(j)}}_{{S,1..{ms}}}(x_S^{{(j-1)}})\text{{ and }}{mt}\text{{ expert{'s' if mt != 1 else ''} "
+                   rf"of each task }}E^{{(j)}}_{{k,1..{mt}}}(x_k^{{(j-1)}}),\ "
+                   rf"{_chain(dx, ed)}\text{{ at level 1}}{later};\quad x_k^{{(0)}} = x_S^{{(0)}} = X")
+        eqs.append(rf"x_k^{{(j)}} = \sum_{{e=1}}^{{{ms + mt}}} g_k^{{(j)}}(x_k^{{(j-1)}})_e\,"
+                   rf"\big[E^{{(j)}}_{{k}};\,E^{{(j)}}_{{S}}\big]_e,\quad "
+                   rf"g_k^{{(j)}} = \mathrm{{softmax}}(W^{{(j)}}_{{g_k}}\,x_k^{{(j-1)}})"
+                   rf" \in \mathbb{{R}}^{{{ms + mt}}}")
+        if L > 1:                       # the shared gate feeds the next level's shared experts
+            eqs.append(rf"x_S^{{(j)}} = \sum_{{e=1}}^{{{ms + T * mt}}} g_S^{{(j)}}(x_S^{{(j-1)}})_e\,"
+                       rf"\big[E^{{(j)}}_{{1}};\dots;E^{{(j)}}_{{{T}}};\,E^{{(j)}}_{{S}}\big]_e"
+                       rf"\quad(\text{{levels }} j < {L})")
+        eqs.append(rf"\hat y_k = h_k\big(x_k^{{({L})}}\big),\quad h_k: {_chain(out, tower)} \to 1\quad (k = 1..{T})")
+    else:
+        eqs.append(rf"\hat y_i = f_i(X;\theta)\quad\text{{(architecture '{arch}')}}")
+    eqs.append(loss_equation(tasks, train))
+    return eqs
