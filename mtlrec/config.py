@@ -44,7 +44,7 @@ Config format (``python -m mtlrec train --config FILE``)::
         "threads": null,                           # CPU threads (process-wide); null = torch default
         "ranking_k": 10,                           # K of the final test ranking metrics (0 = skip them)
         "ranking_users": 500,                      # at most this many test users ranked (seeded sample)
-        "dynamics_every": 20                       # training dynamics on every 20th batch (0 = off)
+        "dynamics_every": 20                       # training dynamics on ~1 batch in 20 (0 = off)
       },
       "text": {"enabled": false, "columns": [], "model": "all-MiniLM-L6-v2"}
     }
@@ -138,7 +138,7 @@ class TrainConfig:
     threads: int | None = None     # CPU threads for torch (process-wide); None = torch's default
     ranking_k: int = 10            # K of the final test ranking metrics; 0 = no ranking metrics
     ranking_users: int = 500       # at most this many test users ranked (seeded sample)
-    dynamics_every: int = 20       # training dynamics on every k-th batch of an epoch; 0 = off
+    dynamics_every: int = 20       # training dynamics on ~1 batch in k (>= 1 per epoch); 0 = off
 
     @classmethod
     def from_dict(cls, d: dict | None) -> "TrainConfig":

@@ -1,8 +1,8 @@
 """Training dynamics: how the tasks pull on the shared parameters while a model trains.
 
-On a sample of training batches (``train.dynamics_every``: batch ``b`` of every epoch with
-``b % every == 0``, so at least the first batch of each epoch; 0 turns it off) the trainer
-calls `DynamicsRecorder.batch`, which measures, per task *i*:
+On a sample of training batches (``train.dynamics_every`` = k: about one batch in k, evenly
+spaced in each epoch and at least one per epoch, see `sampled_batches`; 0 turns it off) the
+trainer calls `DynamicsRecorder.batch`, which measures, per task *i*:
 
 * ``g_i = ∂L_i/∂θ_shared``: the gradient of the task's **unweighted** mean batch loss ``L_i``
   on the **shared parameters** (every trainable parameter of the model except the task
@@ -105,6 +105,19 @@ def gate_entropy(gates: torch.Tensor) -> torch.Tensor:
     return ent.mean()
 
 
+def sampled_batches(n_batches: int, every: int) -> list[int]:
+    """The batches of an epoch of ``n_batches`` that are measured: ``m = max(1, round(n / every))``
+    batches, evenly spaced from the first. One measured batch costs about 1 + T/2 training steps
+    (T extra backward passes through the shared layers), so k = 20 keeps the overhead near
+    (1 + T/2) / 20: ~7 % for MMoE with four tasks on the sample data (bench/dynamics_overhead.py).
+    Epochs shorter than ``every`` batches are still measured once (their time is mostly validation)."""
+    n, k = int(n_batches), int(every)
+    if n <= 0 or k <= 0:
+        return []
+    m = max(1, int(round(n / k)))
+    return sorted({(i * n) // m for i in range(m)})
+
+
 def pair_list(names: Sequence[str]) -> list[tuple[int, int]]:
     return [(i, j) for i in range(len(names)) for j in range(i + 1, len(names))]
 
@@ -160,10 +173,10 @@ def expert_labels(model) -> list[str] | None:
 class DynamicsRecorder:
     """Measures sampled batches of one training run (see the module docstring).
 
-    ``batch(b, features, losses)`` is called for every training batch ``b`` (0-based, within the
-    epoch) with the batch's per-task losses, after the forward and before the backward; it
-    measures when ``b % every == 0``. ``epoch_end()`` returns the epoch's record (None when
-    nothing was measured) and starts the next epoch."""
+    ``batch(b, n_batches, features, losses)`` is called for every training batch ``b`` (0-based,
+    within the epoch of ``n_batches``) with the batch's per-task losses, after the forward and
+    before the backward; it measures the batches of `sampled_batches`. ``epoch_end()`` returns the
+    epoch's record (None when nothing was measured) and starts the next epoch."""
 
     def __init__(self, model, task_names: Sequence[str], every: int = DEFAULT_EVERY, scaler=None):
         if int(every) < 1:
@@ -177,6 +190,7 @@ class DynamicsRecorder:
         self.experts = expert_labels(model) if self.has_gates else None
         self._grams: list[torch.Tensor] = []
         self._gates: dict[str, list] = {}
+        self._plan: tuple | None = None
 
     @classmethod
     def for_trainer(cls, trainer) -> "DynamicsRecorder | None":
@@ -186,10 +200,11 @@ class DynamicsRecorder:
             return None
         return cls(trainer.model, trainer.names, every, scaler=trainer.scaler)
 
-    def batch(self, b: int, features, losses: Mapping[str, torch.Tensor]) -> None:
-        if b % self.every:
-            return
-        self.measure(features, losses)
+    def batch(self, b: int, n_batches: int, features, losses: Mapping[str, torch.Tensor]) -> None:
+        if self._plan is None or self._plan[0] != n_batches:
+            self._plan = (n_batches, frozenset(sampled_batches(n_batches, self.every)))
+        if b in self._plan[1]:
+            self.measure(features, losses)
 
     def measure(self, features, losses: Mapping[str, torch.Tensor]) -> None:
         scale = 1.0

@@ -475,7 +475,7 @@ class Trainer:
                         losses = {t.name: t.loss(out[t.name].float(), labels[t.label]) for t in tasks}
                         total = weighting.combine(losses)
                     if dynamics is not None:   # sampled batches: task gradients on the shared params (no .grad)
-                        dynamics.batch(b, feats, losses)
+                        dynamics.batch(b, n_batches, feats, losses)
                     opt.zero_grad(set_to_none=True)
                     if scaler is not None:
                         scaler.scale(total).backward()
