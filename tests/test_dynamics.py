@@ -196,7 +196,8 @@ def test_figures_and_conflict_sentence():
         {"epoch": 1, "weights": {"a": 1.0, "b": 0.5},
          "dynamics": {"batches": 3, "grad_norm": {"a": 0.2, "b": 0.1},
                       "pairs": [{"tasks": ["a", "b"], "cosine": -0.3, "conflict": 2 / 3}],
-                      "gates": {"a": {"entropy": 0.9, "shares": [0.7, 0.3]}, "b": {"entropy": 0.5, "shares": [0.1, 0.9]}},
+                      "gates": {"a": {"entropy": 0.9, "shares": [0.7, 0.3]},
+                                "b": {"entropy": 0.5, "shares": [0.1, 0.9]}},
                       "max_entropy": math.log(2), "experts": ["expert 1", "expert 2"]}},
         {"epoch": 2, "weights": {"a": 1.0, "b": 0.5}}]}             # an epoch without a measured batch
     figs = dynamics_figs(hist)
