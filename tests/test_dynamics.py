@@ -88,11 +88,14 @@ def test_conflict_of_a_toy_with_known_gradients():
     assert rec.epoch_end() is None                                # the next epoch starts empty
 
 
-def test_measuring_leaves_no_gradient_behind():
+def test_measuring_leaves_no_gradient_behind_and_unscales_mixed_precision():
     model = Toy()
     out = model(torch.tensor([1.0, 1.0]))
-    task_gradient_gram([out["a"], out["b"]], [model.theta])
+    G = task_gradient_gram([out["a"], out["b"]], [model.theta])
     assert model.theta.grad is None
+    # under AMP the losses are multiplied by the grad scaler's factor first; the result is unscaled
+    scaled = task_gradient_gram([out["a"], out["b"]], [model.theta], scale=1024.0)
+    assert torch.allclose(scaled, G)
 
 
 def test_aggregate_conflict_share_and_mean_cosine():

@@ -9,9 +9,9 @@ trainer calls `DynamicsRecorder.batch`, which measures, per task *i*:
   towers, see `shared_parameters`: embeddings, shared bottom, experts, gates);
 * its norm ``‖g_i‖`` and, for every pair of tasks, the cosine ``g_i·g_j / (‖g_i‖‖g_j‖)``
   (negative: the tasks pull the shared parameters in conflicting directions);
-* for MMoE / PLE (``model.has_gates``), each task's gate on the batch: the mean entropy of
-  its gate rows (0 = always one expert, ``log n_experts`` = all experts alike) and the mean
-  share of each expert.
+* for MMoE / PLE (``model.has_gates``), each task's gate on the batch (PLE: its last level,
+  columns the task's own experts then the shared ones): the mean entropy of its gate rows
+  (0 = always one expert, ``log n_experts`` = all experts alike) and the mean share of each expert.
 
 Method: the gradients come from ``torch.autograd.grad(L_i, shared, retain_graph=True)`` on the
 *training step's own graph*, after the forward and before the backward. ``autograd.grad``
