@@ -44,7 +44,8 @@ Config format (``python -m mtlrec train --config FILE``)::
                                                    # (folds grouped by user; by time for a temporal split)
         "threads": null,                           # CPU threads (process-wide); null = torch default
         "ranking_k": 10,                           # K of the final test ranking metrics (0 = skip them)
-        "ranking_users": 500                       # at most this many test users ranked (seeded sample)
+        "ranking_users": 500,                      # at most this many test users ranked (seeded sample)
+        "dynamics_every": 20                       # training dynamics on ~1 batch in 20 (0 = off)
       },
       "text": {"enabled": false, "columns": [], "model": "all-MiniLM-L6-v2"}
     }
@@ -138,6 +139,7 @@ class TrainConfig:
     threads: int | None = None     # CPU threads for torch (process-wide); None = torch's default
     ranking_k: int = 10            # K of the final test ranking metrics; 0 = no ranking metrics
     ranking_users: int = 500       # at most this many test users ranked (seeded sample)
+    dynamics_every: int = 20       # training dynamics on ~1 batch in k (>= 1 per epoch); 0 = off
 
     @classmethod
     def from_dict(cls, d: dict | None) -> "TrainConfig":
@@ -167,6 +169,8 @@ class TrainConfig:
              f"train.ranking_k must be an integer >= 0, not {self.ranking_k!r}"),
             (isinstance(self.ranking_users, int) and self.ranking_users >= 1,
              f"train.ranking_users must be an integer >= 1, not {self.ranking_users!r}"),
+            (isinstance(self.dynamics_every, int) and self.dynamics_every >= 0,
+             f"train.dynamics_every must be an integer >= 0 (0 = off), not {self.dynamics_every!r}"),
             (self.optimizer in OPTIMIZERS, f"train.optimizer '{self.optimizer}' is unknown; choose one of {', '.join(OPTIMIZERS)}"),
         ]
         for ok, msg in checks:

@@ -11,6 +11,7 @@ from mtlrec import viz
 from mtlrec.metrics import higher_is_better, precision_recall_points, roc_curve_points
 from mtlrec.workflow import metrics_by_type, predictions
 from pages.ui.actions import load_run_cached, open_run
+from pages.ui.dynamics import results_section as dynamics_section
 from pages.ui.messages import md_text
 from pages.ui.state import ensure_app_navigation, get_state, need_run
 from pages.ui.teaching import show_cross_validation, show_seesaw
@@ -79,6 +80,9 @@ if gains:
 else:
     st.info("This run has no single-task baselines. Tick **Also train single-task baselines** on Train to see "
             "what multi-task learning gains per task.")
+
+# ---------------------------------------------------------------------------- training dynamics
+dynamics_section(run.history, key="results_dyn")
 
 # ---------------------------------------------------------------------------- cross-validation
 show_cross_validation(metrics, task_metric)

@@ -9,7 +9,9 @@ import streamlit as st
 from mtlrec import viz
 from mtlrec.metrics import higher_is_better
 from mtlrec.tasks import DEFAULT_METRIC
+from mtlrec.training.early_stopping import describe as describe_early_stopping
 from pages.ui.actions import prepare_dataset, start_training
+from pages.ui.dynamics import live_view as live_dynamics
 from pages.ui.messages import md_text, show_exception
 from pages.ui.sidebar import device_label
 from pages.ui.state import (TERMINAL, ensure_app_navigation, get_state, job_run_dir, need_data, snap_get,
@@ -43,12 +45,10 @@ if has_data:
         es_metric = es.get("metric") or es_task.get("metric") or DEFAULT_METRIC.get(es_task["type"], "auc")
         patience = int(es.get("patience", 3))
         try:
-            direction = "higher" if higher_is_better(es_metric) else "lower"
+            hib = higher_is_better(es_metric)
         except (KeyError, ValueError):
-            direction = "lower" if es_metric == "loss" else "?"
-        st.caption(f"Early stopping and the kept model follow **{md_text(es_task['name'])}**'s validation "
-                   f"**{md_text(es_metric)}** ({direction} is better"
-                   + (f"; stops after {patience} epochs without improvement)" if patience else "; never stops early)"))
+            hib = False if es_metric == "loss" else None
+        st.caption(md_text(describe_early_stopping(es_task["name"], es_metric, hib, patience)))
     st.page_link("pages/model.py", label="Change tasks & model", icon=":material/tune:")
 
 
@@ -128,6 +128,7 @@ def live_panel() -> None:
         cache = (sig, viz.live_fig(hist, spec, n_batches=snap_get(snap, "n_batches")))
         st.session_state["live_fig_cache"] = cache
     st.plotly_chart(cache[1], key="live_curves")
+    live_dynamics(hist, sig[:2])
     st.caption(f"updated {time.strftime('%H:%M:%S')}.{int(time.time() * 10) % 10}", help="refreshed every second while training runs")
 
 

@@ -47,3 +47,24 @@ class EarlyStopping:
     @property
     def should_stop(self) -> bool:
         return self.patience > 0 and self.bad_epochs >= self.patience
+
+
+_METRIC_WORDS = {"auc": "AUC", "rmse": "RMSE", "mae": "MAE", "f1": "F1", "mrr": "MRR", "ndcg": "NDCG",
+                 "logloss": "log loss", "loss": "loss"}
+
+
+def metric_label(metric: str) -> str:
+    """A metric's name as a reader writes it: ``auc`` -> ``AUC``, ``micro_auc`` -> ``micro AUC``."""
+    return " ".join(_METRIC_WORDS.get(w, w) for w in str(metric).split("_"))
+
+
+def describe(task: str, metric: str, higher_is_better: bool | None, patience: int) -> str:
+    """The sentence the Train page shows: which task and metric early stopping follows, e.g.
+    "Early stopping follows click's validation AUC (higher is better), patience 3: ..."."""
+    direction = "" if higher_is_better is None else (
+        f" ({'higher' if higher_is_better else 'lower'} is better)")
+    s = f"Early stopping follows {task}'s validation {metric_label(metric)}{direction}, patience {int(patience)}"
+    if int(patience) > 0:
+        return (s + f": training stops after {int(patience)} epoch{'s' if int(patience) != 1 else ''} without "
+                "improvement, and the best epoch's model is kept")
+    return s + ": training never stops early; the best epoch's model is kept"

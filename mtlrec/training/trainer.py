@@ -450,6 +450,8 @@ class Trainer:
         use_amp = self.use_amp
         stop = self.stop_event
         on_batch = self.on_batch
+        from mtlrec.training.dynamics import DynamicsRecorder
+        dynamics = DynamicsRecorder.for_trainer(self)     # None when train.dynamics_every is 0
         model.train()
         try:
             for epoch in range(first_epoch, cfg.epochs + 1):
@@ -472,6 +474,8 @@ class Trainer:
                         out = model(feats)
                         losses = {t.name: t.loss(out[t.name].float(), labels[t.label]) for t in tasks}
                         total = weighting.combine(losses)
+                    if dynamics is not None:   # sampled batches: task gradients on the shared params (no .grad)
+                        dynamics.batch(b, n_batches, feats, losses)
                     opt.zero_grad(set_to_none=True)
                     if scaler is not None:
                         scaler.scale(total).backward()
@@ -511,6 +515,9 @@ class Trainer:
                     weighting.epoch_end(train_loss)
                 rec = {"epoch": epoch, "train_loss": train_loss, "weights": self._weights(),
                        "samples_per_s": done / max(t_train, 1e-9), "time_s": t_train}
+                dyn = dynamics.epoch_end() if dynamics is not None else None
+                if dyn is not None:
+                    rec["dynamics"] = dyn
                 improved = False
                 if has_valid:
                     valid_metrics, valid_loss = self.evaluate(data, "valid")

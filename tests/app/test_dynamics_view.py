@@ -1,0 +1,71 @@
+"""AppTest: the "Training dynamics" view of a finished MMoE run on Results (under its own
+subheader, the anchor other sections link to) and its compact live figure on Train."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from streamlit.testing.v1 import AppTest
+
+from _fixtures_train import TASKS, make_dataset, with_label_stats
+
+ROOT = Path(__file__).resolve().parents[2]
+APP = str(ROOT / "app.py")
+
+
+@pytest.fixture(scope="module")
+def job(tmp_path_factory):
+    """A finished training job of a tiny MMoE (click, like, rating; 2 epochs, dynamics on every batch)."""
+    from mtlrec.config import RunConfig
+    from mtlrec.jobs import TrainingJob
+    d = tmp_path_factory.mktemp("dynamics_app") / "run-mmoe"
+    tasks = [t for t in TASKS if t["name"] in ("click", "like", "rating")]
+    cfg = RunConfig.from_dict({"tasks": tasks,
+                               "model": {"arch": "mmoe", "n_experts": 2, "expert_dims": [16], "tower_dims": [8],
+                                         "embedding_dim": 8},
+                               "train": {"epochs": 2, "batch_size": 512, "device": "cpu", "dynamics_every": 1,
+                                         "ranking_k": 0}})
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        j = TrainingJob(cfg, run_dir=d, dataset=with_label_stats(make_dataset(n_rows=1500))).start()
+        j.join(timeout=240)
+    finally:
+        torch.set_num_threads(n)
+    snap = j.snapshot()
+    assert snap["status"] == "finished", snap
+    return j
+
+
+def app_with(job) -> AppTest:
+    from pages.ui.state import AppState
+    at = AppTest.from_file(APP, default_timeout=240)
+    at.session_state["mtlrec_state"] = AppState(jobs=[job])
+    return at
+
+
+def specs(at: AppTest) -> str:
+    return " ".join(c.proto.spec for c in at.get("plotly_chart"))
+
+
+def test_results_shows_the_training_dynamics_of_a_finished_run(job):
+    from mtlrec.viz_dynamics import TITLES
+    at = app_with(job)
+    at.switch_page("pages/results.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    heads = [s for s in at.subheader if s.value == "Training dynamics"]
+    assert heads, [s.value for s in at.subheader]
+    assert heads[0].proto.anchor == "training-dynamics"
+    s = specs(at)
+    for name in ("weights", "grad_norm", "cosine", "entropy", "shares"):   # MMoE: the gates too
+        assert TITLES[name] in s, name
+    assert any("shared parameters" in c.value for c in at.caption)
+
+
+def test_train_page_draws_the_live_dynamics_figure(job):
+    at = app_with(job)
+    at.switch_page("pages/train.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any(m.value.startswith("**Training dynamics**") for m in at.markdown), [m.value for m in at.markdown]
+    assert "gradient cosine per task pair" in specs(at)
