@@ -10,7 +10,7 @@ import streamlit as st
 from pages.ui.actions import load_run_cached
 from pages.ui.messages import md_text, show_exception
 
-LIME_KEY = "explain_lime"          # session cache: (run_dir, user, item, task, background, stamp) -> result
+LIME_KEY = "explain_lime"          # session cache: (run_dir, user, item, task, class, background, stamp) -> result
 DEP_KEY = "explain_dependence"     # session cache: (run_dir, group, colour, task, rows, background, stamp) -> data
 
 
@@ -29,6 +29,21 @@ def _explainer(run_dir: str, background: int, stamp: float):
 def _gates(run_dir: str, user: str, item: str, stamp: float) -> dict:
     from mtlrec.explain.gates import pair_gates
     return pair_gates(load_run_cached(run_dir), user, item)
+
+
+def _lime_class(run, run_dir: str, user: str, item: str, task: str, col) -> str | None:
+    """The class of a multi-label task LIME explains: the one picked for its waterfall in the
+    local view (the same session-state key), else a picker here. None for other tasks."""
+    spec = run.task(task)
+    if spec.type != "multilabel":
+        return None
+    picked = st.session_state.get(f"explain_class_{run_dir}_{user}_{item}_{task}")
+    if picked is not None:
+        col.caption(md_text(f"Class **{picked}**, as in the waterfall above."))
+        return str(picked)
+    from mtlrec.recommend import _class_names
+    return col.selectbox(f"Class of {task}", _class_names(run, spec), key=f"explain_lime_class_{run_dir}_{task}",
+                         help="a multi-label task is explained one class at a time (its logit)")
 
 
 def local_section(run, run_dir: str, background: int) -> None:
@@ -61,15 +76,16 @@ def local_section(run, run_dir: str, background: int) -> None:
     names = [t.name for t in run.tasks]
     c1, c2 = st.columns([2, 3])
     task = c1.selectbox("Task", names, key=f"explain_lime_task_{run_dir}")
+    cls = _lime_class(run, run_dir, str(user), str(item), task, c1)
     cache = st.session_state.setdefault(LIME_KEY, {})
-    key = (run_dir, str(user), str(item), task, int(background), stamp)
+    key = (run_dir, str(user), str(item), task, cls, int(background), stamp)
     if c2.button("Compare with LIME", key="explain_lime_go", icon=":material/compare_arrows:",
                  disabled=key in cache,
                  help="a local linear surrogate (the lime package, 1000 samples) over the same feature groups"):
         try:
             from mtlrec.explain.lime import lime_explanation
             with st.spinner("Fitting LIME ..."):
-                cache[key] = lime_explanation(run, user, item, task,
+                cache[key] = lime_explanation(run, user, item, task, cls=cls,
                                               explainer=_explainer(run_dir, int(background), stamp))
         except Exception as e:
             show_exception(e, "LIME")

@@ -142,6 +142,12 @@ def test_a_multilabel_task_is_explained_for_the_class_picked(job):
     pick.set_value(other).run()
     no_exception(at, "another class")
     assert f"class '{name(other)}'" in genres_title()
+    # LIME beside SHAP explains the same class as the waterfall, never the mean over the classes
+    at.selectbox(key=f"explain_lime_task_{job.run_dir}").set_value("genres").run()
+    at.button(key="explain_lime_go").click().run()
+    no_exception(at, "LIME of a class")
+    lime = [str(c.proto.spec) for c in charts(at) if "SHAP vs LIME" in str(c.proto.spec)]
+    assert lime and f"class '{name(other)}'" in lime[0] and "mean logit" not in lime[0]
 
 
 def test_explain_page_shows_values_and_the_unit_toggle(job):
