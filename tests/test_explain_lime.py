@@ -223,3 +223,15 @@ def test_per_pair_gates_sum_to_one_and_differ_from_the_average(runs):
         assert len(gates_frame(g)) == sum(len(w) for w in g["pair"].values())
     g = pair_gates(runs["shared_bottom"], "u3", "i7")
     assert not g["has_gates"] and "no gates" in g["note"]
+
+
+def test_dependence_on_a_gated_model_cuts_its_background_to_the_time_budget(runs, monkeypatch):
+    """A slow model gets fewer background rows (at least MIN_BACKGROUND), said in the result."""
+    from mtlrec.explain import dependence as dep
+    run = runs["ple"]
+    roomy = dep.dependence_data(run, "age", n_rows=50, background=20)
+    assert roomy["background"] > dep.MIN_BACKGROUND
+    monkeypatch.setattr(dep, "TIME_BUDGET_S", 1e-6)
+    tight = dep.dependence_data(run, "age", n_rows=50, background=20)
+    assert tight["background"] == dep.MIN_BACKGROUND and tight["method"] == "exact"
+    assert np.isfinite(tight["shap"]).all() and len(tight["shap"]) == 50

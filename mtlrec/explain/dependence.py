@@ -23,6 +23,16 @@ from mtlrec.errors import DataError
 DEFAULT_ROWS = 500
 DEFAULT_BACKGROUND = 32
 EVAL_BUDGET = 500 * 64 * 8     # model rows for exact SHAP of all rows: 2^G coalitions x background x rows
+# Gated models (MMoE, PLE) are also held to a time budget: the model's cost per row is measured
+# on the rows at hand (one probe call) and the background cut so that rows x coalitions x
+# background rows take about TIME_BUDGET_S, keeping at least MIN_BACKGROUND rows. Measured
+# (bench/explain.py, sample data, 500 rows, 6 groups, 1 thread, 2-core box at load ~10): PLE
+# took 12.8 s with the 8 rows of EVAL_BUDGET (its forward pass is ~4x MMoE's per row). Fewer
+# background rows keep the Shapley values exact for the game they define -- the group's effect
+# against the average over fewer reference rows -- so the scatter keeps its shape but is
+# noisier around zero; the page shows how many rows were used.
+TIME_BUDGET_S = 2.0
+MIN_BACKGROUND = 2
 
 
 def plottable_groups(run) -> dict[str, str]:
@@ -114,7 +124,8 @@ def dependence_data(run, group: str, color_by: str | None = None, task: str | No
     (``rows``: the rows' positions in ``split``). ``explainer``: a `ModelExplainer` whose
     background is cut to ``background`` rows (SHAP of many rows needs fewer); for models
     explained by exact group Shapley values (MMoE, PLE: 2^G model rows per row and background
-    row) further, to keep to ``EVAL_BUDGET`` model rows (at least 4 background rows)."""
+    row) further, to keep to ``EVAL_BUDGET`` model rows and about ``TIME_BUDGET_S`` seconds
+    (at least ``MIN_BACKGROUND`` background rows)."""
     from mtlrec.explain.api import make_explainer
     from mtlrec.explain.core import ModelExplainer
     t0 = time.perf_counter()
@@ -143,7 +154,9 @@ def dependence_data(run, group: str, color_by: str | None = None, task: str | No
             from mtlrec.explain.core import EXACT_MAX_GROUPS
             G = len(explainer.group_cols)
             n_coal = 2 ** G if G <= EXACT_MAX_GROUPS else 1 + explainer.N_PERMUTATIONS * G
-            bg = bg[: max(4, min(len(bg), EVAL_BUDGET // max(1, len(x) * n_coal)))]
+            cap = min(len(bg), EVAL_BUDGET // max(1, len(x) * n_coal))
+            fit = int(TIME_BUDGET_S / max(1e-9, _row_seconds(model, task, x) * len(x) * n_coal))
+            bg = bg[: max(MIN_BACKGROUND, min(cap, fit))]
             phi, method = _group_shapley_one(model, explainer, x, bg, group, task)
     spec = run.task(task)
     scale = float(spec.label_scale) if spec.type == "regression" else 1.0
@@ -155,6 +168,20 @@ def dependence_data(run, group: str, color_by: str | None = None, task: str | No
             "color_kind": color_kind, "color_label": color_label, "split": split, "rows": idx,
             "n_rows": int(len(idx)), "method": method, "background": int(len(bg)),
             "elapsed_ms": (time.perf_counter() - t0) * 1000.0}
+
+
+def _row_seconds(model, task: str, x, n: int = 2048) -> float:
+    """Seconds per row of the task's forward pass, measured on ``n`` rows built from ``x``."""
+    import torch
+
+    from mtlrec.explain.core import TaskLogits
+    net = TaskLogits(model, [task])
+    rows = x[torch.arange(n) % len(x)]
+    with torch.no_grad():
+        net(rows[:64])                         # warm the allocator
+        t0 = time.perf_counter()
+        net(rows)
+    return (time.perf_counter() - t0) / n
 
 
 def _group_shapley_one(model, explainer, x, bg, group: str, task: str, max_rows: int = 16384):
