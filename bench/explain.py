@@ -85,6 +85,7 @@ def bench_lime(run, ex, pair, compare: bool = False, global_rows: int = 500) -> 
         d = dependence_data(run, g, colour, n_rows=global_rows, explainer=ex)
         dependence_figure(d)
         out.update(dependence_group=g, dependence_rows=d["n_rows"], dependence_method=d["method"],
+                   dependence_background=d["background"],
                    dependence_s=round(time.perf_counter() - t0, 2))
     out["within_budget_13"] = {"lime_1s": out["lime_ms"] <= 1000.0, "dependence_3s": out.get("dependence_s", 0) <= 3.0}
     return out
