@@ -24,7 +24,8 @@ Without ``--run``, trains one small run per architecture on the shipped sample d
   ``captum_agreement``) -- the measurement behind choosing the lime package.
 
 Budgets (issue 5): local <= 300 ms, global <= 10 s; (issue 13) LIME <= 1 s, dependence <= 3 s,
-what-if update <= 300 ms on the 2-core box with 1 thread. Importing shap/torch/lime and loading the run are not timed. Prints the load average: the figures are only comparable on an idle machine.
+what-if update <= 300 ms on the 2-core box with 1 thread. Importing shap/torch/lime and loading
+the run are not timed. Prints the load average: the figures are only comparable on an idle machine.
 """
 from __future__ import annotations
 

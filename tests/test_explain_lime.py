@@ -115,6 +115,10 @@ class ClassPerGroup(torch.nn.Module):
     def input_groups(self):
         return self.inner.input_groups()
 
+    @property
+    def input(self):                       # the input layer (its fields), as the dependence plot reads it
+        return self.inner.input
+
     def forward_from_input(self, x):
         out = dict(self.inner.forward_from_input(x))
         g = out["genres"].clone()
@@ -235,3 +239,21 @@ def test_dependence_on_a_gated_model_cuts_its_background_to_the_time_budget(runs
     tight = dep.dependence_data(run, "age", n_rows=50, background=20)
     assert tight["background"] == dep.MIN_BACKGROUND and tight["method"] == "exact"
     assert np.isfinite(tight["shap"]).all() and len(tight["shap"]) == 50
+
+
+def test_dependence_of_a_multilabel_task_plots_one_class(runs):
+    """Never the mean logit over the classes: one class, by name or index, each its own values."""
+    from mtlrec.errors import DataError
+    from mtlrec.explain.dependence import default_class, dependence_data, dependence_figure
+    base = runs["mmoe"]
+    classes = [str(c) for c in base.dataset.label("genres").classes]
+    run = dataclasses.replace(base, model=ClassPerGroup(base.model, groups=("item id", "age")))
+    a = dependence_data(run, "age", task="genres", cls=classes[0], n_rows=40, background=10)
+    b = dependence_data(run, "age", task="genres", cls=1, n_rows=40, background=10)
+    assert (a["class"], b["class"]) == (classes[0], classes[1]) and "mean" not in a["unit"]
+    assert np.abs(a["shap"]).max() < 1e-6 < np.abs(b["shap"]).max()     # class 0 does not read the age
+    assert f"class '{classes[1]}'" in dependence_figure(b).layout.title.text
+    d = dependence_data(run, "age", task="genres", n_rows=10, background=10)
+    assert d["class_index"] == default_class(run, "genres")
+    with pytest.raises(DataError, match="no classes"):
+        dependence_data(run, "age", task="click", cls=0, n_rows=10)

@@ -11,7 +11,7 @@ from pages.ui.actions import load_run_cached
 from pages.ui.messages import md_text, show_exception
 
 LIME_KEY = "explain_lime"          # session cache: (run_dir, user, item, task, class, background, stamp) -> result
-DEP_KEY = "explain_dependence"     # session cache: (run_dir, group, colour, task, rows, background, stamp) -> data
+DEP_KEY = "explain_dependence"     # session cache: (run_dir, group, colour, task, class, rows, bg, stamp) -> data
 
 
 def _stamp(run_dir: str) -> float:
@@ -121,15 +121,24 @@ def dependence_section(run, run_dir: str, background: int) -> None:
     others = ["(none)"] + [g for g in names if g != group]
     colour = c2.selectbox("Colour by", others, index=min(1, len(others) - 1), key=f"explain_dep_color_{run_dir}")
     task = c3.selectbox("Task", [t.name for t in run.tasks], key=f"explain_dep_task_{run_dir}")
+    cls = None
+    if run.task(task).type == "multilabel":
+        from mtlrec.explain.dependence import default_class
+        from mtlrec.recommend import _class_names
+        names_k = _class_names(run, run.task(task))
+        cls = c3.selectbox(f"Class of {task}", names_k, index=default_class(run, task),
+                           key=f"explain_dep_class_{run_dir}_{task}",
+                           help="a multi-label task is plotted one class at a time (its logit); "
+                                "default: the class most often positive in training")
     stamp = _stamp(run_dir)
     cache = st.session_state.setdefault(DEP_KEY, {})
-    key = (run_dir, group, colour, task, 500, int(background), stamp)
+    key = (run_dir, group, colour, task, cls, 500, int(background), stamp)
     if st.button("Draw the dependence plot", key="explain_dep_go", icon=":material/scatter_plot:",
                  disabled=key in cache):
         try:
             from mtlrec.explain.dependence import dependence_data
             with st.spinner("SHAP values of 500 test rows ..."):
-                cache[key] = dependence_data(run, group, None if colour == "(none)" else colour, task,
+                cache[key] = dependence_data(run, group, None if colour == "(none)" else colour, task, cls=cls,
                                              explainer=_explainer(run_dir, int(background), stamp))
         except Exception as e:
             show_exception(e, "The dependence plot")
