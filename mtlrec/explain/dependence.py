@@ -23,6 +23,16 @@ from mtlrec.errors import DataError
 DEFAULT_ROWS = 500
 DEFAULT_BACKGROUND = 32
 EVAL_BUDGET = 500 * 64 * 8     # model rows for exact SHAP of all rows: 2^G coalitions x background x rows
+# Gated models (MMoE, PLE) are also held to a time budget: the model's cost per row is measured
+# on the rows at hand (one probe call) and the background cut so that rows x coalitions x
+# background rows take about TIME_BUDGET_S, keeping at least MIN_BACKGROUND rows. Measured
+# (bench/explain.py, sample data, 500 rows, 6 groups, 1 thread, 2-core box at load ~10): PLE
+# took 12.8 s with the 8 rows of EVAL_BUDGET (its forward pass is ~4x MMoE's per row). Fewer
+# background rows keep the Shapley values exact for the game they define -- the group's effect
+# against the average over fewer reference rows -- so the scatter keeps its shape but is
+# noisier around zero; the page shows how many rows were used.
+TIME_BUDGET_S = 2.0
+MIN_BACKGROUND = 2
 
 
 def plottable_groups(run) -> dict[str, str]:
@@ -105,16 +115,20 @@ def _values(run, group: str, feats, split: str, idx) -> tuple[np.ndarray, str, s
 
 def dependence_data(run, group: str, color_by: str | None = None, task: str | None = None, *,
                     n_rows: int = DEFAULT_ROWS, explainer=None, background: int = DEFAULT_BACKGROUND,
-                    seed: int = 0) -> dict:
+                    seed: int = 0, cls=None) -> dict:
     """``group``'s value against its SHAP contribution to ``task`` (default: the first task)
-    over ``n_rows`` random test rows, with ``color_by``'s value per row.
+    over ``n_rows`` random test rows, with ``color_by``'s value per row. A multi-label task is
+    read as the logit of ONE class, ``cls`` (name or index; default: `default_class`, the
+    class most often positive in training), never the mean over its classes.
 
     Returns ``{"group", "color_by", "task", "unit", "values", "kind", "x_label", "shap",
-    "color", "color_kind", "color_label", "split", "rows", "n_rows", "method", "elapsed_ms"}``
+    "color", "color_kind", "color_label", "split", "rows", "n_rows", "method", "elapsed_ms",
+    "class", "class_index"}`` (the class: None for tasks that are not multi-label)
     (``rows``: the rows' positions in ``split``). ``explainer``: a `ModelExplainer` whose
     background is cut to ``background`` rows (SHAP of many rows needs fewer); for models
     explained by exact group Shapley values (MMoE, PLE: 2^G model rows per row and background
-    row) further, to keep to ``EVAL_BUDGET`` model rows (at least 4 background rows)."""
+    row) further, to keep to ``EVAL_BUDGET`` model rows and about ``TIME_BUDGET_S`` seconds
+    (at least ``MIN_BACKGROUND`` background rows)."""
     from mtlrec.explain.api import make_explainer
     from mtlrec.explain.core import ModelExplainer
     t0 = time.perf_counter()
@@ -124,6 +138,17 @@ def dependence_data(run, group: str, color_by: str | None = None, task: str | No
         raise DataError(f"this run has no task '{task}'", fix="pick one of: " + ", ".join(names))
     if int(n_rows) < 1:
         raise DataError(f"the dependence plot needs at least 1 row, not {n_rows}", fix="use e.g. 500")
+    spec = run.task(task)
+    k, cname = None, None
+    if spec.type == "multilabel":
+        from mtlrec.explain.api import _class_index
+        from mtlrec.recommend import _class_names
+        k = _class_index(run, spec, default_class(run, task) if cls is None or cls == "" else cls, {})
+        cname = _class_names(run, spec)[k]
+    elif cls is not None and cls != "":
+        raise DataError(f"task '{task}' is {spec.type}, it has no classes to pick from",
+                        fix="give a class only for a multi-label task")
+    classes = {task: k} if k is not None else None
     split, idx, feats, x = _sample(run, n_rows, seed + 1)
     values, kind, x_label = _values(run, group, feats, split, idx)
     color = color_kind = color_label = None
@@ -137,27 +162,54 @@ def dependence_data(run, group: str, color_by: str | None = None, task: str | No
         model = explainer._model()
         if method == "deep":
             ex = ModelExplainer(model, bg, method="deep", tasks=list(explainer.tasks), seed=seed)
-            att = ex.explain(x)
+            att = ex.explain(x, classes=classes)
             phi = att.values[:, att.groups.index(group), att.tasks.index(task)]
         else:        # gated models: 2^G coalitions per row and background row -- fewer background rows
             from mtlrec.explain.core import EXACT_MAX_GROUPS
             G = len(explainer.group_cols)
             n_coal = 2 ** G if G <= EXACT_MAX_GROUPS else 1 + explainer.N_PERMUTATIONS * G
-            bg = bg[: max(4, min(len(bg), EVAL_BUDGET // max(1, len(x) * n_coal)))]
-            phi, method = _group_shapley_one(model, explainer, x, bg, group, task)
-    spec = run.task(task)
+            cap = min(len(bg), EVAL_BUDGET // max(1, len(x) * n_coal))
+            fit = int(TIME_BUDGET_S / max(1e-9, _row_seconds(model, task, x, classes=classes) * len(x) * n_coal))
+            bg = bg[: max(MIN_BACKGROUND, min(cap, fit))]
+            phi, method = _group_shapley_one(model, explainer, x, bg, group, task, classes=classes)
     scale = float(spec.label_scale) if spec.type == "regression" else 1.0
     phi = phi * scale
     unit = f"{spec.label} (label units)" if spec.type == "regression" else \
-        ("mean logit over the classes" if spec.type == "multilabel" else "logit (log-odds)")
-    return {"group": group, "color_by": color_by if color is not None else None, "task": task, "unit": unit,
+        (f"logit of class '{cname}'" if spec.type == "multilabel" else "logit (log-odds)")
+    return {"group": group, "class": cname, "class_index": k, "color_by": color_by if color is not None else None,
+            "task": task, "unit": unit,
             "values": values, "kind": kind, "x_label": x_label, "shap": phi, "color": color,
             "color_kind": color_kind, "color_label": color_label, "split": split, "rows": idx,
             "n_rows": int(len(idx)), "method": method, "background": int(len(bg)),
             "elapsed_ms": (time.perf_counter() - t0) * 1000.0}
 
 
-def _group_shapley_one(model, explainer, x, bg, group: str, task: str, max_rows: int = 16384):
+def default_class(run, task: str) -> int:
+    """The class of a multi-label task a dependence plot shows by default: the one most often
+    positive in the training rows (0 when the labels are not at hand)."""
+    rows = run.dataset.rows.get("train") or {}
+    y = rows.get(f"label:{run.task(task).label}")
+    if y is None or np.ndim(y) != 2 or len(y) == 0:
+        return 0
+    return int(np.argmax(np.nanmean(np.asarray(y, dtype=np.float64), axis=0)))
+
+
+def _row_seconds(model, task: str, x, n: int = 2048, classes: dict | None = None) -> float:
+    """Seconds per row of the task's forward pass, measured on ``n`` rows built from ``x``."""
+    import torch
+
+    from mtlrec.explain.core import TaskLogits
+    net = TaskLogits(model, [task], classes)
+    rows = x[torch.arange(n) % len(x)]
+    with torch.no_grad():
+        net(rows[:64])                         # warm the allocator
+        t0 = time.perf_counter()
+        net(rows)
+    return (time.perf_counter() - t0) / n
+
+
+def _group_shapley_one(model, explainer, x, bg, group: str, task: str, max_rows: int = 16384,
+                       classes: dict | None = None):
     """Exact Shapley values of one group for one task over many rows, the game of
     `exact_group_shapley` (background masker), batched over rows as well as coalitions
     (the per-row loop there costs one model call per row; gated models pay for each call).
@@ -181,7 +233,7 @@ def _group_shapley_one(model, explainer, x, bg, group: str, task: str, max_rows:
         colmask[:, cols] = masks[:, k:k + 1]
     cm = torch.as_tensor(colmask)[None, :, None, :]                        # [1, S, 1, d]
     coef = torch.as_tensor(C[gi], dtype=torch.float64)                     # [S]
-    net = TaskLogits(model, [task])
+    net = TaskLogits(model, [task], classes)
     per = max(1, max_rows // (len(masks) * nb))                            # rows per model call
     out = []
     with torch.no_grad():
@@ -199,7 +251,8 @@ def dependence_figure(data: dict):
     import plotly.graph_objects as go
     x = data["values"]
     y = np.asarray(data["shap"], dtype=float)
-    layout = dict(title=f"{data['group']} → {data['task']} ({data['n_rows']} pairs)",
+    what = data["task"] + (f" (class '{data['class']}')" if data.get("class") is not None else "")
+    layout = dict(title=f"{data['group']} → {what} ({data['n_rows']} pairs)",
                   xaxis_title=data["x_label"], yaxis_title=f"SHAP value of {data['group']} ({data['unit']})",
                   height=420, margin=dict(l=10, r=10, t=40, b=10))
     marker: dict = {"size": 6, "opacity": 0.7}

@@ -133,21 +133,32 @@ def _captum(game: CoalitionGame, names, n_samples: int, seed: int) -> tuple[dict
 # ---------------------------------------------------------------------------------------------
 # public API
 # ---------------------------------------------------------------------------------------------
+TIE_RTOL = 1e-9     # |values| below this share of the largest are float noise: ranked as ties at zero
+
+
+def _abs_ranks(values) -> np.ndarray:
+    from scipy.stats import rankdata
+    v = np.abs(np.asarray(values, dtype=np.float64))
+    top = float(v.max()) if v.size else 0.0
+    return rankdata(np.where(v <= TIE_RTOL * top, 0.0, v))
+
+
 def agreement(shap_groups: dict, lime_groups: dict) -> float:
     """Spearman rank correlation of |importance| over the groups both name (ties get average
-    ranks; groups whose |values| are all equal on one side give 0.0, not NaN)."""
-    from scipy.stats import rankdata
+    ranks; values below `TIE_RTOL` of the largest on their side -- a group the model does not
+    read gets a Shapley value of exactly 0 up to float noise -- tie at zero; groups whose
+    |values| are all equal on one side give 0.0, not NaN)."""
     keys = [g for g in shap_groups if g in lime_groups]
     if len(keys) < 2:
         return 1.0
-    a = rankdata(np.abs([float(shap_groups[g]) for g in keys]))
-    b = rankdata(np.abs([float(lime_groups[g]) for g in keys]))
+    a = _abs_ranks([float(shap_groups[g]) for g in keys])
+    b = _abs_ranks([float(lime_groups[g]) for g in keys])
     a, b = a - a.mean(), b - b.mean()
     den = float(np.sqrt((a * a).sum() * (b * b).sum()))
     return float((a * b).sum() / den) if den > 0 else 0.0
 
 
-def lime_explanation(run, user, item, task: str | None = None, *, n_samples: int = DEFAULT_SAMPLES,
+def lime_explanation(run, user, item, task: str | None = None, *, cls=None, n_samples: int = DEFAULT_SAMPLES,
                      method: str = "lime", baseline: str = "background", explainer=None,
                      background: int = 100, seed: int = 0) -> dict:
     """LIME weights of the feature groups for one recommendation and one task, with the SHAP
@@ -155,9 +166,12 @@ def lime_explanation(run, user, item, task: str | None = None, *, n_samples: int
 
     Returns ``{"task", "unit", "method", "baseline", "n_samples", "lime": {group: weight},
     "shap": {group: value}, "agreement", "top_lime", "top_shap", "score", "elapsed_ms",
-    "lime_ms", "note"}``. Weights are in the task's logit (binary; multi-label: the mean logit
-    over its classes) or label units (regression), as on the SHAP waterfalls."""
-    from mtlrec.explain.api import make_explainer, row_inputs
+    "lime_ms", "note", "class", "class_index"}``. Weights are in the task's logit (binary),
+    the logit of ONE class (multi-label: ``cls``, a class name or index, by default the pair's
+    most likely class -- the class `explain_recommendation` explains by default) or label units
+    (regression), as on the SHAP waterfalls. ``class``/``class_index`` are None for tasks that
+    are not multi-label."""
+    from mtlrec.explain.api import _class_index, make_explainer, row_inputs
     from mtlrec.explain.core import TaskLogits
     if method not in METHODS:
         raise DataError(f"unknown LIME implementation '{method}'", fix="use one of: " + ", ".join(METHODS))
@@ -169,16 +183,26 @@ def lime_explanation(run, user, item, task: str | None = None, *, n_samples: int
     task = task or names[0]
     if task not in names:
         raise DataError(f"this run has no task '{task}'", fix="pick one of: " + ", ".join(names))
+    spec = run.task(task)
     t0 = time.perf_counter()
+    k, cname = None, None
+    if spec.type == "multilabel":
+        from mtlrec.recommend import _class_names, pair_score
+        probs = pair_score(run, user, item)["tasks"][task] if cls is None or cls == "" else {}
+        k = _class_index(run, spec, cls, probs)
+        cname = _class_names(run, spec)[k]
+    elif cls is not None and cls != "":
+        raise DataError(f"task '{task}' is {spec.type}, it has no classes to pick from",
+                        fix="give a class only for a multi-label task")
+    classes = {task: k} if k is not None else None
     ex = explainer or make_explainer(run, background, seed=seed)
     _, x = row_inputs(run, user, item)
-    att = ex.explain(x)
+    att = ex.explain(x, classes=classes)
     j = att.tasks.index(task)
-    spec = run.task(task)
     scale = float(spec.label_scale) if spec.type == "regression" else 1.0
     shap_groups = {g: float(att.values[0, i, j]) * scale for i, g in enumerate(att.groups)}
     with ex._lock:
-        net = TaskLogits(ex._model(), [task])
+        net = TaskLogits(ex._model(), [task], classes)
         ref = ex.background if baseline == "background" else ex.background.mean(0, keepdim=True)
         game = CoalitionGame(net, x[0], ref, ex.group_cols)
         t1 = time.perf_counter()
@@ -188,8 +212,9 @@ def lime_explanation(run, user, item, task: str | None = None, *, n_samples: int
     lime_groups = {g: w * scale for g, w in weights.items()}
     top = lambda d: max(d, key=lambda g: abs(d[g])) if d else None  # noqa: E731
     unit = f"{spec.label} (label units)" if spec.type == "regression" else \
-        ("mean logit over the classes" if spec.type == "multilabel" else "logit (log-odds)")
-    return {"user": str(user), "item": str(item), "task": task, "unit": unit, "method": method,
+        (f"logit of class '{cname}'" if spec.type == "multilabel" else "logit (log-odds)")
+    return {"user": str(user), "item": str(item), "task": task, "class": cname, "class_index": k,
+            "unit": unit, "method": method,
             "baseline": baseline, "n_samples": int(n_samples), "lime": lime_groups, "shap": shap_groups,
             "shap_method": att.method, "agreement": agreement(shap_groups, lime_groups),
             "top_lime": top(lime_groups), "top_shap": top(shap_groups), "score": score,
@@ -201,10 +226,11 @@ def lime_figure(res: dict):
     """Grouped horizontal bars: SHAP value and LIME weight of every group (plotly)."""
     import plotly.graph_objects as go
     groups = sorted(res["shap"], key=lambda g: abs(res["shap"][g]))
+    what = res["task"] + (f" (class '{res['class']}')" if res.get("class") is not None else "")
     fig = go.Figure()
     fig.add_bar(y=groups, x=[res["shap"][g] for g in groups], orientation="h", name="SHAP value")
     fig.add_bar(y=groups, x=[res["lime"][g] for g in groups], orientation="h", name="LIME weight")
     fig.update_layout(barmode="group", height=120 + 28 * len(groups), margin=dict(l=10, r=10, t=40, b=10),
-                      title=f"{res['task']}: SHAP vs LIME (rank agreement {res['agreement']:.2f})",
+                      title=f"{what}: SHAP vs LIME (rank agreement {res['agreement']:.2f})",
                       xaxis_title=res["unit"], legend=dict(orientation="h", y=-0.2))
     return fig

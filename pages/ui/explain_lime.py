@@ -10,8 +10,8 @@ import streamlit as st
 from pages.ui.actions import load_run_cached
 from pages.ui.messages import md_text, show_exception
 
-LIME_KEY = "explain_lime"          # session cache: (run_dir, user, item, task, background, stamp) -> result
-DEP_KEY = "explain_dependence"     # session cache: (run_dir, group, colour, task, rows, background, stamp) -> data
+LIME_KEY = "explain_lime"          # session cache: (run_dir, user, item, task, class, background, stamp) -> result
+DEP_KEY = "explain_dependence"     # session cache: (run_dir, group, colour, task, class, rows, bg, stamp) -> data
 
 
 def _stamp(run_dir: str) -> float:
@@ -29,6 +29,21 @@ def _explainer(run_dir: str, background: int, stamp: float):
 def _gates(run_dir: str, user: str, item: str, stamp: float) -> dict:
     from mtlrec.explain.gates import pair_gates
     return pair_gates(load_run_cached(run_dir), user, item)
+
+
+def _lime_class(run, run_dir: str, user: str, item: str, task: str, col) -> str | None:
+    """The class of a multi-label task LIME explains: the one picked for its waterfall in the
+    local view (the same session-state key), else a picker here. None for other tasks."""
+    spec = run.task(task)
+    if spec.type != "multilabel":
+        return None
+    picked = st.session_state.get(f"explain_class_{run_dir}_{user}_{item}_{task}")
+    if picked is not None:
+        col.caption(md_text(f"Class **{picked}**, as in the waterfall above."))
+        return str(picked)
+    from mtlrec.recommend import _class_names
+    return col.selectbox(f"Class of {task}", _class_names(run, spec), key=f"explain_lime_class_{run_dir}_{task}",
+                         help="a multi-label task is explained one class at a time (its logit)")
 
 
 def local_section(run, run_dir: str, background: int) -> None:
@@ -61,15 +76,16 @@ def local_section(run, run_dir: str, background: int) -> None:
     names = [t.name for t in run.tasks]
     c1, c2 = st.columns([2, 3])
     task = c1.selectbox("Task", names, key=f"explain_lime_task_{run_dir}")
+    cls = _lime_class(run, run_dir, str(user), str(item), task, c1)
     cache = st.session_state.setdefault(LIME_KEY, {})
-    key = (run_dir, str(user), str(item), task, int(background), stamp)
+    key = (run_dir, str(user), str(item), task, cls, int(background), stamp)
     if c2.button("Compare with LIME", key="explain_lime_go", icon=":material/compare_arrows:",
                  disabled=key in cache,
                  help="a local linear surrogate (the lime package, 1000 samples) over the same feature groups"):
         try:
             from mtlrec.explain.lime import lime_explanation
             with st.spinner("Fitting LIME ..."):
-                cache[key] = lime_explanation(run, user, item, task,
+                cache[key] = lime_explanation(run, user, item, task, cls=cls,
                                               explainer=_explainer(run_dir, int(background), stamp))
         except Exception as e:
             show_exception(e, "LIME")
@@ -105,15 +121,24 @@ def dependence_section(run, run_dir: str, background: int) -> None:
     others = ["(none)"] + [g for g in names if g != group]
     colour = c2.selectbox("Colour by", others, index=min(1, len(others) - 1), key=f"explain_dep_color_{run_dir}")
     task = c3.selectbox("Task", [t.name for t in run.tasks], key=f"explain_dep_task_{run_dir}")
+    cls = None
+    if run.task(task).type == "multilabel":
+        from mtlrec.explain.dependence import default_class
+        from mtlrec.recommend import _class_names
+        names_k = _class_names(run, run.task(task))
+        cls = c3.selectbox(f"Class of {task}", names_k, index=default_class(run, task),
+                           key=f"explain_dep_class_{run_dir}_{task}",
+                           help="a multi-label task is plotted one class at a time (its logit); "
+                                "default: the class most often positive in training")
     stamp = _stamp(run_dir)
     cache = st.session_state.setdefault(DEP_KEY, {})
-    key = (run_dir, group, colour, task, 500, int(background), stamp)
+    key = (run_dir, group, colour, task, cls, 500, int(background), stamp)
     if st.button("Draw the dependence plot", key="explain_dep_go", icon=":material/scatter_plot:",
                  disabled=key in cache):
         try:
             from mtlrec.explain.dependence import dependence_data
             with st.spinner("SHAP values of 500 test rows ..."):
-                cache[key] = dependence_data(run, group, None if colour == "(none)" else colour, task,
+                cache[key] = dependence_data(run, group, None if colour == "(none)" else colour, task, cls=cls,
                                              explainer=_explainer(run_dir, int(background), stamp))
         except Exception as e:
             show_exception(e, "The dependence plot")

@@ -142,6 +142,20 @@ def test_a_multilabel_task_is_explained_for_the_class_picked(job):
     pick.set_value(other).run()
     no_exception(at, "another class")
     assert f"class '{name(other)}'" in genres_title()
+    # LIME beside SHAP explains the same class as the waterfall, never the mean over the classes
+    at.selectbox(key=f"explain_lime_task_{job.run_dir}").set_value("genres").run()
+    at.button(key="explain_lime_go").click().run()
+    no_exception(at, "LIME of a class")
+    lime = [str(c.proto.spec) for c in charts(at) if "SHAP vs LIME" in str(c.proto.spec)]
+    assert lime and f"class '{name(other)}'" in lime[0] and "mean logit" not in lime[0]
+    # the dependence plot of a multi-label task: one class too, picked beside the task
+    at.selectbox(key=f"explain_dep_task_{job.run_dir}").set_value("genres").run()
+    dep_class = at.selectbox(key=f"explain_dep_class_{job.run_dir}_genres")
+    dep_class.set_value(dep_class.options[-1]).run()
+    at.button(key="explain_dep_go").click().run()
+    no_exception(at, "dependence plot of a class")
+    dep = [str(c.proto.spec) for c in charts(at) if "SHAP value of" in str(c.proto.spec)]
+    assert dep and f"genres (class '{dep_class.options[-1]}')" in dep[0] and "mean logit" not in dep[0]
 
 
 def test_explain_page_shows_values_and_the_unit_toggle(job):

@@ -1,0 +1,91 @@
+"""Screenshot of the Explain page for one recommendation, values table visible (for the README).
+
+    .venv/bin/python bench/screenshot_explain.py [--run RUN_DIR] [--out bench/screenshots/explain.png]
+
+Without ``--run``, trains the shipped sample with the MMoE config (2 epochs, CPU) into a
+temporary runs folder. The app is served on 127.0.0.1 on a free port (never 8501), driven in
+headless Chromium (tests/browser/appdriver.py): Runs -> select the run -> "Open as the current
+run" -> Explain, which explains the first user's first item. The server is stopped afterwards.
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests" / "browser"))
+import appdriver as drv  # noqa: E402
+
+LONG = 240_000
+
+
+def train_sample(runs_dir: Path, epochs: int = 2) -> Path:
+    from mtlrec.config import RunConfig
+    from mtlrec.training.pipeline import run_training
+    cfg = RunConfig.load(ROOT / "sample_data" / "config_mmoe.json")
+    cfg.train.epochs = epochs
+    cfg.train.device = "cpu"
+    cfg.train.baselines = False
+    d = runs_dir / "sample-mmoe"
+    assert run_training(cfg, run_dir=d).status == "finished"
+    return d
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--run", help="a finished run folder to show (default: train the sample)")
+    ap.add_argument("--out", default=str(ROOT / "bench" / "screenshots" / "explain.png"))
+    args = ap.parse_args(argv)
+    from playwright.sync_api import sync_playwright
+    tmp = Path(tempfile.mkdtemp())
+    runs_dir = tmp / "runs"
+    runs_dir.mkdir()
+    if args.run:
+        shutil.copytree(args.run, runs_dir / Path(args.run).name)
+    else:
+        train_sample(runs_dir)
+    port = drv.free_port()
+    proc = drv.start_server(port, runs_dir, tmp / "server.log")
+    url = f"http://127.0.0.1:{port}"
+    try:
+        drv.wait_healthy(url, proc)
+        with sync_playwright() as p:
+            b = p.chromium.launch(executable_path=drv.CHROMIUM, args=drv.CHROMIUM_ARGS)
+            page = b.new_page(viewport={"width": 1400, "height": 3200})
+            page.set_default_timeout(LONG)
+            drv.open_app(page, url)
+            drv.go(page, "Runs")
+            picker = page.locator('[data-testid="stMultiSelect"]').filter(has_text="Select runs")
+            picker.locator("input").click()
+            page.get_by_role("option").first.click()
+            page.keyboard.press("Escape")
+            drv.wait_idle(page)
+            page.get_by_role("button", name="Open as the current run").click()
+            drv.wait_title(page, "Results", LONG)
+            drv.go(page, "Explain", "Explain a recommendation")
+            page.get_by_text("What the model saw for this pair").wait_for(timeout=LONG)
+            page.locator('[data-testid="stPlotlyChart"] .main-svg').first.wait_for()
+            drv.wait_idle(page, LONG)
+            drv.assert_no_exception(page, "on Explain")
+            page.wait_for_timeout(1500)          # a tall window: the local view fits, no scrolling
+            box = page.locator('[data-testid="stMain"]').bounding_box()
+            top = page.get_by_role("heading", name="Why user").first.bounding_box()
+            end = page.get_by_text("What the model saw for this pair").bounding_box()
+            Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=args.out,
+                            clip={"x": box["x"], "y": top["y"] - 20, "width": box["width"],
+                                  "height": end["y"] - top["y"] + 420})
+            b.close()
+    finally:
+        drv.stop_server(proc)
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(args.out, f"{Path(args.out).stat().st_size / 1024:.0f} KB")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
