@@ -27,7 +27,7 @@ def task_view(name: str, t: dict, logits: bool) -> tuple[dict, str, str]:
         if logits and t.get("model_space"):
             v = t["model_space"]
             return v, f"{name}: standardised output {v['output']:.3f} (predicted {t['prediction']:.2f})", v["unit"]
-        return t, f"{name}: predicted {t['prediction']:.2f} ({t['unit']})", t["unit"]
+        return t, f"{name}: predicted {t['prediction']:.2f}, in {t['unit']}", t["unit"]
     what = f"class '{t['class']}'" if t["type"] == "multilabel" else ""
     if logits or not t.get("probability"):
         head = f"{name}: logit of {what}" if what else f"{name}: logit"
