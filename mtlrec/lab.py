@@ -248,8 +248,8 @@ class LabJob:
                          #  "sweep": {...} (kind "sweep"), "done", "total", "error", ...}
         job.cancel()     # stops within one batch
 
-    ``options``: ``n``, ``seed``, ``archs``, ``methods``, ``arch``, ``ps``, ``seeds`` and any
-    LAB_TRAIN key (e.g. ``epochs``)."""
+    ``options``: ``n``, ``seed``, ``archs``, ``methods``, ``arch``, ``ps``, ``seeds``, ``threads``
+    (torch threads of the job's own thread, default 1) and any LAB_TRAIN key (e.g. ``epochs``)."""
 
     KINDS = ("archs", "weightings", "sweep")
 
@@ -339,6 +339,10 @@ class LabJob:
             self._started = time.time()
         try:
             o = self.options
+            # the lab's models are tiny: more than one intra-op thread only adds contention (10x slower
+            # on a loaded 2-core box). With torch's OpenMP backend this applies to this thread only.
+            import torch
+            torch.set_num_threads(int(o.get("threads") or 1))
             if self.kind == "sweep":
                 def on_row(row, done, total):
                     with self._lock:
@@ -391,7 +395,7 @@ class LabJob:
                 sw = {"rows": rows, "summary": summarize_sweep(rows), "status": self._status}
                 sw["ordering"] = paper_ordering(sw)
             end = self._finished_at or time.time()
-            return {"kind": self.kind, "p": self.p, "status": self._status, "error": self._error,
+            return {"job": id(self), "kind": self.kind, "p": self.p, "status": self._status, "error": self._error,
                     "runs": runs, "sweep": sw, "done": self._done, "total": self._total,
                     "current": self._current, "options": copy.deepcopy(self.options),
                     "fraction": (self._done / self._total) if self._total else 0.0,

@@ -4,12 +4,13 @@ from __future__ import annotations
 import streamlit as st
 
 from mtlrec import lab
-from pages.ui.lab import (curves_fig, dynamics_fig, lab_jobs, progress_line, running_jobs, runs_table,
+from pages.ui.lab import (cached_fig, curves_fig, dynamics_fig, lab_jobs, progress_line, running_jobs, runs_table,
                           start_job, sweep_panel)
 from pages.ui.state import ensure_app_navigation
 
 ensure_app_navigation()
 
+CARD_N, CARD_EPOCHS = 2000, 10        # one run of the three architectures
 SWEEP_N, SWEEP_EPOCHS = 1200, 8       # the prepared sweep: small data, short runs
 
 st.title("Lab")
@@ -18,6 +19,8 @@ st.markdown("Two regression tasks whose **correlation p** you choose (the synthe
             "cosine p). Train the architectures on the same data and watch how much sharing helps "
             "or hurts as the tasks drift apart. Everything runs on the CPU in seconds.")
 running = running_jobs()
+card1_running = [j for j in running if j.kind in ("archs", "sweep")]
+card2_running = [j for j in running if j.kind == "weightings"]
 
 # ---------------------------------------------------------------------------- card 1: architectures
 with st.container(border=True):
@@ -27,7 +30,7 @@ with st.container(border=True):
     c1, c2, c3, c4 = st.columns([2, 2, 1, 1], vertical_alignment="bottom")
     if c1.button("Train shared-bottom, MMoE and PLE", type="primary", icon=":material/play_arrow:",
                  key="lab_run", disabled=bool(running), width="stretch"):
-        start_job("archs", p=p)
+        start_job("archs", p=p, n=CARD_N, epochs=CARD_EPOCHS)
         st.rerun()
     seeds = c3.number_input("Sweep seeds", 1, 3, 2, key="lab_sweep_seeds")
     if c2.button("Prepared sweep (p = 0.5, 0.9, 1.0)", icon=":material/science:", key="lab_sweep",
@@ -39,9 +42,9 @@ with st.container(border=True):
         for j in running:
             j.cancel()
 
-    @st.fragment(run_every=0.7 if running else None)
+    @st.fragment(run_every=1.0 if card1_running else None)
     def card1() -> None:
-        if running and not running_jobs():
+        if card1_running and not running_jobs():
             st.rerun(scope="app")          # an experiment ended: redraw the buttons too
         jobs = lab_jobs()
         if "archs" not in jobs and "sweep" not in jobs:
@@ -51,8 +54,8 @@ with st.container(border=True):
             snap = jobs["archs"].snapshot()
             progress_line(snap, f"p = {snap['p']:g}")
             if snap["runs"]:
-                st.plotly_chart(curves_fig(snap["runs"], "Validation RMSE per task (lower is better)"),
-                                key="lab_arch_curves")
+                st.plotly_chart(cached_fig("arch", snap, lambda: curves_fig(
+                    snap["runs"], "Validation RMSE per task (lower is better)")), key="lab_arch_curves")
                 runs_table(snap["runs"])
         if "sweep" in jobs:
             snap = jobs["sweep"].snapshot()
@@ -76,13 +79,15 @@ with st.container(border=True):
                         format_func=lambda a: lab.ARCH_LABELS.get(a, a))
     if w4.button("Compare", type="primary", icon=":material/compare_arrows:", key="lab_wrun",
                  disabled=bool(running) or m1 == m2, width="stretch"):
-        start_job("weightings", p=p, methods=(m1, m2), arch=arch)
+        start_job("weightings", p=p, methods=(m1, m2), arch=arch, n=CARD_N, epochs=CARD_EPOCHS)
         st.rerun()
     if m1 == m2:
         st.caption("Pick two different methods.")
 
-    @st.fragment(run_every=0.7 if running else None)
+    @st.fragment(run_every=1.0 if card2_running else None)
     def card2() -> None:
+        if card2_running and not running_jobs():
+            st.rerun(scope="app")
         job = lab_jobs().get("weightings")
         if job is None:
             st.info(f"Trains {lab.ARCH_LABELS.get(arch, arch)} twice on the data of p above, once per method.")
@@ -90,7 +95,8 @@ with st.container(border=True):
         snap = job.snapshot()
         progress_line(snap, f"{' vs '.join(snap['runs']) or 'weightings'} at p = {snap['p']:g}")
         if snap["runs"]:
-            st.plotly_chart(curves_fig(snap["runs"], "Validation RMSE per task"), key="lab_w_curves")
+            st.plotly_chart(cached_fig("weightings", snap, lambda: curves_fig(
+                snap["runs"], "Validation RMSE per task")), key="lab_w_curves")
             runs_table(snap["runs"])
             dyn = lab.dynamics_rows(snap["runs"])
             if dyn:

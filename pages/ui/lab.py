@@ -26,6 +26,16 @@ def start_job(kind: str, p: float = 0.5, **options) -> None:
     lab_jobs()[kind] = lab.LabJob(kind, p=p, **options).start()
 
 
+def cached_fig(name: str, snap: dict, build):
+    """The figure of ``build()``, rebuilt only when an epoch or a run has ended since the last draw."""
+    sig = (snap["job"], snap["p"], snap["status"], snap["done"],
+           tuple(len(r["history"]["epochs"]) for r in snap["runs"].values()))
+    cache = st.session_state.setdefault("lab_fig_cache", {})
+    if name not in cache or cache[name][0] != sig:
+        cache[name] = (sig, build())
+    return cache[name][1]
+
+
 def curves_fig(runs: dict, title: str, metric: str = lab.METRIC):
     """Validation ``metric`` per epoch, one panel per task, one line per run."""
     from plotly.subplots import make_subplots
