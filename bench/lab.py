@@ -7,7 +7,7 @@ bottom when the tasks are less related?
 For each p and seed one data set of ``mtlrec.sample.synthetic_tasks`` (16 inputs, two regression
 tasks whose weight vectors have cosine p; 70/10/20 split) is trained on by shared-bottom, MMoE
 and PLE with the lab's settings (``mtlrec.lab.LAB_MODELS`` / ``LAB_TRAIN``: small models of
-similar size, Adam 3e-3, batch 128, no early stopping). The figure per architecture and p is the
+similar size, Adam 1e-2, batch 64, no early stopping). The figure per architecture and p is the
 test RMSE averaged over both tasks and the seeds.
 
 The check (asserted here, the exit status is 1 when it fails): MMoE's advantage over

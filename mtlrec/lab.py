@@ -38,7 +38,7 @@ LAB_MODELS = {
             "tower_dims": [16]},
 }
 # training settings of every lab run: short, on the CPU, no early stopping, no ranking
-LAB_TRAIN = {"epochs": 12, "batch_size": 128, "lr": 3e-3, "embedding_l2": 0.0, "device": "cpu",
+LAB_TRAIN = {"epochs": 12, "batch_size": 64, "lr": 1e-2, "embedding_l2": 0.0, "device": "cpu",
              "ranking_k": 0, "early_stopping": {"patience": 0}}
 LAB_N = 3000           # rows of one lab data set (70% train, 10% valid, 20% test)
 SWEEP_PS = (0.5, 0.9, 1.0)

@@ -49,7 +49,9 @@ def curves_fig(runs: dict, title: str, metric: str = lab.METRIC):
                             line=dict(color=PALETTE[i % len(PALETTE)]), row=1, col=c)
     fig.update_xaxes(title_text="epoch")
     fig.update_yaxes(title_text=f"validation {metric.upper()}", col=1)
-    return _layout(fig, title, height=320)
+    _layout(fig, title, height=340)
+    fig.update_layout(margin=dict(t=80), legend=dict(y=1.14))    # above the panel titles
+    return fig
 
 
 def sweep_fig(summary: dict, metric: str = lab.METRIC):
