@@ -90,3 +90,21 @@ def test_weighting_card_compares_two_methods_without_dynamics(small_lab):
     shown = texts(at)
     if not any(e.get("dynamics") for r in job.snapshot()["runs"].values() for e in r["history"]["epochs"]):
         assert "No gradient-conflict measurements" in shown
+
+
+def test_cancel_stops_the_experiment_and_says_so(monkeypatch):
+    from mtlrec import lab
+    orig = lab.LabJob.__init__
+
+    def init(self, kind="archs", p=0.5, **options):
+        options.update(n=400, epochs=500)          # would run for minutes
+        orig(self, kind, p, **options)
+    monkeypatch.setattr(lab.LabJob, "__init__", init)
+    at = _lab()
+    at.button(key="lab_run").click().run()
+    assert not at.button(key="lab_cancel").disabled
+    at.button(key="lab_cancel").click().run()
+    job = _poll(at, "archs", timeout=60)
+    assert job.status == "cancelled"
+    assert any("Cancelled" in w.value for w in at.warning)
+    assert not at.button(key="lab_run").disabled
