@@ -1,7 +1,7 @@
 """mtlrec dashboard: `streamlit run app.py` (or `make run`).
 
 A multipage app (st.navigation): Home, Data, Tasks & model, Train, Results,
-Recommendations, Explain and Runs. Pages keep their state in st.session_state (see
+Recommendations, Explain, Runs and Lab. Pages keep their state in st.session_state (see
 pages/ui/state.py), so every browser session has its own data, configuration and runs.
 An error inside a page is shown as a short message (what failed, a reference to the
 server log), never as a traceback; the full traceback goes to the server's log.
@@ -28,6 +28,7 @@ PAGES = [
     st.Page("pages/recommend.py", title="Recommendations", icon=":material/recommend:"),
     st.Page("pages/explain.py", title="Explain", icon=":material/psychology:"),
     st.Page("pages/runs.py", title="Runs", icon=":material/folder_open:"),
+    st.Page("pages/lab.py", title="Lab", icon=":material/science:"),
 ]
 
 page = st.navigation(PAGES)

@@ -12,7 +12,7 @@ import appdriver as drv
 
 pytestmark = pytest.mark.browser
 
-TITLES = ["Home", "Data", "Tasks & model", "Train", "Results", "Recommendations", "Explain", "Runs"]
+TITLES = ["Home", "Data", "Tasks & model", "Train", "Results", "Recommendations", "Explain", "Runs", "Lab"]
 
 
 @pytest.fixture

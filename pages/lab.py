@@ -1,0 +1,107 @@
+"""Lab: Ma et al.'s synthetic experiment live -- task relatedness vs architecture, and weighting methods."""
+from __future__ import annotations
+
+import streamlit as st
+
+from mtlrec import lab
+from pages.ui.lab import (cached_fig, curves_fig, dynamics_fig, lab_jobs, progress_line, running_jobs, runs_table,
+                          start_job, sweep_panel)
+from pages.ui.state import ensure_app_navigation
+
+ensure_app_navigation()
+
+CARD_N, CARD_EPOCHS = 2000, 10        # one run of the three architectures
+SWEEP_N, SWEEP_EPOCHS = 1200, 8       # the prepared sweep: small data, short runs
+
+st.title("Lab")
+st.markdown("Two regression tasks whose **correlation p** you choose (the synthetic data of Ma et al., "
+            "KDD 2018, §3.2: y₁ and y₂ are built from the same 16 inputs through weight vectors at "
+            "cosine p). Train the architectures on the same data and watch how much sharing helps "
+            "or hurts as the tasks drift apart. Everything runs on the CPU in seconds.")
+running = running_jobs()
+card1_running = [j for j in running if j.kind in ("archs", "sweep")]
+card2_running = [j for j in running if j.kind == "weightings"]
+
+# ---------------------------------------------------------------------------- card 1: architectures
+with st.container(border=True):
+    st.subheader("Related tasks and architectures")
+    p = st.slider("Task correlation p", 0.0, 1.0, 0.5, 0.05, key="lab_p",
+                  help="1: the same task twice (up to the shared noise); 0: unrelated tasks")
+    c1, c2, c3, c4 = st.columns([2, 2, 1, 1], vertical_alignment="bottom")
+    if c1.button("Train shared-bottom, MMoE and PLE", type="primary", icon=":material/play_arrow:",
+                 key="lab_run", disabled=bool(running), width="stretch"):
+        start_job("archs", p=p, n=CARD_N, epochs=CARD_EPOCHS)
+        st.rerun()
+    seeds = c3.number_input("Sweep seeds", 1, 3, 2, key="lab_sweep_seeds")
+    if c2.button("Prepared sweep (p = 0.5, 0.9, 1.0)", icon=":material/science:", key="lab_sweep",
+                 disabled=bool(running), width="stretch",
+                 help=f"every architecture on {SWEEP_N} rows per p and seed, {SWEEP_EPOCHS} epochs"):
+        start_job("sweep", ps=lab.SWEEP_PS, seeds=tuple(range(int(seeds))), n=SWEEP_N, epochs=SWEEP_EPOCHS)
+        st.rerun()
+    if c4.button("Cancel", icon=":material/stop:", key="lab_cancel", disabled=not running, width="stretch"):
+        for j in running:
+            j.cancel()
+
+    @st.fragment(run_every=1.0 if card1_running else None)
+    def card1() -> None:
+        if card1_running and not running_jobs():
+            st.rerun(scope="app")          # an experiment ended: redraw the buttons too
+        jobs = lab_jobs()
+        if "archs" not in jobs and "sweep" not in jobs:
+            st.info("Choose p and press **Train**, or run the **prepared sweep**.")
+            return
+        if "archs" in jobs:
+            snap = jobs["archs"].snapshot()
+            progress_line(snap, f"p = {snap['p']:g}")
+            if snap["runs"]:
+                st.plotly_chart(cached_fig("arch", snap, lambda: curves_fig(
+                    snap["runs"], "Validation RMSE per task (lower is better)")), key="lab_arch_curves")
+                runs_table(snap["runs"])
+        if "sweep" in jobs:
+            snap = jobs["sweep"].snapshot()
+            progress_line(snap, "Sweep")
+            sweep_panel(snap)
+
+    card1()
+    st.caption("How to read the sweep: each point is the test RMSE of one architecture averaged over "
+               "both tasks and the seeds. The paper's finding is that the gap between shared-bottom "
+               "and MMoE widens in MMoE's favour as p falls (less related tasks).")
+
+# ---------------------------------------------------------------------------- card 2: weightings
+with st.container(border=True):
+    st.subheader("Loss weighting on the same data")
+    from mtlrec.weighting import WEIGHTINGS
+    methods = list(WEIGHTINGS)            # read at run time: new methods appear here by themselves
+    w1, w2, w3, w4 = st.columns([2, 2, 2, 2], vertical_alignment="bottom")
+    m1 = w1.selectbox("Method A", methods, index=0, key="lab_w1")
+    m2 = w2.selectbox("Method B", methods, index=min(1, len(methods) - 1), key="lab_w2")
+    arch = w3.selectbox("Architecture", list(lab.ARCHS), index=1, key="lab_w_arch",
+                        format_func=lambda a: lab.ARCH_LABELS.get(a, a))
+    if w4.button("Compare", type="primary", icon=":material/compare_arrows:", key="lab_wrun",
+                 disabled=bool(running) or m1 == m2, width="stretch"):
+        start_job("weightings", p=p, methods=(m1, m2), arch=arch, n=CARD_N, epochs=CARD_EPOCHS)
+        st.rerun()
+    if m1 == m2:
+        st.caption("Pick two different methods.")
+
+    @st.fragment(run_every=1.0 if card2_running else None)
+    def card2() -> None:
+        if card2_running and not running_jobs():
+            st.rerun(scope="app")
+        job = lab_jobs().get("weightings")
+        if job is None:
+            st.info(f"Trains {lab.ARCH_LABELS.get(arch, arch)} twice on the data of p above, once per method.")
+            return
+        snap = job.snapshot()
+        progress_line(snap, f"{' vs '.join(snap['runs']) or 'weightings'} at p = {snap['p']:g}")
+        if snap["runs"]:
+            st.plotly_chart(cached_fig("weightings", snap, lambda: curves_fig(
+                snap["runs"], "Validation RMSE per task")), key="lab_w_curves")
+            runs_table(snap["runs"])
+            dyn = lab.dynamics_rows(snap["runs"])
+            if dyn:
+                st.plotly_chart(dynamics_fig(dyn), key="lab_w_dynamics")
+            else:
+                st.caption("No gradient-conflict measurements in these runs' histories.")
+
+    card2()

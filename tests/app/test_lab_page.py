@@ -1,0 +1,110 @@
+"""AppTest of the Lab page: the architectures card trains to the end (polled with at.run()), the
+prepared sweep draws its figure and verdict, the weighting card compares two methods."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.app.test_pages import new_app, no_exception, texts
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+def _lab():
+    at = new_app().run()
+    at.switch_page("pages/lab.py").run()
+    no_exception(at, "lab page")
+    return at
+
+
+def _poll(at, kind: str, timeout: float = 240):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        at.run()
+        no_exception(at, f"while {kind} runs")
+        job = at.session_state["lab_jobs"][kind]
+        if job.done:
+            break
+        time.sleep(0.3)
+    at.run()
+    return at.session_state["lab_jobs"][kind]
+
+
+@pytest.fixture
+def small_lab(monkeypatch):
+    from mtlrec import lab
+    orig = lab.LabJob.__init__
+
+    def init(self, kind="archs", p=0.5, **options):
+        options.update(n=400, epochs=2)
+        orig(self, kind, p, **options)
+    monkeypatch.setattr(lab.LabJob, "__init__", init)
+
+
+def test_lab_page_lists_weighting_methods_and_is_idle():
+    at = _lab()
+    assert any(t.value == "Lab" for t in at.title)
+    from mtlrec.weighting import WEIGHTINGS
+    assert list(at.selectbox(key="lab_w1").options) == list(WEIGHTINGS)
+    assert "prepared sweep" in texts(at)
+    assert not at.button(key="lab_run").disabled
+
+
+def test_architectures_card_trains_all_three_then_shows_test_table(small_lab):
+    at = _lab()
+    at.slider(key="lab_p").set_value(0.3).run()
+    at.button(key="lab_run").click().run()
+    no_exception(at, "start")
+    assert at.button(key="lab_run").disabled          # one experiment at a time
+    job = _poll(at, "archs")
+    assert job.status == "finished", job.snapshot()["error"]
+    assert job.p == pytest.approx(0.3)
+    assert at.get("plotly_chart")
+    table = at.dataframe[0].value
+    assert set(table["run"]) == {"shared-bottom", "MMoE", "PLE"}
+    assert (table["mean rmse"] > 0).all()
+    assert not at.button(key="lab_run").disabled        # the page redrew its buttons at the end
+
+
+def test_prepared_sweep_draws_metric_against_p_and_a_verdict(small_lab):
+    at = _lab()
+    at.number_input(key="lab_sweep_seeds").set_value(1).run()
+    at.button(key="lab_sweep").click().run()
+    job = _poll(at, "sweep", timeout=400)
+    assert job.status == "finished", job.snapshot()["error"]
+    assert len(at.get("plotly_chart")) >= 1
+    table = next(d.value for d in at.dataframe if "architecture" in d.value.columns)
+    assert {"p = 0.5", "p = 0.9", "p = 1"} <= set(table.columns)
+    assert "paper's ordering" in texts(at)
+
+
+def test_weighting_card_compares_two_methods_without_dynamics(small_lab):
+    at = _lab()
+    at.selectbox(key="lab_w1").set_value("static")
+    at.selectbox(key="lab_w2").set_value("dwa").run()
+    at.button(key="lab_wrun").click().run()
+    job = _poll(at, "weightings")
+    assert job.status == "finished", job.snapshot()["error"]
+    assert set(job.snapshot()["runs"]) == {"static", "dwa"}
+    shown = texts(at)
+    if not any(e.get("dynamics") for r in job.snapshot()["runs"].values() for e in r["history"]["epochs"]):
+        assert "No gradient-conflict measurements" in shown
+
+
+def test_cancel_stops_the_experiment_and_says_so(monkeypatch):
+    from mtlrec import lab
+    orig = lab.LabJob.__init__
+
+    def init(self, kind="archs", p=0.5, **options):
+        options.update(n=400, epochs=500)          # would run for minutes
+        orig(self, kind, p, **options)
+    monkeypatch.setattr(lab.LabJob, "__init__", init)
+    at = _lab()
+    at.button(key="lab_run").click().run()
+    assert not at.button(key="lab_cancel").disabled
+    at.button(key="lab_cancel").click().run()
+    job = _poll(at, "archs", timeout=60)
+    assert job.status == "cancelled"
+    assert any("Cancelled" in w.value for w in at.warning)
+    assert not at.button(key="lab_run").disabled
