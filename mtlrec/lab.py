@@ -202,25 +202,29 @@ def curve_rows(runs: dict, key: str = "valid", metric: str = METRIC) -> list[dic
     return out
 
 
-def _flatten(d, prefix=""):
-    out = {}
-    if isinstance(d, dict):
-        for k, v in d.items():
-            out.update(_flatten(v, f"{prefix}{k}." if not isinstance(v, (int, float)) else f"{prefix}{k}"))
-    elif isinstance(d, (int, float)) and not isinstance(d, bool) and math.isfinite(d):
-        out[prefix.rstrip(".")] = float(d)
-    return out
-
-
 def dynamics_rows(runs: dict) -> list[dict]:
-    """Long-format rows ``{"run", "measure", "epoch", "value"}`` of the numbers under each epoch's
-    ``"dynamics"`` (gradient-conflict measurements, when the trainer records them; nested keys
-    joined with dots). [] when no run's history has any."""
+    """Long-format rows ``{"run", "measure", "epoch", "value"}`` of the gradient-conflict measurements
+    the trainer records under each epoch's ``"dynamics"`` (`mtlrec.training.dynamics`): per task pair
+    the mean cosine between the task gradients on the shared parameters ("cosine a–b") and the share
+    of sampled batches where it is negative ("conflict a–b"); per task the gradient norm ("grad norm
+    t"). [] when no run's history has any."""
     out = []
     for name, r in runs.items():
         for e in (r.get("history") or {}).get("epochs") or []:
-            for k, v in _flatten(e.get("dynamics") or {}).items():
-                out.append({"run": name, "measure": k, "epoch": int(e.get("epoch", 0)), "value": v})
+            d = e.get("dynamics") or {}
+            ep = int(e.get("epoch", 0))
+            vals: dict[str, float] = {}
+            for pair in d.get("pairs") or []:
+                ab = "–".join(str(t) for t in pair.get("tasks") or [])
+                for key, label in (("cosine", "cosine"), ("conflict", "conflict")):
+                    v = pair.get(key)
+                    if isinstance(v, (int, float)) and math.isfinite(v):
+                        vals[f"{label} {ab}"] = float(v)
+            for t, v in (d.get("grad_norm") or {}).items():
+                if isinstance(v, (int, float)) and math.isfinite(v):
+                    vals[f"grad norm {t}"] = float(v)
+            for k, v in vals.items():
+                out.append({"run": name, "measure": k, "epoch": ep, "value": v})
     return out
 
 

@@ -48,10 +48,17 @@ def test_lab_job_cancel_and_unknown_kind():
     assert job.snapshot()["status"] == "cancelled"
 
 
-def test_dynamics_rows_read_nested_measurements_and_ignore_their_absence():
-    runs = {"a": {"history": {"epochs": [{"epoch": 1, "dynamics": {"cosine": {"y1|y2": -0.2}, "flag": True}},
-                                         {"epoch": 2}]}},
-            "b": {"history": {"epochs": [{"epoch": 1}]}}}
-    rows = lab.dynamics_rows(runs)
-    assert rows == [{"run": "a", "measure": "cosine.y1|y2", "epoch": 1, "value": -0.2}]
-    assert lab.dynamics_rows({"b": runs["b"]}) == []
+def test_dynamics_rows_read_the_trainers_conflict_measurements():
+    """A lab run records gradient dynamics; the weighting card reads its cosine and conflict per pair."""
+    ds = lab.lab_dataset(0.5, n=600, seed=0)
+    run = lab.run_one(ds, "shared_bottom", seed=0, epochs=2, dynamics_every=1)
+    rows = lab.dynamics_rows({"static": run})
+    measures = {r["measure"] for r in rows}
+    assert {"cosine y1–y2", "conflict y1–y2", "grad norm y1", "grad norm y2"} <= measures
+    assert sorted({r["epoch"] for r in rows}) == [1, 2]
+    for r in rows:
+        if r["measure"].startswith("cosine"):
+            assert -1.0001 <= r["value"] <= 1.0001
+        if r["measure"].startswith("conflict"):
+            assert 0.0 <= r["value"] <= 1.0
+    assert lab.dynamics_rows({"b": {"history": {"epochs": [{"epoch": 1}]}}}) == []
