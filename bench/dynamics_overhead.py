@@ -30,15 +30,25 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def main() -> None:
+def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--every", type=int, default=None, help="dynamics_every when on (default: the library's)")
     ap.add_argument("--arch", default="mmoe", choices=("mmoe", "ple", "shared_bottom"))
-    a = ap.parse_args()
+    a = ap.parse_args(argv)
+    out = measure(rounds=a.rounds, epochs=a.epochs, every=a.every, arch=a.arch)
+    if a.json:
+        print(json.dumps(out, indent=2))
+    else:
+        for k, v in out.items():
+            print(f"{k:28s} {v}")
 
+
+def measure(rounds: int = 3, epochs: int = 2, every: int | None = None, arch: str = "mmoe") -> dict:
+    """The measurement described above; returns the figures as a dict (used by bench/lab.py too).
+    Sets torch to 1 CPU thread."""
     import torch
     torch.set_num_threads(1)
     from mtlrec.config import RunConfig, TrainConfig
@@ -46,10 +56,10 @@ def main() -> None:
     from mtlrec.training.dynamics import sampled_batches
     from mtlrec.training.trainer import Trainer
 
-    every = a.every if a.every is not None else TrainConfig().dynamics_every
-    cfg = RunConfig.load(ROOT / "sample_data" / f"config_{a.arch}.json")
+    every = every if every is not None else TrainConfig().dynamics_every
+    cfg = RunConfig.load(ROOT / "sample_data" / f"config_{arch}.json")
     cfg.train.device = "cpu"
-    cfg.train.epochs = a.epochs
+    cfg.train.epochs = epochs
     cfg.train.baselines = False
     t0 = time.perf_counter()
     ds = build_dataset(cfg)
@@ -66,7 +76,7 @@ def main() -> None:
 
     one(0)  # warm-up (allocator, kernels)
     on, off, same = [], [], []
-    for r in range(a.rounds):
+    for r in range(rounds):
         order = (every, 0) if r % 2 == 0 else (0, every)
         got = {}
         for dyn in order:
@@ -82,10 +92,10 @@ def main() -> None:
     n_train = ds.n_rows("train")
     bs = int(cfg.train.batch_size)
     n_batches = -(-n_train // bs)
-    out = {"arch": a.arch, "tasks": [t.name for t in tasks], "train_rows": n_train, "batch_size": bs,
+    out = {"arch": arch, "tasks": [t.name for t in tasks], "train_rows": n_train, "batch_size": bs,
            "batches_per_epoch": n_batches, "every": every,
            "measured_batches_per_epoch": len(sampled_batches(n_batches, every)),
-           "epochs": a.epochs, "rounds": a.rounds, "threads": 1,
+           "epochs": epochs, "rounds": rounds, "threads": 1,
            "samples_per_s_on": round(s_on), "samples_per_s_off": round(s_off),
            "samples_per_s_on_all": [round(v) for v in on], "samples_per_s_off_all": [round(v) for v in off],
            "ratio_on_off": round(s_on / s_off, 3), "slowdown": round(1 - s_on / s_off, 3),
@@ -96,11 +106,7 @@ def main() -> None:
                                          * (measured_ms - step_ms)), 3),
            "epochs_with_dynamics": epochs_with, "same_training": all(same),
            "prep_s": round(prep_s, 1), "loadavg": [round(x, 2) for x in os.getloadavg()]}
-    if a.json:
-        print(json.dumps(out, indent=2))
-    else:
-        for k, v in out.items():
-            print(f"{k:28s} {v}")
+    return out
 
 
 def _step_costs(cfg, ds, tasks, data, reps: int = 15) -> tuple[float, float]:
