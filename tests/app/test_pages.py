@@ -118,7 +118,7 @@ def test_training_from_train_page_progresses_and_finishes(trained):
     assert bar.value == 100
     # per-task curves: loss and metric for both tasks
     charts = at.get("plotly_chart")
-    assert len(charts) == 1
+    assert len(charts) == 2                             # the live curves, then the training dynamics
     spec = charts[0].proto.spec
     for text in ("click: loss", "rating: loss", "click: valid auc", "rating: valid rmse"):
         assert text in spec, text

@@ -86,8 +86,9 @@ def test_main_journey(app_url, session_a, artifacts):
     page.get_by_text(re.compile(r"Finished\. See")).wait_for(timeout=300_000)
     drv.wait_idle(page)
     drv.assert_no_exception(page, "on Train")
-    chart = page.locator('[data-testid="stPlotlyChart"]')
-    expect(chart).to_have_count(1)                      # one live figure, a column per task
+    charts = page.locator('[data-testid="stPlotlyChart"]')
+    expect(charts).to_have_count(2)                     # the live curves (a column per task), then the dynamics
+    chart = charts.first
     # plotly draws its SVG (titles included) after the element appears: wait for it
     for title in ("click: loss", "like: loss", "click: valid auc", "like: valid auc"):
         expect(chart).to_contain_text(title)

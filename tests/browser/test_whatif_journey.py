@@ -24,7 +24,9 @@ def _what_if(page, age: str, occupation: str) -> tuple[str, str]:
     sel = section.locator('[data-testid="stSelectbox"]').filter(has_text="occupation")
     sel.click()
     page.keyboard.type(occupation)                     # the list is virtual: search, then pick
-    page.get_by_role("option", name=occupation, exact=True).click()
+    expect(page.get_by_role("option", name=occupation, exact=True)).to_be_visible()
+    page.keyboard.press("Enter")                       # the filtered list's first (only) match
+    expect(sel).to_contain_text(occupation)
     section.get_by_role("button", name="Score the hypothetical user").click()
     drv.wait_idle(page, LONG)
     page.get_by_text("Hypothetical — not saved").wait_for(timeout=LONG)
@@ -50,6 +52,7 @@ def test_recommendations_explain_what_if_reranks(app_url, context, artifacts):
     page.get_by_role("button", name="Explain").first.click()          # the row's own button
     drv.wait_title(page, "Explain a recommendation", LONG)
     page.get_by_role("heading", name="What if…").wait_for(timeout=LONG)
+    drv.wait_idle(page, LONG)                          # the whole page drawn: no rerun under the form
     drv.assert_no_exception(page, "on Explain")
 
     rank_a, top_a = _what_if(page, "18", "writer")
