@@ -33,6 +33,16 @@ def test_registry_has_the_gradient_methods_and_the_default_backward_is_combine()
     assert torch.allclose(theta.grad, 2.0 * g1 + 0.5 * g2) and float(t_a.grad) == pytest.approx(4.0)
 
 
+@pytest.mark.parametrize("method", sorted(WEIGHTINGS))
+def test_one_task_gets_its_plain_gradient(method):
+    """A single-task baseline trains with the run's weighting: nothing to aggregate."""
+    theta = torch.nn.Parameter(torch.zeros(3))
+    g = torch.tensor([1.0, 2.0, 3.0])
+    w = get_weighting(method, TWO[:1])
+    w.backward({"a": g @ theta}, [theta])
+    assert torch.allclose(theta.grad, g * w.weights()["a"]) and w.weights()["a"] > 0
+
+
 def test_pcgrad_projects_conflicting_gradients_by_hand():
     theta, t_a, g1, g2, losses = linear_toy([1.0, 0.0, 2.0], [-1.0, 1.0, 0.2])
     assert float(g1 @ g2) < 0                          # they conflict

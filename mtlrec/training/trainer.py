@@ -5,6 +5,11 @@ Speed notes: per-task losses are kept on the device and read back (one sync) onl
 ``torch.Generator`` (``randperm`` on the device), so the loop does not touch the global
 torch RNG. Validation runs in large batches under ``torch.inference_mode``.
 
+Loss weighting: each batch's per-task losses go to ``weighting.backward(losses, shared_params,
+scaler)`` (`mtlrec.weighting.base`), which fills the gradients -- by backpropagating a weighted
+loss sum, or, for the gradient-based strategies, by aggregating per-task gradients of the shared
+parameters; with AMP the gradients it leaves are scaled, and ``scaler.step`` unscales them.
+
 Reproducibility: the same seed gives the same history on CPU. Model initialisation uses
 torch's *global* RNG (``torch.manual_seed`` is process-wide), so ``seeded_build`` seeds and
 builds under a lock; dropout layers also draw from the global RNG, so two jobs with dropout

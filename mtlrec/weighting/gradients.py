@@ -13,6 +13,7 @@ the scale before aggregating (not every aggregator is scale-invariant: Nash-MTL 
 direction is multiplied back, so ``scaler.step`` unscales it, checks it for inf/NaN and skips the
 step as it always does. A non-finite Jacobian is not aggregated: the plain (non-finite) sum stays
 in ``.grad``, so the scaler skips the step, or, without AMP, the trainer's NaN guard reports it.
+With one task (a single-task baseline) there is nothing to aggregate: its plain gradient is used.
 """
 from __future__ import annotations
 
@@ -73,7 +74,7 @@ class JacobianAggregation(WeightingStrategy):
         jac, scale = task_jacobian(losses, self.task_names, params, scaler)
         total = self.combine(losses)
         (scaler.scale(total) if scaler is not None else total).backward()
-        if params and bool(torch.isfinite(jac).all()):
+        if params and len(self.task_names) > 1 and bool(torch.isfinite(jac).all()):   # one task: its gradient
             write_grads(params, self.aggregate(jac) * scale)
 
     def weights(self):

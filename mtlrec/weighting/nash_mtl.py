@@ -7,9 +7,16 @@ Its warm-start state (previous α and step counter) travels in ``state_dict()`` 
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from mtlrec.weighting.gradients import JacobianAggregation
+
+# torchjd's problem is re-solved with new parameters every step; cvxpy warns (once) that it is not
+# DPP, i.e. that it cannot cache the compilation -- expected here, and nothing for the user to fix
+warnings.filterwarnings("ignore", message="You are solving a parameterized problem that is not DPP",
+                        category=UserWarning)
 
 
 class NashMTLStrategy(JacobianAggregation):
