@@ -6,8 +6,9 @@
 Per dataset, one model per method (the dataset's architecture and training defaults, only
 ``train.weighting`` changes, same seed), per-task test metrics with the best-by-validation
 weights, Δm (%) against single-task baselines (LibMTL's Δm, `mtlrec.runlib.delta_m`; the
-baselines are trained once per dataset with ``train.baselines``, same budget) and the mean
-training time per epoch.
+baselines are trained once per dataset with ``train.baselines`` in the first method's run, same
+budget; put ``static`` first: with one task every method but ``uncertainty`` trains on the plain
+loss) and the mean training time per epoch (wall clock of this process: on a shared machine, noisy).
 
 * sample: ``sample_data/config_mmoe.json`` as shipped (MMoE; click, like, rating, genres);
 * census: ``../shared/datasets/census-income-kdd`` loaded and split as ``bench/census.py`` does
