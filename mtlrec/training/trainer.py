@@ -5,6 +5,11 @@ Speed notes: per-task losses are kept on the device and read back (one sync) onl
 ``torch.Generator`` (``randperm`` on the device), so the loop does not touch the global
 torch RNG. Validation runs in large batches under ``torch.inference_mode``.
 
+Loss weighting: each batch's per-task losses go to ``weighting.backward(losses, shared_params,
+scaler)`` (`mtlrec.weighting.base`), which fills the gradients -- by backpropagating a weighted
+loss sum, or, for the gradient-based strategies, by aggregating per-task gradients of the shared
+parameters; with AMP the gradients it leaves are scaled, and ``scaler.step`` unscales them.
+
 Reproducibility: the same seed gives the same history on CPU. Model initialisation uses
 torch's *global* RNG (``torch.manual_seed`` is process-wide), so ``seeded_build`` seeds and
 builds under a lock; dropout layers also draw from the global RNG, so two jobs with dropout
@@ -195,6 +200,10 @@ class Trainer:
         if isinstance(self.weighting, torch.nn.Module):
             self.weighting.to(self.device)
         self.optimizer = _make_optimizer(self.model, self.tasks, self.cfg, self.device)
+        # shared parameters (all but the task towers): gradient-based weightings aggregate their
+        # per-task gradients in ``weighting.backward``; towers get their own task's gradient
+        tower = {id(p) for plist in self.model.task_parameters().values() for p in plist}
+        self.shared_params = [p for p in self.model.parameters() if p.requires_grad and id(p) not in tower]
         wparams = [p for p in getattr(self.weighting, "parameters", lambda: [])() if p.requires_grad]
         if wparams:  # adaptive weighting strategies with learnable parameters
             self.optimizer.add_param_group({"params": wparams, "weight_decay": 0.0})
@@ -448,6 +457,7 @@ class Trainer:
         opt = self.optimizer
         scaler = self.scaler
         use_amp = self.use_amp
+        shared_params = self.shared_params
         stop = self.stop_event
         on_batch = self.on_batch
         from mtlrec.training.dynamics import DynamicsRecorder
@@ -473,16 +483,14 @@ class Trainer:
                     with (torch.autocast(dev.type, dtype=torch.float16) if use_amp else _NULL):
                         out = model(feats)
                         losses = {t.name: t.loss(out[t.name].float(), labels[t.label]) for t in tasks}
-                        total = weighting.combine(losses)
                     if dynamics is not None:   # sampled batches: task gradients on the shared params (no .grad)
                         dynamics.batch(b, n_batches, feats, losses)
                     opt.zero_grad(set_to_none=True)
+                    weighting.backward(losses, shared_params, scaler=scaler)   # grads scaled when AMP
                     if scaler is not None:
-                        scaler.scale(total).backward()
                         scaler.step(opt)
                         scaler.update()
                     else:
-                        total.backward()
                         opt.step()
                     with torch.no_grad():
                         window[nw] = torch.stack([losses[n].detach().float() for n in names])

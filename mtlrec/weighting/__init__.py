@@ -1,20 +1,40 @@
 """Loss-weighting strategies, chosen by name from `WEIGHTINGS`.
 
 ``get_weighting(name, tasks, **options)`` builds one. To add a strategy: one file
-with a `WeightingStrategy` subclass implementing ``combine`` and ``weights``, plus
-one line in `WEIGHTINGS`.
+with a `WeightingStrategy` subclass implementing ``combine`` and ``weights`` (gradient-based
+ones override ``backward`` too, see `mtlrec.weighting.gradients`), plus one line in `WEIGHTINGS`.
+Hand-written: static, uncertainty, dwa, gradnorm, rlw; aggregators from torchjd 0.18.0:
+pcgrad, mgda, cagrad, nash_mtl, imtlg, aligned_mtl, upgrad.
 """
 from __future__ import annotations
 
 from mtlrec.weighting.base import WeightingStrategy, l2_penalty, total_loss
+from mtlrec.weighting.aligned_mtl import AlignedMTLStrategy
+from mtlrec.weighting.cagrad import CAGradStrategy
 from mtlrec.weighting.dwa import DynamicWeightAverage
+from mtlrec.weighting.gradnorm import GradNorm
+from mtlrec.weighting.imtlg import IMTLGStrategy
+from mtlrec.weighting.mgda import MGDAStrategy
+from mtlrec.weighting.nash_mtl import NashMTLStrategy
+from mtlrec.weighting.pcgrad import PCGradStrategy
+from mtlrec.weighting.rlw import RandomLossWeighting
 from mtlrec.weighting.static import StaticWeighting
 from mtlrec.weighting.uncertainty import UncertaintyWeighting
+from mtlrec.weighting.upgrad import UPGradStrategy
 
 WEIGHTINGS: dict[str, type[WeightingStrategy]] = {
     "static": StaticWeighting,
     "uncertainty": UncertaintyWeighting,
     "dwa": DynamicWeightAverage,
+    "gradnorm": GradNorm,
+    "rlw": RandomLossWeighting,
+    "pcgrad": PCGradStrategy,
+    "mgda": MGDAStrategy,
+    "cagrad": CAGradStrategy,
+    "nash_mtl": NashMTLStrategy,
+    "imtlg": IMTLGStrategy,
+    "aligned_mtl": AlignedMTLStrategy,
+    "upgrad": UPGradStrategy,
 }
 
 

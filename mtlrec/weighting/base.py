@@ -1,6 +1,10 @@
-"""The loss-weighting seam: how per-task losses L_i become one training loss.
+"""The loss-weighting seam: how per-task losses L_i become one training loss (or one gradient).
 
-A strategy implements one method, ``combine(losses) -> scalar``. The total loss of
+A strategy implements ``combine(losses) -> scalar``; the trainer calls
+``backward(losses, shared_params, scaler)`` once per batch, whose default is
+``combine(losses).backward()``. Gradient-based strategies (`mtlrec.weighting.gradients`)
+override ``backward`` instead: they take the per-task gradients of the shared parameters
+and aggregate them (task towers get their own task's gradient as usual). The total loss of
 the article (§4.2) is ``L = combine({i: L_i}) + λ·Σ_i ‖θ_i‖²`` (`total_loss`), where
 θ_i are the parameters of task i's tower.
 
@@ -9,6 +13,10 @@ Contract for the trainer:
 * strategies are `nn.Module`s. Move one to the training device (``.to(device)``)
   *before* building the optimiser and add ``strategy.parameters()`` to it
   (empty for static/DWA; the log-variances for uncertainty weighting);
+* per batch: ``optimizer.zero_grad()``, ``strategy.backward(losses, shared_params, scaler)``
+  (``shared_params``: the model's parameters that are not in a task tower; ``scaler``: AMP's
+  ``GradScaler`` or None), then ``scaler.step(optimizer)`` / ``optimizer.step()``. A strategy
+  leaves the ``.grad`` fields *scaled* by the scaler like ``scaler.scale(loss).backward()`` does;
 * call ``epoch_end(epoch_losses)`` once per epoch with the mean *training* loss
   per task (plain floats); DWA uses it, others ignore it;
 * ``weights()`` returns the current effective weight per task for logging;
@@ -41,6 +49,12 @@ class WeightingStrategy(nn.Module):
 
     def epoch_end(self, epoch_losses: dict[str, float]) -> None:
         """Hook called after every training epoch with the mean training loss per task."""
+
+    def backward(self, losses: dict[str, torch.Tensor], shared_params: list[torch.Tensor], scaler=None) -> None:
+        """Fill the ``.grad`` fields from one batch's per-task losses (after ``zero_grad``).
+        Default: backpropagate ``combine(losses)`` (scaled by AMP's ``scaler`` when given)."""
+        total = self.combine(losses)
+        (scaler.scale(total) if scaler is not None else total).backward()
 
     def forward(self, losses: dict[str, torch.Tensor]) -> torch.Tensor:
         return self.combine(losses)
