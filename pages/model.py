@@ -85,7 +85,11 @@ cur_w = state.train.get("weighting", "static")
 state.train["weighting"] = st.selectbox(
     "Loss weighting", ws, index=ws.index(cur_w) if cur_w in ws else 0, key=f"weighting_{ctr}",
     help="static: fixed weights from the sliders; uncertainty: learned per-task uncertainty "
-         "(Kendall et al.); dwa: dynamic weight average from the loss trends (Liu et al.)")
+         "(Kendall et al.); dwa: dynamic weight average from the loss trends (Liu et al.); gradnorm: weights "
+         "that equalise the tasks' training rates (Chen et al.); rlw: random weights each step (Lin et al.). "
+         "Gradient methods combine the tasks' gradients on the shared layers instead of their losses "
+         "(torchjd): pcgrad, mgda, cagrad, nash_mtl, imtlg, aligned_mtl, upgrad — slower per step; "
+         "see the README's weighting table")
 
 # ---------------------------------------------------------------------------- architecture
 st.subheader("Architecture")
