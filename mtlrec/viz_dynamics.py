@@ -71,7 +71,7 @@ def grad_norm_fig(history: Mapping | None):
                         y=[e["dynamics"].get("grad_norm", {}).get(t) for e in eps],
                         mode="lines+markers", name=t, line=dict(color=PALETTE[i % len(PALETTE)]))
     fig.update_layout(xaxis_title="epoch", yaxis_title="gradient norm", yaxis_type="log")
-    return _layout(fig, TITLES["grad_norm"], height=280)
+    return _below(_layout(fig, TITLES["grad_norm"], height=300))
 
 
 def pair_label(tasks) -> str:
@@ -113,8 +113,14 @@ def cosine_fig(history: Mapping | None):
     fig.add_hline(y=0, line=dict(color="#868E96", width=1))
     fig.update_layout(xaxis_title="epoch", yaxis=dict(title="cosine", range=[-1.05, 1.05]),
                       yaxis2=dict(title="conflict share", overlaying="y", side="right", range=[0, 1.05],
-                                  tickformat=".0%", showgrid=False))
-    return _layout(fig, TITLES["cosine"], height=320)
+                                  tickvals=[0, 0.25, 0.5, 0.75, 1.0], tickformat=".0%", showgrid=False))
+    return _below(_layout(fig, TITLES["cosine"], height=340))
+
+
+def _below(fig):
+    """The legend under the plot, so that it never covers the title."""
+    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.25, x=0))
+    return fig
 
 
 def entropy_fig(history: Mapping | None):
