@@ -76,3 +76,28 @@ def with_label_stats(ds: PreparedDataset) -> PreparedDataset:
     labels = {"rating": {"type": "regression", "mean": float(y.mean()), "std": float(y.std())}}
     ds.meta = {**ds.meta, "report": {**ds.meta.get("report", {}), "labels": labels}}
     return ds
+
+
+def finished_tiny_job(run_dir, task_names, **train):
+    """A finished TrainingJob of a tiny MMoE (2 experts of [16], towers [8], embeddings 8) on the
+    hand-built training fixture (1,500 rows; regression targets standardised), as the Train page
+    leaves it; ``train`` overrides the 1-epoch CPU settings."""
+    import torch
+
+    from mtlrec.config import RunConfig
+    from mtlrec.jobs import TrainingJob
+    tasks = [t for t in TASKS if t["name"] in task_names]
+    cfg = RunConfig.from_dict({"tasks": tasks,
+                               "model": {"arch": "mmoe", "n_experts": 2, "expert_dims": [16], "tower_dims": [8],
+                                         "embedding_dim": 8},
+                               "train": {"epochs": 1, "batch_size": 512, "device": "cpu", **train}})
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        j = TrainingJob(cfg, run_dir=run_dir, dataset=with_label_stats(make_dataset(n_rows=1500))).start()
+        j.join(timeout=240)
+    finally:
+        torch.set_num_threads(n)
+    snap = j.snapshot()
+    assert snap["status"] == "finished", snap
+    return j

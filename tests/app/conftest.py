@@ -17,3 +17,4 @@ def runs_dir(tmp_path_factory):
         os.environ.pop("MTLREC_RUNS_DIR", None)
     else:
         os.environ["MTLREC_RUNS_DIR"] = old
+

@@ -4,10 +4,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import torch
 from streamlit.testing.v1 import AppTest
 
-from _fixtures_train import TASKS, make_dataset, with_label_stats
+from _fixtures_train import finished_tiny_job
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "app.py")
@@ -16,25 +15,7 @@ APP = str(ROOT / "app.py")
 @pytest.fixture(scope="module")
 def job(tmp_path_factory):
     """A finished training job of a tiny MMoE (click, rating; 1 epoch)."""
-    from mtlrec.config import RunConfig
-    from mtlrec.jobs import TrainingJob
-    d = tmp_path_factory.mktemp("explain_lime_app") / "run-mmoe"
-    tasks = [t for t in TASKS if t["name"] in ("click", "rating")]
-    cfg = RunConfig.from_dict({"tasks": tasks,
-                               "model": {"arch": "mmoe", "n_experts": 2, "expert_dims": [16], "tower_dims": [8],
-                                         "embedding_dim": 8},
-                               "train": {"epochs": 1, "batch_size": 512, "device": "cpu"}})
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        j = TrainingJob(cfg, run_dir=d, dataset=with_label_stats(make_dataset(n_rows=1500))).start()
-        j.join(timeout=240)
-    finally:
-        torch.set_num_threads(n)
-    snap = j.snapshot()
-    status = snap.get("status") if isinstance(snap, dict) else getattr(snap, "status", None)
-    assert status == "finished", snap
-    return j
+    return finished_tiny_job(tmp_path_factory.mktemp("explain_lime_app") / "run-mmoe", ("click", "rating"))
 
 
 def no_exception(at: AppTest, where: str) -> None:
