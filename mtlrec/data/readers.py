@@ -335,6 +335,21 @@ def _excel_error(name: str) -> DataError:
                      fix="save the sheet as CSV (File → Save as → CSV UTF-8)")
 
 
+def _tables_only(files):
+    """(the files that may hold a table, {name: why} of those skipped: readmes, licences, checksums);
+    an Excel workbook is an error that says to save the sheet as CSV."""
+    kept, ignored = [], {}
+    for n, b in files:
+        why = ignored_why(n)
+        if why:
+            ignored[Path(str(n)).name] = why
+        elif _is_excel(n, b):
+            raise _excel_error(Path(str(n)).name)
+        else:
+            kept.append((n, b))
+    return kept, ignored
+
+
 def _is_excel(name: str, data: bytes) -> bool:
     return Path(str(name)).suffix.lower() in EXCEL_EXTS or data[:8] == _OLE2
 
@@ -423,16 +438,7 @@ def _load_files(files: list[tuple[str, bytes]], *, sep: str | None) -> RawData:
     with_udata = any(Path(str(n)).name.lower() == "u.data" for n, _ in files)
     if split_parts and not with_udata:
         return _ml100k_split(split_parts, [(n, b) for n, b in files if not ml100k_split_part(n)], sep=sep)
-    kept, ignored = [], {}
-    for n, b in files:
-        why = ignored_why(n)
-        if why:
-            ignored[Path(str(n)).name] = why
-        elif _is_excel(n, b):
-            raise _excel_error(Path(str(n)).name)
-        else:
-            kept.append((n, b))
-    files = kept
+    files, ignored = _tables_only(files)
     if not files:
         skipped = " (" + "; ".join(f"{k}: {v}" for k, v in ignored.items()) + ")" if ignored else ""
         raise DataError("no data table among the files" + skipped,
@@ -1247,15 +1253,7 @@ def _ml100k_split(split_parts: dict, others: list[tuple[str, bytes]], *, sep: st
         raise DataError(f"u{key}.{have} is one half of a ready-made MovieLens 100K split: u{key}.{lack} is missing",
                         file=f"u{key}.{have}", fix=f"add u{key}.{lack} (u{key}.base = train, u{key}.test = test), "
                                                     "or give u.data for all ratings")
-    side, ignored = [], {}
-    for n, b in others:
-        why = ignored_why(n)
-        if why:
-            ignored[Path(str(n)).name] = why
-        elif _is_excel(n, b):
-            raise _excel_error(Path(str(n)).name)
-        else:
-            side.append((n, b))
+    side, ignored = _tables_only(others)
     raw = _combine_splits({"train": split_parts[key]["base"], "test": split_parts[key]["test"]}, side, sep=sep)
     if ignored:
         raw.meta.setdefault("ignored", {}).update(ignored)
