@@ -93,6 +93,18 @@ def wait_idle(page, timeout: float = 60_000) -> None:
     page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=timeout)
 
 
+def open_first_run(page, timeout: float = 240_000) -> None:
+    """On Runs: select the first listed run and open it as the current run (lands on Results)."""
+    go(page, "Runs")
+    picker = page.locator('[data-testid="stMultiSelect"]').filter(has_text="Select runs")
+    picker.locator("input").click()
+    page.get_by_role("option").first.click()
+    page.keyboard.press("Escape")
+    wait_idle(page)
+    page.get_by_role("button", name="Open as the current run").click()
+    wait_title(page, "Results", timeout)
+
+
 def open_app(page, url: str, timeout: float = 60_000) -> None:
     page.goto(url, timeout=timeout)
     page.get_by_role("button", name="Load sample & configure").wait_for(timeout=timeout)
