@@ -101,3 +101,21 @@ def finished_tiny_job(run_dir, task_names, **train):
     snap = j.snapshot()
     assert snap["status"] == "finished", snap
     return j
+
+
+def tiny_run_folder(run_dir, dataset):
+    """A tiny shared-bottom run folder (all TASKS, one epoch, one torch thread) trained on ``dataset``
+    through the training API; returns ``run_dir``."""
+    from mtlrec.config import RunConfig
+    from mtlrec.training.pipeline import run_training
+    cfg = RunConfig.from_dict({"tasks": TASKS, "model": {"arch": "shared_bottom", "shared_dims": [32, 16],
+                                                         "tower_dims": [8], "embedding_dim": 8},
+                               "train": {"epochs": 1, "batch_size": 512, "device": "cpu", "seed": 0}})
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        res = run_training(cfg, run_dir=run_dir, dataset=dataset)
+    finally:
+        torch.set_num_threads(n)
+    assert res.status == "finished"
+    return run_dir

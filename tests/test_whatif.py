@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from _fixtures_train import TASKS
+from _fixtures_train import TASKS, tiny_run_folder
 from _fixtures_whatif import make_whatif_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -21,20 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
-    from mtlrec.config import RunConfig
-    from mtlrec.training.pipeline import run_training
-    d = tmp_path_factory.mktemp("whatif_run") / "run"
-    cfg = RunConfig.from_dict({"tasks": TASKS, "model": {"arch": "shared_bottom", "shared_dims": [32, 16],
-                                                         "tower_dims": [8], "embedding_dim": 8},
-                               "train": {"epochs": 1, "batch_size": 512, "device": "cpu", "seed": 0}})
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        res = run_training(cfg, run_dir=d, dataset=make_whatif_dataset())
-    finally:
-        torch.set_num_threads(n)
-    assert res.status == "finished"
-    return d
+    return tiny_run_folder(tmp_path_factory.mktemp("whatif_run") / "run", make_whatif_dataset())
 
 
 @pytest.fixture(scope="module")
