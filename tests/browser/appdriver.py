@@ -27,8 +27,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+SERVED: dict[str, Path] = {}          # URL of a server started by `serve` -> its runs folder
+
+
+def workspaces_dir(runs_dir: Path) -> Path:
+    """Where a test server started on ``runs_dir`` keeps its visitors' workspaces (beside the runs)."""
+    return Path(runs_dir).parent / (Path(runs_dir).name + "_workspaces")
+
+
 def start_server(port: int, runs_dir: Path, log_path: Path, app_dir: Path | None = None) -> subprocess.Popen:
-    env = dict(os.environ, MTLREC_RUNS_DIR=str(runs_dir), CUDA_VISIBLE_DEVICES=os.environ.get("CUDA_VISIBLE_DEVICES", ""),
+    env = dict(os.environ, MTLREC_RUNS_DIR=str(runs_dir), MTLREC_WORKSPACES=str(workspaces_dir(runs_dir)),
+               CUDA_VISIBLE_DEVICES=os.environ.get("CUDA_VISIBLE_DEVICES", ""),
                HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", STREAMLIT_BROWSER_GATHER_USAGE_STATS="false")
     log = open(log_path, "w")
     return subprocess.Popen(
@@ -59,11 +68,13 @@ def serve(runs_dir: Path, log_path: Path):
     port = free_port()
     proc = start_server(port, runs_dir, log_path)
     url = f"http://127.0.0.1:{port}"
+    SERVED[url] = Path(runs_dir)
     try:
         wait_healthy(url, proc)
         yield url
     finally:
         stop_server(proc)
+        SERVED.pop(url, None)
 
 
 def stop_server(proc: subprocess.Popen) -> None:
@@ -86,6 +97,28 @@ def assert_no_exception(page, where: str = "") -> None:
     boxes = page.locator(EXCEPTION)
     if boxes.count():
         raise AssertionError(f"Streamlit exception {where}: {boxes.first.inner_text()[:2000]}")
+
+
+def wait_saved(page, check, timeout: float = 60.0) -> dict:
+    """Wait until the workspace named in the page's URL (``?ws=``) is saved on disk with ``check(doc)``
+    true. A widget change reaches the server as a rerun request that the page's script-state attribute
+    may not show yet, so waiting for "notRunning" alone can return before the change is saved."""
+    import json
+    import re
+    m = re.search(r"[?&]ws=([0-9a-f]{32})", page.url)
+    assert m, f"no workspace id in {page.url}"
+    origin = re.match(r"https?://[^/]+", page.url).group(0)
+    path = workspaces_dir(SERVED[origin]) / m.group(1) / "workspace.json"
+    deadline, doc = time.time() + timeout, None
+    while time.time() < deadline:
+        try:
+            doc = json.loads(path.read_text())
+            if check(doc):
+                return doc
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.05)
+    raise AssertionError(f"workspace {path} not saved as expected in {timeout:.0f} s; last: {doc}")
 
 
 def wait_idle(page, timeout: float = 60_000) -> None:

@@ -30,6 +30,7 @@ def test_reload_keeps_dataset_and_configuration(app_url, context):
     _set_number(page, "Epochs", "3")
     _set_number(page, "Batch size", "2048")
     assert re.search(r"[?&]ws=[0-9a-f]{32}", page.url), page.url
+    drv.wait_saved(page, lambda doc: doc["train"].get("epochs") == 3 and doc["train"].get("batch_size") == 2048)
     page.reload()
     drv.wait_title(page, "Tasks & model")
     expect(page.get_by_label("Epochs", exact=True)).to_have_value("3")
