@@ -1,8 +1,6 @@
 """The Lab page in the browser: a one-seed prepared sweep runs to the end and draws metric vs p."""
 from __future__ import annotations
 
-import time
-
 import pytest
 from playwright.sync_api import expect
 
@@ -12,7 +10,6 @@ pytestmark = pytest.mark.browser
 
 
 def test_lab_sweep_in_the_browser(app_url, context, artifacts):
-    t0 = time.time()
     page = context.new_page()
     page.goto(app_url)
     drv.wait_idle(page)
@@ -31,4 +28,3 @@ def test_lab_sweep_in_the_browser(app_url, context, artifacts):
     assert page.locator('[data-testid="stPlotlyChart"]').count() >= 1
     expect(page.get_by_role("button", name="Prepared sweep")).to_be_enabled()
     drv.shot(page, artifacts / "lab_sweep.png")
-    assert time.time() - t0 < 120
