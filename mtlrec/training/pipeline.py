@@ -184,6 +184,26 @@ class RunResult:
         return self.metrics.get("ranking_baseline") or {}
 
 
+def evaluate_test(trainer, data) -> tuple[dict, tuple | None]:
+    """(test metrics as ``Trainer.evaluate`` gives them, (predictions, labels) {task: array} of the
+    same pass, or None): the one scoring of the test split, kept for ``predictions_test.npz``."""
+    from mtlrec.training.trainer import Trainer
+    seen: dict = {}
+
+    def predict_split(d, split, batch_size=None):
+        out = Trainer.predict_split(trainer, d, split, batch_size)
+        seen[split] = out
+        return out
+
+    trainer.predict_split = predict_split          # Trainer.evaluate scores through it
+    try:
+        metrics, _ = trainer.evaluate(data, "test")
+    finally:
+        del trainer.predict_split
+    got = seen.get("test")
+    return metrics, (None if got is None else (got[0], got[1]))
+
+
 def rank_test(cfg: RunConfig, model, data, tasks) -> dict:
     """Ranking metrics of the (best) model on the test split, train+valid items left out.
 
@@ -344,7 +364,12 @@ def _run_training(cfg: RunConfig, writer, *, dataset, stop_event, progress: Prog
 
     trainer = Trainer(model, tasks, cfg.train, device, stop_event=stop_event, on_batch=on_batch,
                       on_log=on_log, on_epoch=on_epoch, writer=writer, history=history, on_warning=warn)
-    res = trainer.fit(data, resume=resume)
+    res = trainer.fit(data, resume=resume, evaluate_test=False)
+    if res.status == "finished" and "test" in data.rows and data.n_rows("test") > 0:
+        say("evaluating on the test split ...")
+        res.test, test_preds = evaluate_test(trainer, data)
+        if writer and test_preds is not None:
+            writer.write_predictions("test", *test_preds, row_id=dataset.row_ids("test"))
     metrics = res.metrics_dict()
     metrics["arch"] = cfg.arch
     if degenerate:
