@@ -162,3 +162,25 @@ def test_results_page_opens_without_scoring(run_dir, monkeypatch, runs_dir_env):
 def runs_dir_env(run_dir, monkeypatch):
     monkeypatch.setenv("MTLREC_RUNS_DIR", str(run_dir.parent))
     return run_dir.parent
+
+
+def test_export_and_import_keep_the_stored_predictions(run_dir, tmp_path):
+    import io
+    import zipfile
+
+    from mtlrec.errors import DataError
+    from mtlrec.report import export_zip, import_zip
+    from mtlrec.runs import load_run
+    from mtlrec.workflow import stored_predictions
+    data = export_zip(run_dir)
+    assert "predictions_test.npz" in zipfile.ZipFile(io.BytesIO(data)).namelist()
+    d = import_zip(data, tmp_path / "other")
+    assert stored_predictions(load_run(d), "test") is not None
+    # a damaged member is refused, and nothing is left behind
+    buf = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(buf, "w") as dst:
+        for n in src.namelist():
+            dst.writestr(n, b"junk" if n == "predictions_test.npz" else src.read(n))
+    with pytest.raises(DataError, match="predictions_test.npz"):
+        import_zip(buf.getvalue(), tmp_path / "third")
+    assert not [p for p in (tmp_path / "third").iterdir()] if (tmp_path / "third").exists() else True
