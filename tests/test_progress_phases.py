@@ -178,3 +178,17 @@ def test_train_page_text_names_the_evaluation_phase(tmp_path):
     text = at.get("progress")[0].proto.text
     assert "ranking — users 40/943" in text, text
     job._status = "cancelled"                  # so that the page stops refreshing
+
+
+def test_queued_gpu_batches_are_averaged_over_their_syncs():
+    """Launches that return at once and a sync every 50 batches (a GPU's pattern): the average is the
+    real cost per batch, not the launch time."""
+    p = Progress(epochs=1)
+    t = 0.0
+    p.batch_done(1, 1, 1000, now=t)
+    for b in range(2, 502):
+        t += 0.5 if b % 50 == 0 else 0.001
+        p.batch_done(1, b, 1000, now=t)
+    real = t / 500
+    assert p.batch_s == pytest.approx(real, rel=0.15)
+    assert p.eta_s == pytest.approx(499 * p.batch_s)

@@ -128,6 +128,8 @@ def model_info(model, tasks, dataset) -> dict:
 # ---- progress -----------------------------------------------------------------------------
 EMA_ALPHA = 0.2            # weight of the newest batch time in the seconds-per-batch average
 ETA_MIN_BATCHES = 3        # timed batches before an ETA is given (None before: "estimating ...")
+CHUNK_S = 0.25             # batch times are averaged over runs of batches at least this long (a GPU
+                           # queues work: single batch times jump between launch time and syncs)
 # the steps of the main (multi-task) phase and their share of its part of the bar
 STEPS = ("training", "test evaluation", "ranking")
 STEP_SPAN = {"training": (0.0, 0.85), "test evaluation": (0.85, 0.9), "ranking": (0.9, 1.0)}
@@ -144,7 +146,9 @@ class Progress:
     the owner's lock (see TrainingJob).
 
     The ETA comes from measured batch times: an exponential moving average of the seconds per
-    batch (``batch_s``), defined once ``ETA_MIN_BATCHES`` batches have been timed (None before),
+    batch (``batch_s``, over runs of batches of at least ``CHUNK_S``: on a GPU single batch times
+    swing between launch time and syncs), defined once ``ETA_MIN_BATCHES`` batches have been timed
+    (None before; the first batch of a phase or epoch is never timed),
     times the batches left in this and the later training phases, plus the measured pause between
     epochs (validation) per epoch boundary left; while ranking, the users left at the measured
     rate. Time is passed in (``now``), never read by a property."""
@@ -166,6 +170,8 @@ class Progress:
     gap_s: float | None = None         # moving average of the pause between epochs (validation)
     last_batch_at: float | None = None
     timed_phase: int = -1              # phase_index of the last timed batch
+    chunk_at: float | None = None      # start of the run of batches being timed
+    chunk_batches: int = 0             # batches in it so far
 
     # ---- updates (training thread) --------------------------------------------------------
     def batch_done(self, epoch: int, batch: int, n_batches: int, now: float | None = None) -> None:
@@ -174,16 +180,26 @@ class Progress:
         if self.step != "training":
             self.step, self.done, self.total, self.step_started = "training", 0, 0, now
         same_phase = self.timed_phase == self.phase_index and self.last_batch_at is not None
-        if same_phase:
-            dt = max(0.0, now - self.last_batch_at)
-            if epoch == self.epoch and batch == self.batch + 1:
-                self.batch_s = dt if self.batch_s is None else (1 - EMA_ALPHA) * self.batch_s + EMA_ALPHA * dt
-                self.batches_timed += 1
-            elif epoch == self.epoch + 1 and batch == 1 and self.batch_s is not None:
-                gap = max(0.0, dt - self.batch_s)      # validation and checkpoint between the epochs
+        if same_phase and epoch == self.epoch and batch == self.batch + 1 and self.chunk_at is not None:
+            self.chunk_batches += 1
+            if now - self.chunk_at >= CHUNK_S:
+                self._timed(now)
+        else:           # the first batch of a phase or an epoch: its time includes set-up / validation
+            if self.chunk_batches and self.last_batch_at is not None and self.chunk_at is not None:
+                self._timed(self.last_batch_at)          # the rest of the previous epoch
+            if same_phase and epoch == self.epoch + 1 and batch == 1 and self.batch_s is not None:
+                gap = max(0.0, now - self.last_batch_at - self.batch_s)   # validation, checkpoint
                 self.gap_s = gap if self.gap_s is None else 0.5 * self.gap_s + 0.5 * gap
+            self.chunk_at, self.chunk_batches = now, 0
         self.epoch, self.batch, self.n_batches = int(epoch), int(batch), int(n_batches)
         self.last_batch_at, self.timed_phase, self.updated = now, self.phase_index, now
+
+    def _timed(self, end: float) -> None:
+        """The batches of the current chunk ended at ``end``: one sample of the average."""
+        dt = max(0.0, end - self.chunk_at) / max(self.chunk_batches, 1)
+        self.batch_s = dt if self.batch_s is None else (1 - EMA_ALPHA) * self.batch_s + EMA_ALPHA * dt
+        self.batches_timed += self.chunk_batches
+        self.chunk_at, self.chunk_batches = end, 0
 
     def start_step(self, step: str, total: int = 0, now: float | None = None) -> None:
         """The multi-task phase moves on to ``step`` ("test evaluation", "ranking", "done")."""
