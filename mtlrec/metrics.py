@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -304,7 +304,8 @@ def _ranked_tasks(ds, tasks):
 
 def evaluate_ranking(model, data, split: str = "test", k: int = 10, tasks=None, max_users: int | None = 500,
                      seed: int = 0, exclude_splits: Sequence[str] = ("train", "valid"),
-                     rows_per_pass: int = 65536) -> dict[str, dict[str, float]]:
+                     rows_per_pass: int = 65536,
+                     on_progress: Callable[[int, int], None] | None = None) -> dict[str, dict[str, float]]:
     """Ranking metrics of a trained model over the whole catalogue, per binary task.
 
     For every user with a positive label of task t in ``split`` (sampled negatives do
@@ -314,7 +315,8 @@ def evaluate_ranking(model, data, split: str = "test", k: int = 10, tasks=None, 
     ``max_users`` users (a seeded sample) are scored, several users per forward pass.
     Returns ``{task: {recall@k, ndcg@k, hitrate@k, mrr}}``; empty when the data has no
     user/item ids or no binary task. `evaluate_popularity` ranks the same users the same way
-    by item popularity (the baseline to beat).
+    by item popularity (the baseline to beat). ``on_progress(users_done, users_total)`` is called
+    before the first forward pass and after each one.
     """
     import torch
 
@@ -328,6 +330,8 @@ def evaluate_ranking(model, data, split: str = "test", k: int = 10, tasks=None, 
     n_items = len(ds.item_ids)
     scores = {t.name: np.empty((len(users), n_items), dtype=np.float32) for t in tasks}
     per_pass = max(1, int(rows_per_pass) // max(n_items, 1))
+    if on_progress is not None:
+        on_progress(0, len(users))
     was_training = model.training
     model.eval()
     try:
@@ -340,6 +344,8 @@ def evaluate_ranking(model, data, split: str = "test", k: int = 10, tasks=None, 
                 for t in tasks:
                     pred = t.predict(out[t.name].float()).reshape(len(group), n_items)
                     scores[t.name][start:start + len(group)] = pred.cpu().numpy()
+                if on_progress is not None:
+                    on_progress(start + len(group), len(users))
     finally:
         model.train(was_training)
     exclude = [ds.interacted_items(int(u), splits=tuple(exclude_splits)) for u in users]

@@ -235,6 +235,33 @@ def recommend(run, user_id, k: int = 10, weights: dict | None = None, exclude_se
         raise DataError("this run's data has no item ids, so there is nothing to recommend")
     u = _user_index(run, user_id)
     preds = score_items(run, u)
+    return recommend_from_scores(run, user_id, preds, k, weights, exclude_seen, item_info=item_info,
+                                 top_classes=top_classes)
+
+
+def _plain(v):
+    if isinstance(v, np.generic):
+        return v.item()
+    try:
+        import pandas as pd
+        if v is pd.NA or (isinstance(v, float) and np.isnan(v)):
+            return None
+    except ImportError:  # pragma: no cover
+        pass
+    return v
+
+
+def recommend_from_scores(run, user_id, preds: dict, k: int = 10, weights: dict | None = None,
+                          exclude_seen: bool = True, *, item_info: bool = True, top_classes: int = 3) -> list[dict]:
+    """`recommend` from per-task predictions already computed for ``user_id`` (``score_items(run,
+    user_index)`` over the whole catalogue): fuse with ``weights``, leave out the items the user has
+    seen, take the top ``k``. Pure (no model call): a new set of weights re-ranks the same scores."""
+    if k < 1:
+        raise DataError(f"k must be at least 1, not {k}")
+    ds = run.dataset
+    if not ds.has_items:
+        raise DataError("this run's data has no item ids, so there is nothing to recommend")
+    u = _user_index(run, user_id)
     score = fuse(run, preds, weights)
     if exclude_seen:
         seen = ds.interacted_items(u)
@@ -264,15 +291,3 @@ def recommend(run, user_id, k: int = 10, weights: dict | None = None, exclude_se
                     rec[c] = v
         out.append(rec)
     return out
-
-
-def _plain(v):
-    if isinstance(v, np.generic):
-        return v.item()
-    try:
-        import pandas as pd
-        if v is pd.NA or (isinstance(v, float) and np.isnan(v)):
-            return None
-    except ImportError:  # pragma: no cover
-        pass
-    return v

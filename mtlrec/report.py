@@ -30,7 +30,7 @@ from mtlrec.errors import DataError
 
 ZIP_FILES = ("config.json", "status.json", "history.json", "metrics.json", "model.json", "model.pt",
              "meta.json", "dataset/dataset.json", "dataset/arrays.npz", "dataset/items.parquet",
-             "dataset/users.parquet")
+             "dataset/users.parquet", "predictions_test.npz")
 ZIP_REQUIRED = ("config.json", "model.json", "model.pt", "dataset/dataset.json", "dataset/arrays.npz")
 MAX_ZIP_BYTES = 512 * 2**20          # the zip itself
 MAX_UNPACKED_BYTES = 2 * 2**30       # all members unpacked together
@@ -467,6 +467,11 @@ def import_zip(data: bytes, root=None, *, name: str | None = None, source: str =
                 if getattr(e, "file", None) and str(e.file).startswith(str(tmp)) else None
             raise _zip_error(f"{member + ': ' if member else ''}{what}".replace(str(tmp), "<run>"),
                              file=source, fix="export the run again from a working run folder") from None
+        if "predictions_test.npz" in seen:      # optional; read without pickle, or refused
+            from mtlrec.runs import read_predictions
+            if read_predictions(tmp, "test") is None:
+                raise _zip_error("predictions_test.npz in the zip is damaged (not the stored test predictions)",
+                                 file=source)
         meta = json.loads((tmp / "meta.json").read_text()) if "meta.json" in seen else {}
         cfg = json.loads((tmp / "config.json").read_text())
         label = clean_text(name, 80) or clean_text(meta.get("name"), 80) or clean_text(cfg.get("name"), 80) or "run"

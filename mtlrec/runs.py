@@ -6,6 +6,9 @@ uses -- ``config.json``, ``model.json``, ``model.pt`` and ``dataset/`` -- and ra
 ``history.json``, ``metrics.json`` and ``status.json`` are optional: when one is missing or
 damaged the run still loads, with empty values and a line in ``Run.notes``.
 
+`read_predictions(run_dir, split)` reads the test predictions stored at the end of training
+(``predictions_test.npz``, optional: None for older folders or a damaged file).
+
 `run_status` reads status.json and says what the run really is: a run recorded as
 "running" whose owner process is gone (killed, machine restarted) is "interrupted".
 """
@@ -355,6 +358,31 @@ def load_run(run_dir, device="cpu") -> Run:
     status = _optional_json(d, "status.json", notes) or {}
     return Run(config=config, dataset=dataset, model=model, history=history, metrics=metrics, run_dir=d,
                tasks=tasks, info=info, status=status, state=state, notes=notes)
+
+
+def read_predictions(run_dir, split: str = "test") -> dict | None:
+    """The predictions training stored for ``split`` (``predictions_<split>.npz``, see
+    `mtlrec.training.rundir`): ``{"tasks": {task: {"p": predictions, "y": labels}}, "row_id":
+    array | None}``; None when the folder has no such file or it cannot be read (the caller then
+    scores the split itself)."""
+    import zipfile
+
+    import numpy as np
+
+    from mtlrec.training.rundir import predictions_name
+    if run_dir is None:
+        return None
+    path = Path(run_dir) / predictions_name(split)
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            names = [str(n) for n in z["tasks"]]
+            tasks = {n: {"p": z[f"p{i}"], "y": z[f"y{i}"]} for i, n in enumerate(names)}
+            row_id = z["row_id"] if "row_id" in z.files else None
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):
+        return None
+    return {"tasks": tasks, "row_id": row_id}
 
 
 def run_from_result(result) -> Run:

@@ -322,7 +322,39 @@ def run_tasks(run):
 
 
 def predictions(run, split: str = "test", batch_size: int = 65536) -> dict:
-    """{task: {"y": labels, "p": predictions}} of one split (probabilities / values), on CPU."""
+    """{task: {"type", "metric", "y": labels, "p": predictions}} of one split (probabilities /
+    values), on CPU: the ones stored in the run folder at the end of training
+    (``predictions_test.npz``, `stored_predictions`) when they fit the run, else scored now
+    (`score_split`; older run folders, other splits)."""
+    stored = stored_predictions(run, split)
+    return stored if stored is not None else score_split(run, split, batch_size=batch_size)
+
+
+def stored_predictions(run, split: str = "test") -> dict | None:
+    """`predictions` as stored by training, or None when the run folder has none for ``split`` or
+    they do not fit the run (other tasks, another number of rows)."""
+    import numpy as np
+
+    from mtlrec.runs import read_predictions
+    got = read_predictions(getattr(run, "run_dir", None), split)
+    if got is None:
+        return None
+    tasks = run_tasks(run)
+    n = run.dataset.n_rows(split) if split in run.dataset.rows else -1
+    rid = run.dataset.row_ids(split) if n >= 0 else None
+    if got["row_id"] is not None and rid is not None and not np.array_equal(got["row_id"], rid):
+        return None
+    res = {}
+    for t in tasks:
+        p = got["tasks"].get(t.name)
+        if p is None or len(p["p"]) != n or len(p["y"]) != n:
+            return None
+        res[t.name] = {"type": t.type, "metric": t.metric, "y": p["y"], "p": p["p"]}
+    return res
+
+
+def score_split(run, split: str = "test", batch_size: int = 65536) -> dict:
+    """`predictions` computed now: the run's model on every row of ``split``."""
     import numpy as np
     import torch
     tasks = run_tasks(run)

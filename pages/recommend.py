@@ -44,10 +44,19 @@ if sum(weights.values()) <= 0:
 st.session_state["rec_weights"] = {"run_dir": run_dir, "weights": dict(weights)}   # Explain starts from them
 
 
+@st.cache_data(show_spinner="Scoring the catalogue for this user ...", max_entries=64)
+def _scores(rd: str, user: str) -> dict:
+    """Per-task predictions of every item for ``user``: the one model pass of a user (a slider
+    move only re-weights them, see `_recs`)."""
+    from mtlrec import recommend as rec
+    r = load_run_cached(rd)
+    return rec.score_items(r, rec._user_index(r, user))
+
+
 @st.cache_data(show_spinner=False, max_entries=256)
 def _recs(rd: str, user: str, k: int, weights: tuple) -> list[dict]:
-    from mtlrec.recommend import recommend
-    return recommend(load_run_cached(rd), user, k=k, weights=dict(weights))
+    from mtlrec.recommend import recommend_from_scores
+    return recommend_from_scores(load_run_cached(rd), user, _scores(rd, user), k=k, weights=dict(weights))
 
 
 try:

@@ -105,8 +105,9 @@ st.plotly_chart(viz.runs_overlay_fig(hists, task, key, task_metric.get(task)), k
 
 
 # ---------------------------------------------------------------------------- ROC / PR / residuals
-@st.cache_data(show_spinner="Scoring the test split ...", max_entries=8)
+@st.cache_data(show_spinner="Reading the test predictions ...", max_entries=8)
 def _preds(rd: str) -> dict:
+    # stored by training (predictions_test.npz): no scoring on page open; older folders are scored once
     return predictions(load_run_cached(rd), "test")
 
 

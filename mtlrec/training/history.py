@@ -5,7 +5,8 @@ Plain JSON-friendly records:
 * ``epochs``: one dict per finished epoch ``{"epoch", "train_loss": {task: v},
   "valid_loss": {task: v}, "valid": {task: {metric: v}}, "weights": {task: w},
   "samples_per_s", "time_s", "best"}``
-* ``batches``: one dict every ``log_every`` batches ``{"epoch", "batch", "step",
+* ``batches``: one dict every ``log_every`` batches (in epoch 1 every ``max(1, min(log_every,
+  n_batches // 20))``, so that the first epoch already draws a curve) ``{"epoch", "batch", "step",
   "train_loss": {task: v}, "weights": {task: w}, "samples_per_s"}`` (mean loss over
   the batches since the previous record).
 """

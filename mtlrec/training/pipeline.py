@@ -126,12 +126,32 @@ def model_info(model, tasks, dataset) -> dict:
 
 
 # ---- progress -----------------------------------------------------------------------------
+EMA_ALPHA = 0.2            # weight of the newest batch time in the seconds-per-batch average
+ETA_MIN_BATCHES = 3        # timed batches before an ETA is given (None before: "estimating ...")
+CHUNK_S = 0.25             # batch times are averaged over runs of batches at least this long (a GPU
+                           # queues work: single batch times jump between launch time and syncs)
+# the steps of the main (multi-task) phase and their share of its part of the bar
+STEPS = ("training", "test evaluation", "ranking")
+STEP_SPAN = {"training": (0.0, 0.85), "test evaluation": (0.85, 0.9), "ranking": (0.9, 1.0)}
+
+
 @dataclass
 class Progress:
-    """Where a run is: phases (main model, then single-task baselines / folds), epoch, batch.
+    """Where a run is: phases (the multi-task model, then single-task baselines / folds), and in
+    the multi-task phase its step (training -> test evaluation -> ranking), epoch, batch.
 
-    Updated from the training thread with plain attribute writes; ``fraction`` and
-    ``eta_s`` are derived. Readers copy it under the owner's lock (see TrainingJob)."""
+    Every piece of state is a plain JSON-able FIELD (the properties compute from fields only, so a
+    copy of ``dataclasses.fields`` carries everything). Updated from the training thread through
+    `batch_done` / `start_step` / `step_done` (or plain attribute writes); readers copy it under
+    the owner's lock (see TrainingJob).
+
+    The ETA comes from measured batch times: an exponential moving average of the seconds per
+    batch (``batch_s``, over runs of batches of at least ``CHUNK_S``: on a GPU single batch times
+    swing between launch time and syncs), defined once ``ETA_MIN_BATCHES`` batches have been timed
+    (None before; the first batch of a phase or epoch is never timed),
+    times the batches left in this and the later training phases, plus the measured pause between
+    epochs (validation) per epoch boundary left; while ranking, the users left at the measured
+    rate. Time is passed in (``now``), never read by a property."""
     phases: list[str] = field(default_factory=lambda: ["multi-task"])
     phase_index: int = 0
     epochs: int = 1
@@ -140,25 +160,166 @@ class Progress:
     n_batches: int = 0
     started: float | None = None
     warnings: list[str] = field(default_factory=list)   # appended by run_training (e.g. early stopping)
+    step: str = "training"             # in the multi-task phase: training | test evaluation | ranking | done
+    done: int = 0                      # units done / total of the current non-training step
+    total: int = 0                     # (users ranked, test rows scored)
+    step_started: float | None = None  # when the current step began (epoch seconds)
+    updated: float | None = None       # the last update (epoch seconds)
+    batch_s: float | None = None       # moving average of seconds per training batch
+    batches_timed: int = 0             # batch times measured so far
+    gap_s: float | None = None         # moving average of the pause between epochs (validation)
+    last_batch_at: float | None = None
+    timed_phase: int = -1              # phase_index of the last timed batch
+    chunk_at: float | None = None      # start of the run of batches being timed
+    chunk_batches: int = 0             # batches in it so far
 
+    # ---- updates (training thread) --------------------------------------------------------
+    def batch_done(self, epoch: int, batch: int, n_batches: int, now: float | None = None) -> None:
+        """A training batch ended: position, and its time into the seconds-per-batch average."""
+        now = time.time() if now is None else float(now)
+        if self.step != "training":
+            self.step, self.done, self.total, self.step_started = "training", 0, 0, now
+        same_phase = self.timed_phase == self.phase_index and self.last_batch_at is not None
+        if same_phase and epoch == self.epoch and batch == self.batch + 1 and self.chunk_at is not None:
+            self.chunk_batches += 1
+            if now - self.chunk_at >= CHUNK_S:
+                self._timed(now)
+        else:           # the first batch of a phase or an epoch: its time includes set-up / validation
+            if self.chunk_batches and self.last_batch_at is not None and self.chunk_at is not None:
+                self._timed(self.last_batch_at)          # the rest of the previous epoch
+            if same_phase and epoch == self.epoch + 1 and batch == 1 and self.batch_s is not None:
+                gap = max(0.0, now - self.last_batch_at - self.batch_s)   # validation, checkpoint
+                self.gap_s = gap if self.gap_s is None else 0.5 * self.gap_s + 0.5 * gap
+            self.chunk_at, self.chunk_batches = now, 0
+        self.epoch, self.batch, self.n_batches = int(epoch), int(batch), int(n_batches)
+        self.last_batch_at, self.timed_phase, self.updated = now, self.phase_index, now
+
+    def _timed(self, end: float) -> None:
+        """The batches of the current chunk ended at ``end``: one sample of the average."""
+        dt = max(0.0, end - self.chunk_at) / max(self.chunk_batches, 1)
+        self.batch_s = dt if self.batch_s is None else (1 - EMA_ALPHA) * self.batch_s + EMA_ALPHA * dt
+        self.batches_timed += self.chunk_batches
+        self.chunk_at, self.chunk_batches = end, 0
+
+    def start_step(self, step: str, total: int = 0, now: float | None = None) -> None:
+        """The multi-task phase moves on to ``step`` ("test evaluation", "ranking", "done")."""
+        now = time.time() if now is None else float(now)
+        self.step, self.done, self.total = step, 0, int(total)
+        self.step_started = self.updated = now
+
+    def step_done(self, done: int, total: int | None = None, now: float | None = None) -> None:
+        """``done`` units (of ``total``) of the current step are finished."""
+        self.done = int(done)
+        if total is not None:
+            self.total = int(total)
+        self.updated = time.time() if now is None else float(now)
+
+    def start_phase(self, index: int, now: float | None = None) -> None:
+        self.phase_index = int(index)
+        self.step, self.done, self.total = "training", 0, 0
+        self.epoch = self.batch = 0
+        self.step_started = self.updated = time.time() if now is None else float(now)
+
+    # ---- derived (from fields only) -------------------------------------------------------
     @property
     def phase(self) -> str:
-        return self.phases[min(self.phase_index, len(self.phases) - 1)]
+        """The phase, or the multi-task phase's step after training ("test evaluation",
+        "ranking — users 120/943")."""
+        name = self.phases[min(self.phase_index, len(self.phases) - 1)]
+        if self.phase_index == 0 and self.step in ("test evaluation", "ranking"):
+            return f"{self.step} — {self.detail}" if self.detail else self.step
+        return name
+
+    @property
+    def detail(self) -> str:
+        """The current step's own progress in words."""
+        if self.step == "ranking":
+            return f"users {self.done:,}/{self.total:,}" if self.total else "choosing the users"
+        if self.step == "test evaluation":
+            return f"scoring {self.total:,} test rows" if self.total else "scoring the test rows"
+        if self.step == "done":
+            return "done"
+        if not self.n_batches or self.timed_phase != self.phase_index:     # no batch of this phase yet
+            return "starting"
+        return f"epoch {max(self.epoch, 1)}/{self.epochs} · batch {self.batch}/{self.n_batches}"
+
+    @property
+    def label(self) -> str:
+        """"phase — its own progress": "training — epoch 2/5 · batch 10/40", "ranking — users
+        120/943", "baseline 1 of 3 (click) — epoch 1/5 · batch 3/40", "fold 2 of 5 — ..."."""
+        if self.phase_index == 0 and self.step in ("test evaluation", "ranking"):
+            return self.phase
+        if self.step == "done":
+            return "done"
+        name = self.phases[min(self.phase_index, len(self.phases) - 1)]
+        return f"{'training' if name == 'multi-task' else name} — {self.detail}"
+
+    @property
+    def step_fraction(self) -> float:
+        """The current step's own fraction (training: of its epochs)."""
+        if self.step in ("test evaluation", "ranking"):
+            return min(1.0, self.done / self.total) if self.total else 0.0
+        if self.step == "done":
+            return 1.0
+        if not self.n_batches:
+            return 0.0
+        return min(1.0, ((max(self.epoch, 1) - 1) + self.batch / self.n_batches) / max(self.epochs, 1))
 
     @property
     def fraction(self) -> float:
-        within = 0.0
-        if self.n_batches:
-            within = ((max(self.epoch, 1) - 1) + self.batch / self.n_batches) / max(self.epochs, 1)
-        return min(1.0, (self.phase_index + min(within, 1.0)) / max(len(self.phases), 1))
+        """Of the whole run; below 1 until the run is done."""
+        if self.step == "done" or self.phase_index >= len(self.phases):
+            return 1.0
+        f = self.step_fraction
+        if self.phase_index == 0:
+            lo, hi = STEP_SPAN.get(self.step, (0.0, 1.0))
+            f = lo + (hi - lo) * f
+        return min(0.99, (self.phase_index + min(f, 1.0)) / max(len(self.phases), 1))
 
     @property
     def eta_s(self) -> float | None:
-        f = self.fraction
-        if self.started is None or f <= 0:
+        """Seconds left, from measured batch times (None until ``ETA_MIN_BATCHES`` are timed)."""
+        if self.step == "done":
+            return 0.0
+        if self.batch_s is None or self.batches_timed < ETA_MIN_BATCHES:
+            if self.step == "ranking":
+                return self._ranking_left()
             return None
-        el = time.time() - self.started
-        return max(0.0, el / f * (1 - f))
+        n = max(int(self.n_batches), 0)
+        epochs = max(int(self.epochs), 1)
+        left_batches, left_gaps = 0, 0
+        if self.step == "training":
+            left_batches += max(0, (epochs - max(self.epoch, 1)) * n + (n - self.batch))
+            left_gaps += max(0, epochs - max(self.epoch, 1))
+        later = max(0, len(self.phases) - self.phase_index - 1)
+        left_batches += later * epochs * n
+        left_gaps += later * max(0, epochs - 1)
+        eta = left_batches * self.batch_s + left_gaps * (self.gap_s or 0.0)
+        if self.step == "ranking":
+            eta += self._ranking_left() or 0.0
+        return max(0.0, eta)
+
+    def _ranking_left(self) -> float | None:
+        if not self.total or not self.done or self.step_started is None or self.updated is None:
+            return None
+        rate = max(self.updated - self.step_started, 0.0) / self.done
+        return rate * max(self.total - self.done, 0)
+
+
+def progress_label(snap: dict) -> str:
+    """"phase — its own progress" of a job snapshot (`TrainingJob.snapshot`): its ``label`` when it
+    carries one, else rebuilt from ``phase`` (a step after training names itself, e.g. "ranking —
+    users 120/943"), ``phases``, ``epoch``/``epochs`` and ``batch``/``n_batches``."""
+    if snap.get("label"):
+        return str(snap["label"])
+    phase = str(snap.get("phase") or "multi-task")
+    if phase not in (snap.get("phases") or ["multi-task"]):
+        return phase
+    name = "training" if phase == "multi-task" else phase
+    if not snap.get("n_batches"):
+        return f"{name} — starting"
+    return (f"{name} — epoch {max(int(snap.get('epoch') or 0), 1)}/{snap.get('epochs')} · "
+            f"batch {snap.get('batch')}/{snap.get('n_batches')}")
 
 
 # ---- the whole run ------------------------------------------------------------------------
@@ -184,7 +345,27 @@ class RunResult:
         return self.metrics.get("ranking_baseline") or {}
 
 
-def rank_test(cfg: RunConfig, model, data, tasks) -> dict:
+def evaluate_test(trainer, data) -> tuple[dict, tuple | None]:
+    """(test metrics as ``Trainer.evaluate`` gives them, (predictions, labels) {task: array} of the
+    same pass, or None): the one scoring of the test split, kept for ``predictions_test.npz``."""
+    from mtlrec.training.trainer import Trainer
+    seen: dict = {}
+
+    def predict_split(d, split, batch_size=None):
+        out = Trainer.predict_split(trainer, d, split, batch_size)
+        seen[split] = out
+        return out
+
+    trainer.predict_split = predict_split          # Trainer.evaluate scores through it
+    try:
+        metrics, _ = trainer.evaluate(data, "test")
+    finally:
+        del trainer.predict_split
+    got = seen.get("test")
+    return metrics, (None if got is None else (got[0], got[1]))
+
+
+def rank_test(cfg: RunConfig, model, data, tasks, on_progress: Callable | None = None) -> dict:
     """Ranking metrics of the (best) model on the test split, train+valid items left out.
 
     {} when ``train.ranking_k`` is 0, the data has no test split, no user/item ids or no
@@ -194,7 +375,7 @@ def rank_test(cfg: RunConfig, model, data, tasks) -> dict:
         return {}
     from mtlrec.metrics import evaluate_ranking
     return evaluate_ranking(model, data, split="test", k=k, tasks=tasks, max_users=int(cfg.train.ranking_users),
-                            seed=int(cfg.train.seed), exclude_splits=("train", "valid"))
+                            seed=int(cfg.train.seed), exclude_splits=("train", "valid"), on_progress=on_progress)
 
 
 def rank_test_baselines(cfg: RunConfig, data, tasks) -> dict:
@@ -332,19 +513,27 @@ def _run_training(cfg: RunConfig, writer, *, dataset, stop_event, progress: Prog
     data = dataset.to_device(device)
     phases = ["multi-task"]
     if cfg.train.baselines:
-        phases += [f"single-task {t.name}" for t in tasks]
+        phases += [f"baseline {i + 1} of {len(tasks)} ({t.name})" for i, t in enumerate(tasks)]
     if cfg.train.cv_folds > 1:
-        phases += [f"fold {i + 1}/{cfg.train.cv_folds}" for i in range(cfg.train.cv_folds)]
+        phases += [f"fold {i + 1} of {cfg.train.cv_folds}" for i in range(cfg.train.cv_folds)]
     progress.phases = phases
     progress.phase_index = 0
+    progress.step = "training"
     progress.epochs = cfg.train.epochs
 
     def on_batch(epoch, batch, n_batches):
-        progress.epoch, progress.batch, progress.n_batches = epoch, batch, n_batches
+        progress.batch_done(epoch, batch, n_batches)
 
     trainer = Trainer(model, tasks, cfg.train, device, stop_event=stop_event, on_batch=on_batch,
                       on_log=on_log, on_epoch=on_epoch, writer=writer, history=history, on_warning=warn)
-    res = trainer.fit(data, resume=resume)
+    res = trainer.fit(data, resume=resume, evaluate_test=False)
+    if res.status == "finished" and "test" in data.rows and data.n_rows("test") > 0:
+        progress.start_step("test evaluation", total=data.n_rows("test"))
+        say("evaluating on the test split ...")
+        res.test, test_preds = evaluate_test(trainer, data)
+        progress.step_done(data.n_rows("test"))
+        if writer and test_preds is not None:
+            writer.write_predictions("test", *test_preds, row_id=dataset.row_ids("test"))
     metrics = res.metrics_dict()
     metrics["arch"] = cfg.arch
     if degenerate:
@@ -352,26 +541,29 @@ def _run_training(cfg: RunConfig, writer, *, dataset, stop_event, progress: Prog
     status = res.status
     if status == "finished":
         say(f"ranking test users (top {cfg.train.ranking_k}) ...")
-        metrics["ranking"] = rank_test(cfg, model, data, tasks)
+        progress.start_step("ranking")
+        metrics["ranking"] = rank_test(cfg, model, data, tasks, on_progress=progress.step_done)
         if metrics["ranking"]:
             metrics["ranking_baseline"] = rank_test_baselines(cfg, data, tasks)
     if status == "finished" and cfg.train.baselines:
         from mtlrec.baselines import train_baselines
-        progress.phase_index = 1
+        progress.start_phase(1)
         base = train_baselines(cfg, dataset, tasks, res.test, data=data, device=device, stop_event=stop_event,
                                on_batch=on_batch, progress=progress, log=say)
         metrics.update(base)
         if base.get("status") == "cancelled":
             status = "cancelled"
     if status == "finished" and cfg.train.cv_folds > 1:
-        progress.phase_index = len(phases) - cfg.train.cv_folds
+        progress.start_phase(len(phases) - cfg.train.cv_folds)
         metrics["cv"] = cross_validate(cfg, dataset, tasks, device=device, stop_event=stop_event,
                                        on_batch=on_batch, progress=progress, log=say)
         if metrics["cv"].get("status") == "cancelled":
             status = "cancelled"
     metrics["status"] = status
     metrics["warnings"] = list(progress.warnings)
-    progress.phase_index = len(phases) if status == "finished" else progress.phase_index
+    if status == "finished":
+        progress.phase_index = len(phases)
+        progress.start_step("done")
     error = None
     if writer:
         writer.write_history(history.to_dict())
@@ -454,7 +646,7 @@ def cross_validate(cfg: RunConfig, dataset, tasks, *, device=None, stop_event=No
     scheme, fold_idx = cv_fold_indices(dataset, k, seed=cfg.train.seed)
     for i, (tr, va) in enumerate(fold_idx):
         if progress:
-            progress.phase_index = first + i
+            progress.start_phase(first + i)
         if log:
             log(f"cross-validation fold {i + 1}/{k}")
         ds_i = fold_dataset(dataset, tr, va)

@@ -18,6 +18,12 @@ Layout of ``runs/<timestamp>-<arch>/``:
   tensors and plain containers only (``torch.load(..., weights_only=True)``). Removed when
   the run finishes; kept when it is cancelled, fails or is interrupted.
 * ``dataset/``     the PreparedDataset (``PreparedDataset.save``)
+* ``predictions_test.npz`` the best model's predictions on the test split, from the very pass
+  that gave the test metrics (written once, atomically, when training finishes; optional --
+  older folders lack it): ``tasks`` (names), per task i ``p<i>`` (predictions: probabilities /
+  values on the label scale / class probabilities) and ``y<i>`` (labels), float32, one row per
+  test row in dataset order, and ``row_id`` (int64, -1 for sampled negatives) when the dataset has
+  row ids. Read with ``mtlrec.runs.read_predictions``; no pickle (``allow_pickle=False``).
 """
 from __future__ import annotations
 
@@ -223,8 +229,35 @@ class RunWriter:
     def remove_checkpoint(self, name: str = CHECKPOINT_NAME) -> None:
         (self.dir / name).unlink(missing_ok=True)
 
+    def write_predictions(self, split: str, preds: dict, labels: dict, row_id=None) -> Path:
+        """``predictions_<split>.npz`` (see the module docstring), via a temporary file and
+        ``os.replace``: a reader sees the old file or the whole new one."""
+        import numpy as np
+        names = list(preds)
+        arrays = {"tasks": np.asarray(names, dtype=str)}
+        for i, n in enumerate(names):
+            arrays[f"p{i}"] = np.asarray(preds[n], dtype=np.float32)
+            arrays[f"y{i}"] = np.asarray(labels[n], dtype=np.float32)
+        if row_id is not None:
+            arrays["row_id"] = np.asarray(row_id, dtype=np.int64)
+        path = self.dir / predictions_name(split)
+        tmp = path.with_name(f".{path.stem}.{os.getpid()}.{threading.get_ident()}.tmp.npz")
+        try:
+            with open(tmp, "wb") as f:
+                np.savez(f, **arrays)
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return path
+
     def write_dataset(self, dataset) -> None:
         dataset.save(self.dir / "dataset")
+
+
+def predictions_name(split: str) -> str:
+    """The file name of a split's stored predictions: ``predictions_test.npz``."""
+    return f"predictions_{safe_run_name(split) or 'split'}.npz"
 
 
 def read_json(path, default=None):

@@ -474,6 +474,8 @@ class Trainer:
                 win_first = 0
                 t_log = time.perf_counter()
                 seen_log = 0
+                # the first epoch logs densely (>= ~20 records) so that the live curve has a shape early
+                every = log_every if epoch > 1 else max(1, min(log_every, n_batches // 20))
                 done = 0
                 for b in range(n_batches):
                     if stop is not None and stop.is_set():
@@ -501,7 +503,7 @@ class Trainer:
                     seen_log += nb
                     if on_batch is not None:
                         on_batch(epoch, b + 1, n_batches)
-                    if nw == log_every or b == n_batches - 1:
+                    if nw == every or b == n_batches - 1:
                         means = self._check_finite(window, nw, epoch, win_first)
                         ep_sum += window[:nw].sum(0)
                         now = time.perf_counter()
