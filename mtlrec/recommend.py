@@ -137,6 +137,12 @@ def score_items(run, user_index: int, item_indices=None, fast: bool = True) -> d
 
 
 # ---- the item-side cache of the fast path ------------------------------------------------
+# On CPU the catalogue runs through the network in blocks of this many items: a block's
+# intermediates stay in the CPU cache and reuse freed memory (no page faults), which makes the
+# memory-bound layers (ReLU, gates, expert mixing) several times faster (measured 2048: PLE ~2x,
+# MMoE/shared-bottom ~2.5x against one 10,000-row pass; smaller blocks pay per-op overhead).
+CPU_CHUNK_ROWS = 2048
+
 # model -> _ItemSplit. Weak keys: a model that is dropped takes its cache with it.
 _ITEM_SPLITS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
@@ -164,12 +170,18 @@ def _item_columns(model) -> list[int] | None:
     return cols
 
 
+def _version(t) -> int:
+    # tensors made under torch.inference_mode have no version counter (and can only be changed
+    # in place under inference_mode); their storage still identifies them
+    return -1 if t.is_inference() else t._version
+
+
 def _cache_key(model, data) -> tuple:
     """What the item part depends on: the parameters and buffers (storage and in-place version:
     an optimiser step, ``load_state_dict`` or ``.to()`` change it) and the item tables."""
-    state = tuple((t.data_ptr(), t._version) for t in model.parameters()) \
-        + tuple((t.data_ptr(), t._version) for t in model.buffers())
-    items = tuple((k, t.data_ptr(), t._version) for k, t in data.item_table.items())
+    state = tuple((t.data_ptr(), _version(t)) for t in model.parameters()) \
+        + tuple((t.data_ptr(), _version(t)) for t in model.buffers())
+    items = tuple((k, t.data_ptr(), _version(t)) for k, t in data.item_table.items())
     return state, items, id(data)
 
 
@@ -211,7 +223,8 @@ def _fast_forward(run, data, model, user_index: int, item_indices):
         if rows.dim() != 1 or (len(rows) and (int(rows.min()) < 0 or int(rows.max()) >= split.n_rows)):
             return None                     # let the full path raise its own error / handle it
     x_row = model.embed(data.candidates(user_index, [0]))    # the user's and context columns
-    return split.forward(x_row, rows)
+    chunk = CPU_CHUNK_ROWS if split.pre_fixed.device.type == "cpu" else None
+    return split.forward(x_row, rows, chunk=chunk)
 
 
 def _item_index(run, item_id) -> int:
