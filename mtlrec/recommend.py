@@ -127,7 +127,8 @@ def score_items(run, user_index: int, item_indices=None, fast: bool = True) -> d
     import torch
     data = run.device_data()
     model = run.model
-    model.eval()
+    if any(m.training for m in model.modules()):     # model.eval() itself walks and sets every module
+        model.eval()
     with torch.inference_mode():
         out = _fast_forward(run, data, model, int(user_index), item_indices) if fast else None
         if out is None:
@@ -177,10 +178,15 @@ def _version(t) -> int:
 
 
 def _cache_key(model, data) -> tuple:
-    """What the item part depends on: the parameters and buffers (storage and in-place version:
-    an optimiser step, ``load_state_dict`` or ``.to()`` change it) and the item tables."""
-    state = tuple((t.data_ptr(), _version(t)) for t in model.parameters()) \
-        + tuple((t.data_ptr(), _version(t)) for t in model.buffers())
+    """What the item part depends on: the input module and the input layers (which modules, and
+    each parameter's and buffer's storage and in-place version: an optimiser step,
+    ``load_state_dict`` or ``.to()`` change it) and the item tables (storage and version). The
+    rest of the network runs live on every request, so its parameters are not part of the key."""
+    layers = model.input_layers()
+    tensors = [*model.input.parameters(), *model.input.buffers(),
+               *(p for layer in layers.values() for p in layer.parameters())]
+    state = (id(model.input), tuple(id(layer) for layer in layers.values()),
+             tuple((t.data_ptr(), _version(t)) for t in tensors))
     items = tuple((k, t.data_ptr(), _version(t)) for k, t in data.item_table.items())
     return state, items, id(data)
 
@@ -191,7 +197,8 @@ def item_split(run, data=None, user_index: int = 0):
     None when the model does not split (no ``input_layers``) or the data has no item fields."""
     model = run.model
     data = run.device_data() if data is None else data
-    if not data.item_table or not model.input_layers():
+    supports = getattr(model, "supports_split", None)     # models outside MultiTaskModel: full path
+    if not data.item_table or supports is None or not supports():
         return None
     key = _cache_key(model, data)
     entry = _ITEM_SPLITS.get(model)
@@ -318,21 +325,22 @@ def item_support(run) -> np.ndarray:
 
 
 def recommend(run, user_id, k: int = 10, weights: dict | None = None, exclude_seen: bool = True,
-              item_info: bool = True, top_classes: int = 3) -> list[dict]:
+              item_info: bool = True, top_classes: int = 3, fast: bool = True) -> list[dict]:
     """Top ``k`` items for ``user_id``: ``[{item, score, support, tasks: {task: value}, <item columns>}]``.
 
     ``score`` is the fused score (`fused_terms`); ``support`` the item's number of training
     interactions (`item_support`); ``tasks`` holds the probability (binary),
     the predicted value (regression) or the ``top_classes`` most likely classes with their
     probabilities (multilabel); the item columns are the title and the columns with a role
-    (`item_columns`), never ignored ones."""
+    (`item_columns`), never ignored ones. ``fast=False`` scores through the full forward
+    (`score_items`)."""
     if k < 1:
         raise DataError(f"k must be at least 1, not {k}")
     ds = run.dataset
     if not ds.has_items:
         raise DataError("this run's data has no item ids, so there is nothing to recommend")
     u = _user_index(run, user_id)
-    preds = score_items(run, u)
+    preds = score_items(run, u, fast=fast)
     score = fuse(run, preds, weights)
     if exclude_seen:
         seen = ds.interacted_items(u)

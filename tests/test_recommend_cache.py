@@ -218,3 +218,30 @@ def test_pair_score_uses_the_same_numbers(ds):
     full = rec.score_items(run, 3, fast=False)
     score = rec.fuse(run, full)
     assert abs(p["score"] - float(score[17])) <= TOL
+
+
+def test_wrappers_and_changed_subclasses_use_the_full_path(ds):
+    """A model that is no MultiTaskModel, or a subclass that changes the forward after the
+    architecture named its input layers, is scored by its own forward."""
+    from mtlrec.models.mmoe import MMoE
+    run = make_run(ds, "mmoe")
+
+    class Doubled(MMoE):
+        def forward_from_input(self, x):
+            return {k: 2 * v for k, v in super().forward_from_input(x).items()}
+
+    class Wrapper(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, feats):
+            return {k: v + 1.0 for k, v in self.inner(feats).items()}
+
+    doubled = Doubled(ds.fields, run.tasks, **run.model.hparams)
+    doubled.load_state_dict(run.model.state_dict())
+    assert run.model.supports_split() and not doubled.supports_split()
+    for model in (doubled.eval(), Wrapper(run.model).eval()):
+        r = Run(config=None, dataset=ds, model=model, history=None, metrics={}, run_dir=None, tasks=run.tasks)
+        assert rec.item_split(r) is None
+        assert max_diff(rec.score_items(r, 2), rec.score_items(r, 2, fast=False)) == 0.0

@@ -245,6 +245,19 @@ class MultiTaskModel(nn.Module):
         ``{}`` means the architecture cannot be split (callers use the full forward)."""
         return {}
 
+    def supports_split(self) -> bool:
+        """True when `input_layers` / `forward_from_first` describe this model's forward: the
+        architecture names its input layers, and no subclass below the one that defines
+        ``forward_from_first`` changed ``forward``, ``embed`` or ``forward_from_input`` (a wrapper
+        or a modified subclass gets the full forward)."""
+        mro = type(self).__mro__
+        owner = next(c for c in mro if "forward_from_first" in c.__dict__)
+        for name in ("forward", "embed", "forward_from_input"):
+            definer = next(c for c in mro if name in c.__dict__)
+            if definer is not owner and issubclass(definer, owner):
+                return False
+        return bool(self.input_layers())
+
     def forward_from_first(self, pre: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """{task: logits} from ``pre[name] = input_layers()[name](X)``; equals
         ``forward_from_input(X)``."""
