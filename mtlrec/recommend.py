@@ -4,6 +4,15 @@ All catalogue items are scored for one user in ONE batched forward pass
 (``DeviceData.candidates``); items the user already interacted with are left out; the
 top K by the fused score are returned.
 
+Fast path (`score_items`, default): everything that depends only on the item side -- the
+embedded item fields and their share of every input layer (``model.input_layers()``) -- is
+computed once per model and cached (`item_split`, keyed to the model's input parameters and
+the run's item tables); a request embeds one user row (user fields, context defaults), adds
+its share to the cached item part and runs the rest of the network
+(``model.forward_from_first``). Same numbers as the full forward up to float rounding
+(~1e-6); ``fast=False`` forces the full forward. What-if and explanation code that edits item
+features builds its own features and runs the model itself, never this cache.
+
 Fused score: ``score = sum_t a_t * s_t`` over the binary and regression tasks, where
 ``s_t`` is the probability (binary) or the predicted value on the label scale normalised
 to [0, 1] by the training label range ``(v - min) / (max - min)``, clipped (regression),
@@ -226,7 +235,7 @@ def _fast_forward(run, data, model, user_index: int, item_indices):
         return None
     rows = None
     if item_indices is not None:
-        rows = torch.as_tensor(np.asarray(item_indices), dtype=torch.long, device=split.pre_fixed.device)
+        rows = torch.as_tensor(item_indices, dtype=torch.long, device=split.pre_fixed.device)
         if rows.dim() != 1 or (len(rows) and (int(rows.min()) < 0 or int(rows.max()) >= split.n_rows)):
             return None                     # let the full path raise its own error / handle it
     x_row = model.embed(data.candidates(user_index, [0]))    # the user's and context columns

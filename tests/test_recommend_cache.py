@@ -109,6 +109,10 @@ def test_fast_path_is_used_and_equals_full_path(ds, arch, monkeypatch):
     full = rec.score_items(run, 3, sub, fast=False)
     assert max_diff(fast, full) <= TOL
     assert fast["genres"].shape == (4, 4)
+    as_tensor = rec.score_items(run, 3, torch.tensor(sub))
+    assert max_diff(as_tensor, full) <= TOL
+    empty = rec.score_items(run, 3, [])
+    assert empty["click"].shape == (0,) and empty["genres"].shape == (0, 4)
 
 
 @pytest.mark.parametrize("arch", ARCHS)
