@@ -175,8 +175,8 @@ def main(argv=None) -> int:
             for key, per in r.items():
                 if key == "check":
                     continue
-                line = ", ".join(f"{p} median {v['median_ms']:.2f} ms (p95 {v['p95_ms']:.2f}, cpu {v['cpu_median_ms']:.2f})"
-                                 for p, v in per.items() if isinstance(v, dict))
+                line = ", ".join(f"{p} median {v['median_ms']:.2f} ms (p95 {v['p95_ms']:.2f}, "
+                                 f"cpu {v['cpu_median_ms']:.2f})" for p, v in per.items() if isinstance(v, dict))
                 print(f"{arch} {key}: {line}" + (f", speed-up {per['speedup']}x" if "speedup" in per else ""))
             c = r["check"]
             print(f"{arch}: max abs diff {c['max_abs_diff']:.2e}, top-{args.k} lists match: {c['top_k_lists_match']}")
