@@ -4,6 +4,15 @@ All catalogue items are scored for one user in ONE batched forward pass
 (``DeviceData.candidates``); items the user already interacted with are left out; the
 top K by the fused score are returned.
 
+Fast path (`score_items`, default): everything that depends only on the item side -- the
+embedded item fields and their share of every input layer (``model.input_layers()``) -- is
+computed once per model and cached (`item_split`, keyed to the model's input parameters and
+the run's item tables); a request embeds one user row (user fields, context defaults), adds
+its share to the cached item part and runs the rest of the network
+(``model.forward_from_first``). Same numbers as the full forward up to float rounding
+(~1e-6); ``fast=False`` forces the full forward. What-if and explanation code that edits item
+features builds its own features and runs the model itself, never this cache.
+
 Fused score: ``score = sum_t a_t * s_t`` over the binary and regression tasks, where
 ``s_t`` is the probability (binary) or the predicted value on the label scale normalised
 to [0, 1] by the training label range ``(v - min) / (max - min)``, clipped (regression),
@@ -17,6 +26,8 @@ same number from the same catalogue pass. Regression outputs reach it on the lab
 through `TaskSpec.predict` (`TaskSpec.to_label_scale`), never as standardised outputs.
 """
 from __future__ import annotations
+
+import weakref
 
 import numpy as np
 
@@ -115,18 +126,122 @@ def _user_index(run, user_id) -> int:
                         fix=f"use a user id from the training data, e.g. {examples}") from None
 
 
-def score_items(run, user_index: int, item_indices=None) -> dict[str, np.ndarray]:
+def score_items(run, user_index: int, item_indices=None, fast: bool = True) -> dict[str, np.ndarray]:
     """Per-task predictions for one user against all items (or ``item_indices``), one pass.
 
-    Binary/multilabel: probabilities; regression: predicted values."""
+    Binary/multilabel: probabilities; regression: predicted values. ``fast`` (default) uses the
+    item-side cache of the model's input layers (`item_split`) when the model supports it;
+    ``fast=False`` always runs the full forward over `DeviceData.candidates` (the same numbers
+    up to float rounding, ~1e-6)."""
     import torch
     data = run.device_data()
     model = run.model
-    model.eval()
+    if any(m.training for m in model.modules()):     # model.eval() itself walks and sets every module
+        model.eval()
     with torch.inference_mode():
-        feats = data.candidates(int(user_index), item_indices)
-        out = model(feats)
+        out = _fast_forward(run, data, model, int(user_index), item_indices) if fast else None
+        if out is None:
+            feats = data.candidates(int(user_index), item_indices)
+            out = model(feats)
         return {t.name: t.predict(out[t.name]).float().cpu().numpy() for t in run.tasks}
+
+
+# ---- the item-side cache of the fast path ------------------------------------------------
+# On CPU the catalogue runs through the network in blocks of this many items: a block's
+# intermediates stay in the CPU cache and reuse freed memory (no page faults), which makes the
+# memory-bound layers (ReLU, gates, expert mixing) several times faster (measured 2048: PLE ~2x,
+# MMoE/shared-bottom ~2.5x against one 10,000-row pass; smaller blocks pay per-op overhead).
+CPU_CHUNK_ROWS = 2048
+
+# model -> _ItemSplit. Weak keys: a model that is dropped takes its cache with it.
+_ITEM_SPLITS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+class _ItemSplit:
+    """The model's input layers with the item columns of every catalogue item precomputed
+    (`mtlrec.models.base.InputSplit`), plus what it was computed from (`_cache_key`)."""
+
+    def __init__(self, key, data, split):
+        self.key = key
+        self.data_ref = weakref.ref(data)
+        self.split = split
+
+
+def _item_columns(model) -> list[int] | None:
+    """X columns of the item-owned fields, or None when some field's owner is unknown."""
+    cols: list[int] = []
+    fields = model.input.fields
+    for f, c in zip(fields, model.input.field_columns().values()):
+        owner = getattr(f, "owner", None)
+        if owner not in ("user", "item", "context"):
+            return None
+        if owner == "item":
+            cols.extend(c)
+    return cols
+
+
+def _version(t) -> int:
+    # tensors made under torch.inference_mode have no version counter (and can only be changed
+    # in place under inference_mode); their storage still identifies them
+    return -1 if t.is_inference() else t._version
+
+
+def _cache_key(model, data) -> tuple:
+    """What the item part depends on: the input module and the input layers (which modules, and
+    each parameter's and buffer's storage and in-place version: an optimiser step,
+    ``load_state_dict`` or ``.to()`` change it) and the item tables (storage and version). The
+    rest of the network runs live on every request, so its parameters are not part of the key."""
+    layers = model.input_layers()
+    tensors = [*model.input.parameters(), *model.input.buffers(),
+               *(p for layer in layers.values() for p in layer.parameters())]
+    state = (id(model.input), tuple(id(layer) for layer in layers.values()),
+             tuple((t.data_ptr(), _version(t)) for t in tensors))
+    items = tuple((k, t.data_ptr(), _version(t)) for k, t in data.item_table.items())
+    return state, items, id(data)
+
+
+def item_split(run, data=None, user_index: int = 0):
+    """The cached `InputSplit` of ``run.model`` over ``run``'s own catalogue (item columns
+    precomputed for every item), rebuilt when the parameters or the item tables change;
+    None when the model does not split (no ``input_layers``) or the data has no item fields."""
+    model = run.model
+    data = run.device_data() if data is None else data
+    supports = getattr(model, "supports_split", None)     # models outside MultiTaskModel: full path
+    if not data.item_table or supports is None or not supports():
+        return None
+    key = _cache_key(model, data)
+    entry = _ITEM_SPLITS.get(model)
+    if entry is not None and entry.key == key and entry.data_ref() is data:
+        return entry.split
+    cols = _item_columns(model)
+    if cols is None:
+        return None
+    import torch
+    with torch.inference_mode():
+        x_items = model.embed(data.candidates(int(user_index), None))        # user part unused
+        split = model.input_split(x_items, cols)
+    _ITEM_SPLITS[model] = _ItemSplit(key, data, split)
+    return split
+
+
+def _fast_forward(run, data, model, user_index: int, item_indices):
+    """{task: logits} through the item-side cache, or None when it does not apply (then the
+    caller runs the full forward). Only for the run's own item features, in eval mode."""
+    import torch
+    if model.training:
+        return None
+    split = item_split(run, data, user_index)
+    if split is None:
+        return None
+    rows = None
+    if item_indices is not None:
+        rows = torch.as_tensor(item_indices, dtype=torch.long, device=split.pre_fixed.device)
+        if rows.dim() != 1 or (len(rows) and (int(rows.min()) < 0 or int(rows.max()) >= split.n_rows)):
+            return None                     # let the full path raise its own error / handle it
+    x_row = model.embed(data.candidates(user_index, [0]))    # the user's and context columns
+    # several threads: larger blocks (fewer parallel regions, each thread a block's worth of rows)
+    chunk = CPU_CHUNK_ROWS * torch.get_num_threads() if split.pre_fixed.device.type == "cpu" else None
+    return split.forward(x_row, rows, chunk=chunk)
 
 
 def _item_index(run, item_id) -> int:
@@ -220,35 +335,24 @@ def item_support(run) -> np.ndarray:
 
 
 def recommend(run, user_id, k: int = 10, weights: dict | None = None, exclude_seen: bool = True,
-              item_info: bool = True, top_classes: int = 3) -> list[dict]:
+              item_info: bool = True, top_classes: int = 3, fast: bool = True) -> list[dict]:
     """Top ``k`` items for ``user_id``: ``[{item, score, support, tasks: {task: value}, <item columns>}]``.
 
     ``score`` is the fused score (`fused_terms`); ``support`` the item's number of training
     interactions (`item_support`); ``tasks`` holds the probability (binary),
     the predicted value (regression) or the ``top_classes`` most likely classes with their
     probabilities (multilabel); the item columns are the title and the columns with a role
-    (`item_columns`), never ignored ones."""
+    (`item_columns`), never ignored ones. ``fast=False`` scores through the full forward
+    (`score_items`)."""
     if k < 1:
         raise DataError(f"k must be at least 1, not {k}")
     ds = run.dataset
     if not ds.has_items:
         raise DataError("this run's data has no item ids, so there is nothing to recommend")
     u = _user_index(run, user_id)
-    preds = score_items(run, u)
+    preds = score_items(run, u, fast=fast)
     return recommend_from_scores(run, user_id, preds, k, weights, exclude_seen, item_info=item_info,
                                  top_classes=top_classes)
-
-
-def _plain(v):
-    if isinstance(v, np.generic):
-        return v.item()
-    try:
-        import pandas as pd
-        if v is pd.NA or (isinstance(v, float) and np.isnan(v)):
-            return None
-    except ImportError:  # pragma: no cover
-        pass
-    return v
 
 
 def recommend_from_scores(run, user_id, preds: dict, k: int = 10, weights: dict | None = None,
@@ -276,10 +380,8 @@ def recommend_from_scores(run, user_id, preds: dict, k: int = 10, weights: dict 
     top = top[np.argsort(-score[top], kind="stable")]
     info_rows = None
     if item_info and ds.item_info is not None and len(ds.item_info) == len(ds.item_ids):
-        title, rest = item_columns(ds)
-        cols = ([title] if title else []) + rest
-        sub = ds.item_info.iloc[top][cols]
-        info_rows = [{c: _plain(v) for c, v in zip(cols, row)} for row in sub.itertuples(index=False, name=None)]
+        cols = _item_info_arrays(run, ds)
+        info_rows = [{c: _plain(a[i]) for c, a in cols.items()} for i in top]
     support = item_support(run)
     out = []
     for j, i in enumerate(top):
@@ -291,3 +393,31 @@ def recommend_from_scores(run, user_id, preds: dict, k: int = 10, weights: dict 
                     rec[c] = v
         out.append(rec)
     return out
+
+
+def _item_info_arrays(run, ds) -> dict:
+    """{shown item column (`item_columns`): its values as an object array}, cached on the run
+    for this ``ds.item_info`` (indexing k rows of a column is ~100x cheaper than a DataFrame
+    ``iloc`` per request)."""
+    cache = getattr(run, "_cache", None)
+    hit = cache.get("item_info_arrays") if isinstance(cache, dict) else None
+    title, rest = item_columns(ds)
+    cols = ([title] if title else []) + rest
+    if hit is not None and hit[0] is ds.item_info and hit[1] == cols:
+        return hit[2]
+    arrays = {c: ds.item_info[c].to_numpy(dtype=object) for c in cols}
+    if isinstance(cache, dict):
+        cache["item_info_arrays"] = (ds.item_info, cols, arrays)
+    return arrays
+
+
+def _plain(v):
+    if isinstance(v, np.generic):
+        return v.item()
+    try:
+        import pandas as pd
+        if v is pd.NA or (isinstance(v, float) and np.isnan(v)):
+            return None
+    except ImportError:  # pragma: no cover
+        pass
+    return v

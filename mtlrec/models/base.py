@@ -10,6 +10,13 @@ embeddings), concatenated in field order.
 build their shared part and towers and implement ``forward_from_input(X)``;
 everything else (embedding, explanations' access to X and H, the towers' parameters
 θ_i for the L2 term) is defined here.
+
+Split first layers (fast recommendations): X is a concatenation of per-field column
+blocks and every layer that reads X is affine, so for any partition of the columns
+``layer(X) = (X_a·W_a + b) + X_b·W_b``. An architecture names those layers
+(``input_layers``) and finishes its forward from their outputs (``forward_from_first``);
+`InputSplit` precomputes one side (e.g. the item columns of every catalogue item) once
+and adds the other side (one user row) per request.
 """
 from __future__ import annotations
 
@@ -17,6 +24,8 @@ from typing import Any, Sequence
 
 import torch
 from torch import nn
+
+from mtlrec.models.layers import linear_as_matrix
 
 
 # Standard deviation of the normal the embedding table starts from (see README, "Model defaults":
@@ -229,6 +238,64 @@ class MultiTaskModel(nn.Module):
     def gate_weights(self, features: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         raise NotImplementedError(f"the '{self.arch}' architecture has no gates; check model.has_gates")
 
+    # ---- split first layers (see `InputSplit`) -------------------------------------------
+    def input_layers(self) -> dict[str, nn.Module]:
+        """Name -> every layer that reads the fused input X directly, each affine in X
+        (`nn.Linear`, `GroupedLinear`) with nothing nonlinear between X and it. The default
+        ``{}`` means the architecture cannot be split (callers use the full forward)."""
+        return {}
+
+    def supports_split(self) -> bool:
+        """True when `input_layers` / `forward_from_first` describe this model's forward: the
+        architecture names its input layers, and no subclass below the one that defines
+        ``forward_from_first`` changed ``forward``, ``embed`` or ``forward_from_input`` (a wrapper
+        or a modified subclass gets the full forward)."""
+        mro = type(self).__mro__
+        owner = next(c for c in mro if "forward_from_first" in c.__dict__)
+        for name in ("forward", "embed", "forward_from_input"):
+            definer = next(c for c in mro if name in c.__dict__)
+            if definer is not owner and issubclass(definer, owner):
+                return False
+        return bool(self.input_layers())
+
+    def forward_from_first(self, pre: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """{task: logits} from ``pre[name] = input_layers()[name](X)``; equals
+        ``forward_from_input(X)``."""
+        raise NotImplementedError(f"the '{self.arch}' architecture does not split after its input layers")
+
+    def input_matrix(self) -> tuple[torch.Tensor, torch.Tensor, list[tuple[str, int, int, tuple[int, ...]]]]:
+        """All input layers side by side: (W [d_x, M], b [M], layout), where layout holds
+        ``(name, start, stop, shape)``: that layer's output is ``(X·W + b)[:, start:stop]``
+        viewed as ``[b, *shape]`` (see `split_pre`)."""
+        layers = self.input_layers()
+        if not layers:
+            raise NotImplementedError(f"the '{self.arch}' architecture names no input layers")
+        ws, bs, layout, start = [], [], [], 0
+        for name, layer in layers.items():
+            w, b, shape = linear_as_matrix(layer)
+            if w.shape[0] != self.input.out_dim:
+                raise ValueError(f"input layer '{name}' reads {w.shape[0]} columns, X has {self.input.out_dim}")
+            ws.append(w)
+            bs.append(b)
+            layout.append((name, start, start + w.shape[1], tuple(shape)))
+            start += w.shape[1]
+        return torch.cat(ws, dim=1), torch.cat(bs), layout
+
+    @staticmethod
+    def split_pre(pre: torch.Tensor, layout) -> dict[str, torch.Tensor]:
+        """The per-layer outputs (views) of the stacked pre-activations ``pre`` [b, M]."""
+        return {name: pre[:, a:z].view(pre.shape[0], *shape) for name, a, z, shape in layout}
+
+    def forward_split(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """``forward_from_input(x)`` computed through `input_matrix` and `forward_from_first`
+        (a reference for the split path)."""
+        w, b, layout = self.input_matrix()
+        return self.forward_from_first(self.split_pre(torch.addmm(b, x, w), layout))
+
+    def input_split(self, x_fixed: torch.Tensor, fixed_cols) -> "InputSplit":
+        """`InputSplit` with the columns ``fixed_cols`` of the rows ``x_fixed`` [N, d_x] precomputed."""
+        return InputSplit(self, x_fixed, fixed_cols)
+
     def task_parameters(self) -> dict[str, list[nn.Parameter]]:
         """Task name -> the parameters θ_i of its tower (for the L2 term λ·Σ_i ‖θ_i‖²)."""
         return {name: list(tower.parameters()) for name, tower in zip(self.task_names, self.towers)}
@@ -247,3 +314,58 @@ class MultiTaskModel(nn.Module):
 
     def n_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+
+class InputSplit:
+    """A model's input layers with one column block of X precomputed for N rows.
+
+    ``pre_fixed = X[:, fixed]·W[fixed] + b`` [N, M] is computed once (e.g. the item columns of
+    every catalogue item); ``forward(x_row)`` adds ``x_row[:, rest]·W[rest]`` (one row, e.g. a
+    user and the context defaults, broadcast over the N rows) and finishes with
+    ``model.forward_from_first``. Equal to ``model.forward_from_input(X)`` for the X whose
+    fixed columns are those of ``x_fixed`` and rest columns those of ``x_row``, up to float
+    rounding. A snapshot: it does not follow later parameter changes (rebuild it)."""
+
+    def __init__(self, model: MultiTaskModel, x_fixed: torch.Tensor, fixed_cols):
+        self.model = model
+        w, b, self.layout = model.input_matrix()
+        d = w.shape[0]
+        fixed = sorted({int(c) for c in fixed_cols})
+        if any(c < 0 or c >= d for c in fixed):
+            raise ValueError(f"fixed columns must lie in 0..{d - 1}")
+        rest = [c for c in range(d) if c not in set(fixed)]
+        dev = w.device
+        self.n_rows = int(x_fixed.shape[0])
+        fc = torch.as_tensor(fixed, dtype=torch.long, device=dev)
+        self.rest_cols = torch.as_tensor(rest, dtype=torch.long, device=dev)
+        self.pre_fixed = torch.addmm(b, x_fixed.index_select(1, fc), w.index_select(0, fc)) if fixed \
+            else b.expand(self.n_rows, -1).contiguous()
+        self.w_rest = w.index_select(0, self.rest_cols).contiguous() if rest else None
+
+    def pre(self, x_row: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
+        """Stacked pre-activations [N or len(rows), M] for the rest columns of ``x_row`` [1 or N, d_x]."""
+        pre = self.pre_fixed if rows is None else self.pre_fixed.index_select(0, rows)
+        if self.w_rest is None:
+            return pre
+        return pre + x_row.index_select(1, self.rest_cols) @ self.w_rest
+
+    def forward(self, x_row: torch.Tensor, rows: torch.Tensor | None = None,
+                chunk: int | None = None) -> dict[str, torch.Tensor]:
+        """{task: logits} of the precomputed rows (all, or ``rows``) with the rest columns of ``x_row``.
+
+        ``chunk``: run the network on blocks of that many rows and concatenate (the same
+        numbers; the intermediates of a block stay in the CPU cache, so the memory-bound
+        elementwise layers -- ReLU, gates, expert mixing -- run several times faster)."""
+        model, layout = self.model, self.layout
+        pre_fixed = self.pre_fixed if rows is None else self.pre_fixed.index_select(0, rows)
+        n = pre_fixed.shape[0]
+        user = None if self.w_rest is None else x_row.index_select(1, self.rest_cols) @ self.w_rest
+        if not chunk or n <= chunk:
+            pre = pre_fixed if user is None else pre_fixed + user
+            return model.forward_from_first(model.split_pre(pre, layout))
+        parts = []
+        for a in range(0, n, int(chunk)):
+            block = pre_fixed[a:a + int(chunk)]
+            pre = block if user is None else block + user
+            parts.append(model.forward_from_first(model.split_pre(pre, layout)))
+        return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from mtlrec.models.base import EMBEDDING_STD, MultiTaskModel
-from mtlrec.models.layers import ExpertBank, Gate, Tower, mix
+from mtlrec.models.layers import ExpertBank, Gate, Tower, after_first, mix
 
 
 class MMoE(MultiTaskModel):
@@ -44,6 +44,16 @@ class MMoE(MultiTaskModel):
         experts = self._experts(x)
         return {name: tower(mix(gate(x), experts))
                 for name, gate, tower in zip(self.task_names, self.gates, self.towers)}
+
+    def input_layers(self):
+        layers = {"experts": self.experts[0]}
+        layers.update({f"gate{t}": gate[0] for t, gate in enumerate(self.gates)})
+        return layers
+
+    def forward_from_first(self, pre):
+        experts = after_first(self.experts, pre["experts"])
+        return {name: tower(mix(gate.from_pre(pre[f"gate{t}"]), experts))
+                for t, (name, gate, tower) in enumerate(zip(self.task_names, self.gates, self.towers))}
 
     def shared_from_input(self, x):
         return self._experts(x).flatten(1)                            # [b, n_experts * d]

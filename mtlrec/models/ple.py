@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from mtlrec.models.base import EMBEDDING_STD, MultiTaskModel
-from mtlrec.models.layers import ExpertBank, Gate, Tower, mix
+from mtlrec.models.layers import ExpertBank, Gate, Tower, after_first, mix
 
 
 class CGCLevel(nn.Module):
@@ -51,19 +51,35 @@ class CGCLevel(nn.Module):
         else:
             per_expert = [x for x in task_inputs for _ in range(self.n_specific)]
             per_expert += [shared_input] * self.n_shared
-            experts = self.experts(torch.stack(per_expert, dim=1))
-        outs, gates = [], []
-        for t, (x, gate) in enumerate(zip(task_inputs, self.task_gates)):
-            g = gate(x)
-            gates.append(g)
+            experts = self.experts(torch.stack(per_expert, dim=0).transpose(0, 1))   # expert-major memory
+        gates = [gate.weights(x) for x, gate in zip(task_inputs, self.task_gates)]
+        shared_gate = None if self.shared_gate is None else self.shared_gate.weights(shared_input)
+        return self._combine(experts, gates, shared_gate)
+
+    def input_layers(self) -> dict[str, nn.Module]:
+        """The layers that read the level's input when every expert reads it (the first level)."""
+        layers = {"experts": self.experts[0]}
+        layers.update({f"gate{t}": gate[0] for t, gate in enumerate(self.task_gates)})
+        if self.shared_gate is not None:
+            layers["shared_gate"] = self.shared_gate[0]
+        return layers
+
+    def forward_from_first(self, pre: dict[str, torch.Tensor]):
+        """``forward(None, x)`` from ``pre[name] = input_layers()[name](x)``."""
+        experts = after_first(self.experts, pre["experts"])
+        gates = [gate.from_pre(pre[f"gate{t}"]) for t, gate in enumerate(self.task_gates)]
+        shared_gate = None if self.shared_gate is None else self.shared_gate.from_pre(pre["shared_gate"])
+        return self._combine(experts, gates, shared_gate)
+
+    def _combine(self, experts: torch.Tensor, gates: list[torch.Tensor], shared_gate: torch.Tensor | None):
+        outs = []
+        for t, g in enumerate(gates):
             # own experts and shared experts are contiguous column ranges: mix the two views
             # (no index_select copy of the expert outputs per task)
             ns, n0 = self.n_specific, self.n_tasks * self.n_specific
             shared_part = mix(g[:, ns:], experts[:, n0:])
             outs.append(shared_part if ns == 0 else mix(g[:, :ns], experts[:, t * ns:(t + 1) * ns]) + shared_part)
-        shared_out = None
-        if self.shared_gate is not None:
-            shared_out = mix(self.shared_gate(shared_input), experts)
+        shared_out = None if shared_gate is None else mix(shared_gate, experts)
         return outs, shared_out, gates, experts.index_select(1, self._shared_idx)
 
 
@@ -95,15 +111,26 @@ class PLE(MultiTaskModel):
         self.levels = nn.ModuleList(levels)
         self.towers = nn.ModuleList(Tower(expert_dims[-1], tower_dims, t.n_outputs, dropout) for t in self.tasks)
 
-    def _run(self, x: torch.Tensor, gate_level: int = -1):
+    def _run(self, x: torch.Tensor | None, gate_level: int = -1, pre: dict | None = None):
+        """``pre``: the first level's input-layer outputs instead of ``x`` (`forward_from_first`)."""
         task_in, shared_in = None, x
         gates, shared_stack = [], None
         want = gate_level % len(self.levels)
         for i, level in enumerate(self.levels):
-            task_in, shared_in, g, shared_stack = level(task_in, shared_in)
+            if i == 0 and pre is not None:
+                task_in, shared_in, g, shared_stack = level.forward_from_first(pre)
+            else:
+                task_in, shared_in, g, shared_stack = level(task_in, shared_in)
             if i == want:
                 gates = g
         return task_in, gates, shared_stack
+
+    def input_layers(self):
+        return self.levels[0].input_layers()
+
+    def forward_from_first(self, pre):
+        outs, _, _ = self._run(None, pre=pre)
+        return {name: tower(h) for name, tower, h in zip(self.task_names, self.towers, outs)}
 
     def forward_from_input(self, x):
         outs, _, _ = self._run(x)

@@ -10,7 +10,7 @@ from typing import Sequence
 from torch import nn
 
 from mtlrec.models.base import EMBEDDING_STD, MultiTaskModel
-from mtlrec.models.layers import MLP, Tower
+from mtlrec.models.layers import MLP, Tower, after_first
 
 
 class SharedBottom(MultiTaskModel):
@@ -40,3 +40,9 @@ class SharedBottom(MultiTaskModel):
 
     def forward_from_input(self, x):
         return self.towers_from_shared(self.bottom(x))
+
+    def input_layers(self):
+        return {"bottom": self.bottom[0]}
+
+    def forward_from_first(self, pre):
+        return self.towers_from_shared(after_first(self.bottom, pre["bottom"]))
