@@ -36,6 +36,7 @@ from pathlib import Path
 STATUSES = ("queued", "running", "finished", "cancelled", "failed")
 ISOLATION_ENV = "MTLREC_TRAIN_ISOLATION"
 ISOLATIONS = ("process", "thread")
+CANCEL_ACK_TIMEOUT_S = 5.0    # cancel() of a worker-process job waits at most this for its answer
 
 
 def isolation_mode(isolate: str | None = None) -> str:
@@ -87,6 +88,7 @@ class TrainingJob:
         self.worker_exitcode: int | None = None
         self.worker_start_s: float | None = None   # spawn -> first message from the worker
         self._mp_stop = None
+        self._cancel_seen = threading.Event()
         if self.isolate == "process":
             import torch.multiprocessing as tmp
             self._mp_ctx = tmp.get_context("spawn")
@@ -147,13 +149,18 @@ class TrainingJob:
         return self
 
     def cancel(self) -> None:
-        """Ask the job to stop; it does so before its next batch and keeps its history."""
+        """Ask the job to stop; it does so before its next batch and keeps its history. A running
+        worker-process job: returns once the worker has seen the request and sent its progress
+        (at most CANCEL_ACK_TIMEOUT_S), so the next snapshot is at most one batch behind the end."""
         self._stop.set()
         if self._mp_stop is not None:
             self._mp_stop.set()
         with self._lock:
             if self._status == "queued":
                 self._status = "cancelled"
+            waiting = self._status == "running" and self._mp_stop is not None and self.worker_start_s is not None
+        if waiting:    # a worker that reports answers at once with its progress: snapshot() is then <= 1 batch behind
+            self._cancel_seen.wait(CANCEL_ACK_TIMEOUT_S)
 
     def join(self, timeout: float | None = None) -> bool:
         """Wait for the thread; True when it has ended."""
@@ -280,6 +287,7 @@ class TrainingJob:
         finally:
             with self._lock:
                 self._finished_at = time.time()
+            self._cancel_seen.set()
 
     def _apply_update(self, msg: dict) -> None:
         from mtlrec.training.worker import apply_progress
@@ -292,6 +300,8 @@ class TrainingJob:
             self._history.batches.extend(msg.get("batches") or [])
             if msg.get("device"):
                 self._device = msg["device"]
+        if msg.get("cancel_seen"):
+            self._cancel_seen.set()
 
     def _worker_died(self, exitcode) -> None:
         """The worker ended without a last word (killed, out of memory, os._exit): failed, with what

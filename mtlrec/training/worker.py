@@ -12,7 +12,8 @@ The parent (`TrainingJob`'s thread) starts `child_main` with ``torch.multiproces
     ("update", {"progress": {field: value ...},        # every dataclasses.fields(Progress) value
                 "epochs": [...], "batches": [...],      # history records appended since the last update
                 "reset": bool,                          # True: the lists replace the parent's history
-                "device": str | None})
+                "device": str | None,
+                "cancel_seen": bool})                   # sent at once when the stop event is set
     ("done",   {"status", "metrics", "device"})         # run_training / resume_run returned
     ("error",  {"message", "kind", "traceback", "record"})  # it raised (the run folder recorded it)
 
@@ -74,7 +75,7 @@ class _Reporter:
         self.device = None
         self.stopped = threading.Event()
 
-    def update(self) -> None:
+    def update(self, cancel_seen: bool = False) -> None:
         with self.lock:
             h = self.history
             epochs, batches = list(h.epochs), list(h.batches)      # list() of a list: atomic under the GIL
@@ -82,7 +83,8 @@ class _Reporter:
             if reset:
                 self.sent_e = self.sent_b = 0
             msg = {"progress": progress_fields(self.progress), "epochs": epochs[self.sent_e:],
-                   "batches": batches[self.sent_b:], "reset": reset, "device": self.device}
+                   "batches": batches[self.sent_b:], "reset": reset, "device": self.device,
+                   "cancel_seen": cancel_seen}
             self.conn.send(("update", msg))
             self.sent_e, self.sent_b = len(epochs), len(batches)
 
@@ -90,10 +92,21 @@ class _Reporter:
         with self.lock:
             self.conn.send((kind, payload))
 
-    def loop(self) -> None:
-        while not self.stopped.wait(REPORT_EVERY_S):
+    def loop(self, stop_event) -> None:
+        """An update every REPORT_EVERY_S, and one at once when the parent cancels (it says so:
+        the parent's cancel() waits for it, so that the progress it shows next is at most one
+        batch behind the end)."""
+        told = False
+        while not self.stopped.is_set():
+            cancel_seen = False
+            if told:
+                self.stopped.wait(REPORT_EVERY_S)
+            else:
+                cancel_seen = told = bool(stop_event.wait(REPORT_EVERY_S))
+            if self.stopped.is_set():
+                return
             try:
-                self.update()
+                self.update(cancel_seen=cancel_seen)
             except (OSError, EOFError, BrokenPipeError):     # the parent has gone: nothing to tell
                 return
 
@@ -144,7 +157,7 @@ def child_main(conn, stop_event, job: dict) -> None:
     progress.started = job.get("started") or time.time()
     history = History()
     rep = _Reporter(conn, progress, history)
-    thread = threading.Thread(target=rep.loop, name="mtlrec-worker-report", daemon=True)
+    thread = threading.Thread(target=rep.loop, args=(stop_event,), name="mtlrec-worker-report", daemon=True)
     thread.start()
     final: tuple[str, dict]
     try:
@@ -168,7 +181,7 @@ def child_main(conn, stop_event, job: dict) -> None:
     rep.stopped.set()
     thread.join(5)
     try:
-        rep.update()
+        rep.update(cancel_seen=bool(stop_event.is_set()))
         rep.send(*final)
     except (OSError, EOFError, BrokenPipeError):
         pass
