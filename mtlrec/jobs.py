@@ -84,7 +84,7 @@ class TrainingJob:
         self._result_from_folder = False
         self.resuming = False
         self.isolate = isolation_mode(isolate)
-        self.worker_pid: int | None = None     # the worker process's pid while it runs (process mode)
+        self.worker_pid: int | None = None     # the worker process's pid once started (process mode)
         self.worker_exitcode: int | None = None
         self.worker_start_s: float | None = None   # spawn -> first message from the worker
         self._mp_stop = None
@@ -96,8 +96,9 @@ class TrainingJob:
 
     @property
     def result(self):
-        """The `RunResult` (model, dataset, tasks, metrics, history) of a finished job, else None.
-        A worker-process job loads it from the run folder on first use."""
+        """The `RunResult` (model, dataset, tasks, metrics, history) of a finished (or cancelled) job,
+        else None. A worker-process job loads it from the run folder on first use (None when the
+        folder holds no model)."""
         if self._result is None and self._result_from_folder:
             self._result_from_folder = False
             self._result = self._load_result()
@@ -108,9 +109,13 @@ class TrainingJob:
         self._result, self._result_from_folder = value, False
 
     def _load_result(self):
+        from mtlrec.errors import DataError
         from mtlrec.runs import load_run
         from mtlrec.training.pipeline import RunResult
-        run = load_run(self.run_dir)
+        try:
+            run = load_run(self.run_dir)
+        except DataError:      # e.g. cancelled before its first model: nothing to load (as no result)
+            return None
         with self._lock:
             status, device = self._status, self._device
         return RunResult(run_dir=self.run_dir, status=status, device=device or "cpu", metrics=run.metrics,
