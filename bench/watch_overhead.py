@@ -83,7 +83,8 @@ def one_case(case: str, cfg, ds, batch: int, seconds: float, busy: int, warmup_s
     from mtlrec.jobs import TrainingJob
     isolate = "thread" if case.startswith("thread") else "process"
     with tempfile.TemporaryDirectory(prefix="mtlrec-watch-") as tmp:
-        b = Busy(busy if case.endswith("busy") else 0)
+        n_busy = busy if case.endswith("busy") else 0
+        b = Busy(n_busy)
         with b:
             t0 = time.perf_counter()
             job = TrainingJob(cfg, Path(tmp) / "run", dataset=ds, isolate=isolate).start()
@@ -104,7 +105,7 @@ def one_case(case: str, cfg, ds, batch: int, seconds: float, busy: int, warmup_s
             job.join(120)
             loops = b.loops
     return {"samples_per_s": (s2 - s1) * batch / (t2 - t1), "steps": s2 - s1, "start_s": first,
-            "worker_start_s": job.worker_start_s, "busy_loops_per_s": loops / max(t2 - t0, 1e-9) if busy else None}
+            "worker_start_s": job.worker_start_s, "busy_loops_per_s": loops / max(t2 - t0, 1e-9) if n_busy else None}
 
 
 def measure(rounds: int = 1, seconds: float = 8.0, batch: int = 256, busy: int = 1, cases=CASES) -> dict:
