@@ -245,10 +245,9 @@ class TrainingJob:
             payload = {"config": self.config.to_dict(), "run_dir": str(self.run_dir), "dataset": self.dataset,
                        "resuming": self.resuming, "started": self._progress.started}
             recv, send = self._mp_ctx.Pipe(duplex=False)
-            proc = self._mp_ctx.Process(target=worker.child_main, args=(send, self._mp_stop, payload),
-                                        name=f"mtlrec-train-{self.name}", daemon=True)
             t0 = time.perf_counter()
-            proc.start()
+            proc = worker.start_process(self._mp_ctx, target=worker.child_main, args=(send, self._mp_stop, payload),
+                                        name=f"mtlrec-train-{self.name}", daemon=True)
             send.close()          # the child holds the only writer: its death is an EOF here
             self.worker_pid = proc.pid
             while True:

@@ -159,3 +159,23 @@ def test_a_worker_killed_with_sigkill_fails_the_job_and_the_folder_says_so(tmp_p
     st = read(d, "status.json")
     assert st["status"] == "failed" and st["error"] == s["error"] and st["has_model"] is True
     assert len(s["history"]["epochs"]) == len(read(d, "history.json")["epochs"])
+
+
+def test_the_worker_does_not_rerun_the_parents_main_script(monkeypatch):
+    """In the Streamlit server __main__ is the app script: spawn must not run it in the worker."""
+    import multiprocessing.spawn as mp_spawn
+    import sys
+    import types
+
+    from mtlrec.training import worker
+    fake = types.ModuleType("__main__")
+    fake.__file__ = "/somewhere/app.py"            # as Streamlit installs its script module
+    monkeypatch.setitem(sys.modules, "__main__", fake)
+    worker._install_no_main_hook()
+    assert mp_spawn.get_preparation_data("x").get("init_main_from_path") == "/somewhere/app.py"   # others: as before
+    worker._NO_MAIN.on = True
+    try:
+        d = mp_spawn.get_preparation_data("x")
+    finally:
+        worker._NO_MAIN.on = False
+    assert "init_main_from_path" not in d and "init_main_from_name" not in d and d["sys_path"]

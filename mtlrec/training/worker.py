@@ -39,6 +39,49 @@ CRASH_ENV = "MTLREC_TEST_CRASH_AFTER_BATCHES"
 CRASH_EXIT_CODE = 13
 
 
+_NO_MAIN = threading.local()
+_INSTALL_LOCK = threading.Lock()
+
+
+def _install_no_main_hook() -> None:
+    """Make `start_process` spawn children that do not re-run the parent's ``__main__``.
+
+    Spawn normally re-imports the parent's main script in the child. In the Streamlit server
+    ``__main__`` is the app script (Streamlit installs it as ``sys.modules["__main__"]`` on every
+    run), so the worker would run the whole app, bare; a user's script without an
+    ``if __name__ == "__main__"`` guard would start its training again. The worker needs nothing
+    from ``__main__`` (its target and arguments live in mtlrec), so for the processes started by
+    `start_process` (a thread-local flag) the main-module entries are left out of the preparation
+    data. Other users of multiprocessing in the process are unaffected."""
+    import multiprocessing.spawn as mp_spawn
+    with _INSTALL_LOCK:
+        if getattr(mp_spawn.get_preparation_data, "_mtlrec_no_main", False):
+            return
+        original = mp_spawn.get_preparation_data
+
+        def get_preparation_data(name):
+            d = original(name)
+            if getattr(_NO_MAIN, "on", False):
+                d.pop("init_main_from_path", None)
+                d.pop("init_main_from_name", None)
+            return d
+
+        get_preparation_data._mtlrec_no_main = True
+        mp_spawn.get_preparation_data = get_preparation_data
+
+
+def start_process(ctx, **process_kw):
+    """Start ``ctx.Process(**process_kw)`` (a spawn context) without re-running ``__main__`` in it."""
+    _install_no_main_hook()
+    proc = ctx.Process(**process_kw)
+    _NO_MAIN.on = True
+    try:
+        proc.start()
+    finally:
+        _NO_MAIN.on = False
+    return proc
+
+
 def progress_fields(progress) -> dict:
     """Every dataclass field of a `Progress` (whatever fields it has), lists/dicts copied."""
     out = {}
