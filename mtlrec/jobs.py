@@ -242,7 +242,7 @@ class TrainingJob:
         final = None
         proc = None
         try:
-            payload = {"config": self.config.to_dict(), "run_dir": str(self.run_dir), "dataset": self.dataset,
+            payload = {"config": self.config, "run_dir": str(self.run_dir), "dataset": self.dataset,
                        "resuming": self.resuming, "started": self._progress.started}
             recv, send = self._mp_ctx.Pipe(duplex=False)
             t0 = time.perf_counter()

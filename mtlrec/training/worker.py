@@ -171,7 +171,8 @@ def _crash_hook_progress(progress_cls, n: int):
 
 
 def child_main(conn, stop_event, job: dict) -> None:
-    """Entry point of the spawned worker. ``job``: {"config": dict, "run_dir": str, "dataset":
+    """Entry point of the spawned worker. ``job``: {"config": RunConfig (keeps its base_dir) or dict,
+    "run_dir": str, "dataset":
     PreparedDataset | None, "resuming": bool, "started": float | None}."""
     import sys
     import traceback
@@ -191,7 +192,7 @@ def child_main(conn, stop_event, job: dict) -> None:
     from mtlrec.training.resume import ResumeRefused
 
     torch.set_num_threads(torch_threads_for_training())     # run_training applies train.threads after
-    cfg = RunConfig.from_dict(job["config"])
+    cfg = job["config"] if isinstance(job["config"], RunConfig) else RunConfig.from_dict(job["config"])
     progress_cls = Progress
     crash_after = os.environ.get(CRASH_ENV)
     if crash_after:
@@ -200,6 +201,10 @@ def child_main(conn, stop_event, job: dict) -> None:
     progress.started = job.get("started") or time.time()
     history = History()
     rep = _Reporter(conn, progress, history)
+    try:
+        rep.update()          # at once: the parent learns that the worker is up (worker_start_s)
+    except (OSError, EOFError, BrokenPipeError):
+        pass
     thread = threading.Thread(target=rep.loop, args=(stop_event,), name="mtlrec-worker-report", daemon=True)
     thread.start()
     final: tuple[str, dict]
