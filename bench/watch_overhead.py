@@ -11,7 +11,9 @@ wall time; validation at the epoch ends included) in four cases:
   loop (``--busy`` threads; 2 = two watching sessions);
 * ``process_busy``: the job in its worker process (``isolate="process"``), the same busy thread(s)
   in this process;
-* ``process_alone``: the worker process, nothing else running.
+* ``process_alone``: the worker process, nothing else running;
+* ``thread_busy_elsewhere``: the job in a thread, the same busy work in another *process* (a control:
+  what the busy work costs through CPU time alone, without sharing the GIL).
 
 ``ratio`` = samples/s / thread_alone's. Both modes train on ``max(1, cpus - 1)`` torch threads
 (the worker's setting; the thread cases set this process to the same). ``start_s``: start() ->
@@ -35,7 +37,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-CASES = ("thread_alone", "thread_busy", "process_busy", "process_alone")
+CASES = ("thread_alone", "thread_busy", "process_busy", "process_alone", "thread_busy_elsewhere")
 
 
 def history_like(n_batches: int = 2000, n_epochs: int = 20) -> dict:
@@ -75,6 +77,38 @@ class Busy:
             t.join()
 
 
+def _busy_forever(stop, counter) -> None:
+    hist = history_like()
+    while not stop.is_set():
+        json.dumps(copy.deepcopy(hist))
+        with counter.get_lock():
+            counter.value += 1
+
+
+class BusyElsewhere:
+    """The same busy work in ``n`` spawned processes (shares CPU time, not the GIL)."""
+
+    def __init__(self, n: int):
+        import multiprocessing as mp
+        ctx = mp.get_context("spawn")
+        self.stop, self.counter = ctx.Event(), ctx.Value("q", 0)
+        self.procs = [ctx.Process(target=_busy_forever, args=(self.stop, self.counter), daemon=True) for _ in range(n)]
+
+    @property
+    def loops(self) -> int:
+        return self.counter.value
+
+    def __enter__(self):
+        for p in self.procs:
+            p.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        for p in self.procs:
+            p.join(10)
+
+
 def steps(s) -> int:
     return max(0, (s["epoch"] - 1)) * (s["n_batches"] or 0) + (s["batch"] or 0)
 
@@ -83,8 +117,8 @@ def one_case(case: str, cfg, ds, batch: int, seconds: float, busy: int, warmup_s
     from mtlrec.jobs import TrainingJob
     isolate = "thread" if case.startswith("thread") else "process"
     with tempfile.TemporaryDirectory(prefix="mtlrec-watch-") as tmp:
-        n_busy = busy if case.endswith("busy") else 0
-        b = Busy(n_busy)
+        n_busy = busy if "busy" in case else 0
+        b = BusyElsewhere(n_busy) if case.endswith("elsewhere") else Busy(n_busy)
         with b:
             t0 = time.perf_counter()
             job = TrainingJob(cfg, Path(tmp) / "run", dataset=ds, isolate=isolate).start()
