@@ -1,4 +1,4 @@
-"""Background training: a `TrainingJob` trains in a daemon thread; the UI polls `snapshot()`.
+"""Background training: a `TrainingJob` trains in a worker process (or a thread); the UI polls `snapshot()`.
 
     job = TrainingJob(config, run_dir="runs/x")          # or TrainingJob(config, dataset=ds)
     job.start()
@@ -14,23 +14,52 @@ comes from a per-job ``torch.Generator``); nothing is shared between jobs except
 torch's global RNG, used only while a model is initialised (under a lock, see
 ``mtlrec.training.trainer.seeded_build``) and by dropout layers. This module never
 imports streamlit.
+
+Isolation (issue 15): by default (``isolate="process"``) the job's thread starts a spawned
+worker process (`mtlrec.training.worker`) that trains and streams progress, new history
+records, warnings and the final status back; the thread copies them into the job under its
+lock, so `snapshot()` reads the same either way. Training in the server process itself
+(``isolate="thread"``) slows 10-100x while a page redraws live curves (GIL contention, see
+bench/watch_overhead.py); a worker costs a few seconds to start (it imports torch). The
+environment variable ``MTLREC_TRAIN_ISOLATION`` ("process" or "thread") sets the mode of the
+jobs that do not name one. A worker that dies (killed, out of memory) fails the job; the server goes on.
 """
 from __future__ import annotations
 
 import copy
+import os
 import threading
 import time
 import traceback
 from pathlib import Path
 
 STATUSES = ("queued", "running", "finished", "cancelled", "failed")
+ISOLATION_ENV = "MTLREC_TRAIN_ISOLATION"
+ISOLATIONS = ("process", "thread")
+CANCEL_ACK_TIMEOUT_S = 5.0    # cancel() of a worker-process job waits at most this for its answer
+
+
+def isolation_mode(isolate: str | None = None) -> str:
+    """"process" or "thread": ``isolate`` when given, else ``MTLREC_TRAIN_ISOLATION`` when set,
+    else "process"."""
+    if isolate is not None:
+        where, mode = "isolate", str(isolate).strip().lower()
+    else:
+        where, mode = f"the environment variable {ISOLATION_ENV}", (os.environ.get(ISOLATION_ENV) or "").strip().lower()
+        mode = mode or "process"
+    if mode not in ISOLATIONS:
+        raise ValueError(f"{where} is {mode!r}; use \"process\" or \"thread\"")
+    return mode
 
 
 class TrainingJob:
-    def __init__(self, config, run_dir=None, *, dataset=None, name: str | None = None):
+    def __init__(self, config, run_dir=None, *, dataset=None, name: str | None = None,
+                 isolate: str | None = None):
         """``config``: a RunConfig (or its dict). ``dataset``: a PreparedDataset to train on
         instead of preparing the data the config names. ``run_dir``: where the run folder
-        goes (None: ``runs/<timestamp>-<arch>``)."""
+        goes (None: ``runs/<timestamp>-<arch>``). ``isolate``: "process" (train in a spawned
+        worker process) or "thread" (in this process); None: ``MTLREC_TRAIN_ISOLATION`` when
+        set, else "process"."""
         from mtlrec.config import RunConfig
         from mtlrec.training.history import History
         from mtlrec.training.pipeline import Progress
@@ -51,11 +80,49 @@ class TrainingJob:
         self._device: str | None = None
         self._created = time.time()
         self._finished_at: float | None = None
-        self.result = None   # RunResult once finished (model, dataset, tasks)
+        self._result = None   # RunResult once finished (model, dataset, tasks)
+        self._result_from_folder = False
         self.resuming = False
+        self.isolate = isolation_mode(isolate)
+        self.worker_pid: int | None = None     # the worker process's pid once started (process mode)
+        self.worker_exitcode: int | None = None
+        self.worker_start_s: float | None = None   # spawn -> first message from the worker
+        self._mp_stop = None
+        self._cancel_seen = threading.Event()
+        if self.isolate == "process":
+            import torch.multiprocessing as tmp
+            self._mp_ctx = tmp.get_context("spawn")
+            self._mp_stop = self._mp_ctx.Event()
+
+    @property
+    def result(self):
+        """The `RunResult` (model, dataset, tasks, metrics, history) of a finished (or cancelled) job,
+        else None. A worker-process job loads it from the run folder on first use (None when the
+        folder holds no model)."""
+        if self._result is None and self._result_from_folder:
+            self._result_from_folder = False
+            self._result = self._load_result()
+        return self._result
+
+    @result.setter
+    def result(self, value) -> None:
+        self._result, self._result_from_folder = value, False
+
+    def _load_result(self):
+        from mtlrec.errors import DataError
+        from mtlrec.runs import load_run
+        from mtlrec.training.pipeline import RunResult
+        try:
+            run = load_run(self.run_dir)
+        except DataError:      # e.g. cancelled before its first model: nothing to load (as no result)
+            return None
+        with self._lock:
+            status, device = self._status, self._device
+        return RunResult(run_dir=self.run_dir, status=status, device=device or "cpu", metrics=run.metrics,
+                         history=run.history, model=run.model, dataset=run.dataset, tasks=list(run.tasks))
 
     @classmethod
-    def resume(cls, run_dir, *, name: str | None = None) -> "TrainingJob":
+    def resume(cls, run_dir, *, name: str | None = None, isolate: str | None = None) -> "TrainingJob":
         """A job (not started) that continues the run in ``run_dir`` from its last checkpoint.
 
         Raises `mtlrec.training.resume.ResumeRefused` (a DataError with ``what`` and ``fix``) at
@@ -73,7 +140,7 @@ class TrainingJob:
         except Exception as e:  # noqa: BLE001
             raise ResumeRefused(f"config.json is missing or damaged ({e})", file=str(d / "config.json"),
                                 fix="train the run again") from None
-        job = cls(cfg, d, name=name)
+        job = cls(cfg, d, name=name, isolate=isolate)
         job.resuming = True
         return job
 
@@ -87,11 +154,18 @@ class TrainingJob:
         return self
 
     def cancel(self) -> None:
-        """Ask the job to stop; it does so before its next batch and keeps its history."""
+        """Ask the job to stop; it does so before its next batch and keeps its history. A running
+        worker-process job: returns once the worker has seen the request and sent its progress
+        (at most CANCEL_ACK_TIMEOUT_S), so the next snapshot is at most one batch behind the end."""
         self._stop.set()
+        if self._mp_stop is not None:
+            self._mp_stop.set()
         with self._lock:
             if self._status == "queued":
                 self._status = "cancelled"
+            waiting = self._status == "running" and self._mp_stop is not None and self.worker_start_s is not None
+        if waiting:    # a worker that reports answers at once with its progress: snapshot() is then <= 1 batch behind
+            self._cancel_seen.wait(CANCEL_ACK_TIMEOUT_S)
 
     def join(self, timeout: float | None = None) -> bool:
         """Wait for the thread; True when it has ended."""
@@ -114,6 +188,8 @@ class TrainingJob:
         pass
 
     def _run(self) -> None:
+        if self.isolate == "process":
+            return self._run_process()
         from mtlrec.errors import DataError, TrainingError
         from mtlrec.training.pipeline import run_training
         from mtlrec.training.resume import ResumeRefused
@@ -152,6 +228,127 @@ class TrainingJob:
         finally:
             with self._lock:
                 self._finished_at = time.time()
+
+    # ---- the worker process (isolate="process") ---------------------------------------------
+    def _run_process(self) -> None:
+        from mtlrec.training import worker
+        with self._lock:
+            if self._stop.is_set():
+                self._status = "cancelled"
+                self._finished_at = time.time()
+                return
+            self._status = "running"
+            self._progress.started = time.time()
+        final = None
+        proc = None
+        try:
+            payload = {"config": self.config, "run_dir": str(self.run_dir), "dataset": self.dataset,
+                       "resuming": self.resuming, "started": self._progress.started}
+            recv, send = self._mp_ctx.Pipe(duplex=False)
+            t0 = time.perf_counter()
+            proc = worker.start_process(self._mp_ctx, target=worker.child_main, args=(send, self._mp_stop, payload),
+                                        name=f"mtlrec-train-{self.name}", daemon=True)
+            send.close()          # the child holds the only writer: its death is an EOF here
+            self.worker_pid = proc.pid
+            while True:
+                try:
+                    if not recv.poll(0.5):
+                        if not proc.is_alive() and not recv.poll(0):
+                            break
+                        continue
+                    kind, msg = recv.recv()
+                except (EOFError, OSError):
+                    break
+                if self.worker_start_s is None:
+                    self.worker_start_s = time.perf_counter() - t0
+                if kind == "update":
+                    self._apply_update(msg)
+                else:
+                    final = (kind, msg)
+                    break
+            recv.close()
+            proc.join(30)
+            if proc.is_alive():       # said its last word but hangs on exit
+                proc.kill()
+                proc.join(10)
+            self.worker_exitcode = proc.exitcode
+            if final is None:
+                self._worker_died(proc.exitcode)
+            elif final[0] == "done":
+                m = final[1]
+                with self._lock:
+                    self._metrics = copy.deepcopy(m["metrics"])
+                    self._device = m["device"]
+                    self._status = m["status"]
+                    self._result_from_folder = m["status"] in ("finished", "cancelled")
+            else:
+                m = final[1]
+                self._fail(m["message"], m["kind"], m.get("traceback"), record=m.get("record", True))
+        except Exception as e:  # noqa: BLE001 - e.g. the dataset does not pickle: never stay "running"
+            if proc is not None and proc.is_alive():
+                proc.kill()
+            self._fail(f"{type(e).__name__}: {e}", "internal", traceback.format_exc())
+        finally:
+            with self._lock:
+                self._finished_at = time.time()
+            self._cancel_seen.set()
+
+    def _apply_update(self, msg: dict) -> None:
+        from mtlrec.training.worker import apply_progress
+        with self._lock:
+            apply_progress(self._progress, msg.get("progress") or {})
+            if msg.get("reset"):
+                self._history.epochs[:] = []
+                self._history.batches[:] = []
+            self._history.epochs.extend(msg.get("epochs") or [])
+            self._history.batches.extend(msg.get("batches") or [])
+            if msg.get("device"):
+                self._device = msg["device"]
+        if msg.get("cancel_seen"):
+            self._cancel_seen.set()
+
+    def _worker_died(self, exitcode) -> None:
+        """The worker ended without a last word (killed, out of memory, os._exit): failed, with what
+        its folder still holds (history.json is rewritten every epoch by the worker)."""
+        from mtlrec.training.history import History
+        from mtlrec.training.rundir import RunWriter, read_json
+        d = self.run_dir
+        try:
+            on_disk = read_json(d / "history.json", None)
+        except (OSError, ValueError):
+            on_disk = None
+        if isinstance(on_disk, dict):
+            disk = History.from_dict(on_disk)
+            with self._lock:
+                if len(disk.epochs) > len(self._history.epochs):
+                    self._history.epochs[:] = disk.epochs
+                    self._history.batches[:] = disk.batches
+        has_model = (d / "model.pt").is_file()
+        has_checkpoint = (d / "checkpoint.pt").is_file()
+        if has_model or has_checkpoint:
+            where = (f"the best model so far is in {d}" + (" and it can be resumed from its checkpoint"
+                                                           if has_checkpoint else ""))
+        else:
+            where = f"no model was saved in {d} (it died before the end of its first epoch)"
+        message = f"the training process ended unexpectedly (exit code {exitcode}); {where}"
+        with self._lock:
+            self._status = "failed"
+            self._error = message
+            self._error_kind = "worker_died"
+        try:
+            prev = read_json(d / "status.json", {}) or {}
+        except (OSError, ValueError):
+            prev = {}
+        keep = {k: v for k, v in prev.items() if k not in ("status", "error", "heartbeat", "ended_at", "traceback")}
+        keep.update(kind="worker_died", warnings=list(self._progress.warnings), has_model=has_model,
+                    exit_code=exitcode)
+        try:
+            w = RunWriter(d)
+            if not isinstance(on_disk, dict):
+                w.write_history(self._history_copy())
+            w.write_status("failed", error=message, **keep)
+        except (OSError, TypeError, ValueError):
+            pass
 
     def _fail(self, message: str, kind: str, tb: str | None = None, record: bool = True) -> None:
         from mtlrec.training.rundir import RunWriter, read_json

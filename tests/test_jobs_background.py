@@ -86,7 +86,12 @@ def test_two_concurrent_jobs_keep_their_own_histories(tmp_path):
         for rec in s["history"]["epochs"] + s["history"]["batches"]:
             assert set(rec["train_loss"]) == names
         assert set(s["metrics"]["test"]) == names
-    # the same configs trained alone give the same losses: nothing leaked between the jobs
+    # the same configs trained alone give the same losses: nothing leaked between the jobs (the jobs
+    # train in worker processes, whose torch thread count may differ from this process's: approx)
     alone_a = run_training(cfg_a, dataset=ds).history
-    assert [e["train_loss"] for e in alone_a.epochs] == [e["train_loss"] for e in sa["history"]["epochs"]]
-    assert [r["train_loss"] for r in alone_a.batches] == [r["train_loss"] for r in sa["history"]["batches"]]
+
+    def losses(records):
+        return [r["train_loss"][k] for r in records for k in sorted(r["train_loss"])]
+    assert losses(sa["history"]["epochs"]) == pytest.approx(losses(alone_a.epochs), rel=1e-4)
+    assert losses(sa["history"]["batches"]) == pytest.approx(losses(alone_a.batches), rel=1e-4)
+    assert len(sa["history"]["batches"]) == len(alone_a.batches)

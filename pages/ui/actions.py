@@ -12,7 +12,6 @@ import streamlit as st
 from pages.ui.messages import show_data_error, show_exception
 from pages.ui.state import apply_workspace, get_state
 
-_THREADS: dict[str, bool] = {}
 
 def load_sample_workspace() -> bool:
     """Load the sample data with its ready configuration; False (and a message) on failure."""
@@ -107,7 +106,6 @@ def start_training():
                            train=state.train, text=state.text, source=state.source)
     from mtlrec.training.rundir import default_run_dir
     run_dir = default_run_dir(cfg.arch, root=os.environ.get("MTLREC_RUNS_DIR", "runs"), name=cfg.name)
-    _leave_a_core_for_the_ui()
     job = TrainingJob(cfg, run_dir, dataset=state.dataset)
     job.start()
     state.jobs.append(job)
@@ -132,7 +130,6 @@ def start_resume(run_dir: str):
     from pages.ui.workspace import register_job
     state = get_state()
     job = TrainingJob.resume(run_dir)
-    _leave_a_core_for_the_ui()
     job.start()
     state.jobs.append(job)
     register_job(job)
@@ -157,16 +154,3 @@ def open_run(run_dir: str):
     for note in run.notes:
         st.caption(note)
     return run
-
-
-def _leave_a_core_for_the_ui() -> None:
-    """CPU training in the server process: torch's intra-op threads (spinning on every core)
-    starve the UI thread that draws the live curves, and the UI slows the training in turn.
-    Leave one core to the UI. (A no-op for GPU training; process-wide, so set once.)"""
-    if _THREADS.get("set"):
-        return
-    import torch
-    n = os.cpu_count() or 1
-    if n > 1 and not torch.cuda.is_available():
-        torch.set_num_threads(max(1, min(torch.get_num_threads(), n - 1)))
-    _THREADS["set"] = True
