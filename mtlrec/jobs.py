@@ -390,6 +390,7 @@ class TrainingJob:
                 "name": self.name,
                 "status": self._status,
                 "phase": p.phase,
+                "label": p.label,           # "phase — its own progress", e.g. "ranking — users 120/943"
                 "phases": list(p.phases),
                 "epoch": p.epoch,
                 "epochs": p.epochs,

@@ -86,21 +86,9 @@ def _fmt_eta(s) -> str:
     return f"{s // 60}:{s % 60:02d} min" if s >= 60 else f"{s} s"
 
 
-def _phase_label(job, snap) -> str:
-    """"phase — its own progress": from the job's Progress when it has one (copied under its lock),
-    else rebuilt from the snapshot."""
-    from dataclasses import replace
-
-    from mtlrec.training.pipeline import Progress, progress_label
-    p, lock = getattr(job, "_progress", None), getattr(job, "_lock", None)
-    if isinstance(p, Progress):
-        try:
-            if lock is not None:
-                with lock:
-                    p = replace(p, phases=list(p.phases), warnings=[])
-            return p.label
-        except Exception:  # noqa: BLE001 - a label is never worth a broken page
-            pass
+def _phase_label(snap) -> str:
+    """"phase — its own progress" (the snapshot's label, or rebuilt from its phase fields)."""
+    from mtlrec.training.pipeline import progress_label
     return progress_label(snap if isinstance(snap, dict) else {k: snap_get(snap, k) for k in
                           ("label", "phase", "phases", "epoch", "epochs", "batch", "n_batches")})
 
@@ -124,7 +112,7 @@ def live_panel() -> None:
         text = f"{name} — {status}: epoch {epoch}/{epochs} · {frac:.0%}"
     else:       # the phase (training, test evaluation, ranking, baseline k of n, fold k of n) with its own progress
         eta = snap_get(snap, "eta_s")
-        text = (f"{name} — {status}: {_phase_label(job, snap)} · {frac:.0%} · "
+        text = (f"{name} — {status}: {_phase_label(snap)} · {frac:.0%} · "
                 f"ETA {'estimating…' if eta is None else _fmt_eta(eta)}")
     st.progress(min(1.0, max(0.0, frac)), text=text)
     for w in snap_get(snap, "warnings") or []:         # e.g. a validation split the metric is undefined on

@@ -20,6 +20,13 @@ if "MTLREC_RUNS_DIR" not in os.environ:
     import tempfile
     os.environ["MTLREC_RUNS_DIR"] = tempfile.mkdtemp(prefix="mtlrec-runs-")
 
+# The app trains in a spawned worker process (mtlrec/jobs.py), which costs 4-15 s of start-up per run
+# (a fresh interpreter importing torch). Library and AppTest tests train hundreds of tiny runs, so they
+# use the in-process thread mode; tests/test_jobs_worker.py covers the worker process itself, and the
+# browser tests serve the app exactly as `make run` does, worker processes included
+# (tests/browser/appdriver.py sets "process" for its servers).
+os.environ.setdefault("MTLREC_TRAIN_ISOLATION", "thread")
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # Two torch threads on a 2-core machine that also runs the test's own threads (Streamlit server,
 # training jobs) oversubscribe the CPU and make small-model steps ~10x slower: use one.

@@ -37,6 +37,7 @@ def workspaces_dir(runs_dir: Path) -> Path:
 
 def start_server(port: int, runs_dir: Path, log_path: Path, app_dir: Path | None = None) -> subprocess.Popen:
     env = dict(os.environ, MTLREC_RUNS_DIR=str(runs_dir), MTLREC_WORKSPACES=str(workspaces_dir(runs_dir)),
+               MTLREC_TRAIN_ISOLATION="process",           # as served by `make run`
                CUDA_VISIBLE_DEVICES=os.environ.get("CUDA_VISIBLE_DEVICES", ""),
                HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", STREAMLIT_BROWSER_GATHER_USAGE_STATS="false")
     log = open(log_path, "w")
