@@ -189,10 +189,23 @@ def start_run(page, runs: Path, timeout_ms: float) -> Path:
     start.and_(page.locator(":enabled")).wait_for(timeout=timeout_ms)
     start.click()
     d = wait_new_run(runs, before, timeout_ms / 1000)
-    cancel_on = page.get_by_role("button", name="Cancel").and_(page.locator(":enabled"))
-    ended = page.get_by_text(re.compile(r"Finished\. See|The run failed|The run was cancelled"))
-    cancel_on.or_(ended).first.wait_for(timeout=timeout_ms)
+    # the page must have drawn the new run before anything else is clicked (a nav click during the
+    # Start rerun is lost): Start disabled (training), or the new run's name shown with its end
+    # (an earlier run's "Finished. See" may still be on the page)
+    page.wait_for_function(STARTED_JS, arg=d.name, timeout=timeout_ms)
+    drv.wait_idle(page, timeout_ms)
     return d
+
+
+STARTED_JS = r"""(name) => {
+    const main = document.querySelector('[data-testid="stMain"]');
+    if (!main) return false;
+    const start = [...main.querySelectorAll('button')].find(b => b.innerText.includes('Start training'));
+    const cancel = [...main.querySelectorAll('button')].find(b => b.innerText.includes('Cancel'));
+    if (start && start.disabled && cancel && !cancel.disabled) return true;
+    const t = main.innerText;
+    return t.includes(name) && /Finished\. See|The run failed|The run was cancelled/.test(t);
+}"""
 
 
 def cancel_run(page, d: Path, timeout_ms: float) -> str:
@@ -343,13 +356,23 @@ def watch_curves(page, d: Path, timeout_s: float, screenshots: bool) -> dict:
             "training_watched_s": round(watched, 1), "status": run_status(d)}
 
 
+def go_retry(page, name: str, timeout_ms: float) -> None:
+    """drv.go, clicked once more if the page did not change (not for timings: an untimed move)."""
+    from playwright.sync_api import TimeoutError as PwTimeout
+    try:
+        drv.go(page, name, TITLES.get(name), timeout=min(timeout_ms, 30_000))
+    except PwTimeout:
+        log(f"  {name}: no page change after 30 s, clicking again")
+        drv.go(page, name, TITLES.get(name), timeout=timeout_ms)
+
+
 def throughput_pair(pages: list, runs: Path, watching: bool, timeout_ms: float, run_timeout_s: float) -> dict:
     """Each session starts a run; either stays on Train (watching) or goes Home right after. Both end."""
     dirs = []
     for page in pages:
         dirs.append(start_run(page, runs, timeout_ms))
         if not watching:
-            drv.go(page, "Home", TITLES["Home"], timeout=timeout_ms)
+            go_retry(page, "Home", timeout_ms)
     log(f"  {'watching' if watching else 'nobody watching'}: runs {[d.name for d in dirs]} started")
     for d in dirs:
         wait_run_done(d, run_timeout_s)
@@ -509,7 +532,8 @@ def main(argv=None) -> int:
             log("mtlrec: re-rank by task-weight slider on Recommendations")
             xs, changed = rerank_moves(page_b, moves, tmo)
             out["rerank_s"] = _stats(xs)
-            out["rerank_list_changed"] = f"{changed}/{len(xs)}"
+            out["rerank_list_changed"] = f"{changed}/{len(xs)}"      # the others: a rerun seen, same text
+            log(f"  rerank median {out['rerank_s'].get('median')}, list changed {changed}/{len(xs)}")
             if shots:
                 drv.go(page, "Results", timeout=tmo)
                 page.wait_for_function(charts_drawn_js(2), timeout=tmo)
