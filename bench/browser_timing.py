@@ -447,6 +447,7 @@ def trivial_baseline(rounds: int, timeout_ms: float = 120_000) -> dict:
 def main(argv=None) -> int:
     global SHOTS
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--json", action="store_true", help="print JSON (always: stdout is the JSON, progress goes to stderr)")
     ap.add_argument("--quick", action="store_true",
                     help="shortened settings to check the script end to end (fewer rounds, epochs, moves)")
     ap.add_argument("--epochs", type=int, default=None, help="epochs of the run whose curves are watched "
