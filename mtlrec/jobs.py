@@ -372,19 +372,17 @@ class TrainingJob:
         except OSError:
             pass
 
-    def _history_copy(self) -> dict:
+    def _history_copy(self, include_batches: bool = True) -> dict:
         # the training thread appends to the lists; copying a list is atomic under the GIL
         return {"epochs": copy.deepcopy(list(self._history.epochs)),
-                "batches": copy.deepcopy(list(self._history.batches))}
+                "batches": copy.deepcopy(list(self._history.batches)) if include_batches else []}
 
     # ---- reading -------------------------------------------------------------------------
     def snapshot(self, include_batches: bool = True) -> dict:
         """A plain-dict copy of the job's state, safe to read from any thread."""
         with self._lock:
             p = self._progress
-            hist = self._history_copy()
-            if not include_batches:
-                hist["batches"] = []
+            hist = self._history_copy(include_batches)   # batch records: the costly part of a copy
             end = self._finished_at or time.time()
             return {
                 "name": self.name,

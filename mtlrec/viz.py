@@ -15,10 +15,33 @@ def _go():
     return go
 
 
+_GRID = "#EBF0F8"
+# What the figures take from plotly's "plotly_white": white ground, light grid, our colours. Naming
+# "plotly_white" instead copies its whole template (every trace type's defaults) into each figure:
+# ~20 ms a figure, seconds on a page of charts (issue 15).
+_TEMPLATE_SPEC = {"layout": {"paper_bgcolor": "white", "plot_bgcolor": "white", "colorway": PALETTE,
+                       "font": {"color": "#2a3f5f"}, "hovermode": "closest",
+                       "xaxis": {"gridcolor": _GRID, "zerolinecolor": _GRID, "linecolor": _GRID,
+                                 "automargin": True},
+                       "yaxis": {"gridcolor": _GRID, "zerolinecolor": _GRID, "linecolor": _GRID,
+                                 "automargin": True}}}
+
+
+_TEMPLATE: list = []
+
+
+def template():
+    """The figures' template, validated once per process (a plotly Template object: passing the
+    dict would be validated again for every figure)."""
+    if not _TEMPLATE:
+        _TEMPLATE.append(_go().layout.Template(_TEMPLATE_SPEC))
+    return _TEMPLATE[0]
+
+
 def _layout(fig, title: str | None = None, height: int = 300, **kw):
     fig.update_layout(title=title, height=height, margin=dict(l=10, r=10, t=40 if title else 10, b=10),
                       legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="right", x=1),
-                      template="plotly_white", **kw)
+                      template=template(), **kw)
     return fig
 
 
@@ -304,7 +327,7 @@ def live_fig(history: Mapping | None, tasks: Sequence[tuple[str, str | None]], *
                      "y": [((e.get("valid") or {}).get(task) or {}).get(metric) for e in epochs],
                      "mode": "lines+markers", "name": "valid metric", "line": {"color": PALETTE[2]}, "xaxis": xb,
                      "yaxis": yb, "legendgroup": "vm", "showlegend": first})
-    layout.update({"annotations": annotations, "height": 460, "template": "plotly_white",
+    layout.update({"annotations": annotations, "height": 460, "template": template(),
                    "margin": {"l": 10, "r": 10, "t": 50, "b": 10},
                    "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.1, "x": 0}})
     return go.Figure({"data": data, "layout": layout})

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Mapping
 
-from mtlrec.viz import PALETTE, _go, _layout
+from mtlrec.viz import PALETTE, _go, _layout, template
 
 TITLES = {
     "weights": "Loss weight per task",
@@ -214,6 +214,6 @@ def live_dynamics_fig(history: Mapping | None):
                                "xref": "paper", "yref": "paper", "showarrow": False, "xanchor": "left"},
                               {"text": "<b>gradient cosine per task pair</b>", "x": 0.54, "y": 1.08,
                                "xref": "paper", "yref": "paper", "showarrow": False, "xanchor": "left"}],
-              "height": 300, "template": "plotly_white", "margin": {"l": 10, "r": 10, "t": 50, "b": 10},
+              "height": 300, "template": template(), "margin": {"l": 10, "r": 10, "t": 50, "b": 10},
               "legend": {"orientation": "h", "yanchor": "top", "y": -0.25, "x": 0}}
     return go.Figure({"data": data, "layout": layout})

@@ -32,17 +32,6 @@ user = synced_selectbox(f"User ({len(users):,}; type to search)", users, key="re
                         container=c1)
 k = int(c2.number_input("Top K", 1, 100, 10, key="rec_k"))
 
-st.markdown("**Task weights of the fused score** — move a slider and the list re-ranks at once.")
-wcols = st.columns(max(1, len(scored)))
-weights = {}
-for col, t in zip(wcols, scored):
-    weights[t["name"]] = col.slider(t["name"], 0.0, 1.0, 1.0 / max(1, len(scored)) if len(scored) > 1 else 1.0, 0.05,
-                                    key=f"rec_w_{run_dir}_{t['name']}")
-if sum(weights.values()) <= 0:
-    st.warning("All weights are zero: the list falls back to equal weights.")
-    weights = {n: 1.0 for n in weights}
-st.session_state["rec_weights"] = {"run_dir": run_dir, "weights": dict(weights)}   # Explain starts from them
-
 
 @st.cache_data(show_spinner="Scoring the catalogue for this user ...", max_entries=64)
 def _scores(rd: str, user: str) -> dict:
@@ -59,18 +48,34 @@ def _recs(rd: str, user: str, k: int, weights: tuple) -> list[dict]:
     return recommend_from_scores(load_run_cached(rd), user, _scores(rd, user), k=k, weights=dict(weights))
 
 
-try:
-    recs = _recs(run_dir, user, k, tuple(sorted(weights.items())))
-except Exception as e:
-    show_exception(e, "Recommending")
-    st.stop()
-
 left, right = st.columns([2, 3], gap="large")
 with left:
     hist = user_history(ds, user)
     st.markdown(f"#### History of user {md_text(user)} ({len(hist)} items)")
     st.dataframe(hist, hide_index=True, height=420, key="rec_history")
-with right:
+
+
+@st.fragment
+def ranked_list() -> None:
+    """Task weights and the top-K list: a slider move reruns only this part (the user's history and
+    the sidebar stay as they are) and only re-weights the user's cached scores."""
+    st.markdown("**Task weights of the fused score** — move a slider and the list re-ranks at once.")
+    wcols = st.columns(max(1, len(scored)))
+    weights = {}
+    for col, t in zip(wcols, scored):
+        weights[t["name"]] = col.slider(t["name"], 0.0, 1.0, 1.0 / max(1, len(scored)) if len(scored) > 1 else 1.0, 0.05,
+                                        key=f"rec_w_{run_dir}_{t['name']}")
+    if sum(weights.values()) <= 0:
+        st.warning("All weights are zero: the list falls back to equal weights.")
+        weights = {n: 1.0 for n in weights}
+    st.session_state["rec_weights"] = {"run_dir": run_dir, "weights": dict(weights)}   # Explain starts from them
+
+    try:
+        recs = _recs(run_dir, user, k, tuple(sorted(weights.items())))
+    except Exception as e:
+        show_exception(e, "Recommending")
+        return
+
     frame = rec_frame(recs, ds)
     st.markdown(f"#### Top {len(frame)} for user {md_text(user)}")
     task_cols = [c for c in frame.columns if c.startswith("score:")]
@@ -103,3 +108,7 @@ with right:
     safe_user = re.sub(r"[^A-Za-z0-9_.-]+", "_", str(user))[:60]
     st.download_button("Download as CSV", csv_bytes(frame), file_name=f"recommendations_user_{safe_user}.csv",
                        mime="text/csv", icon=":material/download:", key="rec_download")
+
+
+with right:
+    ranked_list()

@@ -31,6 +31,11 @@ def _warm_up(delay: float = 2.0) -> None:
             importlib.import_module(mod)
         except Exception:
             pass
+    try:   # the first st.info/st.warning compiles Streamlit's emoji pattern (~0.5 s): do it now
+        from streamlit.string_util import extract_leading_emoji
+        extract_leading_emoji("warm-up")
+    except Exception:
+        pass
     _WARM["done"] = True
 
 def start_warm_up() -> None:
