@@ -13,7 +13,7 @@ import uuid
 
 import streamlit as st
 
-from pages.ui.sidebar import fill_device, sidebar
+from pages.ui.sidebar import sidebar
 from pages.ui.state import mark_app_ran
 from pages.ui.workspace import restore_or_start, save_if_changed
 st.set_page_config(page_title="mtlrec — multi-task recommendations", page_icon=":material/hub:",
@@ -34,7 +34,7 @@ PAGES = [
 page = st.navigation(PAGES)
 mark_app_ran()
 restore_or_start()          # ?ws=<id>: the visitor's saved dataset, configuration and runs
-device_slot = sidebar()
+sidebar()
 try:
     page.run()
 except Exception as e:      # st.stop()/st.rerun() are not Exceptions: they pass through
@@ -45,4 +45,3 @@ except Exception as e:      # st.stop()/st.rerun() are not Exceptions: they pass
              icon=":material/error:")
 finally:
     save_if_changed()
-    fill_device(device_slot)

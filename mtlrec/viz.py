@@ -1,4 +1,4 @@
-"""Figures for the dashboard: plotly figure builders and graphviz DOT sources.
+"""Figures for the dashboard: plotly figure builders, graphviz DOT sources and an SVG diagram.
 
 Pure functions of data (pandas / numpy / dicts) -> ``plotly.graph_objects.Figure`` or a DOT
 string; no streamlit here, so they are testable and usable from notebooks.
@@ -46,24 +46,50 @@ def _layout(fig, title: str | None = None, height: int = 300, **kw):
 
 
 # ---------------------------------------------------------------------------- diagrams
-def flow_dot(text_features: bool = True) -> str:
-    """The mtlrec pipeline as a graphviz DOT graph (rendered by st.graphviz_chart)."""
-    lm = ('lm [label="Language-model\\nfeature extraction\\n(MiniLM text embeddings)"%s];'
-          % ("" if text_features else ', style="rounded,dashed"'))
-    return f"""digraph flow {{
-  rankdir=LR; bgcolor="transparent";
-  node [shape=box, style="rounded,filled", fillcolor="#EDF2FF", color="#4C6EF5", fontname="Helvetica", fontsize=11];
-  edge [color="#868E96"];
-  data [label="Interaction data\\n(users, items, labels)"];
-  prep [label="Preprocessing\\n(validate, encode, split)"];
-  {lm}
-  shared [label="Shared representation\\n(shared bottom / experts)", fillcolor="#D0EBFF"];
-  towers [label="Task towers\\n(click, like, rating, ...)", fillcolor="#D3F9D8", color="#2B8A3E"];
-  eval [label="Evaluation & feedback\\n(per-task metrics, MTL gain,\\nrecommendations, SHAP)", fillcolor="#FFF4E6", color="#F76707"];
-  data -> prep -> lm -> shared -> towers -> eval;
-  prep -> shared [style=dashed, label="ids & features", fontsize=9];
-  eval -> prep [style=dotted, label="feedback: adjust data, tasks, weights", fontsize=9, constraint=false];
-}}"""
+FLOW_STEPS = [("data", "Interaction data", "(users, items, labels)", "#EDF2FF", "#4C6EF5"),
+              ("prep", "Preprocessing", "(validate, encode, split)", "#EDF2FF", "#4C6EF5"),
+              ("lm", "Language-model", "features (MiniLM text)", "#EDF2FF", "#4C6EF5"),
+              ("shared", "Shared representation", "(shared bottom / experts)", "#D0EBFF", "#4C6EF5"),
+              ("towers", "Task towers", "(click, like, rating, ...)", "#D3F9D8", "#2B8A3E"),
+              ("eval", "Evaluation & feedback", "(metrics, MTL gain, SHAP)", "#FFF4E6", "#F76707")]
+
+
+def flow_svg(text_features: bool = True) -> str:
+    """The mtlrec pipeline as an inline SVG (boxes, arrows, the ids-and-features shortcut and the
+    feedback loop). Drawn by the browser at once: a graphviz chart loads a WebAssembly renderer
+    first, which held the Home page's buttons back by ~0.8 s on a 2-core machine (issue 15)."""
+    from html import escape
+    w, h, gap, top = 150, 58, 26, 44
+    x = [10 + i * (w + gap) for i in range(len(FLOW_STEPS))]
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {x[-1] + w + 10} 170" width="100%" '
+             'role="img" aria-label="The mtlrec pipeline" font-family="Helvetica, Arial, sans-serif">',
+             '<defs><marker id="mtlrec-arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" '
+             'markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#868E96"/></marker></defs>']
+    for i, (key, title, sub, fill, line) in enumerate(FLOW_STEPS):
+        dash = ' stroke-dasharray="5,3"' if key == "lm" and not text_features else ""
+        parts.append(f'<rect x="{x[i]}" y="{top}" width="{w}" height="{h}" rx="9" fill="{fill}" stroke="{line}"'
+                     f' stroke-width="1.4"{dash}/>')
+        parts.append(f'<text x="{x[i] + w / 2}" y="{top + 25}" text-anchor="middle" font-size="13" '
+                     f'font-weight="600" fill="#212529">{escape(title)}</text>')
+        parts.append(f'<text x="{x[i] + w / 2}" y="{top + 43}" text-anchor="middle" font-size="11" '
+                     f'fill="#495057">{escape(sub)}</text>')
+        if i:
+            parts.append(f'<line x1="{x[i - 1] + w}" y1="{top + h / 2}" x2="{x[i] - 2}" y2="{top + h / 2}" '
+                         'stroke="#868E96" stroke-width="1.4" marker-end="url(#mtlrec-arrow)"/>')
+    # preprocessing -> shared representation: ids and features, around the language model (above)
+    x1, x3 = x[1] + w / 2, x[3] + w / 2
+    parts.append(f'<path d="M{x1},{top} C{x1},{top - 34} {x3},{top - 34} {x3},{top - 2}" fill="none" '
+                 'stroke="#868E96" stroke-width="1.2" stroke-dasharray="5,3" marker-end="url(#mtlrec-arrow)"/>')
+    parts.append(f'<text x="{(x1 + x3) / 2}" y="{top - 31}" text-anchor="middle" font-size="10" '
+                 'fill="#495057">ids &amp; features</text>')
+    # evaluation -> preprocessing: the feedback loop (below)
+    x5, yb = x[5] + w / 2, top + h
+    parts.append(f'<path d="M{x5},{yb} C{x5},{yb + 44} {x1},{yb + 44} {x1},{yb + 2}" fill="none" '
+                 'stroke="#868E96" stroke-width="1.2" stroke-dasharray="2,3" marker-end="url(#mtlrec-arrow)"/>')
+    parts.append(f'<text x="{(x1 + x5) / 2}" y="{yb + 50}" text-anchor="middle" font-size="10" '
+                 'fill="#495057">feedback: adjust data, tasks, weights</text>')
+    parts.append("</svg>")
+    return "".join(parts)
 
 
 def arch_dot(arch: str, tasks: Sequence[str], hparams: Mapping | None = None) -> str:

@@ -41,7 +41,7 @@ with right:
         st.caption(f"Loaded now: {state.source} — {len(state.raw.interactions):,} interactions.")
 
 st.markdown("#### The pipeline")
-st.graphviz_chart(viz.flow_dot(), width="stretch")
+st.html(viz.flow_svg())
 st.markdown(
     """
 | Page | What you do there |

@@ -54,7 +54,7 @@ def device_label(wait: bool = True) -> str | None:
     return _WARM.get("device")
 
 def sidebar():
-    """Current dataset, run and device; drawn on every page (by app.py). Returns the device slot."""
+    """Current dataset, run and device; drawn on every page (by app.py)."""
     state = get_state()
     sb = st.sidebar
     sb.markdown("#### Workspace")
@@ -72,13 +72,16 @@ def sidebar():
         name = Path(job_run_dir(job) or "run").name
         status = snap_get(snap, "status", "?")
         sb.markdown(f"**Run:** `{name}` — {status}")
-    dev = device_label(wait=False)
-    slot = sb.empty()
-    slot.markdown(f"**Device:** {dev or 'detecting ...'}")
-    return slot
+    with sb:
+        _device_line(device_label(wait=False) is None)
 
-def fill_device(slot) -> None:
-    """Called by app.py after the page ran: on a fresh server the device probe (torch import)
-    may still run; the page's content is already in the browser while this waits."""
-    if slot is not None and device_label(wait=False) is None:
-        slot.markdown(f"**Device:** {device_label(wait=True)}")
+
+def _device_line(probing: bool) -> None:
+    """"Device: ..." in the sidebar. On a fresh server the probe (importing torch, ~3 s) runs in the
+    warm-up thread; while it does, this line polls once a second on its own (a fragment) instead of
+    the page importing torch itself, which held back the first page's buttons (issue 15)."""
+    @st.fragment(run_every=1.0 if probing else None)
+    def line() -> None:
+        dev = device_label(wait=False)
+        st.markdown(f"**Device:** {dev or 'detecting ...'}")
+    line()
