@@ -13,7 +13,7 @@ from mtlrec.workflow import metrics_by_type, predictions
 from pages.ui.actions import load_run_cached, open_run
 from pages.ui.dynamics import results_section as dynamics_section
 from pages.ui.messages import md_text
-from pages.ui.state import ensure_app_navigation, get_state, need_run
+from pages.ui.state import ensure_app_navigation, get_state, lazy_section, need_run
 from pages.ui.teaching import show_cross_validation, show_seesaw
 
 ensure_app_navigation()
@@ -90,18 +90,25 @@ show_cross_validation(metrics, task_metric)
 # ---------------------------------------------------------------------------- runs overlay
 st.subheader("Curves of several runs")
 runs = state.finished_run_dirs()
-pick = st.multiselect("Runs", runs, default=runs[: min(3, len(runs))], format_func=lambda p: Path(p).name,
-                      key="results_runs")
-c1, c2 = st.columns(2)
-task = c1.selectbox("Task", list(task_metric), key="results_task")
-curve = c2.selectbox("Curve", ["valid metric", "valid loss", "train loss"], key="results_curve")
-hists = {}
-for rd in pick:
-    r = load_run_cached(rd)
-    h = r.history.to_dict() if hasattr(r.history, "to_dict") else r.history
-    hists[Path(rd).name] = h
-key = {"valid metric": "valid", "valid loss": "valid_loss", "train loss": "train_loss"}[curve]
-st.plotly_chart(viz.runs_overlay_fig(hists, task, key, task_metric.get(task)), key="overlay_fig")
+
+
+def overlay() -> None:
+    pick = st.multiselect("Runs", runs, default=runs[: min(3, len(runs))], format_func=lambda p: Path(p).name,
+                          key="results_runs")
+    c1, c2 = st.columns(2)
+    task = c1.selectbox("Task", list(task_metric), key="results_task")
+    curve = c2.selectbox("Curve", ["valid metric", "valid loss", "train loss"], key="results_curve")
+    hists = {}
+    for rd in pick:
+        r = load_run_cached(rd)
+        h = r.history.to_dict() if hasattr(r.history, "to_dict") else r.history
+        hists[Path(rd).name] = h
+    key = {"valid metric": "valid", "valid loss": "valid_loss", "train loss": "train_loss"}[curve]
+    st.plotly_chart(viz.runs_overlay_fig(hists, task, key, task_metric.get(task)), key="overlay_fig")
+
+
+lazy_section("Validation and training curves of this session's runs, side by side", "results_overlay_open",
+             overlay, icon=":material/stacked_line_chart:")
 
 
 # ---------------------------------------------------------------------------- ROC / PR / residuals
@@ -111,32 +118,39 @@ def _preds(rd: str) -> dict:
     return predictions(load_run_cached(rd), "test")
 
 
-preds = _preds(run_dir)
-binary = {t: p for t, p in preds.items() if p["type"] == "binary"}
-if binary:
-    st.subheader("ROC and precision-recall (binary tasks)")
-    from sklearn.metrics import average_precision_score, roc_auc_score
-    rocs, prs = {}, {}
-    for t, p in binary.items():
-        y = p["y"] > 0.5
-        r = roc_curve_points(p["y"], p["p"])
-        pr = precision_recall_points(p["y"], p["p"])
-        if r["fpr"]:
-            rocs[t] = (r["fpr"], r["tpr"], float(roc_auc_score(y, p["p"])))
-        if pr["recall"]:
-            prs[t] = (pr["recall"], pr["precision"], float(average_precision_score(y, p["p"])))
-    c1, c2 = st.columns(2)
-    c1.plotly_chart(viz.roc_fig(rocs), key="roc_fig")
-    c2.plotly_chart(viz.pr_fig(prs), key="pr_fig")
-regression = {t: p for t, p in preds.items() if p["type"] == "regression"}
-if regression:
-    st.subheader("Residuals (regression tasks)")
-    for t, p in regression.items():
-        st.plotly_chart(viz.residual_fig(p["y"], p["p"], t), key=f"resid_{t}")
-        err = p["p"] - p["y"]
-        st.caption(f"{md_text(t)}: mean residual {err.mean():+.3f}, RMSE {np.sqrt(np.mean(err ** 2)):.3f}, "
-                   f"MAE {np.abs(err).mean():.3f} on {len(err):,} test rows")
+st.subheader("Test predictions")
 
+
+def prediction_charts() -> None:
+    preds = _preds(run_dir)
+    binary = {t: p for t, p in preds.items() if p["type"] == "binary"}
+    if binary:
+        st.markdown("**ROC and precision-recall (binary tasks)**")
+        from sklearn.metrics import average_precision_score, roc_auc_score
+        rocs, prs = {}, {}
+        for t, p in binary.items():
+            y = p["y"] > 0.5
+            r = roc_curve_points(p["y"], p["p"])
+            pr = precision_recall_points(p["y"], p["p"])
+            if r["fpr"]:
+                rocs[t] = (r["fpr"], r["tpr"], float(roc_auc_score(y, p["p"])))
+            if pr["recall"]:
+                prs[t] = (pr["recall"], pr["precision"], float(average_precision_score(y, p["p"])))
+        c1, c2 = st.columns(2)
+        c1.plotly_chart(viz.roc_fig(rocs), key="roc_fig")
+        c2.plotly_chart(viz.pr_fig(prs), key="pr_fig")
+    regression = {t: p for t, p in preds.items() if p["type"] == "regression"}
+    if regression:
+        st.markdown("**Residuals (regression tasks)**")
+        for t, p in regression.items():
+            st.plotly_chart(viz.residual_fig(p["y"], p["p"], t), key=f"resid_{t}")
+            err = p["p"] - p["y"]
+            st.caption(f"{md_text(t)}: mean residual {err.mean():+.3f}, RMSE {np.sqrt(np.mean(err ** 2)):.3f}, "
+                       f"MAE {np.abs(err).mean():.3f} on {len(err):,} test rows")
+
+
+lazy_section("ROC and precision-recall curves (binary tasks), residuals (regression tasks)", "results_roc_open",
+             prediction_charts, icon=":material/ssid_chart:")
 
 
 @st.cache_data(show_spinner="Writing the test predictions ...", max_entries=4)
@@ -145,7 +159,7 @@ def _preds_csv(rd: str) -> bytes:
     return predictions_csv(rd, "test")
 
 
-st.download_button("Download test predictions (CSV)", _preds_csv(run_dir), file_name=f"{Path(run_dir).name}_test_predictions.csv",
+st.download_button("Download test predictions (CSV)", lambda: _preds_csv(run_dir), file_name=f"{Path(run_dir).name}_test_predictions.csv",
                    mime="text/csv", key="dl_test_preds",
                    help="one row per test row: row_id (its row in your interactions file, -1 for sampled "
                         "negatives), user and item, then each task's label and prediction")

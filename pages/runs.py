@@ -141,7 +141,7 @@ if rows:
             d2.download_button("Metrics (CSV)", metrics_csv(r["path"]), file_name=f"{r['run']}-metrics.csv",
                                mime="text/csv", icon=":material/table:", key="runs_metrics_dl")
             if r["status"] != "running":
-                d3.download_button("Run folder (zip)", export_zip(r["path"]), file_name=f"{r['run']}.zip",
+                d3.download_button("Run folder (zip)", lambda p=r["path"]: export_zip(p),   # zipped on click file_name=f"{r['run']}.zip",
                                    mime="application/zip", icon=":material/folder_zip:", key="runs_zip_dl")
         except Exception as e:
             show_exception(e, "Preparing the downloads")

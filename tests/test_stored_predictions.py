@@ -151,6 +151,7 @@ def test_results_page_opens_without_scoring(run_dir, monkeypatch, runs_dir_env):
     _no_forward(monkeypatch, load_run(run_dir))
     at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app.py"), default_timeout=240)
     at.session_state["mtlrec_state"] = AppState(opened_runs=[str(run_dir)], selected_run=str(run_dir))
+    at.session_state["results_roc_open"] = True           # the section with the ROC / PR / residual charts
     at.switch_page("pages/results.py").run()
     assert not at.exception, [e.value for e in at.exception]
     specs = " ".join(c.proto.spec for c in at.get("plotly_chart"))

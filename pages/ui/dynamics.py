@@ -12,6 +12,7 @@ import streamlit as st
 
 from mtlrec import viz_dynamics as vd
 from pages.ui.messages import md_text
+from pages.ui.state import lazy_section
 
 ANCHOR = "training-dynamics"
 TITLE = "Training dynamics"
@@ -41,17 +42,22 @@ def results_section(history, key: str = "dyn") -> None:
     st.caption(EXPLAIN)
     for line in vd.conflict_summary(hist):
         st.markdown(f"- {md_text(line)}")
-    figs = vd.dynamics_figs(hist)
-    c1, c2 = st.columns(2)
-    c1.plotly_chart(figs["weights"], key=f"{key}_weights")
-    c2.plotly_chart(figs["grad_norm"], key=f"{key}_grad_norm")
-    st.plotly_chart(figs["cosine"], key=f"{key}_cosine")
-    if "entropy" in figs:
+
+    def charts() -> None:
+        figs = vd.dynamics_figs(hist)
         c1, c2 = st.columns(2)
-        c1.plotly_chart(figs["entropy"], key=f"{key}_entropy")
-        c2.plotly_chart(figs["shares"], key=f"{key}_shares")
-        st.caption("Gate entropy 0: the task's gate always picks one expert; log(n experts): it mixes all "
-                   "experts alike. Tasks whose gates share the same experts share more of the model.")
+        c1.plotly_chart(figs["weights"], key=f"{key}_weights")
+        c2.plotly_chart(figs["grad_norm"], key=f"{key}_grad_norm")
+        st.plotly_chart(figs["cosine"], key=f"{key}_cosine")
+        if "entropy" in figs:
+            c1, c2 = st.columns(2)
+            c1.plotly_chart(figs["entropy"], key=f"{key}_entropy")
+            c2.plotly_chart(figs["shares"], key=f"{key}_shares")
+            st.caption("Gate entropy 0: the task's gate always picks one expert; log(n experts): it mixes all "
+                       "experts alike. Tasks whose gates share the same experts share more of the model.")
+
+    lazy_section("Charts: loss weights, gradient norms and conflicts" + (", experts" if vd.has_gates(hist) else ""),
+                 f"{key}_open", charts, icon=":material/monitoring:")
 
 
 def live_view(hist: dict, sig) -> None:

@@ -226,3 +226,14 @@ def need_run(what: str = "this page") -> str | None:
                    "until it ends.")
         state.selected_run = pending
     return chosen
+
+
+def lazy_section(label: str, key: str, draw, *, icon: str | None = None) -> None:
+    """An expander whose content runs only while it is open (a stateful expander: opening it reruns
+    the page). For chart-heavy sections: every Plotly chart costs the browser 0.3-0.6 s to draw on a
+    2-core machine, so a page that draws them all on open takes seconds (issue 15). The open state
+    is kept per session under ``key``."""
+    box = st.expander(label, key=key, on_change="rerun", icon=icon)
+    if box.open:
+        with box:
+            draw()

@@ -38,6 +38,10 @@ def test_results_shows_the_training_dynamics_of_a_finished_run(job):
     heads = [s for s in at.subheader if s.value == "Training dynamics"]
     assert heads, [s.value for s in at.subheader]
     assert heads[0].proto.anchor == "training-dynamics"
+    assert "gradient" not in specs(at)                   # its charts open on demand
+    at.session_state["results_dyn_open"] = True
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
     s = specs(at)
     for name in ("weights", "grad_norm", "cosine", "entropy", "shares"):   # MMoE: the gates too
         assert TITLES[name] in s, name

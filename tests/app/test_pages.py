@@ -208,6 +208,12 @@ def test_results_page_shows_metrics_and_curves(trained):
             tasks |= set(d.value.index)
             assert not d.value.isna().all().any(), d.value
     assert {"click", "rating"} <= tasks
+    # the chart sections open on demand (each chart costs the browser ~0.5 s to draw)
+    specs = " ".join(c.proto.spec for c in at.get("plotly_chart"))
+    assert "ROC" not in specs and "residuals" not in specs
+    at.session_state["results_roc_open"] = True          # the visitor opens the section
+    at.run()
+    no_exception(at, "results, predictions section open")
     specs = " ".join(c.proto.spec for c in at.get("plotly_chart"))
     assert "ROC" in specs and "Precision-recall" in specs and "residuals" in specs
     ranking = next(d.value for d in at.dataframe if "recall@10" in getattr(d.value, "columns", []))
