@@ -178,16 +178,24 @@ def load_sample(page, timeout_ms: float) -> None:
     drv.wait_title(page, "Train", timeout_ms)
 
 
-def configure(page, epochs: int, batch: int, timeout_ms: float) -> None:
-    """Set Epochs and Batch size on Tasks & model, waited for until saved in the workspace on disk."""
+def configure(page, epochs: int, batch: int, timeout_ms: float, patience: int | None = None) -> None:
+    """Set Epochs and Batch size (and the early-stopping patience; 0 = off) on Tasks & model, waited
+    for until saved in the workspace on disk."""
     drv.go(page, "Tasks & model", timeout=timeout_ms)
-    for label, value in (("Epochs", str(epochs)), ("Batch size", str(batch))):
-        box = page.get_by_label(label, exact=True)
+    boxes = [(page.get_by_label("Epochs", exact=True), str(epochs)),
+             (page.get_by_label("Batch size", exact=True), str(batch))]
+    if patience is not None:
+        boxes.append((page.get_by_label(re.compile(r"^Early-stopping patience")), str(patience)))
+    for box, value in boxes:
         box.fill(value)
         box.press("Enter")
         drv.wait_idle(page, timeout_ms)
-    drv.wait_saved(page, lambda doc: doc["train"].get("epochs") == epochs and doc["train"].get("batch_size") == batch,
-                   timeout=timeout_ms / 1000)
+
+    def saved(doc) -> bool:
+        tr = doc["train"]
+        return (tr.get("epochs") == epochs and tr.get("batch_size") == batch
+                and (patience is None or (tr.get("early_stopping") or {}).get("patience") == patience))
+    drv.wait_saved(page, saved, timeout=timeout_ms / 1000)
 
 
 def start_run(page, runs: Path, timeout_ms: float) -> Path:
@@ -569,7 +577,7 @@ def main(argv=None) -> int:
             switch_rounds(page_b, 0, tmo, b_first)
             out["page_switch_first_visit_b_s"] = b_first
             log(f"mtlrec: A trains a {args.busy_epochs}-epoch batch-{args.busy_batch} run; B switches pages")
-            configure(page, args.busy_epochs, args.busy_batch, tmo)
+            configure(page, args.busy_epochs, args.busy_batch, tmo, patience=0)   # no early stop: busy throughout
             busy = start_run(page, runs, tmo)
             wait_until(lambda: run_status(busy) == "running", args.timeout, f"{busy.name} running")
             page_b.wait_for_timeout(1500)            # past the run's start-up (dataset to device, model)
