@@ -564,6 +564,8 @@ def main(argv=None) -> int:
             log(f"  rerank median {out['rerank_s'].get('median')}, list changed {changed}/{len(xs)}")
             if shots:
                 drv.go(page, "Results", timeout=tmo)
+                page.get_by_text("ROC and precision-recall curves").first.click()   # open the charts section
+                drv.wait_idle(page, tmo)
                 page.wait_for_function(charts_drawn_js(2), timeout=tmo)
                 page.wait_for_timeout(800)
                 drv.shot(page, SHOTS / "results.png")
