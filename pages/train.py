@@ -93,6 +93,9 @@ def _phase_label(snap) -> str:
                           ("label", "phase", "phases", "epoch", "epochs", "batch", "n_batches")})
 
 
+BATCH_REDRAW_S = 2.0      # new batch records redraw the live curves at most this often (a new epoch: at once)
+
+
 @st.fragment(run_every=0.5 if running else None)
 def live_panel() -> None:
     if running and not _running_jobs():
@@ -130,9 +133,13 @@ def live_panel() -> None:
     spec = [(t["name"], t.get("metric")) if isinstance(t, dict) else (t.name, t.metric) for t in cfg_tasks]
     # the figure changes only when a batch or epoch record arrives: rebuild it only then
     sig = (name, len(hist.get("epochs") or []), len(hist.get("batches") or []), status)
+    # and a batch record alone redraws it at most every BATCH_REDRAW_S: building the figure costs the
+    # server ~0.1 s, and every watching session's redraw competes with other visitors' pages (issue 15)
     cache = st.session_state.get("live_fig_cache")
-    if cache is None or cache[0] != sig:
-        cache = (sig, viz.live_fig(hist, spec, n_batches=snap_get(snap, "n_batches")))
+    now = time.monotonic()
+    if (cache is None or cache[0][:2] != sig[:2] or cache[0][3] != sig[3]
+            or (cache[0] != sig and now - cache[2] >= BATCH_REDRAW_S)):
+        cache = (sig, viz.live_fig(hist, spec, n_batches=snap_get(snap, "n_batches")), now)
         st.session_state["live_fig_cache"] = cache
     st.plotly_chart(cache[1], key="live_curves")
     live_dynamics(hist, sig[:2])
