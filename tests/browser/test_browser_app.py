@@ -101,7 +101,11 @@ def test_main_journey(app_url, session_a, artifacts):
 
     drv.go(page, "Results")
     page.get_by_text("Test metrics per task").wait_for()
-    page.locator('[data-testid="stPlotlyChart"]').nth(1).wait_for()
+    drv.wait_idle(page)
+    assert page.locator('[data-testid="stPlotlyChart"]').count() == 0      # chart sections open on a click
+    page.get_by_text("ROC and precision-recall curves").first.click()
+    page.locator('[data-testid="stPlotlyChart"]').nth(1).wait_for()          # ROC and PR
+    expect(page.locator('[data-testid="stMain"]')).to_contain_text("Precision-recall")
     drv.assert_no_exception(page, "on Results")
     drv.shot(page, artifacts / "05-results.png")
 
