@@ -187,19 +187,25 @@ class TrainingJob:
     def _log(self, record):
         pass
 
+    def _begin(self) -> bool:
+        """Mark the job running (False, and cancelled, when it was cancelled before it started)."""
+        with self._lock:
+            if self._stop.is_set():
+                self._status = "cancelled"
+                self._finished_at = time.time()
+                return False
+            self._status = "running"
+            self._progress.started = time.time()
+            return True
+
     def _run(self) -> None:
         if self.isolate == "process":
             return self._run_process()
         from mtlrec.errors import DataError, TrainingError
         from mtlrec.training.pipeline import run_training
         from mtlrec.training.resume import ResumeRefused
-        with self._lock:
-            if self._stop.is_set():
-                self._status = "cancelled"
-                self._finished_at = time.time()
-                return
-            self._status = "running"
-            self._progress.started = time.time()
+        if not self._begin():
+            return
         try:
             from mtlrec.device import pick_device
             dev = str(pick_device(self.config.train.device))
@@ -232,13 +238,8 @@ class TrainingJob:
     # ---- the worker process (isolate="process") ---------------------------------------------
     def _run_process(self) -> None:
         from mtlrec.training import worker
-        with self._lock:
-            if self._stop.is_set():
-                self._status = "cancelled"
-                self._finished_at = time.time()
-                return
-            self._status = "running"
-            self._progress.started = time.time()
+        if not self._begin():
+            return
         final = None
         proc = None
         try:

@@ -334,6 +334,15 @@ def item_support(run) -> np.ndarray:
     return support
 
 
+def _request(run, user_id, k: int) -> int:
+    """The user index of a top-``k`` request (DataError for k < 1, a run without items, an unknown user)."""
+    if k < 1:
+        raise DataError(f"k must be at least 1, not {k}")
+    if not run.dataset.has_items:
+        raise DataError("this run's data has no item ids, so there is nothing to recommend")
+    return _user_index(run, user_id)
+
+
 def recommend(run, user_id, k: int = 10, weights: dict | None = None, exclude_seen: bool = True,
               item_info: bool = True, top_classes: int = 3, fast: bool = True) -> list[dict]:
     """Top ``k`` items for ``user_id``: ``[{item, score, support, tasks: {task: value}, <item columns>}]``.
@@ -344,12 +353,7 @@ def recommend(run, user_id, k: int = 10, weights: dict | None = None, exclude_se
     probabilities (multilabel); the item columns are the title and the columns with a role
     (`item_columns`), never ignored ones. ``fast=False`` scores through the full forward
     (`score_items`)."""
-    if k < 1:
-        raise DataError(f"k must be at least 1, not {k}")
-    ds = run.dataset
-    if not ds.has_items:
-        raise DataError("this run's data has no item ids, so there is nothing to recommend")
-    u = _user_index(run, user_id)
+    u = _request(run, user_id, k)
     preds = score_items(run, u, fast=fast)
     return recommend_from_scores(run, user_id, preds, k, weights, exclude_seen, item_info=item_info,
                                  top_classes=top_classes)
@@ -360,12 +364,8 @@ def recommend_from_scores(run, user_id, preds: dict, k: int = 10, weights: dict 
     """`recommend` from per-task predictions already computed for ``user_id`` (``score_items(run,
     user_index)`` over the whole catalogue): fuse with ``weights``, leave out the items the user has
     seen, take the top ``k``. Pure (no model call): a new set of weights re-ranks the same scores."""
-    if k < 1:
-        raise DataError(f"k must be at least 1, not {k}")
+    u = _request(run, user_id, k)
     ds = run.dataset
-    if not ds.has_items:
-        raise DataError("this run's data has no item ids, so there is nothing to recommend")
-    u = _user_index(run, user_id)
     score = fuse(run, preds, weights)
     if exclude_seen:
         seen = ds.interacted_items(u)

@@ -72,16 +72,7 @@ def sidebar():
         name = Path(job_run_dir(job) or "run").name
         status = snap_get(snap, "status", "?")
         sb.markdown(f"**Run:** `{name}` — {status}")
-    with sb:
-        _device_line(device_label(wait=False) is None)
-
-
-def _device_line(probing: bool) -> None:
-    """"Device: ..." in the sidebar. On a fresh server the probe (importing torch, ~3 s) runs in the
-    warm-up thread; while it does, this line polls once a second on its own (a fragment) instead of
-    the page importing torch itself, which held back the first page's buttons (issue 15)."""
-    @st.fragment(run_every=1.0 if probing else None)
-    def line() -> None:
-        dev = device_label(wait=False)
-        st.markdown(f"**Device:** {dev or 'detecting ...'}")
-    line()
+    # On a fresh server the probe (importing torch, ~3 s) runs in the warm-up thread: the line says
+    # "detecting ..." until the next rerun rather than holding the first page back (issue 15)
+    dev = device_label(wait=False)
+    sb.markdown(f"**Device:** {dev or 'detecting ...'}")

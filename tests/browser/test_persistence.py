@@ -85,8 +85,9 @@ def test_a_run_survives_a_server_restart(server_factory, browser, artifacts):
         page = ctx.new_page()
         drv.open_app(page, url2)               # a new visitor: nothing trained in this session
         drv.go(page, "Runs")
+        drv.wait_idle(page)
         picker = page.locator('[data-testid="stMultiSelect"]').filter(has_text="Select runs")
-        picker.click()
+        picker.locator("input").click()
         page.get_by_role("option").filter(has_text="mmoe").first.click()
         page.keyboard.press("Escape")
         drv.wait_idle(page)
