@@ -1,5 +1,14 @@
-"""``python -m mtlrec train --config FILE [--out RUN_DIR] [--json] [--epochs N] [--device cpu]``,
-``python -m mtlrec train --resume RUN [--json] [--device cpu] [--threads N]``.
+"""``python -m mtlrec train --config FILE [--out RUN_DIR] [--dataset PREPARED] [--json] [--epochs N] [--device cpu]
+[--nproc N]``, ``python -m mtlrec train --resume RUN [--json] [--device cpu] [--threads N] [--nproc N]``.
+
+``--dataset PREPARED`` trains on a folder written by ``python -m mtlrec prepare`` (memory-mapped)
+instead of preparing the data the config names.
+
+Data-parallel training (`mtlrec.training.distributed`): under ``torchrun --nproc-per-node N -m
+mtlrec train ...`` every process trains its share of each batch and rank 0 writes the run
+folder; ``--nproc N`` launches exactly that (``torch.distributed.run --standalone``, one node)
+for you, passes Ctrl-C / SIGTERM on to every rank and prints what rank 0 prints. For several
+nodes run torchrun yourself (README: "Training on several processes or machines").
 
 ``--resume RUN`` continues an interrupted, cancelled or failed run from the checkpoint.pt its
 folder holds (RUN: a run folder, or a folder name inside the runs root), in that folder and
@@ -37,6 +46,11 @@ def add_arguments(p) -> None:
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (override train.threads)")
     p.add_argument("--baselines", action="store_true", help="also train single-task baselines (gain per task)")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    p.add_argument("--dataset", default=None, metavar="PREPARED",
+                   help="train on a prepared dataset folder (python -m mtlrec prepare) instead of the config's data")
+    p.add_argument("--nproc", type=int, default=None, metavar="N",
+                   help="data-parallel training in N processes on this machine (launches torchrun; NCCL on "
+                        "GPUs, one per process, gloo on CPU)")
 
 
 def _clean(o):
@@ -49,22 +63,36 @@ def _clean(o):
     return o
 
 
-def _sigterm_to_interrupt():
+def _sigterm_to_interrupt(stop_event=None):
     """SIGTERM ends the run like Ctrl-C (status.json says "cancelled", not "running" for good).
-    Returns a function that puts the previous handler back."""
+    With ``stop_event`` (data-parallel ranks) SIGTERM and Ctrl-C set the event instead while the
+    training loop runs, so that every rank stops at the same batch (an interrupt in the middle of
+    a collective would leave the others waiting); outside the loop they interrupt as usual.
+    Returns a function that puts the previous handlers back."""
     import signal
     import threading
     if threading.current_thread() is not threading.main_thread():
         return lambda: None
 
     def handler(signum, frame):
+        from mtlrec.training import distributed
+        if stop_event is not None and distributed.in_training_loop():
+            stop_event.set()
+            return
         raise KeyboardInterrupt()
 
+    sigs = [signal.SIGTERM] + ([signal.SIGINT] if stop_event is not None else [])
+    olds = []
     try:
-        old = signal.signal(signal.SIGTERM, handler)
+        for sig in sigs:
+            olds.append((sig, signal.signal(sig, handler)))
     except (ValueError, OSError):  # pragma: no cover - not the main thread of the main interpreter
-        return lambda: None
-    return lambda: signal.signal(signal.SIGTERM, old)
+        pass
+
+    def restore():
+        for sig, old in olds:
+            signal.signal(sig, old)
+    return restore
 
 
 def _resume_dir(name):
@@ -80,11 +108,17 @@ def _resume_dir(name):
 
 
 def run(args) -> int:
+    if args.nproc is not None:
+        from mtlrec.training.launch import launch
+        return launch(args)
     from mtlrec.config import RunConfig
     from mtlrec.errors import DataError, TrainingError
+    from mtlrec.training import distributed
+
+    rank_tag = ""
 
     def err(msg: str) -> None:
-        print(msg, file=sys.stderr, flush=True)
+        print(rank_tag + msg, file=sys.stderr, flush=True)
 
     run_dir = None
     progress = None
@@ -96,9 +130,18 @@ def run(args) -> int:
                                      "warnings": list(progress.warnings) if progress else []})))
         return code
 
+    dist = None
+    stop_event = None
     try:
         from mtlrec.training.pipeline import Progress, run_training
         progress = Progress()
+        if distributed.launched_by_torchrun():
+            import threading
+            dist = distributed.init_from_env(args.device or _config_device(args))
+            stop_event = threading.Event()
+            if not dist.is_main:          # rank 0 speaks for the run
+                args.quiet, args.json = True, False
+                rank_tag = f"[rank {dist.rank}] "
         say = (lambda s: None) if args.quiet else (lambda s: err(f"[mtlrec] {s}"))
         t0 = time.time()
 
@@ -126,7 +169,7 @@ def run(args) -> int:
 
             def go():
                 return resume_run(run_dir, progress=progress, on_epoch=on_epoch, log=say, device=args.device,
-                                  threads=args.threads)
+                                  threads=args.threads, stop_event=stop_event)
         else:
             cfg = RunConfig.load(args.config)
             if args.epochs is not None:
@@ -139,18 +182,27 @@ def run(args) -> int:
                 cfg.train.threads = args.threads
             cfg.validate()
             from mtlrec.training.rundir import default_run_dir
-            run_dir = args.out or default_run_dir(cfg.arch, name=cfg.name)
+            run_dir = args.out or (default_run_dir(cfg.arch, name=cfg.name) if dist is None or dist.is_main else None)
+            if dist is not None and not args.out:       # every rank writes (its stats) to rank 0's folder
+                run_dir = dist.broadcast_text(str(run_dir or ""))
             say(f"run folder: {run_dir}")
+            dataset = None
+            if args.dataset:
+                from mtlrec.training.pipeline import open_prepared
+                dataset = open_prepared(args.dataset)
 
             def go():
-                return run_training(cfg, run_dir, progress=progress, on_epoch=on_epoch, log=say)
+                return run_training(cfg, run_dir, dataset=dataset, progress=progress, on_epoch=on_epoch, log=say,
+                                    stop_event=stop_event)
 
-        restore = _sigterm_to_interrupt()
+        restore = _sigterm_to_interrupt(stop_event)
         try:
             res = go()
         finally:
             restore()
         m = res.metrics
+        if dist is not None and not dist.is_main:
+            return 0 if res.status == "finished" else 1
         say(f"{res.status} in {time.time() - t0:.1f}s; best epoch {m.get('best_epoch')}")
         if args.quiet:
             for w in m.get("warnings") or []:
@@ -189,3 +241,16 @@ def run(args) -> int:
     except Exception as e:  # noqa: BLE001 - never a traceback; status.json keeps it for debugging
         where = f" (the traceback is in {run_dir}/status.json)" if run_dir else ""
         return fail("failed", f"internal error: {type(e).__name__}: {e}{where}", 1)
+    finally:
+        if dist is not None:
+            distributed.shutdown()
+
+
+def _config_device(args) -> str | None:
+    """train.device of the config (or of the resumed run's config), for choosing the backend."""
+    from pathlib import Path
+    try:
+        path = Path(args.config) if args.config else _resume_dir(args.resume) / "config.json"
+        return ((json.loads(path.read_text()).get("train") or {}).get("device")) or "auto"
+    except (OSError, ValueError, AttributeError):
+        return "auto"

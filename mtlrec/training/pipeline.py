@@ -52,6 +52,22 @@ def load_raw(cfg: RunConfig):
     return raw, spec
 
 
+def open_prepared(path):
+    """A prepared dataset folder (``python -m mtlrec prepare``), its arrays memory-mapped."""
+    from pathlib import Path
+
+    from mtlrec.dataset import PreparedDataset
+    d = Path(path)
+    if not (d / "dataset.json").is_file():
+        raise DataError("not a prepared dataset folder (it has no dataset.json)", file=str(d),
+                        fix="give the folder written by: python -m mtlrec prepare DATA --out FOLDER")
+    try:
+        return PreparedDataset.load(d)
+    except (OSError, ValueError, KeyError) as e:
+        raise DataError(f"the prepared dataset cannot be read ({e})", file=str(d),
+                        fix="prepare it again: python -m mtlrec prepare DATA --out FOLDER") from None
+
+
 def make_text_encoder(cfg: RunConfig, device=None):
     if not cfg.text.enabled:
         return None
@@ -414,16 +430,23 @@ def run_training(cfg: RunConfig, run_dir=None, *, dataset=None, stop_event: thre
     checks the folder first) continues a run in its own folder: config, model.json and dataset/
     are kept, training goes on at the checkpoint's next epoch.
     """
+    from mtlrec.training import distributed
     from mtlrec.training.history import History
     from mtlrec.training.rundir import RunWriter
 
     progress = progress or Progress()
     history = history if history is not None else History()
-    writer = RunWriter(run_dir) if run_dir is not None else None
+    # data-parallel (under torchrun): every rank runs this pipeline; rank 0 alone writes the folder
+    dist = distributed.init_from_env(cfg.train.device)
+    main = dist is None or dist.is_main
+    writer = RunWriter(run_dir) if run_dir is not None and main else None
+    if not main:
+        on_log = on_epoch = log = None
     try:
-        return _run_training(cfg, writer, dataset=dataset, stop_event=stop_event, progress=progress,
-                             on_log=on_log, on_epoch=on_epoch, history=history, write_dataset=write_dataset,
-                             log=log, resume=resume)
+        res = _run_training(cfg, writer, dataset=dataset, stop_event=stop_event, progress=progress,
+                            on_log=on_log, on_epoch=on_epoch, history=history, write_dataset=write_dataset,
+                            log=log, resume=resume, dist=dist, run_dir=run_dir)
+        return res
     except BaseException as e:
         if writer is not None:
             _record_failure(writer, e, history, progress)
@@ -431,6 +454,46 @@ def run_training(cfg: RunConfig, run_dir=None, *, dataset=None, stop_event: thre
     finally:
         if writer is not None:
             writer.stop_heartbeat()
+
+
+def write_rank_stats(run_dir, dist, trainer, samples_per_s: float) -> None:
+    """``ranks/rank<r>.json`` of a data-parallel run: this process's peak memory and throughput."""
+    from pathlib import Path
+
+    from mtlrec.training.distributed import peak_rss_mb
+    from mtlrec.training.rundir import write_json_atomic
+    d = Path(run_dir) / "ranks"
+    d.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(d / f"rank{dist.rank}.json", {
+        "rank": dist.rank, "world": dist.world, "backend": dist.backend, "device": str(dist.device),
+        "peak_rss_mb": round(peak_rss_mb(), 1), "rows": int(getattr(trainer, "own_rows", 0)),
+        "samples_per_s": float(samples_per_s)})
+
+
+def _prepared_by_rank0(cfg: RunConfig, writer, dist, run_dir, say, write_dataset: bool):
+    """The dataset of a data-parallel run: rank 0 prepares it and writes it into the run folder;
+    the other ranks wait and open that folder (memory-mapped). A failure on rank 0 ends every rank."""
+    from pathlib import Path
+
+    from mtlrec.dataset import PreparedDataset
+    dataset, error = None, None
+    if dist.is_main:
+        say("preparing data ...")
+        try:
+            dataset = build_dataset(cfg)
+            if writer is not None:
+                writer.write_dataset(dataset)
+        except BaseException as e:       # tell the other ranks before raising
+            error = e
+    ok, = dist.broadcast_flags(error is None)
+    if error is not None:
+        raise error
+    if not ok:
+        raise DataError("rank 0 could not prepare the data (its message says why); this rank stops too",
+                        file="config")
+    if not dist.is_main:
+        dataset = PreparedDataset.load(Path(run_dir) / "dataset")
+    return dataset
 
 
 def error_message(e: BaseException) -> tuple[str, str]:
@@ -460,7 +523,8 @@ def _record_failure(writer, e: BaseException, history, progress) -> None:
 
 
 def _run_training(cfg: RunConfig, writer, *, dataset, stop_event, progress: Progress, on_log, on_epoch,
-                  history, write_dataset: bool, log, resume: dict | None = None) -> RunResult:
+                  history, write_dataset: bool, log, resume: dict | None = None, dist=None,
+                  run_dir=None) -> RunResult:
     from mtlrec.device import describe_device, pick_device
     from mtlrec.training.trainer import Trainer
 
@@ -484,7 +548,12 @@ def _run_training(cfg: RunConfig, writer, *, dataset, stop_event, progress: Prog
         if resume is None:      # a folder trained before: its old checkpoint is not this run's
             writer.remove_checkpoint()
     cfg.train.validate()
-    device = pick_device(cfg.train.device)
+    device = dist.device if dist is not None else pick_device(cfg.train.device)
+    if writer and dist is not None:           # followed through the folder: progress.json every second
+        from mtlrec.training.worker import progress_fields
+        writer.progress_source = lambda: {**progress_fields(progress), "world": dist.world}
+        writer.stop_heartbeat()
+        writer.start_heartbeat(interval=1.0)
     if cfg.train.threads:
         import torch
         torch.set_num_threads(int(cfg.train.threads))   # process-wide
@@ -492,7 +561,11 @@ def _run_training(cfg: RunConfig, writer, *, dataset, stop_event, progress: Prog
         if resume is None:
             writer.write_config(cfg.to_dict())
         writer.write_status("running", device=str(device))
-    if dataset is None:
+    dataset_written = False
+    if dataset is None and dist is not None and resume is None and run_dir is not None:
+        dataset = _prepared_by_rank0(cfg, writer, dist, run_dir, say, write_dataset)
+        dataset_written = True
+    elif dataset is None:
         say("preparing data ...")
         dataset = build_dataset(cfg)
     tasks = build_tasks(cfg, dataset)
@@ -503,13 +576,14 @@ def _run_training(cfg: RunConfig, writer, *, dataset, stop_event, progress: Prog
     model = build_model_for(cfg, dataset, tasks)
     if writer and resume is None:
         writer.write_model_info(model_info(model, tasks, dataset))
-        if write_dataset:
+        if write_dataset and not dataset_written:
             writer.write_dataset(dataset)
     if resume is not None:
         say(f"resuming {cfg.arch} after epoch {resume['epoch']} of {cfg.train.epochs} on {describe_device(device)}")
     else:
         say(f"training {cfg.arch} on {describe_device(device)}: {len(tasks)} tasks, "
-            f"{dataset.n_rows('train')} training rows")
+            f"{dataset.n_rows('train')} training rows"
+            + (f", {dist.world} processes ({dist.backend})" if dist is not None else ""))
     data = dataset.to_device(device)
     phases = ["multi-task"]
     if cfg.train.baselines:
@@ -527,6 +601,8 @@ def _run_training(cfg: RunConfig, writer, *, dataset, stop_event, progress: Prog
     trainer = Trainer(model, tasks, cfg.train, device, stop_event=stop_event, on_batch=on_batch,
                       on_log=on_log, on_epoch=on_epoch, writer=writer, history=history, on_warning=warn)
     res = trainer.fit(data, resume=resume, evaluate_test=False)
+    if dist is not None and run_dir is not None:
+        write_rank_stats(run_dir, dist, trainer, res.samples_per_s)
     if res.status == "finished" and "test" in data.rows and data.n_rows("test") > 0:
         progress.start_step("test evaluation", total=data.n_rows("test"))
         say("evaluating on the test split ...")
@@ -536,15 +612,19 @@ def _run_training(cfg: RunConfig, writer, *, dataset, stop_event, progress: Prog
             writer.write_predictions("test", *test_preds, row_id=dataset.row_ids("test"))
     metrics = res.metrics_dict()
     metrics["arch"] = cfg.arch
+    if dist is not None:
+        metrics["distributed"] = {"world_size": dist.world, "backend": dist.backend,
+                                  "global_batch_size": int(cfg.train.batch_size)}
     if degenerate:
         metrics["degenerate_tasks"] = degenerate      # {task: "item" | "user"}: see the warnings
     status = res.status
     if status == "finished":
         say(f"ranking test users (top {cfg.train.ranking_k}) ...")
         progress.start_step("ranking")
-        metrics["ranking"] = rank_test(cfg, model, data, tasks, on_progress=progress.step_done)
-        if metrics["ranking"]:
-            metrics["ranking_baseline"] = rank_test_baselines(cfg, data, tasks)
+        if dist is None or dist.is_main:         # ranking needs no other rank (they wait for rank 0)
+            metrics["ranking"] = rank_test(cfg, model, data, tasks, on_progress=progress.step_done)
+            if metrics["ranking"]:
+                metrics["ranking_baseline"] = rank_test_baselines(cfg, data, tasks)
     if status == "finished" and cfg.train.baselines:
         from mtlrec.baselines import train_baselines
         progress.start_phase(1)

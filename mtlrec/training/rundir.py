@@ -24,6 +24,11 @@ Layout of ``runs/<timestamp>-<arch>/``:
   values on the label scale / class probabilities) and ``y<i>`` (labels), float32, one row per
   test row in dataset order, and ``row_id`` (int64, -1 for sampled negatives) when the dataset has
   row ids. Read with ``mtlrec.runs.read_predictions``; no pickle (``allow_pickle=False``).
+
+Data-parallel runs (torchrun, `mtlrec.training.distributed`) write the same files, from rank 0
+alone, plus ``ranks/rank<r>.json`` (each process: ``rank``, ``world``, ``backend``, ``device``,
+``peak_rss_mb``, ``rows`` trained, ``samples_per_s``) and, while they run, ``progress.json`` (the
+`Progress` fields, refreshed every second) for readers that follow the run through its folder.
 """
 from __future__ import annotations
 
@@ -41,6 +46,7 @@ from mtlrec.errors import TrainingError
 HEARTBEAT_S = 30.0        # status.json "heartbeat" refresh while a run trains
 MAX_NAME_CHARS = 60
 CHECKPOINT_NAME = "checkpoint.pt"
+PROGRESS_NAME = "progress.json"    # where a running run is (written by the heartbeat when it is followed)
 
 
 def safe_run_name(name) -> str:
@@ -147,6 +153,12 @@ class RunWriter:
         self._status: dict = {}
         self._beat_stop: threading.Event | None = None
         self._beat_thread: threading.Thread | None = None
+        self.progress_source = None     # () -> dict: written to progress.json at every beat when set
+
+    def write_progress(self, fields: dict) -> None:
+        """``progress.json``: where a running run is (a `Progress`'s fields), for a reader that
+        follows the run through its folder (the app following a torchrun job)."""
+        write_json_atomic(self.dir / PROGRESS_NAME, fields)
 
     def write_config(self, config_dict: dict) -> None:
         write_json_atomic(self.dir / "config.json", config_dict)
@@ -174,7 +186,9 @@ class RunWriter:
             self._status["heartbeat"] = time.time()
             try:
                 write_json_atomic(self.dir / "status.json", self._status)
-            except OSError:
+                if self.progress_source is not None:
+                    self.write_progress(self.progress_source())
+            except (OSError, RuntimeError, ValueError):   # RuntimeError: fields changed while copied
                 pass
 
     def start_heartbeat(self, interval: float | None = None) -> None:

@@ -181,11 +181,19 @@ class Trainer:
                  stop_event: threading.Event | None = None,
                  on_batch: Callable | None = None, on_log: Callable | None = None,
                  on_epoch: Callable | None = None, writer=None, history: History | None = None,
-                 log_prefix: str = "", on_warning: Callable[[str], None] | None = None):
+                 log_prefix: str = "", on_warning: Callable[[str], None] | None = None, dist="current"):
         from mtlrec.device import pick_device
+        from mtlrec.training import distributed
         self.cfg = cfg or TrainConfig()
+        # data-parallel training (mtlrec.training.distributed): the process group this process
+        # joined under torchrun; None when training alone. Its device wins over ``device``.
+        self.dist = distributed.current() if dist == "current" else dist
+        if self.dist is not None:
+            device = self.dist.device
         self.device = torch.device(device) if device is not None else pick_device(self.cfg.device)
         self.model = model.to(self.device)
+        self.net = self.model              # what training batches run through (DDP-wrapped when distributed)
+        self.own_rows = 0                  # training rows this process went through (its shares)
         self.tasks = list(tasks)
         self.names = [t.name for t in self.tasks]
         self.stop_event = stop_event
@@ -207,6 +215,12 @@ class Trainer:
         wparams = [p for p in getattr(self.weighting, "parameters", lambda: [])() if p.requires_grad]
         if wparams:  # adaptive weighting strategies with learnable parameters
             self.optimizer.add_param_group({"params": wparams, "weight_decay": 0.0})
+        self._wparams = wparams
+        if self.dist is not None:
+            from torch.nn.parallel import DistributedDataParallel
+            self.net = DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+            self.weighting.reduce = self.dist.all_reduce_mean
         self.use_amp = bool(self.cfg.amp) and self.device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda") if self.use_amp else None
         gdev = self.device if self.device.type == "cuda" else torch.device("cpu")
@@ -298,20 +312,32 @@ class Trainer:
         preds = {t.name: [] for t in self.tasks}
         ys = {t.name: [] for t in self.tasks}
         loss_sum = torch.zeros(len(self.tasks), device=self.device)
+        dist = self.dist
+        # distributed: this rank scores its block of the split, then all blocks are gathered
+        lo, hi = dist.block(n) if dist is not None else (0, n)
+        empty = hi <= lo and n > 0           # a rank without rows still scores one (dropped) for shapes
+        if empty:
+            lo, hi = 0, 1
         try:
-            for start in range(0, n, bs):
-                idx = torch.arange(start, min(n, start + bs), device=self.device)
+            for start in range(lo, hi, bs):
+                idx = torch.arange(start, min(hi, start + bs), device=self.device)
                 feats, labels = data.batch(split, idx)
                 with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.use_amp):
                     out = model(feats)
                 for j, t in enumerate(self.tasks):
                     logits = out[t.name].float()
                     y = labels[t.label]
-                    loss_sum[j] += t.loss(logits, y).float() * len(idx)
+                    if not empty:
+                        loss_sum[j] += t.loss(logits, y).float() * len(idx)
                     preds[t.name].append(t.predict(logits).float())
                     ys[t.name].append(y)
         finally:
             model.train(was_training)
+        if dist is not None and n > 0:
+            keep = 0 if empty else None
+            preds = {k: [dist.gather_rows(torch.cat(v)[:keep], n)] for k, v in preds.items()}
+            ys = {k: [dist.gather_rows(torch.cat(v)[:keep].float(), n)] for k, v in ys.items()}
+            loss_sum = dist.all_reduce_sum(loss_sum)
         losses = (loss_sum / max(n, 1)).tolist()
         P = {k: torch.cat(v).cpu().numpy() if v else np.zeros(0) for k, v in preds.items()}
         Y = {k: torch.cat(v).cpu().numpy() if v else np.zeros(0) for k, v in ys.items()}
@@ -460,9 +486,14 @@ class Trainer:
         shared_params = self.shared_params
         stop = self.stop_event
         on_batch = self.on_batch
+        net = self.net
+        dist = self.dist
+        wparams = self._wparams if dist is not None else []
         from mtlrec.training.dynamics import DynamicsRecorder
         dynamics = DynamicsRecorder.for_trainer(self)     # None when train.dynamics_every is 0
         model.train()
+        from mtlrec.training.distributed import set_in_training_loop
+        set_in_training_loop(dist is not None)
         try:
             for epoch in range(first_epoch, cfg.epochs + 1):
                 t0 = time.perf_counter()
@@ -478,17 +509,30 @@ class Trainer:
                 every = log_every if epoch > 1 else max(1, min(log_every, n_batches // 20))
                 done = 0
                 for b in range(n_batches):
-                    if stop is not None and stop.is_set():
+                    stopping_now = stop is not None and stop.is_set()
+                    if dist is not None:          # every rank stops at the same batch
+                        stopping_now = dist.any_flag(stopping_now)
+                    if stopping_now:
                         raise Cancelled()
                     idx = perm[b * bs:(b + 1) * bs]
-                    feats, labels = data.batch("train", idx)
+                    mine, share_w = idx, 1.0
+                    if dist is not None:          # this rank's share of the global batch
+                        mine = dist.share(idx)
+                        share_w = dist.share_weight(idx, mine)
+                    self.own_rows += len(mine) if share_w else 0
+                    feats, labels = data.batch("train", mine)
                     with (torch.autocast(dev.type, dtype=torch.float16) if use_amp else _NULL):
-                        out = model(feats)
+                        out = net(feats)
                         losses = {t.name: t.loss(out[t.name].float(), labels[t.label]) for t in tasks}
+                        if share_w != 1.0:
+                            losses = {k: v * share_w for k, v in losses.items()}
                     if dynamics is not None:   # sampled batches: task gradients on the shared params (no .grad)
                         dynamics.batch(b, n_batches, feats, losses)
                     opt.zero_grad(set_to_none=True)
                     weighting.backward(losses, shared_params, scaler=scaler)   # grads scaled when AMP
+                    for p in wparams:             # learnable weighting parameters: not in DDP's model
+                        if p.grad is not None:
+                            p.grad = dist.all_reduce_mean(p.grad)
                     if scaler is not None:
                         scaler.step(opt)
                         scaler.update()
@@ -504,6 +548,8 @@ class Trainer:
                     if on_batch is not None:
                         on_batch(epoch, b + 1, n_batches)
                     if nw == every or b == n_batches - 1:
+                        if dist is not None:      # the global batches' mean losses
+                            window[:nw] = dist.all_reduce_mean(window[:nw])
                         means = self._check_finite(window, nw, epoch, win_first)
                         ep_sum += window[:nw].sum(0)
                         now = time.perf_counter()
@@ -552,6 +598,9 @@ class Trainer:
                         best_valid = valid_metrics
                 else:  # no validation split: the last epoch is the best one
                     improved = stopper.step(epoch, float(-epoch if not mon["higher_is_better"] else epoch))
+                stopping = has_valid and stopper.should_stop
+                if dist is not None:              # rank 0 decides; every rank follows
+                    improved, stopping = dist.broadcast_flags(improved, stopping)
                 rec["best"] = improved
                 if improved:
                     best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -560,7 +609,6 @@ class Trainer:
                 self.history.add_epoch(rec)
                 if self.writer is not None:
                     self.writer.write_history(self.history.to_dict())
-                stopping = has_valid and stopper.should_stop
                 if write_checkpoint is not None:
                     write_checkpoint(self.checkpoint_state(
                         epoch=epoch, mon=mon, stopper=stopper, best_state=best_state, best_valid=best_valid,
@@ -572,6 +620,8 @@ class Trainer:
                     break
         except Cancelled:
             status = "cancelled"
+        finally:
+            set_in_training_loop(False)
         if status == "finished" and best_state is None:
             what = "validation loss" if mon["metric"] == "loss" else f"validation {mon['metric']}"
             raise TrainingError(

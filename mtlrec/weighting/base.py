@@ -23,7 +23,11 @@ Contract for the trainer:
 * ``state_dict()`` / ``load_state_dict()`` carry everything a strategy keeps between
   epochs (checkpoints and resume): parameters and buffers as usual, other state through
   ``get_extra_state`` / ``set_extra_state`` as plain lists, dicts and numbers (DWA's loss
-  history), so that a checkpoint loads with ``torch.load(weights_only=True)``.
+  history), so that a checkpoint loads with ``torch.load(weights_only=True)``;
+* data-parallel training (`mtlrec.training.distributed`): the trainer sets ``reduce`` to the
+  mean over the processes. A strategy that looks at per-task gradients or loss values itself
+  (not only through ``backward`` of a loss) passes them through ``self.reduce`` first, so
+  that every process decides on the same, global, numbers.
 """
 from __future__ import annotations
 
@@ -38,6 +42,12 @@ class WeightingStrategy(nn.Module):
         super().__init__()
         self.tasks = list(tasks)
         self.task_names = [t.name for t in self.tasks]
+
+    @staticmethod
+    def reduce(t: torch.Tensor) -> torch.Tensor:
+        """The mean of ``t`` over the training processes (identity when training alone; the
+        trainer replaces it in data-parallel training)."""
+        return t
 
     def combine(self, losses: dict[str, torch.Tensor]) -> torch.Tensor:
         """One scalar from the per-task mean losses of a batch."""

@@ -72,6 +72,7 @@ class JacobianAggregation(WeightingStrategy):
     def backward(self, losses, shared_params, scaler=None):
         params = [p for p in shared_params if p.requires_grad]
         jac, scale = task_jacobian(losses, self.task_names, params, scaler)
+        jac = self.reduce(jac)           # data-parallel: the global per-task gradients
         total = self.combine(losses)
         (scaler.scale(total) if scaler is not None else total).backward()
         if params and len(self.task_names) > 1 and bool(torch.isfinite(jac).all()):   # one task: its gradient

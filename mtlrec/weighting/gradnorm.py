@@ -51,7 +51,7 @@ class GradNorm(WeightingStrategy):
 
     def backward(self, losses, shared_params, scaler=None):
         self._renormalise()
-        L = torch.stack([losses[n].float() for n in self.task_names])
+        L = self.reduce(torch.stack([losses[n].detach().float() for n in self.task_names]))
         if not self._has_initial:
             self.initial_losses.copy_(L.detach())
             self._has_initial = True
@@ -59,6 +59,7 @@ class GradNorm(WeightingStrategy):
         total = self.combine(losses)
         if params:
             jac, scale = task_jacobian(losses, self.task_names, params, scaler)
+            jac = self.reduce(jac)
             G = self.task_weights * jac.norm(dim=1)
             ratio = L.detach() / self.initial_losses.clamp(min=1e-12)
             target = (G.mean() * (ratio / ratio.mean()).pow(self.alpha)).detach()

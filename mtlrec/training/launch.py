@@ -1,0 +1,143 @@
+"""``python -m mtlrec train --nproc N ...``: start the same command under torchrun on this machine.
+
+    python -m torch.distributed.run --standalone --nproc-per-node N -m mtlrec train <the other options>
+
+The run folder is chosen here (``--out``, or ``runs/<timestamp>-<arch>``) so that every rank
+writes to one folder. Each rank gets ``OMP_NUM_THREADS`` = cores / N unless it is set. Ctrl-C and
+SIGTERM are passed on (torchrun signals every rank; the ranks stop together at the next batch
+and rank 0 records "cancelled"). torchrun's own failure report (a Python traceback of the
+launcher) is shown only when the run folder does not explain the ending itself. The exit status
+follows the run folder's status.json: finished 0, failed 2 (1 for an internal error),
+cancelled 130; 1 when the processes ended without a status.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+TORCHRUN = [sys.executable, "-m", "torch.distributed.run"]
+
+
+def rest_of_argv(argv: list[str]) -> list[str]:
+    """``argv`` (after ``train``) without ``--nproc N`` / ``--nproc=N``."""
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+            continue
+        if a == "--nproc":
+            skip = True
+            continue
+        if a.startswith("--nproc="):
+            continue
+        out.append(a)
+    return out
+
+
+def torchrun_command(nproc: int, train_args: list[str]) -> list[str]:
+    """The command line that runs ``python -m mtlrec train <train_args>`` in ``nproc`` processes."""
+    return [*TORCHRUN, "--standalone", "--nproc-per-node", str(int(nproc)), "-m", "mtlrec", "train", *train_args]
+
+
+def worker_env(nproc: int, env: dict | None = None) -> dict:
+    env = dict(os.environ if env is None else env)
+    if not env.get("OMP_NUM_THREADS"):
+        env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // max(int(nproc), 1)))
+    src = str(Path(__file__).resolve().parents[2])       # the ranks import this very mtlrec
+    env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    return env
+
+
+def _status(run_dir) -> dict:
+    try:
+        return json.loads((Path(run_dir) / "status.json").read_text())
+    except (OSError, ValueError, TypeError):
+        return {}
+
+
+EXIT = {"finished": 0, "cancelled": 130}
+
+
+def launch(args, argv: list[str] | None = None) -> int:
+    """Run ``args`` (parsed ``train`` options with ``nproc``) under torchrun; returns the exit status."""
+    def err(msg):
+        print(msg, file=sys.stderr, flush=True)
+
+    def fail(msg: str, code: int = 2, run_dir=None) -> int:
+        err(f"mtlrec train: {msg}")
+        if args.json:
+            print(json.dumps({"status": "failed", "error": msg, "run_dir": str(run_dir) if run_dir else None,
+                              "warnings": []}), flush=True)
+        return code
+
+    n = int(args.nproc)
+    if n < 1:
+        return fail(f"--nproc must be at least 1, not {n}")
+    argv = list(sys.argv[2:] if argv is None else argv)
+    if argv and argv[0] == "train":
+        argv = argv[1:]
+    train_args = rest_of_argv(argv)
+    if args.resume:
+        from mtlrec.cli.train import _resume_dir
+        run_dir = _resume_dir(args.resume)
+    else:
+        run_dir = args.out
+        if not run_dir:
+            from mtlrec.config import RunConfig
+            from mtlrec.errors import DataError, TrainingError
+            from mtlrec.training.rundir import default_run_dir
+            try:
+                cfg = RunConfig.load(args.config)
+            except (DataError, TrainingError, OSError, ValueError) as e:
+                return fail(str(e))
+            run_dir = default_run_dir(cfg.arch, name=cfg.name)
+            train_args += ["--out", str(run_dir)]
+    import torch
+    if n > 1 and (args.device or "auto").startswith("cuda") and torch.cuda.device_count() < n:
+        return fail(f"--nproc {n} on CUDA needs {n} GPUs; this machine has {torch.cuda.device_count()}. "
+                    "Fix: fewer processes, or --device cpu")
+    cmd = torchrun_command(n, train_args)
+    proc = subprocess.Popen(cmd, env=worker_env(n), stderr=subprocess.PIPE, text=True, errors="replace")
+
+    def forward(signum, frame):
+        try:
+            proc.send_signal(signal.SIGTERM)
+        except OSError:
+            pass
+
+    olds = []
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            olds.append((sig, signal.signal(sig, forward)))
+    held: list[str] = []        # torchrun's own report (launcher traceback, elastic warnings)
+    in_report = False
+    try:
+        for line in proc.stderr:
+            if line.startswith("Traceback (most recent call last)") or in_report:
+                in_report = True
+                held.append(line)
+            elif "torch.distributed" in line or line.startswith(("W1", "E1", "I1", "*****")):
+                held.append(line)
+            else:
+                sys.stderr.write(line)
+                sys.stderr.flush()
+        code = proc.wait()
+    finally:
+        for sig, old in olds:
+            signal.signal(sig, old)
+    st = _status(run_dir)
+    status = st.get("status")
+    if status in EXIT:
+        return EXIT[status] if code == 0 or status != "finished" else 1
+    if status == "failed":
+        return 1 if st.get("kind") == "internal" else 2
+    if code != 0:
+        sys.stderr.writelines(held[-40:])
+        return fail(f"the {n} training processes ended with exit status {code} and no final status in "
+                    f"{run_dir}/status.json (torchrun's report is above)", 1, run_dir)
+    return 0
