@@ -130,35 +130,70 @@ def resume_run(run_dir, *, stop_event=None, progress=None, on_log: Callable | No
     ``progress`` / ``history`` are filled as by `run_training` (the history starts with the
     epochs already trained). ``device`` / ``threads`` override the config's for this resume
     (config.json is not rewritten). Raises `ResumeRefused` before writing anything when the
-    run cannot be resumed; failures after that are recorded in status.json as usual."""
+    run cannot be resumed; failures after that are recorded in status.json as usual.
+
+    Data-parallel (under torchrun, e.g. ``train --resume RUN --nproc N``): rank 0 checks and locks
+    the folder and tells the other ranks, which then load the same checkpoint."""
+    from mtlrec.training import distributed
+    d = Path(run_dir)
+    dist = distributed.current()
+    if dist is not None and not dist.is_main:    # data-parallel: rank 0 checks and locks the folder
+        ok, = dist.broadcast_flags(False)
+        if not ok:
+            raise ResumeRefused("rank 0 could not resume this run (its message says why)", file=str(d),
+                                fix=_TRAIN_AGAIN)
+        cfg, dataset, ck = _resume_inputs(d, device, threads)
+        return _continue(cfg, d, dataset, ck, stop_event, progress, on_log, on_epoch, history, log)
+    try:
+        check_resumable(d)
+        lock = _FolderLock(d).__enter__()
+    except BaseException:
+        if dist is not None:
+            dist.broadcast_flags(False)
+        raise
+    try:
+        try:
+            check_resumable(d)           # another resume may have ended while we waited for the lock
+            cfg, dataset, ck = _resume_inputs(d, device, threads)
+        except BaseException:
+            if dist is not None:
+                dist.broadcast_flags(False)
+            raise
+        if dist is not None:
+            dist.broadcast_flags(True)
+        return _continue(cfg, d, dataset, ck, stop_event, progress, on_log, on_epoch, history, log)
+    finally:
+        lock.__exit__(None, None, None)
+
+
+def _resume_inputs(d: Path, device, threads):
+    """(config, dataset, checkpoint) of the run folder ``d`` (ResumeRefused when one is unusable)."""
     from mtlrec.config import RunConfig
     from mtlrec.runs import _load_dataset
-    from mtlrec.training.pipeline import Progress, run_training
+    cp = d / "config.json"
+    try:
+        cfg = RunConfig.from_dict(json.loads(cp.read_text(encoding="utf-8")))
+    except FileNotFoundError:
+        raise ResumeRefused("config.json is missing", file=str(cp), fix=_TRAIN_AGAIN) from None
+    except Exception as e:  # noqa: BLE001 - damaged JSON or config
+        raise ResumeRefused(f"config.json is damaged ({e})", file=str(cp), fix=_TRAIN_AGAIN) from None
+    if device:
+        cfg.train.device = device
+    if threads:
+        cfg.train.threads = int(threads)
+    try:
+        dataset = _load_dataset(d)
+    except ResumeRefused:
+        raise
+    except DataError as e:
+        raise ResumeRefused(e.what, file=e.file, fix=e.fix) from None
+    return cfg, dataset, load_checkpoint(d / CHECKPOINT_NAME)
 
-    d = Path(run_dir)
-    check_resumable(d)
-    with _FolderLock(d):
-        check_resumable(d)           # another resume may have ended while we waited for the lock
-        cp = d / "config.json"
-        try:
-            cfg = RunConfig.from_dict(json.loads(cp.read_text(encoding="utf-8")))
-        except FileNotFoundError:
-            raise ResumeRefused("config.json is missing", file=str(cp), fix=_TRAIN_AGAIN) from None
-        except Exception as e:  # noqa: BLE001 - damaged JSON or config
-            raise ResumeRefused(f"config.json is damaged ({e})", file=str(cp), fix=_TRAIN_AGAIN) from None
-        if device:
-            cfg.train.device = device
-        if threads:
-            cfg.train.threads = int(threads)
-        try:
-            dataset = _load_dataset(d)
-        except ResumeRefused:
-            raise
-        except DataError as e:
-            raise ResumeRefused(e.what, file=e.file, fix=e.fix) from None
-        ck = load_checkpoint(d / CHECKPOINT_NAME)
-        progress = progress if progress is not None else Progress()
-        progress.epochs = cfg.train.epochs
-        progress.epoch = int(ck["epoch"])
-        return run_training(cfg, d, dataset=dataset, stop_event=stop_event, progress=progress, on_log=on_log,
-                            on_epoch=on_epoch, history=history, write_dataset=False, log=log, resume=ck)
+
+def _continue(cfg, d, dataset, ck, stop_event, progress, on_log, on_epoch, history, log):
+    from mtlrec.training.pipeline import Progress, run_training
+    progress = progress if progress is not None else Progress()
+    progress.epochs = cfg.train.epochs
+    progress.epoch = int(ck["epoch"])
+    return run_training(cfg, d, dataset=dataset, stop_event=stop_event, progress=progress, on_log=on_log,
+                        on_epoch=on_epoch, history=history, write_dataset=False, log=log, resume=ck)
