@@ -22,20 +22,48 @@ Layout (normalised, so that recommendation and cold start are cheap):
   ``{"file", "first_row_id", "rows"}`` (plus ``"split"`` for one file per split, whose rows are
   numbered in the concatenation train, valid, test); see :meth:`PreparedDataset.row_source`.
 
-Saved as ``dataset.json`` + ``arrays.npz`` (+ ``items.parquet``/``users.parquet`` with
-the raw display columns); never pickle.
+Saved (format ``mtlrec-dataset/3``) as a folder: ``dataset.json`` (fields, labels, splits, meta
+and ``"arrays"``, an index ``{"a0": ["rows", "train", "user_index"], "a1": ["user_table",
+"age"], "a2": ["user_ids"], ...}`` saying what each stored array is, so that any column name
+survives), ``arrays/a0.npy``, ``arrays/a1.npy``, ... (one ``.npy`` file per array, without
+pickle; the raw ids as fixed-width unicode), and optionally ``items.parquet``/``users.parquet``
+with the raw display columns. Arrays are stored in the dtype `DeviceData` uses (int64 for
+categorical codes and ``user_index``/``item_index``, float32 for numeric/dense fields and
+labels; other arrays as they are), and `PreparedDataset.load` opens them as read-only memory
+maps: a process reads only the rows it touches, and `DeviceData` on CPU wraps them without a
+copy. Each ``.npy`` is written under a temporary name and renamed; ``dataset.json`` is written
+last. Older folders (formats 1 and 2: one ``arrays.npz``, read whole) still load.
 """
 from __future__ import annotations
 
 import json
+import os
+import re
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from mtlrec.errors import DataError
+
 FIELD_KINDS = ("categorical", "numeric", "dense")
 SPLITS = ("train", "valid", "test")
+FORMAT = "mtlrec-dataset/3"
+ARRAYS_DIR = "arrays"                 # format 3: one <key>.npy per array
+_KEY = re.compile(r"a[0-9]{1,9}")     # the stored keys (a0, a1, ...): never a path
+_NOT_WRITABLE = "The given NumPy array is not writable"   # torch's warning for a read-only memmap
+
+
+class DatasetFileError(DataError):
+    """A file of a saved dataset folder that is missing or damaged. ``name`` is its path inside
+    the folder (e.g. ``arrays/a3.npy``), ``file`` the full path."""
+
+    def __init__(self, what: str, *, name: str, file: str, fix: str | None = None):
+        self.name = name
+        super().__init__(what, file=file, fix=fix or "prepare the data again (python -m mtlrec prepare, "
+                                                     "or the Data page) and save it anew")
 
 
 @dataclass
@@ -172,64 +200,98 @@ class PreparedDataset:
 
     # ---- persistence ---------------------------------------------------------------
     def save(self, directory) -> Path:
+        """Write the dataset to ``directory`` in format 3 (see the module docstring)."""
         d = Path(directory)
-        d.mkdir(parents=True, exist_ok=True)
+        ad = d / ARRAYS_DIR
+        ad.mkdir(parents=True, exist_ok=True)
         # Arrays are stored under positional keys (a0, a1, ...) with a JSON index of what each
         # one is, so that any column name survives (slashes, dots, spaces, markup, non-ASCII).
-        arrays: dict[str, np.ndarray] = {}
-        index: list[list[str]] = []
+        index: dict[str, list[str]] = {}
 
         def put(*where: str, value) -> None:
-            arrays[f"a{len(index)}"] = value
-            index.append(list(where))
+            key = f"a{len(index)}"
+            _save_npy(ad / f"{key}.npy", value)
+            index[key] = list(where)
 
+        by_name = {f.name: f for f in self.fields}
+        label_keys = {"label:" + lab.name for lab in self.labels}
         for split, cols in self.rows.items():
             for k, v in cols.items():
+                f = by_name.get(k)
+                if k in ("user_index", "item_index"):
+                    v = _as_dtype(v, np.int64)
+                elif k in label_keys:
+                    v = _as_dtype(v, np.float32)
+                elif f is not None and f.owner == "context":
+                    v = _as_dtype(v, _field_dtype(f, v))
                 put("rows", split, k, value=v)
-        for k, v in self.user_table.items():
-            put("user_table", k, value=v)
-        for k, v in self.item_table.items():
-            put("item_table", k, value=v)
-        put("user_ids", value=self.user_ids)
-        put("item_ids", value=self.item_ids)
-        np.savez(d / "arrays.npz", **arrays)
-        doc = {"format": "mtlrec-dataset/2",
-               "arrays": {k: w for k, w in zip(arrays, index)},
-               "fields": [asdict(f) for f in self.fields],
-               "labels": [asdict(lab) for lab in self.labels],
-               "splits": self.splits,
-               "meta": _jsonable(self.meta)}
-        (d / "dataset.json").write_text(json.dumps(doc, indent=2))
+        for owner, table in (("user", self.user_table), ("item", self.item_table)):
+            for k, v in table.items():
+                f = by_name.get(k)
+                if f is not None and f.owner == owner:
+                    v = _as_dtype(v, _field_dtype(f, v))
+                put(f"{owner}_table", k, value=v)
+        put("user_ids", value=np.asarray(self.user_ids, dtype=str))
+        put("item_ids", value=np.asarray(self.item_ids, dtype=str))
         if self.item_info is not None:
             self.item_info.to_parquet(d / "items.parquet", index=False)
         if self.user_info is not None:
             self.user_info.to_parquet(d / "users.parquet", index=False)
+        doc = {"format": FORMAT,
+               "arrays": index,
+               "fields": [asdict(f) for f in self.fields],
+               "labels": [asdict(lab) for lab in self.labels],
+               "splits": self.splits,
+               "meta": _jsonable(self.meta)}
+        tmp = d / f".dataset.json.{os.getpid()}.tmp"
+        try:
+            tmp.write_text(json.dumps(doc, indent=2))
+            os.replace(tmp, d / "dataset.json")          # last: the folder is complete from here on
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        # what an earlier save into this folder left: an older format's arrays.npz, surplus .npy
+        (d / "arrays.npz").unlink(missing_ok=True)
+        for p in ad.glob("a*.npy"):
+            if _KEY.fullmatch(p.stem) and p.stem not in index:
+                p.unlink(missing_ok=True)
         return d
 
     @classmethod
-    def load(cls, directory) -> "PreparedDataset":
+    def load(cls, directory, mmap: bool = True) -> "PreparedDataset":
+        """The dataset saved in ``directory``. Format 3: each array is a read-only memory map
+        (``mmap=False``: read into memory); formats 1 and 2 (``arrays.npz``): read whole.
+        A missing or damaged array file raises `DatasetFileError` naming it."""
         d = Path(directory)
         doc = json.loads((d / "dataset.json").read_text())
         rows: dict[str, dict[str, np.ndarray]] = {s: {} for s in doc["splits"]}
         user_table: dict[str, np.ndarray] = {}
         item_table: dict[str, np.ndarray] = {}
-        user_ids = item_ids = None
-        index = doc.get("arrays")         # format 2: positional keys + index; format 1: "rows/<split>/<name>"
-        with np.load(d / "arrays.npz", allow_pickle=False) as z:
-            for key in z.files:
-                where = index.get(key) if index is not None else _old_key(key)
-                if not where:
-                    continue
-                if where[0] == "rows" and len(where) == 3:
-                    rows.setdefault(where[1], {})[where[2]] = z[key]
-                elif where[0] == "user_table" and len(where) == 2:
-                    user_table[where[1]] = z[key]
-                elif where[0] == "item_table" and len(where) == 2:
-                    item_table[where[1]] = z[key]
-                elif where[0] == "user_ids":
-                    user_ids = z[key]
-                elif where[0] == "item_ids":
-                    item_ids = z[key]
+        ids: dict[str, np.ndarray] = {}
+
+        def place(where, value) -> None:
+            if not where:
+                return
+            if where[0] == "rows" and len(where) == 3:
+                rows.setdefault(where[1], {})[where[2]] = value
+            elif where[0] == "user_table" and len(where) == 2:
+                user_table[where[1]] = value
+            elif where[0] == "item_table" and len(where) == 2:
+                item_table[where[1]] = value
+            elif where[0] in ("user_ids", "item_ids"):
+                ids[where[0]] = value
+
+        index = doc.get("arrays")         # format 2/3: positional keys + index; format 1: "rows/<split>/<name>"
+        if doc.get("format") == FORMAT:
+            if not isinstance(index, dict):
+                raise DatasetFileError("dataset.json is damaged: it lacks the index of the arrays",
+                                       name="dataset.json", file=str(d / "dataset.json"))
+            for key, where in index.items():
+                place(where, _load_npy(d, key, where, mmap))
+        else:
+            with np.load(d / "arrays.npz", allow_pickle=False) as z:
+                for key in z.files:
+                    place(index.get(key) if index is not None else _old_key(key), z[key])
         item_info = user_info = None
         if (d / "items.parquet").exists() or (d / "users.parquet").exists():
             import pandas as pd
@@ -239,8 +301,66 @@ class PreparedDataset:
                 user_info = pd.read_parquet(d / "users.parquet")
         return cls([FeatureField(**f) for f in doc["fields"]],
                    [LabelField(**lab) for lab in doc["labels"]],
-                   rows, user_table, item_table, user_ids, item_ids, doc.get("meta", {}),
+                   rows, user_table, item_table, ids.get("user_ids"), ids.get("item_ids"), doc.get("meta", {}),
                    item_info, user_info)
+
+
+def array_files(directory) -> list[str]:
+    """The array files of a saved dataset folder, relative to it: ``arrays/a0.npy``, ... for
+    format 3 (from its index, whether present or not), ``["arrays.npz"]`` for older folders
+    (and for a folder whose ``dataset.json`` cannot be read)."""
+    d = Path(directory)
+    try:
+        doc = json.loads((d / "dataset.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return ["arrays.npz"]
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        return ["arrays.npz"]
+    index = doc.get("arrays")
+    return [f"{ARRAYS_DIR}/{k}.npy" for k in (index if isinstance(index, dict) else {}) if _KEY.fullmatch(str(k))]
+
+
+def _field_dtype(f: FeatureField, a: np.ndarray):
+    """The dtype `DeviceData` gives field ``f``'s array ``a`` (int64 or float32)."""
+    return np.int64 if f.kind == "categorical" or np.asarray(a).dtype.kind in "iu" else np.float32
+
+
+def _as_dtype(a, dtype) -> np.ndarray:
+    a = np.asarray(a)
+    return a if a.dtype == dtype else a.astype(dtype)
+
+
+def _save_npy(path: Path, a) -> None:
+    """``a`` as ``path`` (a .npy without pickle), written under a temporary name and renamed, so
+    that a process that has the old file memory-mapped keeps reading the old one."""
+    a = np.asarray(a)
+    if a.dtype.hasobject:
+        raise TypeError(f"{path.name}: an array of Python objects cannot be stored without pickle")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            np.save(fh, np.ascontiguousarray(a), allow_pickle=False)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _load_npy(d: Path, key, where, mmap: bool) -> np.ndarray:
+    what = "/".join(str(w) for w in where) if isinstance(where, list) else "?"
+    if not _KEY.fullmatch(str(key)):
+        raise DatasetFileError(f"dataset.json is damaged: '{str(key)[:40]}' is not the name of a stored array",
+                               name="dataset.json", file=str(d / "dataset.json"))
+    name = f"{ARRAYS_DIR}/{key}.npy"
+    path = d / ARRAYS_DIR / f"{key}.npy"
+    if not path.is_file():
+        raise DatasetFileError(f"{name} is missing; it holds the prepared data ({what})", name=name, file=str(path))
+    try:
+        return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    except Exception as e:  # noqa: BLE001 - a damaged file can raise almost anything; name it
+        first = (str(e).strip().splitlines() or [e.__class__.__name__])[0][:200]
+        raise DatasetFileError(f"{name} is damaged or cut short ({first}); it holds the prepared data ({what})",
+                               name=name, file=str(path)) from None
 
 
 def _old_key(key: str) -> list[str]:
@@ -264,11 +384,29 @@ def _jsonable(obj):
     return obj
 
 
+def _tensor(a, dtype, device):
+    """``a`` as a tensor of ``dtype`` on ``device``. On CPU an array of that dtype already is
+    wrapped without a copy -- also a read-only memory map of `PreparedDataset.load`, whose
+    tensor is then read-only too: nothing may write into a `DeviceData` tensor (batches are
+    gathered copies; the few callers that edit features clone first)."""
+    import torch
+    a = np.ascontiguousarray(a)
+    if a.flags.writeable:
+        base = torch.from_numpy(a)
+    else:
+        with warnings.catch_warnings():       # torch warns that it cannot mark the tensor read-only
+            warnings.filterwarnings("ignore", message=_NOT_WRITABLE, category=UserWarning)
+            base = torch.from_numpy(a)
+    return base.to(device=device, dtype=dtype)
+
+
 class DeviceData:
     """All arrays of a PreparedDataset as torch tensors on one device.
 
     Batches are made by indexing (``batch(split, idx)``), not with a DataLoader:
     user/item fields are gathered from their tables through ``user_index``/``item_index``.
+    On CPU the tensors share memory with the dataset's arrays where the dtype matches (for a
+    loaded dataset: its read-only memory maps), so they are never written in place.
     """
 
     def __init__(self, ds: PreparedDataset, device="cpu"):
@@ -278,9 +416,9 @@ class DeviceData:
         dev = self.device
 
         def t(a: np.ndarray, kind: str):
-            if kind == "categorical" or a.dtype.kind in "iu":
-                return torch.as_tensor(np.ascontiguousarray(a), dtype=torch.long, device=dev)
-            return torch.as_tensor(np.ascontiguousarray(a), dtype=torch.float32, device=dev)
+            if kind == "categorical" or np.asarray(a).dtype.kind in "iu":
+                return _tensor(a, torch.long, dev)
+            return _tensor(a, torch.float32, dev)
 
         self.user_table = {f.name: t(ds.user_table[f.name], f.kind) for f in ds.fields if f.owner == "user"}
         self.item_table = {f.name: t(ds.item_table[f.name], f.kind) for f in ds.fields if f.owner == "item"}
@@ -292,9 +430,9 @@ class DeviceData:
                     r[f.name] = t(cols[f.name], f.kind)
             for k in ("user_index", "item_index"):
                 if k in cols:
-                    r[k] = torch.as_tensor(cols[k], dtype=torch.long, device=dev)
+                    r[k] = _tensor(cols[k], torch.long, dev)
             for lab in ds.labels:
-                r["label:" + lab.name] = torch.as_tensor(cols["label:" + lab.name], dtype=torch.float32, device=dev)
+                r["label:" + lab.name] = _tensor(cols["label:" + lab.name], torch.float32, dev)
             self.rows[split] = r
 
     def n_rows(self, split: str) -> int:

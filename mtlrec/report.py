@@ -9,7 +9,8 @@
 * `predictions_csv(run_dir, split="test")` -> bytes: the model's predictions per row of a split, with
   the source ``row_id`` (see `mtlrec.workflow.predictions_frame`), formula-safe.
 * `export_zip(run_dir)` -> bytes / `import_zip(data, root)` -> Path: a run folder as a zip of its
-  known files only; the import refuses anything else (unknown names, path traversal, links,
+  known files only (the dataset's arrays: ``dataset/arrays/a<n>.npy``, or ``dataset/arrays.npz``
+  for runs of older versions); the import refuses anything else (unknown names, path traversal, links,
   too large, damaged JSON, weights that do not load with ``weights_only=True``) with a DataError
   and leaves nothing behind.
 """
@@ -20,6 +21,7 @@ import io
 import json
 import math
 import os
+import re
 import shutil
 import time
 import zipfile
@@ -31,7 +33,11 @@ from mtlrec.errors import DataError
 ZIP_FILES = ("config.json", "status.json", "history.json", "metrics.json", "model.json", "model.pt",
              "meta.json", "dataset/dataset.json", "dataset/arrays.npz", "dataset/items.parquet",
              "dataset/users.parquet", "predictions_test.npz")
-ZIP_REQUIRED = ("config.json", "model.json", "model.pt", "dataset/dataset.json", "dataset/arrays.npz")
+# besides ZIP_FILES: the arrays of a dataset of format 3, one .npy each (dataset/arrays/a0.npy, ...)
+ZIP_ARRAY = re.compile(r"dataset/arrays/a[0-9]{1,9}\.npy")
+ZIP_REQUIRED = ("config.json", "model.json", "model.pt", "dataset/dataset.json")
+# and the dataset's arrays: dataset/arrays.npz (formats 1 and 2) or dataset/arrays/*.npy (format 3,
+# each one its dataset.json names; checked when the unpacked folder is loaded)
 MAX_ZIP_BYTES = 512 * 2**20          # the zip itself
 MAX_UNPACKED_BYTES = 2 * 2**30       # all members unpacked together
 CSP = ("default-src 'none'; script-src 'unsafe-inline' 'unsafe-eval'; style-src 'unsafe-inline'; "
@@ -361,8 +367,10 @@ def predictions_csv(run_dir, split: str = "test") -> bytes:
 def export_zip(run_dir) -> bytes:
     """The run folder's known files (`ZIP_FILES`) as a zip; refused for a run still training."""
     from mtlrec.runs import RunFolderError, run_status
+    from mtlrec.dataset import array_files
     d = Path(run_dir)
-    missing = [n for n in ZIP_REQUIRED if not (d / n).is_file()]
+    arrays = [f"dataset/{n}" for n in array_files(d / "dataset")]
+    missing = [n for n in ZIP_REQUIRED + tuple(arrays) if not (d / n).is_file()]
     if missing:
         raise RunFolderError(f"{missing[0]} is missing, so this run cannot be exported", file=str(d / missing[0]),
                              fix="export a run that saved a model")
@@ -370,7 +378,7 @@ def export_zip(run_dir) -> bytes:
         raise DataError("this run is still training", file=str(d), fix="wait until it ends or cancel it, then export")
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-        for n in ZIP_FILES:
+        for n in ZIP_FILES + tuple(a for a in arrays if ZIP_ARRAY.fullmatch(a)):
             p = d / n
             if p.is_file() and not p.is_symlink():
                 z.write(p, n)
@@ -386,8 +394,8 @@ def import_zip(data: bytes, root=None, *, name: str | None = None, source: str =
     """Unpack a zip written by `export_zip` into a new run folder under ``root`` and return it.
 
     Checked before anything is accepted: the size (≤ 512 MiB zipped, ≤ 2 GiB unpacked, counted
-    while reading), member names (exactly the `ZIP_FILES`, each once; no folders, links,
-    absolute paths or '..'), JSON files, and the whole folder through `mtlrec.runs.load_run`
+    while reading), member names (only the `ZIP_FILES` and `ZIP_ARRAY` names, each once; no
+    folders, links, absolute paths or '..'), JSON files, and the whole folder through `mtlrec.runs.load_run`
     (weights with ``torch.load(weights_only=True)``, arrays without pickle). Any problem: a
     DataError naming the member, and nothing is left in ``root``."""
     from mtlrec.runlib import clean_text, runs_root
@@ -406,11 +414,12 @@ def import_zip(data: bytes, root=None, *, name: str | None = None, source: str =
     seen: set[str] = set()
     for info in infos:
         n = info.filename
-        if info.is_dir() and n in ("dataset/",):
+        if info.is_dir() and n in ("dataset/", "dataset/arrays/"):
             continue
-        if n not in ZIP_FILES:
+        if n not in ZIP_FILES and not ZIP_ARRAY.fullmatch(n):
             raise _zip_error(f"the zip holds '{clean_text(n, 120)}', which is not a file of a run folder "
-                             f"(expected only: {', '.join(ZIP_FILES)})", file=source)
+                             f"(expected only: {', '.join(ZIP_FILES)}, dataset/arrays/a<number>.npy)",
+                             file=source)
         if n in seen:
             raise _zip_error(f"the zip holds '{n}' twice", file=source)
         seen.add(n)
@@ -419,6 +428,8 @@ def import_zip(data: bytes, root=None, *, name: str | None = None, source: str =
         if (info.external_attr >> 16) & 0o170000 == 0o120000:
             raise _zip_error(f"'{n}' in the zip is a symbolic link", file=source)
     missing = [n for n in ZIP_REQUIRED if n not in seen]
+    if "dataset/arrays.npz" not in seen and not any(ZIP_ARRAY.fullmatch(n) for n in seen):
+        missing.append("dataset/arrays.npz (or dataset/arrays/*.npy)")
     if missing:
         raise _zip_error(f"the zip lacks {', '.join(missing)}, which a run needs", file=source)
     if sum(i.file_size for i in infos) > MAX_UNPACKED_BYTES:
@@ -434,6 +445,7 @@ def import_zip(data: bytes, root=None, *, name: str | None = None, source: str =
             if info.is_dir():
                 continue
             dest = confine(tmp / info.filename, tmp)
+            dest.parent.mkdir(exist_ok=True)            # dataset/arrays/ for a dataset of format 3
             with z.open(info) as src, open(dest, "wb") as out:
                 while True:
                     chunk = src.read(1 << 20)

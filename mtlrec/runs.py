@@ -222,37 +222,52 @@ def _first_line(e: BaseException, limit: int = 200) -> str:
 
 
 def _load_dataset(d: Path):
-    from mtlrec.dataset import PreparedDataset
+    from mtlrec.dataset import FORMAT, DatasetFileError, PreparedDataset
     dd = d / "dataset"
     doc = _required_json(dd.parent, "dataset/dataset.json", "the prepared data's fields and labels")
     if not isinstance(doc, dict) or not isinstance(doc.get("fields"), list) or "splits" not in doc:
         raise RunFolderError("dataset/dataset.json is damaged: it lacks 'fields' or 'splits'",
                              file=str(dd / "dataset.json"), fix=_RETRAIN)
-    if not (dd / "arrays.npz").is_file():
-        raise RunFolderError("dataset/arrays.npz is missing; it holds the prepared data",
-                             file=str(dd / "arrays.npz"), fix=_RETRAIN)
+    if doc.get("format") == FORMAT:             # one .npy per array under dataset/arrays/
+        store = "arrays/"
+        if not (dd / "arrays").is_dir():
+            raise RunFolderError("dataset/arrays/ is missing; it holds the prepared data",
+                                 file=str(dd / "arrays"), fix=_RETRAIN)
+    else:                                       # formats 1 and 2: one arrays.npz
+        store = "arrays.npz"
+        if not (dd / "arrays.npz").is_file():
+            raise RunFolderError("dataset/arrays.npz is missing; it holds the prepared data",
+                                 file=str(dd / "arrays.npz"), fix=_RETRAIN)
     try:
         ds = PreparedDataset.load(dd)
+    except DatasetFileError as e:
+        raise RunFolderError(f"dataset/{e.what}", file=str(e.file), fix=_RETRAIN) from None
     except Exception as e:  # noqa: BLE001 - a damaged file can raise almost anything; name it
         name = _damaged_dataset_file(dd)
         raise RunFolderError(f"dataset/{name} is damaged or cut short ({_first_line(e)})",
                              file=str(dd / name), fix=_RETRAIN) from None
     missing = dataset_problems(ds)
     if missing:
-        raise RunFolderError(f"dataset/arrays.npz lacks arrays the model needs: {', '.join(missing[:5])}"
-                             f"{' ...' if len(missing) > 5 else ''}", file=str(dd / "arrays.npz"), fix=_RETRAIN)
+        raise RunFolderError(f"dataset/{store} lacks arrays the model needs: {', '.join(missing[:5])}"
+                             f"{' ...' if len(missing) > 5 else ''}", file=str(dd / store.rstrip("/")),
+                             fix=_RETRAIN)
     return ds
 
 
 def _damaged_dataset_file(dd: Path) -> str:
     """Which file of a dataset folder that failed to load is damaged (read each on its own)."""
     import numpy as np
-    try:
-        with np.load(dd / "arrays.npz", allow_pickle=False) as z:
-            for k in z.files:
-                z[k]
-    except Exception:  # noqa: BLE001
-        return "arrays.npz"
+    from mtlrec.dataset import array_files
+    for name in array_files(dd):
+        try:
+            if name.endswith(".npz"):
+                with np.load(dd / name, allow_pickle=False) as z:
+                    for k in z.files:
+                        z[k]
+            else:
+                np.load(dd / name, mmap_mode="r", allow_pickle=False)
+        except Exception:  # noqa: BLE001
+            return name
     for name in ("items.parquet", "users.parquet"):
         if (dd / name).exists():
             try:

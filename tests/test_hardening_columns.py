@@ -47,10 +47,7 @@ def test_folders_of_the_old_format_still_load(tmp_path):
     d = tmp_path / "old"
     ds.save(d)
     doc = json.loads((d / "dataset.json").read_text())
-    arrays = {}
-    with np.load(d / "arrays.npz") as z:
-        for key, where in doc.pop("arrays").items():
-            arrays["/".join(where)] = z[key]
+    arrays = {"/".join(where): np.load(d / "arrays" / f"{key}.npy") for key, where in doc.pop("arrays").items()}
     doc["format"] = "mtlrec-dataset/1"
     np.savez(d / "arrays.npz", **arrays)
     (d / "dataset.json").write_text(json.dumps(doc))
@@ -93,4 +90,6 @@ def test_train_recommend_explain_with_hostile_column_names(tmp_path, capsys):
              "--background", "20")
     groups = set(ex["tasks"]["click"]["contributions"])
     assert {"views/day", "**bold**", "<b>x</b>", "naïve", "L" * 200} <= groups
-    assert Path(run / "dataset" / "arrays.npz").is_file()
+    doc = json.loads((run / "dataset" / "dataset.json").read_text())
+    assert doc["format"] == "mtlrec-dataset/3" and not Path(run / "dataset" / "arrays.npz").exists()
+    assert all(Path(run / "dataset" / "arrays" / f"{k}.npy").is_file() for k in doc["arrays"])

@@ -103,6 +103,18 @@ def _wrong_shapes(d: Path):
     torch.save(state, d / "model.pt")
 
 
+def _to_format_2(d: Path) -> Path:
+    """The run's dataset/ rewritten as before issue 16 (format 2: one arrays.npz + the index)."""
+    dd = d / "dataset"
+    doc = json.loads((dd / "dataset.json").read_text())
+    assert doc["format"] == "mtlrec-dataset/3"
+    np.savez(dd / "arrays.npz", **{k: np.load(dd / "arrays" / f"{k}.npy") for k in doc["arrays"]})
+    shutil.rmtree(dd / "arrays")
+    doc["format"] = "mtlrec-dataset/2"
+    (dd / "dataset.json").write_text(json.dumps(doc))
+    return dd / "arrays.npz"
+
+
 DAMAGE = {
     "truncated model.pt": ("model.pt", lambda d: _truncate(d / "model.pt")),
     "model.pt of another model": ("model.pt", _wrong_shapes),
@@ -111,8 +123,13 @@ DAMAGE = {
     "model.json not a model": ("model.json", lambda d: (d / "model.json").write_text('{"arch": "nope", "tasks": []}')),
     "config.json invalid": ("config.json", lambda d: (d / "config.json").write_text("[1, 2")),
     "dataset.json missing": ("dataset.json", lambda d: (d / "dataset" / "dataset.json").unlink()),
-    "arrays.npz missing": ("arrays.npz", lambda d: (d / "dataset" / "arrays.npz").unlink()),
-    "arrays.npz truncated": ("arrays.npz", lambda d: _truncate(d / "dataset" / "arrays.npz", 0.7)),
+    "arrays/ missing": ("arrays", lambda d: shutil.rmtree(d / "dataset" / "arrays")),
+    "arrays/a3.npy missing": ("arrays/a3.npy", lambda d: (d / "dataset" / "arrays" / "a3.npy").unlink()),
+    "arrays/a3.npy truncated": ("arrays/a3.npy", lambda d: _truncate(d / "dataset" / "arrays" / "a3.npy", 0.7)),
+    "arrays/a0.npy header cut": ("arrays/a0.npy", lambda d: _truncate(d / "dataset" / "arrays" / "a0.npy", 0.01)),
+    # folders of format 2 (one arrays.npz), as runs trained before issue 16 have them
+    "arrays.npz missing": ("arrays.npz", lambda d: _to_format_2(d).unlink()),
+    "arrays.npz truncated": ("arrays.npz", lambda d: _truncate(_to_format_2(d), 0.7)),
 }
 
 
@@ -130,6 +147,18 @@ def test_damaged_run_folder_names_the_file_and_the_fix(good_run, tmp_path, capsy
     code, out, err = _main(capsys, "recommend", "--run", str(d), "--user", "u1", "--json")
     assert code == 2 and out == ""
     assert fname in err and "Fix:" in err and "Traceback" not in err
+
+
+def test_a_run_folder_of_format_2_still_opens(good_run, tmp_path, capsys):
+    from mtlrec.runs import load_run
+    d = tmp_path / "run"
+    shutil.copytree(good_run, d)
+    _to_format_2(d)
+    run = load_run(d)
+    assert run.dataset.n_rows("train") == load_run(good_run).dataset.n_rows("train")
+    code, out, err = _main(capsys, "recommend", "--run", str(d), "--user", "u1", "--k", "3", "--json")
+    assert code == 0, err
+    assert len(json.loads(out)["items"]) == 3
 
 
 def test_optional_files_damaged_or_missing_do_not_block_recommending(good_run, tmp_path, capsys):

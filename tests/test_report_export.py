@@ -8,6 +8,7 @@ import re
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -117,7 +118,9 @@ def test_zip_round_trip_serves_recommendations(run_dir, tmp_path, capsys):
     from mtlrec.runs import load_run
     data = export_zip(run_dir)
     names = set(zipfile.ZipFile(io.BytesIO(data)).namelist())
-    assert {"config.json", "model.pt", "dataset/arrays.npz", "meta.json"} <= names
+    assert {"config.json", "model.pt", "dataset/dataset.json", "meta.json"} <= names
+    index = json.loads(zipfile.ZipFile(io.BytesIO(data)).read("dataset/dataset.json"))["arrays"]
+    assert {f"dataset/arrays/{k}.npy" for k in index} <= names and "dataset/arrays.npz" not in names
     root = tmp_path / "other-server-runs"
     d = import_zip(data, root)
     assert d.parent == root and d.name.startswith(tuple("0123456789"))
@@ -157,6 +160,38 @@ def _rezip(data: bytes, replace: dict | None = None, add: dict | None = None) ->
     return buf.getvalue()
 
 
+def _drop(data: bytes, *names: str) -> bytes:
+    src = zipfile.ZipFile(io.BytesIO(data))
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for n in src.namelist():
+            if n not in names:
+                z.writestr(n, src.read(n))
+    return buf.getvalue()
+
+
+def test_a_zip_of_an_older_version_with_arrays_npz_still_imports(run_dir, tmp_path):
+    """Runs exported before issue 16 carry dataset/arrays.npz (dataset format 2)."""
+    from mtlrec.recommend import recommend
+    from mtlrec.report import export_zip, import_zip
+    from mtlrec.runs import load_run
+    data = export_zip(run_dir)
+    src = zipfile.ZipFile(io.BytesIO(data))
+    doc = json.loads(src.read("dataset/dataset.json"))
+    npz = io.BytesIO()
+    np.savez(npz, **{k: np.load(io.BytesIO(src.read(f"dataset/arrays/{k}.npy"))) for k in doc["arrays"]})
+    doc["format"] = "mtlrec-dataset/2"
+    old = _drop(data, "dataset/dataset.json", *[f"dataset/arrays/{k}.npy" for k in doc["arrays"]])
+    old = _rezip(old, add={"dataset/dataset.json": json.dumps(doc).encode(), "dataset/arrays.npz": npz.getvalue()})
+    d = import_zip(old, tmp_path / "runs")
+    assert (d / "dataset" / "arrays.npz").is_file()
+    run = load_run(d)
+    assert len(recommend(run, "u3", k=4)) == 4
+    # and exported again, it carries its arrays.npz
+    names = zipfile.ZipFile(io.BytesIO(export_zip(d))).namelist()
+    assert "dataset/arrays.npz" in names and not any(n.startswith("dataset/arrays/") for n in names)
+
+
 def test_hostile_zips_are_refused_and_leave_nothing_behind(run_dir, tmp_path, monkeypatch, capsys):
     from mtlrec import report as rep
     data = rep.export_zip(run_dir)
@@ -178,6 +213,15 @@ def test_hostile_zips_are_refused_and_leave_nothing_behind(run_dir, tmp_path, mo
             if n != "model.pt":
                 z.writestr(n, src.read(n))
     cases["missing weights"] = (buf.getvalue(), "model.pt")
+    arrays = [n for n in src.namelist() if n.startswith("dataset/arrays/")]
+    cases["no arrays"] = (_drop(data, *arrays), "dataset/arrays.npz (or dataset/arrays/*.npy)")
+    cases["one array missing"] = (_drop(data, "dataset/arrays/a3.npy"), "dataset/arrays/a3.npy is missing")
+    pickled = io.BytesIO()
+    np.save(pickled, np.array([_Evil(str(marker))], dtype=object), allow_pickle=True)
+    cases["pickle in an array"] = (_rezip(data, replace={"dataset/arrays/a3.npy": pickled.getvalue()}),
+                                   "dataset/arrays/a3.npy is damaged")
+    cases["array traversal"] = (_rezip(data, add={"dataset/arrays/../../x.npy": b"x"}), "not a file of a run folder")
+    cases["odd array name"] = (_rezip(data, add={"dataset/arrays/run.npy": b"x"}), "not a file of a run folder")
     root = tmp_path / "runs"
     for case, (blob, expected) in cases.items():
         with pytest.raises(DataError) as ei:
