@@ -23,6 +23,13 @@ lock, so `snapshot()` reads the same either way. Training in the server process 
 bench/watch_overhead.py); a worker costs a few seconds to start (it imports torch). The
 environment variable ``MTLREC_TRAIN_ISOLATION`` ("process" or "thread") sets the mode of the
 jobs that do not name one. A worker that dies (killed, out of memory) fails the job; the server goes on.
+
+Several processes (``processes=N`` > 1, issue 16): the job saves its dataset and config into the
+run folder and starts ``python -m mtlrec train --nproc N`` (torchrun, data-parallel; see
+`mtlrec.training.distributed`) as a subprocess, then follows the run through its folder:
+``progress.json`` (refreshed every second by rank 0), ``history.json`` (every epoch) and
+``status.json``. Cancel sends SIGTERM to the launcher, which passes it to every rank; they stop
+together at the next batch.
 """
 from __future__ import annotations
 
@@ -36,6 +43,7 @@ from pathlib import Path
 STATUSES = ("queued", "running", "finished", "cancelled", "failed")
 ISOLATION_ENV = "MTLREC_TRAIN_ISOLATION"
 ISOLATIONS = ("process", "thread")
+FOLLOW_EVERY_S = 0.5          # a torchrun job reads its run folder this often
 CANCEL_ACK_TIMEOUT_S = 5.0    # cancel() of a worker-process job waits at most this for its answer
 
 
@@ -54,12 +62,13 @@ def isolation_mode(isolate: str | None = None) -> str:
 
 class TrainingJob:
     def __init__(self, config, run_dir=None, *, dataset=None, name: str | None = None,
-                 isolate: str | None = None):
+                 isolate: str | None = None, processes: int | None = None):
         """``config``: a RunConfig (or its dict). ``dataset``: a PreparedDataset to train on
         instead of preparing the data the config names. ``run_dir``: where the run folder
         goes (None: ``runs/<timestamp>-<arch>``). ``isolate``: "process" (train in a spawned
         worker process) or "thread" (in this process); None: ``MTLREC_TRAIN_ISOLATION`` when
-        set, else "process"."""
+        set, else "process". ``processes``: N > 1 trains data-parallel in N torchrun processes
+        (followed through the run folder)."""
         from mtlrec.config import RunConfig
         from mtlrec.training.history import History
         from mtlrec.training.pipeline import Progress
@@ -84,6 +93,10 @@ class TrainingJob:
         self._result_from_folder = False
         self.resuming = False
         self.isolate = isolation_mode(isolate)
+        self.processes = int(processes or 1)
+        if self.processes > 1:
+            self.isolate = "torchrun"
+        self._launcher = None                   # the `train --nproc` subprocess (torchrun mode)
         self.worker_pid: int | None = None     # the worker process's pid once started (process mode)
         self.worker_exitcode: int | None = None
         self.worker_start_s: float | None = None   # spawn -> first message from the worker
@@ -122,7 +135,8 @@ class TrainingJob:
                          history=run.history, model=run.model, dataset=run.dataset, tasks=list(run.tasks))
 
     @classmethod
-    def resume(cls, run_dir, *, name: str | None = None, isolate: str | None = None) -> "TrainingJob":
+    def resume(cls, run_dir, *, name: str | None = None, isolate: str | None = None,
+               processes: int | None = None) -> "TrainingJob":
         """A job (not started) that continues the run in ``run_dir`` from its last checkpoint.
 
         Raises `mtlrec.training.resume.ResumeRefused` (a DataError with ``what`` and ``fix``) at
@@ -140,7 +154,7 @@ class TrainingJob:
         except Exception as e:  # noqa: BLE001
             raise ResumeRefused(f"config.json is missing or damaged ({e})", file=str(d / "config.json"),
                                 fix="train the run again") from None
-        job = cls(cfg, d, name=name, isolate=isolate)
+        job = cls(cfg, d, name=name, isolate=isolate, processes=processes)
         job.resuming = True
         return job
 
@@ -160,6 +174,13 @@ class TrainingJob:
         self._stop.set()
         if self._mp_stop is not None:
             self._mp_stop.set()
+        launcher = self._launcher
+        if launcher is not None and launcher.poll() is None:
+            import signal
+            try:
+                launcher.send_signal(signal.SIGTERM)      # passed on to every rank
+            except OSError:
+                pass
         with self._lock:
             if self._status == "queued":
                 self._status = "cancelled"
@@ -201,6 +222,8 @@ class TrainingJob:
     def _run(self) -> None:
         if self.isolate == "process":
             return self._run_process()
+        if self.isolate == "torchrun":
+            return self._run_torchrun()
         from mtlrec.errors import DataError, TrainingError
         from mtlrec.training.pipeline import run_training
         from mtlrec.training.resume import ResumeRefused
@@ -289,6 +312,67 @@ class TrainingJob:
             if proc is not None and proc.is_alive():
                 proc.kill()
             self._fail(f"{type(e).__name__}: {e}", "internal", traceback.format_exc())
+        finally:
+            with self._lock:
+                self._finished_at = time.time()
+            self._cancel_seen.set()
+
+    # ---- several processes (torchrun), followed through the run folder -----------------------
+    def _run_torchrun(self) -> None:
+        import subprocess
+        import sys
+
+        from mtlrec.training.launch import follow_run_folder, worker_env
+        from mtlrec.training.rundir import RunWriter
+        if not self._begin():
+            return
+        try:
+            d = self.run_dir
+            cmd = [sys.executable, "-m", "mtlrec", "train", "--nproc", str(self.processes), "--quiet"]
+            if self.resuming:
+                cmd += ["--resume", str(d)]
+            else:
+                from mtlrec.errors import DataError
+                if self.dataset is None:
+                    raise DataError("training in several processes needs the prepared dataset", file=str(d),
+                                    fix="prepare the data first (the Data page), or train in one process")
+                w = RunWriter(d)
+                w.write_config(self.config.to_dict())
+                w.write_dataset(self.dataset)     # the ranks memory-map it from here
+                cmd += ["--config", str(d / "config.json"), "--dataset", str(d / "dataset"), "--out", str(d)]
+            from mtlrec.training.launch import REPO_ROOT
+            self._launcher = subprocess.Popen(cmd, cwd=str(REPO_ROOT), env=worker_env(self.processes),
+                                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                              errors="replace")
+            self.worker_pid = self._launcher.pid
+            if self._stop.is_set():                 # cancelled while the folder was written
+                self.cancel()
+            err_tail: list[str] = []
+
+            def drain():
+                for line in self._launcher.stderr:
+                    err_tail.append(line)
+                    del err_tail[:-40]
+            reader = threading.Thread(target=drain, daemon=True)
+            reader.start()
+            state = {}
+            while True:
+                ended = self._launcher.poll() is not None
+                follow_run_folder(self, state)
+                if ended:
+                    break
+                time.sleep(FOLLOW_EVERY_S)
+            reader.join(5)
+            self.worker_exitcode = self._launcher.returncode
+            follow_run_folder(self, state, final=True, stderr_tail="".join(err_tail))
+        except Exception as e:  # noqa: BLE001 - never stay "running"
+            if self._launcher is not None and self._launcher.poll() is None:
+                self._launcher.kill()
+            from mtlrec.errors import DataError
+            if isinstance(e, DataError):
+                self._fail(str(e), type(e).__name__)
+            else:
+                self._fail(f"{type(e).__name__}: {e}", "internal", traceback.format_exc())
         finally:
             with self._lock:
                 self._finished_at = time.time()

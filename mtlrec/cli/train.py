@@ -191,9 +191,12 @@ def run(args) -> int:
                 from mtlrec.training.pipeline import open_prepared
                 dataset = open_prepared(args.dataset)
 
-            def go():
+            from pathlib import Path
+            in_place = bool(args.dataset) and Path(args.dataset).resolve() == (Path(run_dir) / "dataset").resolve()
+
+            def go():    # a dataset already in the run folder (the app's several-process jobs) stays as it is
                 return run_training(cfg, run_dir, dataset=dataset, progress=progress, on_epoch=on_epoch, log=say,
-                                    stop_event=stop_event)
+                                    stop_event=stop_event, write_dataset=not in_place)
 
         restore = _sigterm_to_interrupt(stop_event)
         try:

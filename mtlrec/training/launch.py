@@ -21,6 +21,7 @@ import threading
 from pathlib import Path
 
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run"]
+REPO_ROOT = Path(__file__).resolve().parents[2]     # the folder that holds this mtlrec package
 
 
 def rest_of_argv(argv: list[str]) -> list[str]:
@@ -48,7 +49,7 @@ def worker_env(nproc: int, env: dict | None = None) -> dict:
     env = dict(os.environ if env is None else env)
     if not env.get("OMP_NUM_THREADS"):
         env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // max(int(nproc), 1)))
-    src = str(Path(__file__).resolve().parents[2])       # the ranks import this very mtlrec
+    src = str(REPO_ROOT)                                  # the ranks import this very mtlrec
     env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     return env
 
@@ -141,3 +142,67 @@ def launch(args, argv: list[str] | None = None) -> int:
         return fail(f"the {n} training processes ended with exit status {code} and no final status in "
                     f"{run_dir}/status.json (torchrun's report is above)", 1, run_dir)
     return 0
+
+
+def follow_run_folder(job, state: dict, final: bool = False, stderr_tail: str = "") -> None:
+    """Copy what the run folder of a torchrun `TrainingJob` says into the job (under its lock):
+    ``progress.json`` into its Progress, ``history.json`` (when it changed) into its History,
+    and, with ``final``, the ending from ``status.json`` / ``metrics.json`` -- failed, naming the
+    exit status and the launcher's last words, when the processes ended without one."""
+    from mtlrec.training.history import History
+    from mtlrec.training.rundir import PROGRESS_NAME, read_json
+    from mtlrec.training.worker import apply_progress
+    d = Path(job.run_dir)
+
+    def changed(name: str) -> bool:
+        try:
+            m = (d / name).stat().st_mtime_ns
+        except OSError:
+            return False
+        if state.get(name) == m:
+            return False
+        state[name] = m
+        return True
+
+    def doc(name: str):
+        try:
+            return read_json(d / name, None)
+        except (OSError, ValueError):
+            return None          # being replaced: read it next time
+
+    prog = doc(PROGRESS_NAME) if changed(PROGRESS_NAME) else None
+    hist = doc("history.json") if changed("history.json") else None
+    status = doc("status.json") if (changed("status.json") or final) else None
+    with job._lock:
+        if isinstance(prog, dict):
+            apply_progress(job._progress, {k: v for k, v in prog.items() if k != "started"})
+        if isinstance(hist, dict):
+            h = History.from_dict(hist)
+            job._history.epochs[:] = h.epochs
+            job._history.batches[:] = h.batches
+        if isinstance(status, dict):
+            if status.get("device"):
+                job._device = status["device"]
+            for w in status.get("warnings") or []:
+                if w not in job._progress.warnings:
+                    job._progress.warnings.append(w)
+    if not final:
+        return
+    st = (status or {}).get("status") if isinstance(status, dict) else None
+    if st in ("finished", "cancelled"):
+        metrics = doc("metrics.json") or {}
+        with job._lock:
+            job._metrics = metrics
+            job._status = st
+            job._result_from_folder = (d / "model.pt").is_file()
+            if st == "finished":
+                job._progress.phase_index = len(job._progress.phases)
+                job._progress.start_step("done")
+    elif st == "failed":
+        job._fail(str(status.get("error") or "training failed"), str(status.get("kind") or "failed"),
+                  record=False)
+    else:
+        tail = " ".join(stderr_tail.strip().splitlines()[-3:])[-400:]
+        job._fail(f"the {job.processes} training processes ended (exit status {job.worker_exitcode}) without "
+                  f"a final status in {d}/status.json" + (f"; last words: {tail}" if tail else ""),
+                  "worker_died")
