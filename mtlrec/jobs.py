@@ -490,4 +490,5 @@ class TrainingJob:
                 "run_dir": str(self.run_dir),
                 "device": self._device,
                 "arch": self.config.arch,
+                "processes": self.processes,
             }

@@ -52,6 +52,11 @@ if has_data:
     st.page_link("pages/model.py", label="Change tasks & model", icon=":material/tune:")
 
 
+def max_processes_here() -> int:
+    from mtlrec.training.launch import max_processes
+    return max_processes()
+
+
 def _running_jobs():
     return [j for j in state.jobs if snap_get(j.snapshot(include_batches=False), "status") not in TERMINAL]
 
@@ -62,12 +67,21 @@ tr["baselines"] = c3.checkbox("Also train single-task baselines (for the multi-t
                               value=bool(tr.get("baselines")), key=f"train_baselines_{state.counter}")
 # ------------------------------------------------------------ cross-validation (issue 14 §6)
 show_cv_option(tr, getattr(state.prep, "split", None), key=f"train_cv_{state.counter}")
+# ------------------------------------------------------------ several processes (issue 16)
+n_max = max_processes_here()
+processes = 1
+if n_max > 1 and has_data:
+    processes = int(st.number_input(
+        "Processes", min_value=1, max_value=n_max, value=1, step=1, key="train_processes",
+        help="Data-parallel training with torchrun: each process (one per GPU, or gloo processes on the CPU) "
+             "trains its share of every batch; the batch size stays the global batch. The run folder is the "
+             "same as a one-process run's."))
 start = c1.button("Start training", type="primary", icon=":material/play_arrow:", key="train_start",
                   disabled=bool(running) or not tasks or not has_data, width="stretch")
 if start:
     if prepare_dataset():
         try:
-            job = start_training()
+            job = start_training(processes=processes)
             state.selected_run = job_run_dir(job)
             st.rerun()
         except Exception as e:
@@ -109,6 +123,9 @@ def live_panel() -> None:
     snap = job.snapshot()
     status = snap_get(snap, "status", "?")
     name = Path(job_run_dir(job) or "run").name
+    n_proc = int(snap_get(snap, "processes", 1) or 1)
+    if n_proc > 1:
+        name += f" ({n_proc} processes)"
     frac = float(snap_get(snap, "fraction", 0.0) or 0.0)
     epoch, epochs = snap_get(snap, "epoch", 0), snap_get(snap, "epochs", tr.get("epochs"))
     if status in TERMINAL:
@@ -161,7 +178,9 @@ else:
                      "epoch": f"{snap_get(s, 'epoch', 0)}/{snap_get(s, 'epochs', '?')}",
                      "model": snap_get(s, "arch", ""),
                      "tasks": ", ".join(t.get("name", "") for t in j.config.tasks),
-                     "device": snap_get(s, "device", ""), "message": snap_get(s, "error") or ""})
+                     "device": snap_get(s, "device", "") + (f" × {snap_get(s, 'processes')} processes"
+                                                            if (snap_get(s, "processes", 1) or 1) > 1 else ""),
+                     "message": snap_get(s, "error") or ""})
     st.dataframe(rows, hide_index=True, width="stretch", key="runs_table")
     for j in state.jobs:
         s = j.snapshot(include_batches=False)

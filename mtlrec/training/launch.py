@@ -24,6 +24,26 @@ TORCHRUN = [sys.executable, "-m", "torch.distributed.run"]
 REPO_ROOT = Path(__file__).resolve().parents[2]     # the folder that holds this mtlrec package
 
 
+CPU_PROCESSES_ENV = "MTLREC_CPU_PROCESSES"
+
+
+def max_processes() -> int:
+    """How many data-parallel processes the app offers here: the number of GPUs when there are
+    several (one process per GPU); on a machine with at most one GPU, ``MTLREC_CPU_PROCESSES``
+    (gloo processes on the CPU, e.g. for trying the several-process path; capped at the core
+    count) or 1, which means the option is not shown."""
+    raw = (os.environ.get(CPU_PROCESSES_ENV) or "").strip()
+    import torch
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if gpus > 1:
+        return gpus
+    try:
+        n = int(raw) if raw else 1
+    except ValueError:
+        n = 1
+    return max(1, min(n, os.cpu_count() or 1))
+
+
 def rest_of_argv(argv: list[str]) -> list[str]:
     """``argv`` (after ``train``) without ``--nproc N`` / ``--nproc=N``."""
     out, skip = [], False

@@ -97,8 +97,9 @@ def prepare_dataset() -> bool:
             show_exception(e, "Preparing the dataset")
         return False
 
-def start_training():
-    """Start a background TrainingJob on the prepared dataset with the current configuration."""
+def start_training(processes: int = 1):
+    """Start a background TrainingJob on the prepared dataset with the current configuration
+    (``processes`` > 1: data-parallel in that many torchrun processes)."""
     from mtlrec.jobs import TrainingJob
     from mtlrec.workflow import build_run_config
     state = get_state()
@@ -106,7 +107,7 @@ def start_training():
                            train=state.train, text=state.text, source=state.source)
     from mtlrec.training.rundir import default_run_dir
     run_dir = default_run_dir(cfg.arch, root=os.environ.get("MTLREC_RUNS_DIR", "runs"), name=cfg.name)
-    job = TrainingJob(cfg, run_dir, dataset=state.dataset)
+    job = TrainingJob(cfg, run_dir, dataset=state.dataset, processes=processes)
     job.start()
     state.jobs.append(job)
     from pages.ui.workspace import register_job
