@@ -9,6 +9,11 @@ samples/s are the training epochs' own figures (validation excluded); the first 
 on each device is a warm-up (CUDA context, kernel choice) and the best later epoch is
 reported. A speed check: a fixed 2 epochs and batch 512 (not mtlrec's defaults, which let early
 stopping decide) so that both devices do the same work.
+
+Data-parallel path (issue 16): the same training once more through ``python -m mtlrec train --nproc 1``,
+i.e. torchrun with world size 1, on CUDA with the NCCL backend (on a machine without CUDA: on the
+CPU with gloo), to prove the launch, the process group and the run folder on that backend;
+``--ddp-procs N`` uses N processes instead (N GPUs).
 """
 from __future__ import annotations
 
@@ -44,6 +49,32 @@ def train_in_background(cfg, dataset, label: str, log) -> dict:
             "seconds": round(s["elapsed_s"], 1)}
 
 
+def train_with_torchrun(cfg, dataset, nproc: int, label: str, log) -> dict:
+    """``python -m mtlrec train --nproc N`` on the prepared ``dataset`` (saved to /tmp first)."""
+    import subprocess
+    import tempfile
+    work = Path(tempfile.mkdtemp(prefix=f"mtlrec-gpu-check-{label}-"))
+    dataset.save(work / "prepared")
+    (work / "config.json").write_text(json.dumps(cfg.to_dict()))
+    t0 = time.time()
+    r = subprocess.run([sys.executable, "-m", "mtlrec", "train", "--nproc", str(nproc), "--config",
+                        str(work / "config.json"), "--dataset", str(work / "prepared"), "--out", str(work / "run"),
+                        "--json", "--quiet"], cwd=REPO, capture_output=True, text=True)
+    if r.returncode != 0:
+        log(f"{label}: exit {r.returncode}: {r.stderr[-2000:]}")
+        return {"error": (r.stderr.strip().splitlines() or ["?"])[-1], "exit": r.returncode}
+    res = json.loads(r.stdout)
+    metrics = json.loads((work / "run" / "metrics.json").read_text())
+    hist = json.loads((work / "run" / "history.json").read_text())
+    ranks = [json.loads(p.read_text()) for p in sorted((work / "run" / "ranks").glob("rank*.json"))]
+    eps = [e["samples_per_s"] for e in hist["epochs"]]
+    return {"device": res["device"], "distributed": metrics.get("distributed"), "samples_per_s": max(eps[1:] or eps),
+            "epochs_samples_per_s": eps, "ranks": ranks,
+            "test": {t: {k: v for k, v in m.items() if k in ("auc", "rmse", "micro_auc")}
+                     for t, m in res["test"].items()},
+            "seconds": round(time.time() - t0, 1)}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--json", action="store_true")
@@ -52,6 +83,7 @@ def main(argv=None) -> int:
     ap.add_argument("--batch-size", type=int, default=512)
     ap.add_argument("--big-batch", type=int, default=4096, help="an extra CUDA run with this batch size (0 = skip)")
     ap.add_argument("--cpu-threads", type=int, default=0, help="torch CPU threads (0 = torch default)")
+    ap.add_argument("--ddp-procs", type=int, default=1, help="processes of the torchrun run (0 = skip it)")
     args = ap.parse_args(argv)
 
     def log(s):
@@ -93,6 +125,15 @@ def main(argv=None) -> int:
     else:
         out["cuda_amp"] = None
         out["message"] = "no CUDA device: GPU part not run"
+    if args.ddp_procs:
+        ddp_cfg = base.copy()
+        ddp_cfg.train.device = "cuda" if has_cuda else "cpu"
+        ddp_cfg.train.amp = has_cuda
+        label = f"torchrun-{args.ddp_procs}-{ddp_cfg.train.device}"
+        out["torchrun"] = train_with_torchrun(ddp_cfg, dataset, args.ddp_procs, label, log)
+        if has_cuda and "samples_per_s" in out["torchrun"]:
+            out["torchrun_vs_single_process"] = round(out["torchrun"]["samples_per_s"]
+                                                      / out["cuda_amp"]["samples_per_s"], 2)
     out["total_s"] = round(time.time() - t0, 1)
     if args.json:
         print(json.dumps(out))
@@ -103,6 +144,10 @@ def main(argv=None) -> int:
                   f"({out['speedup_cuda_vs_cpu']}x the CPU) on {out['gpu_name']}")
         else:
             print(out["message"])
+        if "torchrun" in out:
+            t = out["torchrun"]
+            print(f"torchrun ({args.ddp_procs} process, {(t.get('distributed') or {}).get('backend')}): "
+                  + (f"{t['samples_per_s']:,.0f} samples/s" if "samples_per_s" in t else f"failed: {t.get('error')}"))
     return 0
 
 
