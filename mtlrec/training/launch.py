@@ -194,12 +194,18 @@ def follow_run_folder(job, state: dict, final: bool = False, stderr_tail: str = 
     hist = doc("history.json") if changed("history.json") else None
     status = doc("status.json") if (changed("status.json") or final) else None
     with job._lock:
-        if isinstance(prog, dict):
-            apply_progress(job._progress, {k: v for k, v in prog.items() if k != "started"})
         if isinstance(hist, dict):
             h = History.from_dict(hist)
+            state["disk_batches"] = list(h.batches)
             job._history.epochs[:] = h.epochs
             job._history.batches[:] = h.batches
+        if isinstance(prog, dict):
+            apply_progress(job._progress, {k: v for k, v in prog.items() if k != "started"})
+            # live curves between two history.json writes: the current epoch's batch records
+            disk = state.get("disk_batches", [])
+            last = (disk[-1].get("epoch", 0), disk[-1].get("batch", 0)) if disk else (0, 0)
+            newer = [r for r in prog.get("recent_batches") or [] if (r.get("epoch", 0), r.get("batch", 0)) > last]
+            job._history.batches[:] = disk + newer
         if isinstance(status, dict):
             if status.get("device"):
                 job._device = status["device"]

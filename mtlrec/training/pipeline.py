@@ -456,6 +456,19 @@ def run_training(cfg: RunConfig, run_dir=None, *, dataset=None, stop_event: thre
             writer.stop_heartbeat()
 
 
+RECENT_BATCHES = 200      # batch records of the current epoch carried by progress.json (live curves)
+
+
+def recent_batch_records(history, epoch: int) -> list[dict]:
+    """The last `RECENT_BATCHES` batch records of ``epoch`` (history.json has the earlier epochs')."""
+    out = []
+    for rec in reversed(history.batches):
+        if rec.get("epoch") != epoch or len(out) >= RECENT_BATCHES:
+            break
+        out.append(rec)
+    return out[::-1]
+
+
 def write_rank_stats(run_dir, dist, trainer, samples_per_s: float) -> None:
     """``ranks/rank<r>.json`` of a data-parallel run: this process's peak memory and throughput."""
     from pathlib import Path
@@ -551,7 +564,8 @@ def _run_training(cfg: RunConfig, writer, *, dataset, stop_event, progress: Prog
     device = dist.device if dist is not None else pick_device(cfg.train.device)
     if writer and dist is not None:           # followed through the folder: progress.json every second
         from mtlrec.training.worker import progress_fields
-        writer.progress_source = lambda: {**progress_fields(progress), "world": dist.world}
+        writer.progress_source = lambda: {**progress_fields(progress), "world": dist.world,
+                                          "recent_batches": recent_batch_records(history, progress.epoch)}
         writer.stop_heartbeat()
         writer.start_heartbeat(interval=1.0)
     if cfg.train.threads:
