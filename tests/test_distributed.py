@@ -188,3 +188,31 @@ def test_cancel_stops_both_ranks_and_leaves_a_consistent_folder(tmp_path):
     from mtlrec.training.resume import resume_problem
     assert load_run(run).model is not None
     assert resume_problem(run) is None                           # its checkpoint can carry it on
+
+
+# ---- bad input ---------------------------------------------------------------------------------
+def test_launcher_refuses_unusable_input_before_starting_any_process(tmp_path, capsys):
+    from mtlrec.__main__ import main
+    cfg = _sample_config(tmp_path, epochs=1)
+    code = main(["train", "--nproc", "2", "--config", str(cfg), "--dataset", str(tmp_path / "nothing"), "--json"])
+    out, err = capsys.readouterr()
+    assert code == 2
+    assert json.loads(out)["status"] == "failed"
+    assert "not a prepared dataset folder" in err and "Fix:" in err
+    code = main(["train", "--nproc", "0", "--config", str(cfg)])
+    assert code == 2 and "--nproc must be at least 1" in capsys.readouterr().err
+
+
+def test_a_data_error_on_rank_0_ends_every_rank_with_its_message(tmp_path):
+    cfg = json.loads(_sample_config(tmp_path, epochs=1).read_text())
+    cfg["data"]["paths"][0] = str(tmp_path / "missing.csv")
+    (tmp_path / "bad.json").write_text(json.dumps(cfg))
+    r = subprocess.run([sys.executable, "-m", "mtlrec", "train", "--nproc", "2", "--config", str(tmp_path / "bad.json"),
+                        "--out", str(tmp_path / "run"), "--json"], cwd=REPO, capture_output=True, text=True,
+                       timeout=300, env=_env())
+    assert r.returncode == 2, r.stderr[-2000:]
+    assert "Traceback" not in r.stderr
+    assert "missing.csv: file or folder not found" in json.loads(r.stdout)["error"]
+    assert "[rank 1]" in r.stderr                                  # rank 1 stopped too, and said why
+    status = json.loads((tmp_path / "run" / "status.json").read_text())
+    assert status["status"] == "failed" and "missing.csv" in status["error"]

@@ -103,19 +103,28 @@ def launch(args, argv: list[str] | None = None) -> int:
     if argv and argv[0] == "train":
         argv = argv[1:]
     train_args = rest_of_argv(argv)
+    from mtlrec.errors import DataError, TrainingError
     if args.resume:
         from mtlrec.cli.train import _resume_dir
+        from mtlrec.training.resume import check_resumable
         run_dir = _resume_dir(args.resume)
+        try:                      # refused here, before any process starts
+            check_resumable(run_dir)
+        except DataError as e:
+            return fail(str(e))
     else:
+        from mtlrec.config import RunConfig
+        try:                      # a config or a dataset folder that cannot be used: said once, here
+            cfg = RunConfig.load(args.config)
+            cfg.validate()
+            if args.dataset:
+                from mtlrec.training.pipeline import open_prepared
+                open_prepared(args.dataset)
+        except (DataError, TrainingError, OSError, ValueError) as e:
+            return fail(str(e))
         run_dir = args.out
         if not run_dir:
-            from mtlrec.config import RunConfig
-            from mtlrec.errors import DataError, TrainingError
             from mtlrec.training.rundir import default_run_dir
-            try:
-                cfg = RunConfig.load(args.config)
-            except (DataError, TrainingError, OSError, ValueError) as e:
-                return fail(str(e))
             run_dir = default_run_dir(cfg.arch, name=cfg.name)
             train_args += ["--out", str(run_dir)]
     import torch
