@@ -69,16 +69,27 @@ def test_evaluation_blocks_tile_the_split(n, world):
 
 # ---- two processes vs one ------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def two_runs(tmp_path_factory):
-    """The sample data, MMoE, 2 epochs: one process (in this process) and 2 processes (--nproc 2)."""
+def prepared(tmp_path_factory):
+    """The sample data prepared once (as ``python -m mtlrec prepare`` leaves it) for the module."""
     from mtlrec.config import RunConfig
-    from mtlrec.training.pipeline import run_training
+    from mtlrec.training.pipeline import build_dataset
+    d = tmp_path_factory.mktemp("prepared")
+    build_dataset(RunConfig.load(_sample_config(d, epochs=1))).save(d / "dataset")
+    return d / "dataset"
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory, prepared):
+    """The sample data, MMoE, 2 epochs: one process (in this process) and 2 processes (--nproc 2),
+    both on the same prepared dataset (``--dataset``)."""
+    from mtlrec.config import RunConfig
+    from mtlrec.training.pipeline import open_prepared, run_training
     d = tmp_path_factory.mktemp("ddp")
     cfg_path = _sample_config(d, epochs=2)
-    one = run_training(RunConfig.load(cfg_path), d / "one")
+    one = run_training(RunConfig.load(cfg_path), d / "one", dataset=open_prepared(prepared))
     r = subprocess.run([sys.executable, "-m", "mtlrec", "train", "--nproc", "2", "--config", str(cfg_path),
-                        "--out", str(d / "two"), "--json"], cwd=REPO, capture_output=True, text=True,
-                       timeout=400, env=_env())
+                        "--dataset", str(prepared), "--out", str(d / "two"), "--json"], cwd=REPO,
+                       capture_output=True, text=True, timeout=400, env=_env())
     return one, r, d
 
 
@@ -158,6 +169,7 @@ def _processes_naming(text: str) -> list[int]:
 
 
 def test_cancel_stops_both_ranks_and_leaves_a_consistent_folder(tmp_path):
+    """(Also the path where rank 0 prepares the config's data and the other rank memory-maps it.)"""
     cfg = _sample_config(tmp_path / "c", epochs=50)
     run = tmp_path / "cancelled-run"
     p = subprocess.Popen([sys.executable, "-m", "mtlrec", "train", "--nproc", "2", "--config", str(cfg),
@@ -184,6 +196,8 @@ def test_cancel_stops_both_ranks_and_leaves_a_consistent_folder(tmp_path):
     # both ranks left the training loop at the same batch and wrote their figures
     assert {f.name for f in (run / "ranks").iterdir()} == {"rank0.json", "rank1.json"}
     assert _processes_naming(str(run)) == []
+    from mtlrec.dataset import PreparedDataset
+    assert PreparedDataset.load(run / "dataset").n_rows("train") > 0        # what rank 1 trained on
     from mtlrec.runs import load_run
     from mtlrec.training.resume import resume_problem
     assert load_run(run).model is not None
