@@ -414,6 +414,11 @@ def prepare(raw, spec, config: PrepConfig | dict | None = None, *, text_encoder:
         # now rather than when prepare returns (peak memory on large data)
         key = order = k_sorted = first_of_group = by_time = None
     report["duplicates"] = dup_info
+    # numeric labels from here on: those of the rows still in play, in the float32 they are stored
+    # in (the float64 values of every input row are not needed any more: peak memory on large data)
+    for name, vals in label_rows.items():
+        if vals is not None and vals.dtype != object:
+            label_rows[name] = vals[rows_idx].astype(np.float32)
     stage("clean", 0.25)
 
     # ---- split -----------------------------------------------------------------------------
@@ -567,8 +572,8 @@ def prepare(raw, spec, config: PrepConfig | dict | None = None, *, text_encoder:
             lf.classes = enc.fit_multilabel(vals[train], sep, config.max_multilabel_classes)
             lab_rows[name] = enc.encode_multilabel(vals, lf.classes, sep)
         else:
-            lab_rows[name] = label_rows[name][rows_idx].astype(np.float32)
-            label_rows[name] = None         # the input rows' float64 values: not needed any more
+            lab_rows[name] = label_rows[name]       # the kept rows' float32 values (see "clean")
+            label_rows[name] = None
             if label_owner[name] != "row":
                 raw_t = label_table_raw[name]
                 t_vals = binary_values(raw_t)[0] if lf.task_type == "binary" else enc.to_float(raw_t)
