@@ -16,7 +16,13 @@ training also each rank's own figure from ``RUN/ranks/rank<r>.json``):
 2. **prepare**: ``python -m mtlrec prepare DATA --roles roles.json --config prep.json --out PREPARED``.
 3. **train** (for each N of ``--nproc``): ``python -m mtlrec train --config C.json --dataset PREPARED
    --out RUN --epochs 1 --nproc N --json``; samples/s and peak RSS per rank come from the run folder.
-   A step that fails is reported with its error (and the rest still runs).
+   A step that fails is reported with its error (and the rest still runs). ``samples_per_s`` is the
+   run's training throughput (every rank reports the rows of the global batches per second, so
+   rank 0's figure, not a sum); ``epoch_train_s`` the training loop's seconds (history.json); the
+   step's ``seconds`` also count start-up, loading, rank 0 copying the dataset into the run folder
+   and the validation / test evaluation. Peak RSS: each rank's own figure, ``launcher_peak_rss_mb``
+   (the ``mtlrec train`` process that starts torchrun) and ``children`` (VmHWM of every process
+   under it, torchrun included, read while they run).
 
 Aims (issue 16): prepare <= 120 s and every process <= 2 GB peak RSS on the 2-core box at 10M rows.
 ``--rows 200000`` is a quick mode (well under a minute).
@@ -137,15 +143,62 @@ def run_config(batch_size: int) -> dict:
 # ---------------------------------------------------------------------------------------------
 # measuring a child process
 # ---------------------------------------------------------------------------------------------
+def _hwm_mb(pid: int) -> float | None:
+    """The peak RSS so far (VmHWM) of process ``pid`` alone, MB; None once it is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        return None
+    return None
+
+
+def _descendants(pid: int) -> list[int]:
+    out, todo = [], [pid]
+    while todo:
+        q = todo.pop()
+        try:
+            kids = [int(k) for t in os.listdir(f"/proc/{q}/task")
+                    for k in open(f"/proc/{q}/task/{t}/children").read().split()]
+        except (OSError, ValueError):
+            kids = []
+        out += kids
+        todo += kids
+    return out
+
+
+def _what(pid: int) -> str:
+    try:
+        args = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")
+    except OSError:
+        return "?"
+    text = b" ".join(args).decode(errors="replace")
+    return "torchrun" if "torch.distributed.run" in text else ("mtlrec " + text.split(" -m mtlrec ", 1)[-1][:40]
+                                                             if " -m mtlrec " in text else text[:60])
+
+
 def measure(cmd: list[str], log: Path, timeout: float) -> dict:
     """Run ``cmd``; wall seconds, exit status and its peak RSS (ru_maxrss of the process tree's
-    largest process, from wait4), stdout's last JSON line if any."""
+    largest process, from wait4), the started process's own peak (``own_peak_rss_mb``: its VmHWM,
+    read while it runs: for training the torchrun launcher, whose ranks are its children), stdout's
+    last JSON line if any."""
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     t = time.perf_counter()
     with open(log, "w") as err, open(log.with_suffix(".out"), "w") as out:
         p = subprocess.Popen(cmd, stdout=out, stderr=err, cwd=str(ROOT), env=env)
         deadline = t + timeout
+        own = 0.0
+        procs: dict[int, dict] = {}       # descendant pid -> what it is, its peak RSS (VmHWM) seen
         while True:
+            hwm = _hwm_mb(p.pid)
+            own = max(own, hwm or 0.0)
+            for d in _descendants(p.pid):
+                h = _hwm_mb(d)
+                if h is not None:
+                    rec = procs.setdefault(d, {"pid": d, "what": _what(d), "peak_rss_mb": 0.0})
+                    rec["peak_rss_mb"] = round(max(rec["peak_rss_mb"], h), 1)
             pid, status, ru = os.wait4(p.pid, os.WNOHANG)
             if pid:
                 break
@@ -156,7 +209,10 @@ def measure(cmd: list[str], log: Path, timeout: float) -> dict:
             time.sleep(0.05)
     p.returncode = os.waitstatus_to_exitcode(status)
     wall = time.perf_counter() - t
-    res = {"seconds": round(wall, 2), "rc": p.returncode, "peak_rss_mb": round(ru.ru_maxrss / 1024.0, 1)}
+    res = {"seconds": round(wall, 2), "rc": p.returncode, "peak_rss_mb": round(ru.ru_maxrss / 1024.0, 1),
+           "own_peak_rss_mb": round(own, 1)}
+    if procs:
+        res["children"] = list(procs.values())
     text = log.with_suffix(".out").read_text(errors="replace").strip()
     for line in reversed(text.splitlines()):
         if line.startswith("{"):
@@ -179,7 +235,7 @@ def _ranks(run: Path) -> list[dict]:
             d = json.loads(f.read_text())
         except (OSError, ValueError):
             continue
-        out.append({k: d.get(k) for k in ("rank", "peak_rss_mb", "samples_per_s")})
+        out.append({k: d.get(k) for k in ("rank", "world", "rows", "peak_rss_mb", "samples_per_s")})
     return out
 
 
@@ -247,11 +303,19 @@ def main(argv=None) -> int:
             tr.pop("stdout_json", None)
             tr["nproc"] = n
             tr["peak_rss_mb_tree"] = tr.pop("peak_rss_mb", None)
+            tr["launcher_peak_rss_mb"] = tr.pop("own_peak_rss_mb", None)
             ranks = _ranks(run)
             tr["ranks"] = ranks
             if ranks:
+                # every rank reports the run's throughput (rows of the global batches per second of
+                # training), not its own share: the run's figure is rank 0's, not the sum
                 sps = [r["samples_per_s"] for r in ranks if isinstance(r.get("samples_per_s"), (int, float))]
-                tr["samples_per_s"] = round(sum(sps), 1) if sps else None
+                tr["samples_per_s"] = round(sps[0], 1) if sps else None
+                try:
+                    ep = json.loads((run / "history.json").read_text())["epochs"]
+                    tr["epoch_train_s"] = round(sum(e.get("time_s", 0.0) for e in ep), 1)
+                except (OSError, ValueError, KeyError, TypeError):
+                    pass
                 rss = [r["peak_rss_mb"] for r in ranks if isinstance(r.get("peak_rss_mb"), (int, float))]
                 tr["max_rank_peak_rss_mb"] = max(rss) if rss else None
             elif "error" not in tr:

@@ -418,3 +418,28 @@ def test_prep_config_round_trip_and_bad_values():
         PrepConfig.from_dict({"splitt": "random"})
     with pytest.raises(ValueError, match="op"):
         PrepConfig(derived_labels=[{"name": "x", "source": "rating", "op": "~", "threshold": 1}])
+
+
+@pytest.mark.parametrize("cfg", [{"split": "random"},
+                                 {"split": "temporal", "negative_ratio": 1.5, "duplicates": "mean",
+                                  "derived_labels": [{"name": "long", "source": "dwell", "op": ">=",
+                                                      "threshold": 30}]}])
+def test_release_input_gives_the_same_dataset_and_frees_the_interactions(cfg):
+    inter, users, items, spec = _explicit()
+    inter = pd.concat([inter, inter.iloc[:40]], ignore_index=True)       # some duplicate pairs
+    kept = _raw(inter.copy(), users, items)
+    ds_a = prepare(kept, spec, cfg)
+    assert list(kept.interactions.columns) == list(inter.columns)          # untouched by default
+    released = _raw(inter.copy(), users, items)
+    ds_b = prepare(released, spec, cfg, release_input=True)
+    assert len(released.interactions.columns) == 0                         # every column was let go
+    for split in ds_a.rows:
+        assert list(ds_a.rows[split]) == list(ds_b.rows[split])
+        for key, arr in ds_a.rows[split].items():
+            other = ds_b.rows[split][key]
+            assert arr.dtype == other.dtype and np.array_equal(arr, other, equal_nan=arr.dtype.kind == "f"), key
+    for a, b in ((ds_a.user_table, ds_b.user_table), (ds_a.item_table, ds_b.item_table)):
+        assert list(a) == list(b) and all(np.array_equal(a[k], b[k]) for k in a)
+    rep_a = {k: v for k, v in ds_a.meta["report"].items() if k != "timing_s"}
+    rep_b = {k: v for k, v in ds_b.meta["report"].items() if k != "timing_s"}
+    assert rep_a == rep_b

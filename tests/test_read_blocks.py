@@ -74,3 +74,16 @@ def test_load_data_same_rawdata_in_blocks(tmp_path, monkeypatch):
     for table in ("interactions", "users"):
         pd.testing.assert_frame_equal(getattr(parts, table), getattr(whole, table), check_exact=True)
     assert parts.sources == whole.sources and parts.meta == whole.meta and parts.format == whole.format
+
+
+def test_block_text_columns_get_buffers_of_their_own():
+    pa = pytest.importorskip("pyarrow")
+    big = pa.array(["tv", "mobile", None, "desktop"] * 50)
+    piece = pd.array(big.slice(10, 20), dtype=pd.StringDtype("pyarrow", na_value=np.nan))
+    own = readers._own_buffers(piece)
+    assert own.dtype == piece.dtype
+    pd.testing.assert_extension_array_equal(own, piece)
+    data_buf = lambda a: pa.chunked_array(a.__arrow_array__()).chunk(0).buffers()[-1]
+    assert data_buf(own).size < data_buf(piece).size        # not a view of the whole parent buffer
+    ints = pd.array(np.arange(5))
+    assert readers._own_buffers(ints) is ints                # other columns: as they are

@@ -64,7 +64,7 @@ def run(args) -> int:
             config = PrepConfig.from_dict(cfg)
         except (TypeError, ValueError) as e:
             raise DataError(str(e), file=args.config, fix="correct the preparation options") from None
-        ds = prepare(raw, spec, config)
+        ds = prepare(raw, spec, config, release_input=True)   # raw is not used again: less memory
         ds.save(args.out)
     except DataError as e:
         if args.json:

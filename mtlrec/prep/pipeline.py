@@ -165,13 +165,17 @@ def _owner(spec, col: str, owner: str, tables: _Tables) -> str:
 
 
 def prepare(raw, spec, config: PrepConfig | dict | None = None, *, text_encoder: Callable | None = None,
-            progress: Callable[[str, float], None] | None = None, validation=None) -> PreparedDataset:
+            progress: Callable[[str, float], None] | None = None, validation=None,
+            release_input: bool = False) -> PreparedDataset:
     """Clean, split, encode and (optionally) add text features. Raises DataError for bad data.
 
     ``text_encoder``: callable ``list[str] -> float32 [n, d]`` (e.g. ``mtlrec.text.TextEncoder``),
     called once with the distinct item (user) texts. ``progress(stage, fraction)``: optional.
     ``validation``: the ValidationReport of ``validate(raw, spec, missing_items=config.missing_items)``
-    when the caller already has it (saves validating twice)."""
+    when the caller already has it (saves validating twice). ``release_input``: the caller will not
+    use ``raw.interactions`` again (the command line): its columns are deleted from it as soon as
+    they have been turned into arrays, which lowers the peak memory on large data (the table is
+    otherwise held for the whole preparation next to the arrays built from it)."""
     import pandas as pd
     from mtlrec.data.validate import binary_values, validate
 
@@ -199,8 +203,19 @@ def prepare(raw, spec, config: PrepConfig | dict | None = None, *, text_encoder:
     spec_in = spec
     spec = _without_columns(spec, not_features)
     vreport = validation if validation is not None else validate(raw, spec, missing_items=config.missing_items)
+    raw_in = raw
     raw = vreport.raw if getattr(vreport, "raw", None) is not None else raw
     inter = raw.interactions.reset_index(drop=True)
+
+    def release(cols) -> None:
+        """Delete interaction columns that are no longer needed (``release_input`` only)."""
+        if not release_input:
+            return
+        for df in {id(d): d for d in (inter, raw.interactions, raw_in.interactions) if d is not None}.values():
+            for c in cols:
+                if c in df.columns:
+                    del df[c]
+
     # row_id of each row still here: its position in the interactions as given
     kept = getattr(vreport, "kept_rows", None)
     row_id = np.asarray(kept, dtype=np.int64) if kept is not None and len(kept) == len(inter) \
@@ -287,6 +302,10 @@ def prepare(raw, spec, config: PrepConfig | dict | None = None, *, text_encoder:
         label_rows[name] = lab
         label_owner[name] = "row"
         label_fields.append(LabelField(name, "binary"))
+    # ids, timestamps, the split column and the labels are arrays now: of the interactions only
+    # the feature and text columns are still read (release_input)
+    still_read = set(spec.categorical) | set(spec.numeric) | set(spec.text)
+    release([c for c in inter.columns if c not in still_read])
     neg_on = float(config.negative_ratio) > 0
     neg_label = config.negative_label
     if neg_on:
@@ -395,6 +414,11 @@ def prepare(raw, spec, config: PrepConfig | dict | None = None, *, text_encoder:
         # now rather than when prepare returns (peak memory on large data)
         key = order = k_sorted = first_of_group = by_time = None
     report["duplicates"] = dup_info
+    # numeric labels from here on: those of the rows still in play, in the float32 they are stored
+    # in (the float64 values of every input row are not needed any more: peak memory on large data)
+    for name, vals in label_rows.items():
+        if vals is not None and vals.dtype != object:
+            label_rows[name] = vals[rows_idx].astype(np.float32)
     stage("clean", 0.25)
 
     # ---- split -----------------------------------------------------------------------------
@@ -501,6 +525,8 @@ def prepare(raw, spec, config: PrepConfig | dict | None = None, *, text_encoder:
         if owner == "context":
             values = tables.row_values(col).iloc[rows_idx].reset_index(drop=True)
             fit_vals = values[train]
+            if tables.location(col) == "interactions" and col not in spec.text:
+                release([col])      # read for the last time (release_input)
         else:
             values = tables.table_values(col, owner)
             fit_vals = values[train_users if owner == "user" else train_items]
@@ -546,7 +572,8 @@ def prepare(raw, spec, config: PrepConfig | dict | None = None, *, text_encoder:
             lf.classes = enc.fit_multilabel(vals[train], sep, config.max_multilabel_classes)
             lab_rows[name] = enc.encode_multilabel(vals, lf.classes, sep)
         else:
-            lab_rows[name] = label_rows[name][rows_idx].astype(np.float32)
+            lab_rows[name] = label_rows[name]       # the kept rows' float32 values (see "clean")
+            label_rows[name] = None
             if label_owner[name] != "row":
                 raw_t = label_table_raw[name]
                 t_vals = binary_values(raw_t)[0] if lf.task_type == "binary" else enc.to_float(raw_t)
@@ -568,18 +595,38 @@ def prepare(raw, spec, config: PrepConfig | dict | None = None, *, text_encoder:
         reg_fill = {lf.name: float(np.nanmin(lab_rows[lf.name][train])) for lf in label_fields
                     if lf.task_type == "regression"}
         neg_report["regression_fill"] = reg_fill
-    for k, sname in ((TRAIN, "train"), (VALID, "valid"), (TEST, "test")):
-        sel = np.flatnonzero(split == k)
-        r = {"user_index": r_u[sel].astype(np.int64), "item_index": r_i[sel].astype(np.int64),
-             "row_id": row_id[rows_idx[sel]].astype(np.int64)}
-        if ts is not None and TIME_KEY not in ctx:     # the time order of the rows (time-respecting CV)
-            r[TIME_KEY] = ts[rows_idx[sel]].astype(np.float64)
-        for c, arr in ctx.items():
-            r[c] = arr[sel]
-        for lf in label_fields:
-            r["label:" + lf.name] = lab_rows[lf.name][sel]
+    # label statistics of the observed training rows (e.g. to scale a regression target)
+    label_summary = {lf.name: _label_summary(lf, lab_rows[lf.name][train]) for lf in label_fields}
+    sels = [(k, sname, np.flatnonzero(split == k)) for k, sname in ((TRAIN, "train"), (VALID, "valid"), (TEST, "test"))]
+    rows = {sname: {} for _, sname, _ in sels}
+
+    def spread(key: str, take) -> None:
+        for _, sname, sel in sels:
+            rows[sname][key] = take(sel)
+
+    # column by column: each per-row array is freed as soon as it is copied into the splits (on
+    # large data, all of them and all their split copies at once were the peak of prepare)
+    spread("user_index", lambda sel: r_u[sel].astype(np.int64))
+    r_u = None
+    spread("item_index", lambda sel: r_i[sel].astype(np.int64))
+    r_i = None
+    spread("row_id", lambda sel: row_id[rows_idx[sel]].astype(np.int64))
+    if ts is not None and TIME_KEY not in ctx:     # the time order of the rows (time-respecting CV)
+        spread(TIME_KEY, lambda sel: ts[rows_idx[sel]].astype(np.float64))
+    ts = None
+    for c in list(ctx):
+        arr = ctx[c]
+        spread(c, lambda sel: arr[sel])
+        ctx[c] = arr = None
+    for lf in label_fields:
+        arr = lab_rows[lf.name]
+        spread("label:" + lf.name, lambda sel: arr[sel])
+        lab_rows[lf.name] = arr = None
+    if neg_on:
+        spread("sampled", lambda sel: np.zeros(len(sel), bool))
+    for k, sname, sel in sels:
+        r = rows[sname]
         if neg_on:
-            r["sampled"] = np.zeros(len(sel), bool)
             ratio = float(config.negative_ratio)
             base = int(np.floor(ratio))
             src = np.repeat(np.arange(len(sel)), base)
@@ -629,8 +676,7 @@ def prepare(raw, spec, config: PrepConfig | dict | None = None, *, text_encoder:
                 valid &= ~tab_nan[idx]
             for key in nr:
                 r[key] = np.concatenate([r[key], nr[key] if valid.all() else nr[key][valid]])
-        rows[sname] = r
-    r = r_u = r_i = None     # copied into rows per split
+    r = None
     report["negatives"] = neg_report
     stage("rows_and_negatives", 0.7)
 
@@ -671,8 +717,7 @@ def prepare(raw, spec, config: PrepConfig | dict | None = None, *, text_encoder:
         "train_users": int(train_users.sum()), "train_items": int(train_items.sum()),
         "cold_items": {"valid": int(len(cold_valid)), "test": int(len(cold_test))},
         "imputed": imputed, "unseen_codes": unseen, "stats": stats,
-        # label statistics of the observed training rows (e.g. to scale a regression target)
-        "labels": {lf.name: _label_summary(lf, lab_rows[lf.name][train]) for lf in label_fields},
+        "labels": label_summary,
         "timing_s": timing,
     })
     row_sources = raw_meta.get("split_files") or [{"file": src_name, "first_row_id": 0, "rows": int(n_input)}]
