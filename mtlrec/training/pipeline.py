@@ -90,7 +90,8 @@ def build_dataset(cfg: RunConfig, progress: Callable | None = None):
         prep_cfg = PrepConfig.from_dict(with_predefined_split(cfg.data.prep, raw))
     except (TypeError, ValueError) as e:
         raise DataError(f"data.prep: {e}", file="config") from None
-    return prepare(raw, spec, prep_cfg, text_encoder=make_text_encoder(cfg), progress=progress)
+    return prepare(raw, spec, prep_cfg, text_encoder=make_text_encoder(cfg), progress=progress,
+                   release_input=True)      # the raw tables are ours: freed column by column
 
 
 def build_tasks(cfg: RunConfig, dataset):
