@@ -14,13 +14,12 @@ recommendation lists.
 """
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from mtlrec.data.readers import RawData, _as_data_error, decode_check, load_data
+from mtlrec.data.readers import RawData, _as_data_error, _open, decode_check, load_data
 from mtlrec.data.roles import DataSpec
 from mtlrec.errors import DataError
 
@@ -32,7 +31,7 @@ LABELS = {"income_50k": "binary", "never_married": "binary"}
 
 @_as_data_error
 def _columns(name: str, data: bytes) -> list[str]:
-    text = data.decode("utf-8", errors="replace")
+    text = data[:].decode("utf-8", errors="replace")   # (a memory-mapped file: its bytes)
     cols = [c.strip() for c in text.replace("\n", ",").split(",") if c.strip()]
     if len(cols) < 3:
         raise DataError("expected the comma-separated column names of the census file", file=name,
@@ -53,8 +52,9 @@ def _read_census(name: str, data: bytes, columns_file: tuple[str, bytes]) -> Raw
     cols = _columns(cname, cbytes)
     data, encoding = decode_check(name, data)
     try:
-        df = pd.read_csv(io.BytesIO(data), sep=",", header=None, names=cols, skipinitialspace=True,
-                         encoding=encoding, on_bad_lines="error", index_col=False, low_memory=False)
+        with _open(data) as fh:     # a memory-mapped file: read from the map itself
+            df = pd.read_csv(fh, sep=",", header=None, names=cols, skipinitialspace=True,
+                             encoding=encoding, on_bad_lines="error", index_col=False, low_memory=False)
     except pd.errors.ParserError as e:
         raise DataError(f"the rows do not have the {len(cols)} fields named in {cname} ({str(e).strip()[:120]})",
                         file=name, fix="use the data file and the columns.txt that belong together") from None

@@ -39,7 +39,9 @@ files were skipped and why; :func:`reading_notes` turns both into lines for the 
 
 Sizes are bounded by :class:`Limits` (``Limits.uploads()`` for the app, smaller than
 ``Limits.local()``): archives and gzip files are inflated in chunks up to the limit, and the memory to
-parse a table is estimated from rows x columns (a Parquet file's footer) before pandas runs.
+parse a table is estimated from rows x columns (a Parquet file's footer) before pandas runs. A local
+uncompressed text file of ``MMAP_MIN_BYTES`` or more is read from a read-only memory map of the file
+(:class:`_Mapped`, closed when the load ends) instead of bytes: the readers slice it, never copy it whole.
 
 Every problem becomes a :class:`mtlrec.errors.DataError` naming the file.
 """
@@ -51,7 +53,9 @@ import contextvars
 import csv
 import gzip
 import io
+import mmap
 import re
+import tempfile
 import zipfile
 import zlib
 from dataclasses import dataclass, field
@@ -80,6 +84,13 @@ UPLOAD_MAX_READ_BYTES = 1 * GB          # uploads: estimated memory to parse all
 # numeric and short-string CSVs: 20-31 bytes; the text itself is counted on top
 BYTES_PER_VALUE = 24
 _CHUNK = 4 * MB                         # inflating archives: bytes per read
+# A local uncompressed text file (CSV, TSV, .dat, ...) this large is read as a read-only memory map
+# of the file instead of bytes: its pages are file-backed (the kernel drops them under memory
+# pressure and reads them again), so the text is never held whole in the process's own memory and
+# a file larger than memory streams through the page cache; only the parsed table has to fit. Such a
+# file has no byte cap (MAX_FILE_BYTES / MAX_TOTAL_BYTES); the parse estimate (MAX_READ_BYTES) applies.
+MMAP_MIN_BYTES = 64 * MB
+_SLICE = 16 * MB                        # scanning a memory-mapped file: bytes per slice
 EXCEL_EXTS = (".xlsx", ".xlsm", ".xlsb", ".xls", ".xltx", ".ods")
 _OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"   # legacy .xls (and other old Office files)
 
@@ -171,6 +182,150 @@ class RawData:
         return {name: [str(c) for c in df.columns] for name, df in self.tables().items()}
 
 
+class _MapReader(io.RawIOBase):
+    """A read-only binary file over a :class:`_Mapped` text (from its start): what pandas parses."""
+
+    def __init__(self, mapped: "_Mapped"):
+        super().__init__()
+        self._m, self._pos = mapped, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        chunk = self._m[self._pos: self._pos + len(b)]
+        b[: len(chunk)] = chunk
+        self._pos += len(chunk)
+        return len(chunk)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        base = {0: 0, 1: self._pos, 2: len(self._m)}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
+
+
+class _Mapped:
+    """A local file's bytes as a read-only memory map, from ``start`` on (e.g. past a BOM).
+
+    What the readers use of ``bytes`` works without a copy of the whole file: a slice gives the
+    bytes of that slice only, ``len``, ``count`` / ``find`` / ``startswith`` / ``endswith``
+    (``count`` in slices), and :meth:`open` a binary file for pandas. The map is closed when the
+    load that opened it ends (``_Budget.close``)."""
+
+    def __init__(self, mm: mmap.mmap, start: int = 0):
+        self.mm, self.start = mm, start
+
+    def __len__(self) -> int:
+        return len(self.mm) - self.start
+
+    def __bool__(self) -> bool:
+        return len(self) > 0
+
+    def __getitem__(self, key):
+        if isinstance(key, slice):
+            a, b, step = key.indices(len(self))
+            part = self.mm[self.start + a: self.start + max(a, b)]
+            return part if step == 1 else part[::step]
+        if key < 0:
+            key += len(self)
+        if not 0 <= key < len(self):
+            raise IndexError("index out of range")
+        return self.mm[self.start + key]
+
+    def _span(self, start, end) -> tuple[int, int]:
+        a, b, _ = slice(start, end).indices(len(self))
+        return self.start + a, self.start + max(a, b)
+
+    def find(self, sub: bytes, start=None, end=None) -> int:
+        a, b = self._span(start, end)
+        k = self.mm.find(sub, a, b)
+        return k - self.start if k >= 0 else -1
+
+    def count(self, sub: bytes, start=None, end=None) -> int:
+        a, b = self._span(start, end)
+        if len(sub) != 1:            # (only single bytes are counted in slices)
+            n, k = 0, self.mm.find(sub, a, b)
+            while k >= 0:
+                n, k = n + 1, self.mm.find(sub, k + len(sub), b)
+            return n
+        return sum(self.mm[k: min(b, k + _SLICE)].count(sub) for k in range(a, b, _SLICE))
+
+    def startswith(self, prefix: bytes) -> bool:
+        return self[: len(prefix)] == prefix
+
+    def endswith(self, suffix: bytes) -> bool:
+        return len(self) >= len(suffix) and self[len(self) - len(suffix):] == suffix
+
+    def after(self, n: int) -> "_Mapped":
+        """The text without its first ``n`` bytes (the same map, no copy)."""
+        return _Mapped(self.mm, self.start + n)
+
+    def open(self) -> io.BufferedReader:
+        return io.BufferedReader(_MapReader(self), buffer_size=MB)
+
+
+def _slices(data, size: int | None = None):
+    """``data`` (bytes or a :class:`_Mapped`) in consecutive byte slices (of ``_SLICE`` bytes)."""
+    size = size or _SLICE
+    for k in range(0, len(data), size):
+        yield data[k: k + size]
+
+
+def _open(data) -> io.BufferedIOBase:
+    """A binary file of ``data`` for pandas: over the map itself for a :class:`_Mapped` (no copy)."""
+    return data.open() if isinstance(data, _Mapped) else io.BytesIO(data)
+
+
+def _after(data, n: int):
+    """``data[n:]`` without copying a memory-mapped file."""
+    return data.after(n) if isinstance(data, _Mapped) else data[n:]
+
+
+def _is_blank(data) -> bool:
+    """Whether ``data`` holds only white space (a memory-mapped file: slice by slice)."""
+    if isinstance(data, _Mapped):
+        return all(not part.strip() for part in _slices(data))
+    return not data.strip()
+
+
+def _mapped_copy(pieces) -> "_Mapped | bytes":
+    """``pieces`` (bytes) written to an unnamed temporary file, mapped read-only: the rewritten text
+    of a memory-mapped file (UTF-16 as UTF-8, MovieLens '::' as tabs) without holding it in memory."""
+    with tempfile.TemporaryFile(prefix="mtlrec-read-") as fh:
+        for piece in pieces:
+            fh.write(piece)
+        fh.flush()
+        if fh.tell() == 0:
+            return b""
+        mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+    mapped = _Mapped(mm)
+    _budget().maps.append(mapped)
+    return mapped
+
+
+def _replace(data, old: bytes, new: bytes):
+    """``data.replace(old, new)``; a memory-mapped file line-block by line-block into a mapped copy."""
+    if not isinstance(data, _Mapped):
+        return data.replace(old, new)
+
+    def pieces():
+        carry = b""
+        for part in _slices(data):
+            part = carry + part
+            cut = part.rfind(b"\n") + 1
+            carry = part[cut:]
+            if cut:
+                yield part[:cut].replace(old, new)
+        yield carry.replace(old, new)
+    return _mapped_copy(pieces())
+
+
 def _memory_error(name: str) -> DataError:
     lim = _budget().limits
     return DataError("there is not enough memory to read the table (it is too large)", file=name, fix=lim.fix)
@@ -234,7 +389,8 @@ class Limits:
     def fix(self) -> str:
         if self.upload:
             return (f"for data this large use the command line: python -m mtlrec prepare FILES_OR_ZIP --out DIR "
-                    f"(local files may hold {_size(MAX_FILE_BYTES)} each); or upload a sample of the rows")
+                    f"(local files may hold {_size(MAX_FILE_BYTES)} each, uncompressed CSV/TSV files more); "
+                    f"or upload a sample of the rows")
         return "sample the rows (e.g. a subset of users, or the most recent interactions) or split the file"
 
 
@@ -245,6 +401,14 @@ class _Budget:
         self.limits = limits
         self.bytes = 0          # uncompressed bytes of the files read
         self.read = 0           # estimated memory to parse the tables read
+        self.maps: list[_Mapped] = []   # memory-mapped files of this load, closed when it ends
+
+    def close(self) -> None:
+        """Close the memory maps of this load (their file handles with them)."""
+        maps, self.maps = self.maps, []
+        for m in maps:
+            with contextlib.suppress(BufferError, ValueError, OSError):
+                m.mm.close()
 
     def too_big(self, name: str, shown: str) -> DataError:
         """``shown`` says what is too big and how big, e.g. "member 'x.csv' unpacks to 2.0 GB"."""
@@ -289,6 +453,7 @@ def _reading(limits: Limits | None):
         yield budget
     finally:
         _BUDGET.reset(token)
+        budget.close()
 
 
 def _budget() -> _Budget:
@@ -313,7 +478,10 @@ def _inflate(read, name: str, shown: str, budget: _Budget) -> bytes:
 
 
 def _take_file(budget: _Budget, name: str, data: bytes) -> None:
-    """Charge a file's bytes; a gzip file only has to fit one file's limit (it is charged unpacked)."""
+    """Charge a file's bytes; a gzip file only has to fit one file's limit (it is charged unpacked);
+    a memory-mapped file is not held in memory and is not charged (its parse estimate is)."""
+    if isinstance(data, _Mapped):
+        return
     if data[:2] == b"\x1f\x8b":
         if len(data) > budget.limits.file_bytes:
             raise budget.too_big(name, f"the file is {_size(len(data))}")
@@ -327,7 +495,8 @@ def _check_parse_size(name: str, data: bytes) -> None:
     end = data.find(b"\n", 0, MB)
     first = data[: end if end >= 0 else MB]
     columns = 1 + max(first.count(d) for d in (b",", b"\t", b";", b"|"))
-    _budget().take_read(name, rows, columns, len(data))
+    # the text itself is counted unless it is memory-mapped (file-backed pages, not the process's memory)
+    _budget().take_read(name, rows, columns, 0 if isinstance(data, _Mapped) else len(data))
 
 
 def _excel_error(name: str) -> DataError:
@@ -493,6 +662,8 @@ def _read_path(p: Path, display: str, *, charge: bool = True) -> tuple[str, byte
     zip whose members are charged when inflated, still at most one file's limit)."""
     size = p.stat().st_size
     budget = _budget()
+    if charge and size >= max(1, MMAP_MIN_BYTES) and not budget.limits.upload and _mappable(p):
+        return display, _map_file(p, display, budget)
     if size > budget.limits.file_bytes:          # before reading a byte
         raise budget.too_big(display, f"the file is {_size(size)}")
     try:
@@ -504,6 +675,34 @@ def _read_path(p: Path, display: str, *, charge: bool = True) -> tuple[str, byte
         return data
     _take_file(budget, display, data)
     return display, data
+
+
+def _mappable(p: Path) -> bool:
+    """Whether a local file is read as a memory map: an uncompressed text file (not zip, gzip,
+    Parquet or Excel, by its name and by its first bytes)."""
+    if p.suffix.lower() in (".zip", ".gz", ".parquet", ".pq") + EXCEL_EXTS:
+        return False
+    try:
+        with open(p, "rb") as fh:
+            head = fh.read(8)
+    except OSError:
+        return False        # _read_path says why
+    return not (head[:2] == b"\x1f\x8b" or head[:4] in (b"PK\x03\x04", b"PAR1") or head == _OLE2)
+
+
+def _map_file(p: Path, display: str, budget: _Budget) -> _Mapped:
+    """A read-only memory map of a local file, closed when the load ends."""
+    try:
+        with open(p, "rb") as fh:
+            mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+    except (OSError, ValueError) as e:
+        raise DataError(f"cannot read the file ({getattr(e, 'strerror', None) or e})", file=display,
+                        fix="check that the file exists and is readable") from None
+    with contextlib.suppress(AttributeError, OSError):
+        mm.madvise(mmap.MADV_SEQUENTIAL)       # read ahead, and drop pages behind sooner
+    mapped = _Mapped(mm)
+    budget.maps.append(mapped)
+    return mapped
 
 
 def _folder_files(folder: Path) -> list[tuple[str, bytes]]:
@@ -613,10 +812,14 @@ def _utf16(head: bytes) -> str | None:
 def _decodes(data: bytes, encoding: str) -> bool:
     """Whether ``data`` decodes as ``encoding`` (in slices: no full-size copy as text)."""
     dec = codecs.getincrementaldecoder(encoding)()
-    view = memoryview(data)
     try:
-        for k in range(0, len(data), 8 * MB):
-            dec.decode(view[k:k + 8 * MB], final=False)
+        if isinstance(data, _Mapped):       # slices of the map (no view into it stays open)
+            for part in _slices(data):
+                dec.decode(part, final=False)
+        else:
+            with memoryview(data) as view:
+                for k in range(0, len(data), 8 * MB):
+                    dec.decode(view[k:k + 8 * MB], final=False)
         dec.decode(b"", final=True)
         return True
     except UnicodeDecodeError:
@@ -632,13 +835,26 @@ def _gunzip(name: str, data: bytes) -> bytes:
         raise DataError(f"the gzip file is damaged ({e})", file=name, fix="re-create the file") from None
 
 
+def _utf16_to_utf8(data, enc16: str):
+    """UTF-16 text as UTF-8 (a memory-mapped file: decoded in slices into a mapped copy)."""
+    if not isinstance(data, _Mapped):
+        return data.decode(enc16).encode("utf-8")
+
+    def pieces():
+        dec = codecs.getincrementaldecoder(enc16)()
+        for part in _slices(data):
+            yield dec.decode(part, final=False).encode("utf-8")
+        yield dec.decode(b"", final=True).encode("utf-8")
+    return _mapped_copy(pieces())
+
+
 def decode_check(name: str, data: bytes) -> tuple[bytes, str]:
     """Reject empty and non-text files; return (bytes without BOM / decompressed, encoding).
 
     Also estimates the memory to parse the table (rows x columns) against the budget of the load."""
     if data[:2] == b"\x1f\x8b":
         data = _gunzip(name, data)
-    if not data[:65536].strip() and not data.strip():
+    if not data[:65536].strip() and _is_blank(data):
         raise DataError("the file is empty", file=name,
                         fix="export the table again with a header line and at least one data row")
     head = data[:65536]
@@ -656,13 +872,13 @@ def decode_check(name: str, data: bytes) -> tuple[bytes, str]:
             raise DataError("this is not a text table (it holds binary bytes)", file=name,
                             fix="export the data as CSV (comma separated) in UTF-8")
         try:
-            data = data.decode(enc16).encode("utf-8")
+            data = _utf16_to_utf8(data, enc16)
             head = data[:65536]
         except UnicodeError:
             raise DataError("this is not a text table (it holds binary bytes)", file=name,
                             fix="export the data as CSV (comma separated) in UTF-8") from None
     if data[:3] == b"\xef\xbb\xbf":
-        data = data[3:]
+        data = _after(data, 3)
         head = data[:65536]
     ctrl = sum(head.count(bytes([c])) for c in _CTRL)
     if ctrl > 0.01 * len(head):
@@ -804,16 +1020,17 @@ READ_BLOCK_ROWS = 1_000_000
 
 
 def _parse_csv(data: bytes, *, block_rows: int | None = None, **kw) -> pd.DataFrame:
-    """``pd.read_csv(io.BytesIO(data), **kw)``, parsed in blocks of ``block_rows`` lines when the
-    file is longer. Each block infers its column types on its own: when every block agrees on each
+    """``pd.read_csv(io.BytesIO(data), **kw)`` (a memory-mapped file: read from the map itself),
+    parsed in blocks of ``block_rows`` lines when the file is longer. Each block infers its column types on its own: when every block agrees on each
     column's dtype the blocks are concatenated (the whole-file read would infer the same), else the
     file is parsed whole, as before (e.g. a column of numbers that turns to text far down)."""
     block_rows = int(block_rows or READ_BLOCK_ROWS)
     if data.count(b"\n", 0, None) <= block_rows + 1:
-        return pd.read_csv(io.BytesIO(data), **kw)
+        with _open(data) as fh:
+            return pd.read_csv(fh, **kw)
     parts: list[dict] = []
     columns = None
-    with pd.read_csv(io.BytesIO(data), chunksize=block_rows, **kw) as reader:
+    with _open(data) as fh, pd.read_csv(fh, chunksize=block_rows, **kw) as reader:
         for chunk in reader:
             if columns is None:
                 columns = list(chunk.columns)
@@ -821,10 +1038,12 @@ def _parse_csv(data: bytes, *, block_rows: int | None = None, **kw) -> pd.DataFr
             parts.append({k: _own_buffers(chunk.iloc[:, k].array) for k in range(chunk.shape[1])})
             del chunk
     if columns is None or len(parts) < 2:
-        return pd.read_csv(io.BytesIO(data), **kw)
+        with _open(data) as fh:
+            return pd.read_csv(fh, **kw)
     if any(str(p[k].dtype) != str(parts[0][k].dtype) for p in parts[1:] for k in parts[0]):
         del parts
-        return pd.read_csv(io.BytesIO(data), **kw)
+        with _open(data) as fh:
+            return pd.read_csv(fh, **kw)
     arrays = {}
     for k in range(len(columns)):      # column by column, freeing the blocks' pieces as it goes
         pieces = [p.pop(k) for p in parts]
@@ -1423,9 +1642,10 @@ def _combine_splits(files: dict[str, tuple[str, bytes]], side: list[tuple[str, b
 def _read_headerless(name: str, data: bytes, sep: str, names: list[str], *, encoding: str | None = None) -> pd.DataFrame:
     data, enc = decode_check(name, data)
     try:
-        df = pd.read_csv(io.BytesIO(data), sep=sep, header=None, names=names, encoding=encoding or enc,
-                         engine="c" if len(sep) == 1 else "python", on_bad_lines="error",
-                         quoting=csv.QUOTE_NONE, index_col=False)
+        with _open(data) as fh:
+            df = pd.read_csv(fh, sep=sep, header=None, names=names, encoding=encoding or enc,
+                             engine="c" if len(sep) == 1 else "python", on_bad_lines="error",
+                             quoting=csv.QUOTE_NONE, index_col=False)
     except pd.errors.ParserError as e:
         m = re.search(r"line (\d+)", str(e))
         raise DataError(f"the file does not have the expected {len(names)} '{sep}'-separated fields "
@@ -1463,7 +1683,7 @@ def _read_ml100k_user(n: str, b: bytes) -> pd.DataFrame:
 def _ml1m_reader(cols: list[str]):
     """MovieLens 1M/10M: '::'-separated, Latin-1 (movie titles)."""
     def read(n: str, b: bytes) -> pd.DataFrame:
-        return _read_headerless(n, b.replace(b"::", b"\t"), "\t", cols, encoding="latin-1")
+        return _read_headerless(n, _replace(b, b"::", b"\t"), "\t", cols, encoding="latin-1")
     return read
 
 
@@ -1485,7 +1705,8 @@ _TEXTY = re.compile(r"(title|name|desc|text|overview|summary|plot|review|comment
 @_as_data_error
 def _read_recbole_file(name: str, data: bytes) -> tuple[pd.DataFrame, dict[str, str]]:
     data, encoding = decode_check(name, data)
-    first = data.split(b"\n", 1)[0].decode(encoding).rstrip("\r")
+    end = data.find(b"\n")
+    first = data[: end if end >= 0 else len(data)].decode(encoding).rstrip("\r")
     fields = first.split("\t")
     cols, types = [], {}
     for f in fields:
@@ -1502,9 +1723,10 @@ def _read_recbole_file(name: str, data: bytes) -> tuple[pd.DataFrame, dict[str, 
     _check_header(name, cols)
     dtypes = {c: ("float64" if t == "float" else "str") for c, t in types.items()}
     try:
-        df = pd.read_csv(io.BytesIO(data), sep="\t", header=0, names=cols, dtype=dtypes, encoding=encoding,
-                         quoting=csv.QUOTE_NONE, on_bad_lines="error", keep_default_na=False,
-                         na_values={c: [""] for c in cols})
+        with _open(data) as fh:
+            df = pd.read_csv(fh, sep="\t", header=0, names=cols, dtype=dtypes, encoding=encoding,
+                             quoting=csv.QUOTE_NONE, on_bad_lines="error", keep_default_na=False,
+                             na_values={c: [""] for c in cols})
     except (pd.errors.ParserError, ValueError) as e:
         m = re.search(r"line (\d+)", str(e))
         raise DataError(f"the RecBole file cannot be parsed ({str(e).strip()[:160]})", file=name,
