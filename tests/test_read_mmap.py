@@ -196,3 +196,24 @@ def test_upload_stays_bytes(tmp_path, mapped):
     assert not mapped.calls
     _same(from_upload, load_data(p))
     assert mapped.calls
+
+
+def test_never_sliced_whole(tmp_path, mapped, monkeypatch):
+    """The readers take the mapped text in bounded slices (never the whole file as one bytes object)."""
+    monkeypatch.setattr(readers, "_SLICE", 64 * 1024)
+    monkeypatch.setattr(readers, "READ_BLOCK_ROWS", 20_000)
+    biggest = [0]
+    real = readers._Mapped.__getitem__
+
+    def spy(self, key):
+        out = real(self, key)
+        if isinstance(out, bytes):
+            biggest[0] = max(biggest[0], len(out))
+        return out
+    monkeypatch.setattr(readers._Mapped, "__getitem__", spy)
+    body = b"".join(b"%d,%d,%d,name %d\n" % (k, k % 97, k % 2, k) for k in range(150_000))
+    p = _write(tmp_path / "interactions.csv", b"user_id,item_id,click,title\n" + body)
+    assert len(body) > 3 * readers.MB
+    raw = _both(mapped, p)
+    assert len(raw.interactions) == 150_000
+    assert 0 < biggest[0] <= readers.MB + 1
