@@ -15,7 +15,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-WEIGHTINGS = ("static", "uncertainty", "gradnorm", "dwa", "rlw", "pcgrad")
+# the strategies that keep state or decide on per-task gradients (static weighting is the default
+# of every other distributed test): learnable weights, GradNorm's Jacobian and loss ratios, DWA's
+# epoch losses, PCGrad's aggregation of the Jacobian
+WEIGHTINGS = ("uncertainty", "gradnorm", "dwa", "pcgrad")
 
 
 def train_one(weighting: str, dist=None):

@@ -74,6 +74,11 @@ def worker_env(nproc: int, env: dict | None = None) -> dict:
     return env
 
 
+def _gpus() -> int:
+    import torch        # only when asked for CUDA: the launcher itself needs no torch
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
 def _status(run_dir) -> dict:
     try:
         return json.loads((Path(run_dir) / "status.json").read_text())
@@ -127,8 +132,7 @@ def launch(args, argv: list[str] | None = None) -> int:
             from mtlrec.training.rundir import default_run_dir
             run_dir = default_run_dir(cfg.arch, name=cfg.name)
             train_args += ["--out", str(run_dir)]
-    import torch
-    if n > 1 and (args.device or "auto").startswith("cuda") and torch.cuda.device_count() < n:
+    if n > 1 and (args.device or "").startswith("cuda") and _gpus() < n:
         return fail(f"--nproc {n} on CUDA needs {n} GPUs; this machine has {torch.cuda.device_count()}. "
                     "Fix: fewer processes, or --device cpu")
     cmd = torchrun_command(n, train_args)
