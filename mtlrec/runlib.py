@@ -217,9 +217,18 @@ def run_row(d: Path) -> dict:
         "arch": str((info or {}).get("arch") or model_cfg.get("arch") or metrics.get("arch") or "?"),
         "tasks": [t[0] for t in tm], "weighting": train.get("weighting"), "hparams": hparams,
         "metrics": headline, "gain": gain, "best_epoch": metrics.get("best_epoch"),
-        "duration_s": duration, "device": status_doc.get("device") or metrics.get("device"),
+        "duration_s": duration, "device": _device_text(status_doc.get("device") or metrics.get("device"), metrics),
         "problems": problems,
     }
+
+
+def _device_text(device, metrics: dict):
+    """The device, with the process count of a data-parallel run ("cpu × 2 processes (gloo)")."""
+    dist = metrics.get("distributed") if isinstance(metrics, dict) else None
+    n = dist.get("world_size") if isinstance(dist, dict) else None
+    if device and isinstance(n, int) and n > 1:
+        return f"{device} × {n} processes ({clean_text(dist.get('backend'), 10) or '?'})"
+    return device
 
 
 def list_run_rows(root=None) -> list[dict]:

@@ -230,3 +230,11 @@ def test_a_data_error_on_rank_0_ends_every_rank_with_its_message(tmp_path):
     assert "[rank 1]" in r.stderr                                  # rank 1 stopped too, and said why
     status = json.loads((tmp_path / "run" / "status.json").read_text())
     assert status["status"] == "failed" and "missing.csv" in status["error"]
+
+
+def test_the_runs_list_names_the_processes(two_runs):
+    one, r, d = two_runs
+    assert r.returncode == 0, r.stderr[-3000:]
+    from mtlrec.runlib import run_row
+    assert run_row(d / "two")["device"] == "cpu × 2 processes (gloo)"
+    assert run_row(d / "one")["device"] == "cpu"
