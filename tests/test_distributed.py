@@ -46,12 +46,11 @@ def test_every_row_of_a_batch_goes_to_exactly_one_rank(n, world):
     ranks = [Dist(rank=r, world=world, local_rank=r, backend="gloo", device=torch.device("cpu"))
              for r in range(world)]
     owned = [len(idx.tensor_split(world)[d.rank]) for d in ranks]
-    shares = [d.share(idx) for d in ranks]
+    shares, weights = zip(*(d.share(idx) for d in ranks))
     taken = torch.cat([s for s, k in zip(shares, owned) if k])
     assert sorted(taken.tolist()) == sorted(idx.tolist())          # disjoint, and nothing left out
     assert max(owned) - min(owned) <= 1
     # weighted shares average to the global batch mean: sum_r w_r * mean_r / world = mean
-    weights = [d.share_weight(idx, s) for d, s in zip(ranks, shares)]
     assert all(w == 0 for w, k in zip(weights, owned) if k == 0)   # an empty share weighs nothing
     vals = torch.randn(n)
     mean = sum(w * float(vals[(idx.unsqueeze(1) == s).any(1)].mean()) if len(s) and w else 0.0

@@ -12,7 +12,7 @@ training loop needs to know about the others:
   cut every global batch of ``train.batch_size`` rows into ``world`` disjoint, contiguous shares
   (`share`); each rank trains on its share. ``train.batch_size`` is therefore the *global* batch:
   2 processes at batch 1024 make the same optimiser steps, on the same rows, as 1 process at 1024.
-  A rank's task losses are scaled by ``rows_r * world / rows_batch`` (`share_weight`), so the
+  A rank's task losses are scaled by ``rows_r * world / rows_batch`` (`share`), so the
   averaged gradient is the gradient of the global batch mean even when the last batch is uneven.
 * **Gradients**: the model is wrapped in ``DistributedDataParallel`` (it broadcasts rank 0's
   initial weights and averages gradients in buckets during ``backward``). Gradient-based loss
@@ -62,18 +62,14 @@ class Dist:
 
     # ---- who takes which rows --------------------------------------------------------------
     def share(self, idx):
-        """This rank's disjoint, contiguous share of one global batch ``idx`` (a 1-D tensor).
-        Shares differ by at most one row; a rank whose share would be empty (a last batch with
-        fewer rows than ranks) gets the batch's first row, to be weighted 0 (`share_weight`)."""
-        parts = idx.tensor_split(self.world)
-        mine = parts[self.rank]
-        return mine if len(mine) else idx[:1]
-
-    def share_weight(self, idx, mine) -> float:
-        """Factor on this rank's mean loss so that the gradients DDP averages equal the gradient
-        of the mean loss over the whole global batch ``idx``."""
-        own = len(idx.tensor_split(self.world)[self.rank])
-        return own * self.world / max(len(idx), 1)
+        """(rows, weight): this rank's disjoint, contiguous share of one global batch ``idx`` (a 1-D
+        tensor; shares differ by at most one row) and the factor on its mean loss that makes the
+        gradients DDP averages equal the gradient of the mean loss over the whole batch
+        (``rows_r * world / rows_batch``). A rank whose share would be empty (a last batch with fewer
+        rows than ranks) gets the batch's first row with weight 0."""
+        mine = idx.tensor_split(self.world)[self.rank]
+        weight = len(mine) * self.world / max(len(idx), 1)
+        return (mine, weight) if len(mine) else (idx[:1], 0.0)
 
     def block(self, n: int) -> tuple[int, int]:
         """[start, end) of this rank's contiguous block of ``n`` rows (evaluation)."""

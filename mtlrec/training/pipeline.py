@@ -484,7 +484,7 @@ def write_rank_stats(run_dir, dist, trainer, samples_per_s: float) -> None:
         "samples_per_s": float(samples_per_s)})
 
 
-def _prepared_by_rank0(cfg: RunConfig, writer, dist, run_dir, say, write_dataset: bool):
+def _prepared_by_rank0(cfg: RunConfig, writer, dist, run_dir, say):
     """The dataset of a data-parallel run: rank 0 prepares it and writes it into the run folder;
     the other ranks wait and open that folder (memory-mapped). A failure on rank 0 ends every rank."""
     from pathlib import Path
@@ -578,7 +578,7 @@ def _run_training(cfg: RunConfig, writer, *, dataset, stop_event, progress: Prog
         writer.write_status("running", device=str(device))
     dataset_written = False
     if dataset is None and dist is not None and resume is None and run_dir is not None:
-        dataset = _prepared_by_rank0(cfg, writer, dist, run_dir, say, write_dataset)
+        dataset = _prepared_by_rank0(cfg, writer, dist, run_dir, say)
         dataset_written = True
     elif dataset is None:
         say("preparing data ...")

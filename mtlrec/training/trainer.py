@@ -517,8 +517,7 @@ class Trainer:
                     idx = perm[b * bs:(b + 1) * bs]
                     mine, share_w = idx, 1.0
                     if dist is not None:          # this rank's share of the global batch
-                        mine = dist.share(idx)
-                        share_w = dist.share_weight(idx, mine)
+                        mine, share_w = dist.share(idx)
                     self.own_rows += len(mine) if share_w else 0
                     feats, labels = data.batch("train", mine)
                     with (torch.autocast(dev.type, dtype=torch.float16) if use_amp else _NULL):
