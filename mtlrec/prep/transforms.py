@@ -143,7 +143,30 @@ def undo(values, state: dict | None):
     return values
 
 
-# ---------------------------------------------------------------------------- suggestions
+# ---------------------------------------------------------------------------- columns, suggestions
+def transformable_columns(spec) -> list[str]:
+    """The numeric features a transform can be set for (ids, timestamp and labels are none)."""
+    skip = {spec.user_id, spec.item_id, spec.timestamp} - {None}
+    return [c for c in spec.numeric if c not in skip and c not in spec.labels]
+
+
+def suggestions(raw, spec, sample: int = 200_000) -> dict[str, str]:
+    """{numeric feature: why log1p suits it} for the strongly right-skewed, non-negative ones
+    (from up to ``sample`` values of each)."""
+    from mtlrec.prep.encoders import to_float
+    out = {}
+    for col in transformable_columns(spec):
+        table = raw.locate(col)
+        if table is None:
+            continue
+        s = raw.tables()[table][col]
+        vals = to_float(s if len(s) <= sample else s.sample(sample, random_state=0))
+        why = suggest(vals)
+        if why:
+            out[col] = why
+    return out
+
+
 def suggest(values: np.ndarray) -> str | None:
     """Why log1p suits a column (non-negative and strongly right-skewed, e.g. zero-inflated amounts),
     or None."""
@@ -155,7 +178,11 @@ def suggest(values: np.ndarray) -> str | None:
         return None
     zeros = float((v == 0).mean())
     return (f"log1p suggested: {zeros:.0%} zeros, " if zeros >= 0.5 else "log1p suggested: ") + \
-        f"a long right tail (skewness {skew:.0f}, up to {v.max():,.6g})"
+        f"a long right tail (skewness {skew:.0f}, up to {_amount(v.max())})"
+
+
+def _amount(v: float) -> str:
+    return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.4g}"
 
 
 # ---------------------------------------------------------------------------- in preparation
@@ -171,15 +198,15 @@ class NumericTransforms:
         self.settings, self.split, self.file, self.tables = settings, split, file, tables
         self.row_users, self.row_items, self.row_ids = row_users, row_items, row_ids
         self.done: dict[str, dict] = {}
-        skip = {spec.user_id, spec.item_id, spec.timestamp} - {None}
+        allowed = transformable_columns(spec)
         for col in settings:
             if col in spec.labels:
                 raise DataError(f"numeric transforms apply to numeric features; '{col}' is a label (a label keeps "
                                 "its scale, on which its metrics are read)", file=file, column=col,
                                 fix=f"remove '{col}' from the numeric transforms; a label value off its scale is "
                                     "reported by validation")
-            if col not in spec.numeric or col in skip:
-                known = ", ".join(c for c in spec.numeric if c not in skip and c not in spec.labels) or "none"
+            if col not in allowed:
+                known = ", ".join(allowed) or "none"
                 raise DataError(f"a numeric transform is set for '{col}', which is not a numeric feature "
                                 f"(numeric features: {known})", file=file, column=col,
                                 fix="give that column the role numeric, or remove its transform")
@@ -265,3 +292,16 @@ def describe(col: str, t: dict) -> str:
                else f"{fitted[0]}: {side[fitted[0]]}, the other given")
         what = f"{col}: clipped to [{fmt(t['lower'])}, {fmt(t['upper'])}] ({how})"
     return f"{what}; values changed in {where} rows{who}"
+
+
+def report_rows(report: dict | None) -> list[dict]:
+    """``report["transforms"]`` as table rows: column, method, bounds, rows changed per split."""
+    rows = []
+    for col, t in ((report or {}).get("transforms") or {}).items():
+        rc = t.get("rows_changed") or {}
+        lo, hi = t.get("lower"), t.get("upper")
+        bounds = "" if t["method"] == "log1p" else \
+            f"[{'-inf' if lo is None else f'{lo:,.6g}'}, {'inf' if hi is None else f'{hi:,.6g}'}]"
+        rows.append({"column": col, "method": t["method"], "bounds": bounds,
+                     **{f"{s} rows changed": int(rc.get(s, 0)) for s in NAMES}})
+    return rows
