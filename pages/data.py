@@ -101,6 +101,9 @@ except DataError as e:
     st.stop()
 if spec != state.spec:
     state.spec = spec
+    if state.prep is not None:      # a transform of a column that is no numeric feature any more goes
+        state.prep = dataclasses.replace(
+            state.prep, numeric_transforms=prep_transforms.for_columns(state.prep.numeric_transforms, spec))
     state.dataset = state.dataset_key = state.report = None   # roles changed: prepare again
 
 # ---------------------------------------------------------------------------- validation

@@ -144,6 +144,13 @@ def test_a_label_or_a_column_that_is_no_numeric_feature_is_refused():
     assert ei.value.column == "salary" and "not a numeric feature" in ei.value.what and "spend" in ei.value.what
 
 
+def test_changed_roles_drop_the_transforms_of_columns_no_longer_numeric():
+    from mtlrec.prep.transforms import for_columns
+    cfg = PrepConfig(numeric_transforms={"spend": "log1p", "age": "clip"})
+    spec = DataSpec.from_dict({**SPEC.to_dict(), "numeric": {"spend": "context"}, "categorical": {"age": "user"}})
+    assert for_columns(cfg.numeric_transforms, spec) == {"spend": cfg.numeric_transforms["spend"]}
+
+
 def test_the_fitted_transform_is_saved_with_the_dataset(tmp_path):
     ds = _prep({"spend": "winsorise", "income": "log1p"})
     back = PreparedDataset.load(ds.save(tmp_path / "ds"))

@@ -150,6 +150,12 @@ def transformable_columns(spec) -> list[str]:
     return [c for c in spec.numeric if c not in skip and c not in spec.labels]
 
 
+def for_columns(settings: dict, spec) -> dict:
+    """``settings`` without the columns that are no numeric feature of ``spec`` any more (roles changed)."""
+    keep = set(transformable_columns(spec))
+    return {c: t for c, t in (settings or {}).items() if c in keep}
+
+
 def suggestions(raw, spec, sample: int = 200_000) -> dict[str, str]:
     """{numeric feature: why log1p suits it} for the strongly right-skewed, non-negative ones
     (from up to ``sample`` values of each)."""
