@@ -505,7 +505,7 @@ def prepare(raw, spec, config: PrepConfig | dict | None = None, *, text_encoder:
     imputed: dict[str, int] = {}
     unseen: dict[str, int] = {}
     numeric_tf = NumericTransforms(config.numeric_transforms, spec, split=split, row_users=r_u, row_items=r_i,
-                                   row_ids=row_id[rows_idx], tables=tables, file=src_name)
+                                   row_ids=row_id, kept=rows_idx, tables=tables, file=src_name)
 
     def id_codes(train_mask: np.ndarray) -> tuple[np.ndarray, int]:
         codes = np.zeros(len(train_mask), np.int64)
