@@ -4,7 +4,8 @@ changed, or a new user known only by features (user cold start).
 Edits are given in RAW terms, as in the data: a numeric feature on its original scale
 (``{"age": 24}``), a categorical one by its category name (``{"occupation": "student"}``).
 They are encoded as the prepared dataset encodes them (`mtlrec.prep`): numeric values are
-standardised with the training mean/std recorded in ``dataset.meta["report"]["stats"]``;
+transformed as preparation did (clip / winsorise / log1p, when the column has one) and standardised
+with the training mean/std recorded in ``dataset.meta["report"]["stats"]``;
 category names map to the codes the run was trained with (read back from the raw display
 columns ``dataset.user_info``/``item_info`` next to the coded tables; without those, the
 categories are known by their codes, "1", "2", ...). A new user's id has the unknown code 0,
@@ -30,6 +31,7 @@ import math
 import numpy as np
 
 from mtlrec.errors import DataError
+from mtlrec.prep.transforms import forward, undo
 
 SHOWN_VALUES = 10
 
@@ -116,6 +118,12 @@ def numeric_scale(run, name: str) -> tuple[float, float]:
     return float(mean), float(std)
 
 
+def _transform(run, name: str) -> dict | None:
+    """The clip / winsorise / log1p preparation fitted for numeric feature ``name`` (None: none, or a
+    run prepared before transforms existed)."""
+    return (_stats(run.dataset).get(name) or {}).get("transform")
+
+
 def _field(run, name: str, owner: str):
     fields = editable_fields(run, owner)
     for f in fields:
@@ -147,7 +155,7 @@ def encode_value(run, name: str, value, owner: str = "user"):
             raise DataError(f"{name} must be a finite number, not {value}", column=name,
                             fix="give a number such as 24")
         mean, std = numeric_scale(run, name)
-        return (v - mean) / std
+        return (forward(v, _transform(run, name), name) - mean) / std
     cats = categories(run, name, owner)
     key = _raw_name(value) if not isinstance(value, str) else value
     if key in cats:
@@ -179,7 +187,8 @@ def current_values(run, user=None, owner: str = "user", index: int | None = None
         v = tab[f.name][index]
         if f.kind == "numeric":
             mean, std = numeric_scale(run, f.name)
-            out[f.name] = round(float(v) * std + mean, 6)      # the raw value, without float noise
+            raw = float(undo(float(v) * std + mean, _transform(run, f.name)))
+            out[f.name] = round(raw, 6)      # the raw value, without float noise
         else:
             names = {c: n for n, c in categories(run, f.name, owner).items()}
             out[f.name] = names.get(int(v), "(unseen in training)")
@@ -188,11 +197,9 @@ def current_values(run, user=None, owner: str = "user", index: int | None = None
 
 def _default_raw(run, f, owner):
     st = _stats(run.dataset).get(f.name) or {}
-    if f.kind == "numeric":
-        if st.get("fill") is not None:
-            return float(st["fill"])
+    if f.kind == "numeric":      # the fill and mean are on the transformed scale
         mean, _ = numeric_scale(run, f.name)
-        return mean
+        return float(undo(float(st["fill"]) if st.get("fill") is not None else mean, st.get("transform")))
     cats = categories(run, f.name, owner)
     fill = st.get("fill")
     if fill is not None and str(fill) in cats:

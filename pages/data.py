@@ -11,6 +11,7 @@ from mtlrec.data.readers import UPLOAD_EXTENSIONS, reading_notes, upload_caption
 from mtlrec.data.roles import OWNERS, ROLE_NAMES
 from mtlrec.errors import DataError
 from mtlrec.prep import config as prep_config
+from mtlrec.prep import transforms as prep_transforms
 from mtlrec.workflow import (interaction_counts, preparation_messages, roles_table, spec_from_roles,
                              split_column_choice, split_method_label)
 from pages.ui.actions import handle_upload, load_sample_workspace, prepare_dataset
@@ -100,6 +101,9 @@ except DataError as e:
     st.stop()
 if spec != state.spec:
     state.spec = spec
+    if state.prep is not None:      # a transform of a column that is no numeric feature any more goes
+        state.prep = dataclasses.replace(
+            state.prep, numeric_transforms=prep_transforms.for_columns(state.prep.numeric_transforms, spec))
     state.dataset = state.dataset_key = state.report = None   # roles changed: prepare again
 
 # ---------------------------------------------------------------------------- validation
@@ -151,7 +155,8 @@ def _stats(key: str, _raw, _spec) -> dict:
     n_items = int(counts["item"].size) if "item" in counts else 0
     n = len(_raw.interactions)
     density = n / max(1, n_users * n_items)
-    return {"summary": summary, "figs": figs, "n": n, "users": n_users, "items": n_items, "density": density}
+    return {"summary": summary, "figs": figs, "n": n, "users": n_users, "items": n_items, "density": density,
+            "transform_hints": prep_transforms.suggestions(_raw, _spec)}
 
 
 stats = _stats(report_key, raw, spec)
@@ -179,6 +184,41 @@ for i, k in enumerate(hists[1:]):
 show_label_dependence()     # e.g. the genres of the clicked movie: item classification, not user interest
 
 # ---------------------------------------------------------------------------- preprocessing
+def _bound_text(v) -> str:
+    return "" if v is None else f"{v:g}"
+
+
+def _transform_inputs(prep, spec, hints: dict) -> dict:
+    """The numeric transforms part of the preprocessing form: a method and bounds per numeric feature."""
+    cols = prep_transforms.transformable_columns(spec)
+    if not cols:
+        return {}
+    st.markdown("**Numeric transforms** (outliers and skew)")
+    st.caption("Per numeric feature: **clip** to bounds in the column's units (empty: the training minimum / "
+               "maximum), **winsorise** to quantiles (empty: 0.01 / 0.99), or **log1p** for skewed amounts "
+               "(values ≥ 0). Fitted on the train split only and applied to valid and test; labels keep their scale.")
+    out = {}
+    for col in cols:
+        cur = prep.numeric_transforms.get(col) or {}
+        method = cur.get("method", "none")
+        c = st.columns([2, 2, 1, 1])
+        c[0].markdown(md_text(col))
+        if col in hints:
+            c[0].caption(md_text(hints[col]))
+        opts = list(prep_transforms.TRANSFORMS)
+        m = c[1].selectbox(f"transform of {md_text(col)}", opts, index=opts.index(method),
+                           key=f"prep_tf_{col}_{state.counter}", label_visibility="collapsed")
+        lo = c[2].text_input(f"lower bound of {md_text(col)}", value=_bound_text(cur.get("lower")), placeholder="lower",
+                             key=f"prep_tf_lower_{col}_{state.counter}", label_visibility="collapsed")
+        hi = c[3].text_input(f"upper bound of {md_text(col)}", value=_bound_text(cur.get("upper")), placeholder="upper",
+                             key=f"prep_tf_upper_{col}_{state.counter}", label_visibility="collapsed")
+        if m in ("clip", "winsorise"):
+            out[col] = {"method": m, "lower": lo.strip() or None, "upper": hi.strip() or None}
+        elif m != "none":
+            out[col] = m
+    return out
+
+
 st.subheader("Preprocessing")
 prep = state.prep
 split_choice = split_column_choice(raw, prep)
@@ -191,7 +231,7 @@ with st.form(f"prep_form_{state.counter}", border=True):
     values = {}
     bad_json = None
     cols = st.columns(3)
-    for i, f in enumerate(dataclasses.fields(prep)):
+    for i, f in enumerate(f for f in dataclasses.fields(prep) if f.name != "numeric_transforms"):
         v = getattr(prep, f.name)
         label = f.name.replace("_", " ")
         box = cols[i % 3]
@@ -225,6 +265,7 @@ with st.form(f"prep_form_{state.counter}", border=True):
                 values[f.name] = json.loads(txt or "[]")
             except json.JSONDecodeError as e:
                 bad_json = f"{label}: not valid JSON ({e.msg})"
+    values["numeric_transforms"] = _transform_inputs(prep, spec, stats.get("transform_hints") or {})
     submitted = st.form_submit_button("Prepare", type="primary", icon=":material/construction:")
 if submitted and bad_json:
     st.error(bad_json)
@@ -249,6 +290,10 @@ if state.dataset is not None:
         st.warning(md_text(w), icon=":material/warning:")
     for line in msgs["notes"] + msgs["dropped"]:
         st.caption(md_text(line))
+    changed = prep_transforms.report_rows(rep)
+    if changed:
+        st.caption("Numeric transforms — what was changed (bounds fitted on the train split):")
+        st.dataframe(changed, hide_index=True)
     if rep:
         with st.expander("Preparation report"):
             st.json(rep, expanded=False)

@@ -278,10 +278,32 @@ FLOAT32_MAX = float(np.finfo(np.float32).max)
 OUTLIER_IQRS = 1000.0       # a value this many interquartile ranges from the median is "extreme"
 
 
+def robust_center_scale(present: np.ndarray) -> dict:
+    """Centre and scale of a column for the outlier rule: the median and the interquartile range.
+
+    A zero-inflated column (capital gains: 96 % zeros) has an IQR and a MAD of 0, and a fallback
+    scale of one unit would call nearly every non-zero value an outlier. When one value holds at
+    least half of the rows (the IQR is 0), that value is ``common`` and never an outlier; centre and
+    scale come from the other values (the non-zero part). Returns ``{"center", "scale", "q1", "q3",
+    "common", "common_share"}`` (``common`` None for an ordinary column)."""
+    q1, med, q3 = np.percentile(present, [25, 50, 75])
+    if q3 > q1:
+        return {"center": float(med), "scale": float(q3 - q1), "q1": float(q1), "q3": float(q3),
+                "common": None, "common_share": 0.0}
+    rest = present[present != med]
+    out = {"center": float(med), "scale": max(abs(float(med)), 1.0), "q1": float(q1), "q3": float(q3),
+           "common": float(med), "common_share": 1.0 - len(rest) / len(present)}
+    if len(rest) >= 4:
+        r1, rmed, r3 = np.percentile(rest, [25, 50, 75])
+        scale = float(r3 - r1) or float(np.median(np.abs(rest - rmed))) or max(abs(float(rmed)), 1.0)
+        out.update(center=float(rmed), scale=scale, q1=float(r1), q3=float(r3))
+    return out
+
+
 def _check_extremes(vals: np.ndarray, file: str, col: str, warn, what: str) -> None:
     """Values the model cannot hold (beyond float32: they become inf) are an error; values far
-    outside the rest of the column (robust scale: the interquartile range) are a warning, since
-    one of them dominates the standardisation and the loss."""
+    outside the rest of the column (robust scale, see :func:`robust_center_scale`) are a warning,
+    since one of them dominates the standardisation and the loss."""
     finite = np.isfinite(vals)
     huge = finite & (np.abs(np.where(finite, vals, 0.0)) > FLOAT32_MAX)
     if huge.any():
@@ -291,18 +313,70 @@ def _check_extremes(vals: np.ndarray, file: str, col: str, warn, what: str) -> N
     present = vals[finite]
     if len(present) < 4:
         return
-    q1, med, q3 = np.percentile(present, [25, 50, 75])
-    scale = q3 - q1
-    if scale <= 0:
-        scale = float(np.median(np.abs(present - med)))
-    if scale <= 0:
-        scale = max(abs(med), 1.0)
-    far = finite & (np.abs(np.where(finite, vals, med) - med) > OUTLIER_IQRS * scale)
+    rs = robust_center_scale(present)
+    v = np.where(finite, vals, rs["center"])
+    far = finite & (np.abs(v - rs["center"]) > OUTLIER_IQRS * rs["scale"])
+    if rs["common"] is not None:
+        far &= v != rs["common"]
     if far.any():
-        warn(DataWarning(f"{int(far.sum())} {what} are extreme outliers (first: {vals[far][0]:.3g}; the middle half "
-                         f"of the column lies in [{q1:.3g}, {q3:.3g}]): one such value dominates the standardisation "
-                         "and the loss", file=file, column=col, rows=_rows(far),
-                         fix="correct or remove those rows, or clip the column to a plausible range"))
+        bulk = (f"the middle half of the column lies in [{rs['q1']:.3g}, {rs['q3']:.3g}]" if rs["common"] is None
+                else f"{rs['common_share']:.0%} of the column is {rs['common']:g}; the middle half of the other "
+                     f"values lies in [{rs['q1']:.3g}, {rs['q3']:.3g}]")
+        warn(DataWarning(f"{int(far.sum())} {what} are extreme outliers (first: {vals[far][0]:.3g}; {bulk}): "
+                         "one such value dominates the standardisation and the loss", file=file, column=col,
+                         rows=_rows(far),
+                         fix="correct or remove those rows, or clip / winsorise the column in the preparation "
+                             "options (numeric_transforms)"))
+
+
+SCALE_LEVELS = {1.0: 11, 0.5: 21}   # step of a rating scale -> most levels (0-10; 0-10 in half steps)
+SCALE_TAIL = 0.005                  # the scale is read between the 0.5 % and 99.5 % quantiles
+SCALE_END_SHARE = 0.005             # each end level of a scale holds at least this share of the rows
+
+
+def rating_scale(vals: np.ndarray) -> dict | None:
+    """The rating scale a regression label uses, or None: ``{"low", "high", "step"}``.
+
+    A scale: the values between the 0.5 % and 99.5 % quantiles lie on a grid of whole (at most 11
+    levels) or half steps (at most 21), 3 levels or more, every level used, each end level held by at
+    least 0.5 % of the rows (MovieLens: 1-5, or 0.5-5 in half steps). A continuous label, or a count
+    whose tail thins out, has none."""
+    present = vals[np.isfinite(vals)]
+    if len(present) < 20:
+        return None
+    if len(present) > SAMPLE_ROWS:
+        present = np.random.default_rng(0).choice(present, SAMPLE_ROWS, replace=False)
+    low, high = np.quantile(present, [SCALE_TAIL, 1 - SCALE_TAIL], method="inverted_cdf")
+    if min((present == low).mean(), (present == high).mean()) < SCALE_END_SHARE:
+        return None
+    levels = np.unique(present[(present >= low) & (present <= high)])
+    for step, most in SCALE_LEVELS.items():
+        n_levels = int(round((high - low) / step)) + 1
+        on_grid = np.allclose(np.round((levels - low) / step) * step + low, levels, atol=1e-6)
+        if on_grid and 3 <= n_levels <= most and len(levels) == n_levels:
+            return {"low": float(low), "high": float(high), "step": step}
+    return None
+
+
+def _check_label_scale(vals: np.ndarray, file: str, col: str, warn) -> None:
+    """A rating far off its scale (50 on a 1-5 scale: a typing error; more than one step beyond its
+    ends) is a warning naming the rows: next to 1-5 it is no extreme outlier, yet it pulls the
+    regression target and its loss."""
+    scale = rating_scale(vals)
+    if scale is None:
+        return
+    low, high, step = scale["low"], scale["high"], scale["step"]
+    finite = np.isfinite(vals)
+    v = np.where(finite, vals, low)
+    off = finite & ((v < low - step) | (v > high + step))
+    if not off.any():
+        return
+    n = int(off.sum())
+    shown = ", ".join(f"{x:g}" for x in np.unique(vals[off])[:5])
+    warn(DataWarning(f"{n} label value{'s lie' if n > 1 else ' lies'} far outside the rating scale {low:g}-{high:g} "
+                     f"(in steps of {step:g}) of the other rows: {shown}", file=file, column=col, rows=_rows(off),
+                     fix="correct them (a typing error, e.g. 50 for 5?) or remove those rows; a code for 'no "
+                         "rating' should be an empty cell"))
 
 
 def _check_label(s: pd.Series, col: str, task: str, file: str, sep: str, warn) -> None:
@@ -331,6 +405,7 @@ def _check_label(s: pd.Series, col: str, task: str, file: str, sep: str, warn) -
             raise DataError(f"{int(inf.sum())} label values are infinite", file=file, column=col, rows=_rows(inf),
                             fix="replace them by real numbers or remove those rows")
         _check_extremes(vals, file, col, warn, "label values")
+        _check_label_scale(vals, file, col, warn)
         present = vals[~np.isnan(vals)]
         if present.min() == present.max():
             raise DataError(f"the label has a single value ({present[0]:g} in every row): "

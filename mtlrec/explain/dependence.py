@@ -5,7 +5,8 @@ of pairs, coloured by a second group.
 entry per sampled test row) and ``dependence_figure(data)`` draws them (plotly).
 
 Values are shown on the original scale: a numeric feature is un-standardised with the
-training mean/std the preparation recorded (``meta["report"]["stats"]``), a categorical
+training mean/std the preparation recorded (``meta["report"]["stats"]``; a log1p transform is
+undone too, a clipped value shows its bound), a categorical
 feature shows its category names (the raw column of the user/item table when the dataset
 keeps it, else the preparation's most frequent categories). A user or item *id* has no
 order, so its value is the id's *support*: the number of training rows of that user or item.
@@ -19,6 +20,7 @@ import time
 import numpy as np
 
 from mtlrec.errors import DataError
+from mtlrec.prep.transforms import undo
 
 DEFAULT_ROWS = 500
 DEFAULT_BACKGROUND = 32
@@ -96,7 +98,8 @@ def _values(run, group: str, feats, split: str, idx) -> tuple[np.ndarray, str, s
     stats = (ds.meta.get("report") or {}).get("stats", {}).get(f.name, {})
     if f.kind == "numeric":
         if "mean" in stats and "std" in stats:
-            return raw.astype(float) * float(stats["std"]) + float(stats["mean"]), "numeric", group
+            return undo(raw.astype(float) * float(stats["std"]) + float(stats["mean"]), stats.get("transform")), \
+                "numeric", group
         return raw.astype(float), "numeric", f"{group} (as prepared)"
     # categorical: the raw column of the user/item table where kept, else the top categories
     info = ds.user_info if f.owner == "user" else ds.item_info if f.owner == "item" else None

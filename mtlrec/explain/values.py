@@ -3,7 +3,8 @@
 * `feature_values` -- per feature group, the pair's value as a person reads it:
   ``"occupation = student"``, ``"age = 24"`` (numeric features on the original scale:
   the standardisation is undone with the training mean/std that preparation keeps in
-  ``meta["report"]["stats"]``), categorical codes decoded to their categories
+  ``meta["report"]["stats"]``, and a log1p transform with it; a clipped value shows its bound),
+  categorical codes decoded to their categories
   (``meta["vocabularies"]``, else the ten most frequent of the stats, else the raw
   user/item table), ``"item text: first words..."`` for text embeddings, and ids with what
   the model learned from them (the id's training interactions; for items, the most similar
@@ -18,6 +19,8 @@ import math
 import re
 
 import numpy as np
+
+from mtlrec.prep.transforms import undo
 
 # Column-name patterns of protected attributes and their common proxies (matched on the
 # field's name split into words, case-insensitive: "user_age", "zipcode", "BirthYear").
@@ -167,7 +170,7 @@ def _number(ds, name: str, x: float) -> tuple[float, bool]:
     """(value on the original scale, whether the standardisation could be undone)."""
     st = ((ds.meta.get("report") or {}).get("stats") or {}).get(name)
     if st and "mean" in st and "std" in st:
-        return float(x) * float(st["std"]) + float(st["mean"]), True
+        return float(undo(float(x) * float(st["std"]) + float(st["mean"]), st.get("transform"))), True
     return float(x), False
 
 

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 
+from mtlrec.prep.transforms import normalize_all
+
 DUPLICATES = ("last", "first", "mean")
 MISSING_NUMERIC = ("median", "mean", "zero")
 MISSING_CATEGORICAL = ("most_frequent", "unknown")
@@ -43,6 +45,10 @@ class PrepConfig:
         valid_frac: the share of train rows carved out when a predefined split has no valid rows).
     missing_items: interactions whose item is not in the items table: "drop", "keep", "error".
     max_multilabel_classes: most frequent classes kept for a multi-label label.
+    numeric_transforms: per numeric feature, "none" / "clip" / "winsorise" / "log1p", e.g.
+        {"capital_gains": "log1p", "age": {"method": "clip", "lower": 0, "upper": 100},
+        "income": {"method": "winsorise", "lower": 0.01, "upper": 0.99}}; bounds fitted on the
+        training rows only (see :mod:`mtlrec.prep.transforms`). Absent: no transform.
     """
     duplicates: str = "last"
     missing_numeric: str = "median"
@@ -60,6 +66,7 @@ class PrepConfig:
     missing_items: str = "drop"
     max_multilabel_classes: int = 50
     seed: int = 42
+    numeric_transforms: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for name, allowed in (("duplicates", DUPLICATES), ("missing_numeric", MISSING_NUMERIC),
@@ -89,6 +96,7 @@ class PrepConfig:
             if d["op"] not in DERIVED_OPS:
                 raise ValueError(f"derived label '{d['name']}': op must be one of {DERIVED_OPS}, not {d['op']!r}")
             d["threshold"] = float(d["threshold"])
+        self.numeric_transforms = normalize_all(self.numeric_transforms)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -10,8 +10,9 @@ Steps (all vectorised; no Python loop over rows):
 4. duplicate (user, item) pairs: keep last / first, or aggregate;
 5. split: random, per-user temporal, item cold-start, or predefined (a column of train / valid /
    test names, e.g. from one file per split; valid carved from train when it has no rows);
-6. fit every statistic on the training rows only (numeric fill values and mean/std,
-   category / id vocabularies, multi-label classes) and encode all rows (unseen -> 0);
+6. fit every statistic on the training rows only (numeric transforms: clip / winsorise / log1p,
+   ``mtlrec.prep.transforms``; numeric fill values and mean/std, category / id vocabularies,
+   multi-label classes) and encode all rows (unseen -> 0);
 7. negative sampling (implicit feedback) per split, never a known positive;
 8. text columns -> one text per item (user) -> ``text_encoder`` -> dense "item_text" field.
 
@@ -35,6 +36,7 @@ from mtlrec.prep.config import PrepConfig
 from mtlrec.prep.negatives import PairSet, sample_negatives
 from mtlrec.prep.splits import (NAMES, TEST, TRAIN, VALID, carve_valid, cold_item_split, random_split,
                                 split_codes, temporal_split)
+from mtlrec.prep.transforms import NumericTransforms
 
 _OPS = {">=": np.greater_equal, ">": np.greater, "<=": np.less_equal, "<": np.less, "==": np.equal}
 TIME_KEY = "event_time"   # rows[split][TIME_KEY]: the row's timestamp (seconds) when the data has one
@@ -502,6 +504,8 @@ def prepare(raw, spec, config: PrepConfig | dict | None = None, *, text_encoder:
     vocabularies: dict[str, list[str]] = {}        # categorical feature -> its categories, code order
     imputed: dict[str, int] = {}
     unseen: dict[str, int] = {}
+    numeric_tf = NumericTransforms(config.numeric_transforms, spec, split=split, row_users=r_u, row_items=r_i,
+                                   row_ids=row_id, kept=rows_idx, tables=tables, file=src_name)
 
     def id_codes(train_mask: np.ndarray) -> tuple[np.ndarray, int]:
         codes = np.zeros(len(train_mask), np.int64)
@@ -541,10 +545,12 @@ def prepare(raw, spec, config: PrepConfig | dict | None = None, *, text_encoder:
             if n_unseen:
                 unseen[col] = n_unseen
         else:
+            values, fit_vals = numeric_tf.apply(col, owner, values, fit_vals)   # clip / winsorise / log1p
             st = enc.fit_numeric(fit_vals, config.missing_numeric, config.standardize)
             arr, n_miss = enc.encode_numeric(values, st)
             fields.append(FeatureField(col, "numeric", owner))
-            stats[col] = {"kind": "numeric", "fill": st["fill"], "mean": st["mean"], "std": st["std"]}
+            stats[col] = {"kind": "numeric", "fill": st["fill"], "mean": st["mean"], "std": st["std"],
+                          **numeric_tf.fitted(col)}
         if n_miss:
             imputed[col] = n_miss
         if owner == "user":
@@ -554,6 +560,7 @@ def prepare(raw, spec, config: PrepConfig | dict | None = None, *, text_encoder:
         else:
             ctx[col] = arr
 
+    numeric_tf.write_report(report)
     # labels encoded (multilabel classes fitted on training rows)
     lab_rows: dict[str, np.ndarray] = {}
     lab_tables: dict[str, np.ndarray] = {}          # user/item-owned labels per table position
