@@ -215,8 +215,9 @@ def _default(run, f, owner) -> dict:
         if st.get("fill") is None:
             return {"value": numeric_scale(run, f.name)[0], "how": "the training mean"}
         how = {"median": "the training median", "mean": "the training mean",
-               "zero": "zero"}.get(prep.get("missing_numeric"), "the value preparation fills in for a missing one")
-        return {"value": float(st["fill"]), "how": how + " (what preparation puts in for a missing value)"}
+               "zero": "zero"}.get(prep.get("missing_numeric"))
+        fill = "what preparation puts in for a missing value"
+        return {"value": float(st["fill"]), "how": f"{how} ({fill})" if how else fill}
     cats = categories(run, f.name, owner)
     fill = st.get("fill")
     if fill is not None and str(fill) in cats:

@@ -41,6 +41,54 @@ def fail(command: str, message, as_json: bool, code: int = 2) -> int:
     return code
 
 
+def add_common(p, html: str | None = None) -> None:
+    """The arguments every explanation command has: --run, --seed, --json (and --html FILE: ``html``
+    says what it writes)."""
+    p.add_argument("--run", required=True, help="run folder written by 'python -m mtlrec train'")
+    p.add_argument("--seed", type=int, default=0, help="seed of the samples")
+    if html:
+        p.add_argument("--html", default=None, metavar="FILE", help=f"also write {html} to this HTML file")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def serve(command: str, as_json: bool, work, show) -> int:
+    """Run ``work()`` (-> the command's JSON object) under `attempt`; print the object as strict JSON
+    with ``as_json``, else ``show(obj)`` as text. The exit status."""
+    doc, code = attempt(command, as_json, work)
+    if code is not None:
+        return code
+    if as_json:
+        print(dumps(doc))
+    else:
+        show(doc)
+    return 0
+
+
+def attempt(command: str, as_json: bool, work):
+    """``(work(), None)``, or ``(None, exit status)`` after saying what failed -- never a traceback:
+    a DataError / TrainingError / ValueError / KeyError (an unknown user, item, group, task, class, a
+    bad setting) or a file that cannot be written: 2; anything else: 1."""
+    from mtlrec.errors import DataError, TrainingError
+    try:
+        return work(), None
+    except (DataError, TrainingError, ValueError, KeyError) as e:
+        return None, fail(command, e, as_json)
+    except OSError as e:
+        return None, fail(command, f"cannot write {e.filename}: {e.strerror}", as_json)
+    except Exception as e:  # noqa: BLE001 - say what failed
+        return None, fail(command, f"it failed: {e.__class__.__name__}: {e}", as_json, code=1)
+
+
+def load_run(command: str, path):
+    """The run folder ``path`` (`mtlrec.runs.load_run`); an interrupted, failed or still running run's
+    warning goes to stderr (its saved model is still used)."""
+    from mtlrec.runs import load_run as load
+    run = load(path)
+    if run.warning:
+        print(f"mtlrec {command}: warning: {run.warning}", file=sys.stderr)
+    return run
+
+
 def write_figures(path: str, title: str, figures: list, notes: list[str] = ()) -> int:
     """Write the figures to ``path`` as one self-contained HTML page; its size in bytes."""
     from mtlrec.report import figures_page

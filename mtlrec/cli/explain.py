@@ -27,12 +27,12 @@ attributions), not of loading the run or importing shap.
 """
 from __future__ import annotations
 
-import sys
 import time
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--run", required=True, help="run folder written by 'python -m mtlrec train'")
+    from mtlrec.cli.emit import add_common
+    add_common(p)
     p.add_argument("--user", required=True, help="user id as in the data")
     p.add_argument("--item", required=True, help="item id as in the data")
     p.add_argument("--background", type=int, default=100,
@@ -43,12 +43,10 @@ def add_arguments(p) -> None:
     p.add_argument("--weights", default=None, help="fusion weights per task, e.g. click=1,rating=0.5")
     p.add_argument("--class", dest="classes", action="append", default=None, metavar="TASK=CLASS",
                    help="class of a multilabel task to explain, e.g. genres=Drama (default: the most likely)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the background sample")
     p.add_argument("--lime", action="store_true", help="also LIME beside SHAP, for every task")
     p.add_argument("--lime-samples", type=int, default=1000, help="LIME's perturbed samples (default 1000)")
     p.add_argument("--lime-method", default="lime", choices=["lime", "captum"],
                    help="LIME implementation: the lime package (default) or captum")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
 def _classes(items: list[str] | None) -> dict | None:
@@ -64,13 +62,11 @@ def _classes(items: list[str] | None) -> dict | None:
     return out
 
 
-def _explain(args):
-    """(the explanation, the run's warning) -- with --lime, LIME for every task on the same explainer."""
+def _explain(args) -> dict:
+    """The explanation with the run's ``warning`` -- with --lime, LIME for every task on the same explainer."""
+    from mtlrec.cli.emit import load_run
     from mtlrec.cli.recommend import _weights
-    from mtlrec.runs import load_run
-    run_ = load_run(args.run)
-    if run_.warning:   # interrupted / failed / still running: say so, but explain the saved model
-        print(f"mtlrec explain: warning: {run_.warning}", file=sys.stderr)
+    run_ = load_run("explain", args.run)     # interrupted / failed / still running: said, the saved model explained
     import shap  # noqa: F401  (imported here so that elapsed_ms is the explanation alone)
 
     from mtlrec.explain.api import explain_recommendation, make_explainer
@@ -87,23 +83,12 @@ def _explain(args):
         chosen = {t: r["class"] for t, r in res["tasks"].items() if r.get("class") is not None}
         res["lime"] = lime_all_tasks(run_, args.user, args.item, classes=chosen, n_samples=args.lime_samples,
                                      method=args.lime_method, explainer=ex, seed=args.seed)
-    return res, run_.warning
+    return {**res, "warning": run_.warning}
 
 
 def run(args) -> int:
-    from mtlrec.cli.emit import dumps, fail
-    from mtlrec.errors import DataError, TrainingError
-    try:
-        res, warning = _explain(args)
-    except (DataError, TrainingError, ValueError, KeyError) as e:
-        return fail("explain", e, args.json)
-    except Exception as e:  # never a traceback: say what failed
-        return fail("explain", f"the explanation failed: {e.__class__.__name__}: {e}", args.json, code=1)
-    if args.json:
-        print(dumps({**res, "warning": warning}))
-        return 0
-    _print_text(res)
-    return 0
+    from mtlrec.cli.emit import serve
+    return serve("explain", args.json, lambda: _explain(args), _print_text)
 
 
 def _print_text(res: dict) -> None:

@@ -23,7 +23,8 @@ import sys
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--run", required=True, help="run folder written by 'python -m mtlrec train'")
+    from mtlrec.cli.emit import add_common
+    add_common(p, html="the plot")
     p.add_argument("--group", required=True, help="feature group to plot, e.g. age (ids: 'user id', 'item id')")
     p.add_argument("--color-by", default=None, help="feature group to colour the dots by")
     p.add_argument("--task", default=None, help="task whose output is explained (default: the first)")
@@ -33,43 +34,26 @@ def add_arguments(p) -> None:
     p.add_argument("--background", type=int, default=32, help="SHAP background rows (default 32)")
     p.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
                    help="about how long a gated model may take; its background is cut to fit (default 2)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the samples")
-    p.add_argument("--html", default=None, metavar="FILE", help="also write the plot to this HTML file")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def _plot(args) -> dict:
+    from mtlrec.cli.emit import load_run, write_figures
+    from mtlrec.explain.dependence import dependence_data, dependence_figure, dependence_summary
+    run_ = load_run("explain-dependence", args.run)
+    data = dependence_data(run_, args.group, args.color_by, args.task, n_rows=args.rows, background=args.background,
+                           seed=args.seed, cls=args.cls, time_budget_s=args.time_budget)
+    data["summary"] = dependence_summary(data)
+    if args.html:
+        write_figures(args.html, f"Dependence plot: {data['group']} → {data['task']}", [dependence_figure(data)],
+                      [_head(data), data["warning"]])
+    if data["warning"]:
+        print(f"mtlrec explain-dependence: warning: {data['warning']}", file=sys.stderr)
+    return {"run": str(run_.run_dir), **data, "html": args.html, "run_warning": run_.warning}
 
 
 def run(args) -> int:
-    from mtlrec.cli.emit import dumps, fail, write_figures
-    from mtlrec.errors import DataError, TrainingError
-    try:
-        from mtlrec.explain.dependence import dependence_data, dependence_figure, dependence_summary
-        from mtlrec.runs import load_run
-        run_ = load_run(args.run)
-        if run_.warning:
-            print(f"mtlrec explain-dependence: warning: {run_.warning}", file=sys.stderr)
-        data = dependence_data(run_, args.group, args.color_by, args.task, n_rows=args.rows,
-                               background=args.background, seed=args.seed, cls=args.cls,
-                               time_budget_s=args.time_budget)
-        data["summary"] = dependence_summary(data)
-        if args.html:
-            write_figures(args.html, f"Dependence plot: {data['group']} → {data['task']}",
-                          [dependence_figure(data)], [_head(data), data["warning"]])
-    except (DataError, TrainingError, ValueError, KeyError) as e:
-        return fail("explain-dependence", e, args.json)
-    except OSError as e:
-        return fail("explain-dependence", f"cannot write {e.filename}: {e.strerror}", args.json)
-    except Exception as e:  # never a traceback: say what failed
-        return fail("explain-dependence", f"the dependence plot failed: {e.__class__.__name__}: {e}", args.json,
-                    code=1)
-    if data["warning"]:
-        print(f"mtlrec explain-dependence: warning: {data['warning']}", file=sys.stderr)
-    if args.json:
-        print(dumps({"run": str(run_.run_dir), **data, "html": args.html, "run_warning": run_.warning}))
-        return 0
-    _print_text(data)
-    if args.html:
-        print(f"\nwrote {args.html} (self-contained, opens offline)")
-    return 0
+    from mtlrec.cli.emit import serve
+    return serve("explain-dependence", args.json, lambda: _plot(args), _print_text)
 
 
 def _head(data: dict) -> str:
@@ -87,3 +71,5 @@ def _print_text(data: dict) -> None:
         print(f"  {label[:28]:<28} {b['n']:>6} {b['mean_shap']:+10.4f} {b['min_shap']:+9.4f} {b['max_shap']:+9.4f}")
     if data["warning"]:
         print(f"\nWarning: {data['warning']}")
+    if data.get("html"):
+        print(f"\nwrote {data['html']} (self-contained, opens offline)")

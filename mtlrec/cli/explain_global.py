@@ -16,46 +16,29 @@ missing or damaged run folder, or a bad setting: the message on stderr (and with
 """
 from __future__ import annotations
 
-import sys
-
 
 def add_arguments(p) -> None:
-    p.add_argument("--run", required=True, help="run folder written by 'python -m mtlrec train'")
+    from mtlrec.cli.emit import add_common
+    add_common(p, html="the figures")
     p.add_argument("--rows", type=int, default=500, help="test rows the mean |SHAP| is taken over (default 500)")
     p.add_argument("--background", type=int, default=100,
                    help="training rows in the SHAP background sample (default 100)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the samples")
-    p.add_argument("--html", default=None, metavar="FILE", help="also write the figures to this HTML file")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def _summary(args) -> dict:
+    from mtlrec.cli.emit import load_run, write_figures
+    from mtlrec.explain.api import global_summary
+    run_ = load_run("explain-global", args.run)
+    res = global_summary(run_, n_rows=args.rows, background=args.background, seed=args.seed)
+    if args.html:
+        from mtlrec.explain.figures import summary_figures
+        write_figures(args.html, f"What {run_.run_dir.name} relies on overall", summary_figures(res), [_head(res)])
+    return {"run": str(run_.run_dir), **res, "html": args.html, "warning": run_.warning}
 
 
 def run(args) -> int:
-    from mtlrec.cli.emit import dumps, fail, write_figures
-    from mtlrec.errors import DataError, TrainingError
-    try:
-        from mtlrec.explain.api import global_summary
-        from mtlrec.runs import load_run
-        run_ = load_run(args.run)
-        if run_.warning:
-            print(f"mtlrec explain-global: warning: {run_.warning}", file=sys.stderr)
-        res = global_summary(run_, n_rows=args.rows, background=args.background, seed=args.seed)
-        if args.html:
-            from mtlrec.explain.figures import summary_figures
-            write_figures(args.html, f"What {run_.run_dir.name} relies on overall", summary_figures(res),
-                          [_head(res)])
-    except (DataError, TrainingError, ValueError, KeyError) as e:
-        return fail("explain-global", e, args.json)
-    except OSError as e:
-        return fail("explain-global", f"cannot write {e.filename}: {e.strerror}", args.json)
-    except Exception as e:  # never a traceback: say what failed
-        return fail("explain-global", f"the summary failed: {e.__class__.__name__}: {e}", args.json, code=1)
-    if args.json:
-        print(dumps({"run": str(run_.run_dir), **res, "html": args.html, "warning": run_.warning}))
-        return 0
-    _print_text(res)
-    if args.html:
-        print(f"\nwrote {args.html} (self-contained, opens offline)")
-    return 0
+    from mtlrec.cli.emit import serve
+    return serve("explain-global", args.json, lambda: _summary(args), _print_text)
 
 
 def _head(res: dict) -> str:
@@ -88,3 +71,5 @@ def _print_text(res: dict) -> None:
         for task, v in res["tower_reliance"]["values"].items():
             top = sorted(range(len(v)), key=lambda i: -v[i])[:5]
             print(f"  {task}: " + ", ".join(f"u{units[i]} {v[i]:.3f}" for i in top))
+    if res.get("html"):
+        print(f"\nwrote {res['html']} (self-contained, opens offline)")

@@ -51,15 +51,21 @@ def _frame(at: AppTest, column: str):
     return frames[0]
 
 
-def test_what_if_section_scores_a_hypothetical_user_without_saving_anything(job):
+def _explain_page(job) -> AppTest:
+    """The Explain page of the job's run, for user u4 and item i9."""
     from pages.ui.state import AppState
-    rd = str(job.run_dir)
-    files = _files(Path(rd))
     at = AppTest.from_file(APP, default_timeout=240)
     at.session_state["mtlrec_state"] = AppState(jobs=[job])
-    at.session_state["explain_request"] = {"run_dir": rd, "user": "u4", "item": "i9"}
+    at.session_state["explain_request"] = {"run_dir": str(job.run_dir), "user": "u4", "item": "i9"}
     at.switch_page("pages/explain.py").run()
     assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_what_if_section_scores_a_hypothetical_user_without_saving_anything(job):
+    rd = str(job.run_dir)
+    files = _files(Path(rd))
+    at = _explain_page(job)
     assert any(s.value == "What if…" for s in at.subheader)
     n_charts = len(at.get("plotly_chart"))
     from pages.ui.workspace import _doc
@@ -110,13 +116,9 @@ def test_a_new_users_defaults_are_shown_and_named_after_scoring(job):
     the hypothetical result names the values left at their default."""
     from mtlrec.runs import load_run
     from mtlrec.whatif import default_values
-    from pages.ui.state import AppState
     rd = str(job.run_dir)
     defaults = default_values(load_run(rd))
-    at = AppTest.from_file(APP, default_timeout=240)
-    at.session_state["mtlrec_state"] = AppState(jobs=[job])
-    at.session_state["explain_request"] = {"run_dir": rd, "user": "u4", "item": "i9"}
-    at.switch_page("pages/explain.py").run()
+    at = _explain_page(job)
     at.radio(key=f"whatif_who_{rd}").set_value("a new user (features only)").run()
     assert not at.exception, [e.value for e in at.exception]
     said = [_plain(c.value).replace("**", "") for c in at.caption
