@@ -217,7 +217,7 @@ def _default(run, f, owner) -> dict:
         how = {"median": "the training median", "mean": "the training mean",
                "zero": "zero"}.get(prep.get("missing_numeric"))
         fill = "what preparation puts in for a missing value"
-        return {"value": float(st["fill"]), "how": f"{how} ({fill})" if how else fill}
+        return {"value": float(st["fill"]), "how": f"{how}, {fill}" if how else fill}
     cats = categories(run, f.name, owner)
     fill = st.get("fill")
     if fill is not None and str(fill) in cats:
@@ -231,7 +231,7 @@ def _default(run, f, owner) -> dict:
         return {"value": None, "how": "no category is known"}
     codes = np.asarray(_table(run.dataset, owner)[f.name]).astype(np.int64)
     n, total = int((codes == cats[value]).sum()), int((codes > 0).sum())
-    return {"value": value, "how": f"{how} ({n:,} of {total:,} {owner}s, {n / max(1, total):.0%})"}
+    return {"value": value, "how": f"{how}: {n:,} of {total:,} {owner}s, {n / max(1, total):.0%}"}
 
 
 def filled_values(run, user=None, edits: dict | None = None, owner: str = "user") -> dict:
