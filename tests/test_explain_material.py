@@ -45,6 +45,17 @@ def test_a_material_sensitive_feature_is_named_with_its_value():
     assert "no material part" not in s and "item id = i1" not in s
 
 
+def test_a_sensitive_feature_material_for_one_task_only_is_said_so():
+    """Not material in the fused score, but a third of the like-task's explanation: never "no material part"."""
+    from mtlrec.explain.api import sentence
+    contrib = {"item id": 0.05, "age": 0.001}
+    res = _result(contrib, _features({"item id": "i1", "age": "31"}, {"age": "age"}))
+    res["tasks"]["like"] = {"contributions": {"item id": 0.2, "age": -0.1}, "base_value": 0.0, "output": 0.1}
+    s = sentence(res)
+    assert "age (a sensitive-looking feature) is material only for the like-task" in s, s
+    assert "no material part" not in s and "age is 31" not in s
+
+
 def test_every_named_reason_is_material():
     """Random contributions: each group the sentence names as a reason is the headline reason or at
     least a quarter (`mtlrec.explain.sentence.MATERIAL_SHARE`) of the strongest contribution's size."""

@@ -11,7 +11,8 @@ first reason of +0.05 is never said.
 
 A sensitive-looking group (`mtlrec.explain.values.SENSITIVE_PATTERNS`: gender, age, location,
 ...) follows the same rule: it is named only when material. When it is not (and no task relies
-on it most), the sentence says so: "gender (a sensitive-looking feature) plays no material part".
+on it most), the sentence says so: "gender (a sensitive-looking feature) plays no material part",
+or, when it is material for some task's own output, "... is material only for the like-task".
 """
 from __future__ import annotations
 
@@ -99,17 +100,26 @@ def _sensitive(group: str, features: dict) -> str | None:
     return info.get("sensitive") if info else sensitive_kind(group)
 
 
-def _sensitive_clause(contrib: dict, features: dict, named: set) -> str:
-    """What the sentence says of sensitive-looking groups it did not name: a material one is named
-    here (it was beyond the strongest ``top``), the others play no material part."""
+def _sensitive_clause(contrib: dict, tasks: dict, features: dict, named: set) -> str:
+    """What the sentence says of sensitive-looking groups it did not name: one material in its view is
+    named here (it was beyond the strongest ``top``); one material only for some tasks says for which;
+    the others play no material part (in the view nor in any task)."""
     keep = material(contrib)
+    per_task = {t: material(r["contributions"]) for t, r in tasks.items()}
     unnamed = [g for g in sorted(contrib) if g not in named and _sensitive(g, features)]
     loud = sorted((g for g in unnamed if g in keep), key=lambda g: -abs(contrib[g]))
-    quiet = [g for g in unnamed if g not in keep]
     parts = []
     if loud:
         parts.append(f"{join([f'{reason(g, features.get(g))} ({signed(contrib[g])})' for g in loud])} "
                      f"also {'count' if len(loud) > 1 else 'counts'}")
+    quiet = []
+    for g in (g for g in unnamed if g not in keep):
+        where = [t for t in tasks if g in per_task[t]]
+        if where:
+            who = join([f"{t}-" for t in where[:-1]] + [f"{where[-1]}-task" + ("s" if len(where) > 1 else "")])
+            parts.append(f"{g.replace('_', ' ')} (a sensitive-looking feature) is material only for the {who}")
+        else:
+            quiet.append(g)
     if quiet:
         one = len(quiet) == 1
         parts.append(f"{join([g.replace('_', ' ') for g in quiet])} "
@@ -131,5 +141,5 @@ def sentence(result: dict, top: int = 3) -> str:
     view = _view(result)
     head, named = _head(view["contributions"], view["total"], features, top)
     tasks, relied = _task_reliance(result["tasks"])
-    clause = _sensitive_clause(view["contributions"], features, named | relied)
+    clause = _sensitive_clause(view["contributions"], result["tasks"], features, named | relied)
     return head + "".join(f"; {p}" for p in (clause, tasks) if p) + "."
