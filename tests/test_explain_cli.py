@@ -5,16 +5,10 @@ users, items, groups, tasks and classes."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from _fixtures_cli import write_cli_case
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def _strict(text: str):
@@ -43,14 +37,12 @@ def run_dir(tmp_path_factory):
     return d / "run"
 
 
-def test_explain_json_with_lime_beside_shap_is_strict_json(run_dir):
-    """The real entry point: one strict JSON object with LIME beside SHAP for every task."""
-    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
-    p = subprocess.run([sys.executable, "-m", "mtlrec", "explain", "--run", str(run_dir), "--user", "3", "--item",
-                        "5", "--json", "--lime", "--lime-samples", "200", "--background", "20"],
-                       capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
-    assert p.returncode == 0, p.stderr
-    doc = _strict(p.stdout)
+def test_explain_json_with_lime_beside_shap_is_strict_json(run_dir, capsys):
+    """stdout is one strict JSON object with LIME beside SHAP for every task."""
+    code, out, err = _main(capsys, "explain", "--run", str(run_dir), "--user", "3", "--item", "5", "--json", "--lime",
+                           "--lime-samples", "200", "--background", "20")
+    assert code == 0, err
+    doc = _strict(out)
     assert set(doc["lime"]) == {"click", "rating"} == set(doc["tasks"])
     for task, r in doc["lime"].items():
         groups = set(doc["tasks"][task]["contributions"])
