@@ -309,6 +309,19 @@ def _model_sections(d: Path, *, k: int, explain: bool, background: int) -> str:
     return "".join(out)
 
 
+def figures_page(title: str, figures: list, notes: list[str] = ()) -> str:
+    """A self-contained HTML page of plotly ``figures`` (plotly.js inline, the report's
+    Content-Security-Policy: opens offline, loads nothing), with a title and ``notes`` (plain text,
+    escaped) above them -- the figure files of the explanation commands."""
+    body = "".join(f"<p class=\"note\">{_e(n)}</p>" for n in notes if n)
+    body += "".join(f"<div>{_fig_html(f, n)}</div>" for n, f in enumerate(figures))
+    return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<meta http-equiv=\"Content-Security-Policy\" content=\"{CSP}\">"
+            f"<title>{_e(title)}</title><style>{STYLE}</style>"
+            f"<script type=\"text/javascript\">{plotly_js() if figures else ''}</script></head><body>"
+            f"<h1>{_e(title)}</h1>\n{body}\n</body></html>\n")
+
+
 # ---- CSV -------------------------------------------------------------------------------------
 def metrics_csv(run_dir) -> bytes:
     """Every metric of metrics.json as CSV rows (split, task, metric, value, direction, headline);

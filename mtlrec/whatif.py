@@ -9,8 +9,10 @@ with the training mean/std recorded in ``dataset.meta["report"]["stats"]``;
 category names map to the codes the run was trained with (read back from the raw display
 columns ``dataset.user_info``/``item_info`` next to the coded tables; without those, the
 categories are known by their codes, "1", "2", ...). A new user's id has the unknown code 0,
-and its features not given take the training fill value (what preparation puts in for a
-missing value).
+and its features not given take a default (`default_values`: the training fill value, what
+preparation puts in for a missing value, or the most frequent category) -- never unsaid: every
+result lists each value with where it came from and how a default was chosen (``"filled"``,
+`filled_values`).
 
 Nothing is written and nothing is changed: the hypothetical rows are new tensors built from
 copies; ``run.dataset``, its device tensors and the model are only read. Every result carries
@@ -196,15 +198,69 @@ def current_values(run, user=None, owner: str = "user", index: int | None = None
 
 
 def _default_raw(run, f, owner):
+    return default_values(run, owner)[f.name]["value"]
+
+
+def default_values(run, owner: str = "user") -> dict:
+    """{feature: {"value": raw value, "how": how it was chosen}} -- what a new user (or an item
+    feature not given) is filled with: a numeric feature the training fill value (the median,
+    mean or zero preparation puts in for a missing value; else the training mean), a categorical
+    one the training fill category where it is a category seen in training, else the most
+    frequent one among the run's users (items). ``how`` says which, with the share of a category."""
+    cache = getattr(run, "_cache", None)
+    key = ("whatif_defaults", owner)
+    if isinstance(cache, dict) and key in cache:
+        return cache[key]
+    out = {f.name: _default(run, f, owner) for f in editable_fields(run, owner)}
+    if isinstance(cache, dict):
+        cache[key] = out
+    return out
+
+
+def _default(run, f, owner) -> dict:
     st = _stats(run.dataset).get(f.name) or {}
-    if f.kind == "numeric":      # the fill and mean are on the transformed scale
-        mean, _ = numeric_scale(run, f.name)
-        return float(undo(float(st["fill"]) if st.get("fill") is not None else mean, st.get("transform")))
+    prep = (run.dataset.meta or {}).get("prep") or {}
+    tf = st.get("transform")            # the fill and mean are on the transformed scale
+    if f.kind == "numeric":
+        if st.get("fill") is None:
+            return {"value": float(undo(numeric_scale(run, f.name)[0], tf)), "how": "the training mean"}
+        how = {"median": "the training median", "mean": "the training mean",
+               "zero": "zero"}.get(prep.get("missing_numeric"))
+        fill = "what preparation puts in for a missing value"
+        return {"value": float(undo(float(st["fill"]), tf)), "how": f"{how}, {fill}" if how else fill}
     cats = categories(run, f.name, owner)
     fill = st.get("fill")
     if fill is not None and str(fill) in cats:
-        return str(fill)
-    return next(iter(cats), None)
+        value = str(fill)
+        how = "the most frequent value in training" if prep.get("missing_categorical") == "most_frequent" \
+            else "the category preparation puts in for a missing value"
+    else:
+        value = next(iter(cats), None)
+        how = "the most frequent value"
+    if value is None:
+        return {"value": None, "how": "no category is known"}
+    codes = np.asarray(_table(run.dataset, owner)[f.name]).astype(np.int64)
+    n, total = int((codes == cats[value]).sum()), int((codes > 0).sum())
+    return {"value": value, "how": f"{how}: {n:,} of {total:,} {owner}s, {n / max(1, total):.0%}"}
+
+
+def filled_values(run, user=None, edits: dict | None = None, owner: str = "user") -> dict:
+    """Every feature value of the hypothetical user, and where it came from:
+    ``{feature: {"value", "source": "given" | "default" | "data", "how"}}`` -- "given" in ``edits``,
+    "data" the existing user's own value, "default" filled in for a new user (`default_values`:
+    ``how`` says how it was chosen). Nothing is filled in unsaid."""
+    edits = dict(edits or {})
+    now = current_values(run, user, owner)
+    defaults = default_values(run, owner) if user is None else {}
+    out = {}
+    for name, value in now.items():
+        if name in edits:
+            out[name] = {"value": edits[name], "source": "given", "how": "given"}
+        elif user is None:
+            out[name] = {"value": value, "source": "default", "how": defaults[name]["how"]}
+        else:
+            out[name] = {"value": value, "source": "data", "how": f"user {user}'s own value"}
+    return out
 
 
 def _user_index(run, user) -> int:
@@ -316,6 +372,7 @@ def whatif_scores(run, user=None, edits: dict | None = None, *, item=None, item_
     """Scores of the hypothetical user against every item.
 
     ``{"hypothetical": True, "user", "new_user", "edits", "item_edits", "features": {feature: raw value},
+    "filled": {feature: {"value", "source", "how"}} (`filled_values`), "defaults": [features left at a default],
     "preds": {task: array [n_items(, K)]}, "score": fused array, "by_task": {task: a_t * s_t array},
     "weights": {task: a_t}, "rank": int array (1 = top of the list; 0 = seen, left out), "seen": item indices}``."""
     from mtlrec.recommend import fused_terms
@@ -329,18 +386,20 @@ def whatif_scores(run, user=None, edits: dict | None = None, *, item=None, item_
     score, terms, a = fused_terms(run, preds, weights)
     seen = ds.interacted_items(_user_index(run, user)) if (user is not None and exclude_seen) \
         else np.zeros(0, dtype=np.int64)
-    feats_raw = current_values(run, user)
-    feats_raw.update({k: v for k, v in (edits or {}).items()})
+    filled = filled_values(run, user, edits)
     return {"hypothetical": True, "user": None if user is None else str(user), "new_user": user is None,
             "edits": dict(edits or {}), "item_edits": dict(item_edits or {}), "item": None if item is None else str(item),
-            "features": feats_raw, "preds": preds, "score": score, "by_task": terms, "weights": a,
+            "features": {k: v["value"] for k, v in filled.items()}, "filled": filled,
+            "defaults": [k for k, v in filled.items() if v["source"] == "default"],
+            "preds": preds, "score": score, "by_task": terms, "weights": a,
             "rank": _ranks(score, seen), "seen": seen}
 
 
 def whatif_recommend(run, user=None, edits: dict | None = None, k: int = 10, weights: dict | None = None,
                      exclude_seen: bool = True, top_classes: int = 3, scores: dict | None = None) -> dict:
     """The top ``k`` list of the hypothetical user, JSON-ready:
-    ``{"hypothetical": True, "user", "new_user", "edits", "features", "items": [{item, rank, score, support,
+    ``{"hypothetical": True, "user", "new_user", "edits", "features", "filled", "defaults",
+    "items": [{item, rank, score, support,
     tasks, <item columns>}]}`` (items as `mtlrec.recommend.recommend` lists them)."""
     from mtlrec.recommend import _plain, _task_values, item_columns, item_support
     if int(k) < 1:
@@ -364,7 +423,9 @@ def whatif_recommend(run, user=None, edits: dict | None = None, k: int = 10, wei
                     rec[c] = _plain(info.iloc[i][c])
         items.append(rec)
     return {"hypothetical": True, "user": s["user"], "new_user": s["new_user"], "edits": s["edits"],
-            "features": {k2: _plain(v) for k2, v in s["features"].items()}, "items": items}
+            "features": {k2: _plain(v) for k2, v in s["features"].items()},
+            "filled": {k2: {**v, "value": _plain(v["value"])} for k2, v in s["filled"].items()},
+            "defaults": list(s["defaults"]), "items": items}
 
 
 def pair_change(run, user, item, edits: dict | None = None, *, item_edits: dict | None = None,
@@ -393,13 +454,15 @@ def explain_whatif(run, user, item, edits: dict | None = None, *, item_edits: di
                    seed: int = 0, scores: dict | None = None) -> dict:
     """Why the hypothetical user would get ``item``: `mtlrec.explain.api.explain_recommendation`'s
     result (per-task waterfalls in logit / label units, the fused decomposition, the sentence)
-    for the edited feature row, plus ``"hypothetical": True``, ``"new_user"``, ``"edits"``, ``"rank"``."""
+    for the edited feature row, plus ``"hypothetical": True``, ``"new_user"``, ``"edits"``, ``"rank"``,
+    ``"filled"`` / ``"defaults"`` (every value of the hypothetical user and where it came from)."""
     import time
 
     import torch
 
     from mtlrec.explain.api import (_class_index, _cpu_model, fused_decomposition, make_explainer,
                                     sentence)
+    from mtlrec.explain.values import group_sensitivity, sensitive_check, sensitive_flags
     from mtlrec.recommend import _class_names, _task_values
     t0 = time.perf_counter()
     i = _item_index(run, item)
@@ -436,9 +499,12 @@ def explain_whatif(run, user, item, edits: dict | None = None, *, item_edits: di
                      prediction=probs[name][names[c]], class_probabilities=dict(probs[name]))
         tasks_out[name] = r
     result = {"hypothetical": True, "user": s["user"], "new_user": s["new_user"], "item": str(item),
-              "edits": s["edits"], "item_edits": s["item_edits"], "space": "per task", "method": att.method,
+              "edits": s["edits"], "item_edits": s["item_edits"], "filled": s["filled"], "defaults": s["defaults"],
+              "space": "per task", "method": att.method,
               "background": int(len(ex.background)), "tasks": tasks_out,
               "fused": fused_decomposition(run, tasks_out, pair), "rank": int(s["rank"][i])}
+    result["sensitive"] = sensitive_flags(group_sensitivity(run), tasks_out, result["fused"])
+    result["sensitive_check"] = sensitive_check(result["sensitive"])
     result["sentence"] = sentence(result)
     result["elapsed_ms"] = (time.perf_counter() - t0) * 1000.0
     return result

@@ -94,6 +94,19 @@ def test_both_rank_first_the_only_group_the_model_reads(runs, method):
     assert res["agreement"] > 0.7
 
 
+@pytest.mark.parametrize("method", ["lime", "captum"])
+def test_lime_weights_have_the_signs_of_the_shap_values(runs, method):
+    """A model that reads one group: its LIME slope and its SHAP value point the same way (the lime
+    package's regression mode keeps a negated copy of the surrogate under its first key)."""
+    from mtlrec.explain.lime import lime_explanation
+    base = runs["shared_bottom"]
+    run = dataclasses.replace(base, model=OneGroup(base.model, "age"))
+    for user in ("u3", "u10", "u40"):
+        res = lime_explanation(run, user, "i7", "click", n_samples=500, background=30, method=method)
+        s, w = res["shap"]["age"], res["lime"]["age"]
+        assert abs(s) > 1e-4 and np.sign(s) == np.sign(w), (user, s, w)
+
+
 class ClassPerGroup(torch.nn.Module):
     """A known-answer model: class 0 of genres reads only the item id, class 1 only the age
     (the other groups' columns zeroed, the logit scaled up); every other output is the inner model's."""
@@ -239,6 +252,25 @@ def test_dependence_on_a_gated_model_cuts_its_background_to_the_time_budget(runs
     tight = dep.dependence_data(run, "age", n_rows=50, background=20)
     assert tight["background"] == dep.MIN_BACKGROUND and tight["method"] == "exact"
     assert np.isfinite(tight["shap"]).all() and len(tight["shap"]) == 50
+
+
+def test_dependence_warns_when_the_background_is_cut_below_the_advised_minimum(runs):
+    """Issue 21 item 10: a plot on 2 background rows says so, with the rows used and why; a plot on
+    enough rows carries no warning."""
+    from mtlrec.errors import DataError
+    from mtlrec.explain import dependence as dep
+    ok = dep.dependence_data(runs["shared_bottom"], "age", n_rows=40, background=20)
+    assert ok["background"] == 20 and ok["warning"] is None
+    small = dep.dependence_data(runs["shared_bottom"], "age", n_rows=40, background=4)
+    assert small["background"] == 4
+    assert small["warning"].startswith(f"Only 4 background rows were used, fewer than the {dep.ADVISED_BACKGROUND}")
+    tight = dep.dependence_data(runs["ple"], "age", n_rows=50, background=20, time_budget_s=1e-6)
+    assert tight["background"] == dep.MIN_BACKGROUND < dep.ADVISED_BACKGROUND
+    w = tight["warning"]
+    assert w.startswith(f"Only {dep.MIN_BACKGROUND} background rows were used") and "1e-06 s" in w, w
+    assert "plot fewer rows (now 50)" in w
+    with pytest.raises(DataError, match="time budget must be a positive number"):
+        dep.dependence_data(runs["ple"], "age", n_rows=5, time_budget_s=0)
 
 
 def test_dependence_of_a_multilabel_task_plots_one_class(runs):

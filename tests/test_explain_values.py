@@ -187,7 +187,7 @@ def test_non_sensitive_groups_are_not_flagged(res):
 
 
 def test_sentence_names_the_strongest_reason_with_its_value(res):
-    from mtlrec.explain.api import _signed, sentence
+    from mtlrec.explain.sentence import sentence, signed
     c = res["fused"]["contributions"]
     total = res["fused"]["score"] - res["fused"]["base_value"]
     side = [g for g in c if (c[g] > 0) == (total >= 0)] or list(c)
@@ -202,7 +202,7 @@ def test_sentence_names_the_strongest_reason_with_its_value(res):
         assert "A story about toys" in res["sentence"]
     else:
         assert str(f["value"]) in res["sentence"]
-    assert f"({_signed(c[strongest])})" in res["sentence"]
+    assert f"({signed(c[strongest])})" in res["sentence"]
     assert sentence(res) == res["sentence"]          # deterministic
 
 

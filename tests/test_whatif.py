@@ -96,6 +96,36 @@ def test_a_new_user_with_features_only_gets_a_list_of_k_items(run):
     assert [r["score"] for r in other["items"]] != [r["score"] for r in res["items"]]
 
 
+def test_a_new_user_gets_no_hidden_defaults(run, capsys):
+    """Issue 21 item 10: the features a new user was not given are filled in -- each one comes back
+    with its value, that it is a default and how the default was chosen; the value reported is the
+    one the model scored (giving it explicitly changes nothing)."""
+    from mtlrec.__main__ import main
+    from mtlrec.whatif import whatif_recommend, whatif_scores
+    res = whatif_recommend(run, None, {"age": 24}, k=5)
+    assert res["defaults"] == ["occupation"]
+    assert res["filled"]["age"] == {"value": 24, "source": "given", "how": "given"}
+    occ = res["filled"]["occupation"]
+    assert occ["source"] == "default" and occ["value"] in ("student", "engineer", "artist")
+    codes = np.asarray(run.dataset.user_table["occupation"])
+    n = int((codes == {"student": 1, "engineer": 2, "artist": 3}[occ["value"]]).sum())
+    assert occ["how"].endswith(f": {n:,} of {len(codes):,} users, {n / len(codes):.0%}"), occ
+    same = whatif_scores(run, None, {"age": 24, "occupation": occ["value"]})
+    assert np.allclose(whatif_scores(run, None, {"age": 24})["score"], same["score"])
+    # a new user with nothing given: every value is a default, numbers with the statistic they are
+    none = whatif_scores(run, None, {})
+    assert none["defaults"] == ["age", "occupation"]
+    assert none["filled"]["age"]["value"] == 30.0 and "missing value" in none["filled"]["age"]["how"]
+    # an existing user's unchanged values are the user's own, not defaults
+    own = whatif_scores(run, "u2", {"age": 50})
+    assert own["defaults"] == [] and own["filled"]["occupation"]["source"] == "data"
+    # the CLI names every value it filled in, and how
+    assert main(["recommend", "--run", str(run.run_dir), "--features", '{"age": 24}', "-k", "3"]) == 0
+    out = capsys.readouterr().out
+    assert f"left at their default (give them in --features to choose): occupation={occ['value']} ({occ['how']})" \
+        in out
+
+
 def test_unknown_features_and_values_give_a_clear_data_error(run):
     from mtlrec.errors import DataError
     from mtlrec.whatif import whatif_scores

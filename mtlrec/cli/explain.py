@@ -10,20 +10,29 @@ one ``mtlrec recommend`` shows for the pair, split by feature group. With ``--js
     {"user", "item", "space": "per task", "method", "background",
      "tasks": {task: {"space", "unit", "base_value", "output", "prediction",
                       "contributions": {group: value}, ...}},
-     "fused": {"score", "base_value", "contributions", "by_task", "weights"}, "sentence", "elapsed_ms",
+     "fused": {"score", "base_value", "contributions", "by_task", "weights"}, "sentence",
+     "sensitive", "sensitive_check": {"checked", "threshold", "flagged", "text"}, "elapsed_ms",
+     "lime": {task: {"lime": {group: weight}, "shap": {group: value}, "agreement", "top_lime",
+                     "top_shap", "unit", "class", "n_samples", "method", ...}}   (with --lime),
      "warning": null or one line}
+
+``--lime`` adds LIME beside SHAP for every task (`mtlrec.explain.lime`: a local linear surrogate over
+the same feature groups, with the rank agreement of the two). The JSON is strict (no NaN: an
+undefined number is null). An unknown user, item, task or class: the message on stderr (and with
+``--json`` ``{"error": ...}`` on stdout), exit status 2. See also ``explain-global`` (what the model
+relies on overall) and ``explain-dependence`` (a dependence plot).
 
 ``elapsed_ms`` is the time of the explanation itself (background sample, explainer,
 attributions), not of loading the run or importing shap.
 """
 from __future__ import annotations
 
-import json
-import sys
+import time
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--run", required=True, help="run folder written by 'python -m mtlrec train'")
+    from mtlrec.cli.emit import add_common
+    add_common(p)
     p.add_argument("--user", required=True, help="user id as in the data")
     p.add_argument("--item", required=True, help="item id as in the data")
     p.add_argument("--background", type=int, default=100,
@@ -34,8 +43,10 @@ def add_arguments(p) -> None:
     p.add_argument("--weights", default=None, help="fusion weights per task, e.g. click=1,rating=0.5")
     p.add_argument("--class", dest="classes", action="append", default=None, metavar="TASK=CLASS",
                    help="class of a multilabel task to explain, e.g. genres=Drama (default: the most likely)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the background sample")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--lime", action="store_true", help="also LIME beside SHAP, for every task")
+    p.add_argument("--lime-samples", type=int, default=1000, help="LIME's perturbed samples (default 1000)")
+    p.add_argument("--lime-method", default="lime", choices=["lime", "captum"],
+                   help="LIME implementation: the lime package (default) or captum")
 
 
 def _classes(items: list[str] | None) -> dict | None:
@@ -51,29 +62,36 @@ def _classes(items: list[str] | None) -> dict | None:
     return out
 
 
-def run(args) -> int:
-    from mtlrec.errors import DataError, TrainingError
-    try:
-        from mtlrec.cli.recommend import _weights
-        from mtlrec.runs import load_run
-        run_ = load_run(args.run)
-        if run_.warning:   # interrupted / failed / still running: say so, but explain the saved model
-            print(f"mtlrec explain: warning: {run_.warning}", file=sys.stderr)
-        import shap  # noqa: F401  (imported here so that elapsed_ms is the explanation alone)
+def _explain(args) -> dict:
+    """The explanation with the run's ``warning`` -- with --lime, LIME for every task on the same explainer."""
+    from mtlrec.cli.emit import load_run
+    from mtlrec.cli.recommend import _weights
+    run_ = load_run("explain", args.run)     # interrupted / failed / still running: said, the saved model explained
+    import shap  # noqa: F401  (imported here so that elapsed_ms is the explanation alone)
 
-        from mtlrec.explain.api import explain_recommendation
-        res = explain_recommendation(run_, args.user, args.item, background=args.background,
-                                     weights=_weights(args.weights), method=args.method, seed=args.seed,
-                                     classes=_classes(getattr(args, "classes", None)))
-    except (DataError, TrainingError, ValueError, KeyError) as e:
-        print(f"mtlrec explain: {e}", file=sys.stderr)
-        return 2
-    except Exception as e:  # never a traceback: say what failed
-        print(f"mtlrec explain: the explanation failed: {e.__class__.__name__}: {e}", file=sys.stderr)
-        return 1
-    if args.json:
-        print(json.dumps({**res, "warning": run_.warning}, default=float))
-        return 0
+    from mtlrec.explain.api import explain_recommendation, make_explainer
+    lime = getattr(args, "lime", False)
+    t0 = time.perf_counter()
+    ex = make_explainer(run_, args.background, args.method, args.seed) if lime else None  # shared with LIME
+    built_ms = (time.perf_counter() - t0) * 1000.0
+    res = explain_recommendation(run_, args.user, args.item, background=args.background, explainer=ex,
+                                 weights=_weights(args.weights), method=args.method, seed=args.seed,
+                                 classes=_classes(getattr(args, "classes", None)))
+    res["elapsed_ms"] += built_ms          # the explainer's build counts, as when it is built inside
+    if lime:
+        from mtlrec.explain.lime import lime_all_tasks
+        chosen = {t: r["class"] for t, r in res["tasks"].items() if r.get("class") is not None}
+        res["lime"] = lime_all_tasks(run_, args.user, args.item, classes=chosen, n_samples=args.lime_samples,
+                                     method=args.lime_method, explainer=ex, seed=args.seed)
+    return {**res, "warning": run_.warning}
+
+
+def run(args) -> int:
+    from mtlrec.cli.emit import serve
+    return serve("explain", args.json, lambda: _explain(args), _print_text)
+
+
+def _print_text(res: dict) -> None:
     print(f"Why item {res['item']} for user {res['user']}  "
           f"({res['method']} SHAP, {res['background']} background rows, {res['elapsed_ms']:.0f} ms; "
           f"logit space, regression tasks in label units)")
@@ -90,12 +108,25 @@ def run(args) -> int:
         print(f"\n  fused score {f['score']:.4f} (base {f['base_value']:.4f}; weights {w})")
         for g, v in sorted(f["contributions"].items(), key=lambda kv: -abs(kv[1])):
             print(f"    {_label(res, g):<40} {v:+.4f}")
+    if res.get("lime"):
+        _print_lime(res)
     print(f"\n{res['sentence']}")
     for s in res.get("sensitive") or []:
         if s["flagged"]:
             print(f"\nNote: '{s['group']}' looks like a protected attribute or a proxy ({s['kind']}) and carries "
                   f"{s['share']:.0%} of the explanation ({s['where']}). {s['note']}")
-    return 0
+    if res.get("sensitive_check"):
+        print(f"\n{res['sensitive_check']['text']}")
+
+
+def _print_lime(res: dict) -> None:
+    for name, r in res["lime"].items():
+        what = name + (f" (class '{r['class']}')" if r.get("class") is not None else "")
+        print(f"\n  LIME beside SHAP: {what}, {r['unit']}; rank agreement {r['agreement']:.2f} "
+              f"({r['method']}, {r['n_samples']} samples)")
+        print(f"    {'':<40} {'SHAP':>9} {'LIME':>9}")
+        for g in sorted(r["shap"], key=lambda g: -abs(r["shap"][g])):
+            print(f"    {_label(res, g):<40} {r['shap'][g]:+9.4f} {r['lime'][g]:+9.4f}")
 
 
 def _label(res: dict, group: str, width: int = 40) -> str:

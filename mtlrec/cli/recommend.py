@@ -5,7 +5,9 @@
 changed, or without ``--user`` a new user known only by them (user cold start); values in raw
 terms (numbers on their original scale, categories by name; `mtlrec.whatif`). Nothing is saved.
 With ``--json`` it prints ``{"hypothetical": true, "user", "new_user", "edits", "features",
-"items": [{"item", "rank", "score", "support", "tasks", ...}], "warning"}``.
+"filled": {feature: {"value", "source": "given" | "default" | "data", "how"}}, "defaults",
+"items": [{"item", "rank", "score", "support", "tasks", ...}], "warning"}``; the text output names
+every value a new user was given by default and how it was chosen.
 
 With ``--json``: ``{"user": ..., "items": [{"item": ..., "score": ..., "support": training interactions
 of the item, "tasks": {task: value}, ...}],
@@ -69,6 +71,9 @@ def _print_whatif(res: dict, warning, as_json: bool) -> int:
     who = "a new user" if res["new_user"] else f"user {res['user']}"
     feats = ", ".join(f"{k}={v}" for k, v in res["edits"].items())
     print(f"hypothetical (not saved): top {len(res['items'])} for {who} with {feats}:")
+    left = [f"{k}={v['value']} ({v['how']})" for k, v in (res.get("filled") or {}).items() if v["source"] == "default"]
+    if left:
+        print("  left at their default (give them in --features to choose): " + "; ".join(left))
     _print_items(res["items"])
     return 0
 

@@ -10,6 +10,7 @@
      "fused": {"weights", "score", "base_value", "by_task", "contributions"},   # binary/regression tasks
      "features": {group: {"text", "fields", "sensitive", "support"?, "similar"?}},
      "sensitive": [{"group", "kind", "share", "where", "flagged", "fields", "note"}],
+     "sensitive_check": {"checked", "looked_for", "threshold", "flagged", "text"},
      "sentence", "elapsed_ms"}
 
 ``features`` (`mtlrec.explain.values.feature_values`) says what each group is for this pair:
@@ -33,7 +34,10 @@ the explained class of a multilabel task) is the same waterfall in probability u
 through the sigmoid, so its bars add up to the predicted probability); a regression task's main
 view is already its label unit and ``model_space`` keeps the standardised model output.
 ``sensitive`` lists groups whose column names look like protected attributes or proxies
-(`SENSITIVE_PATTERNS`), ``flagged`` when their share of |SHAP| reaches `SENSITIVE_SHARE`.
+(`SENSITIVE_PATTERNS`), ``flagged`` when their share of |SHAP| reaches `SENSITIVE_SHARE`;
+``sensitive_check`` says in words which groups were checked, at what share, and against which
+threshold -- also when nothing is flagged (`mtlrec.explain.values.sensitive_check`). The
+``sentence`` names only material reasons (`mtlrec.explain.sentence`).
 
 ``fused.score`` is the number `mtlrec.recommend` ranks by and shows for this pair
 (`mtlrec.recommend.pair_score`, the same catalogue pass); ``fused.base_value +
@@ -202,8 +206,10 @@ def _class_index(run, task, want, probs: dict) -> int:
     raise DataError(f"task '{task.name}' has no class {want!r}", fix=f"pick one of its classes: {shown}")
 
 
+from mtlrec.explain.sentence import MATERIAL_SHARE, sentence  # noqa: E402,F401
 from mtlrec.explain.values import (SENSITIVE_PATTERNS, SENSITIVE_SHARE, feature_values,  # noqa: E402,F401
-                                   probability_view, reason, sensitive_flags, similar_items, user_support)
+                                   probability_view, reason, sensitive_check, sensitive_flags, similar_items,
+                                   user_support)
 
 
 def explain_recommendation(run, user, item, *, background: int = DEFAULT_BACKGROUND, weights: dict | None = None,
@@ -267,78 +273,10 @@ def explain_recommendation(run, user, item, *, background: int = DEFAULT_BACKGRO
               "background": int(len(ex.background)), "tasks": tasks_out,
               "fused": fused_decomposition(run, tasks_out, pair), "features": features}
     result["sensitive"] = sensitive_flags(features, tasks_out, result["fused"])
+    result["sensitive_check"] = sensitive_check(result["sensitive"])
     result["sentence"] = sentence(result)
     result["elapsed_ms"] = (time.perf_counter() - t0) * 1000.0
     return result
-
-
-def _join(words: list[str]) -> str:
-    words = [w for w in words if w]
-    if len(words) <= 1:
-        return "".join(words)
-    return ", ".join(words[:-1]) + " and " + words[-1]
-
-
-def _signed(v: float) -> str:
-    """A contribution as the sentence shows it: +0.31, +0.042, +0.0013."""
-    if abs(v) >= 0.095:
-        return f"{v:+.2f}"
-    return f"{v:+.3f}" if abs(v) >= 0.0095 else f"{v:+.2g}"
-
-
-def _strongest(items: list, top: int) -> list:
-    """The ``top`` strongest (group, value) pairs, a third only when it is at least a quarter of the first."""
-    keep = items[:top]
-    if len(keep) > 2 and abs(keep[2][1]) < 0.25 * abs(keep[0][1]):
-        keep = keep[:2]
-    return keep
-
-
-def sentence(result: dict, top: int = 3) -> str:
-    """One plain sentence: the two or three strongest reasons in words, with the pair's values
-    and their contributions (fused score units, else the first task's), then what each task
-    relies on. Deterministic (ties broken by group name).
-
-    E.g. "Recommended mainly because this user's occupation is student (+0.31) and the item's
-    learned profile (120 training interactions; similar to Movie 3 and Movie 8) (+0.22), held back
-    by this user's age is 61 (-0.05); the click- and like-tasks rely most on item id, the
-    rating-task on user id." """
-    features = result.get("features") or {}
-    fused = result.get("fused")
-    if fused:
-        contrib, total = fused["contributions"], fused["score"] - fused["base_value"]
-    else:
-        first = next(iter(result["tasks"].values()))
-        contrib, total = first["contributions"], first["output"] - first["base_value"]
-
-    def said(pairs) -> str:
-        return _join([f"{reason(g, features.get(g))} ({_signed(v)})" for g, v in pairs])
-
-    pos = _strongest(sorted(((g, v) for g, v in contrib.items() if v > 0), key=lambda gv: (-gv[1], gv[0])), top)
-    neg = _strongest(sorted(((g, v) for g, v in contrib.items() if v < 0), key=lambda gv: (gv[1], gv[0])), top)
-    if total >= 0 and pos:
-        head = f"Recommended mainly because {said(pos)}"
-        big_neg = [gv for gv in neg[:1] if abs(gv[1]) > 0.25 * pos[0][1]]
-        if big_neg:
-            head += f", held back by {said(big_neg)}"
-    elif neg:
-        head = f"Scores below an average user-item pair, mostly because {said(neg)}"
-        if pos:
-            head += f"; {said(pos[:1])} speaks for it"
-    else:
-        head = "Scores like an average user-item pair"
-    # what each task relies on most (|contribution|), tasks with the same answer together
-    by_group: dict[str, list[str]] = {}
-    for name, r in result["tasks"].items():
-        c = r["contributions"]
-        if c:
-            by_group.setdefault(max(c, key=lambda g: abs(c[g])), []).append(name)
-    parts = []
-    for i, (g, names) in enumerate(by_group.items()):
-        tasks = _join([f"{n}-" for n in names[:-1]] + [f"{names[-1]}-task" + ("s" if len(names) > 1 else "")])
-        verb = ("rely" if len(names) > 1 else "relies") + " most on " if i == 0 else "on "
-        parts.append(f"the {tasks} {verb}{g}")
-    return head + ("; " + ", ".join(parts) if parts else "") + "."
 
 
 # ---------------------------------------------------------------------------------------------

@@ -35,6 +35,10 @@ EVAL_BUDGET = 500 * 64 * 8     # model rows for exact SHAP of all rows: 2^G coal
 # noisier around zero; the page shows how many rows were used.
 TIME_BUDGET_S = 2.0
 MIN_BACKGROUND = 2
+# Below this many background rows the result carries a ``warning`` (and the page shows it): the base
+# the contributions are measured against is then an average over too few reference rows to be steady.
+# The same as the smallest background the Explain page offers.
+ADVISED_BACKGROUND = 10
 
 
 def plottable_groups(run) -> dict[str, str]:
@@ -118,20 +122,21 @@ def _values(run, group: str, feats, split: str, idx) -> tuple[np.ndarray, str, s
 
 def dependence_data(run, group: str, color_by: str | None = None, task: str | None = None, *,
                     n_rows: int = DEFAULT_ROWS, explainer=None, background: int = DEFAULT_BACKGROUND,
-                    seed: int = 0, cls=None) -> dict:
+                    seed: int = 0, cls=None, time_budget_s: float | None = None) -> dict:
     """``group``'s value against its SHAP contribution to ``task`` (default: the first task)
     over ``n_rows`` random test rows, with ``color_by``'s value per row. A multi-label task is
     read as the logit of ONE class, ``cls`` (name or index; default: `default_class`, the
     class most often positive in training), never the mean over its classes.
 
     Returns ``{"group", "color_by", "task", "unit", "values", "kind", "x_label", "shap",
-    "color", "color_kind", "color_label", "split", "rows", "n_rows", "method", "elapsed_ms",
-    "class", "class_index"}`` (the class: None for tasks that are not multi-label)
+    "color", "color_kind", "color_label", "split", "rows", "n_rows", "method", "background", "warning",
+    "elapsed_ms", "class", "class_index"}`` (the class: None for tasks that are not multi-label; ``warning``:
+    None, or why the plot ran on fewer than ``ADVISED_BACKGROUND`` background rows, `background_warning`)
     (``rows``: the rows' positions in ``split``). ``explainer``: a `ModelExplainer` whose
     background is cut to ``background`` rows (SHAP of many rows needs fewer); for models
     explained by exact group Shapley values (MMoE, PLE: 2^G model rows per row and background
-    row) further, to keep to ``EVAL_BUDGET`` model rows and about ``TIME_BUDGET_S`` seconds
-    (at least ``MIN_BACKGROUND`` background rows)."""
+    row) further, to keep to ``EVAL_BUDGET`` model rows and about ``time_budget_s`` seconds (default
+    ``TIME_BUDGET_S``; at least ``MIN_BACKGROUND`` background rows)."""
     from mtlrec.explain.api import make_explainer
     from mtlrec.explain.core import ModelExplainer
     t0 = time.perf_counter()
@@ -141,6 +146,11 @@ def dependence_data(run, group: str, color_by: str | None = None, task: str | No
         raise DataError(f"this run has no task '{task}'", fix="pick one of: " + ", ".join(names))
     if int(n_rows) < 1:
         raise DataError(f"the dependence plot needs at least 1 row, not {n_rows}", fix="use e.g. 500")
+    if int(background) < 1:
+        raise DataError(f"the background sample needs at least 1 row, not {background}", fix="use e.g. 32")
+    if time_budget_s is not None and not float(time_budget_s) > 0:
+        raise DataError(f"the time budget must be a positive number of seconds, not {time_budget_s}",
+                        fix=f"use e.g. {TIME_BUDGET_S:g}")
     spec = run.task(task)
     k, cname = None, None
     if spec.type == "multilabel":
@@ -160,6 +170,7 @@ def dependence_data(run, group: str, color_by: str | None = None, task: str | No
     if explainer is None:
         explainer = make_explainer(run, background, seed=seed)
     bg = explainer.background[: max(1, int(background))]
+    why = None if len(bg) >= int(background) else f"the SHAP background sample has only {len(bg)} rows"
     method = explainer.method_for("input")
     with explainer._lock:
         model = explainer._model()
@@ -168,12 +179,9 @@ def dependence_data(run, group: str, color_by: str | None = None, task: str | No
             att = ex.explain(x, classes=classes)
             phi = att.values[:, att.groups.index(group), att.tasks.index(task)]
         else:        # gated models: 2^G coalitions per row and background row -- fewer background rows
-            from mtlrec.explain.core import EXACT_MAX_GROUPS
-            G = len(explainer.group_cols)
-            n_coal = 2 ** G if G <= EXACT_MAX_GROUPS else 1 + explainer.N_PERMUTATIONS * G
-            cap = min(len(bg), EVAL_BUDGET // max(1, len(x) * n_coal))
-            fit = int(TIME_BUDGET_S / max(1e-9, _row_seconds(model, task, x, classes=classes) * len(x) * n_coal))
-            bg = bg[: max(MIN_BACKGROUND, min(cap, fit))]
+            budget = TIME_BUDGET_S if time_budget_s is None else float(time_budget_s)
+            bg, cut = _gated_background(model, explainer, bg, x, task, classes, budget)
+            why = cut or why
             phi, method = _group_shapley_one(model, explainer, x, bg, group, task, classes=classes)
     scale = float(spec.label_scale) if spec.type == "regression" else 1.0
     phi = phi * scale
@@ -184,7 +192,36 @@ def dependence_data(run, group: str, color_by: str | None = None, task: str | No
             "values": values, "kind": kind, "x_label": x_label, "shap": phi, "color": color,
             "color_kind": color_kind, "color_label": color_label, "split": split, "rows": idx,
             "n_rows": int(len(idx)), "method": method, "background": int(len(bg)),
+            "warning": background_warning(len(bg), why, len(idx)),
             "elapsed_ms": (time.perf_counter() - t0) * 1000.0}
+
+
+def _gated_background(model, explainer, bg, x, task: str, classes, time_budget_s: float):
+    """(background rows, why they were cut or None): a gated model's background cut to
+    ``EVAL_BUDGET`` model rows and about ``time_budget_s`` seconds, at least ``MIN_BACKGROUND``."""
+    from mtlrec.explain.core import EXACT_MAX_GROUPS
+    G = len(explainer.group_cols)
+    n_coal = 2 ** G if G <= EXACT_MAX_GROUPS else 1 + explainer.N_PERMUTATIONS * G
+    cap = EVAL_BUDGET // max(1, len(x) * n_coal)
+    fit = int(float(time_budget_s) / max(1e-9, _row_seconds(model, task, x, classes=classes) * len(x) * n_coal))
+    keep = max(MIN_BACKGROUND, min(len(bg), cap, fit))
+    if keep >= len(bg):
+        return bg, None
+    why = (f"{len(x)} rows x {n_coal} feature-group coalitions of this model had to fit in about "
+           f"{float(time_budget_s):g} s" if fit < cap else
+           f"{len(x)} rows x {n_coal} feature-group coalitions had to keep to {EVAL_BUDGET:,} model evaluations")
+    return bg[:keep], why
+
+
+def background_warning(n_background: int, why: str | None, n_rows: int) -> str | None:
+    """The warning of a plot drawn against fewer than ``ADVISED_BACKGROUND`` background rows (None: enough)."""
+    if n_background >= ADVISED_BACKGROUND:
+        return None
+    return (f"Only {n_background} background row{'s' if n_background != 1 else ''} were used, fewer than the "
+            f"{ADVISED_BACKGROUND} this plot needs for a steady base" + (f" ({why})" if why else "")
+            + ": each value is the group's effect against the average over those few rows, so the dots keep "
+            f"their shape but are noisier around zero. To steady it, plot fewer rows (now {n_rows}), allow a "
+            "longer time budget or use a larger background sample.")
 
 
 def default_class(run, task: str) -> int:
@@ -246,6 +283,29 @@ def _group_shapley_one(model, explainer, x, bg, group: str, task: str, max_rows:
             v = net(inp.reshape(-1, d))[:, 0].double().reshape(len(xs), len(masks), nb).mean(2)
             out.append(v @ coef)
     return torch.cat(out).numpy(), method
+
+
+def dependence_summary(data: dict, bins: int = 5) -> list[dict]:
+    """The dependence plot in a few numbers: the mean SHAP value per category (categorical values) or
+    per quantile bin of the value (numeric, support) -- ``[{"value" | "low"/"high", "n", "mean_shap",
+    "min_shap", "max_shap"}]`` in the order of the x axis."""
+    y = np.asarray(data["shap"], dtype=float)
+    x = data["values"]
+    if data["kind"] == "categorical":
+        keys = sorted(set(x.tolist()), key=str)
+        parts = [({"value": str(k)}, np.asarray(x == k)) for k in keys]
+    else:
+        v = np.asarray(x, dtype=float)
+        edges = np.unique(np.quantile(v, np.linspace(0, 1, int(bins) + 1)))
+        if len(edges) < 2:
+            edges = np.array([v.min(), v.max()])
+        parts = []
+        for j in range(len(edges) - 1):
+            lo, hi = edges[j], edges[j + 1]
+            m = (v >= lo) & ((v <= hi) if j == len(edges) - 2 else (v < hi))
+            parts.append(({"low": float(lo), "high": float(hi)}, m))
+    return [{**key, "n": int(m.sum()), "mean_shap": float(y[m].mean()), "min_shap": float(y[m].min()),
+             "max_shap": float(y[m].max())} for key, m in parts if m.any()]
 
 
 def dependence_figure(data: dict):

@@ -127,3 +127,17 @@ def expert_reliance_figure(reliance: dict,
                                texttemplate="%{text}"))
     fig.update_layout(title=title, height=max(260, 80 + 40 * len(tasks)), margin=dict(l=10, r=10, t=40, b=10))
     return fig
+
+
+def summary_figures(summary: dict) -> list:
+    """The figures of a global summary (`mtlrec.explain.api.global_summary`), in the Explain page's
+    order: importance per task, inputs x shared units, then those the model has (tower reliance,
+    gates, expert reliance)."""
+    figs = [importance_figure(summary["importance"]), heatmap_figure(summary["heatmap"])]
+    if "tower_reliance" in summary:
+        figs.append(tower_reliance_figure(summary["tower_reliance"]))
+    if "gates" in summary:
+        figs.append(gates_figure(summary["gates"]))
+    if "expert_reliance" in summary:
+        figs.append(expert_reliance_figure(summary["expert_reliance"]))
+    return figs

@@ -107,8 +107,9 @@ def _lime_package(game: CoalitionGame, names, n_samples: int, seed: int) -> tupl
                                   categorical_features=list(range(G)), discretize_continuous=False,
                                   random_state=int(seed))
         exp = ex.explain_instance(np.ones(G), game, num_features=G, num_samples=int(n_samples))
-    key = next(iter(exp.local_exp))
-    weights = {names[i]: float(w) for i, w in exp.local_exp[key]}
+    # regression mode: local_exp[1] is the fitted surrogate; local_exp[0] is its negation (lime keeps it
+    # for a two-sided plot), so reading the first key would flip every sign
+    weights = {names[i]: float(w) for i, w in exp.local_exp[1]}
     return {n: weights.get(n, 0.0) for n in names}, float(getattr(exp, "score", np.nan))
 
 
@@ -220,6 +221,20 @@ def lime_explanation(run, user, item, task: str | None = None, *, cls=None, n_sa
             "top_lime": top(lime_groups), "top_shap": top(shap_groups), "score": score,
             "model_evaluations": int(game.n_evals), "lime_ms": lime_ms,
             "elapsed_ms": (time.perf_counter() - t0) * 1000.0, "note": NOTE}
+
+
+def lime_all_tasks(run, user, item, *, classes: dict | None = None, n_samples: int = DEFAULT_SAMPLES,
+                   method: str = "lime", baseline: str = "background", explainer=None, background: int = 100,
+                   seed: int = 0) -> dict:
+    """LIME beside SHAP for every task of one recommendation: ``{task: lime_explanation(...)}``, all
+    against one explainer (the same background). ``classes`` {multi-label task: class name or index}:
+    the class each explains (default: the pair's most likely, as `explain_recommendation`)."""
+    from mtlrec.explain.api import make_explainer
+    ex = explainer or make_explainer(run, background, seed=seed)
+    return {t.name: lime_explanation(run, user, item, t.name, cls=(classes or {}).get(t.name),
+                                     n_samples=n_samples, method=method, baseline=baseline, explainer=ex,
+                                     seed=seed)
+            for t in run.tasks}
 
 
 def lime_figure(res: dict):

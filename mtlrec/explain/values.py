@@ -11,7 +11,8 @@
   items by the learned embedding, `similar_items`).
 * `probability_view` -- a logit waterfall in probability units (see its docstring).
 * `sensitive_flags` -- feature groups that look like protected attributes or proxies of
-  them (`SENSITIVE_PATTERNS`) and carry a large share of the explanation (`SENSITIVE_SHARE`).
+  them (`SENSITIVE_PATTERNS`) and carry a large share of the explanation (`SENSITIVE_SHARE`);
+  `sensitive_check` -- the check in words: which groups were checked, at what share, flagged or not.
 """
 from __future__ import annotations
 
@@ -243,15 +244,28 @@ def feature_values(run, user, item, feats: dict | None = None) -> dict:
     out = {}
     for g, fields in groups.items():
         vals = [_field_value(run, f, u, i, feats) for f in fields]
-        rec = {"text": "; ".join(v["text"] for v in vals), "fields": vals,
-               "sensitive": next((k for k in (sensitive_kind(f.name) for f in fields if f.name not in ID_FIELDS)
-                                  if k), None)}
+        rec = {"text": "; ".join(v["text"] for v in vals), "fields": vals, "sensitive": _group_kind(fields)}
         if len(vals) == 1 and vals[0]["field"] in ID_FIELDS:
             for key in ("support", "similar", "learned"):
                 if key in vals[0]:
                     rec[key] = vals[0].pop(key) if key == "similar" else vals[0][key]
         out[g] = rec
     return out
+
+
+def _group_kind(fields) -> str | None:
+    """The `SENSITIVE_PATTERNS` kind of a group's first sensitive-looking field (ids never are)."""
+    return next((k for k in (sensitive_kind(f.name) for f in fields if f.name not in ID_FIELDS) if k), None)
+
+
+def group_sensitivity(run) -> dict:
+    """Per feature group, whether its fields look sensitive, without a pair's values:
+    ``{group: {"sensitive": kind | None, "fields": [{"field": name}]}}`` (what `sensitive_flags` reads)."""
+    groups: dict[str, list] = {}
+    for f in run.dataset.fields:
+        groups.setdefault(f.group or f.name, []).append(f)
+    return {g: {"sensitive": _group_kind(fields), "fields": [{"field": f.name} for f in fields]}
+            for g, fields in groups.items()}
 
 
 def reason(group: str, info: dict | None, titles: int = 2) -> str:
@@ -340,4 +354,44 @@ def sensitive_flags(features: dict, tasks: dict, fused: dict | None = None,
                     "fields": [f["field"] for f in info["fields"]],
                     "note": SENSITIVE_NOTE if best >= threshold else ""})
     out.sort(key=lambda r: (not r["flagged"], -r["share"]))
+    return out
+
+
+def _share(s: float) -> str:
+    """A share of the explanation as the check states it: 35%, 4.2%, 0.03%."""
+    if s >= 0.095:
+        return f"{s:.0%}"
+    if s >= 0.0095:
+        return f"{s:.1%}"
+    return f"{100 * s:.1g}%" if s > 0 else "0%"
+
+
+def sensitive_check(flags: list[dict], threshold: float = SENSITIVE_SHARE) -> dict:
+    """What the sensitive-feature check looked at and found, also when nothing is flagged:
+    ``{"checked": [group], "looked_for": [kind of SENSITIVE_PATTERNS], "threshold", "flagged": [group],
+    "text"}`` (``flags``: `sensitive_flags`'s list). The text names every checked group with its
+    share and says whether it reached ``threshold``."""
+    looked_for = list(SENSITIVE_PATTERNS)
+    out = {"checked": [f["group"] for f in flags], "looked_for": looked_for, "threshold": float(threshold),
+           "flagged": [f["group"] for f in flags if f["flagged"]]}
+    bar = _share(threshold)
+    if not flags:
+        out["text"] = ("Sensitive-feature check: no feature group's name looks like a protected attribute or a "
+                       f"common proxy (looked for: {', '.join(looked_for)}), so nothing was flagged.")
+        return out
+
+    def one(f) -> str:
+        where = f" ({f['where']})" if f.get("where") else ""
+        return f"{f['group']} ({f['kind']}) at {_share(f['share'])}{where}"
+
+    hot = [one(f) for f in flags if f["flagged"]]
+    cold = [one(f) for f in flags if not f["flagged"]]
+    parts = []
+    if hot:
+        parts.append(f"{'; '.join(hot)} reach{'es' if len(hot) == 1 else ''} the {bar} that flags a group")
+    if cold:
+        verb = "is" if len(cold) == 1 else "are"
+        parts.append(f"{'; '.join(cold)} {verb} below {'it' if hot else f'the {bar} that flags a group'}")
+    out["text"] = ("Sensitive-feature check (share of the explanation, the largest over the tasks and the fused "
+                   "score): " + "; ".join(parts) + ".")
     return out

@@ -132,14 +132,17 @@ def dependence_section(run, run_dir: str, background: int) -> None:
                                 "default: the class most often positive in training")
     stamp = _stamp(run_dir)
     cache = st.session_state.setdefault(DEP_KEY, {})
-    key = (run_dir, group, colour, task, cls, 500, int(background), stamp)
-    if st.button("Draw the dependence plot", key="explain_dep_go", icon=":material/scatter_plot:",
+    b1, b2 = st.columns([1, 3], vertical_alignment="bottom")
+    rows = int(b1.number_input("Rows", 20, 2000, 500, 20, key=f"explain_dep_rows_{run_dir}",
+                               help="test pairs to plot; fewer rows leave a slow model more background rows"))
+    key = (run_dir, group, colour, task, cls, rows, int(background), stamp)
+    if b2.button("Draw the dependence plot", key="explain_dep_go", icon=":material/scatter_plot:",
                  disabled=key in cache):
         try:
             from mtlrec.explain.dependence import dependence_data
-            with st.spinner("SHAP values of 500 test rows ..."):
+            with st.spinner(f"SHAP values of {rows} test rows ..."):
                 cache[key] = dependence_data(run, group, None if colour == "(none)" else colour, task, cls=cls,
-                                             explainer=_explainer(run_dir, int(background), stamp))
+                                             n_rows=rows, explainer=_explainer(run_dir, int(background), stamp))
         except Exception as e:
             show_exception(e, "The dependence plot")
         else:
@@ -153,3 +156,5 @@ def dependence_section(run, run_dir: str, background: int) -> None:
     st.plotly_chart(dependence_figure(data), key="explain_dep_fig")
     st.caption(f"{data['n_rows']} test rows · {data['method']} SHAP over {data['background']} background rows · "
                f"{data['elapsed_ms'] / 1000:.1f} s")
+    if data.get("warning"):
+        st.warning(md_text(data["warning"]), icon=":material/warning:")

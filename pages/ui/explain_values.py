@@ -48,13 +48,17 @@ def units_caption(logits: bool) -> None:
 
 
 def sensitive_notes(res: dict) -> None:
-    """A warning per flagged sensitive-looking feature group (share of the explanation >= threshold)."""
+    """A warning per flagged sensitive-looking feature group (share of the explanation >= threshold),
+    and always what the check looked at: the groups checked, their shares and the threshold."""
     for s in res.get("sensitive") or []:
         if not s.get("flagged"):
             continue
         st.warning(f"**{md_text(s['group'])}** looks like a protected attribute or a proxy of one "
                    f"({md_text(s['kind'])}) and carries {s['share']:.0%} of the explanation "
                    f"({md_text(s['where'])}). {md_text(s['note'])}", icon=":material/policy:")
+    check = res.get("sensitive_check")
+    if check:
+        st.caption(md_text(check["text"]))
 
 
 def _fused_share(res: dict, group: str) -> str:

@@ -29,32 +29,48 @@ def _rank(r: int | None) -> str:
     return "seen (not in the list)" if r == 0 else f"#{r}"
 
 
+def _defaults_caption(defaults: dict) -> None:
+    """A new user: every value the form starts from, and how it was chosen."""
+    said = "; ".join(f"**{md_text(k)}** = {md_text(_value(d['value']))} ({md_text(d['how'])})"
+                     for k, d in defaults.items())
+    st.caption(f"A new user is known only by these features. Each one starts at a default — {said}. "
+               "Change any of them before scoring; the result says which values were left at their default.")
+
+
+def _value(v) -> str:
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
 def _form(run, run_dir: str, user: str | None, new: bool) -> dict | None:
-    """The feature form; the edits {feature: raw value} when submitted, else None."""
-    from mtlrec.whatif import categories, current_values, editable_fields
+    """The feature form; the edits {feature: raw value} when submitted, else None (only the values
+    that differ from where the form started: the user's own, or a new user's defaults)."""
+    from mtlrec.whatif import categories, current_values, default_values, editable_fields
     fields = editable_fields(run, "user")
     now = current_values(run, None if new else user)
+    defaults = default_values(run, "user") if new else {}
+    if new:
+        _defaults_caption(defaults)
     tag = f"{run_dir}_{'new' if new else user}"
     with st.form(key=f"whatif_form_{tag}", border=True):
         cols = st.columns(min(3, max(1, len(fields))))
         edits = {}
         for j, f in enumerate(fields):
             col = cols[j % len(cols)]
+            start = f"default: {defaults[f.name]['how']}" if new else f"user {user}'s own value: {now.get(f.name)}"
             if f.kind == "numeric":
                 edits[f.name] = col.number_input(md_text(f.name), value=float(now.get(f.name) or 0.0), format="%.3f",
-                                                 key=f"whatif_{tag}_{f.name}")
+                                                 key=f"whatif_{tag}_{f.name}", help=md_text(start))
             else:
                 options = list(categories(run, f.name, "user"))
                 cur = str(now.get(f.name))
                 edits[f.name] = col.selectbox(md_text(f.name), options,
                                               index=options.index(cur) if cur in options else 0,
-                                              key=f"whatif_{tag}_{f.name}")
+                                              key=f"whatif_{tag}_{f.name}", help=md_text(start))
         go = st.form_submit_button("Score the hypothetical user", icon=":material/science:", key=f"whatif_go_{tag}")
     if not go:
         return None
-    if new:
-        return edits
-    # an existing user: only what changed is an edit (unchanged values reproduce today's scores anyway)
+    # only what changed is an edit: unchanged values reproduce the start (the user's own values, or the
+    # new user's defaults -- which the result then names as defaults, with how each was chosen)
     return {k: v for k, v in edits.items()
             if (abs(float(v) - float(now[k])) > 1e-9 if isinstance(v, float) else str(v) != str(now[k]))}
 
@@ -107,16 +123,22 @@ def _compute(run, run_dir, user, item, edits, explainer) -> dict:
     return {"key": (run_dir, user, item), "edits": dict(edits), "top": top, "change": change, "explanation": expl}
 
 
+def _who(change: dict, edits: dict, filled: dict) -> str:
+    """'user 4 with age = 70', or a new user with every value, the defaults marked with how they were chosen."""
+    given = ", ".join(f"{k} = {_value(v)}" for k, v in edits.items())
+    if not change["new_user"]:
+        return f"user {change['user']} with {given or 'no feature changed'}"
+    left = "; ".join(f"{k} = {_value(v['value'])} ({v['how']})" for k, v in filled.items() if v["source"] == "default")
+    return ("a new user with " + (given or "no value chosen") + (f" — left at their default: {left}" if left else ""))
+
+
 def _show(res: dict, item: str) -> None:
     import pandas as pd
 
     from mtlrec.explain import figures as fig
     change, expl, top = res["change"], res["explanation"], res["top"]
-    edits = res["edits"]
-    who = "a new user" if change["new_user"] else f"user {change['user']}"
-    what = ", ".join(f"{k} = {v:g}" if isinstance(v, float) else f"{k} = {v}" for k, v in edits.items()) \
-        or "no feature changed"
-    st.warning(f"**Hypothetical — not saved.** {md_text(who)} with {md_text(what)}", icon=":material/science:")
+    st.warning(f"**Hypothetical — not saved.** {md_text(_who(change, res['edits'], expl.get('filled') or {}))}",
+               icon=":material/science:")
     before, after = change["before"], change["after"]
     rows = [{"": name, "before": _fmt(before["tasks"][name]) if before else "—", "after": _fmt(v)}
             for name, v in after["tasks"].items()]
@@ -135,6 +157,8 @@ def _show(res: dict, item: str) -> None:
                                **{t: _fmt(v) for t, v in r["tasks"].items()}} for r in top["items"]])
         st.table(frame, hide_index=True)
     st.success(md_text(expl["sentence"]))
+    if expl.get("sensitive_check"):
+        st.caption(md_text(expl["sensitive_check"]["text"]))
     fused = expl.get("fused")
     if fused:
         data = {"base_value": fused["base_value"], "output": fused["score"], "contributions": fused["contributions"]}

@@ -54,3 +54,31 @@ def test_explain_page_shows_pair_gates_lime_and_a_dependence_plot(job):
     no_exception(at, "dependence plot")
     assert any("SHAP value of age" in s for s in specs(at))
     assert len(specs(at)) == n + 2
+
+
+def _plain(md: str) -> str:
+    """Markdown of `md_text` as it reads (escapes and word joiners removed)."""
+    import re
+    return re.sub(r"\\(.)", r"\1", md).replace("\u2060", "")
+
+
+def test_explain_page_states_the_sensitive_check_and_warns_of_a_thin_background(job, monkeypatch):
+    """Issue 21 item 10: the sensitive-feature check says what it checked although nothing is flagged
+    here, and a dependence plot cut to 2 background rows (a slow model's time budget) says so."""
+    from mtlrec.explain import dependence as dep
+    from pages.ui.state import AppState
+    monkeypatch.setattr(dep, "TIME_BUDGET_S", 1e-6)
+    at = AppTest.from_file(APP, default_timeout=240)
+    at.session_state["mtlrec_state"] = AppState(jobs=[job])
+    at.session_state["explain_request"] = {"run_dir": str(job.run_dir), "user": "u4", "item": "i9"}
+    at.switch_page("pages/explain.py").run()
+    no_exception(at, "explain page")
+    check = [_plain(c.value) for c in at.caption if _plain(c.value).startswith("Sensitive-feature check")]
+    assert len(check) == 1 and "age (age) at " in check[0], [c.value for c in at.caption]
+    flagged = any("looks like a protected attribute" in w.value for w in at.warning)
+    assert ("reaches the 20%" in check[0]) == flagged
+    at.button(key="explain_dep_go").click().run()
+    no_exception(at, "dependence plot")
+    warned = [_plain(w.value) for w in at.warning if "background row" in w.value]
+    assert len(warned) == 1 and warned[0].startswith(f"Only {dep.MIN_BACKGROUND} background rows were used"), warned
+    assert any(f"over {dep.MIN_BACKGROUND} background rows" in c.value for c in at.caption)

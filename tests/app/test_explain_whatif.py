@@ -51,15 +51,21 @@ def _frame(at: AppTest, column: str):
     return frames[0]
 
 
-def test_what_if_section_scores_a_hypothetical_user_without_saving_anything(job):
+def _explain_page(job) -> AppTest:
+    """The Explain page of the job's run, for user u4 and item i9."""
     from pages.ui.state import AppState
-    rd = str(job.run_dir)
-    files = _files(Path(rd))
     at = AppTest.from_file(APP, default_timeout=240)
     at.session_state["mtlrec_state"] = AppState(jobs=[job])
-    at.session_state["explain_request"] = {"run_dir": rd, "user": "u4", "item": "i9"}
+    at.session_state["explain_request"] = {"run_dir": str(job.run_dir), "user": "u4", "item": "i9"}
     at.switch_page("pages/explain.py").run()
     assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_what_if_section_scores_a_hypothetical_user_without_saving_anything(job):
+    rd = str(job.run_dir)
+    files = _files(Path(rd))
+    at = _explain_page(job)
     assert any(s.value == "What if…" for s in at.subheader)
     n_charts = len(at.get("plotly_chart"))
     from pages.ui.workspace import _doc
@@ -97,3 +103,37 @@ def test_what_if_section_scores_a_hypothetical_user_without_saving_anything(job)
     assert set(change["before"]) == {"—"}
     assert _files(Path(rd)) == files                           # nothing written to the run folder
     assert json.dumps(_doc(at.session_state["mtlrec_state"]), sort_keys=True, default=str) == workspace
+
+
+def _plain(md: str) -> str:
+    """Markdown of `md_text` as it reads (escapes and word joiners removed)."""
+    import re
+    return re.sub(r"\\(.)", r"\1", md).replace("\u2060", "")
+
+
+def test_a_new_users_defaults_are_shown_and_named_after_scoring(job):
+    """Issue 21 item 10: a new user starts from defaults -- each shown with how it was chosen, and
+    the hypothetical result names the values left at their default."""
+    from mtlrec.runs import load_run
+    from mtlrec.whatif import default_values
+    rd = str(job.run_dir)
+    defaults = default_values(load_run(rd))
+    at = _explain_page(job)
+    at.radio(key=f"whatif_who_{rd}").set_value("a new user (features only)").run()
+    assert not at.exception, [e.value for e in at.exception]
+    said = [_plain(c.value).replace("**", "") for c in at.caption
+            if "Each one starts at a default" in _plain(c.value)]
+    assert len(said) == 1, [c.value for c in at.caption]
+    for name, d in defaults.items():
+        value = f"{d['value']:g}" if isinstance(d["value"], float) else d["value"]
+        assert f"{name} = {value} ({d['how']})" in said[0]
+    assert "most frequent" in defaults["occupation"]["how"] or "category" in defaults["occupation"]["how"]
+    age = at.number_input(key=f"whatif_{rd}_new_age")
+    assert _plain(age.help) == f"default: {defaults['age']['how']}"
+    age.set_value(24.0)
+    at.button(key=f"whatif_go_{rd}_new").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    banner = [_plain(w.value) for w in at.warning if "Hypothetical" in w.value]
+    occ = defaults["occupation"]
+    assert len(banner) == 1 and "a new user with age = 24" in banner[0]
+    assert f"left at their default: occupation = {occ['value']} ({occ['how']})" in banner[0], banner

@@ -1,0 +1,97 @@
+"""Output of the explanation commands: strict JSON (numpy values as plain numbers and lists, NaN and
+infinities as null -- never an invalid ``NaN`` token), errors as a message on stderr and, with
+``--json``, as ``{"error": ...}`` on stdout, and offline figure files (`mtlrec.report.figures_page`)."""
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+
+
+def json_ready(obj):
+    """``obj`` with numpy arrays/scalars as lists/numbers, tuples as lists, non-finite floats as None."""
+    if isinstance(obj, dict):
+        return {str(k): json_ready(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_ready(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return json_ready(obj.tolist())
+    if isinstance(obj, np.generic):
+        return json_ready(obj.item())
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if obj is None or isinstance(obj, (str, int, bool)):
+        return obj
+    return str(obj)
+
+
+def dumps(obj) -> str:
+    """One strict JSON document (`json_ready`)."""
+    return json.dumps(json_ready(obj), allow_nan=False)
+
+
+def fail(command: str, message, as_json: bool, code: int = 2) -> int:
+    """Say what failed (stderr; with ``as_json`` also ``{"error": ...}`` on stdout) and return ``code``."""
+    print(f"mtlrec {command}: {message}", file=sys.stderr)
+    if as_json:
+        print(dumps({"error": str(message)}))
+    return code
+
+
+def add_common(p, html: str | None = None) -> None:
+    """The arguments every explanation command has: --run, --seed, --json (and --html FILE: ``html``
+    says what it writes)."""
+    p.add_argument("--run", required=True, help="run folder written by 'python -m mtlrec train'")
+    p.add_argument("--seed", type=int, default=0, help="seed of the samples")
+    if html:
+        p.add_argument("--html", default=None, metavar="FILE", help=f"also write {html} to this HTML file")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def serve(command: str, as_json: bool, work, show) -> int:
+    """Run ``work()`` (-> the command's JSON object) under `attempt`; print the object as strict JSON
+    with ``as_json``, else ``show(obj)`` as text. The exit status."""
+    doc, code = attempt(command, as_json, work)
+    if code is not None:
+        return code
+    if as_json:
+        print(dumps(doc))
+    else:
+        show(doc)
+    return 0
+
+
+def attempt(command: str, as_json: bool, work):
+    """``(work(), None)``, or ``(None, exit status)`` after saying what failed -- never a traceback:
+    a DataError / TrainingError / ValueError / KeyError (an unknown user, item, group, task, class, a
+    bad setting) or a file that cannot be written: 2; anything else: 1."""
+    from mtlrec.errors import DataError, TrainingError
+    try:
+        return work(), None
+    except (DataError, TrainingError, ValueError, KeyError) as e:
+        return None, fail(command, e, as_json)
+    except OSError as e:
+        return None, fail(command, f"cannot write {e.filename}: {e.strerror}", as_json)
+    except Exception as e:  # noqa: BLE001 - say what failed
+        return None, fail(command, f"it failed: {e.__class__.__name__}: {e}", as_json, code=1)
+
+
+def load_run(command: str, path):
+    """The run folder ``path`` (`mtlrec.runs.load_run`); an interrupted, failed or still running run's
+    warning goes to stderr (its saved model is still used)."""
+    from mtlrec.runs import load_run as load
+    run = load(path)
+    if run.warning:
+        print(f"mtlrec {command}: warning: {run.warning}", file=sys.stderr)
+    return run
+
+
+def write_figures(path: str, title: str, figures: list, notes: list[str] = ()) -> int:
+    """Write the figures to ``path`` as one self-contained HTML page; its size in bytes."""
+    from mtlrec.report import figures_page
+    p = Path(path)
+    p.write_text(figures_page(title, figures, list(notes)), encoding="utf-8")
+    return p.stat().st_size
