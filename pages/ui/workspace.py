@@ -155,7 +155,7 @@ def restore_or_start(prepare=None) -> None:
     elif state.ws_conflict is None:
         version, saved_at = ws.saved_version(state.ws_id)
         if version and version != state.ws_version:
-            state.ws_conflict = {"version": version, "saved_at": saved_at}
+            state.ws_conflict = {"version": version, "saved_at": saved_at, "new": True}
     if state.ws_conflict is not None:
         _conflict_banner(prepare)
     if st.query_params.get("ws") != state.ws_id:
@@ -185,7 +185,7 @@ def save_if_changed() -> None:
             state.ws_version = ws.save(state.ws_id, doc, expect=state.ws_version)
             state.ws_sig = sig
         except ws.WorkspaceConflict as e:
-            state.ws_conflict = {"version": e.version, "saved_at": e.saved_at}
+            state.ws_conflict = {"version": e.version, "saved_at": e.saved_at, "new": True}
             st.rerun()                                  # the banner at the top of the page, now
         except (OSError, TypeError, ValueError) as e:   # never break the page for a save
             _LOG.warning("workspace %s not saved: %r", state.ws_id, e)
@@ -213,6 +213,9 @@ def _conflict_banner(prepare) -> None:
     box.warning(f"**This workspace was changed in another tab or window** (saved at {when}). This tab still "
                 "shows its own version, and its changes are not saved until you choose, so that neither "
                 "version is lost.", icon=":material/sync_problem:")
+    if state.ws_conflict.pop("new", False):       # seen wherever the page is scrolled to
+        st.toast("Another tab changed this workspace: choose at the top of the page.",
+                 icon=":material/sync_problem:")
     c = box.columns(3)
     if c[0].button("Load the newer version", key="ws_conflict_load", type="primary",
                    help="show the version the other tab saved (this tab's unsaved changes are dropped)"):

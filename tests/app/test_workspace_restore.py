@@ -86,7 +86,7 @@ def test_a_reload_without_the_kept_dataset_prepares_it_again_and_the_run_starts(
     before = state_of(at)
     before.train.update(epochs=1, batch_size=4096)
     at.run()
-    shutil.rmtree(ws.workspaces_root() / before.ws_id / "prepared")
+    shutil.rmtree(ws.workspaces_root() / before.ws_id / "prepared", ignore_errors=True)
     again = _reload(before.ws_id, "pages/model.py")
     after = state_of(again)
     assert after.dataset is not None and _same_dataset(after.dataset, before.dataset)
