@@ -95,10 +95,12 @@ class AppState:
         return out
 
     def forget_run(self, run_dir: str) -> None:
-        """A run folder was deleted: drop it from the opened runs and the selection."""
+        """A run folder was deleted: drop it from the opened runs, the selection and the explained pair."""
         self.opened_runs = [r for r in self.opened_runs if r != str(run_dir)]
         if self.selected_run == str(run_dir):
             self.selected_run = None
+        if (self.explain_pair or {}).get("run_dir") == str(run_dir):
+            self.explain_pair = None
 
     def job_for(self, run_dir: str | None):
         for job in self.jobs:
