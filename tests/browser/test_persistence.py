@@ -1,5 +1,7 @@
 """What a visitor built outlives the tab and the server, in real Chromium:
-1. a reload (F5) mid-configuration finds the dataset and the configuration still there;
+1. a reload (F5) and a server restart find the uploaded data, the prepared dataset with its derived
+   label, the tasks and the settings exactly as they were; two tabs on one workspace are told of
+   each other's saves and lose nothing;
 2. a run trained before the server started (by another process: the sample data, as the Train
    page trains it) is in the Runs page of a new server process, and Results, Recommendations and
    Explain work on it. (Training in the browser is the main journey's, test_browser_app.py.)"""
@@ -20,24 +22,6 @@ def _set_number(page, label: str, value: str) -> None:
     box.fill(value)
     box.press("Enter")
     drv.wait_idle(page)
-
-
-def test_reload_keeps_dataset_and_configuration(app_url, context):
-    page = context.new_page()
-    drv.open_app(page, app_url)
-    page.get_by_role("button", name="Load sample & configure").click()
-    drv.wait_title(page, "Train")
-    drv.go(page, "Tasks & model")
-    _set_number(page, "Epochs", "3")
-    _set_number(page, "Batch size", "2048")
-    assert re.search(r"[?&]ws=[0-9a-f]{32}", page.url), page.url
-    drv.wait_saved(page, lambda doc: doc["train"].get("epochs") == 3 and doc["train"].get("batch_size") == 2048)
-    page.reload()
-    drv.wait_title(page, "Tasks & model")
-    expect(page.get_by_label("Epochs", exact=True)).to_have_value("3")
-    expect(page.get_by_label("Batch size", exact=True)).to_have_value("2048")
-    expect(page.locator('[data-testid="stSidebar"]')).to_contain_text("60,000 interactions")
-    drv.assert_no_exception(page, "after the reload")
 
 
 @pytest.fixture
@@ -128,6 +112,12 @@ def _tasks_page(page, full: bool = True) -> list[str]:
     return [box.input_value() for box in page.get_by_label("Task name", exact=True).all()]
 
 
+def _same_settings(page) -> None:
+    expect(page.get_by_label("Epochs", exact=True)).to_have_value("3")
+    expect(page.get_by_label("Batch size", exact=True)).to_have_value("2048")
+    expect(page.locator('[data-testid="stSidebar"]')).to_contain_text("450 interactions · prepared")
+
+
 def test_reload_and_restart_bring_back_the_prepared_dataset_its_derived_label_and_tasks(
         server_factory, browser, tmp_path, artifacts):
     """MovieLens 100K files uploaded, like = rating >= 4 derived on Data, prepared, a task on every label:
@@ -163,7 +153,10 @@ def test_reload_and_restart_bring_back_the_prepared_dataset_its_derived_label_an
                 break
         tasks = _tasks_page(page, full=False)
         assert "like" in tasks, tasks
-        doc = drv.wait_saved(page, lambda d: "like" in [t["name"] for t in d["tasks"]])
+        _set_number(page, "Epochs", "3")
+        _set_number(page, "Batch size", "2048")
+        doc = drv.wait_saved(page, lambda d: "like" in [t["name"] for t in d["tasks"]]
+                             and d["train"].get("epochs") == 3 and d["train"].get("batch_size") == 2048)
         assert [t["name"] for t in doc["tasks"]] == tasks
         wid = re.search(r"[?&]ws=([0-9a-f]{32})", page.url).group(1)
 
@@ -171,6 +164,7 @@ def test_reload_and_restart_bring_back_the_prepared_dataset_its_derived_label_an
         drv.wait_title(page, "Tasks & model")
         assert _prepared_text(page) == before
         assert _tasks_page(page) == tasks
+        _same_settings(page)
         drv.assert_no_exception(page, "after the reload")
 
         drv.stop_server(proc)                                      # a server restart
@@ -179,6 +173,7 @@ def test_reload_and_restart_bring_back_the_prepared_dataset_its_derived_label_an
         drv.wait_title(page, "Data")
         assert _prepared_text(page) == before
         assert _tasks_page(page) == tasks
+        _same_settings(page)
         drv.assert_no_exception(page, "after the restart")
         drv.shot(page, artifacts / "restore-prepared-after-restart.png")
     finally:
