@@ -13,6 +13,7 @@ import uuid
 
 import streamlit as st
 
+from pages.ui.actions import prepare_dataset
 from pages.ui.sidebar import sidebar
 from pages.ui.state import mark_app_ran
 from pages.ui.workspace import restore_or_start, save_if_changed
@@ -33,7 +34,7 @@ PAGES = [
 
 page = st.navigation(PAGES)
 mark_app_ran()
-restore_or_start()          # ?ws=<id>: the visitor's saved dataset, configuration and runs
+restore_or_start(prepare_dataset)   # ?ws=<id>: the visitor's saved dataset, configuration and runs
 sidebar()
 try:
     page.run()

@@ -127,11 +127,15 @@ def default_tasks(spec, max_tasks: int = 3) -> list[dict]:
             for col, t in labels[:max_tasks]]
 
 
-def available_labels(spec, dataset=None) -> dict[str, str]:
-    """Label name -> task type: from the prepared dataset when there is one, else from the spec."""
+def available_labels(spec, dataset=None, prep=None) -> dict[str, str]:
+    """Label name -> task type: from the prepared dataset when there is one, else the labels
+    preparation will give (the spec's, the derived labels of ``prep``: `mtlrec.prep.pipeline.label_types`)."""
     if dataset is not None:
         return {lab.name: lab.task_type for lab in dataset.labels}
-    return dict(spec.labels) if spec is not None else {}
+    if spec is None:
+        return {}
+    from mtlrec.prep.pipeline import label_types
+    return label_types(spec, prep)
 
 
 def metrics_for(task_type: str) -> list[str]:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from pages.ui import explain_pair as pairs
 from pages.ui import explain_values as xv
 from pages.ui.actions import load_run_cached, open_run
 from pages.ui.explain_whatif import render_whatif
@@ -52,21 +53,6 @@ def _stamp(run_dir: str) -> float:
     return p.stat().st_mtime if p.exists() else 0.0
 
 
-def _runs(state, request: dict | None) -> list[str]:
-    runs = list(state.finished_run_dirs())
-    if request and request.get("run_dir") and request["run_dir"] not in runs \
-            and (Path(request["run_dir"]) / "model.pt").exists():
-        runs.insert(0, request["run_dir"])
-    return runs
-
-
-def _index(options: list[str], value, default: int = 0) -> int:
-    try:
-        return options.index(str(value))
-    except ValueError:
-        return default
-
-
 state = get_state()
 st.title("Explain a recommendation")
 st.caption("SHAP values per feature group: each task's waterfall goes from the base value (the mean over a "
@@ -75,18 +61,16 @@ st.caption("SHAP values per feature group: each task's waterfall goes from the b
            "multi-label task (the logit one toggle away), in the **label's units** for a regression task "
            "(e.g. rating points).")
 
-request = st.session_state.get("explain_request")
-runs = _runs(state, request)
+pairs.take_request()                 # the Explain button on Recommendations: its pair
+runs = pairs.runs_with_pair(state.finished_run_dirs())
 if not runs:
     st.info("No finished run in this session yet: train a model on **Train**, then open a recommendation's "
             "**Explain** button (or come back here).")
     st.stop()
 
 try:
-    want_run = request.get("run_dir") if request else state.selected_run
     r1, r2 = st.columns([4, 1])
-    run_dir = r1.selectbox("Run", runs, index=_index(runs, want_run), format_func=lambda p: Path(p).name,
-                           key="explain_run")
+    run_dir = pairs.pick_run(r1, runs)
     background = int(r2.number_input("Background rows", 10, 1000, 100, 10, key="explain_background",
                                      help="training rows the SHAP base value is averaged over"))
     run = open_run(run_dir)
@@ -114,13 +98,8 @@ def local_view() -> None:
             and len(ds.item_info) == len(items):
         titles = dict(zip(items, ds.item_info["title"].astype(str)))
     c1, c2 = st.columns([2, 3])
-    same_run = bool(request) and request.get("run_dir") == run_dir
-    user = c1.selectbox(f"User ({len(users):,}; type to search)", users,
-                        index=_index(users, request.get("user") if same_run else None), key=f"explain_user_{run_dir}")
-    item = c2.selectbox(f"Item ({len(items):,})", items,
-                        index=_index(items, request.get("item") if same_run else None),
-                        format_func=lambda i: f"{i} — {titles[i]}" if i in titles else i,
-                        key=f"explain_item_{run_dir}")
+    user, item = pairs.pick_pair(run_dir, users, items, c1, c2,
+                                 item_label=lambda i: f"{i} — {titles[i]}" if i in titles else i)
     fusable = [t.name for t in run.tasks if t.type in ("binary", "regression")]
     weights: dict[str, float] = {}
     if fusable:

@@ -15,6 +15,7 @@ from mtlrec.workflow import DEFAULT_TRAIN, architectures, available_labels, metr
 from pages.ui.actions import prepare_dataset
 from pages.ui.dependence import task_dependence_warning
 from pages.ui.formulas import show_equations
+from pages.ui.messages import md_text
 from pages.ui.sidebar import device_label
 from pages.ui.state import ensure_app_navigation, get_state, need_data
 
@@ -25,7 +26,7 @@ st.title("Tasks & model")
 if not need_data("Tasks & model"):
     st.stop()
 
-labels = available_labels(state.spec, state.dataset)
+labels = available_labels(state.spec, state.dataset, state.prep)   # derived labels known before Prepare
 ctr = state.counter
 
 # ---------------------------------------------------------------------------- tasks
@@ -45,10 +46,18 @@ for i, t in enumerate(state.tasks):
                                key=f"task_type_{uid}_{ctr}",
                                help="binary: yes/no (click); regression: a number (rating); multilabel: "
                                     "several classes at once (genres)")
-    opts = [n for n, tt in labels.items() if tt == t["type"]] or ["(no label of this type)"]
-    cur = t.get("label") if t.get("label") in opts else opts[0]
-    t["label"] = c[2].selectbox("Label", opts, index=opts.index(cur), key=f"task_label_{uid}_{t['type']}_{ctr}",
-                                help="the column (label role on Data) this task learns to predict")
+    opts = [n for n, tt in labels.items() if tt == t["type"]]
+    if t.get("label") and t["label"] not in labels:     # kept and shown as missing, never replaced unasked
+        opts.append(t["label"])
+    if opts:
+        cur = t.get("label") if t.get("label") in opts else opts[0]
+        t["label"] = c[2].selectbox("Label", opts, index=opts.index(cur), key=f"task_label_{uid}_{t['type']}_{ctr}",
+                                    format_func=lambda n: n if n in labels else f"{n} (not in the data)",
+                                    help="the column (label role on Data) this task learns to predict")
+    else:       # shown, never written into the task
+        c[2].selectbox("Label", [f"(no {t['type']} label)"], disabled=True, key=f"task_label_{uid}_{t['type']}_{ctr}",
+                       help=f"the data has no {t['type']} label: change the task's type, or give a column "
+                            "that label role (or add a derived label) on Data")
     t["weight"] = c[3].slider("Loss weight", 0.0, 5.0, float(t.get("weight", 1.0)), 0.1,
                               key=f"task_weight_{uid}_{ctr}",
                               help="w_i in the loss L = Σ_i w_i L_i + …: how much this task pulls on the "
@@ -66,19 +75,28 @@ if remove is not None:
     st.rerun()
 
 free = [n for n in labels if n not in {t.get("label") for t in state.tasks}]
-if st.button("Add task", icon=":material/add:", key="task_add", disabled=not free):
+no_add = None if free else ("every label already has a task" if labels else "the data has no label yet")
+if st.button("Add task", icon=":material/add:", key="task_add", disabled=not free,
+             help=f"Off: {no_add}" if no_add else f"a task on the label {free[0]}"):
     name = free[0]
     ttype = labels[name]
     state.tasks.append({"name": name, "type": ttype, "label": name, "weight": 1.0,
                         "metric": DEFAULT_METRIC[ttype], "_uid": uuid.uuid4().hex[:8]})
     st.rerun()
+if no_add:
+    st.caption(f"Add task is off: {no_add}. A new task needs a label of its own: give a column a label role "
+               "or add a derived label (e.g. like = rating ≥ 4) on **Data**.")
 names = [t["name"] for t in state.tasks]
 if not state.tasks:
     st.warning("Add at least one task.")
 elif len(set(names)) != len(names):
     st.error("Task names must be unique.")
-elif any(t["label"] not in labels for t in state.tasks):
-    st.error("A task has no label of its type: change its type, or give a column that label role on Data.")
+for t in state.tasks:
+    lab = t.get("label")
+    if labels.get(lab) != t.get("type"):
+        is_what = f"is a {labels[lab]} label" if lab in labels else "is not in the data"
+        st.error(f"Task {md_text(t.get('name'))} needs a {t.get('type')} label, and its label {md_text(lab)} "
+                 f"{is_what}: change the task's type or label, or give a column that label role on Data.")
 
 ws = weightings()
 cur_w = state.train.get("weighting", "static")

@@ -166,6 +166,22 @@ def _owner(spec, col: str, owner: str, tables: _Tables) -> str:
     return owner
 
 
+def label_types(spec, config=None) -> dict[str, str]:
+    """The labels `prepare` gives (name -> task type), known before preparing: the spec's labels,
+    the derived labels of ``config`` (binary) and, with negative sampling, the implicit-feedback
+    label ("interaction" when the data has no binary label, else ``config.negative_label``). Pages use
+    it to offer a task on a derived label before (or without) a prepared dataset."""
+    config = config if config is not None else PrepConfig()
+    out = {str(k): str(v) for k, v in spec.labels.items()}
+    for d in config.derived_labels:
+        out.setdefault(str(d["name"]), "binary")
+    if float(config.negative_ratio) > 0:
+        neg = config.negative_label or ("" if "binary" in out.values() else "interaction")
+        if neg:
+            out.setdefault(neg, "binary")
+    return out
+
+
 def prepare(raw, spec, config: PrepConfig | dict | None = None, *, text_encoder: Callable | None = None,
             progress: Callable[[str, float], None] | None = None, validation=None,
             release_input: bool = False) -> PreparedDataset:

@@ -105,6 +105,9 @@ def start_training(processes: int = 1):
     state = get_state()
     cfg = build_run_config(spec=state.spec, prep=state.prep, tasks=state.tasks, model=state.model,
                            train=state.train, text=state.text, source=state.source)
+    if state.dataset is not None:       # a task without its label: said now, not by the run seconds later
+        from mtlrec.tasks import tasks_from_config
+        tasks_from_config(cfg.tasks, state.dataset)
     from mtlrec.training.rundir import default_run_dir
     run_dir = default_run_dir(cfg.arch, root=os.environ.get("MTLREC_RUNS_DIR", "runs"), name=cfg.name)
     job = TrainingJob(cfg, run_dir, dataset=state.dataset, processes=processes)

@@ -8,7 +8,8 @@ threads never call ``st.*``; pages read ``job.snapshot()``.
 
 Cross-page requests:
 * ``st.session_state["explain_request"] = {"run_dir", "user", "item"}`` then
-  ``st.switch_page("pages/explain.py")`` opens the explanation of one recommendation.
+  ``st.switch_page("pages/explain.py")`` opens the explanation of one recommendation (Explain copies
+  it into ``AppState.explain_pair``, which the workspace keeps: a reload explains the same pair).
 """
 from __future__ import annotations
 
@@ -48,10 +49,14 @@ class AppState:
     jobs: list = field(default_factory=list)          # mtlrec.jobs.TrainingJob, newest last
     selected_run: str | None = None                   # run_dir of the run shown on Train/Results/Recommend
     rec_user: str | None = None                       # the user picked on Recommendations
+    explain_pair: dict | None = None                  # {run_dir, user, item} explained on Explain
     opened_runs: list = field(default_factory=list)   # run folders opened from the Runs page, newest last
     ws_id: str | None = None                          # the workspace (?ws= in the URL; pages/ui/workspace.py)
     ws_files: list | None = None                      # stored names of the uploaded files of the workspace
     ws_sig: str | None = None                         # digest of the last saved workspace
+    ws_version: int = 0                               # version of workspace.json this tab loaded / saved
+    ws_conflict: dict | None = None                   # {version, saved_at}: another tab saved a newer one
+    ws_dataset: str | None = None                     # key of the prepared dataset kept in the workspace
     counter: int = 0                                   # bumps widget keys when a workspace is loaded
     suggested_spec: Any = None                         # the roles suggested when the data was loaded
     upload_sig: tuple | None = None                    # (name, size) of the files last uploaded
@@ -90,10 +95,12 @@ class AppState:
         return out
 
     def forget_run(self, run_dir: str) -> None:
-        """A run folder was deleted: drop it from the opened runs and the selection."""
+        """A run folder was deleted: drop it from the opened runs, the selection and the explained pair."""
         self.opened_runs = [r for r in self.opened_runs if r != str(run_dir)]
         if self.selected_run == str(run_dir):
             self.selected_run = None
+        if (self.explain_pair or {}).get("run_dir") == str(run_dir):
+            self.explain_pair = None
 
     def job_for(self, run_dir: str | None):
         for job in self.jobs:
@@ -133,6 +140,18 @@ def get_state() -> AppState:
         st.session_state[STATE_KEY] = s
     return s
 
+def new_state(**fields) -> AppState:
+    """A fresh AppState for this browser session (replacing its old one), with ``fields`` set."""
+    s = AppState(**fields)
+    st.session_state[STATE_KEY] = s
+    return s
+
+
+def set_state(s: AppState) -> None:
+    """Make ``s`` this browser session's AppState again (e.g. after a failed reload)."""
+    st.session_state[STATE_KEY] = s
+
+
 def snap_get(snap, key, default=None):
     """Read a field of a job snapshot, whether it is a dict or an object."""
     if snap is None:
@@ -163,8 +182,10 @@ def explain_page_exists() -> bool:
     return (ROOT / EXPLAIN_PAGE).is_file()
 
 def request_explanation(run_dir: str, user, item) -> None:
-    """Open the Explain page on one (user, item) recommendation of one run."""
-    st.session_state["explain_request"] = {"run_dir": str(run_dir), "user": str(user), "item": str(item)}
+    """Open the Explain page on one (user, item) recommendation of one run (the workspace keeps the pair)."""
+    pair = {"run_dir": str(run_dir), "user": str(user), "item": str(item)}
+    get_state().explain_pair = dict(pair)
+    st.session_state["explain_request"] = pair
     if explain_page_exists():
         st.switch_page(EXPLAIN_PAGE)
 

@@ -1,10 +1,18 @@
 """The visitor's workspace survives a reload: it is saved on disk (``mtlrec.workspace``) and named
 in the URL (``?ws=<id>``), so F5, a bookmark or a server restart brings the visitor back to the same
-dataset, configuration and runs. A new tab without the id gets a new, isolated workspace.
+dataset, configuration, prepared dataset, runs and selections (the run, the Recommendations user,
+the explained pair). A new tab without the id gets a new, isolated workspace.
 
-app.py calls `restore_or_start` before the page and `save_if_changed` after it. Training jobs are
-also kept per workspace in this server process, so a reload during training finds the running job
+app.py calls `restore_or_start` before the page and `save_if_changed` after it. The prepared dataset
+is kept in the workspace under its key (data, roles, options, text settings) and loaded from there;
+it is prepared again only when that copy is missing or no longer matches. Training jobs are also
+kept per workspace in this server process, so a reload during training finds the running job
 (after a server restart its folder is on Runs, interrupted or finished).
+
+Two tabs on one workspace: every save names the version this tab loaded; when the other tab saved
+since, nothing is written, and this tab says so at the top of the page and lets the visitor load
+the newer version, keep this tab's (replacing the other) or keep both (this tab becomes a new
+workspace). Nothing is lost silently either way.
 """
 from __future__ import annotations
 
@@ -12,11 +20,12 @@ import hashlib
 import json
 import logging
 import threading
+import time
 from pathlib import Path
 
 import streamlit as st
 
-from pages.ui.state import apply_workspace, get_state
+from pages.ui.state import apply_workspace, get_state, new_state, set_state
 
 _JOBS: dict[str, list] = {}          # workspace id -> its TrainingJobs, for this server process
 _JOBS_LOCK = threading.Lock()
@@ -24,17 +33,23 @@ _LOG = logging.getLogger("mtlrec.workspace")
 
 
 def _doc(state) -> dict:
+    from mtlrec.workflow import clean_tasks
     runs = [str(j.run_dir) for j in state.jobs if getattr(j, "run_dir", None)]
     return {
         "source": state.source,
         "sample": bool(state.source) and str(state.source).startswith("sample"),
-        "upload": state.ws_files,
+        "upload": state.ws_files, "data_uid": state.data_uid,
         "spec": state.spec.to_dict() if state.spec is not None else None,
         "prep": state.prep.to_dict() if state.prep is not None else None,
-        "tasks": state.tasks, "model": state.model, "train": state.train, "text": state.text,
+        "prepared": state.dataset_key if state.dataset is not None else None,
+        "tasks": clean_tasks(state.tasks), "model": state.model, "train": state.train, "text": state.text,
         "runs": runs, "opened_runs": list(state.opened_runs), "selected_run": state.selected_run,
-        "rec_user": state.rec_user,
+        "rec_user": state.rec_user, "explain_pair": state.explain_pair,
     }
+
+
+def _sig(doc: dict) -> str:
+    return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def remember_upload(files: list[tuple[str, bytes]]) -> None:
@@ -49,22 +64,51 @@ def remember_upload(files: list[tuple[str, bytes]]) -> None:
             state.ws_files = None
 
 
-def _restore(ws_id: str) -> None:
+def _restore_data(ws_id: str, doc: dict) -> None:
     from mtlrec import workspace as ws
-    from mtlrec.data.roles import DataSpec
-    from mtlrec.prep import PrepConfig
     from mtlrec.workflow import sample_workspace, uploaded_workspace
     state = get_state()
-    doc = ws.load(ws_id)
     if doc.get("sample"):
         apply_workspace(sample_workspace())
     elif doc.get("upload"):
-        files = ws.load_files(ws_id)
+        files = ws.load_files(ws_id, ref=doc["upload"])
         if files:
             apply_workspace(uploaded_workspace(files))
             state.ws_files = doc.get("upload")
+
+
+def _restore_dataset(ws_id: str, doc: dict, prepare) -> None:
+    """The prepared dataset the workspace names: its kept copy when the key still matches (no
+    preparation), else prepared again (``prepare``: pages.ui.actions.prepare_dataset)."""
+    from mtlrec import workspace as ws
+    from mtlrec.workflow import dataset_key, effective_spec
+    state = get_state()
+    key = doc.get("prepared")
+    if not key or state.raw is None:
+        return
+    if key == dataset_key(effective_spec(state.spec, state.text), state.prep, state.text, state.data_uid):
+        ds = ws.load_dataset(ws_id, key)
+        if ds is not None:
+            state.dataset, state.dataset_key, state.ws_dataset = ds, key, key
+            return
+    if prepare is not None:
+        box = st.empty()
+        with box.container():
+            ok = prepare()
+        if ok:
+            box.empty()
+
+
+def _restore(ws_id: str, prepare=None) -> None:
+    from mtlrec import workspace as ws
+    from mtlrec.data.roles import DataSpec
+    from mtlrec.prep import PrepConfig
+    state = get_state()
+    doc = ws.load(ws_id)
+    _restore_data(ws_id, doc)
     if state.raw is not None:
         state.source = doc.get("source") or state.source
+        state.data_uid = doc.get("data_uid") or state.data_uid      # the same data: the same dataset key
         if doc.get("spec"):
             state.spec = DataSpec.from_dict(doc["spec"])
         if doc.get("prep"):
@@ -80,24 +124,40 @@ def _restore(ws_id: str) -> None:
     state.opened_runs = list(dict.fromkeys(finished))
     state.selected_run = doc.get("selected_run")
     state.rec_user = doc.get("rec_user")
+    pair = doc.get("explain_pair")
+    state.explain_pair = {k: str(pair[k]) for k in ("run_dir", "user", "item") if pair.get(k) is not None} \
+        if isinstance(pair, dict) else None
+    state.ws_version = int(doc.get("version") or 0)
+    _restore_dataset(ws_id, doc, prepare)
+    state.ws_sig = _sig(_doc(state))            # restored as saved: nothing to write back
 
 
-def restore_or_start() -> None:
-    """Give this browser session its workspace: the one its URL names (restored from disk), or a new one."""
+def restore_or_start(prepare=None) -> None:
+    """Give this browser session its workspace: the one its URL names (restored from disk), or a new one.
+    Later runs of the session check that no other tab saved the workspace meanwhile (else a banner
+    at the top of the page lets the visitor choose). ``prepare``: prepares the dataset again when
+    the workspace's kept copy is missing (pages.ui.actions.prepare_dataset)."""
     from mtlrec import workspace as ws
     state = get_state()
     if state.ws_id is None:
         wanted = st.query_params.get("ws")
         if wanted and ws.exists(wanted):
             try:
-                _restore(wanted)
+                _restore(wanted, prepare)
                 state.ws_id = wanted
                 state.counter += 1                       # widgets show the restored values
             except Exception as e:                       # a damaged workspace: a clean start, said once
                 _LOG.warning("workspace %s could not be restored: %r", wanted, e)
+                state = new_state(counter=state.counter + 1)
                 st.toast("Your saved workspace could not be restored; a new one was started.")
         if state.ws_id is None:
             state.ws_id = ws.new_workspace_id()
+    elif state.ws_conflict is None:
+        version, saved_at = ws.saved_version(state.ws_id)
+        if version and version != state.ws_version:
+            state.ws_conflict = {"version": version, "saved_at": saved_at, "new": True}
+    if state.ws_conflict is not None:
+        _conflict_banner(prepare)
     if st.query_params.get("ws") != state.ws_id:
         st.query_params["ws"] = state.ws_id
 
@@ -111,18 +171,95 @@ def register_job(job) -> None:
 
 
 def save_if_changed() -> None:
-    """Write the workspace when anything in it changed since the last save (cheap otherwise)."""
+    """Write the workspace when anything in it changed since the last save (cheap otherwise), unless
+    another tab saved it since this one loaded it: then nothing is written and the page says so."""
     from mtlrec import workspace as ws
     state = get_state()
-    if not state.ws_id or state.raw is None and not state.jobs and not state.opened_runs:
+    if not state.ws_id or state.ws_conflict is not None \
+            or state.raw is None and not state.jobs and not state.opened_runs:
         return
     doc = _doc(state)
-    sig = hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
-    if sig == state.ws_sig:
-        return
-    try:
-        ws.save(state.ws_id, doc)
-        state.ws_sig = sig
-    except (OSError, TypeError, ValueError) as e:       # never break the page for a save
-        _LOG.warning("workspace %s not saved: %r", state.ws_id, e)
+    sig = _sig(doc)
+    if sig != state.ws_sig:
+        try:
+            state.ws_version = ws.save(state.ws_id, doc, expect=state.ws_version)
+            state.ws_sig = sig
+        except ws.WorkspaceConflict as e:
+            state.ws_conflict = {"version": e.version, "saved_at": e.saved_at, "new": True}
+            st.rerun()                                  # the banner at the top of the page, now
+        except (OSError, TypeError, ValueError) as e:   # never break the page for a save
+            _LOG.warning("workspace %s not saved: %r", state.ws_id, e)
+    _keep_dataset(state)
 
+
+def _keep_dataset(state) -> None:
+    """Keep the prepared dataset in the workspace (once per key), so that a reload loads it."""
+    from mtlrec import workspace as ws
+    if state.dataset is None or not state.dataset_key or state.ws_dataset == state.dataset_key:
+        return
+    state.ws_dataset = state.dataset_key                # tried once per key, even when the disk is full
+    try:
+        ws.save_dataset(state.ws_id, state.dataset, state.dataset_key)
+    except (OSError, ValueError) as e:                  # a reload then prepares again
+        _LOG.warning("prepared dataset of workspace %s not kept: %r", state.ws_id, e)
+
+
+# ---------------------------------------------------------------------------- two tabs, one workspace
+def _conflict_banner(prepare) -> None:
+    state = get_state()
+    at = state.ws_conflict.get("saved_at")
+    when = time.strftime("%H:%M:%S", time.localtime(float(at))) if at else "a moment ago"
+    box = st.container(border=True, key="ws_conflict")
+    box.warning(f"**This workspace was changed in another tab or window** (saved at {when}). This tab still "
+                "shows its own version, and its changes are not saved until you choose, so that neither "
+                "version is lost.", icon=":material/sync_problem:")
+    if state.ws_conflict.pop("new", False):       # seen wherever the page is scrolled to
+        st.toast("Another tab changed this workspace: choose at the top of the page.",
+                 icon=":material/sync_problem:")
+    c = box.columns(3)
+    if c[0].button("Load the newer version", key="ws_conflict_load", type="primary",
+                   help="show the version the other tab saved (this tab's unsaved changes are dropped)"):
+        _load_newer(prepare)
+    if c[1].button("Keep this tab's version", key="ws_conflict_keep",
+                   help="save this tab's version over the other one (the other tab is told in turn)"):
+        _keep_mine()
+    if c[2].button("Keep both: this tab as a new workspace", key="ws_conflict_fork",
+                   help="this tab continues in a copy with its own link; the other tab keeps the original"):
+        _fork()
+
+
+def _load_newer(prepare) -> None:
+    old = get_state()
+    new_state(ws_id=old.ws_id, counter=old.counter + 1)
+    try:
+        _restore(old.ws_id, prepare)
+    except Exception as e:          # the newer version is damaged: keep this tab's, unsaved, and say so
+        _LOG.warning("workspace %s could not be loaded: %r", old.ws_id, e)
+        set_state(old)
+        st.toast("The newer version could not be loaded; this tab keeps its own.")
+        return
+    st.rerun()
+
+
+def _keep_mine() -> None:
+    from mtlrec import workspace as ws
+    state = get_state()
+    doc = _doc(state)
+    state.ws_version = ws.save(state.ws_id, doc, expect=None)
+    state.ws_sig, state.ws_conflict = _sig(doc), None
+    st.rerun()
+
+
+def _fork() -> None:
+    from mtlrec import workspace as ws
+    state = get_state()
+    old_id, state.ws_id = state.ws_id, ws.copy(state.ws_id)
+    with _JOBS_LOCK:
+        _JOBS[state.ws_id] = list(_JOBS.get(old_id, []))
+    state.ws_dataset = None                     # the copy may hold the other tab's prepared dataset
+    doc = _doc(state)
+    state.ws_version = ws.save(state.ws_id, doc, expect=0)
+    state.ws_sig, state.ws_conflict = _sig(doc), None
+    st.query_params["ws"] = state.ws_id
+    st.toast("This tab now has a workspace of its own (a new link); the other tab keeps the original.")
+    st.rerun()
