@@ -2,11 +2,10 @@
 baselines, cross-validation mean ± std, the label-correlation matrix."""
 from __future__ import annotations
 
-import math
-
 import streamlit as st
 
 from mtlrec.runlib import gain_delta_m, seesaw
+from mtlrec.teaching import cv_rows
 from pages.ui.messages import md_text
 
 
@@ -35,22 +34,6 @@ def show_seesaw(gains: dict) -> None:
         elif signs == {False}:
             st.caption("No seesaw, but multi-task learning hurt every task: the tasks may have too little in "
                        "common (see the label correlation on Data), or the loss weights need balancing.")
-
-
-def _fmt(v) -> str:
-    return "—" if v is None or not isinstance(v, (int, float)) or not math.isfinite(v) else f"{v:.4f}"
-
-
-def cv_rows(cv: dict, task_metric: dict) -> list[dict]:
-    """One row per task: mean ± std of the task's metric over the folds (validation fold and test)."""
-    rows = []
-    for task, m in task_metric.items():
-        row = {"task": task, "metric": m}
-        for part in ("valid", "test"):
-            s = ((cv.get(part) or {}).get(task) or {}).get(m) or {}
-            row["validation folds" if part == "valid" else "test"] = f"{_fmt(s.get('mean'))} ± {_fmt(s.get('std'))}"
-        rows.append(row)
-    return rows
 
 
 def show_cross_validation(metrics: dict, task_metric: dict) -> None:
