@@ -488,14 +488,15 @@ def _dynamics_rows(history: dict | None) -> list[dict]:
     return rows
 
 
-def predictions_csv(run_dir, split: str = "test") -> bytes:
+def predictions_csv(run_dir, split: str = "test", *, run=None) -> bytes:
     """The (best) model's predictions on ``split``, one CSV row per prepared row: row_id (the row of
     the interactions file; -1 for sampled negatives), user_id, item_id, sampled, then per task the
-    label and ``<task>_pred``. A RunFolderError names a missing or damaged file."""
+    label and ``<task>_pred``. ``run``: the folder already loaded (`mtlrec.runs.load_run`), else it
+    is loaded here. A RunFolderError names a missing or damaged file."""
     from mtlrec.export import csv_bytes
     from mtlrec.runs import RunFolderError, load_run
     from mtlrec.workflow import predictions_frame
-    run = load_run(run_dir)
+    run = run if run is not None else load_run(run_dir)
     if split not in run.dataset.rows:
         raise RunFolderError(f"the run's dataset has no '{split}' split (it has: {', '.join(run.dataset.splits)})",
                              file=str(Path(run_dir) / "dataset"), fix="choose one of its splits")
@@ -503,8 +504,25 @@ def predictions_csv(run_dir, split: str = "test") -> bytes:
 
 
 # ---- zip -------------------------------------------------------------------------------------
+def zip_members(run_dir) -> list[str]:
+    """The files of the run folder that `export_zip` writes: the known ones (`ZIP_FILES`, the
+    dataset's array files) that exist as plain files."""
+    from mtlrec.dataset import array_files
+    d = Path(run_dir)
+    arrays = tuple(a for a in (f"dataset/{n}" for n in array_files(d / "dataset")) if ZIP_ARRAY.fullmatch(a))
+    return [n for n in ZIP_FILES + arrays if (d / n).is_file() and not (d / n).is_symlink()]
+
+
+def export_stamp(run_dir) -> tuple[int, tuple]:
+    """(bytes, stamp) of the zip `export_zip` would write: the total size of its files, and what
+    changes when any of them changes (names, sizes, modification times)."""
+    d = Path(run_dir)
+    stats = [(n, (d / n).stat()) for n in zip_members(d)]
+    return sum(st.st_size for _n, st in stats), tuple((n, st.st_size, st.st_mtime_ns) for n, st in stats)
+
+
 def export_zip(run_dir) -> bytes:
-    """The run folder's known files (`ZIP_FILES`) as a zip; refused for a run still training."""
+    """The run folder's known files (`zip_members`) as a zip; refused for a run still training."""
     from mtlrec.runs import RunFolderError, run_status
     from mtlrec.dataset import array_files
     d = Path(run_dir)
@@ -517,10 +535,8 @@ def export_zip(run_dir) -> bytes:
         raise DataError("this run is still training", file=str(d), fix="wait until it ends or cancel it, then export")
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-        for n in ZIP_FILES + tuple(a for a in arrays if ZIP_ARRAY.fullmatch(a)):
-            p = d / n
-            if p.is_file() and not p.is_symlink():
-                z.write(p, n)
+        for n in zip_members(d):
+            z.write(d / n, n)
     return buf.getvalue()
 
 

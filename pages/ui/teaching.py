@@ -7,6 +7,7 @@ import streamlit as st
 from mtlrec.runlib import gain_delta_m, seesaw
 from mtlrec.teaching import cv_rows
 from pages.ui.messages import md_text
+from pages.ui.tables import show_table
 
 
 def show_seesaw(gains: dict) -> None:
@@ -43,7 +44,7 @@ def show_cross_validation(metrics: dict, task_metric: dict) -> None:
         st.info("This run has no cross-validation. Set **Cross-validation folds** above 1 on Train to see how much "
                 "each task's metric varies from one fold of the data to another.")
         return
-    st.dataframe(cv_rows(cv, task_metric), hide_index=True, key="cv_table")
+    show_table(cv_rows(cv, task_metric), hide_index=True, key="cv_table")
     how = cv.get("scheme_text") or "folds of shuffled rows"
     st.caption(f"Mean ± standard deviation over {len(cv['folds'])} folds ({md_text(how)}). Each fold trains a new "
                "model on the rest of the training and validation rows; *validation folds* scores it on its held-out "
