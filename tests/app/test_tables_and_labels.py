@@ -8,10 +8,9 @@ import json
 import math
 
 import pytest
-from streamlit.testing.v1 import AppTest
-
 from _fixtures_ml100k import write_ml100k_split
-from test_pages import APP, no_exception
+from test_pages import no_exception
+from test_runs_page import runs_page, table
 
 SPLITS = {"u1": "prepared in the app · predefined: u1.base/u1.test", "random": "prepared in the app · random 80/10/10"}
 
@@ -49,13 +48,6 @@ def library(runs_dir, tmp_path_factory):
     return runs_dir
 
 
-def _runs_page() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=240).run()
-    at.switch_page("pages/runs.py").run()
-    no_exception(at, "runs page")
-    return at
-
-
 def _floats(frame) -> list[float]:
     return [v for c in frame.columns for v in frame[c] if isinstance(v, float) and math.isfinite(v)]
 
@@ -66,15 +58,15 @@ def _readable(v: float) -> bool:
 
 
 def test_the_runs_list_names_each_runs_split(library):
-    at = _runs_page()
-    table = next(d.value for d in at.dataframe if "problems" in d.value.columns)
-    assert dict(zip(table["model"] + "/" + table["run"].str.extract(r"(u1|random)")[0], table["data"])) \
+    at = runs_page()
+    t = table(at)
+    assert dict(zip(t["model"] + "/" + t["run"].str.extract(r"(u1|random)")[0], t["data"])) \
         == {f"shared_bottom/{k}": v for k, v in SPLITS.items()}
     assert sorted(at.multiselect(key="runs_f_data").options) == sorted(SPLITS.values())
 
 
 def test_compare_and_results_tables_show_no_float_noise(library):
-    at = _runs_page()
+    at = runs_page()
     at.multiselect(key="runs_selected").set_value(list(at.multiselect(key="runs_selected").options)).run()
     no_exception(at, "compare")
     frame = next(d.value for d in at.dataframe if "best" in d.value.columns)
@@ -98,3 +90,29 @@ def test_compare_and_results_tables_show_no_float_noise(library):
     no_exception(at, "recommendations")
     history = next(d.value for d in at.dataframe if "split" in d.value.columns)
     assert len(history) and all(map(_readable, _floats(history)))
+
+
+def _downloads(at) -> dict:
+    """{label: proto} of the download buttons; each must serve bytes made beforehand (a URL, no
+    deferred callable whose id a rerun forgets) and must not rerun the page when clicked."""
+    out = {b.proto.label: b.proto for b in at.get("download_button")}
+    assert all(p.url and not p.deferred_file_id and p.ignore_rerun for p in out.values()), out
+    return out
+
+
+def test_a_big_run_folder_is_zipped_on_a_click_and_then_downloads(library, monkeypatch):
+    at = runs_page()
+    label = next(o for o in at.multiselect(key="runs_selected").options if "u1" in o)
+    at.multiselect(key="runs_selected").set_value([label]).run()
+    assert list(_downloads(at)) == ["Metrics (CSV)", "Run folder (zip)"]
+    from pages.ui import downloads
+    monkeypatch.setattr(downloads, "EAGER_BYTES", 1000)        # now every run folder is "big"
+    at.session_state["downloads_made"] = {}
+    at.run()
+    assert list(_downloads(at)) == ["Metrics (CSV)"]
+    at.button(key="runs_zip_dl_prepare").click().run()
+    no_exception(at, "prepare the zip")
+    assert list(_downloads(at)) == ["Metrics (CSV)", "Run folder (zip)"]
+    url = _downloads(at)["Run folder (zip)"].url
+    at.run()                                                    # a rerun serves the same zip, made once
+    assert _downloads(at)["Run folder (zip)"].url == url
