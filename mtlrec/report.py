@@ -4,8 +4,11 @@
   reference to anything outside the file (a Content-Security-Policy forbids every network load;
   the few URL strings plotly.js carries for map tiles we never draw are written with escaped
   slashes), every user text HTML-escaped. Sections: run summary, data, configuration, per-task
-  metrics and curves, multi-task gain, example recommendations (fused score) and one explanation.
-* `metrics_csv(run_dir)` -> bytes: every recorded metric, formula-safe (`mtlrec.export.csv_bytes`).
+  metrics and curves, multi-task gain with Δm and the seesaw, cross-validation, training dynamics
+  (the last three when the run has them), example recommendations (fused score) and one explanation.
+* `metrics_csv(run_dir)` -> bytes: every recorded metric, formula-safe (`mtlrec.export.csv_bytes`):
+  the splits, the gain with Δm and the seesaw, the cross-validation mean and std, the training
+  dynamics per epoch.
 * `predictions_csv(run_dir, split="test")` -> bytes: the model's predictions per row of a split, with
   the source ``row_id`` (see `mtlrec.workflow.predictions_frame`), formula-safe.
 * `export_zip(run_dir)` -> bytes / `import_zip(data, root)` -> Path: a run folder as a zip of its
@@ -19,7 +22,6 @@ from __future__ import annotations
 import html
 import io
 import json
-import math
 import os
 import re
 import shutil
@@ -28,6 +30,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+from mtlrec.display import format_number
 from mtlrec.errors import DataError
 
 ZIP_FILES = ("config.json", "status.json", "history.json", "metrics.json", "model.json", "model.pt",
@@ -49,15 +52,9 @@ def _e(s: Any) -> str:
 
 
 def _fmt(v: Any) -> str:
-    if isinstance(v, bool) or v is None:
-        return "—" if v is None else str(v)
-    if isinstance(v, float):
-        if not math.isfinite(v):
-            return "n/a"
-        return f"{v:.4f}" if abs(v) < 1e5 else f"{v:.4g}"
     if isinstance(v, (list, dict)):
         return json.dumps(v, default=str)
-    return str(v)
+    return format_number(v)          # the app's rule for numbers in tables (mtlrec.display)
 
 
 def _table(header: list[str], rows: list[list[Any]], mark: set | None = None) -> str:
@@ -89,6 +86,15 @@ def _fig_html(fig, n: int) -> str:
 def _plotly_safe(s: Any) -> str:
     """Text for a plotly label: plotly reads a little HTML (<a href>, <b>) in labels, so escape."""
     return html.escape(str(s), quote=False)
+
+
+def _plotly_safe_tree(obj: Any) -> Any:
+    """``obj`` (JSON-like) with every string -- dict keys too -- made safe for a plotly label."""
+    if isinstance(obj, dict):
+        return {_plotly_safe(k) if isinstance(k, str) else k: _plotly_safe_tree(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_plotly_safe_tree(v) for v in obj]
+    return _plotly_safe(obj) if isinstance(obj, str) else obj
 
 
 def _read(d: Path, name: str) -> dict:
@@ -216,23 +222,10 @@ def report_html(run_dir, *, title: str | None = None, k: int = 5, explain: bool 
         sec.append("</div>")
         parts.append("".join(sec))
 
-    # ---- gain
-    gain = metrics.get("gain") if isinstance(metrics.get("gain"), dict) else {}
-    gain = {t: g for t, g in gain.items() if isinstance(g, dict)}
-    sec = ["<h2>Multi-task gain</h2>"]
-    if gain:
-        from mtlrec.viz import gain_fig
-        sec.append('<p class="note">Test metric of this multi-task model minus that of a model trained on the '
-                   'task alone (sign-flipped for lower-is-better metrics): positive = training the tasks '
-                   'together helped.</p>')
-        sec.append(_table(["task", "metric", "multi-task", "single-task", "gain"],
-                          [[t, g.get("metric"), g.get("mtl"), g.get("stl"), g.get("gain")] for t, g in gain.items()]))
-        vals = {_plotly_safe(t): g["gain"] for t, g in gain.items() if isinstance(g.get("gain"), (int, float))}
-        if vals:
-            sec.append(fig(gain_fig(vals, {_plotly_safe(t): _plotly_safe(g.get("metric")) for t, g in gain.items()})))
-    else:
-        sec.append("<p>No single-task baselines were trained for this run (train with baselines to see the gain).</p>")
-    parts.append("".join(sec))
+    # ---- gain (with Δm and the seesaw), cross-validation, training dynamics: when the run has them
+    parts.append(_gain_section(metrics, fig))
+    parts.append(_cv_section(metrics, {t: (row["metrics"].get(t) or {}).get("metric") for t in row["tasks"]}))
+    parts.append(_dynamics_section(history, fig))
 
     # ---- recommendations and one explanation
     parts.append(_model_sections(d, k=k, explain=explain, background=background))
@@ -246,6 +239,74 @@ def report_html(run_dir, *, title: str | None = None, k: int = 5, explain: bool 
             f"<script type=\"text/javascript\">{plotly_js() if figs else ''}</script></head><body>"
             f"<h1>{_e(title)}</h1><p class=\"muted\">mtlrec run report · generated {_e(generated)} · "
             f"self-contained: opens offline, loads nothing from the network</p>\n{body}\n</body></html>\n")
+
+
+def _gain_section(metrics: dict, fig) -> str:
+    """Multi-task gain per task over the single-task baselines, Δm, and the seesaw when gains have
+    mixed signs (the same verdicts as the app's Results page)."""
+    from mtlrec.runlib import gain_delta_m, seesaw
+    gain = metrics.get("gain") if isinstance(metrics.get("gain"), dict) else {}
+    gain = {t: g for t, g in gain.items() if isinstance(g, dict)}
+    sec = ["<h2>Multi-task gain</h2>"]
+    if not gain:
+        return sec[0] + "<p>No single-task baselines were trained for this run (train with baselines to see the gain).</p>"
+    from mtlrec.viz import gain_fig
+    sec.append('<p class="note">Test metric of this multi-task model minus that of a model trained on the '
+               'task alone (sign-flipped for lower-is-better metrics): positive = training the tasks '
+               'together helped.</p>')
+    sec.append(_table(["task", "metric", "multi-task", "single-task", "gain"],
+                      [[t, g.get("metric"), g.get("mtl"), g.get("stl"), g.get("gain")] for t, g in gain.items()]))
+    vals = {_plotly_safe(t): g["gain"] for t, g in gain.items() if isinstance(g.get("gain"), (int, float))}
+    if vals:
+        sec.append(fig(gain_fig(vals, {_plotly_safe(t): _plotly_safe(g.get("metric")) for t, g in gain.items()})))
+    dm = gain_delta_m(gain)
+    if dm is not None:
+        sec.append(f"<p><b>Δm over the single-task baselines: {dm:+.2f} %</b> — the mean relative improvement "
+                   "of the multi-task model over one single-task model per task, sign-flipped for "
+                   "lower-is-better metrics (positive = multi-task learning helped on average).</p>")
+    verdict = seesaw(gain)
+    if verdict is not None:
+        sec.append(f'<p class="warn"><b>The seesaw</b>: multi-task learning helped {_e(", ".join(verdict["helped"]))} '
+                   f'and hurt {_e(", ".join(verdict["hurt"]))}. Sharing layers moved them toward some tasks at the '
+                   "cost of others (negative transfer); loss weights, a weighting strategy or task-own experts "
+                   "(PLE) are the usual remedies.</p>")
+    return "".join(sec)
+
+
+def _cv_section(metrics: dict, task_metric: dict) -> str:
+    """Mean ± std of each task's metric over the cross-validation folds ('' without CV)."""
+    from mtlrec.teaching import cv_rows
+    cv = metrics.get("cv") if isinstance(metrics.get("cv"), dict) else {}
+    folds = cv.get("folds") if isinstance(cv.get("folds"), list) else []
+    if not folds:
+        return ""
+    rows = cv_rows(cv, {t: m for t, m in task_metric.items() if m})
+    how = cv.get("scheme_text") or "folds of shuffled rows"
+    return ("<h2>Cross-validation</h2>"
+            f'<p class="note">Mean ± standard deviation over {len(folds)} folds ({_e(how)}). Each fold trains a new '
+            "model on the rest of the training and validation rows; <i>validation folds</i> scores it on its "
+            "held-out fold, <i>test</i> on the test split. A small ± means the result does not hinge on which "
+            "rows were held out.</p>"
+            + _table(["task", "metric", "validation folds", "test"],
+                     [[r["task"], r["metric"], r["validation folds"], r["test"]] for r in rows]))
+
+
+def _dynamics_section(history: dict, fig) -> str:
+    """The training dynamics (loss weights, gradient norms and conflicts on the shared parameters,
+    gates) as the app's Results page draws them ('' when the run recorded none)."""
+    from mtlrec import viz_dynamics as vd
+    if not vd.has_dynamics(history):
+        return ""
+    sec = ["<h2>Training dynamics</h2>",
+           '<p class="note">Measured on sampled training batches: each task\'s gradient on the shared parameters '
+           "(embeddings, shared layers, experts and gates). A negative cosine between two tasks means their "
+           "gradients pulled the shared parameters in opposite directions (conflict).</p>"]
+    lines = vd.conflict_summary(history)
+    if lines:
+        sec.append("<ul>" + "".join(f"<li>{_e(line)}</li>" for line in lines) + "</ul>")
+    figs = vd.dynamics_figs(_plotly_safe_tree(history))       # task names are the user's text
+    sec.append('<div class="figs">' + "".join(f"<div>{fig(f)}</div>" for f in figs.values()) + "</div>")
+    return "".join(sec)
 
 
 def _model_sections(d: Path, *, k: int, explain: bool, background: int) -> str:
@@ -323,14 +384,21 @@ def figures_page(title: str, figures: list, notes: list[str] = ()) -> str:
 
 
 # ---- CSV -------------------------------------------------------------------------------------
+CSV_COLUMNS = ["split", "task", "metric", "value", "direction", "headline", "epoch", "note"]
+DIRECTION = {True: "higher is better", False: "lower is better"}
+
+
 def metrics_csv(run_dir) -> bytes:
-    """Every metric of metrics.json as CSV rows (split, task, metric, value, direction, headline);
-    split is valid, test, single-task (baselines), ranking or "ranking (popularity baseline)";
-    text cells formula-safe."""
+    """Every metric of metrics.json as CSV rows (split, task, metric, value, direction, headline,
+    epoch, note); split is valid, test, single-task (baselines), ranking, "ranking (popularity
+    baseline)", "multi-task gain" (per task, then Δm and the seesaw over "all tasks"),
+    "cross-validation (validation folds)" / "cross-validation (test)" (each metric's mean and std
+    over the folds) or "training dynamics" (per epoch: loss weights, gradient norms, cosines and
+    conflict shares of task pairs, gate entropy and expert shares); text cells formula-safe."""
     import pandas as pd
 
     from mtlrec.export import csv_bytes
-    from mtlrec.runlib import _direction, _read_obj, task_metrics
+    from mtlrec.runlib import _read_obj, task_metrics
     from mtlrec.runs import RunFolderError
     d = Path(run_dir)
     m = _read_obj(d / "metrics.json")
@@ -338,38 +406,110 @@ def metrics_csv(run_dir) -> bytes:
         raise RunFolderError("metrics.json is missing or damaged, so there are no metrics to export",
                              file=str(d / "metrics.json"), fix="pick a finished run, or train the run again")
     head = {t: mt for t, _ty, mt in task_metrics(_read_obj(d / "model.json"), _read_obj(d / "config.json"))}
-    rows = []
+    rows = _split_rows(m, head) + _gain_rows(m) + _cv_csv_rows(m, head) + _dynamics_rows(_read_obj(d / "history.json"))
+    return csv_bytes(pd.DataFrame(rows, columns=CSV_COLUMNS))
+
+
+def _row(split: str, task, metric, value=None, direction: str = "", headline: bool = False, epoch=None,
+         note: str = "") -> dict:
+    v = value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    return {"split": split, "task": str(task), "metric": str(metric), "value": v, "direction": direction,
+            "headline": headline, "epoch": epoch, "note": note}
+
+
+def _direction_text(metric: str) -> str:
+    from mtlrec.metrics import higher_is_better
+    try:
+        return DIRECTION[higher_is_better(metric)]
+    except ValueError:          # not a known metric (e.g. a threshold)
+        return ""
+
+
+def _split_rows(m: dict, head: dict) -> list[dict]:
     base = m.get("ranking_baseline") if isinstance(m.get("ranking_baseline"), dict) else {}
     blocks = [(label, m.get(split)) for split, label in (("valid", "valid"), ("test", "test"),
                                                          ("stl", "single-task test"), ("ranking", "ranking"))]
     blocks += [(f"ranking ({name} baseline)", b) for name, b in base.items()]
+    rows = []
     for label, block in blocks:
-        if not isinstance(block, dict):
-            continue
+        for task, vals in block.items() if isinstance(block, dict) else []:
+            for metric, v in vals.items() if isinstance(vals, dict) else []:
+                rows.append(_row(label, task, metric, v, _direction_text(metric), head.get(task) == metric))
+    return rows
+
+
+def _gain_rows(m: dict) -> list[dict]:
+    """The gain per task, Δm over the single-task baselines and the seesaw verdict."""
+    from mtlrec.runlib import gain_delta_m, seesaw
+    gain = {t: g for t, g in m["gain"].items() if isinstance(g, dict)} if isinstance(m.get("gain"), dict) else {}
+    rows = [_row("multi-task gain", t, g.get("metric"), g.get("gain"), DIRECTION[True], True) for t, g in gain.items()]
+    dm = gain_delta_m(gain)
+    if dm is not None:
+        rows.append(_row("multi-task gain", "all tasks", "Δm % over the single-task baselines", dm, DIRECTION[True],
+                         note="mean relative improvement over one single-task model per task"))
+    verdict = seesaw(gain)
+    if verdict is not None:
+        rows.append(_row("multi-task gain", "all tasks", "seesaw",
+                         note=f"helped: {', '.join(verdict['helped'])}; hurt: {', '.join(verdict['hurt'])}"))
+    return rows
+
+
+def _cv_csv_rows(m: dict, head: dict) -> list[dict]:
+    """Mean and std of every metric over the cross-validation folds."""
+    cv = m.get("cv") if isinstance(m.get("cv"), dict) else {}
+    folds = cv.get("folds") if isinstance(cv.get("folds"), list) else []
+    if not folds:
+        return []
+    note = f"over {len(folds)} folds ({cv.get('scheme_text') or 'folds of shuffled rows'})"
+    rows = []
+    for part, label in (("valid", "cross-validation (validation folds)"), ("test", "cross-validation (test)")):
+        block = cv.get(part) if isinstance(cv.get(part), dict) else {}
         for task, vals in block.items():
-            if not isinstance(vals, dict):
-                continue
-            for metric, v in vals.items():
-                hib = _direction(metric)
-                rows.append({"split": label, "task": str(task), "metric": str(metric),
-                             "value": v if isinstance(v, (int, float)) and not isinstance(v, bool) else None,
-                             "direction": {True: "higher is better", False: "lower is better"}.get(hib, ""),
-                             "headline": head.get(task) == metric})
-    for task, g in (m.get("gain") or {}).items() if isinstance(m.get("gain"), dict) else []:
-        if isinstance(g, dict):
-            rows.append({"split": "multi-task gain", "task": str(task), "metric": str(g.get("metric")),
-                         "value": g.get("gain"), "direction": "higher is better", "headline": True})
-    return csv_bytes(pd.DataFrame(rows, columns=["split", "task", "metric", "value", "direction", "headline"]))
+            for metric, st in vals.items() if isinstance(vals, dict) else []:
+                if isinstance(st, dict):
+                    rows.append(_row(label, task, f"{metric} (mean)", st.get("mean"), _direction_text(metric),
+                                     head.get(task) == metric, note=note))
+                    rows.append(_row(label, task, f"{metric} (std)", st.get("std"), note=note))
+    return rows
 
 
-def predictions_csv(run_dir, split: str = "test") -> bytes:
+def _dynamics_rows(history: dict | None) -> list[dict]:
+    """Per epoch of a run that measured its training dynamics: each task's loss weight; where
+    measured, gradient norms, task-pair cosines and conflict shares, gate entropy and expert shares
+    (`mtlrec.training.dynamics`). None for a run without them (like the Results page)."""
+    from mtlrec.viz_dynamics import has_dynamics, pair_label
+    split, rows = "training dynamics", []
+    if not has_dynamics(history if isinstance(history, dict) else None):     # as Results: nothing measured
+        return rows
+    for i, e in enumerate(e for e in history.get("epochs") or [] if isinstance(e, dict)):
+        ep = e.get("epoch", i + 1)
+        rows += [_row(split, t, "loss weight", w, epoch=ep) for t, w in (e.get("weights") or {}).items()]
+        d = e.get("dynamics") if isinstance(e.get("dynamics"), dict) else {}
+        if not d.get("batches"):
+            continue
+        n = f"mean over {d['batches']} sampled batches"
+        rows += [_row(split, t, "gradient norm (shared parameters)", v, epoch=ep, note=n)
+                 for t, v in (d.get("grad_norm") or {}).items()]
+        for p in d.get("pairs") or []:
+            rows.append(_row(split, pair_label(p.get("tasks") or []), "gradient cosine", p.get("cosine"), epoch=ep, note=n))
+            rows.append(_row(split, pair_label(p.get("tasks") or []), "conflict share", p.get("conflict"), epoch=ep,
+                             note=f"share of the {d['batches']} sampled batches with a negative cosine"))
+        experts = d.get("experts") or []
+        for t, g in (d.get("gates") or {}).items():
+            rows.append(_row(split, t, "gate entropy", g.get("entropy"), epoch=ep, note=n))
+            rows += [_row(split, t, f"gate share: {x}", v, epoch=ep, note=n) for x, v in zip(experts, g.get("shares") or [])]
+    return rows
+
+
+def predictions_csv(run_dir, split: str = "test", *, run=None) -> bytes:
     """The (best) model's predictions on ``split``, one CSV row per prepared row: row_id (the row of
     the interactions file; -1 for sampled negatives), user_id, item_id, sampled, then per task the
-    label and ``<task>_pred``. A RunFolderError names a missing or damaged file."""
+    label and ``<task>_pred``. ``run``: the folder already loaded (`mtlrec.runs.load_run`), else it
+    is loaded here. A RunFolderError names a missing or damaged file."""
     from mtlrec.export import csv_bytes
     from mtlrec.runs import RunFolderError, load_run
     from mtlrec.workflow import predictions_frame
-    run = load_run(run_dir)
+    run = run if run is not None else load_run(run_dir)
     if split not in run.dataset.rows:
         raise RunFolderError(f"the run's dataset has no '{split}' split (it has: {', '.join(run.dataset.splits)})",
                              file=str(Path(run_dir) / "dataset"), fix="choose one of its splits")
@@ -377,8 +517,25 @@ def predictions_csv(run_dir, split: str = "test") -> bytes:
 
 
 # ---- zip -------------------------------------------------------------------------------------
+def zip_members(run_dir) -> list[str]:
+    """The files of the run folder that `export_zip` writes: the known ones (`ZIP_FILES`, the
+    dataset's array files) that exist as plain files."""
+    from mtlrec.dataset import array_files
+    d = Path(run_dir)
+    arrays = tuple(a for a in (f"dataset/{n}" for n in array_files(d / "dataset")) if ZIP_ARRAY.fullmatch(a))
+    return [n for n in ZIP_FILES + arrays if (d / n).is_file() and not (d / n).is_symlink()]
+
+
+def export_stamp(run_dir) -> tuple[int, tuple]:
+    """(bytes, stamp) of the zip `export_zip` would write: the total size of its files, and what
+    changes when any of them changes (names, sizes, modification times)."""
+    d = Path(run_dir)
+    stats = [(n, (d / n).stat()) for n in zip_members(d)]
+    return sum(st.st_size for _n, st in stats), tuple((n, st.st_size, st.st_mtime_ns) for n, st in stats)
+
+
 def export_zip(run_dir) -> bytes:
-    """The run folder's known files (`ZIP_FILES`) as a zip; refused for a run still training."""
+    """The run folder's known files (`zip_members`) as a zip; refused for a run still training."""
     from mtlrec.runs import RunFolderError, run_status
     from mtlrec.dataset import array_files
     d = Path(run_dir)
@@ -391,10 +548,8 @@ def export_zip(run_dir) -> bytes:
         raise DataError("this run is still training", file=str(d), fix="wait until it ends or cancel it, then export")
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-        for n in ZIP_FILES + tuple(a for a in arrays if ZIP_ARRAY.fullmatch(a)):
-            p = d / n
-            if p.is_file() and not p.is_symlink():
-                z.write(p, n)
+        for n in zip_members(d):
+            z.write(d / n, n)
     return buf.getvalue()
 
 

@@ -139,6 +139,14 @@ def _direction(metric: str) -> bool | None:
 
 
 def _data_source(config: dict | None, ds_doc: dict | None) -> str:
+    """The run's data as the Runs list shows it: its files (or where it was prepared) and its split,
+    e.g. "u.data, u.item, u.user [ml-100k] · random 80/10/10" or "u1.base, u1.test [ml-100k] ·
+    predefined: u1.base/u1.test"."""
+    split = split_text(config, ds_doc)
+    return _data_files(config, ds_doc) + (f" · {split}" if split else "")
+
+
+def _data_files(config: dict | None, ds_doc: dict | None) -> str:
     data = (config or {}).get("data") or {}
     paths = data.get("paths") if isinstance(data, dict) else None
     splits = data.get("splits") if isinstance(data, dict) else None
@@ -153,6 +161,38 @@ def _data_source(config: dict | None, ds_doc: dict | None) -> str:
     if isinstance(rep, dict) and rep.get("rows"):
         return "prepared in the app"
     return "prepared dataset"
+
+
+def split_text(config: dict | None, ds_doc: dict | None) -> str:
+    """How the run's rows were split, in a few words: "random 80/10/10", "temporal (per user)",
+    "cold items 20 % (random 80/10/10 of the rest)", "predefined: u1.base/u1.test" (split files),
+    "predefined: column fold"; "" when unknown. From the preparation the dataset records (else the
+    configuration's ``data.prep``)."""
+    meta = (ds_doc or {}).get("meta") if isinstance((ds_doc or {}).get("meta"), dict) else {}
+    prep = meta.get("prep") if isinstance(meta.get("prep"), dict) else None
+    if prep is None:
+        data = (config or {}).get("data") if isinstance((config or {}).get("data"), dict) else {}
+        prep = data.get("prep") if isinstance(data.get("prep"), dict) else None
+    if prep is None:
+        return ""
+    kind = prep.get("split", "random")
+    valid, test = _finite(prep.get("valid_frac", 0.1)), _finite(prep.get("test_frac", 0.1))
+    shares = (f"{100 - round(100 * valid) - round(100 * test)}/{round(100 * valid)}/{round(100 * test)}"
+              if valid is not None and test is not None else "")
+    if kind == "random":
+        return f"random {shares}".strip()
+    if kind == "temporal":
+        return "temporal (per user: last → test, second last → valid)"
+    if kind == "cold_item":
+        cold = _finite(prep.get("cold_item_frac", 0.2))
+        return f"cold items {round(100 * cold) if cold is not None else '?'} %"
+    if kind == "column":
+        files = [clean_text(s.get("file"), 60) for s in meta.get("row_sources") or []
+                 if isinstance(s, dict) and s.get("split") and s.get("file")]
+        if len(files) > 1:
+            return "predefined: " + "/".join(files)
+        return f"predefined: column {clean_text(prep.get('split_column'), 40) or 'split'}"
+    return clean_text(kind, 40)
 
 
 def run_row(d: Path) -> dict:

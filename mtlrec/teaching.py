@@ -13,6 +13,10 @@ DataFrame label x label:
 * rows where a label is missing (NaN) are left out of that label's pairs only (pairwise).
 
 A label that never varies on the training rows has no correlation (NaN; shown as empty).
+
+``cv_rows(cv, task_metric)``: the cross-validation of a run (``metrics["cv"]``) as one row per task,
+each task's metric as "mean ± std" over the folds (validation folds and test), for the app and the
+report alike.
 """
 from __future__ import annotations
 
@@ -40,3 +44,17 @@ def label_correlation(dataset, split: str = "train"):
         cols[name] = v if keep is None else v[keep]
     frame = pd.DataFrame(cols)
     return frame.corr(method="pearson")
+
+
+def cv_rows(cv: dict, task_metric: dict) -> list[dict]:
+    """One row per task: mean ± std of the task's metric over the folds (validation fold and test)."""
+    from mtlrec.display import format_number
+    rows = []
+    for task, m in task_metric.items():
+        row = {"task": task, "metric": m}
+        for part in ("valid", "test"):
+            s = ((cv.get(part) or {}).get(task) or {}).get(m) or {}
+            row["validation folds" if part == "valid" else "test"] = \
+                f"{format_number(s.get('mean'))} ± {format_number(s.get('std'))}"
+        rows.append(row)
+    return rows

@@ -8,9 +8,11 @@ import streamlit as st
 from mtlrec.export import csv_bytes
 from mtlrec.workflow import rec_frame, user_history
 from pages.ui.actions import load_run_cached, open_run
+from pages.ui.downloads import download
 from pages.ui.messages import md_text, show_exception
 from pages.ui.state import (ensure_app_navigation, explain_page_exists, get_state, need_run, request_explanation,
                              synced_selectbox)
+from pages.ui.tables import show_table
 
 ensure_app_navigation()
 
@@ -48,11 +50,56 @@ def _recs(rd: str, user: str, k: int, weights: tuple) -> list[dict]:
     return recommend_from_scores(load_run_cached(rd), user, _scores(rd, user), k=k, weights=dict(weights))
 
 
-left, right = st.columns([2, 3], gap="large")
+left, right = st.columns([1, 2], gap="large")
 with left:
     hist = user_history(ds, user)
     st.markdown(f"#### History of user {md_text(user)} ({len(hist)} items)")
-    st.dataframe(hist, hide_index=True, height=420, key="rec_history")
+    show_table(hist, hide_index=True, height=420, key="rec_history")
+
+
+# The list is one row per item, each a horizontal container of fixed-width cells beside the item's
+# stretching one: ranks, numbers, headers and the Explain button keep the room their text needs at
+# any page width (relative columns gave "1 0.", "suppor t" and "Ex…" at 1500 px); titles wrap by word.
+RANK_W, NUMBER_W, BUTTON_W = 40, 52, 116
+SUPPORT_HELP = "the item's number of training interactions: a score resting on few of them rests on little evidence"
+
+
+def _text_width(label: str, least: int) -> int:
+    """Pixels a cell needs for the caption ``label`` (about 7.5 px a character), at least ``least``."""
+    return max(least, int(7.5 * len(label)) + 12)
+
+
+def _list_header(tasks: list[str]) -> dict:
+    """The header row; returns the cell widths the rows use (a score column as wide as its task's name)."""
+    widths = {"tasks": [_text_width(t, NUMBER_W) for t in tasks], "support": _text_width("support", 0) + 24}
+    head = st.container(horizontal=True, vertical_alignment="bottom", wrap=False, gap="xsmall")
+    head.caption("\\#", width=RANK_W)
+    head.caption("item", width="stretch")
+    for t, w in zip(tasks, widths["tasks"]):
+        head.caption(md_text(t), width=w, text_alignment="right")
+    head.caption("fused", width=NUMBER_W, text_alignment="right")
+    head.caption("support", width=widths["support"], text_alignment="right", help=SUPPORT_HELP)
+    head.space(BUTTON_W)
+    return widths
+
+
+def _list_row(row: dict, task_cols: list[str], top_cols: list[str], widths: dict) -> None:
+    line = st.container(horizontal=True, vertical_alignment="center", wrap=False, gap="xsmall")
+    line.markdown(f"**{row['rank']}.**", width=RANK_W)
+    sub = row.get("text") or ""
+    tops = " · ".join(f"{c.split(':', 1)[1]}: {row[c]}" for c in top_cols)
+    # uploaded titles, descriptions and ids are text, never markdown (no links, images, styling)
+    line.markdown(f"**{md_text(row['title'])}** · {md_text(row['item_id'])}"
+                  + (f"  \n:gray[{md_text(sub)}]" if sub else "")
+                  + (f"  \n:violet[{md_text(tops)}]" if tops else ""), width="stretch")
+    for c, w in zip(task_cols, widths["tasks"]):
+        line.markdown(f"{row[c]:.3f}", width=w, text_alignment="right")
+    line.markdown(f"**{row['fused']:.3f}**", width=NUMBER_W, text_alignment="right")
+    line.markdown(f"{int(row.get('support', 0)):,}", width=widths["support"], text_alignment="right")
+    if line.button("Explain", key=f"explain_{row['item_id']}", icon=":material/psychology:", width=BUTTON_W,
+                   disabled=not explain_page_exists(),
+                   help=None if explain_page_exists() else "explanations are not installed yet"):
+        request_explanation(run_dir, user, row["item_id"])
 
 
 @st.fragment
@@ -79,35 +126,13 @@ def ranked_list() -> None:
     frame = rec_frame(recs, ds)
     st.markdown(f"#### Top {len(frame)} for user {md_text(user)}")
     task_cols = [c for c in frame.columns if c.startswith("score:")]
-    widths = [0.4, 4] + [1] * len(task_cols) + [1, 1, 1.8]
-    head = st.columns(widths)
-    head[0].caption("#")
-    head[1].caption("item")
-    for h, c in zip(head[2:], task_cols):
-        h.caption(md_text(c.split(":", 1)[1]))
-    head[2 + len(task_cols)].caption("fused")
-    head[3 + len(task_cols)].caption("support", help="the item's number of training interactions: a score "
-                                                     "resting on few of them rests on little evidence")
-    for i, row in enumerate(frame.to_dict("records")):
-        cols = st.columns(widths, vertical_alignment="center")
-        cols[0].markdown(f"**{row['rank']}.**")
-        sub = row.get("text") or ""
-        tops = " · ".join(f"{c.split(':', 1)[1]}: {row[c]}" for c in frame.columns if c.startswith("top:"))
-        # uploaded titles, descriptions and ids are text, never markdown (no links, images, styling)
-        cols[1].markdown(f"**{md_text(row['title'])}** · {md_text(row['item_id'])}"
-                         + (f"  \n:gray[{md_text(sub)}]" if sub else "")
-                         + (f"  \n:violet[{md_text(tops)}]" if tops else ""))
-        for cc, c in zip(cols[2:], task_cols):
-            cc.markdown(f"{row[c]:.3f}")
-        cols[2 + len(task_cols)].markdown(f"**{row['fused']:.3f}**")
-        cols[3 + len(task_cols)].markdown(f"{int(row.get('support', 0)):,}")
-        if cols[-1].button("Explain", key=f"explain_{row['item_id']}", icon=":material/psychology:",
-                           disabled=not explain_page_exists(),
-                           help=None if explain_page_exists() else "explanations are not installed yet"):
-            request_explanation(run_dir, user, row["item_id"])
+    with st.container(key="rec_list"):
+        widths = _list_header([c.split(":", 1)[1] for c in task_cols])
+        for row in frame.to_dict("records"):
+            _list_row(row, task_cols, [c for c in frame.columns if c.startswith("top:")], widths)
     safe_user = re.sub(r"[^A-Za-z0-9_.-]+", "_", str(user))[:60]
-    st.download_button("Download as CSV", csv_bytes(frame), file_name=f"recommendations_user_{safe_user}.csv",
-                       mime="text/csv", icon=":material/download:", key="rec_download")
+    download("Download as CSV", csv_bytes(frame), file_name=f"recommendations_user_{safe_user}.csv",
+             mime="text/csv", key="rec_download")
 
 
 with right:

@@ -8,12 +8,15 @@ import streamlit as st
 
 from mtlrec import metrics as metrics_lib
 from mtlrec import viz
+from mtlrec.errors import DataError
 from mtlrec.metrics import higher_is_better, precision_recall_points, roc_curve_points
 from mtlrec.workflow import metrics_by_type, predictions
 from pages.ui.actions import load_run_cached, open_run
+from pages.ui.downloads import download
 from pages.ui.dynamics import results_section as dynamics_section
-from pages.ui.messages import md_text
+from pages.ui.messages import md_text, show_data_error
 from pages.ui.state import ensure_app_navigation, get_state, lazy_section, need_run
+from pages.ui.tables import show_table
 from pages.ui.teaching import show_cross_validation, show_seesaw
 
 ensure_app_navigation()
@@ -48,7 +51,7 @@ for col, (task, vals) in zip(cols, test.items()):
 # one table per task type: each shows the metrics of its own tasks, with no empty cells
 for kind, block in metrics_by_type(metrics, tasks_cfg, "test").items():
     st.markdown(f"**{kind.capitalize()} tasks**")
-    st.dataframe(block, width="stretch", key=f"metrics_table_{kind}")
+    show_table(block, width="stretch", key=f"metrics_table_{kind}")
 extra = {k: metrics.get(k) for k in ("best_epoch", "epochs_run", "samples_per_s", "device") if k in metrics}
 if extra:
     st.caption(" · ".join(f"{k.replace('_', ' ')}: {v:.0f}" if isinstance(v, float) else f"{k.replace('_', ' ')}: {v}"
@@ -60,8 +63,7 @@ if ranking_rows:
                 "training or validation is scored; how many of their test positives reach the top K. "
                 "*popularity* offers the same users the most popular items they have not seen (most positive "
                 "training rows of the task first): the obvious baseline the model has to beat.")
-    st.dataframe([{k: round(v, 4) if isinstance(v, float) else v for k, v in r.items()} for r in ranking_rows],
-                 hide_index=True, key="ranking_table")
+    show_table(ranking_rows, hide_index=True, key="ranking_table")
     for task, verdict in metrics_lib.ranking_verdicts(metrics).items():
         st.markdown(f"- **{md_text(task)}**: {md_text(verdict)}")
 
@@ -72,8 +74,8 @@ if gains:
     flat = {t: float(g["gain"]) for t, g in gains.items() if g.get("gain") is not None}
     mnames = {t: g.get("metric") for t, g in gains.items()}
     st.plotly_chart(viz.gain_fig(flat, mnames), key="gain_fig")
-    st.dataframe([{"task": t, "metric": g.get("metric"), "multi-task": g.get("mtl"), "single-task": g.get("stl"),
-                   "gain": g.get("gain")} for t, g in gains.items()], hide_index=True, key="gain_table")
+    show_table([{"task": t, "metric": g.get("metric"), "multi-task": g.get("mtl"), "single-task": g.get("stl"),
+                 "gain": g.get("gain")} for t, g in gains.items()], hide_index=True, key="gain_table")
     st.caption("Gain = test metric of the multi-task model minus that of a single-task model trained with the same "
                "settings, sign-flipped for error metrics: positive means training the tasks together helped.")
     show_seesaw(gains)      # Δm over the baselines; the seesaw named when gains have mixed signs
@@ -153,16 +155,25 @@ lazy_section("ROC and precision-recall curves (binary tasks), residuals (regress
              prediction_charts, icon=":material/ssid_chart:")
 
 
-@st.cache_data(show_spinner="Writing the test predictions ...", max_entries=4)
-def _preds_csv(rd: str) -> bytes:
+def _preds_csv() -> bytes:
     from mtlrec.report import predictions_csv
-    return predictions_csv(rd, "test")
+    with st.spinner("Writing the test predictions ..."):
+        return predictions_csv(run_dir, "test", run=run)
 
 
-st.download_button("Download test predictions (CSV)", lambda: _preds_csv(run_dir), file_name=f"{Path(run_dir).name}_test_predictions.csv",
-                   mime="text/csv", key="dl_test_preds",
-                   help="one row per test row: row_id (its row in your interactions file, -1 for sampled "
-                        "negatives), user and item, then each task's label and prediction")
+def _files_stamp(d: str, names=("model.pt", "predictions_test.npz")) -> tuple:
+    return tuple((Path(d) / n).stat().st_mtime_ns if (Path(d) / n).is_file() else None for n in names)
+
+
+try:
+    download("Download test predictions (CSV)", _preds_csv, file_name=f"{Path(run_dir).name}_test_predictions.csv",
+             mime="text/csv", key="dl_test_preds", stamp=(run_dir, _files_stamp(run_dir)),
+             size=run.dataset.n_rows("test") * (40 + 24 * len(task_metric)) if "test" in run.dataset.rows else 0,
+             prepare="Prepare the test predictions (CSV)",
+             help="one row per test row: row_id (its row in your interactions file, -1 for sampled "
+                  "negatives), user and item, then each task's label and prediction")
+except DataError as e:
+    show_data_error(e)
 
 # ---------------------------------------------------------------------------- cold start
 @st.cache_data(show_spinner="Scoring cold and warm items ...", max_entries=16)
@@ -190,7 +201,7 @@ else:
                          "metric": m, "cold items": e["cold"].get(m), "warm items": e["warm"].get(m),
                          "cold rows": e["cold"].get("n"), "warm rows": e["warm"].get("n")})
     st.plotly_chart(viz.coldstart_fig(rows), key="cold_fig")
-    st.dataframe(rows, hide_index=True, width="stretch", key="cold_table")
+    show_table(rows, hide_index=True, width="stretch", key="cold_table")
     st.caption("Test metric of each task on rows of held-out (cold) items and of items seen in training (warm). "
                "Cold items have no trained id embedding: only their features — above all their text — "
                "tell them apart.")

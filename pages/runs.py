@@ -10,12 +10,15 @@ import re
 
 import streamlit as st
 
+from mtlrec.display import display_number
 from mtlrec.errors import DataError
 from mtlrec.runlib import (compare_figs, compare_metrics_frame, compare_runs, delete_run, list_run_rows,
                            runs_root, set_meta)
-from pages.ui.messages import md_text, show_data_error, show_exception
 from pages.ui.actions import start_resume
+from pages.ui.downloads import download
+from pages.ui.messages import md_text, show_data_error, show_exception
 from pages.ui.state import TERMINAL, ensure_app_navigation, get_state, open_library_run
+from pages.ui.tables import show_table
 
 ensure_app_navigation()
 
@@ -64,8 +67,8 @@ if rows:
               "epochs": r["best_epoch"], "duration s": None if r["duration_s"] is None else round(r["duration_s"], 1),
               "device": r["device"] or "", "tags": ", ".join(r["tags"]),
               "problems": "; ".join(r["problems"])} for r in shown]
-    st.dataframe(table, hide_index=True, width="stretch", key="runs_table",
-                 column_config={"epochs": st.column_config.NumberColumn("best epoch")})
+    show_table(table, hide_index=True, width="stretch", key="runs_table",
+               column_config={"epochs": st.column_config.NumberColumn("best epoch")})
     st.caption(f"{len(shown)} of {len(rows)} runs. Click a column header to sort.")
 
     by_label = {_label(r): r for r in shown}
@@ -134,15 +137,21 @@ if rows:
                 show_exception(e, "Building the report")
         rep = st.session_state.get("runs_report")
         if rep and rep[0] == r["path"]:
-            d1.download_button("Download report", rep[1], file_name=f"{r['run']}-report.html", mime="text/html",
-                               icon=":material/download:", key="runs_report_dl")
+            download("Download report", rep[1], file_name=f"{r['run']}-report.html", mime="text/html",
+                     key="runs_report_dl", where=d1)
         try:
-            from mtlrec.report import export_zip, metrics_csv
-            d2.download_button("Metrics (CSV)", metrics_csv(r["path"]), file_name=f"{r['run']}-metrics.csv",
-                               mime="text/csv", icon=":material/table:", key="runs_metrics_dl")
+            from mtlrec.report import export_stamp, export_zip, metrics_csv
+            download("Metrics (CSV)", metrics_csv(r["path"]), file_name=f"{r['run']}-metrics.csv", mime="text/csv",
+                     icon=":material/table:", key="runs_metrics_dl", where=d2)
             if r["status"] != "running":
-                d3.download_button("Run folder (zip)", lambda p=r["path"]: export_zip(p),   # zipped on click file_name=f"{r['run']}.zip",
-                                   mime="application/zip", icon=":material/folder_zip:", key="runs_zip_dl")
+                size, stamp = export_stamp(r["path"])
+                download("Run folder (zip)", lambda p=r["path"]: export_zip(p), file_name=f"{r['run']}.zip",
+                         mime="application/zip", icon=":material/folder_zip:", key="runs_zip_dl", where=d3,
+                         stamp=(r["path"], stamp), size=size, prepare="Prepare the run folder (zip)",
+                         help="the run's configuration, model, metrics and dataset: import it on another "
+                              "server's Runs page or with `python -m mtlrec runs import`")
+        except DataError as e:
+            show_data_error(e)
         except Exception as e:
             show_exception(e, "Preparing the downloads")
 
@@ -170,11 +179,12 @@ if rows:
             st.caption(md_text(cmp["delta_m_note"]))
         st.markdown("**Test metrics** (the best of each row is named in *best*)")
         frame = compare_metrics_frame(cmp)
-        st.dataframe(frame, hide_index=True, width="stretch", key="runs_cmp_metrics")
+        show_table(frame, hide_index=True, width="stretch", key="runs_cmp_metrics")
         st.markdown("**Configuration differences**")
         if cmp["config_diff"]:
-            st.dataframe([{"setting": d["key"], **{lab: None if v is None else str(v) for lab, v in d["values"].items()}}
-                          for d in cmp["config_diff"]], hide_index=True, width="stretch", key="runs_cmp_diff")
+            show_table([{"setting": d["key"], **{lab: None if v is None else str(display_number(v))
+                                                 for lab, v in d["values"].items()}}
+                        for d in cmp["config_diff"]], hide_index=True, width="stretch", key="runs_cmp_diff")
         else:
             st.caption("The runs have the same configuration.")
         st.markdown("**Validation curves**")

@@ -80,7 +80,7 @@ def test_metrics_csv_is_formula_safe_and_marks_the_headline_metric(run_dir, tmp_
     m["test"]["=cmd|' /C calc'!A0"] = {"auc": 0.5}
     (d / "metrics.json").write_text(json.dumps(m))
     df = pd.read_csv(io.BytesIO(metrics_csv(d)), encoding="utf-8-sig")
-    assert set(df["split"]) == {"valid", "test"}
+    assert set(df["split"]) == {"valid", "test", "training dynamics"}     # dynamics: recorded by default
     assert not df["task"].astype(str).str.startswith(("=", "+", "-", "@")).any()
     head = df[(df["split"] == "test") & df["headline"]]
     assert dict(zip(head["task"], head["metric"])) == {"click": "auc", "like": "auc", "rating": "rmse"}

@@ -50,6 +50,7 @@ import time
 
 import numpy as np
 
+from mtlrec.display import with_article
 from mtlrec.errors import DataError
 
 DEFAULT_BACKGROUND = 100
@@ -119,7 +120,7 @@ def _lookup(ds, kind: str, raw) -> int:
     except KeyError:
         examples = ", ".join(map(str, ids[:5]))
         raise DataError(f"{kind} '{raw}' is not in this run's data",
-                        fix=f"use a {kind} id from the run's data, e.g. {examples}") from None
+                        fix=f"use {with_article(kind)} id from the run's data, e.g. {examples}") from None
 
 
 def row_inputs(run, user, item):

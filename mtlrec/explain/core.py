@@ -575,8 +575,9 @@ class ModelExplainer:
             if getattr(model, "has_gates", False) and features is not None:
                 with torch.no_grad():
                     gw = model.gate_weights(features)
-                out["gates"] = {t: {f"expert {k}": float(v) for k, v in
-                                    enumerate(gw[t].double().mean(0).cpu().numpy())} for t in self.tasks if t in gw}
+                names = model.expert_names()
+                out["gates"] = {t: dict(zip(names, map(float, gw[t].double().mean(0).cpu().numpy())))
+                                for t in self.tasks if t in gw}
                 if getattr(model, "arch", "") == "ple":
                     out["gates_note"] = "last-level gates: the task's own experts first, then the shared experts"
                 experts = self._expert_reliance(x, features, gw)
@@ -634,6 +635,8 @@ class ModelExplainer:
             if g is None or h.shape[1] % g.shape[1]:
                 return None
             k = g.shape[1]
+            if len(model.shared_expert_names()) != k:     # H is not the experts this gate mixes
+                return None
             z = (h.reshape(len(h), k, -1) * g[:, :, None]).reshape(len(h), -1)
             net = ExpertMixToTask(towers[names.index(t)], k)
             with torch.no_grad():
@@ -649,7 +652,7 @@ class ModelExplainer:
                 ex = shap.DeepExplainer(net, bg)
                 phi = _deep_phi(ex, z, bg, 1)[:, :, 0]                # [n, k*d]
             per_expert = np.abs(phi.reshape(len(z), k, -1).sum(2)).mean(0)
-            result[t] = {f"expert {e}": float(v) for e, v in enumerate(per_expert)}
+            result[t] = dict(zip(model.shared_expert_names(), map(float, per_expert)))
         return result
 
     def _tower_reliance(self, x, bg) -> dict:
@@ -674,12 +677,14 @@ def _group_sum_3d(phi: np.ndarray, groups: list[list[int]]) -> np.ndarray:
 
 
 def _unit_labels(model, units) -> list[str]:
-    """'u12', or 'expert 2 · u5' when H concatenates experts (MMoE / PLE)."""
+    """'u12', or 'expert 2 · u5' when H concatenates experts (MMoE; PLE: 'shared 1 · u5'), the
+    experts numbered from 1 as everywhere else."""
     hp = getattr(model, "hparams", {}) or {}
     dims = hp.get("expert_dims")
-    if getattr(model, "has_gates", False) and dims:
+    names = model.shared_expert_names() if getattr(model, "has_gates", False) else []
+    if names and dims:
         d = int(dims[-1])
-        return [f"expert {int(u) // d} · u{int(u) % d}" for u in units]
+        return [f"{names[int(u) // d]} · u{int(u) % d}" for u in units]
     return [f"u{int(u)}" for u in units]
 
 

@@ -34,9 +34,10 @@ def pair_gates(run, user, item, *, n_rows: int = DEFAULT_ROWS, seed: int = 0) ->
     finally:
         model.train(was)
 
+    names = model.expert_names()
+
     def table(g, mean):
-        return {t: {f"expert {k}": float(v) for k, v in
-                    enumerate((w.double().mean(0) if mean else w.double()[0]).cpu().numpy())}
+        return {t: dict(zip(names, map(float, (w.double().mean(0) if mean else w.double()[0]).cpu().numpy())))
                 for t, w in g.items()}
 
     n = int(next(iter(sfeats.values())).shape[0]) if sfeats else 0

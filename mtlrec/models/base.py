@@ -238,6 +238,16 @@ class MultiTaskModel(nn.Module):
     def gate_weights(self, features: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         raise NotImplementedError(f"the '{self.arch}' architecture has no gates; check model.has_gates")
 
+    def expert_names(self) -> list[str]:
+        """The name of each column of `gate_weights`, numbered from 1 as every label the visitor
+        reads shows them ("expert 1", ...); empty without gates."""
+        return []
+
+    def shared_expert_names(self) -> list[str]:
+        """The name of each block of the shared representation H that is one expert's output (in the
+        order H concatenates them); empty when H is not made of experts."""
+        return []
+
     # ---- split first layers (see `InputSplit`) -------------------------------------------
     def input_layers(self) -> dict[str, nn.Module]:
         """Name -> every layer that reads the fused input X directly, each affine in X

@@ -58,6 +58,12 @@ class MMoE(MultiTaskModel):
     def shared_from_input(self, x):
         return self._experts(x).flatten(1)                            # [b, n_experts * d]
 
+    def expert_names(self):
+        return [f"expert {k + 1}" for k in range(int(self.hparams["n_experts"]))]
+
+    def shared_expert_names(self):
+        return self.expert_names()
+
     def gate_weights(self, features):
         """Task -> gate weights over the experts [b, n_experts] (rows sum to 1)."""
         x = self.embed(features)

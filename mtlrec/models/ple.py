@@ -139,6 +139,14 @@ class PLE(MultiTaskModel):
     def shared_from_input(self, x):
         return self._run(x)[2].flatten(1)                    # [b, n_shared * d]
 
+    def expert_names(self):
+        """The last level's gate columns: the task's own experts first, then the shared experts."""
+        own = int(self.hparams["n_specific_experts"])
+        return [f"own {k + 1}" for k in range(own)] + self.shared_expert_names()
+
+    def shared_expert_names(self):
+        return [f"shared {k + 1}" for k in range(int(self.hparams["n_shared_experts"]))]
+
     def gate_weights(self, features, level: int = -1):
         """Task -> gate weights [b, n_specific + n_shared] of ``level`` (default: the last level);
         columns: the task's own experts first, then the shared experts."""

@@ -30,6 +30,7 @@ from typing import Callable
 import numpy as np
 
 from mtlrec.dataset import FeatureField, LabelField, PreparedDataset
+from mtlrec.display import with_article
 from mtlrec.errors import DataError, DataWarning
 from mtlrec.prep import encoders as enc
 from mtlrec.prep.config import PrepConfig
@@ -502,11 +503,11 @@ def prepare(raw, spec, config: PrepConfig | dict | None = None, *, text_encoder:
                     n_split = info["rows"]
                     share = (f"every {sname} row ({k}) has" if k == n_split else
                              f"{k} of the {n_split} {sname} rows ({k / n_split:.1%}) {'have' if k > 1 else 'has'}")
-                    w = DataWarning(f"{share} a {who} that is not in the training rows "
+                    w = DataWarning(f"{share} {with_article(who)} that is not in the training rows "
                                     f"(first row_ids: {', '.join(map(str, info[f'{who}_row_ids'][:10]))}): the model "
                                     f"knows such {who}s only by their features, not by their id",
                                     file=src_name, column=col,
-                                    fix=f"expected for a {who} cold-start split; otherwise give those {who}s "
+                                    fix=f"expected for {with_article(who)} cold-start split; otherwise give those {who}s "
                                         "some training rows")
                     report["prep_warnings"].append(str(w))
     stage("split", 0.35)

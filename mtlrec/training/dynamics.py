@@ -160,14 +160,10 @@ def aggregate(names: Sequence[str], grams: Sequence[torch.Tensor], gates: Mappin
 
 
 def expert_labels(model) -> list[str] | None:
-    """Names of the gate columns: ``expert k`` (MMoE); PLE: the task's own experts, then the shared ones."""
-    hp = getattr(model, "hparams", {}) or {}
-    if getattr(model, "arch", "") == "ple":
-        ns, nsh = int(hp.get("n_specific_experts", 1)), int(hp.get("n_shared_experts", 1))
-        return [f"own {k + 1}" for k in range(ns)] + [f"shared {k + 1}" for k in range(nsh)]
-    if "n_experts" in hp:
-        return [f"expert {k + 1}" for k in range(int(hp["n_experts"]))]
-    return None
+    """Names of the gate columns (`MultiTaskModel.expert_names`: ``expert k`` for MMoE; PLE: the
+    task's own experts, then the shared ones); None when the model names none."""
+    names = getattr(model, "expert_names", None)
+    return (list(names()) or None) if callable(names) else None
 
 
 class DynamicsRecorder:

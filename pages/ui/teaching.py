@@ -2,12 +2,12 @@
 baselines, cross-validation mean ± std, the label-correlation matrix."""
 from __future__ import annotations
 
-import math
-
 import streamlit as st
 
 from mtlrec.runlib import gain_delta_m, seesaw
+from mtlrec.teaching import cv_rows
 from pages.ui.messages import md_text
+from pages.ui.tables import show_table
 
 
 def show_seesaw(gains: dict) -> None:
@@ -37,22 +37,6 @@ def show_seesaw(gains: dict) -> None:
                        "common (see the label correlation on Data), or the loss weights need balancing.")
 
 
-def _fmt(v) -> str:
-    return "—" if v is None or not isinstance(v, (int, float)) or not math.isfinite(v) else f"{v:.4f}"
-
-
-def cv_rows(cv: dict, task_metric: dict) -> list[dict]:
-    """One row per task: mean ± std of the task's metric over the folds (validation fold and test)."""
-    rows = []
-    for task, m in task_metric.items():
-        row = {"task": task, "metric": m}
-        for part in ("valid", "test"):
-            s = ((cv.get(part) or {}).get(task) or {}).get(m) or {}
-            row["validation folds" if part == "valid" else "test"] = f"{_fmt(s.get('mean'))} ± {_fmt(s.get('std'))}"
-        rows.append(row)
-    return rows
-
-
 def show_cross_validation(metrics: dict, task_metric: dict) -> None:
     cv = metrics.get("cv") or {}
     st.subheader("Cross-validation")
@@ -60,7 +44,7 @@ def show_cross_validation(metrics: dict, task_metric: dict) -> None:
         st.info("This run has no cross-validation. Set **Cross-validation folds** above 1 on Train to see how much "
                 "each task's metric varies from one fold of the data to another.")
         return
-    st.dataframe(cv_rows(cv, task_metric), hide_index=True, key="cv_table")
+    show_table(cv_rows(cv, task_metric), hide_index=True, key="cv_table")
     how = cv.get("scheme_text") or "folds of shuffled rows"
     st.caption(f"Mean ± standard deviation over {len(cv['folds'])} folds ({md_text(how)}). Each fold trains a new "
                "model on the rest of the training and validation rows; *validation folds* scores it on its held-out "

@@ -2,6 +2,8 @@
 every figure and the page requests nothing but the file itself."""
 from __future__ import annotations
 
+import json
+
 import pytest
 
 pytestmark = pytest.mark.browser
@@ -30,7 +32,12 @@ def test_report_opens_offline_and_draws_its_figures(context, tmp_path):
     page.goto(path.as_uri(), wait_until="load")
     page.wait_for_function(f"document.querySelectorAll('.js-plotly-plot .main-svg').length >= {n_figs}")
     assert page.locator(".plotly").count() >= n_figs
-    assert page.locator(".js-plotly-plot .scatterlayer .trace").count() == 6       # 2 tasks x (train, valid loss; valid metric)
+    # 2 tasks x (train, valid loss; valid metric), then the training dynamics' line charts
+    from mtlrec.viz_dynamics import dynamics_figs
+    history = json.loads((tmp_path / "run" / "history.json").read_text())
+    n_dyn = sum(t.type == "scatter" for f in dynamics_figs(history).values() for t in f.data)
+    assert n_dyn >= 5 and "<h2>Training dynamics</h2>" in html
+    assert page.locator(".js-plotly-plot .scatterlayer .trace").count() == 6 + n_dyn
     assert page.locator(".js-plotly-plot .barlayer .point").count() == 2          # one gain bar per task
     assert [u for u in requests if not u.startswith(("data:", "blob:"))] == [path.as_uri()]
     assert problems == []                                 # no CSP refusal, no script error
