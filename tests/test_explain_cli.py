@@ -77,7 +77,7 @@ def test_explain_global_json_text_and_offline_figures(run_dir, tmp_path, capsys)
     doc = _strict(out)
     assert set(doc["importance"]) == {"click", "rating"} and doc["n_rows"] == 40
     assert set(doc["importance"]["click"]) == {"user id", "item id", "age", "genre"}
-    assert set(doc["gates"]["click"]) == {"expert 0", "expert 1"} and doc["html"] == str(html)
+    assert set(doc["gates"]["click"]) == {"expert 1", "expert 2"} and doc["html"] == str(html)
     page = html.read_text(encoding="utf-8")
     assert "Content-Security-Policy" in page and "Plotly.newPlot" in page and "Feature-group importance" in page
     assert "://" not in page and "<script src" not in page          # nothing loaded from anywhere
