@@ -91,7 +91,7 @@ def build_dataset(cfg: RunConfig, progress: Callable | None = None):
     except (TypeError, ValueError) as e:
         raise DataError(f"data.prep: {e}", file="config") from None
     return prepare(raw, spec, prep_cfg, text_encoder=make_text_encoder(cfg), progress=progress,
-                   release_input=True)      # the raw tables are ours: freed column by column
+                   release_input=True)      # the raw tables are ours: freed as they are used
 
 
 def build_tasks(cfg: RunConfig, dataset):
