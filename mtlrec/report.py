@@ -400,7 +400,7 @@ def import_zip(data: bytes, root=None, *, name: str | None = None, source: str =
     DataError naming the member, and nothing is left in ``root``."""
     from mtlrec.runlib import clean_text, runs_root
     from mtlrec.runs import load_run
-    from mtlrec.training.rundir import confine, safe_run_name, write_json_atomic
+    from mtlrec.training.rundir import confine, reserve_folder, safe_run_name, write_json_atomic
     if not isinstance(data, (bytes, bytearray)):
         raise _zip_error("the upload is not a file", file=source)
     if len(data) > MAX_ZIP_BYTES:
@@ -490,13 +490,13 @@ def import_zip(data: bytes, root=None, *, name: str | None = None, source: str =
         meta.update({"imported_at": time.time(), "name": meta.get("name") or (clean_text(name, 80) or None)})
         write_json_atomic(tmp / "meta.json", meta)
         stamp = time.strftime("%Y%m%d-%H%M%S")
-        base = r / f"{stamp}-imported-{safe_run_name(label) or 'run'}"
-        final, i = base, 1
-        while final.exists():
-            i += 1
-            final = base.with_name(f"{base.name}-{i}")
-        confine(final, r)
-        os.replace(tmp, final)
+        # a folder of its own, reserved atomically (empty), then replaced by the unpacked copy
+        final = reserve_folder(r, f"{stamp}-imported-{safe_run_name(label) or 'run'}")
+        try:
+            os.replace(tmp, final)
+        except BaseException:
+            final.rmdir()
+            raise
         return final
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -128,13 +128,13 @@ def launch(args, argv: list[str] | None = None) -> int:
         except (DataError, TrainingError, OSError, ValueError) as e:
             return fail(str(e))
         run_dir = args.out
-        if not run_dir:
-            from mtlrec.training.rundir import default_run_dir
-            run_dir = default_run_dir(cfg.arch, name=cfg.name)
-            train_args += ["--out", str(run_dir)]
     if n > 1 and (args.device or "").startswith("cuda") and _gpus() < n:
-        return fail(f"--nproc {n} on CUDA needs {n} GPUs; this machine has {torch.cuda.device_count()}. "
+        return fail(f"--nproc {n} on CUDA needs {n} GPUs; this machine has {_gpus()}. "
                     "Fix: fewer processes, or --device cpu")
+    if not run_dir:         # a new folder of its own, created here (atomically): every rank writes into it
+        from mtlrec.training.rundir import default_run_dir
+        run_dir = default_run_dir(cfg.arch, name=cfg.name)
+        train_args += ["--out", str(run_dir)]
     cmd = torchrun_command(n, train_args)
     proc = subprocess.Popen(cmd, env=worker_env(n), stderr=subprocess.PIPE, text=True, errors="replace")
 
