@@ -267,7 +267,8 @@ class TrainingJob:
         proc = None
         try:
             payload = {"config": self.config, "run_dir": str(self.run_dir), "dataset": self.dataset,
-                       "resuming": self.resuming, "started": self._progress.started}
+                       "resuming": self.resuming, "started": self._progress.started,
+                       "parent_pid": os.getpid()}          # the worker dies with this process
             recv, send = self._mp_ctx.Pipe(duplex=False)
             t0 = time.perf_counter()
             proc = worker.start_process(self._mp_ctx, target=worker.child_main, args=(send, self._mp_stop, payload),
@@ -341,7 +342,9 @@ class TrainingJob:
                 w.write_dataset(self.dataset)     # the ranks memory-map it from here
                 cmd += ["--config", str(d / "config.json"), "--dataset", str(d / "dataset"), "--out", str(d)]
             from mtlrec.training.launch import REPO_ROOT
-            self._launcher = subprocess.Popen(cmd, cwd=str(REPO_ROOT), env=worker_env(self.processes),
+            from mtlrec.training.lifeline import PARENT_ENV
+            env = {**worker_env(self.processes), PARENT_ENV: str(os.getpid())}   # it dies with this process
+            self._launcher = subprocess.Popen(cmd, cwd=str(REPO_ROOT), env=env,
                                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                                               errors="replace")
             self.worker_pid = self._launcher.pid

@@ -11,11 +11,11 @@ import re
 import streamlit as st
 
 from mtlrec.errors import DataError
-from mtlrec.runlib import (compare_figs, compare_metrics_frame, compare_runs, delete_run, list_run_rows,
-                           runs_root, set_meta)
+from mtlrec.runlib import (cancel_problem, cancel_run, compare_figs, compare_metrics_frame, compare_runs,
+                           delete_run, list_run_rows, runs_root, set_meta)
 from pages.ui.messages import md_text, show_data_error, show_exception
 from pages.ui.actions import start_resume
-from pages.ui.state import TERMINAL, ensure_app_navigation, get_state, open_library_run
+from pages.ui.state import TERMINAL, ensure_app_navigation, get_state, job_run_dir, open_library_run
 
 ensure_app_navigation()
 
@@ -33,6 +33,27 @@ if not rows:
 
 def _label(r: dict) -> str:
     return r["run"] if r["name"] == r["run"] else f"{r['name']} ({r['run']})"
+
+
+def _cancel_control(r: dict) -> None:
+    """Cancel for a run still training: this session's job directly; a run of another process of
+    this machine (another server's worker, a command line) through `cancel_run`; otherwise the
+    reason it cannot be cancelled from here, and where it can."""
+    from pathlib import Path
+    here = Path(r["path"]).resolve()
+    mine = next((j for j in state.jobs if job_run_dir(j) and Path(job_run_dir(j)).resolve() == here), None)
+    why_not = None if mine is not None else cancel_problem(r["path"])
+    if st.button("Cancel the run", icon=":material/stop:", key="runs_cancel", disabled=why_not is not None,
+                 help=why_not or "it stops after its current batch, keeps its checkpoint and can be resumed"):
+        try:
+            said = "asked to stop: the run ends after its current batch" if mine is not None else cancel_run(r["path"], root)
+            if mine is not None:
+                mine.cancel()
+            st.toast(md_text(said))
+        except DataError as e:
+            show_data_error(e)
+    if why_not:
+        st.caption(md_text(why_not))
 
 
 def _headline(r: dict) -> str:
@@ -95,6 +116,8 @@ if rows:
                     show_data_error(e)
             if why_not:
                 st.caption(md_text(why_not))
+        elif r["status"] in ("running", "queued"):
+            _cancel_control(r)
         c1, c2, c3 = st.columns(3)
         if c1.button("Open as the current run", type="primary", icon=":material/open_in_new:", key="runs_open",
                      disabled=not r["usable"],

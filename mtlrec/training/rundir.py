@@ -129,11 +129,30 @@ def boot_id() -> str | None:
         return None
 
 
+_SIGTERM_CANCELS = threading.Event()
+
+
+def owner_cancels_on_sigterm(on: bool = True) -> None:
+    """Say that this process stops its run (as Cancel does) when it receives SIGTERM: the
+    status.json it writes then carries ``"cancel": "sigterm"``, and another process on this
+    machine may cancel the run that way (`mtlrec.runlib.cancel_run`). Said by the app's worker
+    processes and by ``python -m mtlrec train`` (each rank); never by an app server that trains in
+    a thread (a SIGTERM would stop the whole server). ``on=False`` takes it back (the handler is gone)."""
+    if on:
+        _SIGTERM_CANCELS.set()
+    else:
+        _SIGTERM_CANCELS.clear()
+
+
 def owner_identity() -> dict:
-    """pid, hostname, process start time and boot id of this process (stored in status.json)."""
+    """pid, hostname, process start time and boot id of this process (stored in status.json), and
+    ``cancel: "sigterm"`` when SIGTERM cancels its run (`owner_cancels_on_sigterm`)."""
     pid = os.getpid()
-    return {"pid": pid, "hostname": socket.gethostname(), "process_start": proc_start_ticks(pid),
-            "boot_id": boot_id()}
+    out = {"pid": pid, "hostname": socket.gethostname(), "process_start": proc_start_ticks(pid),
+           "boot_id": boot_id()}
+    if _SIGTERM_CANCELS.is_set():
+        out["cancel"] = "sigterm"
+    return out
 
 
 def write_json_atomic(path, obj) -> None:
