@@ -483,7 +483,10 @@ class TrainingJob:
                 "batch": p.batch,
                 "n_batches": p.n_batches,
                 "fraction": 1.0 if self._status == "finished" else p.fraction,
-                "eta_s": None if self._status != "running" else p.eta_s,
+                "eta_s": None if self._status != "running" else p.eta_s,     # up to the epoch cap
+                "eta_early_s": None if self._status != "running" else p.eta_early_s,   # early stopping at its soonest
+                "stop_epoch": p.stop_epoch,
+                "epoch_left_s": None if self._status != "running" else p.epoch_left_s,
                 "elapsed_s": (end - p.started) if p.started else 0.0,
                 "history": hist,
                 "metrics": copy.deepcopy(self._metrics),

@@ -93,11 +93,10 @@ if c2.button("Cancel", icon=":material/stop:", key="train_cancel", disabled=not 
 
 
 # ---------------------------------------------------------------------------- live panel
-def _fmt_eta(s) -> str:
-    if s is None:
-        return "—"
-    s = int(round(float(s)))
-    return f"{s // 60}:{s % 60:02d} min" if s >= 60 else f"{s} s"
+def _eta_text(snap) -> str:
+    """The ETA from measured time: the soonest early stopping allows, and "up to" the epoch cap."""
+    from mtlrec.training.pipeline import ETA_KEYS, eta_text
+    return eta_text(snap if isinstance(snap, dict) else {k: snap_get(snap, k) for k in ETA_KEYS})
 
 
 def _phase_label(snap) -> str:
@@ -131,9 +130,7 @@ def live_panel() -> None:
     if status in TERMINAL:
         text = f"{name} — {status}: epoch {epoch}/{epochs} · {frac:.0%}"
     else:       # the phase (training, test evaluation, ranking, baseline k of n, fold k of n) with its own progress
-        eta = snap_get(snap, "eta_s")
-        text = (f"{name} — {status}: {_phase_label(snap)} · {frac:.0%} · "
-                f"ETA {'estimating…' if eta is None else _fmt_eta(eta)}")
+        text = f"{name} — {status}: {_phase_label(snap)} · {frac:.0%} · {_eta_text(snap)}"
     st.progress(min(1.0, max(0.0, frac)), text=text)
     for w in snap_get(snap, "warnings") or []:         # e.g. a validation split the metric is undefined on
         st.warning(md_text(w), icon=":material/warning:")
