@@ -390,6 +390,29 @@ def _zip_error(what: str, fix: str = "export the run again with mtlrec (Runs pag
     return DataError(what, file=file, fix=fix)
 
 
+def _check_zip_version(z: zipfile.ZipFile, source: str) -> None:
+    """A zip whose dataset is in a format this mtlrec cannot read (written by a newer version) is
+    refused naming that format, before its member names or files are judged by this version's layout."""
+    from mtlrec.dataset import DatasetFileError, format_version
+    try:
+        info = z.getinfo("dataset/dataset.json")
+    except KeyError:
+        return                                   # said later: the zip lacks it
+    if info.file_size > 64 * 2**20:
+        raise _zip_error("dataset/dataset.json in the zip is implausibly large", file=source)
+    try:
+        doc = json.loads(z.read(info).decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, OSError, zipfile.BadZipFile, EOFError):
+        return                                   # said later: not valid JSON
+    if not isinstance(doc, dict):
+        return                                   # said later: not a JSON object
+    try:
+        format_version(doc, "dataset")
+    except DatasetFileError as e:
+        raise _zip_error(f"the run's {e.what}", file=source,
+                         fix="import it into the mtlrec version that exported it, or export it again with this one") from None
+
+
 def import_zip(data: bytes, root=None, *, name: str | None = None, source: str = "the uploaded zip") -> Path:
     """Unpack a zip written by `export_zip` into a new run folder under ``root`` and return it.
 
@@ -411,6 +434,7 @@ def import_zip(data: bytes, root=None, *, name: str | None = None, source: str =
         infos = z.infolist()
     except (zipfile.BadZipFile, ValueError, OSError, EOFError):
         raise _zip_error("not a zip file (or a damaged one)", file=source) from None
+    _check_zip_version(z, source)
     seen: set[str] = set()
     for info in infos:
         n = info.filename

@@ -13,7 +13,7 @@ import streamlit as st
 from mtlrec.errors import DataError
 from mtlrec.runlib import (cancel_problem, cancel_run, compare_figs, compare_metrics_frame, compare_runs,
                            delete_run, list_run_rows, runs_root, set_meta)
-from pages.ui.messages import md_text, show_data_error, show_exception
+from pages.ui.messages import md_text, msg_text, show_data_error, show_exception
 from pages.ui.actions import start_resume
 from pages.ui.state import TERMINAL, ensure_app_navigation, get_state, job_run_dir, open_library_run
 
@@ -22,7 +22,7 @@ ensure_app_navigation()
 state = get_state()
 root = runs_root()
 st.title("Runs")
-st.caption(f"Every run folder under {md_text(root.resolve())} — the library is shared by everyone who can "
+st.caption(f"Every run folder under **{md_text(root.name or 'runs')}** on the server — the library is shared by everyone who can "
            "reach this server (like MLflow's or TensorBoard's). Open a run to see it on Results, "
            "Recommendations and Explain; select two or more to compare them.")
 
@@ -53,7 +53,7 @@ def _cancel_control(r: dict) -> None:
         except DataError as e:
             show_data_error(e)
     if why_not:
-        st.caption(md_text(why_not))
+        st.caption(msg_text(why_not))
 
 
 def _headline(r: dict) -> str:
@@ -99,9 +99,9 @@ if rows:
         r = chosen[0]
         st.subheader(f"Run {md_text(_label(r))}")
         for p in r["problems"]:
-            st.warning(md_text(p), icon=":material/warning:")
+            st.warning(msg_text(p), icon=":material/warning:")
         if r["status"] in ("failed", "interrupted") and r.get("error"):
-            st.caption(md_text(r["error"]))
+            st.caption(msg_text(r["error"]))
         from mtlrec.training.resume import resume_problem
         why_not = resume_problem(r["path"]) if r["status"] in ("interrupted", "cancelled", "failed") else None
         if r["status"] in ("interrupted", "cancelled", "failed"):
@@ -115,7 +115,7 @@ if rows:
                 except DataError as e:
                     show_data_error(e)
             if why_not:
-                st.caption(md_text(why_not))
+                st.caption(msg_text(why_not))
         elif r["status"] in ("running", "queued"):
             _cancel_control(r)
         c1, c2, c3 = st.columns(3)

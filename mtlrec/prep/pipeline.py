@@ -762,9 +762,10 @@ def _unseen(split, r_u, r_i, train_users, train_items, row_ids) -> dict:
 def _label_summary(lf: LabelField, y: np.ndarray) -> dict:
     if lf.task_type == "binary":
         return {"type": "binary", "positive_rate": float(y.mean()) if len(y) else 0.0}
-    if lf.task_type == "regression":
-        return {"type": "regression", "mean": float(y.mean()) if len(y) else 0.0,
-                "std": float(y.std()) if len(y) else 0.0}
+    if lf.task_type == "regression":        # in float64: the float32 labels' squares may overflow float32
+        y64 = np.asarray(y, dtype=np.float64)
+        return {"type": "regression", "mean": float(y64.mean()) if len(y) else 0.0,
+                "std": float(y64.std()) if len(y) else 0.0}
     return {"type": "multilabel", "classes": len(lf.classes)}
 
 
