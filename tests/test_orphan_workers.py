@@ -170,6 +170,8 @@ def test_a_run_of_another_live_process_can_be_cancelled_from_the_library(tmp_pat
         with pytest.raises(DataError, match="another app server"):
             delete_run("server-thread-run", root)
         assert server.poll() is None                                     # never signalled
+        _running_status(root / "this-server-run", os.getpid())           # another session of this server
+        assert "this server's own process, for another session" in cancel_problem(root / "this-server-run")
     finally:
         for p in (stopper, server):
             if p.poll() is None:
