@@ -409,8 +409,8 @@ def _check_zip_version(z: zipfile.ZipFile, source: str) -> None:
     try:
         format_version(doc, "dataset")
     except DatasetFileError as e:
-        raise _zip_error(f"the run's {e.what}", file=source,
-                         fix="import it into the mtlrec version that exported it, or export it again with this one") from None
+        raise _zip_error(f"the run's {e.what}", file=source, fix="import it into the mtlrec version that exported "
+                         "it, or export it again with this one") from None
 
 
 def import_zip(data: bytes, root=None, *, name: str | None = None, source: str = "the uploaded zip") -> Path:

@@ -311,7 +311,8 @@ def cancel_problem(run_dir) -> str | None:
     if host and host != socket.gethostname():
         return f"this run trains on another machine ({clean_text(host, 60)}): cancel it there"
     if owner_alive(doc)[0] is not True or not isinstance(doc.get("pid"), int):
-        return "the process that trains this run cannot be told apart (an old run folder): wait until it is reported interrupted"
+        return ("the process that trains this run cannot be told apart (an old run folder): wait until it is "
+                "reported interrupted")
     if doc.get("cancel") != "sigterm" and doc["pid"] == os.getpid():
         return ("this run trains inside this server's own process, for another session: cancel it on that "
                 "session's Train page")

@@ -22,8 +22,8 @@ ensure_app_navigation()
 state = get_state()
 root = runs_root()
 st.title("Runs")
-st.caption(f"Every run folder under **{md_text(root.name or 'runs')}** on the server — the library is shared by everyone who can "
-           "reach this server (like MLflow's or TensorBoard's). Open a run to see it on Results, "
+st.caption(f"Every run folder under **{md_text(root.name or 'runs')}** on the server — the library is shared by "
+           "everyone who can reach this server (like MLflow's or TensorBoard's). Open a run to see it on Results, "
            "Recommendations and Explain; select two or more to compare them.")
 
 rows = list_run_rows(root)
@@ -46,9 +46,11 @@ def _cancel_control(r: dict) -> None:
     if st.button("Cancel the run", icon=":material/stop:", key="runs_cancel", disabled=why_not is not None,
                  help=why_not or "it stops after its current batch, keeps its checkpoint and can be resumed"):
         try:
-            said = "asked to stop: the run ends after its current batch" if mine is not None else cancel_run(r["path"], root)
             if mine is not None:
                 mine.cancel()
+                said = "asked to stop: the run ends after its current batch"
+            else:
+                said = cancel_run(r["path"], root)
             st.toast(md_text(said))
         except DataError as e:
             show_data_error(e)

@@ -419,7 +419,8 @@ def eta_text(snap: dict) -> str:
         left = snap.get("epoch_left_s")
         if left is None:
             return "ETA estimating…"
-        return f"ETA once epoch {max(int(snap.get('epoch') or 0), 1)} is measured (its batches end in {fmt_duration(left)})"
+        epoch = max(int(snap.get("epoch") or 0), 1)
+        return f"ETA once epoch {epoch} is measured (its batches end in {fmt_duration(left)})"
     if early is None or round(early) >= round(cap):
         return f"ETA {fmt_duration(cap)}"
     return (f"ETA {fmt_duration(early)} if early stopping ends it at epoch {snap.get('stop_epoch')} · "
