@@ -39,7 +39,8 @@ def train_baselines(cfg, dataset, tasks, mtl_test: dict, *, data=None, device=No
         if cfg.train.early_stopping.task != task.name:
             tcfg.early_stopping.metric = None     # the task's own metric
         model = build_model_for(cfg, dataset, [task])
-        res = Trainer(model, [task], tcfg, device, stop_event=stop_event, on_batch=on_batch).fit(data)
+        res = Trainer(model, [task], tcfg, device, stop_event=stop_event, on_batch=on_batch,
+                      on_epoch=progress.epoch_end if progress is not None else None).fit(data)
         if res.status != "finished":
             status = res.status
             break

@@ -51,6 +51,7 @@ from mtlrec.errors import DataError
 FIELD_KINDS = ("categorical", "numeric", "dense")
 SPLITS = ("train", "valid", "test")
 FORMAT = "mtlrec-dataset/3"
+READABLE_FORMATS = {"mtlrec-dataset/1": 1, "mtlrec-dataset/2": 2, FORMAT: 3}
 ARRAYS_DIR = "arrays"                 # format 3: one <key>.npy per array
 _KEY = re.compile(r"a[0-9]{1,9}")     # the stored keys (a0, a1, ...): never a path
 _NOT_WRITABLE = "The given NumPy array is not writable"   # torch's warning for a read-only memmap
@@ -64,6 +65,21 @@ class DatasetFileError(DataError):
         self.name = name
         super().__init__(what, file=file, fix=fix or "prepare the data again (python -m mtlrec prepare, "
                                                      "or the Data page) and save it anew")
+
+
+def format_version(doc, directory) -> int:
+    """The format (1, 2 or 3) of a saved dataset, from its ``dataset.json`` (``doc``); a
+    `DatasetFileError` that names the format when this version of mtlrec cannot read it (a folder
+    written by a newer mtlrec, or a damaged dataset.json) -- not a complaint about whichever array
+    file an older format would have."""
+    fmt = doc.get("format") if isinstance(doc, dict) else None
+    if isinstance(fmt, str) and fmt in READABLE_FORMATS:
+        return READABLE_FORMATS[fmt]
+    shown = "does not say its format" if fmt is None else f"is in the format '{str(fmt)[:60]}'"
+    raise DatasetFileError(f"dataset.json {shown}, which this version of mtlrec cannot read (it reads "
+                           f"{', '.join(READABLE_FORMATS)})", name="dataset.json",
+                           file=str(Path(directory) / "dataset.json"),
+                           fix="open it with the mtlrec version that wrote it, or prepare the data again with this one")
 
 
 @dataclass
@@ -282,7 +298,7 @@ class PreparedDataset:
                 ids[where[0]] = value
 
         index = doc.get("arrays")         # format 2/3: positional keys + index; format 1: "rows/<split>/<name>"
-        if doc.get("format") == FORMAT:
+        if format_version(doc, d) == 3:
             if not isinstance(index, dict):
                 raise DatasetFileError("dataset.json is damaged: it lacks the index of the arrays",
                                        name="dataset.json", file=str(d / "dataset.json"))

@@ -267,7 +267,8 @@ class TrainingJob:
         proc = None
         try:
             payload = {"config": self.config, "run_dir": str(self.run_dir), "dataset": self.dataset,
-                       "resuming": self.resuming, "started": self._progress.started}
+                       "resuming": self.resuming, "started": self._progress.started,
+                       "parent_pid": os.getpid()}          # the worker dies with this process
             recv, send = self._mp_ctx.Pipe(duplex=False)
             t0 = time.perf_counter()
             proc = worker.start_process(self._mp_ctx, target=worker.child_main, args=(send, self._mp_stop, payload),
@@ -341,7 +342,9 @@ class TrainingJob:
                 w.write_dataset(self.dataset)     # the ranks memory-map it from here
                 cmd += ["--config", str(d / "config.json"), "--dataset", str(d / "dataset"), "--out", str(d)]
             from mtlrec.training.launch import REPO_ROOT
-            self._launcher = subprocess.Popen(cmd, cwd=str(REPO_ROOT), env=worker_env(self.processes),
+            from mtlrec.training.lifeline import PARENT_ENV
+            env = {**worker_env(self.processes), PARENT_ENV: str(os.getpid())}   # it dies with this process
+            self._launcher = subprocess.Popen(cmd, cwd=str(REPO_ROOT), env=env,
                                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                                               errors="replace")
             self.worker_pid = self._launcher.pid
@@ -480,7 +483,10 @@ class TrainingJob:
                 "batch": p.batch,
                 "n_batches": p.n_batches,
                 "fraction": 1.0 if self._status == "finished" else p.fraction,
-                "eta_s": None if self._status != "running" else p.eta_s,
+                "eta_s": None if self._status != "running" else p.eta_s,     # up to the epoch cap
+                "eta_early_s": None if self._status != "running" else p.eta_early_s,   # early stopping at its soonest
+                "stop_epoch": p.stop_epoch,
+                "epoch_left_s": None if self._status != "running" else p.epoch_left_s,
                 "elapsed_s": (end - p.started) if p.started else 0.0,
                 "history": hist,
                 "metrics": copy.deepcopy(self._metrics),

@@ -558,6 +558,29 @@ def _zip_error(what: str, fix: str = "export the run again with mtlrec (Runs pag
     return DataError(what, file=file, fix=fix)
 
 
+def _check_zip_version(z: zipfile.ZipFile, source: str) -> None:
+    """A zip whose dataset is in a format this mtlrec cannot read (written by a newer version) is
+    refused naming that format, before its member names or files are judged by this version's layout."""
+    from mtlrec.dataset import DatasetFileError, format_version
+    try:
+        info = z.getinfo("dataset/dataset.json")
+    except KeyError:
+        return                                   # said later: the zip lacks it
+    if info.file_size > 64 * 2**20:
+        raise _zip_error("dataset/dataset.json in the zip is implausibly large", file=source)
+    try:
+        doc = json.loads(z.read(info).decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, OSError, zipfile.BadZipFile, EOFError):
+        return                                   # said later: not valid JSON
+    if not isinstance(doc, dict):
+        return                                   # said later: not a JSON object
+    try:
+        format_version(doc, "dataset")
+    except DatasetFileError as e:
+        raise _zip_error(f"the run's {e.what}", file=source, fix="import it into the mtlrec version that exported "
+                         "it, or export it again with this one") from None
+
+
 def import_zip(data: bytes, root=None, *, name: str | None = None, source: str = "the uploaded zip") -> Path:
     """Unpack a zip written by `export_zip` into a new run folder under ``root`` and return it.
 
@@ -568,7 +591,7 @@ def import_zip(data: bytes, root=None, *, name: str | None = None, source: str =
     DataError naming the member, and nothing is left in ``root``."""
     from mtlrec.runlib import clean_text, runs_root
     from mtlrec.runs import load_run
-    from mtlrec.training.rundir import confine, safe_run_name, write_json_atomic
+    from mtlrec.training.rundir import confine, reserve_folder, safe_run_name, write_json_atomic
     if not isinstance(data, (bytes, bytearray)):
         raise _zip_error("the upload is not a file", file=source)
     if len(data) > MAX_ZIP_BYTES:
@@ -579,6 +602,7 @@ def import_zip(data: bytes, root=None, *, name: str | None = None, source: str =
         infos = z.infolist()
     except (zipfile.BadZipFile, ValueError, OSError, EOFError):
         raise _zip_error("not a zip file (or a damaged one)", file=source) from None
+    _check_zip_version(z, source)
     seen: set[str] = set()
     for info in infos:
         n = info.filename
@@ -658,13 +682,13 @@ def import_zip(data: bytes, root=None, *, name: str | None = None, source: str =
         meta.update({"imported_at": time.time(), "name": meta.get("name") or (clean_text(name, 80) or None)})
         write_json_atomic(tmp / "meta.json", meta)
         stamp = time.strftime("%Y%m%d-%H%M%S")
-        base = r / f"{stamp}-imported-{safe_run_name(label) or 'run'}"
-        final, i = base, 1
-        while final.exists():
-            i += 1
-            final = base.with_name(f"{base.name}-{i}")
-        confine(final, r)
-        os.replace(tmp, final)
+        # a folder of its own, reserved atomically (empty), then replaced by the unpacked copy
+        final = reserve_folder(r, f"{stamp}-imported-{safe_run_name(label) or 'run'}")
+        try:
+            os.replace(tmp, final)
+        except BaseException:
+            final.rmdir()
+            raise
         return final
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

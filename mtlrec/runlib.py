@@ -333,6 +333,57 @@ def set_meta(run, root=None, *, name: str | None = None, tags=None) -> dict:
     return read_meta(d)
 
 
+def cancel_problem(run_dir) -> str | None:
+    """Why `cancel_run` cannot stop this run from here, and what to do instead (one sentence);
+    None when it can. A run trained by a process of this machine that stops on SIGTERM (the
+    app's worker processes, ``python -m mtlrec train``, a torchrun rank 0: status.json's
+    ``cancel`` is ``sigterm``) can be cancelled by anyone; a run trained inside another app
+    server's own process (thread mode), or on another machine, only there."""
+    import socket
+
+    from mtlrec.runs import owner_alive, run_status
+    d = Path(run_dir)
+    st = run_status(d)["status"]
+    if st not in ("running", "queued"):
+        return f"this run is not training (it is {st})"
+    doc = _read_obj(d / "status.json") or {}
+    host = doc.get("hostname")
+    if host and host != socket.gethostname():
+        return f"this run trains on another machine ({clean_text(host, 60)}): cancel it there"
+    if owner_alive(doc)[0] is not True or not isinstance(doc.get("pid"), int):
+        return ("the process that trains this run cannot be told apart (an old run folder): wait until it is "
+                "reported interrupted")
+    if doc.get("cancel") != "sigterm" and doc["pid"] == os.getpid():
+        return ("this run trains inside this server's own process, for another session: cancel it on that "
+                "session's Train page")
+    if doc.get("cancel") != "sigterm":
+        return (f"this run trains inside another app server's own process (pid {doc['pid']}): cancel it on that "
+                "app's Train page, or stop that server (the run then reads interrupted and can be resumed)")
+    return None
+
+
+def cancel_run(run, root=None) -> str:
+    """Cancel a run that trains in another process of this machine -- another app server's worker,
+    a command line, a torchrun launch -- as the Cancel button does: SIGTERM to the process that
+    status.json names (its pid and start time checked), which stops at its next batch and
+    records "cancelled" (the run keeps its checkpoint and can be resumed). Returns a sentence;
+    DataError with the reason and what to do when it cannot be done from here (`cancel_problem`)."""
+    import signal
+    d = resolve_run(run, root)
+    why = cancel_problem(d)
+    if why is not None:
+        raise DataError(why, file=d.name)
+    pid = int((_read_obj(d / "status.json") or {})["pid"])
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return "the run had already ended"
+    except PermissionError:
+        raise DataError(f"this server may not signal the process that trains the run (pid {pid})", file=d.name,
+                        fix="cancel it as the user who started it, or wait until it ends") from None
+    return "asked to stop: the run ends after its current batch (cancelled, resumable)"
+
+
 def delete_run(run, root=None) -> Path:
     """Delete a run folder inside ``root`` (refused for a run still training). The folder is first
     renamed to a hidden name, so a listing never shows it half deleted. Returns the path removed."""
@@ -340,8 +391,10 @@ def delete_run(run, root=None) -> Path:
     d = resolve_run(run, root)
     st = run_status(d)["status"]
     if st in ("running", "queued"):
-        raise DataError("this run is still training", file=str(d),
-                        fix="cancel it (Train page) or wait until it ends, then delete it")
+        why = cancel_problem(d)
+        raise DataError("this run is still training", file=d.name,
+                        fix=("cancel it first (Cancel on the Runs page, or python -m mtlrec runs cancel RUN), "
+                             "then delete it" if why is None else why))
     trash = d.with_name(f".deleting-{d.name}-{os.getpid()}-{int(time.time() * 1000)}")
     os.replace(d, trash)
     shutil.rmtree(trash, ignore_errors=True)

@@ -222,13 +222,17 @@ def _first_line(e: BaseException, limit: int = 200) -> str:
 
 
 def _load_dataset(d: Path):
-    from mtlrec.dataset import FORMAT, DatasetFileError, PreparedDataset
+    from mtlrec.dataset import DatasetFileError, PreparedDataset, format_version
     dd = d / "dataset"
     doc = _required_json(dd.parent, "dataset/dataset.json", "the prepared data's fields and labels")
     if not isinstance(doc, dict) or not isinstance(doc.get("fields"), list) or "splits" not in doc:
         raise RunFolderError("dataset/dataset.json is damaged: it lacks 'fields' or 'splits'",
                              file=str(dd / "dataset.json"), fix=_RETRAIN)
-    if doc.get("format") == FORMAT:             # one .npy per array under dataset/arrays/
+    try:
+        version = format_version(doc, dd)
+    except DatasetFileError as e:               # a newer mtlrec's folder: say so, not "arrays.npz is missing"
+        raise RunFolderError(f"dataset/{e.what}", file=str(e.file), fix=e.fix) from None
+    if version == 3:                            # one .npy per array under dataset/arrays/
         store = "arrays/"
         if not (dd / "arrays").is_dir():
             raise RunFolderError("dataset/arrays/ is missing; it holds the prepared data",

@@ -16,7 +16,7 @@ from mtlrec.workflow import (interaction_counts, preparation_messages, roles_tab
                              split_column_choice, split_method_label)
 from pages.ui.actions import handle_upload, load_sample_workspace, prepare_dataset
 from pages.ui.dependence import show_label_dependence
-from pages.ui.messages import md_text, show_data_error, show_exception
+from pages.ui.messages import md_text, msg_text, show_data_error, show_exception
 from pages.ui.state import ensure_app_navigation, get_state
 from pages.ui.teaching import show_label_correlation
 
@@ -287,9 +287,9 @@ if state.dataset is not None:
     rep = ds.meta.get("report")
     msgs = preparation_messages(rep)
     for w in msgs["warnings"]:
-        st.warning(md_text(w), icon=":material/warning:")
+        st.warning(msg_text(w), icon=":material/warning:")
     for line in msgs["notes"] + msgs["dropped"]:
-        st.caption(md_text(line))
+        st.caption(msg_text(line))
     changed = prep_transforms.report_rows(rep)
     if changed:
         st.caption("Numeric transforms — what was changed (bounds fitted on the train split):")

@@ -12,12 +12,12 @@ import streamlit as st
 
 from mtlrec.display import display_number
 from mtlrec.errors import DataError
-from mtlrec.runlib import (compare_figs, compare_metrics_frame, compare_runs, delete_run, list_run_rows,
-                           runs_root, set_meta)
+from mtlrec.runlib import (cancel_problem, cancel_run, compare_figs, compare_metrics_frame, compare_runs,
+                           delete_run, list_run_rows, runs_root, set_meta)
 from pages.ui.actions import start_resume
 from pages.ui.downloads import download
-from pages.ui.messages import md_text, show_data_error, show_exception
-from pages.ui.state import TERMINAL, ensure_app_navigation, get_state, open_library_run
+from pages.ui.messages import md_text, msg_text, show_data_error, show_exception
+from pages.ui.state import TERMINAL, ensure_app_navigation, get_state, job_run_dir, open_library_run
 from pages.ui.tables import show_table
 
 ensure_app_navigation()
@@ -25,8 +25,8 @@ ensure_app_navigation()
 state = get_state()
 root = runs_root()
 st.title("Runs")
-st.caption(f"Every run folder under {md_text(root.resolve())} — the library is shared by everyone who can "
-           "reach this server (like MLflow's or TensorBoard's). Open a run to see it on Results, "
+st.caption(f"Every run folder under **{md_text(root.name or 'runs')}** on the server — the library is shared by "
+           "everyone who can reach this server (like MLflow's or TensorBoard's). Open a run to see it on Results, "
            "Recommendations and Explain; select two or more to compare them.")
 
 rows = list_run_rows(root)
@@ -36,6 +36,29 @@ if not rows:
 
 def _label(r: dict) -> str:
     return r["run"] if r["name"] == r["run"] else f"{r['name']} ({r['run']})"
+
+
+def _cancel_control(r: dict) -> None:
+    """Cancel for a run still training: this session's job directly; a run of another process of
+    this machine (another server's worker, a command line) through `cancel_run`; otherwise the
+    reason it cannot be cancelled from here, and where it can."""
+    from pathlib import Path
+    here = Path(r["path"]).resolve()
+    mine = next((j for j in state.jobs if job_run_dir(j) and Path(job_run_dir(j)).resolve() == here), None)
+    why_not = None if mine is not None else cancel_problem(r["path"])
+    if st.button("Cancel the run", icon=":material/stop:", key="runs_cancel", disabled=why_not is not None,
+                 help=why_not or "it stops after its current batch, keeps its checkpoint and can be resumed"):
+        try:
+            if mine is not None:
+                mine.cancel()
+                said = "asked to stop: the run ends after its current batch"
+            else:
+                said = cancel_run(r["path"], root)
+            st.toast(md_text(said))
+        except DataError as e:
+            show_data_error(e)
+    if why_not:
+        st.caption(msg_text(why_not))
 
 
 def _headline(r: dict) -> str:
@@ -81,9 +104,9 @@ if rows:
         r = chosen[0]
         st.subheader(f"Run {md_text(_label(r))}")
         for p in r["problems"]:
-            st.warning(md_text(p), icon=":material/warning:")
+            st.warning(msg_text(p), icon=":material/warning:")
         if r["status"] in ("failed", "interrupted") and r.get("error"):
-            st.caption(md_text(r["error"]))
+            st.caption(msg_text(r["error"]))
         from mtlrec.training.resume import resume_problem
         why_not = resume_problem(r["path"]) if r["status"] in ("interrupted", "cancelled", "failed") else None
         if r["status"] in ("interrupted", "cancelled", "failed"):
@@ -97,7 +120,9 @@ if rows:
                 except DataError as e:
                     show_data_error(e)
             if why_not:
-                st.caption(md_text(why_not))
+                st.caption(msg_text(why_not))
+        elif r["status"] in ("running", "queued"):
+            _cancel_control(r)
         c1, c2, c3 = st.columns(3)
         if c1.button("Open as the current run", type="primary", icon=":material/open_in_new:", key="runs_open",
                      disabled=not r["usable"],

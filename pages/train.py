@@ -8,11 +8,12 @@ import streamlit as st
 
 from mtlrec import viz
 from mtlrec.metrics import higher_is_better
+from mtlrec.public import public_message
 from mtlrec.tasks import DEFAULT_METRIC
 from mtlrec.training.early_stopping import describe as describe_early_stopping
 from pages.ui.actions import prepare_dataset, start_training
 from pages.ui.dynamics import live_view as live_dynamics
-from pages.ui.messages import md_text, show_exception
+from pages.ui.messages import md_text, msg_text, show_exception
 from pages.ui.sidebar import device_label
 from pages.ui.state import (TERMINAL, ensure_app_navigation, get_state, job_run_dir, need_data, snap_get,
                              synced_selectbox)
@@ -93,11 +94,10 @@ if c2.button("Cancel", icon=":material/stop:", key="train_cancel", disabled=not 
 
 
 # ---------------------------------------------------------------------------- live panel
-def _fmt_eta(s) -> str:
-    if s is None:
-        return "—"
-    s = int(round(float(s)))
-    return f"{s // 60}:{s % 60:02d} min" if s >= 60 else f"{s} s"
+def _eta_text(snap) -> str:
+    """The ETA from measured time: the soonest early stopping allows, and "up to" the epoch cap."""
+    from mtlrec.training.pipeline import ETA_KEYS, eta_text
+    return eta_text(snap if isinstance(snap, dict) else {k: snap_get(snap, k) for k in ETA_KEYS})
 
 
 def _phase_label(snap) -> str:
@@ -131,14 +131,12 @@ def live_panel() -> None:
     if status in TERMINAL:
         text = f"{name} — {status}: epoch {epoch}/{epochs} · {frac:.0%}"
     else:       # the phase (training, test evaluation, ranking, baseline k of n, fold k of n) with its own progress
-        eta = snap_get(snap, "eta_s")
-        text = (f"{name} — {status}: {_phase_label(snap)} · {frac:.0%} · "
-                f"ETA {'estimating…' if eta is None else _fmt_eta(eta)}")
+        text = f"{name} — {status}: {_phase_label(snap)} · {frac:.0%} · {_eta_text(snap)}"
     st.progress(min(1.0, max(0.0, frac)), text=text)
     for w in snap_get(snap, "warnings") or []:         # e.g. a validation split the metric is undefined on
-        st.warning(md_text(w), icon=":material/warning:")
+        st.warning(msg_text(w), icon=":material/warning:")
     if status == "failed":
-        st.error(f"The run failed: {md_text(snap_get(snap, 'error') or 'unknown error')}", icon=":material/error:")
+        st.error(f"The run failed: {msg_text(snap_get(snap, 'error') or 'unknown error')}", icon=":material/error:")
     elif status == "cancelled":
         st.warning("The run was cancelled; the best model so far is kept.", icon=":material/stop_circle:")
     elif status == "finished":
@@ -180,12 +178,12 @@ else:
                      "tasks": ", ".join(t.get("name", "") for t in j.config.tasks),
                      "device": snap_get(s, "device", "") + (f" × {snap_get(s, 'processes')} processes"
                                                             if (snap_get(s, "processes", 1) or 1) > 1 else ""),
-                     "message": snap_get(s, "error") or ""})
+                     "message": public_message(snap_get(s, "error") or "")})
     st.dataframe(rows, hide_index=True, width="stretch", key="runs_table")
     for j in state.jobs:
         s = j.snapshot(include_batches=False)
         if snap_get(s, "status") == "failed":
-            st.error(f"{Path(job_run_dir(j) or '?').name}: {md_text(snap_get(s, 'error'))}")
+            st.error(f"{Path(job_run_dir(j) or '?').name}: {msg_text(snap_get(s, 'error'))}")
     names = [job_run_dir(j) for j in reversed(state.jobs) if job_run_dir(j)]
     synced_selectbox("Show run", names, key="train_show_run", attr="selected_run",
                      format_func=lambda p: Path(p).name)

@@ -1,6 +1,6 @@
 """Progress (issue 15, part 4): every phase named with its own progress (training, test evaluation,
-ranking, baseline k of n, fold k of n), an ETA from measured batch times (None before 3 timed
-batches), all state in plain JSON-able dataclass fields; the Train page names the evaluation phase."""
+ranking, baseline k of n, fold k of n), an ETA from measured time (None before an epoch is
+measured; see also tests/test_eta.py), all state in plain JSON-able dataclass fields; the Train page names the evaluation phase."""
 from __future__ import annotations
 
 import dataclasses
@@ -23,31 +23,34 @@ def _copy(p: Progress) -> Progress:
     return Progress(**doc)
 
 
-def test_eta_waits_for_three_timed_batches_then_follows_the_batch_time():
+def test_eta_waits_for_a_measured_epoch_then_counts_measured_epochs():
     p = _progress()
     clock = 1000.0
-    etas = []
+    lefts, etas = [], []
     for b in range(1, 6):                      # 0.5 s per batch
         clock += 0.5
         p.batch_done(1, b, 10, now=clock)
+        lefts.append(p.epoch_left_s)
         etas.append(p.eta_s)
-    assert etas[:3] == [None, None, None]      # the first batch is not timed; then 2 timed batches
-    # epoch 1, batch 5 of 10: 5 + 10 batches left here, 2 x 2 x 10 in the two baselines
-    assert etas[4] == pytest.approx((15 + 40) * 0.5)
+    assert lefts[:3] == [None, None, None]     # the first batch is not timed; then 2 timed batches
+    assert lefts[4] == pytest.approx(5 * 0.5)  # epoch 1, batch 5 of 10: its batches end in 2.5 s
+    assert etas == [None] * 5                  # no whole epoch (with its validation) measured yet
     # slower batches move the average, not the start of the run
     for b in range(6, 11):
         clock += 1.5
         p.batch_done(1, b, 10, now=clock)
     assert 0.5 < p.batch_s < 1.5
-    assert p.eta_s == pytest.approx((10 + 40) * p.batch_s)
-    # the pause between epochs (validation) is measured and counted per epoch boundary left
+    # the whole epoch -- batches, then 4 s of validation -- is measured at the next epoch's first batch
     clock += 4.0 + p.batch_s
     p.batch_done(2, 1, 10, now=clock)
-    assert p.gap_s == pytest.approx(4.0)
-    assert p.eta_s == pytest.approx((9 + 40) * p.batch_s + 2 * 4.0)
+    epoch_s = clock - 1000.5                   # from the end of epoch 1's first batch
+    assert p.epoch_s == pytest.approx(epoch_s)
+    validation = epoch_s - 10 * p.batch_s
+    # 9 batches and a validation left here, then 2 baselines x 2 epochs
+    assert p.eta_s == pytest.approx(9 * p.batch_s + validation + 4 * epoch_s)
     # a copy through the fields says the same (properties read fields only)
     q = _copy(p)
-    assert (q.eta_s, q.fraction, q.label) == (p.eta_s, p.fraction, p.label)
+    assert (q.eta_s, q.eta_early_s, q.fraction, q.label) == (p.eta_s, p.eta_early_s, p.fraction, p.label)
 
 
 def test_a_long_first_batch_does_not_give_an_absurd_first_eta():
@@ -57,7 +60,12 @@ def test_a_long_first_batch_does_not_give_an_absurd_first_eta():
     assert p.eta_s is None and p.label == "training — epoch 1/5 · batch 1/100"
     for b in range(2, 6):
         p.batch_done(1, b, 100, now=40.0 + 0.1 * (b - 1))
-    assert p.eta_s == pytest.approx((95 + 400) * 0.1)
+    assert p.eta_s is None and p.epoch_left_s == pytest.approx(95 * 0.1)
+    for b in range(6, 101):
+        p.batch_done(1, b, 100, now=40.0 + 0.1 * (b - 1))
+    p.batch_done(2, 1, 100, now=40.0 + 10.0 + 1.0)     # 1 s of validation
+    assert p.epoch_s == pytest.approx(11.0)            # the 40 s first batch is not in it
+    assert p.eta_s == pytest.approx(99 * 0.1 + 1.0 + 3 * 11.0)
 
 
 def test_phases_are_named_with_their_own_progress_through_a_run():

@@ -7,6 +7,8 @@
   metrics (best marked by the metric's direction) and Δm against the reference (percent).
 * ``runs rename RUN NAME``, ``runs tag RUN TAG,TAG``, ``runs delete RUN --yes`` (RUN: a folder
   name inside the root), ``runs export RUN --out run.zip``, ``runs import run.zip``.
+* ``runs cancel RUN``: stop a run that trains in another process of this machine (an app's
+  worker, another command line) at its next batch, as the app's Cancel button does.
 Bad input: the message on stderr, exit status 2.
 """
 from __future__ import annotations
@@ -37,7 +39,9 @@ def add_arguments(p) -> None:
     im = sub.add_parser("import", help="add a run from a zip written by 'runs export'")
     im.add_argument("zip")
     im.add_argument("--name", default=None, help="display name of the imported run")
-    for q in (ls, cmp_, rn, tg, rm, ex, im):
+    cn = sub.add_parser("cancel", help="stop a run that trains in another process of this machine")
+    cn.add_argument("run")
+    for q in (ls, cmp_, rn, tg, rm, ex, im, cn):
         q.add_argument("--root", default=None, help="runs folder (default $MTLREC_RUNS_DIR or runs)")
         q.add_argument("--json", action="store_true", help="print JSON")
 
@@ -153,5 +157,11 @@ def _import(args, root, runlib) -> int:
     return 0
 
 
+def _cancel(args, root, runlib) -> int:
+    said = runlib.cancel_run(args.run, root)
+    print(json.dumps({"run": args.run, "cancel": said}) if args.json else said)
+    return 0
+
+
 _ACTIONS = {"list": _list, "compare": _compare, "rename": _rename, "tag": _tag, "delete": _delete,
-            "export": _export, "import": _import}
+            "export": _export, "import": _import, "cancel": _cancel}

@@ -86,12 +86,17 @@ def _sigterm_to_interrupt(stop_event=None):
     try:
         for sig in sigs:
             olds.append((sig, signal.signal(sig, handler)))
+        from mtlrec.training.rundir import owner_cancels_on_sigterm
+        owner_cancels_on_sigterm()        # status.json says so: the Runs page may cancel this run
     except (ValueError, OSError):  # pragma: no cover - not the main thread of the main interpreter
         pass
 
     def restore():
         for sig, old in olds:
             signal.signal(sig, old)
+        if olds:
+            from mtlrec.training.rundir import owner_cancels_on_sigterm
+            owner_cancels_on_sigterm(False)
     return restore
 
 
@@ -111,6 +116,8 @@ def run(args) -> int:
     if args.nproc is not None:
         from mtlrec.training.launch import launch
         return launch(args)
+    from mtlrec.training import lifeline
+    lifeline.die_with_parent(lifeline.parent_from_env())     # a rank of the app's torchrun: ends with torchrun
     from mtlrec.config import RunConfig
     from mtlrec.errors import DataError, TrainingError
     from mtlrec.training import distributed

@@ -379,6 +379,29 @@ def _check_label_scale(vals: np.ndarray, file: str, col: str, warn) -> None:
                          "rating' should be an empty cell"))
 
 
+def trainable_label_limit(n_rows: int) -> float:
+    """The largest regression label magnitude training can work with on ``n_rows`` rows: the model
+    computes in 32-bit floats, and the squared errors of a batch or a split (its loss, its RMSE)
+    must add up below their largest value (±3.4e38) -- with room for a prediction on the other
+    side of the mean: sqrt(FLOAT32_MAX / n) / 4 (1.9e16 on 60,000 rows)."""
+    return float(np.sqrt(FLOAT32_MAX / max(int(n_rows), 1)) / 4)
+
+
+def _check_trainable_label(vals: np.ndarray, file: str, col: str) -> None:
+    """Regression label values too large to train on (e.g. 1e30 ratings) are an error here, naming
+    the rows -- not a "target_std must be a finite number" and an overflow warning in training."""
+    finite = np.isfinite(vals)
+    limit = trainable_label_limit(int(finite.sum()))
+    huge = finite & (np.abs(np.where(finite, vals, 0.0)) > limit)
+    if huge.any():
+        raise DataError(f"{int(huge.sum())} label values are too large to train on (largest: "
+                        f"{np.abs(vals[huge]).max():.3g}; with {int(finite.sum()):,} rows the model, which computes in "
+                        f"32-bit floats, can learn values up to about ±{limit:.1e}: the squared errors of larger ones "
+                        "add up to infinity)", file=file, column=col, rows=_rows(huge),
+                        fix="correct or remove those rows (a unit or parsing error?), or rescale the column "
+                            "(e.g. in thousands, or its logarithm)")
+
+
 def _check_label(s: pd.Series, col: str, task: str, file: str, sep: str, warn) -> None:
     missing = s.isna().to_numpy()
     if missing.all():
@@ -406,6 +429,7 @@ def _check_label(s: pd.Series, col: str, task: str, file: str, sep: str, warn) -
                             fix="replace them by real numbers or remove those rows")
         _check_extremes(vals, file, col, warn, "label values")
         _check_label_scale(vals, file, col, warn)
+        _check_trainable_label(vals, file, col)
         present = vals[~np.isnan(vals)]
         if present.min() == present.max():
             raise DataError(f"the label has a single value ({present[0]:g} in every row): "

@@ -192,9 +192,10 @@ def prepare(raw, spec, config: PrepConfig | dict | None = None, *, text_encoder:
     called once with the distinct item (user) texts. ``progress(stage, fraction)``: optional.
     ``validation``: the ValidationReport of ``validate(raw, spec, missing_items=config.missing_items)``
     when the caller already has it (saves validating twice). ``release_input``: the caller will not
-    use ``raw.interactions`` again (the command line): its columns are deleted from it as soon as
-    they have been turned into arrays, which lowers the peak memory on large data (the table is
-    otherwise held for the whole preparation next to the arrays built from it)."""
+    use ``raw.interactions`` again (the command line): it is replaced by ever narrower frames as
+    its columns are turned into arrays (ids, times and labels first, then the features, each
+    group in one step), which lowers the peak memory on large data (the table is otherwise held
+    for the whole preparation next to the arrays built from it)."""
     import pandas as pd
     from mtlrec.data.validate import binary_values, validate
 
@@ -227,13 +228,17 @@ def prepare(raw, spec, config: PrepConfig | dict | None = None, *, text_encoder:
     inter = raw.interactions.reset_index(drop=True)
 
     def release(cols) -> None:
-        """Delete interaction columns that are no longer needed (``release_input`` only)."""
+        """Drop interaction columns that are no longer needed (``release_input`` only), all of them in
+        one step per table: a ``del`` per column rebuilds the frame's block list each time
+        (quadratic in the number of columns: 1,200 columns took minutes). ``drop`` slices, never copies."""
+        nonlocal inter
         if not release_input:
             return
-        for df in {id(d): d for d in (inter, raw.interactions, raw_in.interactions) if d is not None}.values():
-            for c in cols:
-                if c in df.columns:
-                    del df[c]
+        for holder in {id(h): h for h in (raw, raw_in)}.values():
+            gone = [c for c in cols if c in holder.interactions.columns]
+            if gone:
+                holder.interactions = holder.interactions.drop(columns=gone)
+        inter = inter.drop(columns=[c for c in cols if c in inter.columns])
 
     # row_id of each row still here: its position in the interactions as given
     kept = getattr(vreport, "kept_rows", None)
@@ -539,6 +544,7 @@ def prepare(raw, spec, config: PrepConfig | dict | None = None, *, text_encoder:
     id_cols = {spec.user_id, spec.item_id, spec.timestamp} - {None}
     feature_cols = [(c, o, "categorical") for c, o in spec.categorical.items()] + \
                    [(c, o, "numeric") for c, o in spec.numeric.items()]
+    read_out: list[str] = []                      # interaction columns read for the last time
     for col, owner, kind in feature_cols:
         if col in id_cols or col in spec.labels:
             continue
@@ -547,7 +553,7 @@ def prepare(raw, spec, config: PrepConfig | dict | None = None, *, text_encoder:
             values = tables.row_values(col).iloc[rows_idx].reset_index(drop=True)
             fit_vals = values[train]
             if tables.location(col) == "interactions" and col not in spec.text:
-                release([col])      # read for the last time (release_input)
+                read_out.append(col)      # read for the last time: released after this loop (release_input)
         else:
             values = tables.table_values(col, owner)
             fit_vals = values[train_users if owner == "user" else train_items]
@@ -576,6 +582,7 @@ def prepare(raw, spec, config: PrepConfig | dict | None = None, *, text_encoder:
             item_table[col] = arr
         else:
             ctx[col] = arr
+    release(read_out)            # in one step (release_input)
 
     numeric_tf.write_report(report)
     # labels encoded (multilabel classes fitted on training rows)
@@ -779,9 +786,10 @@ def _unseen(split, r_u, r_i, train_users, train_items, row_ids) -> dict:
 def _label_summary(lf: LabelField, y: np.ndarray) -> dict:
     if lf.task_type == "binary":
         return {"type": "binary", "positive_rate": float(y.mean()) if len(y) else 0.0}
-    if lf.task_type == "regression":
-        return {"type": "regression", "mean": float(y.mean()) if len(y) else 0.0,
-                "std": float(y.std()) if len(y) else 0.0}
+    if lf.task_type == "regression":        # in float64: the float32 labels' squares may overflow float32
+        y64 = np.asarray(y, dtype=np.float64)
+        return {"type": "regression", "mean": float(y64.mean()) if len(y) else 0.0,
+                "std": float(y64.std()) if len(y) else 0.0}
     return {"type": "multilabel", "classes": len(lf.classes)}
 
 

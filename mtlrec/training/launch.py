@@ -101,6 +101,8 @@ def launch(args, argv: list[str] | None = None) -> int:
                               "warnings": []}), flush=True)
         return code
 
+    from mtlrec.training import lifeline
+    parent = lifeline.parent_from_env()          # started by the app: this launcher ends with it
     n = int(args.nproc)
     if n < 1:
         return fail(f"--nproc must be at least 1, not {n}")
@@ -128,26 +130,31 @@ def launch(args, argv: list[str] | None = None) -> int:
         except (DataError, TrainingError, OSError, ValueError) as e:
             return fail(str(e))
         run_dir = args.out
-        if not run_dir:
-            from mtlrec.training.rundir import default_run_dir
-            run_dir = default_run_dir(cfg.arch, name=cfg.name)
-            train_args += ["--out", str(run_dir)]
     if n > 1 and (args.device or "").startswith("cuda") and _gpus() < n:
-        return fail(f"--nproc {n} on CUDA needs {n} GPUs; this machine has {torch.cuda.device_count()}. "
+        return fail(f"--nproc {n} on CUDA needs {n} GPUs; this machine has {_gpus()}. "
                     "Fix: fewer processes, or --device cpu")
+    if not run_dir:         # a new folder of its own, created here (atomically): every rank writes into it
+        from mtlrec.training.rundir import default_run_dir
+        run_dir = default_run_dir(cfg.arch, name=cfg.name)
+        train_args += ["--out", str(run_dir)]
     cmd = torchrun_command(n, train_args)
-    proc = subprocess.Popen(cmd, env=worker_env(n), stderr=subprocess.PIPE, text=True, errors="replace")
+    env = {**worker_env(n), lifeline.PARENT_ENV: "parent"}      # every rank ends with torchrun
+    proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True, errors="replace")
 
     def forward(signum, frame):
+        # SIGTERM / Ctrl-C: the ranks stop together ("cancelled"); SIGHUP (the app that started this
+        # launcher is gone): torchrun passes it on and the ranks end at once ("interrupted", resumable)
         try:
-            proc.send_signal(signal.SIGTERM)
+            proc.send_signal(signal.SIGHUP if signum == signal.SIGHUP else signal.SIGTERM)
         except OSError:
             pass
 
     olds = []
     if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             olds.append((sig, signal.signal(sig, forward)))
+    if parent is not None:
+        lifeline.die_with_parent(parent, signum=signal.SIGHUP, on_orphan=lambda: forward(signal.SIGHUP, None))
     held: list[str] = []        # torchrun's own report (launcher traceback, elastic warnings)
     in_report = False
     try:

@@ -91,7 +91,7 @@ def build_dataset(cfg: RunConfig, progress: Callable | None = None):
     except (TypeError, ValueError) as e:
         raise DataError(f"data.prep: {e}", file="config") from None
     return prepare(raw, spec, prep_cfg, text_encoder=make_text_encoder(cfg), progress=progress,
-                   release_input=True)      # the raw tables are ours: freed column by column
+                   release_input=True)      # the raw tables are ours: freed as they are used
 
 
 def build_tasks(cfg: RunConfig, dataset):
@@ -162,13 +162,25 @@ class Progress:
     `batch_done` / `start_step` / `step_done` (or plain attribute writes); readers copy it under
     the owner's lock (see TrainingJob).
 
-    The ETA comes from measured batch times: an exponential moving average of the seconds per
-    batch (``batch_s``, over runs of batches of at least ``CHUNK_S``: on a GPU single batch times
-    swing between launch time and syncs), defined once ``ETA_MIN_BATCHES`` batches have been timed
-    (None before; the first batch of a phase or epoch is never timed),
-    times the batches left in this and the later training phases, plus the measured pause between
-    epochs (validation) per epoch boundary left; while ranking, the users left at the measured
-    rate. Time is passed in (``now``), never read by a property."""
+    The ETA comes from measured time (issue 21, item 12). An epoch costs ``epoch_s``: the mean
+    wall time of the whole epochs measured so far in the phase (batches, validation, checkpoint:
+    from the end of one epoch's first batch to the end of the next one's), carried into the next
+    phase until that one has its own. The rest of the current epoch costs the batches left at
+    ``batch_s`` (an exponential moving average over runs of batches of at least ``CHUNK_S``: on a
+    GPU single batch times swing between launch time and syncs; defined once ``ETA_MIN_BATCHES``
+    batches have been timed, and the first batch of a phase or epoch is never timed) plus its
+    validation. Two readings, both None until an epoch has been measured (``epoch_left_s`` says
+    meanwhile when the current epoch ends):
+
+    * ``eta_s``, the time to the epoch cap ("up to": every epoch of this and the later phases);
+    * ``eta_early_s``, the time if early stopping ends the phase as soon as it can -- at
+      ``stop_epoch`` = best epoch so far + patience (``best_epoch`` from the epochs' ``best``
+      flags, `epoch_end`; ``patience`` set by `run_training`, 0 when the run never stops early) --
+      and every later phase after patience + 1 epochs. Early stopping ends most runs well before
+      the cap; a run that keeps improving pushes this figure out one epoch per improving epoch.
+
+    While ranking, the users left at the measured rate are added. Time is passed in (``now``),
+    never read by a property."""
     phases: list[str] = field(default_factory=lambda: ["multi-task"])
     phase_index: int = 0
     epochs: int = 1
@@ -184,11 +196,16 @@ class Progress:
     updated: float | None = None       # the last update (epoch seconds)
     batch_s: float | None = None       # moving average of seconds per training batch
     batches_timed: int = 0             # batch times measured so far
-    gap_s: float | None = None         # moving average of the pause between epochs (validation)
     last_batch_at: float | None = None
     timed_phase: int = -1              # phase_index of the last timed batch
     chunk_at: float | None = None      # start of the run of batches being timed
     chunk_batches: int = 0             # batches in it so far
+    patience: int = 0                  # early-stopping patience (0: the run goes to the epoch cap)
+    best_epoch: int = 0                # the phase's best epoch so far (0: none yet)
+    epoch_at: float | None = None      # when the current epoch's first batch ended
+    epoch_s: float | None = None       # mean measured seconds per whole epoch (training + validation)
+    epochs_timed: int = 0              # whole epochs measured in this phase
+    epochs_time_s: float = 0.0         # their seconds
 
     # ---- updates (training thread) --------------------------------------------------------
     def batch_done(self, epoch: int, batch: int, n_batches: int, now: float | None = None) -> None:
@@ -204,12 +221,27 @@ class Progress:
         else:           # the first batch of a phase or an epoch: its time includes set-up / validation
             if self.chunk_batches and self.last_batch_at is not None and self.chunk_at is not None:
                 self._timed(self.last_batch_at)          # the rest of the previous epoch
-            if same_phase and epoch == self.epoch + 1 and batch == 1 and self.batch_s is not None:
-                gap = max(0.0, now - self.last_batch_at - self.batch_s)   # validation, checkpoint
-                self.gap_s = gap if self.gap_s is None else 0.5 * self.gap_s + 0.5 * gap
+            self._epoch_timing(same_phase and epoch == self.epoch + 1, batch, now)
             self.chunk_at, self.chunk_batches = now, 0
         self.epoch, self.batch, self.n_batches = int(epoch), int(batch), int(n_batches)
         self.last_batch_at, self.timed_phase, self.updated = now, self.phase_index, now
+
+    def _epoch_timing(self, next_epoch: bool, batch: int, now: float) -> None:
+        """At the first batch of an epoch: the whole epoch before it (from its first batch on) is
+        one measurement of ``epoch_s``; a new phase starts its own measurements and best epoch."""
+        if next_epoch and self.epoch_at is not None:
+            self.epochs_timed += 1
+            self.epochs_time_s += max(0.0, now - self.epoch_at)
+            self.epoch_s = self.epochs_time_s / self.epochs_timed
+        elif not next_epoch:
+            self.epochs_timed, self.epochs_time_s, self.best_epoch = 0, 0.0, 0
+        self.epoch_at = now if batch == 1 else None
+
+    def epoch_end(self, record: dict, history=None) -> None:
+        """An epoch's validation ended (the trainer's ``on_epoch``): the phase's best epoch so far,
+        from the ``best`` flags of its epoch records (those of a resumed run's earlier epochs too)."""
+        epochs = list(getattr(history, "epochs", None) or [record])
+        self.best_epoch = max([int(r["epoch"]) for r in epochs if r.get("best")] or [self.best_epoch])
 
     def _timed(self, end: float) -> None:
         """The batches of the current chunk ended at ``end``: one sample of the average."""
@@ -294,27 +326,53 @@ class Progress:
         return min(0.99, (self.phase_index + min(f, 1.0)) / max(len(self.phases), 1))
 
     @property
+    def stop_epoch(self) -> int:
+        """The earliest epoch at which early stopping can end the current phase (the cap when the
+        run never stops early): best epoch so far (the current one if none yet) + patience."""
+        epochs = max(int(self.epochs), 1)
+        if self.patience <= 0:
+            return epochs
+        here = max(int(self.epoch), 1)
+        return max(here, min(epochs, (self.best_epoch or here) + int(self.patience)))
+
+    @property
+    def epoch_left_s(self) -> float | None:
+        """Seconds until the current epoch's batches end (None before ``ETA_MIN_BATCHES`` timed batches)."""
+        if self.step != "training" or self.batch_s is None or self.batches_timed < ETA_MIN_BATCHES:
+            return None
+        return max(0, int(self.n_batches) - int(self.batch)) * self.batch_s
+
+    @property
     def eta_s(self) -> float | None:
-        """Seconds left, from measured batch times (None until ``ETA_MIN_BATCHES`` are timed)."""
+        """Seconds to the end with every epoch up to the cap ("up to"), from measured time; None
+        until an epoch has been measured (see the class)."""
+        return self._eta(max(int(self.epochs), 1), max(int(self.epochs), 1))
+
+    @property
+    def eta_early_s(self) -> float | None:
+        """Seconds to the end if early stopping ends every phase as soon as it can (`stop_epoch`
+        here, patience + 1 epochs in each later phase); equals ``eta_s`` when it never stops early."""
+        later = min(max(int(self.epochs), 1), int(self.patience) + 1) if self.patience > 0 else max(int(self.epochs), 1)
+        return self._eta(self.stop_epoch, later)
+
+    def _eta(self, last_epoch: int, later_epochs: int) -> float | None:
+        """Seconds left when this phase ends after ``last_epoch`` and each later phase after ``later_epochs``."""
         if self.step == "done":
             return 0.0
-        if self.batch_s is None or self.batches_timed < ETA_MIN_BATCHES:
-            if self.step == "ranking":
-                return self._ranking_left()
-            return None
-        n = max(int(self.n_batches), 0)
-        epochs = max(int(self.epochs), 1)
-        left_batches, left_gaps = 0, 0
-        if self.step == "training":
-            left_batches += max(0, (epochs - max(self.epoch, 1)) * n + (n - self.batch))
-            left_gaps += max(0, epochs - max(self.epoch, 1))
         later = max(0, len(self.phases) - self.phase_index - 1)
-        left_batches += later * epochs * n
-        left_gaps += later * max(0, epochs - 1)
-        eta = left_batches * self.batch_s + left_gaps * (self.gap_s or 0.0)
-        if self.step == "ranking":
-            eta += self._ranking_left() or 0.0
-        return max(0.0, eta)
+        if self.step in ("test evaluation", "ranking"):
+            left = self._ranking_left() if self.step == "ranking" else 0.0
+            if later and (left is None or self.epoch_s is None):
+                return None
+            return (left or 0.0) + later * later_epochs * (self.epoch_s or 0.0)
+        here = self.epoch_left_s
+        epoch = max(int(self.epoch), 1)
+        if here is None or (self.epoch_s is None and (last_epoch > epoch or later)):
+            return None                      # an epoch (with its validation) not measured yet
+        n = max(int(self.n_batches), 1)
+        validation = max(0.0, (self.epoch_s or 0.0) - n * self.batch_s)
+        epochs_after = max(0, last_epoch - epoch) + later * later_epochs
+        return here + validation + epochs_after * (self.epoch_s or 0.0)
 
     def _ranking_left(self) -> float | None:
         if not self.total or not self.done or self.step_started is None or self.updated is None:
@@ -337,6 +395,36 @@ def progress_label(snap: dict) -> str:
         return f"{name} — starting"
     return (f"{name} — epoch {max(int(snap.get('epoch') or 0), 1)}/{snap.get('epochs')} · "
             f"batch {snap.get('batch')}/{snap.get('n_batches')}")
+
+
+def fmt_duration(seconds: float) -> str:
+    """"45 s", "3:32 min", "1:05 h"."""
+    s = max(0, int(round(float(seconds))))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60}:{s % 60:02d} min"
+    return f"{s // 3600}:{s % 3600 // 60:02d} h"
+
+
+ETA_KEYS = ("eta_s", "eta_early_s", "stop_epoch", "epoch_left_s", "epoch", "epochs")
+
+
+def eta_text(snap: dict) -> str:
+    """The ETA in words, from a job snapshot (`ETA_KEYS`; see `Progress`): "ETA 2:10 min if early
+    stopping ends it at epoch 12 · up to 16:01 min (all 50 epochs)"; "ETA 4:05 min" when the run
+    goes to the cap anyway; "ETA once epoch 1 is measured (its batches end in 40 s)" before that."""
+    cap, early = snap.get("eta_s"), snap.get("eta_early_s")
+    if cap is None:
+        left = snap.get("epoch_left_s")
+        if left is None:
+            return "ETA estimating…"
+        epoch = max(int(snap.get("epoch") or 0), 1)
+        return f"ETA once epoch {epoch} is measured (its batches end in {fmt_duration(left)})"
+    if early is None or round(early) >= round(cap):
+        return f"ETA {fmt_duration(cap)}"
+    return (f"ETA {fmt_duration(early)} if early stopping ends it at epoch {snap.get('stop_epoch')} · "
+            f"up to {fmt_duration(cap)} (all {snap.get('epochs')} epochs)")
 
 
 # ---- the whole run ------------------------------------------------------------------------
@@ -609,12 +697,19 @@ def _run_training(cfg: RunConfig, writer, *, dataset, stop_event, progress: Prog
     progress.phase_index = 0
     progress.step = "training"
     progress.epochs = cfg.train.epochs
+    has_valid = "valid" in data.rows and data.n_rows("valid") > 0
+    progress.patience = int(cfg.train.early_stopping.patience) if has_valid else 0   # 0: runs to the cap
 
     def on_batch(epoch, batch, n_batches):
         progress.batch_done(epoch, batch, n_batches)
 
+    def epoch_ended(rec, hist):
+        progress.epoch_end(rec, hist)
+        if on_epoch is not None:
+            on_epoch(rec, hist)
+
     trainer = Trainer(model, tasks, cfg.train, device, stop_event=stop_event, on_batch=on_batch,
-                      on_log=on_log, on_epoch=on_epoch, writer=writer, history=history, on_warning=warn)
+                      on_log=on_log, on_epoch=epoch_ended, writer=writer, history=history, on_warning=warn)
     res = trainer.fit(data, resume=resume, evaluate_test=False)
     if dist is not None and run_dir is not None:
         write_rank_stats(run_dir, dist, trainer, res.samples_per_s)
@@ -746,7 +841,8 @@ def cross_validate(cfg: RunConfig, dataset, tasks, *, device=None, stop_event=No
             log(f"cross-validation fold {i + 1}/{k}")
         ds_i = fold_dataset(dataset, tr, va)
         model = build_model_for(cfg, ds_i, tasks)
-        res = Trainer(model, tasks, cfg.train, device, stop_event=stop_event, on_batch=on_batch).fit(ds_i.to_device(device))
+        res = Trainer(model, tasks, cfg.train, device, stop_event=stop_event, on_batch=on_batch,
+                      on_epoch=progress.epoch_end if progress else None).fit(ds_i.to_device(device))
         if res.status != "finished":
             status = res.status
             break

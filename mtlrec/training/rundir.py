@@ -73,20 +73,34 @@ def confine(path, root) -> Path:
 
 
 def default_run_dir(arch: str, root=None, name: str | None = None) -> Path:
-    """``<root>/<timestamp>-<name or arch>`` (a new folder name), the name made safe
-    (`safe_run_name`) and the result checked to lie inside ``root`` (default: the runs root,
+    """A new, empty run folder ``<root>/<timestamp>-<name or arch>`` (``-2``, ``-3`` ... when taken),
+    CREATED here (`reserve_folder`): exactly one caller gets each folder, whatever starts runs at
+    the same moment (sessions of the app, command lines, torchrun launchers, threads). The name is
+    made safe (`safe_run_name`) and checked to lie inside ``root`` (default: the runs root,
     ``$MTLREC_RUNS_DIR`` or ``runs``, the folder the Runs page lists)."""
     if root is None:
         root = os.environ.get("MTLREC_RUNS_DIR") or "runs"
     stamp = time.strftime("%Y%m%d-%H%M%S")
     slug = safe_run_name(name) or safe_run_name(arch) or "run"
-    base = Path(root) / f"{stamp}-{slug}"
-    confine(base, root)
-    p, i = base, 1
-    while p.exists():
-        i += 1
-        p = base.with_name(f"{base.name}-{i}")
-    return p
+    return reserve_folder(root, f"{stamp}-{slug}")
+
+
+def reserve_folder(root, name: str) -> Path:
+    """Create ``root/name`` -- or ``root/name-2``, ``-3`` ... when that exists -- with an exclusive
+    ``os.mkdir`` (atomic: of callers racing for one name, one creates it and the others move on to
+    the next) and return it. ``root`` is created when missing; the folder is checked to lie inside it."""
+    r = Path(root)
+    r.mkdir(parents=True, exist_ok=True)
+    base = r / name
+    confine(base, r)
+    for i in range(1, 100_000):
+        p = base if i == 1 else base.with_name(f"{base.name}-{i}")
+        try:
+            os.mkdir(p)
+        except FileExistsError:
+            continue
+        return p
+    raise TrainingError(f"no free folder name for '{name}' in '{r.name}'; delete old runs or give the run a name")
 
 
 # ---- who owns a run ----------------------------------------------------------------------
@@ -115,11 +129,30 @@ def boot_id() -> str | None:
         return None
 
 
+_SIGTERM_CANCELS = threading.Event()
+
+
+def owner_cancels_on_sigterm(on: bool = True) -> None:
+    """Say that this process stops its run (as Cancel does) when it receives SIGTERM: the
+    status.json it writes then carries ``"cancel": "sigterm"``, and another process on this
+    machine may cancel the run that way (`mtlrec.runlib.cancel_run`). Said by the app's worker
+    processes and by ``python -m mtlrec train`` (each rank); never by an app server that trains in
+    a thread (a SIGTERM would stop the whole server). ``on=False`` takes it back (the handler is gone)."""
+    if on:
+        _SIGTERM_CANCELS.set()
+    else:
+        _SIGTERM_CANCELS.clear()
+
+
 def owner_identity() -> dict:
-    """pid, hostname, process start time and boot id of this process (stored in status.json)."""
+    """pid, hostname, process start time and boot id of this process (stored in status.json), and
+    ``cancel: "sigterm"`` when SIGTERM cancels its run (`owner_cancels_on_sigterm`)."""
     pid = os.getpid()
-    return {"pid": pid, "hostname": socket.gethostname(), "process_start": proc_start_ticks(pid),
-            "boot_id": boot_id()}
+    out = {"pid": pid, "hostname": socket.gethostname(), "process_start": proc_start_ticks(pid),
+           "boot_id": boot_id()}
+    if _SIGTERM_CANCELS.is_set():
+        out["cancel"] = "sigterm"
+    return out
 
 
 def write_json_atomic(path, obj) -> None:

@@ -170,14 +170,32 @@ def _crash_hook_progress(progress_cls, n: int):
     return CrashingProgress
 
 
+def _lifetime(stop_event, parent_pid: int | None) -> None:
+    """The worker dies with the process that started it (the server, also when killed with
+    kill -9: its run then reads "interrupted" and can be resumed; `mtlrec.training.lifeline`), and
+    SIGTERM cancels its run as the Cancel button does (so a run of another server can be cancelled
+    from the Runs page, `mtlrec.runlib.cancel_run`)."""
+    import signal
+
+    from mtlrec.training import lifeline
+    from mtlrec.training.rundir import owner_cancels_on_sigterm
+    lifeline.die_with_parent(parent_pid)
+    try:
+        signal.signal(signal.SIGTERM, lambda signum, frame: stop_event.set())
+        owner_cancels_on_sigterm()
+    except (ValueError, OSError):     # pragma: no cover - not the main thread
+        pass
+
+
 def child_main(conn, stop_event, job: dict) -> None:
     """Entry point of the spawned worker. ``job``: {"config": RunConfig (keeps its base_dir) or dict,
-    "run_dir": str, "dataset":
-    PreparedDataset | None, "resuming": bool, "started": float | None}."""
+    "run_dir": str, "dataset": PreparedDataset | None, "resuming": bool, "started": float | None,
+    "parent_pid": the server's pid (the worker dies with it)}."""
     import sys
     import traceback
     import warnings
 
+    _lifetime(stop_event, job.get("parent_pid"))
     try:
         sys.stdout = open(os.devnull, "w")      # noqa: SIM115 - the child's prints go nowhere
     except OSError:

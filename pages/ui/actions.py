@@ -9,7 +9,7 @@ import os
 
 import streamlit as st
 
-from pages.ui.messages import show_data_error, show_exception
+from pages.ui.messages import msg_text, show_data_error, show_exception
 from pages.ui.state import apply_workspace, get_state
 
 
@@ -154,7 +154,7 @@ def open_run(run_dir: str):
         show_exception(e, "Loading the run")
         return None
     if run.warning:
-        st.warning(run.warning, icon=":material/warning:")
+        st.warning(msg_text(run.warning), icon=":material/warning:")
     for note in run.notes:
-        st.caption(note)
+        st.caption(msg_text(note))
     return run

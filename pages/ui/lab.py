@@ -87,7 +87,8 @@ def progress_line(snap: dict, what: str) -> None:
     text += f" · {snap['elapsed_s']:.0f} s"
     st.progress(min(1.0, max(0.0, float(snap.get("fraction") or 0.0))), text=text)
     if status == "failed":
-        st.error(f"The experiment failed: {snap.get('error') or 'unknown error'}", icon=":material/error:")
+        from pages.ui.messages import msg_text
+        st.error(f"The experiment failed: {msg_text(snap.get('error') or 'unknown error')}", icon=":material/error:")
     elif status == "cancelled":
         st.warning("Cancelled; what had finished is shown.", icon=":material/stop_circle:")
 

@@ -31,22 +31,30 @@ def md_text(value) -> str:
     return re.sub(r"(?i)(www)(\\\.)", r"\1" + _WJ + r"\2", s)
 
 
+def msg_text(value) -> str:
+    """A message of the library (an error, a warning, a reason) for st.markdown & co.: `md_text`
+    of it with the server's absolute paths rewritten (`mtlrec.public.public_message`: names
+    relative to the runs / workspace folder, never where the server keeps them)."""
+    from mtlrec.public import public_message
+    return md_text(public_message(value))
+
+
 def show_data_error(e) -> None:
     """A DataError as an error box: what, where and how to fix (names and values from the data
-    shown as text)."""
+    shown as text; no server paths)."""
     where = []
     if getattr(e, "file", None):
-        where.append(f"file **{md_text(e.file)}**")
+        where.append(f"file **{msg_text(e.file)}**")
     if getattr(e, "column", None):
         where.append(f"column **{md_text(e.column)}**")
     if getattr(e, "rows", None):
         rows = e.rows[:8]
         where.append("rows " + ", ".join(map(str, rows)) + (" ..." if len(e.rows) > 8 else ""))
-    parts = [f"**Problem:** {md_text(getattr(e, 'what', str(e)))}"]
+    parts = [f"**Problem:** {msg_text(getattr(e, 'what', str(e)))}"]
     if where:
         parts.append("**Where:** " + "; ".join(where))
     if getattr(e, "fix", None):
-        parts.append(f"**Fix:** {md_text(e.fix)}")
+        parts.append(f"**Fix:** {msg_text(e.fix)}")
     st.error("  \n".join(parts), icon=":material/error:")
 
 
@@ -56,6 +64,6 @@ def show_exception(e: BaseException, action: str) -> None:
     if isinstance(e, DataError) and getattr(e, "what", None):
         show_data_error(e)
     elif isinstance(e, (DataError, TrainingError)):
-        st.error(md_text(str(e)))
+        st.error(msg_text(str(e)))
     else:
-        st.error(f"{action} failed: {e.__class__.__name__}: {md_text(e)}")
+        st.error(f"{action} failed: {e.__class__.__name__}: {msg_text(e)}")
