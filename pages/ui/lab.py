@@ -154,7 +154,7 @@ def sweep_panel(snap: dict) -> None:
     summary = sw.get("summary") or {}
     if not summary:
         return
-    st.plotly_chart(sweep_fig(sw), key="lab_sweep_fig")
+    st.plotly_chart(cached_fig("sweep", snap, lambda: sweep_fig(sw)), key="lab_sweep_fig")
     table = []
     for arch, by_p in summary.items():
         table.append({"architecture": lab.ARCH_LABELS.get(arch, arch),
