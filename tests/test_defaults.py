@@ -118,10 +118,11 @@ def test_a_run_still_improving_at_the_epoch_cap_says_so():
 
 def test_one_default_architecture_for_a_config_without_model_and_the_app():
     """Issue 21 #14: a config without "model" got shared-bottom while the app starts from MMoE."""
-    from mtlrec.config import DEFAULT_ARCH
     from mtlrec.workflow import DEFAULT_MODEL, sample_workspace
     cfg = RunConfig.from_dict({"tasks": TASKS[:2]})
-    assert cfg.arch == DEFAULT_MODEL["arch"] == sample_workspace()["model"]["arch"] == DEFAULT_ARCH == "mmoe"
+    assert cfg.arch == DEFAULT_MODEL["arch"] == sample_workspace()["model"]["arch"] == "mmoe"
+    from mtlrec.config import DEFAULT_ARCH
+    assert DEFAULT_ARCH == "mmoe"
     assert RunConfig().arch == "mmoe" and RunConfig.from_dict({"tasks": TASKS[:2], "model": {}}).arch == "mmoe"
 
 

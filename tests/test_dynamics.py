@@ -248,9 +248,10 @@ def test_conflict_needs_a_sample_an_interval_and_a_negative_cosine():
     """Issue 21 #9: "50 % of the 4 sampled batches ... mean cosine +0.00" is no conflict: too few
     batches, and a zero cosine is orthogonal. Enough batches, mostly negative, clearly negative
     cosine: a conflict, said with the sample size and a 95% interval."""
-    from mtlrec.viz_dynamics import conflict_summary, pair_conflicts, wilson
+    from mtlrec.viz_dynamics import conflict_summary
     tiny = conflict_summary(_pair_history(1, 4, 0.0, 0.5))
     assert not any("opposite directions" in s for s in tiny)
+    from mtlrec.viz_dynamics import pair_conflicts, wilson
     assert tiny == ["Only 4 sampled batches so far: too few to call any pair of tasks in conflict (at least 10 "
                     "needed; a smaller train.dynamics_every samples more)."]
     flat = conflict_summary(_pair_history(5, 4, 0.0, 0.5))            # 12 batches pooled, cosine 0

@@ -70,9 +70,10 @@ def _rows(values: dict) -> list[dict]:
             for a, by_p in values.items() for p, v in by_p.items()]
 
 
-def _sweep_of(values: dict, status: str = "finished") -> dict:
-    return lab.sweep_result(_rows(values), status, n=3000, ps=(0.5, 0.9, 1.0), seeds=(0,), archs=tuple(values),
-                            epochs=12)
+def _sweep_of(values: dict, status: str = "finished", ps=(0.5, 0.9, 1.0)) -> dict:
+    rows = _rows(values)
+    return {"rows": rows, "summary": lab.summarize_sweep(rows), "status": status, "n": 3000, "ps": list(ps),
+            "seeds": [0], "archs": list(values), "epochs": 12}
 
 
 def test_the_verdict_never_says_holds_over_a_chart_where_mmoe_is_behind():
@@ -93,8 +94,7 @@ def test_the_verdict_never_says_holds_over_a_chart_where_mmoe_is_behind():
                                    "mmoe": {0.5: 0.17, 0.9: 0.17, 1.0: 0.16}}))
     assert holds.startswith("The paper's ordering holds on this sweep: MMoE is ahead of shared-bottom at every p")
     # a sweep with runs missing (cancelled, or still running) gets no verdict at all
-    partial = lab.sweep_result(_rows({"shared_bottom": {0.5: 0.2}, "mmoe": {0.5: 0.1}}), "cancelled",
-                               ps=(0.5, 0.9, 1.0), seeds=(0,), archs=("shared_bottom", "mmoe"))
+    partial = _sweep_of({"shared_bottom": {0.5: 0.2}, "mmoe": {0.5: 0.1}}, "cancelled")
     assert lab.verdict(partial) is None
     assert lab.sweep_size(behind) == "3,000 rows per p and seed (2,100 to train on), 1 seed, 12 epochs per run"
 
