@@ -123,7 +123,7 @@ def test_lab_results_survive_a_reload(small_lab, monkeypatch):
     wid = state_of(at).ws_id
 
     from test_pages import new_app
-    monkeypatch.setattr(lab_ui, "_LIVE", {})              # a new server process: only the disk remembers
+    monkeypatch.setattr(lab_ui, "_LIVE", {}, raising=False)   # a new server process: only the disk remembers
     again = new_app()
     again.query_params["ws"] = wid
     again.run()
