@@ -137,7 +137,10 @@ def test_lab_results_survive_a_reload(small_lab, monkeypatch):
     assert any("p = 0.3" in p.proto.text for p in again.get("progress"))
 
 
-def test_weighting_card_compares_two_methods_without_dynamics(small_lab):
+def test_weighting_card_compares_two_methods_and_their_gradient_conflict(small_lab):
+    """Issue 21 #9: the conflict chart has a panel per measure (not 8 series on one axis) and its
+    legend under the panels, not over the title; it says how many batches each point stands on."""
+    import json
     at = _lab()
     at.selectbox(key="lab_w1").set_value("static")
     at.selectbox(key="lab_w2").set_value("dwa").run()
@@ -145,9 +148,14 @@ def test_weighting_card_compares_two_methods_without_dynamics(small_lab):
     job = _poll(at, "weightings")
     assert job.status == "finished", job.snapshot()["error"]
     assert set(job.snapshot()["runs"]) == {"static", "dwa"}
-    shown = texts(at)
-    if not any(e.get("dynamics") for r in job.snapshot()["runs"].values() for e in r["history"]["epochs"]):
-        assert "No gradient-conflict measurements" in shown
+    specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    [fig] = [f for f in specs if "Gradient conflict" in json.dumps(f["layout"].get("title"))]
+    lay = fig["layout"]
+    assert {"xaxis", "xaxis2", "xaxis3"} <= set(lay)                    # three panels
+    assert lay["legend"]["y"] < 0 and lay["legend"]["yanchor"] == "top"  # under the plot
+    assert sorted({t["name"] for t in fig["data"] if t.get("showlegend", True)}) == ["dwa", "static"]
+    assert any("sampled batches" in (t.get("hovertemplate") or "") for t in fig["data"])
+    assert any("sampled batches" in c.value for c in at.caption)
 
 
 def test_cancel_stops_the_experiment_and_says_so(monkeypatch):
