@@ -70,7 +70,8 @@ def methods_table() -> list[dict]:
         d = describe(name)
         m = d["measured"] or {}
         rows.append({"method": name, "name": d["label"], "combines": d["combines"], "what it does": d["summary"],
-                     "Δm % vs single-task": m.get("delta_m_pct"), "time per epoch vs static": m.get("cost_vs_static")})
+                     "Δm % vs single-task": m.get("delta_m_pct"), "± (seeds)": m.get("delta_m_std"),
+                     "CPU time per epoch vs static": m.get("cost_vs_static")})
     return rows
 
 

@@ -30,5 +30,5 @@ def show_equations(arch: str, hparams: dict, tasks: list[dict], train: dict, dat
             st.caption(f"{d['label']} is a gradient method: it does not weight the losses. Every step it takes the "
                        "gradient of each task's loss on the shared parameters θ_s (embeddings, shared layers, "
                        "experts and gates), the rows of J, and its aggregator A picks the coefficients w_i of "
-                       f"their combination ({d['summary']}). Results plots these w_i as implied weights; the "
+                       f"their combination: {d['summary']}. Results plots these w_i as implied weights; the "
                        "loss-weight sliders are not used.")
