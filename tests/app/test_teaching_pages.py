@@ -43,12 +43,12 @@ def test_tasks_page_says_what_each_weighting_does_and_what_it_cost():
     does; a method that did worse than single-task training on the benchmark is warned about; a
     gradient method gets its gradient combination, not "the w_i are adapted"."""
     from mtlrec.weighting import WEIGHTINGS
-    from mtlrec.weighting.facts import MEASURED
     at = sample_app()
     at.switch_page("pages/model.py").run()
     no_exception(at, "tasks page")
     box = next(b for b in at.selectbox if b.label == "Loss weighting")
-    assert len(box.options) == len(WEIGHTINGS)
+    assert len(box.options) == len(WEIGHTINGS) and all(" · Δm " in o for o in box.options), box.options
+    from mtlrec.weighting.facts import MEASURED
     for name, shown in zip(WEIGHTINGS, box.options):
         m = MEASURED["methods"][name]
         assert shown == f"{name} · Δm {m['delta_m_pct']:+.2f} ± {m['delta_m_std']:.2f} % · " \
