@@ -30,7 +30,7 @@ def main(argv=None) -> int:
         drv.wait_healthy(url, proc)
         with sync_playwright() as p:
             b = p.chromium.launch(executable_path=drv.CHROMIUM, args=drv.CHROMIUM_ARGS)
-            page = b.new_page(viewport={"width": 1400, "height": 2300})
+            page = b.new_page(viewport={"width": 1400, "height": 2950})
             page.set_default_timeout(180_000)
             page.goto(url)
             drv.wait_idle(page)

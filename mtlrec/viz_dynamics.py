@@ -325,8 +325,8 @@ def compare_fig(runs: Mapping[str, Mapping]):
     tasks = _task_names([e for eps in hist.values() for e in eps], "grad_norm")
     dashes = ["solid", "dot", "dash", "dashdot", "longdash"]
     fig = make_subplots(rows=1, cols=3, horizontal_spacing=0.08, subplot_titles=[
-        "gradient cosine per task pair", "share of sampled batches with cosine < 0",
-        "gradient norm per task (" + ", ".join(f"{t} {dashes[i % len(dashes)]}" for i, t in enumerate(tasks)) + ")"])
+        "gradient cosine per task pair", "share of batches with cosine < 0",
+        "gradient norm (" + ", ".join(f"{t} {dashes[i % len(dashes)]}" for i, t in enumerate(tasks)) + ")"])
     for i, (name, eps) in enumerate(hist.items()):
         c = PALETTE[i % len(PALETTE)]
         xs = [_x(e, k) for k, e in enumerate(eps)]

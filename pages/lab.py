@@ -60,6 +60,8 @@ with st.container(border=True):
                 st.plotly_chart(cached_fig("arch", snap, lambda: curves_fig(
                     snap["runs"], "Validation RMSE per task (lower is better)")), key="lab_arch_curves")
                 runs_table(snap["runs"])
+                st.caption("One data set, one seed: a gap of this size can flip with the seed. The prepared "
+                           "sweep averages three seeds before it reads an ordering.")
         if "sweep" in jobs:
             snap = jobs["sweep"].snapshot()
             progress_line(snap, "Sweep")

@@ -116,7 +116,7 @@ def sweep_fig(sw: dict, metric: str = lab.METRIC):
         fig.add_scatter(x=ps, y=[by_p[p] for p in ps], mode="lines+markers", name=lab.ARCH_LABELS.get(arch, arch),
                         line=dict(color=PALETTE[i % len(PALETTE)]))
     fig.update_xaxes(title_text="task correlation p")
-    fig.update_yaxes(title_text=f"test {metric.upper()} (mean of both tasks; lower is better)")
+    fig.update_yaxes(title_text=f"mean test {metric.upper()} (lower is better)")
     _layout(fig, f"Sweep: test error against task correlation<br><sup>{lab.sweep_size(sw)}</sup>", height=360)
     fig.update_layout(margin=dict(l=10, r=10, t=70, b=10),
                       legend=dict(orientation="h", yanchor="top", y=-0.2, x=0, xanchor="left"))
