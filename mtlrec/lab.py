@@ -264,32 +264,6 @@ def curve_rows(runs: dict, key: str = "valid", metric: str = METRIC) -> list[dic
     return out
 
 
-def dynamics_rows(runs: dict) -> list[dict]:
-    """Long-format rows ``{"run", "measure", "epoch", "value"}`` of the gradient-conflict measurements
-    the trainer records under each epoch's ``"dynamics"`` (`mtlrec.training.dynamics`): per task pair
-    the mean cosine between the task gradients on the shared parameters ("cosine a–b") and the share
-    of sampled batches where it is negative ("conflict a–b"); per task the gradient norm ("grad norm
-    t"). [] when no run's history has any."""
-    out = []
-    for name, r in runs.items():
-        for e in (r.get("history") or {}).get("epochs") or []:
-            d = e.get("dynamics") or {}
-            ep = int(e.get("epoch", 0))
-            vals: dict[str, float] = {}
-            for pair in d.get("pairs") or []:
-                ab = "–".join(str(t) for t in pair.get("tasks") or [])
-                for key, label in (("cosine", "cosine"), ("conflict", "conflict")):
-                    v = pair.get(key)
-                    if isinstance(v, (int, float)) and math.isfinite(v):
-                        vals[f"{label} {ab}"] = float(v)
-            for t, v in (d.get("grad_norm") or {}).items():
-                if isinstance(v, (int, float)) and math.isfinite(v):
-                    vals[f"grad norm {t}"] = float(v)
-            for k, v in vals.items():
-                out.append({"run": name, "measure": k, "epoch": ep, "value": v})
-    return out
-
-
 def test_table(runs: dict) -> list[dict]:
     """One row per run: the test RMSE and MAE of each task and their mean."""
     out = []

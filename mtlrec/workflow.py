@@ -139,11 +139,6 @@ def metrics_for(task_type: str) -> list[str]:
     return [n for n, i in METRICS.items() if task_type in i.task_types and i.selectable]
 
 
-def weightings() -> list[str]:
-    from mtlrec.weighting import WEIGHTINGS
-    return list(WEIGHTINGS)
-
-
 def architectures() -> list[str]:
     from mtlrec.models import ARCHITECTURES
     return list(ARCHITECTURES)

@@ -48,20 +48,24 @@ def test_lab_job_cancel_and_unknown_kind():
     assert job.snapshot()["status"] == "cancelled"
 
 
-def test_dynamics_rows_read_the_trainers_conflict_measurements():
-    """A lab run records gradient dynamics; the weighting card reads its cosine and conflict per pair."""
+def test_the_weighting_cards_conflict_panels_read_the_trainers_measurements():
+    """A lab run records gradient dynamics on one batch in 4; the weighting card draws its cosine,
+    conflict share (with the batch count) and gradient norms per run, and judges the pair."""
+    from mtlrec.viz_dynamics import compare_fig, pair_conflicts
     ds = lab.lab_dataset(0.5, n=600, seed=0)
-    run = lab.run_one(ds, "shared_bottom", seed=0, epochs=2, dynamics_every=1)
-    rows = lab.dynamics_rows({"static": run})
-    measures = {r["measure"] for r in rows}
-    assert {"cosine y1–y2", "conflict y1–y2", "grad norm y1", "grad norm y2"} <= measures
-    assert sorted({r["epoch"] for r in rows}) == [1, 2]
-    for r in rows:
-        if r["measure"].startswith("cosine"):
-            assert -1.0001 <= r["value"] <= 1.0001
-        if r["measure"].startswith("conflict"):
-            assert 0.0 <= r["value"] <= 1.0
-    assert lab.dynamics_rows({"b": {"history": {"epochs": [{"epoch": 1}]}}}) == []
+    runs = {m: lab.run_one(ds, "shared_bottom", seed=0, weighting=m, epochs=2) for m in ("static", "pcgrad")}
+    eps = runs["static"]["history"]["epochs"]
+    assert [e["dynamics"]["batches"] for e in eps] == [2, 2]          # 7 batches of 64 rows, one in 4
+    fig = compare_fig({m: r["history"] for m, r in runs.items()})
+    by_axis = {}
+    for t in fig.data:
+        by_axis.setdefault(t.xaxis or "x", []).append(t)
+    assert sorted(by_axis) == ["x", "x2", "x3"] and len(by_axis["x3"]) == 4    # 2 runs x 2 tasks' norms
+    assert all(-1.0001 <= v <= 1.0001 for t in by_axis["x"] for v in t.y)
+    assert all(0.0 <= v <= 1.0 for t in by_axis["x2"] for v in t.y) and list(by_axis["x2"][0].customdata) == [2, 2]
+    [c] = pair_conflicts(runs["static"]["history"])
+    assert (c["tasks"], c["batches"], c["verdict"]) == (["y1", "y2"], 4, "too few")
+    assert compare_fig({"b": {"epochs": [{"epoch": 1}]}}) is None
 
 
 def _rows(values: dict) -> list[dict]:
