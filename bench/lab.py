@@ -66,7 +66,7 @@ def main(argv=None) -> int:
     result = {
         "benchmark": "lab correlation sweep (Ma et al. 2018, §3.2)",
         "settings": {"ps": list(ps), "seeds": list(seeds), "n": args.n, "epochs": args.epochs,
-                     "models": lab.LAB_MODELS, "train": {**lab.LAB_TRAIN, "epochs": args.epochs},
+                     "models": lab.LAB_MODELS, "train": {**lab.LAB_TRAIN, "epochs": args.epochs, "dynamics_every": 0},
                      "metric": "test RMSE, mean of y1 and y2, mean over seeds (lower is better)"},
         "test_rmse": {a: {f"{p:g}": round(v, 4) for p, v in by_p.items()} for a, by_p in sw["summary"].items()},
         "mmoe_advantage": {f"{p:g}": round(v, 4) for p, v in sorted(order["advantage"].items())},

@@ -87,12 +87,10 @@ ABLATIONS = {
 }
 
 
-def run_mtlrec(work: Path, arch: str, seed: int, overrides: dict | None = None) -> dict:
-    from types import SimpleNamespace
+def run_config(work: Path, arch: str, seed: int, overrides: dict | None = None):
+    """The RunConfig of mtlrec on the files of ``write_movielens`` (also bench/weighting.py's movielens)."""
     from mtlrec.config import RunConfig
-    from mtlrec.training.pipeline import run_training
-    from mtlrec.workflow import predictions
-    cfg = RunConfig.from_dict({
+    return RunConfig.from_dict({
         "data": {"paths": [str(work / "interactions.csv"), str(work / "items.csv")],
                  "roles": {"user_id": "userId", "item_id": "movieId",
                            "labels": {"like": "binary", "rating": "regression"},
@@ -101,6 +99,13 @@ def run_mtlrec(work: Path, arch: str, seed: int, overrides: dict | None = None) 
         "tasks": TASKS, "model": {"arch": arch, **(overrides or {}).get("model", {})},
         "train": {"seed": seed, "device": "cpu", "ranking_k": 0, "epochs": EPOCH_CAP,
                   **(overrides or {}).get("train", {})}})
+
+
+def run_mtlrec(work: Path, arch: str, seed: int, overrides: dict | None = None) -> dict:
+    from types import SimpleNamespace
+    from mtlrec.training.pipeline import run_training
+    from mtlrec.workflow import predictions
+    cfg = run_config(work, arch, seed, overrides)
     t = time.time()
     res = run_training(cfg)
     seconds = time.time() - t

@@ -26,7 +26,7 @@ Config format (``python -m mtlrec train --config FILE``)::
         {"name": "rating", "type": "regression", "label": "rating", "metric": "rmse"},
         {"name": "genres", "type": "multilabel", "label": "genres"}
       ],
-      "model": {"arch": "mmoe", "n_experts": 4, ...},   # arch: shared_bottom | mmoe | ple;
+      "model": {"arch": "mmoe", "n_experts": 4, ...},   # arch: shared_bottom | mmoe (default) | ple;
                                                    # the other keys are the architecture's hparams
                                                    # (omitted = its defaults, incl. embedding_std 0.01)
       "train": {                                   # every key optional: omitted = the default shown
@@ -241,11 +241,17 @@ class DataConfig:
         return {k: self._resolve(v, base_dir) for k, v in (self.splits or {}).items()}
 
 
+# the architecture of a config without "model" (or without "model.arch"): the app's and the
+# benchmarks' default too (mtlrec.workflow.DEFAULT_MODEL). Until issue 21 a config without "model"
+# got shared_bottom; a run folder's model.json says what its run was trained with (mtlrec.runs).
+DEFAULT_ARCH = "mmoe"
+
+
 @dataclass
 class RunConfig:
     data: DataConfig = field(default_factory=DataConfig)
     tasks: list[dict] = field(default_factory=list)
-    model: dict = field(default_factory=lambda: {"arch": "shared_bottom"})
+    model: dict = field(default_factory=lambda: {"arch": DEFAULT_ARCH})
     train: TrainConfig = field(default_factory=TrainConfig)
     text: TextConfig = field(default_factory=TextConfig)
     name: str | None = None
@@ -267,7 +273,7 @@ class RunConfig:
         if not isinstance(tasks, list) or not all(isinstance(t, dict) for t in tasks):
             raise TrainingError("config 'tasks' must be a list of objects like "
                                 '{"name": "click", "type": "binary", "label": "click"}')
-        model = kw.get("model") or {"arch": "shared_bottom"}
+        model = kw.get("model") or {"arch": DEFAULT_ARCH}
         if not isinstance(model, dict):
             raise TrainingError('config \'model\' must be an object like {"arch": "mmoe"}')
         return cls(data=DataConfig.from_dict(kw.get("data")), tasks=[dict(t) for t in tasks],
@@ -302,7 +308,7 @@ class RunConfig:
     # ---- convenience ----------------------------------------------------------------
     @property
     def arch(self) -> str:
-        return str(self.model.get("arch", "shared_bottom"))
+        return str(self.model.get("arch", DEFAULT_ARCH))
 
     @property
     def hparams(self) -> dict[str, Any]:

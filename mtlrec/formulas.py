@@ -3,11 +3,15 @@
 ``architecture_equations(arch, hparams, tasks, train, d_x=None)`` writes the forward pass of
 the chosen architecture (the article's shared layer H = σ(W_H X + b_H) for shared bottom, MMoE's
 gated mixture of experts, PLE's levels of shared and task-specific experts) with the current
-layer sizes, number of experts and input width filled in, then the training loss
-L = Σ_i w_i L_i + λ Σ_i ‖θ_i‖² + μ‖E‖² (article §4.2) with the task weights w_i, λ (``train.l2``) and
-μ (``train.embedding_l2``). The input width d_x is symbolic when unknown (no prepared dataset).
+layer sizes, number of experts and input width filled in, then how the tasks are trained together:
+for a loss weighting the loss L = Σ_i w_i L_i + λ Σ_i ‖θ_i‖² + μ‖E‖² (article §4.2) with the task
+weights w_i (static) or w_i(t) (adaptive), λ (``train.l2``) and μ (``train.embedding_l2``); for a
+gradient method (``combines == "gradients"`` in `mtlrec.weighting`) the combination of the task
+gradients on the shared parameters, ∇θ_s = Σ_i w_i ∇θ_s L_i with w from the method's aggregator.
+The input width d_x is symbolic when unknown (no prepared dataset).
 
-Pure text: no torch, no streamlit (the Tasks & model page renders each string with ``st.latex``).
+Strings only, no streamlit (the Tasks & model page renders each with ``st.latex``); the method's
+name and kind come from the weighting registry.
 """
 from __future__ import annotations
 
@@ -39,13 +43,18 @@ def _num(v: float) -> str:
     return s
 
 
-def _name(task: str) -> str:
-    """A task name as LaTeX text (subscripts): special characters escaped."""
-    out = str(task)
+def _escape(text: str) -> str:
+    """Text for inside LaTeX's \\text{...}: special characters escaped."""
+    out = str(text)
     for ch, rep in (("\\", r"\backslash "), ("_", r"\_"), ("{", r"\{"), ("}", r"\}"), ("$", r"\$"),
                     ("#", r"\#"), ("%", r"\%"), ("&", r"\&"), ("^", r"\hat{}"), ("~", r"\sim ")):
         out = out.replace(ch, rep)
-    return r"\text{" + out + "}"
+    return out
+
+
+def _name(task: str) -> str:
+    """A task name as LaTeX text (subscripts): special characters escaped."""
+    return r"\text{" + _escape(task) + "}"
 
 
 def _dims(dims) -> list[int]:
@@ -71,26 +80,73 @@ def _train_value(train, key: str, default: float) -> float:
     return float(default if v is None else v)
 
 
-def loss_equation(tasks, train) -> str:
-    """L = Σ_i w_i L_i + λ Σ_i ‖θ_i‖² + μ‖E‖² with the weights, λ and μ filled in."""
-    weighting = (train.get("weighting", "static") if isinstance(train, dict)
-                 else getattr(train, "weighting", "static")) or "static"
-    terms = [rf"{_num(w)}\,L_{{{_name(n)}}}" for n, w in _task_list(tasks)] or [r"\sum_i w_i L_i"]
+def _weighting(train) -> str:
+    return str((train.get("weighting", "static") if isinstance(train, dict)
+                else getattr(train, "weighting", "static")) or "static")
+
+
+def _method(name: str) -> tuple[str, str]:
+    """(label, what it combines: "losses" | "gradients") of a weighting method; unknown names are
+    treated as loss weightings under their own name."""
+    from mtlrec.weighting import WEIGHTINGS
+    cls = WEIGHTINGS.get(name)
+    return (cls.label or name, cls.combines) if cls is not None else (name, "losses")
+
+
+def _regularisers(train) -> str:
     lam, mu = _train_value(train, "l2", 0.0), _train_value(train, "embedding_l2", 0.0)
-    tail = rf" + \underbrace{{{_num(lam)}}}_{{\lambda}}\sum_i \lVert\theta_i\rVert^2 + " \
+    return rf" + \underbrace{{{_num(lam)}}}_{{\lambda}}\sum_i \lVert\theta_i\rVert^2 + " \
            rf"\underbrace{{{_num(mu)}}}_{{\mu}}\lVert E\rVert^2"
-    eq = r"L = \sum_i w_i L_i + \lambda \sum_i \lVert\theta_i\rVert^2 + \mu\lVert E\rVert^2 = " \
-         + " + ".join(terms) + tail
-    if weighting != "static":
-        eq += rf"\quad\text{{(weighting '{weighting}': the }}w_i\text{{ are adapted during training)}}"
-    return eq
+
+
+def loss_equation(tasks, train) -> str:
+    """L = Σ_i w_i L_i + λ Σ_i ‖θ_i‖² + μ‖E‖² with λ and μ filled in, and the task weights w_i of the
+    sliders under static weighting (an adaptive loss weighting sets w_i(t) itself: named, not filled)."""
+    weighting = _weighting(train)
+    head = r"L = \sum_i w_i L_i + \lambda \sum_i \lVert\theta_i\rVert^2 + \mu\lVert E\rVert^2 = "
+    if weighting == "static":
+        terms = [rf"{_num(w)}\,L_{{{_name(n)}}}" for n, w in _task_list(tasks)] or [r"\sum_i w_i L_i"]
+        return head + " + ".join(terms) + _regularisers(train)
+    label, _ = _method(weighting)
+    terms = [rf"w_{{{_name(n)}}}(t)\,L_{{{_name(n)}}}" for n, _ in _task_list(tasks)] or [r"\sum_i w_i(t) L_i"]
+    return (head + " + ".join(terms) + _regularisers(train)
+            + rf"\quad\text{{(the loss weights }}w_i(t)\text{{ are set by {_escape(label)} during training)}}")
+
+
+def gradient_equations(tasks, train) -> list[str]:
+    """A gradient method (PCGrad, MGDA, ...) does not weight the losses: it combines the task
+    gradients on the shared parameters θ_s. Three equations: the per-task losses, the combination
+    ∇θ_s = Σ_i w_i ∇θ_s L_i with w from the aggregator, and each tower's own gradient with λ and μ."""
+    label, _ = _method(_weighting(train))
+    names = [n for n, _ in _task_list(tasks)]
+    T = len(names) or "T"
+    losses = ", ".join(rf"L_{{{_name(n)}}}" for n in names) or r"L_1, \dots, L_T"
+    lam, mu = _train_value(train, "l2", 0.0), _train_value(train, "embedding_l2", 0.0)
+    return [
+        rf"{losses}\quad\text{{(one loss per task, not summed into a weighted loss)}}",
+        rf"\nabla_{{\theta_s}} = \sum_{{i=1}}^{{{T}}} w_i\,\nabla_{{\theta_s}} L_i,\quad "
+        rf"w = \mathcal{{A}}_{{\text{{{_escape(label)}}}}}(J),\quad "
+        rf"J = \big[\nabla_{{\theta_s}} L_1; \dots; \nabla_{{\theta_s}} L_{{{T}}}\big]"
+        rf"\quad\text{{(}}\theta_s\text{{: embeddings and shared layers; }}w\text{{ recomputed every step)}}",
+        rf"\nabla_{{\theta_i}} = \nabla_{{\theta_i}} L_i + 2\cdot\underbrace{{{_num(lam)}}}_{{\lambda}}\,\theta_i,"
+        rf"\qquad \nabla_{{E}} \mathrel{{+}}= 2\cdot\underbrace{{{_num(mu)}}}_{{\mu}}\,E"
+        rf"\quad\text{{(tower }}i\text{{ learns from its own task only)}}",
+    ]
+
+
+def training_equations(tasks, train) -> list[str]:
+    """How the tasks are combined in training: the loss (`loss_equation`) for a loss weighting, the
+    gradient combination (`gradient_equations`) for a gradient method."""
+    if _method(_weighting(train))[1] == "gradients":
+        return gradient_equations(tasks, train)
+    return [loss_equation(tasks, train)]
 
 
 def architecture_equations(arch: str, hparams: dict, tasks, train=None, d_x: int | None = None) -> list[str]:
     """The equations of ``arch`` (shared_bottom | mmoe | ple) with the numbers of ``hparams``, the task
     weights of ``tasks`` ({name, weight} dicts or Task objects), λ / μ of ``train`` (dict or
     TrainConfig) and the input width ``d_x`` (symbolic when None). Each item is one LaTeX equation;
-    the last is the loss."""
+    the last ones say how the tasks are trained together (`training_equations`)."""
     hp = dict(hparams or {})
     train = train or {}
     dx = str(int(d_x)) if d_x else "d_x"
@@ -143,5 +199,5 @@ def architecture_equations(arch: str, hparams: dict, tasks, train=None, d_x: int
         eqs.append(rf"\hat y_k = h_k\big(x_k^{{({L})}}\big),\quad h_k: {_chain(out, tower)} \to 1\quad (k = 1..{T})")
     else:
         eqs.append(rf"\hat y_i = f_i(X;\theta)\quad\text{{(architecture '{arch}')}}")
-    eqs.append(loss_equation(tasks, train))
+    eqs += training_equations(tasks, train)
     return eqs

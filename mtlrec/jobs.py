@@ -143,14 +143,12 @@ class TrainingJob:
         once when the run finished, is still training or has no checkpoint; the check is
         repeated when the job starts (then the job fails with that message and the run folder
         is left as it was)."""
-        import json
-
-        from mtlrec.config import RunConfig
+        from mtlrec.runs import read_run_config
         from mtlrec.training.resume import ResumeRefused, check_resumable
         d = Path(run_dir)
         check_resumable(d)
         try:
-            cfg = RunConfig.from_dict(json.loads((d / "config.json").read_text(encoding="utf-8")))
+            cfg = read_run_config(d)
         except Exception as e:  # noqa: BLE001
             raise ResumeRefused(f"config.json is missing or damaged ({e})", file=str(d / "config.json"),
                                 fix="train the run again") from None

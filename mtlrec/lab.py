@@ -11,6 +11,10 @@ MMoE's gates can give each task its own mix of experts.
     sw = sweep(ps=(0.5, 0.9, 1.0), seeds=(0, 1, 2))
     sw["summary"]["mmoe"][0.5]                   # mean test RMSE (over both tasks and the seeds)
     mmoe_advantage(sw)                           # {p: shared-bottom RMSE - MMoE RMSE}
+    verdict(sw)                                  # the sentence judging it against the paper
+
+The prepared sweep of the Lab page is exactly `bench/lab.py`'s (``SWEEP_PS``, ``SWEEP_SEEDS``,
+``LAB_N`` rows, ``LAB_TRAIN``'s 12 epochs): 27 small runs, about 20 s on a 2-core CPU.
 
 ``LabJob`` runs any of these in a daemon thread for the app (the TrainingJob shape: a lock,
 ``snapshot()``, ``cancel()``, an error message). Never imports streamlit.
@@ -18,12 +22,15 @@ MMoE's gates can give each task its own mix of experts.
 from __future__ import annotations
 
 import copy
+import logging
 import math
 import threading
 import time
 import traceback
 
 import numpy as np
+
+_LOG = logging.getLogger("mtlrec.lab")
 
 ARCHS = ("shared_bottom", "mmoe", "ple")
 ARCH_LABELS = {"shared_bottom": "shared-bottom", "mmoe": "MMoE", "ple": "PLE"}
@@ -37,9 +44,11 @@ LAB_MODELS = {
     "ple": {"n_levels": 1, "n_shared_experts": 2, "n_specific_experts": 1, "expert_dims": [16],
             "tower_dims": [16]},
 }
-# training settings of every lab run: short, on the CPU, no early stopping, no ranking
+# training settings of every lab run: short, on the CPU, no early stopping, no ranking; gradient
+# dynamics on one batch in 4 (~8 of the ~33 batches of an epoch: the conflict share of an epoch is
+# then not read off 2 batches)
 LAB_TRAIN = {"epochs": 12, "batch_size": 64, "lr": 1e-2, "embedding_l2": 0.0, "device": "cpu",
-             "ranking_k": 0, "early_stopping": {"patience": 0}}
+             "ranking_k": 0, "early_stopping": {"patience": 0}, "dynamics_every": 4}
 LAB_N = 3000           # rows of one lab data set (70% train, 10% valid, 20% test)
 SWEEP_PS = (0.5, 0.9, 1.0)
 SWEEP_SEEDS = (0, 1, 2)
@@ -147,25 +156,81 @@ def mmoe_advantage(sw: dict, other: str = "mmoe", base: str = "shared_bottom") -
 
 
 def paper_ordering(sw: dict) -> dict:
-    """Does the sweep reproduce Ma et al.? ``{"holds", "low_p", "high_p", "advantage": {p: gap}}``:
-    holds when MMoE's advantage over shared-bottom is larger at the lowest p than at the highest."""
+    """Does the sweep reproduce Ma et al.? From the summary it draws (``sw["summary"]``):
+    ``{"holds", "ahead_everywhere", "grows", "behind", "low_p", "high_p", "advantage": {p: gap}}``.
+    The paper's finding has two parts, and it holds only when both do: MMoE is ahead of
+    shared-bottom at every p (``behind``: the p where it is not), and its lead is larger at the
+    lowest p than at the highest (``grows``). ``holds`` is None with fewer than two p."""
     adv = mmoe_advantage(sw)
     if len(adv) < 2:
-        return {"holds": None, "advantage": adv, "low_p": None, "high_p": None}
+        return {"holds": None, "advantage": adv, "low_p": None, "high_p": None, "behind": [],
+                "ahead_everywhere": None, "grows": None}
     lo, hi = min(adv), max(adv)
-    return {"holds": bool(adv[lo] > adv[hi]), "advantage": adv, "low_p": lo, "high_p": hi}
+    behind = sorted(p for p, v in adv.items() if not v > 0)
+    grows = bool(adv[lo] > adv[hi])
+    return {"holds": bool(grows and not behind), "ahead_everywhere": not behind, "grows": grows,
+            "behind": behind, "advantage": adv, "low_p": lo, "high_p": hi}
+
+
+def sweep_complete(sw: dict) -> bool:
+    """True when every planned run of the sweep finished (a verdict needs all of them)."""
+    planned = len(sweep_plan(sw.get("ps") or (), sw.get("seeds") or (), sw.get("archs") or ()))
+    return sw.get("status") == "finished" and planned > 0 and len(sw.get("rows") or []) == planned
+
+
+def verdict(sw: dict) -> str | None:
+    """The sentence that judges the sweep against the paper, from the numbers it draws (None while
+    runs are missing: a partial sweep gets no verdict)."""
+    if not sweep_complete(sw):
+        return None
+    o = paper_ordering(sw)
+    if o["holds"] is None:
+        return None
+    adv = o["advantage"]
+    lo, hi = o["low_p"], o["high_p"]
+    gaps = f"{adv[lo]:+.4f} at p = {lo:g} against {adv[hi]:+.4f} at p = {hi:g}"
+    if o["holds"]:
+        return (f"The paper's ordering holds on this sweep: MMoE is ahead of shared-bottom at every p, "
+                f"and most where the tasks are least related ({gaps}).")
+    if o["ahead_everywhere"]:
+        return (f"The paper's ordering holds only in part on this sweep: MMoE is ahead of shared-bottom at "
+                f"every p, but its lead does not grow as the tasks drift apart ({gaps}).")
+    where = ", ".join(f"{p:g}" for p in o["behind"])
+    return (f"The paper's ordering does not hold on this sweep: MMoE is not ahead of shared-bottom at "
+            f"p = {where} ({gaps}).")
+
+
+def sweep_size(sw: dict) -> str:
+    """How large the sweep is, in words (for its chart): rows per data set, seeds, epochs."""
+    n = int(sw.get("n") or LAB_N)
+    seeds = len(sw.get("seeds") or ())
+    epochs = int(sw.get("epochs") or LAB_TRAIN["epochs"])
+    return (f"{n:,} rows per p and seed ({int(round(n * 0.7)):,} to train on), "
+            f"{seeds} seed{'s' if seeds != 1 else ''}, {epochs} epochs per run")
+
+
+def sweep_result(rows: list[dict], status: str, *, n: int = LAB_N, ps=SWEEP_PS, seeds=SWEEP_SEEDS,
+                 archs=ARCHS, epochs: int | None = None) -> dict:
+    """The sweep's record from its rows: ``{"rows", "summary", "ordering", "status", "n", "ps", "seeds",
+    "archs", "epochs"}`` (what `sweep` returns and what a stored sweep is rebuilt into)."""
+    out = {"rows": list(rows), "summary": summarize_sweep(rows), "status": status, "n": int(n),
+           "ps": [float(p) for p in ps], "seeds": [int(s) for s in seeds], "archs": list(archs),
+           "epochs": int(epochs if epochs is not None else LAB_TRAIN["epochs"])}
+    out["ordering"] = paper_ordering(out)
+    return out
 
 
 def sweep(ps=SWEEP_PS, seeds=SWEEP_SEEDS, archs=ARCHS, *, n: int = LAB_N, stop_event=None,
           on_row=None, **train) -> dict:
     """Train every architecture on ``synthetic_tasks`` for each p and seed (one data set per
-    (p, seed), shared by the architectures) -> ``{"rows": [{p, seed, arch, metric, test, time_s}],
-    "summary": {arch: {p: mean test RMSE}}, "ordering": paper_ordering(...), "status"}``.
-    ``on_row(row, done, total)`` is called after each run."""
+    (p, seed), shared by the architectures) -> `sweep_result`: ``{"rows": [{p, seed, arch, metric,
+    test, time_s}], "summary": {arch: {p: mean test RMSE}}, "ordering": paper_ordering(...), "status",
+    ...}``. ``on_row(row, done, total)`` is called after each run."""
     plan = sweep_plan(ps, seeds, archs)
     rows: list[dict] = []
     status = "finished"
     cache: dict = {}
+    train.setdefault("dynamics_every", 0)     # the sweep reads test errors only (measuring changes nothing)
     for i, (p, s, a) in enumerate(plan):
         if stop_event is not None and stop_event.is_set():
             status = "cancelled"
@@ -181,10 +246,7 @@ def sweep(ps=SWEEP_PS, seeds=SWEEP_SEEDS, archs=ARCHS, *, n: int = LAB_N, stop_e
         rows.append(row)
         if on_row is not None:
             on_row(row, i + 1, len(plan))
-    out = {"rows": rows, "summary": summarize_sweep(rows), "status": status, "n": int(n),
-           "ps": [float(p) for p in ps], "seeds": [int(s) for s in seeds], "archs": list(archs)}
-    out["ordering"] = paper_ordering(out)
-    return out
+    return sweep_result(rows, status, n=n, ps=ps, seeds=seeds, archs=archs, epochs=train.get("epochs"))
 
 
 # ---- reading histories --------------------------------------------------------------------
@@ -199,32 +261,6 @@ def curve_rows(runs: dict, key: str = "valid", metric: str = METRIC) -> list[dic
                     v = v.get(metric)
                 if isinstance(v, (int, float)) and math.isfinite(v):
                     out.append({"run": name, "task": task, "epoch": int(e.get("epoch", 0)), "value": float(v)})
-    return out
-
-
-def dynamics_rows(runs: dict) -> list[dict]:
-    """Long-format rows ``{"run", "measure", "epoch", "value"}`` of the gradient-conflict measurements
-    the trainer records under each epoch's ``"dynamics"`` (`mtlrec.training.dynamics`): per task pair
-    the mean cosine between the task gradients on the shared parameters ("cosine a–b") and the share
-    of sampled batches where it is negative ("conflict a–b"); per task the gradient norm ("grad norm
-    t"). [] when no run's history has any."""
-    out = []
-    for name, r in runs.items():
-        for e in (r.get("history") or {}).get("epochs") or []:
-            d = e.get("dynamics") or {}
-            ep = int(e.get("epoch", 0))
-            vals: dict[str, float] = {}
-            for pair in d.get("pairs") or []:
-                ab = "–".join(str(t) for t in pair.get("tasks") or [])
-                for key, label in (("cosine", "cosine"), ("conflict", "conflict")):
-                    v = pair.get(key)
-                    if isinstance(v, (int, float)) and math.isfinite(v):
-                        vals[f"{label} {ab}"] = float(v)
-            for t, v in (d.get("grad_norm") or {}).items():
-                if isinstance(v, (int, float)) and math.isfinite(v):
-                    vals[f"grad norm {t}"] = float(v)
-            for k, v in vals.items():
-                out.append({"run": name, "measure": k, "epoch": ep, "value": v})
     return out
 
 
@@ -253,16 +289,19 @@ class LabJob:
         job.cancel()     # stops within one batch
 
     ``options``: ``n``, ``seed``, ``archs``, ``methods``, ``arch``, ``ps``, ``seeds``, ``threads``
-    (torch threads of the job's own thread, default 1) and any LAB_TRAIN key (e.g. ``epochs``)."""
+    (torch threads of the job's own thread, default 1) and any LAB_TRAIN key (e.g. ``epochs``).
+    ``on_done(snapshot)`` is called from the job's thread once it has ended (finished, cancelled or
+    failed), e.g. to store the result (`to_json`); it must not touch any UI."""
 
     KINDS = ("archs", "weightings", "sweep")
 
-    def __init__(self, kind: str = "archs", p: float = 0.5, **options):
+    def __init__(self, kind: str = "archs", p: float = 0.5, on_done=None, **options):
         if kind not in self.KINDS:
             raise ValueError(f"unknown lab experiment '{kind}'; choose one of {', '.join(self.KINDS)}")
         self.kind = kind
         self.p = float(p)
         self.options = dict(options)
+        self._on_done = on_done
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -382,6 +421,15 @@ class LabJob:
             with self._lock:
                 self._finished_at = time.time()
                 self._current = None
+            self._report_done()
+
+    def _report_done(self) -> None:
+        if self._on_done is None:
+            return
+        try:
+            self._on_done(self.snapshot())
+        except Exception:  # noqa: BLE001 - storing the result must not turn a finished job into a failed one
+            _LOG.warning("lab %s: on_done failed", self.kind, exc_info=True)
 
     # ---- reading -------------------------------------------------------------------------
     def snapshot(self) -> dict:
@@ -396,11 +444,59 @@ class LabJob:
             rows = copy.deepcopy(self._rows)
             sw = copy.deepcopy(self._sweep)
             if sw is None and self.kind == "sweep":
-                sw = {"rows": rows, "summary": summarize_sweep(rows), "status": self._status}
-                sw["ordering"] = paper_ordering(sw)
+                o = self.options
+                sw = sweep_result(rows, self._status, n=int(o.get("n", LAB_N)), ps=o.get("ps", SWEEP_PS),
+                                  seeds=o.get("seeds", SWEEP_SEEDS), archs=o.get("archs", ARCHS),
+                                  epochs=o.get("epochs"))
             end = self._finished_at or time.time()
             return {"job": id(self), "kind": self.kind, "p": self.p, "status": self._status, "error": self._error,
                     "runs": runs, "sweep": sw, "done": self._done, "total": self._total,
                     "current": self._current, "options": copy.deepcopy(self.options),
                     "fraction": (self._done / self._total) if self._total else 0.0,
                     "elapsed_s": (end - self._started) if self._started else 0.0}
+
+
+# ---- stored results -----------------------------------------------------------------------
+def to_json(snap: dict) -> dict:
+    """A finished job's snapshot as plain JSON values (the sweep keeps its rows and size; its
+    summary and verdict are recomputed from them by `from_json`)."""
+    d = copy.deepcopy(snap)
+    if isinstance(d.get("sweep"), dict):
+        d["sweep"] = {k: v for k, v in d["sweep"].items() if k not in ("summary", "ordering")}
+    d["options"] = {k: list(v) if isinstance(v, tuple) else v for k, v in (d.get("options") or {}).items()}
+    return d
+
+
+def from_json(d: dict) -> dict:
+    """The snapshot of `to_json`'s record, with the sweep's summary and verdict rebuilt."""
+    snap = copy.deepcopy(d)
+    sw = snap.get("sweep")
+    if isinstance(sw, dict):
+        snap["sweep"] = sweep_result(sw.get("rows") or [], sw.get("status") or snap.get("status", "finished"),
+                                     n=int(sw.get("n") or LAB_N), ps=sw.get("ps") or SWEEP_PS,
+                                     seeds=sw.get("seeds") or SWEEP_SEEDS, archs=sw.get("archs") or ARCHS,
+                                     epochs=sw.get("epochs"))
+    snap.setdefault("runs", {})
+    return snap
+
+
+class StoredJob:
+    """A lab result read back from disk, with the reading side of `LabJob` (``kind``, ``p``,
+    ``status``, ``done``, ``snapshot()``; ``cancel``/``join`` do nothing): a reload shows it as the
+    job left it."""
+
+    def __init__(self, record: dict):
+        self._snap = from_json(record)
+        self.kind = str(self._snap.get("kind"))
+        self.p = float(self._snap.get("p") or 0.0)
+        self.status = str(self._snap.get("status") or "finished")
+        self.done = True
+
+    def snapshot(self) -> dict:
+        return copy.deepcopy(self._snap)
+
+    def cancel(self) -> None:
+        pass
+
+    def join(self, timeout: float | None = None) -> bool:
+        return True

@@ -215,6 +215,32 @@ def _optional_json(d: Path, name: str, notes: list, kind=dict) -> Any:
     return v
 
 
+def with_trained_model(cfg_d: Any, info: Any) -> Any:
+    """``cfg_d`` (a run folder's config.json) with the architecture of ``info`` (its model.json) where
+    the config names none: a config without ``model`` meant shared-bottom before issue 21 and means
+    `mtlrec.config.DEFAULT_ARCH` now, so the folder's own record decides how the run reopens and resumes."""
+    if not isinstance(cfg_d, dict) or not isinstance(info, dict) or not isinstance(info.get("arch"), str):
+        return cfg_d
+    model = cfg_d.get("model")
+    if isinstance(model, dict) and model.get("arch"):
+        return cfg_d
+    hp = info.get("hparams") if isinstance(info.get("hparams"), dict) else {}
+    return {**cfg_d, "model": {**hp, **(model if isinstance(model, dict) else {}), "arch": info["arch"]}}
+
+
+def read_run_config(run_dir):
+    """The RunConfig of a run folder's config.json, the architecture taken from model.json when the
+    config names none (`with_trained_model`). Raises what reading and `RunConfig.from_dict` raise."""
+    from mtlrec.config import RunConfig
+    d = Path(run_dir)
+    cfg_d = json.loads((d / "config.json").read_text(encoding="utf-8"))
+    try:
+        info = json.loads((d / "model.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        info = None
+    return RunConfig.from_dict(with_trained_model(cfg_d, info))
+
+
 def _first_line(e: BaseException, limit: int = 200) -> str:
     s = str(e).strip().splitlines()
     s = s[0] if s else e.__class__.__name__
@@ -340,7 +366,7 @@ def load_run(run_dir, device="cpu") -> Run:
                              fix=_RETRAIN)
     cfg_d = _required_json(d, "config.json", "the run's configuration")
     try:
-        config = RunConfig.from_dict(cfg_d)
+        config = RunConfig.from_dict(with_trained_model(cfg_d, info))
     except (TrainingError, DataError, TypeError, ValueError, AttributeError) as e:
         raise RunFolderError(f"config.json is damaged ({_first_line(e)})", file=str(d / "config.json"),
                              fix=_RETRAIN) from None

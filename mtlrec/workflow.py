@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import fields as dc_fields
 from pathlib import Path
 
-from mtlrec.config import train_defaults
+from mtlrec.config import DEFAULT_ARCH, train_defaults
 from typing import Any
 
 from mtlrec.errors import DataError
@@ -25,7 +25,7 @@ SAMPLE_TASKS = [
     {"name": "like", "type": "binary", "label": "like", "weight": 1.0, "metric": "auc"},
     {"name": "rating", "type": "regression", "label": "rating", "weight": 0.5, "metric": "rmse"},
 ]
-DEFAULT_MODEL = {"arch": "mmoe"}
+DEFAULT_MODEL = {"arch": DEFAULT_ARCH}       # one default architecture: the config's (mtlrec.config)
 # the training settings a new workspace starts from: the library's own defaults (TrainConfig),
 # never a second set of numbers
 DEFAULT_TRAIN = train_defaults(("epochs", "batch_size", "lr", "l2", "embedding_l2", "weighting", "device",
@@ -141,11 +141,6 @@ def available_labels(spec, dataset=None, prep=None) -> dict[str, str]:
 def metrics_for(task_type: str) -> list[str]:
     from mtlrec.metrics import METRICS
     return [n for n, i in METRICS.items() if task_type in i.task_types and i.selectable]
-
-
-def weightings() -> list[str]:
-    from mtlrec.weighting import WEIGHTINGS
-    return list(WEIGHTINGS)
 
 
 def architectures() -> list[str]:

@@ -272,3 +272,51 @@ def load(ws_id: str, root=None) -> dict:
         raise DataError("the saved workspace has an unknown format", file=str(path),
                         fix="open the app without ?ws= to start a new workspace")
     return doc
+
+
+_PART = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+
+
+def _part_path(ws_id: str, name: str, root=None) -> Path:
+    if not _PART.match(str(name)):
+        raise ValueError(f"'{name}' is not a workspace part name (lower-case letters, digits, _)")
+    return _dir(ws_id, root) / f"{name}.json"
+
+
+def _create_empty(path: Path) -> None:
+    """An empty ``workspace.json`` where there is none; never replaces one written meanwhile."""
+    if path.is_file():
+        return
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.new")
+    tmp.write_text(json.dumps({"format": FORMAT}), encoding="utf-8")
+    try:
+        os.link(tmp, path)           # atomic, and fails when the page saved the workspace first
+    except FileExistsError:
+        pass
+    except OSError:                  # a file system without hard links
+        if not path.exists():
+            os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def save_part(ws_id: str, name: str, doc: dict, root=None) -> Path:
+    """Write ``<name>.json`` beside ``workspace.json``: a page's own results that are not settings
+    (e.g. the Lab's experiments). A workspace without ``workspace.json`` yet gets an empty one, so
+    that the id in the URL is kept on reload."""
+    path = _part_path(ws_id, name, root)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _create_empty(path.parent / "workspace.json")
+    _write_atomic(path, json.dumps(doc, default=str).encode("utf-8"))
+    return path
+
+
+def load_part(ws_id: str, name: str, root=None) -> dict | None:
+    """``<name>.json`` of `save_part`, or None when the workspace has none (or it is unreadable)."""
+    if not valid_id(ws_id):
+        return None
+    try:
+        doc = json.loads(_part_path(ws_id, name, root).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return doc if isinstance(doc, dict) else None

@@ -10,8 +10,10 @@ from pages.ui.state import ensure_app_navigation
 
 ensure_app_navigation()
 
-CARD_N, CARD_EPOCHS = 2000, 10        # one run of the three architectures
-SWEEP_N, SWEEP_EPOCHS = 1200, 8       # the prepared sweep: small data, short runs
+# every experiment here runs with the lab's one size (mtlrec.lab.LAB_N rows, LAB_TRAIN's epochs), and
+# the prepared sweep is bench/lab.py's: the card, the sweep and the benchmark cannot disagree by size
+SWEEP_SIZE = lab.sweep_size({"n": lab.LAB_N, "seeds": lab.SWEEP_SEEDS, "epochs": lab.LAB_TRAIN["epochs"]})
+SWEEP_RUNS = len(lab.sweep_plan())
 
 st.title("Lab")
 st.markdown("Two regression tasks whose **correlation p** you choose (the synthetic data of Ma et al., "
@@ -27,16 +29,17 @@ with st.container(border=True):
     st.subheader("Related tasks and architectures")
     p = st.slider("Task correlation p", 0.0, 1.0, 0.5, 0.05, key="lab_p",
                   help="1: the same task twice (up to the shared noise); 0: unrelated tasks")
-    c1, c2, c3, c4 = st.columns([2, 2, 1, 1], vertical_alignment="bottom")
+    c1, c2, c4 = st.columns([2, 2, 1], vertical_alignment="bottom")
     if c1.button("Train shared-bottom, MMoE and PLE", type="primary", icon=":material/play_arrow:",
-                 key="lab_run", disabled=bool(running), width="stretch"):
-        start_job("archs", p=p, n=CARD_N, epochs=CARD_EPOCHS)
+                 key="lab_run", disabled=bool(running), width="stretch",
+                 help=f"each on {lab.LAB_N:,} rows of the data of p, {lab.LAB_TRAIN['epochs']} epochs"):
+        start_job("archs", p=p)
         st.rerun()
-    seeds = c3.number_input("Sweep seeds", 1, 3, 2, key="lab_sweep_seeds")
     if c2.button("Prepared sweep (p = 0.5, 0.9, 1.0)", icon=":material/science:", key="lab_sweep",
                  disabled=bool(running), width="stretch",
-                 help=f"every architecture on {SWEEP_N} rows per p and seed, {SWEEP_EPOCHS} epochs"):
-        start_job("sweep", ps=lab.SWEEP_PS, seeds=tuple(range(int(seeds))), n=SWEEP_N, epochs=SWEEP_EPOCHS)
+                 help=f"the benchmark's sweep (bench/lab.py): every architecture at each p, {SWEEP_SIZE}; "
+                      f"{SWEEP_RUNS} short runs, about half a minute on a 2-core CPU"):
+        start_job("sweep", ps=lab.SWEEP_PS, seeds=lab.SWEEP_SEEDS)
         st.rerun()
     if c4.button("Cancel", icon=":material/stop:", key="lab_cancel", disabled=not running, width="stretch"):
         for j in running:
@@ -57,6 +60,8 @@ with st.container(border=True):
                 st.plotly_chart(cached_fig("arch", snap, lambda: curves_fig(
                     snap["runs"], "Validation RMSE per task (lower is better)")), key="lab_arch_curves")
                 runs_table(snap["runs"])
+                st.caption("One data set, one seed: a gap of this size can flip with the seed. The prepared "
+                           "sweep averages three seeds before it reads an ordering.")
         if "sweep" in jobs:
             snap = jobs["sweep"].snapshot()
             progress_line(snap, "Sweep")
@@ -64,8 +69,9 @@ with st.container(border=True):
 
     card1()
     st.caption("How to read the sweep: each point is the test RMSE of one architecture averaged over "
-               "both tasks and the seeds. The paper's finding is that the gap between shared-bottom "
-               "and MMoE widens in MMoE's favour as p falls (less related tasks).")
+               "both tasks and the seeds. The paper's finding is that MMoE beats shared-bottom, and the "
+               "more so the lower p (less related tasks); the verdict under the chart checks both on the "
+               "numbers drawn. One seed alone is noisy: the sweep uses the benchmark's three.")
 
 # ---------------------------------------------------------------------------- card 2: weightings
 with st.container(border=True):
@@ -79,7 +85,7 @@ with st.container(border=True):
                         format_func=lambda a: lab.ARCH_LABELS.get(a, a))
     if w4.button("Compare", type="primary", icon=":material/compare_arrows:", key="lab_wrun",
                  disabled=bool(running) or m1 == m2, width="stretch"):
-        start_job("weightings", p=p, methods=(m1, m2), arch=arch, n=CARD_N, epochs=CARD_EPOCHS)
+        start_job("weightings", p=p, methods=(m1, m2), arch=arch)
         st.rerun()
     if m1 == m2:
         st.caption("Pick two different methods.")
@@ -98,9 +104,12 @@ with st.container(border=True):
             st.plotly_chart(cached_fig("weightings", snap, lambda: curves_fig(
                 snap["runs"], "Validation RMSE per task")), key="lab_w_curves")
             runs_table(snap["runs"])
-            dyn = lab.dynamics_rows(snap["runs"])
-            if dyn:
-                st.plotly_chart(dynamics_fig(dyn), key="lab_w_dynamics")
+            dyn = cached_fig("weightings_dyn", snap, lambda: dynamics_fig(snap["runs"]))
+            if dyn is not None:
+                st.plotly_chart(dyn, key="lab_w_dynamics")
+                every = lab.LAB_TRAIN["dynamics_every"]
+                st.caption(f"Each point is one epoch's sampled batches (one batch in {every}; hover for the count): "
+                           "read a share of conflicting batches as a tendency, not a measurement.")
             else:
                 st.caption("No gradient-conflict measurements in these runs' histories.")
 

@@ -7,17 +7,18 @@ import uuid
 import streamlit as st
 
 from mtlrec import viz
-from mtlrec.config import EarlyStoppingConfig
+from mtlrec.config import DEFAULT_ARCH, EarlyStoppingConfig
 from mtlrec.data.roles import TASK_TYPES
 from mtlrec.models import HPARAM_HELP, HPARAM_RANGES, architecture_hparams
 from mtlrec.tasks import DEFAULT_METRIC
-from mtlrec.workflow import DEFAULT_TRAIN, architectures, available_labels, metrics_for, text_candidates, weightings
+from mtlrec.workflow import DEFAULT_TRAIN, architectures, available_labels, metrics_for, text_candidates
 from pages.ui.actions import prepare_dataset
 from pages.ui.dependence import task_dependence_warning
 from pages.ui.formulas import show_equations
 from pages.ui.messages import md_text
 from pages.ui.sidebar import device_label
 from pages.ui.state import ensure_app_navigation, get_state, need_data
+from pages.ui.weighting import weighting_choice
 
 ensure_app_navigation()
 
@@ -98,23 +99,14 @@ for t in state.tasks:
         st.error(f"Task {md_text(t.get('name'))} needs a {t.get('type')} label, and its label {md_text(lab)} "
                  f"{is_what}: change the task's type or label, or give a column that label role on Data.")
 
-ws = weightings()
-cur_w = state.train.get("weighting", "static")
-state.train["weighting"] = st.selectbox(
-    "Loss weighting", ws, index=ws.index(cur_w) if cur_w in ws else 0, key=f"weighting_{ctr}",
-    help="static: fixed weights from the sliders; uncertainty: learned per-task uncertainty "
-         "(Kendall et al.); dwa: dynamic weight average from the loss trends (Liu et al.); gradnorm: weights "
-         "that equalise the tasks' training rates (Chen et al.); rlw: random weights each step (Lin et al.). "
-         "Gradient methods combine the tasks' gradients on the shared layers instead of their losses "
-         "(torchjd): pcgrad, mgda, cagrad, nash_mtl, imtlg, aligned_mtl, upgrad — slower per step; "
-         "see the README's weighting table")
+state.train["weighting"] = weighting_choice(state.train.get("weighting", "static"), key=f"weighting_{ctr}")
 
 # ---------------------------------------------------------------------------- architecture
 st.subheader("Architecture")
 archs = architectures()
 left, right = st.columns([2, 3], gap="large")
 with left:
-    arch = state.model.get("arch", "mmoe")
+    arch = state.model.get("arch", DEFAULT_ARCH)
     arch = st.selectbox("Architecture", archs, index=archs.index(arch) if arch in archs else 0,
                         key=f"arch_{ctr}",
                         format_func=lambda a: {"shared_bottom": "Shared bottom", "mmoe": "MMoE (experts + gates)",

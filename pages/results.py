@@ -84,7 +84,7 @@ else:
             "what multi-task learning gains per task.")
 
 # ---------------------------------------------------------------------------- training dynamics
-dynamics_section(run.history, key="results_dyn")
+dynamics_section(run.history, key="results_dyn", config=run.config)
 
 # ---------------------------------------------------------------------------- cross-validation
 show_cross_validation(metrics, task_metric)

@@ -114,3 +114,36 @@ def test_a_run_still_improving_at_the_epoch_cap_says_so():
     res = run_training(cfg, dataset=ds)
     assert res.metrics["epochs_run"] < 60
     assert not any("epoch cap" in w for w in res.metrics.get("warnings", []))
+
+
+def test_one_default_architecture_for_a_config_without_model_and_the_app():
+    """Issue 21 #14: a config without "model" got shared-bottom while the app starts from MMoE."""
+    from mtlrec.workflow import DEFAULT_MODEL, sample_workspace
+    cfg = RunConfig.from_dict({"tasks": TASKS[:2]})
+    assert cfg.arch == DEFAULT_MODEL["arch"] == sample_workspace()["model"]["arch"] == "mmoe"
+    from mtlrec.config import DEFAULT_ARCH
+    assert DEFAULT_ARCH == "mmoe"
+    assert RunConfig().arch == "mmoe" and RunConfig.from_dict({"tasks": TASKS[:2], "model": {}}).arch == "mmoe"
+
+
+def test_an_old_run_whose_config_has_no_model_opens_and_resumes_as_it_was_trained(tmp_path):
+    """Before issue 21 a config without "model" meant shared-bottom; such a run folder keeps opening
+    (and resuming) as shared-bottom, from its model.json, with the same weights."""
+    from mtlrec.runs import load_run, read_run_config
+    from mtlrec.training.pipeline import run_training
+    ds = with_label_stats(make_dataset(n_rows=400))
+    cfg = RunConfig.from_dict({"tasks": TASKS[:2], "model": {"arch": "shared_bottom", "shared_dims": [16]},
+                               "train": {"epochs": 1, "device": "cpu", "ranking_k": 0, "threads": 1}})
+    run_dir = tmp_path / "old-run"
+    run_training(cfg, run_dir, dataset=ds)
+    before = load_run(run_dir)
+    doc = json.loads((run_dir / "config.json").read_text())
+    doc.pop("model")                                   # as a hand-written config of before issue 21 left it
+    (run_dir / "config.json").write_text(json.dumps(doc))
+    assert RunConfig.from_dict(doc).arch == "mmoe"     # what the bare config means now ...
+    run = load_run(run_dir)                            # ... but the run opens as it was trained
+    assert run.config.arch == "shared_bottom" and run.config.hparams["shared_dims"] == [16]
+    assert run.model.arch == "shared_bottom"
+    assert read_run_config(run_dir).arch == "shared_bottom"        # what resume trains on
+    a, b = before.model.state_dict(), run.model.state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

@@ -139,3 +139,19 @@ def test_cv_fold_indices_pick_the_scheme_from_the_split():
     scheme, folds = cv_fold_indices(ds, 3, seed=0)
     times = np.concatenate([ds.rows["train"]["event_time"], ds.rows["valid"]["event_time"]])
     assert scheme == "time" and all(times[va].min() > times[tr].max() for tr, va in folds)
+
+
+def test_gradient_methods_show_the_gradient_combination_not_adapted_loss_weights():
+    """Issue 21 #8: PCGrad combines task gradients; its equations say so instead of calling the w_i
+    adapted loss weights. An adaptive loss weighting names who sets w_i(t); static keeps the numbers."""
+    pc = architecture_equations("mmoe", {}, TASKS, {**TRAIN, "weighting": "pcgrad"})
+    text = "\n".join(pc)
+    assert "adapted" not in text and r"\sum_i w_i L_i" not in text           # no weighted loss
+    assert r"\nabla_{\theta_s} = \sum_{i=1}^{2} w_i\,\nabla_{\theta_s} L_i" in text
+    assert r"\mathcal{A}_{\text{PCGrad}}(J)" in text and "0.002" in text and "0.001" in text   # λ, μ kept
+    assert r"L_{\text{click}}, L_{\text{rating}}" in pc[-3]
+    dwa = architecture_equations("mmoe", {}, TASKS, {**TRAIN, "weighting": "dwa"})[-1]
+    assert r"w_{\text{click}}(t)\,L_{\text{click}}" in dwa and "set by DWA" in dwa
+    assert r"0.5\,L_{\text{rating}}" not in dwa                            # the sliders do not apply
+    static = architecture_equations("mmoe", {}, TASKS, TRAIN)[-1]
+    assert r"0.5\,L_{\text{rating}}" in static and "nabla" not in static

@@ -20,7 +20,6 @@ torch's global RNG, so neither is exactly reproducible, resumed or not.
 """
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Callable
@@ -168,11 +167,10 @@ def resume_run(run_dir, *, stop_event=None, progress=None, on_log: Callable | No
 
 def _resume_inputs(d: Path, device, threads):
     """(config, dataset, checkpoint) of the run folder ``d`` (ResumeRefused when one is unusable)."""
-    from mtlrec.config import RunConfig
-    from mtlrec.runs import _load_dataset
+    from mtlrec.runs import _load_dataset, read_run_config
     cp = d / "config.json"
     try:
-        cfg = RunConfig.from_dict(json.loads(cp.read_text(encoding="utf-8")))
+        cfg = read_run_config(d)
     except FileNotFoundError:
         raise ResumeRefused("config.json is missing", file=str(cp), fix=_TRAIN_AGAIN) from None
     except Exception as e:  # noqa: BLE001 - damaged JSON or config

@@ -10,6 +10,8 @@ from mtlrec.weighting.gradients import JacobianAggregation
 
 class AlignedMTLStrategy(JacobianAggregation):
     name = "aligned_mtl"
+    label = "Aligned-MTL"
+    summary = "makes the task gradients orthogonal and of equal norm before summing (Senushkin et al. 2023)"
 
     def make_aggregator(self):
         from torchjd.aggregation import AlignedMTL

@@ -37,6 +37,12 @@ from torch import nn
 
 class WeightingStrategy(nn.Module):
     name: str = ""
+    label: str = ""          # the method's usual name, e.g. "PCGrad"
+    summary: str = ""        # what it does, in one line (shown beside the choice on Tasks & model)
+    # what the method combines: "losses" (one weighted loss sum, Σ_i w_i·L_i, backpropagated) or
+    # "gradients" (the per-task gradients of the shared parameters, aggregated; `weights()` are then
+    # the aggregator's implied coefficients of that combination, not loss weights)
+    combines: str = "losses"
 
     def __init__(self, tasks):
         super().__init__()

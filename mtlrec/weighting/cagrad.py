@@ -11,6 +11,8 @@ from mtlrec.weighting.gradients import JacobianAggregation
 
 class CAGradStrategy(JacobianAggregation):
     name = "cagrad"
+    label = "CAGrad"
+    summary = "the average gradient, moved to help the worst-off task most (c = 0.4; Liu et al. 2021)"
 
     def make_aggregator(self, c: float = 0.4):
         from torchjd.aggregation import CAGrad

@@ -17,6 +17,8 @@ from mtlrec.weighting.base import WeightingStrategy
 
 class DynamicWeightAverage(WeightingStrategy):
     name = "dwa"
+    label = "DWA"
+    summary = "weights each task by how slowly its loss fell over the last two epochs (Liu et al. 2019)"
 
     def __init__(self, tasks, temperature: float = 2.0):
         super().__init__(tasks)

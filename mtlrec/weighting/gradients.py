@@ -49,6 +49,8 @@ class JacobianAggregation(WeightingStrategy):
     """Base of the torchjd-backed strategies: subclasses return the aggregator in
     ``make_aggregator()``. Loss-level ``combine`` (for reporting) is the plain sum."""
 
+    combines = "gradients"
+
     def __init__(self, tasks, **aggregator_options):
         super().__init__(tasks)
         self.aggregator = self.make_aggregator(**aggregator_options)

@@ -22,6 +22,8 @@ from mtlrec.weighting.gradients import task_jacobian
 
 class GradNorm(WeightingStrategy):
     name = "gradnorm"
+    label = "GradNorm"
+    summary = "learns weights that balance the tasks' gradient norms by their training rates (Chen et al. 2018)"
 
     def __init__(self, tasks, alpha: float = 1.5):
         super().__init__(tasks)

@@ -10,6 +10,8 @@ from mtlrec.weighting.gradients import JacobianAggregation
 
 class IMTLGStrategy(JacobianAggregation):
     name = "imtlg"
+    label = "IMTL-G"
+    summary = "the combination whose projection on every task gradient is equal (Liu et al. 2021)"
 
     def make_aggregator(self):
         from torchjd.aggregation import IMTLG

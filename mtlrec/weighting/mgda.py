@@ -10,6 +10,8 @@ from mtlrec.weighting.gradients import JacobianAggregation
 
 class MGDAStrategy(JacobianAggregation):
     name = "mgda"
+    label = "MGDA"
+    summary = "the smallest-norm convex combination of the task gradients (Sener & Koltun 2018)"
 
     def make_aggregator(self):
         from torchjd.aggregation import MGDA

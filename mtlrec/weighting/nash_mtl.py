@@ -21,6 +21,8 @@ warnings.filterwarnings("ignore", message="You are solving a parameterized probl
 
 class NashMTLStrategy(JacobianAggregation):
     name = "nash_mtl"
+    label = "Nash-MTL"
+    summary = "weights from a bargaining game, a small convex problem solved every step (Navon et al. 2022)"
 
     def make_aggregator(self, max_norm: float = 1.0, update_weights_every: int = 1, optim_niter: int = 20):
         from torchjd.aggregation import NashMTL

@@ -11,6 +11,8 @@ from mtlrec.weighting.gradients import JacobianAggregation
 
 class PCGradStrategy(JacobianAggregation):
     name = "pcgrad"
+    label = "PCGrad"
+    summary = "projects each task gradient off the ones it conflicts with, then sums them (Yu et al. 2020)"
 
     def make_aggregator(self):
         from torchjd.aggregation import PCGrad

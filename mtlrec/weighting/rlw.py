@@ -15,6 +15,8 @@ from mtlrec.weighting.base import WeightingStrategy
 
 class RandomLossWeighting(WeightingStrategy):
     name = "rlw"
+    label = "RLW"
+    summary = "random weights every step, softmax of normal draws (Lin et al. 2022)"
 
     def __init__(self, tasks, seed: int = 0):
         super().__init__(tasks)

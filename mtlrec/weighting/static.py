@@ -6,6 +6,8 @@ from mtlrec.weighting.base import WeightingStrategy
 
 class StaticWeighting(WeightingStrategy):
     name = "static"
+    label = "Static"
+    summary = "fixed weights: Σᵢ wᵢ·Lᵢ with the loss weights set above"
 
     def __init__(self, tasks, weights: dict[str, float] | None = None):
         super().__init__(tasks)

@@ -19,6 +19,8 @@ from mtlrec.weighting.base import WeightingStrategy
 
 class UncertaintyWeighting(WeightingStrategy):
     name = "uncertainty"
+    label = "Uncertainty"
+    summary = "learns one variance per task and down-weights the noisier tasks (Kendall et al. 2018)"
 
     def __init__(self, tasks):
         super().__init__(tasks)

@@ -11,6 +11,8 @@ from mtlrec.weighting.gradients import JacobianAggregation
 
 class UPGradStrategy(JacobianAggregation):
     name = "upgrad"
+    label = "UPGrad"
+    summary = "projects each task gradient so it conflicts with none, then averages (Quinton & Rey 2024)"
 
     def make_aggregator(self):
         from torchjd.aggregation import UPGrad

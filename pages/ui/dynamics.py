@@ -1,5 +1,6 @@
-"""The "Training dynamics" view: loss weights, per-task gradient norms and cosines on the shared
-parameters, gate entropy and expert shares (MMoE / PLE), from a run's history.
+"""The "Training dynamics" view: the task weights (loss weights, or a gradient method's implied
+weights), per-task gradient norms and cosines on the shared parameters, gate entropy and expert
+shares (MMoE / PLE), from a run's history.
 
 Results draws the full view under the subheader "Training dynamics" (anchor
 ``#training-dynamics``: other sections link to it with ``[Training dynamics](#training-dynamics)``);
@@ -21,7 +22,10 @@ EXPLAIN = ("Measured on every k-th training batch (train.dynamics_every): the gr
            "unweighted loss on the shared parameters (embeddings, shared layers, experts and gates; not the "
            "task towers). A large norm means the task dominates the shared parameters; a negative cosine "
            "between two tasks means their gradients pull the shared parameters in opposite directions "
-           "(conflict), a common cause of the seesaw effect where one task gains and another loses.")
+           "(conflict), a common cause of the seesaw effect where one task gains and another loses. A pair is "
+           f"called in conflict only over at least {vd.MIN_BATCHES} sampled batches (the latest epochs pooled), "
+           f"when their mean cosine is below −{vd.COSINE_EPS:g} and the 95% interval of the share of opposed "
+           "batches lies above one half.")
 
 
 def _history_dict(history) -> dict:
@@ -30,10 +34,18 @@ def _history_dict(history) -> dict:
     return dict(history or {})
 
 
-def results_section(history, key: str = "dyn") -> None:
-    """The full view, with its subheader (the anchor target)."""
+def _weighting(config) -> str | None:
+    train = config.get("train") if isinstance(config, dict) else getattr(config, "train", None)
+    w = train.get("weighting") if isinstance(train, dict) else getattr(train, "weighting", None)
+    return str(w) if w else None
+
+
+def results_section(history, key: str = "dyn", config=None) -> None:
+    """The full view, with its subheader (the anchor target); ``config``: the run's RunConfig (or its
+    dict), whose weighting method names the weights chart."""
     st.subheader(TITLE, anchor=ANCHOR)
     hist = _history_dict(history)
+    weighting = _weighting(config)
     if not vd.has_dynamics(hist):
         st.info("This run has no training-dynamics records: it was trained before they existed or with "
                 "train.dynamics_every = 0. Train it again to see per-task gradient norms, conflicts between "
@@ -42,11 +54,16 @@ def results_section(history, key: str = "dyn") -> None:
     st.caption(EXPLAIN)
     for line in vd.conflict_summary(hist):
         st.markdown(f"- {md_text(line)}")
+    implied = vd.combines_gradients(weighting)
 
     def charts() -> None:
-        figs = vd.dynamics_figs(hist)
+        figs = vd.dynamics_figs(hist, weighting)
         c1, c2 = st.columns(2)
         c1.plotly_chart(figs["weights"], key=f"{key}_weights")
+        if implied:
+            c1.caption(f"{md_text(weighting)} does not weight the losses: it combines the tasks' gradients on the "
+                       "shared parameters, ∇θₛ = Σᵢ wᵢ ∇θₛ Lᵢ. These wᵢ are its implied weights at the last batch of "
+                       "each epoch (1 = a task's plain gradient; large when it rescales a small or conflicting one).")
         c2.plotly_chart(figs["grad_norm"], key=f"{key}_grad_norm")
         st.plotly_chart(figs["cosine"], key=f"{key}_cosine")
         if "entropy" in figs:
@@ -56,7 +73,8 @@ def results_section(history, key: str = "dyn") -> None:
             st.caption("Gate entropy 0: the task's gate always picks one expert; log(n experts): it mixes all "
                        "experts alike. Tasks whose gates share the same experts share more of the model.")
 
-    lazy_section("Charts: loss weights, gradient norms and conflicts" + (", experts" if vd.has_gates(hist) else ""),
+    lazy_section(f"Charts: {'implied' if implied else 'loss'} weights, gradient norms and conflicts"
+                 + (", experts" if vd.has_gates(hist) else ""),
                  f"{key}_open", charts, icon=":material/monitoring:")
 
 

@@ -1,29 +1,81 @@
-"""Figures and the live panel of the Lab page (pages/lab.py); the experiments are `mtlrec.lab`."""
+"""Figures and the live panel of the Lab page (pages/lab.py); the experiments are `mtlrec.lab`.
+
+Lab results survive a reload like runs do: a job's result is stored in the visitor's workspace when
+it ends (``lab_<kind>.json`` beside workspace.json, `mtlrec.workspace.save_part`, written by the
+job's own thread), and a running job is kept per workspace in this server process, so F5 or a
+bookmark finds the running experiment or its result.
+"""
 from __future__ import annotations
+
+import logging
+import threading
 
 import streamlit as st
 
 from mtlrec import lab
 from mtlrec.viz import PALETTE, _layout
+from pages.ui.state import get_state
 
-JOBS_KEY = "lab_jobs"          # st.session_state[JOBS_KEY] = {"archs" | "sweep" | "weightings": LabJob}
+JOBS_KEY = "lab_jobs"          # st.session_state[JOBS_KEY] = {"archs" | "sweep" | "weightings": LabJob | StoredJob}
 TERMINAL = ("finished", "cancelled", "failed")
+_LIVE: dict[str, dict] = {}    # workspace id -> {kind: LabJob} started in this server process
+_LIVE_LOCK = threading.Lock()
+_LOG = logging.getLogger("mtlrec.lab")
+
+
+def _part(kind: str) -> str:
+    return f"lab_{kind}"
+
+
+def _restored(ws_id: str | None) -> dict:
+    """The workspace's lab jobs: the ones running (or run) in this process, else the stored results."""
+    if not ws_id:
+        return {}
+    from mtlrec import workspace
+    with _LIVE_LOCK:
+        out = dict(_LIVE.get(ws_id, {}))
+    for kind in lab.LabJob.KINDS:
+        if kind in out:
+            continue
+        rec = workspace.load_part(ws_id, _part(kind))
+        if rec:
+            try:
+                out[kind] = lab.StoredJob(rec)
+            except Exception:  # noqa: BLE001 - a damaged record is skipped, the page still opens
+                _LOG.warning("stored lab result %s of workspace %s is unreadable", kind, ws_id, exc_info=True)
+    return out
 
 
 def lab_jobs() -> dict:
-    return st.session_state.setdefault(JOBS_KEY, {})
+    jobs = st.session_state.get(JOBS_KEY)
+    if jobs is None:
+        jobs = st.session_state[JOBS_KEY] = _restored(get_state().ws_id)
+    return jobs
 
 
 def running_jobs() -> list:
     return [j for j in lab_jobs().values() if j.status not in TERMINAL]
 
 
+def _store(ws_id: str, kind: str):
+    def on_done(snap: dict) -> None:          # called from the job's thread: a file write, no UI
+        from mtlrec import workspace
+        workspace.save_part(ws_id, _part(kind), lab.to_json(snap))
+    return on_done
+
+
 def start_job(kind: str, p: float = 0.5, **options) -> None:
-    """Start a LabJob (the previous one of this kind is replaced; one runs at a time)."""
+    """Start a LabJob (the previous one of this kind is replaced; one runs at a time); its result is
+    stored in the workspace when it ends."""
     if running_jobs():
         st.toast("An experiment is still running: cancel it or wait for it.")
         return
-    lab_jobs()[kind] = lab.LabJob(kind, p=p, **options).start()
+    ws_id = get_state().ws_id
+    job = lab.LabJob(kind, p=p, on_done=_store(ws_id, kind) if ws_id else None, **options).start()
+    lab_jobs()[kind] = job
+    if ws_id:
+        with _LIVE_LOCK:
+            _LIVE.setdefault(ws_id, {})[kind] = job
 
 
 def cached_fig(name: str, snap: dict, build):
@@ -54,29 +106,27 @@ def curves_fig(runs: dict, title: str, metric: str = lab.METRIC):
     return fig
 
 
-def sweep_fig(summary: dict, metric: str = lab.METRIC):
-    """Mean test ``metric`` against the task correlation p, one line per architecture."""
+def sweep_fig(sw: dict, metric: str = lab.METRIC):
+    """Mean test ``metric`` against the task correlation p, one line per architecture; the title says
+    how large the sweep is."""
     import plotly.graph_objects as go
     fig = go.Figure()
-    for i, (arch, by_p) in enumerate(summary.items()):
+    for i, (arch, by_p) in enumerate((sw.get("summary") or {}).items()):
         ps = sorted(by_p)
         fig.add_scatter(x=ps, y=[by_p[p] for p in ps], mode="lines+markers", name=lab.ARCH_LABELS.get(arch, arch),
                         line=dict(color=PALETTE[i % len(PALETTE)]))
     fig.update_xaxes(title_text="task correlation p")
-    fig.update_yaxes(title_text=f"test {metric.upper()} (mean of both tasks; lower is better)")
-    return _layout(fig, "Sweep: test error against task correlation", height=340)
+    fig.update_yaxes(title_text=f"mean test {metric.upper()} (lower is better)")
+    _layout(fig, f"Sweep: test error against task correlation<br><sup>{lab.sweep_size(sw)}</sup>", height=360)
+    fig.update_layout(margin=dict(l=10, r=10, t=70, b=10),
+                      legend=dict(orientation="h", yanchor="top", y=-0.2, x=0, xanchor="left"))
+    return fig
 
 
-def dynamics_fig(rows: list[dict]):
-    import plotly.graph_objects as go
-    fig = go.Figure()
-    keys = sorted({(r["run"], r["measure"]) for r in rows})
-    for i, (run, measure) in enumerate(keys):
-        pts = [r for r in rows if r["run"] == run and r["measure"] == measure]
-        fig.add_scatter(x=[r["epoch"] for r in pts], y=[r["value"] for r in pts], mode="lines+markers",
-                        name=f"{run}: {measure}", line=dict(color=PALETTE[i % len(PALETTE)]))
-    fig.update_xaxes(title_text="epoch")
-    return _layout(fig, "Gradient conflict per epoch", height=300)
+def dynamics_fig(runs: dict):
+    """The weighting comparison's gradient-conflict panels (`mtlrec.viz_dynamics.compare_fig`)."""
+    from mtlrec.viz_dynamics import compare_fig
+    return compare_fig({name: r.get("history") or {} for name, r in runs.items()})
 
 
 def progress_line(snap: dict, what: str) -> None:
@@ -105,22 +155,18 @@ def sweep_panel(snap: dict) -> None:
     summary = sw.get("summary") or {}
     if not summary:
         return
-    st.plotly_chart(sweep_fig(summary), key="lab_sweep_fig")
+    st.plotly_chart(cached_fig("sweep", snap, lambda: sweep_fig(sw)), key="lab_sweep_fig")
     table = []
     for arch, by_p in summary.items():
         table.append({"architecture": lab.ARCH_LABELS.get(arch, arch),
                       **{f"p = {p:g}": round(v, 4) for p, v in sorted(by_p.items())}})
     st.dataframe(table, hide_index=True, width="stretch", key="lab_sweep_table")
-    order = sw.get("ordering") or {}
-    adv = order.get("advantage") or {}
-    if order.get("holds") is not None:
-        gaps = ", ".join(f"p = {p:g}: {v:+.4f}" for p, v in sorted(adv.items()))
-        lo, hi = f"{order['low_p']:g}", f"{order['high_p']:g}"
-        verdict = (f"holds: MMoE fares better against shared-bottom at p = {lo} than at p = {hi}"
-                   if order["holds"] else f"does not hold on this sweep: MMoE fares no better against "
-                                          f"shared-bottom at p = {lo} than at p = {hi}")
-        behind = all(v < 0 for v in adv.values())
-        st.markdown(f"**Shared-bottom RMSE − MMoE RMSE** (positive: MMoE better): {gaps}. "
-                    f"The paper's ordering **{verdict}**"
-                    + (" (though MMoE is behind at every p here: these runs are short; `bench/lab.py` trains longer)"
-                       if behind else "") + ".")
+    adv = (sw.get("ordering") or {}).get("advantage") or {}
+    gaps = ", ".join(f"p = {p:g}: {v:+.4f}" for p, v in sorted(adv.items()))
+    text = lab.verdict(sw)                 # from the very numbers drawn above; None for a partial sweep
+    if text:
+        st.markdown(f"**Shared-bottom RMSE − MMoE RMSE** (positive: MMoE better): {gaps}. {text}")
+    elif snap["status"] in TERMINAL:
+        st.caption(f"No verdict: the sweep {snap['status']} before all its runs had finished.")
+    else:
+        st.caption("The verdict comes when every run of the sweep has finished.")

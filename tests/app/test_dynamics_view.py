@@ -54,3 +54,17 @@ def test_train_page_draws_the_live_dynamics_figure(job):
     assert not at.exception, [e.value for e in at.exception]
     assert any(m.value.startswith("**Training dynamics**") for m in at.markdown), [m.value for m in at.markdown]
     assert "gradient cosine per task pair" in specs(at)
+
+
+def test_results_names_a_gradient_methods_weights_implied_weights(tmp_path):
+    """Issue 21 #8: a PCGrad run's weights chart is the aggregator's implied weights, not "Loss weight"."""
+    job = finished_tiny_job(tmp_path / "run-pcgrad", ("click", "rating"), epochs=1, dynamics_every=1,
+                            ranking_k=0, weighting="pcgrad")
+    at = app_with(job)
+    at.switch_page("pages/results.py").run()
+    at.session_state["results_dyn_open"] = True
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    s = specs(at)
+    assert "Implied weight per task" in s and "Loss weight per task" not in s
+    assert any("pcgrad does not weight the losses" in c.value for c in at.caption)

@@ -38,6 +38,35 @@ def test_tasks_page_writes_the_equations_with_the_configs_numbers():
     assert widgets and not [w.label for w in widgets if not w.help]   # every setting explains itself
 
 
+def test_tasks_page_says_what_each_weighting_does_and_what_it_cost():
+    """Issue 21 #14: beside each method its benchmark Δm and cost; the chosen one's line says what it
+    does; a method that did worse than single-task training on the benchmark is warned about; a
+    gradient method gets its gradient combination, not "the w_i are adapted"."""
+    from mtlrec.weighting import WEIGHTINGS
+    at = sample_app()
+    at.switch_page("pages/model.py").run()
+    no_exception(at, "tasks page")
+    box = next(b for b in at.selectbox if b.label == "Loss weighting")
+    assert len(box.options) == len(WEIGHTINGS) and all(" · Δm " in o for o in box.options), box.options
+    from mtlrec.weighting.facts import MEASURED
+    for name, shown in zip(WEIGHTINGS, box.options):
+        m = MEASURED["methods"][name]
+        assert shown == f"{name} · Δm {m['delta_m_pct']:+.2f} ± {m['delta_m_std']:.2f} % · " \
+                        f"{m['cost_vs_static']:.1f}× time", shown
+    mgda = MEASURED["methods"]["mgda"]
+    assert mgda["delta_m_pct"] < 0                   # the benchmark's finding the page must not hide
+    box.set_value("mgda").run()
+    no_exception(at, "mgda chosen")
+    shown = plain(texts(at))
+    assert "**MGDA** combines the tasks' **gradients** on the shared layers" in shown
+    assert f"Δm {mgda['delta_m_pct']:+.2f} ± {mgda['delta_m_std']:.2f} % — worse than training each task alone" in shown
+    assert any("did **worse than training each task alone**" in w.value for w in at.warning)
+    eqs = "\n".join(lt.value for lt in at.latex)
+    assert r"\mathcal{A}_{\text{MGDA}}" in eqs and "adapted" not in eqs
+    table = next(d.value for d in at.dataframe if "what it does" in d.value.columns)
+    assert list(table["method"]) == list(WEIGHTINGS) and table["what it does"].str.len().min() > 20
+
+
 def test_data_page_shows_the_label_correlation_after_preparation():
     at = sample_app()
     at.switch_page("pages/data.py").run()
