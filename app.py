@@ -4,15 +4,14 @@ A multipage app (st.navigation): Home, Data, Tasks & model, Train, Results,
 Recommendations, Explain, Runs and Lab. Pages keep their state in st.session_state (see
 pages/ui/state.py), so every browser session has its own data, configuration and runs.
 An error inside a page is shown as a short message (what failed, a reference to the
-server log), never as a traceback; the full traceback goes to the server's log.
+server log), never as a traceback; the full traceback goes to the server's log under a fixed marker
+(pages/ui/boundary.py), where tests find it.
 """
 from __future__ import annotations
 
-import logging
-import uuid
-
 import streamlit as st
 
+from pages.ui.boundary import run_page
 from pages.ui.sidebar import sidebar
 from pages.ui.state import mark_app_ran
 from pages.ui.workspace import restore_or_start, save_if_changed
@@ -36,12 +35,6 @@ mark_app_ran()
 restore_or_start()          # ?ws=<id>: the visitor's saved dataset, configuration and runs
 sidebar()
 try:
-    page.run()
-except Exception as e:      # st.stop()/st.rerun() are not Exceptions: they pass through
-    ref = uuid.uuid4().hex[:8]
-    logging.getLogger("mtlrec.app").exception("page %s failed (reference %s)", page.title, ref)
-    st.error(f"Something went wrong on this page ({e.__class__.__name__}). Your data and runs are "
-             f"unaffected; try again, or go back a step. Reference for the server log: {ref}.",
-             icon=":material/error:")
+    run_page(page)          # an exception: a short message, its traceback in the server log
 finally:
     save_if_changed()
