@@ -9,32 +9,28 @@ server log), never as a traceback; the full traceback goes to the server's log u
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
 from pages.ui.boundary import run_page
+from pages.ui.nav import PAGES as NAV
 from pages.ui.sidebar import sidebar
 from pages.ui.state import mark_app_ran
 from pages.ui.workspace import restore_or_start, save_if_changed
-st.set_page_config(page_title="mtlrec — multi-task recommendations", page_icon=":material/hub:",
-                   layout="wide")
 
-PAGES = [
-    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
-    st.Page("pages/data.py", title="Data", icon=":material/table_chart:"),
-    st.Page("pages/model.py", title="Tasks & model", icon=":material/account_tree:"),
-    st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
-    st.Page("pages/results.py", title="Results", icon=":material/insights:"),
-    st.Page("pages/recommend.py", title="Recommendations", icon=":material/recommend:"),
-    st.Page("pages/explain.py", title="Explain", icon=":material/psychology:"),
-    st.Page("pages/runs.py", title="Runs", icon=":material/folder_open:"),
-    st.Page("pages/lab.py", title="Lab", icon=":material/science:"),
-]
+# the favicon is a file of the app (a material-icon or emoji favicon is fetched from a font CDN)
+st.set_page_config(page_title="mtlrec — multi-task recommendations",
+                   page_icon=str(Path(__file__).resolve().parent / "assets" / "favicon.png"), layout="wide")
+
+PAGES = [st.Page(file, title=title, icon=icon, default=(i == 0)) for i, (file, title, icon, _what) in enumerate(NAV)]
 
 page = st.navigation(PAGES)
 mark_app_ran()
 restore_or_start()          # ?ws=<id>: the visitor's saved dataset, configuration and runs
-sidebar()
+finish_sidebar = sidebar()
 try:
     run_page(page)          # an exception: a short message, its traceback in the server log
 finally:
     save_if_changed()
+    finish_sidebar()        # on a cold load: the device line, once the page is drawn
