@@ -32,10 +32,7 @@ class Visitor:
         self.page = page
         self.failures: list[str] = []
         self.external: list[str] = []
-        self.console: list[str] = []
         page.on("request", self._request)
-        page.on("console", lambda m: self.console.append(m.text) if m.type == "error" else None)
-        page.on("response", lambda r: self.console.append(f"{r.status} {r.url}") if r.status >= 400 else None)
 
     def _request(self, request) -> None:
         host = re.match(r"[a-z]+://([^/:]*)", request.url)
@@ -94,114 +91,116 @@ def _reached(hold: Path, point: str) -> None:
         time.sleep(0.05)
 
 
+def _fresh_then_sample(v: Visitor, url: str) -> None:
+    """A fresh server (the device named once the first page is drawn), then the sample loaded."""
+    drv.open_app(v.page, url)
+    drv.wait_idle(v.page)
+    device = [line for line in v.sidebar().splitlines() if line.startswith("Device:")]
+    if len(device) != 1 or "detecting" in device[0]:
+        v.failures.append(f"the device on a cold load, once the first page is drawn: {device}")
+    v.visit_all("fresh server")
+    drv.go(v.page, "Home", drv.NAV["Home"], exact=True)
+    v.page.get_by_role("button", name="Load sample & configure").click()
+    drv.wait_title(v.page, "Train", exact=True)
+    _configure_tiny(v)
+    v.visit_all("sample loaded")
+
+
+def _three_runs(v: Visitor, hold: Path) -> tuple[str, str, str]:
+    """Starting, running, finished, after F5; a cancelled run; a failed run. Their names."""
+    _start(v)                                   # the worker is held before its first message
+    v.check("on Train, a run starting")
+    _reached(hold, "start")
+    v.visit_all("a run starting, worker not up")
+    (hold / "start").touch()                    # up, and held after its first batch
+    _reached(hold, "batch")
+    drv.go(v.page, "Train", exact=True)
+    v.page.get_by_text(re.compile(r"epoch 1/1 · batch 1/\d+")).first.wait_for(timeout=120_000)
+    v.visit_all("running")
+    (hold / "batch").touch()
+    drv.go(v.page, "Train", exact=True)
+    finished = _train_line(v, "finished")
+    v.visit_all("finished")
+    v.page.reload()                             # F5: the workspace id is in the URL
+    drv.wait_title(v.page, "Lab", exact=True)
+    v.visit_all("after a reload")
+
+    for gate in ("batch", "batch.reached"):     # held after its first batch, then Cancel
+        (hold / gate).unlink()
+    _start(v)
+    _reached(hold, "batch")
+    v.page.get_by_text(re.compile(r"epoch 1/1 · batch 1/\d+")).first.wait_for(timeout=120_000)
+    v.page.get_by_role("button", name="Cancel").click()
+    cancelled = _train_line(v, "cancelled")
+    v.visit_all("cancelled")
+
+    (hold / "start").unlink()                   # held at its start until Start has redrawn, then
+    (hold / "batch").write_text("crash")        # the worker dies after its first batch
+    _start(v)
+    (hold / "start").touch()
+    failed = _train_line(v, "failed")
+    v.visit_all("failed")
+    assert len({finished, cancelled, failed}) == 3
+    return finished, cancelled, failed
+
+
+def _after_restart(v: Visitor, url2: str, runs: dict[str, str]) -> None:
+    """The same workspace on a new server: every page; Train lists its runs, the sidebar names one."""
+    v.page.goto(re.sub(r"^http://[^/]+", url2, v.page.url))
+    drv.wait_title(v.page, "Lab", exact=True)
+    v.visit_all("after a server restart")
+    drv.go(v.page, "Train", exact=True)
+    grid = v.page.locator('[data-testid="stDataFrame"] [role="gridcell"]')
+    expect(grid.filter(has_text=next(iter(runs)))).to_have_count(1)
+    cells = grid.all_text_contents()
+    shown = {c: cells[i + 1] for i, c in enumerate(cells[:-1]) if RUN_NAME.fullmatch(c)}
+    assert shown == runs, cells
+    named = re.search(rf"Run:\s*({RUN_NAME.pattern})\s*—\s*(\w+)", v.sidebar())
+    assert named and shown.get(named.group(1)) == named.group(2), v.sidebar()
+
+
+def _opened_from_runs(v: Visitor, url2: str, run: str) -> None:
+    """Another visitor opens ``run`` from Runs: the sidebar names it; every page."""
+    drv.open_app(v.page, url2)
+    drv.go(v.page, "Runs", exact=True)
+    picker = v.page.locator('[data-testid="stMultiSelect"]').filter(has_text="Select runs")
+    picker.locator("input").click()
+    v.page.get_by_role("option").filter(has_text=run).first.click()
+    v.page.keyboard.press("Escape")
+    drv.wait_idle(v.page)
+    v.page.get_by_role("button", name="Open as the current run").click()
+    drv.wait_title(v.page, "Results", exact=True)
+    assert re.search(rf"Run:\s*{run}\s*—\s*finished", v.sidebar()), v.sidebar()
+    v.visit_all("a run opened from Runs")
+
+
+def _serve(runs: Path, log: Path, env: dict, procs: list) -> str:
+    port = drv.free_port()
+    procs.append(drv.start_server(port, runs, log, env=env))
+    url = f"http://127.0.0.1:{port}"
+    drv.wait_healthy(url, procs[-1])
+    return url
+
+
 def test_every_page_in_every_state(browser, tmp_path):
-    hold = tmp_path / "hold"
+    hold, runs = tmp_path / "hold", tmp_path / "runs"
     hold.mkdir()
-    runs = tmp_path / "runs"
     env = {"MTLREC_TEST_HOLD_DIR": str(hold)}
     logs = [tmp_path / "server-1.log", tmp_path / "server-2.log"]
     ctx = browser.new_context(viewport={"width": 1400, "height": 900})
     ctx.set_default_timeout(60_000)
     procs, visitors = [], []
     try:
-        port = drv.free_port()
-        procs.append(drv.start_server(port, runs, logs[0], env=env))
-        url = f"http://127.0.0.1:{port}"
-        drv.wait_healthy(url, procs[0])
-        v = Visitor(ctx.new_page())
-        visitors.append(v)
-
-        # ---- a fresh server: the first page, then every page, before any data
-        drv.open_app(v.page, url)
-        drv.wait_idle(v.page)
-        device = [line for line in v.sidebar().splitlines() if line.startswith("Device:")]
-        if len(device) != 1 or "detecting" in device[0]:
-            v.failures.append(f"the device on a cold load, once the first page is drawn: {device}")
-        v.visit_all("fresh server")
-
-        # ---- the sample loaded (and a tiny configuration)
-        drv.go(v.page, "Home", drv.NAV["Home"], exact=True)
-        v.page.get_by_role("button", name="Load sample & configure").click()
-        drv.wait_title(v.page, "Train", exact=True)
-        _configure_tiny(v)
-        v.visit_all("sample loaded")
-
-        # ---- a run starting: its worker process is held before its first message
-        _start(v)
-        v.check("on Train, a run starting")
-        _reached(hold, "start")
-        v.visit_all("a run starting, worker not up")
-
-        # ---- running: the worker is up and held after its first batch
-        (hold / "start").touch()
-        _reached(hold, "batch")
-        drv.go(v.page, "Train", exact=True)
-        v.page.get_by_text(re.compile(r"epoch 1/1 · batch 1/\d+")).first.wait_for(timeout=120_000)
-        v.visit_all("running")
-
-        # ---- finished
-        (hold / "batch").touch()
-        drv.go(v.page, "Train", exact=True)
-        first = _train_line(v, "finished")
-        v.visit_all("finished")
-
-        # ---- after F5 (the workspace id is in the URL)
-        v.page.reload()
-        drv.wait_title(v.page, "Lab", exact=True)
-        v.visit_all("after a reload")
-
-        # ---- cancelled: held after its first batch, then Cancel
-        (hold / "batch").unlink()
-        (hold / "batch.reached").unlink()
-        _start(v)
-        _reached(hold, "batch")
-        v.page.get_by_text(re.compile(r"epoch 1/1 · batch 1/\d+")).first.wait_for(timeout=120_000)
-        v.page.get_by_role("button", name="Cancel").click()
-        cancelled = _train_line(v, "cancelled")
-        v.visit_all("cancelled")
-
-        # ---- failed: the worker dies after its first batch
-        (hold / "batch").write_text("crash")
-        _start(v)
-        failed = _train_line(v, "failed")
-        assert len({first, cancelled, failed}) == 3
-        v.visit_all("failed")
-
-        # ---- a server restart: the same workspace, its runs now only folders
-        ws_url = v.page.url
+        url = _serve(runs, logs[0], env, procs)
+        visitors.append(v := Visitor(ctx.new_page()))
+        _fresh_then_sample(v, url)
+        finished, cancelled, failed = _three_runs(v, hold)
         drv.stop_server(procs.pop())
-        port = drv.free_port()
-        procs.append(drv.start_server(port, runs, logs[1], env=env))
-        url2 = f"http://127.0.0.1:{port}"
-        drv.wait_healthy(url2, procs[0])
-        v.page.goto(re.sub(r"^http://[^/]+", url2, ws_url))
-        drv.wait_title(v.page, "Lab", exact=True)
-        v.visit_all("after a server restart")
-        drv.go(v.page, "Train", exact=True)
-        grid = v.page.locator('[data-testid="stDataFrame"] [role="gridcell"]')
-        expect(grid.filter(has_text=first)).to_have_count(1)
-        cells = grid.all_text_contents()
-        shown = {c: cells[i + 1] for i, c in enumerate(cells[:-1]) if RUN_NAME.fullmatch(c)}
-        assert shown == {first: "finished", cancelled: "cancelled", failed: "failed"}, cells
-        named = re.search(rf"Run:\s*({RUN_NAME.pattern})\s*—\s*(\w+)", v.sidebar())
-        assert named and shown.get(named.group(1)) == named.group(2), v.sidebar()
-
-        # ---- another visitor opens the finished run from Runs
-        other = Visitor(ctx.new_page())
-        visitors.append(other)
-        drv.open_app(other.page, url2)
-        drv.go(other.page, "Runs", exact=True)
-        picker = other.page.locator('[data-testid="stMultiSelect"]').filter(has_text="Select runs")
-        picker.locator("input").click()
-        other.page.get_by_role("option").filter(has_text=first).first.click()
-        other.page.keyboard.press("Escape")
-        drv.wait_idle(other.page)
-        other.page.get_by_role("button", name="Open as the current run").click()
-        drv.wait_title(other.page, "Results", exact=True)
-        assert re.search(rf"Run:\s*{first}\s*—\s*finished", other.sidebar()), other.sidebar()
-        other.visit_all("a run opened from Runs")
-
-    except Exception as e:          # a state not reached: say so with what went wrong before it
+        url2 = _serve(runs, logs[1], env, procs)
+        _after_restart(v, url2, {finished: "finished", cancelled: "cancelled", failed: "failed"})
+        visitors.append(other := Visitor(ctx.new_page()))
+        _opened_from_runs(other, url2, finished)
+    except Exception as e:          # a state not reached: say so, with what went wrong before it
         for i, x in enumerate(visitors):
             drv.shot(x.page, drv.ARTIFACTS / f"state-matrix-stopped-{i}.png")
         seen = [f for x in visitors for f in x.failures]
@@ -214,6 +213,5 @@ def test_every_page_in_every_state(browser, tmp_path):
     assert not failures, f"{len(failures)} problem(s); the first:\n" + "\n\n".join(failures[:3])
     external = sorted({u for x in visitors for u in x.external})
     assert not external, f"requests that left the machine: {external}"
-    print("console errors:", sorted({c for x in visitors for c in x.console}))
     for log in logs:
         drv.assert_clean_log(log)
