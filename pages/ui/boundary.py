@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sys
 import uuid
 
 import streamlit as st
@@ -23,14 +24,25 @@ LOGGER_NAME = "mtlrec.app"
 ELEMENT_CLASS = "st-key-mtlrec_page_error"      # prefix of the container's class (one per message)
 
 
+class _Stderr(logging.StreamHandler):
+    """Writes to the current ``sys.stderr`` (the server's log), whatever it is at the time of the record."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
+
+
 def _logger() -> logging.Logger:
     """The boundary's logger, with a stderr handler of its own: the server log gets the record (and its
     traceback) whatever logging the host set up."""
     log = logging.getLogger(LOGGER_NAME)
-    if not any(getattr(h, "_mtlrec_boundary", False) for h in log.handlers):
-        h = logging.StreamHandler()
+    if not any(isinstance(h, _Stderr) for h in log.handlers):
+        h = _Stderr()
         h.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        h._mtlrec_boundary = True
         log.addHandler(h)
     return log
 
