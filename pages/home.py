@@ -3,6 +3,7 @@ import streamlit as st
 
 from mtlrec import viz
 from pages.ui.actions import load_sample_workspace
+from pages.ui.nav import pages_table
 from pages.ui.state import ensure_app_navigation, get_state
 
 ensure_app_navigation()
@@ -41,16 +42,8 @@ with right:
         st.caption(f"Loaded now: {state.source} — {len(state.raw.interactions):,} interactions.")
 
 st.markdown("#### The pipeline")
-st.html(viz.flow_svg())
-st.markdown(
-    """
-| Page | What you do there |
-|---|---|
-| **Data** | upload interactions (plus optional users and items tables) or use the sample; check column roles; read the validation report and statistics; prepare the dataset |
-| **Tasks & model** | add and weight tasks, choose the architecture and its hyperparameters, switch on language-model text features |
-| **Train** | start training in the background, watch live per-task curves, optionally train single-task baselines |
-| **Results** | per-task test metrics, curves of several runs, MTL gain, ROC/PR curves, rating residuals |
-| **Recommendations** | top-K lists per user with per-task and fused scores; re-weight the tasks and download |
-| **Explain** | why one user got one item: per-task SHAP contributions |
-"""
-)
+with st.container(key="home_pipeline"):
+    # inline SVG through markdown: st.html drops <svg> under this Streamlit version (issue 21); the SVG is
+    # built by mtlrec.viz from fixed, escaped text only
+    st.markdown(viz.flow_svg(), unsafe_allow_html=True)
+st.markdown(pages_table())

@@ -26,7 +26,7 @@ st.title("Train")
 has_data = state.raw is not None
 if not has_data:
     need_data("Train")          # a hint; a run resumed from the Runs page is still shown below
-    if not state.jobs:
+    if not state.jobs and not state.past_runs:
         st.stop()
 
 # ---------------------------------------------------------------------------- configuration summary
@@ -117,7 +117,8 @@ def live_panel() -> None:
         # sidebar) before showing its end, so that no part of the page shows a stale state.
         st.rerun(scope="app")
     if not state.jobs:
-        st.info("No run yet in this session: press **Start training**.")
+        st.info("No run is training in this session: press **Start training**." if state.past_runs else
+                "No run yet in this session: press **Start training**.")
         return
     job = state.job_for(state.selected_run) or state.jobs[-1]
     snap = job.snapshot()
@@ -165,25 +166,39 @@ st.subheader("Live curves")
 live_panel()
 
 # ---------------------------------------------------------------------------- runs of this session
+def _job_row(job) -> dict:
+    """A row of the runs table for a job of this server process (its device once its worker reported)."""
+    s = job.snapshot(include_batches=False)
+    n_proc = snap_get(s, "processes", 1) or 1
+    return {"run": Path(job_run_dir(job) or "?").name, "status": snap_get(s, "status"),
+            "epoch": f"{snap_get(s, 'epoch', 0)}/{snap_get(s, 'epochs', '?')}", "model": snap_get(s, "arch", ""),
+            "tasks": ", ".join(t.get("name", "") for t in job.config.tasks),
+            "device": (snap_get(s, "device") or "—") + (f" × {n_proc} processes" if n_proc > 1 else ""),
+            "message": public_message(snap_get(s, "error") or "")}
+
+
+def _folder_row(run_dir: str) -> dict:
+    """A row for a run this workspace trained before the server restarted: read from its folder."""
+    from mtlrec.runlib import run_row
+    r = run_row(Path(run_dir))
+    return {"run": r["run"], "status": r["status"],
+            "epoch": "—" if r["best_epoch"] is None else f"best {r['best_epoch']}", "model": r["arch"],
+            "tasks": ", ".join(r["tasks"]), "device": r["device"] or "—",
+            "message": public_message(r["error"] or "")}
+
+
 st.subheader("Runs of this session")
-if not state.jobs:
+if not state.jobs and not state.past_runs:
     st.caption("None yet.")
 else:
-    rows = []
-    for j in reversed(state.jobs):
-        s = j.snapshot(include_batches=False)
-        rows.append({"run": Path(job_run_dir(j) or "?").name, "status": snap_get(s, "status"),
-                     "epoch": f"{snap_get(s, 'epoch', 0)}/{snap_get(s, 'epochs', '?')}",
-                     "model": snap_get(s, "arch", ""),
-                     "tasks": ", ".join(t.get("name", "") for t in j.config.tasks),
-                     "device": snap_get(s, "device", "") + (f" × {snap_get(s, 'processes')} processes"
-                                                            if (snap_get(s, "processes", 1) or 1) > 1 else ""),
-                     "message": public_message(snap_get(s, "error") or "")})
+    rows = [_job_row(j) for j in reversed(state.jobs)] + [_folder_row(r) for r in reversed(state.past_runs)]
     st.dataframe(rows, hide_index=True, width="stretch", key="runs_table")
-    for j in state.jobs:
-        s = j.snapshot(include_batches=False)
-        if snap_get(s, "status") == "failed":
-            st.error(f"{Path(job_run_dir(j) or '?').name}: {msg_text(snap_get(s, 'error'))}")
+    if state.past_runs:
+        st.caption("Runs trained before the server restarted are read from their folders; open them on "
+                   "**Results** or **Runs**.")
+    for row in rows:
+        if row["status"] == "failed":
+            st.error(f"{md_text(row['run'])}: {md_text(row['message'])}")
     names = [job_run_dir(j) for j in reversed(state.jobs) if job_run_dir(j)]
     synced_selectbox("Show run", names, key="train_show_run", attr="selected_run",
                      format_func=lambda p: Path(p).name)

@@ -1,6 +1,7 @@
 """Shared test settings: offline, CPU, and where the real datasets live."""
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -77,3 +78,43 @@ try:
     _PM.__init__ = _init_without_pages_directory_mode
 except ImportError:  # pragma: no cover - streamlit is a hard requirement
     pass
+
+
+# ---------------------------------------------------------------------------- caught page errors
+# The app's error boundary (pages/ui/boundary.py) turns a page's exception into a short message, which
+# an AppTest's `at.exception` does not see. It also logs the error under a fixed marker: any test during
+# which that happened fails, with the traceback, unless it asks for `page_errors` to check them itself.
+class _PageErrors(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record):
+        self.records.append(record)
+
+    def messages(self) -> list[str]:
+        fmt = logging.Formatter()
+        return [fmt.format(r) for r in self.records]
+
+
+@pytest.fixture(autouse=True)
+def _no_caught_page_error(request):
+    from pages.ui.boundary import LOGGER_NAME
+    handler = _PageErrors()
+    log = logging.getLogger(LOGGER_NAME)
+    log.addHandler(handler)
+    request.node._page_errors = handler
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
+    if "page_errors" not in request.fixturenames and handler.records:
+        pytest.fail("the app's error boundary caught an exception (shown to the visitor as an error box):\n"
+                    + "\n".join(handler.messages()), pytrace=False)
+
+
+@pytest.fixture
+def page_errors(request) -> _PageErrors:
+    """The errors the app's boundary caught during this test (``.records``, ``.messages()``); a test that
+    uses this fixture checks them itself."""
+    return request.node._page_errors

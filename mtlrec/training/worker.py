@@ -24,8 +24,15 @@ Cancel: the parent sets a multiprocessing Event that the child passes to `run_tr
 The child uses ``max(1, cpu_count - 1)`` torch threads (one core stays with the UI) unless the
 config sets ``train.threads``; its stdout goes to /dev/null.
 
-Test hook: ``MTLREC_TEST_CRASH_AFTER_BATCHES=N`` (read here only, in the child) makes the child
-``os._exit(13)`` after its N-th batch -- for the tests of an unexpected death.
+Test hooks (read here only, in the child; off unless set):
+
+* ``MTLREC_TEST_CRASH_AFTER_BATCHES=N`` makes the child ``os._exit(13)`` after its N-th batch -- for
+  the tests of an unexpected death.
+* ``MTLREC_TEST_HOLD_DIR=<folder>`` holds the child at two points until a file of that name exists in
+  the folder (or the run is cancelled): ``start`` before its first message (the parent sees a run
+  whose worker is not up yet) and ``batch`` after its first batch (a run in the middle of training).
+  A ``batch`` file that reads ``crash`` ends the child there as above. The child touches
+  ``<point>.reached`` on arrival. For tests that must see those states for as long as they look.
 """
 from __future__ import annotations
 
@@ -37,6 +44,8 @@ import time
 REPORT_EVERY_S = 0.2     # how often the child sends progress and new history records
 CRASH_ENV = "MTLREC_TEST_CRASH_AFTER_BATCHES"
 CRASH_EXIT_CODE = 13
+HOLD_ENV = "MTLREC_TEST_HOLD_DIR"
+HOLD_POLL_S = 0.05
 
 
 _NO_MAIN = threading.local()
@@ -170,6 +179,34 @@ def _crash_hook_progress(progress_cls, n: int):
     return CrashingProgress
 
 
+def _hold(point: str, stop_event) -> None:
+    """Test hook (see the module doc): wait at ``point`` while ``$MTLREC_TEST_HOLD_DIR/<point>`` is
+    absent and the run is not cancelled; a file that reads "crash" ends the process."""
+    folder = os.environ.get(HOLD_ENV)
+    if not folder:
+        return
+    from pathlib import Path
+    gate = Path(folder) / point
+    (Path(folder) / f"{point}.reached").touch()
+    while not gate.exists() and not stop_event.wait(HOLD_POLL_S):
+        pass
+    if gate.exists() and gate.read_text().strip() == "crash":
+        os._exit(CRASH_EXIT_CODE)
+
+
+def _held_progress(progress_cls, stop_event):
+    """A Progress that holds the run after its first batch (test hook, see the module doc)."""
+    class HeldProgress(progress_cls):
+        def batch_done(self, *args, **kw):
+            super().batch_done(*args, **kw)
+            if not getattr(self, "_mtlrec_held", False):
+                object.__setattr__(self, "_mtlrec_held", True)
+                _hold("batch", stop_event)
+
+    HeldProgress.__name__ = progress_cls.__name__
+    return HeldProgress
+
+
 def _lifetime(stop_event, parent_pid: int | None) -> None:
     """The worker dies with the process that started it (the server, also when killed with
     kill -9: its run then reads "interrupted" and can be resumed; `mtlrec.training.lifeline`), and
@@ -215,10 +252,13 @@ def child_main(conn, stop_event, job: dict) -> None:
     crash_after = os.environ.get(CRASH_ENV)
     if crash_after:
         progress_cls = _crash_hook_progress(Progress, int(crash_after))
+    if os.environ.get(HOLD_ENV):
+        progress_cls = _held_progress(progress_cls, stop_event)
     progress = progress_cls(epochs=cfg.train.epochs)
     progress.started = job.get("started") or time.time()
     history = History()
     rep = _Reporter(conn, progress, history)
+    _hold("start", stop_event)
     try:
         rep.update()          # at once: the parent learns that the worker is up (worker_start_s)
     except (OSError, EOFError, BrokenPipeError):

@@ -66,4 +66,10 @@ def show_exception(e: BaseException, action: str) -> None:
     elif isinstance(e, (DataError, TrainingError)):
         st.error(msg_text(str(e)))
     else:
-        st.error(f"{action} failed: {e.__class__.__name__}: {msg_text(e)}")
+        msg = f"{action} failed: {e.__class__.__name__}: {msg_text(e)}"
+        if isinstance(e, ValueError):    # the library's word on a bad value (e.g. a preparation option)
+            st.error(msg)
+            return
+        from pages.ui.boundary import caught     # unexpected: a caught crash, recorded (server log,
+        with caught(e, action):                  # marked element; pages/ui/boundary.py)
+            st.error(msg)

@@ -47,6 +47,8 @@ class AppState:
     text: dict = field(default_factory=dict)          # {enabled, columns, model}
     # ---- runs --------------------------------------------------------------------
     jobs: list = field(default_factory=list)          # mtlrec.jobs.TrainingJob, newest last
+    past_runs: list = field(default_factory=list)     # run folders this workspace trained in an earlier
+                                                      # server process (no job here any more), oldest first
     selected_run: str | None = None                   # run_dir of the run shown on Train/Results/Recommend
     rec_user: str | None = None                       # the user picked on Recommendations
     explain_pair: dict | None = None                  # {run_dir, user, item} explained on Explain
@@ -97,10 +99,18 @@ class AppState:
     def forget_run(self, run_dir: str) -> None:
         """A run folder was deleted: drop it from the opened runs, the selection and the explained pair."""
         self.opened_runs = [r for r in self.opened_runs if r != str(run_dir)]
+        self.past_runs = [r for r in self.past_runs if r != str(run_dir)]
         if self.selected_run == str(run_dir):
             self.selected_run = None
         if (self.explain_pair or {}).get("run_dir") == str(run_dir):
             self.explain_pair = None
+
+    def current_run(self) -> str | None:
+        """The run the sidebar names: the selected one, else the newest this workspace trained or opened."""
+        if self.selected_run:
+            return self.selected_run
+        newest = self.run_dirs() or list(reversed(self.past_runs)) + list(reversed(self.opened_runs))
+        return newest[0] if newest else None
 
     def job_for(self, run_dir: str | None):
         for job in self.jobs:

@@ -34,7 +34,7 @@ _LOG = logging.getLogger("mtlrec.workspace")
 
 def _doc(state) -> dict:
     from mtlrec.workflow import clean_tasks
-    runs = [str(j.run_dir) for j in state.jobs if getattr(j, "run_dir", None)]
+    runs = list(state.past_runs) + [str(j.run_dir) for j in state.jobs if getattr(j, "run_dir", None)]
     return {
         "source": state.source,
         "sample": bool(state.source) and str(state.source).startswith("sample"),
@@ -119,6 +119,7 @@ def _restore(ws_id: str, prepare=None) -> None:
     with _JOBS_LOCK:
         state.jobs = list(_JOBS.get(ws_id, []))
     live = {str(j.run_dir) for j in state.jobs}
+    state.past_runs = [r for r in dict.fromkeys(doc.get("runs") or []) if r not in live and Path(r).is_dir()]
     finished = [r for r in (doc.get("runs") or []) + (doc.get("opened_runs") or [])
                 if r not in live and (Path(r) / "model.pt").exists()]
     state.opened_runs = list(dict.fromkeys(finished))

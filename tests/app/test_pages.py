@@ -80,7 +80,7 @@ def test_home_renders_with_intro_and_flow_diagram():
     at = new_app().run()
     no_exception(at, "home")
     assert "Multi-task learning" in texts(at)
-    svg = next((h.proto.body for h in at.get("html") if "<svg" in h.proto.body), None)
+    svg = next((m.value for m in at.markdown if "<svg" in m.value), None)
     assert svg, "the flow diagram is missing"
     for step in ("Preprocessing", "Language-model", "Shared representation", "Task towers", "Evaluation"):
         assert step in svg

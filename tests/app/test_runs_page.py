@@ -3,6 +3,7 @@ filters them, opens one as the current run (Results and Recommendations then wor
 alone, in a session that trained nothing), renames, compares with Δm, and deletes with confirmation."""
 from __future__ import annotations
 
+import re
 import shutil
 
 import pytest
@@ -195,8 +196,11 @@ def test_damaged_run_folders_show_a_message_never_a_traceback(library, tmp_path)
     assert "model.pt" in errors and "Fix:" in errors, errors
 
 
-def test_an_unexpected_error_in_a_page_is_a_short_message(library, monkeypatch):
+def test_an_unexpected_error_in_a_page_is_a_short_message(library, monkeypatch, page_errors):
+    """The boundary: the visitor reads a short message with a reference (no traceback, no server
+    path); the server log gets the marker, the same reference and the traceback."""
     import mtlrec.workflow as wf
+    from pages.ui.boundary import MARKER
 
     def boom(*a, **k):
         raise RuntimeError("internal detail /srv/secret/path.py")
@@ -209,3 +213,8 @@ def test_an_unexpected_error_in_a_page_is_a_short_message(library, monkeypatch):
     errors = "\n".join(e.value for e in at.error)
     assert "Something went wrong on this page (RuntimeError)" in errors and "Reference" in errors
     assert "/srv/secret" not in errors
+    ref = re.search(r"server log: ([0-9a-f]{8})", errors).group(1)
+    logged = page_errors.messages()
+    assert len(logged) == 1, logged
+    assert MARKER in logged[0] and ref in logged[0] and "'Results'" in logged[0]
+    assert "Traceback (most recent call last)" in logged[0] and "internal detail" in logged[0]

@@ -1,7 +1,9 @@
 """Driving the served app in headless Debian Chromium (shared by tests/browser and bench/browser_timing.py).
 
-Server: ``start_server(port, runs_dir, log)`` runs ``python -m streamlit run app.py`` on 127.0.0.1.
-Pages: helpers that wait on Streamlit's data-testid attributes and fail on any exception box.
+Server: ``start_server(port, runs_dir, log)`` runs ``python -m streamlit run app.py`` on 127.0.0.1;
+``assert_clean_log(log)`` fails on a traceback or a caught page error in its log.
+Pages: helpers that wait on Streamlit's data-testid attributes and fail on any exception box, the
+app's own error boundary included (pages/ui/boundary.py).
 """
 from __future__ import annotations
 
@@ -15,6 +17,10 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+from pages.ui.boundary import ELEMENT_CLASS, MARKER  # noqa: E402  (the app's boundary: what it leaves)
+
 CHROMIUM = os.environ.get("MTLREC_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -35,8 +41,10 @@ def workspaces_dir(runs_dir: Path) -> Path:
     return Path(runs_dir).parent / (Path(runs_dir).name + "_workspaces")
 
 
-def start_server(port: int, runs_dir: Path, log_path: Path, app_dir: Path | None = None) -> subprocess.Popen:
-    env = dict(os.environ, MTLREC_RUNS_DIR=str(runs_dir), MTLREC_WORKSPACES=str(workspaces_dir(runs_dir)),
+def start_server(port: int, runs_dir: Path, log_path: Path, app_dir: Path | None = None,
+                 env: dict | None = None) -> subprocess.Popen:
+    """``env``: more environment variables for the server (e.g. a worker test hook)."""
+    env = dict(os.environ, **(env or {}), MTLREC_RUNS_DIR=str(runs_dir), MTLREC_WORKSPACES=str(workspaces_dir(runs_dir)),
                MTLREC_TRAIN_ISOLATION="process",           # as served by `make run`
                CUDA_VISIBLE_DEVICES=os.environ.get("CUDA_VISIBLE_DEVICES", ""),
                HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", STREAMLIT_BROWSER_GATHER_USAGE_STATS="false")
@@ -64,10 +72,10 @@ def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 60.0) -> Non
 
 
 @contextlib.contextmanager
-def serve(runs_dir: Path, log_path: Path):
+def serve(runs_dir: Path, log_path: Path, env: dict | None = None):
     """The app served on a free 127.0.0.1 port for the ``with`` block; yields its URL."""
     port = free_port()
-    proc = start_server(port, runs_dir, log_path)
+    proc = start_server(port, runs_dir, log_path, env=env)
     url = f"http://127.0.0.1:{port}"
     SERVED[url] = Path(runs_dir)
     try:
@@ -87,17 +95,36 @@ def stop_server(proc: subprocess.Popen) -> None:
         proc.wait()
 
 
+TRACEBACK = "Traceback (most recent call last)"
+
+
+def assert_clean_log(log_path: Path) -> None:
+    """The server log has no traceback and no error caught by the app's boundary (its MARKER line)."""
+    text = Path(log_path).read_text(errors="replace")
+    for bad in (MARKER, TRACEBACK):
+        at = text.find(bad)
+        if at >= 0:
+            raise AssertionError(f"{bad!r} in the server log {log_path}:\n{text[max(0, at - 300):at + 3000]}")
+
 
 # ---------------------------------------------------------------------------- page helpers
 EXCEPTION = '[data-testid="stException"]'
-NAV = {"Home": "Home", "Data": "Data", "Tasks & model": "Tasks & model", "Train": "Train",
-       "Results": "Results", "Recommendations": "Recommendations", "Explain": "Explain"}
+CAUGHT = f'[class*="{ELEMENT_CLASS}"]'      # a message of the app's error boundary
+CAUGHT_TEXT = "Something went wrong on this page"      # its words (also where no marked element exists)
+NAV = {"Home": "mtlrec — multi-task recommendations you can see and explain", "Data": "Data",
+       "Tasks & model": "Tasks & model", "Train": "Train", "Results": "Results", "Recommendations": "Recommendations", "Explain": "Explain a recommendation",
+       "Runs": "Runs", "Lab": "Lab"}          # sidebar name -> the page's title
 
 
 def assert_no_exception(page, where: str = "") -> None:
-    boxes = page.locator(EXCEPTION)
-    if boxes.count():
-        raise AssertionError(f"Streamlit exception {where}: {boxes.first.inner_text()[:2000]}")
+    """No Streamlit exception box and no message of the app's error boundary on the page."""
+    for selector, what in ((EXCEPTION, "Streamlit exception"), (CAUGHT, "error caught by the app's boundary")):
+        boxes = page.locator(selector)
+        if boxes.count():
+            raise AssertionError(f"{what} {where}: {boxes.first.inner_text()[:2000]}")
+    words = page.get_by_text(CAUGHT_TEXT)
+    if words.count():
+        raise AssertionError(f"error caught by the app's boundary {where}: {words.first.inner_text()[:2000]}")
 
 
 def wait_saved(page, check, timeout: float = 60.0) -> dict:
@@ -144,14 +171,17 @@ def open_app(page, url: str, timeout: float = 60_000) -> None:
     page.get_by_role("button", name="Load sample & configure").wait_for(timeout=timeout)
 
 
-def go(page, name: str, title: str | None = None, timeout: float = 60_000) -> None:
-    """Click a page in the sidebar navigation and wait for its title."""
+def go(page, name: str, title: str | None = None, timeout: float = 60_000, exact: bool = False) -> None:
+    """Click a page in the sidebar navigation and wait for its title (``exact``: the whole title)."""
     page.locator('[data-testid="stSidebarNav"] a', has_text=name).first.click()
-    wait_title(page, title or name, timeout)
+    wait_title(page, title or name, timeout, exact=exact)
 
 
-def wait_title(page, title: str, timeout: float = 60_000) -> None:
-    page.locator("h1", has_text=title).first.wait_for(timeout=timeout)
+def wait_title(page, title: str, timeout: float = 60_000, exact: bool = False) -> None:
+    """Wait for a page title containing ``title`` (``exact``: equal to it), then for the run's end."""
+    import re
+    has = re.compile(rf"^\s*{re.escape(title)}\s*$") if exact else title
+    page.locator("h1", has_text=has).first.wait_for(timeout=timeout)
     wait_idle(page, timeout)
 
 
