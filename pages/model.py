@@ -138,7 +138,9 @@ with left:
             hp[name] = float(st.number_input(label, min_value=lo, max_value=hi, value=min(max(float(cur), lo), hi),
                                              step=step, format="%.4f" if step < 0.01 else "%.2f", key=key,
                                              help=HPARAM_HELP.get(name)))
-    state.model = {"arch": arch, **hp}
+    # only what differs from the architecture's defaults: a visit that changes nothing saves nothing
+    # (a second tab on the workspace would otherwise be told of a change nobody made)
+    state.model = {"arch": arch, **{k: v for k, v in hp.items() if v != defaults[k]}}
 with right:
     st.graphviz_chart(viz.arch_dot(arch, names, hp), width="stretch")
 
@@ -169,12 +171,13 @@ tr["seed"] = int(c[5].number_input("Seed", 0, 10**6, int(tr.get("seed", D["seed"
                                    help="seeds the initial weights and the batch order: the same seed and "
                                         "settings give the same run"))
 es = dict(tr.get("early_stopping") or {})
-es["patience"] = int(st.number_input("Early-stopping patience (epochs without improvement on the first task's "
-                                     "validation metric; 0 = off)", 0, 100,
-                                     int(es.get("patience", EarlyStoppingConfig().patience)), key=f"tr_pat_{ctr}",
-                                     help="how many epochs to wait for the validation metric to improve before "
-                                          "stopping; the best epoch's model is kept"))
-tr["early_stopping"] = es
+patience = int(st.number_input("Early-stopping patience (epochs without improvement on the first task's "
+                               "validation metric; 0 = off)", 0, 100,
+                               int(es.get("patience", EarlyStoppingConfig().patience)), key=f"tr_pat_{ctr}",
+                               help="how many epochs to wait for the validation metric to improve before "
+                                    "stopping; the best epoch's model is kept"))
+if es or patience != EarlyStoppingConfig().patience:     # the default is not written in on a mere visit
+    tr["early_stopping"] = {**es, "patience": patience}
 from mtlrec.device import available_devices  # noqa: E402
 
 

@@ -201,3 +201,31 @@ def test_two_tabs_on_one_workspace_never_overwrite_each_other_silently():
     assert ws.load(wid)["train"]["epochs"] == 21 and not _banner(b)
     c.run()
     assert _banner(c)                                   # and the third tab is told in turn
+
+
+ALL_PAGES = ["pages/home.py", "pages/data.py", "pages/model.py", "pages/train.py", "pages/results.py",
+             "pages/recommend.py", "pages/explain.py", "pages/runs.py", "pages/lab.py"]
+
+
+def test_visiting_every_page_changes_nothing_the_workspace_saves():
+    """A visit that changes nothing must save nothing: otherwise a second tab on the same workspace is
+    told of a change nobody made (the Tasks & model page used to write every default in)."""
+    import json
+
+    from pages.ui import workspace as ui_ws
+
+    def doc(at):
+        return json.loads(json.dumps(ui_ws._doc(state_of(at)), default=str))
+
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    at.button(key="home_load_sample").click().run()
+    before = doc(at)
+    for page in ALL_PAGES:
+        at.switch_page(page).run()
+        no_exception(at, page)
+        now = doc(at)
+        assert now == before, {k: (before.get(k), now.get(k)) for k in before if before.get(k) != now.get(k)}
+    # a real change still reaches the saved workspace
+    at.switch_page("pages/model.py").run()
+    at.number_input(key=f"tr_pat_{state_of(at).counter}").set_value(7).run()
+    assert doc(at)["train"]["early_stopping"] == {"patience": 7}
