@@ -29,7 +29,11 @@ def _what_if(page, age: str, occupation: str) -> tuple[str, str]:
     expect(sel.get_by_role("combobox")).to_have_value(occupation)
     section.get_by_role("button", name="Score the hypothetical user").click()
     drv.wait_idle(page, LONG)
-    page.get_by_text("Hypothetical — not saved").wait_for(timeout=LONG)
+    # this what-if's own result: the banner names the values just given (a second what-if finds the first
+    # one's banner already on the page, and reading the tables then raced the rerun)
+    page.locator('[data-testid="stAlert"]').filter(has_text="Hypothetical — not saved") \
+        .filter(has_text=f"age = {age}").filter(has_text=f"occupation = {occupation}").wait_for(timeout=LONG)
+    drv.wait_idle(page, LONG)
     drv.assert_no_exception(page, "after the what-if")
     rank = page.get_by_text(re.compile(r"Item .+: rank .+ → ")).first.inner_text()
     tables = page.locator('[data-testid="stTable"]')
