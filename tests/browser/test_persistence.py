@@ -201,6 +201,11 @@ def test_two_tabs_on_one_workspace_are_told_and_lose_nothing(app_url, context, a
     banner.scroll_into_view_if_needed()
     drv.shot(first, artifacts / "two-tabs-conflict.png")
     first.get_by_role("button", name="Load the newer version").click()
+    # the rerun that loads it draws the new Epochs box beside the old one until it ends (and "idle" may be
+    # read before that rerun starts): wait for the one box, with the other tab's value
+    first.wait_for_function("""() => {
+        const boxes = [...document.querySelectorAll('input[aria-label="Epochs"]')];
+        return boxes.length === 1 && boxes[0].value === "14"; }""")
     drv.wait_idle(first)
     expect(banner).to_have_count(0)
     expect(first.get_by_label("Epochs", exact=True)).to_have_value("14")
