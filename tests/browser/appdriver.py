@@ -34,6 +34,7 @@ def free_port() -> int:
 
 
 SERVED: dict[str, Path] = {}          # URL of a server started by `serve` -> its runs folder
+SERVER_PIDS: dict[str, int] = {}      # URL of a server started by `serve` -> its process id
 
 
 def workspaces_dir(runs_dir: Path) -> Path:
@@ -77,13 +78,22 @@ def serve(runs_dir: Path, log_path: Path, env: dict | None = None):
     port = free_port()
     proc = start_server(port, runs_dir, log_path, env=env)
     url = f"http://127.0.0.1:{port}"
-    SERVED[url] = Path(runs_dir)
+    SERVED[url], SERVER_PIDS[url] = Path(runs_dir), proc.pid
     try:
         wait_healthy(url, proc)
         yield url
     finally:
         stop_server(proc)
         SERVED.pop(url, None)
+        SERVER_PIDS.pop(url, None)
+
+
+def rss_mb(pid: int) -> float:
+    """The resident set of a process (VmRSS of /proc/<pid>/status), in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024.0
+    raise RuntimeError(f"no VmRSS for process {pid}")
 
 
 def stop_server(proc: subprocess.Popen) -> None:
