@@ -406,7 +406,9 @@ def metrics_csv(run_dir) -> bytes:
         raise RunFolderError("metrics.json is missing or damaged, so there are no metrics to export",
                              file=str(d / "metrics.json"), fix="pick a finished run, or train the run again")
     head = {t: mt for t, _ty, mt in task_metrics(_read_obj(d / "model.json"), _read_obj(d / "config.json"))}
-    rows = _split_rows(m, head) + _gain_rows(m) + _cv_csv_rows(m, head) + _dynamics_rows(_read_obj(d / "history.json"))
+    weighting = ((_read_obj(d / "config.json") or {}).get("train") or {}).get("weighting")
+    rows = _split_rows(m, head) + _gain_rows(m) + _cv_csv_rows(m, head) \
+        + _dynamics_rows(_read_obj(d / "history.json"), weighting)
     return csv_bytes(pd.DataFrame(rows, columns=CSV_COLUMNS))
 
 
@@ -473,17 +475,19 @@ def _cv_csv_rows(m: dict, head: dict) -> list[dict]:
     return rows
 
 
-def _dynamics_rows(history: dict | None) -> list[dict]:
-    """Per epoch of a run that measured its training dynamics: each task's loss weight; where
+def _dynamics_rows(history: dict | None, weighting: str | None = None) -> list[dict]:
+    """Per epoch of a run that measured its training dynamics: each task's loss weight (for a gradient
+    method, ``weighting``, its aggregator's implied weight, named so, as on Results); where
     measured, gradient norms, task-pair cosines and conflict shares, gate entropy and expert shares
     (`mtlrec.training.dynamics`). None for a run without them (like the Results page)."""
-    from mtlrec.viz_dynamics import has_dynamics, pair_label
+    from mtlrec.viz_dynamics import combines_gradients, has_dynamics, pair_label
     split, rows = "training dynamics", []
+    weight_name = "implied weight (last batch)" if combines_gradients(weighting) else "loss weight"
     if not has_dynamics(history if isinstance(history, dict) else None):     # as Results: nothing measured
         return rows
     for i, e in enumerate(e for e in history.get("epochs") or [] if isinstance(e, dict)):
         ep = e.get("epoch", i + 1)
-        rows += [_row(split, t, "loss weight", w, epoch=ep) for t, w in (e.get("weights") or {}).items()]
+        rows += [_row(split, t, weight_name, w, epoch=ep) for t, w in (e.get("weights") or {}).items()]
         d = e.get("dynamics") if isinstance(e.get("dynamics"), dict) else {}
         if not d.get("batches"):
             continue
