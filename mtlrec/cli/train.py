@@ -144,7 +144,7 @@ def run(args) -> int:
         progress = Progress()
         if distributed.launched_by_torchrun():
             import threading
-            dist = distributed.init_from_env(args.device or _config_device(args))
+            dist = distributed.init_from_env(args.device or config_device(args))
             stop_event = threading.Event()
             if not dist.is_main:          # rank 0 speaks for the run
                 args.quiet, args.json = True, False
@@ -256,7 +256,7 @@ def run(args) -> int:
             distributed.shutdown()
 
 
-def _config_device(args) -> str | None:
+def config_device(args) -> str | None:
     """train.device of the config (or of the resumed run's config), for choosing the backend."""
     from pathlib import Path
     try:
