@@ -149,17 +149,21 @@ def _raw(run, name: str, z: float) -> float:
         return float(undo(np.float64(z * std + mean), _transform(run, name)))
 
 
+def raw_training_range(run, name: str, owner: str = "user") -> tuple[float, float] | None:
+    """`training_range` of numeric feature ``name`` on its original scale (years, not standard deviations)."""
+    rng = training_range(run, name, owner)
+    return None if rng is None else (_raw(run, name, rng[0]), _raw(run, name, rng[1]))
+
+
 def edit_warnings(run, edits: dict | None, owner: str = "user") -> list[str]:
     """One warning per numeric edit outside the range of values seen in training (the model
     extrapolates there); the edits are valid (`encode_value` took them)."""
     numeric = {f.name for f in editable_fields(run, owner) if f.kind == "numeric"}
     out = []
     for name, value in (edits or {}).items():
-        rng = training_range(run, name, owner) if name in numeric else None
-        if rng is not None:
-            w = range_warning(name, float(value), (_raw(run, name, rng[0]), _raw(run, name, rng[1])))
-            if w:
-                out.append(w)
+        w = range_warning(name, float(value), raw_training_range(run, name, owner)) if name in numeric else None
+        if w:
+            out.append(w)
     return out
 
 

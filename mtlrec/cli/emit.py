@@ -1,4 +1,4 @@
-"""Output of the explanation commands: strict JSON (numpy values as plain numbers and lists, NaN and
+"""Output of the commands (every ``--json`` of ``python -m mtlrec``): strict JSON (numpy values as plain numbers and lists, NaN and
 infinities as null -- never an invalid ``NaN`` token), errors as a message on stderr and, with
 ``--json``, as ``{"error": ...}`` on stdout, and offline figure files (`mtlrec.report.figures_page`)."""
 from __future__ import annotations

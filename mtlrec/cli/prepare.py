@@ -13,6 +13,8 @@ import json
 import sys
 from pathlib import Path
 
+from mtlrec.cli.emit import dumps
+
 
 def add_arguments(parser) -> None:
     parser.add_argument("paths", nargs="+", metavar="PATH", help="data file(s) or a folder")
@@ -68,13 +70,13 @@ def run(args) -> int:
         ds.save(args.out)
     except DataError as e:
         if args.json:
-            print(json.dumps({"error": str(e)}))
+            print(dumps({"error": str(e)}))
         else:
             print(f"Data error: {e}", file=sys.stderr)
         return 2
     rep = ds.meta["report"]
     if args.json:
-        print(json.dumps({"out": str(args.out), "report": rep}, default=str))
+        print(dumps({"out": str(args.out), "report": rep}))
         return 0
     print(f"prepared dataset written to {args.out}")
     split = rep["split"] + (f" '{rep['predefined_split']['column']}'" if rep.get("predefined_split") else "")

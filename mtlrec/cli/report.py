@@ -8,9 +8,10 @@ stderr, exit status 2.
 """
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
+
+from mtlrec.cli.emit import dumps
 
 
 def add_arguments(p) -> None:
@@ -45,7 +46,7 @@ def run(args) -> int:
         return 2
     size = Path(args.out).stat().st_size
     if args.json:
-        print(json.dumps({"out": args.out, "bytes": size, "csv": args.csv, "predictions": args.predictions}))
+        print(dumps({"out": args.out, "bytes": size, "csv": args.csv, "predictions": args.predictions}))
     else:
         print(f"wrote {args.out} ({size / 1e6:.1f} MB, self-contained)")
     return 0
