@@ -38,7 +38,7 @@ def _load_json(path: str, what: str) -> dict:
 
 
 def run(args) -> int:
-    from mtlrec.errors import DataError
+    from mtlrec.errors import DataError, DiskFullError
     try:
         from mtlrec.data.readers import load_data
         from mtlrec.data.roles import DataSpec
@@ -68,11 +68,11 @@ def run(args) -> int:
             raise DataError(str(e), file=args.config, fix="correct the preparation options") from None
         ds = prepare(raw, spec, config, release_input=True)   # raw is not used again: less memory
         ds.save(args.out)
-    except DataError as e:
+    except (DataError, DiskFullError) as e:        # a full disk: the folder named, no temporary file left
         if args.json:
             print(dumps({"error": str(e)}))
         else:
-            print(f"Data error: {e}", file=sys.stderr)
+            print(f"{'Data error' if isinstance(e, DataError) else 'mtlrec prepare'}: {e}", file=sys.stderr)
         return 2
     rep = ds.meta["report"]
     if args.json:

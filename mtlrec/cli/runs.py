@@ -67,8 +67,9 @@ def run(args) -> int:
     root = Path(args.root) if args.root else runlib.runs_root()
     try:
         return _ACTIONS[args.runs_command](args, root, runlib)
-    except (DataError, TrainingError, OSError) as e:
-        msg = str(e) if not isinstance(e, OSError) else f"{e.filename or ''}: {e.strerror or e}"
+    except (DataError, TrainingError, OSError) as e:     # a full disk (DiskFullError) says so itself
+        msg = str(e) if not isinstance(e, OSError) or isinstance(e, TrainingError) \
+            else f"{e.filename or ''}: {e.strerror or e}"
         print(f"mtlrec runs {args.runs_command}: {msg}", file=sys.stderr)
         return 2
 
@@ -142,7 +143,8 @@ def _delete(args, root, runlib) -> int:
 def _export(args, root, runlib) -> int:
     from mtlrec.report import export_zip
     data = export_zip(_path(args.run, root))
-    Path(args.out).write_bytes(data)
+    from mtlrec.diskio import write_bytes
+    write_bytes(args.out, data)             # nothing half-written is left when the disk is full
     print(dumps({"out": args.out, "bytes": len(data)}) if args.json else f"wrote {args.out} ({len(data)} bytes)")
     return 0
 
