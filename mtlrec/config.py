@@ -299,8 +299,8 @@ class RunConfig:
     def save(self, path) -> Path:
         p = Path(path)
         p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(self.to_json())
-        return p
+        from mtlrec.diskio import write_text
+        return write_text(p, self.to_json())
 
     def copy(self) -> "RunConfig":
         return RunConfig.from_dict(self.to_dict(), base_dir=self.base_dir)

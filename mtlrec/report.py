@@ -31,7 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from mtlrec.display import format_number
-from mtlrec.errors import DataError
+from mtlrec.diskio import is_disk_full
+from mtlrec.errors import DataError, DiskFullError
 
 ZIP_FILES = ("config.json", "status.json", "history.json", "metrics.json", "model.json", "model.pt",
              "meta.json", "dataset/dataset.json", "dataset/arrays.npz", "dataset/items.parquet",
@@ -694,8 +695,10 @@ def import_zip(data: bytes, root=None, *, name: str | None = None, source: str =
             final.rmdir()
             raise
         return final
-    except BaseException:
+    except BaseException as e:
         shutil.rmtree(tmp, ignore_errors=True)
+        if is_disk_full(e):                     # said of the runs folder, not of the half-unpacked copy
+            raise DiskFullError(str(r), source and Path(str(source)).name) from e
         raise
     finally:
         z.close()

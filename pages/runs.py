@@ -19,6 +19,7 @@ from pages.ui.downloads import download
 from pages.ui.messages import md_text, msg_text, show_data_error, show_exception
 from pages.ui.state import TERMINAL, ensure_app_navigation, get_state, job_run_dir, open_library_run
 from pages.ui.tables import show_table
+from pages.ui.upload_note import refusal_note
 
 ensure_app_navigation()
 
@@ -222,6 +223,9 @@ if rows:
 st.divider()
 with st.expander("Import a run (a zip exported from this page or with `python -m mtlrec runs export`)"):
     up = st.file_uploader("Run zip", type=["zip"], key="runs_import")
+    refusal_note(f"A file marked in red above was not uploaded (the reason is beside it): run zips of up to "
+                 f"{float(st.get_option('server.maxUploadSize')):.0f} MB can be imported here. Fix: import a larger "
+                 "one with the command line: python -m mtlrec runs import ZIP; remove the red file with its ×.")
     if up is not None and st.button("Import", key="runs_import_go", icon=":material/upload:"):
         try:
             from mtlrec.report import import_zip

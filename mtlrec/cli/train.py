@@ -33,6 +33,8 @@ import math
 import sys
 import time
 
+from mtlrec.cli.emit import dumps
+
 
 def add_arguments(p) -> None:
     what = p.add_mutually_exclusive_group(required=True)
@@ -51,16 +53,6 @@ def add_arguments(p) -> None:
     p.add_argument("--nproc", type=int, default=None, metavar="N",
                    help="data-parallel training in N processes on this machine (launches torchrun; NCCL on "
                         "GPUs, one per process, gloo on CPU)")
-
-
-def _clean(o):
-    if isinstance(o, dict):
-        return {k: _clean(v) for k, v in o.items()}
-    if isinstance(o, list):
-        return [_clean(v) for v in o]
-    if isinstance(o, float) and not math.isfinite(o):
-        return None
-    return o
 
 
 def _sigterm_to_interrupt(stop_event=None):
@@ -133,8 +125,8 @@ def run(args) -> int:
     def fail(status: str, msg: str, code: int) -> int:
         err(f"mtlrec train: {msg}")
         if args.json:
-            print(json.dumps(_clean({"status": status, "error": msg, "run_dir": str(run_dir) if run_dir else None,
-                                     "warnings": list(progress.warnings) if progress else []})))
+            print(dumps({"status": status, "error": msg, "run_dir": str(run_dir) if run_dir else None,
+                         "warnings": list(progress.warnings) if progress else []}))
         return code
 
     dist = None
@@ -144,7 +136,7 @@ def run(args) -> int:
         progress = Progress()
         if distributed.launched_by_torchrun():
             import threading
-            dist = distributed.init_from_env(args.device or _config_device(args))
+            dist = distributed.init_from_env(args.device or config_device(args))
             stop_event = threading.Event()
             if not dist.is_main:          # rank 0 speaks for the run
                 args.quiet, args.json = True, False
@@ -242,7 +234,7 @@ def run(args) -> int:
                 out["stl"] = m.get("stl", {})
             if "cv" in m:
                 out["cv"] = {"k": m["cv"]["k"], "valid": m["cv"]["valid"], "test": m["cv"]["test"]}
-            print(json.dumps(_clean(out)))
+            print(dumps(out))
         return 0 if res.status == "finished" else 1
     except (DataError, TrainingError) as e:
         return fail("failed", str(e), 2)
@@ -256,7 +248,7 @@ def run(args) -> int:
             distributed.shutdown()
 
 
-def _config_device(args) -> str | None:
+def config_device(args) -> str | None:
     """train.device of the config (or of the resumed run's config), for choosing the backend."""
     from pathlib import Path
     try:

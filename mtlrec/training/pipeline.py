@@ -538,7 +538,10 @@ def run_training(cfg: RunConfig, run_dir=None, *, dataset=None, stop_event: thre
         return res
     except BaseException as e:
         if writer is not None:
-            _record_failure(writer, e, history, progress)
+            said = _resumable(e, writer.dir)
+            _record_failure(writer, said, history, progress)
+            if said is not e:
+                raise said from e
         raise
     finally:
         if writer is not None:
@@ -606,6 +609,22 @@ def error_message(e: BaseException) -> tuple[str, str]:
     if isinstance(e, KeyboardInterrupt):
         return "stopped by Ctrl-C or a termination signal before the end", "interrupted"
     return f"{type(e).__name__}: {e}", "internal"
+
+
+def _resumable(e: BaseException, run_dir) -> BaseException:
+    """``e``; for a full disk (`DiskFullError`) one whose fix says how the run goes on once there is
+    space: resumed from its last checkpoint (kept: every checkpoint is written atomically), or
+    trained again when it stopped before its first one."""
+    from mtlrec.errors import DiskFullError
+    from mtlrec.training.rundir import CHECKPOINT_NAME
+    if not isinstance(e, DiskFullError):
+        return e
+    if (run_dir / CHECKPOINT_NAME).is_file():
+        fix = ("free space on that disk, then resume the run from its last checkpoint (the Runs page's Resume, "
+               f"or python -m mtlrec train --resume {run_dir.name})")
+    else:
+        fix = "free space on that disk, then train the run again (it stopped before its first checkpoint)"
+    return DiskFullError(e.folder, e.file, fix)
 
 
 def _record_failure(writer, e: BaseException, history, progress) -> None:

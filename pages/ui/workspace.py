@@ -61,6 +61,7 @@ def remember_upload(files: list[tuple[str, bytes]]) -> None:
             state.ws_files = ws.save_files(state.ws_id, files)
         except OSError as e:            # a full disk must not break the upload itself
             _LOG.warning("could not keep the uploaded files of workspace %s: %s", state.ws_id, e)
+            _say_not_kept(e, "the uploaded files")
             state.ws_files = None
 
 
@@ -190,6 +191,7 @@ def save_if_changed() -> None:
             st.rerun()                                  # the banner at the top of the page, now
         except (OSError, TypeError, ValueError) as e:   # never break the page for a save
             _LOG.warning("workspace %s not saved: %r", state.ws_id, e)
+            _say_not_kept(e, "this workspace")
     _keep_dataset(state)
 
 
@@ -203,6 +205,16 @@ def _keep_dataset(state) -> None:
         ws.save_dataset(state.ws_id, state.dataset, state.dataset_key)
     except (OSError, ValueError) as e:                  # a reload then prepares again
         _LOG.warning("prepared dataset of workspace %s not kept: %r", state.ws_id, e)
+        _say_not_kept(e, "the prepared dataset")
+
+
+def _say_not_kept(e: BaseException, what: str) -> None:
+    """A full disk, said to the visitor (other failures to save stay in the server log)."""
+    from mtlrec.diskio import is_disk_full
+    from pages.ui.messages import msg_text
+    if is_disk_full(e):
+        st.warning(f"{what[0].upper()}{what[1:]} could not be saved for a reload: {msg_text(e)}. "
+                   "Everything stays usable in this tab.", icon=":material/save:")
 
 
 # ---------------------------------------------------------------------------- two tabs, one workspace
