@@ -106,6 +106,7 @@ def _restore(ws_id: str, prepare=None) -> None:
     from mtlrec.prep import PrepConfig
     state = get_state()
     doc = ws.load(ws_id)
+    state.ws_id = ws_id                 # whose runs these are (`_restore_runs`)
     _restore_data(ws_id, doc)
     if state.raw is not None:
         state.source = doc.get("source") or state.source

@@ -89,7 +89,7 @@ def test_after_a_restart_train_and_sidebar_name_the_workspace_runs(finished_jobs
     assert f"Run: {job.run_dir.name} — finished" in sidebar_text(again), sidebar_text(again)
 
 
-def test_the_sidebar_names_a_run_opened_from_runs(finished_jobs):
+def test_the_sidebar_names_a_run_opened_from_runs(finished_jobs, local_runs):
     """A visitor who trained nothing, and one who trained another run, open a run from Runs: the
     sidebar names the opened run (not "none yet", not the run they trained)."""
     opened, own = finished_jobs
