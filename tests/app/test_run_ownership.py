@@ -114,3 +114,26 @@ def test_the_owner_shares_a_run_by_a_link_and_takes_it_back(runs):
     assert access.share_token(mine) is None
     _sees_none(viewer, runs, "after the owner stopped sharing")
 
+
+
+def test_keep_both_gives_the_new_workspace_the_runs_of_the_original(runs):
+    """Two tabs on one workspace, and one keeps both: its new workspace still has the runs."""
+    from pathlib import Path
+    a = AppTest.from_file(APP, default_timeout=120).run()
+    a.button(key="home_load_sample").click().run()
+    wid = state_of(a).ws_id
+    mine = str(shutil.copytree(runs["local"], Path(runs["local"]).parent / "20260101-000003-forked"))
+    access.record_owner(mine, wid)
+    state_of(a).opened_runs.append(mine)
+    a.switch_page("pages/model.py").run()                      # saved with its run
+    b = AppTest.from_file(APP, default_timeout=120)
+    b.query_params["ws"] = wid
+    b.run()
+    b.switch_page("pages/model.py").run()
+    next(n for n in b.number_input if n.label == "Epochs").set_value(14).run()
+    next(n for n in a.number_input if n.label == "Epochs").set_value(77).run()     # a conflict: a chooses
+    a.button(key="ws_conflict_fork").click().run()
+    no_exception(a, "keep both")
+    new = state_of(a).ws_id
+    assert new != wid and access.level(mine, new) == "yours" and access.level(mine, wid) == "yours"
+    assert state_of(a).finished_run_dirs() == [mine]
