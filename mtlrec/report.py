@@ -586,8 +586,11 @@ def _check_zip_version(z: zipfile.ZipFile, source: str) -> None:
                          "it, or export it again with this one") from None
 
 
-def import_zip(data: bytes, root=None, *, name: str | None = None, source: str = "the uploaded zip") -> Path:
-    """Unpack a zip written by `export_zip` into a new run folder under ``root`` and return it.
+def import_zip(data: bytes, root=None, *, name: str | None = None, source: str = "the uploaded zip",
+               owner: str | None = None) -> Path:
+    """Unpack a zip written by `export_zip` into a new run folder under ``root`` and return it;
+    ``owner``: the workspace id of the app visitor importing it, who then owns the copy
+    (`mtlrec.access`; a zip never carries an owner). None: a local run (the command line).
 
     Checked before anything is accepted: the size (≤ 512 MiB zipped, ≤ 2 GiB unpacked, counted
     while reading), member names (only the `ZIP_FILES` and `ZIP_ARRAY` names, each once; no
@@ -686,6 +689,9 @@ def import_zip(data: bytes, root=None, *, name: str | None = None, source: str =
         label = clean_text(name, 80) or clean_text(meta.get("name"), 80) or clean_text(cfg.get("name"), 80) or "run"
         meta.update({"imported_at": time.time(), "name": meta.get("name") or (clean_text(name, 80) or None)})
         write_json_atomic(tmp / "meta.json", meta)
+        if owner:                               # owned before it appears in the runs root
+            from mtlrec.access import record_owner
+            record_owner(tmp, owner)
         stamp = time.strftime("%Y%m%d-%H%M%S")
         # a folder of its own, reserved atomically (empty), then replaced by the unpacked copy
         final = reserve_folder(r, f"{stamp}-imported-{safe_run_name(label) or 'run'}")

@@ -45,6 +45,7 @@ def _doc(state) -> dict:
         "tasks": clean_tasks(state.tasks), "model": state.model, "train": state.train, "text": state.text,
         "runs": runs, "opened_runs": list(state.opened_runs), "selected_run": state.selected_run,
         "rec_user": state.rec_user, "explain_pair": state.explain_pair,
+        "run_owners": 1,            # saved since runs have owners: nothing left to claim (`_claim_runs`)
     }
 
 
@@ -106,6 +107,7 @@ def _restore(ws_id: str, prepare=None) -> None:
     from mtlrec.prep import PrepConfig
     state = get_state()
     doc = ws.load(ws_id)
+    state.ws_id = ws_id                 # whose runs these are (`_restore_runs`)
     _restore_data(ws_id, doc)
     if state.raw is not None:
         state.source = doc.get("source") or state.source
@@ -119,19 +121,44 @@ def _restore(ws_id: str, prepare=None) -> None:
                 setattr(state, key, doc[key])
     with _JOBS_LOCK:
         state.jobs = list(_JOBS.get(ws_id, []))
-    live = {str(j.run_dir) for j in state.jobs}
-    state.past_runs = [r for r in dict.fromkeys(doc.get("runs") or []) if r not in live and Path(r).is_dir()]
-    finished = [r for r in (doc.get("runs") or []) + (doc.get("opened_runs") or [])
-                if r not in live and (Path(r) / "model.pt").exists()]
-    state.opened_runs = list(dict.fromkeys(finished))
-    state.selected_run = doc.get("selected_run")
+    claimed = _claim_runs(ws_id, doc)
+    _restore_runs(doc)
     state.rec_user = doc.get("rec_user")
-    pair = doc.get("explain_pair")
-    state.explain_pair = {k: str(pair[k]) for k in ("run_dir", "user", "item") if pair.get(k) is not None} \
-        if isinstance(pair, dict) else None
     state.ws_version = int(doc.get("version") or 0)
     _restore_dataset(ws_id, doc, prepare)
-    state.ws_sig = _sig(_doc(state))            # restored as saved: nothing to write back
+    state.ws_sig = None if claimed else _sig(_doc(state))     # restored as saved: nothing to write back
+
+
+def _claim_runs(ws_id: str, doc: dict) -> bool:
+    """A workspace saved before runs had owners claims the runs it trained (its "runs"), once:
+    afterwards its document says ``run_owners`` (`mtlrec.access.claim`). Runs it only opened from
+    the shared library of those days stay local. True when there was something to claim."""
+    from mtlrec.access import claim
+    if doc.get("run_owners") or not doc.get("runs"):
+        return False
+    for r in dict.fromkeys(doc.get("runs") or []):
+        if isinstance(r, str):
+            claim(r, ws_id)
+    return True
+
+
+def _restore_runs(doc: dict) -> None:
+    """The runs, the selected run and the explained pair the document names: only those this
+    workspace may see (`AppState.readable`), whatever the document says."""
+    state = get_state()
+    live = {str(j.run_dir) for j in state.jobs}
+
+    def ok(r) -> bool:
+        return isinstance(r, str) and r not in live and state.readable(r)
+    state.past_runs = [r for r in dict.fromkeys(doc.get("runs") or []) if ok(r) and Path(r).is_dir()]
+    finished = [r for r in (doc.get("runs") or []) + (doc.get("opened_runs") or [])
+                if ok(r) and (Path(r) / "model.pt").exists()]
+    state.opened_runs = list(dict.fromkeys(finished))
+    sel = doc.get("selected_run")
+    state.selected_run = sel if isinstance(sel, str) and (sel in live or state.readable(sel)) else None
+    pair = doc.get("explain_pair")
+    state.explain_pair = {k: str(pair[k]) for k in ("run_dir", "user", "item") if pair.get(k) is not None} \
+        if isinstance(pair, dict) and (pair.get("run_dir") is None or state.readable(str(pair["run_dir"]))) else None
 
 
 def restore_or_start(prepare=None) -> None:
@@ -160,8 +187,30 @@ def restore_or_start(prepare=None) -> None:
             state.ws_conflict = {"version": version, "saved_at": saved_at, "new": True}
     if state.ws_conflict is not None:
         _conflict_banner(prepare)
+    _take_share()
     if st.query_params.get("ws") != state.ws_id:
         st.query_params["ws"] = state.ws_id
+
+
+def _take_share() -> None:
+    """``?share=<token>`` (a share link, `mtlrec.access.create_share`): the run it shares joins this
+    workspace read-only and becomes the current run; a link that opens nothing says so. The token
+    leaves the URL either way."""
+    from mtlrec.access import accept_share
+
+    from pages.ui.state import open_library_run
+    token = st.query_params.get("share")
+    if token is None:
+        return
+    del st.query_params["share"]
+    run = accept_share(token, get_state().ws_id)
+    if run is None:
+        st.toast("This share link opens no run: it is mistyped, or its owner stopped sharing the run.",
+                 icon=":material/link_off:")
+        return
+    open_library_run(str(run))
+    st.toast(f"Run {run.name} was shared with you (read-only): see it on Results, Recommendations, Explain "
+             "and Runs.", icon=":material/share:")
 
 
 def register_job(job) -> None:
@@ -269,6 +318,9 @@ def _fork() -> None:
     old_id, state.ws_id = state.ws_id, ws.copy(state.ws_id)
     with _JOBS_LOCK:
         _JOBS[state.ws_id] = list(_JOBS.get(old_id, []))
+    from mtlrec.access import copy_access
+    for rd in dict.fromkeys(state.past_runs + state.opened_runs + state.run_dirs()):
+        copy_access(rd, old_id, state.ws_id)        # the copy keeps the runs (owned or shared)
     state.ws_dataset = None                     # the copy may hold the other tab's prepared dataset
     doc = _doc(state)
     state.ws_version = ws.save(state.ws_id, doc, expect=0)
