@@ -269,16 +269,16 @@ def ranking_rows(metrics: dict) -> list[dict]:
 
 
 def ranking_note(metrics: dict) -> str | None:
-    """What the ranking block of a metrics.json covers, in words (its ``ranking_info``): "250 of
-    1,234 test users (a seeded sample) ranked over 200,000 items, top 10", "skipped: switched off
-    for this run", "not computed: the data has no user and item ids"; None for a run folder
-    written before the ranking said so."""
+    """What the ranking block of a metrics.json covers, in one sentence (from its ``ranking_info``):
+    "Ranked 250 of 1,234 test users (a seeded sample) over 200,000 items, top 10.", "Ranking skipped:
+    ...", "Ranking not computed: the data has no user and item ids."; None for a run folder written
+    before the ranking said so."""
     info = metrics.get("ranking_info") if isinstance(metrics.get("ranking_info"), dict) else {}
     status = info.get("status")
     if status == "skipped":
-        return "skipped: the ranking over the whole catalogue was switched off for this run"
+        return "Ranking skipped: the ranking over the whole catalogue was switched off for this run."
     if status == "not applicable":
-        return f"not computed: {info.get('reason') or 'nothing to rank'}"
+        return f"Ranking not computed: {info.get('reason') or 'nothing to rank'}."
     if status != "done":
         return None
     try:
@@ -286,7 +286,7 @@ def ranking_note(metrics: dict) -> str | None:
     except (KeyError, TypeError, ValueError):
         return None
     who = f"{n:,} of {m:,} test users (a seeded sample)" if n < m else f"all {m:,} test users"
-    return f"{who} ranked over {items:,} items, top {k}"
+    return f"Ranked {who} over {items:,} items, top {k}."
 
 
 def ranking_verdicts(metrics: dict) -> dict[str, str]:

@@ -33,11 +33,12 @@ import numpy as np
 from mtlrec.metrics import item_counts, popularity_scores
 
 CHUNK_BYTES = 64 * 2**20     # score rows held at once (users × catalogue × ranked tasks)
-TILE_ROWS = 4096             # (user, item) pairs per forward pass (CPU: a tile's intermediates stay in cache)
+TILE_ROWS = 4096             # (user, item) pairs per forward pass on a CPU (a tile's intermediates stay in cache)
+GPU_TILE_ROWS = 65536        # ... on a GPU (fewer, larger kernels)
 AUTO_USERS = 500             # "auto": this many users ...
 AUTO_PAIRS = 50_000_000      # ... or fewer, so that at most this many (user, item) pairs are scored
 # measured (README, Benchmarks: bench/ranking_scale.py): MMoE ranks about this many (user, item) pairs
-# a second on the 2-core box (PLE about a third of it); the app's estimate of what a setting costs
+# a second on the 2-core box (shared-bottom about as many, PLE about a sixth); the app's estimate
 PAIRS_PER_S = 2_500_000
 
 
@@ -301,16 +302,17 @@ def _ranked_tasks(ds, tasks):
 # ---- the model's ranking and the popularity baseline -----------------------------------
 def evaluate_ranking(model, data, split: str = "test", k: int = 10, tasks=None, max_users: int | str | None = "auto",
                      seed: int = 0, exclude_splits: Sequence[str] = ("train", "valid"),
-                     rows_per_pass: int = TILE_ROWS, on_progress: Callable[[int, int], None] | None = None,
+                     rows_per_pass: int | None = None, on_progress: Callable[[int, int], None] | None = None,
                      plan: RankingPlan | None = None, chunk_bytes: int = CHUNK_BYTES) -> dict[str, dict[str, float]]:
     """Ranking metrics of a trained model over the whole catalogue, per binary task.
 
     For every user of the plan (`plan_ranking`: users with a positive label of a ranked task in
     ``split``, at most ``max_users``, a seeded sample), all catalogue items are scored with each
-    task's predicted probability, in tiles of at most ``rows_per_pass`` (user, item) pairs
-    through the item-side cache (`mtlrec.catalogue`; the model's own forward when it does not
-    split); items the user met in ``exclude_splits`` are left out; the relevant items are the
-    user's positives of the task in ``split``. ``data`` is a `DeviceData`. Returns ``{task:
+    task's predicted probability, in tiles of at most ``rows_per_pass`` (user, item) pairs (default
+    `TILE_ROWS` on a CPU, `GPU_TILE_ROWS` on a GPU) through the item-side cache
+    (`mtlrec.catalogue`; the model's own forward when it does not split); items the user met in
+    ``exclude_splits`` are left out; the relevant items are the user's positives of the task in
+    ``split``. ``data`` is a `DeviceData`. Returns ``{task:
     {recall@k, ndcg@k, hitrate@k, mrr}}``; {} without user/item ids or binary task.
     ``on_progress(users_done, users_total)`` is called before the first tile and after each
     user tile."""
@@ -334,10 +336,12 @@ def evaluate_ranking(model, data, split: str = "test", k: int = 10, tasks=None, 
         model.train(was_training)
 
 
-def _model_fill(model, data, tasks, plan: RankingPlan, rows_per_pass: int, on_progress):
+def _model_fill(model, data, tasks, plan: RankingPlan, rows_per_pass: int | None, on_progress):
     """``fill`` of `_stream` for a model: tiles of users × items through `score_tile`."""
     from mtlrec.catalogue import item_split, score_tile, user_rows
     split = item_split(model, data, keep=False)
+    if rows_per_pass is None:
+        rows_per_pass = TILE_ROWS if data.device.type == "cpu" else GPU_TILE_ROWS
     n_items, rows = plan.n_items, max(1, int(rows_per_pass))
     tile_users, tile_items = max(1, rows // max(n_items, 1)), max(1, min(n_items, rows))
 

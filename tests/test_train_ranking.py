@@ -105,7 +105,7 @@ def test_ranking_k_zero_and_idless_data_skip_it(tmp_path):
     assert res.status == "finished" and res.ranking == {} and res.ranking_baseline == {}
     skipped = json.loads((tmp_path / "k0" / "metrics.json").read_text())
     assert skipped["ranking"] == {} and skipped["ranking_info"]["status"] == "skipped"
-    assert ranking_note(skipped).startswith("skipped: the ranking over the whole catalogue was switched off")
+    assert ranking_note(skipped).startswith("Ranking skipped: the ranking over the whole catalogue was switched off")
     tasks = [t for t in TASKS if t["type"] == "binary"]
     res = run_training(cfg_for(tasks=tasks, epochs=1), tmp_path / "noid", dataset=idless_dataset())
     assert res.status == "finished"
@@ -125,7 +125,7 @@ def test_ranking_users_caps_the_ranked_users_and_says_n_of_m(tmp_path):
     info = m["ranking_info"]
     assert info["status"] == "done" and info["users"] == 7 < info["of_users"] and info["sampled"] is True
     assert set(m["ranking"]) == set(m["ranking_baseline"]["popularity"]) == {"click", "like"}
-    assert ranking_note(m) == f"7 of {info['of_users']:,} test users (a seeded sample) ranked over 60 items, top 5"
+    assert ranking_note(m) == f"Ranked 7 of {info['of_users']:,} test users (a seeded sample) over 60 items, top 5."
     assert res.metrics["ranking_info"] == info
 
 

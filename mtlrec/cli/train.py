@@ -250,7 +250,7 @@ def run(args) -> int:
             from mtlrec.metrics import ranking_note, ranking_rows, ranking_verdicts
             note = ranking_note(m)
             if note:
-                print(f"test ranking: {note}")
+                print(note)
             verdicts = ranking_verdicts(m)
             for row in ranking_rows(m):
                 task, by = row.pop("task"), row.pop("ranked by")

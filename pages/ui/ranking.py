@@ -57,14 +57,14 @@ def ranking_option(train: dict, n_items: int | None, *, key: str) -> None:
 def _cost_text(users: int, n_items: int | None) -> str:
     if not n_items:
         return (f"Each ranked user is scored against every item: users × items scored pairs, after training "
-                f"(on a CPU about {PAIRS_PER_S / 1e6:.1f} million pairs a second for MMoE, a third of that for "
-                "PLE). Fewer users: faster, noisier metrics.")
+                f"(on a CPU about {PAIRS_PER_S / 1e6:.1f} million pairs a second for MMoE or shared-bottom, a "
+                "sixth of that for PLE). Fewer users: faster, noisier metrics.")
     pairs = users * n_items
     seconds = pairs / PAIRS_PER_S
     shown = f"{pairs / 1e6:,.1f} million" if pairs >= 10**6 else f"{pairs:,}"
     took = "under a second" if seconds < 1 else f"about {round(seconds):,} s"
     return (f"{users:,} users × {n_items:,} items = {shown} scored pairs after training — {took} for MMoE on a "
-            "CPU (PLE about 3× longer). Fewer users: faster, noisier metrics.")
+            "CPU (shared-bottom about the same, PLE about 6× longer). Fewer users: faster, noisier metrics.")
 
 
 def show_ranking_note(metrics: dict) -> None:
@@ -78,7 +78,5 @@ def show_ranking_note(metrics: dict) -> None:
         st.info("**Ranking over the whole catalogue: skipped** — it was switched off for this run, so there is no "
                 "Recall@K, NDCG@K, HitRate@K or MRR. Switch it on under **Train** (*Rank the test users over the "
                 "whole catalogue*) for the next run.", icon=":material/block:")
-    elif info.get("status") == "done":
-        st.caption(md_text(f"Ranked: {note}."))
     else:
-        st.caption(md_text(f"Ranking over the whole catalogue {note}."))
+        st.caption(md_text(note))

@@ -67,7 +67,7 @@ def _tiny_run(runs_dir, name: str, **train):
 
 @pytest.mark.parametrize("setting, shown", [
     ({"ranking_k": 0}, "Ranking over the whole catalogue: skipped"),
-    ({"ranking_k": 5, "ranking_users": 6}, "Ranked: 6 of "),
+    ({"ranking_k": 5, "ranking_users": 6}, "Ranked 6 of "),
 ])
 def test_results_says_whether_and_on_whom_the_ranking_ran(runs_dir, setting, shown):
     rd = _tiny_run(runs_dir, f"rank{setting['ranking_k']}", **setting)
@@ -83,4 +83,4 @@ def test_results_says_whether_and_on_whom_the_ranking_ran(runs_dir, setting, sho
     if setting["ranking_k"] == 0:
         assert not tables and "switched off for this run" in page
     else:
-        assert "test users (a seeded sample) ranked over 60 items, top 5" in page and tables
+        assert "test users (a seeded sample) over 60 items, top 5." in page and tables
