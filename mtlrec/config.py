@@ -78,7 +78,7 @@ valid left out. metrics.json gets ``"ranking": {task: {"recall@K", "ndcg@K", "hi
 "mrr"}}`` (empty without ids, without binary tasks, or with ``ranking_k`` 0) and
 ``"ranking_info"``: what was done (N of M users ranked over how many items, or why not). Every
 ranked user scores every item, so the ranking costs users × items scored pairs: "auto" caps it
-at 50 million (about 20 s for MMoE on a 2-core CPU); ``ranking_k`` 0 switches it off. ``l2`` is applied as Adam weight decay
+at 50 million (about 17 s for MMoE on a 2-core CPU, 2 min for PLE); ``ranking_k`` 0 switches it off. ``l2`` is applied as Adam weight decay
 (2*lambda) on the task-tower parameters only, which gives exactly the gradient of
 ``lambda * sum_i ||theta_i||^2``; ``embedding_l2`` likewise on the embedding table of every
 categorical input (ids included); the recorded losses do not include the penalties.

@@ -37,9 +37,15 @@ TILE_ROWS = 4096             # (user, item) pairs per forward pass on a CPU (a t
 GPU_TILE_ROWS = 65536        # ... on a GPU (fewer, larger kernels)
 AUTO_USERS = 500             # "auto": this many users ...
 AUTO_PAIRS = 50_000_000      # ... or fewer, so that at most this many (user, item) pairs are scored
-# measured (README, Benchmarks: bench/ranking_scale.py): MMoE ranks about this many (user, item) pairs
-# a second on the 2-core box (shared-bottom about as many, PLE about a sixth); the app's estimate
-PAIRS_PER_S = 2_500_000
+# (user, item) pairs ranked a second, default-size models, 2-core box (README, Benchmarks:
+# bench/ranking_scale.py, 200,000 items); what the app's estimate of a setting's cost reads
+PAIRS_PER_S = {"mmoe": 2_900_000, "shared_bottom": 2_600_000, "ple": 410_000}
+
+
+def estimate_seconds(users: int, n_items: int, arch: str | None = None) -> float:
+    """About how long ranking ``users`` users over ``n_items`` items takes on a CPU like the 2-core
+    box (`PAIRS_PER_S` of the architecture; the slowest measured one for another)."""
+    return int(users) * int(n_items) / PAIRS_PER_S.get(arch, min(PAIRS_PER_S.values()))
 
 
 def auto_users(n_items: int) -> int:
@@ -133,9 +139,9 @@ class _Sums:
         self.k, self.n = int(k), 0
         self.recall = self.ndcg = self.hit = self.rr = 0.0
 
-    def add(self, s: np.ndarray, relevant: ItemLists, exclude: ItemLists | None) -> np.ndarray:
+    def add(self, s: np.ndarray, relevant: ItemLists, exclude: ItemLists | None) -> None:
         """Rank the rows of ``s`` [users, items] (changed in place: NaN and excluded -> -inf) and add
-        their metrics; returns each row's top K."""
+        the metrics of those with a relevant item."""
         n_u, n_items = s.shape
         np.copyto(s, -np.inf, where=np.isnan(s))
         if exclude is not None:
@@ -161,7 +167,6 @@ class _Sums:
             self.hit += float(h.any(1).sum())
             self.rr += float((1.0 / rank).sum())
             self.n += len(keep)
-        return top
 
     def metrics(self) -> dict[str, float]:
         names = (f"recall@{self.k}", f"ndcg@{self.k}", f"hitrate@{self.k}", "mrr")

@@ -70,7 +70,8 @@ tr["baselines"] = c3.checkbox("Also train single-task baselines (for the multi-t
 # ------------------------------------------------------------ cross-validation (issue 14 §6)
 show_cv_option(tr, getattr(state.prep, "split", None), key=f"train_cv_{state.counter}")
 # ------------------------------------------------------------ ranking over the catalogue (issue 27)
-ranking_option(tr, catalogue_size(state.dataset, state.raw, state.spec), key=f"train_ranking_{state.counter}")
+ranking_option(tr, catalogue_size(state.dataset, state.raw, state.spec), state.model.get("arch"),
+               key=f"train_ranking_{state.counter}")
 # ------------------------------------------------------------ several processes (issue 16)
 n_max = max_processes_here()
 processes = 1

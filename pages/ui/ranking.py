@@ -5,7 +5,7 @@ import streamlit as st
 
 from mtlrec.config import train_defaults
 from mtlrec.metrics import ranking_note
-from mtlrec.ranking import AUTO_PAIRS, AUTO_USERS, PAIRS_PER_S, auto_users
+from mtlrec.ranking import AUTO_PAIRS, AUTO_USERS, auto_users, estimate_seconds
 from pages.ui.messages import md_text
 
 
@@ -25,9 +25,10 @@ def _keep(train: dict, name: str, value, default) -> None:
         train[name] = value
 
 
-def ranking_option(train: dict, n_items: int | None, *, key: str) -> None:
+def ranking_option(train: dict, n_items: int | None, arch: str | None, *, key: str) -> None:
     """Whether a run ranks its test users over the whole catalogue at its end (``train.ranking_k``,
-    0 = off), how many users (``train.ranking_users``: "auto" or a number) and K."""
+    0 = off), how many users (``train.ranking_users``: "auto" or a number) and K, with what it
+    costs for ``arch`` over ``n_items`` items."""
     d = train_defaults(("ranking_k", "ranking_users"))
     k = int(train.get("ranking_k", d["ranking_k"]) or 0)
     c1, c2, c3 = st.columns([3, 2, 1], vertical_alignment="bottom")
@@ -51,20 +52,20 @@ def ranking_option(train: dict, n_items: int | None, *, key: str) -> None:
                                help="how long a list each user gets (Recall@K, NDCG@K, HitRate@K)"))
     _keep(train, "ranking_users", "auto" if picked is None else int(picked), d["ranking_users"])
     _keep(train, "ranking_k", topk, d["ranking_k"])
-    st.caption(md_text(_cost_text(auto_n if picked is None else int(picked), n_items)))
+    st.caption(md_text(_cost_text(auto_n if picked is None else int(picked), n_items, arch)))
 
 
-def _cost_text(users: int, n_items: int | None) -> str:
+def _cost_text(users: int, n_items: int | None, arch: str | None) -> str:
     if not n_items:
-        return (f"Each ranked user is scored against every item: users × items scored pairs, after training "
-                f"(on a CPU about {PAIRS_PER_S / 1e6:.1f} million pairs a second for MMoE or shared-bottom, a "
-                "sixth of that for PLE). Fewer users: faster, noisier metrics.")
+        return ("Each ranked user is scored against every item: users × items scored pairs, after training "
+                "(on a CPU a few million pairs a second for MMoE or shared-bottom, about 7× fewer for PLE). Fewer "
+                "users: faster, noisier metrics.")
     pairs = users * n_items
-    seconds = pairs / PAIRS_PER_S
+    seconds = estimate_seconds(users, n_items, arch)
     shown = f"{pairs / 1e6:,.1f} million" if pairs >= 10**6 else f"{pairs:,}"
     took = "under a second" if seconds < 1 else f"about {round(seconds):,} s"
-    return (f"{users:,} users × {n_items:,} items = {shown} scored pairs after training — {took} for MMoE on a "
-            "CPU (shared-bottom about the same, PLE about 6× longer). Fewer users: faster, noisier metrics.")
+    return (f"{users:,} users × {n_items:,} items = {shown} scored pairs after training — {took} for this "
+            f"architecture on a 2-core CPU. Fewer users: faster, noisier metrics.")
 
 
 def show_ranking_note(metrics: dict) -> None:
