@@ -60,20 +60,6 @@ def add_arguments(p) -> None:
                         "GPUs, one per process, gloo on CPU)")
 
 
-def _ranking_users(text: str):
-    """``--ranking-users``: "auto" or a whole number >= 1."""
-    import argparse
-    if text.strip().lower() == "auto":
-        return "auto"
-    try:
-        n = int(text)
-    except ValueError:
-        n = 0
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"give a whole number of users >= 1 or 'auto', not {text!r}")
-    return n
-
-
 def _clean(o):
     if isinstance(o, dict):
         return {k: _clean(v) for k, v in o.items()}
@@ -294,3 +280,17 @@ def _config_device(args) -> str | None:
         return ((json.loads(path.read_text()).get("train") or {}).get("device")) or "auto"
     except (OSError, ValueError, AttributeError):
         return "auto"
+
+
+def _ranking_users(text: str):
+    """``--ranking-users``: "auto" or a whole number >= 1."""
+    import argparse
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"give a whole number of users >= 1 or 'auto', not {text!r}")
+    return n
