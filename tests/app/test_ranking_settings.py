@@ -69,7 +69,9 @@ def _tiny_run(runs_dir, name: str, **train):
     ({"ranking_k": 0}, "Ranking over the whole catalogue: skipped"),
     ({"ranking_k": 5, "ranking_users": 6}, "Ranked 6 of "),
 ])
-def test_results_says_whether_and_on_whom_the_ranking_ran(runs_dir, setting, shown):
+def test_results_says_whether_and_on_whom_the_ranking_ran(runs_dir, setting, shown, monkeypatch):
+    # the run is a test's own TrainingJob (no owner): shown as the operator's local run
+    monkeypatch.setenv("MTLREC_LOCAL_RUNS", "manage")
     rd = _tiny_run(runs_dir, f"rank{setting['ranking_k']}", **setting)
     at = AppTest.from_file(APP, default_timeout=240).run()
     st_ = state_of(at)
