@@ -188,8 +188,10 @@ def report_html(run_dir, *, title: str | None = None, k: int = 5, explain: bool 
             if m == head:
                 mark |= {(i, 0), (i, 1)}
         sec.append(f"<h3>{_e(task)}</h3>" + _table(["metric", "value"], rows, mark))
-    from mtlrec.metrics import ranking_rows, ranking_verdicts
-    rrows = ranking_rows(metrics)
+    from mtlrec.metrics import ranking_note, ranking_rows, ranking_verdicts
+    rrows, rnote = ranking_rows(metrics), ranking_note(metrics)
+    if rnote and not rrows:
+        sec.append(f'<h3>Ranking (test users)</h3><p class="note">{_e(rnote)}</p>')
     if rrows:
         mnames = list(dict.fromkeys(m for r in rrows for m in r if m not in ("task", "ranked by")))
         sec.append("<h3>Ranking (test users)</h3>"
@@ -197,7 +199,8 @@ def report_html(run_dir, *, title: str | None = None, k: int = 5, explain: bool 
                    "the popularity rows rank the same users' unseen items by their number of positive "
                    "training rows (the obvious baseline the model has to beat).</p>"
                    + _table(["task", "ranked by"] + mnames,
-                            [[r["task"], r["ranked by"]] + [r.get(m) for m in mnames] for r in rrows]))
+                            [[r["task"], r["ranked by"]] + [r.get(m) for m in mnames] for r in rrows])
+                   + (f'<p class="note">{_e(rnote)}</p>' if rnote else ""))
         verdicts = ranking_verdicts(metrics)
         if verdicts:
             sec.append("<ul>" + "".join(f"<li><b>{_e(t)}</b>: {_e(v)}</li>" for t, v in verdicts.items()) + "</ul>")
