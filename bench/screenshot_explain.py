@@ -49,7 +49,8 @@ def main(argv=None) -> int:
     else:
         train_sample(runs_dir)
     port = drv.free_port()
-    proc = drv.start_server(port, runs_dir, tmp / "server.log")
+    proc = drv.start_server(port, runs_dir, tmp / "server.log",
+                            env={"MTLREC_LOCAL_RUNS": "read"})    # the runs folder's runs: local runs
     url = f"http://127.0.0.1:{port}"
     try:
         drv.wait_healthy(url, proc)

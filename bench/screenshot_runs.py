@@ -25,7 +25,8 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     from playwright.sync_api import sync_playwright
     port = drv.free_port()
-    proc = drv.start_server(port, Path(args.runs_dir), Path(tempfile.mkdtemp()) / "server.log")
+    proc = drv.start_server(port, Path(args.runs_dir), Path(tempfile.mkdtemp()) / "server.log",
+                            env={"MTLREC_LOCAL_RUNS": "read"})    # the runs folder's runs: local runs
     url = f"http://127.0.0.1:{port}"
     try:
         drv.wait_healthy(url, proc)

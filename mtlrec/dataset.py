@@ -37,7 +37,6 @@ last. Older folders (formats 1 and 2: one ``arrays.npz``, read whole) still load
 from __future__ import annotations
 
 import json
-import os
 import re
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -46,6 +45,7 @@ from typing import Any
 
 import numpy as np
 
+from mtlrec.diskio import on_full_disk, write_atomic, write_text
 from mtlrec.errors import DataError
 
 FIELD_KINDS = ("categorical", "numeric", "dense")
@@ -216,8 +216,14 @@ class PreparedDataset:
 
     # ---- persistence ---------------------------------------------------------------
     def save(self, directory) -> Path:
-        """Write the dataset to ``directory`` in format 3 (see the module docstring)."""
+        """Write the dataset to ``directory`` in format 3 (see the module docstring). Every file is
+        written through a temporary one (`mtlrec.diskio.write_atomic`), ``dataset.json`` last; a full
+        disk raises `DiskFullError` naming the folder and leaves no temporary file behind."""
         d = Path(directory)
+        with on_full_disk(d, outer=True):         # named as the dataset's folder, not its arrays/
+            return self._save(d)
+
+    def _save(self, d: Path) -> Path:
         ad = d / ARRAYS_DIR
         ad.mkdir(parents=True, exist_ok=True)
         # Arrays are stored under positional keys (a0, a1, ...) with a JSON index of what each
@@ -249,23 +255,16 @@ class PreparedDataset:
                 put(f"{owner}_table", k, value=v)
         put("user_ids", value=np.asarray(self.user_ids, dtype=str))
         put("item_ids", value=np.asarray(self.item_ids, dtype=str))
-        if self.item_info is not None:
-            self.item_info.to_parquet(d / "items.parquet", index=False)
-        if self.user_info is not None:
-            self.user_info.to_parquet(d / "users.parquet", index=False)
+        for name, info in (("items.parquet", self.item_info), ("users.parquet", self.user_info)):
+            if info is not None:
+                write_atomic(d / name, lambda fh, df=info: df.to_parquet(fh, index=False))
         doc = {"format": FORMAT,
                "arrays": index,
                "fields": [asdict(f) for f in self.fields],
                "labels": [asdict(lab) for lab in self.labels],
                "splits": self.splits,
                "meta": _jsonable(self.meta)}
-        tmp = d / f".dataset.json.{os.getpid()}.tmp"
-        try:
-            tmp.write_text(json.dumps(doc, indent=2))
-            os.replace(tmp, d / "dataset.json")          # last: the folder is complete from here on
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        write_text(d / "dataset.json", json.dumps(doc, indent=2))   # last: the folder is complete from here on
         # what an earlier save into this folder left: an older format's arrays.npz, surplus .npy
         (d / "arrays.npz").unlink(missing_ok=True)
         for p in ad.glob("a*.npy"):
@@ -352,14 +351,7 @@ def _save_npy(path: Path, a) -> None:
     a = np.asarray(a)
     if a.dtype.hasobject:
         raise TypeError(f"{path.name}: an array of Python objects cannot be stored without pickle")
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            np.save(fh, np.ascontiguousarray(a), allow_pickle=False)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    write_atomic(path, lambda fh: np.save(fh, np.ascontiguousarray(a), allow_pickle=False))
 
 
 def _load_npy(d: Path, key, where, mmap: bool) -> np.ndarray:

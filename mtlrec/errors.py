@@ -71,3 +71,25 @@ class DataWarning:
 
 class TrainingError(RuntimeError):
     """Training could not go on (NaN/inf loss, bad configuration); the message says why."""
+
+
+class DiskFullError(OSError, TrainingError):
+    """A write failed because the disk (or the quota) is full: "the disk is full at <folder>: <what>
+    could not be written. Fix: free space ...". An OSError (``errno`` ENOSPC) -- handlers of failed
+    writes still catch it -- and a TrainingError, so that every command and page shows its message.
+    ``folder``: where the write went; ``file``: the file's name, when known. Raised by `mtlrec.diskio`."""
+
+    def __init__(self, folder: str, file: str | None = None, fix: str | None = None):
+        import errno
+        self.folder, self.file = str(folder), file
+        self.fix = fix or ("free space on that disk (delete old runs, workspaces or other files there), "
+                           "then try again")
+        self.message = (f"the disk is full at {self.folder}"
+                        + (f": {file} could not be written" if file else "") + f". Fix: {self.fix}")
+        super().__init__(errno.ENOSPC, self.message)
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __reduce__(self):           # picklable (a worker process sends its error to the app)
+        return (type(self), (self.folder, self.file, self.fix))

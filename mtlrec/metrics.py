@@ -1,9 +1,11 @@
 """Metrics per task (never pooled across tasks) and ranking metrics per user.
 
 Every metric is registered in `METRICS` with its direction (`higher_is_better`)
-and the task types it applies to. Point metrics come from scikit-learn; the
-ranking metrics (Recall@K, NDCG@K, HitRate@K, MRR) are vectorised numpy; the model's
-ranking (`evaluate_ranking`) and the popularity baseline (`evaluate_popularity`) share them.
+and the task types it applies to. Point metrics come from scikit-learn; the ranking
+metrics (Recall@K, NDCG@K, HitRate@K, MRR) are computed by `mtlrec.ranking` (streamed over
+users and items in bounded chunks); this module keeps what they read and write: item
+popularity (`item_counts`, `popularity_scores`) and the rows and verdicts of a metrics.json's
+ranking block.
 
 Degenerate inputs do not crash: an AUC on a split with a single class, or any
 metric on non-finite predictions, is NaN.
@@ -13,7 +15,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -195,165 +197,7 @@ def precision_recall_points(y_true, y_score, max_points: int = 200) -> dict[str,
     return {"precision": prec[k].tolist(), "recall": rec[k].tolist(), "thresholds": thr[k].tolist()}
 
 
-# ---- ranking metrics -------------------------------------------------------------------
-def _score_matrix(scores) -> np.ndarray:
-    if hasattr(scores, "detach"):            # torch tensor
-        scores = scores.detach().float().cpu().numpy()
-    if isinstance(scores, np.ndarray) and scores.ndim == 2:
-        return scores.astype(np.float64, copy=True)
-    rows = [np.asarray(s, dtype=np.float64).ravel() for s in scores]
-    width = max((len(r) for r in rows), default=0)
-    m = np.full((len(rows), width), -np.inf)
-    for i, r in enumerate(rows):
-        m[i, :len(r)] = r
-    return m
-
-
-def _mask(n_users: int, n_items: int, sets: Sequence[Iterable[int]] | None) -> np.ndarray:
-    m = np.zeros((n_users, n_items), dtype=bool)
-    if sets is None:
-        return m
-    if len(sets) != n_users:
-        raise ValueError(f"got {len(sets)} item sets for {n_users} users")
-    for u, s in enumerate(sets):
-        idx = np.fromiter((int(i) for i in s), dtype=np.int64) if not isinstance(s, np.ndarray) \
-            else s.astype(np.int64).ravel()
-        if idx.size:
-            if idx.min() < 0 or idx.max() >= n_items:
-                raise ValueError(f"user row {u}: item index out of range 0..{n_items - 1}")
-            m[u, idx] = True
-    return m
-
-
-def ranking_metrics(scores, relevant: Sequence[Iterable[int]], k: int = 10,
-                    exclude: Sequence[Iterable[int]] | None = None) -> dict[str, float]:
-    """Recall@K, NDCG@K, HitRate@K and MRR, averaged over users with a relevant item.
-
-    ``scores``: [n_users, n_items] (numpy or torch), or one score list per user
-    (ragged lists are padded with -inf). ``relevant[u]``: item column indices that
-    are relevant for user ``u`` (e.g. their test items). ``exclude[u]``: items to
-    leave out of the ranking (e.g. already seen in training); they can neither be
-    recommended nor count as relevant. Recall@K divides by the user's number of
-    relevant items; MRR uses the full ranking (ties broken optimistically).
-    """
-    s = _score_matrix(scores)
-    n_users, n_items = s.shape
-    rel = _mask(n_users, n_items, relevant)
-    if exclude is not None:
-        ex = _mask(n_users, n_items, exclude)
-        s[ex] = -np.inf
-        rel &= ~ex
-    rel &= np.isfinite(s) | (s > 0)        # padded slots are never relevant
-    n_rel = rel.sum(1)
-    keep = n_rel > 0
-    names = (f"recall@{k}", f"ndcg@{k}", f"hitrate@{k}", "mrr")
-    if not keep.any():
-        return {n: float("nan") for n in names}
-    s, rel, n_rel = s[keep], rel[keep], n_rel[keep]
-    kk = min(int(k), n_items)
-    top = np.argpartition(-s, kk - 1, axis=1)[:, :kk] if kk < n_items else np.tile(np.arange(n_items),
-                                                                                   (len(s), 1))
-    order = np.argsort(-np.take_along_axis(s, top, 1), axis=1, kind="stable")
-    top = np.take_along_axis(top, order, 1)
-    hits = np.take_along_axis(rel, top, 1) & np.isfinite(np.take_along_axis(s, top, 1))
-    disc = 1.0 / np.log2(np.arange(2, kk + 2))
-    dcg = (hits * disc).sum(1)
-    idcg = np.cumsum(disc)[np.minimum(n_rel, kk) - 1]
-    best_rel = np.where(rel, s, -np.inf).max(1)
-    rank = (s > best_rel[:, None]).sum(1) + 1
-    return {names[0]: float((hits.sum(1) / n_rel).mean()),
-            names[1]: float((dcg / idcg).mean()),
-            names[2]: float(hits.any(1).mean()),
-            names[3]: float((1.0 / rank).mean())}
-
-
-def _ranking_targets(ds, tasks, split: str, max_users: int | None, seed: int):
-    """(users, {task: (user_index, item_index) of its real positives in ``split``}) -- the users
-    every ranking of ``split`` is evaluated on: those with a positive of some task, at most
-    ``max_users`` of them (a seeded sample). Sampled negatives never count."""
-    rows = ds.rows[split]
-    real = ~rows["sampled"].astype(bool) if "sampled" in rows else np.ones(len(rows["user_index"]), bool)
-    positives = {}
-    for t in tasks:
-        m = real & (np.asarray(rows["label:" + t.label]) > 0.5) & (rows["item_index"] >= 0)
-        positives[t.name] = (rows["user_index"][m], rows["item_index"][m])
-    users = np.unique(np.concatenate([u for u, _ in positives.values()]))
-    if max_users is not None and len(users) > max_users:
-        users = np.sort(np.random.default_rng(seed).choice(users, size=int(max_users), replace=False))
-    return users, positives
-
-
-def _relevant(users, positives) -> list[list[int]]:
-    pos = {u: i for i, u in enumerate(users)}
-    rel: list[list[int]] = [[] for _ in users]
-    for u, i in zip(*positives):
-        j = pos.get(u)
-        if j is not None:
-            rel[j].append(int(i))
-    return rel
-
-
-def _ranked_tasks(ds, tasks):
-    """The binary tasks of ``tasks`` (default: one per binary label of ``ds``, named like it)."""
-    if tasks is None:
-        from types import SimpleNamespace
-        tasks = [SimpleNamespace(name=lab.name, label=lab.name, type="binary")
-                 for lab in ds.labels if lab.task_type == "binary"]
-    return [t for t in tasks if t.type == "binary"]
-
-
-def evaluate_ranking(model, data, split: str = "test", k: int = 10, tasks=None, max_users: int | None = 500,
-                     seed: int = 0, exclude_splits: Sequence[str] = ("train", "valid"),
-                     rows_per_pass: int = 65536,
-                     on_progress: Callable[[int, int], None] | None = None) -> dict[str, dict[str, float]]:
-    """Ranking metrics of a trained model over the whole catalogue, per binary task.
-
-    For every user with a positive label of task t in ``split`` (sampled negatives do
-    not count), all catalogue items are scored with t's predicted probability; items
-    the user interacted with in ``exclude_splits`` are left out; the relevant items are
-    the user's positives of t in ``split``. ``data`` is a `DeviceData`; at most
-    ``max_users`` users (a seeded sample) are scored, several users per forward pass.
-    Returns ``{task: {recall@k, ndcg@k, hitrate@k, mrr}}``; empty when the data has no
-    user/item ids or no binary task. `evaluate_popularity` ranks the same users the same way
-    by item popularity (the baseline to beat). ``on_progress(users_done, users_total)`` is called
-    before the first forward pass and after each one.
-    """
-    import torch
-
-    ds = data.ds
-    tasks = [t for t in (tasks if tasks is not None else model.tasks) if t.type == "binary"]
-    if not tasks or not ds.has_users or not ds.has_items or split not in ds.rows:
-        return {}
-    users, positives = _ranking_targets(ds, tasks, split, max_users, seed)
-    if len(users) == 0:
-        return {t.name: ranking_metrics(np.zeros((0, 0)), [], k) for t in tasks}
-    n_items = len(ds.item_ids)
-    scores = {t.name: np.empty((len(users), n_items), dtype=np.float32) for t in tasks}
-    per_pass = max(1, int(rows_per_pass) // max(n_items, 1))
-    if on_progress is not None:
-        on_progress(0, len(users))
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.inference_mode():
-            for start in range(0, len(users), per_pass):
-                group = users[start:start + per_pass]
-                parts = [data.candidates(int(u)) for u in group]
-                feats = {key: torch.cat([p[key] for p in parts]) for key in parts[0]}
-                out = model(feats)
-                for t in tasks:
-                    pred = t.predict(out[t.name].float()).reshape(len(group), n_items)
-                    scores[t.name][start:start + len(group)] = pred.cpu().numpy()
-                if on_progress is not None:
-                    on_progress(start + len(group), len(users))
-    finally:
-        model.train(was_training)
-    exclude = [ds.interacted_items(int(u), splits=tuple(exclude_splits)) for u in users]
-    return {t.name: ranking_metrics(scores[t.name], _relevant(users, positives[t.name]), k=k, exclude=exclude)
-            for t in tasks}
-
-
-# ---- the popularity baseline -----------------------------------------------------------
+# ---- item popularity (the ranking baseline's scores) -------------------------------------
 def item_counts(ds, split: str = "train", label: str | None = None) -> np.ndarray:
     """Per item index, the number of real (not sampled) rows of ``split``; with ``label``, only
     the rows where that binary label is positive. Rows without an item (index -1) are skipped.
@@ -379,34 +223,6 @@ def popularity_scores(counts) -> np.ndarray:
     s = np.empty(len(c), dtype=np.float64)
     s[order] = np.arange(len(c), 0, -1, dtype=np.float64)
     return s
-
-
-def evaluate_popularity(data, split: str = "test", k: int = 10, tasks=None, max_users: int | None = 500,
-                        seed: int = 0, exclude_splits: Sequence[str] = ("train", "valid"),
-                        train_split: str = "train") -> dict[str, dict[str, float]]:
-    """The "most popular items the user has not seen" baseline, ranked like `evaluate_ranking`.
-
-    For binary task t, every user is offered the same list: items by their number of positive
-    rows of t's label in ``train_split`` (real rows; sampled negatives never count), ties by
-    item index. Same users (same ``max_users`` / ``seed`` sample), same exclusions, same K and
-    the same metric code (`ranking_metrics`) as the model's ranking, so the two are comparable.
-    ``data``: a `DeviceData` or a `PreparedDataset`. Returns ``{task: {recall@k, ndcg@k,
-    hitrate@k, mrr}}``; {} without user/item ids or binary tasks.
-    """
-    ds = getattr(data, "ds", data)
-    tasks = _ranked_tasks(ds, tasks)
-    if not tasks or not ds.has_users or not ds.has_items or split not in ds.rows:
-        return {}
-    users, positives = _ranking_targets(ds, tasks, split, max_users, seed)
-    if len(users) == 0:
-        return {t.name: ranking_metrics(np.zeros((0, 0)), [], k) for t in tasks}
-    exclude = [ds.interacted_items(int(u), splits=tuple(exclude_splits)) for u in users]
-    out = {}
-    for t in tasks:
-        s = popularity_scores(item_counts(ds, train_split, label=t.label))
-        out[t.name] = ranking_metrics(np.broadcast_to(s, (len(users), len(s))), _relevant(users, positives[t.name]),
-                                      k=k, exclude=exclude)
-    return out
 
 
 def ranking_verdict(model: dict, baseline: dict, name: str = "popularity") -> str | None:
@@ -450,6 +266,27 @@ def ranking_rows(metrics: dict) -> list[dict]:
             if isinstance(b, dict):
                 rows.append({"task": str(task), "ranked by": str(name), **b})
     return rows
+
+
+def ranking_note(metrics: dict) -> str | None:
+    """What the ranking block of a metrics.json covers, in one sentence (from its ``ranking_info``):
+    "Ranked 250 of 1,234 test users (a seeded sample) over 200,000 items, top 10.", "Ranking skipped:
+    ...", "Ranking not computed: the data has no user and item ids."; None for a run folder written
+    before the ranking said so."""
+    info = metrics.get("ranking_info") if isinstance(metrics.get("ranking_info"), dict) else {}
+    status = info.get("status")
+    if status == "skipped":
+        return "Ranking skipped: the ranking over the whole catalogue was switched off for this run."
+    if status == "not applicable":
+        return f"Ranking not computed: {info.get('reason') or 'nothing to rank'}."
+    if status != "done":
+        return None
+    try:
+        n, m, items, k = int(info["users"]), int(info["of_users"]), int(info["items"]), int(info["k"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    who = f"{n:,} of {m:,} test users (a seeded sample)" if n < m else f"all {m:,} test users"
+    return f"Ranked {who} over {items:,} items, top {k}."
 
 
 def ranking_verdicts(metrics: dict) -> dict[str, str]:

@@ -6,9 +6,9 @@ top K by the fused score are returned.
 
 Fast path (`score_items`, default): everything that depends only on the item side -- the
 embedded item fields and their share of every input layer (``model.input_layers()``) -- is
-computed once per model and cached (`item_split`, keyed to the model's input parameters and
-the run's item tables); a request embeds one user row (user fields, context defaults), adds
-its share to the cached item part and runs the rest of the network
+computed once per model and cached (`item_split`: `mtlrec.catalogue`, keyed to the model's input
+parameters and the run's item tables); a request embeds one user row (user fields, context
+defaults), adds its share to the cached item part and runs the rest of the network
 (``model.forward_from_first``). Same numbers as the full forward up to float rounding
 (~1e-6); ``fast=False`` forces the full forward. What-if and explanation code that edits item
 features builds its own features and runs the model itself, never this cache.
@@ -26,8 +26,6 @@ same number from the same catalogue pass. Regression outputs reach it on the lab
 through `TaskSpec.predict` (`TaskSpec.to_label_scale`), never as standardised outputs.
 """
 from __future__ import annotations
-
-import weakref
 
 import numpy as np
 
@@ -146,82 +144,20 @@ def score_items(run, user_index: int, item_indices=None, fast: bool = True) -> d
         return {t.name: t.predict(out[t.name]).float().cpu().numpy() for t in run.tasks}
 
 
-# ---- the item-side cache of the fast path ------------------------------------------------
+# ---- the fast path (the item-side cache: mtlrec.catalogue) --------------------------------
 # On CPU the catalogue runs through the network in blocks of this many items: a block's
 # intermediates stay in the CPU cache and reuse freed memory (no page faults), which makes the
 # memory-bound layers (ReLU, gates, expert mixing) several times faster (measured 2048: PLE ~2x,
 # MMoE/shared-bottom ~2.5x against one 10,000-row pass; smaller blocks pay per-op overhead).
 CPU_CHUNK_ROWS = 2048
 
-# model -> _ItemSplit. Weak keys: a model that is dropped takes its cache with it.
-_ITEM_SPLITS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-
-
-class _ItemSplit:
-    """The model's input layers with the item columns of every catalogue item precomputed
-    (`mtlrec.models.base.InputSplit`), plus what it was computed from (`_cache_key`)."""
-
-    def __init__(self, key, data, split):
-        self.key = key
-        self.data_ref = weakref.ref(data)
-        self.split = split
-
-
-def _item_columns(model) -> list[int] | None:
-    """X columns of the item-owned fields, or None when some field's owner is unknown."""
-    cols: list[int] = []
-    fields = model.input.fields
-    for f, c in zip(fields, model.input.field_columns().values()):
-        owner = getattr(f, "owner", None)
-        if owner not in ("user", "item", "context"):
-            return None
-        if owner == "item":
-            cols.extend(c)
-    return cols
-
-
-def _version(t) -> int:
-    # tensors made under torch.inference_mode have no version counter (and can only be changed
-    # in place under inference_mode); their storage still identifies them
-    return -1 if t.is_inference() else t._version
-
-
-def _cache_key(model, data) -> tuple:
-    """What the item part depends on: the input module and the input layers (which modules, and
-    each parameter's and buffer's storage and in-place version: an optimiser step,
-    ``load_state_dict`` or ``.to()`` change it) and the item tables (storage and version). The
-    rest of the network runs live on every request, so its parameters are not part of the key."""
-    layers = model.input_layers()
-    tensors = [*model.input.parameters(), *model.input.buffers(),
-               *(p for layer in layers.values() for p in layer.parameters())]
-    state = (id(model.input), tuple(id(layer) for layer in layers.values()),
-             tuple((t.data_ptr(), _version(t)) for t in tensors))
-    items = tuple((k, t.data_ptr(), _version(t)) for k, t in data.item_table.items())
-    return state, items, id(data)
-
 
 def item_split(run, data=None, user_index: int = 0):
     """The cached `InputSplit` of ``run.model`` over ``run``'s own catalogue (item columns
-    precomputed for every item), rebuilt when the parameters or the item tables change;
-    None when the model does not split (no ``input_layers``) or the data has no item fields."""
-    model = run.model
-    data = run.device_data() if data is None else data
-    supports = getattr(model, "supports_split", None)     # models outside MultiTaskModel: full path
-    if not data.item_table or supports is None or not supports():
-        return None
-    key = _cache_key(model, data)
-    entry = _ITEM_SPLITS.get(model)
-    if entry is not None and entry.key == key and entry.data_ref() is data:
-        return entry.split
-    cols = _item_columns(model)
-    if cols is None:
-        return None
-    import torch
-    with torch.inference_mode():
-        x_items = model.embed(data.candidates(int(user_index), None))        # user part unused
-        split = model.input_split(x_items, cols)
-    _ITEM_SPLITS[model] = _ItemSplit(key, data, split)
-    return split
+    precomputed for every item; `mtlrec.catalogue.item_split`), rebuilt when the parameters or the
+    item tables change; None when the model does not split or the data has no item fields."""
+    from mtlrec.catalogue import item_split as model_item_split
+    return model_item_split(run.model, run.device_data() if data is None else data)
 
 
 def _fast_forward(run, data, model, user_index: int, item_indices):
@@ -230,7 +166,7 @@ def _fast_forward(run, data, model, user_index: int, item_indices):
     import torch
     if model.training:
         return None
-    split = item_split(run, data, user_index)
+    split = item_split(run, data)
     if split is None:
         return None
     rows = None

@@ -31,7 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from mtlrec.display import format_number
-from mtlrec.errors import DataError
+from mtlrec.diskio import is_disk_full
+from mtlrec.errors import DataError, DiskFullError
 
 ZIP_FILES = ("config.json", "status.json", "history.json", "metrics.json", "model.json", "model.pt",
              "meta.json", "dataset/dataset.json", "dataset/arrays.npz", "dataset/items.parquet",
@@ -187,8 +188,10 @@ def report_html(run_dir, *, title: str | None = None, k: int = 5, explain: bool 
             if m == head:
                 mark |= {(i, 0), (i, 1)}
         sec.append(f"<h3>{_e(task)}</h3>" + _table(["metric", "value"], rows, mark))
-    from mtlrec.metrics import ranking_rows, ranking_verdicts
-    rrows = ranking_rows(metrics)
+    from mtlrec.metrics import ranking_note, ranking_rows, ranking_verdicts
+    rrows, rnote = ranking_rows(metrics), ranking_note(metrics)
+    if rnote and not rrows:
+        sec.append(f'<h3>Ranking (test users)</h3><p class="note">{_e(rnote)}</p>')
     if rrows:
         mnames = list(dict.fromkeys(m for r in rrows for m in r if m not in ("task", "ranked by")))
         sec.append("<h3>Ranking (test users)</h3>"
@@ -196,7 +199,8 @@ def report_html(run_dir, *, title: str | None = None, k: int = 5, explain: bool 
                    "the popularity rows rank the same users' unseen items by their number of positive "
                    "training rows (the obvious baseline the model has to beat).</p>"
                    + _table(["task", "ranked by"] + mnames,
-                            [[r["task"], r["ranked by"]] + [r.get(m) for m in mnames] for r in rrows]))
+                            [[r["task"], r["ranked by"]] + [r.get(m) for m in mnames] for r in rrows])
+                   + (f'<p class="note">{_e(rnote)}</p>' if rnote else ""))
         verdicts = ranking_verdicts(metrics)
         if verdicts:
             sec.append("<ul>" + "".join(f"<li><b>{_e(t)}</b>: {_e(v)}</li>" for t, v in verdicts.items()) + "</ul>")
@@ -406,7 +410,9 @@ def metrics_csv(run_dir) -> bytes:
         raise RunFolderError("metrics.json is missing or damaged, so there are no metrics to export",
                              file=str(d / "metrics.json"), fix="pick a finished run, or train the run again")
     head = {t: mt for t, _ty, mt in task_metrics(_read_obj(d / "model.json"), _read_obj(d / "config.json"))}
-    rows = _split_rows(m, head) + _gain_rows(m) + _cv_csv_rows(m, head) + _dynamics_rows(_read_obj(d / "history.json"))
+    weighting = ((_read_obj(d / "config.json") or {}).get("train") or {}).get("weighting")
+    rows = _split_rows(m, head) + _gain_rows(m) + _cv_csv_rows(m, head) \
+        + _dynamics_rows(_read_obj(d / "history.json"), weighting)
     return csv_bytes(pd.DataFrame(rows, columns=CSV_COLUMNS))
 
 
@@ -473,17 +479,19 @@ def _cv_csv_rows(m: dict, head: dict) -> list[dict]:
     return rows
 
 
-def _dynamics_rows(history: dict | None) -> list[dict]:
-    """Per epoch of a run that measured its training dynamics: each task's loss weight; where
+def _dynamics_rows(history: dict | None, weighting: str | None = None) -> list[dict]:
+    """Per epoch of a run that measured its training dynamics: each task's loss weight (for a gradient
+    method, ``weighting``, its aggregator's implied weight, named so, as on Results); where
     measured, gradient norms, task-pair cosines and conflict shares, gate entropy and expert shares
     (`mtlrec.training.dynamics`). None for a run without them (like the Results page)."""
-    from mtlrec.viz_dynamics import has_dynamics, pair_label
+    from mtlrec.viz_dynamics import combines_gradients, has_dynamics, pair_label
     split, rows = "training dynamics", []
+    weight_name = "implied weight (last batch)" if combines_gradients(weighting) else "loss weight"
     if not has_dynamics(history if isinstance(history, dict) else None):     # as Results: nothing measured
         return rows
     for i, e in enumerate(e for e in history.get("epochs") or [] if isinstance(e, dict)):
         ep = e.get("epoch", i + 1)
-        rows += [_row(split, t, "loss weight", w, epoch=ep) for t, w in (e.get("weights") or {}).items()]
+        rows += [_row(split, t, weight_name, w, epoch=ep) for t, w in (e.get("weights") or {}).items()]
         d = e.get("dynamics") if isinstance(e.get("dynamics"), dict) else {}
         if not d.get("batches"):
             continue
@@ -581,8 +589,11 @@ def _check_zip_version(z: zipfile.ZipFile, source: str) -> None:
                          "it, or export it again with this one") from None
 
 
-def import_zip(data: bytes, root=None, *, name: str | None = None, source: str = "the uploaded zip") -> Path:
-    """Unpack a zip written by `export_zip` into a new run folder under ``root`` and return it.
+def import_zip(data: bytes, root=None, *, name: str | None = None, source: str = "the uploaded zip",
+               owner: str | None = None) -> Path:
+    """Unpack a zip written by `export_zip` into a new run folder under ``root`` and return it;
+    ``owner``: the workspace id of the app visitor importing it, who then owns the copy
+    (`mtlrec.access`; a zip never carries an owner). None: a local run (the command line).
 
     Checked before anything is accepted: the size (≤ 512 MiB zipped, ≤ 2 GiB unpacked, counted
     while reading), member names (only the `ZIP_FILES` and `ZIP_ARRAY` names, each once; no
@@ -681,6 +692,9 @@ def import_zip(data: bytes, root=None, *, name: str | None = None, source: str =
         label = clean_text(name, 80) or clean_text(meta.get("name"), 80) or clean_text(cfg.get("name"), 80) or "run"
         meta.update({"imported_at": time.time(), "name": meta.get("name") or (clean_text(name, 80) or None)})
         write_json_atomic(tmp / "meta.json", meta)
+        if owner:                               # owned before it appears in the runs root
+            from mtlrec.access import record_owner
+            record_owner(tmp, owner)
         stamp = time.strftime("%Y%m%d-%H%M%S")
         # a folder of its own, reserved atomically (empty), then replaced by the unpacked copy
         final = reserve_folder(r, f"{stamp}-imported-{safe_run_name(label) or 'run'}")
@@ -690,8 +704,10 @@ def import_zip(data: bytes, root=None, *, name: str | None = None, source: str =
             final.rmdir()
             raise
         return final
-    except BaseException:
+    except BaseException as e:
         shutil.rmtree(tmp, ignore_errors=True)
+        if is_disk_full(e):                     # said of the runs folder, not of the half-unpacked copy
+            raise DiskFullError(str(r), source and Path(str(source)).name) from e
         raise
     finally:
         z.close()

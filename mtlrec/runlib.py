@@ -1,7 +1,8 @@
 """The run library: every run folder under the runs root, listed, renamed, tagged, deleted and compared.
 
-The runs root is ``$MTLREC_RUNS_DIR`` (the app sets it) or ``runs``; everyone who can reach the
-server shares it. Nothing here imports torch: listing reads the small JSON files of each folder
+The runs root is ``$MTLREC_RUNS_DIR`` (the app sets it) or ``runs``. This module sees every
+folder (the command line is the operator's tool); the app shows a visitor only the runs
+`mtlrec.access` allows. Nothing here imports torch: listing reads the small JSON files of each folder
 (a cheap structural check of ``model.pt``; `mtlrec.runs.load_run` is the full one).
 
 * `list_run_rows(root)`: one dict per run folder, newest first; a folder with a missing or
@@ -271,8 +272,9 @@ def _device_text(device, metrics: dict):
     return device
 
 
-def list_run_rows(root=None) -> list[dict]:
-    """One row per run folder under ``root`` (default `runs_root`), newest first::
+def list_run_rows(root=None, keep=None) -> list[dict]:
+    """One row per run folder under ``root`` (default `runs_root`), newest first (``keep``: a
+    predicate on the folder; those it refuses are not read -- `mtlrec.access.visible_run_rows`)::
 
         {run (folder name), path, name (display name), tags, created (epoch s), created_text,
          status (finished|failed|cancelled|interrupted|running|queued|unknown), usable, error, reason,
@@ -285,7 +287,7 @@ def list_run_rows(root=None) -> list[dict]:
     rows = []
     for d in r.iterdir():
         try:
-            if d.is_symlink() or not looks_like_run(d):
+            if d.is_symlink() or not looks_like_run(d) or (keep is not None and not keep(d)):
                 continue
             rows.append(run_row(d))
         except OSError as e:           # a folder that vanished or cannot be read while we list

@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from mtlrec.diskio import write_bytes
+
 GENRES = ["Action", "Adventure", "Animation", "Comedy", "Crime", "Documentary", "Drama",
           "Family", "Fantasy", "Horror", "Musical", "Mystery", "Romance", "Sci-Fi", "Thriller"]
 # how often each genre appears (relative)
@@ -397,7 +399,7 @@ def write_sample(out_dir, seed: int = 42) -> dict[str, Path]:
     paths = {}
     for name, df in zip(SAMPLE_FILES, (inter, users, items)):
         p = out / name
-        p.write_bytes(csv_text(df).encode())
+        write_bytes(p, csv_text(df).encode())
         paths[name] = p
     return paths
 

@@ -27,6 +27,7 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
+from mtlrec.diskio import on_full_disk, write_atomic
 from mtlrec.errors import DataError
 
 DEFAULT_MODEL = "default"
@@ -260,7 +261,8 @@ class TextEncoder:
     def _write_shard(self, keys: list[str], vecs: np.ndarray) -> None:
         if self.cache_dir is None or not keys:
             return
-        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        with on_full_disk(self.cache_dir):
+            self.cache_dir.mkdir(parents=True, exist_ok=True)
         old = self._shards()
         name = f"shard-{time.time_ns():020d}-{os.getpid()}-{uuid.uuid4().hex[:8]}.npz"
         if len(old) >= MAX_SHARDS:
@@ -270,10 +272,8 @@ class TextEncoder:
             merged.update(zip(keys, np.asarray(vecs, dtype=np.float32)))
             keys = list(merged)
             vecs = np.stack([merged[k] for k in keys])
-        tmp = self.cache_dir / (name + ".tmp")
-        with open(tmp, "wb") as fh:
-            np.savez(fh, keys=np.asarray(keys, dtype="U64"), vectors=np.asarray(vecs, dtype=np.float32))
-        os.replace(tmp, self.cache_dir / name)
+        keys_a, vecs_a = np.asarray(keys, dtype="U64"), np.asarray(vecs, dtype=np.float32)
+        write_atomic(self.cache_dir / name, lambda fh: np.savez(fh, keys=keys_a, vectors=vecs_a))
         if len(old) >= MAX_SHARDS:
             for p in old:
                 try:

@@ -34,6 +34,7 @@ import numpy as np
 
 from mtlrec.errors import DataError
 from mtlrec.prep.transforms import forward, undo
+from mtlrec.whatif_input import as_number, range_warning, scale_problem
 
 SHOWN_VALUES = 10
 
@@ -126,6 +127,46 @@ def _transform(run, name: str) -> dict | None:
     return (_stats(run.dataset).get(name) or {}).get("transform")
 
 
+def training_range(run, name: str, owner: str = "user") -> tuple[float, float] | None:
+    """(lowest, highest) standardised value of numeric feature ``name`` among the run's users
+    (items): what the model was trained on; None when the table holds no finite value."""
+    cache = getattr(run, "_cache", None)
+    key = ("whatif_range", owner, name)
+    if isinstance(cache, dict) and key in cache:
+        return cache[key]
+    z = np.asarray(_table(run.dataset, owner)[name], dtype=np.float64).ravel()
+    z = z[np.isfinite(z)]
+    out = (float(z.min()), float(z.max())) if len(z) else None
+    if isinstance(cache, dict):
+        cache[key] = out
+    return out
+
+
+def _raw(run, name: str, z: float) -> float:
+    """A standardised value of numeric feature ``name`` back on its original scale."""
+    mean, std = numeric_scale(run, name)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return float(undo(np.float64(z * std + mean), _transform(run, name)))
+
+
+def raw_training_range(run, name: str, owner: str = "user") -> tuple[float, float] | None:
+    """`training_range` of numeric feature ``name`` on its original scale (years, not standard deviations)."""
+    rng = training_range(run, name, owner)
+    return None if rng is None else (_raw(run, name, rng[0]), _raw(run, name, rng[1]))
+
+
+def edit_warnings(run, edits: dict | None, owner: str = "user") -> list[str]:
+    """One warning per numeric edit outside the range of values seen in training (the model
+    extrapolates there); the edits are valid (`encode_value` took them)."""
+    numeric = {f.name for f in editable_fields(run, owner) if f.kind == "numeric"}
+    out = []
+    for name, value in (edits or {}).items():
+        w = range_warning(name, float(value), raw_training_range(run, name, owner)) if name in numeric else None
+        if w:
+            out.append(w)
+    return out
+
+
 def _field(run, name: str, owner: str):
     fields = editable_fields(run, owner)
     for f in fields:
@@ -144,20 +185,20 @@ def _field(run, name: str, owner: str):
 
 
 def encode_value(run, name: str, value, owner: str = "user"):
-    """The model-ready value of one raw feature value (a code, or a standardised number)."""
+    """The model-ready value of one raw feature value (a code, or a standardised number).
+
+    A numeric value must be a finite number (not a yes/no value) not far outside the values the
+    model was trained on (`mtlrec.whatif_input.scale_problem`); else a `DataError` says so, with the
+    training range."""
     f = _field(run, name, owner)
     if f.kind == "numeric":
-        try:
-            v = float(value)
-        except (TypeError, ValueError):
-            raise DataError(f"'{value}' is not a number for the numeric feature '{name}'", column=name,
-                            fix=f"give {name} as a number on its original scale, e.g. "
-                                f"{_fmt(current_values(run, None, owner).get(name))}") from None
-        if not math.isfinite(v):
-            raise DataError(f"{name} must be a finite number, not {value}", column=name,
-                            fix="give a number such as 24")
+        v = as_number(value, name, _fmt(current_values(run, None, owner).get(name)))
         mean, std = numeric_scale(run, name)
-        return (forward(v, _transform(run, name), name) - mean) / std
+        z = (forward(v, _transform(run, name), name) - mean) / std
+        problem = scale_problem(name, value, z, training_range(run, name, owner), lambda x: _raw(run, name, x))
+        if problem is not None:
+            raise problem
+        return z
     cats = categories(run, name, owner)
     key = _raw_name(value) if not isinstance(value, str) else value
     if key in cats:
@@ -374,7 +415,9 @@ def whatif_scores(run, user=None, edits: dict | None = None, *, item=None, item_
     ``{"hypothetical": True, "user", "new_user", "edits", "item_edits", "features": {feature: raw value},
     "filled": {feature: {"value", "source", "how"}} (`filled_values`), "defaults": [features left at a default],
     "preds": {task: array [n_items(, K)]}, "score": fused array, "by_task": {task: a_t * s_t array},
-    "weights": {task: a_t}, "rank": int array (1 = top of the list; 0 = seen, left out), "seen": item indices}``."""
+    "weights": {task: a_t}, "rank": int array (1 = top of the list; 0 = seen, left out), "seen": item indices,
+    "warnings": [one per edited number outside the training range (`edit_warnings`)]}``. Values far outside
+    it, non-finite ones and yes/no values for numbers are refused (`encode_value`); scores are never NaN."""
     from mtlrec.recommend import fused_terms
     ds = run.dataset
     if not ds.has_items:
@@ -384,6 +427,9 @@ def whatif_scores(run, user=None, edits: dict | None = None, *, item=None, item_
     feats = candidate_features(run, user, edits, item, item_edits)
     preds = _predict(run, feats)
     score, terms, a = fused_terms(run, preds, weights)
+    if not np.all(np.isfinite(score)):            # never a NaN score or a rank made of NaNs
+        raise DataError("the model gives no finite score for these feature values",
+                        fix="give values nearer those seen in training")
     seen = ds.interacted_items(_user_index(run, user)) if (user is not None and exclude_seen) \
         else np.zeros(0, dtype=np.int64)
     filled = filled_values(run, user, edits)
@@ -392,13 +438,14 @@ def whatif_scores(run, user=None, edits: dict | None = None, *, item=None, item_
             "features": {k: v["value"] for k, v in filled.items()}, "filled": filled,
             "defaults": [k for k, v in filled.items() if v["source"] == "default"],
             "preds": preds, "score": score, "by_task": terms, "weights": a,
-            "rank": _ranks(score, seen), "seen": seen}
+            "rank": _ranks(score, seen), "seen": seen,
+            "warnings": edit_warnings(run, edits, "user") + edit_warnings(run, item_edits, "item")}
 
 
 def whatif_recommend(run, user=None, edits: dict | None = None, k: int = 10, weights: dict | None = None,
                      exclude_seen: bool = True, top_classes: int = 3, scores: dict | None = None) -> dict:
     """The top ``k`` list of the hypothetical user, JSON-ready:
-    ``{"hypothetical": True, "user", "new_user", "edits", "features", "filled", "defaults",
+    ``{"hypothetical": True, "user", "new_user", "edits", "features", "filled", "defaults", "warnings",
     "items": [{item, rank, score, support,
     tasks, <item columns>}]}`` (items as `mtlrec.recommend.recommend` lists them)."""
     from mtlrec.recommend import _plain, _task_values, item_columns, item_support
@@ -425,7 +472,7 @@ def whatif_recommend(run, user=None, edits: dict | None = None, k: int = 10, wei
     return {"hypothetical": True, "user": s["user"], "new_user": s["new_user"], "edits": s["edits"],
             "features": {k2: _plain(v) for k2, v in s["features"].items()},
             "filled": {k2: {**v, "value": _plain(v["value"])} for k2, v in s["filled"].items()},
-            "defaults": list(s["defaults"]), "items": items}
+            "defaults": list(s["defaults"]), "items": items, "warnings": list(s.get("warnings") or [])}
 
 
 def pair_change(run, user, item, edits: dict | None = None, *, item_edits: dict | None = None,
@@ -443,7 +490,8 @@ def pair_change(run, user, item, edits: dict | None = None, *, item_edits: dict 
                 "rank": int(s["rank"][i])}
     before = None if user is None else view(whatif_scores(run, user, None, weights=weights))
     return {"hypothetical": True, "user": after["user"], "new_user": after["new_user"], "item": str(item),
-            "edits": after["edits"], "item_edits": after["item_edits"], "before": before, "after": view(after)}
+            "edits": after["edits"], "item_edits": after["item_edits"], "before": before, "after": view(after),
+            "warnings": after["warnings"]}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -502,7 +550,8 @@ def explain_whatif(run, user, item, edits: dict | None = None, *, item_edits: di
               "edits": s["edits"], "item_edits": s["item_edits"], "filled": s["filled"], "defaults": s["defaults"],
               "space": "per task", "method": att.method,
               "background": int(len(ex.background)), "tasks": tasks_out,
-              "fused": fused_decomposition(run, tasks_out, pair), "rank": int(s["rank"][i])}
+              "fused": fused_decomposition(run, tasks_out, pair), "rank": int(s["rank"][i]),
+              "warnings": list(s.get("warnings") or [])}
     result["sensitive"] = sensitive_flags(group_sensitivity(run), tasks_out, result["fused"])
     result["sensitive_check"] = sensitive_check(result["sensitive"])
     result["sentence"] = sentence(result)

@@ -26,6 +26,7 @@ import threading
 import time
 from pathlib import Path
 
+from mtlrec.diskio import on_full_disk, write_bytes
 from mtlrec.errors import DataError
 
 FORMAT = "mtlrec-workspace/1"
@@ -69,9 +70,7 @@ def exists(ws_id: str, root=None) -> bool:
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    write_bytes(path, data)             # no temporary file left; a full disk: DiskFullError naming the folder
 
 
 KEEP_UPLOADS = 4        # upload folders kept per workspace (the newest; another tab may still use one)
@@ -95,16 +94,17 @@ def save_files(ws_id: str, files: list[tuple[str, bytes]], root=None) -> dict:
         names.append(f"{k}_{safe}" if safe in names else safe)
     if not (d / "names.json").is_file():
         tmp = base / f".{digest}.{os.getpid()}.{secrets.token_hex(4)}"
-        tmp.mkdir(parents=True)
-        try:
-            for safe, (_, data) in zip(names, files):
-                (tmp / safe).write_bytes(bytes(data))
-            (tmp / "names.json").write_text(json.dumps(dict(zip(names, [str(n) for n, _ in files]))),
-                                            encoding="utf-8")
-            shutil.rmtree(d, ignore_errors=True)
-            os.replace(tmp, d)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+        with on_full_disk(base, outer=True):         # a full disk: said, and the partial folder removed
+            tmp.mkdir(parents=True)
+            try:
+                for safe, (_, data) in zip(names, files):
+                    (tmp / safe).write_bytes(bytes(data))
+                (tmp / "names.json").write_text(json.dumps(dict(zip(names, [str(n) for n, _ in files]))),
+                                                encoding="utf-8")
+                shutil.rmtree(d, ignore_errors=True)
+                os.replace(tmp, d)
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
     os.utime(d)                                         # the newest upload
     uploads = sorted((p for p in base.iterdir() if p.is_dir() and not p.name.startswith(".")),
                      key=lambda p: p.stat().st_mtime, reverse=True)
@@ -227,7 +227,8 @@ def save_dataset(ws_id: str, dataset, key: str, root=None) -> Path:
         tmp = base / f".{key}.{os.getpid()}.{secrets.token_hex(4)}"
         shutil.rmtree(target, ignore_errors=True)          # an incomplete folder (a crash while renaming)
         try:
-            dataset.save(tmp)
+            with on_full_disk(target, outer=True):
+                dataset.save(tmp)
             try:
                 os.replace(tmp, target)
             except OSError:                                 # another writer renamed the same key first
@@ -288,14 +289,16 @@ def _create_empty(path: Path) -> None:
     if path.is_file():
         return
     tmp = path.with_name(f".{path.name}.{os.getpid()}.new")
-    tmp.write_text(json.dumps({"format": FORMAT}), encoding="utf-8")
     try:
-        os.link(tmp, path)           # atomic, and fails when the page saved the workspace first
-    except FileExistsError:
-        pass
-    except OSError:                  # a file system without hard links
-        if not path.exists():
-            os.replace(tmp, path)
+        with on_full_disk(path.parent, path.name):
+            tmp.write_text(json.dumps({"format": FORMAT}), encoding="utf-8")
+        try:
+            os.link(tmp, path)           # atomic, and fails when the page saved the workspace first
+        except FileExistsError:
+            pass
+        except OSError:                  # a file system without hard links
+            if not path.exists():
+                os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
 

@@ -7,7 +7,7 @@ import json
 import streamlit as st
 
 from mtlrec import viz
-from mtlrec.data.readers import UPLOAD_EXTENSIONS, reading_notes, upload_caption
+from mtlrec.data.readers import UPLOAD_EXTENSIONS, reading_notes, upload_caption, upload_refused_text
 from mtlrec.data.roles import OWNERS, ROLE_NAMES
 from mtlrec.errors import DataError
 from mtlrec.prep import config as prep_config
@@ -20,6 +20,7 @@ from pages.ui.messages import md_text, msg_text, show_data_error, show_exception
 from pages.ui.sessions import owned_cache
 from pages.ui.state import ensure_app_navigation, get_state
 from pages.ui.teaching import show_label_correlation
+from pages.ui.upload_note import refusal_note
 
 ensure_app_navigation()
 
@@ -48,6 +49,7 @@ else:
         type=list(UPLOAD_EXTENSIONS), accept_multiple_files=True, key="data_upload",
         help="Files are recognised by their content as well as their name; a zip of the downloaded "
              "dataset folder works too.")
+    refusal_note(upload_refused_text(per_file_mb))
     st.caption(upload_caption(per_file_mb))
     if files:
         sig = tuple((f.name, f.size) for f in files)

@@ -15,6 +15,7 @@ from pages.ui.actions import load_run_cached, open_run
 from pages.ui.downloads import download
 from pages.ui.dynamics import results_section as dynamics_section
 from pages.ui.messages import md_text, show_data_error
+from pages.ui.ranking import show_ranking_note
 from pages.ui.state import ensure_app_navigation, get_state, lazy_section, need_run
 from pages.ui.tables import show_table
 from pages.ui.teaching import show_cross_validation, show_seesaw
@@ -66,6 +67,7 @@ if ranking_rows:
     show_table(ranking_rows, hide_index=True, key="ranking_table")
     for task, verdict in metrics_lib.ranking_verdicts(metrics).items():
         st.markdown(f"- **{md_text(task)}**: {md_text(verdict)}")
+show_ranking_note(metrics)
 
 # ---------------------------------------------------------------------------- gain
 st.subheader("Multi-task gain over single-task baselines")

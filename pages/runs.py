@@ -1,8 +1,10 @@
-"""Runs: every run folder under the runs root, shared by everyone who can reach this server.
+"""Runs: the runs of this workspace (trained or imported here), runs shared with it by a link, and --
+when the operator allows it (``MTLREC_LOCAL_RUNS``) -- the server's local runs (`mtlrec.access`).
 
-Filter and sort the library, open a run as the current run (Results, Recommendations and Explain
-then work on it from its folder alone, also after a restart), rename, tag or delete it, download
-its report, metrics or folder, import a run zip, and compare several runs side by side.
+Filter and sort them, open a run as the current run (Results, Recommendations and Explain then work
+on it from its folder alone, also after a restart), rename, tag, delete, resume or cancel your own,
+share one by a link, download its report, metrics or folder, import a run zip, and compare several
+runs side by side.
 """
 from __future__ import annotations
 
@@ -10,28 +12,34 @@ import re
 
 import streamlit as st
 
+from mtlrec.access import LEVELS, local_mode, visible_run_rows
 from mtlrec.display import display_number
 from mtlrec.errors import DataError
 from mtlrec.runlib import (cancel_problem, cancel_run, compare_figs, compare_metrics_frame, compare_runs,
-                           delete_run, list_run_rows, runs_root, set_meta)
+                           delete_run, runs_root, set_meta)
 from pages.ui.actions import start_resume
 from pages.ui.downloads import download
 from pages.ui.messages import md_text, msg_text, show_data_error, show_exception
 from pages.ui.state import TERMINAL, ensure_app_navigation, get_state, job_run_dir, open_library_run
 from pages.ui.tables import show_table
+from pages.ui.upload_note import refusal_note
 
 ensure_app_navigation()
 
 state = get_state()
 root = runs_root()
 st.title("Runs")
-st.caption(f"Every run folder under **{md_text(root.name or 'runs')}** on the server — the library is shared by "
-           "everyone who can reach this server (like MLflow's or TensorBoard's). Open a run to see it on Results, "
-           "Recommendations and Explain; select two or more to compare them.")
+LOCAL_NOTE = {"off": "", "read": " The server's local runs (trained with the command line) are listed too, read-only.",
+              "manage": " The server's local runs (trained with the command line) are listed too, and anyone here "
+                        "may manage them."}
+st.caption("The runs of this workspace — trained or imported here — and runs shared with you by a link. Nobody "
+           "else sees your runs unless you share one." + LOCAL_NOTE[local_mode()] + " Open a run to see it on "
+           "Results, Recommendations and Explain; select two or more to compare them.")
 
-rows = list_run_rows(root)
+rows = visible_run_rows(root, state.ws_id)
 if not rows:
-    st.info("No run folders yet: train a model on **Train** (or `python -m mtlrec train`), or import a run zip below.")
+    st.info("No runs yet in this workspace: train a model on **Train**, import a run zip below, or open a run "
+            "someone shared with you by its link.")
 
 
 def _label(r: dict) -> str:
@@ -47,7 +55,8 @@ def _cancel_control(r: dict) -> None:
     mine = next((j for j in state.jobs if job_run_dir(j) and Path(job_run_dir(j)).resolve() == here), None)
     why_not = None if mine is not None else cancel_problem(r["path"])
     if st.button("Cancel the run", icon=":material/stop:", key="runs_cancel", disabled=why_not is not None,
-                 help=why_not or "it stops after its current batch, keeps its checkpoint and can be resumed"):
+                 help=why_not or "it stops after its current batch, keeps its checkpoint and can be resumed") \
+            and _allowed(r):
         try:
             if mine is not None:
                 mine.cancel()
@@ -59,6 +68,84 @@ def _cancel_control(r: dict) -> None:
             show_data_error(e)
     if why_not:
         st.caption(msg_text(why_not))
+
+
+READ_ONLY = {"shared": "Shared with you, read-only: open it, build its report or download it (import the zip for "
+                       "a copy of your own).",
+             "local": "A local run of this server, read-only here: open it, build its report or download it."}
+
+
+def _allowed(r: dict) -> bool:
+    """The library's check before a change (`mtlrec.access.check_access`); its message when refused."""
+    try:
+        state.check_run(r["path"], manage=True)
+        return True
+    except DataError as e:
+        show_data_error(e)
+        return False
+
+
+def _resume_or_cancel(r: dict) -> None:
+    from mtlrec.training.resume import resume_problem
+    if r["status"] in ("interrupted", "cancelled", "failed"):
+        why_not = resume_problem(r["path"])
+        busy = any(j.snapshot(include_batches=False).get("status") not in TERMINAL for j in state.jobs)
+        if st.button("Resume training", icon=":material/play_arrow:", key="runs_resume",
+                     disabled=why_not is not None or busy,
+                     help=why_not or "continue from the last epoch's checkpoint (at most one epoch is lost)"):
+            try:
+                start_resume(r["path"])
+                st.switch_page("pages/train.py")
+            except DataError as e:
+                show_data_error(e)
+        if why_not:
+            st.caption(msg_text(why_not))
+    elif r["status"] in ("running", "queued"):
+        _cancel_control(r)
+
+
+def _rename_and_delete(r: dict, c2, c3) -> None:
+    with c2.popover("Rename / tag", icon=":material/edit:"):
+        with st.form("runs_meta_form"):
+            new_name = st.text_input("Name", value=r["name"])
+            new_tags = st.text_input("Tags (comma separated)", value=", ".join(r["tags"]))
+            if st.form_submit_button("Save") and _allowed(r):
+                try:
+                    set_meta(r["path"], root, name=new_name, tags=[t for t in re.split(r"\s*,\s*", new_tags) if t])
+                    st.rerun()
+                except DataError as e:
+                    show_data_error(e)
+    with c3.popover("Delete", icon=":material/delete:"):
+        st.markdown(f"Delete **{md_text(_label(r))}** and everything in its folder? This cannot be undone.")
+        sure = st.checkbox("Yes, delete this run", key="runs_delete_sure")
+        if st.button("Delete the run", disabled=not sure, key="runs_delete", type="primary") and _allowed(r):
+            try:
+                delete_run(r["path"], root)
+                state.forget_run(r["path"])
+                st.session_state.pop("runs_selected", None)
+                st.rerun()
+            except DataError as e:
+                show_data_error(e)
+
+
+def _share_control(r: dict) -> None:
+    """The owner's share link: whoever opens it gets the run read-only; stopping takes it back from all."""
+    from mtlrec.access import create_share, revoke_share, share_token
+    token = share_token(r["path"])
+    if token is None:
+        st.caption("Nobody else sees this run. A share link lets whoever opens it see the run read-only "
+                   "(results, recommendations with its users' histories, explanations, report, downloads).")
+        if st.button("Create a share link", key="runs_share", icon=":material/add_link:"):
+            create_share(r["path"], state.ws_id)
+            st.rerun()
+        return
+    base = (st.context.url or "").split("?")[0]
+    st.markdown("Anyone with this link sees the run, read-only:")
+    st.code(f"{base}?share={token}", language=None)
+    if st.button("Stop sharing", key="runs_unshare", icon=":material/link_off:",
+                 help="the link stops working and everyone it was shared with loses the run"):
+        revoke_share(r["path"], state.ws_id)
+        st.rerun()
 
 
 def _headline(r: dict) -> str:
@@ -88,7 +175,7 @@ if rows:
               "test metrics": _headline(r),
               "gain": ", ".join(f"{t} {g['gain']:+.4f}" for t, g in r["gain"].items()),
               "epochs": r["best_epoch"], "duration s": None if r["duration_s"] is None else round(r["duration_s"], 1),
-              "device": r["device"] or "", "tags": ", ".join(r["tags"]),
+              "device": r["device"] or "", "tags": ", ".join(r["tags"]), "access": LEVELS[r["access"]],
               "problems": "; ".join(r["problems"])} for r in shown]
     show_table(table, hide_index=True, width="stretch", key="runs_table",
                column_config={"epochs": st.column_config.NumberColumn("best epoch")})
@@ -107,50 +194,24 @@ if rows:
             st.warning(msg_text(p), icon=":material/warning:")
         if r["status"] in ("failed", "interrupted") and r.get("error"):
             st.caption(msg_text(r["error"]))
-        from mtlrec.training.resume import resume_problem
-        why_not = resume_problem(r["path"]) if r["status"] in ("interrupted", "cancelled", "failed") else None
-        if r["status"] in ("interrupted", "cancelled", "failed"):
-            if st.button("Resume training", icon=":material/play_arrow:", key="runs_resume",
-                         disabled=why_not is not None or bool(state.jobs and any(
-                             j.snapshot(include_batches=False).get("status") not in TERMINAL for j in state.jobs)),
-                         help=why_not or "continue from the last epoch's checkpoint (at most one epoch is lost)"):
-                try:
-                    start_resume(r["path"])
-                    st.switch_page("pages/train.py")
-                except DataError as e:
-                    show_data_error(e)
-            if why_not:
-                st.caption(msg_text(why_not))
-        elif r["status"] in ("running", "queued"):
-            _cancel_control(r)
-        c1, c2, c3 = st.columns(3)
+        if r["manage"]:
+            _resume_or_cancel(r)
+        else:
+            st.caption(READ_ONLY[r["access"]])
+        c1, c2, c3, c4 = st.columns(4)
         if c1.button("Open as the current run", type="primary", icon=":material/open_in_new:", key="runs_open",
                      disabled=not r["usable"],
                      help=None if r["usable"] else "only finished runs, or cancelled ones with a kept model, open"):
-            open_library_run(r["path"])
-            st.switch_page("pages/results.py")
-        with c2.popover("Rename / tag", icon=":material/edit:"):
-            with st.form("runs_meta_form"):
-                new_name = st.text_input("Name", value=r["name"])
-                new_tags = st.text_input("Tags (comma separated)", value=", ".join(r["tags"]))
-                if st.form_submit_button("Save"):
-                    try:
-                        set_meta(r["path"], root, name=new_name,
-                                 tags=[t for t in re.split(r"\s*,\s*", new_tags) if t])
-                        st.rerun()
-                    except DataError as e:
-                        show_data_error(e)
-        with c3.popover("Delete", icon=":material/delete:"):
-            st.markdown(f"Delete **{md_text(_label(r))}** and everything in its folder? This cannot be undone.")
-            sure = st.checkbox("Yes, delete this run", key="runs_delete_sure")
-            if st.button("Delete the run", disabled=not sure, key="runs_delete", type="primary"):
-                try:
-                    delete_run(r["path"], root)
-                    state.forget_run(r["path"])
-                    st.session_state.pop("runs_selected", None)
-                    st.rerun()
-                except DataError as e:
-                    show_data_error(e)
+            try:
+                open_library_run(r["path"])
+                st.switch_page("pages/results.py")
+            except DataError as e:
+                show_data_error(e)
+        if r["manage"]:
+            _rename_and_delete(r, c2, c3)
+        if r["access"] == "yours":
+            with c4.popover("Share", icon=":material/share:"):
+                _share_control(r)
         d1, d2, d3 = st.columns(3)
         if d1.button("Build the HTML report", icon=":material/description:", key="runs_report_build",
                      help="one self-contained file (figures included, works offline) for stakeholders"):
@@ -222,10 +283,13 @@ if rows:
 st.divider()
 with st.expander("Import a run (a zip exported from this page or with `python -m mtlrec runs export`)"):
     up = st.file_uploader("Run zip", type=["zip"], key="runs_import")
+    refusal_note(f"A file marked in red above was not uploaded (the reason is beside it): run zips of up to "
+                 f"{float(st.get_option('server.maxUploadSize')):.0f} MB can be imported here. Fix: import a larger "
+                 "one with the command line: python -m mtlrec runs import ZIP; remove the red file with its ×.")
     if up is not None and st.button("Import", key="runs_import_go", icon=":material/upload:"):
         try:
             from mtlrec.report import import_zip
-            dest = import_zip(up.getvalue(), root, source=up.name)
+            dest = import_zip(up.getvalue(), root, source=up.name, owner=state.ws_id)
             st.toast(f"Imported as {md_text(dest.name)}.")
             st.rerun()
         except DataError as e:

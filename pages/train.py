@@ -17,6 +17,7 @@ from pages.ui.messages import md_text, msg_text, show_exception
 from pages.ui.sidebar import device_label
 from pages.ui.state import (TERMINAL, ensure_app_navigation, get_state, job_run_dir, need_data, snap_get,
                              synced_selectbox)
+from pages.ui.ranking import catalogue_size, ranking_option
 from pages.ui.teaching import show_cv_option
 
 ensure_app_navigation()
@@ -68,6 +69,9 @@ tr["baselines"] = c3.checkbox("Also train single-task baselines (for the multi-t
                               value=bool(tr.get("baselines")), key=f"train_baselines_{state.counter}")
 # ------------------------------------------------------------ cross-validation (issue 14 §6)
 show_cv_option(tr, getattr(state.prep, "split", None), key=f"train_cv_{state.counter}")
+# ------------------------------------------------------------ ranking over the catalogue (issue 27)
+ranking_option(tr, catalogue_size(state.dataset, state.raw, state.spec), state.model.get("arch"),
+               key=f"train_ranking_{state.counter}")
 # ------------------------------------------------------------ several processes (issue 16)
 n_max = max_processes_here()
 processes = 1

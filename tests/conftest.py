@@ -27,6 +27,9 @@ if "MTLREC_RUNS_DIR" not in os.environ:
 # browser tests serve the app exactly as `make run` does, worker processes included
 # (tests/browser/appdriver.py sets "process" for its servers).
 os.environ.setdefault("MTLREC_TRAIN_ISOLATION", "thread")
+# the app's default: run folders without an owner (trained by a test's own TrainingJob or the command
+# line) are shown to nobody; a test that means an operator's local run asks for the `local_runs` fixture
+os.environ.pop("MTLREC_LOCAL_RUNS", None)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # Two torch threads on a 2-core machine that also runs the test's own threads (Streamlit server,
@@ -57,6 +60,14 @@ def shared_datasets() -> Path:
 @pytest.fixture(scope="session")
 def sample_data_dir() -> Path:
     return SAMPLE_DATA
+
+
+@pytest.fixture
+def local_runs(monkeypatch):
+    """The operator's setting of a machine of one's own (``MTLREC_LOCAL_RUNS=manage``): run folders
+    without an owner -- a test's own TrainingJob, the command line -- are shown in the app and managed
+    like the visitor's own (`mtlrec.access`)."""
+    monkeypatch.setenv("MTLREC_LOCAL_RUNS", "manage")
 
 # a failure whose traceback pytest cannot format is reported, not an INTERNALERROR (see the module)
 from _traceback_guard import pytest_runtest_makereport  # noqa: E402,F401

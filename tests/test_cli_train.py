@@ -101,3 +101,28 @@ def test_bad_config_exits_2_with_a_message(small_config, tmp_path, capsys):
     p.write_text("{not json")
     r = _main(capsys, "train", "--config", str(p))
     assert r.returncode == 2 and "not valid JSON" in r.stderr
+
+
+def test_ranking_users_and_no_ranking_flags(small_config, tmp_path, capsys):
+    """``--ranking-users N`` ranks N test users and says N of M; ``--no-ranking`` skips the ranking and
+    says so; a bad number is refused (exit 2) before anything trains."""
+    import torch
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        base = ("train", "--config", str(small_config / "config.json"), "--device", "cpu", "--epochs", "1")
+        r = _main(capsys, *base, "--out", str(tmp_path / "few"), "--json", "--ranking-users", "3")
+        assert r.returncode == 0, r.stderr
+        info = json.loads(r.stdout)["ranking_info"]
+        assert info["status"] == "done" and info["users"] == 3 < info["of_users"]
+        assert json.loads((tmp_path / "few" / "config.json").read_text())["train"]["ranking_users"] == 3
+        r = _main(capsys, *base, "--out", str(tmp_path / "none"), "--no-ranking")
+        assert r.returncode == 0, r.stderr
+        assert "Ranking skipped: the ranking over the whole catalogue was switched off" in r.stdout
+        assert "test ranking click" not in r.stdout
+        assert json.loads((tmp_path / "none" / "metrics.json").read_text())["ranking"] == {}
+    finally:
+        torch.set_num_threads(threads)
+    with pytest.raises(SystemExit) as e:
+        _main(capsys, *base, "--ranking-users", "0")
+    assert e.value.code == 2 and "whole number of users >= 1 or 'auto'" in capsys.readouterr().err

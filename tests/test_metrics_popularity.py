@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from mtlrec.dataset import FeatureField, LabelField, PreparedDataset
-from mtlrec.metrics import evaluate_popularity, item_counts, popularity_scores, ranking_verdict
+from mtlrec.metrics import item_counts, popularity_scores, ranking_verdict
+from mtlrec.ranking import evaluate_popularity
 
 
 def _split(rows):

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from mtlrec.dataset import FeatureField, LabelField, PreparedDataset
-from mtlrec.metrics import evaluate_ranking
+from mtlrec.ranking import evaluate_ranking
 from mtlrec.tasks import TaskSpec
 
 

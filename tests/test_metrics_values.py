@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from mtlrec.metrics import (METRICS, evaluate_task, gain, higher_is_better, is_better, kfold_indices,
-                            precision_recall_points, ranking_metrics, roc_curve_points, summarize_folds)
+                            precision_recall_points, roc_curve_points, summarize_folds)
+from mtlrec.ranking import ranking_metrics
 from mtlrec.tasks import TaskSpec
 
 BIN = TaskSpec("click", "binary")

@@ -99,10 +99,15 @@ def test_report_and_csv_show_the_model_beside_the_popularity_baseline(run_dir, t
     m["ranking"] = {"click": {"recall@10": 0.30, "ndcg@10": 0.25, "hitrate@10": 0.60, "mrr": 0.31}}
     m["ranking_baseline"] = {"popularity": {"click": {"recall@10": 0.40, "ndcg@10": 0.35, "hitrate@10": 0.70,
                                                       "mrr": 0.41}}}
+    m["ranking_info"] = {"status": "done", "users": 3, "of_users": 9, "items": 60, "sampled": True, "k": 10}
     (d / "metrics.json").write_text(json.dumps(m))
     html = report_html(d, k=2, explain=False)
     ranking = html.split("<h3>Ranking (test users)</h3>", 1)[1].split("</ul>", 1)[0]
     assert "<td>model</td>" in ranking and "<td>popularity</td>" in ranking
+    assert "Ranked 3 of 9 test users (a seeded sample) over 60 items, top 10." in ranking
+    skipped = report_html(run_dir, k=2, explain=False).split("<h3>Ranking (test users)</h3>", 1)[1]
+    assert skipped.split("</p>", 1)[0].endswith("Ranking skipped: the ranking over the whole catalogue was "
+                                                "switched off for this run.")
     assert "popularity beats the model on all 4 metrics (ndcg@10 0.250 vs 0.350)" in ranking
     df = pd.read_csv(io.BytesIO(metrics_csv(d)), encoding="utf-8-sig")
     pop = df[df["split"] == "ranking (popularity baseline)"]

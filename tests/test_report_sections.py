@@ -119,3 +119,16 @@ def test_a_run_without_them_has_no_such_sections_or_rows(plain_run, tmp_path):
     (d / "metrics.json").write_text(json.dumps(m))
     assert "<h2>Cross-validation</h2>" not in report_html(d, k=1, explain=False)
     assert set(_csv(d)["split"]) == {"valid", "test"}
+
+
+def test_a_gradient_methods_weights_are_named_implied_weights_in_the_csv(full_run, tmp_path):
+    """As on Results: a gradient method's recorded weights are its aggregator's implied weights, not
+    loss weights (issue 21 §8); the CSV names them so."""
+    assert set(_csv(full_run).query("split == 'training dynamics'")["metric"]) >= {"loss weight"}
+    d = tmp_path / "pcgrad"
+    shutil.copytree(full_run, d)
+    cfg = json.loads((d / "config.json").read_text())
+    cfg["train"]["weighting"] = "pcgrad"
+    (d / "config.json").write_text(json.dumps(cfg))
+    names = set(_csv(d).query("split == 'training dynamics'")["metric"])
+    assert "implied weight (last batch)" in names and "loss weight" not in names

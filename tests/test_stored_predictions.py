@@ -140,7 +140,7 @@ def test_a_resumed_run_stores_its_test_predictions(tmp_path):
         np.testing.assert_allclose(got["tasks"][name]["p"], e["p"], atol=1e-5)
 
 
-def test_results_page_opens_without_scoring(run_dir, monkeypatch, runs_dir_env):
+def test_results_page_opens_without_scoring(run_dir, monkeypatch, runs_dir_env, local_runs):
     """Results on a freshly trained run: ROC / PR, residuals and the CSV download, no forward pass."""
     from streamlit.testing.v1 import AppTest
 

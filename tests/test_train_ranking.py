@@ -58,11 +58,15 @@ def test_metrics_json_has_ranking_per_binary_task(ranked_run):
     assert res.ranking == res.metrics["ranking"]
     # a trained model finds some of its test users' positives in the top 5 of 60 items
     assert max(v["hitrate@5"] for v in ranking.values()) > 0
+    info = json.loads((run_dir / "metrics.json").read_text())["ranking_info"]
+    # "auto" on 60 items: every test user with a positive (fewer than 500)
+    assert info["status"] == "done" and info["users"] == info["of_users"] > 0 and info["items"] == 60
+    assert info["k"] == 5 and info["sampled"] is False
 
 
 def test_ranking_is_on_test_with_train_and_valid_items_left_out(ranked_run):
     """The reported numbers are exactly the test-split ranking with train+valid items excluded."""
-    from mtlrec.metrics import evaluate_ranking
+    from mtlrec.ranking import evaluate_ranking
     cfg, res, _ = ranked_run
     data = res.dataset.to_device("cpu")
     direct = evaluate_ranking(res.model, data, split="test", k=5, max_users=cfg.train.ranking_users,
@@ -78,7 +82,7 @@ def test_ranking_is_on_test_with_train_and_valid_items_left_out(ranked_run):
 
 def test_popularity_baseline_sits_beside_the_ranking(ranked_run):
     """metrics.json ranks the same test users by item popularity: same tasks, same K, same keys."""
-    from mtlrec.metrics import evaluate_popularity
+    from mtlrec.ranking import evaluate_popularity
     cfg, res, run_dir = ranked_run
     base = json.loads((run_dir / "metrics.json").read_text())["ranking_baseline"]
     assert set(base) == {"popularity"}
@@ -96,15 +100,33 @@ def test_popularity_baseline_sits_beside_the_ranking(ranked_run):
 
 def test_ranking_k_zero_and_idless_data_skip_it(tmp_path):
     from mtlrec.training.pipeline import run_training
+    from mtlrec.metrics import ranking_note
     res = run_training(cfg_for(epochs=1, ranking_k=0), tmp_path / "k0", dataset=make_dataset(n_rows=1500, seed=4))
     assert res.status == "finished" and res.ranking == {} and res.ranking_baseline == {}
+    skipped = json.loads((tmp_path / "k0" / "metrics.json").read_text())
+    assert skipped["ranking"] == {} and skipped["ranking_info"]["status"] == "skipped"
+    assert ranking_note(skipped).startswith("Ranking skipped: the ranking over the whole catalogue was switched off")
     tasks = [t for t in TASKS if t["type"] == "binary"]
     res = run_training(cfg_for(tasks=tasks, epochs=1), tmp_path / "noid", dataset=idless_dataset())
     assert res.status == "finished"
     assert res.ranking == {}
     metrics = json.loads((tmp_path / "noid" / "metrics.json").read_text())
     assert metrics.get("ranking", {}) == {}
+    assert metrics["ranking_info"] == {"status": "not applicable", "reason": "the data has no user and item ids"}
     assert set(metrics["test"]) == {"click", "like"}   # the ordinary test metrics are still there
+
+
+def test_ranking_users_caps_the_ranked_users_and_says_n_of_m(tmp_path):
+    from mtlrec.metrics import ranking_note
+    from mtlrec.training.pipeline import run_training
+    res = run_training(cfg_for(epochs=1, ranking_k=5, ranking_users=7), tmp_path / "r",
+                       dataset=make_dataset(n_rows=1500, seed=4))
+    m = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    info = m["ranking_info"]
+    assert info["status"] == "done" and info["users"] == 7 < info["of_users"] and info["sampled"] is True
+    assert set(m["ranking"]) == set(m["ranking_baseline"]["popularity"]) == {"click", "like"}
+    assert ranking_note(m) == f"Ranked 7 of {info['of_users']:,} test users (a seeded sample) over 60 items, top 5."
+    assert res.metrics["ranking_info"] == info
 
 
 def test_job_snapshot_carries_ranking(tmp_path):
@@ -120,3 +142,22 @@ def test_ranking_k_must_be_non_negative():
     from mtlrec.errors import TrainingError
     with pytest.raises(TrainingError, match="ranking_k"):
         cfg_for(ranking_k=-1).train.validate()
+
+
+@pytest.mark.parametrize("bad", [0, -3, "many", True, 2.5, None])
+def test_ranking_users_is_auto_or_a_positive_whole_number(bad):
+    from mtlrec.errors import TrainingError
+    with pytest.raises(TrainingError, match='ranking_users must be "auto" or an integer >= 1'):
+        cfg_for(ranking_users=bad).train.validate()
+
+
+def test_ranking_settings_round_trip_and_old_configs_keep_ranking():
+    """A config without the ranking keys (as written before) ranks with K 10 and "auto" users; the
+    settings survive a JSON round trip."""
+    old = RunConfig.from_dict({"tasks": TASKS, "train": {"epochs": 1}})
+    old.validate()
+    assert old.train.ranking_k == 10 and old.train.ranking_users == "auto"
+    for users in ("auto", 37):
+        cfg = cfg_for(ranking_users=users, ranking_k=0)
+        back = RunConfig.from_dict(json.loads(json.dumps(cfg.to_dict())))
+        assert back.train.ranking_users == users and back.train.ranking_k == 0

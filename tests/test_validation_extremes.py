@@ -26,6 +26,7 @@ def test_an_extreme_outlier_is_a_warning_naming_the_row(tmp_path):
     _, _, report = check(paths)
     hits = [w for w in report.warnings if w.column == "age"]
     assert hits and "extreme outlier" in hits[0].what and hits[0].rows == [4] and hits[0].file == "users.csv"
+    assert "1 value is an extreme outlier" in hits[0].what          # not "1 values are"
 
 
 def test_ordinary_spread_is_not_flagged(tmp_path):

@@ -7,8 +7,9 @@ how to fix it; with --json it is printed as {"error": "..."}). Bad data never gi
 """
 from __future__ import annotations
 
-import json
 import sys
+
+from mtlrec.cli.emit import dumps
 
 
 def add_arguments(parser) -> None:
@@ -24,7 +25,7 @@ def add_arguments(parser) -> None:
 
 def _emit_error(msg: str, as_json: bool) -> int:
     if as_json:
-        print(json.dumps({"error": msg}))
+        print(dumps({"error": msg}))
     else:
         print(f"Data error: {msg}", file=sys.stderr)
     return 2
@@ -51,7 +52,7 @@ def run(args) -> int:
         return _emit_error(str(DataError(f"the data cannot be read ({type(e).__name__}: {e})", file=name,
                                          fix="export the data as CSV in UTF-8")), args.json)
     if args.json:
-        print(json.dumps({**summary, "label_dependence": dependent}, default=str))
+        print(dumps({**summary, "label_dependence": dependent}))
     else:
         print(format_summary(summary))
         from mtlrec.data.dependence import dependence_message

@@ -1,4 +1,4 @@
-"""Output of the explanation commands: strict JSON (numpy values as plain numbers and lists, NaN and
+"""Output of the commands (every ``--json`` of ``python -m mtlrec``): strict JSON (numpy values as plain numbers and lists, NaN and
 infinities as null -- never an invalid ``NaN`` token), errors as a message on stderr and, with
 ``--json``, as ``{"error": ...}`` on stdout, and offline figure files (`mtlrec.report.figures_page`)."""
 from __future__ import annotations
@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import math
 import sys
-from pathlib import Path
 
 import numpy as np
 
@@ -92,6 +91,6 @@ def load_run(command: str, path):
 def write_figures(path: str, title: str, figures: list, notes: list[str] = ()) -> int:
     """Write the figures to ``path`` as one self-contained HTML page; its size in bytes."""
     from mtlrec.report import figures_page
-    p = Path(path)
-    p.write_text(figures_page(title, figures, list(notes)), encoding="utf-8")
+    from mtlrec.diskio import write_text
+    p = write_text(path, figures_page(title, figures, list(notes)))
     return p.stat().st_size

@@ -13,6 +13,8 @@ import json
 import sys
 from pathlib import Path
 
+from mtlrec.cli.emit import dumps
+
 
 def add_arguments(parser) -> None:
     parser.add_argument("paths", nargs="+", metavar="PATH", help="data file(s) or a folder")
@@ -36,7 +38,7 @@ def _load_json(path: str, what: str) -> dict:
 
 
 def run(args) -> int:
-    from mtlrec.errors import DataError
+    from mtlrec.errors import DataError, DiskFullError
     try:
         from mtlrec.data.readers import load_data
         from mtlrec.data.roles import DataSpec
@@ -66,15 +68,15 @@ def run(args) -> int:
             raise DataError(str(e), file=args.config, fix="correct the preparation options") from None
         ds = prepare(raw, spec, config, release_input=True)   # raw is not used again: less memory
         ds.save(args.out)
-    except DataError as e:
+    except (DataError, DiskFullError) as e:        # a full disk: the folder named, no temporary file left
         if args.json:
-            print(json.dumps({"error": str(e)}))
+            print(dumps({"error": str(e)}))
         else:
-            print(f"Data error: {e}", file=sys.stderr)
+            print(f"{'Data error' if isinstance(e, DataError) else 'mtlrec prepare'}: {e}", file=sys.stderr)
         return 2
     rep = ds.meta["report"]
     if args.json:
-        print(json.dumps({"out": str(args.out), "report": rep}, default=str))
+        print(dumps({"out": str(args.out), "report": rep}))
         return 0
     print(f"prepared dataset written to {args.out}")
     split = rep["split"] + (f" '{rep['predefined_split']['column']}'" if rep.get("predefined_split") else "")

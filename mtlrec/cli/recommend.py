@@ -6,18 +6,23 @@ changed, or without ``--user`` a new user known only by them (user cold start); 
 terms (numbers on their original scale, categories by name; `mtlrec.whatif`). Nothing is saved.
 With ``--json`` it prints ``{"hypothetical": true, "user", "new_user", "edits", "features",
 "filled": {feature: {"value", "source": "given" | "default" | "data", "how"}}, "defaults",
-"items": [{"item", "rank", "score", "support", "tasks", ...}], "warning"}``; the text output names
-every value a new user was given by default and how it was chosen.
+"items": [{"item", "rank", "score", "support", "tasks", ...}], "warning", "warnings": [a number outside
+the training range, also on stderr]}``; the text output names every value a new user was given by
+default and how it was chosen. A value the model cannot score (far outside the training range, NaN,
+true/false for a number), JSON nested or too large, or anything but an object: the message on
+stderr (with ``--json`` also ``{"error": ...}`` on stdout), exit status 2.
 
 With ``--json``: ``{"user": ..., "items": [{"item": ..., "score": ..., "support": training interactions
 of the item, "tasks": {task: value}, ...}],
 "warning": null or one line (an interrupted, failed or still running run; also on stderr)}``.
-A missing or damaged run folder: the message (file, fix) on stderr, exit status 2.
+A missing or damaged run folder: the message (file, fix) on stderr, exit status 2. JSON output is
+strict: a missing number is ``null``, never ``NaN``.
 """
 from __future__ import annotations
 
-import json
 import sys
+
+from mtlrec.cli.emit import dumps
 
 
 def add_arguments(p) -> None:
@@ -48,25 +53,11 @@ def _weights(s: str | None):
     return out
 
 
-def _features(s: str | None):
-    """The --features JSON object, or None; a clear DataError for anything else."""
-    from mtlrec.errors import DataError
-    if s is None:
-        return None
-    try:
-        doc = json.loads(s)
-    except json.JSONDecodeError as e:
-        raise DataError(f"--features is not valid JSON ({e.msg} at character {e.pos})",
-                        fix='write an object such as \'{"age": 24, "occupation": "student"}\'') from None
-    if not isinstance(doc, dict):
-        raise DataError("--features must be a JSON object of feature: value",
-                        fix='write e.g. \'{"age": 24, "occupation": "student"}\'')
-    return doc
-
-
 def _print_whatif(res: dict, warning, as_json: bool) -> int:
+    for w in res.get("warnings") or []:
+        print(f"mtlrec recommend: warning: {w}", file=sys.stderr)
     if as_json:
-        print(json.dumps({**res, "warning": warning}, default=str))
+        print(dumps({**res, "warning": warning}))
         return 0
     who = "a new user" if res["new_user"] else f"user {res['user']}"
     feats = ", ".join(f"{k}={v}" for k, v in res["edits"].items())
@@ -87,14 +78,16 @@ def _print_items(items) -> None:
 
 
 def run(args) -> int:
+    from mtlrec.cli.emit import fail
     from mtlrec.errors import DataError, TrainingError
+    from mtlrec.whatif_input import parse_edits
     try:
         from mtlrec.recommend import recommend
         from mtlrec.runs import load_run
         r = load_run(args.run)
         if r.warning:   # interrupted / failed / still running: say so, but serve the saved model
             print(f"mtlrec recommend: warning: {r.warning}", file=sys.stderr)
-        edits = _features(args.features)
+        edits = None if args.features is None else parse_edits(args.features, "--features")
         if edits is None and args.user is None:
             raise DataError("no user given", fix="give --user USER_ID, or --features '{...}' for a new user")
         if edits is not None:
@@ -104,10 +97,9 @@ def run(args) -> int:
             return _print_whatif(res, r.warning, args.json)
         items = recommend(r, args.user, k=args.k, weights=_weights(args.weights), exclude_seen=not args.include_seen)
     except (DataError, TrainingError) as e:
-        print(f"mtlrec recommend: {e}", file=sys.stderr)
-        return 2
+        return fail("recommend", e, args.json)
     if args.json:
-        print(json.dumps({"user": str(args.user), "items": items, "warning": r.warning}, default=str))
+        print(dumps({"user": str(args.user), "items": items, "warning": r.warning}))
         return 0
     print(f"top {len(items)} for user {args.user} (support: the item's number of training interactions):")
     _print_items(items)

@@ -8,9 +8,10 @@ stderr, exit status 2.
 """
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
+
+from mtlrec.cli.emit import dumps
 
 
 def add_arguments(p) -> None:
@@ -26,17 +27,18 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
+    from mtlrec.diskio import write_bytes, write_text
     from mtlrec.errors import DataError, TrainingError
     try:
         from mtlrec.report import metrics_csv, predictions_csv, report_html
         if args.k < 1:
             raise DataError(f"--k must be at least 1, not {args.k}")
         html = report_html(args.run, title=args.title, k=args.k, explain=not args.no_explain)
-        Path(args.out).write_text(html, encoding="utf-8")
+        write_text(args.out, html)          # a full disk: DiskFullError, no half-written file
         if args.csv:
-            Path(args.csv).write_bytes(metrics_csv(args.run))
+            write_bytes(args.csv, metrics_csv(args.run))
         if args.predictions:
-            Path(args.predictions).write_bytes(predictions_csv(args.run, "test"))
+            write_bytes(args.predictions, predictions_csv(args.run, "test"))
     except (DataError, TrainingError) as e:
         print(f"mtlrec report: {e}", file=sys.stderr)
         return 2
@@ -45,7 +47,7 @@ def run(args) -> int:
         return 2
     size = Path(args.out).stat().st_size
     if args.json:
-        print(json.dumps({"out": args.out, "bytes": size, "csv": args.csv, "predictions": args.predictions}))
+        print(dumps({"out": args.out, "bytes": size, "csv": args.csv, "predictions": args.predictions}))
     else:
         print(f"wrote {args.out} ({size / 1e6:.1f} MB, self-contained)")
     return 0

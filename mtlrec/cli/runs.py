@@ -13,9 +13,10 @@ Bad input: the message on stderr, exit status 2.
 """
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
+
+from mtlrec.cli.emit import dumps
 
 
 def add_arguments(p) -> None:
@@ -66,8 +67,9 @@ def run(args) -> int:
     root = Path(args.root) if args.root else runlib.runs_root()
     try:
         return _ACTIONS[args.runs_command](args, root, runlib)
-    except (DataError, TrainingError, OSError) as e:
-        msg = str(e) if not isinstance(e, OSError) else f"{e.filename or ''}: {e.strerror or e}"
+    except (DataError, TrainingError, OSError) as e:     # a full disk (DiskFullError) says so itself
+        msg = str(e) if not isinstance(e, OSError) or isinstance(e, TrainingError) \
+            else f"{e.filename or ''}: {e.strerror or e}"
         print(f"mtlrec runs {args.runs_command}: {msg}", file=sys.stderr)
         return 2
 
@@ -75,7 +77,7 @@ def run(args) -> int:
 def _list(args, root, runlib) -> int:
     rows = runlib.list_run_rows(root)
     if args.json:
-        print(json.dumps({"root": str(root), "runs": rows}, default=str))
+        print(dumps({"root": str(root), "runs": rows}))
         return 0
     if not rows:
         print(f"no runs in {root}")
@@ -100,12 +102,12 @@ def _compare(args, root, runlib) -> int:
         ref = str(_path(ref, root))
     c = runlib.compare_runs(paths, reference=ref)
     if args.json:
-        print(json.dumps(c, default=str))
+        print(dumps(c))
         return 0
     labels = [r["label"] for r in c["runs"]]
     print("configuration differences:" if c["config_diff"] else "configuration: no differences")
     for d in c["config_diff"]:
-        print(f"  {d['key']}: " + "; ".join(f"{lab}={json.dumps(d['values'][lab], default=str)}" for lab in labels))
+        print(f"  {d['key']}: " + "; ".join(f"{lab}={dumps(d['values'][lab])}" for lab in labels))
     print("test metrics (* = best):")
     for m in c["metrics"]:
         arrow = {True: "higher is better", False: "lower is better"}.get(m["higher_is_better"], "?")
@@ -118,13 +120,13 @@ def _compare(args, root, runlib) -> int:
 
 def _rename(args, root, runlib) -> int:
     meta = runlib.set_meta(args.run, root, name=args.name)
-    print(json.dumps(meta) if args.json else f"renamed: {meta['name']}")
+    print(dumps(meta) if args.json else f"renamed: {meta['name']}")
     return 0
 
 
 def _tag(args, root, runlib) -> int:
     meta = runlib.set_meta(args.run, root, tags=args.tags)
-    print(json.dumps(meta) if args.json else f"tags: {', '.join(meta['tags']) or '(none)'}")
+    print(dumps(meta) if args.json else f"tags: {', '.join(meta['tags']) or '(none)'}")
     return 0
 
 
@@ -134,15 +136,16 @@ def _delete(args, root, runlib) -> int:
         print(f"would delete {d}; add --yes to delete it", file=sys.stderr)
         return 2
     d = runlib.delete_run(args.run, root)
-    print(json.dumps({"deleted": str(d)}) if args.json else f"deleted {d}")
+    print(dumps({"deleted": str(d)}) if args.json else f"deleted {d}")
     return 0
 
 
 def _export(args, root, runlib) -> int:
     from mtlrec.report import export_zip
     data = export_zip(_path(args.run, root))
-    Path(args.out).write_bytes(data)
-    print(json.dumps({"out": args.out, "bytes": len(data)}) if args.json else f"wrote {args.out} ({len(data)} bytes)")
+    from mtlrec.diskio import write_bytes
+    write_bytes(args.out, data)             # nothing half-written is left when the disk is full
+    print(dumps({"out": args.out, "bytes": len(data)}) if args.json else f"wrote {args.out} ({len(data)} bytes)")
     return 0
 
 
@@ -153,13 +156,13 @@ def _import(args, root, runlib) -> int:
         from mtlrec.errors import DataError
         raise DataError("file not found", file=str(p), fix="give a zip written by 'runs export'")
     d = import_zip(p.read_bytes(), root, name=args.name, source=str(p))
-    print(json.dumps({"run_dir": str(d)}) if args.json else f"imported as {d}")
+    print(dumps({"run_dir": str(d)}) if args.json else f"imported as {d}")
     return 0
 
 
 def _cancel(args, root, runlib) -> int:
     said = runlib.cancel_run(args.run, root)
-    print(json.dumps({"run": args.run, "cancel": said}) if args.json else said)
+    print(dumps({"run": args.run, "cancel": said}) if args.json else said)
     return 0
 
 

@@ -23,7 +23,17 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
+    from mtlrec.errors import DiskFullError
+    try:
+        return _write(args)
+    except DiskFullError as e:          # no half-written file is left (mtlrec.diskio)
+        print(f"mtlrec sample: {e}", file=sys.stderr)
+        return 2
+
+
+def _write(args) -> int:
     from mtlrec import sample
+    from mtlrec.diskio import write_atomic
 
     out = Path(args.out)
     if args.synthetic:
@@ -33,7 +43,7 @@ def run(args) -> int:
         df = sample.synthetic_tasks(n=args.n, dim=args.dim, p=args.p, seed=args.seed)
         out.mkdir(parents=True, exist_ok=True)
         path = out / "synthetic.csv"
-        df.to_csv(path, index=False)
+        write_atomic(path, lambda fh: df.to_csv(fh, index=False), text=True)
         corr = float(df["y1"].corr(df["y2"]))
         print(f"wrote {path} ({len(df)} rows, label correlation {corr:.3f} at p={args.p})")
         return 0
@@ -41,7 +51,7 @@ def run(args) -> int:
         inter, users, items = sample.synthetic_interactions(args.interactions, seed=args.seed)
         out.mkdir(parents=True, exist_ok=True)
         for name, df in (("interactions.csv", inter), ("users.csv", users), ("items.csv", items)):
-            df.to_csv(out / name, index=False)
+            write_atomic(out / name, lambda fh, df=df: df.to_csv(fh, index=False), text=True)
         print(f"wrote {out}/interactions.csv ({len(inter)} rows), users.csv ({len(users)}), "
               f"items.csv ({len(items)})")
         return 0

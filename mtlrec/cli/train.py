@@ -1,5 +1,5 @@
 """``python -m mtlrec train --config FILE [--out RUN_DIR] [--dataset PREPARED] [--json] [--epochs N] [--device cpu]
-[--nproc N]``, ``python -m mtlrec train --resume RUN [--json] [--device cpu] [--threads N] [--nproc N]``.
+[--nproc N] [--ranking-users N|auto] [--no-ranking]``, ``python -m mtlrec train --resume RUN [--json] [--device cpu] [--threads N] [--nproc N]``.
 
 ``--dataset PREPARED`` trains on a folder written by ``python -m mtlrec prepare`` (memory-mapped)
 instead of preparing the data the config names.
@@ -18,8 +18,9 @@ is still training, or a run without a checkpoint.
 Progress goes to stderr; with ``--json`` stdout carries exactly one JSON object:
 ``{"run_dir", "device", "status", "best_epoch", "test": {task: {metric: v}}, "valid": {...},
 "ranking": {task: {recall@K, ndcg@K, hitrate@K, mrr}} (test split, binary tasks; {} without
-user/item ids), "ranking_baseline": {"popularity": {task: {same keys}}} (the same test users
-offered the most popular items they have not seen), "stl_gain": {task: v} (with baselines),
+user/item ids or with --no-ranking), "ranking_baseline": {"popularity": {task: {same keys}}} (the
+same test users offered the most popular items they have not seen), "ranking_info": {"status":
+"done" | "skipped" | "not applicable", "users", "of_users", "items", ... or "reason"}, "stl_gain": {task: v} (with baselines),
 "cv": {...} (with cv_folds > 1), "warnings": [...]}``.
 Bad data or a failed run: a message on stderr and exit status 2 (no traceback); with
 ``--json`` stdout still carries one object ``{"status": "failed", "error", "run_dir", "warnings"}``
@@ -33,6 +34,8 @@ import math
 import sys
 import time
 
+from mtlrec.cli.emit import dumps
+
 
 def add_arguments(p) -> None:
     what = p.add_mutually_exclusive_group(required=True)
@@ -45,22 +48,18 @@ def add_arguments(p) -> None:
     p.add_argument("--device", default=None, help="override train.device (auto, cuda, mps, cpu)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (override train.threads)")
     p.add_argument("--baselines", action="store_true", help="also train single-task baselines (gain per task)")
+    p.add_argument("--ranking-users", type=_ranking_users, default=None, metavar="N|auto",
+                   help="rank at most N test users over the whole catalogue at the end (override "
+                        "train.ranking_users; auto: 500, fewer on a catalogue of over 100,000 items)")
+    p.add_argument("--no-ranking", action="store_true",
+                   help="skip the ranking over the whole catalogue at the end (train.ranking_k = 0): "
+                        "no Recall@K / NDCG@K / HitRate@K / MRR")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     p.add_argument("--dataset", default=None, metavar="PREPARED",
                    help="train on a prepared dataset folder (python -m mtlrec prepare) instead of the config's data")
     p.add_argument("--nproc", type=int, default=None, metavar="N",
                    help="data-parallel training in N processes on this machine (launches torchrun; NCCL on "
                         "GPUs, one per process, gloo on CPU)")
-
-
-def _clean(o):
-    if isinstance(o, dict):
-        return {k: _clean(v) for k, v in o.items()}
-    if isinstance(o, list):
-        return [_clean(v) for v in o]
-    if isinstance(o, float) and not math.isfinite(o):
-        return None
-    return o
 
 
 def _sigterm_to_interrupt(stop_event=None):
@@ -133,8 +132,8 @@ def run(args) -> int:
     def fail(status: str, msg: str, code: int) -> int:
         err(f"mtlrec train: {msg}")
         if args.json:
-            print(json.dumps(_clean({"status": status, "error": msg, "run_dir": str(run_dir) if run_dir else None,
-                                     "warnings": list(progress.warnings) if progress else []})))
+            print(dumps({"status": status, "error": msg, "run_dir": str(run_dir) if run_dir else None,
+                         "warnings": list(progress.warnings) if progress else []}))
         return code
 
     dist = None
@@ -144,7 +143,7 @@ def run(args) -> int:
         progress = Progress()
         if distributed.launched_by_torchrun():
             import threading
-            dist = distributed.init_from_env(args.device or _config_device(args))
+            dist = distributed.init_from_env(args.device or config_device(args))
             stop_event = threading.Event()
             if not dist.is_main:          # rank 0 speaks for the run
                 args.quiet, args.json = True, False
@@ -166,7 +165,8 @@ def run(args) -> int:
                 f"valid {'  '.join(parts)}  ({rec['samples_per_s']:.0f} samples/s){best}")
 
         if args.resume:
-            for flag, given in (("--out", args.out), ("--epochs", args.epochs), ("--baselines", args.baselines)):
+            for flag, given in (("--out", args.out), ("--epochs", args.epochs), ("--baselines", args.baselines),
+                                ("--ranking-users", args.ranking_users), ("--no-ranking", args.no_ranking)):
                 if given:
                     return fail("failed", f"{flag} cannot be used with --resume: a resumed run keeps its folder "
                                           "and its configuration", 2)
@@ -185,6 +185,10 @@ def run(args) -> int:
                 cfg.train.device = args.device
             if args.baselines:
                 cfg.train.baselines = True
+            if args.ranking_users is not None:
+                cfg.train.ranking_users = args.ranking_users
+            if args.no_ranking:
+                cfg.train.ranking_k = 0
             if args.threads:
                 cfg.train.threads = args.threads
             cfg.validate()
@@ -221,7 +225,10 @@ def run(args) -> int:
             for task, vals in (m.get("test") or {}).items():
                 shown = ", ".join(f"{k}={v:.4f}" for k, v in vals.items() if isinstance(v, float) and math.isfinite(v))
                 print(f"test {task}: {shown}")
-            from mtlrec.metrics import ranking_rows, ranking_verdicts
+            from mtlrec.metrics import ranking_note, ranking_rows, ranking_verdicts
+            note = ranking_note(m)
+            if note:
+                print(note)
             verdicts = ranking_verdicts(m)
             for row in ranking_rows(m):
                 task, by = row.pop("task"), row.pop("ranked by")
@@ -236,13 +243,14 @@ def run(args) -> int:
             out = {"run_dir": str(run_dir), "device": res.device, "status": res.status,
                    "arch": getattr(res.model, "arch", None), "best_epoch": m.get("best_epoch"), "test": m.get("test", {}),
                    "valid": m.get("valid", {}), "ranking": m.get("ranking", {}),
-                   "ranking_baseline": m.get("ranking_baseline", {}), "warnings": m.get("warnings", [])}
+                   "ranking_baseline": m.get("ranking_baseline", {}), "ranking_info": m.get("ranking_info", {}),
+                   "warnings": m.get("warnings", [])}
             if "gain" in m:
                 out["stl_gain"] = {t: g["gain"] for t, g in m["gain"].items()}
                 out["stl"] = m.get("stl", {})
             if "cv" in m:
                 out["cv"] = {"k": m["cv"]["k"], "valid": m["cv"]["valid"], "test": m["cv"]["test"]}
-            print(json.dumps(_clean(out)))
+            print(dumps(out))
         return 0 if res.status == "finished" else 1
     except (DataError, TrainingError) as e:
         return fail("failed", str(e), 2)
@@ -256,7 +264,7 @@ def run(args) -> int:
             distributed.shutdown()
 
 
-def _config_device(args) -> str | None:
+def config_device(args) -> str | None:
     """train.device of the config (or of the resumed run's config), for choosing the backend."""
     from pathlib import Path
     try:
@@ -264,3 +272,17 @@ def _config_device(args) -> str | None:
         return ((json.loads(path.read_text()).get("train") or {}).get("device")) or "auto"
     except (OSError, ValueError, AttributeError):
         return "auto"
+
+
+def _ranking_users(text: str):
+    """``--ranking-users``: "auto" or a whole number >= 1."""
+    import argparse
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"give a whole number of users >= 1 or 'auto', not {text!r}")
+    return n

@@ -532,6 +532,16 @@ def upload_caption(per_file_mb: float) -> str:
             f"Excel workbooks: save the sheet as CSV UTF-8 first.")
 
 
+def upload_refused_text(per_file_mb: float) -> str:
+    """What the app says, in words, when the browser refused a chosen file before sending it: over
+    Streamlit's server.maxUploadSize (``per_file_mb``, the cap on each file as sent) or of a type the
+    uploader does not take. The uploader itself marks such a file with a red icon only."""
+    lim = Limits.uploads()
+    return (f"A file marked in red above was not uploaded (the reason is beside it): uploads take files of up to "
+            f"{per_file_mb:.0f} MB each and {_size(lim.total_bytes)} uncompressed in all, of the types listed. "
+            f"Fix: {lim.fix}; remove the red file with its ×.")
+
+
 # =====================================================================================
 # public entry points
 # =====================================================================================

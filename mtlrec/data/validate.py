@@ -322,7 +322,9 @@ def _check_extremes(vals: np.ndarray, file: str, col: str, warn, what: str) -> N
         bulk = (f"the middle half of the column lies in [{rs['q1']:.3g}, {rs['q3']:.3g}]" if rs["common"] is None
                 else f"{rs['common_share']:.0%} of the column is {rs['common']:g}; the middle half of the other "
                      f"values lies in [{rs['q1']:.3g}, {rs['q3']:.3g}]")
-        warn(DataWarning(f"{int(far.sum())} {what} are extreme outliers (first: {vals[far][0]:.3g}; {bulk}): "
+        n = int(far.sum())
+        said = f"{n} {what} are extreme outliers" if n != 1 else f"1 {what.removesuffix('s')} is an extreme outlier"
+        warn(DataWarning(f"{said} (first: {vals[far][0]:.3g}; {bulk}): "
                          "one such value dominates the standardisation and the loss", file=file, column=col,
                          rows=_rows(far),
                          fix="correct or remove those rows, or clip / winsorise the column in the preparation "

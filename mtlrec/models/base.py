@@ -268,9 +268,10 @@ class MultiTaskModel(nn.Module):
                 return False
         return bool(self.input_layers())
 
-    def forward_from_first(self, pre: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    def forward_from_first(self, pre: dict[str, torch.Tensor], tasks=None) -> dict[str, torch.Tensor]:
         """{task: logits} from ``pre[name] = input_layers()[name](X)``; equals
-        ``forward_from_input(X)``."""
+        ``forward_from_input(X)``. ``tasks``: a collection of task names -- only their outputs are
+        computed and returned (the towers of the others are skipped); None = every task."""
         raise NotImplementedError(f"the '{self.arch}' architecture does not split after its input layers")
 
     def input_matrix(self) -> tuple[torch.Tensor, torch.Tensor, list[tuple[str, int, int, tuple[int, ...]]]]:
@@ -302,9 +303,10 @@ class MultiTaskModel(nn.Module):
         w, b, layout = self.input_matrix()
         return self.forward_from_first(self.split_pre(torch.addmm(b, x, w), layout))
 
-    def input_split(self, x_fixed: torch.Tensor, fixed_cols) -> "InputSplit":
-        """`InputSplit` with the columns ``fixed_cols`` of the rows ``x_fixed`` [N, d_x] precomputed."""
-        return InputSplit(self, x_fixed, fixed_cols)
+    def input_split(self, x_fixed, fixed_cols, n_rows: int | None = None) -> "InputSplit":
+        """`InputSplit` with the columns ``fixed_cols`` of the rows ``x_fixed`` [N, d_x] (or a function
+        of (start, stop) giving those rows, with ``n_rows``) precomputed."""
+        return InputSplit(self, x_fixed, fixed_cols, n_rows=n_rows)
 
     def task_parameters(self) -> dict[str, list[nn.Parameter]]:
         """Task name -> the parameters θ_i of its tower (for the L2 term λ·Σ_i ‖θ_i‖²)."""
@@ -334,9 +336,14 @@ class InputSplit:
     user and the context defaults, broadcast over the N rows) and finishes with
     ``model.forward_from_first``. Equal to ``model.forward_from_input(X)`` for the X whose
     fixed columns are those of ``x_fixed`` and rest columns those of ``x_row``, up to float
-    rounding. A snapshot: it does not follow later parameter changes (rebuild it)."""
+    rounding. A snapshot: it does not follow later parameter changes (rebuild it).
 
-    def __init__(self, model: MultiTaskModel, x_fixed: torch.Tensor, fixed_cols):
+    ``x_fixed`` is the rows [N, d_x], or a function ``(start, stop) -> rows start .. stop - 1 of
+    X`` together with ``n_rows`` = N: X is then made ``block_rows`` rows at a time and never
+    whole (only ``pre_fixed`` is catalogue-sized)."""
+
+    def __init__(self, model: MultiTaskModel, x_fixed, fixed_cols, n_rows: int | None = None,
+                 block_rows: int = 65536):
         self.model = model
         w, b, self.layout = model.input_matrix()
         d = w.shape[0]
@@ -345,11 +352,21 @@ class InputSplit:
             raise ValueError(f"fixed columns must lie in 0..{d - 1}")
         rest = [c for c in range(d) if c not in set(fixed)]
         dev = w.device
-        self.n_rows = int(x_fixed.shape[0])
+        if callable(x_fixed):
+            self.n_rows, rows_of, step = int(n_rows), x_fixed, max(1, int(block_rows))
+        else:
+            self.n_rows, step = int(x_fixed.shape[0]), max(1, int(x_fixed.shape[0]))
+            rows_of = lambda a, z: x_fixed[a:z]     # noqa: E731 - one block: the whole matrix
         fc = torch.as_tensor(fixed, dtype=torch.long, device=dev)
         self.rest_cols = torch.as_tensor(rest, dtype=torch.long, device=dev)
-        self.pre_fixed = torch.addmm(b, x_fixed.index_select(1, fc), w.index_select(0, fc)) if fixed \
-            else b.expand(self.n_rows, -1).contiguous()
+        if fixed:
+            w_fixed = w.index_select(0, fc)
+            self.pre_fixed = torch.empty(self.n_rows, w.shape[1], dtype=w.dtype, device=dev)
+            for a in range(0, self.n_rows, step):
+                z = min(a + step, self.n_rows)
+                torch.addmm(b, rows_of(a, z).index_select(1, fc), w_fixed, out=self.pre_fixed[a:z])
+        else:
+            self.pre_fixed = b.expand(self.n_rows, -1).contiguous()
         self.w_rest = w.index_select(0, self.rest_cols).contiguous() if rest else None
 
     def pre(self, x_row: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
@@ -379,3 +396,18 @@ class InputSplit:
             pre = block if user is None else block + user
             parts.append(model.forward_from_first(model.split_pre(pre, layout)))
         return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
+
+    def forward_tile(self, x_rows: torch.Tensor, start: int, stop: int, tasks=None) -> dict[str, torch.Tensor]:
+        """{task: logits [u, stop - start, ...]}: each of the ``u`` rows of ``x_rows`` [u, d_x] (its
+        rest columns, e.g. a user and the context defaults) against the precomputed rows
+        ``start .. stop - 1``, in one pass of u·(stop - start) rows. ``tasks``: only these tasks'
+        outputs (`MultiTaskModel.forward_from_first`). Row (i, j) equals `forward` of ``x_rows[i]``
+        on precomputed row ``start + j``, up to float rounding."""
+        block = self.pre_fixed[start:stop]
+        u, n = int(x_rows.shape[0]), int(block.shape[0])
+        if self.w_rest is None:
+            pre = block.unsqueeze(0).expand(u, n, block.shape[1])
+        else:
+            pre = block.unsqueeze(0) + (x_rows.index_select(1, self.rest_cols) @ self.w_rest).unsqueeze(1)
+        out = self.model.forward_from_first(self.model.split_pre(pre.reshape(u * n, -1), self.layout), tasks=tasks)
+        return {k: v.reshape(u, n, *v.shape[1:]) for k, v in out.items()}

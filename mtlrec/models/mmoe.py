@@ -50,10 +50,11 @@ class MMoE(MultiTaskModel):
         layers.update({f"gate{t}": gate[0] for t, gate in enumerate(self.gates)})
         return layers
 
-    def forward_from_first(self, pre):
+    def forward_from_first(self, pre, tasks=None):
         experts = after_first(self.experts, pre["experts"])
         return {name: tower(mix(gate.from_pre(pre[f"gate{t}"]), experts))
-                for t, (name, gate, tower) in enumerate(zip(self.task_names, self.gates, self.towers))}
+                for t, (name, gate, tower) in enumerate(zip(self.task_names, self.gates, self.towers))
+                if tasks is None or name in tasks}
 
     def shared_from_input(self, x):
         return self._experts(x).flatten(1)                            # [b, n_experts * d]

@@ -128,9 +128,10 @@ class PLE(MultiTaskModel):
     def input_layers(self):
         return self.levels[0].input_layers()
 
-    def forward_from_first(self, pre):
+    def forward_from_first(self, pre, tasks=None):
         outs, _, _ = self._run(None, pre=pre)
-        return {name: tower(h) for name, tower, h in zip(self.task_names, self.towers, outs)}
+        return {name: tower(h) for name, tower, h in zip(self.task_names, self.towers, outs)
+                if tasks is None or name in tasks}
 
     def forward_from_input(self, x):
         outs, _, _ = self._run(x)

@@ -35,8 +35,8 @@ class SharedBottom(MultiTaskModel):
     def shared_from_input(self, x):
         return self.bottom(x)
 
-    def towers_from_shared(self, h):
-        return {name: tower(h) for name, tower in zip(self.task_names, self.towers)}
+    def towers_from_shared(self, h, tasks=None):
+        return {name: tower(h) for name, tower in zip(self.task_names, self.towers) if tasks is None or name in tasks}
 
     def forward_from_input(self, x):
         return self.towers_from_shared(self.bottom(x))
@@ -44,5 +44,5 @@ class SharedBottom(MultiTaskModel):
     def input_layers(self):
         return {"bottom": self.bottom[0]}
 
-    def forward_from_first(self, pre):
-        return self.towers_from_shared(after_first(self.bottom, pre["bottom"]))
+    def forward_from_first(self, pre, tasks=None):
+        return self.towers_from_shared(after_first(self.bottom, pre["bottom"]), tasks)

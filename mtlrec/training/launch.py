@@ -44,6 +44,41 @@ def max_processes() -> int:
     return max(1, min(n, os.cpu_count() or 1))
 
 
+def cpu_cores() -> int:
+    """The CPU cores this process may run on (its affinity where the system says, else all)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def process_limit(device: str | None) -> tuple[int, str]:
+    """``(n, what)``: how many data-parallel processes this machine can run for ``device``
+    (``train.device``: one per GPU when it resolves to CUDA, else one per CPU core) and what that
+    is in words ("2 CPU cores", "1 GPU")."""
+    from mtlrec.device import pick_device
+    try:
+        kind = pick_device(device or "auto").type
+    except (RuntimeError, ValueError):            # e.g. CUDA asked for where there is none: 0 GPUs
+        kind = "cuda" if str(device).strip().lower().startswith("cuda") else "cpu"
+    if kind == "cuda":
+        n = _gpus()
+        return n, f"{n} GPU{'s' if n != 1 else ''}"
+    n = cpu_cores()
+    return n, f"{n} CPU core{'s' if n != 1 else ''}"
+
+
+def too_many_processes(n: int, limit: int, what: str) -> str:
+    """The message refusing ``--nproc n`` where `process_limit` says ``(limit, what)``."""
+    if "GPU" in what:
+        fix = f"--nproc {limit} or fewer" if limit else f"--device cpu (up to {cpu_cores()} processes)"
+        fix += ", or a machine with more GPUs"
+    else:
+        fix = f"--nproc {limit} or fewer, or a machine with more cores"
+    return (f"--nproc {n} asks for {n} training processes, but this machine can run {limit} "
+            f"(it has {what}; one process each). Fix: {fix}")
+
+
 def rest_of_argv(argv: list[str]) -> list[str]:
     """``argv`` (after ``train``) without ``--nproc N`` / ``--nproc=N``."""
     out, skip = [], False
@@ -97,15 +132,20 @@ def launch(args, argv: list[str] | None = None) -> int:
     def fail(msg: str, code: int = 2, run_dir=None) -> int:
         err(f"mtlrec train: {msg}")
         if args.json:
-            print(json.dumps({"status": "failed", "error": msg, "run_dir": str(run_dir) if run_dir else None,
-                              "warnings": []}), flush=True)
+            print(dumps({"status": "failed", "error": msg, "run_dir": str(run_dir) if run_dir else None,
+                         "warnings": []}), flush=True)
         return code
 
+    from mtlrec.cli.emit import dumps
     from mtlrec.training import lifeline
     parent = lifeline.parent_from_env()          # started by the app: this launcher ends with it
     n = int(args.nproc)
     if n < 1:
         return fail(f"--nproc must be at least 1, not {n}")
+    from mtlrec.cli.train import config_device
+    limit, what = process_limit(args.device or config_device(args))
+    if n > limit:
+        return fail(too_many_processes(n, limit, what))
     argv = list(sys.argv[2:] if argv is None else argv)
     if argv and argv[0] == "train":
         argv = argv[1:]
@@ -130,9 +170,6 @@ def launch(args, argv: list[str] | None = None) -> int:
         except (DataError, TrainingError, OSError, ValueError) as e:
             return fail(str(e))
         run_dir = args.out
-    if n > 1 and (args.device or "").startswith("cuda") and _gpus() < n:
-        return fail(f"--nproc {n} on CUDA needs {n} GPUs; this machine has {_gpus()}. "
-                    "Fix: fewer processes, or --device cpu")
     if not run_dir:         # a new folder of its own, created here (atomically): every rank writes into it
         from mtlrec.training.rundir import default_run_dir
         run_dir = default_run_dir(cfg.arch, name=cfg.name)

@@ -470,31 +470,40 @@ def evaluate_test(trainer, data) -> tuple[dict, tuple | None]:
     return metrics, (None if got is None else (got[0], got[1]))
 
 
-def rank_test(cfg: RunConfig, model, data, tasks, on_progress: Callable | None = None) -> dict:
-    """Ranking metrics of the (best) model on the test split, train+valid items left out.
+def rank_test(cfg: RunConfig, model, data, tasks, on_progress: Callable | None = None,
+              log: Callable[[str], None] | None = None) -> dict:
+    """The ranking block of metrics.json: the (best) model and the popularity baseline ranked on
+    the same test users over the whole catalogue, train+valid items left out (`mtlrec.ranking`):
+    ``{"ranking": {task: {recall@K, ndcg@K, hitrate@K, mrr}}, "ranking_baseline": {"popularity":
+    {task: {...}}}, "ranking_info": {...}}``. The users: at most ``train.ranking_users`` ("auto":
+    `mtlrec.ranking.auto_users`, fewer on a large catalogue), a sample seeded by ``train.seed``.
 
-    {} when ``train.ranking_k`` is 0, the data has no test split, no user/item ids or no
-    binary task (see `mtlrec.metrics.evaluate_ranking`)."""
+    ``ranking_info`` says what was done: ``{"status": "done", "users": N, "of_users": M, "items",
+    "sampled", "k", "seconds"}``; ``{"status": "skipped", "reason"}`` when ``train.ranking_k`` is
+    0 (switched off); ``{"status": "not applicable", "reason"}`` (and "ranking" {}) without a
+    test split, user/item ids or a binary task."""
+    from mtlrec.ranking import evaluate_popularity, evaluate_ranking, plan_ranking
     k = int(cfg.train.ranking_k or 0)
-    if k <= 0 or "test" not in data.ds.rows or data.ds.n_rows("test") == 0:
-        return {}
-    from mtlrec.metrics import evaluate_ranking
-    return evaluate_ranking(model, data, split="test", k=k, tasks=tasks, max_users=int(cfg.train.ranking_users),
-                            seed=int(cfg.train.seed), exclude_splits=("train", "valid"), on_progress=on_progress)
-
-
-def rank_test_baselines(cfg: RunConfig, data, tasks) -> dict:
-    """``{"popularity": {task: {recall@K, ndcg@K, hitrate@K, mrr}}}``: the test users of `rank_test`
-    (same sample, same K, train+valid items left out) offered the most popular items they have not
-    seen -- popularity = positive training rows of the task's label per item, ties by item index
-    (`mtlrec.metrics.evaluate_popularity`). {} whenever `rank_test` is."""
-    k = int(cfg.train.ranking_k or 0)
-    if k <= 0 or "test" not in data.ds.rows or data.ds.n_rows("test") == 0:
-        return {}
-    from mtlrec.metrics import evaluate_popularity
-    pop = evaluate_popularity(data, split="test", k=k, tasks=tasks, max_users=int(cfg.train.ranking_users),
-                              seed=int(cfg.train.seed), exclude_splits=("train", "valid"))
-    return {"popularity": pop} if pop else {}
+    if k <= 0:
+        return {"ranking": {}, "ranking_info": {"status": "skipped",
+                                                "reason": "switched off (train.ranking_k is 0)"}}
+    ds, ranked = data.ds, [t for t in tasks if t.type == "binary"]
+    plan = None
+    if "test" in ds.rows and ds.n_rows("test") > 0:
+        plan = plan_ranking(ds, ranked, "test", cfg.train.ranking_users, int(cfg.train.seed), ("train", "valid"))
+    if plan is None:
+        why = ("the data has no user and item ids" if not (ds.has_users and ds.has_items) else
+               "no binary task" if not ranked else "no test split")
+        return {"ranking": {}, "ranking_info": {"status": "not applicable", "reason": why}}
+    info = plan.info()
+    if log is not None:
+        log(f"ranking {info['users']:,} of {info['of_users']:,} test users over {info['items']:,} items "
+            f"(top {k}) ...")
+    t0 = time.time()
+    ranking = evaluate_ranking(model, data, split="test", k=k, tasks=ranked, plan=plan, on_progress=on_progress)
+    baseline = evaluate_popularity(data, split="test", k=k, tasks=ranked, plan=plan)
+    return {"ranking": ranking, "ranking_baseline": {"popularity": baseline},
+            "ranking_info": {"status": "done", **info, "k": k, "seconds": round(time.time() - t0, 2)}}
 
 
 def run_training(cfg: RunConfig, run_dir=None, *, dataset=None, stop_event: threading.Event | None = None,
@@ -538,7 +547,10 @@ def run_training(cfg: RunConfig, run_dir=None, *, dataset=None, stop_event: thre
         return res
     except BaseException as e:
         if writer is not None:
-            _record_failure(writer, e, history, progress)
+            said = _resumable(e, writer.dir)
+            _record_failure(writer, said, history, progress)
+            if said is not e:
+                raise said from e
         raise
     finally:
         if writer is not None:
@@ -606,6 +618,22 @@ def error_message(e: BaseException) -> tuple[str, str]:
     if isinstance(e, KeyboardInterrupt):
         return "stopped by Ctrl-C or a termination signal before the end", "interrupted"
     return f"{type(e).__name__}: {e}", "internal"
+
+
+def _resumable(e: BaseException, run_dir) -> BaseException:
+    """``e``; for a full disk (`DiskFullError`) one whose fix says how the run goes on once there is
+    space: resumed from its last checkpoint (kept: every checkpoint is written atomically), or
+    trained again when it stopped before its first one."""
+    from mtlrec.errors import DiskFullError
+    from mtlrec.training.rundir import CHECKPOINT_NAME
+    if not isinstance(e, DiskFullError):
+        return e
+    if (run_dir / CHECKPOINT_NAME).is_file():
+        fix = ("free space on that disk, then resume the run from its last checkpoint (the Runs page's Resume, "
+               f"or python -m mtlrec train --resume {run_dir.name})")
+    else:
+        fix = "free space on that disk, then train the run again (it stopped before its first checkpoint)"
+    return DiskFullError(e.folder, e.file, fix)
 
 
 def _record_failure(writer, e: BaseException, history, progress) -> None:
@@ -729,12 +757,11 @@ def _run_training(cfg: RunConfig, writer, *, dataset, stop_event, progress: Prog
         metrics["degenerate_tasks"] = degenerate      # {task: "item" | "user"}: see the warnings
     status = res.status
     if status == "finished":
-        say(f"ranking test users (top {cfg.train.ranking_k}) ...")
         progress.start_step("ranking")
         if dist is None or dist.is_main:         # ranking needs no other rank (they wait for rank 0)
-            metrics["ranking"] = rank_test(cfg, model, data, tasks, on_progress=progress.step_done)
-            if metrics["ranking"]:
-                metrics["ranking_baseline"] = rank_test_baselines(cfg, data, tasks)
+            metrics.update(rank_test(cfg, model, data, tasks, on_progress=progress.step_done, log=say))
+            if metrics["ranking_info"]["status"] != "done":
+                say(f"test ranking {metrics['ranking_info']['status']}: {metrics['ranking_info']['reason']}")
     if status == "finished" and cfg.train.baselines:
         from mtlrec.baselines import train_baselines
         progress.start_phase(1)

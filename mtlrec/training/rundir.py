@@ -41,7 +41,8 @@ import time
 import unicodedata
 from pathlib import Path
 
-from mtlrec.errors import TrainingError
+from mtlrec.diskio import rewrite_in_place, write_atomic, write_text
+from mtlrec.errors import DiskFullError, TrainingError
 
 HEARTBEAT_S = 30.0        # status.json "heartbeat" refresh while a run trains
 MAX_NAME_CHARS = 60
@@ -156,14 +157,9 @@ def owner_identity() -> dict:
 
 
 def write_json_atomic(path, obj) -> None:
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    try:
-        tmp.write_text(json.dumps(obj, indent=2, default=_default))
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    """``obj`` as the JSON file ``path`` (`mtlrec.diskio.write_text`: atomic; a full disk raises
+    `DiskFullError` and leaves no temporary file)."""
+    write_text(path, json.dumps(obj, indent=2, default=_default))
 
 
 def _default(o):
@@ -209,7 +205,13 @@ class RunWriter:
             self._status = {"status": status, "error": error, **doc, "heartbeat": now}
             if status not in ("running", "queued"):
                 self._status["ended_at"] = now
-            write_json_atomic(self.dir / "status.json", self._status)
+            path = self.dir / "status.json"
+            try:
+                write_json_atomic(path, self._status)
+            except DiskFullError:           # no room for a new copy: the old file's own blocks, if any
+                if not path.is_file():
+                    raise
+                rewrite_in_place(path, json.dumps(self._status, indent=2, default=_default))
 
     def beat(self) -> None:
         """Refresh the heartbeat of a running run (no-op once it has ended)."""
@@ -255,23 +257,15 @@ class RunWriter:
 
     def write_model(self, state_dict, name: str = "model.pt") -> None:
         import torch
-        path = self.dir / name
-        tmp = path.with_name(f".{name}.tmp")
-        torch.save({k: v.detach().cpu() for k, v in state_dict.items()}, tmp)
-        os.replace(tmp, path)
+        cpu = {k: v.detach().cpu() for k, v in state_dict.items()}
+        write_atomic(self.dir / name, lambda fh: torch.save(cpu, fh))
 
     def write_checkpoint(self, state: dict, name: str = CHECKPOINT_NAME) -> None:
         """Write a training checkpoint (see `Trainer.checkpoint_state`) via a temporary file and
-        ``os.replace``: a kill leaves the previous checkpoint or the new one, never half of one."""
+        ``os.replace``: a kill or a full disk leaves the previous checkpoint or the new one, never
+        half of one (`mtlrec.diskio.write_atomic`)."""
         import torch
-        path = self.dir / name
-        tmp = path.with_name(f".{name}.{os.getpid()}.tmp")
-        try:
-            torch.save(state, tmp)
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        write_atomic(self.dir / name, lambda fh: torch.save(state, fh))
 
     def remove_checkpoint(self, name: str = CHECKPOINT_NAME) -> None:
         (self.dir / name).unlink(missing_ok=True)
@@ -287,16 +281,7 @@ class RunWriter:
             arrays[f"y{i}"] = np.asarray(labels[n], dtype=np.float32)
         if row_id is not None:
             arrays["row_id"] = np.asarray(row_id, dtype=np.int64)
-        path = self.dir / predictions_name(split)
-        tmp = path.with_name(f".{path.stem}.{os.getpid()}.{threading.get_ident()}.tmp.npz")
-        try:
-            with open(tmp, "wb") as f:
-                np.savez(f, **arrays)
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        return path
+        return write_atomic(self.dir / predictions_name(split), lambda fh: np.savez(fh, **arrays))
 
     def write_dataset(self, dataset) -> None:
         dataset.save(self.dir / "dataset")

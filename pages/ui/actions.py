@@ -110,6 +110,13 @@ def start_training(processes: int = 1):
         tasks_from_config(cfg.tasks, state.dataset)
     from mtlrec.training.rundir import default_run_dir
     run_dir = default_run_dir(cfg.arch, root=os.environ.get("MTLREC_RUNS_DIR", "runs"), name=cfg.name)
+    if state.ws_id:                     # the workspace owns the run before anything is written into it
+        from mtlrec.access import record_owner
+        try:
+            record_owner(run_dir, state.ws_id)
+        except BaseException:
+            run_dir.rmdir()
+            raise
     job = TrainingJob(cfg, run_dir, dataset=state.dataset, processes=processes)
     job.start()
     state.jobs.append(job)
@@ -118,13 +125,18 @@ def start_training(processes: int = 1):
     return job
 
 @st.cache_resource(show_spinner="Loading the run ...", max_entries=16)
+def _load_run_shared(run_dir: str):
+    from mtlrec.runs import load_run
+    return load_run(run_dir)
+
+
 def load_run_cached(run_dir: str):
     """A finished run (config, dataset, model, history, metrics), loaded once per server process.
 
-    Only finished runs are cached (their folders no longer change); the cache is shared by
-    sessions, but a session only ever asks for the run folders of its own jobs."""
-    from mtlrec.runs import load_run
-    return load_run(run_dir)
+    The cache is shared by sessions, so every call first checks that this workspace may see the
+    run (`AppState.check_run`: RunAccessError, a DataError, when not)."""
+    get_state().check_run(run_dir)
+    return _load_run_shared(str(run_dir))
 
 def start_resume(run_dir: str):
     """Resume an interrupted, cancelled or failed run from its last checkpoint in a background job
@@ -133,6 +145,7 @@ def start_resume(run_dir: str):
 
     from pages.ui.workspace import register_job
     state = get_state()
+    state.check_run(run_dir, manage=True)
     job = TrainingJob.resume(run_dir)
     job.start()
     state.jobs.append(job)

@@ -30,8 +30,9 @@ def take_request() -> None:
 def runs_with_pair(runs: list[str]) -> list[str]:
     """The finished runs, with the pair's run first when it is a run folder not among them (e.g. opened
     through a link)."""
-    rd = (get_state().explain_pair or {}).get("run_dir")
-    if rd and rd not in runs and (Path(rd) / "model.pt").exists():
+    state = get_state()
+    rd = (state.explain_pair or {}).get("run_dir")
+    if rd and rd not in runs and (Path(rd) / "model.pt").exists() and state.readable(rd):
         return [rd] + list(runs)
     return list(runs)
 

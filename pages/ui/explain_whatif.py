@@ -2,13 +2,15 @@
 user by features only) and see, marked hypothetical and never saved, how the pair's scores and
 rank move, the hypothetical user's top list and the SHAP waterfall of the hypothetical pair.
 
-All numbers come from `mtlrec.whatif`; nothing is written to the workspace or the run.
+All numbers come from `mtlrec.whatif`; nothing is written to the workspace or the run. A value the
+model cannot score (far outside the training range) is refused with what / where / fix; one outside
+the training range is scored with a warning.
 """
 from __future__ import annotations
 
 import streamlit as st
 
-from pages.ui.messages import md_text, show_exception
+from pages.ui.messages import md_text, msg_text, show_exception
 
 RESULT_KEY = "whatif_result"      # session: the last what-if (run, user, item, edits) and its results
 TOP_K = 10
@@ -139,6 +141,8 @@ def _show(res: dict, item: str) -> None:
     change, expl, top = res["change"], res["explanation"], res["top"]
     st.warning(f"**Hypothetical — not saved.** {md_text(_who(change, res['edits'], expl.get('filled') or {}))}",
                icon=":material/science:")
+    for w in top.get("warnings") or []:          # a value outside the training range: scored, with care
+        st.warning(msg_text(w), icon=":material/warning:")
     before, after = change["before"], change["after"]
     rows = [{"": name, "before": _fmt(before["tasks"][name]) if before else "—", "after": _fmt(v)}
             for name, v in after["tasks"].items()]

@@ -92,9 +92,26 @@ class AppState:
                     and (Path(rd) / "model.pt").exists():
                 out.append(str(rd))
         for rd in reversed(self.opened_runs):
-            if rd not in out and (Path(rd) / "model.pt").exists():
+            if rd not in out and (Path(rd) / "model.pt").exists() and self.readable(rd):
                 out.append(rd)
         return out
+
+    def run_level(self, run_dir) -> str | None:
+        """What this workspace may do with a run folder (`mtlrec.access.level`: "yours", "shared",
+        "local" or None); a run this session's own job trains or trained is "yours"."""
+        from mtlrec.access import level
+        lvl = level(run_dir, self.ws_id)
+        return lvl if lvl is not None or self.job_for(str(run_dir)) is None else "yours"
+
+    def readable(self, run_dir) -> bool:
+        return self.run_level(run_dir) is not None
+
+    def check_run(self, run_dir, *, manage: bool = False) -> str:
+        """`mtlrec.access.check_access` for this workspace (RunAccessError when not allowed)."""
+        from mtlrec.access import check_access
+        if self.job_for(str(run_dir)) is not None:
+            return "yours"
+        return check_access(run_dir, self.ws_id, manage=manage)
 
     def forget_run(self, run_dir: str) -> None:
         """A run folder was deleted: drop it from the opened runs, the selection and the explained pair."""
@@ -107,9 +124,10 @@ class AppState:
 
     def current_run(self) -> str | None:
         """The run the sidebar names: the selected one, else the newest this workspace trained or opened."""
-        if self.selected_run:
+        if self.selected_run and self.readable(self.selected_run):
             return self.selected_run
-        newest = self.run_dirs() or list(reversed(self.past_runs)) + list(reversed(self.opened_runs))
+        newest = self.run_dirs() or [r for r in list(reversed(self.past_runs)) + list(reversed(self.opened_runs))
+                                     if self.readable(r)]
         return newest[0] if newest else None
 
     def job_for(self, run_dir: str | None):
@@ -225,8 +243,10 @@ def request_explanation(run_dir: str, user, item) -> None:
         st.switch_page(EXPLAIN_PAGE)
 
 def open_library_run(run_dir: str) -> None:
-    """Make a run folder from the library the current run (Results, Recommendations, Explain)."""
+    """Make a run folder from the library the current run (Results, Recommendations, Explain);
+    RunAccessError when it is not one this workspace may see."""
     state = get_state()
+    state.check_run(run_dir)
     rd = str(run_dir)
     state.opened_runs = [r for r in state.opened_runs if r != rd] + [rd]
     state.selected_run = rd

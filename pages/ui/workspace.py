@@ -45,6 +45,7 @@ def _doc(state) -> dict:
         "tasks": clean_tasks(state.tasks), "model": state.model, "train": state.train, "text": state.text,
         "runs": runs, "opened_runs": list(state.opened_runs), "selected_run": state.selected_run,
         "rec_user": state.rec_user, "explain_pair": state.explain_pair,
+        "run_owners": 1,            # saved since runs have owners: nothing left to claim (`_claim_runs`)
     }
 
 
@@ -61,6 +62,7 @@ def remember_upload(files: list[tuple[str, bytes]]) -> None:
             state.ws_files = ws.save_files(state.ws_id, files)
         except OSError as e:            # a full disk must not break the upload itself
             _LOG.warning("could not keep the uploaded files of workspace %s: %s", state.ws_id, e)
+            _say_not_kept(e, "the uploaded files")
             state.ws_files = None
 
 
@@ -105,6 +107,7 @@ def _restore(ws_id: str, prepare=None) -> None:
     from mtlrec.prep import PrepConfig
     state = get_state()
     doc = ws.load(ws_id)
+    state.ws_id = ws_id                 # whose runs these are (`_restore_runs`)
     _restore_data(ws_id, doc)
     if state.raw is not None:
         state.source = doc.get("source") or state.source
@@ -118,19 +121,44 @@ def _restore(ws_id: str, prepare=None) -> None:
                 setattr(state, key, doc[key])
     with _JOBS_LOCK:
         state.jobs = list(_JOBS.get(ws_id, []))
-    live = {str(j.run_dir) for j in state.jobs}
-    state.past_runs = [r for r in dict.fromkeys(doc.get("runs") or []) if r not in live and Path(r).is_dir()]
-    finished = [r for r in (doc.get("runs") or []) + (doc.get("opened_runs") or [])
-                if r not in live and (Path(r) / "model.pt").exists()]
-    state.opened_runs = list(dict.fromkeys(finished))
-    state.selected_run = doc.get("selected_run")
+    claimed = _claim_runs(ws_id, doc)
+    _restore_runs(doc)
     state.rec_user = doc.get("rec_user")
-    pair = doc.get("explain_pair")
-    state.explain_pair = {k: str(pair[k]) for k in ("run_dir", "user", "item") if pair.get(k) is not None} \
-        if isinstance(pair, dict) else None
     state.ws_version = int(doc.get("version") or 0)
     _restore_dataset(ws_id, doc, prepare)
-    state.ws_sig = _sig(_doc(state))            # restored as saved: nothing to write back
+    state.ws_sig = None if claimed else _sig(_doc(state))     # restored as saved: nothing to write back
+
+
+def _claim_runs(ws_id: str, doc: dict) -> bool:
+    """A workspace saved before runs had owners claims the runs it trained (its "runs"), once:
+    afterwards its document says ``run_owners`` (`mtlrec.access.claim`). Runs it only opened from
+    the shared library of those days stay local. True when there was something to claim."""
+    from mtlrec.access import claim
+    if doc.get("run_owners") or not doc.get("runs"):
+        return False
+    for r in dict.fromkeys(doc.get("runs") or []):
+        if isinstance(r, str):
+            claim(r, ws_id)
+    return True
+
+
+def _restore_runs(doc: dict) -> None:
+    """The runs, the selected run and the explained pair the document names: only those this
+    workspace may see (`AppState.readable`), whatever the document says."""
+    state = get_state()
+    live = {str(j.run_dir) for j in state.jobs}
+
+    def ok(r) -> bool:
+        return isinstance(r, str) and r not in live and state.readable(r)
+    state.past_runs = [r for r in dict.fromkeys(doc.get("runs") or []) if ok(r) and Path(r).is_dir()]
+    finished = [r for r in (doc.get("runs") or []) + (doc.get("opened_runs") or [])
+                if ok(r) and (Path(r) / "model.pt").exists()]
+    state.opened_runs = list(dict.fromkeys(finished))
+    sel = doc.get("selected_run")
+    state.selected_run = sel if isinstance(sel, str) and (sel in live or state.readable(sel)) else None
+    pair = doc.get("explain_pair")
+    state.explain_pair = {k: str(pair[k]) for k in ("run_dir", "user", "item") if pair.get(k) is not None} \
+        if isinstance(pair, dict) and (pair.get("run_dir") is None or state.readable(str(pair["run_dir"]))) else None
 
 
 def restore_or_start(prepare=None) -> None:
@@ -153,8 +181,8 @@ def restore_or_start(prepare=None) -> None:
                 _LOG.warning("workspace %s could not be restored: %r", wanted, e)
                 state = new_state(counter=state.counter + 1)
                 st.toast("Your saved workspace could not be restored; a new one was started.")
-        elif wanted:
-            _say_if_removed(wanted)
+        elif wanted and _say_if_removed(wanted):
+            state.ws_id = wanted                         # an empty workspace under its old id: its runs are still its own
         if state.ws_id is None:
             state.ws_id = ws.new_workspace_id()
     elif state.ws_conflict is None:
@@ -163,23 +191,27 @@ def restore_or_start(prepare=None) -> None:
             state.ws_conflict = {"version": version, "saved_at": saved_at, "new": True}
     if state.ws_conflict is not None:
         _conflict_banner(prepare)
+    _take_share()
     if st.query_params.get("ws") != state.ws_id:
         st.query_params["ws"] = state.ws_id
 
 
-def _say_if_removed(ws_id: str) -> None:
-    """The link names a workspace that a sweep removed (`mtlrec.workspace_clean`): say so, in words."""
+def _say_if_removed(ws_id: str) -> bool:
+    """The link names a workspace that a sweep removed (`mtlrec.workspace_clean`): say so, in words, and
+    return True (the visitor starts again under the same id, so the runs trained in it stay theirs)."""
     from mtlrec.workspace_clean import removed_note
     note = removed_note(ws_id)
     if note is None:
-        return
+        return False
     if note.get("reason") == "expired":
         why = f"it had not been used for {float(note.get('idle_days') or 0):.0f} days, and workspaces are kept " \
               "for a limited time after their last use"
     else:
         why = "the server's workspaces had reached their disk limit, and it was among the longest unused"
     st.info(f"**The workspace of this link was removed**: {why}. This is a new, empty workspace: upload your "
-            "data (or pick the sample) to start again.", icon=":material/history_toggle_off:")
+            "data (or pick the sample) to start again. The runs you trained in it are kept: see **Runs**.",
+            icon=":material/history_toggle_off:")
+    return True
 
 
 def _ended(job) -> bool:
@@ -198,6 +230,27 @@ def running_workspaces() -> set:
     """Ids of the workspaces with a training job that has not ended."""
     with _JOBS_LOCK:
         return with_running_jobs(_JOBS, _ended)
+
+
+def _take_share() -> None:
+    """``?share=<token>`` (a share link, `mtlrec.access.create_share`): the run it shares joins this
+    workspace read-only and becomes the current run; a link that opens nothing says so. The token
+    leaves the URL either way."""
+    from mtlrec.access import accept_share
+
+    from pages.ui.state import open_library_run
+    token = st.query_params.get("share")
+    if token is None:
+        return
+    del st.query_params["share"]
+    run = accept_share(token, get_state().ws_id)
+    if run is None:
+        st.toast("This share link opens no run: it is mistyped, or its owner stopped sharing the run.",
+                 icon=":material/link_off:")
+        return
+    open_library_run(str(run))
+    st.toast(f"Run {run.name} was shared with you (read-only): see it on Results, Recommendations, Explain "
+             "and Runs.", icon=":material/share:")
 
 
 def register_job(job) -> None:
@@ -227,6 +280,7 @@ def save_if_changed() -> None:
             st.rerun()                                  # the banner at the top of the page, now
         except (OSError, TypeError, ValueError) as e:   # never break the page for a save
             _LOG.warning("workspace %s not saved: %r", state.ws_id, e)
+            _say_not_kept(e, "this workspace")
     _keep_dataset(state)
 
 
@@ -240,6 +294,16 @@ def _keep_dataset(state) -> None:
         ws.save_dataset(state.ws_id, state.dataset, state.dataset_key)
     except (OSError, ValueError) as e:                  # a reload then prepares again
         _LOG.warning("prepared dataset of workspace %s not kept: %r", state.ws_id, e)
+        _say_not_kept(e, "the prepared dataset")
+
+
+def _say_not_kept(e: BaseException, what: str) -> None:
+    """A full disk, said to the visitor (other failures to save stay in the server log)."""
+    from mtlrec.diskio import is_disk_full
+    from pages.ui.messages import msg_text
+    if is_disk_full(e):
+        st.warning(f"{what[0].upper()}{what[1:]} could not be saved for a reload: {msg_text(e)}. "
+                   "Everything stays usable in this tab.", icon=":material/save:")
 
 
 # ---------------------------------------------------------------------------- two tabs, one workspace
@@ -294,6 +358,9 @@ def _fork() -> None:
     old_id, state.ws_id = state.ws_id, ws.copy(state.ws_id)
     with _JOBS_LOCK:
         _JOBS[state.ws_id] = list(_JOBS.get(old_id, []))
+    from mtlrec.access import copy_access
+    for rd in dict.fromkeys(state.past_runs + state.opened_runs + state.run_dirs()):
+        copy_access(rd, old_id, state.ws_id)        # the copy keeps the runs (owned or shared)
     state.ws_dataset = None                     # the copy may hold the other tab's prepared dataset
     doc = _doc(state)
     state.ws_version = ws.save(state.ws_id, doc, expect=0)

@@ -137,3 +137,30 @@ def test_a_new_users_defaults_are_shown_and_named_after_scoring(job):
     occ = defaults["occupation"]
     assert len(banner) == 1 and "a new user with age = 24" in banner[0]
     assert f"left at their default: occupation = {occ['value']} ({occ['how']})" in banner[0], banner
+
+
+def test_a_value_far_outside_the_training_range_is_refused_in_words_and_one_near_it_warned(job):
+    """Issue 27 item 5: age = 1e308 gave NaN scores and nonsense ranks; now the page says why it cannot
+    score it (the training range, a fix) without any score, and a value just outside the range is
+    scored with a warning."""
+    rd = str(job.run_dir)
+    at = _explain_page(job)
+    age = at.number_input(key=f"whatif_{rd}_u4_age")
+    age.set_value(1e308)
+    at.button(key=f"whatif_go_{rd}_u4").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    said = " ".join(_plain(e.value).replace("**", "") for e in at.error)
+    assert "age = 1e+308 is far outside the values the model was trained on" in said, said
+    assert "Fix:" in said and "Where: column age" in said, said
+    assert not [t for t in at.table if "rank" in t.value.columns]           # no list made of NaN scores
+    assert not any("Hypothetical" in w.value for w in at.warning)
+    from mtlrec.runs import load_run
+    from mtlrec.whatif import raw_training_range
+    high = raw_training_range(load_run(rd), "age")[1]
+    at.number_input(key=f"whatif_{rd}_u4_age").set_value(round(high + 10, 3))
+    at.button(key=f"whatif_go_{rd}_u4").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    warned = [_plain(w.value) for w in at.warning if "outside the range seen in training" in _plain(w.value)]
+    assert len(warned) == 1 and warned[0].startswith(f"age = {round(high + 10, 3):.6g} is outside"), warned
+    top = _frame(at, "rank")
+    assert list(top["rank"]) == list(range(1, 11)) and "nan" not in " ".join(top["fused"])

@@ -38,7 +38,7 @@ def _damaged_run(root, name: str) -> None:
     (d / "model.pt").write_bytes(b"not a weights file")
 
 
-def test_a_damaged_run_opened_from_runs_names_its_files_without_server_paths(runs_dir):
+def test_a_damaged_run_opened_from_runs_names_its_files_without_server_paths(runs_dir, local_runs):
     _damaged_run(runs_dir, "20260103-000000-damaged")
     at = AppTest.from_file(APP, default_timeout=120).run()
     at.switch_page("pages/runs.py").run()

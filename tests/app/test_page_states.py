@@ -67,11 +67,13 @@ def test_a_run_whose_worker_has_not_reported_is_listed_without_an_error(runs_dir
 
 
 def test_after_a_restart_train_and_sidebar_name_the_workspace_runs(finished_jobs, monkeypatch):
+    from mtlrec.access import record_owner
     from pages.ui import workspace
-    job = finished_jobs[0]
+    job = finished_jobs[1]
     at = sample_session()
     s = state_of(at)
-    s.jobs.append(job)                                          # as Start training leaves it
+    s.jobs.append(job)                                          # as Start training leaves it:
+    record_owner(job.run_dir, s.ws_id)                          # the workspace's own run
     s.selected_run = str(job.run_dir)
     at.switch_page("pages/train.py").run()                      # the workspace is saved with its run
     no_exception(at, "Train before the restart")
@@ -89,7 +91,7 @@ def test_after_a_restart_train_and_sidebar_name_the_workspace_runs(finished_jobs
     assert f"Run: {job.run_dir.name} — finished" in sidebar_text(again), sidebar_text(again)
 
 
-def test_the_sidebar_names_a_run_opened_from_runs(finished_jobs):
+def test_the_sidebar_names_a_run_opened_from_runs(finished_jobs, local_runs):
     """A visitor who trained nothing, and one who trained another run, open a run from Runs: the
     sidebar names the opened run (not "none yet", not the run they trained)."""
     opened, own = finished_jobs

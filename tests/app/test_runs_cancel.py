@@ -20,7 +20,7 @@ def _select(at, prefix: str):
     no_exception(at, f"{prefix} selected")
 
 
-def test_cancel_a_run_of_another_process_from_the_runs_page(runs_dir):
+def test_cancel_a_run_of_another_process_from_the_runs_page(runs_dir, local_runs):
     cli, server = (subprocess.Popen([sys.executable, "-c", SLEEPER], stdout=subprocess.PIPE, text=True)
                    for _ in range(2))
     try:

@@ -13,6 +13,7 @@ from streamlit.testing.v1 import AppTest
 from _fixtures_train import TASKS, make_dataset
 from test_pages import APP, no_exception, plain, texts
 
+pytestmark = pytest.mark.usefixtures("local_runs")     # runs trained by the tests' own jobs: local runs
 ARCHS = {"shared_bottom": {"shared_dims": [16], "tower_dims": [8], "embedding_dim": 8},
          "mmoe": {"n_experts": 2, "expert_dims": [16], "tower_dims": [8], "embedding_dim": 8},
          "ple": {"n_shared_experts": 1, "n_specific_experts": 1, "expert_dims": [16], "tower_dims": [8],

@@ -12,6 +12,7 @@ from _fixtures_ml100k import write_ml100k_split
 from test_pages import no_exception
 from test_runs_page import runs_page, table
 
+pytestmark = pytest.mark.usefixtures("local_runs")     # runs trained by the tests' own jobs: local runs
 SPLITS = {"u1": "prepared in the app · predefined: u1.base/u1.test", "random": "prepared in the app · random 80/10/10"}
 
 

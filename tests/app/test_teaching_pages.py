@@ -118,7 +118,7 @@ def test_train_page_offers_cross_validation_folds():
     assert "3 folds" in texts(at) and "grouped by user" in texts(at)      # the sample is split at random
 
 
-def test_results_names_the_seesaw_and_shows_cross_validation(run_with_gains):
+def test_results_names_the_seesaw_and_shows_cross_validation(run_with_gains, local_runs):
     at = AppTest.from_file(APP, default_timeout=240).run()
     st_ = at.session_state["mtlrec_state"]
     st_.opened_runs.append(str(run_with_gains))

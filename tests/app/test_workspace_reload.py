@@ -56,7 +56,8 @@ def test_an_unknown_or_hostile_id_starts_a_new_workspace():
 
 def test_a_link_to_an_expired_workspace_says_so_and_starts_a_fresh_one():
     """A workspace removed by the idle sweep (mtlrec.workspace_clean): its link opens a new, empty
-    workspace with a message in words (no error box); an id that never existed gets no such message."""
+    workspace under the same id (so the runs trained in it stay the visitor's: runs are owned by the id)
+    with a message in words (no error box); an id that never existed gets no such message."""
     at = AppTest.from_file(APP, default_timeout=120).run()
     at.button(key="home_load_sample").click().run()
     at.switch_page("pages/model.py").run()                      # any run saves the workspace
@@ -69,9 +70,10 @@ def test_a_link_to_an_expired_workspace_says_so_and_starts_a_fresh_one():
     again.query_params["ws"] = wid
     again.run()
     no_exception(again, "expired link")
-    assert not again.error and state_of(again).raw is None and _ws(again) != wid
+    assert not again.error and state_of(again).raw is None and _ws(again) == wid
     said = " ".join(i.value for i in again.info)
     assert "The workspace of this link was removed" in said and "not been used for 15 days" in said
+    assert "runs you trained in it are kept" in said
 
     other = AppTest.from_file(APP, default_timeout=120)
     other.query_params["ws"] = "0" * 32

@@ -129,7 +129,7 @@ def _explain(at: AppTest, rd: str) -> tuple[str, str]:
     return at.selectbox(key=f"explain_user_{rd}").value, at.selectbox(key=f"explain_item_{rd}").value
 
 
-def test_explain_keeps_its_pair_and_recommendations_its_user_across_a_reload(run_dir):
+def test_explain_keeps_its_pair_and_recommendations_its_user_across_a_reload(run_dir, local_runs):
     from mtlrec.runs import load_run
     from pages.ui.state import AppState
     ds = load_run(run_dir).dataset

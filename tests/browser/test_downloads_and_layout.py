@@ -23,7 +23,8 @@ RUN = "20200101-000000-exports"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    """A server of its own (no other test's runs) with one finished tiny run of three tasks."""
+    """A server of its own (no other test's runs) with one finished tiny run of three tasks, trained
+    outside the app: a local run, which the server shows read-only (``MTLREC_LOCAL_RUNS=read``)."""
     from _fixtures_train import TASKS, make_dataset
     from mtlrec.config import RunConfig
     from mtlrec.training.pipeline import run_training
@@ -34,7 +35,7 @@ def server(tmp_path_factory):
     cfg = RunConfig.from_dict({"name": "exports", "tasks": TASKS[:3], "model": {"arch": "shared_bottom"}, "train": t})
     run_training(cfg, d / "runs" / RUN, dataset=make_dataset(n_rows=600))
     log = d / "server.log"
-    with drv.serve(d / "runs", log) as url:
+    with drv.serve(d / "runs", log, env={"MTLREC_LOCAL_RUNS": "read"}) as url:     # the operator's run, shown
         yield url, d / "runs" / RUN, log
 
 

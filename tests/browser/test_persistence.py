@@ -29,9 +29,9 @@ def server_factory(tmp_path):
     procs = []
     runs = tmp_path / "runs"
 
-    def start():
+    def start(env: dict | None = None):
         port = drv.free_port()
-        proc = drv.start_server(port, runs, tmp_path / f"server{len(procs)}.log")
+        proc = drv.start_server(port, runs, tmp_path / f"server{len(procs)}.log", env=env)
         procs.append(proc)
         url = f"http://127.0.0.1:{port}"
         drv.wait_healthy(url, proc)
@@ -58,7 +58,8 @@ def test_a_run_survives_a_server_restart(server_factory, browser, artifacts, tmp
                         "--out", str(tmp_path / "runs" / "sample-mmoe"), "--quiet"], cwd=drv.ROOT,
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
-    url2, _ = server_factory()                 # a new server process over that runs folder
+    url2, _ = server_factory({"MTLREC_LOCAL_RUNS": "read"})    # a new server over that runs folder, showing
+                                                                # its operator's command-line run
     ctx = browser.new_context(viewport={"width": 1400, "height": 900})
     ctx.set_default_timeout(60_000)
     try:

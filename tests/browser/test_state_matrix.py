@@ -4,7 +4,8 @@ machine, and, at the end, no traceback and no caught page error in either server
 
 The states, in the order a visitor meets them: a fresh server; the sample loaded; a run starting
 (its worker process not up yet); running; finished; after a reload (F5); cancelled; failed; after a
-server restart (the same workspace); a run opened from Runs by another visitor. The worker's test
+server restart (the same workspace); the visitor's own run opened from Runs; and another visitor, to
+whom Runs lists none of these runs (they are the first visitor's). The worker's test
 hook ``MTLREC_TEST_HOLD_DIR`` (mtlrec/training/worker.py) holds a run in the starting and in the
 running state for as long as the pages are visited, and makes one run fail, so nothing here depends
 on timing. One server serves everything before the restart, one after it.
@@ -159,9 +160,8 @@ def _after_restart(v: Visitor, url2: str, runs: dict[str, str]) -> None:
     assert named and shown.get(named.group(1)) == named.group(2), v.sidebar()
 
 
-def _opened_from_runs(v: Visitor, url2: str, run: str) -> None:
-    """Another visitor opens ``run`` from Runs: the sidebar names it; every page."""
-    drv.open_app(v.page, url2)
+def _opened_from_runs(v: Visitor, run: str) -> None:
+    """The visitor opens their ``run`` from Runs: the sidebar names it; every page."""
     drv.go(v.page, "Runs", exact=True)
     picker = v.page.locator('[data-testid="stMultiSelect"]').filter(has_text="Select runs")
     picker.locator("input").click()
@@ -172,6 +172,18 @@ def _opened_from_runs(v: Visitor, url2: str, run: str) -> None:
     drv.wait_title(v.page, "Results", exact=True)
     assert re.search(rf"Run:\s*{run}\s*—\s*finished", v.sidebar()), v.sidebar()
     v.visit_all("a run opened from Runs")
+
+
+def _another_visitor(o: Visitor, url2: str, runs: list[str]) -> None:
+    """Another visitor (a new workspace): Runs lists none of the first visitor's runs, Results has no run."""
+    drv.open_app(o.page, url2)
+    drv.go(o.page, "Runs", exact=True)
+    o.page.get_by_text("No runs yet in this workspace").wait_for()
+    drv.go(o.page, "Results", exact=True)
+    o.page.get_by_text("No finished run in this session yet").wait_for()
+    o.check("on Results (another visitor)")
+    shown = o.main() + o.sidebar()
+    assert not [r for r in runs if r in shown], shown
 
 
 def _serve(runs: Path, log: Path, env: dict, procs: list) -> str:
@@ -198,8 +210,9 @@ def test_every_page_in_every_state(browser, tmp_path):
         drv.stop_server(procs.pop())
         url2 = _serve(runs, logs[1], env, procs)
         _after_restart(v, url2, {finished: "finished", cancelled: "cancelled", failed: "failed"})
+        _opened_from_runs(v, finished)
         visitors.append(other := Visitor(ctx.new_page()))
-        _opened_from_runs(other, url2, finished)
+        _another_visitor(other, url2, [finished, cancelled, failed])
     except Exception as e:          # a state not reached: say so, with what went wrong before it
         for i, x in enumerate(visitors):
             drv.shot(x.page, drv.ARTIFACTS / f"state-matrix-stopped-{i}.png")
