@@ -82,6 +82,16 @@ def settle(pid: int, seconds: float) -> float:
     return min(v for t, v in tail if t >= end - 5.5)
 
 
+def expire_later(app_dir: Path, root: Path) -> float | None:
+    """The workspaces' disk use after the app's sweep as it would run 15 days later (default time to
+    live: 14 days); None for a checkout without workspace expiry (the "before" figure)."""
+    if not (Path(app_dir) / "mtlrec" / "workspace_clean.py").exists():
+        return None
+    from mtlrec.workspace_clean import DEFAULT_TTL_DAYS, sweep
+    sweep(root, days=DEFAULT_TTL_DAYS, cap_gb=0, now=time.time() + 15 * 86400)
+    return round(du_mb(root), 1)
+
+
 def main(argv=None) -> int:
     import appdriver as drv
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -127,6 +137,7 @@ def main(argv=None) -> int:
             res["rss_end_mb"] = round(settle(proc.pid, args.session_ttl + args.settle), 1)
             res["rss_growth_per_session_mb"] = round((res["rss_end_mb"] - res["rss_start_mb"]) / args.sessions, 1)
             res["workspaces_mb"] = round(du_mb(drv.workspaces_dir(runs)), 1)
+            res["workspaces_mb_15_days_later"] = expire_later(args.app_dir, drv.workspaces_dir(runs))
         finally:
             drv.stop_server(proc)
         log = (tmp / "server.log").read_text(errors="replace")

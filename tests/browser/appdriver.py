@@ -34,7 +34,6 @@ def free_port() -> int:
 
 
 SERVED: dict[str, Path] = {}          # URL of a server started by `serve` -> its runs folder
-SERVER_PIDS: dict[str, int] = {}      # URL of a server started by `serve` -> its process id
 
 
 def workspaces_dir(runs_dir: Path) -> Path:
@@ -78,14 +77,13 @@ def serve(runs_dir: Path, log_path: Path, env: dict | None = None):
     port = free_port()
     proc = start_server(port, runs_dir, log_path, env=env)
     url = f"http://127.0.0.1:{port}"
-    SERVED[url], SERVER_PIDS[url] = Path(runs_dir), proc.pid
+    SERVED[url] = Path(runs_dir)
     try:
         wait_healthy(url, proc)
         yield url
     finally:
         stop_server(proc)
         SERVED.pop(url, None)
-        SERVER_PIDS.pop(url, None)
 
 
 def rss_mb(pid: int) -> float:

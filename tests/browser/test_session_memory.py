@@ -31,13 +31,6 @@ SESSIONS = 3
 SWEPT = re.compile(r"MTLREC-SESSIONS-SWEPT ended=(\d+) live=(\d+)")
 
 
-def _rss_mb(pid: int) -> float:
-    for line in open(f"/proc/{pid}/status"):
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024.0
-    raise AssertionError(f"no VmRSS for process {pid}")
-
-
 def _table(folder):
     from mtlrec.sample import synthetic_interactions
     inter, _, _ = synthetic_interactions(ROWS, n_users=15_000, n_items=6_000, seed=1)
@@ -57,7 +50,7 @@ def _upload_and_close(browser, url: str, csv, pid: int) -> float:
         page.locator('[data-testid="stMetricValue"]', has_text=f"{ROWS:,}").first.wait_for()
         drv.wait_idle(page)
         drv.assert_no_exception(page, "after the upload")
-        return _rss_mb(pid)
+        return drv.rss_mb(pid)
     finally:
         ctx.close()
 
@@ -84,14 +77,13 @@ def test_closed_sessions_that_uploaded_a_large_table_give_their_memory_back(brow
         drv.wait_healthy(url, server)
         _upload_and_close(browser, url, csv, server.pid)           # warm-up: imports, first-use caches
         warm_swept = _wait_swept(log, 1)
-        before = _rss_mb(server.pid)
+        before = drv.rss_mb(server.pid)
         open_rss = [_upload_and_close(browser, url, csv, server.pid) for _ in range(SESSIONS)]
         swept = _wait_swept(log, 1 + SESSIONS)
-        after = _rss_mb(server.pid)
+        after = drv.rss_mb(server.pid)
     finally:
         drv.stop_server(server)
     one_session = open_rss[0] - before
-    print("FIGURES", before, open_rss, after)
     figures = (f"RSS before {before:.0f} MB, with each session open {[round(v) for v in open_rss]}, "
                f"after they ended {after:.0f} MB; one session's upload: {one_session:.0f} MB")
     assert one_session > 20, f"the upload did not take memory enough to measure: {figures}"
