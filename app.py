@@ -16,6 +16,7 @@ import streamlit as st
 from pages.ui.actions import prepare_dataset
 from pages.ui.boundary import run_page
 from pages.ui.nav import PAGES as NAV
+from pages.ui.sessions import track as track_session
 from pages.ui.sidebar import sidebar
 from pages.ui.state import mark_app_ran
 from pages.ui.workspace import restore_or_start, save_if_changed
@@ -29,6 +30,7 @@ PAGES = [st.Page(file, title=title, icon=icon, default=(i == 0)) for i, (file, t
 page = st.navigation(PAGES)
 mark_app_ran()
 restore_or_start(prepare_dataset)   # ?ws=<id>: the visitor's saved dataset, configuration and runs
+track_session()     # what this session holds is freed once it ends; idle workspaces expire (issue 27)
 finish_sidebar = sidebar()
 try:
     run_page(page)          # an exception: a short message, its traceback in the server log

@@ -22,6 +22,7 @@ COMMANDS = {
     "sample": ("sample", "generate the shipped sample data or synthetic data"),
     "runs": ("runs", "list, compare, rename, tag, delete, export and import run folders"),
     "report": ("report", "write a self-contained HTML report of a run (opens offline)"),
+    "workspaces": ("workspaces", "remove the app's workspaces idle past their time to live or beyond the disk cap"),
 }
 
 

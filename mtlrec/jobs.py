@@ -64,7 +64,8 @@ class TrainingJob:
     def __init__(self, config, run_dir=None, *, dataset=None, name: str | None = None,
                  isolate: str | None = None, processes: int | None = None):
         """``config``: a RunConfig (or its dict). ``dataset``: a PreparedDataset to train on
-        instead of preparing the data the config names. ``run_dir``: where the run folder
+        instead of preparing the data the config names (a job that trains in other processes lets go of
+        it once they have it). ``run_dir``: where the run folder
         goes (None: ``runs/<timestamp>-<arch>``). ``isolate``: "process" (train in a spawned
         worker process) or "thread" (in this process); None: ``MTLREC_TRAIN_ISOLATION`` when
         set, else "process". ``processes``: N > 1 trains data-parallel in N torchrun processes
@@ -272,6 +273,7 @@ class TrainingJob:
             proc = worker.start_process(self._mp_ctx, target=worker.child_main, args=(send, self._mp_stop, payload),
                                         name=f"mtlrec-train-{self.name}", daemon=True)
             send.close()          # the child holds the only writer: its death is an EOF here
+            payload = self.dataset = None     # the worker has its input: the server keeps no copy of it
             self.worker_pid = proc.pid
             while True:
                 try:
@@ -338,6 +340,7 @@ class TrainingJob:
                 w = RunWriter(d)
                 w.write_config(self.config.to_dict())
                 w.write_dataset(self.dataset)     # the ranks memory-map it from here
+                self.dataset = None               # this process keeps no copy of the job's input
                 cmd += ["--config", str(d / "config.json"), "--dataset", str(d / "dataset"), "--out", str(d)]
             from mtlrec.training.launch import REPO_ROOT
             from mtlrec.training.lifeline import PARENT_ENV

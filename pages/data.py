@@ -17,6 +17,7 @@ from mtlrec.workflow import (interaction_counts, preparation_messages, roles_tab
 from pages.ui.actions import handle_upload, load_sample_workspace, prepare_dataset
 from pages.ui.dependence import show_label_dependence
 from pages.ui.messages import md_text, msg_text, show_data_error, show_exception
+from pages.ui.sessions import owned_cache
 from pages.ui.state import ensure_app_navigation, get_state
 from pages.ui.teaching import show_label_correlation
 from pages.ui.upload_note import refusal_note
@@ -137,31 +138,31 @@ else:
 st.subheader("Statistics")
 
 
-@st.cache_resource(show_spinner=False, max_entries=8)   # figures are not copied on each hit
-def _stats(key: str, _raw, _spec) -> dict:
+def _stats(rd, sp) -> dict:
     from mtlrec.data.summary import summarize
     try:
-        summary = summarize(_raw, _spec)
+        summary = summarize(rd, sp)
     except DataError:
         summary = {}
-    counts = interaction_counts(_raw, _spec)
-    figs = {"balance": viz.label_balance_fig(_raw.interactions, _spec.labels)}
+    counts = interaction_counts(rd, sp)
+    figs = {"balance": viz.label_balance_fig(rd.interactions, sp.labels)}
     if "user" in counts:
         figs["user"] = viz.count_hist_fig(counts["user"].values, "user", viz.PALETTE[0])
     if "item" in counts:
         figs["item"] = viz.count_hist_fig(counts["item"].values, "item", viz.PALETTE[1])
-    for col, t in _spec.labels.items():
-        if t == "regression" and col in _raw.interactions:
-            figs[f"hist:{col}"] = viz.value_hist_fig(_raw.interactions[col].dropna().values, col)
+    for col, t in sp.labels.items():
+        if t == "regression" and col in rd.interactions:
+            figs[f"hist:{col}"] = viz.value_hist_fig(rd.interactions[col].dropna().values, col)
     n_users = int(counts["user"].size) if "user" in counts else 0
     n_items = int(counts["item"].size) if "item" in counts else 0
-    n = len(_raw.interactions)
+    n = len(rd.interactions)
     density = n / max(1, n_users * n_items)
     return {"summary": summary, "figs": figs, "n": n, "users": n_users, "items": n_items, "density": density,
-            "transform_hints": prep_transforms.suggestions(_raw, _spec)}
+            "transform_hints": prep_transforms.suggestions(rd, sp)}
 
 
-stats = _stats(report_key, raw, spec)
+# shared by the sessions on this data (figures are not copied on each hit); freed when the last one ends
+stats = owned_cache(data_key, report_key, lambda: _stats(raw, spec))
 c = st.columns(4)
 c[0].metric("Interactions", f"{stats['n']:,}")
 c[1].metric("Users", f"{stats['users']:,}")

@@ -36,15 +36,22 @@ class _Stderr(logging.StreamHandler):
         pass
 
 
-def _logger() -> logging.Logger:
-    """The boundary's logger, with a stderr handler of its own: the server log gets the record (and its
-    traceback) whatever logging the host set up."""
-    log = logging.getLogger(LOGGER_NAME)
+def server_logger(name: str = LOGGER_NAME, level: int | None = None) -> logging.Logger:
+    """A logger with a stderr handler of its own: the server log gets its records (and tracebacks)
+    whatever logging the host set up. ``level``: the lowest level it passes on (e.g. INFO)."""
+    log = logging.getLogger(name)
     if not any(isinstance(h, _Stderr) for h in log.handlers):
         h = _Stderr()
         h.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         log.addHandler(h)
+    if level is not None:
+        log.setLevel(level)
     return log
+
+
+def _logger() -> logging.Logger:
+    """The boundary's logger (`server_logger`)."""
+    return server_logger()
 
 
 def record(e: BaseException, where: str) -> str:

@@ -14,7 +14,7 @@ import streamlit as st
 
 from mtlrec import lab
 from mtlrec.viz import PALETTE, _layout
-from pages.ui.state import get_state
+from pages.ui.state import forget_ended_jobs, get_state, with_running_jobs
 
 JOBS_KEY = "lab_jobs"          # st.session_state[JOBS_KEY] = {"archs" | "sweep" | "weightings": LabJob | StoredJob}
 TERMINAL = ("finished", "cancelled", "failed")
@@ -44,6 +44,23 @@ def _restored(ws_id: str | None) -> dict:
             except Exception:  # noqa: BLE001 - a damaged record is skipped, the page still opens
                 _LOG.warning("stored lab result %s of workspace %s is unreadable", kind, ws_id, exc_info=True)
     return out
+
+
+def _ended(job) -> bool:
+    return job.status in TERMINAL and job.join(0)       # its result is stored once its thread has ended
+
+
+def forget_finished_jobs(live_ws_ids: set) -> int:
+    """Drop the ended Lab jobs of workspaces no live session has open (their results are stored in
+    the workspace, where a reload reads them); returns how many were dropped."""
+    with _LIVE_LOCK:
+        return forget_ended_jobs(_LIVE, live_ws_ids, _ended)
+
+
+def running_workspaces() -> set:
+    """Ids of the workspaces with a Lab job that has not ended."""
+    with _LIVE_LOCK:
+        return with_running_jobs(_LIVE, _ended)
 
 
 def lab_jobs() -> dict:

@@ -194,6 +194,31 @@ def job_run_dir(job) -> str | None:
         rd = snap_get(job.snapshot(), "run_dir")
     return str(rd) if rd else None
 
+def _jobs_of(entry) -> list:
+    return list(entry.values()) if isinstance(entry, dict) else list(entry)
+
+
+def forget_ended_jobs(registry: dict, live_ws_ids: set, ended) -> int:
+    """Drop from ``registry`` (workspace id -> a list or a dict of jobs; the caller holds its lock) the
+    jobs for which ``ended(job)`` of the workspaces not in ``live_ws_ids``; returns how many went."""
+    dropped = 0
+    for ws_id in [w for w in registry if w not in live_ws_ids]:
+        jobs = registry[ws_id]
+        kept = {k: j for k, j in jobs.items() if not ended(j)} if isinstance(jobs, dict) \
+            else [j for j in jobs if not ended(j)]
+        dropped += len(jobs) - len(kept)
+        if kept:
+            registry[ws_id] = kept
+        else:
+            del registry[ws_id]
+    return dropped
+
+
+def with_running_jobs(registry: dict, ended) -> set:
+    """Ids of the workspaces of ``registry`` (as in `forget_ended_jobs`) with a job that has not ended."""
+    return {w for w, jobs in registry.items() if any(not ended(j) for j in _jobs_of(jobs))}
+
+
 def apply_workspace(ws: dict) -> None:
     """Put a workspace (from mtlrec.workflow.sample_workspace / uploaded_workspace) into the state."""
     state = get_state()

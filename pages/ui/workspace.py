@@ -25,7 +25,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from pages.ui.state import apply_workspace, get_state, new_state, set_state
+from pages.ui.state import apply_workspace, forget_ended_jobs, get_state, new_state, set_state, with_running_jobs
 
 _JOBS: dict[str, list] = {}          # workspace id -> its TrainingJobs, for this server process
 _JOBS_LOCK = threading.Lock()
@@ -171,6 +171,8 @@ def restore_or_start(prepare=None) -> None:
     if state.ws_id is None:
         wanted = st.query_params.get("ws")
         if wanted and ws.exists(wanted):
+            from mtlrec.workspace_clean import touch
+            touch(wanted)                                # used now: its idle time starts again
             try:
                 _restore(wanted, prepare)
                 state.ws_id = wanted
@@ -179,6 +181,8 @@ def restore_or_start(prepare=None) -> None:
                 _LOG.warning("workspace %s could not be restored: %r", wanted, e)
                 state = new_state(counter=state.counter + 1)
                 st.toast("Your saved workspace could not be restored; a new one was started.")
+        elif wanted and _say_if_removed(wanted):
+            state.ws_id = wanted                         # an empty workspace under its old id: its runs are still its own
         if state.ws_id is None:
             state.ws_id = ws.new_workspace_id()
     elif state.ws_conflict is None:
@@ -190,6 +194,42 @@ def restore_or_start(prepare=None) -> None:
     _take_share()
     if st.query_params.get("ws") != state.ws_id:
         st.query_params["ws"] = state.ws_id
+
+
+def _say_if_removed(ws_id: str) -> bool:
+    """The link names a workspace that a sweep removed (`mtlrec.workspace_clean`): say so, in words, and
+    return True (the visitor starts again under the same id, so the runs trained in it stay theirs)."""
+    from mtlrec.workspace_clean import removed_note
+    note = removed_note(ws_id)
+    if note is None:
+        return False
+    if note.get("reason") == "expired":
+        why = f"it had not been used for {float(note.get('idle_days') or 0):.0f} days, and workspaces are kept " \
+              "for a limited time after their last use"
+    else:
+        why = "the server's workspaces had reached their disk limit, and it was among the longest unused"
+    st.info(f"**The workspace of this link was removed**: {why}. This is a new, empty workspace: upload your "
+            "data (or pick the sample) to start again. The runs you trained in it are kept: see **Runs**.",
+            icon=":material/history_toggle_off:")
+    return True
+
+
+def _ended(job) -> bool:
+    return job.done and job.join(0)
+
+
+def forget_finished_jobs(live_ws_ids: set) -> int:
+    """Drop the ended jobs of workspaces that no live session has open (called by the session
+    sweeper, pages/ui/sessions.py): a later reload finds their runs in the workspace's run folders,
+    as after a server restart. Running jobs stay. Returns how many were dropped."""
+    with _JOBS_LOCK:
+        return forget_ended_jobs(_JOBS, live_ws_ids, _ended)
+
+
+def running_workspaces() -> set:
+    """Ids of the workspaces with a training job that has not ended."""
+    with _JOBS_LOCK:
+        return with_running_jobs(_JOBS, _ended)
 
 
 def _take_share() -> None:

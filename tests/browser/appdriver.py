@@ -86,6 +86,14 @@ def serve(runs_dir: Path, log_path: Path, env: dict | None = None):
         SERVED.pop(url, None)
 
 
+def rss_mb(pid: int) -> float:
+    """The resident set of a process (VmRSS of /proc/<pid>/status), in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024.0
+    raise RuntimeError(f"no VmRSS for process {pid}")
+
+
 def stop_server(proc: subprocess.Popen) -> None:
     proc.terminate()
     try:
