@@ -25,7 +25,8 @@ Config format (``python -m mtlrec train --config FILE``)::
         {"name": "click", "type": "binary", "label": "click", "weight": 1.0, "metric": "auc"},
         {"name": "rating", "type": "regression", "label": "rating", "metric": "rmse"},
         {"name": "genres", "type": "multilabel", "label": "genres"}
-      ],
+      ],                                           # "given": "click" makes a task conditional on
+                                                   # another (a chain, see mtlrec/chain.py)
       "model": {"arch": "mmoe", "n_experts": 4, ...},   # arch: shared_bottom | mmoe (default) | ple;
                                                    # the other keys are the architecture's hparams
                                                    # (omitted = its defaults, incl. embedding_std 0.01)
@@ -327,6 +328,17 @@ class RunConfig:
         """{train/valid/test: path} of ``data.splits`` (empty without split files)."""
         return self.data.resolved_splits(self.base_dir)
 
+
+    def _check_chains(self, names: set) -> None:
+        """A task's ``given`` names another task of the config (types are checked against the data later)."""
+        for t in self.tasks:
+            name, given = t.get("name") or t.get("label"), t.get("given")
+            if given in (None, ""):
+                continue
+            if not isinstance(given, str) or given not in names or given == name:
+                raise TrainingError(f"task '{name}': given {given!r} is not another task of this config; "
+                                    f"choose one of {', '.join(sorted(names - {name})) or '(none)'}, or leave it out")
+
     def validate(self, label_names=None) -> None:
         """Check names against the registries (and the dataset's labels when given).
 
@@ -359,6 +371,7 @@ class RunConfig:
                 if label not in label_names:
                     raise TrainingError(f"task '{name}': label '{label}' is not in the data; "
                                         f"available labels: {', '.join(sorted(label_names)) or '(none)'}")
+        self._check_chains(names)
         es = self.train.early_stopping
         if es.task is not None and es.task not in names:
             raise TrainingError(f"train.early_stopping.task '{es.task}' is not a task; choose one of {', '.join(names)}")

@@ -441,6 +441,8 @@ class DeviceData:
                     r[k] = _tensor(cols[k], torch.long, dev)
             for lab in ds.labels:
                 r["label:" + lab.name] = _tensor(cols["label:" + lab.name], torch.float32, dev)
+            if "sampled" in cols:           # regression tasks and chains leave sampled rows out (mtlrec.chain)
+                r["sampled"] = torch.as_tensor(np.asarray(cols["sampled"], dtype=bool), device=dev)
             self.rows[split] = r
 
     def n_rows(self, split: str) -> int:
@@ -463,6 +465,9 @@ class DeviceData:
             if f.owner == "context":
                 feats[f.name] = take(r[f.name])
         labels = {lab.name: take(r["label:" + lab.name]) for lab in self.ds.labels}
+        if "sampled" in r:
+            from mtlrec.chain import SAMPLED_KEY
+            labels[SAMPLED_KEY] = take(r["sampled"])
         return feats, labels
 
     def candidates(self, user_index: int, item_indices=None):

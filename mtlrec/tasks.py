@@ -32,6 +32,10 @@ class TaskSpec:
     # on a 1-5 scale does not swamp the BCE losses of the binary tasks; `predict` maps back.
     target_mean: float = 0.0
     target_std: float = 1.0
+    # a task chain (mtlrec.chain): the binary task this one is conditional on ("" = none), and that
+    # task's label (filled by `tasks_from_config`): the loss and metrics count only rows where it is 1
+    given: str = ""
+    given_label: str = ""
 
     def __post_init__(self) -> None:
         from mtlrec.metrics import METRICS, metric_info
@@ -61,6 +65,10 @@ class TaskSpec:
             self.n_outputs = 1
         elif self.n_outputs < 1:
             raise ValueError(f"task '{self.name}': a multilabel task needs n_outputs >= 1 (its classes)")
+        self.given = str(self.given or "")
+        self.given_label = str(self.given_label or self.given)
+        if self.given == self.name:
+            raise ValueError(f"task '{self.name}' cannot be given itself; leave 'given' empty or name another task")
         self.target_mean = float(self.target_mean)
         self.target_std = float(self.target_std)
         if self.type != "regression":
@@ -69,13 +77,18 @@ class TaskSpec:
             raise ValueError(f"task '{self.name}': target_std must be a finite number > 0")
 
     # ---- model side -----------------------------------------------------------------
-    def loss(self, logits, y):
+    def loss(self, logits, y, mask=None):
         """Mean loss of one batch: BCE-with-logits (binary, multilabel: mean over K), MSE on the
-        standardised target (regression)."""
+        standardised target (regression). ``mask`` (bool, per row; None = all rows): only those rows
+        count (`mtlrec.chain.own_space`); none of them gives a zero loss that still has a gradient."""
         import torch.nn.functional as F
 
         logits = logits.float()
         y = y.float()
+        if mask is not None:
+            if not bool(mask.any()):
+                return logits.sum() * 0.0
+            logits, y = logits[mask], y[mask]
         if self.type == "regression":
             return F.mse_loss(logits, (y - self.target_mean) / self.target_std)
         return F.binary_cross_entropy_with_logits(logits, y)
@@ -117,7 +130,8 @@ class TaskSpec:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TaskSpec":
-        known = {"name", "type", "label", "weight", "metric", "n_outputs", "target_mean", "target_std"}
+        known = {"name", "type", "label", "weight", "metric", "n_outputs", "target_mean", "target_std",
+                 "given", "given_label"}
         extra = set(d) - known
         if extra:
             raise ValueError(f"task {d.get('name', '?')!r}: unknown keys {sorted(extra)}; "
@@ -168,7 +182,18 @@ def tasks_from_config(configs: list[dict[str, Any]], dataset) -> list[TaskSpec]:
                 scale = {"target_mean": stats["mean"], "target_std": stats["std"]}
         try:
             out.append(TaskSpec(name=name, type=ttype, label=label, weight=cfg.get("weight", 1.0),
-                                metric=cfg.get("metric"), n_outputs=n_out, **scale))
+                                metric=cfg.get("metric"), n_outputs=n_out, given=cfg.get("given") or "", **scale))
         except ValueError as e:
             raise DataError(str(e)) from None
-    return out
+    return _resolve_chain(out)
+
+
+def _resolve_chain(tasks: list[TaskSpec]) -> list[TaskSpec]:
+    """Check the chain (`mtlrec.chain.check_chain`) and give each chained task its parent's label."""
+    from mtlrec.chain import check_chain
+    check_chain(tasks)
+    by_name = {t.name: t for t in tasks}
+    for t in tasks:
+        if t.given:
+            t.given_label = by_name[t.given].label
+    return tasks

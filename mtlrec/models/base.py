@@ -192,6 +192,9 @@ class MultiTaskModel(nn.Module):
     arch: str = ""
     has_shared_towers: bool = False   # True when towers_from_shared(H) works (shared-bottom)
     has_gates: bool = False           # True when gate_weights(features) works (MMoE, PLE)
+    # how a chained task (TaskSpec.given) is learned, see mtlrec.chain: "conditional" (its own space)
+    # or "entire_space" (the product along its chain against the product of labels, every row: ESMM)
+    chain_training: str = "conditional"
 
     def __init__(self, fields: Sequence, tasks: Sequence, hparams: dict[str, Any]):
         super().__init__()

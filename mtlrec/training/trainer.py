@@ -304,7 +304,9 @@ class Trainer:
     @torch.inference_mode()
     def predict_split(self, data, split: str, batch_size: int | None = None):
         """Predictions {task: np.ndarray} and labels {task: np.ndarray} and mean loss {task: float}."""
+        from mtlrec.chain import task_losses
         model = self.model
+        chain_mode = model.chain_training
         was_training = model.training
         model.eval()
         n = data.n_rows(split)
@@ -324,11 +326,12 @@ class Trainer:
                 feats, labels = data.batch(split, idx)
                 with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.use_amp):
                     out = model(feats)
-                for j, t in enumerate(self.tasks):
+                if not empty:
+                    for j, loss in enumerate(task_losses(self.tasks, out, labels, chain_mode).values()):
+                        loss_sum[j] += loss.float() * len(idx)
+                for t in self.tasks:
                     logits = out[t.name].float()
                     y = labels[t.label]
-                    if not empty:
-                        loss_sum[j] += t.loss(logits, y).float() * len(idx)
                     preds[t.name].append(t.predict(logits).float())
                     ys[t.name].append(y)
         finally:
@@ -348,14 +351,19 @@ class Trainer:
         from mtlrec.metrics import evaluate_task
         if data.n_rows(split) == 0:
             return {}, {}
+        from mtlrec.chain import split_masks
         P, Y, losses = self.predict_split(data, split)
+        masks = split_masks(self.tasks, data.ds, split)      # each task on its own space (mtlrec.chain)
         metrics = {}
         from mtlrec.metrics import TASK_METRICS
         for t in self.tasks:
-            if not np.isfinite(Y[t.name]).all():   # missing labels (prepared data drops them): undefined
+            y, p = Y[t.name], P[t.name]
+            if masks[t.name] is not None:
+                y, p = y[masks[t.name]], p[masks[t.name]]
+            if not np.isfinite(y).all():   # missing labels (prepared data drops them): undefined
                 metrics[t.name] = {k: float("nan") for k in TASK_METRICS[t.type]}
                 continue
-            m = evaluate_task(t, Y[t.name], P[t.name])
+            m = evaluate_task(t, y, p)
             metrics[t.name] = {k: float(v) for k, v in m.items()}
         return metrics, losses
 
@@ -489,6 +497,8 @@ class Trainer:
         net = self.net
         dist = self.dist
         wparams = self._wparams if dist is not None else []
+        from mtlrec.chain import task_losses
+        chain_mode = model.chain_training
         from mtlrec.training.dynamics import DynamicsRecorder
         dynamics = DynamicsRecorder.for_trainer(self)     # None when train.dynamics_every is 0
         model.train()
@@ -522,7 +532,7 @@ class Trainer:
                     feats, labels = data.batch("train", mine)
                     with (torch.autocast(dev.type, dtype=torch.float16) if use_amp else _NULL):
                         out = net(feats)
-                        losses = {t.name: t.loss(out[t.name].float(), labels[t.label]) for t in tasks}
+                        losses = task_losses(tasks, out, labels, chain_mode)
                         if share_w != 1.0:
                             losses = {k: v * share_w for k, v in losses.items()}
                     if dynamics is not None:   # sampled batches: task gradients on the shared params (no .grad)
