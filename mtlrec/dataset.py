@@ -3,8 +3,9 @@
 Layout (normalised, so that recommendation and cold start are cheap):
 
 * ``fields``: the model's input features. Each is categorical (integer codes,
-  0 = unknown bucket), numeric (one standardised float) or dense (a float vector,
-  e.g. a text embedding). Each has an owner: ``user`` fields live in ``user_table``
+  0 = unknown bucket), numeric (one standardised float), dense (a float vector,
+  e.g. a text embedding) or multihot (float32 0/1 per class of a multi-valued column such as
+  genres, ``meta["vocabularies"][name]`` names the classes; a row with no class is all zeros). Each has an owner: ``user`` fields live in ``user_table``
   (one row per user), ``item`` fields in ``item_table`` (one row per catalogue item),
   ``context`` fields in the interaction rows. ``user_id``/``item_id`` are ordinary
   categorical fields owned by user/item (their code is 0 for ids unseen in training,
@@ -48,7 +49,7 @@ import numpy as np
 from mtlrec.diskio import on_full_disk, write_atomic, write_text
 from mtlrec.errors import DataError
 
-FIELD_KINDS = ("categorical", "numeric", "dense")
+FIELD_KINDS = ("categorical", "numeric", "dense", "multihot")
 SPLITS = ("train", "valid", "test")
 FORMAT = "mtlrec-dataset/3"
 READABLE_FORMATS = {"mtlrec-dataset/1": 1, "mtlrec-dataset/2": 2, FORMAT: 3}
@@ -85,11 +86,11 @@ def format_version(doc, directory) -> int:
 @dataclass
 class FeatureField:
     name: str                 # key in the feature dict, e.g. "user_id", "age", "item_text"
-    kind: str                 # "categorical" | "numeric" | "dense"
+    kind: str                 # "categorical" | "numeric" | "dense" | "multihot"
     owner: str                # "user" | "item" | "context"
     group: str = ""           # display group for explanations ("user id", "item text", ...)
     vocab_size: int = 0       # categorical: number of codes including 0 = unknown
-    dim: int = 1              # dense: vector length; numeric: 1
+    dim: int = 1              # dense: vector length; multihot: number of classes; numeric: 1
 
     def __post_init__(self) -> None:
         if self.kind not in FIELD_KINDS:

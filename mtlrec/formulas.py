@@ -20,14 +20,14 @@ from typing import Any, Sequence
 
 def input_width(fields: Sequence[Any], hparams: dict) -> int:
     """Width d_x of the fused input X for ``fields`` (FeatureField-like objects or dicts): an
-    embedding of ``embedding_dim`` per categorical field, 1 per numeric field, ``dense_proj_dim`` per
+    embedding of ``embedding_dim`` per categorical or multihot field, 1 per numeric field, ``dense_proj_dim`` per
     dense (text-embedding) field, as in mtlrec.models.base.FeatureInput."""
     emb = int(hparams.get("embedding_dim", 16))
     proj = int(hparams.get("dense_proj_dim", 32))
     width = 0
     for f in fields:
         kind = f.get("kind") if isinstance(f, dict) else getattr(f, "kind", None)
-        width += emb if kind == "categorical" else proj if kind == "dense" else 1
+        width += emb if kind in ("categorical", "multihot") else proj if kind == "dense" else 1
     return width
 
 

@@ -335,7 +335,7 @@ def user_row(run, user=None, edits: dict | None = None) -> dict:
             v = np.array(ds.user_table[f.name][u], copy=True)
         elif f.name == "user_id":
             v = np.int64(0)                                 # the unknown code: a user the model never saw
-        elif f.kind == "dense":
+        elif f.kind in ("dense", "multihot"):               # no text, no known values
             v = np.zeros(f.dim, np.float32)
         else:
             raw = _default_raw(run, f, "user")

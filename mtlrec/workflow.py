@@ -54,7 +54,8 @@ def roles_table(raw, spec):
     roles = spec.roles() if spec is not None else {}
     owners = {}
     if spec is not None:
-        for kind in ("categorical", "numeric", "text"):
+        from mtlrec.data.roles import FEATURE_KINDS
+        for kind in FEATURE_KINDS:
             owners.update(getattr(spec, kind))
     rows, seen = [], set()
     for table in TABLES:
@@ -75,8 +76,9 @@ def roles_table(raw, spec):
 
 def spec_from_roles(table, multilabel_sep: str = "|"):
     """A DataSpec from the (edited) roles table; a DataError says what to change."""
-    from mtlrec.data.roles import DataSpec
-    kw: dict[str, Any] = {"labels": {}, "categorical": {}, "numeric": {}, "text": {}, "multilabel_sep": multilabel_sep}
+    from mtlrec.data.roles import MULTI_VALUED, DataSpec
+    kw: dict[str, Any] = {"labels": {}, "categorical": {}, "numeric": {}, "text": {}, "multivalued": {},
+                          "multilabel_sep": multilabel_sep}
     singles: dict[str, list[str]] = {"user_id": [], "item_id": [], "timestamp": []}
     for rec in table.to_dict("records"):
         col, role = str(rec["column"]), str(rec.get("role") or "ignore")
@@ -85,8 +87,10 @@ def spec_from_roles(table, multilabel_sep: str = "|"):
             singles[role].append(col)
         elif role.startswith("label:"):
             kw["labels"][col] = role.split(":", 1)[1]
-        elif role in ("categorical", "numeric", "text"):
-            kw[role][col] = owner if role != "text" or owner in ("user", "item") else "item"
+        elif role in ("categorical", "numeric"):
+            kw[role][col] = owner
+        elif role in ("text", MULTI_VALUED):     # describes a user or an item
+            kw["text" if role == "text" else "multivalued"][col] = owner if owner in ("user", "item") else "item"
         elif role != "ignore":
             raise DataError(f"unknown role '{role}'", column=col, fix="pick a role from the list")
     for role, cols in singles.items():
@@ -229,16 +233,31 @@ def uploaded_workspace(files: list[tuple[str, bytes]]) -> dict:
     spec = suggest_spec(raw)
     prep = PrepConfig.from_dict(with_predefined_split({}, raw))   # e.g. u1.base + u1.test: their split
     return {"raw": raw, "spec": spec, "prep": prep, "tasks": default_tasks(spec),
-            "model": dict(DEFAULT_MODEL), "train": dict(DEFAULT_TRAIN),
-            "text": {"enabled": False, "columns": []},
+            "model": dict(DEFAULT_MODEL), "train": dict(DEFAULT_TRAIN), "text": default_text(spec),
             "source": ", ".join(name for name, _ in files)}
 
 
 # ---------------------------------------------------------------------------- preparation
+# MTLREC_TEXT_FEATURES=0 keeps the language-model features off in new uploads (tests that do not
+# need the language model; a machine without it)
+TEXT_DEFAULT_ENV = "MTLREC_TEXT_FEATURES"
+
+
+def default_text(spec) -> dict:
+    """The text settings of a new upload: the language-model features on, over the spec's text
+    columns of the items/users (a title, a description), when it has any; off otherwise, or when
+    the environment variable ``MTLREC_TEXT_FEATURES`` is 0. The model is the offline one of
+    `mtlrec.text` (nothing is downloaded)."""
+    import os
+    cols = [c for c, o in (spec.text if spec is not None else {}).items() if o in ("user", "item")]
+    on = bool(cols) and os.environ.get(TEXT_DEFAULT_ENV, "1").strip().lower() not in ("0", "off", "false", "no")
+    return {"enabled": on, "columns": cols if on else []}
+
+
 def text_candidates(raw, spec) -> dict[str, str]:
     """Columns usable as language-model text (column -> owner "item"/"user"): the columns with the
-    role text, then string columns of the items/users tables that are categorical features (e.g.
-    genres "as words"). Labels are never offered (their text would leak the answer)."""
+    role text, then string columns of the items/users tables that are categorical or multi-valued
+    features (e.g. genres "as words"). Labels are never offered (their text would leak the answer)."""
     if spec is None:
         return {}
     out = {c: (o if o in ("user", "item") else "item") for c, o in spec.text.items()}
@@ -246,7 +265,7 @@ def text_candidates(raw, spec) -> dict[str, str]:
         df = getattr(raw, table, None)
         if df is None:
             continue
-        for c, o in spec.categorical.items():
+        for c, o in {**spec.categorical, **spec.multivalued}.items():
             if c in df.columns and c not in out and c not in spec.labels and o == owner \
                     and _is_text(df[c]) and c not in (spec.user_id, spec.item_id):
                 out[c] = owner

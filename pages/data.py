@@ -88,7 +88,9 @@ for tab, (name, df) in zip(tabs, tables):
 # ---------------------------------------------------------------------------- roles
 st.subheader("Column roles")
 st.caption("Suggested from the data; change any role. Labels become tasks; features get an owner "
-           "(user, item, or context for per-interaction values).")
+           "(user, item, or context for per-interaction values). A list column such as genres "
+           "(\"Action|Comedy\") is a **multi-valued** feature: the model reads the mean of its values' "
+           "embeddings; choose label:multilabel to predict it instead.")
 base_table = roles_table(raw, state.suggested_spec or state.spec)
 edited = st.data_editor(
     base_table, hide_index=True, key=f"roles_{state.counter}", width="stretch",

@@ -12,6 +12,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 os.environ.setdefault("STREAMLIT_BROWSER_GATHER_USAGE_STATS", "false")
+# an upload with a title column turns the language-model text features on (mtlrec.workflow.default_text);
+# tests that do not need the language model keep them off (a test of the default removes this)
+os.environ.setdefault("MTLREC_TEXT_FEATURES", "0")
 # workspaces the app saves while tests drive it (pages/ui/workspace.py) go to a temporary folder
 if "MTLREC_WORKSPACES" not in os.environ:
     import tempfile

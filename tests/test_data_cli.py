@@ -21,7 +21,7 @@ def test_ml_latest_small_json(shared_datasets):
     assert p.returncode == 0, p.stderr
     d = json.loads(p.stdout)  # exactly one JSON object on stdout
     assert (d["rows"], d["users"], d["items"]) == (100836, 610, 9724)
-    assert d["roles"]["rating"] == "label:regression" and d["roles"]["genres"] == "label:multilabel"
+    assert d["roles"]["rating"] == "label:regression" and d["roles"]["genres"] == "multi-valued"
     assert d["roles"]["userId"] == "user_id" and d["roles"]["movieId"] == "item_id"
     assert 0.98 < d["sparsity"] < 0.99 and isinstance(d["warnings"], list)
     assert abs(d["labels"]["rating"]["mean"] - 3.5016) < 1e-3

@@ -56,7 +56,7 @@ def test_parquet_and_folder_of_generic_tables(tmp_path):
     pd.testing.assert_frame_equal(raw.interactions, inter, check_dtype=False)
     spec = suggest_spec(raw)
     assert (spec.user_id, spec.item_id, spec.timestamp) == ("userId", "movieId", "timestamp")
-    assert spec.labels == {"rating": "regression", "genres": "multilabel"}
+    assert spec.labels == {"rating": "regression"} and spec.multivalued == {"genres": "item"}
     assert spec.numeric == {"age": "user"}
     # the same files as a list of paths, and as an uploaded zip
     again = load_data(sorted(tmp_path.glob("*")))
@@ -138,7 +138,7 @@ def test_movielens_100k(tmp_path):
     assert "video_release_date" not in raw.items  # an empty column is dropped
     spec = suggest_spec(raw)
     assert (spec.user_id, spec.item_id, spec.timestamp) == ("user_id", "item_id", "timestamp")
-    assert spec.labels == {"rating": "regression", "genres": "multilabel"}
+    assert spec.labels == {"rating": "regression"} and spec.multivalued == {"genres": "item"}
     assert spec.text == {"title": "item"}
     assert spec.categorical == {"gender": "user", "occupation": "user", "zip_code": "user"}
     assert spec.numeric == {"age": "user"}
@@ -156,7 +156,8 @@ def test_movielens_1m_dat_files(tmp_path):
     assert raw.format == "ml-1m" and raw.interactions.shape == (28, 4)
     assert raw.items.loc[0, "title"] == "Film 1 à (2000)"
     spec = suggest_spec(raw)
-    assert spec.labels == {"rating": "regression", "genres": "multilabel"} and spec.text == {"title": "item"}
+    assert spec.labels == {"rating": "regression"} and spec.text == {"title": "item"}
+    assert spec.multivalued == {"genres": "item"}
     assert spec.categorical["gender"] == "user" and spec.categorical["zip_code"] == "user"
 
 
@@ -187,7 +188,7 @@ def test_recbole_atomic_files(tmp_path):
     assert raw.items.loc[1, "genre"] == "Action|Drama"
     assert raw.meta["recbole_types"]["items"]["genre"] == "token_seq"
     spec = suggest_spec(raw)
-    assert spec.labels == {"rating": "regression", "genre": "multilabel"}
+    assert spec.labels == {"rating": "regression"} and spec.multivalued == {"genre": "item"}
     assert spec.text == {"movie_title": "item"} and raw.items.loc[2, "movie_title"] == "The Movie 2"
     assert spec.multilabel_sep == "|" and "vec" not in spec.roles()
     (tmp_path / "ml.inter").write_text("user_id\titem_id\n1\t2\n")
@@ -203,7 +204,8 @@ def test_shipped_sample_roles():
     spec = suggest_spec(raw)
     assert (spec.user_id, spec.item_id, spec.timestamp) == ("user_id", "item_id", "timestamp")
     assert spec.labels == {"click": "binary", "like": "binary", "rating": "regression",
-                           "watch_fraction": "regression", "genres": "multilabel"}
+                           "watch_fraction": "regression"}
+    assert spec.multivalued == {"genres": "item"}
     assert spec.categorical == {"gender": "user", "occupation": "user"}
     assert spec.numeric == {"age": "user", "year": "item"}
     assert spec.text == {"title": "item", "description": "item"}
@@ -213,11 +215,11 @@ def test_shipped_sample_roles():
 def test_ml_latest_small(shared_datasets):
     raw = load_data(shared_datasets / "ml-latest-small")
     spec = suggest_spec(raw)
-    assert spec.labels["rating"] == "regression" and spec.labels["genres"] == "multilabel"
+    assert spec.labels["rating"] == "regression" and spec.multivalued == {"genres": "item"}
     assert spec.text == {"title": "item"}
     s = summarize(raw, spec)
     assert (s["rows"], s["users"], s["items"], s["catalog_items"]) == (100836, 610, 9724, 9742)
-    assert s["labels"]["genres"]["classes"] == 20
+    assert "genres" not in s["labels"] and s["roles"]["genres"] == "multi-valued"
     assert s["labels"]["rating"]["histogram"]["values"][0] == 0.5
 
 

@@ -95,12 +95,15 @@ def test_a_run_records_the_warning_for_an_item_property_task(tmp_path):
     assert json.loads((tmp_path / "run" / "status.json").read_text())["warnings"] == metrics["warnings"]
 
 
-def test_data_check_names_the_sample_genres(capsys):
+def test_data_check_names_item_genres_written_on_the_interactions(capsys, tmp_path):
+    """(The sample's genres live in its items table: they are suggested as a multi-valued item
+    feature, not a label. Genres written on every interaction stay a label, and data check names
+    them as an item property.)"""
     import json
-    from pathlib import Path
 
     from mtlrec.__main__ import main
-    sample = str(Path(__file__).resolve().parents[1] / "sample_data")
+    _frame()[["user_id", "item_id", "genres", "click"]].to_csv(tmp_path / "interactions.csv", index=False)
+    sample = str(tmp_path / "interactions.csv")
     capsys.readouterr()
     assert main(["data", "check", sample, "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["label_dependence"] == {"genres": "item"}

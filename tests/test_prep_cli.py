@@ -70,7 +70,8 @@ def test_prepare_movielens_temporal(shared_datasets):
         item = test_ts[uid]
         t = ratings[(ratings["userId"] == int(uid)) & (ratings["movieId"] == int(item))]["timestamp"].iloc[0]
         assert t == latest[int(uid)]
-    g = ds.label("genres")
-    assert "Drama" in g.classes and r["label:genres"].shape[1] == len(g.classes)
+    g = ds.field("genres")          # suggested as a multi-valued item feature
+    assert g.kind == "multihot" and "Drama" in ds.meta["vocabularies"]["genres"]
+    assert ds.item_table["genres"].shape == (len(ds.item_ids), g.dim)
     like = r["label:like"]
     assert set(np.unique(like)) == {0.0, 1.0}

@@ -12,9 +12,13 @@ from dataclasses import asdict, dataclass, field
 
 TASK_TYPES = ("binary", "regression", "multilabel")
 OWNERS = ("user", "item", "context")
+FEATURE_KINDS = ("categorical", "numeric", "text", "multivalued")   # the spec's feature dicts (column -> owner)
 # the role names shown to users (CLI `data check`, the app's role editor)
 ROLE_NAMES = ("user_id", "item_id", "timestamp", "label:binary", "label:regression",
-              "label:multilabel", "categorical", "numeric", "text", "ignore")
+              "label:multilabel", "categorical", "numeric", "multi-valued", "text", "ignore")
+# the role of a column holding a list of values per user/item (e.g. genres "Action|Comedy", split on
+# ``multilabel_sep``): a multi-hot feature whose embedding is the mean of its values' embeddings
+MULTI_VALUED = "multi-valued"
 
 
 @dataclass
@@ -26,13 +30,14 @@ class DataSpec:
     categorical: dict[str, str] = field(default_factory=dict)  # column -> owner
     numeric: dict[str, str] = field(default_factory=dict)      # column -> owner
     text: dict[str, str] = field(default_factory=dict)         # column -> owner ("item"/"user")
+    multivalued: dict[str, str] = field(default_factory=dict)  # column -> owner ("item"/"user"): multi-hot
     multilabel_sep: str = "|"
 
     def __post_init__(self) -> None:
         for col, t in self.labels.items():
             if t not in TASK_TYPES:
                 raise ValueError(f"label '{col}': task type must be one of {TASK_TYPES}, not '{t}'")
-        for kind in ("categorical", "numeric", "text"):
+        for kind in FEATURE_KINDS:
             for col, owner in getattr(self, kind).items():
                 if owner not in OWNERS:
                     raise ValueError(f"{kind} feature '{col}': owner must be one of {OWNERS}, not '{owner}'")
@@ -52,6 +57,8 @@ class DataSpec:
             out.setdefault(c, "categorical")
         for c in self.numeric:
             out.setdefault(c, "numeric")
+        for c in self.multivalued:
+            out.setdefault(c, MULTI_VALUED)
         for c in self.text:
             out.setdefault(c, "text")
         return out

@@ -8,12 +8,16 @@ Rules, in order, per column (names compared lower-case without ``_``/``-``/space
 * click/like/label/target/tagged/is_*/has_* with two values 0/1 or true/false -> binary label
 * a fraction-like interaction column (name with fraction/ratio/progress/completion/watch,
   values within [0, 1], not only 0/1) -> regression label
-* genres/tags/categories/labels/topics/keywords holding separated lists -> multi-label
+* genres/tags/categories/labels/topics/keywords holding separated lists: in the users/items table
+  -> a multi-valued feature (multi-hot, mean-pooled embeddings; label:multilabel stays available
+  by choice), in the interactions -> multi-label
 * title/description/name/overview/text/summary/plot (strings, users or items table) -> text
+  (`mtlrec.workflow.default_text` then turns the language-model features on)
+* dates in the items table (e.g. MovieLens 100K "release date") -> numeric (the year)
 * low-cardinality strings and booleans -> categorical; other numbers -> numeric
 * owner by table: users -> user, items -> item, interactions -> context
 
-Columns that are empty, constant, dates in a users/items table, or free text in the
+Columns that are empty, constant, dates in a users table, or free text in the
 interactions table are left out (role "ignore"). So is an interactions column whose values are
 all split names (train / valid / test, see ``mtlrec.prep.splits.SPLIT_VALUES``): it is no
 feature but a predefined split, offered by :func:`split_columns` for prep split "column".
@@ -168,7 +172,8 @@ def suggest_spec(raw: RawData) -> DataSpec:
             else:
                 getattr(spec, kind)[col] = owner
     # RecBole token_seq lists are '|'-joined by the reader; other lists keep their separator
-    seps = {_list_sep(_table_col(raw, c)) for c, t in spec.labels.items() if t == "multilabel"}
+    lists = [c for c, t in spec.labels.items() if t == "multilabel"] + list(spec.multivalued)
+    seps = {_list_sep(_table_col(raw, c)) for c in lists}
     seps.discard(None)
     if len(seps) == 1:
         spec.multilabel_sep = seps.pop()
@@ -205,7 +210,7 @@ def _table_col(raw: RawData, col: str) -> pd.Series:
 
 
 def _suggest_column(col: str, s: pd.Series, table: str, recbole_type: str | None):
-    """-> (kind, value) with kind in label/text/categorical/numeric, or None to leave it out."""
+    """-> (kind, value) with kind in label/text/categorical/numeric/multivalued, or None to leave it out."""
     n = _norm(col)
     nonnull = s.dropna()
     if nonnull.empty:
@@ -242,7 +247,8 @@ def _suggest_column(col: str, s: pd.Series, table: str, recbole_type: str | None
     if stringy or recbole_type == "token_seq":
         sep = _list_sep(sample)
         if (n in MULTILABEL_NAMES or recbole_type == "token_seq" and not texty) and sep is not None:
-            return ("label", "multilabel")
+            # an item's (user's) genres describe it: input, not an answer to predict
+            return ("multivalued", None) if table != "interactions" else ("label", "multilabel")
         if n in MULTILABEL_NAMES and nunique <= 200:
             return ("categorical", None)  # one category per row
         strs = sample.astype("str")
@@ -252,7 +258,7 @@ def _suggest_column(col: str, s: pd.Series, table: str, recbole_type: str | None
         if texty or (mean_len > 30 and nunique > 0.5 * len(sample)):
             return ("text", None) if table != "interactions" else None
         if table != "interactions" and _looks_like_dates(sample):
-            return None
+            return ("numeric", None) if table == "items" else None     # an item's date: its year
         if nunique <= max(50, int(0.5 * len(sample))) or nunique <= 1000:
             return ("categorical", None)
         return None  # free-form strings (urls, codes) with too many values

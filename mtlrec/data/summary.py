@@ -130,8 +130,8 @@ def format_summary(summary: dict) -> str:
     lines.append("Suggested roles:")
     width = max((len(c) for c in summary["roles"]), default=0)
     owners = {}
-    for kind in ("categorical", "numeric", "text"):
-        owners.update({c: o for c, o in summary["spec"][kind].items()})
+    for kind in ("categorical", "numeric", "text", "multivalued"):
+        owners.update({c: o for c, o in summary["spec"].get(kind, {}).items()})
     for col, role in summary["roles"].items():
         extra = f" ({owners[col]})" if col in owners else ""
         lines.append(f"  {col.ljust(width)}  {role}{extra}")

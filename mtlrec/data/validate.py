@@ -149,10 +149,11 @@ def validate(raw: RawData, spec: DataSpec, *, missing_items: str = "drop", missi
     for col, task in spec.labels.items():
         table = raw.locate(col)
         _check_label(raw.tables()[table][col], col, task, src(table), spec.multilabel_sep, warn)
+    from mtlrec.prep.encoders import years_if_dates
     for col in spec.numeric:
-        table = raw.locate(col)
-        _check_numeric(raw.tables()[table][col], col, src(table), missing_numeric, warn)
-    for kind in ("categorical", "text"):
+        table = raw.locate(col)        # a date column as a numeric feature is its year
+        _check_numeric(years_if_dates(raw.tables()[table][col]), col, src(table), missing_numeric, warn)
+    for kind in ("categorical", "text", "multivalued"):
         for col in getattr(spec, kind):
             table = raw.locate(col)
             s = raw.tables()[table][col]
@@ -161,8 +162,9 @@ def validate(raw: RawData, spec: DataSpec, *, missing_items: str = "drop", missi
                 raise DataError("the column is empty", file=src(table), column=col,
                                 fix=f"fill it in or set its role to ignore")
             if share > HIGH_MISSING:
-                warn(DataWarning(f"{share:.0%} of the values are missing (they become the 'unknown' "
-                                 f"{'category' if kind == 'categorical' else 'text'})",
+                warn(DataWarning(f"{share:.0%} of the values are missing (they become " + {
+                                 "categorical": "the 'unknown' category)", "text": "the 'unknown' text)",
+                                 "multivalued": "an empty list)"}[kind],
                                  file=src(table), column=col, fix="check the export, or set its role to ignore"))
             elif s.nunique(dropna=True) <= 1 and share == 0:
                 warn(DataWarning("the column has a single value: it carries no information", file=src(table),

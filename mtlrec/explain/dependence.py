@@ -41,12 +41,15 @@ MIN_BACKGROUND = 2
 ADVISED_BACKGROUND = 10
 
 
+VECTOR_KINDS = ("dense", "multihot")     # a text embedding, a list of genres: no single value
+
+
 def plottable_groups(run) -> dict[str, str]:
     """Group -> how its value is shown ("numeric", "categorical", "support"), for the groups a
     dependence plot can draw (one numeric or categorical field)."""
     out = {}
     for g, fields in _group_fields(run).items():
-        if len(fields) != 1 or fields[0].kind == "dense":
+        if len(fields) != 1 or fields[0].kind in VECTOR_KINDS:
             continue
         f = fields[0]
         out[g] = "support" if _is_id(run, f) else f.kind
@@ -87,7 +90,7 @@ def _values(run, group: str, feats, split: str, idx) -> tuple[np.ndarray, str, s
     if not fields:
         raise DataError(f"this run has no feature group '{group}'",
                         fix="pick one of: " + ", ".join(_group_fields(run)))
-    if len(fields) != 1 or fields[0].kind == "dense":
+    if len(fields) != 1 or fields[0].kind in VECTOR_KINDS:
         raise DataError(f"the group '{group}' has no single value to plot (a vector or several fields)",
                         fix="pick one of: " + ", ".join(plottable_groups(run)))
     f = fields[0]

@@ -167,6 +167,14 @@ def _category(ds, name: str, code: int, owner: str, index: int) -> str:
     return f"category #{code}"
 
 
+def _classes(ds, name: str, row) -> str:
+    """The classes of a multihot row (e.g. "Action, Comedy"), or "none" for an empty one."""
+    vocab = (ds.meta.get("vocabularies") or {}).get(name) or []
+    on = [int(k) for k in np.flatnonzero(np.asarray(row, dtype=float).reshape(-1) > 0)]
+    names = [str(vocab[k]) if k < len(vocab) else f"class #{k + 1}" for k in on]
+    return ", ".join(names) if names else "none (no known value)"
+
+
 def _number(ds, name: str, x: float) -> tuple[float, bool]:
     """(value on the original scale, whether the standardisation could be undone)."""
     st = ((ds.meta.get("report") or {}).get("stats") or {}).get(name)
@@ -215,6 +223,9 @@ def _field_value(run, f, u: int, i: int, feats: dict) -> dict:
         v, ok = _number(ds, f.name, float(raw))
         out.update(value=v, standardised=float(raw), original_scale=ok, text=f"{label} = {_fmt_number(v)}"
                    + ("" if ok else " (standardised)"))
+    elif f.kind == "multihot":
+        v = _classes(ds, f.name, raw)
+        out.update(value=v, text=f"{label} = {v}")
     else:
         words = _text(ds, f.name, f.owner, index)
         name = label if label.endswith("text") else f"{label} (text)"

@@ -3,8 +3,9 @@
 ``FeatureInput`` turns a feature dict (as `DeviceData.batch` makes it) into the
 fused vector ``X = [X_1, ..., X_n]`` of the article (§4.1): an embedding per
 categorical field (user id, item id, categorical features), the value itself per
-numeric field, and a learned linear projection per dense field (precomputed text
-embeddings), concatenated in field order.
+numeric field, a learned linear projection per dense field (precomputed text
+embeddings) and, per multihot field (a multi-valued column such as genres), the mean of
+the embeddings of its values (zeros when it has none), concatenated in field order.
 
 ``MultiTaskModel`` is the one interface every architecture implements: subclasses
 build their shared part and towers and implement ``forward_from_input(X)``;
@@ -42,6 +43,9 @@ class FeatureInput(nn.Module):
     ``0..vocab_size-1`` (e.g. ids unseen at preparation time) map to the field's
     code 0, the unknown bucket. Numeric fields are one column each (their value);
     dense fields go through their own learned ``nn.Linear(dim, dense_proj_dim)``.
+    A multihot field (0/1 per class [b, K]) is the mean of the embedding rows of its classes
+    (its own table [K, embedding_dim], as a sequence feature with mean pooling): ``m·E / Σm``,
+    a zero vector for a row without any class.
 
     ``embedding_std``: every embedding row starts from N(0, embedding_std²).
 
@@ -66,12 +70,12 @@ class FeatureInput(nn.Module):
         self.dense_proj_dim = int(dense_proj_dim)
         cat = [f for f in self.fields if f.kind == "categorical"]
         for f in self.fields:
-            if f.kind not in ("categorical", "numeric", "dense"):
+            if f.kind not in ("categorical", "numeric", "dense", "multihot"):
                 raise ValueError(f"field '{f.name}': unknown kind '{f.kind}'")
             if f.kind == "categorical" and int(f.vocab_size) < 1:
                 raise ValueError(f"categorical field '{f.name}' has vocab_size {f.vocab_size}")
-            if f.kind == "dense" and int(f.dim) < 1:
-                raise ValueError(f"dense field '{f.name}' has dim {f.dim}")
+            if f.kind in ("dense", "multihot") and int(f.dim) < 1:
+                raise ValueError(f"{f.kind} field '{f.name}' has dim {f.dim}")
         self.cat_names = [f.name for f in cat]
         self.num_names = [f.name for f in self.fields if f.kind == "numeric"]
         self.dense_names = [f.name for f in self.fields if f.kind == "dense"]
@@ -94,13 +98,17 @@ class FeatureInput(nn.Module):
                                                        dtype=torch.bool), persistent=False)
         self.projections = nn.ModuleList(nn.Linear(int(f.dim), self.dense_proj_dim)
                                          for f in self.fields if f.kind == "dense")
-        self.widths = [self.embedding_dim if f.kind == "categorical" else
+        self.multihot_names = [f.name for f in self.fields if f.kind == "multihot"]
+        self.multihot = nn.ParameterList(
+            nn.Parameter(torch.randn(int(f.dim), self.embedding_dim) * self.embedding_std)
+            for f in self.fields if f.kind == "multihot")
+        self.widths = [self.embedding_dim if f.kind in ("categorical", "multihot") else
                        1 if f.kind == "numeric" else self.dense_proj_dim for f in self.fields]
         self.out_dim = int(sum(self.widths))
         # runs of consecutive fields of one kind, in field order: (kind, n_fields)
         runs: list[list] = []
         for f in self.fields:
-            if f.kind != "dense" and runs and runs[-1][0] == f.kind:
+            if f.kind in ("categorical", "numeric") and runs and runs[-1][0] == f.kind:
                 runs[-1][1] += 1
             else:
                 runs.append([f.kind, 1])
@@ -112,6 +120,18 @@ class FeatureInput(nn.Module):
             raise KeyError(f"'{name}' is not a categorical input field; categorical fields: {self.cat_names}")
         o = self._offsets[name]
         return self.embedding.weight[o:o + self._vocab[name]]
+
+    def multihot_rows(self, name: str) -> torch.Tensor:
+        """The embedding table of multihot field ``name`` [classes, embedding_dim]."""
+        if name not in self.multihot_names:
+            raise KeyError(f"'{name}' is not a multihot input field; multihot fields: {self.multihot_names}")
+        return self.multihot[self.multihot_names.index(name)]
+
+    def _mean_pooled(self, name: str, table: torch.Tensor, features) -> torch.Tensor:
+        """The mean of the embedding rows of the row's classes [b, d] (zeros: no class)."""
+        m = self._get(features, name).float()
+        m = m.reshape(m.shape[0] if m.dim() else 1, -1)
+        return (m @ table) / m.sum(dim=1, keepdim=True).clamp_min(1.0)
 
     def dense_projection(self, name: str) -> nn.Linear:
         """The learned projection of dense field ``name``."""
@@ -146,7 +166,9 @@ class FeatureInput(nn.Module):
             sizes = [n for k, n in self._runs if k == "numeric"]
             num_parts = list(nums.split(sizes, dim=1)) if len(sizes) > 1 else [nums]
         dense_parts = [proj(self._get(features, n).float()) for n, proj in zip(self.dense_names, self.projections)]
-        it = {"categorical": iter(cat_parts), "numeric": iter(num_parts), "dense": iter(dense_parts)}
+        bag_parts = [self._mean_pooled(n, tab, features) for n, tab in zip(self.multihot_names, self.multihot)]
+        it = {"categorical": iter(cat_parts), "numeric": iter(num_parts), "dense": iter(dense_parts),
+              "multihot": iter(bag_parts)}
         parts = [next(it[k]) for k, _ in self._runs]
         return parts[0] if len(parts) == 1 else torch.cat(parts, dim=-1)
 

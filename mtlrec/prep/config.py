@@ -45,6 +45,9 @@ class PrepConfig:
         valid_frac: the share of train rows carved out when a predefined split has no valid rows).
     missing_items: interactions whose item is not in the items table: "drop", "keep", "error".
     max_multilabel_classes: most frequent classes kept for a multi-label label.
+    max_multivalued_classes / min_multivalued_items: a multi-valued feature (role "multi-valued",
+        e.g. genres) keeps its most frequent classes, each on at least ``min_multivalued_items``
+        training items (users); rarer and unseen classes are dropped.
     numeric_transforms: per numeric feature, "none" / "clip" / "winsorise" / "log1p", e.g.
         {"capital_gains": "log1p", "age": {"method": "clip", "lower": 0, "upper": 100},
         "income": {"method": "winsorise", "lower": 0.01, "upper": 0.99}}; bounds fitted on the
@@ -65,6 +68,8 @@ class PrepConfig:
     min_user_rows: int = 3
     missing_items: str = "drop"
     max_multilabel_classes: int = 50
+    max_multivalued_classes: int = 50
+    min_multivalued_items: int = 2
     seed: int = 42
     numeric_transforms: dict = field(default_factory=dict)
 
@@ -83,8 +88,9 @@ class PrepConfig:
             raise ValueError("valid_frac + test_frac must be below 1 (rows must remain for training)")
         if float(self.negative_ratio) < 0:
             raise ValueError("negative_ratio must be >= 0")
-        if int(self.max_multilabel_classes) < 1:
-            raise ValueError("max_multilabel_classes must be >= 1")
+        for name in ("max_multilabel_classes", "max_multivalued_classes", "min_multivalued_items"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be >= 1")
         self.negative_label = self.negative_label or ""
         self.split_column = str(self.split_column or "")
         self.derived_labels = [dict(d) for d in (self.derived_labels or [])]

@@ -163,9 +163,10 @@ def multilabel_missing(values) -> np.ndarray:
     return blank[np.where(codes < 0, len(uniq), codes)]
 
 
-def fit_multilabel(values, sep: str = "|", max_classes: int = 50, weights=None) -> list[str]:
+def fit_multilabel(values, sep: str = "|", max_classes: int = 50, weights=None, min_count: float = 0) -> list[str]:
     """Classes of a delimited string column, most frequent first (training rows only).
-    ``weights``: how many training rows each value stands for (values given per item)."""
+    ``weights``: how many training rows each value stands for (values given per item);
+    ``min_count``: classes of a lower (weighted) count are dropped."""
     codes, parts = _split_uniques(values, sep)
     if not parts:
         return []
@@ -178,8 +179,34 @@ def fit_multilabel(values, sep: str = "|", max_classes: int = 50, weights=None) 
             continue
         for c in set(p):
             counts[c] = counts.get(c, 0) + float(w)
-    ranked = sorted(counts, key=lambda c: (-counts[c], c))
+    ranked = sorted((c for c in counts if counts[c] >= min_count), key=lambda c: (-counts[c], c))
     return ranked[:max_classes]
+
+
+def encode_multihot(values, classes: list[str], sep: str = "|") -> np.ndarray:
+    """float32 [n, K] 0/1 per class for a multi-valued feature; a missing value, or one with no
+    known class, is a row of zeros (its mean-pooled embedding is the zero vector)."""
+    return np.nan_to_num(encode_multilabel(values, classes, sep), nan=0.0)
+
+
+def years_if_dates(values):
+    """Date strings (e.g. '01-Jan-1995', '1995-03-02') as their year (float, NaN where missing or
+    unreadable) when at least 90% of the present values read as dates; else ``values`` unchanged.
+    A date column with the role numeric is its year."""
+    s = pd.Series(values)
+    if not (pd.api.types.is_string_dtype(s.dtype) or s.dtype == object):
+        return values
+    present = s.dropna().astype("str")
+    if present.empty or present.str.len().mean() < 6 \
+            or pd.to_numeric(present.iloc[:1000], errors="coerce").notna().mean() > 0.5:
+        return values                 # numbers written as text stay numbers
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        parsed = pd.to_datetime(s.where(s.notna(), None), errors="coerce", format="mixed")
+    if parsed[s.notna()].notna().mean() < 0.9:
+        return values
+    return pd.Series(parsed.dt.year.astype("float64").to_numpy(), index=getattr(values, "index", None))
 
 
 def encode_multilabel(values, classes: list[str], sep: str = "|") -> np.ndarray:

@@ -76,11 +76,12 @@ def _split_column(raw, spec, config: PrepConfig, src_name: str) -> str | None:
 
 def _without_columns(spec, cols: set):
     """``spec`` without ``cols`` as labels or features (a split column is neither)."""
-    if not cols or not any(c in spec.labels or c in spec.categorical or c in spec.numeric or c in spec.text
+    from mtlrec.data.roles import FEATURE_KINDS
+    if not cols or not any(c in spec.labels or any(c in getattr(spec, k, {}) for k in FEATURE_KINDS)
                            for c in cols):
         return spec
     d = spec.to_dict()
-    for kind in ("labels", "categorical", "numeric", "text"):
+    for kind in ("labels",) + FEATURE_KINDS:
         d[kind] = {c: v for c, v in d[kind].items() if c not in cols}
     return type(spec).from_dict(d)
 
@@ -328,7 +329,7 @@ def prepare(raw, spec, config: PrepConfig | dict | None = None, *, text_encoder:
         label_fields.append(LabelField(name, "binary"))
     # ids, timestamps, the split column and the labels are arrays now: of the interactions only
     # the feature and text columns are still read (release_input)
-    still_read = set(spec.categorical) | set(spec.numeric) | set(spec.text)
+    still_read = set(spec.categorical) | set(spec.numeric) | set(spec.text) | set(spec.multivalued)
     release([c for c in inter.columns if c not in still_read])
     neg_on = float(config.negative_ratio) > 0
     neg_label = config.negative_label
@@ -568,6 +569,7 @@ def prepare(raw, spec, config: PrepConfig | dict | None = None, *, text_encoder:
             if n_unseen:
                 unseen[col] = n_unseen
         else:
+            values, fit_vals = enc.years_if_dates(values), enc.years_if_dates(fit_vals)   # a date: its year
             values, fit_vals = numeric_tf.apply(col, owner, values, fit_vals)   # clip / winsorise / log1p
             st = enc.fit_numeric(fit_vals, config.missing_numeric, config.standardize)
             arr, n_miss = enc.encode_numeric(values, st)
@@ -583,6 +585,22 @@ def prepare(raw, spec, config: PrepConfig | dict | None = None, *, text_encoder:
         else:
             ctx[col] = arr
     release(read_out)            # in one step (release_input)
+    for col, owner in spec.multivalued.items():
+        if col in id_cols or col in spec.labels or col in stats:
+            continue
+        owner = _owner(spec, col, owner, tables)
+        if owner == "context":
+            report["notes"].append(f"the multi-valued feature '{col}' needs a user or item id: it is not used")
+            continue
+        f, arr, stats[col] = _multihot_field(tables, col, owner, config, sep,
+                                             train_users if owner == "user" else train_items)
+        if not f.dim:
+            report["notes"].append(f"the multi-valued feature '{col}' has no class on "
+                                   f"{config.min_multivalued_items} training {owner}s or more: it is not used")
+            continue
+        fields.append(f)
+        vocabularies[col] = stats[col]["classes"]
+        (user_table if owner == "user" else item_table)[col] = arr
 
     numeric_tf.write_report(report)
     # labels encoded (multilabel classes fitted on training rows)
@@ -765,6 +783,21 @@ def prepare(raw, spec, config: PrepConfig | dict | None = None, *, text_encoder:
                          item_info, user_info)
     stage("done", 1.0)
     return ds
+
+
+def _multihot_field(tables: _Tables, col: str, owner: str, config: PrepConfig, sep: str, in_train: np.ndarray):
+    """A multi-valued column (e.g. genres "Action|Comedy") as a multihot feature of its user/item
+    table: classes fitted on the users/items of the training rows (at least
+    ``config.min_multivalued_items`` of them, the ``config.max_multivalued_classes`` most frequent),
+    others dropped; a user/item without a known class gets zeros. -> (field, [n, K] float32, stats)."""
+    values = np.asarray(tables.table_values(col, owner), dtype=object)
+    classes = enc.fit_multilabel(values, sep, int(config.max_multivalued_classes),
+                                 weights=in_train.astype(np.float64), min_count=int(config.min_multivalued_items))
+    arr = enc.encode_multihot(values, classes, sep)
+    field = FeatureField(col, "multihot", owner, group=col, dim=len(classes), vocab_size=len(classes))
+    st = {"kind": "multihot", "classes": list(classes), "top": list(classes[:10]),
+          f"{owner}s_without_class": int((arr.sum(axis=1) == 0).sum())}
+    return field, arr, st
 
 
 def _unseen(split, r_u, r_i, train_users, train_items, row_ids) -> dict:

@@ -137,9 +137,10 @@ def _make_optimizer(model, tasks, cfg: TrainConfig, device):
 
     if cfg.l2 > 0:
         take([p for plist in model.task_parameters().values() for p in plist], 2.0 * cfg.l2)
-    emb = getattr(getattr(model, "input", None), "embedding", None)
-    if cfg.embedding_l2 > 0 and emb is not None:
-        take(list(emb.parameters()), 2.0 * cfg.embedding_l2)
+    inp = getattr(model, "input", None)
+    tables = [m for m in (getattr(inp, "embedding", None), getattr(inp, "multihot", None)) if m is not None]
+    if cfg.embedding_l2 > 0 and tables:      # the id/category table and the multihot (genres...) tables
+        take([p for m in tables for p in m.parameters()], 2.0 * cfg.embedding_l2)
     if decayed:
         rest = [p for p in params if id(p) not in taken]
         groups = [{"params": rest, "weight_decay": 0.0}] + [{"params": g, "weight_decay": wd} for g, wd in decayed]

@@ -235,6 +235,12 @@ def test_tasks_and_data_pages_say_the_sample_genres_are_item_classification():
     at = new_app().run()
     at.button(key="home_load_sample").click().run()
     st_ = state_of(at)
+    # genres are suggested as a multi-valued item feature; the visitor picks the label role instead
+    from mtlrec.data.roles import DataSpec
+    d = st_.spec.to_dict()
+    d["multivalued"].pop("genres")
+    d["labels"]["genres"] = "multilabel"
+    st_.spec = st_.suggested_spec = DataSpec.from_dict(d)
     st_.tasks.append({"name": "genres", "type": "multilabel", "label": "genres", "weight": 1.0,
                       "metric": DEFAULT_METRIC["multilabel"]})
     at.switch_page("pages/model.py").run()
