@@ -158,6 +158,16 @@ def test_trained_from_the_cli_reloaded_and_the_item_cache_equals_the_full_forwar
         for t in run.tasks:
             assert float(np.abs(np.asarray(fast[t.name], dtype=np.float64)
                                 - np.asarray(full[t.name], dtype=np.float64)).max()) <= 1e-5, (arch, t.name)
+    # explanations: the chained task's logit splits over the input groups, base + contributions = output
+    from mtlrec.explain.core import ModelExplainer
+    data = run.device_data()
+    with torch.no_grad():
+        x = run.model.embed(data.candidates(3))
+        shared = run.model.shared_from_input(x)
+    assert shared.shape == x.shape                           # H is the shared embedding X
+    att = ModelExplainer(run.model, x[:12], tasks=["like"]).explain(x[12:16])
+    recon = att.base_values[None, :] + att.values.sum(axis=1)
+    assert np.max(np.abs(recon - att.outputs)) < 1e-3, att.method
 
 
 def test_the_trainer_adds_an_architectures_extra_loss_to_its_task(tmp_path, capsys, monkeypatch):
