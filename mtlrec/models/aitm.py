@@ -41,7 +41,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mtlrec.chain import chain_of, check_chain, logit_of_log_prob
+from mtlrec.chain import chain_of, logit_of_log_prob
 from mtlrec.models.base import EMBEDDING_STD, MultiTaskModel
 from mtlrec.models.layers import MLP, Tower, after_first
 
@@ -105,7 +105,6 @@ class AITM(MultiTaskModel):
             raise ValueError("aitm needs at least one hidden layer per tower (tower_dims), e.g. 64, 32")
         if not float(calibrator_alpha) >= 0:
             raise ValueError(f"aitm: calibrator_alpha must be >= 0, not {calibrator_alpha}")
-        check_chain(tasks)
         super().__init__(fields, tasks, dict(tower_dims=tower_dims, calibrator_alpha=float(calibrator_alpha),
                                              dropout=float(dropout), embedding_dim=int(embedding_dim),
                                              dense_proj_dim=int(dense_proj_dim), id_dropout=float(id_dropout),
@@ -154,7 +153,7 @@ class AITM(MultiTaskModel):
                 out[i] = logit
                 continue
             lp = F.logsigmoid(logit.float())
-            if p is None:
+            if p not in joint:                  # no parent here (a single-task baseline), or not a binary one
                 out[i], joint[i] = logit, lp
                 continue
             ratio = lp - joint[p]
