@@ -131,7 +131,11 @@ def entire_space_logit(task, tasks, out):
     """The logit of the entire-space probability of ``task`` (its own logit when it is not chained)."""
     if task.type != "binary" or len(chain_of(task, tasks)) == 1:
         return out[task.name].float()
-    lp = entire_space_log_prob(task, tasks, out)
+    return logit_of_log_prob(entire_space_log_prob(task, tasks, out))
+
+
+def logit_of_log_prob(lp):
+    """The logit log(p / (1 - p)) of a probability given as its log ``lp`` <= 0 (stable near 0 and 1)."""
     return lp - _log1mexp(lp)
 
 

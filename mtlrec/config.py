@@ -27,7 +27,7 @@ Config format (``python -m mtlrec train --config FILE``)::
         {"name": "genres", "type": "multilabel", "label": "genres"}
       ],                                           # "given": "click" makes a task conditional on
                                                    # another (a chain, see mtlrec/chain.py)
-      "model": {"arch": "mmoe", "n_experts": 4, ...},   # arch: shared_bottom | mmoe (default) | ple;
+      "model": {"arch": "mmoe", "n_experts": 4, ...},   # arch: shared_bottom | mmoe (default) | ple | esmm | aitm;
                                                    # the other keys are the architecture's hparams
                                                    # (omitted = its defaults, incl. embedding_std 0.01)
       "train": {                                   # every key optional: omitted = the default shown

@@ -2,7 +2,8 @@
 
 ``architecture_equations(arch, hparams, tasks, train, d_x=None)`` writes the forward pass of
 the chosen architecture (the article's shared layer H = σ(W_H X + b_H) for shared bottom, MMoE's
-gated mixture of experts, PLE's levels of shared and task-specific experts) with the current
+gated mixture of experts, PLE's levels of shared and task-specific experts, ESMM's
+pCTCVR = pCTR × pCVR, AITM's information transfer and calibrator) with the current
 layer sizes, number of experts and input width filled in, then how the tasks are trained together:
 for a loss weighting the loss L = Σ_i w_i L_i + λ Σ_i ‖θ_i‖² + μ‖E‖² (article §4.2) with the task
 weights w_i (static) or w_i(t) (adaptive), λ (``train.l2``) and μ (``train.embedding_l2``); for a
@@ -142,8 +143,65 @@ def training_equations(tasks, train) -> list[str]:
     return [loss_equation(tasks, train)]
 
 
+def _chained_pairs(tasks) -> list[tuple[str, str]]:
+    """(parent, child) of every task given another (``given`` of a TaskSpec or a {name, given} dict)
+    whose parent is among ``tasks``; the child's type is not checked (a regression child is listed too)."""
+    rows = [(t.get("name"), t.get("given"), t.get("type", "binary")) if isinstance(t, dict) else
+            (getattr(t, "name", ""), getattr(t, "given", ""), getattr(t, "type", "binary")) for t in tasks or []]
+    names = {n for n, _, _ in rows}
+    return [(str(g), str(n)) for n, g, _ in rows if g and g in names]
+
+
+def _types(tasks) -> dict[str, str]:
+    return {(t.get("name") if isinstance(t, dict) else getattr(t, "name", "")):
+            (t.get("type", "binary") if isinstance(t, dict) else getattr(t, "type", "binary")) for t in tasks or []}
+
+
+def _esmm_equations(dx: str, tower: list[int], tasks) -> list[str]:
+    """ESMM: one tower per task on X; a chained binary task is fitted through the product over every row."""
+    T = len(_task_list(tasks))
+    eqs = [rf"\hat y_k = \sigma\big(f_k(X;\theta_k)\big),\quad f_k: {_chain(dx, tower)} \to 1\quad (k = 1..{T})"
+           r"\quad\text{(no shared layer beyond the embedding)}"]
+    types = _types(tasks)
+    chains = _chained_pairs(tasks)
+    for parent, child in chains:
+        p, c = _name(parent), _name(child)
+        if types.get(child) != "binary":
+            eqs.append(rf"L_{{{c}}}\ \text{{over the rows where }}y_{{{p}}} = 1")
+            continue
+        eqs.append(rf"\underbrace{{p({p} \wedge {c})}}_{{\text{{pCTCVR}}}} = \underbrace{{\hat y_{{{p}}}}}_{{\text{{pCTR}}}}"
+                   rf"\times \underbrace{{\hat y_{{{c}}}}}_{{\text{{pCVR}} = p({c} \mid {p})}}")
+        eqs.append(rf"L_{{{c}}} = \mathrm{{BCE}}\big(\hat y_{{{p}}}\,\hat y_{{{c}}},\ y_{{{p}}}\,y_{{{c}}}\big)"
+                   r"\quad\text{(over every row: the pCVR tower also learns where the parent is 0)}")
+    if not chains:
+        eqs.append(r"\text{no task is given another: independent towers over the shared embedding}")
+    return eqs
+
+
+def _aitm_equations(dx: str, tower: list[int], tasks, alpha: float) -> list[str]:
+    """AITM: towers on X, the adaptive information transfer along each chain, the calibrator."""
+    T = len(_task_list(tasks))
+    d = str(tower[-1]) if tower else dx
+    eqs = [rf"q_k = f_k(X;\theta_k),\quad f_k: {_chain(dx, tower)}\quad (k = 1..{T})"]
+    types = _types(tasks)
+    chains = _chained_pairs(tasks)
+    for parent, child in chains:
+        p, c = _name(parent), _name(child)
+        eqs.append(rf"p_{{{p} \to {c}}} = \mathrm{{ReLU}}\big(W_{{{c}}}\,z_{{{p}}} + b_{{{c}}}\big),\quad "
+                   rf"z_{{{c}}} = \sum_{{u \in \{{p_{{{p} \to {c}}},\,q_{{{c}}}\}}}} w_u\,h_3(u),\quad "
+                   rf"w_u = \mathrm{{softmax}}_u\Big(\tfrac{{\langle h_1(u),\,h_2(u)\rangle}}{{\sqrt{{{d}}}}}\Big)")
+        if types.get(child) == "binary":
+            eqs.append(rf"\hat y_{{{c}}} = p({p} \wedge {c}),\qquad p({c} \mid {p}) = \hat y_{{{c}}} / p({p})"
+                       r"\quad\text{(fitted against }y_{" + p + r"}\,y_{" + c + r"}\text{ over every row)}")
+            eqs.append(rf"L_{{{c}}} \mathrel{{+}}= \underbrace{{{_num(alpha)}}}_{{\alpha}}\cdot\frac{{1}}{{N}}\sum_n "
+                       rf"\max\big(\hat y_{{{c}}} - \hat y_{{{p}}},\ 0\big)"
+                       r"\quad\text{(behavioural expectation calibrator)}")
+    eqs.append(r"\hat y_k = \sigma\big(W_k\,z_k + b_k\big),\quad z_k = q_k\text{ for a task given no other}")
+    return eqs
+
+
 def architecture_equations(arch: str, hparams: dict, tasks, train=None, d_x: int | None = None) -> list[str]:
-    """The equations of ``arch`` (shared_bottom | mmoe | ple) with the numbers of ``hparams``, the task
+    """The equations of ``arch`` (shared_bottom | mmoe | ple | esmm | aitm) with the numbers of ``hparams``, the task
     weights of ``tasks`` ({name, weight} dicts or Task objects), λ / μ of ``train`` (dict or
     TrainConfig) and the input width ``d_x`` (symbolic when None). Each item is one LaTeX equation;
     the last ones say how the tasks are trained together (`training_equations`)."""
@@ -197,6 +255,10 @@ def architecture_equations(arch: str, hparams: dict, tasks, train=None, d_x: int
                        rf"\big[E^{{(j)}}_{{1}};\dots;E^{{(j)}}_{{{T}}};\,E^{{(j)}}_{{S}}\big]_e"
                        rf"\quad(\text{{levels }} j < {L})")
         eqs.append(rf"\hat y_k = h_k\big(x_k^{{({L})}}\big),\quad h_k: {_chain(out, tower)} \to 1\quad (k = 1..{T})")
+    elif arch == "esmm":
+        eqs += _esmm_equations(dx, tower, tasks)
+    elif arch == "aitm":
+        eqs += _aitm_equations(dx, tower, tasks, float(hp.get("calibrator_alpha", 0.6)))
     else:
         eqs.append(rf"\hat y_i = f_i(X;\theta)\quad\text{{(architecture '{arch}')}}")
     eqs += training_equations(tasks, train)

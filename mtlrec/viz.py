@@ -92,8 +92,10 @@ def flow_svg(text_features: bool = True) -> str:
     return "".join(parts)
 
 
-def arch_dot(arch: str, tasks: Sequence[str], hparams: Mapping | None = None) -> str:
-    """DOT diagram of one architecture with the given task names."""
+def arch_dot(arch: str, tasks: Sequence[str], hparams: Mapping | None = None,
+             parents: Mapping[str, str] | None = None) -> str:
+    """DOT diagram of one architecture with the given task names (``parents``: {task: the task it is
+    given}, drawn by the architectures that pass information along a chain)."""
     hp = dict(hparams or {})
     tasks = list(tasks) or ["task"]
     lines = ['digraph arch {', '  rankdir=BT; bgcolor="transparent";',
@@ -140,6 +142,8 @@ def arch_dot(arch: str, tasks: Sequence[str], hparams: Mapping | None = None) ->
             lines.append(f'  g{i} -> tower{i};')
         if nl > 1:
             lines.append(f'  note [shape=note, label="× {nl} extraction levels", fillcolor="#F8F9FA", color="#ADB5BD"];')
+    elif arch in ("esmm", "aitm"):
+        lines += _tower_per_task_dot(arch, tasks, dict(parents or {}))
     else:
         lines.append(f'  body [label="{arch}", fillcolor="#D0EBFF"];')
         lines.append('  input -> body;')
@@ -147,6 +151,24 @@ def arch_dot(arch: str, tasks: Sequence[str], hparams: Mapping | None = None) ->
             lines.append(f'  body -> tower{i};')
     lines.append('}')
     return "\n".join(lines)
+
+
+def _tower_per_task_dot(arch: str, tasks: list[str], parents: dict[str, str]) -> list[str]:
+    """ESMM / AITM: every tower reads the shared embedding; along a chain ESMM multiplies the
+    probabilities, AITM transfers the parent's representation into the child's tower (AIT)."""
+    lines = [f'  input -> tower{i};' for i in range(len(tasks))]
+    idx = {t: i for i, t in enumerate(tasks)}
+    for child, parent in parents.items():
+        if child not in idx or parent not in idx:
+            continue
+        c, p = idx[child], idx[parent]
+        if arch == "aitm":
+            lines.append(f'  ait{c} [label="AIT\\n(transfer + attention)", shape=hexagon, fillcolor="#FFF9DB", '
+                         'color="#F59F00"];')
+            lines.append(f'  tower{p} -> ait{c} [style=dashed]; ait{c} -> tower{c};')
+        else:
+            lines.append(f'  out{p} -> out{c} [style=dashed, label="×"];')
+    return lines
 
 
 # ---------------------------------------------------------------------------- data statistics

@@ -9,7 +9,8 @@ import streamlit as st
 from mtlrec import viz
 from mtlrec.config import DEFAULT_ARCH, EarlyStoppingConfig
 from mtlrec.data.roles import TASK_TYPES
-from mtlrec.models import HPARAM_HELP, HPARAM_RANGES, architecture_hparams
+from mtlrec.models import (HPARAM_HELP, HPARAM_RANGES, architecture_help, architecture_hparams, architecture_label,
+                           chain_note)
 from mtlrec.tasks import DEFAULT_METRIC
 from mtlrec.workflow import DEFAULT_TRAIN, architectures, available_labels, metrics_for, text_candidates
 from pages.ui.actions import prepare_dataset
@@ -109,11 +110,10 @@ with left:
     arch = state.model.get("arch", DEFAULT_ARCH)
     arch = st.selectbox("Architecture", archs, index=archs.index(arch) if arch in archs else 0,
                         key=f"arch_{ctr}",
-                        format_func=lambda a: {"shared_bottom": "Shared bottom", "mmoe": "MMoE (experts + gates)",
-                                               "ple": "PLE (shared + task experts)"}.get(a, a),
-                        help="shared bottom: one shared network H under every task's tower; MMoE: shared "
-                             "experts mixed per task by a softmax gate; PLE: shared and task-own experts, "
-                             "in stacked levels")
+                        format_func=architecture_label, help=architecture_help())
+    note = chain_note(arch, state.tasks)
+    if note:
+        st.info(note, icon=":material/link:")
     defaults = architecture_hparams(arch)
     hp = {}
     for name, default in defaults.items():
@@ -142,7 +142,8 @@ with left:
     # (a second tab on the workspace would otherwise be told of a change nobody made)
     state.model = {"arch": arch, **{k: v for k, v in hp.items() if v != defaults[k]}}
 with right:
-    st.graphviz_chart(viz.arch_dot(arch, names, hp), width="stretch")
+    st.graphviz_chart(viz.arch_dot(arch, names, hp, parents={t.get("name"): t.get("given") for t in state.tasks
+                                                             if t.get("given")}), width="stretch")
 
 # ---------------------------------------------------------------------------- equations (issue 14 §4)
 # (drawn after the Training settings below, so that λ and μ are this run's; placeholder keeps the place)

@@ -19,7 +19,9 @@ ARCHS = sorted(ARCHITECTURES)
 
 SMALL = {"shared_bottom": dict(shared_dims=[32, 16], tower_dims=[8]),
          "mmoe": dict(n_experts=3, expert_dims=[16], tower_dims=[8]),
-         "ple": dict(n_levels=2, n_shared_experts=2, n_specific_experts=1, expert_dims=[16], tower_dims=[8])}
+         "ple": dict(n_levels=2, n_shared_experts=2, n_specific_experts=1, expert_dims=[16], tower_dims=[8]),
+         "esmm": dict(tower_dims=[16, 8]),
+         "aitm": dict(tower_dims=[16, 8])}
 
 FIELDS = [FeatureField("user_id", "categorical", "user", group="user id", vocab_size=30),
           FeatureField("item_id", "categorical", "item", group="item id", vocab_size=20),

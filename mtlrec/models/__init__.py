@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import inspect
 
+from mtlrec.models.aitm import AITM
 from mtlrec.models.base import FeatureInput, MultiTaskModel
+from mtlrec.models.esmm import ESMM
 from mtlrec.models.mmoe import MMoE
 from mtlrec.models.ple import PLE
 from mtlrec.models.shared_bottom import SharedBottom
@@ -19,6 +21,8 @@ ARCHITECTURES: dict[str, type[MultiTaskModel]] = {
     "shared_bottom": SharedBottom,
     "mmoe": MMoE,
     "ple": PLE,
+    "esmm": ESMM,
+    "aitm": AITM,
 }
 
 # one line of help per hyperparameter (forms, CLI docs)
@@ -30,6 +34,8 @@ HPARAM_HELP: dict[str, str] = {
     "n_levels": "number of stacked extraction levels (CGC layers)",
     "n_shared_experts": "experts shared by all tasks, per level",
     "n_specific_experts": "experts owned by each task, per level",
+    "calibrator_alpha": "α of AITM's behavioural expectation calibrator α·mean(max(p_task − p_parent, 0)), "
+                        "which keeps a chained task's probability below its parent's (0 = off)",
     "dropout": "dropout rate after every hidden layer (0 = off)",
     "embedding_dim": "embedding size of every categorical feature (user id, item id, ...)",
     "embedding_std": "standard deviation of the normal every embedding row starts from (small values keep "
@@ -45,6 +51,7 @@ HPARAM_RANGES: dict[str, tuple[float, float, float]] = {
     "dropout": (0.0, 0.95, 0.05),
     "id_dropout": (0.0, 0.95, 0.05),
     "embedding_std": (0.0001, 1.0, 0.005),
+    "calibrator_alpha": (0.0, 10.0, 0.1),
 }
 
 
@@ -54,6 +61,33 @@ def architecture_hparams(arch: str) -> dict:
     sig = inspect.signature(cls.__init__)
     return {n: (list(p.default) if isinstance(p.default, tuple) else p.default)
             for n, p in sig.parameters.items() if p.kind is p.KEYWORD_ONLY}
+
+
+def architecture_label(arch: str) -> str:
+    """The name the app shows for ``arch`` (its class's ``label``, else the registry name)."""
+    cls = ARCHITECTURES.get(arch)
+    return (cls.label if cls is not None else "") or arch
+
+
+def architecture_help() -> str:
+    """One line per architecture: what it shares (the picker's help)."""
+    return "; ".join(cls.description or name for name, cls in ARCHITECTURES.items())
+
+
+def chain_note(arch: str, tasks) -> str | None:
+    """What to tell a user who picks an architecture built for task chains (``chain_training`` is
+    "entire_space": ESMM, AITM) while no task is given another (tasks: TaskSpecs or {name, given}
+    dicts); None otherwise."""
+    cls = ARCHITECTURES.get(arch)
+    if cls is None or cls.chain_training != "entire_space":
+        return None
+    given = [t.get("given") if isinstance(t, dict) else getattr(t, "given", "") for t in tasks or []]
+    if any(given):
+        return None
+    return (f"{architecture_label(arch)} is built for task chains (e.g. like given interact, trained over every "
+            "row through p(interact) · p(like | interact)). No task here is given another, so it trains as one "
+            "independent tower per task over the shared embedding. Make a task conditional on a binary task to "
+            "use the entire-space training.")
 
 
 def _lookup(arch: str) -> type[MultiTaskModel]:
@@ -77,4 +111,5 @@ def build_model(arch: str, fields, tasks, **hparams) -> MultiTaskModel:
     return cls(fields, tasks, **hparams)
 
 
-__all__ = ["ARCHITECTURES", "HPARAM_HELP", "FeatureInput", "MultiTaskModel", "architecture_hparams", "build_model"]
+__all__ = ["ARCHITECTURES", "HPARAM_HELP", "FeatureInput", "MultiTaskModel", "architecture_help",
+           "architecture_hparams", "architecture_label", "build_model", "chain_note"]

@@ -217,6 +217,8 @@ class MultiTaskModel(nn.Module):
     # how a chained task (TaskSpec.given) is learned, see mtlrec.chain: "conditional" (its own space)
     # or "entire_space" (the product along its chain against the product of labels, every row: ESMM)
     chain_training: str = "conditional"
+    label: str = ""                   # the name shown in the app's architecture picker (arch when empty)
+    description: str = ""             # one line: what the architecture shares (picker help, docs)
 
     def __init__(self, fields: Sequence, tasks: Sequence, hparams: dict[str, Any]):
         super().__init__()
@@ -262,6 +264,13 @@ class MultiTaskModel(nn.Module):
 
     def gate_weights(self, features: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         raise NotImplementedError(f"the '{self.arch}' architecture has no gates; check model.has_gates")
+
+    def extra_loss(self, out: dict[str, torch.Tensor], labels: dict) -> dict[str, torch.Tensor] | None:
+        """Loss terms of the architecture itself beyond the tasks' losses, {task: scalar}: the trainer
+        adds each to that task's training loss (so weighting strategies see it with the task), after
+        the forward pass that gave ``out``. None (the default): no extra term. AITM's behavioural
+        expectation calibrator is one."""
+        return None
 
     def expert_names(self) -> list[str]:
         """The name of each column of `gate_weights`, numbered from 1 as every label the visitor

@@ -155,5 +155,13 @@ class Tower(nn.Module):
         self.n_outputs = int(n_outputs)
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
-        y = self.out(self.mlp(h))
+        return self.head(self.mlp(h))
+
+    def head(self, z: torch.Tensor) -> torch.Tensor:
+        """The output layer on a hidden representation ``z`` [b, mlp.out_dim] (the logits)."""
+        y = self.out(z)
         return y.squeeze(-1) if self.n_outputs == 1 else y
+
+    def from_first(self, pre: torch.Tensor) -> torch.Tensor:
+        """``self(h)`` from its first layer's output ``pre = self.mlp[0](h)`` (needs a hidden layer)."""
+        return self.head(after_first(self.mlp, pre))

@@ -18,6 +18,8 @@ from mtlrec.models.layers import ExpertBank, Gate, Tower, after_first, mix
 
 class MMoE(MultiTaskModel):
     arch = "mmoe"
+    label = "MMoE (experts + gates)"
+    description = "MMoE: shared experts mixed per task by a softmax gate"
     has_gates = True
 
     def __init__(self, fields, tasks, *, n_experts: int = 4, expert_dims: Sequence[int] = (64,),

@@ -85,6 +85,8 @@ class CGCLevel(nn.Module):
 
 class PLE(MultiTaskModel):
     arch = "ple"
+    label = "PLE (shared + task experts)"
+    description = "PLE: shared and task-own experts, in stacked levels"
     has_gates = True
 
     def __init__(self, fields, tasks, *, n_levels: int = 2, n_shared_experts: int = 2, n_specific_experts: int = 1,

@@ -15,6 +15,8 @@ from mtlrec.models.layers import MLP, Tower, after_first
 
 class SharedBottom(MultiTaskModel):
     arch = "shared_bottom"
+    label = "Shared bottom"
+    description = "shared bottom: one shared network H under every task's tower"
     has_shared_towers = True
 
     def __init__(self, fields, tasks, *, shared_dims: Sequence[int] = (128, 64), tower_dims: Sequence[int] = (32,),

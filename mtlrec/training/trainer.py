@@ -534,6 +534,9 @@ class Trainer:
                     with (torch.autocast(dev.type, dtype=torch.float16) if use_amp else _NULL):
                         out = net(feats)
                         losses = task_losses(tasks, out, labels, chain_mode)
+                        extra = model.extra_loss(out, labels)      # an architecture's own term (AITM)
+                        if extra:
+                            losses = {k: v + extra[k] if k in extra else v for k, v in losses.items()}
                         if share_w != 1.0:
                             losses = {k: v * share_w for k, v in losses.items()}
                     if dynamics is not None:   # sampled batches: task gradients on the shared params (no .grad)

@@ -133,3 +133,27 @@ def test_results_names_the_seesaw_and_shows_cross_validation(run_with_gains, loc
     cv = next(d.value for d in at.dataframe if "validation folds" in d.value.columns)
     assert list(cv["task"]) == ["click", "rating"] and all("±" in v for v in cv["validation folds"])
     assert "folds grouped by user" in texts(at)
+
+
+def test_tasks_page_offers_esmm_and_aitm_with_their_help_a_chain_note_and_formulas():
+    """Issue 22 item 3: ESMM and AITM in the architecture choice (from the registry), their settings
+    explained; without a chained task the page says what they become; with one, pCTCVR = pCTR × pCVR."""
+    at = sample_app()
+    st_ = at.session_state["mtlrec_state"]
+    at.switch_page("pages/model.py").run()
+    no_exception(at, "tasks page")
+    box = next(b for b in at.selectbox if b.label == "Architecture")
+    assert {"ESMM (entire-space towers)", "AITM (towers + information transfer)"} <= set(box.options)
+    assert "ESMM" in box.help and "AITM" in box.help
+    box.set_value("aitm").run()
+    no_exception(at, "aitm chosen")
+    alpha = next(n for n in at.number_input if n.label == "calibrator alpha")
+    assert alpha.value == pytest.approx(0.6) and "calibrator" in alpha.help
+    assert any("built for task chains" in i.value for i in at.info)       # no task is given another yet
+    binary = [t for t in st_.tasks if t.get("type") == "binary"]
+    binary[1]["given"] = binary[0]["name"]
+    next(b for b in at.selectbox if b.label == "Architecture").set_value("esmm").run()
+    no_exception(at, "esmm with a chain")
+    assert not any("built for task chains" in i.value for i in at.info)
+    eqs = "\n".join(lt.value for lt in at.latex)
+    assert r"\text{pCTCVR}" in eqs and r"\text{pCVR}" in eqs
