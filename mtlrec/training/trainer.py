@@ -497,6 +497,10 @@ class Trainer:
         try:
             for epoch in range(first_epoch, cfg.epochs + 1):
                 t0 = time.perf_counter()
+                start_epoch = getattr(data, "start_epoch", None)     # fresh training negatives per epoch
+                if start_epoch is not None:
+                    n_train = start_epoch(epoch, seed=int(cfg.seed))
+                    n_batches = math.ceil(n_train / bs)
                 perm = torch.randperm(n_train, generator=self.generator, device=self._gdev)
                 if perm.device != dev:
                     perm = perm.to(dev)
