@@ -146,3 +146,26 @@ def test_shortfall_of_a_heavy_user_is_counted_and_said_in_words():
     fine = prepare(_raw(_skewed()), SPEC, PrepConfig(negative_ratio=1, seed=0))
     assert fine.meta["report"]["negatives"]["shortfall"]["users"] == 0
     assert not [w for w in preparation_messages(fine.meta["report"])["warnings"] if "could not be drawn" in w]
+
+
+def test_a_run_with_a_heavy_user_reports_the_shortfall_and_its_saved_dataset_draws_the_same(tmp_path):
+    from mtlrec.config import RunConfig
+    from mtlrec.dataset import PreparedDataset
+    from mtlrec.report import report_html
+    from mtlrec.training.pipeline import run_training
+    heavy = pd.DataFrame([("heavy", f"i{k}", k) for k in range(75)], columns=["user", "item", "ts"])
+    ds = prepare(_raw(pd.concat([_skewed(), heavy], ignore_index=True)), SPEC, PrepConfig(negative_ratio=2, seed=1))
+    sf = ds.meta["report"]["negatives"]["shortfall"]
+    assert sf["users"] == 1 and sf["requested"] - sf["drawn"] >= 140      # 150 asked of 5 free items
+    cfg = RunConfig.from_dict({"tasks": [{"name": "interaction", "type": "binary", "label": "interaction"}],
+                               "model": {"arch": "shared_bottom", "shared_dims": [16], "tower_dims": [8],
+                                         "embedding_dim": 8},
+                               "train": {"epochs": 1, "batch_size": 512, "device": "cpu", "seed": 0,
+                                         "ranking_k": 0, "cv_folds": 2, "dynamics_every": 0}})
+    res = run_training(cfg, tmp_path / "run", dataset=ds)
+    assert res.status == "finished" and len(res.metrics["cv"]["folds"]) == 2
+    html = report_html(tmp_path / "run", explain=False)
+    assert "% of requested negatives could not be drawn: 1 heavy user has too few unseen items" in html
+    assert "2 per observed row, uniform" in html
+    back = PreparedDataset.load(tmp_path / "run" / "dataset")         # memory-mapped
+    assert _epoch_negatives(back.to_device("cpu"), 3) == _epoch_negatives(ds.to_device("cpu"), 3)
