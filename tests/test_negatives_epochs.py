@@ -87,7 +87,8 @@ def test_the_trainer_draws_the_negatives_of_each_epoch(skewed_ds):
     from mtlrec.training.pipeline import build_model_for, build_tasks
     from mtlrec.training.trainer import Trainer
     cfg = RunConfig.from_dict({"tasks": [{"name": "interaction", "type": "binary", "label": "interaction"}],
-                               "model": {"arch": "shared_bottom"},
+                               "model": {"arch": "shared_bottom", "shared_dims": [16], "tower_dims": [8],
+                                         "embedding_dim": 8},
                                "train": {"epochs": 2, "batch_size": 512, "device": "cpu", "seed": 3}})
     tasks = build_tasks(cfg, skewed_ds)
     data = skewed_ds.to_device("cpu")

@@ -10,7 +10,7 @@ MISSING_NUMERIC = ("median", "mean", "zero")
 MISSING_CATEGORICAL = ("most_frequent", "unknown")
 SPLITS = ("random", "temporal", "cold_item", "column")
 MISSING_ITEMS = ("drop", "keep", "error")
-NEGATIVE_SAMPLING = ("uniform", "popularity")     # mtlrec.prep.negatives.METHODS
+NEGATIVE_SAMPLING = ("uniform", "popularity")     # mtlrec.prep.negatives.item_cdf
 DERIVED_OPS = (">=", ">", "<=", "<", "==")
 
 

@@ -50,7 +50,6 @@ def _hash(keys: np.ndarray, shift) -> np.ndarray:
 
 
 # ---- sampling methods, seeds ------------------------------------------------------------------
-METHODS = ("uniform", "popularity")
 POPULARITY_EXPONENT = 0.75     # word2vec's unigram^0.75
 EXACT_BUDGET = 100_000_000     # (users x candidates) checked exactly after the rejection rounds
 SEED_TAGS = {"train": 0, "valid": 1, "test": 2, "epoch": 7}
