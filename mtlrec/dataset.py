@@ -465,9 +465,11 @@ class DeviceData:
             self._epochs = epoch_sampler(self.ds) or False
             if self._epochs:
                 obs = self._epochs.observed
-                prefix = len(obs) == 0 or int(obs[-1]) == len(obs) - 1      # observed rows first
-                ix = None if prefix else torch.as_tensor(obs, dtype=torch.long, device=self.device)
-                self._observed = {k: t[:len(obs)] if prefix else t[ix] for k, t in self.rows["train"].items()}
+                # observed rows first (as prepared): on CPU a view of the (memory-mapped) arrays; on an
+                # accelerator a copy, so that the prepared draw's memory is freed
+                view = self.device.type == "cpu" and (len(obs) == 0 or int(obs[-1]) == len(obs) - 1)
+                ix = torch.as_tensor(obs, dtype=torch.long, device=self.device)
+                self._observed = {k: t[:len(obs)] if view else t[ix] for k, t in self.rows["train"].items()}
         if not self._epochs:
             return self.n_rows("train")
         neg = self._epochs.draw(epoch, seed)

@@ -84,8 +84,9 @@ def sample_negatives(src_users: np.ndarray, candidates: np.ndarray, known: PairS
 
     ``known``: a :class:`PairSet` holding every observed pair (and earlier samples); accepted
     pairs are added to it. After ``max_rounds`` rounds of rejection, the entries still open are
-    filled from each user's exact list of free candidates, so ``ok`` is False only where the user
-    has no free item left (a heavy user: the shortfall). Returns ``(items int64, ok bool)``.
+    filled from each user's exact list of free candidates (when users x candidates stays within
+    ``EXACT_BUDGET``), so ``ok`` is False only where the user has no free item left (a heavy user:
+    the shortfall). Returns ``(items int64, ok bool)``.
     """
     m = len(src_users)
     items = np.full(m, -1, np.int64)
