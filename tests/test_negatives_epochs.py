@@ -170,3 +170,28 @@ def test_a_run_with_a_heavy_user_reports_the_shortfall_and_its_saved_dataset_dra
     assert "2 per observed row, uniform" in html
     back = PreparedDataset.load(tmp_path / "run" / "dataset")         # memory-mapped
     assert _epoch_negatives(back.to_device("cpu"), 3) == _epoch_negatives(ds.to_device("cpu"), 3)
+
+
+def test_a_resumed_run_trains_on_the_same_negatives_as_the_uninterrupted_one(tmp_path, skewed_ds):
+    import threading
+
+    from mtlrec.config import RunConfig
+    from mtlrec.training.pipeline import run_training
+    from mtlrec.training.resume import resume_run
+    cfg = RunConfig.from_dict({"tasks": [{"name": "interaction", "type": "binary", "label": "interaction"}],
+                               "model": {"arch": "shared_bottom", "shared_dims": [16], "tower_dims": [8],
+                                         "embedding_dim": 8},
+                               "train": {"epochs": 2, "batch_size": 512, "device": "cpu", "seed": 0,
+                                         "ranking_k": 0, "dynamics_every": 0, "early_stopping": {"patience": 10}}})
+    whole = run_training(cfg, tmp_path / "whole", dataset=skewed_ds)
+    stop = threading.Event()
+    cut = run_training(cfg, tmp_path / "cut", dataset=skewed_ds, stop_event=stop,
+                       on_epoch=lambda rec, history: stop.set())
+    assert cut.status == "cancelled"
+    resumed = resume_run(tmp_path / "cut")            # reads the saved (memory-mapped) dataset
+    assert resumed.status == "finished"
+    assert [e["epoch"] for e in resumed.history.epochs] == [1, 2]
+    assert whole.metrics["best_epoch"] == resumed.metrics["best_epoch"] == 2     # the weights after epoch 2
+    # other negatives would move other item embeddings (by ~lr = 1e-3 a step): the weights tell the draws apart
+    a, b = whole.model.state_dict(), resumed.model.state_dict()
+    assert max(float((a[k].float() - b[k].float()).abs().max()) for k in a) < 1e-5
