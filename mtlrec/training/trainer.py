@@ -3,7 +3,9 @@
 Speed notes: per-task losses are kept on the device and read back (one sync) only every
 ``log_every`` batches and at the end of an epoch; the batch order comes from a seeded
 ``torch.Generator`` (``randperm`` on the device), so the loop does not touch the global
-torch RNG. Validation runs in large batches under ``torch.inference_mode``.
+torch RNG. Validation runs in large batches under ``torch.inference_mode``. Every epoch starts with
+``data.start_epoch(epoch, seed)`` where the data has it (`mtlrec.dataset.DeviceData`: fresh
+training negatives, so the number of training rows may change from epoch to epoch).
 
 Loss weighting: each batch's per-task losses go to ``weighting.backward(losses, shared_params,
 scaler)`` (`mtlrec.weighting.base`), which fills the gradients -- by backpropagating a weighted
