@@ -155,6 +155,7 @@ def without_text(ds):
     fields = [f for f in ds.fields if f.kind != "dense"]
     keep = {f.name for f in fields}
     meta = dict(ds.meta)
+    keep |= {k for k in (*ds.user_table, *ds.item_table) if k.startswith("label:")}   # labels of negatives
     return PreparedDataset(fields, ds.labels, ds.rows,
                            {k: v for k, v in ds.user_table.items() if k in keep},
                            {k: v for k, v in ds.item_table.items() if k in keep},
@@ -167,8 +168,9 @@ def with_id_dropout(ds, rate: float, seed: int = 0):
     Those rows point to copies of their items whose item-id code is 0 (the unknown bucket that
     held-out items get), with all other item features (text included) kept. The unknown bucket
     is then trained, and the model learns to rely on the item's features when the id says
-    nothing -- the usual remedy for cold start ("id dropout"). Only the training split changes;
-    evaluate on the original dataset. Returns ``ds`` itself when ``rate`` is 0."""
+    nothing -- the usual remedy for cold start ("id dropout"). Only the training split changes (its
+    sampled negatives stay the prepared draw: not redrawn per epoch, as the copies are no items of
+    their own); evaluate on the original dataset. Returns ``ds`` itself when ``rate`` is 0."""
     from mtlrec.dataset import PreparedDataset
     if not rate or "item_id" not in ds.item_table or not len(ds.item_ids):
         return ds
@@ -182,8 +184,11 @@ def with_id_dropout(ds, rate: float, seed: int = 0):
     rows = dict(ds.rows)
     rows["train"] = train
     ids = np.concatenate([ds.item_ids, np.char.add(ds.item_ids.astype(str), "#unknown-id")])
+    meta = dict(ds.meta)
+    if isinstance(meta.get("negatives"), dict):   # the copies are no items to sample: keep the prepared draw
+        meta["negatives"] = {**meta["negatives"], "per_epoch": False}
     return PreparedDataset(ds.fields, ds.labels, rows, ds.user_table, item_table, ds.user_ids, ids,
-                           dict(ds.meta), None, None)
+                           meta, None, None)
 
 
 def _default_train(cfg, dataset, **kw):

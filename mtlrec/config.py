@@ -19,6 +19,8 @@ Config format (``python -m mtlrec train --config FILE``)::
         "prep": {                                  # PrepConfig fields (mtlrec/prep/config.py)
           "split": "random", "valid_frac": 0.1, "test_frac": 0.1, "negative_ratio": 0,
           "split_column": "",                      # split "column": the train/valid/test column
+          "negative_sampling": "uniform",          # or "popularity" (count^0.75); training negatives
+                                                   # are drawn anew each epoch, valid/test once (seeded)
           "derived_labels": [{"name": "like", "source": "rating", "op": ">=", "threshold": 4}]}
       },
       "tasks": [                                   # one entry per task

@@ -14,7 +14,10 @@ Layout (normalised, so that recommendation and cold start are cheap):
   of shape [n]; multi-label float32 of shape [n, K]).
 * ``rows[split]``: ``user_index`` / ``item_index`` (row in the user / item table,
   -1 when the data has no users / items), the context fields, ``label:<name>``
-  arrays, and optionally ``sampled`` (bool, True for sampled negatives) and ``row_id``
+  arrays, and optionally ``sampled`` (bool, True for sampled negatives; valid and test keep those
+  of preparation, the train split holds one draw, and training replaces it every epoch:
+  `DeviceData.start_epoch`, ``meta["negatives"]``; a user/item-owned label that negatives take
+  from its table is also kept as ``user_table`` / ``item_table`` entry ``label:<name>``) and ``row_id``
   (int64: the row's 0-based position in the interactions as read; -1 for sampled negatives;
   see :meth:`PreparedDataset.row_ids`). Datasets prepared before row ids existed have none.
   Data with a timestamp also keeps ``event_time`` (float64 seconds; a sampled negative has its
@@ -445,9 +448,38 @@ class DeviceData:
             if "sampled" in cols:           # regression tasks and chains leave sampled rows out (mtlrec.chain)
                 r["sampled"] = torch.as_tensor(np.asarray(cols["sampled"], dtype=bool), device=dev)
             self.rows[split] = r
+        self._n: dict[str, int] = {}          # splits whose rows differ from the dataset's (train per epoch)
+        self._epochs = None                   # the per-epoch negative sampler (False: none), built on first use
 
     def n_rows(self, split: str) -> int:
-        return self.ds.n_rows(split)
+        return self._n[split] if split in self._n else self.ds.n_rows(split)
+
+    def start_epoch(self, epoch: int, seed: int = 0) -> int:
+        """Put the training negatives of ``epoch`` in place of the train split's sampled rows and
+        return the epoch's number of training rows (which may change from epoch to epoch).
+
+        Seeded by (preparation seed, ``seed``, ``epoch``): a resumed run and every data-parallel
+        rank draw the same rows, two epochs different ones (`mtlrec.prep.negatives.EpochNegatives`).
+        Without per-epoch negatives (none sampled, or a dataset prepared before they existed)
+        the prepared train split stays as it is."""
+        import torch
+        if self._epochs is None:
+            from mtlrec.prep.negatives import epoch_sampler
+            self._epochs = epoch_sampler(self.ds) or False
+            if self._epochs:
+                obs = self._epochs.observed
+                # observed rows first (as prepared): on CPU a view of the (memory-mapped) arrays; on an
+                # accelerator a copy, so that the prepared draw's memory is freed
+                view = self.device.type == "cpu" and (len(obs) == 0 or int(obs[-1]) == len(obs) - 1)
+                ix = torch.as_tensor(obs, dtype=torch.long, device=self.device)
+                self._observed = {k: t[:len(obs)] if view else t[ix] for k, t in self.rows["train"].items()}
+        if not self._epochs:
+            return self.n_rows("train")
+        neg = self._epochs.draw(epoch, seed)
+        self.rows["train"] = {k: torch.cat([t, _tensor(neg[k], t.dtype, self.device)])
+                              for k, t in self._observed.items()}
+        self._n["train"] = len(self._epochs.observed) + len(neg["user_index"])
+        return self._n["train"]
 
     def batch(self, split: str, idx=None):
         """Features and labels of rows ``idx`` (a LongTensor on this device; None = all)."""

@@ -160,7 +160,14 @@ def report_html(run_dir, *, title: str | None = None, k: int = 5, explain: bool 
             data_rows += [[f"{s} rows", n] for s, n in rep["rows"].items()]
     fields = [f for f in ds_doc.get("fields") or [] if isinstance(f, dict)]
     labels = [lab for lab in ds_doc.get("labels") or [] if isinstance(lab, dict)]
+    neg = rep.get("negatives") if isinstance(rep, dict) and isinstance(rep.get("negatives"), dict) else {}
+    if neg.get("ratio"):
+        data_rows.append(["sampled negatives", f"{neg['ratio']:g} per observed row, {neg.get('method') or 'uniform'}"
+                          " (training: drawn anew each epoch; valid/test: fixed by the seed)"])
     parts.append("<h2>Data</h2>" + _table(["", ""], data_rows))
+    from mtlrec.prep.negatives import shortfall_text
+    if shortfall_text(neg):
+        parts.append(f'<p class="warn">{_e(shortfall_text(neg))}</p>')
     if fields:
         parts.append("<p>Input features</p>" + _table(["feature", "kind", "of"], [
             [f.get("name"), f.get("kind"), f.get("owner")] for f in fields]))

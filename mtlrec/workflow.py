@@ -184,7 +184,7 @@ def split_method_label(method: str, column: str = "") -> str:
 
 def preparation_messages(report: dict | None) -> dict:
     """The parts of a preparation report a person reads: ``warnings`` (found by preparation, e.g. test
-    rows whose user has no training row), ``notes`` (e.g. valid carved from train) and ``dropped``
+    rows whose user has no training row, or negatives a heavy user could not get), ``notes`` (e.g. valid carved from train) and ``dropped``
     (one line per reason: how many rows cleaning dropped and their first row_ids)."""
     report = report or {}
     dropped = []
@@ -195,8 +195,10 @@ def preparation_messages(report: dict | None) -> dict:
         more = ", ..." if d.get("count", 0) > len(d.get("row_ids", [])) else ""
         dropped.append(f"{d.get('count', 0)} rows dropped for {words.get(reason, reason.replace('_', ' '))} "
                        f"(row_id {', '.join(map(str, d.get('row_ids', [])))}{more})")
-    return {"warnings": list(report.get("prep_warnings") or []), "notes": list(report.get("notes") or []),
-            "dropped": dropped}
+    from mtlrec.prep.negatives import shortfall_text
+    short = shortfall_text(report.get("negatives"))
+    return {"warnings": list(report.get("prep_warnings") or []) + ([short] if short else []),
+            "notes": list(report.get("notes") or []), "dropped": dropped}
 
 
 # ---------------------------------------------------------------------------- workspaces

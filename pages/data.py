@@ -26,7 +26,7 @@ ensure_app_navigation()
 
 PREP_CHOICES = {"duplicates": prep_config.DUPLICATES, "missing_numeric": prep_config.MISSING_NUMERIC,
                 "missing_categorical": prep_config.MISSING_CATEGORICAL, "split": prep_config.SPLITS,
-                "missing_items": prep_config.MISSING_ITEMS}
+                "missing_items": prep_config.MISSING_ITEMS, "negative_sampling": prep_config.NEGATIVE_SAMPLING}
 
 state = get_state()
 st.title("Data")

@@ -97,7 +97,11 @@ def run(args) -> int:
     for col, k in rep["imputed"].items():
         print(f"  filled {k} missing values of '{col}'")
     if rep["negatives"]["sampled"]:
-        print("  sampled negatives: " + ", ".join(f"{s} {n}" for s, n in rep["negatives"]["sampled"].items()))
+        print(f"  sampled negatives ({rep['negatives'].get('method', 'uniform')}; training ones drawn anew each "
+              "epoch): " + ", ".join(f"{s} {n}" for s, n in rep["negatives"]["sampled"].items()))
+        from mtlrec.prep.negatives import shortfall_text
+        if shortfall_text(rep["negatives"]):
+            print(f"  warning: {shortfall_text(rep['negatives'])}")
     for w in rep["warnings"]:
         print(f"  warning: {w}")
     return 0

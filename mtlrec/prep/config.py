@@ -10,6 +10,7 @@ MISSING_NUMERIC = ("median", "mean", "zero")
 MISSING_CATEGORICAL = ("most_frequent", "unknown")
 SPLITS = ("random", "temporal", "cold_item", "column")
 MISSING_ITEMS = ("drop", "keep", "error")
+NEGATIVE_SAMPLING = ("uniform", "popularity")     # mtlrec.prep.negatives.item_cdf
 DERIVED_OPS = (">=", ">", "<=", "<", "==")
 
 
@@ -28,7 +29,13 @@ class PrepConfig:
     derived_labels: binary labels computed from a column, e.g.
         {"name": "like", "source": "rating", "op": ">=", "threshold": 4}.
     negative_ratio: sampled negatives per observed row (0 = off). A sampled item is never one the
-        user interacted with; sampled rows get 0 for binary labels and ``sampled=True``.
+        user interacted with in any split; sampled rows get 0 for binary labels and ``sampled=True``.
+        Valid and test get theirs once (uniform, seeded by ``seed``: the same data and seed give the
+        same evaluation negatives); training negatives are drawn anew every epoch. A heavy user with
+        too few unseen items gets fewer (the report's ``negatives.shortfall`` says how many).
+    negative_sampling: how training negatives pick items: "uniform" (every item alike) or
+        "popularity" (probability proportional to the item's training interactions ** 0.75, as
+        word2vec: harder negatives, fewer "easy" obscure items).
     negative_label: name of the binary label holding the implicit feedback; "" = automatic
         (an "interaction" label, 1 on observed rows, is created when the data has no binary label).
     split: "random"; "temporal" (per user: last interaction -> test, second last -> valid, users
@@ -60,6 +67,7 @@ class PrepConfig:
     derived_labels: list = field(default_factory=list)
     negative_ratio: float = 0
     negative_label: str = ""
+    negative_sampling: str = "uniform"
     split: str = "random"
     split_column: str = ""
     valid_frac: float = 0.1
@@ -76,7 +84,7 @@ class PrepConfig:
     def __post_init__(self) -> None:
         for name, allowed in (("duplicates", DUPLICATES), ("missing_numeric", MISSING_NUMERIC),
                               ("missing_categorical", MISSING_CATEGORICAL), ("split", SPLITS),
-                              ("missing_items", MISSING_ITEMS)):
+                              ("missing_items", MISSING_ITEMS), ("negative_sampling", NEGATIVE_SAMPLING)):
             v = getattr(self, name)
             if v not in allowed:
                 raise ValueError(f"prep option {name} must be one of {allowed}, not {v!r}")

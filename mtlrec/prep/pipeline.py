@@ -13,7 +13,8 @@ Steps (all vectorised; no Python loop over rows):
 6. fit every statistic on the training rows only (numeric transforms: clip / winsorise / log1p,
    ``mtlrec.prep.transforms``; numeric fill values and mean/std, category / id vocabularies,
    multi-label classes) and encode all rows (unseen -> 0);
-7. negative sampling (implicit feedback) per split, never a known positive;
+7. negative sampling (implicit feedback) per split, never a known positive of any split (valid and
+   test fixed by the seed; training negatives drawn anew each epoch by the trainer);
 8. text columns -> one text per item (user) -> ``text_encoder`` -> dense "item_text" field.
 
 Every prepared row keeps its ``row_id``: its 0-based position in the interactions as read (for
@@ -34,7 +35,7 @@ from mtlrec.display import with_article
 from mtlrec.errors import DataError, DataWarning
 from mtlrec.prep import encoders as enc
 from mtlrec.prep.config import PrepConfig
-from mtlrec.prep.negatives import PairSet, sample_negatives
+from mtlrec.prep.negatives import SEED_TAGS, PairSet, draw_split, item_cdf, rng_for, shortfall
 from mtlrec.prep.splits import (NAMES, TEST, TRAIN, VALID, carve_valid, cold_item_split, random_split,
                                 split_codes, temporal_split)
 from mtlrec.prep.transforms import NumericTransforms
@@ -636,7 +637,8 @@ def prepare(raw, spec, config: PrepConfig | dict | None = None, *, text_encoder:
 
     # ---- assemble rows per split (+ negatives) ------------------------------------------------
     rows: dict[str, dict[str, np.ndarray]] = {}
-    neg_report = {"ratio": float(config.negative_ratio), "label": neg_label or None, "sampled": {}, "unfilled": 0}
+    neg_report = {"ratio": float(config.negative_ratio), "label": neg_label or None, "sampled": {}, "unfilled": 0,
+                  "method": config.negative_sampling}
     if neg_on:
         known = PairSet(int(len(r_u) * (1 + float(config.negative_ratio))))
         known.add(r_u * n_items + r_i)
@@ -673,59 +675,12 @@ def prepare(raw, spec, config: PrepConfig | dict | None = None, *, text_encoder:
         lab_rows[lf.name] = arr = None
     if neg_on:
         spread("sampled", lambda sel: np.zeros(len(sel), bool))
-    for k, sname, sel in sels:
-        r = rows[sname]
-        if neg_on:
-            ratio = float(config.negative_ratio)
-            base = int(np.floor(ratio))
-            src = np.repeat(np.arange(len(sel)), base)
-            extra = ratio - base
-            if extra > 0:
-                src = np.concatenate([src, np.flatnonzero(rng.random(len(sel)) < extra)])
-            src_items = r["item_index"][src]
-            neg_items = np.full(len(src), -1, np.int64)
-            ok = np.zeros(len(src), bool)
-            cold_here = cold_valid if k == VALID else (cold_test if k == TEST else np.zeros(0, np.int64))
-            cold_mask = np.zeros(max(n_items, 1), bool)
-            cold_mask[cold_here] = True
-            is_cold_src = cold_mask[src_items]
-            for mask, cands in ((~is_cold_src, warm_cand), (is_cold_src, cold_here)):
-                if mask.any():
-                    it, good = sample_negatives(r["user_index"][src[mask]], cands, known, n_items, rng)
-                    neg_items[mask] = it
-                    ok[mask] = good
-            neg_report["unfilled"] += int((~ok).sum())
-            src, neg_items = src[ok], neg_items[ok]
-            # a sampled pair must not repeat another sampled pair of another split either
-            neg_report["sampled"][sname] = int(len(src))
-            nr = {"user_index": r["user_index"][src], "item_index": neg_items,
-                  "row_id": np.full(len(src), -1, np.int64)}
-            if TIME_KEY in r and TIME_KEY not in ctx:    # a sampled negative happens when its source row did
-                nr[TIME_KEY] = r[TIME_KEY][src]
-            for c in ctx:
-                nr[c] = r[c][src]
-            for lf in label_fields:
-                name = lf.name
-                if name in lab_tables:
-                    tab = lab_tables[name]
-                    idx = neg_items if label_owner[name] == "item" else nr["user_index"]
-                    nr["label:" + name] = tab[idx]
-                elif lf.task_type == "binary":
-                    nr["label:" + name] = np.zeros(len(src), np.float32)
-                elif lf.task_type == "regression":
-                    nr["label:" + name] = np.full(len(src), reg_fill[name], np.float32)
-                else:
-                    nr["label:" + name] = np.zeros((len(src), len(lf.classes)), np.float32)
-            nr["sampled"] = np.ones(len(src), bool)
-            # drop negatives whose user/item label is unknown (NaN)
-            valid = np.ones(len(src), bool)
-            for name, tab in lab_tables.items():
-                tab_nan = np.isnan(tab).reshape(len(tab), -1).any(axis=1)
-                idx = neg_items if label_owner[name] == "item" else nr["user_index"]
-                valid &= ~tab_nan[idx]
-            for key in nr:
-                r[key] = np.concatenate([r[key], nr[key] if valid.all() else nr[key][valid]])
-    r = None
+        neg_tables = {name: (label_owner[name], tab) for name, tab in lab_tables.items()}
+        neg_report.update(_add_negatives(rows, config, known, n_items=n_items, warm_cand=warm_cand,
+                                         cold={"valid": cold_valid, "test": cold_test},
+                                         label_fields=label_fields, tables=neg_tables, reg_fill=reg_fill))
+        for name, (owner, tab) in neg_tables.items():      # what the trainer's per-epoch draws need
+            (item_table if owner == "item" else user_table)["label:" + name] = tab
     report["negatives"] = neg_report
     stage("rows_and_negatives", 0.7)
 
@@ -774,6 +729,10 @@ def prepare(raw, spec, config: PrepConfig | dict | None = None, *, text_encoder:
             "cold_items": cold_items.tolist(), "cold_items_valid": cold_valid.tolist(),
             "cold_items_test": cold_test.tolist(), "context_defaults": context_defaults,
             "vocabularies": vocabularies}
+    if neg_on:      # what `mtlrec.prep.negatives.epoch_sampler` needs to draw training negatives per epoch
+        meta["negatives"] = {"per_epoch": True, "ratio": float(config.negative_ratio),
+                             "method": config.negative_sampling, "seed": int(config.seed),
+                             "regression_fill": reg_fill, "label_tables": {n: label_owner[n] for n in lab_tables}}
     item_info = _info_frame(raw.items, spec.item_id, item_ids, i_src) if n_items else None
     user_info = _info_frame(raw.users, spec.user_id, user_ids, u_src) if n_users else None
     # order fields: user id, user features, item id, item features, context
@@ -798,6 +757,32 @@ def _multihot_field(tables: _Tables, col: str, owner: str, config: PrepConfig, s
     st = {"kind": "multihot", "classes": list(classes), "top": list(classes[:10]),
           f"{owner}s_without_class": int((arr.sum(axis=1) == 0).sum())}
     return field, arr, st
+
+
+def _add_negatives(rows: dict, config: PrepConfig, known: PairSet, *, n_items: int, warm_cand, cold: dict,
+                   label_fields, tables: dict, reg_fill: dict) -> dict:
+    """Sampled negatives appended to every split (``config.negative_ratio`` per observed row, never a
+    pair of ``known``): valid and test first, uniformly, each with its own seed from ``config.seed``
+    (the same dataset and seed give the same evaluation negatives, whatever the training method);
+    then one draw for train by ``config.negative_sampling`` -- what readers of the prepared train
+    split see; the trainer draws its own every epoch. Returns the report's ``sampled``,
+    ``unfilled`` and ``shortfall``."""
+    ratio = float(config.negative_ratio)
+    train_items = rows["train"]["item_index"]
+    drawn, tallies = {}, []
+    for sname in ("valid", "test", "train"):
+        r = rows[sname]
+        method = config.negative_sampling if sname == "train" else "uniform"
+        neg, tally = draw_split(r, ratio, known, rng_for(config.seed, SEED_TAGS[sname]), candidates=warm_cand,
+                                n_items=n_items, labels=label_fields, tables=tables, reg_fill=reg_fill,
+                                cdf=item_cdf(method, train_items, warm_cand, n_items), cold=cold.get(sname))
+        drawn[sname] = tally["drawn"]
+        tallies.append(tally)
+        for key in r:
+            r[key] = np.concatenate([r[key], neg[key]])
+    sf = shortfall(tallies)
+    return {"sampled": {s: drawn[s] for s in NAMES}, "unfilled": sf["requested"] - sf["drawn"],
+            "shortfall": sf}
 
 
 def _unseen(split, r_u, r_i, train_users, train_items, row_ids) -> dict:

@@ -3,7 +3,9 @@
 Speed notes: per-task losses are kept on the device and read back (one sync) only every
 ``log_every`` batches and at the end of an epoch; the batch order comes from a seeded
 ``torch.Generator`` (``randperm`` on the device), so the loop does not touch the global
-torch RNG. Validation runs in large batches under ``torch.inference_mode``.
+torch RNG. Validation runs in large batches under ``torch.inference_mode``. Every epoch starts with
+``data.start_epoch(epoch, seed)`` where the data has it (`mtlrec.dataset.DeviceData`: fresh
+training negatives, so the number of training rows may change from epoch to epoch).
 
 Loss weighting: each batch's per-task losses go to ``weighting.backward(losses, shared_params,
 scaler)`` (`mtlrec.weighting.base`), which fills the gradients -- by backpropagating a weighted
@@ -508,6 +510,10 @@ class Trainer:
         try:
             for epoch in range(first_epoch, cfg.epochs + 1):
                 t0 = time.perf_counter()
+                start_epoch = getattr(data, "start_epoch", None)     # fresh training negatives per epoch
+                if start_epoch is not None:
+                    n_train = start_epoch(epoch, seed=int(cfg.seed))
+                    n_batches = math.ceil(n_train / bs)
                 perm = torch.randperm(n_train, generator=self.generator, device=self._gdev)
                 if perm.device != dev:
                     perm = perm.to(dev)
