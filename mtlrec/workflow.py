@@ -321,8 +321,9 @@ def run_tasks(run):
 
 
 def predictions(run, split: str = "test", batch_size: int = 65536) -> dict:
-    """{task: {"type", "metric", "y": labels, "p": predictions}} of one split (probabilities /
-    values), on CPU: the ones stored in the run folder at the end of training
+    """{task: {"type", "metric", "y": labels, "p": predictions, "mask", "space"}} of one split
+    (probabilities / values; a chained task's conditional one, e.g. p(like | interact)), on CPU, with
+    each task's own space (``mask``: the rows its metrics count, `own_space`): the ones stored in the run folder at the end of training
     (``predictions_test.npz``, `stored_predictions`) when they fit the run, else scored now
     (`score_split`; older run folders, other splits)."""
     stored = stored_predictions(run, split)
@@ -349,7 +350,33 @@ def stored_predictions(run, split: str = "test") -> dict | None:
         if p is None or len(p["p"]) != n or len(p["y"]) != n:
             return None
         res[t.name] = {"type": t.type, "metric": t.metric, "y": p["y"], "p": p["p"]}
+    return _with_spaces(run, tasks, split, res)
+
+
+def _with_spaces(run, tasks, split: str, res: dict) -> dict:
+    """Each task's entry of ``res`` with its own space (`mtlrec.chain.split_masks`): ``"mask"``
+    (bool per row, None = every row) and ``"space"`` (the rows in words)."""
+    from mtlrec.chain import split_masks
+    masks = split_masks(tasks, run.dataset, split)
+    for t in tasks:
+        res[t.name]["mask"] = masks[t.name]
+        res[t.name]["space"] = space_words(t)
     return res
+
+
+def space_words(task) -> str:
+    """Which rows a task's metrics count, in words: "rows where interact = 1", "observed rows (no
+    sampled negatives)" (regression) or "every row"."""
+    if getattr(task, "given", ""):
+        return f"rows where {task.given} = 1" + (", observed" if task.type == "regression" else "")
+    return "observed rows (no sampled negatives)" if task.type == "regression" else "every row"
+
+
+def own_space_rows(entry: dict):
+    """(labels, predictions) of a `predictions` entry on its task's own space only: the rows its
+    metrics, curves and residuals count."""
+    m = entry.get("mask")
+    return (entry["y"], entry["p"]) if m is None else (entry["y"][m], entry["p"][m])
 
 
 def score_split(run, split: str = "test", batch_size: int = 65536) -> dict:
@@ -375,14 +402,15 @@ def score_split(run, split: str = "test", batch_size: int = 65536) -> dict:
         res[t.name] = {"type": t.type, "metric": t.metric,
                        "y": np.concatenate(ys[t.name]) if ys[t.name] else np.zeros(0),
                        "p": np.concatenate(ps[t.name]) if ps[t.name] else np.zeros(0)}
-    return res
+    return _with_spaces(run, tasks, split, res)
 
 
 def predictions_frame(run, split: str = "test", batch_size: int = 65536):
     """One row per row of ``split``: ``row_id`` (the source row, -1 for sampled negatives; missing
     for datasets prepared before row ids), ``user_id``, ``item_id``, ``sampled``, then per task its
     label and prediction (``<task>`` and ``<task>_pred``; multi-label: the classes joined by '|',
-    predicted at p >= 0.5)."""
+    predicted at p >= 0.5) and, for a task whose metrics count only some rows (a chained task, a
+    regression task beside sampled negatives), ``in <task>'s space``: whether the row counts."""
     import numpy as np
     import pandas as pd
     ds = run.dataset
@@ -409,6 +437,8 @@ def predictions_frame(run, split: str = "test", batch_size: int = 65536):
         else:
             out[name] = y
             out[f"{name}_pred"] = yhat
+        if p.get("mask") is not None:
+            out[f"in {name}'s space"] = np.asarray(p["mask"], dtype=bool)
     return pd.DataFrame(out, index=pd.RangeIndex(n))
 
 
