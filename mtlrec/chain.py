@@ -204,3 +204,27 @@ def ranked_quantity(task, tasks) -> str:
     if task.type != "binary" or len(chain) == 1:
         return f"p({task.name})"
     return next(d for d in describe([*chain]) if d.startswith(f"p({' ∧ '.join(c.name for c in chain)})"))
+
+
+# ---- the chain in words and pictures (Tasks & model, the report) ---------------------------------------
+def as_specs(tasks) -> list:
+    """Task dicts (the app's, a config's) or TaskSpecs as objects with ``name``, ``type``, ``given``."""
+    from types import SimpleNamespace
+    return [SimpleNamespace(name=str(t.get("name", "")), type=str(t.get("type", "binary")),
+                            given=str(t.get("given") or "")) if isinstance(t, dict) else t for t in tasks]
+
+
+def chain_dot(tasks) -> str | None:
+    """A Graphviz DOT diagram of the chain (interact → like, interact → rating; each edge "given"),
+    the unchained tasks beside it; None when no task is given another."""
+    specs = as_specs(tasks)
+    if not parents(specs):
+        return None
+
+    def q(s):
+        return '"' + str(s).replace("\\", "\\\\").replace('"', '\\"') + '"'
+    lines = ["digraph chain {", "  rankdir=LR;", '  node [shape=box, style="rounded", fontname="sans-serif"];',
+             '  edge [fontname="sans-serif", fontsize=10];']
+    lines += [f"  {q(t.name)} [label={q(f'{t.name} ({t.type})')}];" for t in specs]
+    lines += [f"  {q(t.given)} -> {q(t.name)} [label=\"given\"];" for t in specs if getattr(t, "given", "")]
+    return "\n".join(lines + ["}"])

@@ -127,6 +127,56 @@ def default_tasks(spec, max_tasks: int = 3) -> list[dict]:
             for col, t in labels[:max_tasks]]
 
 
+CHAIN_NEGATIVE_RATIO = 4       # sampled negatives per observed row of the recommended chain (issue 22)
+AUX_TASK_WEIGHT = 0.2          # an item-property task (genres) kept as an auxiliary task (0.1-0.3 advised)
+
+
+def _like_threshold(values) -> tuple[float, str]:
+    """(threshold, how it was chosen) of "like" on a rating scale: 4 on a 1–5 (or 0.5–5) scale, else
+    the 80th percentile of the ratings, rounded."""
+    import numpy as np
+    import pandas as pd
+    v = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=np.float64)
+    lo, hi = float(np.nanmin(v)), float(np.nanmax(v))
+    if lo >= 0 and hi == 5:
+        return 4.0, "4 on the 1–5 scale"
+    q = float(np.nanquantile(v, 0.8))
+    t = float(round(q)) if hi - lo > 2 else round(q, 2)
+    return t, f"{t:g}, the 80th percentile of the ratings rounded (the scale is {lo:g}–{hi:g}, not 1–5)"
+
+
+def recommended_chain(spec, raw, prep=None) -> dict | None:
+    """The recommended task set for a ratings dataset (user, item and a regression label): interact
+    (observed = 1, sampled negatives = 0) + like (rating ≥ 4) given interact + rating given interact.
+    ``{"prep": changes to PrepConfig (negative_ratio, negative_label "interact", derived_labels with
+    like), "tasks": [task dicts], "optional": [a multilabel task such as genres at weight
+    `AUX_TASK_WEIGHT`, offered off], "note": how like was defined}``; None without user, item or rating.
+    ``prep``: the current PrepConfig, whose other derived labels are kept."""
+    from mtlrec.tasks import DEFAULT_METRIC
+    rating = next((c for c, t in spec.labels.items() if t == "regression"), None)
+    if not (spec.user_id and spec.item_id and rating and rating in raw.interactions.columns):
+        return None
+    threshold, how = _like_threshold(raw.interactions[rating])
+    binary = [c for c, t in spec.labels.items() if t == "binary"]
+    columns = {str(c) for df in (raw.interactions, raw.users, raw.items) if df is not None for c in df.columns}
+    like = "like" if "like" in binary or "like" not in columns else f"like_{rating}"
+    derived = [dict(d) for d in getattr(prep, "derived_labels", None) or [] if d.get("name") != like]
+    if like not in binary:
+        derived.append({"name": like, "source": rating, "op": ">=", "threshold": threshold})
+    rating_weight = next(t["weight"] for t in SAMPLE_TASKS if t["type"] == "regression")
+
+    def task(name, ttype, label, weight, given=""):
+        return {"name": name, "type": ttype, "label": label, "weight": weight, "metric": DEFAULT_METRIC[ttype],
+                **({"given": given} if given else {})}
+    tasks = [task("interact", "binary", "interact", 1.0), task("like", "binary", like, 1.0, "interact"),
+             task(rating, "regression", rating, rating_weight, "interact")]
+    optional = [task(c, "multilabel", c, AUX_TASK_WEIGHT) for c, t in spec.labels.items() if t == "multilabel"][:1]
+    note = (f"like = {rating} ≥ {threshold:g} ({how})" if like not in binary else
+            f"like is the data's own '{like}' label")
+    return {"prep": {"negative_ratio": CHAIN_NEGATIVE_RATIO, "negative_label": "interact",
+                     "derived_labels": derived}, "tasks": tasks, "optional": optional, "note": note}
+
+
 def available_labels(spec, dataset=None, prep=None) -> dict[str, str]:
     """Label name -> task type: from the prepared dataset when there is one, else the labels
     preparation will give (the spec's, the derived labels of ``prep``: `mtlrec.prep.pipeline.label_types`)."""

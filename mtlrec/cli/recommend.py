@@ -103,6 +103,6 @@ def run(args) -> int:
         print(dumps({"user": str(args.user), "items": items, "ranked_by": ranked, "warning": r.warning}))
         return 0
     print(f"top {len(items)} for user {args.user} (support: the item's number of training interactions):")
-    print("  " + ranked)
     _print_items(items)
+    print(ranked)
     return 0
