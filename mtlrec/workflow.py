@@ -149,7 +149,7 @@ def recommended_chain(spec, raw, prep=None) -> dict | None:
     """The recommended task set for a ratings dataset (user, item and a regression label): interact
     (observed = 1, sampled negatives = 0) + like (rating ≥ 4) given interact + rating given interact.
     ``{"prep": changes to PrepConfig (negative_ratio, negative_label "interact", derived_labels with
-    like), "tasks": [task dicts], "optional": [a multilabel task such as genres at weight
+    like), "tasks": [task dicts], "title": the task set in words, "optional": [a multilabel task such as genres at weight
     `AUX_TASK_WEIGHT`, offered off], "note": how like was defined}``; None without user, item or rating.
     ``prep``: the current PrepConfig, whose other derived labels are kept."""
     from mtlrec.tasks import DEFAULT_METRIC
@@ -173,8 +173,11 @@ def recommended_chain(spec, raw, prep=None) -> dict | None:
     optional = [task(c, "multilabel", c, AUX_TASK_WEIGHT) for c, t in spec.labels.items() if t == "multilabel"][:1]
     note = (f"like = {rating} ≥ {threshold:g} ({how})" if like not in binary else
             f"like is the data's own '{like}' label")
+    title = f"interact + like ({rating} ≥ {threshold:g}) given interact" if like not in binary else \
+        "interact + like given interact"
     return {"prep": {"negative_ratio": CHAIN_NEGATIVE_RATIO, "negative_label": "interact",
-                     "derived_labels": derived}, "tasks": tasks, "optional": optional, "note": note}
+                     "derived_labels": derived}, "tasks": tasks, "optional": optional, "note": note,
+            "title": f"{title} + {rating} given interact"}
 
 
 def available_labels(spec, dataset=None, prep=None) -> dict[str, str]:

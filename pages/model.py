@@ -13,7 +13,7 @@ from mtlrec.models import HPARAM_HELP, HPARAM_RANGES, architecture_hparams
 from mtlrec.tasks import DEFAULT_METRIC
 from mtlrec.workflow import DEFAULT_TRAIN, architectures, available_labels, metrics_for, text_candidates
 from pages.ui.actions import prepare_dataset
-from pages.ui.chain import given_choice, show_chain
+from pages.ui.chain import given_choice, offer_recommended_chain, show_chain
 from pages.ui.dependence import task_dependence_warning
 from pages.ui.formulas import show_equations
 from pages.ui.messages import md_text
@@ -35,6 +35,9 @@ ctr = state.counter
 st.subheader("Tasks")
 st.caption("Each task learns one label. The loss weight says how much the task pulls on the shared "
            "representation (used as is by static weighting; adaptive strategies learn the balance).")
+if offer_recommended_chain(state, key="task_recommended_chain"):
+    prepare_dataset()
+    st.rerun()
 for t in state.tasks:
     t.setdefault("_uid", uuid.uuid4().hex[:8])
 

@@ -32,7 +32,7 @@ def test_a_ratings_upload_gets_interact_like_given_interact_rating_given_interac
     assert rec["prep"]["negative_ratio"] == 4 and rec["prep"]["negative_label"] == "interact"
     assert {"name": "like", "source": "rating", "op": ">=", "threshold": 4} in rec["prep"]["derived_labels"]
     assert rec["tasks"][2]["weight"] == 0.5
-    assert "rating ≥ 4" in rec["note"]
+    assert "rating ≥ 4" in rec["note"] and rec["title"] == "interact + like (rating ≥ 4) given interact + rating given interact"
     # the genres task is offered, off: weight 0.2 when taken
     assert [t["name"] for t in rec["optional"]] == ["genres"] and rec["optional"][0]["weight"] == 0.2
     # every task's label is one preparation gives

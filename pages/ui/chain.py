@@ -47,3 +47,36 @@ def show_chain(tasks: list[dict]) -> None:
         st.caption("Each chained task's loss and metrics count its own space only (the rows where its parent's "
                    "label is 1; a regression task never counts sampled negatives). Recommendations, Explain and "
                    "the ranking metrics use the entire-space probability, the product along the chain.")
+
+
+def offer_recommended_chain(state, key: str) -> bool:
+    """The one-click recommended chain for ratings data (`mtlrec.workflow.recommended_chain`): sets the
+    sampled negatives, the derived label like and the three tasks (the genres task only when ticked).
+    True when it was applied (the caller prepares the data again and reruns)."""
+    import dataclasses
+    import uuid
+
+    from mtlrec.workflow import recommended_chain
+    if state.raw is None or state.spec is None:
+        return False
+    rec = recommended_chain(state.spec, state.raw, state.prep)
+    if rec is None:
+        return False
+    if [(t.get("name"), t.get("given", "")) for t in state.tasks[:3]] == \
+            [(t["name"], t.get("given", "")) for t in rec["tasks"]]:
+        return False                      # already the chain
+    with st.container(border=True):
+        st.markdown(f"**Ratings data:** the recommended chain ranks what a user will engage with *and* like — "
+                    f"{md_text(rec['note'])}; {rec['prep']['negative_ratio']:g} sampled negatives per observed "
+                    "row make interact.")
+        extra = [t for t in rec["optional"]
+                 if st.checkbox(f"also learn {t['name']} as an auxiliary task (weight {t['weight']:g})", value=False,
+                                key=f"{key}_opt_{t['name']}",
+                                help="an item property: useful only as a helper task at a low loss weight")]
+        if not st.button(f"Use the recommended chain: {rec['title']}", key=key, icon=":material/account_tree:",
+                         help="replaces the tasks below and turns on sampled negatives (Data, Preprocessing)"):
+            return False
+    state.prep = dataclasses.replace(state.prep, **rec["prep"])
+    state.tasks = [{**t, "_uid": uuid.uuid4().hex[:8]} for t in rec["tasks"] + extra]
+    state.counter += 1          # fresh widget keys: the editors show the new tasks
+    return True
