@@ -129,3 +129,26 @@ def test_rating_rmse_counts_observed_rows_only_with_or_without_sampled_negatives
     assert len(frame) == n_obs + 200
     assert frame["in rating's space"].sum() == a["rating"]["mask"].sum()
     assert not frame.loc[frame["sampled"], "in like's space"].any()
+
+
+def test_a_chained_run_recommends_and_explains_from_the_cli(chain_run, capsys):
+    import json
+
+    from mtlrec.__main__ import main
+    assert main(["recommend", "--run", str(chain_run.run_dir), "--user", "u3", "--k", "3", "--json"]) == 0
+    rec = json.loads(capsys.readouterr().out)
+    assert "p(click ∧ like) = p(click) · p(like | click)" in rec["ranked_by"]
+    item = rec["items"][0]["item"]
+    assert main(["explain", "--run", str(chain_run.run_dir), "--user", "u3", "--item", item,
+                 "--background", "16", "--json"]) == 0
+    like = json.loads(capsys.readouterr().out)["tasks"]["like"]
+    assert like["prediction"] == pytest.approx(rec["items"][0]["tasks"]["like"], rel=1e-4)
+    assert like["base_value"] + sum(like["contributions"].values()) == pytest.approx(like["output"], abs=1e-4)
+
+
+def test_the_report_shows_the_chain_and_what_the_list_ranks_by(chain_run):
+    from mtlrec.report import report_html
+    html = report_html(chain_run.run_dir, explain=False)
+    assert "<li>p(click ∧ like) = p(click) · p(like | click)</li>" in html
+    assert "<li>rating is learned and scored on the rows where click = 1</li>" in html
+    assert "Ranked by p(click) (weight 0.33), p(click ∧ like) = p(click) · p(like | click)" in html
