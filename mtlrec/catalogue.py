@@ -106,20 +106,23 @@ def user_rows(model, data, users) -> "torch.Tensor":
 
 def score_tile(model, data, split, users, start: int, stop: int, tasks, x_users=None) -> dict[str, np.ndarray]:
     """{task name: predictions [len(users), stop - start]} of ``tasks`` (`TaskSpec`s; probabilities
-    of binary tasks) for every user of ``users`` against items ``start .. stop - 1``, in one pass.
+    of binary tasks, a chained one's in the entire space: `mtlrec.chain.scored`) for every user of ``users`` against items ``start .. stop - 1``, in one pass.
 
     ``split``: `item_split` of the model (None: the model's own forward over the candidates);
     ``x_users``: `user_rows` of ``users``, when the caller has them. Run under
     ``torch.inference_mode()`` with the model in eval mode."""
     import torch
+
+    from mtlrec.chain import scored, with_ancestors
+    all_tasks = list(getattr(model, "tasks", None) or tasks)
     names = [t.name for t in tasks]
     if split is not None:
         x = user_rows(model, data, users) if x_users is None else x_users
-        out = split.forward_tile(x, start, stop, tasks=names)
+        out = split.forward_tile(x, start, stop, tasks=with_ancestors(names, all_tasks))
     else:
         items = torch.arange(start, stop, device=data.device)
         parts = [data.candidates(int(u), items) for u in users]
         feats = {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
         out = model(feats)
     shape = (len(users), stop - start)
-    return {t.name: t.predict(out[t.name].float()).reshape(shape).cpu().numpy() for t in tasks}
+    return {n: p.reshape(shape).cpu().numpy() for n, p in scored(all_tasks, out, names).items()}

@@ -179,3 +179,56 @@ def entire_space(tasks, probs: dict) -> dict:
                 p = p * probs[c.name]
             res[t.name] = p
     return res
+
+
+def with_ancestors(names, tasks) -> list[str]:
+    """``names`` plus the tasks their chains go through (what has to be computed to score them in
+    the entire space), in the order of ``tasks``."""
+    by_name = {t.name: t for t in tasks}
+    want = {c.name for n in names if n in by_name for c in chain_of(by_name[n], tasks)}
+    return [t.name for t in tasks if t.name in want] + [n for n in names if n not in by_name]
+
+
+def scored(tasks, out: dict, names=None) -> dict:
+    """{task: prediction} from the logits ``out`` (`TaskSpec.predict`) of ``names`` (default: every
+    task in ``out``), a chained binary task's in the entire space (`entire_space`): the numbers a
+    recommendation list ranks by. ``tasks``: every task of the model (the chains)."""
+    specs = {t.name: t for t in tasks}
+    need = with_ancestors([n for n in (names if names is not None else out) if n in specs], tasks)
+    res = entire_space(tasks, {n: specs[n].predict(out[n].float()) for n in need if n in out})
+    return {n: res[n] for n in (names if names is not None else need) if n in res}
+
+
+def ranked_quantity(task, tasks) -> str:
+    """The quantity a list ranks ``task`` by, in words: "p(interact ∧ like) = p(interact) · p(like |
+    interact)" for a chained binary task, "p(click)" for another binary task, "the predicted rating"."""
+    if task.type == "regression":
+        return f"the predicted {task.name}"
+    chain = chain_of(task, tasks)
+    if task.type != "binary" or len(chain) == 1:
+        return f"p({task.name})"
+    return next(d for d in describe([*chain]) if d.startswith(f"p({' ∧ '.join(c.name for c in chain)})"))
+
+
+# ---- the chain in words and pictures (Tasks & model, the report) ---------------------------------------
+def as_specs(tasks) -> list:
+    """Task dicts (the app's, a config's) or TaskSpecs as objects with ``name``, ``type``, ``given``."""
+    from types import SimpleNamespace
+    return [SimpleNamespace(name=str(t.get("name", "")), type=str(t.get("type", "binary")),
+                            given=str(t.get("given") or "")) if isinstance(t, dict) else t for t in tasks]
+
+
+def chain_dot(tasks) -> str | None:
+    """A Graphviz DOT diagram of the chain (interact → like, interact → rating; each edge "given"),
+    the unchained tasks beside it; None when no task is given another."""
+    specs = as_specs(tasks)
+    if not parents(specs):
+        return None
+
+    def q(s):
+        return '"' + str(s).replace("\\", "\\\\").replace('"', '\\"') + '"'
+    lines = ["digraph chain {", "  rankdir=LR;", '  node [shape=box, style="rounded", fontname="sans-serif"];',
+             '  edge [fontname="sans-serif", fontsize=10];']
+    lines += [f"  {q(t.name)} [label={q(f'{t.name} ({t.type})')}];" for t in specs]
+    lines += [f"  {q(t.given)} -> {q(t.name)} [label=\"given\"];" for t in specs if getattr(t, "given", "")]
+    return "\n".join(lines + ["}"])

@@ -135,12 +135,37 @@ def gradient_equations(tasks, train) -> list[str]:
     ]
 
 
+def chain_equations(tasks) -> list[str]:
+    """The task chain (`mtlrec.chain`): per chained binary task its entire-space probability,
+    p(interact ∧ like) = p(interact) · p(like | interact) -- what a list ranks by -- and per chained
+    task its loss over its own space, L_like = mean of ℓ over the rows where interact = 1. [] without
+    a chain."""
+    from mtlrec.chain import as_specs, chain_of
+    specs = as_specs(tasks)
+    out = []
+    for t in specs:
+        if not getattr(t, "given", "") or t.given not in {s.name for s in specs}:
+            continue
+        names = [c.name for c in chain_of(t, specs)]
+        if t.type == "binary":
+            factors = [rf"p({_name(names[0])})"] + [rf"p({_name(names[i])} \mid {_name(names[i - 1])})"
+                                                   for i in range(1, len(names))]
+            joint, product = r" \wedge ".join(_name(n) for n in names), r" \cdot ".join(factors)
+            out.append(rf"p({joint}) = {product}\quad\text{{(entire space: what a list ranks by)}}")
+        out.append(rf"L_{{{_name(t.name)}}} = \frac{{1}}{{|\Omega_{{{_name(t.name)}}}|}}"
+                   rf"\sum_{{r \in \Omega_{{{_name(t.name)}}}}} \ell_{{{_name(t.name)}}}(r),\quad "
+                   rf"\Omega_{{{_name(t.name)}}} = \{{r : y_{{{_name(t.given)}}}(r) = 1\}}"
+                   r"\quad\text{(its own space)}")
+    return out
+
+
 def training_equations(tasks, train) -> list[str]:
     """How the tasks are combined in training: the loss (`loss_equation`) for a loss weighting, the
-    gradient combination (`gradient_equations`) for a gradient method."""
+    gradient combination (`gradient_equations`) for a gradient method; then the chain's
+    (`chain_equations`)."""
     if _method(_weighting(train))[1] == "gradients":
-        return gradient_equations(tasks, train)
-    return [loss_equation(tasks, train)]
+        return gradient_equations(tasks, train) + chain_equations(tasks)
+    return [loss_equation(tasks, train)] + chain_equations(tasks)
 
 
 def _chained_pairs(tasks) -> list[tuple[str, str]]:

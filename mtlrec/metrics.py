@@ -286,7 +286,10 @@ def ranking_note(metrics: dict) -> str | None:
     except (KeyError, TypeError, ValueError):
         return None
     who = f"{n:,} of {m:,} test users (a seeded sample)" if n < m else f"all {m:,} test users"
-    return f"Ranked {who} over {items:,} items, top {k}."
+    by = info.get("ranked_by") if isinstance(info.get("ranked_by"), dict) else {}
+    chained = [f"{t} by {q}" for t, q in by.items() if " = " in str(q)]
+    return f"Ranked {who} over {items:,} items, top {k}." + (
+        f" Chained tasks rank in the entire space: {'; '.join(chained)}." if chained else "")
 
 
 def ranking_verdicts(metrics: dict) -> dict[str, str]:

@@ -14,7 +14,9 @@ defaults), adds its share to the cached item part and runs the rest of the netwo
 features builds its own features and runs the model itself, never this cache.
 
 Fused score: ``score = sum_t a_t * s_t`` over the binary and regression tasks, where
-``s_t`` is the probability (binary) or the predicted value on the label scale normalised
+``s_t`` is the probability (binary; a chained task's in the entire space, e.g. p(interact ∧ like)
+= p(interact) · p(like | interact): what the user will engage with AND like; `ranked_by` says
+it in words) or the predicted value on the label scale normalised
 to [0, 1] by the training label range ``(v - min) / (max - min)``, clipped (regression),
 and the weights ``a_t`` are the caller's (default: equal weights summing to 1).
 Multi-label tasks (e.g. genres) are not fused; their top classes are reported per item.
@@ -107,6 +109,22 @@ def fused_terms(run, preds: dict[str, np.ndarray], weights: dict | None = None):
     return score, terms, a
 
 
+def ranked_by(run, weights: dict | None = None) -> str:
+    """What the list ranks by, in words: "Ranked by p(interact) (weight 0.33), p(interact ∧ like) =
+    p(interact) · p(like | interact) (weight 0.33), fused with the predicted rating (weight 0.33,
+    scaled to 0–1 by its training range)." -- chained binary tasks in the entire space."""
+    from mtlrec.chain import ranked_quantity
+    a = fusion_weights(run, weights)
+    tasks = fusable_tasks(run)
+    probs = [f"{ranked_quantity(t, run.tasks)} (weight {a[t.name]:.2f})" for t in tasks
+             if t.type == "binary" and a[t.name] > 0]
+    values = [f"{ranked_quantity(t, run.tasks)} (weight {a[t.name]:.2f}, scaled to 0–1 by its training range)"
+              for t in tasks if t.type == "regression" and a[t.name] > 0]
+    if probs and values:
+        return f"Ranked by {', '.join(probs)}, fused with {', '.join(values)}."
+    return f"Ranked by {', '.join(probs or values)}."
+
+
 def fuse(run, preds: dict[str, np.ndarray], weights: dict | None = None) -> np.ndarray:
     """The fused score of every scored item (see `fused_terms`)."""
     return fused_terms(run, preds, weights)[0]
@@ -127,11 +145,15 @@ def _user_index(run, user_id) -> int:
 def score_items(run, user_index: int, item_indices=None, fast: bool = True) -> dict[str, np.ndarray]:
     """Per-task predictions for one user against all items (or ``item_indices``), one pass.
 
-    Binary/multilabel: probabilities; regression: predicted values. ``fast`` (default) uses the
+    Binary/multilabel: probabilities -- a chained binary task's in the entire space, e.g.
+    p(interact ∧ like) = p(interact) · p(like | interact) (`mtlrec.chain.scored`); regression:
+    predicted values (a chained one's stays conditional: the rating if the user rates). ``fast`` (default) uses the
     item-side cache of the model's input layers (`item_split`) when the model supports it;
     ``fast=False`` always runs the full forward over `DeviceData.candidates` (the same numbers
     up to float rounding, ~1e-6)."""
     import torch
+
+    from mtlrec.chain import scored
     data = run.device_data()
     model = run.model
     if any(m.training for m in model.modules()):     # model.eval() itself walks and sets every module
@@ -141,7 +163,7 @@ def score_items(run, user_index: int, item_indices=None, fast: bool = True) -> d
         if out is None:
             feats = data.candidates(int(user_index), item_indices)
             out = model(feats)
-        return {t.name: t.predict(out[t.name]).float().cpu().numpy() for t in run.tasks}
+        return {n: p.float().cpu().numpy() for n, p in scored(run.tasks, out, [t.name for t in run.tasks]).items()}
 
 
 # ---- the fast path (the item-side cache: mtlrec.catalogue) --------------------------------

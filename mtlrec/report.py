@@ -176,7 +176,8 @@ def report_html(run_dir, *, title: str | None = None, k: int = 5, explain: bool 
 
     # ---- configuration
     flat = run_config_flat(d)
-    parts.append("<h2>Configuration</h2>" + _table(["setting", "value"], [[k, v] for k, v in flat.items()]))
+    parts.append("<h2>Configuration</h2>" + _table(["setting", "value"], [[k, v] for k, v in flat.items()])
+                 + _chain_section(_read(d, "config.json")))
 
     # ---- metrics
     from mtlrec.runlib import _direction
@@ -250,6 +251,20 @@ def report_html(run_dir, *, title: str | None = None, k: int = 5, explain: bool 
             f"<script type=\"text/javascript\">{plotly_js() if figs else ''}</script></head><body>"
             f"<h1>{_e(title)}</h1><p class=\"muted\">mtlrec run report · generated {_e(generated)} · "
             f"self-contained: opens offline, loads nothing from the network</p>\n{body}\n</body></html>\n")
+
+
+def _chain_section(cfg: dict) -> str:
+    """The task chain of a run (`mtlrec.chain.describe`): one formula per chained task, and which
+    rows each chained task's loss and metrics count; "" without a chain."""
+    from mtlrec.chain import as_specs, describe
+    tasks = [t for t in (cfg.get("tasks") or []) if isinstance(t, dict)]
+    lines = describe(as_specs(tasks))
+    if not lines:
+        return ""
+    return ("<p>Task chain (each chained task's loss and metrics count its own space: the rows where its "
+            "parent's label is 1; recommendations, explanations and the ranking use the entire-space "
+            "probability, the product along the chain)</p><ul>"
+            + "".join(f"<li>{_e(line)}</li>" for line in lines) + "</ul>")
 
 
 def _gain_section(metrics: dict, fig) -> str:
@@ -334,7 +349,7 @@ def _model_sections(d: Path, *, k: int, explain: bool, background: int) -> str:
     if not ds.has_items or not len(ds.user_ids):
         return "".join(out) + "<p>This run's data has no user and item ids, so there is nothing to recommend.</p>"
     import numpy as np
-    from mtlrec.recommend import recommend
+    from mtlrec.recommend import ranked_by, recommend
     # the user with the most test interactions (else the most overall): a typical, well-known user
     rows = ds.rows.get("test") or next(iter(ds.rows.values()))
     ui = np.asarray(rows.get("user_index", []), dtype=np.int64)
@@ -347,7 +362,7 @@ def _model_sections(d: Path, *, k: int, explain: bool, background: int) -> str:
     tasks = [t.name for t in run.tasks]
     out.append(f"<p>Top {len(items)} for user <b>{_e(user)}</b> (items they already met left out). The fused "
                "score is the weighted sum of the tasks' scores the app's Recommendations page shows; support is the "
-               "item's number of training interactions.</p>")
+               f"item's number of training interactions. {_e(ranked_by(run))}</p>")
     cols = ["#", "item"] + [c for c in ("title",) if any(c in it for it in items)] + ["fused score", "support"] + tasks
     trs = []
     for i, it in enumerate(items, 1):

@@ -383,14 +383,17 @@ def _item_index(run, item) -> int:
 # scores
 # ---------------------------------------------------------------------------------------------
 def _predict(run, feats) -> dict:
+    """{task: prediction}, chained binary tasks in the entire space, as `mtlrec.recommend` scores."""
     import torch
+
+    from mtlrec.chain import scored
     model = run.model
     was_training = model.training
     model.eval()
     try:
         with torch.inference_mode():
             out = model(feats)
-            return {t.name: t.predict(out[t.name]).float().cpu().numpy() for t in run.tasks}
+            return {n: p.float().cpu().numpy() for n, p in scored(run.tasks, out, [t.name for t in run.tasks]).items()}
     finally:
         model.train(was_training)
 

@@ -131,6 +131,59 @@ def default_tasks(spec, max_tasks: int = 3) -> list[dict]:
             for col, t in labels[:max_tasks]]
 
 
+CHAIN_NEGATIVE_RATIO = 4       # sampled negatives per observed row of the recommended chain (issue 22)
+AUX_TASK_WEIGHT = 0.2          # an item-property task (genres) kept as an auxiliary task (0.1-0.3 advised)
+
+
+def _like_threshold(values) -> tuple[float, str]:
+    """(threshold, how it was chosen) of "like" on a rating scale: 4 on a 1–5 (or 0.5–5) scale, else
+    the 80th percentile of the ratings, rounded."""
+    import numpy as np
+    import pandas as pd
+    v = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=np.float64)
+    lo, hi = float(np.nanmin(v)), float(np.nanmax(v))
+    if lo >= 0 and hi == 5:
+        return 4.0, "4 on the 1–5 scale"
+    q = float(np.nanquantile(v, 0.8))
+    t = float(round(q)) if hi - lo > 2 else round(q, 2)
+    return t, f"{t:g}, the 80th percentile of the ratings rounded (the scale is {lo:g}–{hi:g}, not 1–5)"
+
+
+def recommended_chain(spec, raw, prep=None) -> dict | None:
+    """The recommended task set for a ratings dataset (user, item and a regression label): interact
+    (observed = 1, sampled negatives = 0) + like (rating ≥ 4) given interact + rating given interact.
+    ``{"prep": changes to PrepConfig (negative_ratio, negative_label "interact", derived_labels with
+    like), "tasks": [task dicts], "title": the task set in words, "optional": [a multilabel task such as genres at weight
+    `AUX_TASK_WEIGHT`, offered off], "note": how like was defined}``; None without user, item or rating.
+    ``prep``: the current PrepConfig, whose other derived labels are kept."""
+    from mtlrec.tasks import DEFAULT_METRIC
+    rating = next((c for c, t in spec.labels.items() if t == "regression"), None)
+    if not (spec.user_id and spec.item_id and rating and rating in raw.interactions.columns):
+        return None
+    threshold, how = _like_threshold(raw.interactions[rating])
+    binary = [c for c, t in spec.labels.items() if t == "binary"]
+    columns = {str(c) for df in (raw.interactions, raw.users, raw.items) if df is not None for c in df.columns}
+    like = "like" if "like" in binary or "like" not in columns else f"like_{rating}"
+    derived = [dict(d) for d in getattr(prep, "derived_labels", None) or [] if d.get("name") != like]
+    if like not in binary:
+        derived.append({"name": like, "source": rating, "op": ">=", "threshold": threshold})
+    rating_weight = next(t["weight"] for t in SAMPLE_TASKS if t["type"] == "regression")
+
+    def task(name, ttype, label, weight, given=""):
+        return {"name": name, "type": ttype, "label": label, "weight": weight, "metric": DEFAULT_METRIC[ttype],
+                **({"given": given} if given else {})}
+    tasks = [task("interact", "binary", "interact", 1.0), task("like", "binary", like, 1.0, "interact"),
+             task(rating, "regression", rating, rating_weight, "interact")]
+    optional = [task(c, "multilabel", c, AUX_TASK_WEIGHT) for c, t in spec.labels.items() if t == "multilabel"][:1]
+    note = (f"like = {rating} ≥ {threshold:g} ({how})" if like not in binary else
+            f"like is the data's own '{like}' label")
+    title = f"interact + like ({rating} ≥ {threshold:g}) given interact" if like not in binary else \
+        "interact + like given interact"
+    return {"prep": {"negative_ratio": CHAIN_NEGATIVE_RATIO, "negative_label": "interact",
+                     "derived_labels": derived}, "tasks": tasks, "optional": optional, "note": note,
+            "title": f"{title} + {rating} given interact"}
+
+
 def available_labels(spec, dataset=None, prep=None) -> dict[str, str]:
     """Label name -> task type: from the prepared dataset when there is one, else the labels
     preparation will give (the spec's, the derived labels of ``prep``: `mtlrec.prep.pipeline.label_types`)."""
@@ -342,8 +395,9 @@ def run_tasks(run):
 
 
 def predictions(run, split: str = "test", batch_size: int = 65536) -> dict:
-    """{task: {"type", "metric", "y": labels, "p": predictions}} of one split (probabilities /
-    values), on CPU: the ones stored in the run folder at the end of training
+    """{task: {"type", "metric", "y": labels, "p": predictions, "mask", "space"}} of one split
+    (probabilities / values; a chained task's conditional one, e.g. p(like | interact)), on CPU, with
+    each task's own space (``mask``: the rows its metrics count, `own_space`): the ones stored in the run folder at the end of training
     (``predictions_test.npz``, `stored_predictions`) when they fit the run, else scored now
     (`score_split`; older run folders, other splits)."""
     stored = stored_predictions(run, split)
@@ -370,7 +424,33 @@ def stored_predictions(run, split: str = "test") -> dict | None:
         if p is None or len(p["p"]) != n or len(p["y"]) != n:
             return None
         res[t.name] = {"type": t.type, "metric": t.metric, "y": p["y"], "p": p["p"]}
+    return _with_spaces(run, tasks, split, res)
+
+
+def _with_spaces(run, tasks, split: str, res: dict) -> dict:
+    """Each task's entry of ``res`` with its own space (`mtlrec.chain.split_masks`): ``"mask"``
+    (bool per row, None = every row) and ``"space"`` (the rows in words)."""
+    from mtlrec.chain import split_masks
+    masks = split_masks(tasks, run.dataset, split)
+    for t in tasks:
+        res[t.name]["mask"] = masks[t.name]
+        res[t.name]["space"] = space_words(t)
     return res
+
+
+def space_words(task) -> str:
+    """Which rows a task's metrics count, in words: "rows where interact = 1", "observed rows (no
+    sampled negatives)" (regression) or "every row"."""
+    if getattr(task, "given", ""):
+        return f"rows where {task.given} = 1" + (", observed" if task.type == "regression" else "")
+    return "observed rows (no sampled negatives)" if task.type == "regression" else "every row"
+
+
+def own_space_rows(entry: dict):
+    """(labels, predictions) of a `predictions` entry on its task's own space only: the rows its
+    metrics, curves and residuals count."""
+    m = entry.get("mask")
+    return (entry["y"], entry["p"]) if m is None else (entry["y"][m], entry["p"][m])
 
 
 def score_split(run, split: str = "test", batch_size: int = 65536) -> dict:
@@ -396,14 +476,15 @@ def score_split(run, split: str = "test", batch_size: int = 65536) -> dict:
         res[t.name] = {"type": t.type, "metric": t.metric,
                        "y": np.concatenate(ys[t.name]) if ys[t.name] else np.zeros(0),
                        "p": np.concatenate(ps[t.name]) if ps[t.name] else np.zeros(0)}
-    return res
+    return _with_spaces(run, tasks, split, res)
 
 
 def predictions_frame(run, split: str = "test", batch_size: int = 65536):
     """One row per row of ``split``: ``row_id`` (the source row, -1 for sampled negatives; missing
     for datasets prepared before row ids), ``user_id``, ``item_id``, ``sampled``, then per task its
     label and prediction (``<task>`` and ``<task>_pred``; multi-label: the classes joined by '|',
-    predicted at p >= 0.5)."""
+    predicted at p >= 0.5) and, for a task whose metrics count only some rows (a chained task, a
+    regression task beside sampled negatives), ``in <task>'s space``: whether the row counts."""
     import numpy as np
     import pandas as pd
     ds = run.dataset
@@ -430,6 +511,8 @@ def predictions_frame(run, split: str = "test", batch_size: int = 65536):
         else:
             out[name] = y
             out[f"{name}_pred"] = yhat
+        if p.get("mask") is not None:
+            out[f"in {name}'s space"] = np.asarray(p["mask"], dtype=bool)
     return pd.DataFrame(out, index=pd.RangeIndex(n))
 
 

@@ -146,6 +146,7 @@ def local_view() -> None:
                f"base value + contributions = output for every task, in the units on its axis")
     logits = xv.logit_toggle()
     xv.units_caption(logits)
+    xv.chain_caption(res)
     task_names = list(res["tasks"])
     cols = st.columns(min(2, len(task_names)))
     for j, name in enumerate(task_names):

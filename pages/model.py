@@ -14,6 +14,7 @@ from mtlrec.models import (HPARAM_HELP, HPARAM_RANGES, architecture_help, archit
 from mtlrec.tasks import DEFAULT_METRIC
 from mtlrec.workflow import DEFAULT_TRAIN, architectures, available_labels, metrics_for, text_candidates
 from pages.ui.actions import prepare_dataset
+from pages.ui.chain import given_choice, offer_recommended_chain, show_chain
 from pages.ui.dependence import task_dependence_warning
 from pages.ui.formulas import show_equations
 from pages.ui.messages import md_text
@@ -35,13 +36,16 @@ ctr = state.counter
 st.subheader("Tasks")
 st.caption("Each task learns one label. The loss weight says how much the task pulls on the shared "
            "representation (used as is by static weighting; adaptive strategies learn the balance).")
+if offer_recommended_chain(state, key="task_recommended_chain"):
+    prepare_dataset()
+    st.rerun()
 for t in state.tasks:
     t.setdefault("_uid", uuid.uuid4().hex[:8])
 
 remove = None
 for i, t in enumerate(state.tasks):
     uid = t["_uid"]
-    c = st.columns([2, 2, 2, 3, 2, 1], vertical_alignment="bottom")
+    c = st.columns([2, 2, 2, 3, 2, 2, 1], vertical_alignment="bottom")
     t["name"] = c[0].text_input("Task name", value=t.get("name", ""), key=f"task_name_{uid}_{ctr}",
                                 help="a name for this task, shown in results and recommendations")
     t["type"] = c[1].selectbox("Type", TASK_TYPES, index=TASK_TYPES.index(t.get("type", "binary")),
@@ -68,7 +72,8 @@ for i, t in enumerate(state.tasks):
     mcur = t.get("metric") if t.get("metric") in mopts else DEFAULT_METRIC[t["type"]]
     t["metric"] = c[4].selectbox("Metric", mopts, index=mopts.index(mcur), key=f"task_metric_{uid}_{t['type']}_{ctr}",
                                  help="how this task is scored on the validation and test splits")
-    if c[5].button("", icon=":material/delete:", key=f"task_del_{uid}_{ctr}", help="Remove this task"):
+    t["given"] = given_choice(t, state.tasks, c[5], key=f"task_given_{uid}_{ctr}")
+    if c[6].button("", icon=":material/delete:", key=f"task_del_{uid}_{ctr}", help="Remove this task"):
         remove = i
     if task_dependence_warning(t, key=f"task_dep_drop_{uid}_{ctr}"):   # item / user classification
         remove = i
@@ -88,6 +93,7 @@ if st.button("Add task", icon=":material/add:", key="task_add", disabled=not fre
 if no_add:
     st.caption(f"Add task is off: {no_add}. A new task needs a label of its own: give a column a label role "
                "or add a derived label (e.g. like = rating ≥ 4) on **Data**.")
+show_chain(state.tasks)
 names = [t["name"] for t in state.tasks]
 if not state.tasks:
     st.warning("Add at least one task.")

@@ -6,6 +6,7 @@ import re
 import streamlit as st
 
 from mtlrec.export import csv_bytes
+from mtlrec.recommend import ranked_by
 from mtlrec.workflow import rec_frame, user_history
 from pages.ui.actions import load_run_cached, open_run
 from pages.ui.downloads import download
@@ -125,6 +126,7 @@ def ranked_list() -> None:
 
     frame = rec_frame(recs, ds)
     st.markdown(f"#### Top {len(frame)} for user {md_text(user)}")
+    st.caption(md_text(ranked_by(run, weights)))
     task_cols = [c for c in frame.columns if c.startswith("score:")]
     with st.container(key="rec_list"):
         widths = _list_header([c.split(":", 1)[1] for c in task_cols])

@@ -10,7 +10,7 @@ from mtlrec import metrics as metrics_lib
 from mtlrec import viz
 from mtlrec.errors import DataError
 from mtlrec.metrics import higher_is_better, precision_recall_points, roc_curve_points
-from mtlrec.workflow import metrics_by_type, predictions
+from mtlrec.workflow import metrics_by_type, own_space_rows, predictions
 from pages.ui.actions import load_run_cached, open_run
 from pages.ui.downloads import download
 from pages.ui.dynamics import results_section as dynamics_section
@@ -133,24 +133,29 @@ def prediction_charts() -> None:
         from sklearn.metrics import average_precision_score, roc_auc_score
         rocs, prs = {}, {}
         for t, p in binary.items():
-            y = p["y"] > 0.5
-            r = roc_curve_points(p["y"], p["p"])
-            pr = precision_recall_points(p["y"], p["p"])
+            yv, pv = own_space_rows(p)          # each task on its own space (a chained one: parent = 1)
+            r = roc_curve_points(yv, pv)
+            pr = precision_recall_points(yv, pv)
             if r["fpr"]:
-                rocs[t] = (r["fpr"], r["tpr"], float(roc_auc_score(y, p["p"])))
+                rocs[t] = (r["fpr"], r["tpr"], float(roc_auc_score(yv > 0.5, pv)))
             if pr["recall"]:
-                prs[t] = (pr["recall"], pr["precision"], float(average_precision_score(y, p["p"])))
+                prs[t] = (pr["recall"], pr["precision"], float(average_precision_score(yv > 0.5, pv)))
         c1, c2 = st.columns(2)
         c1.plotly_chart(viz.roc_fig(rocs), key="roc_fig")
         c2.plotly_chart(viz.pr_fig(prs), key="pr_fig")
+        spaces = [f"{t}: {p['space']} ({int(p['mask'].sum()):,} test rows)" for t, p in binary.items()
+                  if p.get("mask") is not None]
+        if spaces:
+            st.caption(md_text("Each task on its own space — " + "; ".join(spaces)))
     regression = {t: p for t, p in preds.items() if p["type"] == "regression"}
     if regression:
         st.markdown("**Residuals (regression tasks)**")
         for t, p in regression.items():
-            st.plotly_chart(viz.residual_fig(p["y"], p["p"], t), key=f"resid_{t}")
-            err = p["p"] - p["y"]
+            yv, pv = own_space_rows(p)          # observed rows only: sampled negatives have no rating
+            st.plotly_chart(viz.residual_fig(yv, pv, t), key=f"resid_{t}")
+            err = pv - yv
             st.caption(f"{md_text(t)}: mean residual {err.mean():+.3f}, RMSE {np.sqrt(np.mean(err ** 2)):.3f}, "
-                       f"MAE {np.abs(err).mean():.3f} on {len(err):,} test rows")
+                       f"MAE {np.abs(err).mean():.3f} on {len(err):,} test rows ({md_text(p['space'])})")
 
 
 lazy_section("ROC and precision-recall curves (binary tasks), residuals (regression tasks)", "results_roc_open",

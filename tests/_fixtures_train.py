@@ -78,15 +78,17 @@ def with_label_stats(ds: PreparedDataset) -> PreparedDataset:
     return ds
 
 
-def finished_tiny_job(run_dir, task_names, **train):
+def finished_tiny_job(run_dir, task_names, given: dict | None = None, **train):
     """A finished TrainingJob of a tiny MMoE (2 experts of [16], towers [8], embeddings 8) on the
     hand-built training fixture (1,500 rows; regression targets standardised), as the Train page
-    leaves it; ``train`` overrides the 1-epoch CPU settings."""
+    leaves it; ``given`` {task: parent} chains tasks (e.g. like given click); ``train`` overrides
+    the 1-epoch CPU settings."""
     import torch
 
     from mtlrec.config import RunConfig
     from mtlrec.jobs import TrainingJob
-    tasks = [t for t in TASKS if t["name"] in task_names]
+    tasks = [{**t, **({"given": given[t["name"]]} if t["name"] in (given or {}) else {})}
+             for t in TASKS if t["name"] in task_names]
     cfg = RunConfig.from_dict({"tasks": tasks,
                                "model": {"arch": "mmoe", "n_experts": 2, "expert_dims": [16], "tower_dims": [8],
                                          "embedding_dim": 8},

@@ -82,7 +82,7 @@ def run(args) -> int:
     from mtlrec.errors import DataError, TrainingError
     from mtlrec.whatif_input import parse_edits
     try:
-        from mtlrec.recommend import recommend
+        from mtlrec.recommend import ranked_by, recommend
         from mtlrec.runs import load_run
         r = load_run(args.run)
         if r.warning:   # interrupted / failed / still running: say so, but serve the saved model
@@ -96,11 +96,13 @@ def run(args) -> int:
                                    exclude_seen=not args.include_seen)
             return _print_whatif(res, r.warning, args.json)
         items = recommend(r, args.user, k=args.k, weights=_weights(args.weights), exclude_seen=not args.include_seen)
+        ranked = ranked_by(r, _weights(args.weights))
     except (DataError, TrainingError) as e:
         return fail("recommend", e, args.json)
     if args.json:
-        print(dumps({"user": str(args.user), "items": items, "warning": r.warning}))
+        print(dumps({"user": str(args.user), "items": items, "ranked_by": ranked, "warning": r.warning}))
         return 0
     print(f"top {len(items)} for user {args.user} (support: the item's number of training interactions):")
     _print_items(items)
+    print(ranked)
     return 0

@@ -20,7 +20,9 @@ learned embedding (``similar``, `similar_items`). ``rows`` pairs each contributi
 
 Per task, ``base_value + sum(contributions) == output``, in the task's ``space``:
 
-* binary -- ``"logit"``: the log-odds; ``prediction`` is the probability.
+* binary -- ``"logit"``: the log-odds; ``prediction`` is the probability. A chained task (like
+  given interact) is explained in the entire space, as lists rank it: the logit of
+  p(interact ∧ like) = p(interact) · p(like | interact) (``entire_space`` holds the formula).
 * regression -- ``"label"``: label units (e.g. rating points). The model's output is the
   standardised target; the map to the label scale (`TaskSpec.to_label_scale`) is affine,
   so the base value maps through it, contributions scale by the target's std, and the
@@ -207,6 +209,16 @@ def _class_index(run, task, want, probs: dict) -> int:
     raise DataError(f"task '{task.name}' has no class {want!r}", fix=f"pick one of its classes: {shown}")
 
 
+def _entire_space_note(task, tasks) -> dict:
+    """A chained binary task is explained in the entire space (what the list ranks by):
+    ``{"output_kind", "entire_space": "p(interact ∧ like) = p(interact) · p(like | interact)"}``."""
+    from mtlrec.chain import chain_of, ranked_quantity
+    if len(chain_of(task, tasks)) == 1:
+        return {}
+    q = ranked_quantity(task, tasks)
+    return {"output_kind": f"logit of {q.split(' = ')[0]} (entire space)", "entire_space": q}
+
+
 from mtlrec.explain.sentence import MATERIAL_SHARE, sentence  # noqa: E402,F401
 from mtlrec.explain.values import (SENSITIVE_PATTERNS, SENSITIVE_SHARE, feature_values,  # noqa: E402,F401
                                    probability_view, reason, sensitive_check, sensitive_flags, similar_items,
@@ -256,6 +268,7 @@ def explain_recommendation(run, user, item, *, background: int = DEFAULT_BACKGRO
         if t.type == "binary":
             r["output_kind"] = "logit (log-odds)"
             r["prediction"] = pair["tasks"][name]
+            r.update(_entire_space_note(t, run.tasks))
         elif t.type == "regression":
             r["prediction"] = pair["tasks"][name]
         else:

@@ -62,8 +62,10 @@ def _task_scalar(out: torch.Tensor) -> torch.Tensor:
 
 
 class TaskLogits(nn.Module):
-    """X -> [b, n_tasks]: one logit column per task (``tasks`` order). ``classes`` {task: k}:
-    a multilabel task's column is the logit of its class k instead of the mean over classes."""
+    """X -> [b, n_tasks]: one logit column per task (``tasks`` order); a chained binary task's is
+    the logit of its entire-space probability (`mtlrec.chain.entire_space_logit`: what a list ranks
+    by). ``classes`` {task: k}: a multilabel task's column is the logit of its class k instead of
+    the mean over classes."""
 
     def __init__(self, model: nn.Module, tasks: list[str], classes: dict | None = None):
         super().__init__()
@@ -73,9 +75,14 @@ class TaskLogits(nn.Module):
 
     def forward(self, x):
         out = self.model.forward_from_input(x)
-        return torch.stack([self._column(t, out[t]) for t in self.tasks], dim=1)
+        return torch.stack([self._column(t, out) for t in self.tasks], dim=1)
 
-    def _column(self, task: str, out: torch.Tensor) -> torch.Tensor:
+    def _column(self, task: str, outs: dict) -> torch.Tensor:
+        from mtlrec.chain import entire_space_logit
+        specs = {t.name: t for t in (getattr(self.model, "tasks", None) or [])}
+        if task in specs and specs[task].type == "binary":     # a chained task: its entire-space logit
+            return entire_space_logit(specs[task], list(specs.values()), outs)
+        out = outs[task]
         k = self.classes.get(task)
         if k is not None and out.dim() == 2:
             return out[:, k]

@@ -481,7 +481,10 @@ def rank_test(cfg: RunConfig, model, data, tasks, on_progress: Callable | None =
     ``ranking_info`` says what was done: ``{"status": "done", "users": N, "of_users": M, "items",
     "sampled", "k", "seconds"}``; ``{"status": "skipped", "reason"}`` when ``train.ranking_k`` is
     0 (switched off); ``{"status": "not applicable", "reason"}`` (and "ranking" {}) without a
-    test split, user/item ids or a binary task."""
+    test split, user/item ids or a binary task. A chained task (like given interact) is ranked by its
+    entire-space probability p(interact ∧ like) (``ranking_info["ranked_by"]``); its relevant items
+    are its own label's test positives."""
+    from mtlrec.chain import ranked_quantity
     from mtlrec.ranking import evaluate_popularity, evaluate_ranking, plan_ranking
     k = int(cfg.train.ranking_k or 0)
     if k <= 0:
@@ -503,7 +506,8 @@ def rank_test(cfg: RunConfig, model, data, tasks, on_progress: Callable | None =
     ranking = evaluate_ranking(model, data, split="test", k=k, tasks=ranked, plan=plan, on_progress=on_progress)
     baseline = evaluate_popularity(data, split="test", k=k, tasks=ranked, plan=plan)
     return {"ranking": ranking, "ranking_baseline": {"popularity": baseline},
-            "ranking_info": {"status": "done", **info, "k": k, "seconds": round(time.time() - t0, 2)}}
+            "ranking_info": {"status": "done", **info, "k": k, "seconds": round(time.time() - t0, 2),
+                             "ranked_by": {t.name: ranked_quantity(t, tasks) for t in ranked}}}
 
 
 def run_training(cfg: RunConfig, run_dir=None, *, dataset=None, stop_event: threading.Event | None = None,

@@ -28,13 +28,22 @@ def task_view(name: str, t: dict, logits: bool) -> tuple[dict, str, str]:
             v = t["model_space"]
             return v, f"{name}: standardised output {v['output']:.3f} (predicted {t['prediction']:.2f})", v["unit"]
         return t, f"{name}: predicted {t['prediction']:.2f}, in {t['unit']}", t["unit"]
-    what = f"class '{t['class']}'" if t["type"] == "multilabel" else ""
+    what = f"class '{t['class']}'" if t["type"] == "multilabel" else \
+        t["entire_space"].split(" = ")[0] if t.get("entire_space") else ""
     if logits or not t.get("probability"):
         head = f"{name}: logit of {what}" if what else f"{name}: logit"
         return t, f"{head} → probability {t['prediction']:.3f}", t["unit"]
     v = t["probability"]
     head = f"{name}: probability of {what}" if what else f"{name}: probability"
     return v, f"{head} {v['output']:.3f}", "probability" + (f" of {what}" if what else "")
+
+
+def chain_caption(res: dict) -> None:
+    """Which tasks are explained in the entire space (a chained task, as the list ranks it)."""
+    chained = [f"{name}: {t['entire_space']}" for name, t in res["tasks"].items() if t.get("entire_space")]
+    if chained:
+        st.caption(md_text("Chained tasks are explained in the entire space, the number the list ranks by — "
+                           + "; ".join(chained)))
 
 
 def units_caption(logits: bool) -> None:
