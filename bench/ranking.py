@@ -5,8 +5,8 @@ against the popularity and mean-rating baselines (issue 22, "Must show").
                                       [--quick] [--threads 2] [--json]
 
 ``--data``: ``../shared/datasets/ml-latest-small`` by default, or any folder mtlrec's readers
-recognise as MovieLens (100K ``u.data`` or a ``u1.base``/``u1.test`` pair, 1M ``ratings.dat``,
-latest ``ratings.csv``). The roles are the ones the app suggests for the folder (`suggest_spec`),
+recognise as MovieLens (100K ``u.data`` or a ``u1.base``/``u1.test`` pair, 1M/10M ``ratings.dat``,
+latest/25M ``ratings.csv`` with ``movies.csv``). The roles are the ones the app suggests for the folder (`suggest_spec`),
 with the rating as the only label given; "like" is derived (rating >= 4) and, where a
 configuration samples negatives, "interact" is the implicit-feedback label (observed 1, sampled 0).
 
@@ -47,6 +47,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 ML = REPO.parent / "shared" / "datasets" / "ml-latest-small"
+MOVIELENS = ("ml-100k", "ml-1m", "movielens")     # RawData.format of the MovieLens layouts
 K = 10
 EPOCH_CAP = 30
 NEW_RATIO = 4               # negatives per observed row of the new default (issue 22: measured 2x popularity)
@@ -84,9 +85,9 @@ def movielens_spec(folder: Path):
     from mtlrec.data.readers import load_data
     from mtlrec.data.suggest import suggest_spec
     raw = load_data([folder])
-    if raw.format not in ("ml-100k", "movielens"):
+    if raw.format not in MOVIELENS:
         raise SystemExit(f"bench/ranking.py: {folder} is not read as MovieLens (read as {raw.format!r}); give a "
-                         "folder with u.data (or u1.base + u1.test), ratings.dat or ratings.csv")
+                         "folder with u.data (or u1.base + u1.test), ratings.dat, or ratings.csv + movies.csv")
     spec = suggest_spec(raw)
     ratings = [c for c, t in spec.labels.items() if t == "regression"]
     if not (spec.user_id and spec.item_id and ratings):
