@@ -34,10 +34,11 @@ over popularity, aim >= 1.5), ``like_auc_change_vs_old_default`` (aim >= -0.005)
 ``rating_rmse_change_vs_old_default`` (aim <= +0.005); null where not computable. Progress on
 stderr.
 
-Cost (2-core box, 2 threads, ml-latest-small): old_default trains ~15 s an epoch and stops after
-about 9 epochs (~2.5 min a seed); a configuration with 4 negatives per observed row has 5x the
-training rows, so the full table over 3 seeds takes well over an hour on such a CPU (``--device
-cuda`` where there is a GPU). ``--quick``: one seed, epoch cap 5, old_default and new_default
+Cost (ml-latest-small, 2 threads on the 2-core box shared with other work, load ~4.5; issue 22):
+old_default 138 s a seed (best epoch 6 of 9); its tasks with 4 negatives per observed row (400,760
+training rows) 522 s (best epoch 20 of 23; an epoch took 2 s when the box was quiet, up to 50 s
+when not). So the full table over 3 seeds is about 1.5-2 hours on such a box, far less on a quiet
+one or with ``--device cuda``. ``--quick``: one seed, epoch cap 5, old_default and new_default
 only -- a smoke run of the checks, not the figures to report.
 """
 from __future__ import annotations
