@@ -4,8 +4,8 @@ Every metric is registered in `METRICS` with its direction (`higher_is_better`)
 and the task types it applies to. Point metrics come from scikit-learn; the ranking
 metrics (Recall@K, NDCG@K, HitRate@K, MRR) are computed by `mtlrec.ranking` (streamed over
 users and items in bounded chunks); this module keeps what they read and write: item
-popularity (`item_counts`, `popularity_scores`) and the rows and verdicts of a metrics.json's
-ranking block.
+popularity (`item_counts`, `popularity_scores`), item mean rating (`mean_rating_scores`) and the
+rows and verdicts of a metrics.json's ranking block (`BASELINES`: the baselines beside the model).
 
 Degenerate inputs do not crash: an AUC on a split with a single class, or any
 metric on non-finite predictions, is NaN.
@@ -215,20 +215,72 @@ def item_counts(ds, split: str = "train", label: str | None = None) -> np.ndarra
     return np.bincount(items[m], minlength=n_items)[:n_items].astype(np.int64)
 
 
-def popularity_scores(counts) -> np.ndarray:
-    """Strictly decreasing scores in popularity order: the most counted item first, ties broken
-    by the lower item index (so the ranking, and MRR, never depend on tie handling)."""
-    c = np.asarray(counts)
-    order = np.lexsort((np.arange(len(c)), -c))
-    s = np.empty(len(c), dtype=np.float64)
-    s[order] = np.arange(len(c), 0, -1, dtype=np.float64)
+def order_scores(*keys) -> np.ndarray:
+    """Strictly decreasing scores in the order of ``keys`` (per item; the first key decides, the
+    next ones break its ties, all higher first), remaining ties broken by the lower item index (so
+    a ranking, and MRR, never depend on tie handling)."""
+    cols = [np.asarray(k, dtype=np.float64) for k in keys]
+    n = len(cols[0])
+    order = np.lexsort((np.arange(n), *[-c for c in reversed(cols)]))
+    s = np.empty(n, dtype=np.float64)
+    s[order] = np.arange(n, 0, -1, dtype=np.float64)
     return s
 
 
+def popularity_scores(counts) -> np.ndarray:
+    """Strictly decreasing scores in popularity order: the most counted item first, ties broken
+    by the lower item index (so the ranking, and MRR, never depend on tie handling)."""
+    return order_scores(counts)
+
+
+# ---- item mean rating (the second ranking baseline) --------------------------------------
+MEAN_RATING_PRIOR = 10      # an item's mean rating starts as this many ratings at the global mean
+
+
+def item_mean_ratings(ds, label: str, split: str = "train",
+                      prior: float = MEAN_RATING_PRIOR) -> tuple[np.ndarray, np.ndarray]:
+    """Per item index, ``(shrunk mean, count)`` of the regression ``label`` over the real rows of
+    ``split`` (sampled negatives and missing values never count): the Bayesian mean
+    ``(sum + prior * global mean) / (count + prior)``, so an item with one 5-star rating does not
+    outrank one rated 4.5 by a hundred users; an item without a rating gets the global mean."""
+    n_items = len(ds.item_ids)
+    if split not in ds.rows or "item_index" not in ds.rows[split]:
+        return np.zeros(n_items), np.zeros(n_items, dtype=np.int64)
+    rows = ds.rows[split]
+    items = np.asarray(rows["item_index"], dtype=np.int64)
+    y = np.asarray(rows["label:" + label], dtype=np.float64)
+    m = (items >= 0) & np.isfinite(y)
+    if "sampled" in rows:
+        m &= ~np.asarray(rows["sampled"], dtype=bool)
+    count = np.bincount(items[m], minlength=n_items)[:n_items]
+    total = np.bincount(items[m], weights=y[m], minlength=n_items)[:n_items]
+    mu = float(y[m].mean()) if m.any() else 0.0
+    den = count + float(prior)
+    mean = np.divide(total + prior * mu, den, out=np.full(n_items, mu), where=den > 0)
+    return mean, count.astype(np.int64)
+
+
+def mean_rating_scores(ds, label: str, split: str = "train", prior: float = MEAN_RATING_PRIOR) -> np.ndarray:
+    """Strictly decreasing scores in "best-rated" order: the highest shrunk mean rating first
+    (`item_mean_ratings`), equal means by the larger number of ratings, then the lower item index."""
+    return order_scores(*item_mean_ratings(ds, label, split, prior))
+
+
+# the ranking baselines of a metrics.json: key -> (name shown, what recommending by it means)
+BASELINES = {"popularity": ("popularity", "recommending the most popular unseen items"),
+             "mean_rating": ("mean rating", "recommending the best-rated unseen items (mean training rating)")}
+
+
+def baseline_name(key: str) -> str:
+    """The name a ranking baseline is shown by ("mean_rating" -> "mean rating")."""
+    return BASELINES.get(key, (str(key).replace("_", " "),))[0]
+
+
 def ranking_verdict(model: dict, baseline: dict, name: str = "popularity") -> str | None:
-    """One line saying whether the model's ranking beats a baseline's on the same users, e.g.
-    "the model beats popularity on 4 of 4 metrics (ndcg@10 0.213 vs 0.150)"; None when the two
-    share no finite metric. The headline metric is NDCG@K when both have it."""
+    """One line saying whether the model's ranking beats a baseline's (``name``: its key in
+    `BASELINES`) on the same users, e.g. "the model beats popularity on 4 of 4 metrics (ndcg@10
+    0.213 vs 0.150)"; None when the two share no finite metric. The headline metric is NDCG@K when
+    both have it."""
     both = [m for m, v in (model or {}).items()
             if isinstance(v, (int, float)) and math.isfinite(v)
             and isinstance((baseline or {}).get(m), (int, float)) and math.isfinite(baseline[m])]
@@ -237,12 +289,13 @@ def ranking_verdict(model: dict, baseline: dict, name: str = "popularity") -> st
     wins = sum(model[m] > baseline[m] for m in both)
     losses = sum(model[m] < baseline[m] for m in both)
     head = next((m for m in both if m.startswith("ndcg@")), both[0])
+    name, means = BASELINES.get(name, (baseline_name(name), f"ranking by {baseline_name(name)}"))
     detail = f"{head} {model[head]:.3f} vs {baseline[head]:.3f}"
     if wins == len(both):
         return f"the model beats {name} on all {len(both)} metrics ({detail})"
     if losses == len(both):
         return f"{name} beats the model on all {len(both)} metrics ({detail}): the model does not rank better " \
-               "than recommending the most popular unseen items"
+               f"than {means}"
     if wins == 0 and losses == 0:
         return f"the model ties with {name} ({detail})"
     if wins == 0:
@@ -253,7 +306,7 @@ def ranking_verdict(model: dict, baseline: dict, name: str = "popularity") -> st
 def ranking_rows(metrics: dict) -> list[dict]:
     """The ranking block of a metrics.json as table rows, the model's row of each task followed by
     its baselines' rows (``metrics["ranking_baseline"]``): ``[{"task", "ranked by": "model" |
-    "popularity", "recall@K": .., ...}]``. [] without ranking metrics; damaged entries skipped."""
+    "popularity" | "mean rating", "recall@K": .., ...}]``. [] without ranking metrics; damaged entries skipped."""
     ranking = metrics.get("ranking") if isinstance(metrics.get("ranking"), dict) else {}
     base = metrics.get("ranking_baseline") if isinstance(metrics.get("ranking_baseline"), dict) else {}
     rows = []
@@ -264,7 +317,7 @@ def ranking_rows(metrics: dict) -> list[dict]:
         for name, block in base.items():
             b = block.get(task) if isinstance(block, dict) else None
             if isinstance(b, dict):
-                rows.append({"task": str(task), "ranked by": str(name), **b})
+                rows.append({"task": str(task), "ranked by": baseline_name(name), **b})
     return rows
 
 
@@ -290,6 +343,24 @@ def ranking_note(metrics: dict) -> str | None:
     chained = [f"{t} by {q}" for t, q in by.items() if " = " in str(q)]
     return f"Ranked {who} over {items:,} items, top {k}." + (
         f" Chained tasks rank in the entire space: {'; '.join(chained)}." if chained else "")
+
+
+def baselines_text(metrics: dict) -> str:
+    """The ranking baselines of a metrics.json in words (Results, the report): popularity and, when
+    the run ranked by it, mean rating with its label and prior (``ranking_info["mean_rating"]``)."""
+    base = metrics.get("ranking_baseline") if isinstance(metrics.get("ranking_baseline"), dict) else {}
+    info = metrics.get("ranking_info") if isinstance(metrics.get("ranking_info"), dict) else {}
+    parts = ["popularity offers the same users the most popular items they have not seen (most positive "
+             "training rows of the task first)"]
+    if "mean_rating" in base:
+        mr = info.get("mean_rating") if isinstance(info.get("mean_rating"), dict) else {}
+        label, prior = mr.get("label", "the rating"), mr.get("prior", MEAN_RATING_PRIOR)
+        prior = f"{prior:g}" if isinstance(prior, (int, float)) else str(prior)
+        parts.append(f"mean rating offers them the best-rated ones: each item's mean training rating ({label}), "
+                     f"shrunk toward the global mean as if it had {prior} more ratings at that mean, so that an "
+                     "item rated once with the top mark does not head the list")
+    return "; ".join(parts) + (": the obvious baselines the model has to beat." if len(parts) > 1
+                               else ": the obvious baseline the model has to beat.")
 
 
 def ranking_verdicts(metrics: dict) -> dict[str, str]:

@@ -18,8 +18,9 @@ catalogue beyond that cache and one user's row per task.
 
 `evaluate_ranking` ranks by a trained model (through the item-side cache, only the ranked
 tasks' towers); `evaluate_popularity` offers the same users the most popular items they have not
-seen (the baseline to beat); both share `plan_ranking` (which users, their relevant and excluded
-items) and the same metric code. `ranking_metrics` is the same computation on a given score
+seen (the baseline to beat) and `evaluate_mean_rating`, with a rating, the best-rated ones (mean
+training rating, shrunk toward the global mean); all share `plan_ranking` (which users, their
+relevant and excluded items) and the same metric code. `ranking_metrics` is the same computation on a given score
 matrix. ``max_users`` "auto" (`auto_users`): 500 users, fewer on a catalogue of over
 100,000 items, so that at most `AUTO_PAIRS` (user, item) pairs are scored.
 """
@@ -30,7 +31,7 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from mtlrec.metrics import item_counts, popularity_scores
+from mtlrec.metrics import MEAN_RATING_PRIOR, item_counts, mean_rating_scores, popularity_scores
 
 CHUNK_BYTES = 64 * 2**20     # score rows held at once (users × catalogue × ranked tasks)
 TILE_ROWS = 4096             # (user, item) pairs per forward pass on a CPU (a tile's intermediates stay in cache)
@@ -380,10 +381,45 @@ def evaluate_popularity(data, split: str = "test", k: int = 10, tasks=None, max_
     plan = plan if plan is not None else plan_ranking(ds, tasks, split, max_users, seed, exclude_splits)
     if plan is None or not tasks:
         return {}
-    pop = {t.name: popularity_scores(item_counts(ds, train_split, label=t.label)) for t in tasks}
+    return _rank_fixed(plan, {t.name: popularity_scores(item_counts(ds, train_split, label=t.label)) for t in tasks},
+                       k, chunk_bytes)
 
+
+def rating_label(ds, tasks=None) -> str | None:
+    """The rating a mean-rating baseline averages: the label of the first regression task of
+    ``tasks``, else the data's first regression label; None when there is none."""
+    names = [t.label for t in tasks or [] if t.type == "regression"]
+    names += [lab.name for lab in ds.labels if lab.task_type == "regression"]
+    return names[0] if names else None
+
+
+def evaluate_mean_rating(data, label: str | None = None, split: str = "test", k: int = 10, tasks=None,
+                         max_users: int | str | None = "auto", seed: int = 0,
+                         exclude_splits: Sequence[str] = ("train", "valid"), train_split: str = "train",
+                         plan: RankingPlan | None = None, prior: float = MEAN_RATING_PRIOR,
+                         chunk_bytes: int = CHUNK_BYTES) -> dict[str, dict[str, float]]:
+    """The "best-rated items the user has not seen" baseline, ranked like `evaluate_ranking`.
+
+    Every user is offered the same list for every binary task: items by their mean rating (the
+    regression ``label``, default `rating_label`) over the real rows of ``train_split``, shrunk
+    toward the global mean with ``prior`` ratings (`mean_rating_scores`: an item rated once 5 stars
+    does not top the list), equal means by number of ratings, then item index. Same plan,
+    exclusions, K and metric code as `evaluate_popularity`. Returns ``{task: {recall@k, ndcg@k,
+    hitrate@k, mrr}}``; {} without a regression label, user/item ids or binary tasks."""
+    ds = getattr(data, "ds", data)
+    tasks = _ranked_tasks(ds, tasks)
+    label = label or rating_label(ds)
+    plan = plan if plan is not None else plan_ranking(ds, tasks, split, max_users, seed, exclude_splits)
+    if plan is None or not tasks or label is None:
+        return {}
+    scores = mean_rating_scores(ds, label, train_split, prior)
+    return _rank_fixed(plan, {t.name: scores for t in tasks}, k, chunk_bytes)
+
+
+def _rank_fixed(plan: RankingPlan, scores: dict[str, np.ndarray], k: int, chunk_bytes: int) -> dict:
+    """{task: metrics} of one score per item (the same list for every user) over ``plan``."""
     def fill(a, b, bufs):
         for name, buf in bufs.items():
-            buf[:] = pop[name]
-    return _stream(len(plan.users), plan.n_items, list(pop), fill, plan.relevant, plan.exclude, k, chunk_bytes,
+            buf[:] = scores[name]
+    return _stream(len(plan.users), plan.n_items, list(scores), fill, plan.relevant, plan.exclude, k, chunk_bytes,
                    np.float64)

@@ -196,7 +196,7 @@ def report_html(run_dir, *, title: str | None = None, k: int = 5, explain: bool 
             if m == head:
                 mark |= {(i, 0), (i, 1)}
         sec.append(f"<h3>{_e(task)}</h3>" + _table(["metric", "value"], rows, mark))
-    from mtlrec.metrics import ranking_note, ranking_rows, ranking_verdicts
+    from mtlrec.metrics import baselines_text, ranking_note, ranking_rows, ranking_verdicts
     rrows, rnote = ranking_rows(metrics), ranking_note(metrics)
     if rnote and not rrows:
         sec.append(f'<h3>Ranking (test users)</h3><p class="note">{_e(rnote)}</p>')
@@ -204,8 +204,7 @@ def report_html(run_dir, *, title: str | None = None, k: int = 5, explain: bool 
         mnames = list(dict.fromkeys(m for r in rrows for m in r if m not in ("task", "ranked by")))
         sec.append("<h3>Ranking (test users)</h3>"
                    '<p class="note">Every item a test user has not met in training or validation is ranked; '
-                   "the popularity rows rank the same users' unseen items by their number of positive "
-                   "training rows (the obvious baseline the model has to beat).</p>"
+                   f"{_e(baselines_text(metrics))}</p>"
                    + _table(["task", "ranked by"] + mnames,
                             [[r["task"], r["ranked by"]] + [r.get(m) for m in mnames] for r in rrows])
                    + (f'<p class="note">{_e(rnote)}</p>' if rnote else ""))

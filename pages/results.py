@@ -62,8 +62,7 @@ ranking_rows = metrics_lib.ranking_rows(metrics)
 if ranking_rows:
     st.markdown("**Ranking over the whole catalogue** — for test users, every item they have not seen in "
                 "training or validation is scored; how many of their test positives reach the top K. "
-                "*popularity* offers the same users the most popular items they have not seen (most positive "
-                "training rows of the task first): the obvious baseline the model has to beat.")
+                + md_text(metrics_lib.baselines_text(metrics)))
     show_table(ranking_rows, hide_index=True, key="ranking_table")
     for task, verdict in metrics_lib.ranking_verdicts(metrics).items():
         st.markdown(f"- **{md_text(task)}**: {md_text(verdict)}")

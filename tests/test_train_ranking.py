@@ -81,21 +81,24 @@ def test_ranking_is_on_test_with_train_and_valid_items_left_out(ranked_run):
 
 
 def test_popularity_baseline_sits_beside_the_ranking(ranked_run):
-    """metrics.json ranks the same test users by item popularity: same tasks, same K, same keys."""
-    from mtlrec.ranking import evaluate_popularity
+    """metrics.json ranks the same test users by item popularity and (the data has a rating) by item
+    mean rating: same tasks, same K, same keys."""
+    from mtlrec.ranking import evaluate_mean_rating, evaluate_popularity
     cfg, res, run_dir = ranked_run
-    base = json.loads((run_dir / "metrics.json").read_text())["ranking_baseline"]
-    assert set(base) == {"popularity"}
-    pop = base["popularity"]
-    assert set(pop) == set(res.ranking) == {"click", "like"}
-    for task, vals in pop.items():
-        assert set(vals) == set(res.ranking[task]), task
-        assert all(0.0 <= v <= 1.0 for v in vals.values()), (task, vals)
+    m = json.loads((run_dir / "metrics.json").read_text())
+    base = m["ranking_baseline"]
+    assert set(base) == {"popularity", "mean_rating"}
+    assert m["ranking_info"]["mean_rating"]["label"] == "rating"
+    for name in base:
+        assert set(base[name]) == set(res.ranking) == {"click", "like"}
+        for task, vals in base[name].items():
+            assert set(vals) == set(res.ranking[task]), task
+            assert all(0.0 <= v <= 1.0 for v in vals.values()), (task, vals)
     assert res.ranking_baseline == base
-    direct = evaluate_popularity(res.dataset, split="test", k=5, max_users=cfg.train.ranking_users,
-                                 seed=cfg.train.seed)
-    for task in direct:
-        assert pop[task] == pytest.approx(direct[task])
+    for name, evaluate in (("popularity", evaluate_popularity), ("mean_rating", evaluate_mean_rating)):
+        direct = evaluate(res.dataset, split="test", k=5, max_users=cfg.train.ranking_users, seed=cfg.train.seed)
+        for task in direct:
+            assert base[name][task] == pytest.approx(direct[task])
 
 
 def test_ranking_k_zero_and_idless_data_skip_it(tmp_path):

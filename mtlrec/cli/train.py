@@ -18,8 +18,9 @@ is still training, or a run without a checkpoint.
 Progress goes to stderr; with ``--json`` stdout carries exactly one JSON object:
 ``{"run_dir", "device", "status", "best_epoch", "test": {task: {metric: v}}, "valid": {...},
 "ranking": {task: {recall@K, ndcg@K, hitrate@K, mrr}} (test split, binary tasks; {} without
-user/item ids or with --no-ranking), "ranking_baseline": {"popularity": {task: {same keys}}} (the
-same test users offered the most popular items they have not seen), "ranking_info": {"status":
+user/item ids or with --no-ranking), "ranking_baseline": {"popularity": {task: {same keys}},
+"mean_rating": {...}} (the same test users offered the most popular items they have not seen and,
+when the data has a rating, the best-rated ones), "ranking_info": {"status":
 "done" | "skipped" | "not applicable", "users", "of_users", "items", ... or "reason"}, "stl_gain": {task: v} (with baselines),
 "cv": {...} (with cv_folds > 1), "warnings": [...]}``.
 Bad data or a failed run: a message on stderr and exit status 2 (no traceback); with
@@ -229,12 +230,13 @@ def run(args) -> int:
             note = ranking_note(m)
             if note:
                 print(note)
-            verdicts = ranking_verdicts(m)
-            for row in ranking_rows(m):
+            verdicts, rows = ranking_verdicts(m), ranking_rows(m)
+            for j, row in enumerate(rows):
                 task, by = row.pop("task"), row.pop("ranked by")
                 shown = ", ".join(f"{k}={v:.4f}" for k, v in row.items() if isinstance(v, float) and math.isfinite(v))
                 print(f"test ranking {task}: {shown}" if by == "model" else f"  {by} baseline: {shown}")
-                if by != "model" and task in verdicts:
+                last = j + 1 == len(rows) or rows[j + 1]["task"] != task     # the task's last row
+                if last and task in verdicts:
                     print(f"  -> {verdicts.pop(task)}")
             for task, g in (m.get("gain") or {}).items():
                 print(f"multi-task gain {task} ({g['metric']}): {g['gain']:+.4f} (MTL {g['mtl']:.4f}, STL {g['stl']:.4f})")

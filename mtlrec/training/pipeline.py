@@ -446,7 +446,8 @@ class RunResult:
 
     @property
     def ranking_baseline(self) -> dict:
-        """{"popularity": {task: {recall@K, ...}}}: the same ranking by item popularity ({} when not computed)."""
+        """{"popularity": {task: {recall@K, ...}}, "mean_rating": ...}: the same ranking by item popularity
+        and, with a rating, by item mean rating ({} when not computed)."""
         return self.metrics.get("ranking_baseline") or {}
 
 
@@ -472,11 +473,14 @@ def evaluate_test(trainer, data) -> tuple[dict, tuple | None]:
 
 def rank_test(cfg: RunConfig, model, data, tasks, on_progress: Callable | None = None,
               log: Callable[[str], None] | None = None) -> dict:
-    """The ranking block of metrics.json: the (best) model and the popularity baseline ranked on
-    the same test users over the whole catalogue, train+valid items left out (`mtlrec.ranking`):
+    """The ranking block of metrics.json: the (best) model and the baselines ranked on the same
+    test users over the whole catalogue, train+valid items left out (`mtlrec.ranking`):
     ``{"ranking": {task: {recall@K, ndcg@K, hitrate@K, mrr}}, "ranking_baseline": {"popularity":
-    {task: {...}}}, "ranking_info": {...}}``. The users: at most ``train.ranking_users`` ("auto":
-    `mtlrec.ranking.auto_users`, fewer on a large catalogue), a sample seeded by ``train.seed``.
+    {task: {...}}, "mean_rating": {task: {...}}}, "ranking_info": {...}}``; "mean_rating" (the
+    best-rated unseen items) only when the data has a regression label (the rating:
+    `mtlrec.ranking.rating_label`), named with its prior in ``ranking_info["mean_rating"]``. The
+    users: at most ``train.ranking_users`` ("auto": `mtlrec.ranking.auto_users`, fewer on a large
+    catalogue), a sample seeded by ``train.seed``.
 
     ``ranking_info`` says what was done: ``{"status": "done", "users": N, "of_users": M, "items",
     "sampled", "k", "seconds"}``; ``{"status": "skipped", "reason"}`` when ``train.ranking_k`` is
@@ -485,7 +489,7 @@ def rank_test(cfg: RunConfig, model, data, tasks, on_progress: Callable | None =
     entire-space probability p(interact ∧ like) (``ranking_info["ranked_by"]``); its relevant items
     are its own label's test positives."""
     from mtlrec.chain import ranked_quantity
-    from mtlrec.ranking import evaluate_popularity, evaluate_ranking, plan_ranking
+    from mtlrec.ranking import evaluate_ranking, plan_ranking
     k = int(cfg.train.ranking_k or 0)
     if k <= 0:
         return {"ranking": {}, "ranking_info": {"status": "skipped",
@@ -504,10 +508,24 @@ def rank_test(cfg: RunConfig, model, data, tasks, on_progress: Callable | None =
             f"(top {k}) ...")
     t0 = time.time()
     ranking = evaluate_ranking(model, data, split="test", k=k, tasks=ranked, plan=plan, on_progress=on_progress)
-    baseline = evaluate_popularity(data, split="test", k=k, tasks=ranked, plan=plan)
-    return {"ranking": ranking, "ranking_baseline": {"popularity": baseline},
+    baselines = rank_baselines(data, tasks, plan, k, info)
+    return {"ranking": ranking, "ranking_baseline": baselines,
             "ranking_info": {"status": "done", **info, "k": k, "seconds": round(time.time() - t0, 2),
                              "ranked_by": {t.name: ranked_quantity(t, tasks) for t in ranked}}}
+
+
+def rank_baselines(data, tasks, plan, k: int, info: dict) -> dict:
+    """``{"popularity": {task: metrics}[, "mean_rating": ...]}`` of the binary ``tasks`` over
+    ``plan``; the mean-rating baseline only with a rating (named with its prior in ``info``)."""
+    from mtlrec.metrics import MEAN_RATING_PRIOR
+    from mtlrec.ranking import evaluate_mean_rating, evaluate_popularity, rating_label
+    ranked = [t for t in tasks if t.type == "binary"]
+    baselines = {"popularity": evaluate_popularity(data, split="test", k=k, tasks=ranked, plan=plan)}
+    rating = rating_label(getattr(data, "ds", data), tasks)
+    if rating is not None:
+        baselines["mean_rating"] = evaluate_mean_rating(data, rating, split="test", k=k, tasks=ranked, plan=plan)
+        info["mean_rating"] = {"label": rating, "prior": MEAN_RATING_PRIOR}
+    return baselines
 
 
 def run_training(cfg: RunConfig, run_dir=None, *, dataset=None, stop_event: threading.Event | None = None,

@@ -223,11 +223,13 @@ def test_results_page_shows_metrics_and_curves(trained):
     ranking = next(d.value for d in at.dataframe if "recall@10" in getattr(d.value, "columns", []))
     assert "click" in set(ranking["task"])
     assert ranking["recall@10"].between(0, 1).all() and ranking["ndcg@10"].between(0, 1).all()
-    # the popularity baseline beside the model, and who wins, in words
+    # the popularity and mean-rating baselines beside the model, and who wins against each, in words
     click = ranking[ranking["task"] == "click"]
-    assert list(click["ranked by"]) == ["model", "popularity"]
+    assert list(click["ranked by"]) == ["model", "popularity", "mean rating"]
     import re
-    assert re.search(r"\*\*click\*\*: (the model|popularity beats the model) ", texts(at)), texts(at)
+    assert re.search(r"\*\*click\*\*: (the model|popularity beats the model) .*; (the model|mean rating beats the "
+                     r"model) ", texts(at)), texts(at)
+    assert "best-rated" in texts(at)
 
 
 def test_tasks_and_data_pages_say_the_sample_genres_are_item_classification():
