@@ -72,7 +72,11 @@ for i, t in enumerate(state.tasks):
     mcur = t.get("metric") if t.get("metric") in mopts else DEFAULT_METRIC[t["type"]]
     t["metric"] = c[4].selectbox("Metric", mopts, index=mopts.index(mcur), key=f"task_metric_{uid}_{t['type']}_{ctr}",
                                  help="how this task is scored on the validation and test splits")
-    t["given"] = given_choice(t, state.tasks, c[5], key=f"task_given_{uid}_{ctr}")
+    given = given_choice(t, state.tasks, c[5], key=f"task_given_{uid}_{ctr}")
+    if given:
+        t["given"] = given
+    else:
+        t.pop("given", None)            # unconditional: no key (a visit that changes nothing saves nothing)
     if c[6].button("", icon=":material/delete:", key=f"task_del_{uid}_{ctr}", help="Remove this task"):
         remove = i
     if task_dependence_warning(t, key=f"task_dep_drop_{uid}_{ctr}"):   # item / user classification

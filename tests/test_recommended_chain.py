@@ -33,7 +33,11 @@ def test_a_ratings_upload_gets_interact_like_given_interact_rating_given_interac
     assert {"name": "like", "source": "rating", "op": ">=", "threshold": 4} in rec["prep"]["derived_labels"]
     assert rec["tasks"][2]["weight"] == 0.5
     assert "rating ≥ 4" in rec["note"] and rec["title"] == "interact + like (rating ≥ 4) given interact + rating given interact"
-    # the genres task is offered, off: weight 0.2 when taken
+    # genres are an item feature by default (item content as input): no genres task is offered then;
+    # a visitor who makes them a label gets the task offered, off, at weight 0.2 when taken
+    assert spec.multivalued.get("genres") == "item" and rec["optional"] == []
+    spec.labels["genres"] = "multilabel"
+    rec = recommended_chain(spec, raw)
     assert [t["name"] for t in rec["optional"]] == ["genres"] and rec["optional"][0]["weight"] == 0.2
     # every task's label is one preparation gives
     labels = label_types(spec, PrepConfig(**{**PrepConfig().to_dict(), **rec["prep"]}))

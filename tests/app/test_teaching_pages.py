@@ -151,7 +151,8 @@ def test_tasks_page_offers_esmm_and_aitm_with_their_help_a_chain_note_and_formul
     assert alpha.value == pytest.approx(0.6) and "calibrator" in alpha.help
     assert any("built for task chains" in i.value for i in at.info)       # no task is given another yet
     binary = [t for t in st_.tasks if t.get("type") == "binary"]
-    binary[1]["given"] = binary[0]["name"]
+    given = next(s for s in at.selectbox if s.label == "Given" and s.key.startswith("task_given_" + binary[1]["_uid"]))
+    given.set_value(binary[0]["name"]).run()                           # like given click, as a visitor sets it
     next(b for b in at.selectbox if b.label == "Architecture").set_value("esmm").run()
     no_exception(at, "esmm with a chain")
     assert not any("built for task chains" in i.value for i in at.info)
