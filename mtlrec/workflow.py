@@ -19,11 +19,15 @@ SAMPLE_DIR = ROOT / "sample_data"
 TABLES = ("interactions", "users", "items")
 TABLE_OWNER = {"interactions": "context", "users": "user", "items": "item"}
 
-# the ready configuration of the sample workspace (small enough to train in seconds on a CPU)
+# the ready configuration of the sample workspace (small enough to train in seconds on a CPU): the
+# recommended chain (issue 22) -- every sample row is an exposure, so "interact" (observed = 1, sampled
+# negatives = 0) is learned over the entire space and click, like and rating given it; click comes first
+# (the main task: early stopping and the first figures), lists rank by p(interact ∧ click)
 SAMPLE_TASKS = [
-    {"name": "click", "type": "binary", "label": "click", "weight": 1.0, "metric": "auc"},
-    {"name": "like", "type": "binary", "label": "like", "weight": 1.0, "metric": "auc"},
-    {"name": "rating", "type": "regression", "label": "rating", "weight": 0.5, "metric": "rmse"},
+    {"name": "click", "type": "binary", "label": "click", "weight": 1.0, "metric": "auc", "given": "interact"},
+    {"name": "like", "type": "binary", "label": "like", "weight": 1.0, "metric": "auc", "given": "interact"},
+    {"name": "rating", "type": "regression", "label": "rating", "weight": 0.5, "metric": "rmse", "given": "interact"},
+    {"name": "interact", "type": "binary", "label": "interact", "weight": 1.0, "metric": "auc"},
 ]
 DEFAULT_MODEL = {"arch": DEFAULT_ARCH}       # one default architecture: the config's (mtlrec.config)
 # the training settings a new workspace starts from: the library's own defaults (TrainConfig),
@@ -264,11 +268,15 @@ def sample_workspace(sample_dir=None) -> dict:
     from mtlrec.prep import PrepConfig
 
     folder = Path(sample_dir) if sample_dir else SAMPLE_DIR
+    from mtlrec.prep.pipeline import label_types
     raw = load_data([folder])
     spec = suggest_spec(raw)
-    labels = dict(spec.labels)
-    tasks = [dict(t) for t in SAMPLE_TASKS if labels.get(t["label"]) == t["type"]] or default_tasks(spec)
-    return {"raw": raw, "spec": spec, "prep": PrepConfig(), "tasks": tasks, "model": dict(DEFAULT_MODEL),
+    prep = PrepConfig(negative_ratio=CHAIN_NEGATIVE_RATIO, negative_label="interact")
+    labels = label_types(spec, prep)
+    tasks = [dict(t) for t in SAMPLE_TASKS if labels.get(t["label"]) == t["type"]]
+    if len(tasks) != len(SAMPLE_TASKS):         # not the shipped sample's columns: no chain
+        prep, tasks = PrepConfig(), default_tasks(spec)
+    return {"raw": raw, "spec": spec, "prep": prep, "tasks": tasks, "model": dict(DEFAULT_MODEL),
             "train": dict(DEFAULT_TRAIN), "text": {"enabled": False, "columns": []},
             "source": "sample data (movies)"}
 

@@ -8,7 +8,7 @@ from mtlrec.chain import as_specs, chain_dot, check_chain, describe
 from mtlrec.errors import DataError
 from pages.ui.messages import md_text, show_data_error
 
-UNCONDITIONAL = "— (unconditional)"
+UNCONDITIONAL = "none"          # short: the column is narrow
 
 
 def given_choice(task: dict, tasks: list[dict], container, key: str) -> str:
@@ -20,7 +20,7 @@ def given_choice(task: dict, tasks: list[dict], container, key: str) -> str:
     names = {UNCONDITIONAL} | {t.get("name") for t in tasks}
     pick = container.selectbox("Given", opts, index=opts.index(cur) if cur else 0, key=key,
                                format_func=lambda n: n if n in names else f"{n} (not a task)",
-                               help="make this task conditional on a binary task (like given interact): its "
+                               help="none: the task is unconditional. Or make it conditional on a binary task (like given interact): its "
                                     "loss and metrics count only the rows where that task's label is 1, and "
                                     "lists rank it by the product along the chain, p(interact ∧ like) = "
                                     "p(interact) · p(like | interact)")
@@ -62,9 +62,8 @@ def offer_recommended_chain(state, key: str) -> bool:
     rec = recommended_chain(state.spec, state.raw, state.prep)
     if rec is None:
         return False
-    if [(t.get("name"), t.get("given", "")) for t in state.tasks[:3]] == \
-            [(t["name"], t.get("given", "")) for t in rec["tasks"]]:
-        return False                      # already the chain
+    if any(t.get("given") for t in state.tasks):
+        return False                      # the visitor has a chain already (e.g. the sample's)
     with st.container(border=True):
         st.markdown(f"**Ratings data:** the recommended chain ranks what a user will engage with *and* like — "
                     f"{md_text(rec['note'])}; {rec['prep']['negative_ratio']:g} sampled negatives per observed "

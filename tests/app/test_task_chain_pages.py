@@ -38,21 +38,26 @@ def test_a_parent_task_shows_the_chain_diagram_and_formula():
     at.button(key="home_load_sample").click().run()
     at.switch_page("pages/model.py").run()
     no_exception(at, "tasks page")
-    assert diagram(at) == ""
+    assert '"interact" -> "click" [label="given"]' in diagram(at)          # the sample's own chain
+    assert "p(interact ∧ click) = p(interact) · p(click | interact)" in texts(at)
     like = next(s for s in at.selectbox if s.label == "Given" and s.key.startswith(
         "task_given_" + at.session_state["mtlrec_state"].tasks[1]["_uid"]))
     like.set_value("click").run()
     no_exception(at, "like given click")
     assert at.session_state["mtlrec_state"].tasks[1]["given"] == "click"
     assert '"click" -> "like" [label="given"]' in diagram(at)
-    assert "p(click ∧ like) = p(click) · p(like | click)" in texts(at)
-    assert any(r"p(\text{click} \wedge \text{like})" in e.value for e in at.get("latex"))
+    assert "p(interact ∧ click ∧ like) = p(interact) · p(click | interact) · p(like | click)" in texts(at)
+    assert any(r"\text{click} \wedge \text{like})" in e.value for e in at.get("latex"))
 
 
 def test_one_click_sets_the_recommended_chain():
     at = AppTest.from_file(APP, default_timeout=180).run()
     at.button(key="home_load_sample").click().run()
     at.switch_page("pages/model.py").run()
+    assert not [b for b in at.button if b.key == "task_recommended_chain"]     # the sample has its chain
+    state = at.session_state["mtlrec_state"]
+    state.tasks = [{k: v for k, v in t.items() if k != "given"} for t in state.tasks if t["name"] != "interact"]
+    at.run()                                                                  # tasks without a chain: offered
     btn = at.button(key="task_recommended_chain")
     assert btn.label == "Use the recommended chain: interact + like given interact + rating given interact"
     btn.click().run()
