@@ -58,7 +58,8 @@ MOVIELENS = ("ml-100k", "ml-1m", "movielens")     # RawData.format of the MovieL
 K = 10
 EPOCH_CAP = 30
 QUICK_EPOCHS = 5            # --quick
-NEW_RATIO = 4               # negatives per observed row of the new default (issue 22: measured 2x popularity)
+from mtlrec.workflow import CHAIN_ARCH, CHAIN_PREP  # noqa: E402 - the app's recommended chain settings
+NEW_RATIO = CHAIN_PREP["negative_ratio"]
 RANKED = "like"             # the task whose ranking is reported
 ALL_USERS = 10**9           # train.ranking_users: no cap, every test user is ranked (the same users for all)
 RANK_KEYS = (f"recall@{K}", f"ndcg@{K}", f"hitrate@{K}", "mrr")
@@ -67,18 +68,22 @@ AIM = {"default_vs_popularity": 1.5, "like_auc_max_drop": 0.005, "rating_rmse_ma
 LIKE = {"name": "like", "type": "binary", "label": "like", "weight": 1.0, "metric": "auc"}
 RATING = {"name": "rating", "type": "regression", "label": "rating", "weight": 1.0, "metric": "rmse"}
 INTERACT = {"name": "interact", "type": "binary", "label": "interact", "weight": 1.0, "metric": "auc"}
-CHAIN = [INTERACT, {**LIKE, "given": "interact"}, {**RATING, "given": "interact"}]
-NEGATIVES = {"negative_ratio": NEW_RATIO, "negative_label": "interact"}
+CHAIN = [INTERACT, {**LIKE, "given": "interact"}, {**RATING, "weight": 0.5, "given": "interact"}]   # as the app's
+NEGATIVES = {"negative_ratio": NEW_RATIO, "negative_label": "interact"}          # uniform sampling
+POP_NEGATIVES = dict(CHAIN_PREP)                                               # popularity ∝ count^0.75
 
 # name -> partial RunConfig dict ("data" holds only "prep" overrides; the rest is built per folder)
 CONFIGS = {
     # today's app default for a ratings dataset: like + rating on the observed rows, MMoE defaults
     "old_default": {"tasks": [LIKE, RATING], "data": {"prep": {"negative_ratio": 0}}, "model": {}},
-    # the new default: interact over the entire space, like and rating given interact
-    "new_default": {"tasks": CHAIN, "data": {"prep": NEGATIVES}, "model": {}},
+    # the new default (mtlrec.workflow.recommended_chain): interact over the entire space, like and rating
+    # given interact, 4 popularity-weighted negatives per observed row, ESMM
+    "new_default": {"tasks": CHAIN, "data": {"prep": POP_NEGATIVES}, "model": {"arch": CHAIN_ARCH}},
+    # the same chain with uniform negatives (what the popularity-weighted sampling adds)
     "esmm": {"tasks": CHAIN, "data": {"prep": NEGATIVES}, "model": {"arch": "esmm"}},
-    "aitm": {"tasks": CHAIN, "data": {"prep": NEGATIVES}, "model": {"arch": "aitm"}},
-    "mmoe_chain": {"tasks": CHAIN, "data": {"prep": NEGATIVES}, "model": {"arch": "mmoe"}},
+    # the new default's data and chain, other architectures
+    "aitm": {"tasks": CHAIN, "data": {"prep": POP_NEGATIVES}, "model": {"arch": "aitm"}},
+    "mmoe_chain": {"tasks": CHAIN, "data": {"prep": POP_NEGATIVES}, "model": {"arch": "mmoe"}},
 }
 
 

@@ -135,7 +135,14 @@ def default_tasks(spec, max_tasks: int = 3) -> list[dict]:
             for col, t in labels[:max_tasks]]
 
 
-CHAIN_NEGATIVE_RATIO = 4       # sampled negatives per observed row of the recommended chain (issue 22)
+# the recommended chain's settings, chosen by measurement (bench/ranking.py on ml-latest-small, README):
+# ESMM with 4 popularity-weighted negatives per observed row ranked like 1.46x popularity (NDCG@10);
+# MMoE with the same chain 1.22x, with uniform negatives ESMM 1.08x and MMoE 0.98x
+CHAIN_NEGATIVE_RATIO = 4       # sampled negatives per observed row
+CHAIN_NEGATIVE_SAMPLING = "popularity"   # item probability ∝ count^0.75 (mtlrec.prep.negatives)
+CHAIN_ARCH = "esmm"            # entire-space towers (mtlrec/models/esmm.py)
+CHAIN_PREP = {"negative_ratio": CHAIN_NEGATIVE_RATIO, "negative_sampling": CHAIN_NEGATIVE_SAMPLING,
+              "negative_label": "interact"}
 AUX_TASK_WEIGHT = 0.2          # an item-property task (genres) kept as an auxiliary task (0.1-0.3 advised)
 
 
@@ -156,8 +163,8 @@ def _like_threshold(values) -> tuple[float, str]:
 def recommended_chain(spec, raw, prep=None) -> dict | None:
     """The recommended task set for a ratings dataset (user, item and a regression label): interact
     (observed = 1, sampled negatives = 0) + like (rating ≥ 4) given interact + rating given interact.
-    ``{"prep": changes to PrepConfig (negative_ratio, negative_label "interact", derived_labels with
-    like), "tasks": [task dicts], "title": the task set in words, "optional": [a multilabel task such as genres at weight
+    ``{"prep": changes to PrepConfig (`CHAIN_PREP`: negative_ratio, negative_sampling, negative_label
+    "interact"; derived_labels with like), "model": the architecture (`CHAIN_ARCH`), "tasks": [task dicts], "title": the task set in words, "optional": [a multilabel task such as genres at weight
     `AUX_TASK_WEIGHT`, offered off], "note": how like was defined}``; None without user, item or rating.
     ``prep``: the current PrepConfig, whose other derived labels are kept."""
     from mtlrec.tasks import DEFAULT_METRIC
@@ -183,8 +190,7 @@ def recommended_chain(spec, raw, prep=None) -> dict | None:
             f"like is the data's own '{like}' label")
     title = f"interact + like ({rating} ≥ {threshold:g}) given interact" if like not in binary else \
         "interact + like given interact"
-    return {"prep": {"negative_ratio": CHAIN_NEGATIVE_RATIO, "negative_label": "interact",
-                     "derived_labels": derived}, "tasks": tasks, "optional": optional, "note": note,
+    return {"prep": {**CHAIN_PREP, "derived_labels": derived}, "model": {"arch": CHAIN_ARCH}, "tasks": tasks, "optional": optional, "note": note,
             "title": f"{title} + {rating} given interact"}
 
 
@@ -271,12 +277,13 @@ def sample_workspace(sample_dir=None) -> dict:
     from mtlrec.prep.pipeline import label_types
     raw = load_data([folder])
     spec = suggest_spec(raw)
-    prep = PrepConfig(negative_ratio=CHAIN_NEGATIVE_RATIO, negative_label="interact")
+    prep = PrepConfig(**CHAIN_PREP)
     labels = label_types(spec, prep)
     tasks = [dict(t) for t in SAMPLE_TASKS if labels.get(t["label"]) == t["type"]]
+    model = {"arch": CHAIN_ARCH}
     if len(tasks) != len(SAMPLE_TASKS):         # not the shipped sample's columns: no chain
-        prep, tasks = PrepConfig(), default_tasks(spec)
-    return {"raw": raw, "spec": spec, "prep": prep, "tasks": tasks, "model": dict(DEFAULT_MODEL),
+        prep, tasks, model = PrepConfig(), default_tasks(spec), dict(DEFAULT_MODEL)
+    return {"raw": raw, "spec": spec, "prep": prep, "tasks": tasks, "model": model,
             "train": dict(DEFAULT_TRAIN), "text": {"enabled": False, "columns": []},
             "source": "sample data (movies)"}
 

@@ -67,7 +67,7 @@ def offer_recommended_chain(state, key: str) -> bool:
     with st.container(border=True):
         st.markdown(f"**Ratings data:** the recommended chain ranks what a user will engage with *and* like — "
                     f"{md_text(rec['note'])}; {rec['prep']['negative_ratio']:g} sampled negatives per observed "
-                    "row make interact.")
+                    "row (popularity-weighted) make interact, and ESMM learns the chain over the entire space.")
         extra = [t for t in rec["optional"]
                  if st.checkbox(f"also learn {t['name']} as an auxiliary task (weight {t['weight']:g})", value=False,
                                 key=f"{key}_opt_{t['name']}",
@@ -76,6 +76,7 @@ def offer_recommended_chain(state, key: str) -> bool:
                          help="replaces the tasks below and turns on sampled negatives (Data, Preprocessing)"):
             return False
     state.prep = dataclasses.replace(state.prep, **rec["prep"])
+    state.model = dict(rec["model"])       # the architecture the chain ranks best with (its defaults)
     state.tasks = [{**t, "_uid": uuid.uuid4().hex[:8]} for t in rec["tasks"] + extra]
     state.counter += 1          # fresh widget keys: the editors show the new tasks
     return True
