@@ -18,12 +18,13 @@ pytestmark = pytest.mark.browser
 
 
 def _configure_tiny(page, epochs: int = 2) -> None:
-    """On Tasks & model: keep two tasks (click, like), 2 epochs, large batches."""
+    """On Tasks & model: keep click, like and their parent interact (the sample's chain), 2 epochs, large
+    batches."""
     drv.go(page, "Tasks & model")
     removes = page.locator('[class*="st-key-task_del_"]')   # one remove button per task
-    expect(removes).to_have_count(3)
+    expect(removes).to_have_count(4)                        # click, like, rating (each given interact), interact
     removes.nth(2).get_by_role("button").first.click()      # drop the third task (rating)
-    expect(removes).to_have_count(2)
+    expect(removes).to_have_count(3)
     drv.wait_idle(page)
     for label, value in (("Epochs", str(epochs)), ("Batch size", "4096")):
         box = page.get_by_label(label, exact=True)
