@@ -218,7 +218,10 @@ def shutdown() -> None:
     global _CURRENT
     _CURRENT = None
     try:
+        import gc
+
         import torch.distributed as dist
+        gc.collect()            # DDP wrappers left in reference cycles go while the group still exists
         if dist.is_initialized():
             dist.destroy_process_group()
     except Exception:  # noqa: BLE001 - the run's result is already written
