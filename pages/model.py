@@ -19,8 +19,23 @@ from pages.ui.dependence import task_dependence_warning
 from pages.ui.formulas import show_equations
 from pages.ui.messages import md_text
 from pages.ui.sidebar import device_label
-from pages.ui.state import ensure_app_navigation, get_state, need_data
+from pages.ui.state import ensure_app_navigation, get_state, keep, need_data
 from pages.ui.weighting import weighting_choice
+
+
+
+def steps_line(tr: dict, dataset) -> str:
+    """What the training settings mean in gradient steps (echoes the values the app has taken)."""
+    n = dataset.n_rows("train") if dataset is not None and "train" in dataset.splits else None
+    per_epoch = f" of {n:,} rows: {-(-n // tr['batch_size']):,} steps each" if n else ""
+    return (f"At most {tr['epochs']:,} epochs{per_epoch}, in batches of {tr['batch_size']:,} rows, "
+            f"at learning rate {tr['lr']:g}.")
+
+
+def layer_sizes(text: str) -> list[int]:
+    """"64, 32" -> [64, 32]; ValueError for anything but whole numbers separated by commas."""
+    return [int(x) for x in str(text).replace(" ", "").split(",") if x]
+
 
 ensure_app_navigation()
 
@@ -46,7 +61,7 @@ remove = None
 for i, t in enumerate(state.tasks):
     uid = t["_uid"]
     c = st.columns([2, 2, 2, 3, 2, 2, 1], vertical_alignment="bottom")
-    t["name"] = c[0].text_input("Task name", value=t.get("name", ""), key=f"task_name_{uid}_{ctr}",
+    t["name"] = c[0].text_input("Task name", value=t.get("name", ""), key=f"task_name_{uid}_{ctr}", on_change=keep(f"task_name_{uid}_{ctr}", t, "name"),
                                 help="a name for this task, shown in results and recommendations")
     t["type"] = c[1].selectbox("Type", TASK_TYPES, index=TASK_TYPES.index(t.get("type", "binary")),
                                key=f"task_type_{uid}_{ctr}",
@@ -65,7 +80,7 @@ for i, t in enumerate(state.tasks):
                        help=f"the data has no {t['type']} label: change the task's type, or give a column "
                             "that label role (or add a derived label) on Data")
     t["weight"] = c[3].slider("Loss weight", 0.0, 5.0, float(t.get("weight", 1.0)), 0.1,
-                              key=f"task_weight_{uid}_{ctr}",
+                              key=f"task_weight_{uid}_{ctr}", on_change=keep(f"task_weight_{uid}_{ctr}", t, "weight", float),
                               help="w_i in the loss L = Σ_i w_i L_i + …: how much this task pulls on the "
                                    "shared layers")
     mopts = metrics_for(t["type"])
@@ -126,27 +141,34 @@ with left:
         st.info(note, icon=":material/link:")
     defaults = architecture_hparams(arch)
     hp = {}
+
+    def arch_hparams(arch=arch) -> dict:
+        """The kept hyperparameters of ``arch`` when a change arrives (a throwaway dict once another is chosen)."""
+        model = get_state().model
+        return model if model.get("arch", DEFAULT_ARCH) == arch else {}
     for name, default in defaults.items():
         cur = state.model.get(name, default) if state.model.get("arch") == arch else default
         key = f"hp_{arch}_{name}_{ctr}"
         label = name.replace("_", " ")
         if isinstance(default, list):
             txt = st.text_input(f"{label} (layer sizes)", ", ".join(str(x) for x in cur), key=key,
-                                help=HPARAM_HELP.get(name))
+                                on_change=keep(key, arch_hparams, name, layer_sizes), help=HPARAM_HELP.get(name))
             try:
-                hp[name] = [int(x) for x in txt.replace(" ", "").split(",") if x]
+                hp[name] = layer_sizes(txt)
             except ValueError:
                 st.error(f"{label}: give whole numbers separated by commas, e.g. 64, 32")
                 hp[name] = list(default)
         elif isinstance(default, bool):
-            hp[name] = st.checkbox(label, value=bool(cur), key=key, help=HPARAM_HELP.get(name))
+            hp[name] = st.checkbox(label, value=bool(cur), key=key, on_change=keep(key, arch_hparams, name, bool),
+                                   help=HPARAM_HELP.get(name))
         elif isinstance(default, int):
             hp[name] = int(st.number_input(label, min_value=0, value=int(cur), step=1, key=key,
-                                           help=HPARAM_HELP.get(name)))
+                                           on_change=keep(key, arch_hparams, name, int), help=HPARAM_HELP.get(name)))
         elif isinstance(default, float):
             lo, hi, step = HPARAM_RANGES.get(name, (0.0, 0.95, 0.05))
             hp[name] = float(st.number_input(label, min_value=lo, max_value=hi, value=min(max(float(cur), lo), hi),
                                              step=step, format="%.4f" if step < 0.01 else "%.2f", key=key,
+                                             on_change=keep(key, arch_hparams, name, float),
                                              help=HPARAM_HELP.get(name)))
     # only what differs from the architecture's defaults: a visit that changes nothing saves nothing
     # (a second tab on the workspace would otherwise be told of a change nobody made)
@@ -162,25 +184,38 @@ equations_box = st.container()
 # ---------------------------------------------------------------------------- training settings
 st.subheader("Training")
 tr = state.train
+
+
+def train() -> dict:
+    """The training settings as they are when a change arrives (the target of ``keep``)."""
+    return get_state().train
+
+
 D = DEFAULT_TRAIN                                     # the library's defaults (mtlrec.config.TrainConfig)
 c = st.columns(6)
 tr["epochs"] = int(c[0].number_input("Epochs", 1, 500, int(tr.get("epochs", D["epochs"])), key=f"tr_epochs_{ctr}",
+                                     on_change=keep(f"tr_epochs_{ctr}", train, "epochs", int),
                                      help="the most epochs a run may take; early stopping on the validation "
                                           "split usually ends it well before"))
 tr["batch_size"] = int(c[1].number_input("Batch size", 16, 65536, int(tr.get("batch_size", D["batch_size"])), step=256,
-                                          key=f"tr_bs_{ctr}", help="rows per gradient step"))
+                                          key=f"tr_bs_{ctr}", on_change=keep(f"tr_bs_{ctr}", train, "batch_size", int),
+                                          help="rows per gradient step"))
 tr["lr"] = float(c[2].number_input("Learning rate", 1e-5, 1.0, float(tr.get("lr", D["lr"])), format="%.4f",
-                                   step=0.0005, key=f"tr_lr_{ctr}", help="Adam's step size"))
+                                   step=0.0005, key=f"tr_lr_{ctr}", on_change=keep(f"tr_lr_{ctr}", train, "lr", float),
+                                   help="Adam's step size"))
 tr["l2"] = float(c[3].number_input("L2 on task towers", 0.0, 1.0, float(tr.get("l2", D["l2"])), format="%.5f",
-                                   step=0.0001, key=f"tr_l2_{ctr}",
+                                   step=0.0001, key=f"tr_l2_{ctr}", on_change=keep(f"tr_l2_{ctr}", train, "l2", float),
                                    help="λ of λ·Σᵢ‖θᵢ‖² over the task towers' parameters θᵢ (article §4.2)"))
 tr["embedding_l2"] = float(c[4].number_input("L2 on embeddings", 0.0, 1.0, float(tr.get("embedding_l2", D["embedding_l2"])),
                                              format="%.5f", step=0.0001, key=f"tr_el2_{ctr}",
+                                             on_change=keep(f"tr_el2_{ctr}", train, "embedding_l2", float),
                                              help="μ of μ·‖E‖² over the embedding table (user/item ids and "
                                                   "categorical features); keeps rarely seen ids near zero"))
 tr["seed"] = int(c[5].number_input("Seed", 0, 10**6, int(tr.get("seed", D["seed"])), key=f"tr_seed_{ctr}",
+                                   on_change=keep(f"tr_seed_{ctr}", train, "seed", int),
                                    help="seeds the initial weights and the batch order: the same seed and "
                                         "settings give the same run"))
+st.caption(steps_line(tr, state.dataset))
 es = dict(tr.get("early_stopping") or {})
 patience = int(st.number_input("Early-stopping patience (epochs without improvement on the first task's "
                                "validation metric; 0 = off)", 0, 100,

@@ -259,6 +259,25 @@ def need_data(what: str = "this page") -> bool:
         return False
     return True
 
+def keep(key: str, target, field: str, cast=None):
+    """``on_change`` for a keyed widget whose value the page also assigns inline (``target[field] = widget(...)``).
+
+    The visitor's edit is committed when the next script run starts, before any page is drawn, so it
+    survives a run that draws another page: typing a value and clicking the sidebar at once used to
+    lose it (the new page never reached the inline assignment, and the widget's value was dropped).
+    ``target``: the dict, or a function returning it (looked up when the change arrives). A value
+    ``cast`` refuses is left for the page to report."""
+    def _commit() -> None:
+        if key not in st.session_state:
+            return
+        try:
+            value = cast(st.session_state[key]) if cast else st.session_state[key]
+        except (TypeError, ValueError):
+            return
+        (target() if callable(target) else target)[field] = value
+    return _commit
+
+
 def synced_selectbox(label: str, options: list, *, key: str, attr: str, container=None, **kw):
     """A selectbox that mirrors ``AppState.<attr>``: the state is the one source of truth.
 

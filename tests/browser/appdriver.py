@@ -157,9 +157,39 @@ def wait_saved(page, check, timeout: float = 60.0) -> dict:
     raise AssertionError(f"workspace {path} not saved as expected in {timeout:.0f} s; last: {doc}")
 
 
+IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
+STALE = '[data-testid="stElementContainer"][data-stale="true"]'
+
+
 def wait_idle(page, timeout: float = 60_000) -> None:
-    """Wait until the script run is over (stApp's data-test-script-state is notRunning)."""
-    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=timeout)
+    """Wait until the script run is over (stApp's data-test-script-state is notRunning) and no element of
+    an earlier run is left on the page (a widget still drawn from the previous run, marked data-stale, is
+    replaced when the run ends: typing into it would be lost)."""
+    page.wait_for_function(
+        f"""() => document.querySelector('{IDLE}') !== null
+                  && document.querySelector('{STALE}') === null""", timeout=timeout)
+
+
+def set_number(page, label: str, value: str) -> None:
+    """Type ``value`` into the number input ``label`` and press Enter (the app takes it on its next run)."""
+    box = page.get_by_label(label, exact=True)
+    box.fill(value)
+    box.press("Enter")
+    wait_idle(page)
+
+
+def set_training(page, epochs: int, batch_size: int, lr: str | None = None) -> None:
+    """On Tasks & model: set the training settings, then wait until the server has taken them (the
+    "At most N epochs ..." line under them echoes its values): a page switch sent before the server
+    had the last edit could otherwise start from the old values."""
+    import re
+    from playwright.sync_api import expect
+    for label, value in (("Learning rate", lr), ("Epochs", str(epochs)), ("Batch size", str(batch_size))):
+        if value is not None:
+            set_number(page, label, value)
+    rate = rf", at learning rate {re.escape(str(float(lr)))}" if lr is not None else ""
+    expect(page.locator('[data-testid="stMain"]')).to_contain_text(re.compile(
+        rf"At most {epochs:,} epochs( of [\d,]+ rows: [\d,]+ steps each)?, in batches of {batch_size:,} rows{rate}"))
 
 
 def open_first_run(page, timeout: float = 240_000) -> None:

@@ -26,11 +26,7 @@ def _configure_tiny(page, epochs: int = 2) -> None:
     removes.nth(2).get_by_role("button").first.click()      # drop the third task (rating)
     expect(removes).to_have_count(3)
     drv.wait_idle(page)
-    for label, value in (("Epochs", str(epochs)), ("Batch size", "4096")):
-        box = page.get_by_label(label, exact=True)
-        box.fill(value)
-        box.press("Enter")
-        drv.wait_idle(page)
+    drv.set_training(page, epochs=epochs, batch_size=4096)
     drv.assert_no_exception(page, "on Tasks & model")
 
 

@@ -81,11 +81,7 @@ def test_uploaded_markup_is_text_and_csv_is_formula_safe(app_url, context, pixel
     drv.assert_no_exception(page, "after the upload")
 
     drv.go(page, "Tasks & model")
-    for label, value in (("Epochs", "1"), ("Batch size", "4096")):
-        box = page.get_by_label(label, exact=True)
-        box.fill(value)
-        box.press("Enter")
-        drv.wait_idle(page)
+    drv.set_training(page, epochs=1, batch_size=4096)
     drv.go(page, "Train")
     page.get_by_role("button", name="Start training").click()
     page.get_by_text("Finished. See").wait_for(timeout=300_000)

@@ -17,13 +17,6 @@ import appdriver as drv
 pytestmark = pytest.mark.browser
 
 
-def _set_number(page, label: str, value: str) -> None:
-    box = page.get_by_label(label, exact=True)
-    box.fill(value)
-    box.press("Enter")
-    drv.wait_idle(page)
-
-
 @pytest.fixture
 def server_factory(tmp_path):
     procs = []
@@ -154,8 +147,8 @@ def test_reload_and_restart_bring_back_the_prepared_dataset_its_derived_label_an
                 break
         tasks = _tasks_page(page, full=False)
         assert "like" in tasks, tasks
-        _set_number(page, "Epochs", "3")
-        _set_number(page, "Batch size", "2048")
+        drv.set_number(page, "Epochs", "3")
+        drv.set_number(page, "Batch size", "2048")
         doc = drv.wait_saved(page, lambda d: "like" in [t["name"] for t in d["tasks"]]
                              and d["train"].get("epochs") == 3 and d["train"].get("batch_size") == 2048)
         assert [t["name"] for t in doc["tasks"]] == tasks
@@ -191,9 +184,9 @@ def test_two_tabs_on_one_workspace_are_told_and_lose_nothing(app_url, context, a
     second = context.new_page()                                    # the same link in a second tab
     second.goto(first.url)
     drv.wait_title(second, "Tasks & model")
-    _set_number(second, "Epochs", "14")
+    drv.set_number(second, "Epochs", "14")
     drv.wait_saved(second, lambda d: d["train"].get("epochs") == 14)
-    _set_number(first, "Epochs", "77")
+    drv.set_number(first, "Epochs", "77")
     banner = first.get_by_text("This workspace was changed in another tab or window")
     banner.wait_for()
     drv.wait_idle(first)

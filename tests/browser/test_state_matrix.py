@@ -77,11 +77,7 @@ def _start(v: Visitor) -> None:
 
 def _configure_tiny(v: Visitor) -> None:
     drv.go(v.page, "Tasks & model", exact=True)
-    for label, value in (("Epochs", "1"), ("Batch size", "4096")):
-        box = v.page.get_by_label(label, exact=True)
-        box.fill(value)
-        box.press("Enter")
-        drv.wait_idle(v.page)
+    drv.set_training(v.page, epochs=1, batch_size=4096)
 
 
 def _reached(hold: Path, point: str) -> None:

@@ -119,13 +119,6 @@ def test_movielens_100k_folder_as_zip(app_url, context, tmp_path, artifacts):
 CHAIN_BUTTON = "Use the recommended chain: interact + like (rating ≥ 4) given interact + rating given interact"
 
 
-def _set_number(page, label: str, value: str) -> None:
-    box = page.get_by_label(label, exact=True)
-    box.fill(value)
-    box.press("Enter")
-    drv.wait_idle(page)
-
-
 def test_movielens_upload_recommended_chain_ranks_above_popularity(app_url, context, tmp_path, artifacts):
     """Issue 22: upload ML-100K files (taste groups: popularity is wrong for every user by construction),
     take the recommended chain with one click, see its diagram and formula, train 2 short epochs, and
@@ -147,8 +140,7 @@ def test_movielens_upload_recommended_chain_ranks_above_popularity(app_url, cont
     drv.wait_idle(page)
     chain.scroll_into_view_if_needed()
     drv.shot(page, artifacts / "journey-chain-diagram.png")
-    for label, value in (("Learning rate", "0.0200"), ("Epochs", "2"), ("Batch size", "64")):
-        _set_number(page, label, value)
+    drv.set_training(page, epochs=2, batch_size=64, lr="0.0200")
     drv.assert_no_exception(page, "on Tasks & model")
 
     drv.go(page, "Train")
