@@ -553,8 +553,8 @@ def main(argv=None) -> int:
 
             # ------------------------------------------------------------ fresh session B: Results, re-rank
             log("mtlrec: fresh session B opens the finished run on Results")
-            # B is another visitor: A shares the run by a link (a run is its owner's; mtlrec.access)
-            from mtlrec.access import create_share
+            # B is another visitor: A shares the run by a link (a run is its owner's; mtlrec.runs.access)
+            from mtlrec.runs.access import create_share
             token = create_share(first_run, re.search(r"[?&]ws=([0-9a-f]{32})", page.url).group(1))
             ctx_b, page_b = new_session(browser, f"{url}/?share={token}", tmo)
             pages["B"] = page_b

@@ -44,7 +44,7 @@ def main(argv=None) -> int:
     import torch
     if args.threads:
         torch.set_num_threads(args.threads)
-    from mtlrec.baselines import train_baselines
+    from mtlrec.training.baselines import train_baselines
     from mtlrec.config import RunConfig
     from mtlrec.data.census import load_census
     from mtlrec.prep import PrepConfig, prepare

@@ -6,10 +6,10 @@
 For each dataset the data is prepared once with the item cold-start split and text features
 (all-MiniLM-L6-v2 embeddings of the item texts); the same rows without the text fields give
 the "without text" run, so both runs see the same split and the same held-out items. Both are
-trained with the same RunConfig (`mtlrec.coldstart.compare_text_features`) and scored per task
+trained with the same RunConfig (`mtlrec.serve.coldstart.compare_text_features`) and scored per task
 on the test rows of cold items (never seen in training) and of warm items. Both runs use the
 same id dropout (default 25% of training rows see their item id as unknown, so the unknown-id
-bucket that cold items get is trained; `mtlrec.coldstart.with_id_dropout`).
+bucket that cold items get is trained; `mtlrec.serve.coldstart.with_id_dropout`).
 
 * sample: sample_data/ (click, like, rating); item text = title, genres, description;
   structured item features (genres as a category, year) are used in both runs.
@@ -83,7 +83,7 @@ def movielens_config(epochs: int) -> dict:
 
 def encoding_cost(cfg, log) -> tuple[object, dict]:
     """Prepare the data with text through a fresh cache, then again fully cached."""
-    from mtlrec import text as mtext
+    from mtlrec.serve import text as mtext
     from mtlrec.data.validate import validate
     from mtlrec.prep import PrepConfig, prepare
     from mtlrec.training.pipeline import load_raw
@@ -140,7 +140,7 @@ def encoding_cost(cfg, log) -> tuple[object, dict]:
 
 
 def bench_dataset(name: str, cfg_dict: dict, log, id_dropout: float = 0.0, encode_only: bool = False) -> dict:
-    from mtlrec.coldstart import comparison_rows, compare_text_features
+    from mtlrec.serve.coldstart import comparison_rows, compare_text_features
     from mtlrec.config import RunConfig
 
     cfg = RunConfig.from_dict(cfg_dict)

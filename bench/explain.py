@@ -16,7 +16,7 @@ Without ``--run``, trains one small run per architecture on the shipped sample d
   with), median over the tasks; ``lime_agreement``: median Spearman rank agreement with SHAP;
 * ``dependence_s``: a dependence plot's data over 500 test rows (SHAP of every row over 32
   background rows, values decoded), plus drawing its plotly figure;
-* ``whatif_ms``: one what-if update (`mtlrec.whatif`): one edit of a user feature -> new
+* ``whatif_ms``: one what-if update (`mtlrec.serve.whatif`): one edit of a user feature -> new
   scores of every item for that user, the ranks, the top-10 list and the explanation of the
   pair (warm explainer), median over a few edits; ``whatif_page_ms``: the same plus the pair's
   before/after (`pair_change`), as the Explain page computes it;
@@ -94,7 +94,7 @@ def bench_lime(run, ex, pair, compare: bool = False, global_rows: int = 500) -> 
 
 def _edits(run, user, n: int) -> list[dict]:
     """``n`` single-feature edits of ``user``: another category, or the number moved by a std."""
-    from mtlrec.whatif import categories, current_values, editable_fields, numeric_scale
+    from mtlrec.serve.whatif import categories, current_values, editable_fields, numeric_scale
     now = current_values(run, user)
     out: list[dict] = []
     fields = editable_fields(run, "user")
@@ -116,7 +116,7 @@ def _edits(run, user, n: int) -> list[dict]:
 
 def bench_whatif(run, ex, pair, n: int = 6) -> dict:
     """One what-if update: the edit -> scores of all items, ranks, top-10, the pair's explanation."""
-    from mtlrec.whatif import explain_whatif, pair_change, whatif_recommend, whatif_scores
+    from mtlrec.serve.whatif import explain_whatif, pair_change, whatif_recommend, whatif_scores
     user, item = pair
     edits = _edits(run, user, n + 1)
     if not edits:
@@ -143,8 +143,8 @@ def bench_run(run_dir: Path, n_local: int = 8, background: int = 100, global_row
     import numpy as np
 
     from mtlrec.explain.api import explain_recommendation, global_summary, make_explainer
-    from mtlrec.recommend import recommend
-    from mtlrec.runs import load_run
+    from mtlrec.serve.recommend import recommend
+    from mtlrec.runs.load import load_run
     run = load_run(run_dir)
     ds = run.dataset
     rng = np.random.default_rng(0)

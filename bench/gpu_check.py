@@ -28,7 +28,7 @@ sys.path.insert(0, str(REPO))
 
 
 def train_in_background(cfg, dataset, label: str, log) -> dict:
-    from mtlrec.jobs import TrainingJob
+    from mtlrec.training.jobs import TrainingJob
     job = TrainingJob(cfg, run_dir=Path("/tmp") / f"mtlrec-gpu-check-{label}-{int(time.time())}",
                       dataset=dataset)
     job.start()

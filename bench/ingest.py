@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/ingest.py [--rows 1000000] [--split random] [--negatives 0] [--json]
 
-The tables are generated (``mtlrec.sample.synthetic_interactions``) and written as CSV to a
+The tables are generated (``mtlrec.data.sample.synthetic_interactions``) and written as CSV to a
 temporary folder; then a *fresh child process* runs ``load_data`` -> ``validate`` ->
 ``prepare`` on that folder, timing each stage. Peak memory is the child's peak resident set
 (``VmHWM`` from /proc/self/status, cross-checked with ``getrusage(RUSAGE_CHILDREN).ru_maxrss``),
@@ -93,7 +93,7 @@ def main(argv=None) -> int:
         child(args.child, args.split, args.negatives)
         return 0
 
-    from mtlrec.sample import synthetic_interactions
+    from mtlrec.data.sample import synthetic_interactions
     with tempfile.TemporaryDirectory(prefix="mtlrec-ingest-") as tmp:
         t = time.perf_counter()
         inter, users, items = synthetic_interactions(args.rows, args.users, args.items, seed=0)

@@ -4,9 +4,9 @@ bottom when the tasks are less related?
     .venv/bin/python bench/lab.py [--json] [--ps 0.5,0.9,1.0] [--seeds 0,1,2] [--n 3000]
                                   [--epochs 12] [--threads 1] [--no-overhead] [--overhead-rounds 3]
 
-For each p and seed one data set of ``mtlrec.sample.synthetic_tasks`` (16 inputs, two regression
+For each p and seed one data set of ``mtlrec.data.sample.synthetic_tasks`` (16 inputs, two regression
 tasks whose weight vectors have cosine p; 70/10/20 split) is trained on by shared-bottom, MMoE
-and PLE with the lab's settings (``mtlrec.lab.LAB_MODELS`` / ``LAB_TRAIN``: small models of
+and PLE with the lab's settings (``mtlrec.teaching.lab.LAB_MODELS`` / ``LAB_TRAIN``: small models of
 similar size, Adam 1e-2, batch 64, no early stopping). The figure per architecture and p is the
 test RMSE averaged over both tasks and the seeds.
 
@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 
 def main(argv=None) -> int:
-    from mtlrec import lab
+    from mtlrec.teaching import lab
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--json", action="store_true", help="print one JSON object (progress goes to stderr)")
     ap.add_argument("--ps", default="0.5,0.9,1.0")

@@ -58,7 +58,7 @@ MOVIELENS = ("ml-100k", "ml-1m", "movielens")     # RawData.format of the MovieL
 K = 10
 EPOCH_CAP = 30
 QUICK_EPOCHS = 5            # --quick
-from mtlrec.workflow import CHAIN_ARCH, CHAIN_PREP  # noqa: E402 - the app's recommended chain settings
+from mtlrec.app.workflow import CHAIN_ARCH, CHAIN_PREP  # noqa: E402 - the app's recommended chain settings
 NEW_RATIO = CHAIN_PREP["negative_ratio"]
 RANKED = "like"             # the task whose ranking is reported
 ALL_USERS = 10**9           # train.ranking_users: no cap, every test user is ranked (the same users for all)
@@ -76,7 +76,7 @@ POP_NEGATIVES = dict(CHAIN_PREP)                                               #
 CONFIGS = {
     # today's app default for a ratings dataset: like + rating on the observed rows, MMoE defaults
     "old_default": {"tasks": [LIKE, RATING], "data": {"prep": {"negative_ratio": 0}}, "model": {}},
-    # the new default (mtlrec.workflow.recommended_chain): interact over the entire space, like and rating
+    # the new default (mtlrec.app.workflow.recommended_chain): interact over the entire space, like and rating
     # given interact, 4 popularity-weighted negatives per observed row, ESMM
     "new_default": {"tasks": CHAIN, "data": {"prep": POP_NEGATIVES}, "model": {"arch": CHAIN_ARCH}},
     # the same chain with uniform negatives (what the popularity-weighted sampling adds)
@@ -168,7 +168,7 @@ def observed_scores(res, rating: str) -> dict:
     import numpy as np
     from sklearn.metrics import mean_squared_error, roc_auc_score
 
-    from mtlrec.workflow import score_split
+    from mtlrec.app.workflow import score_split
     run = SimpleNamespace(config=None, dataset=res.dataset, model=res.model, tasks=res.tasks)
     p = score_split(run, "test")
     rows = res.dataset.rows["test"]

@@ -5,11 +5,11 @@
 
 A synthetic catalogue (10,000 items with a category and a year, 2,000 users with an age
 and a gender, 100,000 interactions) and a model of the default size with four tasks
-(click, like, rating, genres). Each call is ``mtlrec.recommend.recommend(run, user, k=10)``:
+(click, like, rating, genres). Each call is ``mtlrec.serve.recommend.recommend(run, user, k=10)``:
 score all items, leave out the user's items, top 10, per-task values and item info.
 Two paths: ``full`` (``fast=False``: one forward pass over the candidate features of all
 items) and ``fast`` (default: the item side of the input layers cached per model, the user
-row added per request; `mtlrec.recommend.item_split`). The model is trained for ``--epochs``
+row added per request; `mtlrec.serve.recommend.item_split`). The model is trained for ``--epochs``
 short epochs first (0: random weights; latency does not depend on the weights).
 
 Reported per architecture and thread count (``--threads``: a comma list, 0 = torch's
@@ -74,7 +74,7 @@ def _stats(ms: list[float]) -> dict:
 
 
 def time_path(run, users, k: int, fast: bool) -> dict:
-    from mtlrec.recommend import recommend
+    from mtlrec.serve.recommend import recommend
     for u in users[:5]:                           # warm-up (device tensors, the item cache)
         recommend(run, u, k=k, fast=fast)
     wall, cpu = [], []
@@ -93,7 +93,7 @@ def same_results(run, users, k: int) -> dict:
     """Max abs difference of every task's outputs between the paths, and whether the lists match."""
     import numpy as np
 
-    from mtlrec.recommend import _user_index, recommend, score_items
+    from mtlrec.serve.recommend import _user_index, recommend, score_items
     worst, by_task, lists_match = 0.0, {}, True
     for u in users:
         i = _user_index(run, u)
@@ -128,7 +128,7 @@ def main(argv=None) -> int:
     default_threads = torch.get_num_threads()
     thread_counts = [int(t) or default_threads for t in args.threads.split(",")]
     from mtlrec.config import RunConfig
-    from mtlrec.runs import Run, run_from_result
+    from mtlrec.runs.load import Run, run_from_result
     ds = make_dataset(args.users, args.items, args.rows)
     tasks = [{"name": n} for n in ("click", "like", "rating", "genres")]
     users = [ds.user_ids[i] for i in range(0, args.users, max(1, args.users // args.calls))][:args.calls]

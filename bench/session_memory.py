@@ -4,7 +4,7 @@
 
 Serves the app as ``make run`` does (worker-process training), in headless Chromium opens one browser
 context per session: Data → Upload files → a generated ``interactions.csv`` of ``--rows`` rows
-(`mtlrec.sample.synthetic_interactions`: user, item, timestamp, click, rating, device; ~32 MB at 1M
+(`mtlrec.data.sample.synthetic_interactions`: user, item, timestamp, click, rating, device; ~32 MB at 1M
 rows) → waits until the Data page has drawn its statistics → closes the context. The server's
 resident set (VmRSS of the streamlit process, /proc/<pid>/status) is read before the first session
 (after one warm-up session that opens Data without data), after each closed session, and after
@@ -46,7 +46,7 @@ def du_mb(path: Path) -> float:
 
 
 def write_table(folder: Path, rows: int) -> Path:
-    from mtlrec.sample import synthetic_interactions
+    from mtlrec.data.sample import synthetic_interactions
     inter, _, _ = synthetic_interactions(rows, n_users=max(1000, rows // 20), n_items=max(500, rows // 50), seed=0)
     path = folder / "interactions.csv"
     inter.to_csv(path, index=False)
@@ -87,7 +87,7 @@ def expire_later(app_dir: Path, root: Path) -> float | None:
     live: 14 days); None for a checkout without workspace expiry (the "before" figure)."""
     if not (Path(app_dir) / "mtlrec" / "workspace_clean.py").exists():
         return None
-    from mtlrec.workspace_clean import DEFAULT_TTL_DAYS, sweep
+    from mtlrec.app.workspace_clean import DEFAULT_TTL_DAYS, sweep
     sweep(root, days=DEFAULT_TTL_DAYS, cap_gb=0, now=time.time() + 15 * 86400)
     return round(du_mb(root), 1)
 

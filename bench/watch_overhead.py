@@ -1,7 +1,7 @@
 """What watching a training run costs it (issue 15): ``python bench/watch_overhead.py [--json]``.
 
 Trains MMoE on the shipped sample data (``sample_data/config_mmoe.json``; 48k training rows,
-batch ``--batch``) through `mtlrec.jobs.TrainingJob` and measures its training speed (samples/s
+batch ``--batch``) through `mtlrec.training.jobs.TrainingJob` and measures its training speed (samples/s
 over a ``--seconds`` window after a warm-up, from the job's own progress: steps x batch size /
 wall time; validation at the epoch ends included) in four cases:
 
@@ -114,7 +114,7 @@ def steps(s) -> int:
 
 
 def one_case(case: str, cfg, ds, batch: int, seconds: float, busy: int, warmup_steps: int = 10) -> dict:
-    from mtlrec.jobs import TrainingJob
+    from mtlrec.training.jobs import TrainingJob
     isolate = "thread" if case.startswith("thread") else "process"
     with tempfile.TemporaryDirectory(prefix="mtlrec-watch-") as tmp:
         n_busy = busy if "busy" in case else 0

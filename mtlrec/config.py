@@ -251,8 +251,8 @@ class DataConfig:
 
 
 # the architecture of a config without "model" (or without "model.arch"): the app's and the
-# benchmarks' default too (mtlrec.workflow.DEFAULT_MODEL). Until issue 21 a config without "model"
-# got shared_bottom; a run folder's model.json says what its run was trained with (mtlrec.runs).
+# benchmarks' default too (mtlrec.app.workflow.DEFAULT_MODEL). Until issue 21 a config without "model"
+# got shared_bottom; a run folder's model.json says what its run was trained with (mtlrec.runs.load).
 DEFAULT_ARCH = "mmoe"
 
 

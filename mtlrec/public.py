@@ -28,8 +28,8 @@ _WS_ID = re.compile(r"[0-9a-f]{32}")
 def _roots() -> list[tuple[str, str]]:
     """(absolute prefix, what it becomes), longest first: the runs root, the workspaces root, the
     working folder -- each as given and resolved (symbolic links)."""
-    from mtlrec.runlib import runs_root
-    from mtlrec.workspace import workspaces_root
+    from mtlrec.runs.library import runs_root
+    from mtlrec.app.workspace import workspaces_root
     out: list[tuple[str, str]] = []
     for root, shown in ((runs_root(), None), (workspaces_root(), "workspace"), (Path.cwd(), "")):
         for p in {os.path.abspath(root), os.path.realpath(root)}:

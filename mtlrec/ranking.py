@@ -12,7 +12,7 @@ ranked task) fit ``chunk_bytes`` (`CHUNK_BYTES`); a chunk is scored in tiles of 
 ``rows_per_pass`` (user, item) pairs and reduced to per-user numbers before the next chunk.
 Exclusions and relevant items are per-user item lists (`ItemLists`), never a users × items
 mask. What a ranking holds is therefore the chunk, one tile's network intermediates and the
-item-side cache (`mtlrec.catalogue`, the item part of the model's first layer, as large as the
+item-side cache (`mtlrec.serve.catalogue`, the item part of the model's first layer, as large as the
 item table times the layer width) -- nothing grows with the number of users, nor with the
 catalogue beyond that cache and one user's row per task.
 
@@ -316,7 +316,7 @@ def evaluate_ranking(model, data, split: str = "test", k: int = 10, tasks=None, 
     ``split``, at most ``max_users``, a seeded sample), all catalogue items are scored with each
     task's predicted probability, in tiles of at most ``rows_per_pass`` (user, item) pairs (default
     `TILE_ROWS` on a CPU, `GPU_TILE_ROWS` on a GPU) through the item-side cache
-    (`mtlrec.catalogue`; the model's own forward when it does not split); items the user met in
+    (`mtlrec.serve.catalogue`; the model's own forward when it does not split); items the user met in
     ``exclude_splits`` are left out; the relevant items are the user's positives of the task in
     ``split``. ``data`` is a `DeviceData`. Returns ``{task:
     {recall@k, ndcg@k, hitrate@k, mrr}}``; {} without user/item ids or binary task.
@@ -344,7 +344,7 @@ def evaluate_ranking(model, data, split: str = "test", k: int = 10, tasks=None, 
 
 def _model_fill(model, data, tasks, plan: RankingPlan, rows_per_pass: int | None, on_progress):
     """``fill`` of `_stream` for a model: tiles of users × items through `score_tile`."""
-    from mtlrec.catalogue import item_split, score_tile, user_rows
+    from mtlrec.serve.catalogue import item_split, score_tile, user_rows
     split = item_split(model, data, keep=False)
     if rows_per_pass is None:
         rows_per_pass = TILE_ROWS if data.device.type == "cpu" else GPU_TILE_ROWS

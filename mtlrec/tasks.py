@@ -114,7 +114,7 @@ class TaskSpec:
         (regression; identity otherwise). Tensors, arrays and floats.
 
         THE one place where a regression output is de-standardised: `predict`,
-        `mtlrec.recommend` (fused score) and `mtlrec.explain` (waterfalls in label units) use it."""
+        `mtlrec.serve.recommend` (fused score) and `mtlrec.explain` (waterfalls in label units) use it."""
         if self.type != "regression":
             return output
         return output * self.target_std + self.target_mean

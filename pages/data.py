@@ -6,13 +6,13 @@ import json
 
 import streamlit as st
 
-from mtlrec import viz
+from mtlrec.figures import charts as viz
 from mtlrec.data.readers import UPLOAD_EXTENSIONS, reading_notes, upload_caption, upload_refused_text
 from mtlrec.data.roles import OWNERS, ROLE_NAMES
 from mtlrec.errors import DataError
 from mtlrec.prep import config as prep_config
 from mtlrec.prep import transforms as prep_transforms
-from mtlrec.workflow import (interaction_counts, preparation_messages, roles_table, spec_from_roles,
+from mtlrec.app.workflow import (interaction_counts, preparation_messages, roles_table, spec_from_roles,
                              split_column_choice, split_method_label)
 from pages.ui.actions import handle_upload, load_sample_workspace, prepare_dataset
 from pages.ui.dependence import show_label_dependence

@@ -44,7 +44,7 @@ def _explanation(run_dir: str, user: str, item: str, background: int, weights: t
 @st.cache_data(show_spinner=False, max_entries=256)
 def _pair(run_dir: str, user: str, item: str, stamp: float) -> dict:
     """The pair's predictions (multi-label class probabilities for the class pickers)."""
-    from mtlrec.recommend import pair_score
+    from mtlrec.serve.recommend import pair_score
     return pair_score(load_run_cached(run_dir), user, item)
 
 
@@ -83,7 +83,7 @@ except Exception as e:  # a broken run folder must not show a traceback
     show_exception(e, "Loading the run")
     st.stop()
 
-from mtlrec.explain import figures as fig  # noqa: E402  (plotly only once something is drawn)
+from mtlrec.figures import explain as fig  # noqa: E402  (plotly only once something is drawn)
 
 
 

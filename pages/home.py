@@ -1,7 +1,7 @@
 """Home: what multi-task learning is, the pipeline, and a two-click start on the sample data."""
 import streamlit as st
 
-from mtlrec import viz
+from mtlrec.figures import charts as viz
 from pages.ui.actions import load_sample_workspace
 from pages.ui.nav import pages_table
 from pages.ui.state import ensure_app_navigation, get_state
@@ -44,6 +44,6 @@ with right:
 st.markdown("#### The pipeline")
 with st.container(key="home_pipeline"):
     # inline SVG through markdown: st.html drops <svg> under this Streamlit version (issue 21); the SVG is
-    # built by mtlrec.viz from fixed, escaped text only
+    # built by mtlrec.figures.charts from fixed, escaped text only
     st.markdown(viz.flow_svg(), unsafe_allow_html=True)
 st.markdown(pages_table())

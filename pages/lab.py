@@ -3,14 +3,14 @@ from __future__ import annotations
 
 import streamlit as st
 
-from mtlrec import lab
+from mtlrec.teaching import lab
 from pages.ui.lab import (cached_fig, curves_fig, dynamics_fig, lab_jobs, progress_line, running_jobs, runs_table,
                           start_job, sweep_panel)
 from pages.ui.state import ensure_app_navigation
 
 ensure_app_navigation()
 
-# every experiment here runs with the lab's one size (mtlrec.lab.LAB_N rows, LAB_TRAIN's epochs), and
+# every experiment here runs with the lab's one size (mtlrec.teaching.lab.LAB_N rows, LAB_TRAIN's epochs), and
 # the prepared sweep is bench/lab.py's: the card, the sweep and the benchmark cannot disagree by size
 SWEEP_SIZE = lab.sweep_size({"n": lab.LAB_N, "seeds": lab.SWEEP_SEEDS, "epochs": lab.LAB_TRAIN["epochs"]})
 SWEEP_RUNS = len(lab.sweep_plan())

@@ -6,13 +6,13 @@ import uuid
 
 import streamlit as st
 
-from mtlrec import viz
+from mtlrec.figures import charts as viz
 from mtlrec.config import DEFAULT_ARCH, EarlyStoppingConfig
 from mtlrec.data.roles import TASK_TYPES
 from mtlrec.models import (HPARAM_HELP, HPARAM_RANGES, architecture_help, architecture_hparams, architecture_label,
                            chain_note)
 from mtlrec.tasks import DEFAULT_METRIC
-from mtlrec.workflow import DEFAULT_TRAIN, architectures, available_labels, metrics_for, text_candidates
+from mtlrec.app.workflow import DEFAULT_TRAIN, architectures, available_labels, metrics_for, text_candidates
 from pages.ui.actions import prepare_dataset
 from pages.ui.chain import given_choice, offer_recommended_chain, show_chain
 from pages.ui.dependence import task_dependence_warning

@@ -5,9 +5,9 @@ import re
 
 import streamlit as st
 
-from mtlrec.export import csv_bytes
-from mtlrec.recommend import ranked_by
-from mtlrec.workflow import rec_frame, user_history
+from mtlrec.app.export import csv_bytes
+from mtlrec.serve.recommend import ranked_by
+from mtlrec.app.workflow import rec_frame, user_history
 from pages.ui.actions import load_run_cached, open_run
 from pages.ui.downloads import download
 from pages.ui.messages import md_text, show_exception
@@ -40,14 +40,14 @@ k = int(c2.number_input("Top K", 1, 100, 10, key="rec_k"))
 def _scores(rd: str, user: str) -> dict:
     """Per-task predictions of every item for ``user``: the one model pass of a user (a slider
     move only re-weights them, see `_recs`)."""
-    from mtlrec import recommend as rec
+    from mtlrec.serve import recommend as rec
     r = load_run_cached(rd)
     return rec.score_items(r, rec._user_index(r, user))
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
 def _recs(rd: str, user: str, k: int, weights: tuple) -> list[dict]:
-    from mtlrec.recommend import recommend_from_scores
+    from mtlrec.serve.recommend import recommend_from_scores
     return recommend_from_scores(load_run_cached(rd), user, _scores(rd, user), k=k, weights=dict(weights))
 
 

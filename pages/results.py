@@ -7,10 +7,10 @@ import numpy as np
 import streamlit as st
 
 from mtlrec import metrics as metrics_lib
-from mtlrec import viz
+from mtlrec.figures import charts as viz
 from mtlrec.errors import DataError
 from mtlrec.metrics import higher_is_better, precision_recall_points, roc_curve_points
-from mtlrec.workflow import metrics_by_type, own_space_rows, predictions
+from mtlrec.app.workflow import metrics_by_type, own_space_rows, predictions
 from pages.ui.actions import load_run_cached, open_run
 from pages.ui.downloads import download
 from pages.ui.dynamics import results_section as dynamics_section
@@ -162,7 +162,7 @@ lazy_section("ROC and precision-recall curves (binary tasks), residuals (regress
 
 
 def _preds_csv() -> bytes:
-    from mtlrec.report import predictions_csv
+    from mtlrec.runs.report import predictions_csv
     with st.spinner("Writing the test predictions ..."):
         return predictions_csv(run_dir, "test", run=run)
 
@@ -184,7 +184,7 @@ except DataError as e:
 # ---------------------------------------------------------------------------- cold start
 @st.cache_data(show_spinner="Scoring cold and warm items ...", max_entries=16)
 def _cold(rd: str) -> dict:
-    from mtlrec.coldstart import evaluate_cold_warm
+    from mtlrec.serve.coldstart import evaluate_cold_warm
     r = load_run_cached(rd)
     return evaluate_cold_warm(r.model, r.dataset, r.tasks)
 

@@ -1,5 +1,5 @@
 """Runs: the runs of this workspace (trained or imported here), runs shared with it by a link, and --
-when the operator allows it (``MTLREC_LOCAL_RUNS``) -- the server's local runs (`mtlrec.access`).
+when the operator allows it (``MTLREC_LOCAL_RUNS``) -- the server's local runs (`mtlrec.runs.access`).
 
 Filter and sort them, open a run as the current run (Results, Recommendations and Explain then work
 on it from its folder alone, also after a restart), rename, tag, delete, resume or cancel your own,
@@ -12,10 +12,10 @@ import re
 
 import streamlit as st
 
-from mtlrec.access import LEVELS, local_mode, visible_run_rows
+from mtlrec.runs.access import LEVELS, local_mode, visible_run_rows
 from mtlrec.display import display_number
 from mtlrec.errors import DataError
-from mtlrec.runlib import (cancel_problem, cancel_run, compare_figs, compare_metrics_frame, compare_runs,
+from mtlrec.runs.library import (cancel_problem, cancel_run, compare_figs, compare_metrics_frame, compare_runs,
                            delete_run, runs_root, set_meta)
 from pages.ui.actions import start_resume
 from pages.ui.downloads import download
@@ -76,7 +76,7 @@ READ_ONLY = {"shared": "Shared with you, read-only: open it, build its report or
 
 
 def _allowed(r: dict) -> bool:
-    """The library's check before a change (`mtlrec.access.check_access`); its message when refused."""
+    """The library's check before a change (`mtlrec.runs.access.check_access`); its message when refused."""
     try:
         state.check_run(r["path"], manage=True)
         return True
@@ -130,7 +130,7 @@ def _rename_and_delete(r: dict, c2, c3) -> None:
 
 def _share_control(r: dict) -> None:
     """The owner's share link: whoever opens it gets the run read-only; stopping takes it back from all."""
-    from mtlrec.access import create_share, revoke_share, share_token
+    from mtlrec.runs.access import create_share, revoke_share, share_token
     token = share_token(r["path"])
     if token is None:
         st.caption("Nobody else sees this run. A share link lets whoever opens it see the run read-only "
@@ -216,7 +216,7 @@ if rows:
         if d1.button("Build the HTML report", icon=":material/description:", key="runs_report_build",
                      help="one self-contained file (figures included, works offline) for stakeholders"):
             try:
-                from mtlrec.report import report_html
+                from mtlrec.runs.report import report_html
                 with st.spinner("Building the report (scores recommendations and explains one) ..."):
                     st.session_state["runs_report"] = (r["path"], report_html(r["path"]).encode("utf-8"))
             except Exception as e:
@@ -226,7 +226,7 @@ if rows:
             download("Download report", rep[1], file_name=f"{r['run']}-report.html", mime="text/html",
                      key="runs_report_dl", where=d1)
         try:
-            from mtlrec.report import export_stamp, export_zip, metrics_csv
+            from mtlrec.runs.report import export_stamp, export_zip, metrics_csv
             download("Metrics (CSV)", metrics_csv(r["path"]), file_name=f"{r['run']}-metrics.csv", mime="text/csv",
                      icon=":material/table:", key="runs_metrics_dl", where=d2)
             if r["status"] != "running":
@@ -288,7 +288,7 @@ with st.expander("Import a run (a zip exported from this page or with `python -m
                  "one with the command line: python -m mtlrec runs import ZIP; remove the red file with its ×.")
     if up is not None and st.button("Import", key="runs_import_go", icon=":material/upload:"):
         try:
-            from mtlrec.report import import_zip
+            from mtlrec.runs.report import import_zip
             dest = import_zip(up.getvalue(), root, source=up.name, owner=state.ws_id)
             st.toast(f"Imported as {md_text(dest.name)}.")
             st.rerun()

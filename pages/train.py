@@ -6,7 +6,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from mtlrec import viz
+from mtlrec.figures import charts as viz
 from mtlrec.metrics import higher_is_better
 from mtlrec.public import public_message
 from mtlrec.tasks import DEFAULT_METRIC
@@ -183,7 +183,7 @@ def _job_row(job) -> dict:
 
 def _folder_row(run_dir: str) -> dict:
     """A row for a run this workspace trained before the server restarted: read from its folder."""
-    from mtlrec.runlib import run_row
+    from mtlrec.runs.library import run_row
     r = run_row(Path(run_dir))
     return {"run": r["run"], "status": r["status"],
             "epoch": "—" if r["best_epoch"] is None else f"best {r['best_epoch']}", "model": r["arch"],

@@ -86,7 +86,7 @@ def finished_tiny_job(run_dir, task_names, given: dict | None = None, **train):
     import torch
 
     from mtlrec.config import RunConfig
-    from mtlrec.jobs import TrainingJob
+    from mtlrec.training.jobs import TrainingJob
     tasks = [{**t, **({"given": given[t["name"]]} if t["name"] in (given or {}) else {})}
              for t in TASKS if t["name"] in task_names]
     cfg = RunConfig.from_dict({"tasks": tasks,

@@ -12,7 +12,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 os.environ.setdefault("STREAMLIT_BROWSER_GATHER_USAGE_STATS", "false")
-# an upload with a title column turns the language-model text features on (mtlrec.workflow.default_text);
+# an upload with a title column turns the language-model text features on (mtlrec.app.workflow.default_text);
 # tests that do not need the language model keep them off (a test of the default removes this)
 os.environ.setdefault("MTLREC_TEXT_FEATURES", "0")
 # workspaces the app saves while tests drive it (pages/ui/workspace.py) go to a temporary folder
@@ -24,7 +24,7 @@ if "MTLREC_RUNS_DIR" not in os.environ:
     import tempfile
     os.environ["MTLREC_RUNS_DIR"] = tempfile.mkdtemp(prefix="mtlrec-runs-")
 
-# The app trains in a spawned worker process (mtlrec/jobs.py), which costs 4-15 s of start-up per run
+# The app trains in a spawned worker process (mtlrec/training/jobs.py), which costs 4-15 s of start-up per run
 # (a fresh interpreter importing torch). Library and AppTest tests train hundreds of tiny runs, so they
 # use the in-process thread mode; tests/test_jobs_worker.py covers the worker process itself, and the
 # browser tests serve the app exactly as `make run` does, worker processes included
@@ -69,7 +69,7 @@ def sample_data_dir() -> Path:
 def local_runs(monkeypatch):
     """The operator's setting of a machine of one's own (``MTLREC_LOCAL_RUNS=manage``): run folders
     without an owner -- a test's own TrainingJob, the command line -- are shown in the app and managed
-    like the visitor's own (`mtlrec.access`)."""
+    like the visitor's own (`mtlrec.runs.access`)."""
     monkeypatch.setenv("MTLREC_LOCAL_RUNS", "manage")
 
 # a failure whose traceback pytest cannot format is reported, not an INTERNALERROR (see the module)

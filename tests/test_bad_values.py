@@ -1,4 +1,4 @@
-"""Bad values that would reach the model: one test per class, in the library (`mtlrec.whatif`) and
+"""Bad values that would reach the model: one test per class, in the library (`mtlrec.serve.whatif`) and
 through the command line (exit status 2, a message with what / where / fix, strict JSON).
 
 * a number far outside the training range (``age = 1e308``), NaN, an infinity: refused with the
@@ -35,7 +35,7 @@ def run_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def run(run_dir):
-    from mtlrec.runs import load_run
+    from mtlrec.runs.load import load_run
     return load_run(run_dir)
 
 
@@ -68,7 +68,7 @@ def _cli(capsys, *argv) -> tuple[int, str, str]:
 # ---- the library ---------------------------------------------------------------------------------
 def test_a_number_far_outside_the_training_range_is_refused_with_the_range(run):
     from mtlrec.errors import DataError
-    from mtlrec.whatif import whatif_recommend, whatif_scores
+    from mtlrec.serve.whatif import whatif_recommend, whatif_scores
     lo, hi = _age_range(run)
     for value in (1e308, -1e308, 10 ** 400, float("nan"), float("inf"), "nan", "1e999"):
         with pytest.raises(DataError) as e:
@@ -88,7 +88,7 @@ def test_a_number_far_outside_the_training_range_is_refused_with_the_range(run):
 
 
 def test_a_number_outside_the_training_range_is_scored_with_a_warning(run):
-    from mtlrec.whatif import explain_whatif, whatif_recommend, whatif_scores
+    from mtlrec.serve.whatif import explain_whatif, whatif_recommend, whatif_scores
     lo, hi = _age_range(run)
     res = whatif_recommend(run, "u1", {"age": -5}, k=5)
     assert len(res["items"]) == 5 and all(math.isfinite(it["score"]) for it in res["items"])
@@ -105,7 +105,7 @@ def test_a_number_outside_the_training_range_is_scored_with_a_warning(run):
 
 def test_a_yes_no_value_is_refused_for_a_number(run):
     from mtlrec.errors import DataError
-    from mtlrec.whatif import whatif_scores
+    from mtlrec.serve.whatif import whatif_scores
     for value in (True, False, np.bool_(True)):
         with pytest.raises(DataError) as e:
             whatif_scores(run, None, {"age": value})

@@ -18,7 +18,7 @@ GIVEN = {"like": "click", "rating": "click"}
 @pytest.fixture(scope="module")
 def chain_run(tmp_path_factory):
     """A tiny MMoE trained with click, like given click and rating given click (1 epoch)."""
-    from mtlrec.runs import load_run
+    from mtlrec.runs.load import load_run
     job = finished_tiny_job(tmp_path_factory.mktemp("chain") / "run-chain", ("click", "like", "rating"), GIVEN)
     return load_run(job.run_dir)
 
@@ -67,7 +67,7 @@ def test_ranking_of_a_chained_task_uses_the_entire_space_product():
 
 # ---- recommend, explain: the same entire-space number ------------------------------------------------
 def test_recommend_and_pair_score_give_the_entire_space_probability(chain_run):
-    from mtlrec.recommend import pair_score, ranked_by, recommend
+    from mtlrec.serve.recommend import pair_score, ranked_by, recommend
     item = recommend(chain_run, "u3", k=1, exclude_seen=False)[0]["item"]
     raw = _raw(chain_run, "u3", item)
     pair = pair_score(chain_run, "u3", item)
@@ -108,13 +108,13 @@ def _with_negatives(ds, n_neg: int = 200, seed: int = 1):
 
 
 def _rmse(entry) -> float:
-    from mtlrec.workflow import own_space_rows
+    from mtlrec.app.workflow import own_space_rows
     y, p = own_space_rows(entry)
     return round(float(np.sqrt(np.mean((p - y) ** 2))), 6)
 
 
 def test_rating_rmse_counts_observed_rows_only_with_or_without_sampled_negatives(chain_run):
-    from mtlrec.workflow import predictions_frame, score_split
+    from mtlrec.app.workflow import predictions_frame, score_split
     plain = with_label_stats(make_dataset(n_rows=1500))
     negs = _with_negatives(with_label_stats(make_dataset(n_rows=1500)))
     runs = [SimpleNamespace(run_dir=None, dataset=d, model=chain_run.model, tasks=chain_run.tasks) for d in (plain, negs)]
@@ -147,7 +147,7 @@ def test_a_chained_run_recommends_and_explains_from_the_cli(chain_run, capsys):
 
 
 def test_the_report_shows_the_chain_and_what_the_list_ranks_by(chain_run):
-    from mtlrec.report import report_html
+    from mtlrec.runs.report import report_html
     html = report_html(chain_run.run_dir, explain=False)
     assert "<li>p(click ∧ like) = p(click) · p(like | click)</li>" in html
     assert "<li>rating is learned and scored on the rows where click = 1</li>" in html

@@ -34,7 +34,7 @@ def _tiny(n_items=6, cold=(4, 5)):
 
 
 def test_row_groups_split_test_rows_by_cold_items():
-    from mtlrec.coldstart import row_groups
+    from mtlrec.serve.coldstart import row_groups
     ds = _tiny()
     g = row_groups(ds, "test")
     assert g["cold"].tolist() == [4, 5, 6, 7]
@@ -43,7 +43,7 @@ def test_row_groups_split_test_rows_by_cold_items():
 
 def test_evaluate_cold_warm_scores_each_group_with_its_own_rows():
     import torch
-    from mtlrec.coldstart import evaluate_cold_warm
+    from mtlrec.serve.coldstart import evaluate_cold_warm
     from mtlrec.models import build_model
     from mtlrec.tasks import TaskSpec
     ds = _tiny()
@@ -57,7 +57,7 @@ def test_evaluate_cold_warm_scores_each_group_with_its_own_rows():
     # the cold group's labels: items 4, 5, 4, 5 -> like 0, 1, 0, 1
     assert res["like"]["cold"]["positives"] == 2
     # rmse of each group computed on that group's rows only
-    from mtlrec.coldstart import predict_rows
+    from mtlrec.serve.coldstart import predict_rows
     preds, labels = predict_rows(model, ds, "test", np.array([4, 5, 6, 7]))
     rmse = float(np.sqrt(np.mean((preds["rating"] - labels["rating"]) ** 2)))
     assert res["rating"]["cold"]["rmse"] == pytest.approx(rmse, rel=1e-5)
@@ -65,7 +65,7 @@ def test_evaluate_cold_warm_scores_each_group_with_its_own_rows():
 
 
 def test_side_by_side_and_rows_say_which_is_better_per_direction():
-    from mtlrec.coldstart import comparison_rows, side_by_side
+    from mtlrec.serve.coldstart import comparison_rows, side_by_side
     a = {"like": {"metric": "auc", "higher_is_better": True, "cold": {"auc": 0.70, "n": 10},
                   "warm": {"auc": 0.80, "n": 20}},
          "rating": {"metric": "rmse", "higher_is_better": False, "cold": {"rmse": 1.1, "n": 10},
@@ -86,7 +86,7 @@ def test_side_by_side_and_rows_say_which_is_better_per_direction():
 
 
 def test_id_dropout_copies_items_with_unknown_id_in_training_rows_only():
-    from mtlrec.coldstart import with_id_dropout
+    from mtlrec.serve.coldstart import with_id_dropout
     ds = _tiny()
     assert with_id_dropout(ds, 0.0) is ds
     aug = with_id_dropout(ds, 0.5, seed=1)

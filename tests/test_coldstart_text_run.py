@@ -50,7 +50,7 @@ def small_data(tmp_path_factory, sample_data_dir):
 
 @pytest.fixture(scope="module")
 def compared(small_data, tmp_path_factory):
-    from mtlrec.coldstart import compare_text_features
+    from mtlrec.serve.coldstart import compare_text_features
     from mtlrec.training.pipeline import run_training
     runs_root = tmp_path_factory.mktemp("cs_runs")
     run_dirs = {}
@@ -66,7 +66,7 @@ def compared(small_data, tmp_path_factory):
 
 
 def test_comparison_is_side_by_side_per_task_on_cold_and_warm_items(compared):
-    from mtlrec.coldstart import comparison_rows
+    from mtlrec.serve.coldstart import comparison_rows
     res, _, stages = compared
     assert set(k for k in res if not k.startswith("_")) == set(TASKS)
     for t in TASKS:
@@ -92,8 +92,8 @@ def test_comparison_is_side_by_side_per_task_on_cold_and_warm_items(compared):
 
 
 def test_cold_rows_are_on_items_never_seen_in_training(compared):
-    from mtlrec.coldstart import row_groups
-    from mtlrec.runs import load_run
+    from mtlrec.serve.coldstart import row_groups
+    from mtlrec.runs.load import load_run
     _, run_dirs, _ = compared
     run = load_run(run_dirs["cs-test-with-text"])
     ds = run.dataset
@@ -110,7 +110,7 @@ def test_cold_rows_are_on_items_never_seen_in_training(compared):
 def test_cold_items_get_distinct_inputs_only_through_text(compared):
     """Unseen items share the unknown id bucket; with text their inputs (and scores) still differ."""
     import torch
-    from mtlrec.runs import load_run
+    from mtlrec.runs.load import load_run
     _, run_dirs, _ = compared
     with_text = load_run(run_dirs["cs-test-with-text"])
     without = load_run(run_dirs["cs-test-without-text"])
@@ -127,15 +127,15 @@ def test_cold_items_get_distinct_inputs_only_through_text(compared):
             txt = x[:, groups["item text"]]
             assert np.unique(txt.round(5), axis=0).shape[0] == len(cold)
     # the text run scores cold items differently from one another (not only by year)
-    from mtlrec.recommend import score_items
+    from mtlrec.serve.recommend import score_items
     p = score_items(with_text, 0)["like"][cold]
     assert np.unique(np.round(p, 6)).size == len(cold)
 
 
 def test_run_with_text_trains_recommends_and_explains(compared):
     from mtlrec.explain import explain_recommendation
-    from mtlrec.recommend import recommend
-    from mtlrec.runs import load_run
+    from mtlrec.serve.recommend import recommend
+    from mtlrec.runs.load import load_run
     _, run_dirs, _ = compared
     run = load_run(run_dirs["cs-test-with-text"])
     assert run.metrics.get("status") == "finished"
@@ -155,7 +155,7 @@ def test_run_with_text_trains_recommends_and_explains(compared):
 
 
 def test_compare_refuses_data_without_text_or_cold_items(small_data):
-    from mtlrec.coldstart import compare_text_features, without_text
+    from mtlrec.serve.coldstart import compare_text_features, without_text
     from mtlrec.config import RunConfig
     from mtlrec.errors import DataError
     from mtlrec.training.pipeline import build_dataset

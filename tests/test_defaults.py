@@ -19,7 +19,7 @@ CONFIGS = sorted((REPO / "sample_data").glob("config_*.json"))
 
 
 def test_new_workspaces_start_from_the_library_defaults():
-    from mtlrec.workflow import DEFAULT_TRAIN, sample_workspace
+    from mtlrec.app.workflow import DEFAULT_TRAIN, sample_workspace
     lib = train_defaults()
     ws = sample_workspace()
     for key, value in ws["train"].items():
@@ -118,7 +118,7 @@ def test_a_run_still_improving_at_the_epoch_cap_says_so():
 
 def test_one_default_architecture_for_a_config_without_model_and_the_app():
     """Issue 21 #14: a config without "model" got shared-bottom while the app starts from MMoE."""
-    from mtlrec.workflow import CHAIN_ARCH, DEFAULT_MODEL, sample_workspace
+    from mtlrec.app.workflow import CHAIN_ARCH, DEFAULT_MODEL, sample_workspace
     cfg = RunConfig.from_dict({"tasks": TASKS[:2]})
     assert cfg.arch == DEFAULT_MODEL["arch"] == "mmoe"
     # the sample starts from the recommended chain, whose measured architecture is ESMM (issue 22)
@@ -131,7 +131,7 @@ def test_one_default_architecture_for_a_config_without_model_and_the_app():
 def test_an_old_run_whose_config_has_no_model_opens_and_resumes_as_it_was_trained(tmp_path):
     """Before issue 21 a config without "model" meant shared-bottom; such a run folder keeps opening
     (and resuming) as shared-bottom, from its model.json, with the same weights."""
-    from mtlrec.runs import load_run, read_run_config
+    from mtlrec.runs.load import load_run, read_run_config
     from mtlrec.training.pipeline import run_training
     ds = with_label_stats(make_dataset(n_rows=400))
     cfg = RunConfig.from_dict({"tasks": TASKS[:2], "model": {"arch": "shared_bottom", "shared_dims": [16]},
@@ -156,7 +156,7 @@ def test_the_sample_workspaces_default_run_ranks_above_popularity_on_every_metri
     the model above the popularity baseline on every ranking metric of click, its main (first) task -- the
     shipped sample, the workspace's own settings (fixed seed), trained as the app trains it."""
     from mtlrec.training.pipeline import run_training
-    from mtlrec.workflow import build_run_config, sample_workspace
+    from mtlrec.app.workflow import build_run_config, sample_workspace
     ws = sample_workspace()
     assert [t["name"] for t in ws["tasks"]][0] == "click" and ws["tasks"][0]["given"] == "interact"
     cfg = build_run_config(spec=ws["spec"], prep=ws["prep"], tasks=ws["tasks"], model=ws["model"],

@@ -149,7 +149,7 @@ def test_a_full_disk_in_training_is_said_cleaned_up_and_the_run_resumes(name, sk
 
 # ---- a prepared dataset (a run folder's, a workspace's, the prepare command's) ----------------------
 def test_a_full_disk_while_saving_a_dataset_is_said_and_leaves_nothing_partial(disk, prepared, tmp_path, capsys):
-    from mtlrec import workspace as ws
+    from mtlrec.app import workspace as ws
     from mtlrec.dataset import PreparedDataset
     ds = PreparedDataset.load(prepared, mmap=False)
     out = tmp_path / "copy"
@@ -172,7 +172,7 @@ def test_a_full_disk_while_saving_a_dataset_is_said_and_leaves_nothing_partial(d
 
 # ---- a workspace: its document and its uploads -----------------------------------------------------
 def test_a_full_disk_while_saving_a_workspace_keeps_the_last_version(disk, tmp_path, monkeypatch):
-    from mtlrec import workspace as ws
+    from mtlrec.app import workspace as ws
     from mtlrec.public import public_message
     root, wid = tmp_path / "ws", ws.new_workspace_id()
     monkeypatch.setenv("MTLREC_WORKSPACES", str(root))

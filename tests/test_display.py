@@ -69,7 +69,7 @@ def _prepared(tmp_path, prep: dict):
     ({"split": "random", "valid_frac": 0.15, "test_frac": 0.2}, "random 65/15/20"),
     ({"split": "temporal"}, "temporal (per user: last → test, second last → valid)")])
 def test_the_split_is_named_from_what_the_dataset_records(tmp_path, prep, text):
-    from mtlrec.runlib import split_text
+    from mtlrec.runs.library import split_text
     ds = _prepared(tmp_path, prep)
     assert split_text(None, {"meta": ds.meta}) == text
     assert split_text({"data": {"prep": {"split": "column", "split_column": "fold"}}}, None) == "predefined: column fold"
@@ -83,7 +83,7 @@ def test_experts_are_numbered_from_one_in_gates_explanations_and_dynamics(tmp_pa
     from mtlrec.explain.api import global_summary
     from mtlrec.explain.gates import pair_gates
     from mtlrec.models import build_model
-    from mtlrec.runs import load_run
+    from mtlrec.runs.load import load_run
     job = finished_tiny_job(tmp_path / "mmoe", ("click", "rating"), dynamics_every=1)
     run = load_run(job.run_dir)
     names = ["expert 1", "expert 2"]

@@ -115,7 +115,7 @@ def test_two_gloo_processes_match_one_process(two_runs):
 def test_the_two_process_run_folder_opens_like_any_other(two_runs):
     one, r, d = two_runs
     assert r.returncode == 0, r.stderr[-3000:]
-    from mtlrec.runs import load_run, run_status
+    from mtlrec.runs.load import load_run, run_status
     a, b = d / "one", d / "two"
     # the same files as a one-process run (plus ranks/ and progress.json)
     extra = {p.name for p in b.iterdir()} - {p.name for p in a.iterdir()}
@@ -197,7 +197,7 @@ def test_cancel_stops_both_ranks_and_leaves_a_consistent_folder(tmp_path):
     assert _processes_naming(str(run)) == []
     from mtlrec.dataset import PreparedDataset
     assert PreparedDataset.load(run / "dataset").n_rows("train") > 0        # what rank 1 trained on
-    from mtlrec.runs import load_run
+    from mtlrec.runs.load import load_run
     from mtlrec.training.resume import resume_problem
     assert load_run(run).model is not None
     assert resume_problem(run) is None                           # its checkpoint can carry it on
@@ -234,6 +234,6 @@ def test_a_data_error_on_rank_0_ends_every_rank_with_its_message(tmp_path):
 def test_the_runs_list_names_the_processes(two_runs):
     one, r, d = two_runs
     assert r.returncode == 0, r.stderr[-3000:]
-    from mtlrec.runlib import run_row
+    from mtlrec.runs.library import run_row
     assert run_row(d / "two")["device"] == "cpu × 2 processes (gloo)"
     assert run_row(d / "one")["device"] == "cpu"

@@ -155,9 +155,9 @@ def test_training_records_finite_norms_and_gate_stats(ds, arch):
 
 
 def test_history_json_keeps_the_records_and_old_histories_still_load(ds, tmp_path):
-    from mtlrec.runs import load_run
+    from mtlrec.runs.load import load_run
     from mtlrec.training.pipeline import run_training
-    from mtlrec.viz_dynamics import dynamics_figs, has_dynamics
+    from mtlrec.figures.dynamics import dynamics_figs, has_dynamics
     run_dir = tmp_path / "run"
     run_training(cfg_for("shared_bottom"), run_dir, dataset=ds)
     hist = json.loads((run_dir / "history.json").read_text())
@@ -194,7 +194,7 @@ def test_dynamics_every_is_validated():
 
 # ---------------------------------------------------------------------------- figures and words
 def test_figures_and_conflict_sentence():
-    from mtlrec.viz_dynamics import TITLES, conflict_summary, dynamics_figs, live_dynamics_fig
+    from mtlrec.figures.dynamics import TITLES, conflict_summary, dynamics_figs, live_dynamics_fig
     hist = {"epochs": [
         {"epoch": 1, "weights": {"a": 1.0, "b": 0.5},
          "dynamics": {"batches": 3, "grad_norm": {"a": 0.2, "b": 0.1},
@@ -225,7 +225,7 @@ def test_early_stopping_sentence():
 
 def test_a_gradient_methods_weights_are_named_implied_weights():
     """Issue 21 #8: PCGrad's recorded weights are the aggregator's coefficients, not loss weights."""
-    from mtlrec.viz_dynamics import TITLES, dynamics_figs, weights_fig
+    from mtlrec.figures.dynamics import TITLES, dynamics_figs, weights_fig
     hist = {"epochs": [{"epoch": 1, "weights": {"a": 1.0, "b": 6.2},
                         "dynamics": {"batches": 2, "grad_norm": {"a": 0.2, "b": 0.1},
                                      "pairs": [{"tasks": ["a", "b"], "cosine": -0.4, "conflict": 1.0}]}}]}
@@ -248,10 +248,10 @@ def test_conflict_needs_a_sample_an_interval_and_a_negative_cosine():
     """Issue 21 #9: "50 % of the 4 sampled batches ... mean cosine +0.00" is no conflict: too few
     batches, and a zero cosine is orthogonal. Enough batches, mostly negative, clearly negative
     cosine: a conflict, said with the sample size and a 95% interval."""
-    from mtlrec.viz_dynamics import conflict_summary
+    from mtlrec.figures.dynamics import conflict_summary
     tiny = conflict_summary(_pair_history(1, 4, 0.0, 0.5))
     assert not any("opposite directions" in s for s in tiny)
-    from mtlrec.viz_dynamics import pair_conflicts, wilson
+    from mtlrec.figures.dynamics import pair_conflicts, wilson
     assert tiny == ["Only 4 sampled batches so far: too few to call any pair of tasks in conflict (at least 10 "
                     "needed; a smaller train.dynamics_every samples more)."]
     flat = conflict_summary(_pair_history(5, 4, 0.0, 0.5))            # 12 batches pooled, cosine 0

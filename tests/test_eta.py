@@ -101,7 +101,7 @@ def test_the_train_page_says_the_early_stopping_figure_and_up_to_the_cap(tmp_pat
 
     from _fixtures_train import TASKS
     from mtlrec.config import RunConfig
-    from mtlrec.jobs import TrainingJob
+    from mtlrec.training.jobs import TrainingJob
     from pages.ui.state import AppState
     cfg = RunConfig.from_dict({"tasks": TASKS[:2], "train": {"epochs": CAP, "device": "cpu"}})
     job = TrainingJob(cfg, run_dir=tmp_path / "run-mmoe")     # never started: the test drives its Progress

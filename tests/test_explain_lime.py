@@ -21,7 +21,7 @@ def runs(tmp_path_factory):
     """One tiny run per architecture (1 epoch), on data whose preparation recorded the age's
     mean/std and the occupation names, as `mtlrec.prep` does."""
     from mtlrec.config import RunConfig
-    from mtlrec.runs import load_run
+    from mtlrec.runs.load import load_run
     from mtlrec.training.pipeline import run_training
     ds = with_label_stats(make_dataset(n_rows=1500))
     ds.meta["report"]["stats"] = {"age": {"kind": "numeric", **AGE},

@@ -24,14 +24,14 @@ def run_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def run(run_dir):
-    from mtlrec.runs import load_run
+    from mtlrec.runs.load import load_run
     return load_run(run_dir)
 
 
 def test_explain_recommendation_adds_up_per_task_and_for_the_fused_score(run):
     from mtlrec.explain.api import explain_recommendation
     from mtlrec.explain.core import state_snapshot
-    from mtlrec.recommend import fuse, score_items
+    from mtlrec.serve.recommend import fuse, score_items
     before = state_snapshot(run.model)
     res = explain_recommendation(run, "u3", "i7", background=50, weights={"click": 2, "like": 1, "rating": 1})
     assert res["space"] == "per task" and res["background"] == 50

@@ -37,7 +37,7 @@ def _dataset():
 
 def _train(d, ds, tasks, **model):
     from mtlrec.config import RunConfig
-    from mtlrec.runs import load_run
+    from mtlrec.runs.load import load_run
     from mtlrec.training.pipeline import run_training
     cfg = RunConfig.from_dict({"tasks": tasks, "model": {"arch": "shared_bottom", "shared_dims": [16],
                                                          "tower_dims": [8], "embedding_dim": 8, **model},
@@ -234,7 +234,7 @@ def test_prepared_data_decodes_to_the_raw_values():
 
 
 def test_waterfall_bars_are_labelled_with_values_as_text():
-    from mtlrec.explain.figures import waterfall_figure
+    from mtlrec.figures.explain import waterfall_figure
     fig = waterfall_figure({"base_value": 0.1, "output": 0.5, "contributions": {"a": 0.3, "b": 0.1}},
                            features={"a": {"text": "title = <b>Big</b>"}, "b": {"text": "age = 24"}})
     x = list(fig.data[0].x)

@@ -35,7 +35,7 @@ def _cli_weights(w) -> list[str]:
                 ids=lambda p: f"{p[0]}-{'standardised' if p[1] else 'raw'}")
 def trained(request, tmp_path_factory):
     """A tiny run (1 epoch) per architecture, regression target standardised or raw."""
-    from mtlrec.runs import load_run
+    from mtlrec.runs.load import load_run
     from mtlrec.training.pipeline import run_training
     arch, standardised = request.param
     ds = make_dataset(n_users=40, n_items=N_ITEMS, n_rows=900)
@@ -63,8 +63,8 @@ def _main_json(capsys, *args) -> dict:
 
 def test_recommend_explain_and_cli_show_the_same_fused_score(trained, capsys):
     from mtlrec.explain.api import explain_recommendation, make_explainer
-    from mtlrec.recommend import label_range, recommend
-    from mtlrec.workflow import rec_frame
+    from mtlrec.serve.recommend import label_range, recommend
+    from mtlrec.app.workflow import rec_frame
     run, d, standardised = trained
     ex = make_explainer(run, BACKGROUND)          # as the Explain page: one explainer per run
     rating = run.task("rating")

@@ -44,8 +44,8 @@ def write_csv_data(d: Path, n_rows: int = 600, seed: int = 0) -> Path:
 
 # ---- 2: no usable validation signal -----------------------------------------------------
 def test_one_class_validation_warns_follows_the_loss_and_keeps_a_model(tmp_path):
-    from mtlrec.jobs import TrainingJob
-    from mtlrec.runs import load_run
+    from mtlrec.training.jobs import TrainingJob
+    from mtlrec.runs.load import load_run
     ds = make_dataset(n_rows=1500)
     ds.rows["valid"]["label:click"] = np.zeros_like(ds.rows["valid"]["label:click"])   # no positives
     job = TrainingJob(cfg_for(epochs=2, early_stopping={"task": "click", "metric": "auc"}),
@@ -67,8 +67,8 @@ def test_one_class_validation_warns_follows_the_loss_and_keeps_a_model(tmp_path)
 
 
 def test_no_usable_validation_value_fails_and_never_says_finished(tmp_path):
-    from mtlrec.jobs import TrainingJob
-    from mtlrec.runs import run_status
+    from mtlrec.training.jobs import TrainingJob
+    from mtlrec.runs.load import run_status
     ds = make_dataset(n_rows=1500)
     ds.rows["valid"]["label:rating"] = np.full_like(ds.rows["valid"]["label:rating"], np.nan)
     job = TrainingJob(cfg_for(epochs=2, early_stopping={"task": "rating", "metric": "rmse"}),
@@ -135,7 +135,7 @@ DAMAGE = {
 
 @pytest.mark.parametrize("case", list(DAMAGE))
 def test_damaged_run_folder_names_the_file_and_the_fix(good_run, tmp_path, capsys, case):
-    from mtlrec.runs import RunFolderError, load_run
+    from mtlrec.runs.load import RunFolderError, load_run
     fname, damage = DAMAGE[case]
     d = tmp_path / "run"
     shutil.copytree(good_run, d)
@@ -150,7 +150,7 @@ def test_damaged_run_folder_names_the_file_and_the_fix(good_run, tmp_path, capsy
 
 
 def test_a_run_folder_of_format_2_still_opens(good_run, tmp_path, capsys):
-    from mtlrec.runs import load_run
+    from mtlrec.runs.load import load_run
     d = tmp_path / "run"
     shutil.copytree(good_run, d)
     _to_format_2(d)
@@ -162,7 +162,7 @@ def test_a_run_folder_of_format_2_still_opens(good_run, tmp_path, capsys):
 
 
 def test_optional_files_damaged_or_missing_do_not_block_recommending(good_run, tmp_path, capsys):
-    from mtlrec.runs import load_run
+    from mtlrec.runs.load import load_run
     d = tmp_path / "run"
     shutil.copytree(good_run, d)
     (d / "metrics.json").write_text("{not json")
@@ -195,8 +195,8 @@ def _dead_pid() -> int:
 def test_run_status_tells_a_live_owner_from_a_gone_one(tmp_path):
     import socket
 
-    from mtlrec.runs import run_status
-    from mtlrec.training.rundir import owner_identity
+    from mtlrec.runs.load import run_status
+    from mtlrec.runs.folder import owner_identity
     me = owner_identity()
     now = time.time()
     assert run_status(_status(tmp_path / "alive", status="running", heartbeat=now, **me))["status"] == "running"
@@ -221,7 +221,7 @@ def test_run_status_tells_a_live_owner_from_a_gone_one(tmp_path):
 
 
 def test_heartbeat_refreshes_while_running_and_stops_at_the_end(tmp_path):
-    from mtlrec.training.rundir import RunWriter
+    from mtlrec.runs.folder import RunWriter
     w = RunWriter(tmp_path / "run")
     w.write_status("running", device="cpu")
     first = json.loads((tmp_path / "run" / "status.json").read_text())
@@ -264,9 +264,9 @@ def test_an_error_anywhere_in_the_pipeline_is_recorded(tmp_path, monkeypatch):
 
 
 def test_cancelled_run_with_a_model_opens_like_a_finished_one(tmp_path):
-    from mtlrec.jobs import TrainingJob
-    from mtlrec.recommend import recommend
-    from mtlrec.runs import load_run
+    from mtlrec.training.jobs import TrainingJob
+    from mtlrec.serve.recommend import recommend
+    from mtlrec.runs.load import load_run
     job = TrainingJob(cfg_for(epochs=200, batch_size=64), tmp_path / "run", dataset=make_dataset(n_rows=1200))
     job.start()
     for _ in range(60000):
@@ -282,7 +282,7 @@ def test_cancelled_run_with_a_model_opens_like_a_finished_one(tmp_path):
 
 
 def test_nan_loss_in_the_cli_fails_with_a_json_object(tmp_path, capsys):
-    from mtlrec.runs import run_status
+    from mtlrec.runs.load import run_status
     cfg_path = write_csv_data(tmp_path / "data")
     cfg = json.loads(cfg_path.read_text())
     cfg["train"]["lr"] = 1e30
@@ -301,7 +301,7 @@ def test_nan_loss_in_the_cli_fails_with_a_json_object(tmp_path, capsys):
 
 
 def test_killed_training_reads_interrupted_and_serves_with_a_warning(tmp_path, capsys):
-    from mtlrec.runs import run_status
+    from mtlrec.runs.load import run_status
     cfg_path = write_csv_data(tmp_path / "data", n_rows=3000)
     cfg = json.loads(cfg_path.read_text())
     cfg["train"].update(epochs=100000, batch_size=32)
@@ -340,7 +340,7 @@ HOSTILE = ["../../x", "/etc/passwd", "..", ".", "", "   ", "a/b/c", "a\\b", "a\x
 
 @pytest.mark.parametrize("name", HOSTILE)
 def test_run_names_are_slugs_inside_the_runs_folder(tmp_path, name):
-    from mtlrec.training.rundir import default_run_dir, safe_run_name
+    from mtlrec.runs.folder import default_run_dir, safe_run_name
     root = tmp_path / "runs"
     p = default_run_dir("mmoe", root=root, name=name)
     assert p.resolve().parent == root.resolve()
@@ -353,8 +353,8 @@ def test_run_names_are_slugs_inside_the_runs_folder(tmp_path, name):
 
 
 def test_job_with_a_hostile_name_writes_inside_runs(tmp_path, monkeypatch):
-    from mtlrec.jobs import TrainingJob
-    from mtlrec.training.rundir import confine
+    from mtlrec.training.jobs import TrainingJob
+    from mtlrec.runs.folder import confine
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MTLREC_RUNS_DIR", raising=False)          # the default runs root: ./runs
     job = TrainingJob(cfg_for(name="../../escape"), dataset=make_dataset(n_rows=300))

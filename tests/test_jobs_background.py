@@ -32,7 +32,7 @@ def steps(s) -> int:
 
 
 def test_cancel_stops_within_one_batch_and_keeps_history(tmp_path):
-    from mtlrec.jobs import TrainingJob
+    from mtlrec.training.jobs import TrainingJob
     ds = make_dataset(n_rows=6000)
     job = TrainingJob(cfg_for(epochs=50, batch_size=64), tmp_path / "run", dataset=ds)
     assert job.snapshot()["status"] == "queued"
@@ -55,7 +55,7 @@ def test_cancel_stops_within_one_batch_and_keeps_history(tmp_path):
 
 
 def test_nan_loss_job_ends_failed_with_message(tmp_path):
-    from mtlrec.jobs import TrainingJob
+    from mtlrec.training.jobs import TrainingJob
     ds = make_dataset(n_rows=1500)
     ds.rows["train"]["label:rating"] = ds.rows["train"]["label:rating"].copy()
     ds.rows["train"]["label:rating"][700:] = np.nan     # bad labels deep in the training split
@@ -70,7 +70,7 @@ def test_nan_loss_job_ends_failed_with_message(tmp_path):
 
 
 def test_two_concurrent_jobs_keep_their_own_histories(tmp_path):
-    from mtlrec.jobs import TrainingJob
+    from mtlrec.training.jobs import TrainingJob
     from mtlrec.training.pipeline import run_training
     ds = make_dataset(n_rows=3000)
     cfg_a = cfg_for(tasks=[TASKS[0], TASKS[2]], epochs=2, batch_size=128, seed=1)

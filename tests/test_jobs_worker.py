@@ -38,7 +38,7 @@ def read(d, name):
 
 
 def test_isolation_mode_argument_env_and_default(monkeypatch):
-    from mtlrec.jobs import isolation_mode
+    from mtlrec.training.jobs import isolation_mode
     monkeypatch.delenv("MTLREC_TRAIN_ISOLATION", raising=False)
     assert isolation_mode() == "process"
     assert isolation_mode("thread") == "thread"
@@ -68,7 +68,7 @@ def test_progress_travels_field_by_field():
 
 
 def test_process_job_finishes_and_its_snapshot_matches_the_run_folder(tmp_path, monkeypatch):
-    from mtlrec.jobs import TrainingJob
+    from mtlrec.training.jobs import TrainingJob
     monkeypatch.delenv("MTLREC_TRAIN_ISOLATION", raising=False)
     d = tmp_path / "run"
     job = TrainingJob(cfg_for(), d, dataset=make_dataset(n_rows=1500))
@@ -89,7 +89,7 @@ def test_process_job_finishes_and_its_snapshot_matches_the_run_folder(tmp_path, 
 
 
 def test_cancel_stops_the_worker_and_keeps_a_consistent_folder(tmp_path):
-    from mtlrec.jobs import TrainingJob
+    from mtlrec.training.jobs import TrainingJob
     d = tmp_path / "run"
     job = TrainingJob(cfg_for(epochs=200, batch_size=64), d, dataset=make_dataset(n_rows=3000),
                       isolate="process").start()
@@ -105,7 +105,7 @@ def test_cancel_stops_the_worker_and_keeps_a_consistent_folder(tmp_path):
 
 
 def test_cancel_of_a_queued_process_job_starts_no_worker(tmp_path):
-    from mtlrec.jobs import TrainingJob
+    from mtlrec.training.jobs import TrainingJob
     job = TrainingJob(cfg_for(), tmp_path / "run", dataset=make_dataset(n_rows=300), isolate="process")
     job.cancel()
     job.start()
@@ -114,7 +114,7 @@ def test_cancel_of_a_queued_process_job_starts_no_worker(tmp_path):
 
 
 def test_a_data_error_in_the_worker_fails_the_job_with_its_message(tmp_path):
-    from mtlrec.jobs import TrainingJob
+    from mtlrec.training.jobs import TrainingJob
     d = tmp_path / "run"
     bad = [{"name": "watched", "type": "binary", "label": "watched"}]     # no such label in the data
     job = TrainingJob(cfg_for(tasks=bad), d, dataset=make_dataset(n_rows=300), isolate="process").start()
@@ -127,7 +127,7 @@ def test_a_data_error_in_the_worker_fails_the_job_with_its_message(tmp_path):
 
 
 def test_a_worker_that_exits_mid_run_fails_the_job_and_the_parent_goes_on(tmp_path, monkeypatch):
-    from mtlrec.jobs import TrainingJob
+    from mtlrec.training.jobs import TrainingJob
     from mtlrec.training.worker import CRASH_ENV, CRASH_EXIT_CODE
     d = tmp_path / "run"
     monkeypatch.setenv(CRASH_ENV, "7")            # the worker os._exit()s after its 7th batch (read there only)
@@ -144,7 +144,7 @@ def test_a_worker_that_exits_mid_run_fails_the_job_and_the_parent_goes_on(tmp_pa
 
 @pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
 def test_a_worker_killed_with_sigkill_fails_the_job_and_the_folder_says_so(tmp_path):
-    from mtlrec.jobs import TrainingJob
+    from mtlrec.training.jobs import TrainingJob
     d = tmp_path / "run"
     job = TrainingJob(cfg_for(epochs=200, batch_size=64), d, dataset=make_dataset(n_rows=3000),
                       isolate="process").start()

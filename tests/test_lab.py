@@ -1,9 +1,9 @@
-"""mtlrec.lab: the synthetic-task data set, the architecture comparison, the sweep and LabJob."""
+"""mtlrec.teaching.lab: the synthetic-task data set, the architecture comparison, the sweep and LabJob."""
 from __future__ import annotations
 
 import pytest
 
-from mtlrec import lab
+from mtlrec.teaching import lab
 
 
 def test_lab_dataset_has_two_regression_tasks_whose_correlation_rises_with_p():
@@ -51,7 +51,7 @@ def test_lab_job_cancel_and_unknown_kind():
 def test_the_weighting_cards_conflict_panels_read_the_trainers_measurements():
     """A lab run records gradient dynamics on one batch in 4; the weighting card draws its cosine,
     conflict share (with the batch count) and gradient norms per run, and judges the pair."""
-    from mtlrec.viz_dynamics import compare_fig, pair_conflicts
+    from mtlrec.figures.dynamics import compare_fig, pair_conflicts
     ds = lab.lab_dataset(0.5, n=600, seed=0)
     runs = {m: lab.run_one(ds, "shared_bottom", seed=0, weighting=m, epochs=2) for m in ("static", "pcgrad")}
     eps = runs["static"]["history"]["epochs"]
@@ -125,7 +125,7 @@ def test_a_finished_lab_job_is_stored_and_reads_back_the_same(tmp_path):
     workspace and read back, it shows the same table, summary and verdict."""
     import json
 
-    from mtlrec import workspace
+    from mtlrec.app import workspace
     got = []
     job = lab.LabJob("sweep", ps=(0.5, 1.0), seeds=(0,), n=300, epochs=1, on_done=got.append).start()
     assert job.join(120) and job.status == "finished"

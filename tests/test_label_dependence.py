@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from mtlrec.data.dependence import dependence_message, label_dependence
+from mtlrec.data.label_dependence import dependence_message, label_dependence
 from mtlrec.data.readers import RawData
 from mtlrec.data.roles import DataSpec
 

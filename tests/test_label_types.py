@@ -6,7 +6,7 @@ import pytest
 
 from mtlrec.prep import PrepConfig, prepare
 from mtlrec.prep.pipeline import label_types
-from mtlrec.workflow import available_labels, sample_workspace
+from mtlrec.app.workflow import available_labels, sample_workspace
 
 
 @pytest.fixture(scope="module")

@@ -140,9 +140,9 @@ def write_chain_case(d, arch: str, n_rows: int = 500, seed: int = 0):
 
 @pytest.mark.parametrize("arch", ["esmm", "aitm"])
 def test_trained_from_the_cli_reloaded_and_the_item_cache_equals_the_full_forward(arch, tmp_path, capsys):
-    from mtlrec import recommend as rec
+    from mtlrec.serve import recommend as rec
     from mtlrec.__main__ import main
-    from mtlrec.runs import load_run
+    from mtlrec.runs.load import load_run
     cfg = write_chain_case(tmp_path, arch)
     capsys.readouterr()
     assert main(["train", "--config", str(cfg), "--out", str(tmp_path / "run"), "--json", "--device", "cpu",

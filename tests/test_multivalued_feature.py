@@ -54,7 +54,7 @@ def latest_run(tmp_path_factory):
     """A 1-epoch MMoE run over a generated MovieLens-latest folder with the suggested roles, saved
     and loaded back from its folder."""
     from mtlrec.config import RunConfig
-    from mtlrec.runs import load_run
+    from mtlrec.runs.load import load_run
     from mtlrec.training.pipeline import run_training
     d = _write_latest(tmp_path_factory.mktemp("latest") / "ml")
     cfg = RunConfig.from_dict({
@@ -68,7 +68,7 @@ def latest_run(tmp_path_factory):
 
 
 def test_genres_train_as_a_feature_and_the_item_cache_equals_the_full_forward(latest_run):
-    from mtlrec import recommend as rec
+    from mtlrec.serve import recommend as rec
     ds = latest_run.dataset
     f = ds.field("genres")
     assert (f.kind, f.owner, f.group) == ("multihot", "item", "genres")
@@ -100,7 +100,7 @@ def test_explanation_shows_the_genres_group(latest_run):
 
 
 def test_suggestion_on_movielens_latest_makes_genres_a_feature(shared_datasets):
-    from mtlrec.workflow import default_text
+    from mtlrec.app.workflow import default_text
     raw = load_data(shared_datasets / "ml-latest-small")
     spec = suggest_spec(raw)
     assert spec.multivalued == {"genres": "item"} and "genres" not in spec.labels
@@ -110,7 +110,7 @@ def test_suggestion_on_movielens_latest_makes_genres_a_feature(shared_datasets):
 
 
 def test_a_title_turns_the_text_features_on_by_default(monkeypatch):
-    from mtlrec.workflow import default_text
+    from mtlrec.app.workflow import default_text
     monkeypatch.delenv("MTLREC_TEXT_FEATURES", raising=False)
     assert default_text(DataSpec(user_id="u", item_id="i", text={"title": "item"})) == \
         {"enabled": True, "columns": ["title"]}
@@ -144,7 +144,7 @@ def test_ml100k_release_date_becomes_the_year(tmp_path):
 
 
 def test_the_role_round_trips_through_the_role_table_and_json():
-    from mtlrec.workflow import roles_table, spec_from_roles
+    from mtlrec.app.workflow import roles_table, spec_from_roles
 
     class Raw:
         interactions = pd.DataFrame({"user": [1], "item": [2], "rating": [4.0]})

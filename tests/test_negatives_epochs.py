@@ -133,7 +133,7 @@ def test_bad_sampling_method_is_refused_by_name():
 
 
 def test_shortfall_of_a_heavy_user_is_counted_and_said_in_words():
-    from mtlrec.workflow import preparation_messages
+    from mtlrec.app.workflow import preparation_messages
     # u0 met 9 of the 10 items: one free item is left for the 2 * 9 negatives asked for
     rows = [("u0", f"i{k}", k) for k in range(9)] + [(f"u{j}", f"i{j % 10}", 100 + j) for j in range(1, 60)]
     ds = prepare(_raw(pd.DataFrame(rows, columns=["user", "item", "ts"])), SPEC, PrepConfig(negative_ratio=2, seed=0))
@@ -152,7 +152,7 @@ def test_shortfall_of_a_heavy_user_is_counted_and_said_in_words():
 def test_a_run_with_a_heavy_user_reports_the_shortfall_and_its_saved_dataset_draws_the_same(tmp_path):
     from mtlrec.config import RunConfig
     from mtlrec.dataset import PreparedDataset
-    from mtlrec.report import report_html
+    from mtlrec.runs.report import report_html
     from mtlrec.training.pipeline import run_training
     heavy = pd.DataFrame([("heavy", f"i{k}", k) for k in range(75)], columns=["user", "item", "ts"])
     ds = prepare(_raw(pd.concat([_skewed(), heavy], ignore_index=True)), SPEC, PrepConfig(negative_ratio=2, seed=1))

@@ -32,7 +32,7 @@ from pathlib import Path
 sys.path.insert(0, {tests!r})
 from _fixtures_train import TASKS, make_dataset
 from mtlrec.config import RunConfig
-from mtlrec.jobs import TrainingJob
+from mtlrec.training.jobs import TrainingJob
 root = Path(sys.argv[1])
 cfg = RunConfig.from_dict({{"tasks": TASKS[:2], "model": {{"arch": "shared_bottom", "shared_dims": [8],
                           "tower_dims": [4], "embedding_dim": 4}},
@@ -51,7 +51,7 @@ time.sleep(3600)
 
 
 def _alive(pid: int) -> bool:
-    from mtlrec.training.rundir import proc_is_zombie
+    from mtlrec.runs.folder import proc_is_zombie
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -111,8 +111,8 @@ def _kill_owner_and_wait_for(owner, pids: list[int], within_s: float) -> list[in
 
 
 def _assert_interrupted_resumable_deletable(run_dir: Path, root: Path) -> None:
-    from mtlrec.runlib import delete_run
-    from mtlrec.runs import run_status
+    from mtlrec.runs.library import delete_run
+    from mtlrec.runs.load import run_status
     from mtlrec.training.resume import resume_problem
     st = run_status(run_dir)
     assert st["status"] == "interrupted", st
@@ -136,7 +136,7 @@ def test_the_training_processes_of_a_killed_server_end_and_its_runs_read_interru
 
 # ---- a run owned by a live process elsewhere -------------------------------------------------------
 def _running_status(run_dir: Path, pid: int, **extra) -> None:
-    from mtlrec.training.rundir import owner_identity, proc_start_ticks, write_json_atomic
+    from mtlrec.runs.folder import owner_identity, proc_start_ticks, write_json_atomic
     run_dir.mkdir(parents=True)
     ident = {**owner_identity(), "pid": pid, "process_start": proc_start_ticks(pid)}
     ident.pop("cancel", None)
@@ -148,7 +148,7 @@ def _running_status(run_dir: Path, pid: int, **extra) -> None:
 def test_a_run_of_another_live_process_can_be_cancelled_from_the_library(tmp_path):
     """The owner stops on SIGTERM (as the app's workers and the command line do): cancel_run signals it;
     an app server training in its own process is never signalled: the message says where to cancel."""
-    from mtlrec.runlib import cancel_problem, cancel_run, delete_run
+    from mtlrec.runs.library import cancel_problem, cancel_run, delete_run
     root = tmp_path / "runs"
     code = "import signal, sys, time\nsignal.signal(signal.SIGTERM, lambda *a: sys.exit(7))\n" \
            "print('ready', flush=True)\ntime.sleep(600)"

@@ -298,7 +298,7 @@ def test_cli_prepare_split_column(tmp_path, capsys):
 
 
 def test_test_predictions_export_carries_row_ids(tmp_path):
-    from mtlrec.report import predictions_csv
+    from mtlrec.runs.report import predictions_csv
     from mtlrec.training.pipeline import run_training
     d = tmp_path / "ml"
     n_base, n_test = write_ml100k_split(d, side=False)

@@ -180,9 +180,9 @@ def test_a_run_applies_its_transform_to_what_if_values(tmp_path):
     """The run saves the fitted log1p; a raw income given to a what-if is encoded as preparation
     encoded it, and an existing user's income reads back on its own scale."""
     from mtlrec.config import RunConfig
-    from mtlrec.runs import load_run
+    from mtlrec.runs.load import load_run
     from mtlrec.training.pipeline import run_training
-    from mtlrec.whatif import current_values, encode_value
+    from mtlrec.serve.whatif import current_values, encode_value
 
     ds = _prep({"income": "log1p"})
     cfg = RunConfig.from_dict({"tasks": [{"name": "click", "type": "binary", "label": "click"}],

@@ -102,7 +102,7 @@ def test_phases_are_named_with_their_own_progress_through_a_run():
     p.batch_done(1, 1, 4, now=t + 6)
     look()
     assert p.label == "baseline 1 of 2 (click) — epoch 1/2 · batch 1/4"
-    p.phase_index = 2                          # as `mtlrec.baselines.train_baselines` moves on
+    p.phase_index = 2                          # as `mtlrec.training.baselines.train_baselines` moves on
     look()
     assert p.label == "baseline 2 of 2 (like) — starting"
     p.batch_done(1, 1, 4, now=t + 9)
@@ -162,7 +162,7 @@ def test_train_page_text_names_the_evaluation_phase(tmp_path):
     from streamlit.testing.v1 import AppTest
 
     from mtlrec.config import RunConfig
-    from mtlrec.jobs import TrainingJob
+    from mtlrec.training.jobs import TrainingJob
     from pages.ui.state import AppState
     from pathlib import Path
     cfg = RunConfig.from_dict({"tasks": TASKS[:2], "train": {"epochs": 3, "device": "cpu"}})

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from _fixtures_train import TASKS, make_dataset
-from mtlrec import catalogue, ranking
+from mtlrec import ranking
+from mtlrec.serve import catalogue
 from mtlrec.models import ARCHITECTURES, build_model
 from mtlrec.ranking import (ItemLists, evaluate_popularity, evaluate_ranking, plan_ranking, ranking_metrics,
                             top_k)

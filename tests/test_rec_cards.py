@@ -38,8 +38,8 @@ def _recs(ds, items):
 
 
 def test_cards_show_title_and_feature_columns_never_ignored_ones():
-    from mtlrec.recommend import item_columns
-    from mtlrec.workflow import effective_spec, rec_frame
+    from mtlrec.serve.recommend import item_columns
+    from mtlrec.app.workflow import effective_spec, rec_frame
     raw, spec = _movies_like_ml100k()
     # language-model features off (the default): the text columns stay known as text
     ds = prepare(raw, effective_spec(spec, {"enabled": False, "columns": []}), PrepConfig(valid_frac=0.2, test_frac=0.2))
@@ -56,8 +56,8 @@ def test_cards_show_title_and_feature_columns_never_ignored_ones():
 
 def test_recommend_records_carry_no_ignored_columns(tmp_path):
     from mtlrec.config import RunConfig
-    from mtlrec.recommend import recommend
-    from mtlrec.runs import load_run
+    from mtlrec.serve.recommend import recommend
+    from mtlrec.runs.load import load_run
     from mtlrec.training.pipeline import run_training
     raw, spec = _movies_like_ml100k()
     ds = prepare(raw, spec, PrepConfig(valid_frac=0.2, test_frac=0.2))
@@ -72,7 +72,7 @@ def test_recommend_records_carry_no_ignored_columns(tmp_path):
 
 def test_without_a_recorded_spec_only_the_title_is_shown():
     from _fixtures_train import make_dataset
-    from mtlrec.workflow import rec_frame
+    from mtlrec.app.workflow import rec_frame
     ds = make_dataset(n_users=5, n_items=4, n_rows=40)
     ds.item_info["homepage"] = "http://example.com"
     frame = rec_frame(_recs(ds, ds.item_ids[:2]), ds)

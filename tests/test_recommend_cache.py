@@ -11,10 +11,10 @@ import pytest
 import torch
 
 from _fixtures_train import TASKS, make_dataset, with_label_stats
-from mtlrec import recommend as rec
+from mtlrec.serve import recommend as rec
 from mtlrec.dataset import FeatureField, PreparedDataset
 from mtlrec.models import ARCHITECTURES, build_model
-from mtlrec.runs import Run
+from mtlrec.runs.load import Run
 from mtlrec.tasks import tasks_from_config
 
 TOL = 1e-5
@@ -194,7 +194,7 @@ def test_model_in_training_mode_uses_full_path(ds, arch):
 
 @pytest.mark.parametrize("arch", ARCHS)
 def test_whatif_with_item_edits_matches_full_path(ds, arch):
-    from mtlrec import whatif
+    from mtlrec.serve import whatif
     run = make_run(ds, arch)
     rec.score_items(run, 4)                                    # the item cache is built and warm
     edits = {"year": 3.5, "category": "2"}

@@ -11,7 +11,7 @@ from mtlrec.errors import DataError
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    from mtlrec.runs import load_run
+    from mtlrec.runs.load import load_run
     from mtlrec.training.pipeline import run_training
     # few items and many rows: most users have seen most of the catalogue
     ds = make_dataset(n_users=40, n_items=30, n_rows=1500)
@@ -23,7 +23,7 @@ def run(tmp_path_factory):
 
 
 def test_recommendations_never_include_seen_items(run):
-    from mtlrec.recommend import recommend
+    from mtlrec.serve.recommend import recommend
     ds = run.dataset
     for u in range(len(ds.user_ids)):
         seen = {str(ds.item_ids[i]) for i in ds.interacted_items(u)}
@@ -41,7 +41,7 @@ def test_recommendations_never_include_seen_items(run):
 
 
 def test_fused_score_follows_the_weights(run):
-    from mtlrec.recommend import recommend
+    from mtlrec.serve.recommend import recommend
     u = run.dataset.user_ids[3]
     only_click = recommend(run, u, k=10, weights={"click": 1.0})
     assert [r["score"] for r in only_click] == pytest.approx([r["tasks"]["click"] for r in only_click])
@@ -57,7 +57,7 @@ def test_fused_score_follows_the_weights(run):
 
 
 def test_unknown_user_and_bad_weights_are_clear_errors(run):
-    from mtlrec.recommend import recommend
+    from mtlrec.serve.recommend import recommend
     with pytest.raises(DataError, match="user 'nobody' is not in this run's data"):
         recommend(run, "nobody")
     with pytest.raises(DataError, match="weights can be given for: click, like, rating"):
@@ -68,8 +68,8 @@ def test_each_recommendation_shows_its_training_support(run, capsys):
     """support = the item's number of real training rows, counted by hand; on the records, the
     page's frame and the CLI; computed once per loaded run."""
     from mtlrec.__main__ import main
-    from mtlrec.recommend import item_support, recommend
-    from mtlrec.workflow import rec_frame
+    from mtlrec.serve.recommend import item_support, recommend
+    from mtlrec.app.workflow import rec_frame
     ds = run.dataset
     tr = ds.rows["train"]
     by_hand = {str(ds.item_ids[i]): int((tr["item_index"] == i).sum()) for i in range(len(ds.item_ids))}
@@ -87,8 +87,8 @@ def test_each_recommendation_shows_its_training_support(run, capsys):
 
 
 def test_support_leaves_sampled_negatives_out(run):
-    from mtlrec.recommend import item_support
-    from mtlrec.runs import Run
+    from mtlrec.serve.recommend import item_support
+    from mtlrec.runs.load import Run
     ds = make_dataset(n_users=5, n_items=4, n_rows=60)
     tr = ds.rows["train"]
     tr["sampled"] = np.zeros(len(tr["item_index"]), bool)

@@ -23,7 +23,7 @@ def _raw(ratings, genres: bool = True) -> RawData:
 def test_a_ratings_upload_gets_interact_like_given_interact_rating_given_interact():
     from mtlrec.prep.config import PrepConfig
     from mtlrec.prep.pipeline import label_types
-    from mtlrec.workflow import recommended_chain
+    from mtlrec.app.workflow import recommended_chain
     raw = _raw(np.tile([1.0, 2.0, 3.0, 4.0, 5.0], 20))
     spec = suggest_spec(raw)
     rec = recommended_chain(spec, raw)
@@ -45,7 +45,7 @@ def test_a_ratings_upload_gets_interact_like_given_interact_rating_given_interac
 
 
 def test_another_scale_takes_the_80th_percentile_and_says_so():
-    from mtlrec.workflow import recommended_chain
+    from mtlrec.app.workflow import recommended_chain
     raw = _raw(np.tile(np.arange(1.0, 11.0), 10), genres=False)      # a 1-10 scale
     rec = recommended_chain(suggest_spec(raw), raw)
     d = next(d for d in rec["prep"]["derived_labels"] if d["name"] == "like")
@@ -53,14 +53,14 @@ def test_another_scale_takes_the_80th_percentile_and_says_so():
 
 
 def test_no_chain_without_a_rating():
-    from mtlrec.workflow import recommended_chain
+    from mtlrec.app.workflow import recommended_chain
     raw = RawData(pd.DataFrame({"userId": [1, 2], "movieId": [3, 4], "click": [0, 1]}))
     assert recommended_chain(suggest_spec(raw), raw) is None
 
 
 def test_the_chain_as_formulas_and_a_diagram():
     from mtlrec.chain import chain_dot
-    from mtlrec.formulas import training_equations
+    from mtlrec.teaching.formulas import training_equations
     tasks = [{"name": "interact", "type": "binary"}, {"name": "like", "type": "binary", "given": "interact"},
              {"name": "rating", "type": "regression", "given": "interact"}]
     eqs = training_equations(tasks, {"weighting": "static"})

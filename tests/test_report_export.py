@@ -21,7 +21,7 @@ HOSTILE = '<script>alert("x")</script><img src="https://evil.example/p.gif">'
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
-    from mtlrec.runlib import set_meta
+    from mtlrec.runs.library import set_meta
     from mtlrec.training.pipeline import run_training
     root = tmp_path_factory.mktemp("runs")
     t = {"epochs": 1, "batch_size": 256, "lr": 0.01, "log_every": 5, "device": "cpu", "seed": 0, "ranking_k": 0}
@@ -34,7 +34,7 @@ def run_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def report(run_dir):
-    from mtlrec.report import report_html
+    from mtlrec.runs.report import report_html
     return report_html(run_dir, k=3)
 
 
@@ -72,7 +72,7 @@ def test_report_is_self_contained_and_escapes_user_text(report, run_dir, tmp_pat
 def test_metrics_csv_is_formula_safe_and_marks_the_headline_metric(run_dir, tmp_path):
     import pandas as pd
 
-    from mtlrec.report import metrics_csv
+    from mtlrec.runs.report import metrics_csv
     d = tmp_path / "r"
     import shutil
     shutil.copytree(run_dir, d)
@@ -92,7 +92,7 @@ def test_report_and_csv_show_the_model_beside_the_popularity_baseline(run_dir, t
 
     import pandas as pd
 
-    from mtlrec.report import metrics_csv, report_html
+    from mtlrec.runs.report import metrics_csv, report_html
     d = tmp_path / "ranked"
     shutil.copytree(run_dir, d)
     m = json.loads((d / "metrics.json").read_text())
@@ -117,10 +117,10 @@ def test_report_and_csv_show_the_model_beside_the_popularity_baseline(run_dir, t
 
 # ---- zip ---------------------------------------------------------------------------------------
 def test_zip_round_trip_serves_recommendations(run_dir, tmp_path, capsys):
-    from mtlrec.recommend import recommend
-    from mtlrec.report import export_zip, import_zip
-    from mtlrec.runlib import list_run_rows
-    from mtlrec.runs import load_run
+    from mtlrec.serve.recommend import recommend
+    from mtlrec.runs.report import export_zip, import_zip
+    from mtlrec.runs.library import list_run_rows
+    from mtlrec.runs.load import load_run
     data = export_zip(run_dir)
     names = set(zipfile.ZipFile(io.BytesIO(data)).namelist())
     assert {"config.json", "model.pt", "dataset/dataset.json", "meta.json"} <= names
@@ -177,9 +177,9 @@ def _drop(data: bytes, *names: str) -> bytes:
 
 def test_a_zip_of_an_older_version_with_arrays_npz_still_imports(run_dir, tmp_path):
     """Runs exported before issue 16 carry dataset/arrays.npz (dataset format 2)."""
-    from mtlrec.recommend import recommend
-    from mtlrec.report import export_zip, import_zip
-    from mtlrec.runs import load_run
+    from mtlrec.serve.recommend import recommend
+    from mtlrec.runs.report import export_zip, import_zip
+    from mtlrec.runs.load import load_run
     data = export_zip(run_dir)
     src = zipfile.ZipFile(io.BytesIO(data))
     doc = json.loads(src.read("dataset/dataset.json"))
@@ -198,7 +198,7 @@ def test_a_zip_of_an_older_version_with_arrays_npz_still_imports(run_dir, tmp_pa
 
 
 def test_hostile_zips_are_refused_and_leave_nothing_behind(run_dir, tmp_path, monkeypatch, capsys):
-    from mtlrec import report as rep
+    from mtlrec.runs import report as rep
     data = rep.export_zip(run_dir)
     marker = tmp_path / "PWNED"
     evil = io.BytesIO()

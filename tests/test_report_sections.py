@@ -46,12 +46,12 @@ def plain_run(tmp_path_factory):
 
 
 def _csv(d) -> pd.DataFrame:
-    from mtlrec.report import metrics_csv
+    from mtlrec.runs.report import metrics_csv
     return pd.read_csv(io.BytesIO(metrics_csv(d)), encoding="utf-8-sig")
 
 
 def test_report_has_cross_validation_delta_m_seesaw_and_dynamics(full_run):
-    from mtlrec.report import report_html
+    from mtlrec.runs.report import report_html
     html = report_html(full_run, k=2, explain=False)
     cv = html.split("<h2>Cross-validation</h2>", 1)[1].split("<h2>", 1)[0]
     assert "over 2 folds" in cv
@@ -102,7 +102,7 @@ def test_metrics_csv_has_cross_validation_delta_m_seesaw_and_dynamics(full_run):
 
 
 def test_a_run_without_them_has_no_such_sections_or_rows(plain_run, tmp_path):
-    from mtlrec.report import report_html
+    from mtlrec.runs.report import report_html
     html = report_html(plain_run, k=2, explain=False)
     assert "<h2>Cross-validation</h2>" not in html and "<h2>Training dynamics</h2>" not in html
     assert "Δm" not in html and "seesaw" not in html.lower()

@@ -83,7 +83,7 @@ def _leaves(obj):
 
 
 def test_killed_run_is_interrupted_and_resumes_to_the_uninterrupted_result(tmp_path, capsys):
-    from mtlrec.runs import run_status
+    from mtlrec.runs.load import run_status
     cfg = write_data(tmp_path / "data")
     run = tmp_path / "killed"
     marker = tmp_path / "marker"
@@ -172,7 +172,7 @@ def test_checkpoint_holds_only_tensors_and_plain_data(tmp_path):
 def test_resume_refuses_finished_running_and_checkpointless_runs(tmp_path, capsys):
     from mtlrec.training.pipeline import run_training
     from mtlrec.training.resume import ResumeRefused, resume_problem, resume_run
-    from mtlrec.training.rundir import RunWriter
+    from mtlrec.runs.folder import RunWriter
 
     done = tmp_path / "done"
     run_training(_cfg(epochs=1), done, dataset=with_label_stats(make_dataset(n_rows=600)))
@@ -201,7 +201,7 @@ def test_resume_refuses_finished_running_and_checkpointless_runs(tmp_path, capsy
 
 
 def test_training_job_resumes_a_cancelled_run(tmp_path):
-    from mtlrec.jobs import TrainingJob
+    from mtlrec.training.jobs import TrainingJob
     from mtlrec.training.pipeline import run_training
     from mtlrec.training.resume import ResumeRefused
     whole = run_training(_cfg(), tmp_path / "whole", dataset=with_label_stats(make_dataset(n_rows=1500)))

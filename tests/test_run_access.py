@@ -1,6 +1,6 @@
 """Run ownership (issue 27, item 1): a run belongs to the workspace that trained or imported it; another
 workspace can neither list, open nor change it, whatever name it guesses; local runs (no owner) only
-under MTLREC_LOCAL_RUNS; sharing is an explicit, revocable link (`mtlrec.access`)."""
+under MTLREC_LOCAL_RUNS; sharing is an explicit, revocable link (`mtlrec.runs.access`)."""
 from __future__ import annotations
 
 import json
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from mtlrec import access
-from mtlrec.access import RunAccessError
+from mtlrec.runs import access
+from mtlrec.runs.access import RunAccessError
 
 A, B, C = "a" * 32, "b" * 32, "c" * 32          # three workspace ids
 
@@ -113,7 +113,7 @@ def test_an_import_belongs_to_the_importer_and_an_export_carries_no_owner(tmp_pa
     import zipfile
 
     from _fixtures_train import make_dataset, tiny_run_folder
-    from mtlrec.report import export_zip, import_zip
+    from mtlrec.runs.report import export_zip, import_zip
     monkeypatch.delenv("MTLREC_LOCAL_RUNS", raising=False)
     src = tiny_run_folder(tmp_path / "src", make_dataset(n_rows=600))
     access.record_owner(src, A)

@@ -26,7 +26,7 @@ def _same_second(fmt, *args):
 # a process: says it is ready, waits for "go" on stdin, then N threads ask for a run folder at once
 CHILD = """
 import sys, threading
-import mtlrec.training.rundir as rd
+import mtlrec.runs.folder as rd
 _f = rd.time.strftime
 rd.time.strftime = lambda fmt, *a: {stamp!r} if fmt == '%Y%m%d-%H%M%S' else _f(fmt, *a)
 root, n = sys.argv[1], int(sys.argv[2])
@@ -44,7 +44,7 @@ print("\\n".join(got))
 
 
 def test_threads_and_processes_asking_at_once_each_get_a_folder_of_their_own(tmp_path, monkeypatch):
-    import mtlrec.training.rundir as rd
+    import mtlrec.runs.folder as rd
     root = tmp_path / "runs"
     monkeypatch.setattr(rd.time, "strftime", _same_second)
     procs = [subprocess.Popen([sys.executable, "-c", CHILD.format(stamp=SAME_SECOND), str(root), "6"],
@@ -80,9 +80,9 @@ def test_threads_and_processes_asking_at_once_each_get_a_folder_of_their_own(tmp
 
 def test_two_jobs_started_in_the_same_second_keep_their_own_run(tmp_path, monkeypatch):
     """Two sessions pressing Start together: each run folder holds that run's config, weights and metrics."""
-    import mtlrec.training.rundir as rd
-    from mtlrec.jobs import TrainingJob
-    from mtlrec.runs import load_run
+    import mtlrec.runs.folder as rd
+    from mtlrec.training.jobs import TrainingJob
+    from mtlrec.runs.load import load_run
     monkeypatch.setattr(rd.time, "strftime", _same_second)
     monkeypatch.setenv("MTLREC_RUNS_DIR", str(tmp_path / "runs"))
     jobs = []

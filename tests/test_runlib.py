@@ -47,7 +47,7 @@ DAMAGE = {
 
 
 def test_listing_reports_damaged_folders_and_skips_non_runs(trained, tmp_path, capsys):
-    from mtlrec.runlib import list_run_rows
+    from mtlrec.runs.library import list_run_rows
     root = tmp_path / "runs"
     root.mkdir()
     shutil.copytree(trained, root / "good")
@@ -82,7 +82,7 @@ def test_listing_reports_damaged_folders_and_skips_non_runs(trained, tmp_path, c
 
 
 def test_listing_sorts_newest_first_and_a_missing_root_is_empty(trained, tmp_path):
-    from mtlrec.runlib import list_run_rows
+    from mtlrec.runs.library import list_run_rows
     root = tmp_path / "runs"
     for name, started in (("old", 1000.0), ("new", 3000.0), ("mid", 2000.0)):
         d = root / name
@@ -96,7 +96,7 @@ def test_listing_sorts_newest_first_and_a_missing_root_is_empty(trained, tmp_pat
 
 # ---- manage ------------------------------------------------------------------------------------
 def test_rename_and_tags_live_in_meta_json_and_are_cleaned(trained, tmp_path):
-    from mtlrec.runlib import list_run_rows, set_meta
+    from mtlrec.runs.library import list_run_rows, set_meta
     root = tmp_path / "runs"
     shutil.copytree(trained, root / "r1")
     meta = set_meta("r1", root, name="  My <b>best</b>\nrun\u202e " + "x" * 200, tags=["ab", "ab", "=cmd", "\x00z"])
@@ -110,7 +110,7 @@ def test_rename_and_tags_live_in_meta_json_and_are_cleaned(trained, tmp_path):
 
 @pytest.mark.parametrize("hostile", ["../../x", "..", "/etc", "r1/../../x", "", "."])
 def test_manage_refuses_anything_outside_the_root(trained, tmp_path, hostile, capsys):
-    from mtlrec.runlib import delete_run, set_meta
+    from mtlrec.runs.library import delete_run, set_meta
     root = tmp_path / "a" / "runs"
     shutil.copytree(trained, root / "r1")
     victim = tmp_path / "x"                                   # what ../../x would reach
@@ -126,7 +126,7 @@ def test_manage_refuses_anything_outside_the_root(trained, tmp_path, hostile, ca
 
 
 def test_delete_needs_a_run_folder_and_not_a_symlink_out(trained, tmp_path, capsys):
-    from mtlrec.runlib import delete_run, list_run_rows
+    from mtlrec.runs.library import delete_run, list_run_rows
     root = tmp_path / "runs"
     shutil.copytree(trained, root / "r1")
     (root / "plain").mkdir()
@@ -149,8 +149,8 @@ def test_delete_needs_a_run_folder_and_not_a_symlink_out(trained, tmp_path, caps
 def test_delete_refuses_a_run_that_is_still_training(trained, tmp_path):
     import os
     import socket
-    from mtlrec.runlib import delete_run
-    from mtlrec.training.rundir import owner_identity
+    from mtlrec.runs.library import delete_run
+    from mtlrec.runs.folder import owner_identity
     root = tmp_path / "runs"
     shutil.copytree(trained, root / "live")
     st = {"status": "running", "error": None, **owner_identity(), "heartbeat": 0.0}
@@ -178,7 +178,7 @@ def _fake_run(d: Path, *, lr, arch="mmoe", auc, rmse, tasks=None, name=None):
 
 
 def test_compare_diff_best_by_direction_and_delta_m_by_hand(tmp_path, capsys):
-    from mtlrec.runlib import compare_figs, compare_runs
+    from mtlrec.runs.library import compare_figs, compare_runs
     a = _fake_run(tmp_path / "A", lr=0.001, auc=0.80, rmse=1.00)
     b = _fake_run(tmp_path / "B", lr=0.01, auc=0.84, rmse=1.10)
     c = compare_runs([a, b], reference=a)
@@ -203,7 +203,7 @@ def test_compare_diff_best_by_direction_and_delta_m_by_hand(tmp_path, capsys):
 
 
 def test_compare_undefined_delta_m_and_bad_input(tmp_path, capsys):
-    from mtlrec.runlib import compare_runs
+    from mtlrec.runs.library import compare_runs
     a = _fake_run(tmp_path / "A", lr=0.001, auc=0.80, rmse=1.00)
     b = _fake_run(tmp_path / "B", lr=0.001, arch="ple", auc=0.82, rmse=0.9,
                   tasks=[{"name": "click", "type": "binary", "label": "click", "metric": "auc"}])

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from _sample_files import REGENERATE, compare_dirs, mismatch
-from mtlrec import sample
+from mtlrec.data import sample
 from mtlrec.__main__ import main as cli_main
 
 SAMPLE_COLUMNS = {

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from _sample_files import REGENERATE, compare_dirs
-from mtlrec import sample
+from mtlrec.data import sample
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -26,7 +26,7 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CHILD = r"""
 import hashlib, json, sys
 import numpy as np
-from mtlrec import sample
+from mtlrec.data import sample
 from mtlrec.__main__ import main
 assert main(["sample", "--out", sys.argv[1]]) == 0
 try:

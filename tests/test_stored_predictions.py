@@ -49,7 +49,7 @@ def run_dir(tmp_path_factory):
 
 def _no_forward(monkeypatch, run):
     """Make every forward pass of the run's model class (and `workflow.score_split`) raise."""
-    from mtlrec import workflow
+    from mtlrec.app import workflow
 
     def boom(*a, **k):
         raise AssertionError("the model was run although the predictions are stored")
@@ -60,9 +60,9 @@ def _no_forward(monkeypatch, run):
 
 def test_training_stores_the_test_predictions_of_the_test_metrics(run_dir):
     from mtlrec.metrics import evaluate_task
-    from mtlrec.runs import load_run, read_predictions
-    from mtlrec.training.rundir import read_json
-    from mtlrec.workflow import score_split
+    from mtlrec.runs.load import load_run, read_predictions
+    from mtlrec.runs.folder import read_json
+    from mtlrec.app.workflow import score_split
     assert (run_dir / "predictions_test.npz").is_file()
     assert not list(run_dir.glob(".*tmp*")), "a temporary file was left behind"
     got = read_predictions(run_dir, "test")
@@ -83,9 +83,9 @@ def test_training_stores_the_test_predictions_of_the_test_metrics(run_dir):
 
 
 def test_predictions_and_csv_read_the_stored_file_without_the_model(run_dir, monkeypatch):
-    from mtlrec.report import predictions_csv
-    from mtlrec.runs import load_run
-    from mtlrec.workflow import predictions, score_split
+    from mtlrec.runs.report import predictions_csv
+    from mtlrec.runs.load import load_run
+    from mtlrec.app.workflow import predictions, score_split
     run = load_run(run_dir)
     expected = score_split(run, "test")
     _no_forward(monkeypatch, run)
@@ -102,8 +102,8 @@ def test_predictions_and_csv_read_the_stored_file_without_the_model(run_dir, mon
 def test_an_older_folder_without_the_file_is_scored(run_dir, tmp_path):
     import shutil
 
-    from mtlrec.runs import load_run
-    from mtlrec.workflow import predictions, stored_predictions
+    from mtlrec.runs.load import load_run
+    from mtlrec.app.workflow import predictions, stored_predictions
     old = tmp_path / "old-run"
     shutil.copytree(run_dir, old)
     (old / "predictions_test.npz").unlink()
@@ -120,9 +120,9 @@ def test_an_older_folder_without_the_file_is_scored(run_dir, tmp_path):
 
 
 def test_a_resumed_run_stores_its_test_predictions(tmp_path):
-    from mtlrec.runs import load_run, read_predictions
+    from mtlrec.runs.load import load_run, read_predictions
     from mtlrec.training.resume import resume_run
-    from mtlrec.workflow import score_split
+    from mtlrec.app.workflow import score_split
     d = tmp_path / "run"
     stop = threading.Event()
     res = _train(d, stop_event=stop, on_epoch=lambda rec, hist: stop.set())    # cancelled after epoch 1
@@ -146,7 +146,7 @@ def test_results_page_opens_without_scoring(run_dir, monkeypatch, runs_dir_env, 
 
     from pathlib import Path
 
-    from mtlrec.runs import load_run
+    from mtlrec.runs.load import load_run
     from pages.ui.state import AppState
     _no_forward(monkeypatch, load_run(run_dir))
     at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app.py"), default_timeout=240)
@@ -170,9 +170,9 @@ def test_export_and_import_keep_the_stored_predictions(run_dir, tmp_path):
     import zipfile
 
     from mtlrec.errors import DataError
-    from mtlrec.report import export_zip, import_zip
-    from mtlrec.runs import load_run
-    from mtlrec.workflow import stored_predictions
+    from mtlrec.runs.report import export_zip, import_zip
+    from mtlrec.runs.load import load_run
+    from mtlrec.app.workflow import stored_predictions
     data = export_zip(run_dir)
     assert "predictions_test.npz" in zipfile.ZipFile(io.BytesIO(data)).namelist()
     d = import_zip(data, tmp_path / "other")

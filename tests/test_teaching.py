@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from mtlrec.dataset import FeatureField, LabelField, PreparedDataset
-from mtlrec.formulas import architecture_equations, input_width
+from mtlrec.teaching.formulas import architecture_equations, input_width
 from mtlrec.metrics import group_kfold_indices, temporal_fold_indices
-from mtlrec.runlib import gain_delta_m, seesaw
-from mtlrec.teaching import label_correlation
+from mtlrec.runs.library import gain_delta_m, seesaw
+from mtlrec.teaching.correlation import label_correlation
 
 TASKS = [{"name": "click", "weight": 1.0}, {"name": "rating", "weight": 0.5}]
 TRAIN = {"l2": 0.002, "embedding_l2": 0.001, "weighting": "static"}

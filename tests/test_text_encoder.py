@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from mtlrec import text as mtext
+from mtlrec.serve import text as mtext
 from mtlrec.errors import DataError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -91,8 +91,8 @@ def test_fully_cached_rerun_in_new_process_does_not_load_model(tmp_path, referen
     mtext.TextEncoder(cache_dir=cache, device="cpu").encode(TEXTS)
     script = textwrap.dedent(f"""
         import sys, numpy as np
-        from mtlrec.text import TextEncoder
-        import mtlrec.text as t
+        from mtlrec.serve.text import TextEncoder
+        import mtlrec.serve.text as t
         enc = TextEncoder(cache_dir={str(cache)!r}, device="cpu")
         v = enc.encode({TEXTS!r})
         np.save(sys.argv[1], v)

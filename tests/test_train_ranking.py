@@ -133,7 +133,7 @@ def test_ranking_users_caps_the_ranked_users_and_says_n_of_m(tmp_path):
 
 
 def test_job_snapshot_carries_ranking(tmp_path):
-    from mtlrec.jobs import TrainingJob
+    from mtlrec.training.jobs import TrainingJob
     job = TrainingJob(cfg_for(epochs=1), tmp_path / "job", dataset=make_dataset(n_rows=1500, seed=5)).start()
     assert job.join(120)
     snap = job.snapshot()

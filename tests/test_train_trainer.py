@@ -88,7 +88,7 @@ def test_nan_loss_stops_with_a_clear_message(ds):
 
 
 def test_run_folder_is_complete_and_reloads(ds, tmp_path):
-    from mtlrec.runs import load_run
+    from mtlrec.runs.load import load_run
     from mtlrec.training.pipeline import run_training
     run_dir = tmp_path / "run"
     res = run_training(cfg_for(epochs=2), run_dir, dataset=ds)

@@ -173,7 +173,7 @@ def test_hostile_archives_are_refused_with_bounded_memory(tmp_path):
 
 MILLION = textwrap.dedent("""
     import io, json
-    from mtlrec.sample import synthetic_interactions
+    from mtlrec.data.sample import synthetic_interactions
     inter, users, items = synthetic_interactions(1_000_000)
     files = [(n, df.to_csv(index=False).encode()) for n, df in
              (("interactions.csv", inter), ("users.csv", users), ("items.csv", items))]
@@ -357,7 +357,7 @@ def test_binary_with_nul_bytes_is_still_binary():
 
 
 def test_a_header_only_table_gets_the_same_message_in_the_app_and_the_command_line(tmp_path):
-    from mtlrec.workflow import uploaded_workspace
+    from mtlrec.app.workflow import uploaded_workspace
     data = b"user_id,item_id,rating\n"
     with pytest.raises(DataError) as app:
         uploaded_workspace([("interactions.csv", data)])

@@ -178,7 +178,7 @@ def test_unidentifiable_file_lists_the_tables_found():
 
 
 def test_uploaded_workspace_reads_movielens_100k_files():
-    from mtlrec.workflow import uploaded_workspace
+    from mtlrec.app.workflow import uploaded_workspace
     ws = uploaded_workspace(list(ml100k_files().items()))
     assert ws["raw"].format == "ml-100k" and ws["spec"].labels["rating"] == "regression"
     assert {t["label"] for t in ws["tasks"]} == {"rating"}             # genres: an item feature

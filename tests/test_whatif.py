@@ -26,7 +26,7 @@ def run_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def run(run_dir):
-    from mtlrec.runs import load_run
+    from mtlrec.runs.load import load_run
     return load_run(run_dir)
 
 
@@ -39,8 +39,8 @@ def _arrays(ds) -> dict:
 
 
 def test_changing_age_changes_only_what_depends_on_it(run):
-    from mtlrec.recommend import fuse, score_items
-    from mtlrec.whatif import candidate_features, current_values, whatif_scores
+    from mtlrec.serve.recommend import fuse, score_items
+    from mtlrec.serve.whatif import candidate_features, current_values, whatif_scores
     state = copy.deepcopy(run.model.state_dict())
     arrays = _arrays(run.dataset)
     user_info = run.dataset.user_info.copy()
@@ -70,8 +70,8 @@ def test_changing_age_changes_only_what_depends_on_it(run):
 
 
 def test_editing_to_the_current_values_reproduces_todays_scores_and_list(run):
-    from mtlrec.recommend import fuse, recommend, score_items
-    from mtlrec.whatif import current_values, whatif_recommend, whatif_scores
+    from mtlrec.serve.recommend import fuse, recommend, score_items
+    from mtlrec.serve.whatif import current_values, whatif_recommend, whatif_scores
     now = current_values(run, "u5")
     res = whatif_scores(run, "u5", dict(now))
     today = score_items(run, run.dataset.user_index("u5"))
@@ -86,7 +86,7 @@ def test_editing_to_the_current_values_reproduces_todays_scores_and_list(run):
 
 
 def test_a_new_user_with_features_only_gets_a_list_of_k_items(run):
-    from mtlrec.whatif import whatif_recommend
+    from mtlrec.serve.whatif import whatif_recommend
     res = whatif_recommend(run, None, {"age": 24, "occupation": "student"}, k=7)
     assert res["hypothetical"] is True and res["new_user"] is True and res["user"] is None
     assert len(res["items"]) == 7 and len({r["item"] for r in res["items"]}) == 7
@@ -101,7 +101,7 @@ def test_a_new_user_gets_no_hidden_defaults(run, capsys):
     with its value, that it is a default and how the default was chosen; the value reported is the
     one the model scored (giving it explicitly changes nothing)."""
     from mtlrec.__main__ import main
-    from mtlrec.whatif import whatif_recommend, whatif_scores
+    from mtlrec.serve.whatif import whatif_recommend, whatif_scores
     res = whatif_recommend(run, None, {"age": 24}, k=5)
     assert res["defaults"] == ["occupation"]
     assert res["filled"]["age"] == {"value": 24, "source": "given", "how": "given"}
@@ -128,7 +128,7 @@ def test_a_new_user_gets_no_hidden_defaults(run, capsys):
 
 def test_unknown_features_and_values_give_a_clear_data_error(run):
     from mtlrec.errors import DataError
-    from mtlrec.whatif import whatif_scores
+    from mtlrec.serve.whatif import whatif_scores
     with pytest.raises(DataError) as e:
         whatif_scores(run, "u1", {"occupation": "astronaut"})
     msg = str(e.value)
@@ -145,7 +145,7 @@ def test_unknown_features_and_values_give_a_clear_data_error(run):
 
 
 def test_the_hypothetical_pair_is_explained_with_shap_and_its_rank_moves(run):
-    from mtlrec.whatif import explain_whatif, pair_change, whatif_scores
+    from mtlrec.serve.whatif import explain_whatif, pair_change, whatif_scores
     item = "i7"
     res = explain_whatif(run, "u3", item, {"age": 80, "occupation": "artist"}, background=30)
     assert res["hypothetical"] is True and res["edits"] == {"age": 80, "occupation": "artist"}
@@ -166,7 +166,7 @@ def test_the_hypothetical_pair_is_explained_with_shap_and_its_rank_moves(run):
 
 def test_item_feature_edits_are_refused_clearly_when_the_item_has_none(run):
     from mtlrec.errors import DataError
-    from mtlrec.whatif import whatif_scores
+    from mtlrec.serve.whatif import whatif_scores
     with pytest.raises(DataError) as e:
         whatif_scores(run, "u1", None, item="i1", item_edits={"text": "a new plot"})
     assert "no item feature 'text'" in str(e.value)

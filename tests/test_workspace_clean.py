@@ -1,4 +1,4 @@
-"""mtlrec.workspace_clean: workspaces expire after their idle time, and their disk use is capped
+"""mtlrec.app.workspace_clean: workspaces expire after their idle time, and their disk use is capped
 (oldest idle first; never one in use). The clock is faked through ``now`` and file times."""
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from mtlrec import workspace as ws
-from mtlrec import workspace_clean as wc
+from mtlrec.app import workspace as ws
+from mtlrec.app import workspace_clean as wc
 from mtlrec.__main__ import main as cli
 from mtlrec.errors import DataError
 

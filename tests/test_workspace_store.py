@@ -1,9 +1,9 @@
-"""mtlrec.workspace: a visitor's workspace on disk, addressed by an unguessable id."""
+"""mtlrec.app.workspace: a visitor's workspace on disk, addressed by an unguessable id."""
 from __future__ import annotations
 
 import pytest
 
-from mtlrec import workspace as ws
+from mtlrec.app import workspace as ws
 from mtlrec.errors import DataError
 
 
@@ -66,7 +66,7 @@ def test_a_save_over_a_newer_version_is_refused_and_names_it(tmp_path):
 
 
 def test_a_copy_has_the_files_and_the_prepared_dataset_under_a_new_id(tmp_path):
-    from mtlrec.workflow import sample_workspace
+    from mtlrec.app.workflow import sample_workspace
     from mtlrec.prep import prepare
     wid = ws.new_workspace_id()
     ref = ws.save_files(wid, [("x.csv", b"a,b\n1,2\n")], tmp_path)

@@ -30,7 +30,7 @@ def _zip(files: dict[str, bytes]) -> bytes:
 
 @pytest.mark.parametrize("extra", [None, {"dataset/arrays/index.bin": b"new layout"}])
 def test_a_zip_of_a_newer_format_names_the_format(tmp_path, extra):
-    from mtlrec.report import import_zip
+    from mtlrec.runs.report import import_zip
     root = tmp_path / "runs"
     with pytest.raises(DataError) as ei:
         import_zip(_zip(_files(NEWER, extra)), root, source="newer.zip")
@@ -42,7 +42,7 @@ def test_a_zip_of_a_newer_format_names_the_format(tmp_path, extra):
 
 def test_a_run_folder_of_a_newer_format_names_the_format(tmp_path):
     from mtlrec.dataset import PreparedDataset
-    from mtlrec.runs import load_run
+    from mtlrec.runs.load import load_run
     d = tmp_path / "run"
     for name, data in _files(NEWER).items():
         (d / name).parent.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,6 @@
 """``python -m mtlrec data check PATH [PATH ...] [--json]``: read, suggest roles, validate, summarise.
 
-Labels that are a property of the item or of the user (`mtlrec.data.dependence`) are named: in
+Labels that are a property of the item or of the user (`mtlrec.data.label_dependence`) are named: in
 the text output as a note, with --json as ``"label_dependence": {label: "item" | "user"}``.
 Exit status 0 when the data is usable, 2 on a DataError (the message says what, where and
 how to fix it; with --json it is printed as {"error": "..."}). Bad data never gives a traceback.
@@ -43,7 +43,7 @@ def run(args) -> int:
         spec = suggest_spec(raw)
         report = validate(raw, spec, missing_items=args.missing_items, min_rows=args.min_rows)
         summary = summarize(raw, spec, report)
-        from mtlrec.data.dependence import label_dependence
+        from mtlrec.data.label_dependence import label_dependence
         dependent = {lab: who for lab, who in label_dependence(raw, spec).items() if who}
     except DataError as e:
         return _emit_error(str(e), args.json)
@@ -55,7 +55,7 @@ def run(args) -> int:
         print(dumps({**summary, "label_dependence": dependent}))
     else:
         print(format_summary(summary))
-        from mtlrec.data.dependence import dependence_message
+        from mtlrec.data.label_dependence import dependence_message
         for lab, who in dependent.items():
             print(f"note: {dependence_message(None, who, label=lab)}")
     return 0

@@ -1,6 +1,6 @@
 """Output of the commands (every ``--json`` of ``python -m mtlrec``): strict JSON (numpy values as plain numbers and lists, NaN and
 infinities as null -- never an invalid ``NaN`` token), errors as a message on stderr and, with
-``--json``, as ``{"error": ...}`` on stdout, and offline figure files (`mtlrec.report.figures_page`)."""
+``--json``, as ``{"error": ...}`` on stdout, and offline figure files (`mtlrec.runs.report.figures_page`)."""
 from __future__ import annotations
 
 import json
@@ -79,9 +79,9 @@ def attempt(command: str, as_json: bool, work):
 
 
 def load_run(command: str, path):
-    """The run folder ``path`` (`mtlrec.runs.load_run`); an interrupted, failed or still running run's
+    """The run folder ``path`` (`mtlrec.runs.load.load_run`); an interrupted, failed or still running run's
     warning goes to stderr (its saved model is still used)."""
-    from mtlrec.runs import load_run as load
+    from mtlrec.runs.load import load_run as load
     run = load(path)
     if run.warning:
         print(f"mtlrec {command}: warning: {run.warning}", file=sys.stderr)
@@ -90,7 +90,7 @@ def load_run(command: str, path):
 
 def write_figures(path: str, title: str, figures: list, notes: list[str] = ()) -> int:
     """Write the figures to ``path`` as one self-contained HTML page; its size in bytes."""
-    from mtlrec.report import figures_page
+    from mtlrec.runs.report import figures_page
     from mtlrec.diskio import write_text
     p = write_text(path, figures_page(title, figures, list(notes)))
     return p.stat().st_size

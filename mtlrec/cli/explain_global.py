@@ -31,7 +31,7 @@ def _summary(args) -> dict:
     run_ = load_run("explain-global", args.run)
     res = global_summary(run_, n_rows=args.rows, background=args.background, seed=args.seed)
     if args.html:
-        from mtlrec.explain.figures import summary_figures
+        from mtlrec.figures.explain import summary_figures
         write_figures(args.html, f"What {run_.run_dir.name} relies on overall", summary_figures(res), [_head(res)])
     return {"run": str(run_.run_dir), **res, "html": args.html, "warning": run_.warning}
 

@@ -3,7 +3,7 @@
 
 ``--features`` (what if): the list of a *hypothetical* user -- ``--user`` with those features
 changed, or without ``--user`` a new user known only by them (user cold start); values in raw
-terms (numbers on their original scale, categories by name; `mtlrec.whatif`). Nothing is saved.
+terms (numbers on their original scale, categories by name; `mtlrec.serve.whatif`). Nothing is saved.
 With ``--json`` it prints ``{"hypothetical": true, "user", "new_user", "edits", "features",
 "filled": {feature: {"value", "source": "given" | "default" | "data", "how"}}, "defaults",
 "items": [{"item", "rank", "score", "support", "tasks", ...}], "warning", "warnings": [a number outside
@@ -80,10 +80,10 @@ def _print_items(items) -> None:
 def run(args) -> int:
     from mtlrec.cli.emit import fail
     from mtlrec.errors import DataError, TrainingError
-    from mtlrec.whatif_input import parse_edits
+    from mtlrec.serve.whatif_input import parse_edits
     try:
-        from mtlrec.recommend import ranked_by, recommend
-        from mtlrec.runs import load_run
+        from mtlrec.serve.recommend import ranked_by, recommend
+        from mtlrec.runs.load import load_run
         r = load_run(args.run)
         if r.warning:   # interrupted / failed / still running: say so, but serve the saved model
             print(f"mtlrec recommend: warning: {r.warning}", file=sys.stderr)
@@ -91,7 +91,7 @@ def run(args) -> int:
         if edits is None and args.user is None:
             raise DataError("no user given", fix="give --user USER_ID, or --features '{...}' for a new user")
         if edits is not None:
-            from mtlrec.whatif import whatif_recommend
+            from mtlrec.serve.whatif import whatif_recommend
             res = whatif_recommend(r, args.user, edits, k=args.k, weights=_weights(args.weights),
                                    exclude_seen=not args.include_seen)
             return _print_whatif(res, r.warning, args.json)

@@ -1,9 +1,9 @@
 """``python -m mtlrec report --run RUN_DIR --out report.html [--title T] [--k 5] [--no-explain] [--csv m.csv]
 [--predictions p.csv]``.
 
-Writes one self-contained HTML report of the run (opens offline; see `mtlrec.report`), with
+Writes one self-contained HTML report of the run (opens offline; see `mtlrec.runs.report`), with
 ``--csv`` the metrics as a formula-safe CSV, and with ``--predictions`` the test predictions per row
-(``row_id``: the row of the interactions file it came from; see `mtlrec.report.predictions_csv`). A missing or damaged run folder: the message on
+(``row_id``: the row of the interactions file it came from; see `mtlrec.runs.report.predictions_csv`). A missing or damaged run folder: the message on
 stderr, exit status 2.
 """
 from __future__ import annotations
@@ -30,7 +30,7 @@ def run(args) -> int:
     from mtlrec.diskio import write_bytes, write_text
     from mtlrec.errors import DataError, TrainingError
     try:
-        from mtlrec.report import metrics_csv, predictions_csv, report_html
+        from mtlrec.runs.report import metrics_csv, predictions_csv, report_html
         if args.k < 1:
             raise DataError(f"--k must be at least 1, not {args.k}")
         html = report_html(args.run, title=args.title, k=args.k, explain=not args.no_explain)

@@ -57,13 +57,13 @@ def _path(run: str, root) -> Path:
         return root / p
     if p.is_dir():                                    # read-only actions also take any run folder path
         return p
-    from mtlrec.runlib import resolve_run
+    from mtlrec.runs.library import resolve_run
     return resolve_run(run, root)
 
 
 def run(args) -> int:
     from mtlrec.errors import DataError, TrainingError
-    from mtlrec import runlib
+    from mtlrec.runs import library as runlib
     root = Path(args.root) if args.root else runlib.runs_root()
     try:
         return _ACTIONS[args.runs_command](args, root, runlib)
@@ -141,7 +141,7 @@ def _delete(args, root, runlib) -> int:
 
 
 def _export(args, root, runlib) -> int:
-    from mtlrec.report import export_zip
+    from mtlrec.runs.report import export_zip
     data = export_zip(_path(args.run, root))
     from mtlrec.diskio import write_bytes
     write_bytes(args.out, data)             # nothing half-written is left when the disk is full
@@ -150,7 +150,7 @@ def _export(args, root, runlib) -> int:
 
 
 def _import(args, root, runlib) -> int:
-    from mtlrec.report import import_zip
+    from mtlrec.runs.report import import_zip
     p = Path(args.zip)
     if not p.is_file():
         from mtlrec.errors import DataError

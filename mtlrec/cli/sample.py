@@ -32,7 +32,7 @@ def run(args) -> int:
 
 
 def _write(args) -> int:
-    from mtlrec import sample
+    from mtlrec.data import sample
     from mtlrec.diskio import write_atomic
 
     out = Path(args.out)

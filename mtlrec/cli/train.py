@@ -26,7 +26,7 @@ when the data has a rating, the best-rated ones), "ranking_info": {"status":
 Bad data or a failed run: a message on stderr and exit status 2 (no traceback); with
 ``--json`` stdout still carries one object ``{"status": "failed", "error", "run_dir", "warnings"}``
 (an unexpected internal error: exit status 1; Ctrl-C or SIGTERM: "cancelled", exit 130).
-The run folder's status.json records every ending (see mtlrec.training.rundir).
+The run folder's status.json records every ending (see mtlrec.runs.folder).
 """
 from __future__ import annotations
 
@@ -86,7 +86,7 @@ def _sigterm_to_interrupt(stop_event=None):
     try:
         for sig in sigs:
             olds.append((sig, signal.signal(sig, handler)))
-        from mtlrec.training.rundir import owner_cancels_on_sigterm
+        from mtlrec.runs.folder import owner_cancels_on_sigterm
         owner_cancels_on_sigterm()        # status.json says so: the Runs page may cancel this run
     except (ValueError, OSError):  # pragma: no cover - not the main thread of the main interpreter
         pass
@@ -95,7 +95,7 @@ def _sigterm_to_interrupt(stop_event=None):
         for sig, old in olds:
             signal.signal(sig, old)
         if olds:
-            from mtlrec.training.rundir import owner_cancels_on_sigterm
+            from mtlrec.runs.folder import owner_cancels_on_sigterm
             owner_cancels_on_sigterm(False)
     return restore
 
@@ -104,7 +104,7 @@ def _resume_dir(name):
     """RUN of ``--resume``: a folder path, else a folder name inside the runs root."""
     from pathlib import Path
 
-    from mtlrec.runlib import runs_root
+    from mtlrec.runs.library import runs_root
     p = Path(name)
     if p.is_dir() or p.is_absolute() or len(p.parts) > 1:
         return p
@@ -193,7 +193,7 @@ def run(args) -> int:
             if args.threads:
                 cfg.train.threads = args.threads
             cfg.validate()
-            from mtlrec.training.rundir import default_run_dir
+            from mtlrec.runs.folder import default_run_dir
             run_dir = args.out or (default_run_dir(cfg.arch, name=cfg.name) if dist is None or dist.is_main else None)
             if dist is not None and not args.out:       # every rank writes (its stats) to rank 0's folder
                 run_dir = dist.broadcast_text(str(run_dir or ""))

@@ -3,7 +3,7 @@
 Removes the workspaces (under ``--root``, default ``$MTLREC_WORKSPACES`` or ``.mtlrec_workspaces``)
 unused for longer than ``--ttl-days`` (default ``$MTLREC_WORKSPACE_TTL_DAYS`` or 14), then the
 longest idle ones while all of them take more than ``--max-gb`` (default ``$MTLREC_WORKSPACES_MAX_GB``
-or 10; never one used within the last hour); see `mtlrec.workspace_clean`. Run folders are never
+or 10; never one used within the last hour); see `mtlrec.app.workspace_clean`. Run folders are never
 touched. The app's server does the same at start and every 10 minutes. Bad input: the message on
 stderr, exit status 2.
 """
@@ -27,7 +27,7 @@ def add_arguments(p) -> None:
 
 def run(args) -> int:
     from mtlrec.errors import DataError
-    from mtlrec.workspace_clean import sweep
+    from mtlrec.app.workspace_clean import sweep
     for name in ("ttl_days", "max_gb"):
         v = getattr(args, name)
         if v is not None and not v >= 0:

@@ -12,7 +12,7 @@ Rules, in order, per column (names compared lower-case without ``_``/``-``/space
   -> a multi-valued feature (multi-hot, mean-pooled embeddings; label:multilabel stays available
   by choice), in the interactions -> multi-label
 * title/description/name/overview/text/summary/plot (strings, users or items table) -> text
-  (`mtlrec.workflow.default_text` then turns the language-model features on)
+  (`mtlrec.app.workflow.default_text` then turns the language-model features on)
 * dates in the items table (e.g. MovieLens 100K "release date") -> numeric (the year)
 * low-cardinality strings and booleans -> categorical; other numbers -> numeric
 * owner by table: users -> user, items -> item, interactions -> context

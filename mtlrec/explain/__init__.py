@@ -4,7 +4,7 @@
   feature groups of the fused input X (and to the shared representation H), with
   `shap.DeepExplainer` where it is exactly additive and exact group Shapley values otherwise.
 * `mtlrec.explain.api`: `explain_recommendation(run, user, item)`, `global_summary(run)`.
-* `mtlrec.explain.figures`: plotly figures (waterfalls, importance bars, heatmaps).
+* `mtlrec.figures.explain`: plotly figures (waterfalls, importance bars, heatmaps).
 
 Importing this package is cheap; torch and shap load with the functions that need them.
 """

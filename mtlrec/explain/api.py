@@ -41,8 +41,8 @@ view is already its label unit and ``model_space`` keeps the standardised model 
 threshold -- also when nothing is flagged (`mtlrec.explain.values.sensitive_check`). The
 ``sentence`` names only material reasons (`mtlrec.explain.sentence`).
 
-``fused.score`` is the number `mtlrec.recommend` ranks by and shows for this pair
-(`mtlrec.recommend.pair_score`, the same catalogue pass); ``fused.base_value +
+``fused.score`` is the number `mtlrec.serve.recommend` ranks by and shows for this pair
+(`mtlrec.serve.recommend.pair_score`, the same catalogue pass); ``fused.base_value +
 sum(fused.contributions) == fused.score``: each task's rise of ``a_t * s_t`` above its
 base value is split over the feature groups in proportion to their SHAP values.
 """
@@ -126,7 +126,7 @@ def _lookup(ds, kind: str, raw) -> int:
 
 
 def row_inputs(run, user, item):
-    """(features, X) of one (user, item) pair as `mtlrec.recommend` scores it."""
+    """(features, X) of one (user, item) pair as `mtlrec.serve.recommend` scores it."""
     import torch
     ds = run.dataset
     u, i = _lookup(ds, "user", user), _lookup(ds, "item", item)
@@ -138,28 +138,28 @@ def row_inputs(run, user, item):
 
 
 # ---------------------------------------------------------------------------------------------
-# fusion (the number of mtlrec.recommend, split by feature group)
+# fusion (the number of mtlrec.serve.recommend, split by feature group)
 # ---------------------------------------------------------------------------------------------
 def _term_of_waterfall_value(run, task, v: float) -> float:
     """s_t (the task's term of the fused score) at a point of the task's waterfall: a logit
-    (binary) or a value in label units (regression) -- through `mtlrec.recommend.task_term`."""
+    (binary) or a value in label units (regression) -- through `mtlrec.serve.recommend.task_term`."""
     import torch
 
-    from mtlrec.recommend import task_term
+    from mtlrec.serve.recommend import task_term
     if task.type == "binary":
         v = float(task.predict(torch.tensor(float(v), dtype=torch.float64)))
     return float(task_term(run, task, v))
 
 
 def fused_decomposition(run, tasks_out: dict, pair: dict) -> dict | None:
-    """The fused score of ``pair`` (`mtlrec.recommend.pair_score`: the number the
+    """The fused score of ``pair`` (`mtlrec.serve.recommend.pair_score`: the number the
     Recommendations page shows) and its additive split into feature groups and tasks.
 
     Per task t the waterfall runs from ``b_t`` to ``b_t + sum_g phi_tg`` (logit, or label
     units for regression); its share of the fused score above the base,
     ``a_t * s_t(prediction) - a_t * s_t(b_t)``, is split over the groups in proportion to
     ``phi_tg`` (the rescale rule). So ``base_value + sum(contributions) == score``."""
-    from mtlrec.recommend import fusable_tasks
+    from mtlrec.serve.recommend import fusable_tasks
     fusable = fusable_tasks(run)
     if not fusable:
         return None
@@ -196,7 +196,7 @@ def fused_decomposition(run, tasks_out: dict, pair: dict) -> dict | None:
 def _class_index(run, task, want, probs: dict) -> int:
     """Index of the class of a multilabel task to explain: ``want`` (name or index), else the
     most likely class for this pair (first of ``probs``)."""
-    from mtlrec.recommend import _class_names
+    from mtlrec.serve.recommend import _class_names
     names = _class_names(run, task)
     if want is None or want == "":
         want = next(iter(probs))
@@ -234,7 +234,7 @@ def explain_recommendation(run, user, item, *, background: int = DEFAULT_BACKGRO
     standardised output mapped by `TaskSpec.to_label_scale`: the base value shifts and scales,
     contributions scale by the target's std), a multilabel task as the logit of one class:
     ``classes`` {task: class name or index}, by default the pair's most likely class."""
-    from mtlrec.recommend import _class_names, pair_score
+    from mtlrec.serve.recommend import _class_names, pair_score
     t0 = time.perf_counter()
     unknown = [k for k in (classes or {}) if k not in [t.name for t in run.tasks if t.type == "multilabel"]]
     if unknown:

@@ -158,7 +158,7 @@ def dependence_data(run, group: str, color_by: str | None = None, task: str | No
     k, cname = None, None
     if spec.type == "multilabel":
         from mtlrec.explain.api import _class_index
-        from mtlrec.recommend import _class_names
+        from mtlrec.serve.recommend import _class_names
         k = _class_index(run, spec, default_class(run, task) if cls is None or cls == "" else cls, {})
         cname = _class_names(run, spec)[k]
     elif cls is not None and cls != "":

@@ -188,7 +188,7 @@ def lime_explanation(run, user, item, task: str | None = None, *, cls=None, n_sa
     t0 = time.perf_counter()
     k, cname = None, None
     if spec.type == "multilabel":
-        from mtlrec.recommend import _class_names, pair_score
+        from mtlrec.serve.recommend import _class_names, pair_score
         probs = pair_score(run, user, item)["tasks"][task] if cls is None or cls == "" else {}
         k = _class_index(run, spec, cls, probs)
         cname = _class_names(run, spec)[k]

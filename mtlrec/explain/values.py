@@ -96,7 +96,7 @@ def user_support(run) -> np.ndarray:
 
 def item_titles(ds) -> list[str] | None:
     """The title of every item (by item index) from a title-like column of ``ds.item_info``, or None."""
-    from mtlrec.recommend import item_columns
+    from mtlrec.serve.recommend import item_columns
     info = getattr(ds, "item_info", None)
     if info is None or len(info) != len(ds.item_ids):
         return None
@@ -115,7 +115,7 @@ def similar_items(run, item, k: int = 5) -> list[dict]:
     import torch
 
     from mtlrec.explain.api import _lookup
-    from mtlrec.recommend import item_support
+    from mtlrec.serve.recommend import item_support
     ds = run.dataset
     i = _lookup(ds, "item", item)
     codes = np.asarray(ds.item_table.get("item_id", []), dtype=np.int64)
@@ -236,7 +236,7 @@ def _field_value(run, f, u: int, i: int, feats: dict) -> dict:
 
 
 def _item_support(run):
-    from mtlrec.recommend import item_support
+    from mtlrec.serve.recommend import item_support
     return item_support(run)
 
 

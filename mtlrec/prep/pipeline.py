@@ -190,7 +190,7 @@ def prepare(raw, spec, config: PrepConfig | dict | None = None, *, text_encoder:
             release_input: bool = False) -> PreparedDataset:
     """Clean, split, encode and (optionally) add text features. Raises DataError for bad data.
 
-    ``text_encoder``: callable ``list[str] -> float32 [n, d]`` (e.g. ``mtlrec.text.TextEncoder``),
+    ``text_encoder``: callable ``list[str] -> float32 [n, d]`` (e.g. ``mtlrec.serve.text.TextEncoder``),
     called once with the distinct item (user) texts. ``progress(stage, fraction)``: optional.
     ``validation``: the ValidationReport of ``validate(raw, spec, missing_items=config.missing_items)``
     when the caller already has it (saves validating twice). ``release_input``: the caller will not
@@ -816,8 +816,8 @@ def _table_texts(tables: _Tables, cols: list[str], owner: str, sep: str) -> list
     delimited lists such as genres are written as words ("Genres: Drama, Romance")."""
     import pandas as pd
     frame = pd.DataFrame({c: pd.Series(tables.table_values(c, owner)).reset_index(drop=True) for c in cols})
-    try:   # the same text layout as mtlrec.text (so its disk cache is shared)
-        from mtlrec.text import _multilabel_columns, texts_from_frame
+    try:   # the same text layout as mtlrec.serve.text (so its disk cache is shared)
+        from mtlrec.serve.text import _multilabel_columns, texts_from_frame
         ml = _multilabel_columns(tables.spec, frame, cols)
         return texts_from_frame(frame, cols, multilabel=ml, sep=sep)
     except (ImportError, AttributeError):

@@ -1,15 +1,15 @@
 """Training: the loop (`Trainer`), history, early stopping, run folders and the whole-run pipeline.
 
 ``run_training(config, run_dir, dataset=...)`` (mtlrec.training.pipeline) is the entry point
-used by the CLI and by `mtlrec.jobs.TrainingJob`. Names are imported lazily so that
+used by the CLI and by `mtlrec.training.jobs.TrainingJob`. Names are imported lazily so that
 ``import mtlrec.training`` does not import torch.
 """
 from __future__ import annotations
 
 _LAZY = {"Trainer": "mtlrec.training.trainer", "TrainResult": "mtlrec.training.trainer",
          "seeded_build": "mtlrec.training.trainer", "History": "mtlrec.training.history",
-         "EarlyStopping": "mtlrec.training.early_stopping", "RunWriter": "mtlrec.training.rundir",
-         "default_run_dir": "mtlrec.training.rundir", "run_training": "mtlrec.training.pipeline",
+         "EarlyStopping": "mtlrec.training.early_stopping", "RunWriter": "mtlrec.runs.folder",
+         "default_run_dir": "mtlrec.runs.folder", "run_training": "mtlrec.training.pipeline",
          "build_dataset": "mtlrec.training.pipeline", "Progress": "mtlrec.training.pipeline",
          "resume_run": "mtlrec.training.resume", "ResumeRefused": "mtlrec.training.resume",
          "check_resumable": "mtlrec.training.resume", "resume_problem": "mtlrec.training.resume",

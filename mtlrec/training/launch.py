@@ -171,7 +171,7 @@ def launch(args, argv: list[str] | None = None) -> int:
             return fail(str(e))
         run_dir = args.out
     if not run_dir:         # a new folder of its own, created here (atomically): every rank writes into it
-        from mtlrec.training.rundir import default_run_dir
+        from mtlrec.runs.folder import default_run_dir
         run_dir = default_run_dir(cfg.arch, name=cfg.name)
         train_args += ["--out", str(run_dir)]
     cmd = torchrun_command(n, train_args)
@@ -227,7 +227,7 @@ def follow_run_folder(job, state: dict, final: bool = False, stderr_tail: str = 
     and, with ``final``, the ending from ``status.json`` / ``metrics.json`` -- failed, naming the
     exit status and the launcher's last words, when the processes ended without one."""
     from mtlrec.training.history import History
-    from mtlrec.training.rundir import PROGRESS_NAME, read_json
+    from mtlrec.runs.folder import PROGRESS_NAME, read_json
     from mtlrec.training.worker import apply_progress
     d = Path(job.run_dir)
 

@@ -71,7 +71,7 @@ def open_prepared(path):
 def make_text_encoder(cfg: RunConfig, device=None):
     if not cfg.text.enabled:
         return None
-    from mtlrec.text import TextEncoder
+    from mtlrec.serve.text import TextEncoder
     return TextEncoder(cfg.text.model, device=device) if cfg.text.model else TextEncoder(device=device)
 
 
@@ -102,9 +102,9 @@ def build_tasks(cfg: RunConfig, dataset):
 
 def label_dependence_warnings(dataset, tasks) -> tuple[dict[str, str], list[str]]:
     """({task: "item" | "user"}, warnings) for the tasks whose label is a property of the item or
-    the user on the training rows (`mtlrec.data.dependence`): item / user classification, not user
+    the user on the training rows (`mtlrec.data.label_dependence`): item / user classification, not user
     interest, so part of what multi-task learning seems to gain on them is an artefact."""
-    from mtlrec.data.dependence import degenerate_tasks, dependence_message, label_dependence
+    from mtlrec.data.label_dependence import degenerate_tasks, dependence_message, label_dependence
     try:
         dep = label_dependence(dataset, labels=sorted({t.label for t in tasks}))
     except (KeyError, ValueError, TypeError, AttributeError):     # a dataset without the rows to tell
@@ -552,7 +552,7 @@ def run_training(cfg: RunConfig, run_dir=None, *, dataset=None, stop_event: thre
     """
     from mtlrec.training import distributed
     from mtlrec.training.history import History
-    from mtlrec.training.rundir import RunWriter
+    from mtlrec.runs.folder import RunWriter
 
     progress = progress or Progress()
     history = history if history is not None else History()
@@ -597,7 +597,7 @@ def write_rank_stats(run_dir, dist, trainer, samples_per_s: float) -> None:
     from pathlib import Path
 
     from mtlrec.training.distributed import peak_rss_mb
-    from mtlrec.training.rundir import write_json_atomic
+    from mtlrec.runs.folder import write_json_atomic
     d = Path(run_dir) / "ranks"
     d.mkdir(parents=True, exist_ok=True)
     write_json_atomic(d / f"rank{dist.rank}.json", {
@@ -647,7 +647,7 @@ def _resumable(e: BaseException, run_dir) -> BaseException:
     space: resumed from its last checkpoint (kept: every checkpoint is written atomically), or
     trained again when it stopped before its first one."""
     from mtlrec.errors import DiskFullError
-    from mtlrec.training.rundir import CHECKPOINT_NAME
+    from mtlrec.runs.folder import CHECKPOINT_NAME
     if not isinstance(e, DiskFullError):
         return e
     if (run_dir / CHECKPOINT_NAME).is_file():
@@ -785,7 +785,7 @@ def _run_training(cfg: RunConfig, writer, *, dataset, stop_event, progress: Prog
             if metrics["ranking_info"]["status"] != "done":
                 say(f"test ranking {metrics['ranking_info']['status']}: {metrics['ranking_info']['reason']}")
     if status == "finished" and cfg.train.baselines:
-        from mtlrec.baselines import train_baselines
+        from mtlrec.training.baselines import train_baselines
         progress.start_phase(1)
         base = train_baselines(cfg, dataset, tasks, res.test, data=data, device=device, stop_event=stop_event,
                                on_batch=on_batch, progress=progress, log=say)

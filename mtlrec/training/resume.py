@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Callable
 
 from mtlrec.errors import DataError
-from mtlrec.training.rundir import CHECKPOINT_NAME
+from mtlrec.runs.folder import CHECKPOINT_NAME
 
 _TRAIN_AGAIN = "train the run again (python -m mtlrec train --config ..., or the Train page)"
 
@@ -45,8 +45,8 @@ def resume_problem(run_dir) -> str | None:
 
 
 def check_resumable(run_dir) -> dict:
-    """`mtlrec.runs.run_status` of ``run_dir`` when it can be resumed; else `ResumeRefused`."""
-    from mtlrec.runs import run_status
+    """`mtlrec.runs.load.run_status` of ``run_dir`` when it can be resumed; else `ResumeRefused`."""
+    from mtlrec.runs.load import run_status
     d = Path(run_dir)
     if not d.is_dir():
         raise ResumeRefused("run folder not found", file=str(d), fix="give a folder written by 'python -m mtlrec train'")
@@ -167,7 +167,7 @@ def resume_run(run_dir, *, stop_event=None, progress=None, on_log: Callable | No
 
 def _resume_inputs(d: Path, device, threads):
     """(config, dataset, checkpoint) of the run folder ``d`` (ResumeRefused when one is unusable)."""
-    from mtlrec.runs import _load_dataset, read_run_config
+    from mtlrec.runs.load import _load_dataset, read_run_config
     cp = d / "config.json"
     try:
         cfg = read_run_config(d)

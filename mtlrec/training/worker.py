@@ -1,4 +1,4 @@
-"""The training worker process behind `mtlrec.jobs.TrainingJob` (``isolate="process"``).
+"""The training worker process behind `mtlrec.training.jobs.TrainingJob` (``isolate="process"``).
 
 Why a process: torch releases the GIL in every op and must take it back afterwards; in the
 Streamlit server, the threads that redraw live curves (copying histories, building figures)
@@ -211,11 +211,11 @@ def _lifetime(stop_event, parent_pid: int | None) -> None:
     """The worker dies with the process that started it (the server, also when killed with
     kill -9: its run then reads "interrupted" and can be resumed; `mtlrec.training.lifeline`), and
     SIGTERM cancels its run as the Cancel button does (so a run of another server can be cancelled
-    from the Runs page, `mtlrec.runlib.cancel_run`)."""
+    from the Runs page, `mtlrec.runs.library.cancel_run`)."""
     import signal
 
     from mtlrec.training import lifeline
-    from mtlrec.training.rundir import owner_cancels_on_sigterm
+    from mtlrec.runs.folder import owner_cancels_on_sigterm
     lifeline.die_with_parent(parent_pid)
     try:
         signal.signal(signal.SIGTERM, lambda signum, frame: stop_event.set())

@@ -1,6 +1,6 @@
 """What pages do with data and runs: load the sample or an upload, prepare, start training, load a run.
 
-Training runs in `mtlrec.jobs.TrainingJob` threads, which never call ``st.*``; pages poll
+Training runs in `mtlrec.training.jobs.TrainingJob` threads, which never call ``st.*``; pages poll
 ``job.snapshot()`` (see pages/train.py's fragment).
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pages.ui.state import apply_workspace, get_state
 
 def load_sample_workspace() -> bool:
     """Load the sample data with its ready configuration; False (and a message) on failure."""
-    from mtlrec.workflow import sample_workspace
+    from mtlrec.app.workflow import sample_workspace
     try:
         apply_workspace(sample_workspace())
         return True
@@ -31,7 +31,7 @@ def handle_upload(files) -> bool:
     server.maxUploadSize only caps each file as sent."""
     from mtlrec.data.readers import Limits
     from mtlrec.errors import DataError
-    from mtlrec.workflow import uploaded_workspace
+    from mtlrec.app.workflow import uploaded_workspace
     state = get_state()
     names = ", ".join(f.name for f in files)
     try:
@@ -53,7 +53,7 @@ def handle_upload(files) -> bool:
 @st.cache_resource(show_spinner=False)
 def text_encoder(model: str = "default"):
     """The language-model text encoder, loaded once per server process."""
-    from mtlrec.text import TextEncoder
+    from mtlrec.serve.text import TextEncoder
     return TextEncoder(model)
 
 def prepare_dataset() -> bool:
@@ -61,7 +61,7 @@ def prepare_dataset() -> bool:
 
     Reuses the prepared dataset when nothing changed. Errors are shown, not raised."""
     from mtlrec.prep import prepare
-    from mtlrec.workflow import dataset_key, effective_spec
+    from mtlrec.app.workflow import dataset_key, effective_spec
     state = get_state()
     if state.raw is None:
         st.error("Load data first.")
@@ -100,18 +100,18 @@ def prepare_dataset() -> bool:
 def start_training(processes: int = 1):
     """Start a background TrainingJob on the prepared dataset with the current configuration
     (``processes`` > 1: data-parallel in that many torchrun processes)."""
-    from mtlrec.jobs import TrainingJob
-    from mtlrec.workflow import build_run_config
+    from mtlrec.training.jobs import TrainingJob
+    from mtlrec.app.workflow import build_run_config
     state = get_state()
     cfg = build_run_config(spec=state.spec, prep=state.prep, tasks=state.tasks, model=state.model,
                            train=state.train, text=state.text, source=state.source)
     if state.dataset is not None:       # a task without its label: said now, not by the run seconds later
         from mtlrec.tasks import tasks_from_config
         tasks_from_config(cfg.tasks, state.dataset)
-    from mtlrec.training.rundir import default_run_dir
+    from mtlrec.runs.folder import default_run_dir
     run_dir = default_run_dir(cfg.arch, root=os.environ.get("MTLREC_RUNS_DIR", "runs"), name=cfg.name)
     if state.ws_id:                     # the workspace owns the run before anything is written into it
-        from mtlrec.access import record_owner
+        from mtlrec.runs.access import record_owner
         try:
             record_owner(run_dir, state.ws_id)
         except BaseException:
@@ -126,7 +126,7 @@ def start_training(processes: int = 1):
 
 @st.cache_resource(show_spinner="Loading the run ...", max_entries=16)
 def _load_run_shared(run_dir: str):
-    from mtlrec.runs import load_run
+    from mtlrec.runs.load import load_run
     return load_run(run_dir)
 
 
@@ -141,7 +141,7 @@ def load_run_cached(run_dir: str):
 def start_resume(run_dir: str):
     """Resume an interrupted, cancelled or failed run from its last checkpoint in a background job
     (raises DataError when it cannot be resumed); it becomes this session's selected run."""
-    from mtlrec.jobs import TrainingJob
+    from mtlrec.training.jobs import TrainingJob
 
     from pages.ui.workspace import register_job
     state = get_state()

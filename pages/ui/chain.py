@@ -50,13 +50,13 @@ def show_chain(tasks: list[dict]) -> None:
 
 
 def offer_recommended_chain(state, key: str) -> bool:
-    """The one-click recommended chain for ratings data (`mtlrec.workflow.recommended_chain`): sets the
+    """The one-click recommended chain for ratings data (`mtlrec.app.workflow.recommended_chain`): sets the
     sampled negatives, the derived label like and the three tasks (the genres task only when ticked).
     True when it was applied (the caller prepares the data again and reruns)."""
     import dataclasses
     import uuid
 
-    from mtlrec.workflow import recommended_chain
+    from mtlrec.app.workflow import recommended_chain
     if state.raw is None or state.spec is None:
         return False
     rec = recommended_chain(state.spec, state.raw, state.prep)

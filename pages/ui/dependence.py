@@ -1,17 +1,17 @@
-"""Labels that are a property of the item or of the user (`mtlrec.data.dependence`), said on
+"""Labels that are a property of the item or of the user (`mtlrec.data.label_dependence`), said on
 Data (per label) and on Tasks & model (per task, with a one-click "drop this task")."""
 from __future__ import annotations
 
 import streamlit as st
 
-from mtlrec.data.dependence import dependence_message
+from mtlrec.data.label_dependence import dependence_message
 from pages.ui.messages import md_text
 from pages.ui.state import get_state
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def _dependence(key: str, _raw, _spec) -> dict:
-    from mtlrec.data.dependence import label_dependence
+    from mtlrec.data.label_dependence import label_dependence
     return label_dependence(_raw, _spec)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from mtlrec import viz_dynamics as vd
+from mtlrec.figures import dynamics as vd
 from pages.ui.messages import md_text
 from pages.ui.state import lazy_section
 

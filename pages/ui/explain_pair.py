@@ -57,7 +57,7 @@ def pick_run(container, runs: list[str]) -> str:
 def _top_item(run_dir: str, user: str, weights: tuple, stamp: float) -> str | None:
     """The user's top recommendation (items the user interacted with left out), None when there is none."""
     from mtlrec.errors import DataError
-    from mtlrec.recommend import recommend
+    from mtlrec.serve.recommend import recommend
     try:
         recs = recommend(load_run_cached(run_dir), user, k=1, weights=dict(weights) or None, item_info=False)
     except DataError:

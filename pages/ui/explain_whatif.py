@@ -2,7 +2,7 @@
 user by features only) and see, marked hypothetical and never saved, how the pair's scores and
 rank move, the hypothetical user's top list and the SHAP waterfall of the hypothetical pair.
 
-All numbers come from `mtlrec.whatif`; nothing is written to the workspace or the run. A value the
+All numbers come from `mtlrec.serve.whatif`; nothing is written to the workspace or the run. A value the
 model cannot score (far outside the training range) is refused with what / where / fix; one outside
 the training range is scored with a warning.
 """
@@ -46,7 +46,7 @@ def _value(v) -> str:
 def _form(run, run_dir: str, user: str | None, new: bool) -> dict | None:
     """The feature form; the edits {feature: raw value} when submitted, else None (only the values
     that differ from where the form started: the user's own, or a new user's defaults)."""
-    from mtlrec.whatif import categories, current_values, default_values, editable_fields
+    from mtlrec.serve.whatif import categories, current_values, default_values, editable_fields
     fields = editable_fields(run, "user")
     now = current_values(run, None if new else user)
     defaults = default_values(run, "user") if new else {}
@@ -81,7 +81,7 @@ def render_whatif(run, run_dir: str, explainer=None) -> None:
     """The section, below the local explanation of the pair chosen there (its session keys
     ``explain_user_<run>`` / ``explain_item_<run>``). ``explainer``: a callable returning the page's
     cached `ModelExplainer` (the same background as the explanation above)."""
-    from mtlrec.whatif import editable_fields
+    from mtlrec.serve.whatif import editable_fields
     ds = run.dataset
     st.divider()
     st.subheader("What if…")
@@ -116,7 +116,7 @@ def render_whatif(run, run_dir: str, explainer=None) -> None:
 
 
 def _compute(run, run_dir, user, item, edits, explainer) -> dict:
-    from mtlrec.whatif import explain_whatif, pair_change, whatif_recommend, whatif_scores
+    from mtlrec.serve.whatif import explain_whatif, pair_change, whatif_recommend, whatif_scores
     scores = whatif_scores(run, user, edits, item=item)
     top = whatif_recommend(run, user, edits, k=TOP_K, scores=scores)
     change = pair_change(run, user, item, edits)
@@ -137,7 +137,7 @@ def _who(change: dict, edits: dict, filled: dict) -> str:
 def _show(res: dict, item: str) -> None:
     import pandas as pd
 
-    from mtlrec.explain import figures as fig
+    from mtlrec.figures import explain as fig
     change, expl, top = res["change"], res["explanation"], res["top"]
     st.warning(f"**Hypothetical — not saved.** {md_text(_who(change, res['edits'], expl.get('filled') or {}))}",
                icon=":material/science:")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from mtlrec.formulas import architecture_equations, input_width
+from mtlrec.teaching.formulas import architecture_equations, input_width
 from mtlrec.weighting import WEIGHTINGS, describe
 
 

@@ -1,7 +1,7 @@
-"""Figures and the live panel of the Lab page (pages/lab.py); the experiments are `mtlrec.lab`.
+"""Figures and the live panel of the Lab page (pages/lab.py); the experiments are `mtlrec.teaching.lab`.
 
 Lab results survive a reload like runs do: a job's result is stored in the visitor's workspace when
-it ends (``lab_<kind>.json`` beside workspace.json, `mtlrec.workspace.save_part`, written by the
+it ends (``lab_<kind>.json`` beside workspace.json, `mtlrec.app.workspace.save_part`, written by the
 job's own thread), and a running job is kept per workspace in this server process, so F5 or a
 bookmark finds the running experiment or its result.
 """
@@ -12,15 +12,15 @@ import threading
 
 import streamlit as st
 
-from mtlrec import lab
-from mtlrec.viz import PALETTE, _layout
+from mtlrec.teaching import lab
+from mtlrec.figures.charts import PALETTE, _layout
 from pages.ui.state import forget_ended_jobs, get_state, with_running_jobs
 
 JOBS_KEY = "lab_jobs"          # st.session_state[JOBS_KEY] = {"archs" | "sweep" | "weightings": LabJob | StoredJob}
 TERMINAL = ("finished", "cancelled", "failed")
 _LIVE: dict[str, dict] = {}    # workspace id -> {kind: LabJob} started in this server process
 _LIVE_LOCK = threading.Lock()
-_LOG = logging.getLogger("mtlrec.lab")
+_LOG = logging.getLogger("mtlrec.teaching.lab")
 
 
 def _part(kind: str) -> str:
@@ -31,7 +31,7 @@ def _restored(ws_id: str | None) -> dict:
     """The workspace's lab jobs: the ones running (or run) in this process, else the stored results."""
     if not ws_id:
         return {}
-    from mtlrec import workspace
+    from mtlrec.app import workspace
     with _LIVE_LOCK:
         out = dict(_LIVE.get(ws_id, {}))
     for kind in lab.LabJob.KINDS:
@@ -76,7 +76,7 @@ def running_jobs() -> list:
 
 def _store(ws_id: str, kind: str):
     def on_done(snap: dict) -> None:          # called from the job's thread: a file write, no UI
-        from mtlrec import workspace
+        from mtlrec.app import workspace
         workspace.save_part(ws_id, _part(kind), lab.to_json(snap))
     return on_done
 
@@ -141,8 +141,8 @@ def sweep_fig(sw: dict, metric: str = lab.METRIC):
 
 
 def dynamics_fig(runs: dict):
-    """The weighting comparison's gradient-conflict panels (`mtlrec.viz_dynamics.compare_fig`)."""
-    from mtlrec.viz_dynamics import compare_fig
+    """The weighting comparison's gradient-conflict panels (`mtlrec.figures.dynamics.compare_fig`)."""
+    from mtlrec.figures.dynamics import compare_fig
     return compare_fig({name: r.get("history") or {} for name, r in runs.items()})
 
 

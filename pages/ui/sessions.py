@@ -21,7 +21,7 @@ app that a session ended. So:
   heap pages otherwise; `mtlrec.memory.tune_malloc` ran when the thread started), and one log line
   ``MTLREC-SESSIONS-SWEPT ended=N live=M ...``;
 * when it starts (the server's first page) and every `DISK_EVERY_S` the same thread expires idle workspaces
-  (`mtlrec.workspace_clean.sweep`). Workspaces open in a live session or with a running job are
+  (`mtlrec.app.workspace_clean.sweep`). Workspaces open in a live session or with a running job are
   touched first (their idle time starts when the last session ends) and never removed.
 """
 from __future__ import annotations
@@ -211,8 +211,8 @@ def sweep_sessions() -> set:
 
 
 def sweep_workspaces(keep: set) -> dict | None:
-    """Expire idle workspaces (`mtlrec.workspace_clean.sweep`), touching the kept ones first."""
-    from mtlrec import workspace_clean
+    """Expire idle workspaces (`mtlrec.app.workspace_clean.sweep`), touching the kept ones first."""
+    from mtlrec.app import workspace_clean
     for ws_id in keep:
         workspace_clean.touch(ws_id)
     try:

@@ -21,7 +21,7 @@ def _warm_up(delay: float = 2.0) -> None:
     so that the first page shows at once and later pages switch fast."""
     time.sleep(delay)          # let the first page render first
     _probe_device()
-    for mod in ("pandas", "plotly.graph_objects", "mtlrec.models", "mtlrec.prep", "mtlrec.jobs",
+    for mod in ("pandas", "plotly.graph_objects", "mtlrec.models", "mtlrec.prep", "mtlrec.training.jobs",
                 "mtlrec.data.validate", "mtlrec.data.summary", "mtlrec.data.readers", "sklearn.metrics"):
         try:
             importlib.import_module(mod)
@@ -38,7 +38,7 @@ def _warm_up(delay: float = 2.0) -> None:
 def _probe_device() -> str:
     if "device" not in _WARM:
         try:
-            from mtlrec.workflow import describe_device
+            from mtlrec.app.workflow import describe_device
             _WARM["device"] = describe_device()
         except Exception as e:     # the probe must never break the app
             _WARM["device"] = f"unknown ({e.__class__.__name__})"
@@ -64,7 +64,7 @@ def _run_status(state, run_dir: str) -> str:
     job = state.job_for(run_dir)
     if job is not None:
         return snap_get(job.snapshot(include_batches=False), "status", "?")
-    from mtlrec.runs import run_status
+    from mtlrec.runs.load import run_status
     return run_status(run_dir)["status"]
 
 

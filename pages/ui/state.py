@@ -3,7 +3,7 @@
 Everything a browser session owns (its dataset, configuration, training jobs and the
 selected run) lives in one `AppState` object inside ``st.session_state``, so two tabs
 never see each other's data or runs. Pages call `get_state()`; they never keep
-module-level globals. Training jobs are `mtlrec.jobs.TrainingJob` objects: their worker
+module-level globals. Training jobs are `mtlrec.training.jobs.TrainingJob` objects: their worker
 threads never call ``st.*``; pages read ``job.snapshot()``.
 
 Cross-page requests:
@@ -46,7 +46,7 @@ class AppState:
     train: dict = field(default_factory=dict)         # {epochs, batch_size, lr, weighting, ...}
     text: dict = field(default_factory=dict)          # {enabled, columns, model}
     # ---- runs --------------------------------------------------------------------
-    jobs: list = field(default_factory=list)          # mtlrec.jobs.TrainingJob, newest last
+    jobs: list = field(default_factory=list)          # mtlrec.training.jobs.TrainingJob, newest last
     past_runs: list = field(default_factory=list)     # run folders this workspace trained in an earlier
                                                       # server process (no job here any more), oldest first
     selected_run: str | None = None                   # run_dir of the run shown on Train/Results/Recommend
@@ -97,9 +97,9 @@ class AppState:
         return out
 
     def run_level(self, run_dir) -> str | None:
-        """What this workspace may do with a run folder (`mtlrec.access.level`: "yours", "shared",
+        """What this workspace may do with a run folder (`mtlrec.runs.access.level`: "yours", "shared",
         "local" or None); a run this session's own job trains or trained is "yours"."""
-        from mtlrec.access import level
+        from mtlrec.runs.access import level
         lvl = level(run_dir, self.ws_id)
         return lvl if lvl is not None or self.job_for(str(run_dir)) is None else "yours"
 
@@ -107,8 +107,8 @@ class AppState:
         return self.run_level(run_dir) is not None
 
     def check_run(self, run_dir, *, manage: bool = False) -> str:
-        """`mtlrec.access.check_access` for this workspace (RunAccessError when not allowed)."""
-        from mtlrec.access import check_access
+        """`mtlrec.runs.access.check_access` for this workspace (RunAccessError when not allowed)."""
+        from mtlrec.runs.access import check_access
         if self.job_for(str(run_dir)) is not None:
             return "yours"
         return check_access(run_dir, self.ws_id, manage=manage)
@@ -220,7 +220,7 @@ def with_running_jobs(registry: dict, ended) -> set:
 
 
 def apply_workspace(ws: dict) -> None:
-    """Put a workspace (from mtlrec.workflow.sample_workspace / uploaded_workspace) into the state."""
+    """Put a workspace (from mtlrec.app.workflow.sample_workspace / uploaded_workspace) into the state."""
     state = get_state()
     state.raw, state.spec, state.prep = ws["raw"], ws["spec"], ws["prep"]
     state.ws_files = None           # the sample, or an upload whose files remember_upload keeps

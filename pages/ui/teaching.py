@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from mtlrec.runlib import gain_delta_m, seesaw
-from mtlrec.teaching import cv_rows
+from mtlrec.runs.library import gain_delta_m, seesaw
+from mtlrec.teaching.correlation import cv_rows
 from pages.ui.messages import md_text
 from pages.ui.tables import show_table
 
@@ -77,7 +77,7 @@ def show_label_correlation(dataset) -> None:
     """Heatmap of the labels' Pearson correlations on the training rows (a task-selection aid)."""
     import plotly.graph_objects as go
 
-    from mtlrec.teaching import label_correlation
+    from mtlrec.teaching.correlation import label_correlation
     corr = label_correlation(dataset)
     if corr.shape[0] < 2:
         return

@@ -1,4 +1,4 @@
-"""The visitor's workspace survives a reload: it is saved on disk (``mtlrec.workspace``) and named
+"""The visitor's workspace survives a reload: it is saved on disk (``mtlrec.app.workspace``) and named
 in the URL (``?ws=<id>``), so F5, a bookmark or a server restart brings the visitor back to the same
 dataset, configuration, prepared dataset, runs and selections (the run, the Recommendations user,
 the explained pair). A new tab without the id gets a new, isolated workspace.
@@ -29,11 +29,11 @@ from pages.ui.state import apply_workspace, forget_ended_jobs, get_state, new_st
 
 _JOBS: dict[str, list] = {}          # workspace id -> its TrainingJobs, for this server process
 _JOBS_LOCK = threading.Lock()
-_LOG = logging.getLogger("mtlrec.workspace")
+_LOG = logging.getLogger("mtlrec.app.workspace")
 
 
 def _doc(state) -> dict:
-    from mtlrec.workflow import clean_tasks
+    from mtlrec.app.workflow import clean_tasks
     runs = list(state.past_runs) + [str(j.run_dir) for j in state.jobs if getattr(j, "run_dir", None)]
     return {
         "source": state.source,
@@ -55,7 +55,7 @@ def _sig(doc: dict) -> str:
 
 def remember_upload(files: list[tuple[str, bytes]]) -> None:
     """Keep the files of a successful upload in the workspace (read again after a restart)."""
-    from mtlrec import workspace as ws
+    from mtlrec.app import workspace as ws
     state = get_state()
     if state.ws_id:
         try:
@@ -67,8 +67,8 @@ def remember_upload(files: list[tuple[str, bytes]]) -> None:
 
 
 def _restore_data(ws_id: str, doc: dict) -> None:
-    from mtlrec import workspace as ws
-    from mtlrec.workflow import sample_workspace, uploaded_workspace
+    from mtlrec.app import workspace as ws
+    from mtlrec.app.workflow import sample_workspace, uploaded_workspace
     state = get_state()
     if doc.get("sample"):
         apply_workspace(sample_workspace())
@@ -82,8 +82,8 @@ def _restore_data(ws_id: str, doc: dict) -> None:
 def _restore_dataset(ws_id: str, doc: dict, prepare) -> None:
     """The prepared dataset the workspace names: its kept copy when the key still matches (no
     preparation), else prepared again (``prepare``: pages.ui.actions.prepare_dataset)."""
-    from mtlrec import workspace as ws
-    from mtlrec.workflow import dataset_key, effective_spec
+    from mtlrec.app import workspace as ws
+    from mtlrec.app.workflow import dataset_key, effective_spec
     state = get_state()
     key = doc.get("prepared")
     if not key or state.raw is None:
@@ -102,7 +102,7 @@ def _restore_dataset(ws_id: str, doc: dict, prepare) -> None:
 
 
 def _restore(ws_id: str, prepare=None) -> None:
-    from mtlrec import workspace as ws
+    from mtlrec.app import workspace as ws
     from mtlrec.data.roles import DataSpec
     from mtlrec.prep import PrepConfig
     state = get_state()
@@ -131,9 +131,9 @@ def _restore(ws_id: str, prepare=None) -> None:
 
 def _claim_runs(ws_id: str, doc: dict) -> bool:
     """A workspace saved before runs had owners claims the runs it trained (its "runs"), once:
-    afterwards its document says ``run_owners`` (`mtlrec.access.claim`). Runs it only opened from
+    afterwards its document says ``run_owners`` (`mtlrec.runs.access.claim`). Runs it only opened from
     the shared library of those days stay local. True when there was something to claim."""
-    from mtlrec.access import claim
+    from mtlrec.runs.access import claim
     if doc.get("run_owners") or not doc.get("runs"):
         return False
     for r in dict.fromkeys(doc.get("runs") or []):
@@ -166,12 +166,12 @@ def restore_or_start(prepare=None) -> None:
     Later runs of the session check that no other tab saved the workspace meanwhile (else a banner
     at the top of the page lets the visitor choose). ``prepare``: prepares the dataset again when
     the workspace's kept copy is missing (pages.ui.actions.prepare_dataset)."""
-    from mtlrec import workspace as ws
+    from mtlrec.app import workspace as ws
     state = get_state()
     if state.ws_id is None:
         wanted = st.query_params.get("ws")
         if wanted and ws.exists(wanted):
-            from mtlrec.workspace_clean import touch
+            from mtlrec.app.workspace_clean import touch
             touch(wanted)                                # used now: its idle time starts again
             try:
                 _restore(wanted, prepare)
@@ -197,9 +197,9 @@ def restore_or_start(prepare=None) -> None:
 
 
 def _say_if_removed(ws_id: str) -> bool:
-    """The link names a workspace that a sweep removed (`mtlrec.workspace_clean`): say so, in words, and
+    """The link names a workspace that a sweep removed (`mtlrec.app.workspace_clean`): say so, in words, and
     return True (the visitor starts again under the same id, so the runs trained in it stay theirs)."""
-    from mtlrec.workspace_clean import removed_note
+    from mtlrec.app.workspace_clean import removed_note
     note = removed_note(ws_id)
     if note is None:
         return False
@@ -233,10 +233,10 @@ def running_workspaces() -> set:
 
 
 def _take_share() -> None:
-    """``?share=<token>`` (a share link, `mtlrec.access.create_share`): the run it shares joins this
+    """``?share=<token>`` (a share link, `mtlrec.runs.access.create_share`): the run it shares joins this
     workspace read-only and becomes the current run; a link that opens nothing says so. The token
     leaves the URL either way."""
-    from mtlrec.access import accept_share
+    from mtlrec.runs.access import accept_share
 
     from pages.ui.state import open_library_run
     token = st.query_params.get("share")
@@ -264,7 +264,7 @@ def register_job(job) -> None:
 def save_if_changed() -> None:
     """Write the workspace when anything in it changed since the last save (cheap otherwise), unless
     another tab saved it since this one loaded it: then nothing is written and the page says so."""
-    from mtlrec import workspace as ws
+    from mtlrec.app import workspace as ws
     state = get_state()
     if not state.ws_id or state.ws_conflict is not None \
             or state.raw is None and not state.jobs and not state.opened_runs:
@@ -286,7 +286,7 @@ def save_if_changed() -> None:
 
 def _keep_dataset(state) -> None:
     """Keep the prepared dataset in the workspace (once per key), so that a reload loads it."""
-    from mtlrec import workspace as ws
+    from mtlrec.app import workspace as ws
     if state.dataset is None or not state.dataset_key or state.ws_dataset == state.dataset_key:
         return
     state.ws_dataset = state.dataset_key                # tried once per key, even when the disk is full
@@ -344,7 +344,7 @@ def _load_newer(prepare) -> None:
 
 
 def _keep_mine() -> None:
-    from mtlrec import workspace as ws
+    from mtlrec.app import workspace as ws
     state = get_state()
     doc = _doc(state)
     state.ws_version = ws.save(state.ws_id, doc, expect=None)
@@ -353,12 +353,12 @@ def _keep_mine() -> None:
 
 
 def _fork() -> None:
-    from mtlrec import workspace as ws
+    from mtlrec.app import workspace as ws
     state = get_state()
     old_id, state.ws_id = state.ws_id, ws.copy(state.ws_id)
     with _JOBS_LOCK:
         _JOBS[state.ws_id] = list(_JOBS.get(old_id, []))
-    from mtlrec.access import copy_access
+    from mtlrec.runs.access import copy_access
     for rd in dict.fromkeys(state.past_runs + state.opened_runs + state.run_dirs()):
         copy_access(rd, old_id, state.ws_id)        # the copy keeps the runs (owned or shared)
     state.ws_dataset = None                     # the copy may hold the other tab's prepared dataset

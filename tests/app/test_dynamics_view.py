@@ -31,7 +31,7 @@ def specs(at: AppTest) -> str:
 
 
 def test_results_shows_the_training_dynamics_of_a_finished_run(job):
-    from mtlrec.viz_dynamics import TITLES
+    from mtlrec.figures.dynamics import TITLES
     at = app_with(job)
     at.switch_page("pages/results.py").run()
     assert not at.exception, [e.value for e in at.exception]

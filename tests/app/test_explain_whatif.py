@@ -20,7 +20,7 @@ APP = str(ROOT / "app.py")
 @pytest.fixture(scope="module")
 def job(tmp_path_factory):
     from mtlrec.config import RunConfig
-    from mtlrec.jobs import TrainingJob
+    from mtlrec.training.jobs import TrainingJob
     d = tmp_path_factory.mktemp("whatif_app") / "run-sb"
     tasks = [t for t in TASKS if t["name"] in ("click", "rating", "genres")]
     cfg = RunConfig.from_dict({"tasks": tasks,
@@ -71,8 +71,8 @@ def test_what_if_section_scores_a_hypothetical_user_without_saving_anything(job)
     from pages.ui.workspace import _doc
     workspace = json.dumps(_doc(at.session_state["mtlrec_state"]), sort_keys=True, default=str)
     # prefilled from the data: u4's age in years and occupation by name
-    from mtlrec.runs import load_run
-    from mtlrec.whatif import current_values
+    from mtlrec.runs.load import load_run
+    from mtlrec.serve.whatif import current_values
     now = current_values(load_run(rd), "u4")
     age = at.number_input(key=f"whatif_{rd}_u4_age")
     occ = at.selectbox(key=f"whatif_{rd}_u4_occupation")
@@ -114,8 +114,8 @@ def _plain(md: str) -> str:
 def test_a_new_users_defaults_are_shown_and_named_after_scoring(job):
     """Issue 21 item 10: a new user starts from defaults -- each shown with how it was chosen, and
     the hypothetical result names the values left at their default."""
-    from mtlrec.runs import load_run
-    from mtlrec.whatif import default_values
+    from mtlrec.runs.load import load_run
+    from mtlrec.serve.whatif import default_values
     rd = str(job.run_dir)
     defaults = default_values(load_run(rd))
     at = _explain_page(job)
@@ -154,8 +154,8 @@ def test_a_value_far_outside_the_training_range_is_refused_in_words_and_one_near
     assert "Fix:" in said and "Where: column age" in said, said
     assert not [t for t in at.table if "rank" in t.value.columns]           # no list made of NaN scores
     assert not any("Hypothetical" in w.value for w in at.warning)
-    from mtlrec.runs import load_run
-    from mtlrec.whatif import raw_training_range
+    from mtlrec.runs.load import load_run
+    from mtlrec.serve.whatif import raw_training_range
     high = raw_training_range(load_run(rd), "age")[1]
     at.number_input(key=f"whatif_{rd}_u4_age").set_value(round(high + 10, 3))
     at.button(key=f"whatif_go_{rd}_u4").click().run()

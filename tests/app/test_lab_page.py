@@ -33,7 +33,7 @@ def _poll(at, kind: str, timeout: float = 240):
 
 @pytest.fixture
 def small_lab(monkeypatch):
-    from mtlrec import lab
+    from mtlrec.teaching import lab
     orig = lab.LabJob.__init__
 
     def init(self, kind="archs", p=0.5, **options):
@@ -81,7 +81,7 @@ def test_prepared_sweep_draws_metric_against_p_and_a_verdict(small_lab):
 def test_the_prepared_sweep_is_the_benchmarks_and_its_chart_says_its_size(monkeypatch):
     """Issue 21 #7: the page's sweep runs at bench/lab.py's size (n = 3000, 3 seeds, 12 epochs), the
     chart states the size of what ran, and "holds" is never printed over MMoE behind shared-bottom."""
-    from mtlrec import lab
+    from mtlrec.teaching import lab
     asked = []
     orig = lab.LabJob.__init__
 
@@ -112,7 +112,7 @@ def test_lab_results_survive_a_reload(small_lab, monkeypatch):
     """Issue 21 #7: a finished experiment is kept in the workspace: a new session on the same
     workspace id (F5, a bookmark) of a new server process shows its table without training again."""
     from test_pages import state_of
-    from mtlrec import lab
+    from mtlrec.teaching import lab
     from pages.ui import lab as lab_ui
     at = _lab()
     at.slider(key="lab_p").set_value(0.3).run()
@@ -159,7 +159,7 @@ def test_weighting_card_compares_two_methods_and_their_gradient_conflict(small_l
 
 
 def test_cancel_stops_the_experiment_and_says_so(monkeypatch):
-    from mtlrec import lab
+    from mtlrec.teaching import lab
     orig = lab.LabJob.__init__
 
     def init(self, kind="archs", p=0.5, **options):

@@ -60,7 +60,7 @@ def test_a_damaged_run_opened_from_runs_names_its_files_without_server_paths(run
 def test_a_failed_run_on_train_says_where_without_server_paths(runs_dir, tmp_path):
     from _fixtures_train import TASKS
     from mtlrec.config import RunConfig
-    from mtlrec.jobs import TrainingJob
+    from mtlrec.training.jobs import TrainingJob
     from pages.ui.state import AppState
     run_dir = runs_dir / "20260103-000001-failed"
     job = TrainingJob(RunConfig.from_dict({"tasks": TASKS[:2], "train": {"epochs": 2, "device": "cpu"}}), run_dir)

@@ -48,8 +48,8 @@ def finished_jobs(runs_dir) -> list:
 def test_a_run_whose_worker_has_not_reported_is_listed_without_an_error(runs_dir):
     """Until the worker process reports, a job knows no device: the runs table shows the run (its
     device "—"), not an error box in its place."""
-    from mtlrec.jobs import TrainingJob
-    from mtlrec.workflow import build_run_config
+    from mtlrec.training.jobs import TrainingJob
+    from mtlrec.app.workflow import build_run_config
     at = sample_session()
     s = state_of(at)
     cfg = build_run_config(spec=s.spec, prep=s.prep, tasks=s.tasks, model=s.model, train=s.train, text=s.text,
@@ -67,7 +67,7 @@ def test_a_run_whose_worker_has_not_reported_is_listed_without_an_error(runs_dir
 
 
 def test_after_a_restart_train_and_sidebar_name_the_workspace_runs(finished_jobs, monkeypatch):
-    from mtlrec.access import record_owner
+    from mtlrec.runs.access import record_owner
     from pages.ui import workspace
     job = finished_jobs[1]
     at = sample_session()

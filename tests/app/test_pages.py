@@ -131,8 +131,8 @@ def test_training_from_train_page_progresses_and_finishes(trained):
         assert list(t["x"]) == [1, 2] and all(v is not None for v in t["y"])
     table = at.dataframe[0].value
     assert list(table["status"]) == ["finished"]
-    # the run belongs to the workspace that trained it, and to no other (mtlrec.access)
-    from mtlrec.access import level
+    # the run belongs to the workspace that trained it, and to no other (mtlrec.runs.access)
+    from mtlrec.runs.access import level
     st_ = state_of(at)
     assert level(st_.jobs[-1].run_dir, st_.ws_id) == "yours" and level(st_.jobs[-1].run_dir, "f" * 32) is None
 

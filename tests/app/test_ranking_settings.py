@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 from _fixtures_train import TASKS, make_dataset
 from test_pages import APP, no_exception, state_of, texts
 
-from mtlrec.workflow import build_run_config
+from mtlrec.app.workflow import build_run_config
 
 
 def _ranking_widgets(at: AppTest):
@@ -47,7 +47,7 @@ def test_train_page_switches_the_ranking_off_or_sets_the_users():
 
 def _tiny_run(runs_dir, name: str, **train):
     from mtlrec.config import RunConfig
-    from mtlrec.jobs import TrainingJob
+    from mtlrec.training.jobs import TrainingJob
     tasks = [t for t in TASKS if t["name"] in ("click", "rating")]
     n = torch.get_num_threads()
     torch.set_num_threads(1)

@@ -29,8 +29,8 @@ def _order(at: AppTest) -> list[str]:
 
 
 def test_recommend_from_scores_is_recommend_without_a_model_pass(job):
-    from mtlrec import recommend as rec
-    from mtlrec.runs import load_run
+    from mtlrec.serve import recommend as rec
+    from mtlrec.runs.load import load_run
     run = load_run(job.run_dir)
     preds = rec.score_items(run, rec._user_index(run, "u3"))
     for w in ({"click": 1.0, "rating": 0.0}, {"click": 0.2, "rating": 0.8}, None):
@@ -38,8 +38,8 @@ def test_recommend_from_scores_is_recommend_without_a_model_pass(job):
 
 
 def test_slider_move_reweights_without_scoring_again(job, monkeypatch):
-    from mtlrec import recommend as rec
-    from mtlrec.runs import load_run
+    from mtlrec.serve import recommend as rec
+    from mtlrec.runs.load import load_run
     from pages.ui.state import AppState
     calls = []
     real = rec.score_items

@@ -9,7 +9,7 @@ import shutil
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from mtlrec import access
+from mtlrec.runs import access
 from test_page_states import sidebar_text
 from test_pages import APP, no_exception, state_of, texts
 
@@ -61,7 +61,7 @@ def test_another_workspaces_run_cannot_be_listed_or_read_by_naming_it(runs):
 def test_a_restored_workspace_shows_only_what_it_may_see(runs):
     """A workspace document naming another's run (as one saved before runs had owners might) restores
     without it; a document from before owners claims the local runs it trained, not another's."""
-    from mtlrec import workspace as ws
+    from mtlrec.app import workspace as ws
     mine = ws.new_workspace_id()
     ws.save(mine, {"runs": [runs["theirs"]], "opened_runs": list(runs.values()), "selected_run": runs["theirs"],
                    "explain_pair": {"run_dir": runs["theirs"], "user": "u1"}, "run_owners": 1})

@@ -24,7 +24,7 @@ ARCHS = {"shared_bottom": {"shared_dims": [16], "tower_dims": [8], "embedding_di
 def library(runs_dir):
     """Three finished runs and a copy with a damaged metrics.json in the module's runs root."""
     from mtlrec.config import RunConfig
-    from mtlrec.jobs import TrainingJob
+    from mtlrec.training.jobs import TrainingJob
     root = runs_dir
     tasks = [t for t in TASKS if t["name"] in ("click", "rating")]
     n = torch.get_num_threads()
@@ -132,7 +132,7 @@ def test_a_cancelled_run_resumes_from_the_runs_page(library):
     import time
 
     from mtlrec.config import RunConfig
-    from mtlrec.jobs import TrainingJob
+    from mtlrec.training.jobs import TrainingJob
     tasks = [t for t in TASKS if t["name"] in ("click", "rating")]
     cfg = RunConfig.from_dict({"name": "to-resume", "tasks": tasks, "model": {"arch": "mmoe", **ARCHS["mmoe"]},
                                "train": {"epochs": 4, "batch_size": 64, "device": "cpu", "ranking_k": 0,
@@ -200,7 +200,7 @@ def test_damaged_run_folders_show_a_message_never_a_traceback(library, tmp_path)
 def test_an_unexpected_error_in_a_page_is_a_short_message(library, monkeypatch, page_errors):
     """The boundary: the visitor reads a short message with a reference (no traceback, no server
     path); the server log gets the marker, the same reference and the traceback."""
-    import mtlrec.workflow as wf
+    import mtlrec.app.workflow as wf
     from pages.ui.boundary import MARKER
 
     def boom(*a, **k):

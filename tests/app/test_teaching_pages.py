@@ -82,7 +82,7 @@ def test_data_page_shows_the_label_correlation_after_preparation():
 def run_with_gains(runs_dir):
     """A tiny finished run with single-task baselines and 2 CV folds; its gains made mixed by hand."""
     from mtlrec.config import RunConfig
-    from mtlrec.jobs import TrainingJob
+    from mtlrec.training.jobs import TrainingJob
     tasks = [t for t in TASKS if t["name"] in ("click", "rating")]
     n = torch.get_num_threads()
     torch.set_num_threads(1)

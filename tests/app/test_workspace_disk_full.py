@@ -12,7 +12,7 @@ from test_pages import APP, no_exception, state_of
 
 
 def test_a_full_disk_when_the_workspace_is_saved_is_said_on_the_page(monkeypatch):
-    from mtlrec import workspace as ws
+    from mtlrec.app import workspace as ws
     at = AppTest.from_file(APP, default_timeout=120).run()
     at.button(key="home_load_sample").click().run()
     no_exception(at, "sample")

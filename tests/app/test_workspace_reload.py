@@ -7,8 +7,8 @@ import time
 
 from streamlit.testing.v1 import AppTest
 
-from mtlrec import workspace_clean
-from mtlrec.workspace import workspaces_root
+from mtlrec.app import workspace_clean
+from mtlrec.app.workspace import workspaces_root
 from test_pages import APP, no_exception, state_of
 
 
@@ -55,7 +55,7 @@ def test_an_unknown_or_hostile_id_starts_a_new_workspace():
 
 
 def test_a_link_to_an_expired_workspace_says_so_and_starts_a_fresh_one():
-    """A workspace removed by the idle sweep (mtlrec.workspace_clean): its link opens a new, empty
+    """A workspace removed by the idle sweep (mtlrec.app.workspace_clean): its link opens a new, empty
     workspace under the same id (so the runs trained in it stay the visitor's: runs are owned by the id)
     with a message in words (no error box); an id that never existed gets no such message."""
     at = AppTest.from_file(APP, default_timeout=120).run()

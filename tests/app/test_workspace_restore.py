@@ -9,7 +9,7 @@ import pytest
 from _fixtures_ml100k import write_ml100k_split
 from streamlit.testing.v1 import AppTest
 
-from mtlrec.workflow import clean_tasks
+from mtlrec.app.workflow import clean_tasks
 from test_pages import APP, no_exception, plain, state_of, texts
 
 LIKE = [{"name": "like", "source": "rating", "op": ">=", "threshold": 4}]
@@ -81,7 +81,7 @@ def test_a_reload_without_the_kept_dataset_prepares_it_again_and_the_run_starts(
     labels and rows; the derived label's task keeps its label, and training starts on it."""
     import shutil
 
-    from mtlrec import workspace as ws
+    from mtlrec.app import workspace as ws
     at = _prepared_with_a_derived_label(tmp_path)
     before = state_of(at)
     before.train.update(epochs=1, batch_size=4096)
@@ -130,7 +130,7 @@ def _explain(at: AppTest, rd: str) -> tuple[str, str]:
 
 
 def test_explain_keeps_its_pair_and_recommendations_its_user_across_a_reload(run_dir, local_runs):
-    from mtlrec.runs import load_run
+    from mtlrec.runs.load import load_run
     from pages.ui.state import AppState
     ds = load_run(run_dir).dataset
     at = AppTest.from_file(APP, default_timeout=240)
@@ -165,7 +165,7 @@ def _banner(at: AppTest) -> str:
 
 
 def test_two_tabs_on_one_workspace_never_overwrite_each_other_silently():
-    from mtlrec import workspace as ws
+    from mtlrec.app import workspace as ws
     a = AppTest.from_file(APP, default_timeout=120).run()
     a.button(key="home_load_sample").click().run()
     a.switch_page("pages/model.py").run()

@@ -55,8 +55,8 @@ def _download(page, name: str):
 
 
 def test_every_download_arrives_on_the_first_click_with_its_name(server, browser, tmp_path):
-    from mtlrec.report import import_zip
-    from mtlrec.runs import load_run
+    from mtlrec.runs.report import import_zip
+    from mtlrec.runs.load import load_run
     url, run_dir, log = server
     ctx = browser.new_context(viewport={"width": 1400, "height": 900}, accept_downloads=True)
     ctx.set_default_timeout(60_000)

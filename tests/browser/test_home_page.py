@@ -14,7 +14,7 @@ pytestmark = pytest.mark.browser
 
 
 def test_home_draws_the_pipeline_lists_every_page_and_stays_on_this_machine(app_url, context):
-    from mtlrec.viz import FLOW_STEPS
+    from mtlrec.figures.charts import FLOW_STEPS
     page = context.new_page()
     external = []
     page.on("request", lambda r: external.append(r.url)

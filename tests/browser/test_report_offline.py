@@ -12,7 +12,7 @@ pytestmark = pytest.mark.browser
 def test_report_opens_offline_and_draws_its_figures(context, tmp_path):
     from _fixtures_train import TASKS, make_dataset
     from mtlrec.config import RunConfig
-    from mtlrec.report import report_html
+    from mtlrec.runs.report import report_html
     from mtlrec.training.pipeline import run_training
     t = {"epochs": 2, "batch_size": 256, "lr": 0.01, "log_every": 5, "device": "cpu", "seed": 0, "ranking_k": 0,
          "baselines": True}
@@ -33,7 +33,7 @@ def test_report_opens_offline_and_draws_its_figures(context, tmp_path):
     page.wait_for_function(f"document.querySelectorAll('.js-plotly-plot .main-svg').length >= {n_figs}")
     assert page.locator(".plotly").count() >= n_figs
     # 2 tasks x (train, valid loss; valid metric), then the training dynamics' line charts
-    from mtlrec.viz_dynamics import dynamics_figs
+    from mtlrec.figures.dynamics import dynamics_figs
     history = json.loads((tmp_path / "run" / "history.json").read_text())
     n_dyn = sum(t.type == "scatter" for f in dynamics_figs(history).values() for t in f.data)
     assert n_dyn >= 5 and "<h2>Training dynamics</h2>" in html

@@ -25,7 +25,7 @@ def served(tmp_path_factory):
     """A server of its own over a runs root holding one local run (trained outside the app), and the
     zip of another run to import."""
     from _fixtures_train import make_dataset, tiny_run_folder
-    from mtlrec.report import export_zip
+    from mtlrec.runs.report import export_zip
     if not Path(drv.CHROMIUM).exists():
         pytest.skip(f"browser tests need Chromium at {drv.CHROMIUM}")
     d = tmp_path_factory.mktemp("ownership")
@@ -90,7 +90,7 @@ def _sees_nothing(page, names: list[str], where: str) -> None:
 
 def _name_in_own_workspace(page, runs: Path, run: str) -> None:
     """B writes A's run into B's own saved workspace (as selections a reload restores), then reloads."""
-    from mtlrec import workspace as ws
+    from mtlrec.app import workspace as ws
     wid = re.search(r"[?&]ws=([0-9a-f]{32})", page.url).group(1)
     root = drv.workspaces_dir(runs)
     doc = ws.load(wid, root) if ws.exists(wid, root) else {}

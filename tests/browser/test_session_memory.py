@@ -32,7 +32,7 @@ SWEPT = re.compile(r"MTLREC-SESSIONS-SWEPT ended=(\d+) live=(\d+)")
 
 
 def _table(folder):
-    from mtlrec.sample import synthetic_interactions
+    from mtlrec.data.sample import synthetic_interactions
     inter, _, _ = synthetic_interactions(ROWS, n_users=15_000, n_items=6_000, seed=1)
     path = folder / "interactions.csv"
     inter.to_csv(path, index=False)

@@ -1,4 +1,4 @@
-"""What a what-if is given, checked before it reaches the model (`mtlrec.whatif`).
+"""What a what-if is given, checked before it reaches the model (`mtlrec.serve.whatif`).
 
 * `parse_edits`: the ``--features`` JSON text -> ``{feature: value}``: one object of scalars, of
   bounded size; nesting, NaN / Infinity tokens, numbers of hundreds of digits and anything but an

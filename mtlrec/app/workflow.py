@@ -14,7 +14,7 @@ from typing import Any
 
 from mtlrec.errors import DataError
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]     # the repository: mtlrec/app/workflow.py -> .
 SAMPLE_DIR = ROOT / "sample_data"
 TABLES = ("interactions", "users", "items")
 TABLE_OWNER = {"interactions": "context", "users": "user", "items": "item"}
@@ -317,7 +317,7 @@ def default_text(spec) -> dict:
     """The text settings of a new upload: the language-model features on, over the spec's text
     columns of the items/users (a title, a description), when it has any; off otherwise, or when
     the environment variable ``MTLREC_TEXT_FEATURES`` is 0. The model is the offline one of
-    `mtlrec.text` (nothing is downloaded)."""
+    `mtlrec.serve.text` (nothing is downloaded)."""
     import os
     cols = [c for c, o in (spec.text if spec is not None else {}).items() if o in ("user", "item")]
     on = bool(cols) and os.environ.get(TEXT_DEFAULT_ENV, "1").strip().lower() not in ("0", "off", "false", "no")
@@ -424,7 +424,7 @@ def stored_predictions(run, split: str = "test") -> dict | None:
     they do not fit the run (other tasks, another number of rows)."""
     import numpy as np
 
-    from mtlrec.runs import read_predictions
+    from mtlrec.runs.load import read_predictions
     got = read_predictions(getattr(run, "run_dir", None), split)
     if got is None:
         return None
@@ -577,11 +577,11 @@ def metrics_by_type(metrics: dict, tasks: list, split: str = "test") -> dict:
 # ---------------------------------------------------------------------------- recommendations
 def _item_text(ds, item_index: int) -> tuple[str, str]:
     """(title, short description) of a catalogue item from the dataset's item_info: the title
-    and the item's text/feature columns (`mtlrec.recommend.item_columns`), never a column whose
+    and the item's text/feature columns (`mtlrec.serve.recommend.item_columns`), never a column whose
     role is "ignore" (e.g. an IMDb URL)."""
     import pandas as pd
 
-    from mtlrec.recommend import item_columns
+    from mtlrec.serve.recommend import item_columns
     info = getattr(ds, "item_info", None)
     raw_id = str(ds.item_ids[item_index]) if 0 <= item_index < len(ds.item_ids) else "?"
     if info is None or item_index < 0 or item_index >= len(info):
@@ -605,7 +605,7 @@ def rec_frame(recs: list[dict], ds):
     """The recommendation list as a DataFrame: rank, item_id, title, text, score:<task>..., fused,
     support (when the records carry it).
 
-    ``fused`` is the record's ``score``: the fused score of `mtlrec.recommend` (the one
+    ``fused`` is the record's ``score``: the fused score of `mtlrec.serve.recommend` (the one
     number the page, the CSV export, the CLI and the Explain page show); ``support`` the item's
     number of training interactions; ``text`` holds the item's text/feature columns only,
     never ignored ones."""

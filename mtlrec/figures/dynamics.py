@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import Mapping
 
-from mtlrec.viz import PALETTE, _go, _layout, template
+from mtlrec.figures.charts import PALETTE, _go, _layout, template
 
 TITLES = {
     "weights": "Loss weight per task",

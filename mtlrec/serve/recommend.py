@@ -6,7 +6,7 @@ top K by the fused score are returned.
 
 Fast path (`score_items`, default): everything that depends only on the item side -- the
 embedded item fields and their share of every input layer (``model.input_layers()``) -- is
-computed once per model and cached (`item_split`: `mtlrec.catalogue`, keyed to the model's input
+computed once per model and cached (`item_split`: `mtlrec.serve.catalogue`, keyed to the model's input
 parameters and the run's item tables); a request embeds one user row (user fields, context
 defaults), adds its share to the cached item part and runs the rest of the network
 (``model.forward_from_first``). Same numbers as the full forward up to float rounding
@@ -166,7 +166,7 @@ def score_items(run, user_index: int, item_indices=None, fast: bool = True) -> d
         return {n: p.float().cpu().numpy() for n, p in scored(run.tasks, out, [t.name for t in run.tasks]).items()}
 
 
-# ---- the fast path (the item-side cache: mtlrec.catalogue) --------------------------------
+# ---- the fast path (the item-side cache: mtlrec.serve.catalogue) --------------------------------
 # On CPU the catalogue runs through the network in blocks of this many items: a block's
 # intermediates stay in the CPU cache and reuse freed memory (no page faults), which makes the
 # memory-bound layers (ReLU, gates, expert mixing) several times faster (measured 2048: PLE ~2x,
@@ -176,9 +176,9 @@ CPU_CHUNK_ROWS = 2048
 
 def item_split(run, data=None, user_index: int = 0):
     """The cached `InputSplit` of ``run.model`` over ``run``'s own catalogue (item columns
-    precomputed for every item; `mtlrec.catalogue.item_split`), rebuilt when the parameters or the
+    precomputed for every item; `mtlrec.serve.catalogue.item_split`), rebuilt when the parameters or the
     item tables change; None when the model does not split or the data has no item fields."""
-    from mtlrec.catalogue import item_split as model_item_split
+    from mtlrec.serve.catalogue import item_split as model_item_split
     return model_item_split(run.model, run.device_data() if data is None else data)
 
 

@@ -5,7 +5,7 @@ item fields and their share of every input layer (``model.input_layers()``) -- i
 per model and catalogue (`mtlrec.models.base.InputSplit`, keyed to the model's input parameters
 and the item tables) and reused by every user: a user adds their own share (user fields, context
 defaults) and the rest of the network runs (``model.forward_from_first``). The same numbers as the
-full forward up to float rounding (~1e-6). `mtlrec.recommend` (one user per request) and
+full forward up to float rounding (~1e-6). `mtlrec.serve.recommend` (one user per request) and
 `mtlrec.ranking` (many users, `score_tile`) both read it.
 
 `score_tile` scores a few users against a block of items in one pass -- through the cache when

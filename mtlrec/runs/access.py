@@ -78,7 +78,7 @@ def _read(d: Path) -> dict | None:
 
 
 def _write(d: Path, doc: dict) -> None:
-    from mtlrec.training.rundir import write_json_atomic
+    from mtlrec.runs.folder import write_json_atomic
     write_json_atomic(d / ACCESS_FILE, {"format": FORMAT, **doc})
 
 
@@ -130,9 +130,9 @@ def check_access(run_dir, ws_id: str | None, *, manage: bool = False, local: str
 
 
 def visible_run_rows(root, ws_id: str | None, local: str | None = None) -> list[dict]:
-    """`mtlrec.runlib.list_run_rows` of the runs the workspace may see, each with ``access``
+    """`mtlrec.runs.library.list_run_rows` of the runs the workspace may see, each with ``access``
     (its `level`) and ``manage`` (`can_manage`). Other folders are not even read."""
-    from mtlrec.runlib import list_run_rows
+    from mtlrec.runs.library import list_run_rows
     levels: dict[str, str] = {}
 
     def keep(d: Path) -> bool:
@@ -231,7 +231,7 @@ def valid_token(token) -> bool:
 def accept_share(token: str, ws_id: str, root=None) -> Path | None:
     """The run that ``token`` shares, now readable by the workspace ``ws_id`` (recorded as a viewer;
     an owner stays an owner); None when no run of ``root`` is shared with that token."""
-    from mtlrec.runlib import looks_like_run, runs_root
+    from mtlrec.runs.library import looks_like_run, runs_root
     r = Path(root) if root is not None else runs_root()
     if not valid_token(token) or not ws_id or not r.is_dir():
         return None

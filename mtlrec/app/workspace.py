@@ -217,7 +217,7 @@ def _prepared_dir(ws_id: str, key: str, root=None) -> Path:
 
 
 def save_dataset(ws_id: str, dataset, key: str, root=None) -> Path:
-    """Keep the prepared dataset of a workspace under ``key`` (`mtlrec.workflow.dataset_key`), replacing
+    """Keep the prepared dataset of a workspace under ``key`` (`mtlrec.app.workflow.dataset_key`), replacing
     the ones kept under other keys. Written to a temporary folder and renamed: a folder under its
     key is always complete."""
     target = _prepared_dir(ws_id, key, root)

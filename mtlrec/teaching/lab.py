@@ -1,6 +1,6 @@
 """The lab: Ma et al.'s (KDD 2018, §3.2) synthetic experiment, small enough to run live.
 
-Two regression tasks whose correlation is set by ``p`` (`mtlrec.sample.synthetic_tasks`) are
+Two regression tasks whose correlation is set by ``p`` (`mtlrec.data.sample.synthetic_tasks`) are
 learned by shared-bottom, MMoE and PLE on the same data (same split, same seed, same training
 settings). The paper's finding: the less related the tasks (lower ``p``), the more MMoE gains
 over a shared bottom -- a shared bottom must squeeze both tasks through one representation,
@@ -30,7 +30,7 @@ import traceback
 
 import numpy as np
 
-_LOG = logging.getLogger("mtlrec.lab")
+_LOG = logging.getLogger("mtlrec.teaching.lab")
 
 ARCHS = ("shared_bottom", "mmoe", "ple")
 ARCH_LABELS = {"shared_bottom": "shared-bottom", "mmoe": "MMoE", "ple": "PLE"}
@@ -61,7 +61,7 @@ def lab_dataset(p: float, n: int = LAB_N, dim: int = 16, seed: int = 0, noise: f
     from mtlrec.data.readers import RawData
     from mtlrec.data.roles import DataSpec
     from mtlrec.prep import prepare
-    from mtlrec.sample import synthetic_tasks
+    from mtlrec.data.sample import synthetic_tasks
     df = synthetic_tasks(n=int(n), dim=int(dim), p=float(p), seed=int(seed), noise=noise)
     spec = DataSpec(labels={t: "regression" for t in TASKS},
                     numeric={f"x{j}": "context" for j in range(int(dim))})

@@ -6,11 +6,11 @@
   slashes), every user text HTML-escaped. Sections: run summary, data, configuration, per-task
   metrics and curves, multi-task gain with Δm and the seesaw, cross-validation, training dynamics
   (the last three when the run has them), example recommendations (fused score) and one explanation.
-* `metrics_csv(run_dir)` -> bytes: every recorded metric, formula-safe (`mtlrec.export.csv_bytes`):
+* `metrics_csv(run_dir)` -> bytes: every recorded metric, formula-safe (`mtlrec.app.export.csv_bytes`):
   the splits, the gain with Δm and the seesaw, the cross-validation mean and std, the training
   dynamics per epoch.
 * `predictions_csv(run_dir, split="test")` -> bytes: the model's predictions per row of a split, with
-  the source ``row_id`` (see `mtlrec.workflow.predictions_frame`), formula-safe.
+  the source ``row_id`` (see `mtlrec.app.workflow.predictions_frame`), formula-safe.
 * `export_zip(run_dir)` -> bytes / `import_zip(data, root)` -> Path: a run folder as a zip of its
   known files only (the dataset's arrays: ``dataset/arrays/a<n>.npy``, or ``dataset/arrays.npz``
   for runs of older versions); the import refuses anything else (unknown names, path traversal, links,
@@ -99,7 +99,7 @@ def _plotly_safe_tree(obj: Any) -> Any:
 
 
 def _read(d: Path, name: str) -> dict:
-    from mtlrec.runlib import _read_obj
+    from mtlrec.runs.library import _read_obj
     return _read_obj(d / name) or {}
 
 
@@ -117,8 +117,8 @@ def report_html(run_dir, *, title: str | None = None, k: int = 5, explain: bool 
 
     The parts that need the model (recommendations, explanation) are replaced by a note when the
     run folder cannot be loaded; a folder without config.json raises RunFolderError."""
-    from mtlrec.runlib import clean_text, read_meta, run_config_flat, run_row
-    from mtlrec.runs import RunFolderError
+    from mtlrec.runs.library import clean_text, read_meta, run_config_flat, run_row
+    from mtlrec.runs.load import RunFolderError
     d = Path(run_dir)
     if not d.is_dir() or not (d / "config.json").is_file():
         raise RunFolderError("not a run folder (config.json is missing)", file=str(d / "config.json"),
@@ -180,7 +180,7 @@ def report_html(run_dir, *, title: str | None = None, k: int = 5, explain: bool 
                  + _chain_section(_read(d, "config.json")))
 
     # ---- metrics
-    from mtlrec.runlib import _direction
+    from mtlrec.runs.library import _direction
     test = metrics.get("test") if isinstance(metrics.get("test"), dict) else {}
     sec = ["<h2>Test metrics per task</h2>",
            '<p class="note">In bold: each task\'s configured metric (the one training selected the best '
@@ -218,7 +218,7 @@ def report_html(run_dir, *, title: str | None = None, k: int = 5, explain: bool 
     # ---- curves
     eps = [e for e in history.get("epochs") or [] if isinstance(e, dict)] if isinstance(history.get("epochs"), list) else []
     if eps:
-        from mtlrec.viz import curves_fig
+        from mtlrec.figures.charts import curves_fig
         xs = [e.get("epoch", i + 1) for i, e in enumerate(eps)]
         sec = ["<h2>Training curves</h2><div class=\"figs\">"]
         for task in row["tasks"]:
@@ -269,13 +269,13 @@ def _chain_section(cfg: dict) -> str:
 def _gain_section(metrics: dict, fig) -> str:
     """Multi-task gain per task over the single-task baselines, Δm, and the seesaw when gains have
     mixed signs (the same verdicts as the app's Results page)."""
-    from mtlrec.runlib import gain_delta_m, seesaw
+    from mtlrec.runs.library import gain_delta_m, seesaw
     gain = metrics.get("gain") if isinstance(metrics.get("gain"), dict) else {}
     gain = {t: g for t, g in gain.items() if isinstance(g, dict)}
     sec = ["<h2>Multi-task gain</h2>"]
     if not gain:
         return sec[0] + "<p>No single-task baselines were trained for this run (train with baselines to see the gain).</p>"
-    from mtlrec.viz import gain_fig
+    from mtlrec.figures.charts import gain_fig
     sec.append('<p class="note">Test metric of this multi-task model minus that of a model trained on the '
                'task alone (sign-flipped for lower-is-better metrics): positive = training the tasks '
                'together helped.</p>')
@@ -300,7 +300,7 @@ def _gain_section(metrics: dict, fig) -> str:
 
 def _cv_section(metrics: dict, task_metric: dict) -> str:
     """Mean ± std of each task's metric over the cross-validation folds ('' without CV)."""
-    from mtlrec.teaching import cv_rows
+    from mtlrec.teaching.correlation import cv_rows
     cv = metrics.get("cv") if isinstance(metrics.get("cv"), dict) else {}
     folds = cv.get("folds") if isinstance(cv.get("folds"), list) else []
     if not folds:
@@ -319,7 +319,7 @@ def _cv_section(metrics: dict, task_metric: dict) -> str:
 def _dynamics_section(history: dict, fig) -> str:
     """The training dynamics (loss weights, gradient norms and conflicts on the shared parameters,
     gates) as the app's Results page draws them ('' when the run recorded none)."""
-    from mtlrec import viz_dynamics as vd
+    from mtlrec.figures import dynamics as vd
     if not vd.has_dynamics(history):
         return ""
     sec = ["<h2>Training dynamics</h2>",
@@ -336,7 +336,7 @@ def _dynamics_section(history: dict, fig) -> str:
 
 def _model_sections(d: Path, *, k: int, explain: bool, background: int) -> str:
     from mtlrec.errors import TrainingError
-    from mtlrec.runs import load_run
+    from mtlrec.runs.load import load_run
     out = ["<h2>Example recommendations</h2>"]
     try:
         run = load_run(d)
@@ -348,7 +348,7 @@ def _model_sections(d: Path, *, k: int, explain: bool, background: int) -> str:
     if not ds.has_items or not len(ds.user_ids):
         return "".join(out) + "<p>This run's data has no user and item ids, so there is nothing to recommend.</p>"
     import numpy as np
-    from mtlrec.recommend import ranked_by, recommend
+    from mtlrec.serve.recommend import ranked_by, recommend
     # the user with the most test interactions (else the most overall): a typical, well-known user
     rows = ds.rows.get("test") or next(iter(ds.rows.values()))
     ui = np.asarray(rows.get("user_index", []), dtype=np.int64)
@@ -422,9 +422,9 @@ def metrics_csv(run_dir) -> bytes:
     conflict shares of task pairs, gate entropy and expert shares); text cells formula-safe."""
     import pandas as pd
 
-    from mtlrec.export import csv_bytes
-    from mtlrec.runlib import _read_obj, task_metrics
-    from mtlrec.runs import RunFolderError
+    from mtlrec.app.export import csv_bytes
+    from mtlrec.runs.library import _read_obj, task_metrics
+    from mtlrec.runs.load import RunFolderError
     d = Path(run_dir)
     m = _read_obj(d / "metrics.json")
     if m is None:
@@ -467,7 +467,7 @@ def _split_rows(m: dict, head: dict) -> list[dict]:
 
 def _gain_rows(m: dict) -> list[dict]:
     """The gain per task, Δm over the single-task baselines and the seesaw verdict."""
-    from mtlrec.runlib import gain_delta_m, seesaw
+    from mtlrec.runs.library import gain_delta_m, seesaw
     gain = {t: g for t, g in m["gain"].items() if isinstance(g, dict)} if isinstance(m.get("gain"), dict) else {}
     rows = [_row("multi-task gain", t, g.get("metric"), g.get("gain"), DIRECTION[True], True) for t, g in gain.items()]
     dm = gain_delta_m(gain)
@@ -505,7 +505,7 @@ def _dynamics_rows(history: dict | None, weighting: str | None = None) -> list[d
     method, ``weighting``, its aggregator's implied weight, named so, as on Results); where
     measured, gradient norms, task-pair cosines and conflict shares, gate entropy and expert shares
     (`mtlrec.training.dynamics`). None for a run without them (like the Results page)."""
-    from mtlrec.viz_dynamics import combines_gradients, has_dynamics, pair_label
+    from mtlrec.figures.dynamics import combines_gradients, has_dynamics, pair_label
     split, rows = "training dynamics", []
     weight_name = "implied weight (last batch)" if combines_gradients(weighting) else "loss weight"
     if not has_dynamics(history if isinstance(history, dict) else None):     # as Results: nothing measured
@@ -533,11 +533,11 @@ def _dynamics_rows(history: dict | None, weighting: str | None = None) -> list[d
 def predictions_csv(run_dir, split: str = "test", *, run=None) -> bytes:
     """The (best) model's predictions on ``split``, one CSV row per prepared row: row_id (the row of
     the interactions file; -1 for sampled negatives), user_id, item_id, sampled, then per task the
-    label and ``<task>_pred``. ``run``: the folder already loaded (`mtlrec.runs.load_run`), else it
+    label and ``<task>_pred``. ``run``: the folder already loaded (`mtlrec.runs.load.load_run`), else it
     is loaded here. A RunFolderError names a missing or damaged file."""
-    from mtlrec.export import csv_bytes
-    from mtlrec.runs import RunFolderError, load_run
-    from mtlrec.workflow import predictions_frame
+    from mtlrec.app.export import csv_bytes
+    from mtlrec.runs.load import RunFolderError, load_run
+    from mtlrec.app.workflow import predictions_frame
     run = run if run is not None else load_run(run_dir)
     if split not in run.dataset.rows:
         raise RunFolderError(f"the run's dataset has no '{split}' split (it has: {', '.join(run.dataset.splits)})",
@@ -565,7 +565,7 @@ def export_stamp(run_dir) -> tuple[int, tuple]:
 
 def export_zip(run_dir) -> bytes:
     """The run folder's known files (`zip_members`) as a zip; refused for a run still training."""
-    from mtlrec.runs import RunFolderError, run_status
+    from mtlrec.runs.load import RunFolderError, run_status
     from mtlrec.dataset import array_files
     d = Path(run_dir)
     arrays = [f"dataset/{n}" for n in array_files(d / "dataset")]
@@ -614,16 +614,16 @@ def import_zip(data: bytes, root=None, *, name: str | None = None, source: str =
                owner: str | None = None) -> Path:
     """Unpack a zip written by `export_zip` into a new run folder under ``root`` and return it;
     ``owner``: the workspace id of the app visitor importing it, who then owns the copy
-    (`mtlrec.access`; a zip never carries an owner). None: a local run (the command line).
+    (`mtlrec.runs.access`; a zip never carries an owner). None: a local run (the command line).
 
     Checked before anything is accepted: the size (≤ 512 MiB zipped, ≤ 2 GiB unpacked, counted
     while reading), member names (only the `ZIP_FILES` and `ZIP_ARRAY` names, each once; no
-    folders, links, absolute paths or '..'), JSON files, and the whole folder through `mtlrec.runs.load_run`
+    folders, links, absolute paths or '..'), JSON files, and the whole folder through `mtlrec.runs.load.load_run`
     (weights with ``torch.load(weights_only=True)``, arrays without pickle). Any problem: a
     DataError naming the member, and nothing is left in ``root``."""
-    from mtlrec.runlib import clean_text, runs_root
-    from mtlrec.runs import load_run
-    from mtlrec.training.rundir import confine, reserve_folder, safe_run_name, write_json_atomic
+    from mtlrec.runs.library import clean_text, runs_root
+    from mtlrec.runs.load import load_run
+    from mtlrec.runs.folder import confine, reserve_folder, safe_run_name, write_json_atomic
     if not isinstance(data, (bytes, bytearray)):
         raise _zip_error("the upload is not a file", file=source)
     if len(data) > MAX_ZIP_BYTES:
@@ -704,7 +704,7 @@ def import_zip(data: bytes, root=None, *, name: str | None = None, source: str =
             raise _zip_error(f"{member + ': ' if member else ''}{what}".replace(str(tmp), "<run>"),
                              file=source, fix="export the run again from a working run folder") from None
         if "predictions_test.npz" in seen:      # optional; read without pickle, or refused
-            from mtlrec.runs import read_predictions
+            from mtlrec.runs.load import read_predictions
             if read_predictions(tmp, "test") is None:
                 raise _zip_error("predictions_test.npz in the zip is damaged (not the stored test predictions)",
                                  file=source)
@@ -714,7 +714,7 @@ def import_zip(data: bytes, root=None, *, name: str | None = None, source: str =
         meta.update({"imported_at": time.time(), "name": meta.get("name") or (clean_text(name, 80) or None)})
         write_json_atomic(tmp / "meta.json", meta)
         if owner:                               # owned before it appears in the runs root
-            from mtlrec.access import record_owner
+            from mtlrec.runs.access import record_owner
             record_owner(tmp, owner)
         stamp = time.strftime("%Y%m%d-%H%M%S")
         # a folder of its own, reserved atomically (empty), then replaced by the unpacked copy

@@ -87,7 +87,7 @@ def list_runs(root="runs") -> list[Path]:
 def _pid_alive(pid: int) -> bool:
     import os
 
-    from mtlrec.training.rundir import proc_is_zombie
+    from mtlrec.runs.folder import proc_is_zombie
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -103,7 +103,7 @@ def owner_alive(doc: dict, *, now: float | None = None, stale_after_s: float = S
     """(alive, why) of the process that wrote a "running" status.json: True / False, or None when
     it cannot be told. Same host: the pid must be alive and have the recorded start time (a
     reused pid has another); another host: the heartbeat must be younger than ``stale_after_s``."""
-    from mtlrec.training.rundir import boot_id, proc_start_ticks
+    from mtlrec.runs.folder import boot_id, proc_start_ticks
     now = time.time() if now is None else now
     pid, host = doc.get("pid"), doc.get("hostname")
     if isinstance(pid, int) and pid > 0 and host == socket.gethostname():
@@ -138,7 +138,7 @@ def run_status(run_dir, *, now: float | None = None, stale_after_s: float = STAL
     status.json without owner fields counts as interrupted when nothing in the folder changed
     for ``stale_after_s``. "unknown": status.json is missing or damaged.
     """
-    from mtlrec.training.rundir import read_json
+    from mtlrec.runs.folder import read_json
     d = Path(run_dir)
     now = time.time() if now is None else now
     has_model = (d / "model.pt").is_file()
@@ -407,14 +407,14 @@ def load_run(run_dir, device="cpu") -> Run:
 
 def read_predictions(run_dir, split: str = "test") -> dict | None:
     """The predictions training stored for ``split`` (``predictions_<split>.npz``, see
-    `mtlrec.training.rundir`): ``{"tasks": {task: {"p": predictions, "y": labels}}, "row_id":
+    `mtlrec.runs.folder`): ``{"tasks": {task: {"p": predictions, "y": labels}}, "row_id":
     array | None}``; None when the folder has no such file or it cannot be read (the caller then
     scores the split itself)."""
     import zipfile
 
     import numpy as np
 
-    from mtlrec.training.rundir import predictions_name
+    from mtlrec.runs.folder import predictions_name
     if run_dir is None:
         return None
     path = Path(run_dir) / predictions_name(split)

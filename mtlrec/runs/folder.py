@@ -7,7 +7,7 @@ Layout of ``runs/<timestamp>-<arch>/``:
   "warnings": [...], "pid", "hostname", "process_start", "boot_id", "started_at", "heartbeat"}``:
   written atomically at the start and at every ending (also when training raises); the owner
   fields say which process trains, ``heartbeat`` (epoch seconds) is refreshed every
-  ``HEARTBEAT_S`` while it runs. Read it with ``mtlrec.runs.run_status``, which reports a
+  ``HEARTBEAT_S`` while it runs. Read it with ``mtlrec.runs.load.run_status``, which reports a
   run whose owner is gone as "interrupted".
 * ``history.json`` the History, rewritten (atomically) every epoch
 * ``metrics.json`` valid/test metrics per task, best epoch, single-task baselines and gains
@@ -23,7 +23,7 @@ Layout of ``runs/<timestamp>-<arch>/``:
   older folders lack it): ``tasks`` (names), per task i ``p<i>`` (predictions: probabilities /
   values on the label scale / class probabilities) and ``y<i>`` (labels), float32, one row per
   test row in dataset order, and ``row_id`` (int64, -1 for sampled negatives) when the dataset has
-  row ids. Read with ``mtlrec.runs.read_predictions``; no pickle (``allow_pickle=False``).
+  row ids. Read with ``mtlrec.runs.load.read_predictions``; no pickle (``allow_pickle=False``).
 
 Data-parallel runs (torchrun, `mtlrec.training.distributed`) write the same files, from rank 0
 alone, plus ``ranks/rank<r>.json`` (each process: ``rank``, ``world``, ``backend``, ``device``,
@@ -136,7 +136,7 @@ _SIGTERM_CANCELS = threading.Event()
 def owner_cancels_on_sigterm(on: bool = True) -> None:
     """Say that this process stops its run (as Cancel does) when it receives SIGTERM: the
     status.json it writes then carries ``"cancel": "sigterm"``, and another process on this
-    machine may cancel the run that way (`mtlrec.runlib.cancel_run`). Said by the app's worker
+    machine may cancel the run that way (`mtlrec.runs.library.cancel_run`). Said by the app's worker
     processes and by ``python -m mtlrec train`` (each rank); never by an app server that trains in
     a thread (a SIGTERM would stop the whole server). ``on=False`` takes it back (the handler is gone)."""
     if on:

@@ -22,7 +22,7 @@ Item edits: structured item features (categorical / numeric) of the explained it
 edited too (``item_edits``). Editing an item's *text* is not supported: it would need the
 run's text encoder at hand; the item text embedding stays the item's own.
 
-Scores are the ones of `mtlrec.recommend` (per task and the fused score, `fused_terms`) from
+Scores are the ones of `mtlrec.serve.recommend` (per task and the fused score, `fused_terms`) from
 one batched pass over the catalogue; ranks count the items the list would show (the user's
 seen items left out, as `recommend` does; a new user has seen nothing).
 """
@@ -34,7 +34,7 @@ import numpy as np
 
 from mtlrec.errors import DataError
 from mtlrec.prep.transforms import forward, undo
-from mtlrec.whatif_input import as_number, range_warning, scale_problem
+from mtlrec.serve.whatif_input import as_number, range_warning, scale_problem
 
 SHOWN_VALUES = 10
 
@@ -188,7 +188,7 @@ def encode_value(run, name: str, value, owner: str = "user"):
     """The model-ready value of one raw feature value (a code, or a standardised number).
 
     A numeric value must be a finite number (not a yes/no value) not far outside the values the
-    model was trained on (`mtlrec.whatif_input.scale_problem`); else a `DataError` says so, with the
+    model was trained on (`mtlrec.serve.whatif_input.scale_problem`); else a `DataError` says so, with the
     training range."""
     f = _field(run, name, owner)
     if f.kind == "numeric":
@@ -305,7 +305,7 @@ def filled_values(run, user=None, edits: dict | None = None, owner: str = "user"
 
 
 def _user_index(run, user) -> int:
-    from mtlrec.recommend import _user_index
+    from mtlrec.serve.recommend import _user_index
     return _user_index(run, user)
 
 
@@ -375,7 +375,7 @@ def candidate_features(run, user=None, edits: dict | None = None, item=None, ite
 
 
 def _item_index(run, item) -> int:
-    from mtlrec.recommend import _item_index
+    from mtlrec.serve.recommend import _item_index
     return _item_index(run, item)
 
 
@@ -383,7 +383,7 @@ def _item_index(run, item) -> int:
 # scores
 # ---------------------------------------------------------------------------------------------
 def _predict(run, feats) -> dict:
-    """{task: prediction}, chained binary tasks in the entire space, as `mtlrec.recommend` scores."""
+    """{task: prediction}, chained binary tasks in the entire space, as `mtlrec.serve.recommend` scores."""
     import torch
 
     from mtlrec.chain import scored
@@ -421,7 +421,7 @@ def whatif_scores(run, user=None, edits: dict | None = None, *, item=None, item_
     "weights": {task: a_t}, "rank": int array (1 = top of the list; 0 = seen, left out), "seen": item indices,
     "warnings": [one per edited number outside the training range (`edit_warnings`)]}``. Values far outside
     it, non-finite ones and yes/no values for numbers are refused (`encode_value`); scores are never NaN."""
-    from mtlrec.recommend import fused_terms
+    from mtlrec.serve.recommend import fused_terms
     ds = run.dataset
     if not ds.has_items:
         raise DataError("this run's data has no item ids, so there is nothing to recommend")
@@ -450,8 +450,8 @@ def whatif_recommend(run, user=None, edits: dict | None = None, k: int = 10, wei
     """The top ``k`` list of the hypothetical user, JSON-ready:
     ``{"hypothetical": True, "user", "new_user", "edits", "features", "filled", "defaults", "warnings",
     "items": [{item, rank, score, support,
-    tasks, <item columns>}]}`` (items as `mtlrec.recommend.recommend` lists them)."""
-    from mtlrec.recommend import _plain, _task_values, item_columns, item_support
+    tasks, <item columns>}]}`` (items as `mtlrec.serve.recommend.recommend` lists them)."""
+    from mtlrec.serve.recommend import _plain, _task_values, item_columns, item_support
     if int(k) < 1:
         raise DataError(f"k must be at least 1, not {k}")
     s = scores or whatif_scores(run, user, edits, weights=weights, exclude_seen=exclude_seen)
@@ -484,7 +484,7 @@ def pair_change(run, user, item, edits: dict | None = None, *, item_edits: dict 
 
     ``{"hypothetical": True, "user", "item", "edits", "before": {"tasks", "score", "rank"} | None (new user),
     "after": {...}}``; a rank of 0 means the user has already seen the item (it is not in the list)."""
-    from mtlrec.recommend import _task_values
+    from mtlrec.serve.recommend import _task_values
     i = _item_index(run, item)
     after = whatif_scores(run, user, edits, item=item, item_edits=item_edits, weights=weights)
 
@@ -514,7 +514,7 @@ def explain_whatif(run, user, item, edits: dict | None = None, *, item_edits: di
     from mtlrec.explain.api import (_class_index, _cpu_model, fused_decomposition, make_explainer,
                                     sentence)
     from mtlrec.explain.values import group_sensitivity, sensitive_check, sensitive_flags
-    from mtlrec.recommend import _class_names, _task_values
+    from mtlrec.serve.recommend import _class_names, _task_values
     t0 = time.perf_counter()
     i = _item_index(run, item)
     s = scores or whatif_scores(run, user, edits, item=item, item_edits=item_edits, weights=weights)

@@ -2,8 +2,8 @@
 
 The runs root is ``$MTLREC_RUNS_DIR`` (the app sets it) or ``runs``. This module sees every
 folder (the command line is the operator's tool); the app shows a visitor only the runs
-`mtlrec.access` allows. Nothing here imports torch: listing reads the small JSON files of each folder
-(a cheap structural check of ``model.pt``; `mtlrec.runs.load_run` is the full one).
+`mtlrec.runs.access` allows. Nothing here imports torch: listing reads the small JSON files of each folder
+(a cheap structural check of ``model.pt``; `mtlrec.runs.load.load_run` is the full one).
 
 * `list_run_rows(root)`: one dict per run folder, newest first; a folder with a missing or
   damaged file is listed with ``problems`` (never an exception); folders that are not runs
@@ -198,7 +198,7 @@ def split_text(config: dict | None, ds_doc: dict | None) -> str:
 
 def run_row(d: Path) -> dict:
     """One listing row of run folder ``d`` (see `list_run_rows`); never raises on damaged files."""
-    from mtlrec.runs import run_status
+    from mtlrec.runs.load import run_status
     d = Path(d)
     problems: list[str] = []
     config = _read_obj(d / "config.json", problems, required=True, what="; the configuration is unknown")
@@ -274,7 +274,7 @@ def _device_text(device, metrics: dict):
 
 def list_run_rows(root=None, keep=None) -> list[dict]:
     """One row per run folder under ``root`` (default `runs_root`), newest first (``keep``: a
-    predicate on the folder; those it refuses are not read -- `mtlrec.access.visible_run_rows`)::
+    predicate on the folder; those it refuses are not read -- `mtlrec.runs.access.visible_run_rows`)::
 
         {run (folder name), path, name (display name), tags, created (epoch s), created_text,
          status (finished|failed|cancelled|interrupted|running|queued|unknown), usable, error, reason,
@@ -304,7 +304,7 @@ def resolve_run(run, root=None) -> Path:
     """The run folder ``run`` (a folder name or a path) resolved, after checking that it lies
     directly inside ``root`` and looks like a run folder. DataError otherwise (e.g. ``../../x``)."""
     from mtlrec.errors import TrainingError
-    from mtlrec.training.rundir import confine
+    from mtlrec.runs.folder import confine
     r = Path(root) if root is not None else runs_root()
     p = Path(str(run))
     if not p.is_absolute() and len(p.parts) == 1:      # a folder name: inside the root
@@ -324,7 +324,7 @@ def set_meta(run, root=None, *, name: str | None = None, tags=None) -> dict:
     """Set the display name and/or tags of a run (meta.json in its folder; the folder never
     moves). Text is cleaned (`clean_text`: one line, ≤ 80 characters; ≤ 12 tags of ≤ 30).
     ``name=""`` clears the display name. Returns the new meta."""
-    from mtlrec.training.rundir import write_json_atomic
+    from mtlrec.runs.folder import write_json_atomic
     d = resolve_run(run, root)
     doc = _read_obj(d / META_FILE) or {}
     if name is not None:
@@ -343,7 +343,7 @@ def cancel_problem(run_dir) -> str | None:
     server's own process (thread mode), or on another machine, only there."""
     import socket
 
-    from mtlrec.runs import owner_alive, run_status
+    from mtlrec.runs.load import owner_alive, run_status
     d = Path(run_dir)
     st = run_status(d)["status"]
     if st not in ("running", "queued"):
@@ -389,7 +389,7 @@ def cancel_run(run, root=None) -> str:
 def delete_run(run, root=None) -> Path:
     """Delete a run folder inside ``root`` (refused for a run still training). The folder is first
     renamed to a hidden name, so a listing never shows it half deleted. Returns the path removed."""
-    from mtlrec.runs import run_status
+    from mtlrec.runs.load import run_status
     d = resolve_run(run, root)
     st = run_status(d)["status"]
     if st in ("running", "queued"):
@@ -506,7 +506,7 @@ def compare_runs(dirs, reference=None) -> dict:
 
     ``dirs``: run folders (paths); ``reference``: one of them (path, folder name or label),
     default the first. Damaged folders raise RunFolderError naming the file."""
-    from mtlrec.runs import RunFolderError, run_status
+    from mtlrec.runs.load import RunFolderError, run_status
     paths = [Path(x) for x in dirs]
     if len(paths) < 2:
         raise DataError("compare needs at least two runs", fix="give two or more run folders")
@@ -596,7 +596,7 @@ def compare_runs(dirs, reference=None) -> dict:
 
 def compare_figs(cmp: dict) -> dict:
     """{task: plotly figure} of the validation curves of `compare_runs` (`viz.runs_overlay_fig`)."""
-    from mtlrec.viz import runs_overlay_fig
+    from mtlrec.figures.charts import runs_overlay_fig
     out = {}
     for task, c in cmp["curves"].items():
         hists = {lab: {"epochs": [{"epoch": x, "valid": {task: {c["metric"]: y}}}

@@ -1,6 +1,6 @@
 """Workspaces expire: the ones nobody used for a while are removed, and the disk they take is capped.
 
-A workspace (`mtlrec.workspace`: its settings, uploaded files, kept prepared dataset and Lab
+A workspace (`mtlrec.app.workspace`: its settings, uploaded files, kept prepared dataset and Lab
 results, all in one folder) is *used* when a visitor opens it, when it is saved, and, in the app's
 server, every sweep while a browser session has it open or one of its training or Lab jobs runs
 (`touch`). `sweep` removes
@@ -66,13 +66,13 @@ def max_gb() -> float:
 
 
 def _root(root) -> Path:
-    from mtlrec.workspace import workspaces_root
+    from mtlrec.app.workspace import workspaces_root
     return Path(root) if root is not None else workspaces_root()
 
 
 def touch(ws_id: str, root=None) -> None:
     """Mark a workspace as used now (nothing happens for a workspace that is not on disk)."""
-    from mtlrec.workspace import valid_id
+    from mtlrec.app.workspace import valid_id
     if not valid_id(ws_id):
         return
     d = _root(root) / ws_id
@@ -130,7 +130,7 @@ def _remove(d: Path, note: dict) -> bool:
 def removed_note(ws_id: str, root=None) -> dict | None:
     """Why a workspace that is gone was removed: ``{"reason": "expired" | "over the cap", "idle_days",
     "removed_at"}``, or None (never removed by a sweep, or too long ago)."""
-    from mtlrec.workspace import valid_id
+    from mtlrec.app.workspace import valid_id
     if not valid_id(ws_id):
         return None
     try:
@@ -152,7 +152,7 @@ def _forget_old_notes(root: Path, now: float) -> None:
 
 
 def _entries(root: Path, seen: set) -> list[dict]:
-    from mtlrec.workspace import valid_id
+    from mtlrec.app.workspace import valid_id
     out = []
     for d in root.iterdir():
         if valid_id(d.name) and d.is_dir():

@@ -73,7 +73,7 @@ class TrainingJob:
         from mtlrec.config import RunConfig
         from mtlrec.training.history import History
         from mtlrec.training.pipeline import Progress
-        from mtlrec.training.rundir import default_run_dir
+        from mtlrec.runs.folder import default_run_dir
         self.config = config if isinstance(config, RunConfig) else RunConfig.from_dict(config)
         self.dataset = dataset
         self.run_dir = Path(run_dir) if run_dir is not None else default_run_dir(self.config.arch, name=self.config.name)
@@ -124,7 +124,7 @@ class TrainingJob:
 
     def _load_result(self):
         from mtlrec.errors import DataError
-        from mtlrec.runs import load_run
+        from mtlrec.runs.load import load_run
         from mtlrec.training.pipeline import RunResult
         try:
             run = load_run(self.run_dir)
@@ -144,7 +144,7 @@ class TrainingJob:
         once when the run finished, is still training or has no checkpoint; the check is
         repeated when the job starts (then the job fails with that message and the run folder
         is left as it was)."""
-        from mtlrec.runs import read_run_config
+        from mtlrec.runs.load import read_run_config
         from mtlrec.training.resume import ResumeRefused, check_resumable
         d = Path(run_dir)
         check_resumable(d)
@@ -324,7 +324,7 @@ class TrainingJob:
         import sys
 
         from mtlrec.training.launch import follow_run_folder, worker_env
-        from mtlrec.training.rundir import RunWriter
+        from mtlrec.runs.folder import RunWriter
         if not self._begin():
             return
         try:
@@ -400,7 +400,7 @@ class TrainingJob:
         """The worker ended without a last word (killed, out of memory, os._exit): failed, with what
         its folder still holds (history.json is rewritten every epoch by the worker)."""
         from mtlrec.training.history import History
-        from mtlrec.training.rundir import RunWriter, read_json
+        from mtlrec.runs.folder import RunWriter, read_json
         d = self.run_dir
         try:
             on_disk = read_json(d / "history.json", None)
@@ -440,7 +440,7 @@ class TrainingJob:
             pass
 
     def _fail(self, message: str, kind: str, tb: str | None = None, record: bool = True) -> None:
-        from mtlrec.training.rundir import RunWriter, read_json
+        from mtlrec.runs.folder import RunWriter, read_json
         with self._lock:
             self._status = "failed"
             self._error = message
