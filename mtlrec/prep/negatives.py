@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from mtlrec.prep.splits import NAMES
+
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 
@@ -291,3 +293,29 @@ def epoch_sampler(ds) -> EpochNegatives | None:
             return None
         tables[name] = (owner, np.asarray(tab))
     return EpochNegatives(ds, spec, tables)
+
+
+def add_negatives(rows: dict, config, known: PairSet, *, n_items: int, warm_cand, cold: dict,
+                  label_fields, tables: dict, reg_fill: dict) -> dict:
+    """Sampled negatives appended to every split (``config.negative_ratio`` per observed row, never a
+    pair of ``known``): valid and test first, uniformly, each with its own seed from ``config.seed``
+    (the same dataset and seed give the same evaluation negatives, whatever the training method);
+    then one draw for train by ``config.negative_sampling`` -- what readers of the prepared train
+    split see; the trainer draws its own every epoch. Returns the report's ``sampled``,
+    ``unfilled`` and ``shortfall``."""
+    ratio = float(config.negative_ratio)
+    train_items = rows["train"]["item_index"]
+    drawn, tallies = {}, []
+    for sname in ("valid", "test", "train"):
+        r = rows[sname]
+        method = config.negative_sampling if sname == "train" else "uniform"
+        neg, tally = draw_split(r, ratio, known, rng_for(config.seed, SEED_TAGS[sname]), candidates=warm_cand,
+                                n_items=n_items, labels=label_fields, tables=tables, reg_fill=reg_fill,
+                                cdf=item_cdf(method, train_items, warm_cand, n_items), cold=cold.get(sname))
+        drawn[sname] = tally["drawn"]
+        tallies.append(tally)
+        for key in r:
+            r[key] = np.concatenate([r[key], neg[key]])
+    sf = shortfall(tallies)
+    return {"sampled": {s: drawn[s] for s in NAMES}, "unfilled": sf["requested"] - sf["drawn"],
+            "shortfall": sf}

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from mtlrec.errors import DataError
+from mtlrec.display import with_article
+from mtlrec.errors import DataError, DataWarning
+from mtlrec.prep.state import SHOWN_ROW_IDS
 
 TRAIN, VALID, TEST = 0, 1, 2
 NAMES = ("train", "valid", "test")
@@ -179,3 +181,119 @@ def with_predefined_split(prep: dict | None, raw) -> dict:
     if col and out.get("split") == "column" and not out.get("split_column"):
         out["split_column"] = col
     return out
+
+
+# ---- the split step of a preparation ----------------------------------------------------------
+def split_rows(p) -> None:
+    """The split step of a preparation (a :class:`~mtlrec.prep.state.Preparation` after cleaning):
+    ``config.split`` -- random, per-user temporal, item cold-start or predefined -- over the rows in
+    play; the training users / items; the valid / test rows whose user (item) has no training row."""
+    config, src_name = p.config, p.src_name
+    rng = np.random.default_rng(config.seed)
+    p.r_u = p.uidx[p.rows_idx]
+    p.r_i = p.iidx[p.rows_idx]
+    p.cold_valid = p.cold_test = np.zeros(0, np.int64)
+    if config.split == "random":
+        p.split = random_split(len(p.rows_idx), config.valid_frac, config.test_frac, rng)
+    elif config.split == "temporal":
+        if p.ts is None:
+            raise DataError("the temporal split needs a timestamp column", file=src_name,
+                            fix="set the timestamp role of a column, or use the random split")
+        p.split = temporal_split(p.r_u, p.ts[p.rows_idx], config.min_user_rows, config.valid_frac, config.test_frac)
+    elif config.split == "column":
+        p.split = _predefined(p, rng)
+    else:
+        if not p.spec.item_id:
+            raise DataError("the item cold-start split needs an item id column", file=src_name,
+                            fix="set the item id role of a column, or use the random split")
+        p.split, p.cold_valid, p.cold_test = cold_item_split(p.r_i, config.cold_item_frac, config.valid_frac,
+                                                             config.test_frac, rng, file=src_name)
+    _check_counts(p)
+    p.cold_items = np.union1d(p.cold_valid, p.cold_test).astype(np.int64)
+    p.train = p.split == TRAIN
+    p.train_users = np.zeros(p.n_users, bool)
+    p.train_items = np.zeros(p.n_items, bool)
+    if p.n_users:
+        p.train_users[p.r_u[p.train]] = True
+    if p.n_items:
+        p.train_items[p.r_i[p.train]] = True
+    if len(p.cold_items) and p.train_items[p.cold_items].any():   # guarded by construction
+        raise AssertionError("a held-out item reached the training rows")
+    p.report["unseen_in_train"] = unseen_in_train(p.split, p.r_u, p.r_i, p.train_users, p.train_items,
+                                                  p.row_id[p.rows_idx])
+    if config.split == "column":
+        _warn_unseen(p)
+
+
+def _predefined(p, rng) -> np.ndarray:
+    """The split codes of a predefined split for the rows in play; train and test must have rows,
+    valid is carved from train (``valid_frac``, seeded) when it has none. Reported."""
+    config, given_split = p.config, p.given_split
+    split = given_split[p.rows_idx].copy()
+    given = {NAMES[k]: int((split == k).sum()) for k in (TRAIN, VALID, TEST)}
+    files = p.raw_meta.get("split_files")
+    for k in (TRAIN, TEST):
+        if given[NAMES[k]] == 0:
+            raise DataError(f"the split column has no {NAMES[k]} rows" + (" left after cleaning" if
+                            (given_split == k).any() else "") + f" (rows per split: "
+                            + ", ".join(f"{n} {c}" for n, c in given.items()) + ")", file=p.src_name,
+                            column=p.split_col, fix=f"mark some rows as {NAMES[k]}" + (
+                                f", or give a {NAMES[k]} file" if files else ""))
+    carved = 0
+    if given["valid"] == 0:
+        carved = carve_valid(split, config.valid_frac, rng)
+        p.report["notes"].append(f"the predefined split has no valid rows: {carved} of the {given['train']} train "
+                                 f"rows (valid_frac {config.valid_frac:g}, seed {config.seed}) became valid")
+    p.report["predefined_split"] = {"column": p.split_col, "rows": given, "valid_carved": carved,
+                                    "files": files}
+    return split
+
+
+def _check_counts(p) -> None:
+    """Rows per split (``p.counts``): training rows are needed; valid / test ones when their share is
+    above 0 (except for the temporal and predefined splits, which may leave them empty)."""
+    config = p.config
+    p.counts = counts = {NAMES[k]: int((p.split == k).sum()) for k in (TRAIN, VALID, TEST)}
+    if counts["train"] == 0:
+        raise DataError("no rows are left for training after the split", file=p.src_name,
+                        fix="lower valid_frac/test_frac or use more data")
+    for k, frac in ((VALID, config.valid_frac), (TEST, config.test_frac)):
+        if frac > 0 and counts[NAMES[k]] == 0 and config.split not in ("temporal", "column"):
+            raise DataError(f"the {NAMES[k]} split is empty: too few rows to split", file=p.src_name,
+                            fix="add rows or raise the split shares")
+
+
+def unseen_in_train(split, r_u, r_i, train_users, train_items, row_ids) -> dict:
+    """Per valid/test split: its rows, and those whose user (item) has no training row, by row_id."""
+    out = {}
+    for k in (VALID, TEST):
+        sel = split == k
+        info = {"rows": int(sel.sum())}
+        for who, idx, known in (("user", r_u, train_users), ("item", r_i, train_items)):
+            if not len(known):
+                continue
+            bad = sel & (idx >= 0) & ~known[np.maximum(idx, 0)]
+            info[f"{who}_rows"] = int(bad.sum())
+            info[f"{who}_row_ids"] = np.sort(row_ids[bad])[:SHOWN_ROW_IDS].tolist()
+        out[NAMES[k]] = info
+    return out
+
+
+def _warn_unseen(p) -> None:
+    """A predefined split whose valid / test rows have users (items) without training rows: a
+    warning each (the model knows them only by their features)."""
+    spec = p.spec
+    for sname, info in p.report["unseen_in_train"].items():
+        for who, col in (("user", spec.user_id), ("item", spec.item_id)):
+            k = info.get(f"{who}_rows", 0)
+            if k:
+                n_split = info["rows"]
+                share = (f"every {sname} row ({k}) has" if k == n_split else
+                         f"{k} of the {n_split} {sname} rows ({k / n_split:.1%}) {'have' if k > 1 else 'has'}")
+                w = DataWarning(f"{share} {with_article(who)} that is not in the training rows "
+                                f"(first row_ids: {', '.join(map(str, info[f'{who}_row_ids'][:10]))}): the model "
+                                f"knows such {who}s only by their features, not by their id",
+                                file=p.src_name, column=col,
+                                fix=f"expected for {with_article(who)} cold-start split; otherwise give those {who}s "
+                                    "some training rows")
+                p.report["prep_warnings"].append(str(w))

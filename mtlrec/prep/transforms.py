@@ -199,7 +199,7 @@ class NumericTransforms:
 
     ``split``: the split code of each kept row; ``row_users`` / ``row_items``: the user / item table
     position of each kept row; ``row_ids``: each input row's 0-based position in the interactions and
-    ``kept`` the input rows kept (for messages); ``tables``: the pipeline's view of the raw tables.
+    ``kept`` the input rows kept (for messages); ``tables``: the raw tables (`mtlrec.prep.state.Tables`).
     :meth:`write_report` lets go of these arrays (preparation frees them as it goes)."""
 
     def __init__(self, settings: dict, spec, *, split, row_users, row_items, row_ids, kept, tables, file: str):

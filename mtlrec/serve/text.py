@@ -390,7 +390,10 @@ def texts_from_frame(frame, columns: Sequence[str], *, multilabel: Iterable[str]
     return out
 
 
-def _multilabel_columns(spec, frame, columns) -> set[str]:
+def multilabel_columns(spec, frame, columns) -> set[str]:
+    """The text columns written as word lists ("Genres: Drama, Romance"): multi-label labels and
+    columns that look like separated lists of short tokens ("Action|Comedy"). mtlrec.prep lays out
+    its texts with it too (so the texts, and the disk cache of their vectors, are the same)."""
     sep = getattr(spec, "multilabel_sep", "|") or "|"
     ml = {c for c, t in getattr(spec, "labels", {}).items() if t == "multilabel"}
     for c in columns:
@@ -441,7 +444,7 @@ def entity_texts(raw, spec, owner: str = "item", columns: Sequence[str] | None =
         f = f.copy()
         f[id_col] = f[id_col].astype(str)
         merged = merged.merge(f, on=id_col, how="left")
-    ml = _multilabel_columns(spec, merged, columns)
+    ml = multilabel_columns(spec, merged, columns)
     texts = texts_from_frame(merged, columns, multilabel=ml, sep=spec.multilabel_sep or "|")
     return merged[id_col].to_numpy(dtype=str), texts
 
@@ -453,7 +456,3 @@ def item_texts(raw, spec, columns: Sequence[str] | None = None):
 
 def user_texts(raw, spec, columns: Sequence[str] | None = None):
     return entity_texts(raw, spec, "user", columns)
-
-
-# public name of the multi-label column detection (used by mtlrec.prep to lay out texts the same way)
-multilabel_columns = _multilabel_columns
