@@ -46,7 +46,7 @@ def main(argv=None) -> int:
         torch.set_num_threads(args.threads)
     from mtlrec.training.baselines import train_baselines
     from mtlrec.config import RunConfig
-    from mtlrec.data.census import load_census
+    from mtlrec.data.readers import load_census
     from mtlrec.prep import PrepConfig, prepare
     from mtlrec.training.pipeline import run_training
 

@@ -5,7 +5,7 @@
 
 Per dataset, one model per method (the dataset's architecture and training defaults, only
 ``train.weighting`` changes, same seed), per-task test metrics with the best-by-validation
-weights, Δm (%) against single-task baselines (LibMTL's Δm, `mtlrec.runs.library.delta_m`; the
+weights, Δm (%) against single-task baselines (LibMTL's Δm, `mtlrec.runs.compare.delta_m`; the
 baselines are trained once per dataset with ``train.baselines`` in the first method's run, same
 budget; put ``static`` first: with one task every method but ``uncertainty`` trains on the plain
 loss) and the mean training time per epoch (wall clock of this process: on a shared machine, noisy).
@@ -51,7 +51,7 @@ def load(name: str, args):
         cfg = RunConfig.load(REPO / "sample_data" / "config_mmoe.json")
         return cfg, build_dataset(cfg)
     if name == "census":
-        from mtlrec.data.census import load_census
+        from mtlrec.data.readers import load_census
         from mtlrec.prep import PrepConfig, prepare
         raw, spec = load_census(args.census_data)
         ds = prepare(raw, spec, PrepConfig(split="random", valid_frac=0.1, test_frac=0.1, seed=2024))
@@ -75,7 +75,7 @@ def with_train(cfg, **train):
 
 def run_method(cfg, ds, method: str, seed: int, baselines: bool, train: dict):
     """(row, single-task reference or None) of one method's run with training seed ``seed``."""
-    from mtlrec.runs.library import delta_m
+    from mtlrec.runs.compare import delta_m
     from mtlrec.training.pipeline import run_training
     cpu_marks = []          # process CPU time at the end of each multi-task epoch (robust to other work)
     t = time.time()
@@ -132,7 +132,7 @@ def summarize(per_seed: dict, methods: list[str]) -> dict:
 
 
 def bench_dataset(name: str, args, methods: list[str], seeds: list[int], log) -> dict:
-    from mtlrec.runs.library import delta_m
+    from mtlrec.runs.compare import delta_m
     t = time.time()
     base_cfg, ds = load(name, args)
     log(f"{name}: {ds.n_rows('train')}/{ds.n_rows('valid')}/{ds.n_rows('test')} rows ({time.time() - t:.1f}s)")

@@ -22,7 +22,7 @@ def one(n_cols: int, rows: int, release: bool) -> float:
     import numpy as np
     import pandas as pd
 
-    from mtlrec.data.readers import RawData
+    from mtlrec.data.raw import RawData
     from mtlrec.data.roles import DataSpec
     from mtlrec.prep import prepare
     rng = np.random.default_rng(0)

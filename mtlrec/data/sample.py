@@ -243,13 +243,34 @@ def sample_catalogue(seed: int = 42, n_users: int = 1000, n_items: int = 800,
     items: item_id, title, genres ("A|B"), description, year.
     With ``return_latent=True`` a fourth element holds the hidden variables (item quality,
     item themes, user genre/theme preferences, popularity) for checks and teaching.
+
+    The steps draw from one generator in a fixed order (items, users, exposures, labels, times):
+    reordering them changes every value.
     """
     import pandas as pd
 
     rng = np.random.default_rng(seed)
-    G, T = len(GENRES), len(THEME_NAMES)
+    items, it = _sample_items(rng, n_items)
+    users, genre_pref, theme_pref = _sample_users(rng, n_users)
+    counts = _user_counts(rng, n_users, n_items, n_interactions)
+    u_idx, i_idx, g_aff_all = _exposures(rng, counts, genre_pref, it["genre_mat"], it["log_pop"])
+    labels = _labels(rng, u_idx, i_idx, g_aff_all, theme_pref, it)
+    ts = _timestamps(rng, n_users, u_idx)
 
-    # ---- items ------------------------------------------------------------------------
+    inter = pd.DataFrame({"user_id": u_idx + 1, "item_id": i_idx + 1, "timestamp": ts, **labels})
+    inter = inter.sort_values(["user_id", "timestamp"], kind="stable").reset_index(drop=True)
+    if return_latent:
+        latent = {"quality": it["quality"], "theme_mat": it["theme_mat"], "main_theme": it["main_theme"],
+                  "genre_pref": genre_pref, "theme_pref": theme_pref, "log_pop": it["log_pop"]}
+        return inter, users, items, latent
+    return inter, users, items
+
+
+def _sample_items(rng, n_items: int):
+    """(the items table, its hidden variables: genre and theme matrices, main theme, quality, popularity)."""
+    import pandas as pd
+
+    G, T = len(GENRES), len(THEME_NAMES)
     n_gen = rng.choice([1, 2, 3], size=n_items, p=[0.3, 0.45, 0.25])
     gp = _GENRE_WEIGHT / _GENRE_WEIGHT.sum()
     genre_mat = np.zeros((n_items, G))
@@ -271,6 +292,21 @@ def sample_catalogue(seed: int = 42, n_users: int = 1000, n_items: int = 800,
     year = np.clip(np.round(2024 - rng.gamma(2.0, 9.0, n_items)), 1950, 2024).astype(int)
 
     titles = _titles(rng, n_items)
+    descriptions = _descriptions(rng, item_genres, q_bin, main_theme, second, has2)
+    items = pd.DataFrame({
+        "item_id": np.arange(1, n_items + 1),
+        "title": titles,
+        "genres": ["|".join(GENRES[g] for g in gs) for gs in item_genres],
+        "description": descriptions,
+        "year": year,
+    })
+    return items, {"genre_mat": genre_mat, "theme_mat": theme_mat, "main_theme": main_theme,
+                   "quality": quality, "log_pop": log_pop}
+
+
+def _descriptions(rng, item_genres, q_bin, main_theme, second, has2) -> list[str]:
+    """One sentence per item that names its genres and themes and hints at its quality."""
+    n_items = len(item_genres)
     subj = rng.choice(_SUBJECTS, n_items)
     sett = rng.choice(_SETTINGS, n_items)
     cue_k = rng.integers(0, 3, n_items)
@@ -287,15 +323,15 @@ def sample_catalogue(seed: int = 42, n_users: int = 1000, n_items: int = 800,
         tone = THEME_ADJ[THEME_NAMES[main_theme[i]]]
         descriptions.append(f"{cue} {gtxt} film, {tone} in tone, about {subj[i]} {sett[i]}: "
                             f"{theme_txt}{extra}.")
-    items = pd.DataFrame({
-        "item_id": np.arange(1, n_items + 1),
-        "title": titles,
-        "genres": ["|".join(GENRES[g] for g in gs) for gs in item_genres],
-        "description": descriptions,
-        "year": year,
-    })
+    return descriptions
 
-    # ---- users ------------------------------------------------------------------------
+
+def _sample_users(rng, n_users: int):
+    """(the users table, genre preferences [U, G], theme preferences [U, T]): personal taste shifted by
+    age, gender and occupation, so that the user features carry signal."""
+    import pandas as pd
+
+    G, T = len(GENRES), len(THEME_NAMES)
     age = np.clip(np.round(rng.gamma(6.0, 5.5, n_users) + 12), 16, 80).astype(int)
     gender = rng.choice(["F", "M", "X"], size=n_users, p=[0.48, 0.48, 0.04])
     occupation = rng.choice(OCCUPATIONS, size=n_users)
@@ -322,8 +358,11 @@ def sample_catalogue(seed: int = 42, n_users: int = 1000, n_items: int = 800,
     theme_pref[:, ti["suspense"]] -= 0.3 * age_z
     users = pd.DataFrame({"user_id": np.arange(1, n_users + 1), "age": age,
                           "gender": gender, "occupation": occupation})
+    return users, genre_pref, theme_pref
 
-    # ---- exposures: which user sees which item ------------------------------------------
+
+def _user_counts(rng, n_users: int, n_items: int, n_interactions: int) -> np.ndarray:
+    """Interactions per user: log-normal activity, 15 to n_items // 2 each, ``n_interactions`` in all."""
     activity = det_exp(rng.normal(0, 0.7, n_users))     # = rng.lognormal(0, 0.7): same draws
     share = quantise(activity / _fsum(activity) * n_interactions)
     counts = np.maximum(15, np.round(share)).astype(int)
@@ -340,6 +379,13 @@ def sample_catalogue(seed: int = 42, n_users: int = 1000, n_items: int = 800,
             counts[u] += step
             diff -= step
         j += 1
+    return counts
+
+
+def _exposures(rng, counts, genre_pref, genre_mat, log_pop):
+    """Which user sees which item: each user's ``counts`` items, drawn without replacement by genre
+    affinity and popularity (Gumbel top-k) -> (user index, item index, genre affinity [U, I])."""
+    n_users, n_items = genre_pref.shape[0], genre_mat.shape[0]
     g_aff_all = _outer_dot(genre_pref, genre_mat / np.sqrt(genre_mat.sum(1, keepdims=True)))  # [U, I]
     logits = 0.6 * g_aff_all + 0.8 * log_pop[None, :]
     u01 = np.maximum(rng.random((n_users, n_items)), 2.0 ** -60)     # log(0) never happens
@@ -348,12 +394,16 @@ def sample_catalogue(seed: int = 42, n_users: int = 1000, n_items: int = 800,
     u_idx = np.repeat(np.arange(n_users), counts)
     pos = np.concatenate([np.arange(c) for c in counts])
     i_idx = ranked[u_idx, pos]
+    return u_idx, i_idx, g_aff_all
 
-    # ---- labels -------------------------------------------------------------------------
+
+def _labels(rng, u_idx, i_idx, g_aff_all, theme_pref, it: dict) -> dict[str, np.ndarray]:
+    """click, like, rating and watch_fraction of each exposure, from genre and theme affinity, item
+    quality and popularity (each task weighs them differently)."""
     g_aff = _zscore(g_aff_all[u_idx, i_idx])
-    t_aff = _zscore(_rowdot(theme_pref[u_idx], theme_mat[i_idx]))
-    q = quality[i_idx]
-    pop = _zscore(log_pop)[i_idx]
+    t_aff = _zscore(_rowdot(theme_pref[u_idx], it["theme_mat"][i_idx]))
+    q = it["quality"][i_idx]
+    pop = _zscore(it["log_pop"])[i_idx]
     n = len(u_idx)
     click_p = _sigmoid(-0.4 + 1.0 * g_aff + 0.5 * pop + 0.6 * q + 0.5 * t_aff + rng.normal(0, 0.5, n))
     click = (rng.random(n) < quantise(click_p)).astype(int)
@@ -364,24 +414,17 @@ def sample_catalogue(seed: int = 42, n_users: int = 1000, n_items: int = 800,
     rating = np.clip(np.round(quantise(r_lat)), 1, 5).astype(int)
     wf = _sigmoid(0.2 + 0.7 * g_aff + 0.6 * t_aff + 0.5 * q + rng.normal(0, 0.8, n))
     watch_fraction = np.round(np.clip(quantise(wf), 0, 1), 3)
+    return {"click": click, "like": like, "rating": rating, "watch_fraction": watch_fraction}
 
-    # timestamps: each user is active over a window in 2019-2024, events spread inside it
+
+def _timestamps(rng, n_users: int, u_idx) -> np.ndarray:
+    """Each user is active over a window in 2019-2024, the events spread inside it."""
+    n = len(u_idx)
     t0 = 1546300800  # 2019-01-01
     span = 5 * 365 * 86400
     start = t0 + rng.integers(0, span // 2, n_users)
     length = rng.integers(30 * 86400, span // 2, n_users)
-    ts = start[u_idx] + (rng.random(n) * length[u_idx]).astype(np.int64)
-
-    inter = pd.DataFrame({"user_id": u_idx + 1, "item_id": i_idx + 1, "timestamp": ts,
-                          "click": click, "like": like, "rating": rating,
-                          "watch_fraction": watch_fraction})
-    inter = inter.sort_values(["user_id", "timestamp"], kind="stable").reset_index(drop=True)
-    if return_latent:
-        latent = {"quality": quality, "theme_mat": theme_mat, "main_theme": main_theme,
-                  "genre_pref": genre_pref, "theme_pref": theme_pref, "log_pop": log_pop}
-        return inter, users, items, latent
-    return inter, users, items
-
+    return start[u_idx] + (rng.random(n) * length[u_idx]).astype(np.int64)
 
 SAMPLE_FILES = ("interactions.csv", "users.csv", "items.csv")
 

@@ -28,14 +28,13 @@ import re
 
 import pandas as pd
 
-from mtlrec.data.readers import RawData
+from mtlrec.data.formats.census import census_spec
+from mtlrec.data.names import ITEM_NAMES, USER_NAMES
+from mtlrec.data.raw import RawData
 from mtlrec.data.roles import DataSpec
 
 OWNER_OF = {"interactions": "context", "users": "user", "items": "item"}
 
-USER_NAMES = {"userid", "user", "uid", "useridx", "customerid", "customer", "visitorid", "memberid", "readerid"}
-ITEM_NAMES = {"itemid", "item", "iid", "movieid", "movie", "productid", "product", "articleid", "songid",
-              "bookid", "videoid", "trackid", "isbn", "asin", "sku"}
 TIME_NAMES = {"timestamp", "time", "date", "ts", "datetime", "eventtime", "createdat", "time_stamp",
               "timestamps", "eventdate", "clicktime", "unixtime"}
 REGRESSION_NAMES = {"rating", "ratings", "score", "stars", "star", "rate", "grade", "userrating"}
@@ -130,7 +129,6 @@ def _find_id(df: pd.DataFrame, names: set[str], exclude: set[str] = frozenset())
 def suggest_spec(raw: RawData) -> DataSpec:
     """A :class:`DataSpec` with the roles that the names and dtypes of ``raw`` suggest."""
     if raw.format == "census":
-        from mtlrec.data.census import census_spec
         return census_spec(raw)
     inter = raw.interactions
     user_id = _find_id(inter, USER_NAMES)

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from mtlrec.data.readers import RawData
+from mtlrec.data.raw import RawData
 from mtlrec.data.roles import DataSpec
 from mtlrec.data.validate import ValidationReport, binary_values, to_numeric, validate
 

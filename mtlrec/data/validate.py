@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from mtlrec.data.readers import RawData
+from mtlrec.data.raw import RawData
 from mtlrec.data.roles import DataSpec
 from mtlrec.errors import DataError, DataWarning
 
@@ -124,14 +124,9 @@ def validate(raw: RawData, spec: DataSpec, *, missing_items: str = "drop", missi
     missing_numeric: "impute" (warn; preparation fills the training median) or "error".
     min_rows / min_users: the least data that can still be split into train/validation/test.
     """
-    for name, val in (("missing_items", missing_items), ("missing_users", missing_users)):
-        if val not in MISSING_OPTIONS:
-            raise ValueError(f"{name} must be one of {MISSING_OPTIONS}, not {val!r}")
-    if missing_numeric not in ("impute", "error"):
-        raise ValueError("missing_numeric must be 'impute' or 'error'")
+    _check_options(missing_items, missing_users, missing_numeric)
     report = ValidationReport()
     warn = report.warnings.append
-    inter = raw.interactions
     src = raw.source
 
     for table, df in raw.tables().items():
@@ -145,7 +140,29 @@ def validate(raw: RawData, spec: DataSpec, *, missing_items: str = "drop", missi
         warn(DataWarning("no label column: the data is read as implicit feedback (every row a positive); "
                          "preparation samples negatives to learn a click-like label", file=src("interactions"),
                          fix="mark a column such as click or rating as a label if there is one"))
+    _check_values(raw, spec, missing_numeric, warn)
 
+    clean = _drop_unknown_keys(raw, spec, report, missing_items, missing_users, warn)
+    _count(report, clean, raw, spec)
+    _check_enough(report, spec, min_rows, min_users, src)
+    if spec.user_id and spec.item_id:
+        _check_duplicates(clean.interactions, spec, report, src, warn)
+    _leakage(clean, spec, warn)
+    return report
+
+
+def _check_options(missing_items: str, missing_users: str, missing_numeric: str) -> None:
+    """ValueError for an option of :func:`validate` that it does not know (a caller's mistake)."""
+    for name, val in (("missing_items", missing_items), ("missing_users", missing_users)):
+        if val not in MISSING_OPTIONS:
+            raise ValueError(f"{name} must be one of {MISSING_OPTIONS}, not {val!r}")
+    if missing_numeric not in ("impute", "error"):
+        raise ValueError("missing_numeric must be 'impute' or 'error'")
+
+
+def _check_values(raw: RawData, spec: DataSpec, missing_numeric: str, warn) -> None:
+    """The values of each column by its role: labels, numeric features, the other features, the timestamp."""
+    src = raw.source
     for col, task in spec.labels.items():
         table = raw.locate(col)
         _check_label(raw.tables()[table][col], col, task, src(table), spec.multilabel_sep, warn)
@@ -155,23 +172,36 @@ def validate(raw: RawData, spec: DataSpec, *, missing_items: str = "drop", missi
         _check_numeric(years_if_dates(raw.tables()[table][col]), col, src(table), missing_numeric, warn)
     for kind in ("categorical", "text", "multivalued"):
         for col in getattr(spec, kind):
-            table = raw.locate(col)
-            s = raw.tables()[table][col]
-            share = float(s.isna().mean())
-            if share == 1.0:
-                raise DataError("the column is empty", file=src(table), column=col,
-                                fix=f"fill it in or set its role to ignore")
-            if share > HIGH_MISSING:
-                warn(DataWarning(f"{share:.0%} of the values are missing (they become " + {
-                                 "categorical": "the 'unknown' category)", "text": "the 'unknown' text)",
-                                 "multivalued": "an empty list)"}[kind],
-                                 file=src(table), column=col, fix="check the export, or set its role to ignore"))
-            elif s.nunique(dropna=True) <= 1 and share == 0:
-                warn(DataWarning("the column has a single value: it carries no information", file=src(table),
-                                 column=col, fix="set its role to ignore"))
+            _check_feature(raw, col, kind, warn)
     if spec.timestamp:
-        _check_timestamp(inter[spec.timestamp], spec.timestamp, src("interactions"))
+        _check_timestamp(raw.interactions[spec.timestamp], spec.timestamp, src("interactions"))
 
+
+def _check_feature(raw: RawData, col: str, kind: str, warn) -> None:
+    """A categorical, text or multi-valued feature: an error when empty, a warning when mostly missing
+    or constant."""
+    table = raw.locate(col)
+    src = raw.source
+    s = raw.tables()[table][col]
+    share = float(s.isna().mean())
+    if share == 1.0:
+        raise DataError("the column is empty", file=src(table), column=col,
+                        fix=f"fill it in or set its role to ignore")
+    if share > HIGH_MISSING:
+        warn(DataWarning(f"{share:.0%} of the values are missing (they become " + {
+                         "categorical": "the 'unknown' category)", "text": "the 'unknown' text)",
+                         "multivalued": "an empty list)"}[kind],
+                         file=src(table), column=col, fix="check the export, or set its role to ignore"))
+    elif s.nunique(dropna=True) <= 1 and share == 0:
+        warn(DataWarning("the column has a single value: it carries no information", file=src(table),
+                         column=col, fix="set its role to ignore"))
+
+
+def _drop_unknown_keys(raw: RawData, spec: DataSpec, report: ValidationReport, missing_items: str,
+                       missing_users: str, warn) -> RawData:
+    """Interactions whose item (user) is not in the items (users) table, handled as asked; the RawData
+    without the dropped rows (``raw`` itself when none is dropped)."""
+    inter, src = raw.interactions, raw.source
     keep = np.ones(len(inter), bool)
     if spec.item_id and raw.items is not None:
         miss = _missing_keys(inter[spec.item_id], raw.items[spec.item_id])
@@ -187,13 +217,17 @@ def validate(raw: RawData, spec: DataSpec, *, missing_items: str = "drop", missi
         if not k.all():
             report.dropped_by_reason["unknown_user"] = np.flatnonzero(~k & keep)
         keep &= k
-    clean = raw
-    if not keep.all():
-        report.kept_rows = np.flatnonzero(keep)
-        report.dropped_rows = int((~keep).sum())
-        clean = RawData(interactions=inter.loc[keep].reset_index(drop=True), users=raw.users, items=raw.items,
-                        sources=dict(raw.sources), format=raw.format, extra=raw.extra,
-                        meta={**raw.meta, "dropped_rows": report.dropped_rows})
+    if keep.all():
+        return raw
+    report.kept_rows = np.flatnonzero(keep)
+    report.dropped_rows = int((~keep).sum())
+    return RawData(interactions=inter.loc[keep].reset_index(drop=True), users=raw.users, items=raw.items,
+                   sources=dict(raw.sources), format=raw.format, extra=raw.extra,
+                   meta={**raw.meta, "dropped_rows": report.dropped_rows})
+
+
+def _count(report: ValidationReport, clean: RawData, raw: RawData, spec: DataSpec) -> None:
+    """Rows, users and items of the interactions kept, and the sizes of the users / items tables."""
     inter = clean.interactions
     report.raw = clean
     report.rows = int(len(inter))
@@ -202,6 +236,9 @@ def validate(raw: RawData, spec: DataSpec, *, missing_items: str = "drop", missi
     report.catalog_items = int(len(raw.items)) if raw.items is not None else None
     report.catalog_users = int(len(raw.users)) if raw.users is not None else None
 
+
+def _check_enough(report: ValidationReport, spec: DataSpec, min_rows: int, min_users: int, src) -> None:
+    """Enough rows and users left to split the data into training, validation and test rows."""
     if report.rows < min_rows:
         raise DataError(f"only {report.rows} interaction rows" + (" are left after dropping unknown items"
                         if report.dropped_rows else "") + f"; at least {min_rows} are needed to split the data "
@@ -212,15 +249,15 @@ def validate(raw: RawData, spec: DataSpec, *, missing_items: str = "drop", missi
                         file=src("interactions"), column=spec.user_id,
                         fix="add interactions of more users, or check that the user id column is the right one")
 
-    if spec.user_id and spec.item_id:
-        dup = _duplicated_pairs(inter[spec.user_id], inter[spec.item_id])
-        report.duplicate_interactions = int(dup.sum())
-        if report.duplicate_interactions:
-            warn(DataWarning(f"{report.duplicate_interactions} rows repeat an earlier (user, item) pair",
-                             file=src("interactions"), rows=_rows(dup),
-                             fix="preparation keeps the last row of each pair or aggregates them (a setting)"))
-    _leakage(clean, spec, warn)
-    return report
+
+def _check_duplicates(inter, spec: DataSpec, report: ValidationReport, src, warn) -> None:
+    """Count the rows that repeat an earlier (user, item) pair, with a warning."""
+    dup = _duplicated_pairs(inter[spec.user_id], inter[spec.item_id])
+    report.duplicate_interactions = int(dup.sum())
+    if report.duplicate_interactions:
+        warn(DataWarning(f"{report.duplicate_interactions} rows repeat an earlier (user, item) pair",
+                         file=src("interactions"), rows=_rows(dup),
+                         fix="preparation keeps the last row of each pair or aggregates them (a setting)"))
 
 
 # ---------------------------------------------------------------------------------------

@@ -10,16 +10,17 @@ The original income and marital-status columns are dropped from the features (th
 the labels), and so is ``instance_weight`` (a survey sampling weight, not a property of
 the person). Every other column is a context feature: seven numeric ones, the rest
 categorical. The table has no user or item ids: it trains and evaluates, but gives no
-recommendation lists.
+recommendation lists. :func:`mtlrec.data.readers.load_census` reads the folder.
 """
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from mtlrec.data.readers import RawData, _as_data_error, _open, decode_check, load_data
+from mtlrec.data.files import decode_check
+from mtlrec.data.limits import as_data_error
+from mtlrec.data.mapped import open_data
+from mtlrec.data.raw import RawData
 from mtlrec.data.roles import DataSpec
 from mtlrec.errors import DataError
 
@@ -29,7 +30,7 @@ DROPPED = ["instance_weight"]
 LABELS = {"income_50k": "binary", "never_married": "binary"}
 
 
-@_as_data_error
+@as_data_error
 def _columns(name: str, data: bytes) -> list[str]:
     text = data[:].decode("utf-8", errors="replace")   # (a memory-mapped file: its bytes)
     cols = [c.strip() for c in text.replace("\n", ",").split(",") if c.strip()]
@@ -46,13 +47,13 @@ def read_census_files(names: dict[str, tuple[str, bytes]]) -> RawData:
     return _read_census(names[key][0], names[key][1], names["columns.txt"])
 
 
-@_as_data_error
+@as_data_error
 def _read_census(name: str, data: bytes, columns_file: tuple[str, bytes]) -> RawData:
     cname, cbytes = columns_file
     cols = _columns(cname, cbytes)
     data, encoding = decode_check(name, data)
     try:
-        with _open(data) as fh:     # a memory-mapped file: read from the map itself
+        with open_data(data) as fh:     # a memory-mapped file: read from the map itself
             df = pd.read_csv(fh, sep=",", header=None, names=cols, skipinitialspace=True,
                              encoding=encoding, on_bad_lines="error", index_col=False, low_memory=False)
     except pd.errors.ParserError as e:
@@ -89,12 +90,3 @@ def census_spec(raw: RawData) -> DataSpec:
                     numeric={c: "context" for c in cols if c in NUMERIC},
                     categorical={c: "context" for c in cols if c not in NUMERIC})
 
-
-def load_census(folder) -> tuple[RawData, DataSpec]:
-    """Read the Census-Income KDD folder (data file + columns.txt) -> (RawData, DataSpec)."""
-    folder = Path(folder)
-    raw = load_data(folder)
-    if raw.format != "census":
-        raise DataError("not a Census-Income folder (expected census-income*.gz and columns.txt)", file=str(folder),
-                        fix="point to the census-income-kdd folder")
-    return raw, census_spec(raw)
