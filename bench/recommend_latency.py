@@ -93,10 +93,10 @@ def same_results(run, users, k: int) -> dict:
     """Max abs difference of every task's outputs between the paths, and whether the lists match."""
     import numpy as np
 
-    from mtlrec.serve.recommend import _user_index, recommend, score_items
+    from mtlrec.serve.recommend import recommend, score_items, user_index
     worst, by_task, lists_match = 0.0, {}, True
     for u in users:
-        i = _user_index(run, u)
+        i = user_index(run, u)
         fast, full = score_items(run, i), score_items(run, i, fast=False)
         for t in run.tasks:
             d = float(np.abs(fast[t.name].astype(np.float64) - full[t.name]).max())

@@ -65,7 +65,7 @@ def _classes(items: list[str] | None) -> dict | None:
 def _explain(args) -> dict:
     """The explanation with the run's ``warning`` -- with --lime, LIME for every task on the same explainer."""
     from mtlrec.cli.emit import load_run
-    from mtlrec.cli.recommend import _weights
+    from mtlrec.cli.recommend import parse_weights
     run_ = load_run("explain", args.run)     # interrupted / failed / still running: said, the saved model explained
     import shap  # noqa: F401  (imported here so that elapsed_ms is the explanation alone)
 
@@ -75,7 +75,7 @@ def _explain(args) -> dict:
     ex = make_explainer(run_, args.background, args.method, args.seed) if lime else None  # shared with LIME
     built_ms = (time.perf_counter() - t0) * 1000.0
     res = explain_recommendation(run_, args.user, args.item, background=args.background, explainer=ex,
-                                 weights=_weights(args.weights), method=args.method, seed=args.seed,
+                                 weights=parse_weights(args.weights), method=args.method, seed=args.seed,
                                  classes=_classes(getattr(args, "classes", None)))
     res["elapsed_ms"] += built_ms          # the explainer's build counts, as when it is built inside
     if lime:

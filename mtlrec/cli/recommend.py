@@ -37,7 +37,9 @@ def add_arguments(p) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
-def _weights(s: str | None):
+def parse_weights(s: str | None):
+    """The fusion weights of ``--weights`` ("click=1,rating=0.5") as {task: weight}; None when not given
+    (also read by ``explain``, which takes the same flag)."""
     from mtlrec.errors import DataError
     if not s:
         return None
@@ -92,11 +94,11 @@ def run(args) -> int:
             raise DataError("no user given", fix="give --user USER_ID, or --features '{...}' for a new user")
         if edits is not None:
             from mtlrec.serve.whatif import whatif_recommend
-            res = whatif_recommend(r, args.user, edits, k=args.k, weights=_weights(args.weights),
+            res = whatif_recommend(r, args.user, edits, k=args.k, weights=parse_weights(args.weights),
                                    exclude_seen=not args.include_seen)
             return _print_whatif(res, r.warning, args.json)
-        items = recommend(r, args.user, k=args.k, weights=_weights(args.weights), exclude_seen=not args.include_seen)
-        ranked = ranked_by(r, _weights(args.weights))
+        items = recommend(r, args.user, k=args.k, weights=parse_weights(args.weights), exclude_seen=not args.include_seen)
+        ranked = ranked_by(r, parse_weights(args.weights))
     except (DataError, TrainingError) as e:
         return fail("recommend", e, args.json)
     if args.json:

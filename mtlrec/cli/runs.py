@@ -100,7 +100,8 @@ def _compare(args, root, runlib) -> int:
     ref = args.reference
     if ref is not None and not Path(ref).is_dir() and ref not in [p.name for p in paths]:
         ref = str(_path(ref, root))
-    c = runlib.compare_runs(paths, reference=ref)
+    from mtlrec.runs.compare import compare_runs
+    c = compare_runs(paths, reference=ref)
     if args.json:
         print(dumps(c))
         return 0
@@ -141,7 +142,7 @@ def _delete(args, root, runlib) -> int:
 
 
 def _export(args, root, runlib) -> int:
-    from mtlrec.runs.report import export_zip
+    from mtlrec.runs.archive import export_zip
     data = export_zip(_path(args.run, root))
     from mtlrec.diskio import write_bytes
     write_bytes(args.out, data)             # nothing half-written is left when the disk is full
@@ -150,7 +151,7 @@ def _export(args, root, runlib) -> int:
 
 
 def _import(args, root, runlib) -> int:
-    from mtlrec.runs.report import import_zip
+    from mtlrec.runs.archive import import_zip
     p = Path(args.zip)
     if not p.is_file():
         from mtlrec.errors import DataError

@@ -50,57 +50,13 @@ from __future__ import annotations
 
 import time
 
-import numpy as np
-
-from mtlrec.display import with_article
 from mtlrec.errors import DataError
+from mtlrec.explain.inputs import class_index, row_inputs, sample_inputs
+from mtlrec.explain.sentence import sentence
+from mtlrec.explain.values import feature_values, probability_view, sensitive_check, sensitive_flags
 
 DEFAULT_BACKGROUND = 100
 DEFAULT_GLOBAL_ROWS = 500
-
-
-# ---------------------------------------------------------------------------------------------
-# inputs
-# ---------------------------------------------------------------------------------------------
-def _split_with_rows(ds, prefer=("train", "valid", "test")) -> str:
-    for s in prefer:
-        if s in ds.rows and ds.n_rows(s) > 0:
-            return s
-    raise DataError("the run's dataset has no rows to draw a background sample from",
-                    fix="retrain the run on data with a training split")
-
-
-def sample_inputs(run, n: int, split: str | None = None, seed: int = 0, prefer=("train", "valid", "test")):
-    """(features, X) of ``n`` random rows of ``split`` (default: the first non-empty of ``prefer``)."""
-    import torch
-    ds = run.dataset
-    split = split or _split_with_rows(ds, prefer)
-    total = ds.n_rows(split)
-    n = int(n)
-    if n < 1:
-        raise DataError(f"the sample size must be at least 1, not {n}", fix="use e.g. --background 100")
-    rng = np.random.default_rng(seed)
-    idx = np.sort(rng.choice(total, size=min(n, total), replace=False))
-    data = run.dataset.to_device("cpu") if _model_device(run) != "cpu" else run.device_data()
-    feats, _ = data.batch(split, torch.as_tensor(idx, dtype=torch.long))
-    with torch.no_grad():
-        x = _cpu_model(run).embed(feats)
-    return feats, x
-
-
-def _model_device(run) -> str:
-    try:
-        return str(next(run.model.parameters()).device)
-    except StopIteration:  # pragma: no cover
-        return "cpu"
-
-
-def _cpu_model(run):
-    """The run's model for read-only embedding on CPU (a copy when it lives elsewhere)."""
-    if _model_device(run) == "cpu":
-        return run.model
-    import copy
-    return copy.deepcopy(run.model).cpu().eval()
 
 
 def make_explainer(run, background: int = DEFAULT_BACKGROUND, method: str = "auto", seed: int = 0):
@@ -111,30 +67,6 @@ def make_explainer(run, background: int = DEFAULT_BACKGROUND, method: str = "aut
                         fix="use e.g. --background 100")
     _, bg = sample_inputs(run, background, seed=seed)
     return ModelExplainer(run.model, bg, method=method, tasks=[t.name for t in run.tasks], seed=seed)
-
-
-def _lookup(ds, kind: str, raw) -> int:
-    ids = ds.user_ids if kind == "user" else ds.item_ids
-    if len(ids) == 0:
-        raise DataError(f"this run's data has no {kind} ids")
-    try:
-        return ds.user_index(raw) if kind == "user" else ds.item_index(raw)
-    except KeyError:
-        examples = ", ".join(map(str, ids[:5]))
-        raise DataError(f"{kind} '{raw}' is not in this run's data",
-                        fix=f"use {with_article(kind)} id from the run's data, e.g. {examples}") from None
-
-
-def row_inputs(run, user, item):
-    """(features, X) of one (user, item) pair as `mtlrec.serve.recommend` scores it."""
-    import torch
-    ds = run.dataset
-    u, i = _lookup(ds, "user", user), _lookup(ds, "item", item)
-    data = run.device_data() if _model_device(run) == "cpu" else ds.to_device("cpu")
-    feats = data.candidates(u, [i])
-    with torch.no_grad():
-        x = _cpu_model(run).embed(feats)
-    return feats, x
 
 
 # ---------------------------------------------------------------------------------------------
@@ -193,22 +125,6 @@ def fused_decomposition(run, tasks_out: dict, pair: dict) -> dict | None:
 # ---------------------------------------------------------------------------------------------
 # the local view
 # ---------------------------------------------------------------------------------------------
-def _class_index(run, task, want, probs: dict) -> int:
-    """Index of the class of a multilabel task to explain: ``want`` (name or index), else the
-    most likely class for this pair (first of ``probs``)."""
-    from mtlrec.serve.recommend import _class_names
-    names = _class_names(run, task)
-    if want is None or want == "":
-        want = next(iter(probs))
-    if isinstance(want, (int, np.integer)) and not isinstance(want, bool):
-        if 0 <= int(want) < len(names):
-            return int(want)
-    elif str(want) in names:
-        return names.index(str(want))
-    shown = ", ".join(names[:8]) + (" ..." if len(names) > 8 else "")
-    raise DataError(f"task '{task.name}' has no class {want!r}", fix=f"pick one of its classes: {shown}")
-
-
 def _entire_space_note(task, tasks) -> dict:
     """A chained binary task is explained in the entire space (what the list ranks by):
     ``{"output_kind", "entire_space": "p(interact ∧ like) = p(interact) · p(like | interact)"}``."""
@@ -217,12 +133,6 @@ def _entire_space_note(task, tasks) -> dict:
         return {}
     q = ranked_quantity(task, tasks)
     return {"output_kind": f"logit of {q.split(' = ')[0]} (entire space)", "entire_space": q}
-
-
-from mtlrec.explain.sentence import MATERIAL_SHARE, sentence  # noqa: E402,F401
-from mtlrec.explain.values import (SENSITIVE_PATTERNS, SENSITIVE_SHARE, feature_values,  # noqa: E402,F401
-                                   probability_view, reason, sensitive_check, sensitive_flags, similar_items,
-                                   user_support)
 
 
 def explain_recommendation(run, user, item, *, background: int = DEFAULT_BACKGROUND, weights: dict | None = None,
@@ -234,7 +144,7 @@ def explain_recommendation(run, user, item, *, background: int = DEFAULT_BACKGRO
     standardised output mapped by `TaskSpec.to_label_scale`: the base value shifts and scales,
     contributions scale by the target's std), a multilabel task as the logit of one class:
     ``classes`` {task: class name or index}, by default the pair's most likely class."""
-    from mtlrec.serve.recommend import _class_names, pair_score
+    from mtlrec.serve.recommend import class_names, pair_score
     t0 = time.perf_counter()
     unknown = [k for k in (classes or {}) if k not in [t.name for t in run.tasks if t.type == "multilabel"]]
     if unknown:
@@ -242,7 +152,7 @@ def explain_recommendation(run, user, item, *, background: int = DEFAULT_BACKGRO
                         fix="classes can be given for: "
                             + (", ".join(t.name for t in run.tasks if t.type == "multilabel") or "no task"))
     pair = pair_score(run, user, item, weights)
-    chosen = {t.name: _class_index(run, t, (classes or {}).get(t.name), pair["tasks"][t.name])
+    chosen = {t.name: class_index(run, t, (classes or {}).get(t.name), pair["tasks"][t.name])
               for t in run.tasks if t.type == "multilabel"}
     ex = explainer or make_explainer(run, background, method, seed)
     feats, x = row_inputs(run, user, item)
@@ -272,7 +182,7 @@ def explain_recommendation(run, user, item, *, background: int = DEFAULT_BACKGRO
         elif t.type == "regression":
             r["prediction"] = pair["tasks"][name]
         else:
-            names = _class_names(run, t)
+            names = class_names(run, t)
             c = chosen[name]
             r.update(output_kind=f"logit of class '{names[c]}'", unit=f"logit of class '{names[c]}'",
                      **{"class": names[c]}, class_index=c, prediction=pair["tasks"][name][names[c]],

@@ -71,15 +71,15 @@ def _sample(run, n_rows: int, seed: int):
     """(split, row indices, features, X) of ``n_rows`` random rows of test (else valid, train)."""
     import torch
 
-    from mtlrec.explain.api import _cpu_model, _model_device, _split_with_rows
+    from mtlrec.explain.inputs import cpu_model, model_device, split_with_rows
     ds = run.dataset
-    split = _split_with_rows(ds, ("test", "valid", "train"))
+    split = split_with_rows(ds, ("test", "valid", "train"))
     rng = np.random.default_rng(seed)
     idx = np.sort(rng.choice(ds.n_rows(split), size=min(int(n_rows), ds.n_rows(split)), replace=False))
-    data = run.dataset.to_device("cpu") if _model_device(run) != "cpu" else run.device_data()
+    data = run.dataset.to_device("cpu") if model_device(run) != "cpu" else run.device_data()
     feats, _ = data.batch(split, torch.as_tensor(idx, dtype=torch.long))
     with torch.no_grad():
-        x = _cpu_model(run).embed(feats)
+        x = cpu_model(run).embed(feats)
     return split, idx, feats, x
 
 
@@ -157,10 +157,10 @@ def dependence_data(run, group: str, color_by: str | None = None, task: str | No
     spec = run.task(task)
     k, cname = None, None
     if spec.type == "multilabel":
-        from mtlrec.explain.api import _class_index
-        from mtlrec.serve.recommend import _class_names
-        k = _class_index(run, spec, default_class(run, task) if cls is None or cls == "" else cls, {})
-        cname = _class_names(run, spec)[k]
+        from mtlrec.explain.inputs import class_index
+        from mtlrec.serve.recommend import class_names
+        k = class_index(run, spec, default_class(run, task) if cls is None or cls == "" else cls, {})
+        cname = class_names(run, spec)[k]
     elif cls is not None and cls != "":
         raise DataError(f"task '{task}' is {spec.type}, it has no classes to pick from",
                         fix="give a class only for a multi-label task")

@@ -16,8 +16,8 @@ DEFAULT_ROWS = 500
 def pair_gates(run, user, item, *, n_rows: int = DEFAULT_ROWS, seed: int = 0) -> dict:
     import torch
 
-    from mtlrec.explain.api import _cpu_model, row_inputs, sample_inputs
-    model = _cpu_model(run)
+    from mtlrec.explain.inputs import cpu_model, row_inputs, sample_inputs
+    model = cpu_model(run)
     arch = getattr(model, "arch", "")
     if not getattr(model, "has_gates", False):
         return {"has_gates": False, "arch": arch,

@@ -172,7 +172,8 @@ def lime_explanation(run, user, item, task: str | None = None, *, cls=None, n_sa
     most likely class -- the class `explain_recommendation` explains by default) or label units
     (regression), as on the SHAP waterfalls. ``class``/``class_index`` are None for tasks that
     are not multi-label."""
-    from mtlrec.explain.api import _class_index, make_explainer, row_inputs
+    from mtlrec.explain.api import make_explainer
+    from mtlrec.explain.inputs import class_index, row_inputs
     from mtlrec.explain.core import TaskLogits
     if method not in METHODS:
         raise DataError(f"unknown LIME implementation '{method}'", fix="use one of: " + ", ".join(METHODS))
@@ -188,10 +189,10 @@ def lime_explanation(run, user, item, task: str | None = None, *, cls=None, n_sa
     t0 = time.perf_counter()
     k, cname = None, None
     if spec.type == "multilabel":
-        from mtlrec.serve.recommend import _class_names, pair_score
+        from mtlrec.serve.recommend import class_names, pair_score
         probs = pair_score(run, user, item)["tasks"][task] if cls is None or cls == "" else {}
-        k = _class_index(run, spec, cls, probs)
-        cname = _class_names(run, spec)[k]
+        k = class_index(run, spec, cls, probs)
+        cname = class_names(run, spec)[k]
     elif cls is not None and cls != "":
         raise DataError(f"task '{task}' is {spec.type}, it has no classes to pick from",
                         fix="give a class only for a multi-label task")

@@ -114,10 +114,10 @@ def similar_items(run, item, k: int = 5) -> list[dict]:
     unseen in training (its id code is 0: no learned profile)."""
     import torch
 
-    from mtlrec.explain.api import _lookup
+    from mtlrec.explain.inputs import lookup
     from mtlrec.serve.recommend import item_support
     ds = run.dataset
-    i = _lookup(ds, "item", item)
+    i = lookup(ds, "item", item)
     codes = np.asarray(ds.item_table.get("item_id", []), dtype=np.int64)
     if len(codes) != len(ds.item_ids) or codes[i] <= 0:
         return []
@@ -244,9 +244,9 @@ def feature_values(run, user, item, feats: dict | None = None) -> dict:
     """Per feature group (the explanation's groups), the pair's values in words:
     ``{group: {"text": "occupation = student; ...", "fields": [per-field dicts], "sensitive": kind|None,
     "support"/"similar" for ids}}``. ``feats``: the pair's features (`row_inputs`), else looked up."""
-    from mtlrec.explain.api import _lookup, row_inputs
+    from mtlrec.explain.inputs import lookup, row_inputs
     ds = run.dataset
-    u, i = _lookup(ds, "user", user), _lookup(ds, "item", item)
+    u, i = lookup(ds, "user", user), lookup(ds, "item", item)
     if feats is None:
         feats, _ = row_inputs(run, user, item)
     groups: dict[str, list] = {}

@@ -10,7 +10,8 @@ from typing import Iterable, Mapping, Sequence
 PALETTE = ["#4C6EF5", "#F76707", "#2B8A3E", "#AE3EC9", "#E03131", "#1098AD", "#F59F00", "#5C7CFA"]
 
 
-def _go():
+def plotly_go():
+    """plotly.graph_objects, imported when the first figure is drawn (the import is slow)."""
     import plotly.graph_objects as go
     return go
 
@@ -34,11 +35,12 @@ def template():
     """The figures' template, validated once per process (a plotly Template object: passing the
     dict would be validated again for every figure)."""
     if not _TEMPLATE:
-        _TEMPLATE.append(_go().layout.Template(_TEMPLATE_SPEC))
+        _TEMPLATE.append(plotly_go().layout.Template(_TEMPLATE_SPEC))
     return _TEMPLATE[0]
 
 
-def _layout(fig, title: str | None = None, height: int = 300, **kw):
+def layout(fig, title: str | None = None, height: int = 300, **kw):
+    """``fig`` with the figures' common look: ``title``, ``height``, tight margins, the legend above, `template`."""
     fig.update_layout(title=title, height=height, margin=dict(l=10, r=10, t=40 if title else 10, b=10),
                       legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="right", x=1),
                       template=template(), **kw)
@@ -174,7 +176,7 @@ def _tower_per_task_dot(arch: str, tasks: list[str], parents: dict[str, str]) ->
 # ---------------------------------------------------------------------------- data statistics
 def label_balance_fig(interactions, labels: Mapping[str, str]):
     """Share of positives per binary label (and the class counts of multi-label labels)."""
-    go = _go()
+    go = plotly_go()
     import pandas as pd
     names, pos, neg = [], [], []
     for col, t in labels.items():
@@ -189,29 +191,29 @@ def label_balance_fig(interactions, labels: Mapping[str, str]):
                 text=[f"{p:.1%}" for p in pos], textposition="inside")
     fig.add_bar(y=names, x=neg, name="negative", orientation="h", marker_color="#DEE2E6")
     fig.update_layout(barmode="stack", xaxis=dict(tickformat=".0%", range=[0, 1]))
-    return _layout(fig, "Label balance (binary labels)", height=120 + 40 * max(1, len(names)))
+    return layout(fig, "Label balance (binary labels)", height=120 + 40 * max(1, len(names)))
 
 
 def count_hist_fig(counts: Iterable[int], what: str, color: str = PALETTE[0]):
     """Histogram of interactions per user / item (log y axis: counts are long-tailed)."""
-    go = _go()
+    go = plotly_go()
     fig = go.Figure(go.Histogram(x=list(counts), nbinsx=40, marker_color=color))
     fig.update_layout(xaxis_title=f"interactions per {what}", yaxis_title=f"{what}s", yaxis_type="log")
-    return _layout(fig, f"Interactions per {what}")
+    return layout(fig, f"Interactions per {what}")
 
 
 def value_hist_fig(values, name: str):
-    go = _go()
+    go = plotly_go()
     fig = go.Figure(go.Histogram(x=list(values), nbinsx=30, marker_color=PALETTE[2]))
     fig.update_layout(xaxis_title=name, yaxis_title="interactions")
-    return _layout(fig, f"{name} histogram")
+    return layout(fig, f"{name} histogram")
 
 
 # ---------------------------------------------------------------------------- training curves
 def curves_fig(epochs: Sequence, series: Mapping[str, Sequence], title: str, y_title: str = "",
                dash: Mapping[str, str] | None = None):
     """Line chart of several named series over epochs (train/valid loss, a metric ...)."""
-    go = _go()
+    go = plotly_go()
     fig = go.Figure()
     for i, (name, ys) in enumerate(series.items()):
         ys = list(ys)
@@ -221,13 +223,13 @@ def curves_fig(epochs: Sequence, series: Mapping[str, Sequence], title: str, y_t
         fig.add_scatter(x=xs, y=ys, mode="lines+markers", name=name,
                         line=dict(color=PALETTE[i % len(PALETTE)], dash=(dash or {}).get(name, "solid")))
     fig.update_layout(xaxis_title="epoch", yaxis_title=y_title)
-    return _layout(fig, title, height=260)
+    return layout(fig, title, height=260)
 
 
 def gain_fig(gains: Mapping[str, float], metric_names: Mapping[str, str] | None = None):
     """Multi-task gain per task: test metric of the multi-task model minus that of the single-task
     baseline, sign-flipped for lower-is-better metrics (positive = training together helped)."""
-    go = _go()
+    go = plotly_go()
     tasks = list(gains)
     vals = [float(gains[t]) for t in tasks]
     labels = [f"{t} ({metric_names[t]})" if metric_names and metric_names.get(t) else t for t in tasks]
@@ -235,35 +237,35 @@ def gain_fig(gains: Mapping[str, float], metric_names: Mapping[str, str] | None 
                            text=[f"{v:+.4f}" for v in vals], textposition="outside"))
     fig.update_layout(yaxis_title="gain (MTL − single-task)")
     fig.add_hline(y=0, line_color="#868E96")
-    return _layout(fig, "Multi-task gain per task", height=320)
+    return layout(fig, "Multi-task gain per task", height=320)
 
 
 def roc_fig(curves: Mapping[str, tuple]):
     """ROC curves: {name: (fpr, tpr, auc)}."""
-    go = _go()
+    go = plotly_go()
     fig = go.Figure()
     fig.add_scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(dash="dot", color="#ADB5BD"), name="chance")
     for i, (name, (fpr, tpr, auc)) in enumerate(curves.items()):
         fig.add_scatter(x=list(fpr), y=list(tpr), mode="lines", name=f"{name} (AUC {auc:.3f})",
                         line=dict(color=PALETTE[i % len(PALETTE)]))
     fig.update_layout(xaxis_title="false positive rate", yaxis_title="true positive rate")
-    return _layout(fig, "ROC", height=320)
+    return layout(fig, "ROC", height=320)
 
 
 def pr_fig(curves: Mapping[str, tuple]):
     """Precision-recall curves: {name: (recall, precision, ap)}."""
-    go = _go()
+    go = plotly_go()
     fig = go.Figure()
     for i, (name, (rec, prec, ap)) in enumerate(curves.items()):
         fig.add_scatter(x=list(rec), y=list(prec), mode="lines", name=f"{name} (AP {ap:.3f})",
                         line=dict(color=PALETTE[i % len(PALETTE)]))
     fig.update_layout(xaxis_title="recall", yaxis_title="precision", yaxis_range=[0, 1.02])
-    return _layout(fig, "Precision-recall", height=320)
+    return layout(fig, "Precision-recall", height=320)
 
 
 def residual_fig(y_true, y_pred, name: str):
     """Predicted vs true and the residual distribution of one regression task."""
-    go = _go()
+    go = plotly_go()
     from plotly.subplots import make_subplots
     import numpy as np
     y_true = np.asarray(y_true, dtype=float)
@@ -284,12 +286,12 @@ def residual_fig(y_true, y_pred, name: str):
                   row=1, col=2)
     fig.update_xaxes(title_text="true", row=1, col=1)
     fig.update_yaxes(title_text="predicted", row=1, col=1)
-    return _layout(fig, f"{name}: rating residuals", height=320, showlegend=False)
+    return layout(fig, f"{name}: rating residuals", height=320, showlegend=False)
 
 
 def runs_overlay_fig(runs: Mapping[str, Mapping], task: str, key: str, metric: str | None = None):
     """One curve per run: ``key`` is "train_loss", "valid_loss" or "valid" (then ``metric``)."""
-    go = _go()
+    go = plotly_go()
     fig = go.Figure()
     for i, (name, hist) in enumerate(runs.items()):
         eps = list((hist or {}).get("epochs") or [])
@@ -301,13 +303,24 @@ def runs_overlay_fig(runs: Mapping[str, Mapping], task: str, key: str, metric: s
         fig.add_scatter(x=xs, y=ys, mode="lines+markers", name=name, line=dict(color=PALETTE[i % len(PALETTE)]))
     what = f"valid {metric}" if key == "valid" else key.replace("_", " ")
     fig.update_layout(xaxis_title="epoch", yaxis_title=what)
-    return _layout(fig, f"{task}: {what}", height=300)
+    return layout(fig, f"{task}: {what}", height=300)
+
+
+def compare_figs(cmp: dict) -> dict:
+    """{task: plotly figure} of the validation curves of `mtlrec.runs.compare.compare_runs` (`runs_overlay_fig`)."""
+    out = {}
+    for task, c in cmp["curves"].items():
+        hists = {lab: {"epochs": [{"epoch": x, "valid": {task: {c["metric"]: y}}}
+                                  for x, y in zip(r["epochs"], r["values"])]}
+                 for lab, r in c["runs"].items()}
+        out[task] = runs_overlay_fig(hists, task, "valid", c["metric"])
+    return out
 
 
 def coldstart_fig(rows: Sequence[Mapping]):
     """Grouped bars: each task's test metric on cold vs warm items, one bar group per run
     (rows: run, text features, task, metric, cold items, warm items)."""
-    go = _go()
+    go = plotly_go()
     from plotly.subplots import make_subplots
     tasks = list(dict.fromkeys(r["task"] for r in rows))
     fig = make_subplots(rows=1, cols=max(1, len(tasks)), subplot_titles=[
@@ -322,14 +335,14 @@ def coldstart_fig(rows: Sequence[Mapping]):
                         name=f"{run} (text {text})", legendgroup=run, showlegend=(j == 0),
                         marker_color=PALETTE[k % len(PALETTE)], row=1, col=j + 1)
     fig.update_layout(barmode="group")
-    return _layout(fig, "Cold-start vs warm items", height=320)
+    return layout(fig, "Cold-start vs warm items", height=320)
 
 
 def live_fig(history: Mapping | None, tasks: Sequence[tuple[str, str | None]], *, n_batches: int | None = None):
     """All live training curves in ONE figure (cheap to redraw every second): row 1 the loss of
     each task (train per logged batch and per epoch, valid per epoch), row 2 its valid metric.
     ``tasks``: [(name, metric)]."""
-    go = _go()
+    go = plotly_go()
     history = history or {}
     epochs = list(history.get("epochs") or [])
     batches = list(history.get("batches") or [])

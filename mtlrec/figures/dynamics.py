@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import Mapping
 
-from mtlrec.figures.charts import PALETTE, _go, _layout, template
+from mtlrec.figures.charts import PALETTE, layout, plotly_go, template
 
 TITLES = {
     "weights": "Loss weight per task",
@@ -68,7 +68,7 @@ def weights_fig(history: Mapping | None, weighting: str | None = None):
     """The weight of each task per epoch (``"weights"`` of the epoch records): loss weights for a loss
     weighting; for a gradient method (``weighting`` names one) the aggregator's implied weights w_i of
     ∇θ_s = Σ_i w_i ∇θ_s L_i at the epoch's last batch, titled as such."""
-    go = _go()
+    go = plotly_go()
     eps = _epochs(history)
     fig = go.Figure()
     for i, t in enumerate(_task_names(eps, "weights")):
@@ -76,12 +76,12 @@ def weights_fig(history: Mapping | None, weighting: str | None = None):
                         mode="lines+markers", name=t, line=dict(color=PALETTE[i % len(PALETTE)]))
     implied = combines_gradients(weighting)
     fig.update_layout(xaxis_title="epoch", yaxis_title="implied weight w_i (last batch)" if implied else "loss weight")
-    return _layout(fig, weights_title(weighting), height=280)
+    return layout(fig, weights_title(weighting), height=280)
 
 
 def grad_norm_fig(history: Mapping | None):
     """Mean ‖∂L_i/∂θ_shared‖ of each task's unweighted loss per epoch (log scale: tasks differ a lot)."""
-    go = _go()
+    go = plotly_go()
     eps = dynamics_epochs(history)
     fig = go.Figure()
     for i, t in enumerate(_task_names(eps, "grad_norm")):
@@ -89,7 +89,7 @@ def grad_norm_fig(history: Mapping | None):
                         y=[e["dynamics"].get("grad_norm", {}).get(t) for e in eps],
                         mode="lines+markers", name=t, line=dict(color=PALETTE[i % len(PALETTE)]))
     fig.update_layout(xaxis_title="epoch", yaxis_title="gradient norm", yaxis_type="log")
-    return _below(_layout(fig, TITLES["grad_norm"], height=300))
+    return _below(layout(fig, TITLES["grad_norm"], height=300))
 
 
 def pair_label(tasks) -> str:
@@ -117,7 +117,7 @@ def cosine_fig(history: Mapping | None):
     """Mean cosine of each pair of task gradients per epoch (solid, left axis: -1 .. 1; below 0 the
     tasks pull the shared parameters apart) and the share of sampled batches where it was negative
     (dotted, same colour, right axis)."""
-    go = _go()
+    go = plotly_go()
     eps = dynamics_epochs(history)
     xs = [_x(e, k) for k, e in enumerate(eps)]
     fig = go.Figure()
@@ -134,7 +134,7 @@ def cosine_fig(history: Mapping | None):
     fig.update_layout(xaxis_title="epoch", yaxis=dict(title="cosine", range=[-1.05, 1.05]),
                       yaxis2=dict(title="conflict share", overlaying="y", side="right", range=[0, 1.05],
                                   tickvals=[0, 0.25, 0.5, 0.75, 1.0], tickformat=".0%", showgrid=False))
-    return _below(_layout(fig, TITLES["cosine"], height=340))
+    return _below(layout(fig, TITLES["cosine"], height=340))
 
 
 def _below(fig):
@@ -146,7 +146,7 @@ def _below(fig):
 def entropy_fig(history: Mapping | None):
     """Mean gate entropy of each task per epoch, with its maximum log(n_experts) dashed (at the
     maximum the gate mixes all experts alike; near 0 it picks one expert)."""
-    go = _go()
+    go = plotly_go()
     eps = [e for e in dynamics_epochs(history) if e["dynamics"].get("gates")]
     xs = [_x(e, k) for k, e in enumerate(eps)]
     fig = go.Figure()
@@ -158,12 +158,12 @@ def entropy_fig(history: Mapping | None):
         fig.add_hline(y=mx, line=dict(color="#868E96", dash="dash", width=1),
                       annotation_text="log(n experts): all experts alike", annotation_position="bottom right")
     fig.update_layout(xaxis_title="epoch", yaxis=dict(title="entropy (nats)", rangemode="tozero"))
-    return _layout(fig, TITLES["entropy"], height=280)
+    return layout(fig, TITLES["entropy"], height=280)
 
 
 def shares_fig(history: Mapping | None):
     """Mean gate weight of each expert per task in the last measured epoch (grouped bars)."""
-    go = _go()
+    go = plotly_go()
     eps = [e for e in dynamics_epochs(history) if e["dynamics"].get("gates")]
     fig = go.Figure()
     if eps:
@@ -176,7 +176,7 @@ def shares_fig(history: Mapping | None):
                         marker_color=PALETTE[k % len(PALETTE)])
     fig.update_layout(barmode="stack", xaxis_title="task", yaxis=dict(title="share of the gate", range=[0, 1],
                                                                       tickformat=".0%"))
-    return _layout(fig, TITLES["shares"], height=280)
+    return layout(fig, TITLES["shares"], height=280)
 
 
 def dynamics_figs(history: Mapping | None, weighting: str | None = None) -> dict:
@@ -283,7 +283,7 @@ def conflict_summary(history: Mapping | None, threshold: float = 0.5, min_batche
 def live_dynamics_fig(history: Mapping | None):
     """The compact live view (ONE figure, cheap to redraw): gradient norm per task (log scale) and
     gradient cosine per task pair, side by side; None when there is nothing measured yet."""
-    go = _go()
+    go = plotly_go()
     eps = dynamics_epochs(history)
     if not eps:
         return None
@@ -349,6 +349,6 @@ def compare_fig(runs: Mapping[str, Mapping]):
     fig.update_yaxes(range=[0, 1.05], tickformat=".0%", row=1, col=2)
     fig.update_yaxes(type="log", row=1, col=3)
     fig.update_xaxes(title_text="epoch")
-    _layout(fig, "Gradient conflict per epoch", height=340)
+    layout(fig, "Gradient conflict per epoch", height=340)
     fig.update_layout(margin=dict(l=10, r=10, t=80, b=10))
     return _below(fig)

@@ -1,1 +1,1 @@
-"""Run folders: their layout and writer (folder), loading (load), the library of runs (library), owners (access), and exports for people (report)."""
+"""Run folders: their layout and writer (folder), loading (load), the library of runs (library), runs compared (compare), owners (access), exports for people (report), and a run as a zip (archive)."""

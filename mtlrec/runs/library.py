@@ -1,4 +1,4 @@
-"""The run library: every run folder under the runs root, listed, renamed, tagged, deleted and compared.
+"""The run library: every run folder under the runs root, listed, renamed, tagged, cancelled and deleted.
 
 The runs root is ``$MTLREC_RUNS_DIR`` (the app sets it) or ``runs``. This module sees every
 folder (the command line is the operator's tool); the app shows a visitor only the runs
@@ -11,8 +11,8 @@ folder (the command line is the operator's tool); the app shows a visitor only t
 * `set_meta(run, root, name=..., tags=...)`: the display name and tags, kept in ``meta.json``
   inside the run folder (the folder itself never moves); `delete_run(run, root)`.
   ``run`` is a folder name or path; it must lie inside ``root`` (`resolve_run`).
-* `compare_runs(dirs, reference=None)`: configuration differences, per-task test metrics with
-  the best of each task marked by the metric's direction, validation curves, and Δm.
+* `read_obj`, `finite`, `direction`: the small readers every run view shares (`mtlrec.runs.compare`
+  compares runs, `mtlrec.runs.report` writes one run's report).
 """
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ def runs_root() -> Path:
 
 
 # ---- small readers ---------------------------------------------------------------------------
-def _read_obj(p: Path, problems: list | None = None, *, required: bool = False, what: str = "") -> dict | None:
+def read_obj(p: Path, problems: list | None = None, *, required: bool = False, what: str = "") -> dict | None:
     """The JSON object in ``p``; None (and a line in ``problems``) when missing or damaged."""
     if not p.is_file():
         if required and problems is not None:
@@ -104,7 +104,7 @@ def clean_tags(tags) -> list[str]:
 
 def read_meta(run_dir) -> dict:
     """``{"name": str or None, "tags": [...]}`` from meta.json (cleaned again: the file is data)."""
-    doc = _read_obj(Path(run_dir) / META_FILE) or {}
+    doc = read_obj(Path(run_dir) / META_FILE) or {}
     name = clean_text(doc.get("name"), MAX_NAME) or None
     return {**{k: v for k, v in doc.items() if k not in ("name", "tags")}, "name": name,
             "tags": clean_tags(doc.get("tags") if isinstance(doc.get("tags"), (list, str)) else None)}
@@ -127,11 +127,13 @@ def task_metrics(info: dict | None, config: dict | None) -> list[tuple[str, str,
     return out
 
 
-def _finite(v) -> float | None:
+def finite(v) -> float | None:
+    """``v`` as a float when it is a finite number (not a bool), else None."""
     return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) else None
 
 
-def _direction(metric: str) -> bool | None:
+def direction(metric: str) -> bool | None:
+    """Whether a higher value of ``metric`` is better; None for a name that is not a known metric."""
     from mtlrec.metrics import higher_is_better
     try:
         return higher_is_better(metric)
@@ -177,7 +179,7 @@ def split_text(config: dict | None, ds_doc: dict | None) -> str:
     if prep is None:
         return ""
     kind = prep.get("split", "random")
-    valid, test = _finite(prep.get("valid_frac", 0.1)), _finite(prep.get("test_frac", 0.1))
+    valid, test = finite(prep.get("valid_frac", 0.1)), finite(prep.get("test_frac", 0.1))
     shares = (f"{100 - round(100 * valid) - round(100 * test)}/{round(100 * valid)}/{round(100 * test)}"
               if valid is not None and test is not None else "")
     if kind == "random":
@@ -185,7 +187,7 @@ def split_text(config: dict | None, ds_doc: dict | None) -> str:
     if kind == "temporal":
         return "temporal (per user: last → test, second last → valid)"
     if kind == "cold_item":
-        cold = _finite(prep.get("cold_item_frac", 0.2))
+        cold = finite(prep.get("cold_item_frac", 0.2))
         return f"cold items {round(100 * cold) if cold is not None else '?'} %"
     if kind == "column":
         files = [clean_text(s.get("file"), 60) for s in meta.get("row_sources") or []
@@ -201,10 +203,10 @@ def run_row(d: Path) -> dict:
     from mtlrec.runs.load import run_status
     d = Path(d)
     problems: list[str] = []
-    config = _read_obj(d / "config.json", problems, required=True, what="; the configuration is unknown")
-    info = _read_obj(d / "model.json", problems)
-    status_doc = _read_obj(d / "status.json", problems) or {}
-    metrics = _read_obj(d / "metrics.json")
+    config = read_obj(d / "config.json", problems, required=True, what="; the configuration is unknown")
+    info = read_obj(d / "model.json", problems)
+    status_doc = read_obj(d / "status.json", problems) or {}
+    metrics = read_obj(d / "metrics.json")
     state = run_status(d)
     st = state["status"]
     mp = model_file_problem(d / "model.pt")
@@ -232,21 +234,21 @@ def run_row(d: Path) -> dict:
     test = metrics.get("test") if isinstance(metrics.get("test"), dict) else {}
     headline = {}
     for name, _type, m in tm:
-        v = _finite(((test.get(name) or {}) if isinstance(test.get(name), dict) else {}).get(m))
-        headline[name] = {"metric": m, "value": v, "higher_is_better": _direction(m)}
+        v = finite(((test.get(name) or {}) if isinstance(test.get(name), dict) else {}).get(m))
+        headline[name] = {"metric": m, "value": v, "higher_is_better": direction(m)}
     gain = {}
     for name, g in (metrics.get("gain") or {}).items() if isinstance(metrics.get("gain"), dict) else []:
-        if isinstance(g, dict) and _finite(g.get("gain")) is not None:
-            gain[str(name)] = {"metric": g.get("metric"), "gain": _finite(g.get("gain"))}
+        if isinstance(g, dict) and finite(g.get("gain")) is not None:
+            gain[str(name)] = {"metric": g.get("metric"), "gain": finite(g.get("gain"))}
     train = (config or {}).get("train") if isinstance((config or {}).get("train"), dict) else {}
     model_cfg = (config or {}).get("model") if isinstance((config or {}).get("model"), dict) else {}
     hparams = {k: train.get(k) for k in HYPER_KEYS if k in train}
     hp = (info or {}).get("hparams") if isinstance((info or {}).get("hparams"), dict) else {}
     hparams.update({k: v for k, v in {**hp, **{k: v for k, v in model_cfg.items() if k != "arch"}}.items()
                     if isinstance(v, (int, float, str, list)) and not isinstance(v, bool)})
-    started = _finite(status_doc.get("started_at"))
+    started = finite(status_doc.get("started_at"))
     created = started if started is not None else d.stat().st_mtime
-    end = _finite(status_doc.get("ended_at")) or (_finite(status_doc.get("heartbeat")) if st == "running" else None)
+    end = finite(status_doc.get("ended_at")) or (finite(status_doc.get("heartbeat")) if st == "running" else None)
     duration = (end - started) if (started is not None and end is not None and end >= started) else None
     cfg_name = clean_text((config or {}).get("name"), MAX_NAME) or None
     return {
@@ -326,7 +328,7 @@ def set_meta(run, root=None, *, name: str | None = None, tags=None) -> dict:
     ``name=""`` clears the display name. Returns the new meta."""
     from mtlrec.runs.folder import write_json_atomic
     d = resolve_run(run, root)
-    doc = _read_obj(d / META_FILE) or {}
+    doc = read_obj(d / META_FILE) or {}
     if name is not None:
         doc["name"] = clean_text(name, MAX_NAME) or None
     if tags is not None:
@@ -348,7 +350,7 @@ def cancel_problem(run_dir) -> str | None:
     st = run_status(d)["status"]
     if st not in ("running", "queued"):
         return f"this run is not training (it is {st})"
-    doc = _read_obj(d / "status.json") or {}
+    doc = read_obj(d / "status.json") or {}
     host = doc.get("hostname")
     if host and host != socket.gethostname():
         return f"this run trains on another machine ({clean_text(host, 60)}): cancel it there"
@@ -375,7 +377,7 @@ def cancel_run(run, root=None) -> str:
     why = cancel_problem(d)
     if why is not None:
         raise DataError(why, file=d.name)
-    pid = int((_read_obj(d / "status.json") or {})["pid"])
+    pid = int((read_obj(d / "status.json") or {})["pid"])
     try:
         os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:
@@ -401,220 +403,3 @@ def delete_run(run, root=None) -> Path:
     os.replace(d, trash)
     shutil.rmtree(trash, ignore_errors=True)
     return d
-
-
-# ---- compare ---------------------------------------------------------------------------------
-def flatten(obj, prefix: str = "") -> dict[str, Any]:
-    """Dotted keys of a nested config: dicts by key, lists of named dicts by name
-    (``tasks.click.weight``), other lists as one value."""
-    out: dict[str, Any] = {}
-    if isinstance(obj, dict):
-        for k, v in obj.items():
-            out.update(flatten(v, f"{prefix}.{k}" if prefix else str(k)))
-    elif isinstance(obj, list) and obj and all(isinstance(x, dict) and isinstance(x.get("name"), str) for x in obj):
-        for x in obj:
-            out.update(flatten({k: v for k, v in x.items() if k != "name"}, f"{prefix}.{x['name']}"))
-    else:
-        out[prefix] = obj
-    return out
-
-
-def run_config_flat(d: Path) -> dict[str, Any]:
-    """config.json flattened, with the model's resolved hyperparameters (model.json) as
-    ``model.<name>`` so that defaults show too."""
-    d = Path(d)
-    flat = flatten(_read_obj(d / "config.json") or {})
-    info = _read_obj(d / "model.json") or {}
-    for k, v in (info.get("hparams") or {}).items() if isinstance(info.get("hparams"), dict) else []:
-        flat.setdefault(f"model.{k}", v)
-    return flat
-
-
-def delta_m(values: dict[str, tuple[str, float | None]], ref: dict[str, tuple[str, float | None]]) -> float | None:
-    """Δm in percent (LibMTL): 1/T Σ_t (−1)^{l_t} (M_t − M_ref,t) / M_ref,t · 100, l_t = 1 when the
-    task's metric is lower-is-better. ``values``/``ref``: {task: (metric, value)}; T = the reference's
-    tasks. None when a task's value is missing or non-finite, or a reference value is 0."""
-    if not ref:
-        return None
-    terms = []
-    for task, (metric, mref) in ref.items():
-        m = values.get(task, (metric, None))[1]
-        mref, m = _finite(mref), _finite(m)
-        hib = _direction(metric)
-        if m is None or mref is None or mref == 0 or hib is None:
-            return None
-        rel = (m - mref) / abs(mref)
-        terms.append(rel if hib else -rel)
-    return 100.0 * sum(terms) / len(terms)
-
-
-def gain_delta_m(gain: dict) -> float | None:
-    """Δm in percent of a run's multi-task model over its single-task baselines, from ``metrics["gain"]``
-    ({task: {"metric", "mtl", "stl", "gain"}}): :func:`delta_m` with the baselines as reference."""
-    vals = {t: (g.get("metric"), g.get("mtl")) for t, g in (gain or {}).items() if isinstance(g, dict)}
-    ref = {t: (g.get("metric"), g.get("stl")) for t, g in (gain or {}).items() if isinstance(g, dict)}
-    return delta_m(vals, ref)
-
-
-def seesaw(gain: dict) -> dict | None:
-    """The seesaw verdict: when multi-task learning helped some tasks and hurt others.
-
-    ``gain``: {task: gain} or ``metrics["gain"]`` ({task: {"gain": ..}}); a gain is positive when the
-    multi-task model beat the single-task one (sign-flipped for error metrics). Returns None unless
-    some gains are > 0 and some < 0; else ``{"helped": [tasks], "hurt": [tasks], "text": sentence}``
-    (tasks ordered by the size of their gain)."""
-    vals = {}
-    for t, g in (gain or {}).items():
-        v = _finite(g.get("gain") if isinstance(g, dict) else g)
-        if v is not None:
-            vals[str(t)] = v
-    helped = sorted((t for t, v in vals.items() if v > 0), key=lambda t: -vals[t])
-    hurt = sorted((t for t, v in vals.items() if v < 0), key=lambda t: vals[t])
-    if not helped or not hurt:
-        return None
-
-    def _and(xs):
-        return xs[0] if len(xs) == 1 else ", ".join(xs[:-1]) + " and " + xs[-1]
-
-    text = (f"the seesaw: multi-task learning helped {_and(helped)} and hurt {_and(hurt)}. "
-            "Training the tasks together moved the shared layers toward some tasks at the cost of others")
-    return {"helped": helped, "hurt": hurt, "text": text}
-
-
-def _label(d: Path, used: set) -> str:
-    """The run's name as the listing shows it (display name, else the config's name, else the
-    folder), made unique among the compared runs."""
-    meta = read_meta(d)
-    config = _read_obj(d / "config.json") or {}
-    base = meta["name"] or clean_text(config.get("name"), MAX_NAME) or d.name
-    lab, i = base, 1
-    while lab in used:
-        i += 1
-        lab = f"{base} ({i})"
-    used.add(lab)
-    return lab
-
-
-def compare_runs(dirs, reference=None) -> dict:
-    """Several runs side by side::
-
-        {"runs": [{"label", "run", "path", "status"}], "reference": label,
-         "config_diff": [{"key", "values": {label: value or None}}]   (only keys whose values differ),
-         "metrics": [{"task", "metric", "higher_is_better", "values": {label: v}, "best": [labels]}],
-         "delta_m": {label: Δm % vs the reference (0 for itself) or None}, "delta_m_note": str,
-         "curves": {task: {"metric", "runs": {label: {"epochs": [...], "values": [...]}}}}}
-
-    ``dirs``: run folders (paths); ``reference``: one of them (path, folder name or label),
-    default the first. Damaged folders raise RunFolderError naming the file."""
-    from mtlrec.runs.load import RunFolderError, run_status
-    paths = [Path(x) for x in dirs]
-    if len(paths) < 2:
-        raise DataError("compare needs at least two runs", fix="give two or more run folders")
-    for p in paths:
-        if not p.is_dir():
-            raise RunFolderError("run folder not found", file=str(p), fix="give a folder listed by 'runs list'")
-        if _read_obj(p / "config.json") is None:
-            raise RunFolderError("config.json is missing or damaged", file=str(p / "config.json"),
-                                 fix="pick another run")
-    used: set = set()
-    labels = [_label(p, used) for p in paths]
-    ref_i = 0
-    if reference is not None:
-        cand = [i for i, (p, lab) in enumerate(zip(paths, labels))
-                if str(reference) in (str(p), p.name, lab) or (Path(str(reference)).exists()
-                                                               and Path(str(reference)).resolve() == p.resolve())]
-        if not cand:
-            raise DataError(f"the reference '{reference}' is not one of the compared runs",
-                            fix="give one of the compared run folders as --reference")
-        ref_i = cand[0]
-    ref_label = labels[ref_i]
-    flats = [run_config_flat(p) for p in paths]
-    keys = list(dict.fromkeys(k for f in flats for k in f))
-    missing = object()
-    diff = []
-    for k in keys:
-        vals = [f.get(k, missing) for f in flats]
-        canon = [json.dumps(v, sort_keys=True, default=str) if v is not missing else "\0missing" for v in vals]
-        if len(set(canon)) > 1:
-            diff.append({"key": k, "values": {lab: (None if v is missing else v) for lab, v in zip(labels, vals)}})
-    # metrics: the tasks of all runs; each task's metric from the reference (else the first run having it)
-    infos = [(_read_obj(p / "model.json"), _read_obj(p / "config.json")) for p in paths]
-    tms = [task_metrics(i, c) for i, c in infos]
-    order = [ref_i] + [i for i in range(len(paths)) if i != ref_i]
-    task_metric: dict[str, str] = {}
-    for i in order:
-        for name, _t, m in tms[i]:
-            task_metric.setdefault(name, m)
-    tests = []
-    for p in paths:
-        mt = _read_obj(p / "metrics.json") or {}
-        tests.append(mt.get("test") if isinstance(mt.get("test"), dict) else {})
-    rows = []
-    for task, metric in task_metric.items():
-        vals = {lab: (_finite(((t.get(task) or {}) if isinstance(t.get(task), dict) else {}).get(metric))
-                      if not tm or task in {n for n, _t, _m in tm} else None)      # a run without the task: None
-                for lab, t, tm in zip(labels, tests, tms)}
-        hib = _direction(metric)
-        ok = {k: v for k, v in vals.items() if v is not None}
-        best = []
-        if ok and hib is not None:
-            target = max(ok.values()) if hib else min(ok.values())
-            best = [k for k, v in ok.items() if v == target]
-        rows.append({"task": task, "metric": metric, "higher_is_better": hib, "values": vals, "best": best})
-    # Δm against the reference over the reference's tasks
-    ref_tasks = [n for n, _t, _m in tms[ref_i]]
-    ref_vals = {r["task"]: (r["metric"], r["values"][ref_label]) for r in rows if r["task"] in ref_tasks}
-    dm, notes = {}, []
-    for lab in labels:
-        vals = {r["task"]: (r["metric"], r["values"][lab]) for r in rows}
-        dm[lab] = delta_m(vals, ref_vals)
-        if dm[lab] is None:
-            notes.append(lab)
-    note = ("Δm = mean over the reference's tasks of the relative change of each task's test metric, "
-            "sign-flipped for lower-is-better metrics (positive = better than the reference), in percent")
-    if notes:
-        note += f"; not defined for {', '.join(notes)} (a task's value is missing, or a reference value is 0)"
-    # validation curves
-    curves: dict[str, dict] = {}
-    for task, metric in task_metric.items():
-        per = {}
-        for lab, p in zip(labels, paths):
-            h = _read_obj(p / "history.json") or {}
-            eps = [e for e in (h.get("epochs") or []) if isinstance(e, dict)] if isinstance(h.get("epochs"), list) else []
-            xs, ys = [], []
-            for j, e in enumerate(eps):
-                v = ((e.get("valid") or {}).get(task) or {}) if isinstance(e.get("valid"), dict) else {}
-                xs.append(e.get("epoch", j + 1))
-                ys.append(_finite(v.get(metric)) if isinstance(v, dict) else None)
-            per[lab] = {"epochs": xs, "values": ys}
-        curves[task] = {"metric": metric, "runs": per}
-    runs = [{"label": lab, "run": p.name, "path": str(p), "status": run_status(p)["status"]}
-            for lab, p in zip(labels, paths)]
-    return {"runs": runs, "reference": ref_label, "config_diff": diff, "metrics": rows,
-            "delta_m": dm, "delta_m_note": note, "curves": curves}
-
-
-def compare_figs(cmp: dict) -> dict:
-    """{task: plotly figure} of the validation curves of `compare_runs` (`viz.runs_overlay_fig`)."""
-    from mtlrec.figures.charts import runs_overlay_fig
-    out = {}
-    for task, c in cmp["curves"].items():
-        hists = {lab: {"epochs": [{"epoch": x, "valid": {task: {c["metric"]: y}}}
-                                  for x, y in zip(r["epochs"], r["values"])]}
-                 for lab, r in c["runs"].items()}
-        out[task] = runs_overlay_fig(hists, task, "valid", c["metric"])
-    return out
-
-
-def compare_metrics_frame(cmp: dict):
-    """The metrics of `compare_runs` as a DataFrame: task, metric, direction, one column per run,
-    and ``best`` (the label(s) of the best run for that task)."""
-    import pandas as pd
-    rows = []
-    for r in cmp["metrics"]:
-        d = {"task": r["task"], "metric": r["metric"],
-             "direction": {True: "higher is better", False: "lower is better"}.get(r["higher_is_better"], "?")}
-        d.update(r["values"])
-        d["best"] = ", ".join(r["best"])
-        rows.append(d)
-    return pd.DataFrame(rows)

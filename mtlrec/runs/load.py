@@ -247,7 +247,7 @@ def _first_line(e: BaseException, limit: int = 200) -> str:
     return s if len(s) <= limit else s[:limit] + " ..."
 
 
-def _load_dataset(d: Path):
+def load_dataset(d: Path):
     from mtlrec.dataset import DatasetFileError, PreparedDataset, format_version
     dd = d / "dataset"
     doc = _required_json(dd.parent, "dataset/dataset.json", "the prepared data's fields and labels")
@@ -370,7 +370,7 @@ def load_run(run_dir, device="cpu") -> Run:
     except (TrainingError, DataError, TypeError, ValueError, AttributeError) as e:
         raise RunFolderError(f"config.json is damaged ({_first_line(e)})", file=str(d / "config.json"),
                              fix=_RETRAIN) from None
-    dataset = _load_dataset(d)
+    dataset = load_dataset(d)
     try:
         tasks = [TaskSpec.from_dict(t) for t in info["tasks"]]
         hparams = info.get("hparams") or {}
@@ -432,7 +432,7 @@ def read_predictions(run_dir, split: str = "test") -> dict | None:
 
 def run_from_result(result) -> Run:
     """A Run from an in-memory RunResult (no reload from disk; e.g. right after a job)."""
-    from mtlrec.training.pipeline import model_info
+    from mtlrec.training.build import model_info
     info = model_info(result.model, result.tasks, result.dataset)
     result.model.eval()
     return Run(config=None, dataset=result.dataset, model=result.model, history=result.history,

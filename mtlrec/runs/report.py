@@ -1,4 +1,4 @@
-"""Exports of one run for people without the app: an offline HTML report, a metrics CSV, a zip.
+"""Exports of one run for people without the app: an offline HTML report, a metrics CSV, its predictions.
 
 * `report_html(run_dir)` -> str: ONE self-contained HTML file -- plotly.js embedded once, no
   reference to anything outside the file (a Content-Security-Policy forbids every network load;
@@ -11,39 +11,21 @@
   dynamics per epoch.
 * `predictions_csv(run_dir, split="test")` -> bytes: the model's predictions per row of a split, with
   the source ``row_id`` (see `mtlrec.app.workflow.predictions_frame`), formula-safe.
-* `export_zip(run_dir)` -> bytes / `import_zip(data, root)` -> Path: a run folder as a zip of its
-  known files only (the dataset's arrays: ``dataset/arrays/a<n>.npy``, or ``dataset/arrays.npz``
-  for runs of older versions); the import refuses anything else (unknown names, path traversal, links,
-  too large, damaged JSON, weights that do not load with ``weights_only=True``) with a DataError
-  and leaves nothing behind.
+* `figures_page(title, figures)` -> str: plotly figures as one offline page (the explanation commands).
+
+A run folder as a zip (export and import) is `mtlrec.runs.archive`.
 """
 from __future__ import annotations
 
 import html
-import io
 import json
-import os
-import re
-import shutil
 import time
-import zipfile
 from pathlib import Path
 from typing import Any
 
 from mtlrec.display import format_number
-from mtlrec.diskio import is_disk_full
-from mtlrec.errors import DataError, DiskFullError
+from mtlrec.errors import DataError
 
-ZIP_FILES = ("config.json", "status.json", "history.json", "metrics.json", "model.json", "model.pt",
-             "meta.json", "dataset/dataset.json", "dataset/arrays.npz", "dataset/items.parquet",
-             "dataset/users.parquet", "predictions_test.npz")
-# besides ZIP_FILES: the arrays of a dataset of format 3, one .npy each (dataset/arrays/a0.npy, ...)
-ZIP_ARRAY = re.compile(r"dataset/arrays/a[0-9]{1,9}\.npy")
-ZIP_REQUIRED = ("config.json", "model.json", "model.pt", "dataset/dataset.json")
-# and the dataset's arrays: dataset/arrays.npz (formats 1 and 2) or dataset/arrays/*.npy (format 3,
-# each one its dataset.json names; checked when the unpacked folder is loaded)
-MAX_ZIP_BYTES = 512 * 2**20          # the zip itself
-MAX_UNPACKED_BYTES = 2 * 2**30       # all members unpacked together
 CSP = ("default-src 'none'; script-src 'unsafe-inline' 'unsafe-eval'; style-src 'unsafe-inline'; "
        "img-src data: blob:; font-src data:")
 
@@ -99,8 +81,8 @@ def _plotly_safe_tree(obj: Any) -> Any:
 
 
 def _read(d: Path, name: str) -> dict:
-    from mtlrec.runs.library import _read_obj
-    return _read_obj(d / name) or {}
+    from mtlrec.runs.library import read_obj
+    return read_obj(d / name) or {}
 
 
 STYLE = """
@@ -117,38 +99,66 @@ def report_html(run_dir, *, title: str | None = None, k: int = 5, explain: bool 
 
     The parts that need the model (recommendations, explanation) are replaced by a note when the
     run folder cannot be loaded; a folder without config.json raises RunFolderError."""
-    from mtlrec.runs.library import clean_text, read_meta, run_config_flat, run_row
+    from mtlrec.runs.library import clean_text, read_meta, run_row
     from mtlrec.runs.load import RunFolderError
     d = Path(run_dir)
     if not d.is_dir() or not (d / "config.json").is_file():
         raise RunFolderError("not a run folder (config.json is missing)", file=str(d / "config.json"),
                              fix="give a folder written by 'python -m mtlrec train'")
     row = run_row(d)
-    meta = read_meta(d)
     title = clean_text(title, 120) if title else row["name"]
     metrics = _read(d, "metrics.json")
     history = _read(d, "history.json")
     figs: list[str] = []
-    parts: list[str] = []
 
     def fig(f) -> str:
         figs.append(_fig_html(f, len(figs)))
         return figs[-1]
 
-    # ---- summary
+    parts = [_summary_section(row, read_meta(d)), _data_section(d, row), _config_section(d),
+             _metrics_section(metrics, row), _curves_section(history, row, fig),
+             # gain (with Δm and the seesaw), cross-validation, training dynamics: when the run has them
+             _gain_section(metrics, fig),
+             _cv_section(metrics, {t: (row["metrics"].get(t) or {}).get("metric") for t in row["tasks"]}),
+             _dynamics_section(history, fig),
+             # recommendations and one explanation
+             _model_sections(d, k=k, explain=explain, background=background)]
+    return _report_page(title, "\n".join(p for p in parts if p is not None), with_plotly=bool(figs))
+
+
+def _report_page(title: str, body: str, *, with_plotly: bool) -> str:
+    """The whole page around the sections: the Content-Security-Policy, the style, plotly.js inline
+    (only when there are figures), the title and when the report was made."""
+    generated = time.strftime("%Y-%m-%d %H:%M")
+    return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<meta http-equiv=\"Content-Security-Policy\" content=\"{CSP}\">"
+            f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+            f"<title>{_e(title)} — mtlrec report</title><style>{STYLE}</style>"
+            f"<script type=\"text/javascript\">{plotly_js() if with_plotly else ''}</script></head><body>"
+            f"<h1>{_e(title)}</h1><p class=\"muted\">mtlrec run report · generated {_e(generated)} · "
+            f"self-contained: opens offline, loads nothing from the network</p>\n{body}\n</body></html>\n")
+
+
+def _summary_section(row: dict, meta: dict) -> str:
+    """The run at a glance (`mtlrec.runs.library.run_row`), its problems, and a warning when it did not finish."""
     summary = [["run folder", row["run"]], ["status", row["status"]], ["created", row["created_text"]],
                ["architecture", row["arch"]], ["tasks", ", ".join(row["tasks"])],
                ["loss weighting", row["weighting"]], ["device", row["device"]],
                ["training time", f"{row['duration_s']:.1f} s" if row["duration_s"] is not None else None],
                ["best epoch", row["best_epoch"]], ["tags", ", ".join(meta["tags"]) or None]]
-    parts.append("<h2>Summary</h2>" + _table(["", ""], summary))
+    out = "<h2>Summary</h2>" + _table(["", ""], summary)
     if row["problems"]:
-        parts.append('<p class="warn">' + "<br>".join(_e(p) for p in row["problems"]) + "</p>")
+        out += '\n<p class="warn">' + "<br>".join(_e(p) for p in row["problems"]) + "</p>"
     if row["status"] not in ("finished", "cancelled"):
-        parts.append(f'<p class="warn">This run is {_e(row["status"])}'
-                     f'{": " + _e(row["error"]) if row["error"] else ""}.</p>')
+        out += (f'\n<p class="warn">This run is {_e(row["status"])}'
+                f'{": " + _e(row["error"]) if row["error"] else ""}.</p>')
+    return out
 
-    # ---- data
+
+def _data_section(d: Path, row: dict) -> str:
+    """The data: its source, users, items, split and rows, sampled negatives, input features and labels
+    (from dataset/dataset.json)."""
+    from mtlrec.prep.negatives import shortfall_text
     ds_doc = _read(d, "dataset/dataset.json")
     rep = ((ds_doc.get("meta") or {}).get("report") or {}) if isinstance(ds_doc.get("meta"), dict) else {}
     data_rows = [["source", row["data"]]]
@@ -164,8 +174,7 @@ def report_html(run_dir, *, title: str | None = None, k: int = 5, explain: bool 
     if neg.get("ratio"):
         data_rows.append(["sampled negatives", f"{neg['ratio']:g} per observed row, {neg.get('method') or 'uniform'}"
                           " (training: drawn anew each epoch; valid/test: fixed by the seed)"])
-    parts.append("<h2>Data</h2>" + _table(["", ""], data_rows))
-    from mtlrec.prep.negatives import shortfall_text
+    parts = ["<h2>Data</h2>" + _table(["", ""], data_rows)]
     if shortfall_text(neg):
         parts.append(f'<p class="warn">{_e(shortfall_text(neg))}</p>')
     if fields:
@@ -173,14 +182,22 @@ def report_html(run_dir, *, title: str | None = None, k: int = 5, explain: bool 
             [f.get("name"), f.get("kind"), f.get("owner")] for f in fields]))
     if labels:
         parts.append("<p>Labels</p>" + _table(["label", "type"], [[lab.get("name"), lab.get("task_type") or lab.get("type")] for lab in labels]))
+    return "\n".join(parts)
 
-    # ---- configuration
+
+def _config_section(d: Path) -> str:
+    """Every setting of the run (config.json flattened, the model's resolved hyperparameters) and its task chain."""
+    from mtlrec.runs.compare import run_config_flat
     flat = run_config_flat(d)
-    parts.append("<h2>Configuration</h2>" + _table(["setting", "value"], [[k, v] for k, v in flat.items()])
-                 + _chain_section(_read(d, "config.json")))
+    return ("<h2>Configuration</h2>" + _table(["setting", "value"], [[k, v] for k, v in flat.items()])
+            + _chain_section(_read(d, "config.json")))
 
-    # ---- metrics
-    from mtlrec.runs.library import _direction
+
+def _metrics_section(metrics: dict, row: dict) -> str:
+    """The test metrics per task (each task's configured metric in bold, every metric's direction) and
+    the ranking of test users against the baselines, with its verdicts."""
+    from mtlrec.metrics import baselines_text, ranking_note, ranking_rows, ranking_verdicts
+    from mtlrec.runs.library import direction
     test = metrics.get("test") if isinstance(metrics.get("test"), dict) else {}
     sec = ["<h2>Test metrics per task</h2>",
            '<p class="note">In bold: each task\'s configured metric (the one training selected the best '
@@ -191,12 +208,11 @@ def report_html(run_dir, *, title: str | None = None, k: int = 5, explain: bool 
         head = (row["metrics"].get(task) or {}).get("metric")
         rows, mark = [], set()
         for i, (m, v) in enumerate(vals.items()):
-            hib = _direction(m) if m != "best_f1_threshold" else None   # a threshold has no direction
+            hib = direction(m) if m != "best_f1_threshold" else None   # a threshold has no direction
             rows.append([m + {True: " ↑", False: " ↓"}.get(hib, ""), v])
             if m == head:
                 mark |= {(i, 0), (i, 1)}
         sec.append(f"<h3>{_e(task)}</h3>" + _table(["metric", "value"], rows, mark))
-    from mtlrec.metrics import baselines_text, ranking_note, ranking_rows, ranking_verdicts
     rrows, rnote = ranking_rows(metrics), ranking_note(metrics)
     if rnote and not rrows:
         sec.append(f'<h3>Ranking (test users)</h3><p class="note">{_e(rnote)}</p>')
@@ -213,43 +229,28 @@ def report_html(run_dir, *, title: str | None = None, k: int = 5, explain: bool 
             sec.append("<ul>" + "".join(f"<li><b>{_e(t)}</b>: {_e(v)}</li>" for t, v in verdicts.items()) + "</ul>")
     if not test:
         sec.append("<p>No test metrics were recorded (metrics.json is missing or the run did not finish).</p>")
-    parts.append("".join(sec))
+    return "".join(sec)
 
-    # ---- curves
+
+def _curves_section(history: dict, row: dict, fig) -> str | None:
+    """Per task, its training and validation loss and its validation metric per epoch (None without epochs)."""
     eps = [e for e in history.get("epochs") or [] if isinstance(e, dict)] if isinstance(history.get("epochs"), list) else []
-    if eps:
-        from mtlrec.figures.charts import curves_fig
-        xs = [e.get("epoch", i + 1) for i, e in enumerate(eps)]
-        sec = ["<h2>Training curves</h2><div class=\"figs\">"]
-        for task in row["tasks"]:
-            m = (row["metrics"].get(task) or {}).get("metric")
-            loss = {"train loss": [(e.get("train_loss") or {}).get(task) for e in eps],
-                    "valid loss": [(e.get("valid_loss") or {}).get(task) for e in eps]}
-            sec.append("<div>" + fig(curves_fig(xs, loss, f"{_plotly_safe(task)}: loss", "loss",
-                                                dash={"valid loss": "dash"})) + "</div>")
-            vm = [((e.get("valid") or {}).get(task) or {}).get(m) for e in eps]
-            sec.append("<div>" + fig(curves_fig(xs, {f"valid {m}": vm}, f"{_plotly_safe(task)}: valid {m}", m or ""))
-                       + "</div>")
-        sec.append("</div>")
-        parts.append("".join(sec))
-
-    # ---- gain (with Δm and the seesaw), cross-validation, training dynamics: when the run has them
-    parts.append(_gain_section(metrics, fig))
-    parts.append(_cv_section(metrics, {t: (row["metrics"].get(t) or {}).get("metric") for t in row["tasks"]}))
-    parts.append(_dynamics_section(history, fig))
-
-    # ---- recommendations and one explanation
-    parts.append(_model_sections(d, k=k, explain=explain, background=background))
-
-    generated = time.strftime("%Y-%m-%d %H:%M")
-    body = "\n".join(parts)
-    return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<meta http-equiv=\"Content-Security-Policy\" content=\"{CSP}\">"
-            f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-            f"<title>{_e(title)} — mtlrec report</title><style>{STYLE}</style>"
-            f"<script type=\"text/javascript\">{plotly_js() if figs else ''}</script></head><body>"
-            f"<h1>{_e(title)}</h1><p class=\"muted\">mtlrec run report · generated {_e(generated)} · "
-            f"self-contained: opens offline, loads nothing from the network</p>\n{body}\n</body></html>\n")
+    if not eps:
+        return None
+    from mtlrec.figures.charts import curves_fig
+    xs = [e.get("epoch", i + 1) for i, e in enumerate(eps)]
+    sec = ["<h2>Training curves</h2><div class=\"figs\">"]
+    for task in row["tasks"]:
+        m = (row["metrics"].get(task) or {}).get("metric")
+        loss = {"train loss": [(e.get("train_loss") or {}).get(task) for e in eps],
+                "valid loss": [(e.get("valid_loss") or {}).get(task) for e in eps]}
+        sec.append("<div>" + fig(curves_fig(xs, loss, f"{_plotly_safe(task)}: loss", "loss",
+                                            dash={"valid loss": "dash"})) + "</div>")
+        vm = [((e.get("valid") or {}).get(task) or {}).get(m) for e in eps]
+        sec.append("<div>" + fig(curves_fig(xs, {f"valid {m}": vm}, f"{_plotly_safe(task)}: valid {m}", m or ""))
+                   + "</div>")
+    sec.append("</div>")
+    return "".join(sec)
 
 
 def _chain_section(cfg: dict) -> str:
@@ -269,7 +270,7 @@ def _chain_section(cfg: dict) -> str:
 def _gain_section(metrics: dict, fig) -> str:
     """Multi-task gain per task over the single-task baselines, Δm, and the seesaw when gains have
     mixed signs (the same verdicts as the app's Results page)."""
-    from mtlrec.runs.library import gain_delta_m, seesaw
+    from mtlrec.runs.compare import gain_delta_m, seesaw
     gain = metrics.get("gain") if isinstance(metrics.get("gain"), dict) else {}
     gain = {t: g for t, g in gain.items() if isinstance(g, dict)}
     sec = ["<h2>Multi-task gain</h2>"]
@@ -423,17 +424,17 @@ def metrics_csv(run_dir) -> bytes:
     import pandas as pd
 
     from mtlrec.app.export import csv_bytes
-    from mtlrec.runs.library import _read_obj, task_metrics
+    from mtlrec.runs.library import read_obj, task_metrics
     from mtlrec.runs.load import RunFolderError
     d = Path(run_dir)
-    m = _read_obj(d / "metrics.json")
+    m = read_obj(d / "metrics.json")
     if m is None:
         raise RunFolderError("metrics.json is missing or damaged, so there are no metrics to export",
                              file=str(d / "metrics.json"), fix="pick a finished run, or train the run again")
-    head = {t: mt for t, _ty, mt in task_metrics(_read_obj(d / "model.json"), _read_obj(d / "config.json"))}
-    weighting = ((_read_obj(d / "config.json") or {}).get("train") or {}).get("weighting")
+    head = {t: mt for t, _ty, mt in task_metrics(read_obj(d / "model.json"), read_obj(d / "config.json"))}
+    weighting = ((read_obj(d / "config.json") or {}).get("train") or {}).get("weighting")
     rows = _split_rows(m, head) + _gain_rows(m) + _cv_csv_rows(m, head) \
-        + _dynamics_rows(_read_obj(d / "history.json"), weighting)
+        + _dynamics_rows(read_obj(d / "history.json"), weighting)
     return csv_bytes(pd.DataFrame(rows, columns=CSV_COLUMNS))
 
 
@@ -467,7 +468,7 @@ def _split_rows(m: dict, head: dict) -> list[dict]:
 
 def _gain_rows(m: dict) -> list[dict]:
     """The gain per task, Δm over the single-task baselines and the seesaw verdict."""
-    from mtlrec.runs.library import gain_delta_m, seesaw
+    from mtlrec.runs.compare import gain_delta_m, seesaw
     gain = {t: g for t, g in m["gain"].items() if isinstance(g, dict)} if isinstance(m.get("gain"), dict) else {}
     rows = [_row("multi-task gain", t, g.get("metric"), g.get("gain"), DIRECTION[True], True) for t, g in gain.items()]
     dm = gain_delta_m(gain)
@@ -543,192 +544,3 @@ def predictions_csv(run_dir, split: str = "test", *, run=None) -> bytes:
         raise RunFolderError(f"the run's dataset has no '{split}' split (it has: {', '.join(run.dataset.splits)})",
                              file=str(Path(run_dir) / "dataset"), fix="choose one of its splits")
     return csv_bytes(predictions_frame(run, split))
-
-
-# ---- zip -------------------------------------------------------------------------------------
-def zip_members(run_dir) -> list[str]:
-    """The files of the run folder that `export_zip` writes: the known ones (`ZIP_FILES`, the
-    dataset's array files) that exist as plain files."""
-    from mtlrec.dataset import array_files
-    d = Path(run_dir)
-    arrays = tuple(a for a in (f"dataset/{n}" for n in array_files(d / "dataset")) if ZIP_ARRAY.fullmatch(a))
-    return [n for n in ZIP_FILES + arrays if (d / n).is_file() and not (d / n).is_symlink()]
-
-
-def export_stamp(run_dir) -> tuple[int, tuple]:
-    """(bytes, stamp) of the zip `export_zip` would write: the total size of its files, and what
-    changes when any of them changes (names, sizes, modification times)."""
-    d = Path(run_dir)
-    stats = [(n, (d / n).stat()) for n in zip_members(d)]
-    return sum(st.st_size for _n, st in stats), tuple((n, st.st_size, st.st_mtime_ns) for n, st in stats)
-
-
-def export_zip(run_dir) -> bytes:
-    """The run folder's known files (`zip_members`) as a zip; refused for a run still training."""
-    from mtlrec.runs.load import RunFolderError, run_status
-    from mtlrec.dataset import array_files
-    d = Path(run_dir)
-    arrays = [f"dataset/{n}" for n in array_files(d / "dataset")]
-    missing = [n for n in ZIP_REQUIRED + tuple(arrays) if not (d / n).is_file()]
-    if missing:
-        raise RunFolderError(f"{missing[0]} is missing, so this run cannot be exported", file=str(d / missing[0]),
-                             fix="export a run that saved a model")
-    if run_status(d)["status"] in ("running", "queued"):
-        raise DataError("this run is still training", file=str(d), fix="wait until it ends or cancel it, then export")
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-        for n in zip_members(d):
-            z.write(d / n, n)
-    return buf.getvalue()
-
-
-def _zip_error(what: str, fix: str = "export the run again with mtlrec (Runs page or 'python -m mtlrec runs export')",
-               file: str = "the uploaded zip") -> DataError:
-    return DataError(what, file=file, fix=fix)
-
-
-def _check_zip_version(z: zipfile.ZipFile, source: str) -> None:
-    """A zip whose dataset is in a format this mtlrec cannot read (written by a newer version) is
-    refused naming that format, before its member names or files are judged by this version's layout."""
-    from mtlrec.dataset import DatasetFileError, format_version
-    try:
-        info = z.getinfo("dataset/dataset.json")
-    except KeyError:
-        return                                   # said later: the zip lacks it
-    if info.file_size > 64 * 2**20:
-        raise _zip_error("dataset/dataset.json in the zip is implausibly large", file=source)
-    try:
-        doc = json.loads(z.read(info).decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, OSError, zipfile.BadZipFile, EOFError):
-        return                                   # said later: not valid JSON
-    if not isinstance(doc, dict):
-        return                                   # said later: not a JSON object
-    try:
-        format_version(doc, "dataset")
-    except DatasetFileError as e:
-        raise _zip_error(f"the run's {e.what}", file=source, fix="import it into the mtlrec version that exported "
-                         "it, or export it again with this one") from None
-
-
-def import_zip(data: bytes, root=None, *, name: str | None = None, source: str = "the uploaded zip",
-               owner: str | None = None) -> Path:
-    """Unpack a zip written by `export_zip` into a new run folder under ``root`` and return it;
-    ``owner``: the workspace id of the app visitor importing it, who then owns the copy
-    (`mtlrec.runs.access`; a zip never carries an owner). None: a local run (the command line).
-
-    Checked before anything is accepted: the size (≤ 512 MiB zipped, ≤ 2 GiB unpacked, counted
-    while reading), member names (only the `ZIP_FILES` and `ZIP_ARRAY` names, each once; no
-    folders, links, absolute paths or '..'), JSON files, and the whole folder through `mtlrec.runs.load.load_run`
-    (weights with ``torch.load(weights_only=True)``, arrays without pickle). Any problem: a
-    DataError naming the member, and nothing is left in ``root``."""
-    from mtlrec.runs.library import clean_text, runs_root
-    from mtlrec.runs.load import load_run
-    from mtlrec.runs.folder import confine, reserve_folder, safe_run_name, write_json_atomic
-    if not isinstance(data, (bytes, bytearray)):
-        raise _zip_error("the upload is not a file", file=source)
-    if len(data) > MAX_ZIP_BYTES:
-        raise _zip_error(f"the zip is {len(data) / 2**20:.0f} MiB, more than the {MAX_ZIP_BYTES // 2**20} MiB "
-                         "a run may have", file=source, fix="export a smaller run")
-    try:
-        z = zipfile.ZipFile(io.BytesIO(bytes(data)))
-        infos = z.infolist()
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError):
-        raise _zip_error("not a zip file (or a damaged one)", file=source) from None
-    _check_zip_version(z, source)
-    seen: set[str] = set()
-    for info in infos:
-        n = info.filename
-        if info.is_dir() and n in ("dataset/", "dataset/arrays/"):
-            continue
-        if n not in ZIP_FILES and not ZIP_ARRAY.fullmatch(n):
-            raise _zip_error(f"the zip holds '{clean_text(n, 120)}', which is not a file of a run folder "
-                             f"(expected only: {', '.join(ZIP_FILES)}, dataset/arrays/a<number>.npy)",
-                             file=source)
-        if n in seen:
-            raise _zip_error(f"the zip holds '{n}' twice", file=source)
-        seen.add(n)
-        if info.flag_bits & 0x1:
-            raise _zip_error(f"'{n}' in the zip is encrypted", file=source)
-        if (info.external_attr >> 16) & 0o170000 == 0o120000:
-            raise _zip_error(f"'{n}' in the zip is a symbolic link", file=source)
-    missing = [n for n in ZIP_REQUIRED if n not in seen]
-    if "dataset/arrays.npz" not in seen and not any(ZIP_ARRAY.fullmatch(n) for n in seen):
-        missing.append("dataset/arrays.npz (or dataset/arrays/*.npy)")
-    if missing:
-        raise _zip_error(f"the zip lacks {', '.join(missing)}, which a run needs", file=source)
-    if sum(i.file_size for i in infos) > MAX_UNPACKED_BYTES:
-        raise _zip_error(f"the zip unpacks to more than {MAX_UNPACKED_BYTES // 2**30} GiB", file=source,
-                         fix="export a smaller run")
-    r = Path(root) if root is not None else runs_root()
-    r.mkdir(parents=True, exist_ok=True)
-    tmp = r / f".import-{os.getpid()}-{time.time_ns()}"
-    try:
-        (tmp / "dataset").mkdir(parents=True)
-        total = 0
-        for info in infos:
-            if info.is_dir():
-                continue
-            dest = confine(tmp / info.filename, tmp)
-            dest.parent.mkdir(exist_ok=True)            # dataset/arrays/ for a dataset of format 3
-            with z.open(info) as src, open(dest, "wb") as out:
-                while True:
-                    chunk = src.read(1 << 20)
-                    if not chunk:
-                        break
-                    total += len(chunk)
-                    if total > MAX_UNPACKED_BYTES:
-                        raise _zip_error(f"the zip unpacks to more than {MAX_UNPACKED_BYTES // 2**30} GiB",
-                                         file=source, fix="export a smaller run")
-                    out.write(chunk)
-        for n in seen:
-            if n.endswith(".json"):
-                try:
-                    v = json.loads((tmp / n).read_text(encoding="utf-8"))
-                except (UnicodeDecodeError, ValueError):
-                    raise _zip_error(f"{n} in the zip is not valid JSON", file=source) from None
-                if not isinstance(v, dict):
-                    raise _zip_error(f"{n} in the zip is not a JSON object", file=source)
-        status = json.loads((tmp / "status.json").read_text()) if "status.json" in seen else None
-        if isinstance(status, dict) and status.get("status") in ("running", "queued"):
-            # a copy is never trained by the process that wrote it: shown as interrupted
-            for key in ("pid", "hostname", "process_start", "boot_id"):
-                status.pop(key, None)
-            status["heartbeat"] = 0.0
-            write_json_atomic(tmp / "status.json", status)
-        try:
-            load_run(tmp)
-        except DataError as e:
-            what = getattr(e, "what", str(e))
-            member = Path(getattr(e, "file", "") or "").relative_to(tmp).as_posix() \
-                if getattr(e, "file", None) and str(e.file).startswith(str(tmp)) else None
-            raise _zip_error(f"{member + ': ' if member else ''}{what}".replace(str(tmp), "<run>"),
-                             file=source, fix="export the run again from a working run folder") from None
-        if "predictions_test.npz" in seen:      # optional; read without pickle, or refused
-            from mtlrec.runs.load import read_predictions
-            if read_predictions(tmp, "test") is None:
-                raise _zip_error("predictions_test.npz in the zip is damaged (not the stored test predictions)",
-                                 file=source)
-        meta = json.loads((tmp / "meta.json").read_text()) if "meta.json" in seen else {}
-        cfg = json.loads((tmp / "config.json").read_text())
-        label = clean_text(name, 80) or clean_text(meta.get("name"), 80) or clean_text(cfg.get("name"), 80) or "run"
-        meta.update({"imported_at": time.time(), "name": meta.get("name") or (clean_text(name, 80) or None)})
-        write_json_atomic(tmp / "meta.json", meta)
-        if owner:                               # owned before it appears in the runs root
-            from mtlrec.runs.access import record_owner
-            record_owner(tmp, owner)
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        # a folder of its own, reserved atomically (empty), then replaced by the unpacked copy
-        final = reserve_folder(r, f"{stamp}-imported-{safe_run_name(label) or 'run'}")
-        try:
-            os.replace(tmp, final)
-        except BaseException:
-            final.rmdir()
-            raise
-        return final
-    except BaseException as e:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if is_disk_full(e):                     # said of the runs folder, not of the half-unpacked copy
-            raise DiskFullError(str(r), source and Path(str(source)).name) from e
-        raise
-    finally:
-        z.close()

@@ -1,1 +1,1 @@
-"""Serving a trained model: recommendations over the catalogue (recommend, catalogue), what-if users (whatif), cold start (coldstart) and language-model text features (text)."""
+"""Serving a trained model: recommendations over the catalogue (recommend, catalogue, and the item-side cache: cache), what-if users (whatif), cold start (coldstart) and language-model text features (text)."""

@@ -2,7 +2,7 @@
 
 Item-side cache (`item_split`): everything that depends only on the item side -- the embedded
 item fields and their share of every input layer (``model.input_layers()``) -- is computed once
-per model and catalogue (`mtlrec.models.base.InputSplit`, keyed to the model's input parameters
+per model and catalogue (`mtlrec.serve.cache.InputSplit`, keyed to the model's input parameters
 and the item tables) and reused by every user: a user adds their own share (user fields, context
 defaults) and the rest of the network runs (``model.forward_from_first``). The same numbers as the
 full forward up to float rounding (~1e-6). `mtlrec.serve.recommend` (one user per request) and
@@ -29,7 +29,7 @@ BUILD_ROWS = 16384
 
 class _ItemSplit:
     """The model's input layers with the item columns of every catalogue item precomputed
-    (`mtlrec.models.base.InputSplit`), plus what it was computed from (`_cache_key`)."""
+    (`mtlrec.serve.cache.InputSplit`), plus what it was computed from (`_cache_key`)."""
 
     def __init__(self, key, data, split):
         self.key = key
@@ -88,10 +88,12 @@ def item_split(model, data, keep: bool = True):
         return None
     import torch
 
+    from mtlrec.serve.cache import InputSplit
+
     def items_x(start, stop):                  # the user part of these rows is never used
         return model.embed(data.candidates(0, torch.arange(start, stop, device=data.device)))
     with torch.inference_mode():
-        split = model.input_split(items_x, cols, n_rows=len(data.ds.item_ids))
+        split = InputSplit(model, items_x, cols, n_rows=len(data.ds.item_ids))
     if keep:
         _ITEM_SPLITS[model] = _ItemSplit(key, data, split)
     return split

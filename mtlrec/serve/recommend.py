@@ -67,7 +67,7 @@ def label_range(run, task) -> tuple[float, float] | None:
         cache = getattr(run, "_cache", None)
         computed = cache.get("label_ranges") if isinstance(cache, dict) else None
         if computed is None:
-            from mtlrec.training.pipeline import label_ranges
+            from mtlrec.training.build import label_ranges
             try:
                 computed = label_ranges(run.dataset)
             except (KeyError, AttributeError):
@@ -130,7 +130,8 @@ def fuse(run, preds: dict[str, np.ndarray], weights: dict | None = None) -> np.n
     return fused_terms(run, preds, weights)[0]
 
 
-def _user_index(run, user_id) -> int:
+def user_index(run, user_id) -> int:
+    """The index of ``user_id`` in the run's data; a DataError naming a few user ids when it is not there."""
     ds = run.dataset
     if not ds.has_users:
         raise DataError("this run's data has no user ids, so there is nobody to recommend to")
@@ -202,7 +203,8 @@ def _fast_forward(run, data, model, user_index: int, item_indices):
     return split.forward(x_row, rows, chunk=chunk)
 
 
-def _item_index(run, item_id) -> int:
+def item_index(run, item_id) -> int:
+    """The index of ``item_id`` in the run's data; a DataError naming a few item ids when it is not there."""
     ds = run.dataset
     if not ds.has_items:
         raise DataError("this run's data has no item ids, so there is nothing to recommend")
@@ -214,19 +216,20 @@ def _item_index(run, item_id) -> int:
                         fix=f"use an item id from the training data, e.g. {examples}") from None
 
 
-def _class_names(run, task) -> list[str]:
+def class_names(run, task) -> list[str]:
+    """The class names of a multilabel task, one per output (the label's classes, else the output's number)."""
     ds = run.dataset
     names = ds.label(task.label).classes if task.label in [lab.name for lab in ds.labels] else []
     return [str(c) for c in names] + [str(c) for c in range(len(names), task.n_outputs)]
 
 
-def _task_values(run, preds: dict, i: int, top_classes: int | None = 3) -> dict:
+def task_values(run, preds: dict, i: int, top_classes: int | None = 3) -> dict:
     """{task: probability | predicted value | {class: probability} (the most likely first)}."""
     tasks = {}
     for t in run.tasks:
         p = preds[t.name][i]
         if t.type == "multilabel":
-            names = _class_names(run, t)
+            names = class_names(run, t)
             order = np.argsort(-p, kind="stable")
             if top_classes is not None:
                 order = order[:top_classes]
@@ -243,14 +246,14 @@ def pair_score(run, user_id, item_id, weights: dict | None = None) -> dict:
     ``{"user", "item", "score", "weights": {task: a_t}, "by_task": {task: a_t * s_t},
     "terms": {task: s_t}, "tasks": {task: probability | value | {class: probability} (all
     classes, most likely first)}}``."""
-    u = _user_index(run, user_id)
-    i = _item_index(run, item_id)
+    u = user_index(run, user_id)
+    i = item_index(run, item_id)
     preds = score_items(run, u)
     score, terms, a = fused_terms(run, preds, weights)
     return {"user": str(user_id), "item": str(item_id), "score": float(score[i]), "weights": a,
             "by_task": {n: float(v[i]) for n, v in terms.items()},
             "terms": {n: float(task_term(run, run.task(n), preds[n][i])) for n in terms},
-            "tasks": _task_values(run, preds, i, top_classes=None)}
+            "tasks": task_values(run, preds, i, top_classes=None)}
 
 
 TITLE_NAMES = ("title", "name", "movie_title", "item_name")
@@ -298,7 +301,7 @@ def _request(run, user_id, k: int) -> int:
         raise DataError(f"k must be at least 1, not {k}")
     if not run.dataset.has_items:
         raise DataError("this run's data has no item ids, so there is nothing to recommend")
-    return _user_index(run, user_id)
+    return user_index(run, user_id)
 
 
 def recommend(run, user_id, k: int = 10, weights: dict | None = None, exclude_seen: bool = True,
@@ -339,12 +342,12 @@ def recommend_from_scores(run, user_id, preds: dict, k: int = 10, weights: dict 
     info_rows = None
     if item_info and ds.item_info is not None and len(ds.item_info) == len(ds.item_ids):
         cols = _item_info_arrays(run, ds)
-        info_rows = [{c: _plain(a[i]) for c, a in cols.items()} for i in top]
+        info_rows = [{c: plain(a[i]) for c, a in cols.items()} for i in top]
     support = item_support(run)
     out = []
     for j, i in enumerate(top):
         rec = {"item": str(ds.item_ids[i]), "score": float(score[i]), "support": int(support[i]),
-               "tasks": _task_values(run, preds, i, top_classes)}
+               "tasks": task_values(run, preds, i, top_classes)}
         if info_rows is not None:
             for c, v in info_rows[j].items():
                 if c not in rec:
@@ -369,7 +372,8 @@ def _item_info_arrays(run, ds) -> dict:
     return arrays
 
 
-def _plain(v):
+def plain(v):
+    """``v`` as a plain Python value for a result dict: numpy scalars unwrapped, NaN and pd.NA as None."""
     if isinstance(v, np.generic):
         return v.item()
     try:

@@ -34,6 +34,8 @@ import numpy as np
 
 from mtlrec.errors import DataError
 from mtlrec.prep.transforms import forward, undo
+from mtlrec.serve.recommend import (class_names, fused_terms, item_columns, item_index, item_support, plain,
+                                    task_values, user_index)
 from mtlrec.serve.whatif_input import as_number, range_warning, scale_problem
 
 SHOWN_VALUES = 10
@@ -221,7 +223,7 @@ def current_values(run, user=None, owner: str = "user", index: int | None = None
     ds = run.dataset
     tab = _table(ds, owner)
     if owner == "user" and user is not None:
-        index = _user_index(run, user)
+        index = user_index(run, user)
     out = {}
     for f in editable_fields(run, owner):
         if index is None:
@@ -304,11 +306,6 @@ def filled_values(run, user=None, edits: dict | None = None, owner: str = "user"
     return out
 
 
-def _user_index(run, user) -> int:
-    from mtlrec.serve.recommend import _user_index
-    return _user_index(run, user)
-
-
 # ---------------------------------------------------------------------------------------------
 # the hypothetical rows
 # ---------------------------------------------------------------------------------------------
@@ -326,7 +323,7 @@ def user_row(run, user=None, edits: dict | None = None) -> dict:
     import torch
     ds = run.dataset
     enc = _check_edits(run, edits, "user")
-    u = None if user is None else _user_index(run, user)
+    u = None if user is None else user_index(run, user)
     row = {}
     for f in ds.fields:
         if f.owner != "user":
@@ -360,7 +357,7 @@ def candidate_features(run, user=None, edits: dict | None = None, item=None, ite
     if ienc:
         if item is None:
             raise DataError("item feature edits need the item they apply to", fix="give the item id as well")
-        i = _item_index(run, item)
+        i = item_index(run, item)
         for name, v in ienc.items():
             feats[name][i] = torch.as_tensor(v, dtype=feats[name].dtype)
     for k, v in user_row(run, user, edits).items():
@@ -372,11 +369,6 @@ def candidate_features(run, user=None, edits: dict | None = None, item=None, ite
             c = base[f.name]
             feats[f.name] = c.expand(n, *c.shape[1:]).clone()
     return feats
-
-
-def _item_index(run, item) -> int:
-    from mtlrec.serve.recommend import _item_index
-    return _item_index(run, item)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -421,7 +413,6 @@ def whatif_scores(run, user=None, edits: dict | None = None, *, item=None, item_
     "weights": {task: a_t}, "rank": int array (1 = top of the list; 0 = seen, left out), "seen": item indices,
     "warnings": [one per edited number outside the training range (`edit_warnings`)]}``. Values far outside
     it, non-finite ones and yes/no values for numbers are refused (`encode_value`); scores are never NaN."""
-    from mtlrec.serve.recommend import fused_terms
     ds = run.dataset
     if not ds.has_items:
         raise DataError("this run's data has no item ids, so there is nothing to recommend")
@@ -433,7 +424,7 @@ def whatif_scores(run, user=None, edits: dict | None = None, *, item=None, item_
     if not np.all(np.isfinite(score)):            # never a NaN score or a rank made of NaNs
         raise DataError("the model gives no finite score for these feature values",
                         fix="give values nearer those seen in training")
-    seen = ds.interacted_items(_user_index(run, user)) if (user is not None and exclude_seen) \
+    seen = ds.interacted_items(user_index(run, user)) if (user is not None and exclude_seen) \
         else np.zeros(0, dtype=np.int64)
     filled = filled_values(run, user, edits)
     return {"hypothetical": True, "user": None if user is None else str(user), "new_user": user is None,
@@ -451,7 +442,6 @@ def whatif_recommend(run, user=None, edits: dict | None = None, k: int = 10, wei
     ``{"hypothetical": True, "user", "new_user", "edits", "features", "filled", "defaults", "warnings",
     "items": [{item, rank, score, support,
     tasks, <item columns>}]}`` (items as `mtlrec.serve.recommend.recommend` lists them)."""
-    from mtlrec.serve.recommend import _plain, _task_values, item_columns, item_support
     if int(k) < 1:
         raise DataError(f"k must be at least 1, not {k}")
     s = scores or whatif_scores(run, user, edits, weights=weights, exclude_seen=exclude_seen)
@@ -466,15 +456,15 @@ def whatif_recommend(run, user=None, edits: dict | None = None, k: int = 10, wei
     items = []
     for i in top:
         rec = {"item": str(ds.item_ids[i]), "rank": int(rank[i]), "score": float(s["score"][i]),
-               "support": int(support[i]), "tasks": _task_values(run, s["preds"], i, top_classes)}
+               "support": int(support[i]), "tasks": task_values(run, s["preds"], i, top_classes)}
         if info is not None:
             for c in cols:
                 if c not in rec:
-                    rec[c] = _plain(info.iloc[i][c])
+                    rec[c] = plain(info.iloc[i][c])
         items.append(rec)
     return {"hypothetical": True, "user": s["user"], "new_user": s["new_user"], "edits": s["edits"],
-            "features": {k2: _plain(v) for k2, v in s["features"].items()},
-            "filled": {k2: {**v, "value": _plain(v["value"])} for k2, v in s["filled"].items()},
+            "features": {k2: plain(v) for k2, v in s["features"].items()},
+            "filled": {k2: {**v, "value": plain(v["value"])} for k2, v in s["filled"].items()},
             "defaults": list(s["defaults"]), "items": items, "warnings": list(s.get("warnings") or [])}
 
 
@@ -484,12 +474,11 @@ def pair_change(run, user, item, edits: dict | None = None, *, item_edits: dict 
 
     ``{"hypothetical": True, "user", "item", "edits", "before": {"tasks", "score", "rank"} | None (new user),
     "after": {...}}``; a rank of 0 means the user has already seen the item (it is not in the list)."""
-    from mtlrec.serve.recommend import _task_values
-    i = _item_index(run, item)
+    i = item_index(run, item)
     after = whatif_scores(run, user, edits, item=item, item_edits=item_edits, weights=weights)
 
     def view(s):
-        return {"tasks": _task_values(run, s["preds"], i, top_classes=None), "score": float(s["score"][i]),
+        return {"tasks": task_values(run, s["preds"], i, top_classes=None), "score": float(s["score"][i]),
                 "rank": int(s["rank"][i])}
     before = None if user is None else view(whatif_scores(run, user, None, weights=weights))
     return {"hypothetical": True, "user": after["user"], "new_user": after["new_user"], "item": str(item),
@@ -511,21 +500,21 @@ def explain_whatif(run, user, item, edits: dict | None = None, *, item_edits: di
 
     import torch
 
-    from mtlrec.explain.api import (_class_index, _cpu_model, fused_decomposition, make_explainer,
-                                    sentence)
+    from mtlrec.explain.api import fused_decomposition, make_explainer
+    from mtlrec.explain.inputs import class_index, cpu_model
+    from mtlrec.explain.sentence import sentence
     from mtlrec.explain.values import group_sensitivity, sensitive_check, sensitive_flags
-    from mtlrec.serve.recommend import _class_names, _task_values
     t0 = time.perf_counter()
-    i = _item_index(run, item)
+    i = item_index(run, item)
     s = scores or whatif_scores(run, user, edits, item=item, item_edits=item_edits, weights=weights)
-    probs = _task_values(run, s["preds"], i, top_classes=None)
+    probs = task_values(run, s["preds"], i, top_classes=None)
     pair = {"weights": s["weights"], "score": float(s["score"][i]),
             "by_task": {n: float(v[i]) for n, v in s["by_task"].items()}}
-    chosen = {t.name: _class_index(run, t, None, probs[t.name]) for t in run.tasks if t.type == "multilabel"}
+    chosen = {t.name: class_index(run, t, None, probs[t.name]) for t in run.tasks if t.type == "multilabel"}
     feats = candidate_features(run, user, edits, item, item_edits)
     one = {k: v[i:i + 1].cpu() for k, v in feats.items()}
     with torch.no_grad():
-        x = _cpu_model(run).embed(one)
+        x = cpu_model(run).embed(one)
     ex = explainer or make_explainer(run, background, method, seed)
     att = ex.explain(x, method=None if method == "auto" else method, classes=chosen)
     tasks_out = {}
@@ -543,7 +532,7 @@ def explain_whatif(run, user, item, edits: dict | None = None, *, item_edits: di
             r.update(space="logit", unit="logit (log-odds)", output_kind="logit (log-odds)", base_value=base,
                      output=out, contributions=phi, prediction=probs[name])
         else:
-            names = _class_names(run, t)
+            names = class_names(run, t)
             c = chosen[name]
             r.update(space="logit", unit=f"logit of class '{names[c]}'", output_kind=f"logit of class '{names[c]}'",
                      base_value=base, output=out, contributions=phi, **{"class": names[c]}, class_index=c,

@@ -1,0 +1,101 @@
+"""The recommendation cache: a model's input layers with one column block of X precomputed.
+
+Every layer that reads the fused input X is affine (`mtlrec.models.base.MultiTaskModel.input_layers`),
+so for any partition of X's columns ``layer(X) = (X_a·W_a + b) + X_b·W_b``. `InputSplit` computes
+the first part once for N rows (e.g. the item columns of every catalogue item) and adds the second
+per request (one user row), then runs the rest of the network (``model.forward_from_first``).
+`mtlrec.serve.catalogue.item_split` keeps one per model and catalogue.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import torch
+
+if TYPE_CHECKING:  # pragma: no cover
+    from mtlrec.models.base import MultiTaskModel
+
+
+class InputSplit:
+    """A model's input layers with one column block of X precomputed for N rows.
+
+    ``pre_fixed = X[:, fixed]·W[fixed] + b`` [N, M] is computed once (e.g. the item columns of
+    every catalogue item); ``forward(x_row)`` adds ``x_row[:, rest]·W[rest]`` (one row, e.g. a
+    user and the context defaults, broadcast over the N rows) and finishes with
+    ``model.forward_from_first``. Equal to ``model.forward_from_input(X)`` for the X whose
+    fixed columns are those of ``x_fixed`` and rest columns those of ``x_row``, up to float
+    rounding. A snapshot: it does not follow later parameter changes (rebuild it).
+
+    ``x_fixed`` is the rows [N, d_x], or a function ``(start, stop) -> rows start .. stop - 1 of
+    X`` together with ``n_rows`` = N: X is then made ``block_rows`` rows at a time and never
+    whole (only ``pre_fixed`` is catalogue-sized)."""
+
+    def __init__(self, model: "MultiTaskModel", x_fixed, fixed_cols, n_rows: int | None = None,
+                 block_rows: int = 65536):
+        self.model = model
+        w, b, self.layout = model.input_matrix()
+        d = w.shape[0]
+        fixed = sorted({int(c) for c in fixed_cols})
+        if any(c < 0 or c >= d for c in fixed):
+            raise ValueError(f"fixed columns must lie in 0..{d - 1}")
+        rest = [c for c in range(d) if c not in set(fixed)]
+        dev = w.device
+        if callable(x_fixed):
+            self.n_rows, rows_of, step = int(n_rows), x_fixed, max(1, int(block_rows))
+        else:
+            self.n_rows, step = int(x_fixed.shape[0]), max(1, int(x_fixed.shape[0]))
+            rows_of = lambda a, z: x_fixed[a:z]     # noqa: E731 - one block: the whole matrix
+        fc = torch.as_tensor(fixed, dtype=torch.long, device=dev)
+        self.rest_cols = torch.as_tensor(rest, dtype=torch.long, device=dev)
+        if fixed:
+            w_fixed = w.index_select(0, fc)
+            self.pre_fixed = torch.empty(self.n_rows, w.shape[1], dtype=w.dtype, device=dev)
+            for a in range(0, self.n_rows, step):
+                z = min(a + step, self.n_rows)
+                torch.addmm(b, rows_of(a, z).index_select(1, fc), w_fixed, out=self.pre_fixed[a:z])
+        else:
+            self.pre_fixed = b.expand(self.n_rows, -1).contiguous()
+        self.w_rest = w.index_select(0, self.rest_cols).contiguous() if rest else None
+
+    def pre(self, x_row: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
+        """Stacked pre-activations [N or len(rows), M] for the rest columns of ``x_row`` [1 or N, d_x]."""
+        pre = self.pre_fixed if rows is None else self.pre_fixed.index_select(0, rows)
+        if self.w_rest is None:
+            return pre
+        return pre + x_row.index_select(1, self.rest_cols) @ self.w_rest
+
+    def forward(self, x_row: torch.Tensor, rows: torch.Tensor | None = None,
+                chunk: int | None = None) -> dict[str, torch.Tensor]:
+        """{task: logits} of the precomputed rows (all, or ``rows``) with the rest columns of ``x_row``.
+
+        ``chunk``: run the network on blocks of that many rows and concatenate (the same
+        numbers; the intermediates of a block stay in the CPU cache, so the memory-bound
+        elementwise layers -- ReLU, gates, expert mixing -- run several times faster)."""
+        model, layout = self.model, self.layout
+        pre_fixed = self.pre_fixed if rows is None else self.pre_fixed.index_select(0, rows)
+        n = pre_fixed.shape[0]
+        user = None if self.w_rest is None else x_row.index_select(1, self.rest_cols) @ self.w_rest
+        if not chunk or n <= chunk:
+            pre = pre_fixed if user is None else pre_fixed + user
+            return model.forward_from_first(model.split_pre(pre, layout))
+        parts = []
+        for a in range(0, n, int(chunk)):
+            block = pre_fixed[a:a + int(chunk)]
+            pre = block if user is None else block + user
+            parts.append(model.forward_from_first(model.split_pre(pre, layout)))
+        return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
+
+    def forward_tile(self, x_rows: torch.Tensor, start: int, stop: int, tasks=None) -> dict[str, torch.Tensor]:
+        """{task: logits [u, stop - start, ...]}: each of the ``u`` rows of ``x_rows`` [u, d_x] (its
+        rest columns, e.g. a user and the context defaults) against the precomputed rows
+        ``start .. stop - 1``, in one pass of u·(stop - start) rows. ``tasks``: only these tasks'
+        outputs (`MultiTaskModel.forward_from_first`). Row (i, j) equals `forward` of ``x_rows[i]``
+        on precomputed row ``start + j``, up to float rounding."""
+        block = self.pre_fixed[start:stop]
+        u, n = int(x_rows.shape[0]), int(block.shape[0])
+        if self.w_rest is None:
+            pre = block.unsqueeze(0).expand(u, n, block.shape[1])
+        else:
+            pre = block.unsqueeze(0) + (x_rows.index_select(1, self.rest_cols) @ self.w_rest).unsqueeze(1)
+        out = self.model.forward_from_first(self.model.split_pre(pre.reshape(u * n, -1), self.layout), tasks=tasks)
+        return {k: v.reshape(u, n, *v.shape[1:]) for k, v in out.items()}
