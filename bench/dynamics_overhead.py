@@ -52,7 +52,8 @@ def measure(rounds: int = 3, epochs: int = 2, every: int | None = None, arch: st
     import torch
     torch.set_num_threads(1)
     from mtlrec.config import RunConfig, TrainConfig
-    from mtlrec.training.pipeline import build_dataset, build_model_for, build_tasks
+    from mtlrec.training.build import build_model_for, build_tasks
+    from mtlrec.training.pipeline import build_dataset
     from mtlrec.training.dynamics import sampled_batches
     from mtlrec.training.trainer import Trainer
 
@@ -115,7 +116,7 @@ def _step_costs(cfg, ds, tasks, data, reps: int = 15) -> tuple[float, float]:
     import torch
 
     from mtlrec.training.dynamics import DynamicsRecorder
-    from mtlrec.training.pipeline import build_model_for
+    from mtlrec.training.build import build_model_for
     model = build_model_for(cfg, ds, tasks)
     model.train()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)

@@ -228,7 +228,7 @@ class DataConfig:
         if isinstance(kw.get("paths"), str):
             kw["paths"] = [kw["paths"]]
         if kw.get("splits") is not None:
-            from mtlrec.data.readers import split_keys
+            from mtlrec.data.splits import split_keys
             splits = split_keys(kw["splits"])       # a DataError names a bad or missing split
             if not all(isinstance(v, str) and v for v in splits.values()):
                 raise DataError("data.splits: each split needs the path of one file", file="config",

@@ -30,7 +30,6 @@ The run folder's status.json records every ending (see mtlrec.runs.folder).
 """
 from __future__ import annotations
 
-import json
 import math
 import sys
 import time
@@ -100,16 +99,61 @@ def _sigterm_to_interrupt(stop_event=None):
     return restore
 
 
-def _resume_dir(name):
-    """RUN of ``--resume``: a folder path, else a folder name inside the runs root."""
-    from pathlib import Path
+class _Session:
+    """One ``train`` command: its options, the run folder and `Progress` once known, and under
+    torchrun the process group (rank 0 speaks for the run; the other ranks go quiet and tag the
+    errors they print) with the stop event every rank checks at the same batch."""
 
-    from mtlrec.runs.library import runs_root
-    p = Path(name)
-    if p.is_dir() or p.is_absolute() or len(p.parts) > 1:
-        return p
-    inside = runs_root() / p
-    return inside if inside.is_dir() else p
+    def __init__(self, args):
+        self.args = args
+        self.rank_tag = ""
+        self.run_dir = None
+        self.progress = None
+        self.dist = None
+        self.stop_event = None
+
+    def err(self, msg: str) -> None:
+        print(self.rank_tag + msg, file=sys.stderr, flush=True)
+
+    def say(self, s: str) -> None:
+        """Progress on stderr (nothing with ``--quiet``)."""
+        if not self.args.quiet:
+            self.err(f"[mtlrec] {s}")
+
+    def fail(self, status: str, msg: str, code: int) -> int:
+        self.err(f"mtlrec train: {msg}")
+        if self.args.json:
+            print(dumps({"status": status, "error": msg, "run_dir": str(self.run_dir) if self.run_dir else None,
+                         "warnings": list(self.progress.warnings) if self.progress else []}))
+        return code
+
+    def join_group(self) -> None:
+        """Under torchrun: join the process group; a rank other than 0 goes quiet."""
+        from mtlrec.training import distributed
+        if not distributed.launched_by_torchrun():
+            return
+        import threading
+
+        from mtlrec.training.launch import config_device
+        self.dist = distributed.init_from_env(self.args.device or config_device(self.args))
+        self.stop_event = threading.Event()
+        if not self.dist.is_main:          # rank 0 speaks for the run
+            self.args.quiet, self.args.json = True, False
+            self.rank_tag = f"[rank {self.dist.rank}] "
+
+    def on_epoch(self, rec, history) -> None:
+        """One line per epoch on stderr: train losses, the first validation metric per task, speed."""
+        if self.args.quiet:
+            return
+        parts = []
+        for task, m in (rec.get("valid") or {}).items():
+            if m:
+                k = next(iter(m))
+                parts.append(f"{task} {k}={m[k]:.4f}" if m[k] is not None else f"{task} {k}=nan")
+        loss = " ".join(f"{t}={v:.4f}" for t, v in rec["train_loss"].items() if v is not None)
+        best = " *" if rec.get("best") else ""
+        self.err(f"[mtlrec] {self.progress.phase} epoch {rec['epoch']}/{self.progress.epochs}  train loss {loss}  "
+                 f"valid {'  '.join(parts)}  ({rec['samples_per_s']:.0f} samples/s){best}")
 
 
 def run(args) -> int:
@@ -118,162 +162,155 @@ def run(args) -> int:
         return launch(args)
     from mtlrec.training import lifeline
     lifeline.die_with_parent(lifeline.parent_from_env())     # a rank of the app's torchrun: ends with torchrun
-    from mtlrec.config import RunConfig
     from mtlrec.errors import DataError, TrainingError
     from mtlrec.training import distributed
-
-    rank_tag = ""
-
-    def err(msg: str) -> None:
-        print(rank_tag + msg, file=sys.stderr, flush=True)
-
-    run_dir = None
-    progress = None
-
-    def fail(status: str, msg: str, code: int) -> int:
-        err(f"mtlrec train: {msg}")
-        if args.json:
-            print(dumps({"status": status, "error": msg, "run_dir": str(run_dir) if run_dir else None,
-                         "warnings": list(progress.warnings) if progress else []}))
-        return code
-
-    dist = None
-    stop_event = None
+    s = _Session(args)
     try:
-        from mtlrec.training.pipeline import Progress, run_training
-        progress = Progress()
-        if distributed.launched_by_torchrun():
-            import threading
-            dist = distributed.init_from_env(args.device or config_device(args))
-            stop_event = threading.Event()
-            if not dist.is_main:          # rank 0 speaks for the run
-                args.quiet, args.json = True, False
-                rank_tag = f"[rank {dist.rank}] "
-        say = (lambda s: None) if args.quiet else (lambda s: err(f"[mtlrec] {s}"))
+        from mtlrec.training.progress import Progress
+        s.progress = Progress()
+        s.join_group()
         t0 = time.time()
-
-        def on_epoch(rec, history):
-            if args.quiet:
-                return
-            parts = []
-            for task, m in (rec.get("valid") or {}).items():
-                if m:
-                    k = next(iter(m))
-                    parts.append(f"{task} {k}={m[k]:.4f}" if m[k] is not None else f"{task} {k}=nan")
-            loss = " ".join(f"{t}={v:.4f}" for t, v in rec["train_loss"].items() if v is not None)
-            best = " *" if rec.get("best") else ""
-            err(f"[mtlrec] {progress.phase} epoch {rec['epoch']}/{progress.epochs}  train loss {loss}  "
-                f"valid {'  '.join(parts)}  ({rec['samples_per_s']:.0f} samples/s){best}")
-
         if args.resume:
-            for flag, given in (("--out", args.out), ("--epochs", args.epochs), ("--baselines", args.baselines),
-                                ("--ranking-users", args.ranking_users), ("--no-ranking", args.no_ranking)):
-                if given:
-                    return fail("failed", f"{flag} cannot be used with --resume: a resumed run keeps its folder "
-                                          "and its configuration", 2)
-            from mtlrec.training.resume import resume_run
-            run_dir = _resume_dir(args.resume)
-            say(f"resuming run folder: {run_dir}")
-
-            def go():
-                return resume_run(run_dir, progress=progress, on_epoch=on_epoch, log=say, device=args.device,
-                                  threads=args.threads, stop_event=stop_event)
+            refused = _refused_with_resume(args)
+            if refused:
+                return s.fail("failed", refused, 2)
+            go = _resume_call(s)
         else:
-            cfg = RunConfig.load(args.config)
-            if args.epochs is not None:
-                cfg.train.epochs = int(args.epochs)
-            if args.device:
-                cfg.train.device = args.device
-            if args.baselines:
-                cfg.train.baselines = True
-            if args.ranking_users is not None:
-                cfg.train.ranking_users = args.ranking_users
-            if args.no_ranking:
-                cfg.train.ranking_k = 0
-            if args.threads:
-                cfg.train.threads = args.threads
-            cfg.validate()
-            from mtlrec.runs.folder import default_run_dir
-            run_dir = args.out or (default_run_dir(cfg.arch, name=cfg.name) if dist is None or dist.is_main else None)
-            if dist is not None and not args.out:       # every rank writes (its stats) to rank 0's folder
-                run_dir = dist.broadcast_text(str(run_dir or ""))
-            say(f"run folder: {run_dir}")
-            dataset = None
-            if args.dataset:
-                from mtlrec.training.pipeline import open_prepared
-                dataset = open_prepared(args.dataset)
-
-            from pathlib import Path
-            in_place = bool(args.dataset) and Path(args.dataset).resolve() == (Path(run_dir) / "dataset").resolve()
-
-            def go():    # a dataset already in the run folder (the app's several-process jobs) stays as it is
-                return run_training(cfg, run_dir, dataset=dataset, progress=progress, on_epoch=on_epoch, log=say,
-                                    stop_event=stop_event, write_dataset=not in_place)
-
-        restore = _sigterm_to_interrupt(stop_event)
+            go = _new_run_call(s)
+        restore = _sigterm_to_interrupt(s.stop_event)
         try:
             res = go()
         finally:
             restore()
-        m = res.metrics
-        if dist is not None and not dist.is_main:
-            return 0 if res.status == "finished" else 1
-        say(f"{res.status} in {time.time() - t0:.1f}s; best epoch {m.get('best_epoch')}")
-        if args.quiet:
-            for w in m.get("warnings") or []:
-                err(f"mtlrec train: warning: {w}")
-        if not args.json:
-            for task, vals in (m.get("test") or {}).items():
-                shown = ", ".join(f"{k}={v:.4f}" for k, v in vals.items() if isinstance(v, float) and math.isfinite(v))
-                print(f"test {task}: {shown}")
-            from mtlrec.metrics import ranking_note, ranking_rows, ranking_verdicts
-            note = ranking_note(m)
-            if note:
-                print(note)
-            verdicts, rows = ranking_verdicts(m), ranking_rows(m)
-            for j, row in enumerate(rows):
-                task, by = row.pop("task"), row.pop("ranked by")
-                shown = ", ".join(f"{k}={v:.4f}" for k, v in row.items() if isinstance(v, float) and math.isfinite(v))
-                print(f"test ranking {task}: {shown}" if by == "model" else f"  {by} baseline: {shown}")
-                last = j + 1 == len(rows) or rows[j + 1]["task"] != task     # the task's last row
-                if last and task in verdicts:
-                    print(f"  -> {verdicts.pop(task)}")
-            for task, g in (m.get("gain") or {}).items():
-                print(f"multi-task gain {task} ({g['metric']}): {g['gain']:+.4f} (MTL {g['mtl']:.4f}, STL {g['stl']:.4f})")
-            print(f"run folder: {run_dir}")
-        else:
-            out = {"run_dir": str(run_dir), "device": res.device, "status": res.status,
-                   "arch": getattr(res.model, "arch", None), "best_epoch": m.get("best_epoch"), "test": m.get("test", {}),
-                   "valid": m.get("valid", {}), "ranking": m.get("ranking", {}),
-                   "ranking_baseline": m.get("ranking_baseline", {}), "ranking_info": m.get("ranking_info", {}),
-                   "warnings": m.get("warnings", [])}
-            if "gain" in m:
-                out["stl_gain"] = {t: g["gain"] for t, g in m["gain"].items()}
-                out["stl"] = m.get("stl", {})
-            if "cv" in m:
-                out["cv"] = {"k": m["cv"]["k"], "valid": m["cv"]["valid"], "test": m["cv"]["test"]}
-            print(dumps(out))
+        if s.dist is None or s.dist.is_main:
+            _report(s, res, time.time() - t0)
         return 0 if res.status == "finished" else 1
     except (DataError, TrainingError) as e:
-        return fail("failed", str(e), 2)
+        return s.fail("failed", str(e), 2)
     except KeyboardInterrupt:
-        return fail("cancelled", "interrupted (Ctrl-C or SIGTERM); status.json says cancelled", 130)
+        return s.fail("cancelled", "interrupted (Ctrl-C or SIGTERM); status.json says cancelled", 130)
     except Exception as e:  # noqa: BLE001 - never a traceback; status.json keeps it for debugging
-        where = f" (the traceback is in {run_dir}/status.json)" if run_dir else ""
-        return fail("failed", f"internal error: {type(e).__name__}: {e}{where}", 1)
+        where = f" (the traceback is in {s.run_dir}/status.json)" if s.run_dir else ""
+        return s.fail("failed", f"internal error: {type(e).__name__}: {e}{where}", 1)
     finally:
-        if dist is not None:
+        if s.dist is not None:
             distributed.shutdown()
 
 
-def config_device(args) -> str | None:
-    """train.device of the config (or of the resumed run's config), for choosing the backend."""
+def _refused_with_resume(args) -> str | None:
+    """Why the options cannot go with ``--resume`` (a resumed run keeps its folder and its configuration)."""
+    for flag, given in (("--out", args.out), ("--epochs", args.epochs), ("--baselines", args.baselines),
+                        ("--ranking-users", args.ranking_users), ("--no-ranking", args.no_ranking)):
+        if given:
+            return f"{flag} cannot be used with --resume: a resumed run keeps its folder and its configuration"
+    return None
+
+
+def _resume_call(s: _Session):
+    """The call that continues the run of ``--resume`` (`mtlrec.training.resume.resume_run`)."""
+    from mtlrec.training.resume import resume_dir, resume_run
+    args = s.args
+    run_dir = s.run_dir = resume_dir(args.resume)
+    s.say(f"resuming run folder: {run_dir}")
+
+    def go():
+        return resume_run(run_dir, progress=s.progress, on_epoch=s.on_epoch, log=s.say, device=args.device,
+                          threads=args.threads, stop_event=s.stop_event)
+    return go
+
+
+def _new_run_call(s: _Session):
+    """The call that trains ``--config`` (with the command's overrides) into its run folder: ``--out``,
+    else a new folder (rank 0 chooses it for every rank), on ``--dataset`` when given."""
     from pathlib import Path
-    try:
-        path = Path(args.config) if args.config else _resume_dir(args.resume) / "config.json"
-        return ((json.loads(path.read_text()).get("train") or {}).get("device")) or "auto"
-    except (OSError, ValueError, AttributeError):
-        return "auto"
+
+    from mtlrec.config import RunConfig
+    from mtlrec.runs.folder import default_run_dir
+    from mtlrec.training.pipeline import open_prepared, run_training
+    args, dist = s.args, s.dist
+    cfg = RunConfig.load(args.config)
+    _apply_overrides(cfg, args)
+    cfg.validate()
+    run_dir = s.run_dir = args.out or (default_run_dir(cfg.arch, name=cfg.name) if dist is None or dist.is_main
+                                       else None)
+    if dist is not None and not args.out:       # every rank writes (its stats) to rank 0's folder
+        run_dir = s.run_dir = dist.broadcast_text(str(run_dir or ""))
+    s.say(f"run folder: {run_dir}")
+    dataset = open_prepared(args.dataset) if args.dataset else None
+    in_place = bool(args.dataset) and Path(args.dataset).resolve() == (Path(run_dir) / "dataset").resolve()
+
+    def go():    # a dataset already in the run folder (the app's several-process jobs) stays as it is
+        return run_training(cfg, run_dir, dataset=dataset, progress=s.progress, on_epoch=s.on_epoch, log=s.say,
+                            stop_event=s.stop_event, write_dataset=not in_place)
+    return go
+
+
+def _apply_overrides(cfg, args) -> None:
+    """The command's options over the config's train settings."""
+    if args.epochs is not None:
+        cfg.train.epochs = int(args.epochs)
+    if args.device:
+        cfg.train.device = args.device
+    if args.baselines:
+        cfg.train.baselines = True
+    if args.ranking_users is not None:
+        cfg.train.ranking_users = args.ranking_users
+    if args.no_ranking:
+        cfg.train.ranking_k = 0
+    if args.threads:
+        cfg.train.threads = args.threads
+
+
+def _report(s: _Session, res, seconds: float) -> None:
+    """The ending: a line on stderr (and the warnings with ``--quiet``), then the results as text
+    or, with ``--json``, as one JSON object on stdout."""
+    m = res.metrics
+    s.say(f"{res.status} in {seconds:.1f}s; best epoch {m.get('best_epoch')}")
+    if s.args.quiet:
+        for w in m.get("warnings") or []:
+            s.err(f"mtlrec train: warning: {w}")
+    if s.args.json:
+        print(dumps(_json_result(res, s.run_dir)))
+    else:
+        _print_results(m, s.run_dir)
+
+
+def _print_results(m: dict, run_dir) -> None:
+    """The test metrics, the ranking with its baselines and verdicts, the multi-task gains, the folder."""
+    for task, vals in (m.get("test") or {}).items():
+        shown = ", ".join(f"{k}={v:.4f}" for k, v in vals.items() if isinstance(v, float) and math.isfinite(v))
+        print(f"test {task}: {shown}")
+    from mtlrec.metrics import ranking_note, ranking_rows, ranking_verdicts
+    note = ranking_note(m)
+    if note:
+        print(note)
+    verdicts, rows = ranking_verdicts(m), ranking_rows(m)
+    for j, row in enumerate(rows):
+        task, by = row.pop("task"), row.pop("ranked by")
+        shown = ", ".join(f"{k}={v:.4f}" for k, v in row.items() if isinstance(v, float) and math.isfinite(v))
+        print(f"test ranking {task}: {shown}" if by == "model" else f"  {by} baseline: {shown}")
+        last = j + 1 == len(rows) or rows[j + 1]["task"] != task     # the task's last row
+        if last and task in verdicts:
+            print(f"  -> {verdicts.pop(task)}")
+    for task, g in (m.get("gain") or {}).items():
+        print(f"multi-task gain {task} ({g['metric']}): {g['gain']:+.4f} (MTL {g['mtl']:.4f}, STL {g['stl']:.4f})")
+    print(f"run folder: {run_dir}")
+
+
+def _json_result(res, run_dir) -> dict:
+    """The object ``--json`` prints (see the module doc)."""
+    m = res.metrics
+    out = {"run_dir": str(run_dir), "device": res.device, "status": res.status,
+           "arch": getattr(res.model, "arch", None), "best_epoch": m.get("best_epoch"), "test": m.get("test", {}),
+           "valid": m.get("valid", {}), "ranking": m.get("ranking", {}),
+           "ranking_baseline": m.get("ranking_baseline", {}), "ranking_info": m.get("ranking_info", {}),
+           "warnings": m.get("warnings", [])}
+    if "gain" in m:
+        out["stl_gain"] = {t: g["gain"] for t, g in m["gain"].items()}
+        out["stl"] = m.get("stl", {})
+    if "cv" in m:
+        out["cv"] = {"k": m["cv"]["k"], "valid": m["cv"]["valid"], "test": m["cv"]["test"]}
+    return out
 
 
 def _ranking_users(text: str):

@@ -58,7 +58,7 @@ SWEEP_SEEDS = (0, 1, 2)
 def lab_dataset(p: float, n: int = LAB_N, dim: int = 16, seed: int = 0, noise: float = 0.01):
     """A PreparedDataset of ``synthetic_tasks(n, dim, p, seed=seed)``: ``dim`` numeric (context)
     features x0.. and two regression labels y1, y2; random split 70/10/20 with ``seed``."""
-    from mtlrec.data.readers import RawData
+    from mtlrec.data.raw import RawData
     from mtlrec.data.roles import DataSpec
     from mtlrec.prep import prepare
     from mtlrec.data.sample import synthetic_tasks

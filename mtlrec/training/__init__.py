@@ -10,7 +10,7 @@ _LAZY = {"Trainer": "mtlrec.training.trainer", "TrainResult": "mtlrec.training.t
          "seeded_build": "mtlrec.training.trainer", "History": "mtlrec.training.history",
          "EarlyStopping": "mtlrec.training.early_stopping", "RunWriter": "mtlrec.runs.folder",
          "default_run_dir": "mtlrec.runs.folder", "run_training": "mtlrec.training.pipeline",
-         "build_dataset": "mtlrec.training.pipeline", "Progress": "mtlrec.training.pipeline",
+         "build_dataset": "mtlrec.training.pipeline", "Progress": "mtlrec.training.progress",
          "resume_run": "mtlrec.training.resume", "ResumeRefused": "mtlrec.training.resume",
          "check_resumable": "mtlrec.training.resume", "resume_problem": "mtlrec.training.resume",
          "load_checkpoint": "mtlrec.training.resume"}

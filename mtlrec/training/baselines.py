@@ -22,7 +22,7 @@ def train_baselines(cfg, dataset, tasks, mtl_test: dict, *, data=None, device=No
     "status": "finished"|"cancelled"}``."""
     import copy
 
-    from mtlrec.training.pipeline import build_model_for
+    from mtlrec.training.build import build_model_for
     from mtlrec.training.trainer import Trainer
     if data is None:
         data = dataset.to_device(device or "cpu")

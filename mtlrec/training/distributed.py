@@ -152,6 +152,53 @@ class Dist:
             dist.barrier()
 
 
+@dataclass
+class Solo:
+    """The process group of a process that trains alone: `Dist`'s methods, each what it gives in a
+    group of one (this process takes every row, a mean over one process is the value itself, its
+    flags are everyone's), so that the training loop calls them without asking whether it is
+    distributed. ``share`` gives weight 1.0, so the loop leaves the losses as they are."""
+    device: object
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+    backend: str = "none"
+
+    @property
+    def is_main(self) -> bool:
+        return True
+
+    def share(self, idx):
+        return idx, 1.0
+
+    def block(self, n: int) -> tuple[int, int]:
+        return 0, int(n)
+
+    def block_sizes(self, n: int) -> list[int]:
+        return [int(n)]
+
+    def all_reduce_mean(self, t):
+        return t
+
+    def all_reduce_sum(self, t):
+        return t
+
+    def any_flag(self, flag: bool) -> bool:
+        return flag
+
+    def broadcast_flags(self, *flags: bool) -> tuple[bool, ...]:
+        return flags
+
+    def broadcast_text(self, text: str | None) -> str:
+        return text or ""
+
+    def gather_rows(self, t, n: int):
+        return t
+
+    def barrier(self) -> None:
+        pass
+
+
 _CURRENT: Dist | None = None
 _IN_LOOP = False
 

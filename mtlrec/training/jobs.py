@@ -72,7 +72,7 @@ class TrainingJob:
         (followed through the run folder)."""
         from mtlrec.config import RunConfig
         from mtlrec.training.history import History
-        from mtlrec.training.pipeline import Progress
+        from mtlrec.training.progress import Progress
         from mtlrec.runs.folder import default_run_dir
         self.config = config if isinstance(config, RunConfig) else RunConfig.from_dict(config)
         self.dataset = dataset
@@ -383,7 +383,7 @@ class TrainingJob:
             self._cancel_seen.set()
 
     def _apply_update(self, msg: dict) -> None:
-        from mtlrec.training.worker import apply_progress
+        from mtlrec.training.progress import apply_progress
         with self._lock:
             apply_progress(self._progress, msg.get("progress") or {})
             if msg.get("reset"):

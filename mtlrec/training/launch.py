@@ -124,58 +124,72 @@ def _status(run_dir) -> dict:
 EXIT = {"finished": 0, "cancelled": 130}
 
 
-def launch(args, argv: list[str] | None = None) -> int:
-    """Run ``args`` (parsed ``train`` options with ``nproc``) under torchrun; returns the exit status."""
-    def err(msg):
-        print(msg, file=sys.stderr, flush=True)
+def config_device(args) -> str | None:
+    """train.device of the config (or of the resumed run's config) of parsed ``train`` options,
+    for choosing the backend before any process starts."""
+    from mtlrec.training.resume import resume_dir
+    try:
+        path = Path(args.config) if args.config else resume_dir(args.resume) / "config.json"
+        return ((json.loads(path.read_text()).get("train") or {}).get("device")) or "auto"
+    except (OSError, ValueError, AttributeError):
+        return "auto"
 
-    def fail(msg: str, code: int = 2, run_dir=None) -> int:
-        err(f"mtlrec train: {msg}")
-        if args.json:
-            print(dumps({"status": "failed", "error": msg, "run_dir": str(run_dir) if run_dir else None,
-                         "warnings": []}), flush=True)
-        return code
 
-    from mtlrec.cli.emit import dumps
-    from mtlrec.training import lifeline
-    parent = lifeline.parent_from_env()          # started by the app: this launcher ends with it
-    n = int(args.nproc)
+def _fail(args, msg: str, code: int = 2, run_dir=None) -> int:
+    """Say why the launch failed (stderr; with ``--json`` also the failed-run object on stdout)."""
+    print(f"mtlrec train: {msg}", file=sys.stderr, flush=True)
+    if args.json:
+        print(json.dumps({"status": "failed", "error": msg, "run_dir": str(run_dir) if run_dir else None,
+                          "warnings": []}), flush=True)
+    return code
+
+
+def _process_problem(args, n: int) -> str | None:
+    """Why ``--nproc n`` cannot run on this machine, or None."""
     if n < 1:
-        return fail(f"--nproc must be at least 1, not {n}")
-    from mtlrec.cli.train import config_device
+        return f"--nproc must be at least 1, not {n}"
     limit, what = process_limit(args.device or config_device(args))
     if n > limit:
-        return fail(too_many_processes(n, limit, what))
-    argv = list(sys.argv[2:] if argv is None else argv)
-    if argv and argv[0] == "train":
-        argv = argv[1:]
-    train_args = rest_of_argv(argv)
+        return too_many_processes(n, limit, what)
+    return None
+
+
+def _run_folder(args, train_args: list[str]):
+    """(the folder every rank writes to, None), or (None, why the run cannot start) -- said once,
+    here, before any process starts: the resumed run's folder once it is found resumable; for a
+    new run ``--out``, else a folder of its own created here (atomically) and added to
+    ``train_args``."""
     from mtlrec.errors import DataError, TrainingError
     if args.resume:
-        from mtlrec.cli.train import _resume_dir
-        from mtlrec.training.resume import check_resumable
-        run_dir = _resume_dir(args.resume)
-        try:                      # refused here, before any process starts
+        from mtlrec.training.resume import check_resumable, resume_dir
+        run_dir = resume_dir(args.resume)
+        try:
             check_resumable(run_dir)
         except DataError as e:
-            return fail(str(e))
-    else:
-        from mtlrec.config import RunConfig
-        try:                      # a config or a dataset folder that cannot be used: said once, here
-            cfg = RunConfig.load(args.config)
-            cfg.validate()
-            if args.dataset:
-                from mtlrec.training.pipeline import open_prepared
-                open_prepared(args.dataset)
-        except (DataError, TrainingError, OSError, ValueError) as e:
-            return fail(str(e))
-        run_dir = args.out
-    if not run_dir:         # a new folder of its own, created here (atomically): every rank writes into it
-        from mtlrec.runs.folder import default_run_dir
-        run_dir = default_run_dir(cfg.arch, name=cfg.name)
-        train_args += ["--out", str(run_dir)]
-    cmd = torchrun_command(n, train_args)
-    env = {**worker_env(n), lifeline.PARENT_ENV: "parent"}      # every rank ends with torchrun
+            return None, str(e)
+        return run_dir, None
+    from mtlrec.config import RunConfig
+    try:                      # a config or a dataset folder that cannot be used
+        cfg = RunConfig.load(args.config)
+        cfg.validate()
+        if args.dataset:
+            from mtlrec.training.pipeline import open_prepared
+            open_prepared(args.dataset)
+    except (DataError, TrainingError, OSError, ValueError) as e:
+        return None, str(e)
+    if args.out:
+        return args.out, None
+    from mtlrec.runs.folder import default_run_dir
+    run_dir = default_run_dir(cfg.arch, name=cfg.name)
+    train_args += ["--out", str(run_dir)]
+    return run_dir, None
+
+
+def _run_torchrun(cmd: list[str], env: dict, parent) -> tuple[int, list[str]]:
+    """Run torchrun to its end -> (its exit status, its own report held back: the launcher's
+    traceback and elastic warnings). The ranks' stderr is shown as it comes; SIGTERM, Ctrl-C and
+    SIGHUP are passed on, and with ``parent`` (the app) gone the ranks end at once."""
+    from mtlrec.training import lifeline
     proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True, errors="replace")
 
     def forward(signum, frame):
@@ -208,6 +222,12 @@ def launch(args, argv: list[str] | None = None) -> int:
     finally:
         for sig, old in olds:
             signal.signal(sig, old)
+    return code, held
+
+
+def _exit_status(args, run_dir, n: int, code: int, held: list[str]) -> int:
+    """The exit status from the run folder's status.json (`EXIT`; failed: 2, 1 for an internal
+    error); torchrun's report is shown only when the folder does not explain the ending."""
     st = _status(run_dir)
     status = st.get("status")
     if status in EXIT:
@@ -216,9 +236,29 @@ def launch(args, argv: list[str] | None = None) -> int:
         return 1 if st.get("kind") == "internal" else 2
     if code != 0:
         sys.stderr.writelines(held[-40:])
-        return fail(f"the {n} training processes ended with exit status {code} and no final status in "
-                    f"{run_dir}/status.json (torchrun's report is above)", 1, run_dir)
+        return _fail(args, f"the {n} training processes ended with exit status {code} and no final status in "
+                           f"{run_dir}/status.json (torchrun's report is above)", 1, run_dir)
     return 0
+
+
+def launch(args, argv: list[str] | None = None) -> int:
+    """Run ``args`` (parsed ``train`` options with ``nproc``) under torchrun; returns the exit status."""
+    from mtlrec.training import lifeline
+    parent = lifeline.parent_from_env()          # started by the app: this launcher ends with it
+    n = int(args.nproc)
+    problem = _process_problem(args, n)
+    if problem:
+        return _fail(args, problem)
+    argv = list(sys.argv[2:] if argv is None else argv)
+    if argv and argv[0] == "train":
+        argv = argv[1:]
+    train_args = rest_of_argv(argv)
+    run_dir, problem = _run_folder(args, train_args)
+    if problem:
+        return _fail(args, problem)
+    env = {**worker_env(n), lifeline.PARENT_ENV: "parent"}      # every rank ends with torchrun
+    code, held = _run_torchrun(torchrun_command(n, train_args), env, parent)
+    return _exit_status(args, run_dir, n, code, held)
 
 
 def follow_run_folder(job, state: dict, final: bool = False, stderr_tail: str = "") -> None:
@@ -228,7 +268,7 @@ def follow_run_folder(job, state: dict, final: bool = False, stderr_tail: str = 
     exit status and the launcher's last words, when the processes ended without one."""
     from mtlrec.training.history import History
     from mtlrec.runs.folder import PROGRESS_NAME, read_json
-    from mtlrec.training.worker import apply_progress
+    from mtlrec.training.progress import apply_progress
     d = Path(job.run_dir)
 
     def changed(name: str) -> bool:

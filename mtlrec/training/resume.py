@@ -34,6 +34,16 @@ class ResumeRefused(DataError):
     """A run that cannot be resumed (why in the message, ``fix`` what to do). Nothing was written."""
 
 
+def resume_dir(name) -> Path:
+    """RUN of ``train --resume RUN``: a folder path, else a folder name inside the runs root."""
+    from mtlrec.runs.library import runs_root
+    p = Path(name)
+    if p.is_dir() or p.is_absolute() or len(p.parts) > 1:
+        return p
+    inside = runs_root() / p
+    return inside if inside.is_dir() else p
+
+
 def resume_problem(run_dir) -> str | None:
     """Why ``run_dir`` cannot be resumed (one sentence), or None when it can. Cheap: reads
     status.json and looks for checkpoint.pt, loads nothing (for a Resume button)."""
@@ -167,7 +177,7 @@ def resume_run(run_dir, *, stop_event=None, progress=None, on_log: Callable | No
 
 def _resume_inputs(d: Path, device, threads):
     """(config, dataset, checkpoint) of the run folder ``d`` (ResumeRefused when one is unusable)."""
-    from mtlrec.runs.load import _load_dataset, read_run_config
+    from mtlrec.runs.load import load_dataset, read_run_config
     cp = d / "config.json"
     try:
         cfg = read_run_config(d)
@@ -180,7 +190,7 @@ def _resume_inputs(d: Path, device, threads):
     if threads:
         cfg.train.threads = int(threads)
     try:
-        dataset = _load_dataset(d)
+        dataset = load_dataset(d)
     except ResumeRefused:
         raise
     except DataError as e:
@@ -189,7 +199,8 @@ def _resume_inputs(d: Path, device, threads):
 
 
 def _continue(cfg, d, dataset, ck, stop_event, progress, on_log, on_epoch, history, log):
-    from mtlrec.training.pipeline import Progress, run_training
+    from mtlrec.training.pipeline import run_training
+    from mtlrec.training.progress import Progress
     progress = progress if progress is not None else Progress()
     progress.epochs = cfg.train.epochs
     progress.epoch = int(ck["epoch"])

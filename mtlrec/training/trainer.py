@@ -154,6 +154,37 @@ def _make_optimizer(model, tasks, cfg: TrainConfig, device):
     return cls(groups, **kw)
 
 
+@dataclass
+class _FitState:
+    """What `Trainer.fit` carries from epoch to epoch (restored from a checkpoint when resuming)."""
+    n_train: int                          # training rows of the current epoch
+    has_valid: bool
+    window: torch.Tensor                  # per-batch task losses since the last batch record
+    ep_sum: torch.Tensor                  # their sum over the epoch
+    mon: dict = field(default_factory=dict)      # the monitor (see `Trainer.monitor`)
+    stopper: EarlyStopping | None = None
+    best_state: dict | None = None
+    best_valid: dict = field(default_factory=dict)
+    last_value: float | None = None
+    step: int = 0
+    epochs_run: int = 0
+    t_total: float = 0.0
+    samples_total: int = 0
+    first_epoch: int = 1
+    status: str = "finished"
+    dynamics: Any = None                  # DynamicsRecorder, or None
+
+
+@dataclass
+class _Window:
+    """The batches of an epoch since its last batch record."""
+    every: int                            # batches per record
+    t_log: float                          # when the last record was made
+    n: int = 0                            # batches in the window
+    first: int = 0                        # batches of the epoch before it
+    seen: int = 0                         # training rows in it
+
+
 class Trainer:
     """Trains one multi-task model on a DeviceData.
 
@@ -194,6 +225,8 @@ class Trainer:
         if self.dist is not None:
             device = self.dist.device
         self.device = torch.device(device) if device is not None else pick_device(self.cfg.device)
+        # what the loop asks the other processes: the group, or its one-process stand-in
+        self.group = self.dist if self.dist is not None else distributed.Solo(self.device)
         self.model = model.to(self.device)
         self.net = self.model              # what training batches run through (DDP-wrapped when distributed)
         self.own_rows = 0                  # training rows this process went through (its shares)
@@ -371,8 +404,9 @@ class Trainer:
         return metrics, losses
 
     # ---- training --------------------------------------------------------------------
-    def _check_finite(self, window: torch.Tensor, n: int, epoch: int, first_batch: int) -> list[float]:
-        w = window[:n]
+    def _check_finite(self, w: torch.Tensor, epoch: int, first_batch: int) -> list[float]:
+        """The mean of each task's losses in the window ``w`` (batches x tasks); TrainingError
+        naming the task and batch when one is NaN or infinite."""
         means = w.mean(0).tolist()
         if all(math.isfinite(v) for v in means):
             return means
@@ -454,219 +488,229 @@ class Trainer:
                 "samples_total": int(c.get("samples_total", 0)), "stopped": bool(ck.get("stopped"))}
 
     def fit(self, data, *, evaluate_test: bool = True, resume: dict | None = None) -> TrainResult:
-        """Train (``resume``: a `checkpoint_state` to continue from, at its next epoch)."""
-        cfg = self.cfg
-        model, dev = self.model, self.device
-        n_train = data.n_rows("train")
-        if n_train == 0:
-            raise TrainingError("the training split is empty; there is nothing to train on")
-        bs = int(cfg.batch_size)
-        n_batches = math.ceil(n_train / bs)
-        has_valid = "valid" in data.rows and data.n_rows("valid") > 0
-        last_value = None
-        best_state = None
-        best_valid: dict = {}
-        step = 0
-        epochs_run = 0
-        t_total = 0.0
-        samples_total = 0
-        first_epoch = 1
-        if resume is not None:
-            r = self._restore(resume)
-            mon, stopper, best_state, best_valid = r["mon"], r["stopper"], r["best_state"], r["best_valid"]
-            last_value, step, t_total, samples_total = r["last_value"], r["step"], r["t_total"], r["samples_total"]
-            epochs_run = r["epoch"]
-            first_epoch = cfg.epochs + 1 if r["stopped"] else r["epoch"] + 1
-        else:
-            mon = self.monitor()
-            if has_valid:
-                mon = self.check_monitor(data, mon)
-            stopper = EarlyStopping(mon["higher_is_better"], cfg.early_stopping.patience)
-        write_checkpoint = getattr(self.writer, "write_checkpoint", None)
-        status = "finished"
-        names = self.names
-        T = len(self.tasks)
-        log_every = int(cfg.log_every)
-        window = torch.zeros(log_every, T, device=dev)
-        ep_sum = torch.zeros(T, device=dev)
-        tasks = self.tasks
-        weighting = self.weighting
-        opt = self.optimizer
-        scaler = self.scaler
-        use_amp = self.use_amp
-        shared_params = self.shared_params
-        stop = self.stop_event
-        on_batch = self.on_batch
-        net = self.net
-        dist = self.dist
-        wparams = self._wparams if dist is not None else []
-        from mtlrec.chain import task_losses
-        chain_mode = model.chain_training
-        from mtlrec.training.dynamics import DynamicsRecorder
-        dynamics = DynamicsRecorder.for_trainer(self)     # None when train.dynamics_every is 0
-        model.train()
+        """Train (``resume``: a `checkpoint_state` to continue from, at its next epoch).
+
+        Every epoch: `_train_epoch` (the batches), `_validate` (the monitored metric, early
+        stopping), `_record` (best weights, history, checkpoint, ``on_epoch``); then `_finish`.
+        The process group (``self.group``: `Dist`, or `Solo` when training alone) is asked at
+        the same points either way."""
         from mtlrec.training.distributed import set_in_training_loop
-        set_in_training_loop(dist is not None)
+        if data.n_rows("train") == 0:
+            raise TrainingError("the training split is empty; there is nothing to train on")
+        st = self._start(data, resume)
+        set_in_training_loop(self.dist is not None)
         try:
-            for epoch in range(first_epoch, cfg.epochs + 1):
-                t0 = time.perf_counter()
-                start_epoch = getattr(data, "start_epoch", None)     # fresh training negatives per epoch
-                if start_epoch is not None:
-                    n_train = start_epoch(epoch, seed=int(cfg.seed))
-                    n_batches = math.ceil(n_train / bs)
-                perm = torch.randperm(n_train, generator=self.generator, device=self._gdev)
-                if perm.device != dev:
-                    perm = perm.to(dev)
-                ep_sum.zero_()
-                nw = 0
-                win_first = 0
-                t_log = time.perf_counter()
-                seen_log = 0
-                # the first epoch logs densely (>= ~20 records) so that the live curve has a shape early
-                every = log_every if epoch > 1 else max(1, min(log_every, n_batches // 20))
-                done = 0
-                for b in range(n_batches):
-                    stopping_now = stop is not None and stop.is_set()
-                    if dist is not None:          # every rank stops at the same batch
-                        stopping_now = dist.any_flag(stopping_now)
-                    if stopping_now:
-                        raise Cancelled()
-                    idx = perm[b * bs:(b + 1) * bs]
-                    mine, share_w = idx, 1.0
-                    if dist is not None:          # this rank's share of the global batch
-                        mine, share_w = dist.share(idx)
-                    self.own_rows += len(mine) if share_w else 0
-                    feats, labels = data.batch("train", mine)
-                    with (torch.autocast(dev.type, dtype=torch.float16) if use_amp else _NULL):
-                        out = net(feats)
-                        losses = task_losses(tasks, out, labels, chain_mode)
-                        extra = model.extra_loss(out, labels)      # an architecture's own term (AITM)
-                        if extra:
-                            losses = {k: v + extra[k] if k in extra else v for k, v in losses.items()}
-                        if share_w != 1.0:
-                            losses = {k: v * share_w for k, v in losses.items()}
-                    if dynamics is not None:   # sampled batches: task gradients on the shared params (no .grad)
-                        dynamics.batch(b, n_batches, feats, losses)
-                    opt.zero_grad(set_to_none=True)
-                    weighting.backward(losses, shared_params, scaler=scaler)   # grads scaled when AMP
-                    for p in wparams:             # learnable weighting parameters: not in DDP's model
-                        if p.grad is not None:
-                            p.grad = dist.all_reduce_mean(p.grad)
-                    if scaler is not None:
-                        scaler.step(opt)
-                        scaler.update()
-                    else:
-                        opt.step()
-                    with torch.no_grad():
-                        window[nw] = torch.stack([losses[n].detach().float() for n in names])
-                    nw += 1
-                    step += 1
-                    nb = len(idx) if b == n_batches - 1 else bs
-                    done += nb
-                    seen_log += nb
-                    if on_batch is not None:
-                        on_batch(epoch, b + 1, n_batches)
-                    if nw == every or b == n_batches - 1:
-                        if dist is not None:      # the global batches' mean losses
-                            window[:nw] = dist.all_reduce_mean(window[:nw])
-                        means = self._check_finite(window, nw, epoch, win_first)
-                        ep_sum += window[:nw].sum(0)
-                        now = time.perf_counter()
-                        rec = {"epoch": epoch, "batch": b + 1, "step": step,
-                               "train_loss": dict(zip(names, means)), "weights": self._weights(),
-                               "samples_per_s": seen_log / max(now - t_log, 1e-9)}
-                        self.history.add_batch(rec)
-                        if self.on_log is not None:
-                            self.on_log(rec)
-                        t_log, seen_log = now, 0
-                        win_first = b + 1
-                        nw = 0
-                t_train = time.perf_counter() - t0
-                t_total += t_train
-                samples_total += done
-                epochs_run = epoch
-                train_loss = dict(zip(names, (ep_sum / n_batches).tolist()))
-                if hasattr(weighting, "epoch_end"):
-                    weighting.epoch_end(train_loss)
-                rec = {"epoch": epoch, "train_loss": train_loss, "weights": self._weights(),
-                       "samples_per_s": done / max(t_train, 1e-9), "time_s": t_train}
-                dyn = dynamics.epoch_end() if dynamics is not None else None
-                if dyn is not None:
-                    rec["dynamics"] = dyn
-                improved = False
-                if has_valid:
-                    valid_metrics, valid_loss = self.evaluate(data, "valid")
-                    rec["valid_loss"] = valid_loss
-                    rec["valid"] = valid_metrics
-                    mt = valid_metrics.get(mon["task"], {})
-                    if mon["metric"] == "loss":
-                        value = valid_loss.get(mon["task"])
-                    elif mon["metric"] not in mt:
-                        raise TrainingError(f"early stopping metric '{mon['metric']}' is not computed for task "
-                                            f"'{mon['task']}'; available: {', '.join(mt) or '(none)'}")
-                    else:
-                        value = mt[mon["metric"]]
-                        if not math.isfinite(value) and stopper.best_epoch is None:
-                            self._warn(self._fallback_message(mon, f"it is NaN at epoch {epoch}"))
-                            mon = self._loss_monitor(mon)
-                            stopper = EarlyStopping(False, cfg.early_stopping.patience)
-                            value = valid_loss.get(mon["task"])
-                    last_value = value
-                    improved = stopper.step(epoch, value)
-                    if improved:
-                        best_valid = valid_metrics
-                else:  # no validation split: the last epoch is the best one
-                    improved = stopper.step(epoch, float(-epoch if not mon["higher_is_better"] else epoch))
-                stopping = has_valid and stopper.should_stop
-                if dist is not None:              # rank 0 decides; every rank follows
-                    improved, stopping = dist.broadcast_flags(improved, stopping)
-                rec["best"] = improved
-                if improved:
-                    best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-                    if self.writer is not None:
-                        self.writer.write_model(best_state)
-                self.history.add_epoch(rec)
-                if self.writer is not None:
-                    self.writer.write_history(self.history.to_dict())
-                if write_checkpoint is not None:
-                    write_checkpoint(self.checkpoint_state(
-                        epoch=epoch, mon=mon, stopper=stopper, best_state=best_state, best_valid=best_valid,
-                        step=step, t_total=t_total, samples_total=samples_total, last_value=last_value,
-                        stopped=stopping))
-                if self.on_epoch is not None:
-                    self.on_epoch(rec, self.history)
+            for epoch in range(st.first_epoch, self.cfg.epochs + 1):
+                rec = self._train_epoch(data, epoch, st)
+                improved, stopping = self._validate(data, epoch, rec, st)
+                self._record(epoch, rec, st, improved, stopping)
                 if stopping:
                     break
         except Cancelled:
-            status = "cancelled"
+            st.status = "cancelled"
         finally:
             set_in_training_loop(False)
-            if dist is not None:
-                # the DDP wrapper (its gradient reducer) must not outlive the process group: one still alive
-                # when `distributed.shutdown` destroys the group aborted the process at exit ("terminate
-                # called without an active exception", 2 runs in 5 of tests/_ddp_weightings.py)
-                self.net = net = self.model
-        if status == "finished" and best_state is None:
+            # the DDP wrapper (its gradient reducer) must not outlive the process group: one still alive
+            # when `distributed.shutdown` destroys the group aborted the process at exit ("terminate
+            # called without an active exception", 2 runs in 5 of tests/_ddp_weightings.py)
+            self.net = self.model
+        return self._finish(data, st, evaluate_test)
+
+    def _start(self, data, resume: dict | None) -> _FitState:
+        """The loop's state: restored from ``resume``, else new (the monitor checked on the
+        validation split); the model in training mode."""
+        from mtlrec.training.dynamics import DynamicsRecorder
+        T, dev = len(self.tasks), self.device
+        st = _FitState(n_train=data.n_rows("train"), has_valid="valid" in data.rows and data.n_rows("valid") > 0,
+                       window=torch.zeros(int(self.cfg.log_every), T, device=dev), ep_sum=torch.zeros(T, device=dev))
+        if resume is not None:
+            r = self._restore(resume)
+            st.mon, st.stopper, st.best_state, st.best_valid = r["mon"], r["stopper"], r["best_state"], r["best_valid"]
+            st.last_value, st.step, st.t_total, st.samples_total = (r["last_value"], r["step"], r["t_total"],
+                                                                    r["samples_total"])
+            st.epochs_run = r["epoch"]
+            st.first_epoch = self.cfg.epochs + 1 if r["stopped"] else r["epoch"] + 1
+        else:
+            st.mon = self.monitor()
+            if st.has_valid:
+                st.mon = self.check_monitor(data, st.mon)
+            st.stopper = EarlyStopping(st.mon["higher_is_better"], self.cfg.early_stopping.patience)
+        st.dynamics = DynamicsRecorder.for_trainer(self)     # None when train.dynamics_every is 0
+        self.model.train()
+        return st
+
+    def _train_epoch(self, data, epoch: int, st: _FitState) -> dict:
+        """One pass over the training rows in a seeded order (fresh training negatives first, where
+        the data draws them), a batch record every ``log_every`` batches -> the epoch's record."""
+        t0 = time.perf_counter()
+        start_epoch = getattr(data, "start_epoch", None)     # fresh training negatives per epoch
+        if start_epoch is not None:
+            st.n_train = start_epoch(epoch, seed=int(self.cfg.seed))
+        bs = int(self.cfg.batch_size)
+        n_batches = math.ceil(st.n_train / bs)
+        perm = torch.randperm(st.n_train, generator=self.generator, device=self._gdev)
+        if perm.device != self.device:
+            perm = perm.to(self.device)
+        st.ep_sum.zero_()
+        log_every = int(self.cfg.log_every)
+        # the first epoch logs densely (>= ~20 records) so that the live curve has a shape early
+        win = _Window(every=log_every if epoch > 1 else max(1, min(log_every, n_batches // 20)),
+                      t_log=time.perf_counter())
+        done = 0
+        for b in range(n_batches):
+            # every rank stops at the same batch
+            if self.group.any_flag(self.stop_event is not None and self.stop_event.is_set()):
+                raise Cancelled()
+            idx = perm[b * bs:(b + 1) * bs]
+            losses = self._train_batch(data, idx, b, n_batches, st.dynamics)
+            with torch.no_grad():
+                st.window[win.n] = torch.stack([losses[n].detach().float() for n in self.names])
+            win.n += 1
+            st.step += 1
+            nb = len(idx) if b == n_batches - 1 else bs
+            done += nb
+            win.seen += nb
+            if self.on_batch is not None:
+                self.on_batch(epoch, b + 1, n_batches)
+            if win.n == win.every or b == n_batches - 1:
+                self._log_window(epoch, b + 1, st, win)
+        t_train = time.perf_counter() - t0
+        st.t_total += t_train
+        st.samples_total += done
+        st.epochs_run = epoch
+        train_loss = dict(zip(self.names, (st.ep_sum / n_batches).tolist()))
+        if hasattr(self.weighting, "epoch_end"):
+            self.weighting.epoch_end(train_loss)
+        rec = {"epoch": epoch, "train_loss": train_loss, "weights": self._weights(),
+               "samples_per_s": done / max(t_train, 1e-9), "time_s": t_train}
+        dyn = st.dynamics.epoch_end() if st.dynamics is not None else None
+        if dyn is not None:
+            rec["dynamics"] = dyn
+        return rec
+
+    def _train_batch(self, data, idx, b: int, n_batches: int, dynamics) -> dict:
+        """One optimiser step on this process's share of the global batch ``idx`` (its losses
+        weighted so that the averaged gradient is the whole batch's) -> the task losses."""
+        from mtlrec.chain import task_losses
+        model, group = self.model, self.group
+        mine, share_w = group.share(idx)
+        self.own_rows += len(mine) if share_w else 0
+        feats, labels = data.batch("train", mine)
+        with (torch.autocast(self.device.type, dtype=torch.float16) if self.use_amp else _NULL):
+            out = self.net(feats)
+            losses = task_losses(self.tasks, out, labels, model.chain_training)
+            extra = model.extra_loss(out, labels)      # an architecture's own term (AITM)
+            if extra:
+                losses = {k: v + extra[k] if k in extra else v for k, v in losses.items()}
+            if share_w != 1.0:
+                losses = {k: v * share_w for k, v in losses.items()}
+        if dynamics is not None:   # sampled batches: task gradients on the shared params (no .grad)
+            dynamics.batch(b, n_batches, feats, losses)
+        opt, scaler = self.optimizer, self.scaler
+        opt.zero_grad(set_to_none=True)
+        self.weighting.backward(losses, self.shared_params, scaler=scaler)   # grads scaled when AMP
+        for p in self._wparams:       # learnable weighting parameters: not in DDP's model
+            if p.grad is not None:
+                p.grad = group.all_reduce_mean(p.grad)
+        if scaler is not None:
+            scaler.step(opt)
+            scaler.update()
+        else:
+            opt.step()
+        return losses
+
+    def _log_window(self, epoch: int, batch: int, st: _FitState, win: _Window) -> None:
+        """The batch record of the losses since the last one (the global batches' means), added to
+        the epoch's sum; a NaN or infinite loss stops training here."""
+        w = self.group.all_reduce_mean(st.window[:win.n])
+        means = self._check_finite(w, epoch, win.first)
+        st.ep_sum += w.sum(0)
+        now = time.perf_counter()
+        rec = {"epoch": epoch, "batch": batch, "step": st.step,
+               "train_loss": dict(zip(self.names, means)), "weights": self._weights(),
+               "samples_per_s": win.seen / max(now - win.t_log, 1e-9)}
+        self.history.add_batch(rec)
+        if self.on_log is not None:
+            self.on_log(rec)
+        win.t_log, win.seen, win.first, win.n = now, 0, batch, 0
+
+    def _validate(self, data, epoch: int, rec: dict, st: _FitState) -> tuple[bool, bool]:
+        """(improved, stop): the validation metrics into ``rec`` and the monitored value into early
+        stopping (switching to the validation loss when the metric is NaN before any best epoch);
+        without a validation split the last epoch is the best. Rank 0 decides for every rank."""
+        improved = False
+        if st.has_valid:
+            valid_metrics, valid_loss = self.evaluate(data, "valid")
+            rec["valid_loss"] = valid_loss
+            rec["valid"] = valid_metrics
+            mon = st.mon
+            mt = valid_metrics.get(mon["task"], {})
+            if mon["metric"] == "loss":
+                value = valid_loss.get(mon["task"])
+            elif mon["metric"] not in mt:
+                raise TrainingError(f"early stopping metric '{mon['metric']}' is not computed for task "
+                                    f"'{mon['task']}'; available: {', '.join(mt) or '(none)'}")
+            else:
+                value = mt[mon["metric"]]
+                if not math.isfinite(value) and st.stopper.best_epoch is None:
+                    self._warn(self._fallback_message(mon, f"it is NaN at epoch {epoch}"))
+                    st.mon = self._loss_monitor(mon)
+                    st.stopper = EarlyStopping(False, self.cfg.early_stopping.patience)
+                    value = valid_loss.get(mon["task"])
+            st.last_value = value
+            improved = st.stopper.step(epoch, value)
+            if improved:
+                st.best_valid = valid_metrics
+        else:  # no validation split: the last epoch is the best one
+            improved = st.stopper.step(epoch, float(-epoch if not st.mon["higher_is_better"] else epoch))
+        stopping = st.has_valid and st.stopper.should_stop
+        return self.group.broadcast_flags(improved, stopping)      # rank 0 decides; every rank follows
+
+    def _record(self, epoch: int, rec: dict, st: _FitState, improved: bool, stopping: bool) -> None:
+        """The epoch's ending: the best weights kept (and written), the epoch record in the history
+        (written), the checkpoint written, ``on_epoch`` called."""
+        rec["best"] = improved
+        if improved:
+            st.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+            if self.writer is not None:
+                self.writer.write_model(st.best_state)
+        self.history.add_epoch(rec)
+        if self.writer is not None:
+            self.writer.write_history(self.history.to_dict())
+        write_checkpoint = getattr(self.writer, "write_checkpoint", None)
+        if write_checkpoint is not None:
+            write_checkpoint(self.checkpoint_state(
+                epoch=epoch, mon=st.mon, stopper=st.stopper, best_state=st.best_state, best_valid=st.best_valid,
+                step=st.step, t_total=st.t_total, samples_total=st.samples_total, last_value=st.last_value,
+                stopped=stopping))
+        if self.on_epoch is not None:
+            self.on_epoch(rec, self.history)
+
+    def _finish(self, data, st: _FitState, evaluate_test: bool) -> TrainResult:
+        """The result: never "finished" without a best epoch; a warning when the epoch cap cut a
+        run that was still improving; the best weights loaded and, if asked, the test split scored."""
+        cfg, mon, stopper = self.cfg, st.mon, st.stopper
+        if st.status == "finished" and st.best_state is None:
             what = "validation loss" if mon["metric"] == "loss" else f"validation {mon['metric']}"
             raise TrainingError(
                 f"no epoch gave a usable {what} of task '{mon['task']}' for early stopping (last value: "
-                f"{last_value}), so no best model was chosen and none was saved. Fix: check the validation "
+                f"{st.last_value}), so no best model was chosen and none was saved. Fix: check the validation "
                 f"labels of '{mon['task']}' for missing or extreme values, or choose another early-stopping "
                 f"task (train.early_stopping.task)")
         # a run of 3+ epochs that hit the cap while still improving (1-2 epochs: a deliberate short run)
-        if (status == "finished" and has_valid and cfg.early_stopping.patience > 0 and not stopper.should_stop
-                and epochs_run == cfg.epochs >= 3 and stopper.best_epoch is not None
-                and stopper.best_epoch > epochs_run - min(cfg.early_stopping.patience, 2)):
+        if (st.status == "finished" and st.has_valid and cfg.early_stopping.patience > 0 and not stopper.should_stop
+                and st.epochs_run == cfg.epochs >= 3 and stopper.best_epoch is not None
+                and stopper.best_epoch > st.epochs_run - min(cfg.early_stopping.patience, 2)):
             self._warn(f"training reached the epoch cap ({cfg.epochs}) while the validation metric was still "
                        f"improving (best epoch {stopper.best_epoch}): the model may be undertrained. Fix: raise "
                        f"train.epochs (the default, {type(cfg)().epochs}, lets early stopping decide)")
-        if best_state is not None:
-            model.load_state_dict(best_state)
+        if st.best_state is not None:
+            self.model.load_state_dict(st.best_state)
         test: dict = {}
-        if evaluate_test and status == "finished" and "test" in data.rows and data.n_rows("test") > 0:
+        if evaluate_test and st.status == "finished" and "test" in data.rows and data.n_rows("test") > 0:
             test, test_loss = self.evaluate(data, "test")
-        return TrainResult(history=self.history, status=status, best_epoch=stopper.best_epoch,
-                           best_value=stopper.best_value if has_valid else None, monitor=mon,
-                           valid=best_valid, test=test, epochs_run=epochs_run,
-                           samples_per_s=samples_total / t_total if t_total > 0 else 0.0,
-                           device=str(dev), best_state=best_state, warnings=list(self.warnings))
+        return TrainResult(history=self.history, status=st.status, best_epoch=stopper.best_epoch,
+                           best_value=stopper.best_value if st.has_valid else None, monitor=mon,
+                           valid=st.best_valid, test=test, epochs_run=st.epochs_run,
+                           samples_per_s=st.samples_total / st.t_total if st.t_total > 0 else 0.0,
+                           device=str(self.device), best_state=st.best_state, warnings=list(self.warnings))

@@ -36,10 +36,11 @@ Test hooks (read here only, in the child; off unless set):
 """
 from __future__ import annotations
 
-import dataclasses
 import os
 import threading
 import time
+
+from mtlrec.training.progress import progress_fields
 
 REPORT_EVERY_S = 0.2     # how often the child sends progress and new history records
 CRASH_ENV = "MTLREC_TEST_CRASH_AFTER_BATCHES"
@@ -89,27 +90,6 @@ def start_process(ctx, **process_kw):
     finally:
         _NO_MAIN.on = False
     return proc
-
-
-def progress_fields(progress) -> dict:
-    """Every dataclass field of a `Progress` (whatever fields it has), lists/dicts copied."""
-    out = {}
-    for f in dataclasses.fields(progress):
-        v = getattr(progress, f.name)
-        if isinstance(v, (list, tuple)):
-            v = list(v)
-        elif isinstance(v, dict):
-            v = dict(v)
-        out[f.name] = v
-    return out
-
-
-def apply_progress(progress, values: dict) -> None:
-    """Write the transported field values onto the parent's `Progress` (its properties derive)."""
-    names = {f.name for f in dataclasses.fields(progress)}
-    for k, v in values.items():
-        if k in names:
-            setattr(progress, k, v)
 
 
 def torch_threads_for_training() -> int:
@@ -243,7 +223,8 @@ def child_main(conn, stop_event, job: dict) -> None:
     from mtlrec.config import RunConfig
     from mtlrec.errors import DataError, TrainingError
     from mtlrec.training.history import History
-    from mtlrec.training.pipeline import Progress, run_training
+    from mtlrec.training.pipeline import run_training
+    from mtlrec.training.progress import Progress
     from mtlrec.training.resume import ResumeRefused
 
     torch.set_num_threads(torch_threads_for_training())     # run_training applies train.threads after
