@@ -104,7 +104,7 @@ def run_config(work: Path, arch: str, seed: int, overrides: dict | None = None):
 def run_mtlrec(work: Path, arch: str, seed: int, overrides: dict | None = None) -> dict:
     from types import SimpleNamespace
     from mtlrec.training.pipeline import run_training
-    from mtlrec.app.workflow import predictions
+    from mtlrec.runs.predictions import predictions
     cfg = run_config(work, arch, seed, overrides)
     t = time.time()
     res = run_training(cfg)

@@ -168,7 +168,7 @@ def observed_scores(res, rating: str) -> dict:
     import numpy as np
     from sklearn.metrics import mean_squared_error, roc_auc_score
 
-    from mtlrec.app.workflow import score_split
+    from mtlrec.runs.predictions import score_split
     run = SimpleNamespace(config=None, dataset=res.dataset, model=res.model, tasks=res.tasks)
     p = score_split(run, "test")
     rows = res.dataset.rows["test"]

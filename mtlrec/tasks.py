@@ -197,3 +197,8 @@ def _resolve_chain(tasks: list[TaskSpec]) -> list[TaskSpec]:
         if t.given:
             t.given_label = by_name[t.given].label
     return tasks
+
+
+def clean_tasks(tasks: list[dict]) -> list[dict]:
+    """Task dicts without the app's private keys (those starting with "_")."""
+    return [{k: v for k, v in t.items() if not k.startswith("_")} for t in tasks]

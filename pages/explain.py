@@ -8,14 +8,13 @@ from pathlib import Path
 
 import streamlit as st
 
+from pages.ui import explain_lime
 from pages.ui import explain_pair as pairs
 from pages.ui import explain_values as xv
 from pages.ui.actions import load_run_cached, open_run
 from pages.ui.explain_whatif import render_whatif
 from pages.ui.messages import md_text, show_exception
 from pages.ui.state import ensure_app_navigation, get_state
-
-ensure_app_navigation()
 
 GLOBAL_KEY = "explain_global"     # session cache: (run_dir, n_rows, background) -> global summary
 METHODS = {"deep": "DeepExplainer (exactly additive for this architecture)",
@@ -53,53 +52,29 @@ def _stamp(run_dir: str) -> float:
     return p.stat().st_mtime if p.exists() else 0.0
 
 
-state = get_state()
-st.title("Explain a recommendation")
-st.caption("SHAP values per feature group: each task's waterfall goes from the base value (the mean over a "
-           "background sample of training rows) through the contribution of every feature group to the "
-           "model's output for this user and item — as a **probability** for binary tasks and for one class of a "
-           "multi-label task (the logit one toggle away), in the **label's units** for a regression task "
-           "(e.g. rating points).")
-
-pairs.take_request()                 # the Explain button on Recommendations: its pair
-runs = pairs.runs_with_pair(state.finished_run_dirs())
-if not runs:
-    st.info("No finished run in this session yet: train a model on **Train**, then open a recommendation's "
-            "**Explain** button (or come back here).")
-    st.stop()
-
-try:
-    r1, r2 = st.columns([4, 1])
-    run_dir = pairs.pick_run(r1, runs)
-    background = int(r2.number_input("Background rows", 10, 1000, 100, 10, key="explain_background",
-                                     help="training rows the SHAP base value is averaged over"))
-    run = open_run(run_dir)
-    if run is None:
+def _run_section(runs: list[str]):
+    """The run to explain and the background size; returns (run_dir, background, run, users, items).
+    Stops the page when the run cannot be opened."""
+    try:
+        r1, r2 = st.columns([4, 1])
+        run_dir = pairs.pick_run(r1, runs)
+        background = int(r2.number_input("Background rows", 10, 1000, 100, 10, key="explain_background",
+                                         help="training rows the SHAP base value is averaged over"))
+        run = open_run(run_dir)
+        if run is None:
+            st.stop()
+        ds = run.dataset
+        users = [str(u) for u in ds.user_ids]
+        items = [str(i) for i in ds.item_ids]
+    except Exception as e:  # a broken run folder must not show a traceback
+        show_exception(e, "Loading the run")
         st.stop()
-    ds = run.dataset
-    users = [str(u) for u in ds.user_ids]
-    items = [str(i) for i in ds.item_ids]
-except Exception as e:  # a broken run folder must not show a traceback
-    show_exception(e, "Loading the run")
-    st.stop()
-
-from mtlrec.figures import explain as fig  # noqa: E402  (plotly only once something is drawn)
+    return run_dir, background, run, users, items
 
 
-
-def local_view() -> None:
-    """One recommendation (user, item): waterfalls per task, the fused score, the sentence."""
-    if not users or not items:
-        st.info("This run's data has no user or item ids, so there is no single recommendation to explain; "
-                "the global summary below still shows what the model relies on.")
-        return
-    titles = {}
-    if ds.item_info is not None and "title" in getattr(ds.item_info, "columns", []) \
-            and len(ds.item_info) == len(items):
-        titles = dict(zip(items, ds.item_info["title"].astype(str)))
-    c1, c2 = st.columns([2, 3])
-    user, item = pairs.pick_pair(run_dir, users, items, c1, c2,
-                                 item_label=lambda i: f"{i} — {titles[i]}" if i in titles else i)
+# ---------------------------------------------------------------------------- one recommendation
+def _fused_weights(run, run_dir: str) -> dict[str, float]:
+    """The task weights of the fused score, starting from the Recommendations page's (empty: equal weights)."""
     fusable = [t.name for t in run.tasks if t.type in ("binary", "regression")]
     weights: dict[str, float] = {}
     if fusable:
@@ -117,20 +92,44 @@ def local_view() -> None:
         if sum(weights.values()) <= 0:
             st.warning("All weights are zero: the fused score uses equal weights.")
             weights = {}
+    return weights
+
+
+def _class_choices(run, run_dir: str, user: str, item: str) -> dict[str, str]:
+    """The class each multi-label task's waterfall explains (default: the most likely for the pair)."""
     classes: dict[str, str] = {}
     multilabel = [t.name for t in run.tasks if t.type == "multilabel"]
+    if multilabel:
+        pair = _pair(run_dir, user, item, _stamp(run_dir))
+        mcols = st.columns(min(3, len(multilabel)))
+        for col, name in zip(mcols * len(multilabel), multilabel):
+            probs = pair["tasks"][name]          # most likely class first
+            classes[name] = col.selectbox(
+                f"Class of {name} to explain", list(probs), index=0,
+                format_func=lambda c, p=probs: f"{c} (probability {p[c]:.2f})",
+                key=f"explain_class_{run_dir}_{user}_{item}_{name}",
+                help="a multi-label task predicts one probability per class; its waterfall explains "
+                     "one class's logit (default: the most likely class for this pair)")
+    return classes
+
+
+def local_view(run, run_dir: str, background: int, users: list[str], items: list[str]) -> None:
+    """One recommendation (user, item): waterfalls per task, the fused score, the sentence."""
+    ds = run.dataset
+    if not users or not items:
+        st.info("This run's data has no user or item ids, so there is no single recommendation to explain; "
+                "the global summary below still shows what the model relies on.")
+        return
+    titles = {}
+    if ds.item_info is not None and "title" in getattr(ds.item_info, "columns", []) \
+            and len(ds.item_info) == len(items):
+        titles = dict(zip(items, ds.item_info["title"].astype(str)))
+    c1, c2 = st.columns([2, 3])
+    user, item = pairs.pick_pair(run_dir, users, items, c1, c2,
+                                 item_label=lambda i: f"{i} — {titles[i]}" if i in titles else i)
+    weights = _fused_weights(run, run_dir)
     try:
-        if multilabel:
-            pair = _pair(run_dir, user, item, _stamp(run_dir))
-            mcols = st.columns(min(3, len(multilabel)))
-            for col, name in zip(mcols * len(multilabel), multilabel):
-                probs = pair["tasks"][name]          # most likely class first
-                classes[name] = col.selectbox(
-                    f"Class of {name} to explain", list(probs), index=0,
-                    format_func=lambda c, p=probs: f"{c} (probability {p[c]:.2f})",
-                    key=f"explain_class_{run_dir}_{user}_{item}_{name}",
-                    help="a multi-label task predicts one probability per class; its waterfall explains "
-                         "one class's logit (default: the most likely class for this pair)")
+        classes = _class_choices(run, run_dir, user, item)
         with st.spinner("Explaining (the first explanation of a run loads SHAP and builds the explainer) ..."):
             res = _explanation(run_dir, user, item, background, tuple(sorted(weights.items())),
                                tuple(sorted(classes.items())), _stamp(run_dir))
@@ -139,6 +138,13 @@ def local_view() -> None:
         return
 
     label = f"{item} — {titles[item]}" if item in titles else item
+    _explanation_view(res, user, label)
+
+
+def _explanation_view(res: dict, user: str, label: str) -> None:
+    """The explanation of one pair: the sentence, a waterfall per task, the values, the fused score, the JSON."""
+    from mtlrec.figures import explain as fig  # plotly only once something is drawn
+
     st.subheader(f"Why user {md_text(user)} gets {md_text(label)}")
     st.success(md_text(res["sentence"]))
     xv.sensitive_notes(res)
@@ -158,55 +164,66 @@ def local_view() -> None:
     xv.id_profiles(res)
     fused = res.get("fused")
     if fused:
-        st.subheader("The fused score")
-        st.metric("Fused score", f"{fused['score']:.3f}")
-        st.caption("The score the Recommendations page shows and ranks by, Σ a_t·s_t (s_t: probability, or the "
-                   "predicted value scaled to [0, 1] by the training range), split into the same feature groups: "
-                   "each task's rise above its base value is shared out in proportion to its SHAP values.")
-        f1, f2 = st.columns([3, 2])
-        with f1:
-            st.plotly_chart(fig.waterfall_figure({"base_value": fused["base_value"], "output": fused["score"],
-                                                  "contributions": fused["contributions"]},
-                                                 title=f"fused score {fused['score']:.3f} by feature",
-                                                 unit="fused score", features=res.get("features")),
-                            key="explain_wf_fused")
-        with f2:
-            st.plotly_chart(fig.fused_by_task_figure(fused), key="explain_fused_tasks")
+        _fused_view(res, fused)
     with st.expander("Raw numbers (JSON, as `python -m mtlrec explain --json` prints them)"):
         st.json(res, expanded=False)
 
 
-local_view()
-from pages.ui import explain_lime  # noqa: E402
-explain_lime.local_section(run, run_dir, background)
-render_whatif(run, run_dir, explainer=lambda: _explainer(run_dir, background, _stamp(run_dir)))
+def _fused_view(res: dict, fused: dict) -> None:
+    """The fused score split into feature groups, and into tasks."""
+    from mtlrec.figures import explain as fig
 
-# ---- global view -------------------------------------------------------------------------------
-st.divider()
-st.subheader("What the model relies on overall")
-g1, g2 = st.columns([1, 3])
-n_rows = int(g1.number_input("Rows", 50, 5000, 500, 50, key="explain_global_rows",
-                             help="test rows the mean |SHAP| is taken over"))
-cache = st.session_state.setdefault(GLOBAL_KEY, {})
-gkey = (run_dir, n_rows, background, _stamp(run_dir))
-if g2.button("Compute the global summary", key="explain_global_go", icon=":material/insights:",
-             disabled=gkey in cache):
-    bar = st.progress(0.0, text="starting ...")
-    try:
-        from mtlrec.explain.api import global_summary
-        cache[gkey] = global_summary(run, n_rows=n_rows, explainer=_explainer(run_dir, background, _stamp(run_dir)),
-                                     progress=lambda f, msg: bar.progress(f, text=msg))
-        bar.progress(1.0, text="done")
-    except Exception as e:
-        show_exception(e, "The global summary")
+    st.subheader("The fused score")
+    st.metric("Fused score", f"{fused['score']:.3f}")
+    st.caption("The score the Recommendations page shows and ranks by, Σ a_t·s_t (s_t: probability, or the "
+               "predicted value scaled to [0, 1] by the training range), split into the same feature groups: "
+               "each task's rise above its base value is shared out in proportion to its SHAP values.")
+    f1, f2 = st.columns([3, 2])
+    with f1:
+        st.plotly_chart(fig.waterfall_figure({"base_value": fused["base_value"], "output": fused["score"],
+                                              "contributions": fused["contributions"]},
+                                             title=f"fused score {fused['score']:.3f} by feature",
+                                             unit="fused score", features=res.get("features")),
+                        key="explain_wf_fused")
+    with f2:
+        st.plotly_chart(fig.fused_by_task_figure(fused), key="explain_fused_tasks")
+
+
+# ---------------------------------------------------------------------------- global view
+def _global_section(run, run_dir: str, background: int) -> None:
+    """What the model relies on overall: computed on a click (once per run and settings), then drawn."""
+    st.divider()
+    st.subheader("What the model relies on overall")
+    g1, g2 = st.columns([1, 3])
+    n_rows = int(g1.number_input("Rows", 50, 5000, 500, 50, key="explain_global_rows",
+                                 help="test rows the mean |SHAP| is taken over"))
+    cache = st.session_state.setdefault(GLOBAL_KEY, {})
+    gkey = (run_dir, n_rows, background, _stamp(run_dir))
+    if g2.button("Compute the global summary", key="explain_global_go", icon=":material/insights:",
+                 disabled=gkey in cache):
+        bar = st.progress(0.0, text="starting ...")
+        try:
+            from mtlrec.explain.api import global_summary
+            cache[gkey] = global_summary(run, n_rows=n_rows, explainer=_explainer(run_dir, background, _stamp(run_dir)),
+                                         progress=lambda f, msg: bar.progress(f, text=msg))
+            bar.progress(1.0, text="done")
+        except Exception as e:
+            show_exception(e, "The global summary")
+        else:
+            st.rerun()          # redraw with the cached summary (and the button disabled)
+
+    summary = cache.get(gkey)
+    if summary is None:
+        st.caption("Feature importance per task, which inputs drive which shared units, and which shared units "
+                   "(or experts) each task relies on. Computed once per run and settings.")
     else:
-        st.rerun()          # redraw with the cached summary (and the button disabled)
+        _global_view(summary)
 
-summary = cache.get(gkey)
-if summary is None:
-    st.caption("Feature importance per task, which inputs drive which shared units, and which shared units "
-               "(or experts) each task relies on. Computed once per run and settings.")
-else:
+
+def _global_view(summary: dict) -> None:
+    """The global summary's figures: importance, inputs x shared units, towers, gates, experts."""
+    from mtlrec.figures import explain as fig
+
     st.caption(f"{summary['n_rows']} rows · {METHODS.get(summary['importance_method'], '')} · "
                f"{summary['elapsed_ms'] / 1000:.1f} s")
     st.plotly_chart(fig.importance_figure(summary["importance"]), key="explain_importance")
@@ -220,4 +237,32 @@ else:
             st.caption(summary["gates_note"])
     if "expert_reliance" in summary:
         st.plotly_chart(fig.expert_reliance_figure(summary["expert_reliance"]), key="explain_experts")
-explain_lime.dependence_section(run, run_dir, background)
+
+
+def render() -> None:
+    """The Explain page: the run, one recommendation, LIME and what-if, then the global view."""
+    ensure_app_navigation()
+    state = get_state()
+    st.title("Explain a recommendation")
+    st.caption("SHAP values per feature group: each task's waterfall goes from the base value (the mean over a "
+               "background sample of training rows) through the contribution of every feature group to the "
+               "model's output for this user and item — as a **probability** for binary tasks and for one class of a "
+               "multi-label task (the logit one toggle away), in the **label's units** for a regression task "
+               "(e.g. rating points).")
+
+    pairs.take_request()                 # the Explain button on Recommendations: its pair
+    runs = pairs.runs_with_pair(state.finished_run_dirs())
+    if not runs:
+        st.info("No finished run in this session yet: train a model on **Train**, then open a recommendation's "
+                "**Explain** button (or come back here).")
+        st.stop()
+
+    run_dir, background, run, users, items = _run_section(runs)
+    local_view(run, run_dir, background, users, items)
+    explain_lime.local_section(run, run_dir, background)
+    render_whatif(run, run_dir, explainer=lambda: _explainer(run_dir, background, _stamp(run_dir)))
+    _global_section(run, run_dir, background)
+    explain_lime.dependence_section(run, run_dir, background)
+
+
+render()

@@ -2,6 +2,7 @@
 training settings, device and language-model text features."""
 from __future__ import annotations
 
+import functools
 import uuid
 
 import streamlit as st
@@ -37,29 +38,46 @@ def layer_sizes(text: str) -> list[int]:
     return [int(x) for x in str(text).replace(" ", "").split(",") if x]
 
 
-ensure_app_navigation()
+def train() -> dict:
+    """The training settings as they are when a change arrives (the target of ``keep``)."""
+    return get_state().train
 
-state = get_state()
-st.title("Tasks & model")
-if not need_data("Tasks & model"):
-    st.stop()
 
-labels = available_labels(state.spec, state.dataset, state.prep)   # derived labels known before Prepare
-ctr = state.counter
+def arch_hparams(arch: str) -> dict:
+    """The kept hyperparameters of ``arch`` when a change arrives (a throwaway dict once another is chosen);
+    the target of ``keep`` through ``functools.partial(arch_hparams, arch)``."""
+    model = get_state().model
+    return model if model.get("arch", DEFAULT_ARCH) == arch else {}
+
 
 # ---------------------------------------------------------------------------- tasks
-st.subheader("Tasks")
-st.caption("Each task learns one label. The loss weight says how much the task pulls on the shared "
-           "representation (used as is by static weighting; adaptive strategies learn the balance).")
-if offer_recommended_chain(state, key="task_recommended_chain"):
-    prepare_dataset()
-    st.rerun()
-for t in state.tasks:
-    t.setdefault("_uid", uuid.uuid4().hex[:8])
+def _tasks_section(state, labels: dict, ctr: int) -> None:
+    """One row per task, Add task, and what is wrong with the tasks as they stand."""
+    st.subheader("Tasks")
+    st.caption("Each task learns one label. The loss weight says how much the task pulls on the shared "
+               "representation (used as is by static weighting; adaptive strategies learn the balance).")
+    if offer_recommended_chain(state, key="task_recommended_chain"):
+        prepare_dataset()
+        st.rerun()
+    for t in state.tasks:
+        t.setdefault("_uid", uuid.uuid4().hex[:8])
 
-remove = None
-for i, t in enumerate(state.tasks):
+    remove = None
+    for i, t in enumerate(state.tasks):
+        if _task_row(state, t, labels, ctr):
+            remove = i
+    if remove is not None:
+        state.tasks.pop(remove)
+        st.rerun()
+    _add_task(state, labels)
+    show_chain(state.tasks)
+    _task_problems(state, labels)
+
+
+def _task_row(state, t: dict, labels: dict, ctr: int) -> bool:
+    """The widgets of task ``t``, written into it; True when the visitor asked to remove it."""
     uid = t["_uid"]
+    remove = False
     c = st.columns([2, 2, 2, 3, 2, 2, 1], vertical_alignment="bottom")
     t["name"] = c[0].text_input("Task name", value=t.get("name", ""), key=f"task_name_{uid}_{ctr}", on_change=keep(f"task_name_{uid}_{ctr}", t, "name"),
                                 help="a name for this task, shown in results and recommendations")
@@ -93,168 +111,199 @@ for i, t in enumerate(state.tasks):
     else:
         t.pop("given", None)            # unconditional: no key (a visit that changes nothing saves nothing)
     if c[6].button("", icon=":material/delete:", key=f"task_del_{uid}_{ctr}", help="Remove this task"):
-        remove = i
+        remove = True
     if task_dependence_warning(t, key=f"task_dep_drop_{uid}_{ctr}"):   # item / user classification
-        remove = i
-if remove is not None:
-    state.tasks.pop(remove)
-    st.rerun()
+        remove = True
+    return remove
 
-free = [n for n in labels if n not in {t.get("label") for t in state.tasks}]
-no_add = None if free else ("every label already has a task" if labels else "the data has no label yet")
-if st.button("Add task", icon=":material/add:", key="task_add", disabled=not free,
-             help=f"Off: {no_add}" if no_add else f"a task on the label {free[0]}"):
-    name = free[0]
-    ttype = labels[name]
-    state.tasks.append({"name": name, "type": ttype, "label": name, "weight": 1.0,
-                        "metric": DEFAULT_METRIC[ttype], "_uid": uuid.uuid4().hex[:8]})
-    st.rerun()
-if no_add:
-    st.caption(f"Add task is off: {no_add}. A new task needs a label of its own: give a column a label role "
-               "or add a derived label (e.g. like = rating ≥ 4) on **Data**.")
-show_chain(state.tasks)
-names = [t["name"] for t in state.tasks]
-if not state.tasks:
-    st.warning("Add at least one task.")
-elif len(set(names)) != len(names):
-    st.error("Task names must be unique.")
-for t in state.tasks:
-    lab = t.get("label")
-    if labels.get(lab) != t.get("type"):
-        is_what = f"is a {labels[lab]} label" if lab in labels else "is not in the data"
-        st.error(f"Task {md_text(t.get('name'))} needs a {t.get('type')} label, and its label {md_text(lab)} "
-                 f"{is_what}: change the task's type or label, or give a column that label role on Data.")
 
-state.train["weighting"] = weighting_choice(state.train.get("weighting", "static"), key=f"weighting_{ctr}")
+def _add_task(state, labels: dict) -> None:
+    """Add task: a task on the first label without one (off, with the reason, when there is none)."""
+    free = [n for n in labels if n not in {t.get("label") for t in state.tasks}]
+    no_add = None if free else ("every label already has a task" if labels else "the data has no label yet")
+    if st.button("Add task", icon=":material/add:", key="task_add", disabled=not free,
+                 help=f"Off: {no_add}" if no_add else f"a task on the label {free[0]}"):
+        name = free[0]
+        ttype = labels[name]
+        state.tasks.append({"name": name, "type": ttype, "label": name, "weight": 1.0,
+                            "metric": DEFAULT_METRIC[ttype], "_uid": uuid.uuid4().hex[:8]})
+        st.rerun()
+    if no_add:
+        st.caption(f"Add task is off: {no_add}. A new task needs a label of its own: give a column a label role "
+                   "or add a derived label (e.g. like = rating ≥ 4) on **Data**.")
+
+
+def _task_problems(state, labels: dict) -> None:
+    """No task, duplicate names, and tasks whose label is missing or of another type."""
+    names = [t["name"] for t in state.tasks]
+    if not state.tasks:
+        st.warning("Add at least one task.")
+    elif len(set(names)) != len(names):
+        st.error("Task names must be unique.")
+    for t in state.tasks:
+        lab = t.get("label")
+        if labels.get(lab) != t.get("type"):
+            is_what = f"is a {labels[lab]} label" if lab in labels else "is not in the data"
+            st.error(f"Task {md_text(t.get('name'))} needs a {t.get('type')} label, and its label {md_text(lab)} "
+                     f"{is_what}: change the task's type or label, or give a column that label role on Data.")
+
 
 # ---------------------------------------------------------------------------- architecture
-st.subheader("Architecture")
-archs = architectures()
-left, right = st.columns([2, 3], gap="large")
-with left:
-    arch = state.model.get("arch", DEFAULT_ARCH)
-    arch = st.selectbox("Architecture", archs, index=archs.index(arch) if arch in archs else 0,
-                        key=f"arch_{ctr}",
-                        format_func=architecture_label, help=architecture_help())
-    note = chain_note(arch, state.tasks)
-    if note:
-        st.info(note, icon=":material/link:")
-    defaults = architecture_hparams(arch)
-    hp = {}
+def _architecture_section(state, ctr: int) -> tuple[str, dict]:
+    """The architecture, its hyperparameters and its diagram; returns (architecture, hyperparameters)."""
+    st.subheader("Architecture")
+    archs = architectures()
+    names = [t["name"] for t in state.tasks]
+    left, right = st.columns([2, 3], gap="large")
+    with left:
+        arch = state.model.get("arch", DEFAULT_ARCH)
+        arch = st.selectbox("Architecture", archs, index=archs.index(arch) if arch in archs else 0,
+                            key=f"arch_{ctr}",
+                            format_func=architecture_label, help=architecture_help())
+        note = chain_note(arch, state.tasks)
+        if note:
+            st.info(note, icon=":material/link:")
+        defaults = architecture_hparams(arch)
+        hp = _hparam_inputs(state, arch, defaults, ctr)
+        # only what differs from the architecture's defaults: a visit that changes nothing saves nothing
+        # (a second tab on the workspace would otherwise be told of a change nobody made)
+        state.model = {"arch": arch, **{k: v for k, v in hp.items() if v != defaults[k]}}
+    with right:
+        st.graphviz_chart(viz.arch_dot(arch, names, hp, parents={t.get("name"): t.get("given") for t in state.tasks
+                                                                 if t.get("given")}), width="stretch")
+    return arch, hp
 
-    def arch_hparams(arch=arch) -> dict:
-        """The kept hyperparameters of ``arch`` when a change arrives (a throwaway dict once another is chosen)."""
-        model = get_state().model
-        return model if model.get("arch", DEFAULT_ARCH) == arch else {}
+
+def _hparam_inputs(state, arch: str, defaults: dict, ctr: int) -> dict:
+    """One input per hyperparameter of ``arch`` (the kept value, else the default); returns their values."""
+    hp = {}
+    target = functools.partial(arch_hparams, arch)
     for name, default in defaults.items():
         cur = state.model.get(name, default) if state.model.get("arch") == arch else default
         key = f"hp_{arch}_{name}_{ctr}"
         label = name.replace("_", " ")
         if isinstance(default, list):
             txt = st.text_input(f"{label} (layer sizes)", ", ".join(str(x) for x in cur), key=key,
-                                on_change=keep(key, arch_hparams, name, layer_sizes), help=HPARAM_HELP.get(name))
+                                on_change=keep(key, target, name, layer_sizes), help=HPARAM_HELP.get(name))
             try:
                 hp[name] = layer_sizes(txt)
             except ValueError:
                 st.error(f"{label}: give whole numbers separated by commas, e.g. 64, 32")
                 hp[name] = list(default)
         elif isinstance(default, bool):
-            hp[name] = st.checkbox(label, value=bool(cur), key=key, on_change=keep(key, arch_hparams, name, bool),
+            hp[name] = st.checkbox(label, value=bool(cur), key=key, on_change=keep(key, target, name, bool),
                                    help=HPARAM_HELP.get(name))
         elif isinstance(default, int):
             hp[name] = int(st.number_input(label, min_value=0, value=int(cur), step=1, key=key,
-                                           on_change=keep(key, arch_hparams, name, int), help=HPARAM_HELP.get(name)))
+                                           on_change=keep(key, target, name, int), help=HPARAM_HELP.get(name)))
         elif isinstance(default, float):
             lo, hi, step = HPARAM_RANGES.get(name, (0.0, 0.95, 0.05))
             hp[name] = float(st.number_input(label, min_value=lo, max_value=hi, value=min(max(float(cur), lo), hi),
                                              step=step, format="%.4f" if step < 0.01 else "%.2f", key=key,
-                                             on_change=keep(key, arch_hparams, name, float),
+                                             on_change=keep(key, target, name, float),
                                              help=HPARAM_HELP.get(name)))
-    # only what differs from the architecture's defaults: a visit that changes nothing saves nothing
-    # (a second tab on the workspace would otherwise be told of a change nobody made)
-    state.model = {"arch": arch, **{k: v for k, v in hp.items() if v != defaults[k]}}
-with right:
-    st.graphviz_chart(viz.arch_dot(arch, names, hp, parents={t.get("name"): t.get("given") for t in state.tasks
-                                                             if t.get("given")}), width="stretch")
+    return hp
 
-# ---------------------------------------------------------------------------- equations (issue 14 §4)
-# (drawn after the Training settings below, so that λ and μ are this run's; placeholder keeps the place)
-equations_box = st.container()
 
 # ---------------------------------------------------------------------------- training settings
-st.subheader("Training")
-tr = state.train
+def _training_section(state, ctr: int) -> dict:
+    """Epochs, batch size, learning rate, regularisation, seed, early stopping and device, written into
+    the state's training settings; returns them."""
+    st.subheader("Training")
+    tr = state.train
+    _optimiser_inputs(tr, ctr)
+    st.caption(steps_line(tr, state.dataset))
+    es = dict(tr.get("early_stopping") or {})
+    patience = int(st.number_input("Early-stopping patience (epochs without improvement on the first task's "
+                                   "validation metric; 0 = off)", 0, 100,
+                                   int(es.get("patience", EarlyStoppingConfig().patience)), key=f"tr_pat_{ctr}",
+                                   help="how many epochs to wait for the validation metric to improve before "
+                                        "stopping; the best epoch's model is kept"))
+    if es or patience != EarlyStoppingConfig().patience:     # the default is not written in on a mere visit
+        tr["early_stopping"] = {**es, "patience": patience}
+    from mtlrec.device import available_devices
+
+    devs = ["auto"] + available_devices()
+    tr["device"] = st.selectbox("Device", devs, index=devs.index(tr.get("device", "auto")) if tr.get("device", "auto") in devs else 0,
+                                key=f"tr_dev_{ctr}", help="auto: a GPU when there is one, else the CPU")
+    st.info(f"Training will run on: **{device_label() if tr['device'] == 'auto' else tr['device'].upper()}**",
+            icon=":material/memory:")
+    return tr
 
 
-def train() -> dict:
-    """The training settings as they are when a change arrives (the target of ``keep``)."""
-    return get_state().train
+def _optimiser_inputs(tr: dict, ctr: int) -> None:
+    """The six numbers of a run in one row, each kept by ``keep`` (through `train`) when it changes."""
+    D = DEFAULT_TRAIN                                     # the library's defaults (mtlrec.config.TrainConfig)
+    c = st.columns(6)
+    tr["epochs"] = int(c[0].number_input("Epochs", 1, 500, int(tr.get("epochs", D["epochs"])), key=f"tr_epochs_{ctr}",
+                                         on_change=keep(f"tr_epochs_{ctr}", train, "epochs", int),
+                                         help="the most epochs a run may take; early stopping on the validation "
+                                              "split usually ends it well before"))
+    tr["batch_size"] = int(c[1].number_input("Batch size", 16, 65536, int(tr.get("batch_size", D["batch_size"])), step=256,
+                                              key=f"tr_bs_{ctr}", on_change=keep(f"tr_bs_{ctr}", train, "batch_size", int),
+                                              help="rows per gradient step"))
+    tr["lr"] = float(c[2].number_input("Learning rate", 1e-5, 1.0, float(tr.get("lr", D["lr"])), format="%.4f",
+                                       step=0.0005, key=f"tr_lr_{ctr}", on_change=keep(f"tr_lr_{ctr}", train, "lr", float),
+                                       help="Adam's step size"))
+    tr["l2"] = float(c[3].number_input("L2 on task towers", 0.0, 1.0, float(tr.get("l2", D["l2"])), format="%.5f",
+                                       step=0.0001, key=f"tr_l2_{ctr}", on_change=keep(f"tr_l2_{ctr}", train, "l2", float),
+                                       help="λ of λ·Σᵢ‖θᵢ‖² over the task towers' parameters θᵢ (article §4.2)"))
+    tr["embedding_l2"] = float(c[4].number_input("L2 on embeddings", 0.0, 1.0, float(tr.get("embedding_l2", D["embedding_l2"])),
+                                                 format="%.5f", step=0.0001, key=f"tr_el2_{ctr}",
+                                                 on_change=keep(f"tr_el2_{ctr}", train, "embedding_l2", float),
+                                                 help="μ of μ·‖E‖² over the embedding table (user/item ids and "
+                                                      "categorical features); keeps rarely seen ids near zero"))
+    tr["seed"] = int(c[5].number_input("Seed", 0, 10**6, int(tr.get("seed", D["seed"])), key=f"tr_seed_{ctr}",
+                                       on_change=keep(f"tr_seed_{ctr}", train, "seed", int),
+                                       help="seeds the initial weights and the batch order: the same seed and "
+                                            "settings give the same run"))
 
-
-D = DEFAULT_TRAIN                                     # the library's defaults (mtlrec.config.TrainConfig)
-c = st.columns(6)
-tr["epochs"] = int(c[0].number_input("Epochs", 1, 500, int(tr.get("epochs", D["epochs"])), key=f"tr_epochs_{ctr}",
-                                     on_change=keep(f"tr_epochs_{ctr}", train, "epochs", int),
-                                     help="the most epochs a run may take; early stopping on the validation "
-                                          "split usually ends it well before"))
-tr["batch_size"] = int(c[1].number_input("Batch size", 16, 65536, int(tr.get("batch_size", D["batch_size"])), step=256,
-                                          key=f"tr_bs_{ctr}", on_change=keep(f"tr_bs_{ctr}", train, "batch_size", int),
-                                          help="rows per gradient step"))
-tr["lr"] = float(c[2].number_input("Learning rate", 1e-5, 1.0, float(tr.get("lr", D["lr"])), format="%.4f",
-                                   step=0.0005, key=f"tr_lr_{ctr}", on_change=keep(f"tr_lr_{ctr}", train, "lr", float),
-                                   help="Adam's step size"))
-tr["l2"] = float(c[3].number_input("L2 on task towers", 0.0, 1.0, float(tr.get("l2", D["l2"])), format="%.5f",
-                                   step=0.0001, key=f"tr_l2_{ctr}", on_change=keep(f"tr_l2_{ctr}", train, "l2", float),
-                                   help="λ of λ·Σᵢ‖θᵢ‖² over the task towers' parameters θᵢ (article §4.2)"))
-tr["embedding_l2"] = float(c[4].number_input("L2 on embeddings", 0.0, 1.0, float(tr.get("embedding_l2", D["embedding_l2"])),
-                                             format="%.5f", step=0.0001, key=f"tr_el2_{ctr}",
-                                             on_change=keep(f"tr_el2_{ctr}", train, "embedding_l2", float),
-                                             help="μ of μ·‖E‖² over the embedding table (user/item ids and "
-                                                  "categorical features); keeps rarely seen ids near zero"))
-tr["seed"] = int(c[5].number_input("Seed", 0, 10**6, int(tr.get("seed", D["seed"])), key=f"tr_seed_{ctr}",
-                                   on_change=keep(f"tr_seed_{ctr}", train, "seed", int),
-                                   help="seeds the initial weights and the batch order: the same seed and "
-                                        "settings give the same run"))
-st.caption(steps_line(tr, state.dataset))
-es = dict(tr.get("early_stopping") or {})
-patience = int(st.number_input("Early-stopping patience (epochs without improvement on the first task's "
-                               "validation metric; 0 = off)", 0, 100,
-                               int(es.get("patience", EarlyStoppingConfig().patience)), key=f"tr_pat_{ctr}",
-                               help="how many epochs to wait for the validation metric to improve before "
-                                    "stopping; the best epoch's model is kept"))
-if es or patience != EarlyStoppingConfig().patience:     # the default is not written in on a mere visit
-    tr["early_stopping"] = {**es, "patience": patience}
-from mtlrec.device import available_devices  # noqa: E402
-
-
-devs = ["auto"] + available_devices()
-tr["device"] = st.selectbox("Device", devs, index=devs.index(tr.get("device", "auto")) if tr.get("device", "auto") in devs else 0,
-                            key=f"tr_dev_{ctr}", help="auto: a GPU when there is one, else the CPU")
-st.info(f"Training will run on: **{device_label() if tr['device'] == 'auto' else tr['device'].upper()}**",
-        icon=":material/memory:")
-
-with equations_box:
-    show_equations(arch, hp, state.tasks, tr, state.dataset)
 
 # ---------------------------------------------------------------------------- language-model features
-st.subheader("Language-model features")
-cands = text_candidates(state.raw, state.spec)
-txt = state.text
-txt["enabled"] = st.toggle("Use language-model features (all-MiniLM-L6-v2 sentence embeddings of item/user text)",
-                           value=bool(txt.get("enabled")), key=f"text_on_{ctr}", disabled=not cands)
-if not cands:
-    st.caption("This data has no text columns (give a column the role 'text' on Data).")
-if txt["enabled"]:
-    sel = [c for c in (txt.get("columns") or [c for c in cands if c in state.spec.text] or list(cands))
-           if c in cands]
-    txt["columns"] = st.multiselect("Text columns", list(cands), default=sel, key=f"text_cols_{ctr}",
-                                    format_func=lambda c: f"{c} ({cands[c]})")
-    st.caption("Texts are encoded once (cached on disk) and enter the model through a learned projection; "
-               "items never seen in training still get a meaningful input.")
-    if st.button("Encode texts now", icon=":material/translate:", key="text_encode"):
-        prepare_dataset()
-if state.dataset is not None and state.text.get("enabled") and any(f.kind == "dense" for f in state.dataset.fields):
-    st.success("Text embeddings are part of the prepared dataset.")
+def _text_section(state, ctr: int) -> None:
+    """Sentence embeddings of the text columns as model inputs: on / off, which columns, encode now."""
+    st.subheader("Language-model features")
+    cands = text_candidates(state.raw, state.spec)
+    txt = state.text
+    txt["enabled"] = st.toggle("Use language-model features (all-MiniLM-L6-v2 sentence embeddings of item/user text)",
+                               value=bool(txt.get("enabled")), key=f"text_on_{ctr}", disabled=not cands)
+    if not cands:
+        st.caption("This data has no text columns (give a column the role 'text' on Data).")
+    if txt["enabled"]:
+        sel = [c for c in (txt.get("columns") or [c for c in cands if c in state.spec.text] or list(cands))
+               if c in cands]
+        txt["columns"] = st.multiselect("Text columns", list(cands), default=sel, key=f"text_cols_{ctr}",
+                                        format_func=lambda c: f"{c} ({cands[c]})")
+        st.caption("Texts are encoded once (cached on disk) and enter the model through a learned projection; "
+                   "items never seen in training still get a meaningful input.")
+        if st.button("Encode texts now", icon=":material/translate:", key="text_encode"):
+            prepare_dataset()
+    if state.dataset is not None and state.text.get("enabled") and any(f.kind == "dense" for f in state.dataset.fields):
+        st.success("Text embeddings are part of the prepared dataset.")
 
-st.divider()
-st.page_link("pages/train.py", label="Next: Train", icon=":material/arrow_forward:")
+
+def render() -> None:
+    """The Tasks & model page."""
+    ensure_app_navigation()
+    state = get_state()
+    st.title("Tasks & model")
+    if not need_data("Tasks & model"):
+        st.stop()
+
+    labels = available_labels(state.spec, state.dataset, state.prep)   # derived labels known before Prepare
+    ctr = state.counter
+    _tasks_section(state, labels, ctr)
+    state.train["weighting"] = weighting_choice(state.train.get("weighting", "static"), key=f"weighting_{ctr}")
+    arch, hp = _architecture_section(state, ctr)
+    # ------------------------------------------------------------ equations (issue 14 §4)
+    # (drawn after the Training settings below, so that λ and μ are this run's; placeholder keeps the place)
+    equations_box = st.container()
+    tr = _training_section(state, ctr)
+    with equations_box:
+        show_equations(arch, hp, state.tasks, tr, state.dataset)
+    _text_section(state, ctr)
+    st.divider()
+    st.page_link("pages/train.py", label="Next: Train", icon=":material/arrow_forward:")
+
+
+render()

@@ -5,7 +5,7 @@ import re
 
 import streamlit as st
 
-from mtlrec.app.export import csv_bytes
+from mtlrec.export import csv_bytes
 from mtlrec.serve.recommend import ranked_by
 from mtlrec.app.workflow import rec_frame, user_history
 from pages.ui.actions import load_run_cached, open_run
@@ -15,26 +15,6 @@ from pages.ui.state import (ensure_app_navigation, explain_page_exists, get_stat
                              synced_selectbox)
 from pages.ui.tables import show_table
 
-ensure_app_navigation()
-
-state = get_state()
-st.title("Recommendations")
-run_dir = need_run("Recommendations")
-if run_dir is None:
-    st.stop()
-run = open_run(run_dir)
-if run is None:
-    st.stop()
-ds = run.dataset
-tasks_cfg = [t for t in (run.config.tasks if hasattr(run.config, "tasks") else run.config["tasks"])]
-scored = [t for t in tasks_cfg if t.get("type") in ("binary", "regression")]
-
-users = [str(u) for u in ds.user_ids]
-c1, c2 = st.columns([3, 1])
-user = synced_selectbox(f"User ({len(users):,}; type to search)", users, key="rec_user", attr="rec_user",
-                        container=c1)
-k = int(c2.number_input("Top K", 1, 100, 10, key="rec_k"))
-
 
 @st.cache_data(show_spinner="Scoring the catalogue for this user ...", max_entries=64)
 def _scores(rd: str, user: str) -> dict:
@@ -42,7 +22,7 @@ def _scores(rd: str, user: str) -> dict:
     move only re-weights them, see `_recs`)."""
     from mtlrec.serve import recommend as rec
     r = load_run_cached(rd)
-    return rec.score_items(r, rec._user_index(r, user))
+    return rec.score_items(r, rec.user_index(r, user))
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
@@ -51,8 +31,18 @@ def _recs(rd: str, user: str, k: int, weights: tuple) -> list[dict]:
     return recommend_from_scores(load_run_cached(rd), user, _scores(rd, user), k=k, weights=dict(weights))
 
 
-left, right = st.columns([1, 2], gap="large")
-with left:
+def _user_section(ds) -> tuple[str, int]:
+    """The user picker and Top K; returns (user, k)."""
+    users = [str(u) for u in ds.user_ids]
+    c1, c2 = st.columns([3, 1])
+    user = synced_selectbox(f"User ({len(users):,}; type to search)", users, key="rec_user", attr="rec_user",
+                            container=c1)
+    k = int(c2.number_input("Top K", 1, 100, 10, key="rec_k"))
+    return user, k
+
+
+def _history_section(ds, user: str) -> None:
+    """The items the user interacted with."""
     hist = user_history(ds, user)
     st.markdown(f"#### History of user {md_text(user)} ({len(hist)} items)")
     show_table(hist, hide_index=True, height=420, key="rec_history")
@@ -84,7 +74,7 @@ def _list_header(tasks: list[str]) -> dict:
     return widths
 
 
-def _list_row(row: dict, task_cols: list[str], top_cols: list[str], widths: dict) -> None:
+def _list_row(row: dict, task_cols: list[str], top_cols: list[str], widths: dict, run_dir: str, user: str) -> None:
     line = st.container(horizontal=True, vertical_alignment="center", wrap=False, gap="xsmall")
     line.markdown(f"**{row['rank']}.**", width=RANK_W)
     sub = row.get("text") or ""
@@ -104,7 +94,7 @@ def _list_row(row: dict, task_cols: list[str], top_cols: list[str], widths: dict
 
 
 @st.fragment
-def ranked_list() -> None:
+def ranked_list(run, run_dir: str, user: str, k: int, scored: list[dict]) -> None:
     """Task weights and the top-K list: a slider move reruns only this part (the user's history and
     the sidebar stay as they are) and only re-weights the user's cached scores."""
     st.markdown("**Task weights of the fused score** — move a slider and the list re-ranks at once.")
@@ -124,6 +114,7 @@ def ranked_list() -> None:
         show_exception(e, "Recommending")
         return
 
+    ds = run.dataset
     frame = rec_frame(recs, ds)
     st.markdown(f"#### Top {len(frame)} for user {md_text(user)}")
     st.caption(md_text(ranked_by(run, weights)))
@@ -131,11 +122,33 @@ def ranked_list() -> None:
     with st.container(key="rec_list"):
         widths = _list_header([c.split(":", 1)[1] for c in task_cols])
         for row in frame.to_dict("records"):
-            _list_row(row, task_cols, [c for c in frame.columns if c.startswith("top:")], widths)
+            _list_row(row, task_cols, [c for c in frame.columns if c.startswith("top:")], widths, run_dir, user)
     safe_user = re.sub(r"[^A-Za-z0-9_.-]+", "_", str(user))[:60]
     download("Download as CSV", csv_bytes(frame), file_name=f"recommendations_user_{safe_user}.csv",
              mime="text/csv", key="rec_download")
 
 
-with right:
-    ranked_list()
+def render() -> None:
+    """The Recommendations page of the current run."""
+    ensure_app_navigation()
+    get_state()
+    st.title("Recommendations")
+    run_dir = need_run("Recommendations")
+    if run_dir is None:
+        st.stop()
+    run = open_run(run_dir)
+    if run is None:
+        st.stop()
+    ds = run.dataset
+    tasks_cfg = [t for t in (run.config.tasks if hasattr(run.config, "tasks") else run.config["tasks"])]
+    scored = [t for t in tasks_cfg if t.get("type") in ("binary", "regression")]
+
+    user, k = _user_section(ds)
+    left, right = st.columns([1, 2], gap="large")
+    with left:
+        _history_section(ds, user)
+    with right:
+        ranked_list(run, run_dir, user, k, scored)
+
+
+render()

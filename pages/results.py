@@ -1,6 +1,7 @@
 """Results: per-task test metrics, curves of several runs, multi-task gain, ROC/PR, residuals."""
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,8 @@ from mtlrec import metrics as metrics_lib
 from mtlrec.figures import charts as viz
 from mtlrec.errors import DataError
 from mtlrec.metrics import higher_is_better, precision_recall_points, roc_curve_points
-from mtlrec.app.workflow import metrics_by_type, own_space_rows, predictions
+from mtlrec.app.workflow import metrics_by_type
+from mtlrec.runs.predictions import own_space_rows, predictions
 from pages.ui.actions import load_run_cached, open_run
 from pages.ui.downloads import download
 from pages.ui.dynamics import results_section as dynamics_section
@@ -20,82 +22,67 @@ from pages.ui.state import ensure_app_navigation, get_state, lazy_section, need_
 from pages.ui.tables import show_table
 from pages.ui.teaching import show_cross_validation, show_seesaw
 
-ensure_app_navigation()
-
-state = get_state()
-st.title("Results")
-run_dir = need_run("Results")
-if run_dir is None:
-    st.stop()
-
-run = open_run(run_dir)
-if run is None:
-    st.stop()
-metrics = run.metrics or {}
-tasks_cfg = [t for t in (run.config.tasks if hasattr(run.config, "tasks") else run.config["tasks"])]
-task_metric = {t["name"]: t.get("metric") for t in tasks_cfg}
 
 # ---------------------------------------------------------------------------- test metrics
-st.subheader("Test metrics per task")
-test = metrics.get("test") or {}
-cols = st.columns(max(1, len(test)))
-for col, (task, vals) in zip(cols, test.items()):
-    m = task_metric.get(task) or next(iter(vals), None)
-    v = vals.get(m) if m else None
-    g = (metrics.get("gain") or {}).get(task) or {}
-    delta = None
-    if g.get("metric") == m and g.get("gain") is not None:
-        # the same number as the gain chart below: positive = multi-task helped, whatever the metric
-        delta = f"{float(g['gain']):+.4f} gain vs single-task"
-    col.metric(f"{md_text(task)} — {m}", "—" if v is None else f"{v:.4f}", delta=delta, delta_color="normal",
-               help=None if m is None else (f"{m}: higher is better" if higher_is_better(m) else f"{m}: lower is better"))
-# one table per task type: each shows the metrics of its own tasks, with no empty cells
-for kind, block in metrics_by_type(metrics, tasks_cfg, "test").items():
-    st.markdown(f"**{kind.capitalize()} tasks**")
-    show_table(block, width="stretch", key=f"metrics_table_{kind}")
-extra = {k: metrics.get(k) for k in ("best_epoch", "epochs_run", "samples_per_s", "device") if k in metrics}
-if extra:
-    st.caption(" · ".join(f"{k.replace('_', ' ')}: {v:.0f}" if isinstance(v, float) else f"{k.replace('_', ' ')}: {v}"
-                          for k, v in extra.items()))
+def _test_metrics_section(metrics: dict, tasks_cfg: list, task_metric: dict) -> None:
+    """Each task's headline test metric (with its gain), one table per task type, and the run's facts."""
+    st.subheader("Test metrics per task")
+    test = metrics.get("test") or {}
+    cols = st.columns(max(1, len(test)))
+    for col, (task, vals) in zip(cols, test.items()):
+        m = task_metric.get(task) or next(iter(vals), None)
+        v = vals.get(m) if m else None
+        g = (metrics.get("gain") or {}).get(task) or {}
+        delta = None
+        if g.get("metric") == m and g.get("gain") is not None:
+            # the same number as the gain chart below: positive = multi-task helped, whatever the metric
+            delta = f"{float(g['gain']):+.4f} gain vs single-task"
+        col.metric(f"{md_text(task)} — {m}", "—" if v is None else f"{v:.4f}", delta=delta, delta_color="normal",
+                   help=None if m is None else (f"{m}: higher is better" if higher_is_better(m) else f"{m}: lower is better"))
+    # one table per task type: each shows the metrics of its own tasks, with no empty cells
+    for kind, block in metrics_by_type(metrics, tasks_cfg, "test").items():
+        st.markdown(f"**{kind.capitalize()} tasks**")
+        show_table(block, width="stretch", key=f"metrics_table_{kind}")
+    extra = {k: metrics.get(k) for k in ("best_epoch", "epochs_run", "samples_per_s", "device") if k in metrics}
+    if extra:
+        st.caption(" · ".join(f"{k.replace('_', ' ')}: {v:.0f}" if isinstance(v, float) else f"{k.replace('_', ' ')}: {v}"
+                              for k, v in extra.items()))
 
-ranking_rows = metrics_lib.ranking_rows(metrics)
-if ranking_rows:
-    st.markdown("**Ranking over the whole catalogue** — for test users, every item they have not seen in "
-                "training or validation is scored; how many of their test positives reach the top K. "
-                + md_text(metrics_lib.baselines_text(metrics)))
-    show_table(ranking_rows, hide_index=True, key="ranking_table")
-    for task, verdict in metrics_lib.ranking_verdicts(metrics).items():
-        st.markdown(f"- **{md_text(task)}**: {md_text(verdict)}")
-show_ranking_note(metrics)
+
+def _ranking_section(metrics: dict) -> None:
+    """Ranking over the whole catalogue (when the run measured it) and the note on what it means."""
+    ranking_rows = metrics_lib.ranking_rows(metrics)
+    if ranking_rows:
+        st.markdown("**Ranking over the whole catalogue** — for test users, every item they have not seen in "
+                    "training or validation is scored; how many of their test positives reach the top K. "
+                    + md_text(metrics_lib.baselines_text(metrics)))
+        show_table(ranking_rows, hide_index=True, key="ranking_table")
+        for task, verdict in metrics_lib.ranking_verdicts(metrics).items():
+            st.markdown(f"- **{md_text(task)}**: {md_text(verdict)}")
+    show_ranking_note(metrics)
+
 
 # ---------------------------------------------------------------------------- gain
-st.subheader("Multi-task gain over single-task baselines")
-gains = metrics.get("gain") or {}
-if gains:
-    flat = {t: float(g["gain"]) for t, g in gains.items() if g.get("gain") is not None}
-    mnames = {t: g.get("metric") for t, g in gains.items()}
-    st.plotly_chart(viz.gain_fig(flat, mnames), key="gain_fig")
-    show_table([{"task": t, "metric": g.get("metric"), "multi-task": g.get("mtl"), "single-task": g.get("stl"),
-                 "gain": g.get("gain")} for t, g in gains.items()], hide_index=True, key="gain_table")
-    st.caption("Gain = test metric of the multi-task model minus that of a single-task model trained with the same "
-               "settings, sign-flipped for error metrics: positive means training the tasks together helped.")
-    show_seesaw(gains)      # Δm over the baselines; the seesaw named when gains have mixed signs
-else:
-    st.info("This run has no single-task baselines. Tick **Also train single-task baselines** on Train to see "
-            "what multi-task learning gains per task.")
+def _gain_section(metrics: dict) -> None:
+    """The multi-task gain over single-task baselines per task (or how to get it)."""
+    st.subheader("Multi-task gain over single-task baselines")
+    gains = metrics.get("gain") or {}
+    if gains:
+        flat = {t: float(g["gain"]) for t, g in gains.items() if g.get("gain") is not None}
+        mnames = {t: g.get("metric") for t, g in gains.items()}
+        st.plotly_chart(viz.gain_fig(flat, mnames), key="gain_fig")
+        show_table([{"task": t, "metric": g.get("metric"), "multi-task": g.get("mtl"), "single-task": g.get("stl"),
+                     "gain": g.get("gain")} for t, g in gains.items()], hide_index=True, key="gain_table")
+        st.caption("Gain = test metric of the multi-task model minus that of a single-task model trained with the same "
+                   "settings, sign-flipped for error metrics: positive means training the tasks together helped.")
+        show_seesaw(gains)      # Δm over the baselines; the seesaw named when gains have mixed signs
+    else:
+        st.info("This run has no single-task baselines. Tick **Also train single-task baselines** on Train to see "
+                "what multi-task learning gains per task.")
 
-# ---------------------------------------------------------------------------- training dynamics
-dynamics_section(run.history, key="results_dyn", config=run.config)
-
-# ---------------------------------------------------------------------------- cross-validation
-show_cross_validation(metrics, task_metric)
 
 # ---------------------------------------------------------------------------- runs overlay
-st.subheader("Curves of several runs")
-runs = state.finished_run_dirs()
-
-
-def overlay() -> None:
+def overlay(runs: list[str], task_metric: dict) -> None:
     pick = st.multiselect("Runs", runs, default=runs[: min(3, len(runs))], format_func=lambda p: Path(p).name,
                           key="results_runs")
     c1, c2 = st.columns(2)
@@ -110,8 +97,11 @@ def overlay() -> None:
     st.plotly_chart(viz.runs_overlay_fig(hists, task, key, task_metric.get(task)), key="overlay_fig")
 
 
-lazy_section("Validation and training curves of this session's runs, side by side", "results_overlay_open",
-             overlay, icon=":material/stacked_line_chart:")
+def _overlay_section(runs: list[str], task_metric: dict) -> None:
+    """The curves of this session's finished runs side by side (drawn only while open)."""
+    st.subheader("Curves of several runs")
+    lazy_section("Validation and training curves of this session's runs, side by side", "results_overlay_open",
+                 functools.partial(overlay, runs, task_metric), icon=":material/stacked_line_chart:")
 
 
 # ---------------------------------------------------------------------------- ROC / PR / residuals
@@ -121,10 +111,7 @@ def _preds(rd: str) -> dict:
     return predictions(load_run_cached(rd), "test")
 
 
-st.subheader("Test predictions")
-
-
-def prediction_charts() -> None:
+def prediction_charts(run_dir: str) -> None:
     preds = _preds(run_dir)
     binary = {t: p for t, p in preds.items() if p["type"] == "binary"}
     if binary:
@@ -157,11 +144,7 @@ def prediction_charts() -> None:
                        f"MAE {np.abs(err).mean():.3f} on {len(err):,} test rows ({md_text(p['space'])})")
 
 
-lazy_section("ROC and precision-recall curves (binary tasks), residuals (regression tasks)", "results_roc_open",
-             prediction_charts, icon=":material/ssid_chart:")
-
-
-def _preds_csv() -> bytes:
+def _preds_csv(run_dir: str, run) -> bytes:
     from mtlrec.runs.report import predictions_csv
     with st.spinner("Writing the test predictions ..."):
         return predictions_csv(run_dir, "test", run=run)
@@ -171,15 +154,22 @@ def _files_stamp(d: str, names=("model.pt", "predictions_test.npz")) -> tuple:
     return tuple((Path(d) / n).stat().st_mtime_ns if (Path(d) / n).is_file() else None for n in names)
 
 
-try:
-    download("Download test predictions (CSV)", _preds_csv, file_name=f"{Path(run_dir).name}_test_predictions.csv",
-             mime="text/csv", key="dl_test_preds", stamp=(run_dir, _files_stamp(run_dir)),
-             size=run.dataset.n_rows("test") * (40 + 24 * len(task_metric)) if "test" in run.dataset.rows else 0,
-             prepare="Prepare the test predictions (CSV)",
-             help="one row per test row: row_id (its row in your interactions file, -1 for sampled "
-                  "negatives), user and item, then each task's label and prediction")
-except DataError as e:
-    show_data_error(e)
+def _predictions_section(run, run_dir: str, task_metric: dict) -> None:
+    """ROC / PR and residual charts (drawn only while open), and the test predictions as CSV."""
+    st.subheader("Test predictions")
+    lazy_section("ROC and precision-recall curves (binary tasks), residuals (regression tasks)", "results_roc_open",
+                 functools.partial(prediction_charts, run_dir), icon=":material/ssid_chart:")
+    try:
+        download("Download test predictions (CSV)", functools.partial(_preds_csv, run_dir, run),
+                 file_name=f"{Path(run_dir).name}_test_predictions.csv",
+                 mime="text/csv", key="dl_test_preds", stamp=(run_dir, _files_stamp(run_dir)),
+                 size=run.dataset.n_rows("test") * (40 + 24 * len(task_metric)) if "test" in run.dataset.rows else 0,
+                 prepare="Prepare the test predictions (CSV)",
+                 help="one row per test row: row_id (its row in your interactions file, -1 for sampled "
+                      "negatives), user and item, then each task's label and prediction")
+    except DataError as e:
+        show_data_error(e)
+
 
 # ---------------------------------------------------------------------------- cold start
 @st.cache_data(show_spinner="Scoring cold and warm items ...", max_entries=16)
@@ -189,13 +179,15 @@ def _cold(rd: str) -> dict:
     return evaluate_cold_warm(r.model, r.dataset, r.tasks)
 
 
-st.subheader("Cold-start items")
-cold_runs = [rd for rd in runs if len(load_run_cached(rd).dataset.cold_items)]
-if not cold_runs:
-    st.info("To see how the model does on items never seen in training, choose **split = cold_item** under "
-            "Preprocessing on Data and train again — once with and once without language-model features "
-            "(Tasks & model) to compare them side by side here.")
-else:
+def _cold_start_section(runs: list[str]) -> None:
+    """Cold items against warm ones for the runs with held-out items (or how to get such a run)."""
+    st.subheader("Cold-start items")
+    cold_runs = [rd for rd in runs if len(load_run_cached(rd).dataset.cold_items)]
+    if not cold_runs:
+        st.info("To see how the model does on items never seen in training, choose **split = cold_item** under "
+                "Preprocessing on Data and train again — once with and once without language-model features "
+                "(Tasks & model) to compare them side by side here.")
+        return
     rows = []
     for rd in cold_runs:
         r = load_run_cached(rd)
@@ -211,3 +203,33 @@ else:
     st.caption("Test metric of each task on rows of held-out (cold) items and of items seen in training (warm). "
                "Cold items have no trained id embedding: only their features — above all their text — "
                "tell them apart.")
+
+
+def render() -> None:
+    """The Results page of the current run."""
+    ensure_app_navigation()
+    state = get_state()
+    st.title("Results")
+    run_dir = need_run("Results")
+    if run_dir is None:
+        st.stop()
+
+    run = open_run(run_dir)
+    if run is None:
+        st.stop()
+    metrics = run.metrics or {}
+    tasks_cfg = [t for t in (run.config.tasks if hasattr(run.config, "tasks") else run.config["tasks"])]
+    task_metric = {t["name"]: t.get("metric") for t in tasks_cfg}
+
+    _test_metrics_section(metrics, tasks_cfg, task_metric)
+    _ranking_section(metrics)
+    _gain_section(metrics)
+    dynamics_section(run.history, key="results_dyn", config=run.config)
+    show_cross_validation(metrics, task_metric)
+    runs = state.finished_run_dirs()
+    _overlay_section(runs, task_metric)
+    _predictions_section(run, run_dir, task_metric)
+    _cold_start_section(runs)
+
+
+render()

@@ -15,8 +15,9 @@ import streamlit as st
 from mtlrec.runs.access import LEVELS, local_mode, visible_run_rows
 from mtlrec.display import display_number
 from mtlrec.errors import DataError
-from mtlrec.runs.library import (cancel_problem, cancel_run, compare_figs, compare_metrics_frame, compare_runs,
-                           delete_run, runs_root, set_meta)
+from mtlrec.figures.charts import compare_figs
+from mtlrec.runs.compare import compare_metrics_frame, compare_runs
+from mtlrec.runs.library import cancel_problem, cancel_run, delete_run, runs_root, set_meta
 from pages.ui.actions import start_resume
 from pages.ui.downloads import download
 from pages.ui.messages import md_text, msg_text, show_data_error, show_exception
@@ -24,29 +25,16 @@ from pages.ui.state import TERMINAL, ensure_app_navigation, get_state, job_run_d
 from pages.ui.tables import show_table
 from pages.ui.upload_note import refusal_note
 
-ensure_app_navigation()
-
-state = get_state()
-root = runs_root()
-st.title("Runs")
 LOCAL_NOTE = {"off": "", "read": " The server's local runs (trained with the command line) are listed too, read-only.",
               "manage": " The server's local runs (trained with the command line) are listed too, and anyone here "
                         "may manage them."}
-st.caption("The runs of this workspace — trained or imported here — and runs shared with you by a link. Nobody "
-           "else sees your runs unless you share one." + LOCAL_NOTE[local_mode()] + " Open a run to see it on "
-           "Results, Recommendations and Explain; select two or more to compare them.")
-
-rows = visible_run_rows(root, state.ws_id)
-if not rows:
-    st.info("No runs yet in this workspace: train a model on **Train**, import a run zip below, or open a run "
-            "someone shared with you by its link.")
 
 
 def _label(r: dict) -> str:
     return r["run"] if r["name"] == r["run"] else f"{r['name']} ({r['run']})"
 
 
-def _cancel_control(r: dict) -> None:
+def _cancel_control(state, root, r: dict) -> None:
     """Cancel for a run still training: this session's job directly; a run of another process of
     this machine (another server's worker, a command line) through `cancel_run`; otherwise the
     reason it cannot be cancelled from here, and where it can."""
@@ -56,7 +44,7 @@ def _cancel_control(r: dict) -> None:
     why_not = None if mine is not None else cancel_problem(r["path"])
     if st.button("Cancel the run", icon=":material/stop:", key="runs_cancel", disabled=why_not is not None,
                  help=why_not or "it stops after its current batch, keeps its checkpoint and can be resumed") \
-            and _allowed(r):
+            and _allowed(state, r):
         try:
             if mine is not None:
                 mine.cancel()
@@ -75,7 +63,7 @@ READ_ONLY = {"shared": "Shared with you, read-only: open it, build its report or
              "local": "A local run of this server, read-only here: open it, build its report or download it."}
 
 
-def _allowed(r: dict) -> bool:
+def _allowed(state, r: dict) -> bool:
     """The library's check before a change (`mtlrec.runs.access.check_access`); its message when refused."""
     try:
         state.check_run(r["path"], manage=True)
@@ -85,7 +73,7 @@ def _allowed(r: dict) -> bool:
         return False
 
 
-def _resume_or_cancel(r: dict) -> None:
+def _resume_or_cancel(state, root, r: dict) -> None:
     from mtlrec.training.resume import resume_problem
     if r["status"] in ("interrupted", "cancelled", "failed"):
         why_not = resume_problem(r["path"])
@@ -101,15 +89,15 @@ def _resume_or_cancel(r: dict) -> None:
         if why_not:
             st.caption(msg_text(why_not))
     elif r["status"] in ("running", "queued"):
-        _cancel_control(r)
+        _cancel_control(state, root, r)
 
 
-def _rename_and_delete(r: dict, c2, c3) -> None:
+def _rename_and_delete(state, root, r: dict, c2, c3) -> None:
     with c2.popover("Rename / tag", icon=":material/edit:"):
         with st.form("runs_meta_form"):
             new_name = st.text_input("Name", value=r["name"])
             new_tags = st.text_input("Tags (comma separated)", value=", ".join(r["tags"]))
-            if st.form_submit_button("Save") and _allowed(r):
+            if st.form_submit_button("Save") and _allowed(state, r):
                 try:
                     set_meta(r["path"], root, name=new_name, tags=[t for t in re.split(r"\s*,\s*", new_tags) if t])
                     st.rerun()
@@ -118,7 +106,7 @@ def _rename_and_delete(r: dict, c2, c3) -> None:
     with c3.popover("Delete", icon=":material/delete:"):
         st.markdown(f"Delete **{md_text(_label(r))}** and everything in its folder? This cannot be undone.")
         sure = st.checkbox("Yes, delete this run", key="runs_delete_sure")
-        if st.button("Delete the run", disabled=not sure, key="runs_delete", type="primary") and _allowed(r):
+        if st.button("Delete the run", disabled=not sure, key="runs_delete", type="primary") and _allowed(state, r):
             try:
                 delete_run(r["path"], root)
                 state.forget_run(r["path"])
@@ -128,7 +116,7 @@ def _rename_and_delete(r: dict, c2, c3) -> None:
                 show_data_error(e)
 
 
-def _share_control(r: dict) -> None:
+def _share_control(state, r: dict) -> None:
     """The owner's share link: whoever opens it gets the run read-only; stopping takes it back from all."""
     from mtlrec.runs.access import create_share, revoke_share, share_token
     token = share_token(r["path"])
@@ -157,7 +145,8 @@ def _headline(r: dict) -> str:
 
 
 # ---------------------------------------------------------------------------- library table
-if rows:
+def _library_section(rows: list[dict]) -> list[dict]:
+    """Filters and the table of the runs they leave; returns those runs."""
     f1, f2, f3, f4 = st.columns([2, 2, 2, 3])
     statuses = sorted({r["status"] for r in rows})
     archs = sorted({r["arch"] for r in rows})
@@ -180,119 +169,157 @@ if rows:
     show_table(table, hide_index=True, width="stretch", key="runs_table",
                column_config={"epochs": st.column_config.NumberColumn("best epoch")})
     st.caption(f"{len(shown)} of {len(rows)} runs. Click a column header to sort.")
+    return shown
 
-    by_label = {_label(r): r for r in shown}
-    selected = st.multiselect("Select runs (one to open or manage, two or more to compare)", list(by_label),
-                              key="runs_selected")
-    chosen = [by_label[s] for s in selected if s in by_label]
 
-    # ------------------------------------------------------------------------ one run
-    if len(chosen) == 1:
-        r = chosen[0]
-        st.subheader(f"Run {md_text(_label(r))}")
-        for p in r["problems"]:
-            st.warning(msg_text(p), icon=":material/warning:")
-        if r["status"] in ("failed", "interrupted") and r.get("error"):
-            st.caption(msg_text(r["error"]))
-        if r["manage"]:
-            _resume_or_cancel(r)
-        else:
-            st.caption(READ_ONLY[r["access"]])
-        c1, c2, c3, c4 = st.columns(4)
-        if c1.button("Open as the current run", type="primary", icon=":material/open_in_new:", key="runs_open",
-                     disabled=not r["usable"],
-                     help=None if r["usable"] else "only finished runs, or cancelled ones with a kept model, open"):
-            try:
-                open_library_run(r["path"])
-                st.switch_page("pages/results.py")
-            except DataError as e:
-                show_data_error(e)
-        if r["manage"]:
-            _rename_and_delete(r, c2, c3)
-        if r["access"] == "yours":
-            with c4.popover("Share", icon=":material/share:"):
-                _share_control(r)
-        d1, d2, d3 = st.columns(3)
-        if d1.button("Build the HTML report", icon=":material/description:", key="runs_report_build",
-                     help="one self-contained file (figures included, works offline) for stakeholders"):
-            try:
-                from mtlrec.runs.report import report_html
-                with st.spinner("Building the report (scores recommendations and explains one) ..."):
-                    st.session_state["runs_report"] = (r["path"], report_html(r["path"]).encode("utf-8"))
-            except Exception as e:
-                show_exception(e, "Building the report")
-        rep = st.session_state.get("runs_report")
-        if rep and rep[0] == r["path"]:
-            download("Download report", rep[1], file_name=f"{r['run']}-report.html", mime="text/html",
-                     key="runs_report_dl", where=d1)
+# ---------------------------------------------------------------------------- one run
+def _one_run_section(state, root, r: dict) -> None:
+    """One selected run: its problems, resume / cancel, open, rename / tag, delete, share, downloads."""
+    st.subheader(f"Run {md_text(_label(r))}")
+    for p in r["problems"]:
+        st.warning(msg_text(p), icon=":material/warning:")
+    if r["status"] in ("failed", "interrupted") and r.get("error"):
+        st.caption(msg_text(r["error"]))
+    if r["manage"]:
+        _resume_or_cancel(state, root, r)
+    else:
+        st.caption(READ_ONLY[r["access"]])
+    c1, c2, c3, c4 = st.columns(4)
+    if c1.button("Open as the current run", type="primary", icon=":material/open_in_new:", key="runs_open",
+                 disabled=not r["usable"],
+                 help=None if r["usable"] else "only finished runs, or cancelled ones with a kept model, open"):
         try:
-            from mtlrec.runs.report import export_stamp, export_zip, metrics_csv
-            download("Metrics (CSV)", metrics_csv(r["path"]), file_name=f"{r['run']}-metrics.csv", mime="text/csv",
-                     icon=":material/table:", key="runs_metrics_dl", where=d2)
-            if r["status"] != "running":
-                size, stamp = export_stamp(r["path"])
-                download("Run folder (zip)", lambda p=r["path"]: export_zip(p), file_name=f"{r['run']}.zip",
-                         mime="application/zip", icon=":material/folder_zip:", key="runs_zip_dl", where=d3,
-                         stamp=(r["path"], stamp), size=size, prepare="Prepare the run folder (zip)",
-                         help="the run's configuration, model, metrics and dataset: import it on another "
-                              "server's Runs page or with `python -m mtlrec runs import`")
+            open_library_run(r["path"])
+            st.switch_page("pages/results.py")
         except DataError as e:
             show_data_error(e)
-        except Exception as e:
-            show_exception(e, "Preparing the downloads")
+    if r["manage"]:
+        _rename_and_delete(state, root, r, c2, c3)
+    if r["access"] == "yours":
+        with c4.popover("Share", icon=":material/share:"):
+            _share_control(state, r)
+    _downloads_section(r)
 
-    # ------------------------------------------------------------------------ compare
-    elif len(chosen) >= 2:
-        st.subheader("Compare")
-        ref_label = st.selectbox("Reference run (Δm is measured against it)", [_label(r) for r in chosen],
-                                 key="runs_reference")
+
+def _downloads_section(r: dict) -> None:
+    """The run's HTML report (built on a click), its metrics as CSV and its folder as a zip."""
+    d1, d2, d3 = st.columns(3)
+    if d1.button("Build the HTML report", icon=":material/description:", key="runs_report_build",
+                 help="one self-contained file (figures included, works offline) for stakeholders"):
         try:
-            cmp = compare_runs([r["path"] for r in chosen], reference=by_label[ref_label]["path"])
-        except DataError as e:
-            show_data_error(e)
-            st.stop()
+            from mtlrec.runs.report import report_html
+            with st.spinner("Building the report (scores recommendations and explains one) ..."):
+                st.session_state["runs_report"] = (r["path"], report_html(r["path"]).encode("utf-8"))
         except Exception as e:
-            show_exception(e, "Comparing the runs")
-            st.stop()
-        labels = [x["label"] for x in cmp["runs"]]
-        cols = st.columns(len(labels))
-        for col, lab in zip(cols, labels):
-            dm = cmp["delta_m"].get(lab)
-            col.metric(f"Δm — {md_text(lab)}", "—" if dm is None else f"{dm:+.2f} %",
-                       help="mean relative per-task improvement over the reference run (LibMTL's Δm; "
-                            "sign-corrected for lower-is-better metrics)")
-        if cmp.get("delta_m_note"):
-            st.caption(md_text(cmp["delta_m_note"]))
-        st.markdown("**Test metrics** (the best of each row is named in *best*)")
-        frame = compare_metrics_frame(cmp)
-        show_table(frame, hide_index=True, width="stretch", key="runs_cmp_metrics")
-        st.markdown("**Configuration differences**")
-        if cmp["config_diff"]:
-            show_table([{"setting": d["key"], **{lab: None if v is None else str(display_number(v))
-                                                 for lab, v in d["values"].items()}}
-                        for d in cmp["config_diff"]], hide_index=True, width="stretch", key="runs_cmp_diff")
-        else:
-            st.caption("The runs have the same configuration.")
-        st.markdown("**Validation curves**")
-        figs = compare_figs(cmp)
-        fcols = st.columns(2)
-        for k, (task, fig) in enumerate(figs.items()):
-            fcols[k % 2].plotly_chart(fig, key=f"runs_cmp_curve_{k}")
+            show_exception(e, "Building the report")
+    rep = st.session_state.get("runs_report")
+    if rep and rep[0] == r["path"]:
+        download("Download report", rep[1], file_name=f"{r['run']}-report.html", mime="text/html",
+                 key="runs_report_dl", where=d1)
+    try:
+        from mtlrec.runs.archive import export_stamp, export_zip
+        from mtlrec.runs.report import metrics_csv
+        download("Metrics (CSV)", metrics_csv(r["path"]), file_name=f"{r['run']}-metrics.csv", mime="text/csv",
+                 icon=":material/table:", key="runs_metrics_dl", where=d2)
+        if r["status"] != "running":
+            size, stamp = export_stamp(r["path"])
+            download("Run folder (zip)", lambda p=r["path"]: export_zip(p), file_name=f"{r['run']}.zip",
+                     mime="application/zip", icon=":material/folder_zip:", key="runs_zip_dl", where=d3,
+                     stamp=(r["path"], stamp), size=size, prepare="Prepare the run folder (zip)",
+                     help="the run's configuration, model, metrics and dataset: import it on another "
+                          "server's Runs page or with `python -m mtlrec runs import`")
+    except DataError as e:
+        show_data_error(e)
+    except Exception as e:
+        show_exception(e, "Preparing the downloads")
+
+
+# ---------------------------------------------------------------------------- compare
+def _compare_section(chosen: list[dict], by_label: dict) -> None:
+    """Two or more selected runs side by side: Δm against a reference, metrics, settings, curves."""
+    st.subheader("Compare")
+    ref_label = st.selectbox("Reference run (Δm is measured against it)", [_label(r) for r in chosen],
+                             key="runs_reference")
+    try:
+        cmp = compare_runs([r["path"] for r in chosen], reference=by_label[ref_label]["path"])
+    except DataError as e:
+        show_data_error(e)
+        st.stop()
+    except Exception as e:
+        show_exception(e, "Comparing the runs")
+        st.stop()
+    labels = [x["label"] for x in cmp["runs"]]
+    cols = st.columns(len(labels))
+    for col, lab in zip(cols, labels):
+        dm = cmp["delta_m"].get(lab)
+        col.metric(f"Δm — {md_text(lab)}", "—" if dm is None else f"{dm:+.2f} %",
+                   help="mean relative per-task improvement over the reference run (LibMTL's Δm; "
+                        "sign-corrected for lower-is-better metrics)")
+    if cmp.get("delta_m_note"):
+        st.caption(md_text(cmp["delta_m_note"]))
+    st.markdown("**Test metrics** (the best of each row is named in *best*)")
+    frame = compare_metrics_frame(cmp)
+    show_table(frame, hide_index=True, width="stretch", key="runs_cmp_metrics")
+    st.markdown("**Configuration differences**")
+    if cmp["config_diff"]:
+        show_table([{"setting": d["key"], **{lab: None if v is None else str(display_number(v))
+                                             for lab, v in d["values"].items()}}
+                    for d in cmp["config_diff"]], hide_index=True, width="stretch", key="runs_cmp_diff")
+    else:
+        st.caption("The runs have the same configuration.")
+    st.markdown("**Validation curves**")
+    figs = compare_figs(cmp)
+    fcols = st.columns(2)
+    for k, (task, fig) in enumerate(figs.items()):
+        fcols[k % 2].plotly_chart(fig, key=f"runs_cmp_curve_{k}")
+
 
 # ---------------------------------------------------------------------------- import
-st.divider()
-with st.expander("Import a run (a zip exported from this page or with `python -m mtlrec runs export`)"):
-    up = st.file_uploader("Run zip", type=["zip"], key="runs_import")
-    refusal_note(f"A file marked in red above was not uploaded (the reason is beside it): run zips of up to "
-                 f"{float(st.get_option('server.maxUploadSize')):.0f} MB can be imported here. Fix: import a larger "
-                 "one with the command line: python -m mtlrec runs import ZIP; remove the red file with its ×.")
-    if up is not None and st.button("Import", key="runs_import_go", icon=":material/upload:"):
-        try:
-            from mtlrec.runs.report import import_zip
-            dest = import_zip(up.getvalue(), root, source=up.name, owner=state.ws_id)
-            st.toast(f"Imported as {md_text(dest.name)}.")
-            st.rerun()
-        except DataError as e:
-            show_data_error(e)
-        except Exception as e:
-            show_exception(e, "Importing the run")
+def _import_section(state, root) -> None:
+    """Import a run zip into this workspace."""
+    st.divider()
+    with st.expander("Import a run (a zip exported from this page or with `python -m mtlrec runs export`)"):
+        up = st.file_uploader("Run zip", type=["zip"], key="runs_import")
+        refusal_note(f"A file marked in red above was not uploaded (the reason is beside it): run zips of up to "
+                     f"{float(st.get_option('server.maxUploadSize')):.0f} MB can be imported here. Fix: import a larger "
+                     "one with the command line: python -m mtlrec runs import ZIP; remove the red file with its ×.")
+        if up is not None and st.button("Import", key="runs_import_go", icon=":material/upload:"):
+            try:
+                from mtlrec.runs.archive import import_zip
+                dest = import_zip(up.getvalue(), root, source=up.name, owner=state.ws_id)
+                st.toast(f"Imported as {md_text(dest.name)}.")
+                st.rerun()
+            except DataError as e:
+                show_data_error(e)
+            except Exception as e:
+                show_exception(e, "Importing the run")
+
+
+def render() -> None:
+    """The Runs page: the library table, the selected run or the comparison, and the import."""
+    ensure_app_navigation()
+    state = get_state()
+    root = runs_root()
+    st.title("Runs")
+    st.caption("The runs of this workspace — trained or imported here — and runs shared with you by a link. Nobody "
+               "else sees your runs unless you share one." + LOCAL_NOTE[local_mode()] + " Open a run to see it on "
+               "Results, Recommendations and Explain; select two or more to compare them.")
+
+    rows = visible_run_rows(root, state.ws_id)
+    if not rows:
+        st.info("No runs yet in this workspace: train a model on **Train**, import a run zip below, or open a run "
+                "someone shared with you by its link.")
+    else:
+        shown = _library_section(rows)
+        by_label = {_label(r): r for r in shown}
+        selected = st.multiselect("Select runs (one to open or manage, two or more to compare)", list(by_label),
+                                  key="runs_selected")
+        chosen = [by_label[s] for s in selected if s in by_label]
+        if len(chosen) == 1:
+            _one_run_section(state, root, chosen[0])
+        elif len(chosen) >= 2:
+            _compare_section(chosen, by_label)
+    _import_section(state, root)
+
+
+render()

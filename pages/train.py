@@ -20,20 +20,10 @@ from pages.ui.state import (TERMINAL, ensure_app_navigation, get_state, job_run_
 from pages.ui.ranking import catalogue_size, ranking_option
 from pages.ui.teaching import show_cv_option
 
-ensure_app_navigation()
-
-state = get_state()
-st.title("Train")
-has_data = state.raw is not None
-if not has_data:
-    need_data("Train")          # a hint; a run resumed from the Runs page is still shown below
-    if not state.jobs and not state.past_runs:
-        st.stop()
 
 # ---------------------------------------------------------------------------- configuration summary
-tasks = state.tasks
-tr = state.train
-if has_data:
+def _summary_section(state, tasks: list, tr: dict) -> None:
+    """One line of what a run would train, the early-stopping rule, and a link back to change it."""
     arch = state.model.get("arch", "?")
     st.markdown(
         f"**Data:** {md_text(state.source)} · **Tasks:** "
@@ -54,59 +44,64 @@ if has_data:
     st.page_link("pages/model.py", label="Change tasks & model", icon=":material/tune:")
 
 
+# ---------------------------------------------------------------------------- start / cancel
 def max_processes_here() -> int:
     from mtlrec.training.launch import max_processes
     return max_processes()
 
 
-def _running_jobs():
+def _running_jobs(state):
     return [j for j in state.jobs if snap_get(j.snapshot(include_batches=False), "status") not in TERMINAL]
 
 
-running = _running_jobs()
-c1, c2, c3 = st.columns([2, 2, 3], vertical_alignment="center")
-tr["baselines"] = c3.checkbox("Also train single-task baselines (for the multi-task gain on Results)",
-                              value=bool(tr.get("baselines")), key=f"train_baselines_{state.counter}")
-# ------------------------------------------------------------ cross-validation (issue 14 §6)
-show_cv_option(tr, getattr(state.prep, "split", None), key=f"train_cv_{state.counter}")
-# ------------------------------------------------------------ ranking over the catalogue (issue 27)
-ranking_option(tr, catalogue_size(state.dataset, state.raw, state.spec), state.model.get("arch"),
-               key=f"train_ranking_{state.counter}")
-# ------------------------------------------------------------ several processes (issue 16)
-n_max = max_processes_here()
-processes = 1
-if n_max > 1 and has_data:
-    processes = int(st.number_input(
-        "Processes", min_value=1, max_value=n_max, value=1, step=1, key="train_processes",
-        help="Data-parallel training with torchrun: each process (one per GPU, or gloo processes on the CPU) "
-             "trains its share of every batch; the batch size stays the global batch. The run folder is the "
-             "same as a one-process run's."))
-start = c1.button("Start training", type="primary", icon=":material/play_arrow:", key="train_start",
-                  disabled=bool(running) or not tasks or not has_data, width="stretch")
-if start:
-    if prepare_dataset():
-        try:
-            job = start_training(processes=processes)
-            state.selected_run = job_run_dir(job)
-            st.rerun()
-        except Exception as e:
-            show_exception(e, "Starting the training")
-if c2.button("Cancel", icon=":material/stop:", key="train_cancel", disabled=not running, width="stretch"):
-    for j in running:
-        j.cancel()
-    st.toast("Cancelling ... the run stops after the current batch.")
+def _controls_section(state, tasks: list, tr: dict, has_data: bool) -> list:
+    """Start and Cancel with the run's options (baselines, cross-validation, ranking, processes);
+    returns the jobs that were running when the page was drawn."""
+    running = _running_jobs(state)
+    c1, c2, c3 = st.columns([2, 2, 3], vertical_alignment="center")
+    tr["baselines"] = c3.checkbox("Also train single-task baselines (for the multi-task gain on Results)",
+                                  value=bool(tr.get("baselines")), key=f"train_baselines_{state.counter}")
+    # ------------------------------------------------------------ cross-validation (issue 14 §6)
+    show_cv_option(tr, getattr(state.prep, "split", None), key=f"train_cv_{state.counter}")
+    # ------------------------------------------------------------ ranking over the catalogue (issue 27)
+    ranking_option(tr, catalogue_size(state.dataset, state.raw, state.spec), state.model.get("arch"),
+                   key=f"train_ranking_{state.counter}")
+    # ------------------------------------------------------------ several processes (issue 16)
+    n_max = max_processes_here()
+    processes = 1
+    if n_max > 1 and has_data:
+        processes = int(st.number_input(
+            "Processes", min_value=1, max_value=n_max, value=1, step=1, key="train_processes",
+            help="Data-parallel training with torchrun: each process (one per GPU, or gloo processes on the CPU) "
+                 "trains its share of every batch; the batch size stays the global batch. The run folder is the "
+                 "same as a one-process run's."))
+    start = c1.button("Start training", type="primary", icon=":material/play_arrow:", key="train_start",
+                      disabled=bool(running) or not tasks or not has_data, width="stretch")
+    if start:
+        if prepare_dataset():
+            try:
+                job = start_training(processes=processes)
+                state.selected_run = job_run_dir(job)
+                st.rerun()
+            except Exception as e:
+                show_exception(e, "Starting the training")
+    if c2.button("Cancel", icon=":material/stop:", key="train_cancel", disabled=not running, width="stretch"):
+        for j in running:
+            j.cancel()
+        st.toast("Cancelling ... the run stops after the current batch.")
+    return running
 
 
 # ---------------------------------------------------------------------------- live panel
 def _eta_text(snap) -> str:
     """The ETA from measured time: the soonest early stopping allows, and "up to" the epoch cap."""
-    from mtlrec.training.pipeline import ETA_KEYS, eta_text
+    from mtlrec.training.progress import ETA_KEYS, eta_text
     return eta_text(snap if isinstance(snap, dict) else {k: snap_get(snap, k) for k in ETA_KEYS})
 
 
 def _phase_label(snap) -> str:
     """"phase — its own progress" (the snapshot's label, or rebuilt from its phase fields)."""
-    from mtlrec.training.pipeline import progress_label
+    from mtlrec.training.progress import progress_label
     return progress_label(snap if isinstance(snap, dict) else {k: snap_get(snap, k) for k in
                           ("label", "phase", "phases", "epoch", "epochs", "batch", "n_batches")})
 
@@ -114,9 +109,10 @@ def _phase_label(snap) -> str:
 BATCH_REDRAW_S = 2.0      # new batch records redraw the live curves at most this often (a new epoch: at once)
 
 
-@st.fragment(run_every=0.5 if running else None)
-def live_panel() -> None:
-    if running and not _running_jobs():
+def live_panel(state, running: list, tasks: list, tr: dict) -> None:
+    """The selected (or last) run of this session: progress, its end, and its live curves. Run as a
+    fragment that redraws itself every half second while ``running`` (the jobs running at the page's draw)."""
+    if running and not _running_jobs(state):
         # A run this page drew as running has ended: redraw the whole page (buttons, runs table,
         # sidebar) before showing its end, so that no part of the page shows a stale state.
         st.rerun(scope="app")
@@ -146,6 +142,11 @@ def live_panel() -> None:
         st.warning("The run was cancelled; the best model so far is kept.", icon=":material/stop_circle:")
     elif status == "finished":
         st.success("Finished. See **Results** and **Recommendations**.", icon=":material/task_alt:")
+    _live_curves(job, snap, name, status, tasks)
+
+
+def _live_curves(job, snap, name: str, status: str, tasks: list) -> None:
+    """The run's per-task curves and training dynamics, rebuilt only when new records arrived."""
     hist = snap_get(snap, "history") or {}
     if hasattr(hist, "to_dict"):
         hist = hist.to_dict()
@@ -165,9 +166,6 @@ def live_panel() -> None:
     live_dynamics(hist, sig[:2])
     st.caption(f"updated {time.strftime('%H:%M:%S')}.{int(time.time() * 10) % 10}", help="refreshed every second while training runs")
 
-
-st.subheader("Live curves")
-live_panel()
 
 # ---------------------------------------------------------------------------- runs of this session
 def _job_row(job) -> dict:
@@ -191,10 +189,12 @@ def _folder_row(run_dir: str) -> dict:
             "message": public_message(r["error"] or "")}
 
 
-st.subheader("Runs of this session")
-if not state.jobs and not state.past_runs:
-    st.caption("None yet.")
-else:
+def _runs_section(state) -> None:
+    """The runs of this session (jobs, then runs from before a restart) and which one the live panel shows."""
+    st.subheader("Runs of this session")
+    if not state.jobs and not state.past_runs:
+        st.caption("None yet.")
+        return
     rows = [_job_row(j) for j in reversed(state.jobs)] + [_folder_row(r) for r in reversed(state.past_runs)]
     st.dataframe(rows, hide_index=True, width="stretch", key="runs_table")
     if state.past_runs:
@@ -206,3 +206,26 @@ else:
     names = [job_run_dir(j) for j in reversed(state.jobs) if job_run_dir(j)]
     synced_selectbox("Show run", names, key="train_show_run", attr="selected_run",
                      format_func=lambda p: Path(p).name)
+
+
+def render() -> None:
+    """The Train page."""
+    ensure_app_navigation()
+    state = get_state()
+    st.title("Train")
+    has_data = state.raw is not None
+    if not has_data:
+        need_data("Train")          # a hint; a run resumed from the Runs page is still shown below
+        if not state.jobs and not state.past_runs:
+            st.stop()
+    tasks = state.tasks
+    tr = state.train
+    if has_data:
+        _summary_section(state, tasks, tr)
+    running = _controls_section(state, tasks, tr, has_data)
+    st.subheader("Live curves")
+    st.fragment(live_panel, run_every=0.5 if running else None)(state, running, tasks, tr)
+    _runs_section(state)
+
+
+render()

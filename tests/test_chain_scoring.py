@@ -108,13 +108,13 @@ def _with_negatives(ds, n_neg: int = 200, seed: int = 1):
 
 
 def _rmse(entry) -> float:
-    from mtlrec.app.workflow import own_space_rows
+    from mtlrec.runs.predictions import own_space_rows
     y, p = own_space_rows(entry)
     return round(float(np.sqrt(np.mean((p - y) ** 2))), 6)
 
 
 def test_rating_rmse_counts_observed_rows_only_with_or_without_sampled_negatives(chain_run):
-    from mtlrec.app.workflow import predictions_frame, score_split
+    from mtlrec.runs.predictions import predictions_frame, score_split
     plain = with_label_stats(make_dataset(n_rows=1500))
     negs = _with_negatives(with_label_stats(make_dataset(n_rows=1500)))
     runs = [SimpleNamespace(run_dir=None, dataset=d, model=chain_run.model, tasks=chain_run.tasks) for d in (plain, negs)]

@@ -269,7 +269,7 @@ def test_uploaded_files_movielens_and_utf16():
 
 @pytest.mark.parametrize("space", [" ", "\t", "\xa0", "\u2003", "\u3000", "\u202f"])
 def test_text_values_are_stripped_of_any_white_space_and_empty_ones_are_missing(space):
-    from mtlrec.data.readers import read_table
+    from mtlrec.data.tables import read_table
     text = f"user,item,device\n1,1,web{space}\n2,2,{space}app\n3,3,tv\n4,4,\"\"\n".encode()
     df = read_table("interactions.csv", text)
     assert df["device"].iloc[:3].tolist() == ["web", "app", "tv"] and pd.isna(df["device"].iloc[3])

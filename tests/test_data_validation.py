@@ -263,15 +263,15 @@ def test_other_warnings_missing_share_constant_duplicates(tmp_path):
 
 def test_uploaded_zip_limits(tmp_path, monkeypatch):
     import io
-    from mtlrec.data import readers
+    from mtlrec.data import limits
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
-        for k in range(readers.MAX_FILES + 1):
+        for k in range(limits.MAX_FILES + 1):
             zf.writestr(f"part{k}.csv", "a,b\n1,2\n")
     with pytest.raises(DataError, match="holds 65 files") as ei:
         load_uploaded([("many.zip", buf.getvalue())])
     assert ei.value.file == "many.zip"
-    monkeypatch.setattr(readers, "MAX_FILE_BYTES", 1000)
+    monkeypatch.setattr(limits, "MAX_FILE_BYTES", 1000)
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("interactions.csv", "user_id,item_id,click\n" + "1,2,0\n" * 1000)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from mtlrec.training.pipeline import Progress
+from mtlrec.training.progress import Progress
 
 CAP, PATIENCE, BATCHES, BATCH_S, VALID_S, BEST_UNTIL = 50, 5, 40, 0.1, 2.0, 15
 STOP = BEST_UNTIL + PATIENCE
@@ -61,7 +61,7 @@ def test_the_reading_to_the_cap_never_jumps_up():
 
 
 def test_the_early_stopping_figure_is_what_the_run_takes_and_the_cap_is_said_up_to():
-    from mtlrec.training.pipeline import eta_text
+    from mtlrec.training.progress import eta_text
     got = {}
 
     def look(p, now, e, b):
@@ -82,7 +82,7 @@ def test_the_early_stopping_figure_is_what_the_run_takes_and_the_cap_is_said_up_
 
 
 def test_a_run_that_never_stops_early_gives_one_figure():
-    from mtlrec.training.pipeline import eta_text
+    from mtlrec.training.progress import eta_text
     texts = []
 
     def look(p, now, e, b):

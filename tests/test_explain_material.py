@@ -25,7 +25,7 @@ def _result(contrib: dict, features: dict) -> dict:
 
 def test_a_second_reason_at_half_a_percent_of_the_first_is_not_named():
     """The issue's case: "... and this user's gender is F (+0.00025)" beside a main reason of +0.05."""
-    from mtlrec.explain.api import sentence
+    from mtlrec.explain.sentence import sentence
     contrib = {"occupation": 0.05, "gender": 0.00025, "zip": 0.0009, "age": -0.0002}
     feats = _features({"occupation": "writer", "gender": "F", "zip": "55414", "age": "31"},
                       {"gender": "gender / sex", "zip": "location", "age": "age"})
@@ -37,7 +37,7 @@ def test_a_second_reason_at_half_a_percent_of_the_first_is_not_named():
 
 
 def test_a_material_sensitive_feature_is_named_with_its_value():
-    from mtlrec.explain.api import sentence
+    from mtlrec.explain.sentence import sentence
     contrib = {"occupation": 0.05, "gender": 0.03, "item id": 0.001}
     feats = _features({"occupation": "writer", "gender": "F", "item id": "i1"}, {"gender": "gender / sex"})
     s = sentence(_result(contrib, feats))
@@ -47,7 +47,7 @@ def test_a_material_sensitive_feature_is_named_with_its_value():
 
 def test_a_sensitive_feature_material_for_one_task_only_is_said_so():
     """Not material in the fused score, but a third of the like-task's explanation: never "no material part"."""
-    from mtlrec.explain.api import sentence
+    from mtlrec.explain.sentence import sentence
     contrib = {"item id": 0.05, "age": 0.001}
     res = _result(contrib, _features({"item id": "i1", "age": "31"}, {"age": "age"}))
     res["tasks"]["like"] = {"contributions": {"item id": 0.2, "age": -0.1}, "base_value": 0.0, "output": 0.1}
@@ -59,7 +59,7 @@ def test_a_sensitive_feature_material_for_one_task_only_is_said_so():
 def test_every_named_reason_is_material():
     """Random contributions: each group the sentence names as a reason is the headline reason or at
     least a quarter (`mtlrec.explain.sentence.MATERIAL_SHARE`) of the strongest contribution's size."""
-    from mtlrec.explain.api import sentence
+    from mtlrec.explain.sentence import sentence
     rng = np.random.default_rng(0)
     groups = [f"g{k}" for k in range(6)]
     feats = _features({g: f"v{g}" for g in groups})
@@ -80,7 +80,7 @@ def test_every_named_reason_is_material():
 
 def test_a_sentence_without_features_still_judges_sensitive_names():
     """A what-if explanation has no pair values: the group names say what looks sensitive."""
-    from mtlrec.explain.api import sentence
+    from mtlrec.explain.sentence import sentence
     res = _result({"item id": 0.2, "gender": -0.001}, {})
     assert sentence(res) == ("Recommended mainly because item id (+0.20); gender (a sensitive-looking feature) "
                              "plays no material part; the click-task relies most on item id.")

@@ -125,7 +125,7 @@ def test_regression_bars_add_up_to_the_predicted_rating(res):
 
 
 def test_similar_items_are_the_nearest_learned_embeddings(tmp_path):
-    from mtlrec.explain.api import similar_items
+    from mtlrec.explain.values import similar_items
     run = _train(tmp_path / "run", make_dataset(n_users=10, n_items=8, n_rows=300), TASKS[:1])
     emb = run.model.input.embedding_rows("item_id")            # code c = item index c - 1 here
     target = torch.zeros(emb.shape[1])
@@ -209,7 +209,7 @@ def test_sentence_names_the_strongest_reason_with_its_value(res):
 def test_prepared_data_decodes_to_the_raw_values():
     """Through real preparation: category codes decode to the raw categories (the vocabulary is
     kept, even beyond the ten most frequent) and standardised numbers to the raw numbers."""
-    from mtlrec.data.readers import RawData
+    from mtlrec.data.raw import RawData
     from mtlrec.data.roles import DataSpec
     from mtlrec.explain.values import _category, _number
     from mtlrec.prep import PrepConfig, prepare

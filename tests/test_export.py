@@ -6,7 +6,7 @@ import io
 
 import pandas as pd
 
-from mtlrec.app.export import csv_bytes, neutralise_cell
+from mtlrec.export import csv_bytes, neutralise_cell
 
 
 def test_formula_cells_are_neutralised_and_numbers_are_not():

@@ -367,7 +367,8 @@ def test_job_with_a_hostile_name_writes_inside_runs(tmp_path, monkeypatch):
 
 
 def test_a_nearly_one_class_validation_split_is_warned_about(tmp_path):
-    from mtlrec.training.pipeline import Progress, run_training
+    from mtlrec.training.pipeline import run_training
+    from mtlrec.training.progress import Progress
     ds = make_dataset(n_rows=1500)
     y = np.zeros_like(ds.rows["valid"]["label:click"])
     y[:2] = 1                                              # 2 positives: AUC defined, but noisy

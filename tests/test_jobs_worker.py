@@ -54,8 +54,7 @@ def test_progress_travels_field_by_field():
     """Every dataclass field of Progress crosses over (also fields added later); properties derive."""
     import dataclasses
 
-    from mtlrec.training.pipeline import Progress
-    from mtlrec.training.worker import apply_progress, progress_fields
+    from mtlrec.training.progress import Progress, apply_progress, progress_fields
     src = Progress(phases=["multi-task", "single-task click"], phase_index=1, epochs=4, epoch=3, batch=5,
                    n_batches=10, started=123.0, warnings=["w"])
     values = progress_fields(src)

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 
 from mtlrec.data.label_dependence import dependence_message, label_dependence
-from mtlrec.data.readers import RawData
+from mtlrec.data.raw import RawData
 from mtlrec.data.roles import DataSpec
 
 

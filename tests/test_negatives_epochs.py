@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mtlrec.data.readers import RawData
+from mtlrec.data.raw import RawData
 from mtlrec.data.roles import DataSpec
 from mtlrec.prep import PrepConfig, prepare
 
@@ -84,7 +84,7 @@ def test_each_epoch_draws_fresh_negatives_and_a_rerun_draws_the_same(skewed_ds):
 
 def test_the_trainer_draws_the_negatives_of_each_epoch(skewed_ds):
     from mtlrec.config import RunConfig
-    from mtlrec.training.pipeline import build_model_for, build_tasks
+    from mtlrec.training.build import build_model_for, build_tasks
     from mtlrec.training.trainer import Trainer
     cfg = RunConfig.from_dict({"tasks": [{"name": "interaction", "type": "binary", "label": "interaction"}],
                                "model": {"arch": "shared_bottom", "shared_dims": [16], "tower_dims": [8],

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from mtlrec.data import load_census, load_data, suggest_spec, validate
-from mtlrec.data.readers import RawData
+from mtlrec.data.raw import RawData
 from mtlrec.data.roles import DataSpec
 from test_data_validation import check, csv_text, good_interactions, put, write
 

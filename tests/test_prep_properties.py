@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mtlrec.data.readers import RawData
+from mtlrec.data.raw import RawData
 from mtlrec.data.roles import DataSpec
 from mtlrec.dataset import PreparedDataset
 from mtlrec.errors import DataError

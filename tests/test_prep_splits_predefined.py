@@ -11,7 +11,9 @@ import pytest
 
 from mtlrec.__main__ import main as cli_main
 from mtlrec.config import RunConfig
-from mtlrec.data.readers import RawData, load_data, load_split_files, reading_notes
+from mtlrec.data.raw import RawData
+from mtlrec.data.readers import load_data, reading_notes
+from mtlrec.data.splits import load_split_files
 from mtlrec.data.roles import DataSpec
 from mtlrec.data.suggest import split_columns, suggest_spec
 from mtlrec.dataset import PreparedDataset

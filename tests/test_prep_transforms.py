@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from mtlrec.__main__ import main as cli_main
-from mtlrec.data.readers import RawData
+from mtlrec.data.raw import RawData
 from mtlrec.data.roles import DataSpec
 from mtlrec.dataset import PreparedDataset
 from mtlrec.errors import DataError

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from mtlrec.data.readers import RawData
+from mtlrec.data.raw import RawData
 from mtlrec.data.roles import DataSpec
 from mtlrec.prep import prepare
 

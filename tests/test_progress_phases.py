@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from _fixtures_train import TASKS, make_dataset, with_label_stats
-from mtlrec.training.pipeline import Progress, progress_label
+from mtlrec.training.progress import Progress, progress_label
 
 
 def _progress() -> Progress:

@@ -7,8 +7,9 @@ import sys
 import pandas as pd
 import pytest
 
-from mtlrec.data import readers
-from mtlrec.data.readers import load_data, load_split_files, load_uploaded
+from mtlrec.data import files, limits, mapped as mapped_mod, tables
+from mtlrec.data.readers import load_data, load_uploaded
+from mtlrec.data.splits import load_split_files
 from mtlrec.errors import DataError
 
 
@@ -16,20 +17,20 @@ from mtlrec.errors import DataError
 def mapped(monkeypatch):
     """Count the files mapped; ``mapped.on()`` maps every file, ``mapped.off()`` none."""
     calls = []
-    real = readers._map_file
+    real = files._map_file
 
     def spy(p, display, budget):
         calls.append(display)
         return real(p, display, budget)
 
-    monkeypatch.setattr(readers, "_map_file", spy)
+    monkeypatch.setattr(files, "_map_file", spy)
 
     class Ctl:
         def on(self):
-            monkeypatch.setattr(readers, "MMAP_MIN_BYTES", 1)
+            monkeypatch.setattr(files, "MMAP_MIN_BYTES", 1)
 
         def off(self):
-            monkeypatch.setattr(readers, "MMAP_MIN_BYTES", 1 << 62)
+            monkeypatch.setattr(files, "MMAP_MIN_BYTES", 1 << 62)
     ctl = Ctl()
     ctl.calls = calls
     return ctl
@@ -98,7 +99,7 @@ def test_bom_latin1_and_utf16(tmp_path, mapped):
 
 def test_rewritten_in_slices(tmp_path, mapped, monkeypatch):
     """Slices of a few bytes: UTF-16 decoded and '::' replaced across slice ends, lines counted."""
-    monkeypatch.setattr(readers, "_SLICE", 5)
+    monkeypatch.setattr(mapped_mod, "_SLICE", 5)
     text = "user_id,item_id,city\n1,2,Zürich\n2,3,Liège\n3,1,Málaga\n"
     raw = _both(mapped, _write(tmp_path / "c.csv", text.encode("utf-16-le")))
     assert raw.interactions["city"].tolist() == ["Zürich", "Liège", "Málaga"]
@@ -121,7 +122,7 @@ def test_recbole(tmp_path, mapped):
 
 
 def test_quoted_newlines_across_blocks(tmp_path, mapped, monkeypatch):
-    monkeypatch.setattr(readers, "READ_BLOCK_ROWS", 3)
+    monkeypatch.setattr(tables, "READ_BLOCK_ROWS", 3)
     rows = [b'%d,%d,"line one\nline two %d"\n' % (k, k + 1, k) for k in range(20)]
     p = _write(tmp_path / "interactions.csv", b"user_id,item_id,note\n" + b"".join(rows))
     raw = _both(mapped, p)
@@ -163,8 +164,8 @@ def test_no_handle_left_and_file_deletable(tmp_path, mapped):
 
 
 def test_byte_caps_lifted_only_for_mapped_files(tmp_path, mapped, monkeypatch):
-    monkeypatch.setattr(readers, "MAX_FILE_BYTES", 40)
-    monkeypatch.setattr(readers, "MAX_TOTAL_BYTES", 40)
+    monkeypatch.setattr(limits, "MAX_FILE_BYTES", 40)
+    monkeypatch.setattr(limits, "MAX_TOTAL_BYTES", 40)
     p = _write(tmp_path / "interactions.csv", b"user_id,item_id,click\n" + b"1,2,0\n" * 20)
     mapped.off()
     with pytest.raises(DataError, match="size limit"):
@@ -180,7 +181,7 @@ def test_byte_caps_lifted_only_for_mapped_files(tmp_path, mapped, monkeypatch):
 
 
 def test_parse_estimate_still_applies(tmp_path, mapped, monkeypatch):
-    monkeypatch.setattr(readers, "MAX_READ_BYTES", 1000)
+    monkeypatch.setattr(limits, "MAX_READ_BYTES", 1000)
     mapped.on()
     p = _write(tmp_path / "interactions.csv", b"user_id,item_id,click\n" + b"1,2,0\n" * 100)
     with pytest.raises(DataError, match="too large to read"):
@@ -200,20 +201,20 @@ def test_upload_stays_bytes(tmp_path, mapped):
 
 def test_never_sliced_whole(tmp_path, mapped, monkeypatch):
     """The readers take the mapped text in bounded slices (never the whole file as one bytes object)."""
-    monkeypatch.setattr(readers, "_SLICE", 64 * 1024)
-    monkeypatch.setattr(readers, "READ_BLOCK_ROWS", 20_000)
+    monkeypatch.setattr(mapped_mod, "_SLICE", 64 * 1024)
+    monkeypatch.setattr(tables, "READ_BLOCK_ROWS", 20_000)
     biggest = [0]
-    real = readers._Mapped.__getitem__
+    real = mapped_mod.Mapped.__getitem__
 
     def spy(self, key):
         out = real(self, key)
         if isinstance(out, bytes):
             biggest[0] = max(biggest[0], len(out))
         return out
-    monkeypatch.setattr(readers._Mapped, "__getitem__", spy)
+    monkeypatch.setattr(mapped_mod.Mapped, "__getitem__", spy)
     body = b"".join(b"%d,%d,%d,name %d\n" % (k, k % 97, k % 2, k) for k in range(150_000))
     p = _write(tmp_path / "interactions.csv", b"user_id,item_id,click,title\n" + body)
-    assert len(body) > 3 * readers.MB
+    assert len(body) > 3 * limits.MB
     raw = _both(mapped, p)
     assert len(raw.interactions) == 150_000
-    assert 0 < biggest[0] <= readers.MB + 1
+    assert 0 < biggest[0] <= limits.MB + 1

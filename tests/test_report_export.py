@@ -118,7 +118,7 @@ def test_report_and_csv_show_the_model_beside_the_popularity_baseline(run_dir, t
 # ---- zip ---------------------------------------------------------------------------------------
 def test_zip_round_trip_serves_recommendations(run_dir, tmp_path, capsys):
     from mtlrec.serve.recommend import recommend
-    from mtlrec.runs.report import export_zip, import_zip
+    from mtlrec.runs.archive import export_zip, import_zip
     from mtlrec.runs.library import list_run_rows
     from mtlrec.runs.load import load_run
     data = export_zip(run_dir)
@@ -178,7 +178,7 @@ def _drop(data: bytes, *names: str) -> bytes:
 def test_a_zip_of_an_older_version_with_arrays_npz_still_imports(run_dir, tmp_path):
     """Runs exported before issue 16 carry dataset/arrays.npz (dataset format 2)."""
     from mtlrec.serve.recommend import recommend
-    from mtlrec.runs.report import export_zip, import_zip
+    from mtlrec.runs.archive import export_zip, import_zip
     from mtlrec.runs.load import load_run
     data = export_zip(run_dir)
     src = zipfile.ZipFile(io.BytesIO(data))
@@ -198,7 +198,7 @@ def test_a_zip_of_an_older_version_with_arrays_npz_still_imports(run_dir, tmp_pa
 
 
 def test_hostile_zips_are_refused_and_leave_nothing_behind(run_dir, tmp_path, monkeypatch, capsys):
-    from mtlrec.runs import report as rep
+    from mtlrec.runs import archive as rep
     data = rep.export_zip(run_dir)
     marker = tmp_path / "PWNED"
     evil = io.BytesIO()

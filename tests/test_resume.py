@@ -27,15 +27,15 @@ REPO = Path(__file__).resolve().parents[1]
 # says so in a marker file, so that the test kills it there -- no timing involved
 _BLOCK_IN_EPOCH_3 = """
 import pathlib, sys, threading
-import mtlrec.training.pipeline as pipeline
+import mtlrec.training.progress as progress
 marker = pathlib.Path(sys.argv[1])
-class BlockInEpoch3(pipeline.Progress):
+class BlockInEpoch3(progress.Progress):
     def __setattr__(self, key, value):
         object.__setattr__(self, key, value)
         if key == "batch" and value == 2 and self.epoch == 3:
             marker.write_text("in epoch 3")
             threading.Event().wait()
-pipeline.Progress = BlockInEpoch3
+progress.Progress = BlockInEpoch3
 from mtlrec.__main__ import main
 sys.exit(main(sys.argv[2:]))
 """

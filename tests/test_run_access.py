@@ -113,7 +113,7 @@ def test_an_import_belongs_to_the_importer_and_an_export_carries_no_owner(tmp_pa
     import zipfile
 
     from _fixtures_train import make_dataset, tiny_run_folder
-    from mtlrec.runs.report import export_zip, import_zip
+    from mtlrec.runs.archive import export_zip, import_zip
     monkeypatch.delenv("MTLREC_LOCAL_RUNS", raising=False)
     src = tiny_run_folder(tmp_path / "src", make_dataset(n_rows=600))
     access.record_owner(src, A)

@@ -178,7 +178,8 @@ def _fake_run(d: Path, *, lr, arch="mmoe", auc, rmse, tasks=None, name=None):
 
 
 def test_compare_diff_best_by_direction_and_delta_m_by_hand(tmp_path, capsys):
-    from mtlrec.runs.library import compare_figs, compare_runs
+    from mtlrec.figures.charts import compare_figs
+    from mtlrec.runs.compare import compare_runs
     a = _fake_run(tmp_path / "A", lr=0.001, auc=0.80, rmse=1.00)
     b = _fake_run(tmp_path / "B", lr=0.01, auc=0.84, rmse=1.10)
     c = compare_runs([a, b], reference=a)
@@ -203,7 +204,7 @@ def test_compare_diff_best_by_direction_and_delta_m_by_hand(tmp_path, capsys):
 
 
 def test_compare_undefined_delta_m_and_bad_input(tmp_path, capsys):
-    from mtlrec.runs.library import compare_runs
+    from mtlrec.runs.compare import compare_runs
     a = _fake_run(tmp_path / "A", lr=0.001, auc=0.80, rmse=1.00)
     b = _fake_run(tmp_path / "B", lr=0.001, arch="ple", auc=0.82, rmse=0.9,
                   tasks=[{"name": "click", "type": "binary", "label": "click", "metric": "auc"}])

@@ -1,5 +1,5 @@
 """predictions_test.npz (issue 15, part 2): training stores the test predictions of the pass that gave
-the test metrics; `workflow.predictions`, the predictions CSV and the Results page read them instead of
+the test metrics; `mtlrec.runs.predictions.predictions`, the predictions CSV and the Results page read them instead of
 scoring the test split; older folders without the file are still scored; a resumed run stores them too."""
 from __future__ import annotations
 
@@ -48,8 +48,8 @@ def run_dir(tmp_path_factory):
 
 
 def _no_forward(monkeypatch, run):
-    """Make every forward pass of the run's model class (and `workflow.score_split`) raise."""
-    from mtlrec.app import workflow
+    """Make every forward pass of the run's model class (and `predictions.score_split`) raise."""
+    from mtlrec.runs import predictions as workflow
 
     def boom(*a, **k):
         raise AssertionError("the model was run although the predictions are stored")
@@ -62,7 +62,7 @@ def test_training_stores_the_test_predictions_of_the_test_metrics(run_dir):
     from mtlrec.metrics import evaluate_task
     from mtlrec.runs.load import load_run, read_predictions
     from mtlrec.runs.folder import read_json
-    from mtlrec.app.workflow import score_split
+    from mtlrec.runs.predictions import score_split
     assert (run_dir / "predictions_test.npz").is_file()
     assert not list(run_dir.glob(".*tmp*")), "a temporary file was left behind"
     got = read_predictions(run_dir, "test")
@@ -85,7 +85,7 @@ def test_training_stores_the_test_predictions_of_the_test_metrics(run_dir):
 def test_predictions_and_csv_read_the_stored_file_without_the_model(run_dir, monkeypatch):
     from mtlrec.runs.report import predictions_csv
     from mtlrec.runs.load import load_run
-    from mtlrec.app.workflow import predictions, score_split
+    from mtlrec.runs.predictions import predictions, score_split
     run = load_run(run_dir)
     expected = score_split(run, "test")
     _no_forward(monkeypatch, run)
@@ -103,7 +103,7 @@ def test_an_older_folder_without_the_file_is_scored(run_dir, tmp_path):
     import shutil
 
     from mtlrec.runs.load import load_run
-    from mtlrec.app.workflow import predictions, stored_predictions
+    from mtlrec.runs.predictions import predictions, stored_predictions
     old = tmp_path / "old-run"
     shutil.copytree(run_dir, old)
     (old / "predictions_test.npz").unlink()
@@ -122,7 +122,7 @@ def test_an_older_folder_without_the_file_is_scored(run_dir, tmp_path):
 def test_a_resumed_run_stores_its_test_predictions(tmp_path):
     from mtlrec.runs.load import load_run, read_predictions
     from mtlrec.training.resume import resume_run
-    from mtlrec.app.workflow import score_split
+    from mtlrec.runs.predictions import score_split
     d = tmp_path / "run"
     stop = threading.Event()
     res = _train(d, stop_event=stop, on_epoch=lambda rec, hist: stop.set())    # cancelled after epoch 1
@@ -170,9 +170,9 @@ def test_export_and_import_keep_the_stored_predictions(run_dir, tmp_path):
     import zipfile
 
     from mtlrec.errors import DataError
-    from mtlrec.runs.report import export_zip, import_zip
+    from mtlrec.runs.archive import export_zip, import_zip
     from mtlrec.runs.load import load_run
-    from mtlrec.app.workflow import stored_predictions
+    from mtlrec.runs.predictions import stored_predictions
     data = export_zip(run_dir)
     assert "predictions_test.npz" in zipfile.ZipFile(io.BytesIO(data)).namelist()
     d = import_zip(data, tmp_path / "other")

@@ -9,7 +9,7 @@ import pytest
 from mtlrec.dataset import FeatureField, LabelField, PreparedDataset
 from mtlrec.teaching.formulas import architecture_equations, input_width
 from mtlrec.metrics import group_kfold_indices, temporal_fold_indices
-from mtlrec.runs.library import gain_delta_m, seesaw
+from mtlrec.runs.compare import gain_delta_m, seesaw
 from mtlrec.teaching.correlation import label_correlation
 
 TASKS = [{"name": "click", "weight": 1.0}, {"name": "rating", "weight": 0.5}]

@@ -26,8 +26,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mtlrec.data import readers
-from mtlrec.data.readers import Limits, load_data, load_uploaded
+from mtlrec.data import files, limits, tables
+from mtlrec.data.limits import Limits
+from mtlrec.data.readers import load_data, load_uploaded
 from mtlrec.errors import DataError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -152,7 +153,7 @@ def test_hostile_archives_are_refused_with_bounded_memory(tmp_path):
     assert bomb > 1.9 * GiB and on_disk < 16 * MiB, (bomb, on_disk)
     with zipfile.ZipFile(tmp_path / "bomb.zip") as zf:            # it passes the old archive checks
         info = zf.infolist()[0]
-        assert info.file_size / info.compress_size < 1000 and info.file_size < readers.MAX_FILE_BYTES
+        assert info.file_size / info.compress_size < 1000 and info.file_size < limits.MAX_FILE_BYTES
 
     out = run_child(CHILD, *(tmp_path / n for n in ("bomb.zip", "bomb.csv.gz", "lying.zip", "rows.zip")))
 
@@ -192,7 +193,7 @@ def test_a_million_interaction_upload_is_still_read():
     """The 1M-row benchmark case (a ~40 MB interactions CSV plus users and items) fits the upload limits."""
     out = run_child(MILLION, timeout=600)
     assert out["rows"] == 1_000_000 and out["users"] > 0 and out["items"] > 0, out
-    assert 20 * MiB < out["sizes"]["interactions.csv"] < readers.UPLOAD_MAX_BYTES
+    assert 20 * MiB < out["sizes"]["interactions.csv"] < limits.UPLOAD_MAX_BYTES
     print(f"1M-row upload: {out['sizes']['interactions.csv'] / MiB:.0f} MB CSV, peak RSS {out['peak_kb'] / 1024:.0f} MB")
 
 
@@ -239,7 +240,7 @@ def test_the_parse_is_estimated_before_pandas_runs(monkeypatch):
 
     def no_parse(*a, **k):
         raise AssertionError("pandas was asked to parse a table over the limit")
-    monkeypatch.setattr(readers.pd, "read_csv", no_parse)
+    monkeypatch.setattr(tables.pd, "read_csv", no_parse)
     with pytest.raises(DataError) as ei:
         load_uploaded([("interactions.csv", text)], limits=limits)
     assert "about 200,001 rows × 3 columns" in ei.value.what and "allowed for uploads" in ei.value.what
@@ -251,7 +252,7 @@ def test_parquet_rows_come_from_its_footer(monkeypatch):
     buf = io.BytesIO()
     pd.DataFrame({"user_id": np.zeros(2_000_000, np.int32), "item_id": np.ones(2_000_000, np.int32)}).to_parquet(buf)
     assert len(buf.getvalue()) < 200_000
-    monkeypatch.setattr(readers.pd, "read_parquet", lambda *a, **k: (_ for _ in ()).throw(AssertionError("read")))
+    monkeypatch.setattr(tables.pd, "read_parquet", lambda *a, **k: (_ for _ in ()).throw(AssertionError("read")))
     limits = Limits(file_bytes=GiB, total_bytes=GiB, read_bytes=16 * MiB, upload=True)
     with pytest.raises(DataError, match=r"about 2,000,000 rows × 2 columns"):
         load_uploaded([("interactions.parquet", buf.getvalue())], limits=limits)
@@ -261,7 +262,7 @@ def test_out_of_memory_in_the_parser_is_a_size_message(monkeypatch):
     """pandas' 'out of memory' parser error used to read as 'quote text that contains the delimiter'."""
     def oom(*a, **k):
         raise pd.errors.ParserError("Error tokenizing data. C error: out of memory")
-    monkeypatch.setattr(readers.pd, "read_csv", oom)
+    monkeypatch.setattr(tables.pd, "read_csv", oom)
     with pytest.raises(DataError) as ei:
         load_uploaded([("interactions.csv", HEADER + b"1,2,0\n" * 100)])
     assert "not enough memory" in ei.value.what and "quote" not in str(ei.value)
@@ -272,7 +273,7 @@ def test_local_files_may_be_larger_than_uploads(tmp_path, monkeypatch):
     """The same file: refused as an upload, read from disk (the command line's larger limits)."""
     assert Limits.local().total_bytes > Limits.uploads().total_bytes
     assert Limits.local().read_bytes > Limits.uploads().read_bytes
-    monkeypatch.setattr(readers, "UPLOAD_MAX_BYTES", 10_000)
+    monkeypatch.setattr(limits, "UPLOAD_MAX_BYTES", 10_000)
     data = HEADER + b"".join(b"%d,%d,%d\n" % (u, i, (u + i) % 2) for u in range(40) for i in range(100))
     assert len(data) > 10_000
     with pytest.raises(DataError, match="over the size limit for uploads") as ei:
@@ -320,8 +321,8 @@ def test_excel_workbooks_are_refused_with_how_to_save_as_csv(tmp_path, name, dat
 
 
 def test_the_uploader_takes_excel_and_its_caption_states_the_limits():
-    assert {"xlsx", "xls"} <= set(readers.UPLOAD_EXTENSIONS)
-    caption = readers.upload_caption(200)
+    assert {"xlsx", "xls"} <= set(files.UPLOAD_EXTENSIONS)
+    caption = limits.upload_caption(200)
     assert "200 MB per file" in caption and "300 MB uncompressed in all" in caption
     assert "python -m mtlrec prepare" in caption and "Excel" in caption
 

@@ -15,7 +15,8 @@ import pandas as pd
 import pytest
 
 from mtlrec.data import load_uploaded, suggest_spec, validate
-from mtlrec.data.readers import UPLOAD_EXTENSIONS, load_data, reading_notes
+from mtlrec.data.files import UPLOAD_EXTENSIONS
+from mtlrec.data.readers import load_data, reading_notes
 from mtlrec.errors import DataError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,7 +53,7 @@ def zipped(files: dict[str, bytes], folder: str = "") -> bytes:
 
 
 def test_uploader_accepts_every_listed_extension():
-    """Every file of the layouts the README lists can be picked in the uploader (its type list)."""
+    """Every file of the layouts docs/data-formats.md lists can be picked in the uploader (its type list)."""
     names = ["u.data", "u.item", "u.user", "u.genre", "u.occupation", "u.info", "ratings.dat", "movies.dat",
              "ml-100k.inter", "ml-100k.user", "ml-100k.item", "interactions.csv", "ratings.tsv", "export.txt",
              "items.parquet", "items.pq", "ml-100k.zip", "census-income.data.gz", "census-income.test",

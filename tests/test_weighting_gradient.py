@@ -132,7 +132,7 @@ def _cfg(method, arch="shared_bottom", **train):
 
 
 def _fit(cfg, ds, **fit):
-    from mtlrec.training.pipeline import build_model_for, build_tasks
+    from mtlrec.training.build import build_model_for, build_tasks
     from mtlrec.training.trainer import Trainer
     tasks = build_tasks(cfg, ds)
     trainer = Trainer(build_model_for(cfg, ds, tasks), tasks, cfg.train, "cpu", **fit.pop("trainer", {}))

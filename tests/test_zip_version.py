@@ -30,7 +30,7 @@ def _zip(files: dict[str, bytes]) -> bytes:
 
 @pytest.mark.parametrize("extra", [None, {"dataset/arrays/index.bin": b"new layout"}])
 def test_a_zip_of_a_newer_format_names_the_format(tmp_path, extra):
-    from mtlrec.runs.report import import_zip
+    from mtlrec.runs.archive import import_zip
     root = tmp_path / "runs"
     with pytest.raises(DataError) as ei:
         import_zip(_zip(_files(NEWER, extra)), root, source="newer.zip")

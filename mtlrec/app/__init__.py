@@ -1,1 +1,1 @@
-"""What the dashboard needs, without streamlit: glue between pages and the library (workflow), a visitor's workspace on disk (workspace, workspace_clean), safe CSV exports (export)."""
+"""What the dashboard needs, without streamlit: glue between pages and the library (workflow), a visitor's workspace on disk (workspace, workspace_clean)."""

@@ -6,11 +6,11 @@
   slashes), every user text HTML-escaped. Sections: run summary, data, configuration, per-task
   metrics and curves, multi-task gain with Δm and the seesaw, cross-validation, training dynamics
   (the last three when the run has them), example recommendations (fused score) and one explanation.
-* `metrics_csv(run_dir)` -> bytes: every recorded metric, formula-safe (`mtlrec.app.export.csv_bytes`):
+* `metrics_csv(run_dir)` -> bytes: every recorded metric, formula-safe (`mtlrec.export.csv_bytes`):
   the splits, the gain with Δm and the seesaw, the cross-validation mean and std, the training
   dynamics per epoch.
 * `predictions_csv(run_dir, split="test")` -> bytes: the model's predictions per row of a split, with
-  the source ``row_id`` (see `mtlrec.app.workflow.predictions_frame`), formula-safe.
+  the source ``row_id`` (see `mtlrec.runs.predictions.predictions_frame`), formula-safe.
 * `figures_page(title, figures)` -> str: plotly figures as one offline page (the explanation commands).
 
 A run folder as a zip (export and import) is `mtlrec.runs.archive`.
@@ -423,7 +423,7 @@ def metrics_csv(run_dir) -> bytes:
     conflict shares of task pairs, gate entropy and expert shares); text cells formula-safe."""
     import pandas as pd
 
-    from mtlrec.app.export import csv_bytes
+    from mtlrec.export import csv_bytes
     from mtlrec.runs.library import read_obj, task_metrics
     from mtlrec.runs.load import RunFolderError
     d = Path(run_dir)
@@ -536,9 +536,9 @@ def predictions_csv(run_dir, split: str = "test", *, run=None) -> bytes:
     the interactions file; -1 for sampled negatives), user_id, item_id, sampled, then per task the
     label and ``<task>_pred``. ``run``: the folder already loaded (`mtlrec.runs.load.load_run`), else it
     is loaded here. A RunFolderError names a missing or damaged file."""
-    from mtlrec.app.export import csv_bytes
+    from mtlrec.export import csv_bytes
     from mtlrec.runs.load import RunFolderError, load_run
-    from mtlrec.app.workflow import predictions_frame
+    from mtlrec.runs.predictions import predictions_frame
     run = run if run is not None else load_run(run_dir)
     if split not in run.dataset.rows:
         raise RunFolderError(f"the run's dataset has no '{split}' split (it has: {', '.join(run.dataset.splits)})",

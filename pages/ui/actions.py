@@ -26,10 +26,10 @@ def load_sample_workspace() -> bool:
 def handle_upload(files) -> bool:
     """Read uploaded files (UploadedFile objects) into the state; errors end in state.data_error.
 
-    Sizes are the library's upload limits (``mtlrec.data.readers.Limits.uploads``: uncompressed bytes in
+    Sizes are the library's upload limits (``mtlrec.data.limits.Limits.uploads``: uncompressed bytes in
     all, zips and gzip files inflated in chunks, the parse estimated before pandas runs); Streamlit's
     server.maxUploadSize only caps each file as sent."""
-    from mtlrec.data.readers import Limits
+    from mtlrec.data.limits import Limits
     from mtlrec.errors import DataError
     from mtlrec.app.workflow import uploaded_workspace
     state = get_state()

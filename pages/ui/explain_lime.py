@@ -41,8 +41,8 @@ def _lime_class(run, run_dir: str, user: str, item: str, task: str, col) -> str 
     if picked is not None:
         col.caption(md_text(f"Class **{picked}**, as in the waterfall above."))
         return str(picked)
-    from mtlrec.serve.recommend import _class_names
-    return col.selectbox(f"Class of {task}", _class_names(run, spec), key=f"explain_lime_class_{run_dir}_{task}",
+    from mtlrec.serve.recommend import class_names
+    return col.selectbox(f"Class of {task}", class_names(run, spec), key=f"explain_lime_class_{run_dir}_{task}",
                          help="a multi-label task is explained one class at a time (its logit)")
 
 
@@ -124,8 +124,8 @@ def dependence_section(run, run_dir: str, background: int) -> None:
     cls = None
     if run.task(task).type == "multilabel":
         from mtlrec.explain.dependence import default_class
-        from mtlrec.serve.recommend import _class_names
-        names_k = _class_names(run, run.task(task))
+        from mtlrec.serve.recommend import class_names
+        names_k = class_names(run, run.task(task))
         cls = c3.selectbox(f"Class of {task}", names_k, index=default_class(run, task),
                            key=f"explain_dep_class_{run_dir}_{task}",
                            help="a multi-label task is plotted one class at a time (its logit); "

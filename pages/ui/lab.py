@@ -13,7 +13,7 @@ import threading
 import streamlit as st
 
 from mtlrec.teaching import lab
-from mtlrec.figures.charts import PALETTE, _layout
+from mtlrec.figures.charts import PALETTE, layout
 from pages.ui.state import forget_ended_jobs, get_state, with_running_jobs
 
 JOBS_KEY = "lab_jobs"          # st.session_state[JOBS_KEY] = {"archs" | "sweep" | "weightings": LabJob | StoredJob}
@@ -118,7 +118,7 @@ def curves_fig(runs: dict, title: str, metric: str = lab.METRIC):
                             line=dict(color=PALETTE[i % len(PALETTE)]), row=1, col=c)
     fig.update_xaxes(title_text="epoch")
     fig.update_yaxes(title_text=f"validation {metric.upper()}", col=1)
-    _layout(fig, title, height=340)
+    layout(fig, title, height=340)
     fig.update_layout(margin=dict(t=80), legend=dict(y=1.14))    # above the panel titles
     return fig
 
@@ -134,7 +134,7 @@ def sweep_fig(sw: dict, metric: str = lab.METRIC):
                         line=dict(color=PALETTE[i % len(PALETTE)]))
     fig.update_xaxes(title_text="task correlation p")
     fig.update_yaxes(title_text=f"mean test {metric.upper()} (lower is better)")
-    _layout(fig, f"Sweep: test error against task correlation<br><sup>{lab.sweep_size(sw)}</sup>", height=360)
+    layout(fig, f"Sweep: test error against task correlation<br><sup>{lab.sweep_size(sw)}</sup>", height=360)
     fig.update_layout(margin=dict(l=10, r=10, t=70, b=10),
                       legend=dict(orientation="h", yanchor="top", y=-0.2, x=0, xanchor="left"))
     return fig

@@ -32,7 +32,7 @@ EXPLAIN_PAGE = "pages/explain.py"
 
 class AppState:
     # ---- data --------------------------------------------------------------------
-    raw: Any = None                 # mtlrec.data.readers.RawData
+    raw: Any = None                 # mtlrec.data.raw.RawData
     source: str | None = None       # "sample" or the uploaded file names, for display
     spec: Any = None                # mtlrec.data.roles.DataSpec (column roles)
     report: Any = None              # ValidationReport of the last validation

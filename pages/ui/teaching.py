@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from mtlrec.runs.library import gain_delta_m, seesaw
+from mtlrec.runs.compare import gain_delta_m, seesaw
 from mtlrec.teaching.correlation import cv_rows
 from pages.ui.messages import md_text
 from pages.ui.tables import show_table

@@ -33,7 +33,7 @@ _LOG = logging.getLogger("mtlrec.app.workspace")
 
 
 def _doc(state) -> dict:
-    from mtlrec.app.workflow import clean_tasks
+    from mtlrec.tasks import clean_tasks
     runs = list(state.past_runs) + [str(j.run_dir) for j in state.jobs if getattr(j, "run_dir", None)]
     return {
         "source": state.source,

@@ -32,7 +32,7 @@ def test_recommend_from_scores_is_recommend_without_a_model_pass(job):
     from mtlrec.serve import recommend as rec
     from mtlrec.runs.load import load_run
     run = load_run(job.run_dir)
-    preds = rec.score_items(run, rec._user_index(run, "u3"))
+    preds = rec.score_items(run, rec.user_index(run, "u3"))
     for w in ({"click": 1.0, "rating": 0.0}, {"click": 0.2, "rating": 0.8}, None):
         assert rec.recommend_from_scores(run, "u3", preds, 7, w) == rec.recommend(run, "u3", k=7, weights=w)
 

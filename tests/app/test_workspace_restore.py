@@ -9,7 +9,7 @@ import pytest
 from _fixtures_ml100k import write_ml100k_split
 from streamlit.testing.v1 import AppTest
 
-from mtlrec.app.workflow import clean_tasks
+from mtlrec.tasks import clean_tasks
 from test_pages import APP, no_exception, plain, state_of, texts
 
 LIKE = [{"name": "like", "source": "rating", "op": ">=", "threshold": 4}]

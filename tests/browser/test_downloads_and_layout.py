@@ -55,7 +55,7 @@ def _download(page, name: str):
 
 
 def test_every_download_arrives_on_the_first_click_with_its_name(server, browser, tmp_path):
-    from mtlrec.runs.report import import_zip
+    from mtlrec.runs.archive import import_zip
     from mtlrec.runs.load import load_run
     url, run_dir, log = server
     ctx = browser.new_context(viewport={"width": 1400, "height": 900}, accept_downloads=True)

@@ -25,7 +25,7 @@ def served(tmp_path_factory):
     """A server of its own over a runs root holding one local run (trained outside the app), and the
     zip of another run to import."""
     from _fixtures_train import make_dataset, tiny_run_folder
-    from mtlrec.runs.report import export_zip
+    from mtlrec.runs.archive import export_zip
     if not Path(drv.CHROMIUM).exists():
         pytest.skip(f"browser tests need Chromium at {drv.CHROMIUM}")
     d = tmp_path_factory.mktemp("ownership")
