@@ -21,7 +21,7 @@ loaded; model load time reported separately) and the cost of a fully cached re-r
 texts through a new encoder on the same cache: seconds, and whether the model was called).
 
 Departs from mtlrec's training defaults (``mtlrec.config.TrainConfig``) on purpose: a fixed
-12-epoch cap, patience 2, and the README's cold-start figures were measured with these settings
+12-epoch cap, patience 2, and the cold-start figures in docs/benchmarks.md were measured with these settings
 before the defaults changed; both runs of a comparison always share them, which is what the
 benchmark is about (text on vs off), so the figures stay comparable with each other.
 """

@@ -126,7 +126,7 @@ class EarlyStoppingConfig:
 @dataclass
 class TrainConfig:
     """Training settings. These defaults are THE defaults of mtlrec: the app's forms, the CLI, the
-    shipped configs and the benchmarks start from them (README, "Model defaults", has the
+    shipped configs and the benchmarks start from them (docs/model-defaults.md has the
     measurements behind lr, embedding_l2 and the epoch cap)."""
     epochs: int = 50               # a cap: early stopping on the validation split ends runs long before
     batch_size: int = 1024

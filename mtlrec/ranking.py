@@ -38,7 +38,7 @@ TILE_ROWS = 4096             # (user, item) pairs per forward pass on a CPU (a t
 GPU_TILE_ROWS = 65536        # ... on a GPU (fewer, larger kernels)
 AUTO_USERS = 500             # "auto": this many users ...
 AUTO_PAIRS = 50_000_000      # ... or fewer, so that at most this many (user, item) pairs are scored
-# (user, item) pairs ranked a second, default-size models, 2-core box (README, Benchmarks:
+# (user, item) pairs ranked a second, default-size models, 2-core box (docs/benchmarks.md:
 # bench/ranking_scale.py, 200,000 items); what the app's estimate of a setting's cost reads
 PAIRS_PER_S = {"mmoe": 2_900_000, "shared_bottom": 2_600_000, "ple": 410_000}
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 import streamlit as st
 
 from mtlrec.teaching import lab
-from pages.ui.lab import (cached_fig, curves_fig, dynamics_fig, lab_jobs, progress_line, running_jobs, runs_table,
+from mtlrec.figures.teaching import curves_fig, dynamics_fig
+from pages.ui.lab import (cached_fig, lab_jobs, progress_line, running_jobs, runs_table,
                           start_job, sweep_panel)
 from pages.ui.state import ensure_app_navigation
 

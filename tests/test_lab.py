@@ -14,7 +14,7 @@ def test_lab_dataset_has_two_regression_tasks_whose_correlation_rises_with_p():
         assert {s: ds.n_rows(s) > 0 for s in ("train", "valid", "test")} == {"train": True, "valid": True,
                                                                               "test": True}
         assert len(ds.fields) == 16
-        corr[p] = lab.label_correlation(ds)
+        corr[p] = lab.task_correlation(ds)
     assert corr[0.0] < corr[0.5] < corr[0.9] < corr[1.0]
     assert abs(corr[0.0]) < 0.2 and corr[1.0] > 0.95
 

@@ -136,7 +136,7 @@ def default_tasks(spec, max_tasks: int = 3) -> list[dict]:
             for col, t in labels[:max_tasks]]
 
 
-# the recommended chain's settings, chosen by measurement (bench/ranking.py on ml-latest-small, README):
+# the recommended chain's settings, chosen by measurement (bench/ranking.py on ml-latest-small, docs/benchmarks.md):
 # ESMM with 4 popularity-weighted negatives per observed row ranked like 1.46x popularity (NDCG@10);
 # MMoE with the same chain 1.22x, with uniform negatives ESMM 1.08x and MMoE 0.98x
 CHAIN_NEGATIVE_RATIO = 4       # sampled negatives per observed row
@@ -292,7 +292,7 @@ def sample_workspace(sample_dir=None) -> dict:
 def uploaded_workspace(files: list[tuple[str, bytes]]) -> dict:
     """Raw data and suggested roles from uploaded files; raises DataError for bad files.
 
-    The files may be any of the layouts the README lists, one by one or zipped: each is identified
+    The files may be any of the layouts docs/data-formats.md lists, one by one or zipped: each is identified
     by its content (e.g. MovieLens 100K u.data / u.item / u.user under any name), then its name, then
     its id columns; ``mtlrec.data.readers.reading_notes(ws["raw"])`` says how each was read."""
     from mtlrec.data.readers import load_uploaded

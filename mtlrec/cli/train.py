@@ -8,7 +8,7 @@ Data-parallel training (`mtlrec.training.distributed`): under ``torchrun --nproc
 mtlrec train ...`` every process trains its share of each batch and rank 0 writes the run
 folder; ``--nproc N`` launches exactly that (``torch.distributed.run --standalone``, one node)
 for you, passes Ctrl-C / SIGTERM on to every rank and prints what rank 0 prints. For several
-nodes run torchrun yourself (README: "Training on several processes or machines").
+nodes run torchrun yourself (docs/scale-out.md).
 
 ``--resume RUN`` continues an interrupted, cancelled or failed run from the checkpoint.pt its
 folder holds (RUN: a run folder, or a folder name inside the runs root), in that folder and

@@ -31,7 +31,7 @@ _OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"   # legacy .xls (and other old Offic
 DATA_EXTS = {".csv", ".tsv", ".txt", ".dat", ".parquet", ".pq", ".inter", ".user", ".item",
              ".gz", ".data", ".test"}
 # What the app's uploader accepts (st.file_uploader(type=...)): every extension of the layouts the
-# README lists, plus the MovieLens 100K side files (read and ignored with a note) and zip archives.
+# docs/data-formats.md lists, plus the MovieLens 100K side files (read and ignored with a note) and zip archives.
 UPLOAD_EXTENSIONS = ("csv", "tsv", "txt", "parquet", "pq", "zip", "gz",     # generic tables, archives
                      "xlsx", "xls",     # accepted so that the reader explains: save the sheet as CSV
                      "data", "item", "user", "genre", "occupation", "info",  # MovieLens 100K u.*

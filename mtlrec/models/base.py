@@ -29,7 +29,7 @@ from torch import nn
 from mtlrec.models.layers import linear_as_matrix
 
 
-# Standard deviation of the normal the embedding table starts from (see README, "Model defaults":
+# Standard deviation of the normal the embedding table starts from (see docs/model-defaults.md:
 # chosen by measurement on ml-latest-small and Census-Income; torch's own N(0, 1) overfits ids).
 EMBEDDING_STD = 0.01
 

@@ -71,7 +71,7 @@ def lab_dataset(p: float, n: int = LAB_N, dim: int = 16, seed: int = 0, noise: f
     return ds
 
 
-def label_correlation(ds, split: str = "train") -> float:
+def task_correlation(ds, split: str = "train") -> float:
     """Pearson correlation of the two labels on ``split``."""
     r = ds.rows[split]
     return float(np.corrcoef(np.asarray(r["label:y1"], float), np.asarray(r["label:y2"], float))[0, 1])

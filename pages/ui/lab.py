@@ -1,4 +1,4 @@
-"""Figures and the live panel of the Lab page (pages/lab.py); the experiments are `mtlrec.teaching.lab`.
+"""The live panel of the Lab page (pages/lab.py): jobs, progress, tables; its figures are `mtlrec.figures.teaching`,
 
 Lab results survive a reload like runs do: a job's result is stored in the visitor's workspace when
 it ends (``lab_<kind>.json`` beside workspace.json, `mtlrec.app.workspace.save_part`, written by the
@@ -12,8 +12,8 @@ import threading
 
 import streamlit as st
 
+from mtlrec.figures.teaching import sweep_fig
 from mtlrec.teaching import lab
-from mtlrec.figures.charts import PALETTE, layout
 from pages.ui.state import forget_ended_jobs, get_state, with_running_jobs
 
 JOBS_KEY = "lab_jobs"          # st.session_state[JOBS_KEY] = {"archs" | "sweep" | "weightings": LabJob | StoredJob}
@@ -103,47 +103,6 @@ def cached_fig(name: str, snap: dict, build):
     if name not in cache or cache[name][0] != sig:
         cache[name] = (sig, build())
     return cache[name][1]
-
-
-def curves_fig(runs: dict, title: str, metric: str = lab.METRIC):
-    """Validation ``metric`` per epoch, one panel per task, one line per run."""
-    from plotly.subplots import make_subplots
-    rows = lab.curve_rows(runs, "valid", metric)
-    fig = make_subplots(rows=1, cols=len(lab.TASKS), subplot_titles=[f"task {t}" for t in lab.TASKS])
-    for i, name in enumerate(runs):
-        for c, task in enumerate(lab.TASKS, 1):
-            pts = [r for r in rows if r["run"] == name and r["task"] == task]
-            fig.add_scatter(x=[r["epoch"] for r in pts], y=[r["value"] for r in pts], mode="lines+markers",
-                            name=name, legendgroup=name, showlegend=c == 1,
-                            line=dict(color=PALETTE[i % len(PALETTE)]), row=1, col=c)
-    fig.update_xaxes(title_text="epoch")
-    fig.update_yaxes(title_text=f"validation {metric.upper()}", col=1)
-    layout(fig, title, height=340)
-    fig.update_layout(margin=dict(t=80), legend=dict(y=1.14))    # above the panel titles
-    return fig
-
-
-def sweep_fig(sw: dict, metric: str = lab.METRIC):
-    """Mean test ``metric`` against the task correlation p, one line per architecture; the title says
-    how large the sweep is."""
-    import plotly.graph_objects as go
-    fig = go.Figure()
-    for i, (arch, by_p) in enumerate((sw.get("summary") or {}).items()):
-        ps = sorted(by_p)
-        fig.add_scatter(x=ps, y=[by_p[p] for p in ps], mode="lines+markers", name=lab.ARCH_LABELS.get(arch, arch),
-                        line=dict(color=PALETTE[i % len(PALETTE)]))
-    fig.update_xaxes(title_text="task correlation p")
-    fig.update_yaxes(title_text=f"mean test {metric.upper()} (lower is better)")
-    layout(fig, f"Sweep: test error against task correlation<br><sup>{lab.sweep_size(sw)}</sup>", height=360)
-    fig.update_layout(margin=dict(l=10, r=10, t=70, b=10),
-                      legend=dict(orientation="h", yanchor="top", y=-0.2, x=0, xanchor="left"))
-    return fig
-
-
-def dynamics_fig(runs: dict):
-    """The weighting comparison's gradient-conflict panels (`mtlrec.figures.dynamics.compare_fig`)."""
-    from mtlrec.figures.dynamics import compare_fig
-    return compare_fig({name: r.get("history") or {} for name, r in runs.items()})
 
 
 def progress_line(snap: dict, what: str) -> None:

@@ -75,20 +75,13 @@ def show_cv_option(train: dict, split: str | None, *, key: str) -> None:
 
 def show_label_correlation(dataset) -> None:
     """Heatmap of the labels' Pearson correlations on the training rows (a task-selection aid)."""
-    import plotly.graph_objects as go
-
+    from mtlrec.figures.teaching import label_correlation_fig
     from mtlrec.teaching.correlation import label_correlation
     corr = label_correlation(dataset)
     if corr.shape[0] < 2:
         return
     st.markdown("**How the labels move together** (training rows)")
-    names = [str(c) for c in corr.columns]
-    z = corr.to_numpy()
-    fig = go.Figure(go.Heatmap(z=z, x=names, y=names, zmin=-1, zmax=1, colorscale="RdBu", reversescale=False,
-                               text=[[("" if v != v else f"{v:.2f}") for v in row] for row in z],
-                               texttemplate="%{text}", hovertemplate="%{y} vs %{x}: %{z:.3f}<extra></extra>"))
-    fig.update_layout(height=120 + 40 * len(names), margin=dict(l=10, r=10, t=10, b=10), yaxis_autorange="reversed")
-    st.plotly_chart(fig, key="label_corr_fig")
+    st.plotly_chart(label_correlation_fig(corr), key="label_corr_fig")
     st.caption("Pearson correlation of every pair of labels on the training rows (sampled negatives left out; "
                "a multi-label label counts its classes per row). Near +1 or −1: the labels carry much the same "
                "signal, so learning them together is likely to help each other; near 0: little in common, and "
