@@ -10,7 +10,7 @@ Fix: free space ...". Writers of several files (a dataset folder, an unpacked zi
 `on_full_disk` to say the same of their folder.
 
 The folder is named as the writer knows it (an absolute path on a server); the app shows messages
-through `mtlrec.public.public_message`, which names it relative to the runs or workspaces root.
+through `mtlrec.app.public.public_message`, which names it relative to the runs or workspaces root.
 """
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ import streamlit as st
 
 from mtlrec.figures import charts as viz
 from mtlrec.metrics import higher_is_better
-from mtlrec.public import public_message
+from mtlrec.app.public import public_message
 from mtlrec.tasks import DEFAULT_METRIC
 from mtlrec.training.early_stopping import describe as describe_early_stopping
 from pages.ui.actions import prepare_dataset, start_training

@@ -114,7 +114,7 @@ def finished_run(tmp_path_factory):
                          ids=["checkpoint-of-epoch-2", "metrics-at-the-end"])
 def test_a_full_disk_in_training_is_said_cleaned_up_and_the_run_resumes(name, skip, disk, prepared, tmp_path,
                                                                           capsys, monkeypatch):
-    from mtlrec.public import public_message
+    from mtlrec.app.public import public_message
     root = tmp_path / "runs"
     run = root / "r1"
     monkeypatch.setenv("MTLREC_RUNS_DIR", str(root))
@@ -173,7 +173,7 @@ def test_a_full_disk_while_saving_a_dataset_is_said_and_leaves_nothing_partial(d
 # ---- a workspace: its document and its uploads -----------------------------------------------------
 def test_a_full_disk_while_saving_a_workspace_keeps_the_last_version(disk, tmp_path, monkeypatch):
     from mtlrec.app import workspace as ws
-    from mtlrec.public import public_message
+    from mtlrec.app.public import public_message
     root, wid = tmp_path / "ws", ws.new_workspace_id()
     monkeypatch.setenv("MTLREC_WORKSPACES", str(root))
     assert ws.save(wid, {"model": {"arch": "mmoe"}}) == 1

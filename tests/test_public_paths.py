@@ -1,10 +1,10 @@
-"""`mtlrec.public`: messages name files relative to the runs / workspace folder, never by the
+"""`mtlrec.app.public`: messages name files relative to the runs / workspace folder, never by the
 server's absolute paths (issue 21, item 20); other text is left as it is."""
 from __future__ import annotations
 
 import pytest
 
-from mtlrec.public import public_message, public_path
+from mtlrec.app.public import public_message, public_path
 
 
 @pytest.fixture

@@ -33,9 +33,9 @@ def md_text(value) -> str:
 
 def msg_text(value) -> str:
     """A message of the library (an error, a warning, a reason) for st.markdown & co.: `md_text`
-    of it with the server's absolute paths rewritten (`mtlrec.public.public_message`: names
+    of it with the server's absolute paths rewritten (`mtlrec.app.public.public_message`: names
     relative to the runs / workspace folder, never where the server keeps them)."""
-    from mtlrec.public import public_message
+    from mtlrec.app.public import public_message
     return md_text(public_message(value))
 
 
