@@ -30,6 +30,8 @@ import traceback
 
 import numpy as np
 
+from mtlrec.training.threaded import ThreadedJob
+
 _LOG = logging.getLogger("mtlrec.teaching.lab")
 
 ARCHS = ("shared_bottom", "mmoe", "ple")
@@ -279,7 +281,7 @@ def test_table(runs: dict) -> list[dict]:
 
 
 # ---- background job -----------------------------------------------------------------------
-class LabJob:
+class LabJob(ThreadedJob):
     """One lab experiment in a daemon thread: ``kind`` "archs" (the architectures on one p),
     "weightings" (two or more weighting methods, one architecture) or "sweep".
 
@@ -330,21 +332,6 @@ class LabJob:
         with self._lock:
             if self._status == "queued":
                 self._status = "cancelled"
-
-    def join(self, timeout: float | None = None) -> bool:
-        if self._thread is None:
-            return True
-        self._thread.join(timeout)
-        return not self._thread.is_alive()
-
-    @property
-    def status(self) -> str:
-        with self._lock:
-            return self._status
-
-    @property
-    def done(self) -> bool:
-        return self.status in ("finished", "cancelled", "failed")
 
     # ---- the thread ----------------------------------------------------------------------
     def _train_opts(self) -> dict:

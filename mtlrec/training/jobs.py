@@ -40,6 +40,8 @@ import time
 import traceback
 from pathlib import Path
 
+from mtlrec.training.threaded import ThreadedJob
+
 STATUSES = ("queued", "running", "finished", "cancelled", "failed")
 ISOLATION_ENV = "MTLREC_TRAIN_ISOLATION"
 ISOLATIONS = ("process", "thread")
@@ -60,7 +62,7 @@ def isolation_mode(isolate: str | None = None) -> str:
     return mode
 
 
-class TrainingJob:
+class TrainingJob(ThreadedJob):
     def __init__(self, config, run_dir=None, *, dataset=None, name: str | None = None,
                  isolate: str | None = None, processes: int | None = None):
         """``config``: a RunConfig (or its dict). ``dataset``: a PreparedDataset to train on
@@ -186,22 +188,6 @@ class TrainingJob:
             waiting = self._status == "running" and self._mp_stop is not None and self.worker_start_s is not None
         if waiting:    # a worker that reports answers at once with its progress: snapshot() is then <= 1 batch behind
             self._cancel_seen.wait(CANCEL_ACK_TIMEOUT_S)
-
-    def join(self, timeout: float | None = None) -> bool:
-        """Wait for the thread; True when it has ended."""
-        if self._thread is None:
-            return True
-        self._thread.join(timeout)
-        return not self._thread.is_alive()
-
-    @property
-    def status(self) -> str:
-        with self._lock:
-            return self._status
-
-    @property
-    def done(self) -> bool:
-        return self.status in ("finished", "cancelled", "failed")
 
     # ---- the thread ----------------------------------------------------------------------
     def _log(self, record):
