@@ -7,6 +7,7 @@ figures (``python tests/test_architecture.py``): the longest functions, the cycl
 from __future__ import annotations
 
 import ast
+import functools
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -29,6 +30,7 @@ def library_files() -> dict[str, Path]:
     return {module_name(p): p for p in sorted(PKG.rglob("*.py")) if "__pycache__" not in p.parts}
 
 
+@functools.lru_cache(maxsize=None)
 def _tree(path: Path) -> ast.Module:
     return ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
 
@@ -129,10 +131,12 @@ def private_imports(files: dict[str, Path]) -> list[tuple[str, str, str, int]]:
 
 def _streamlit_importers() -> list[str]:
     out = []
-    for path in sorted(ROOT.rglob("*.py")):
+    tops = [d for d in ROOT.iterdir() if d.is_dir() and not d.name.startswith(".")
+            and d.name not in ("pages", "tests", "venv", "__pycache__")]
+    paths = [p for d in tops for p in d.rglob("*.py")] + [p for p in ROOT.glob("*.py") if p.name != "app.py"]
+    for path in sorted(paths):
         rel = path.relative_to(ROOT)
-        if rel.parts[0] in ("pages", "tests", ".venv", "venv") or rel == Path("app.py") \
-                or any(p.startswith(".") for p in rel.parts) or "__pycache__" in rel.parts:
+        if "__pycache__" in rel.parts or "site-packages" in rel.parts:
             continue
         for node in ast.walk(_tree(path)):
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
