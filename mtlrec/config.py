@@ -32,6 +32,10 @@ Config format (``python -m mtlrec train --config FILE``)::
       "model": {"arch": "mmoe", "n_experts": 4, ...},   # arch: shared_bottom | mmoe (default) | ple | esmm | aitm;
                                                    # the other keys are the architecture's hparams
                                                    # (omitted = its defaults, incl. embedding_std 0.01)
+                                                   # and, for every architecture, "biases": true (per-user
+                                                   # and per-item bias) and "interaction": "dot" (user·item
+                                                   # dot product) added to the regression outputs
+                                                   # (mtlrec/models/terms.py; both off by default)
       "train": {                                   # every key optional: omitted = the default shown
         "epochs": 50,                              # a cap; early stopping on valid ends runs before it
         "batch_size": 1024, "lr": 0.003,
@@ -49,7 +53,10 @@ Config format (``python -m mtlrec train --config FILE``)::
         "ranking_k": 10,                           # K of the final test ranking metrics (0 = skip the ranking)
         "ranking_users": "auto",                   # at most this many test users ranked (seeded sample);
                                                    # "auto": 500, fewer on a catalogue of over 100,000 items
-        "dynamics_every": 20                       # training dynamics on ~1 batch in 20 (0 = off)
+        "dynamics_every": 20,                      # training dynamics on ~1 batch in 20 (0 = off)
+        "refit": false                             # true: after early stopping, a new model trained on
+                                                   # train + valid for the best epoch count is the run's
+                                                   # model (its test metrics; metrics.json "refit")
       },
       "text": {"enabled": false, "columns": [], "model": "all-MiniLM-L6-v2"}
     }
@@ -148,6 +155,8 @@ class TrainConfig:
     ranking_users: int | str = "auto"   # at most this many test users ranked (seeded sample); "auto":
                                         # 500, fewer on a catalogue of over 100,000 items (mtlrec.ranking)
     dynamics_every: int = 20       # training dynamics on ~1 batch in k (>= 1 per epoch); 0 = off
+    refit: bool = False            # after early stopping: a new model on train + valid for the best epoch
+                                   # count is the run's model (mtlrec.training.refit)
 
     @classmethod
     def from_dict(cls, d: dict | None) -> "TrainConfig":
@@ -180,6 +189,7 @@ class TrainConfig:
              f'train.ranking_users must be "auto" or an integer >= 1, not {self.ranking_users!r}'),
             (isinstance(self.dynamics_every, int) and self.dynamics_every >= 0,
              f"train.dynamics_every must be an integer >= 0 (0 = off), not {self.dynamics_every!r}"),
+            (isinstance(self.refit, bool), f"train.refit must be true or false, not {self.refit!r}"),
             (self.optimizer in OPTIMIZERS, f"train.optimizer '{self.optimizer}' is unknown; choose one of {', '.join(OPTIMIZERS)}"),
         ]
         for ok, msg in checks:

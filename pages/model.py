@@ -10,7 +10,7 @@ import streamlit as st
 from mtlrec.figures import charts as viz
 from mtlrec.config import DEFAULT_ARCH, EarlyStoppingConfig
 from mtlrec.data.roles import TASK_TYPES
-from mtlrec.models import (HPARAM_HELP, HPARAM_RANGES, architecture_help, architecture_hparams, architecture_label,
+from mtlrec.models import (HPARAM_CHOICES, HPARAM_HELP, HPARAM_RANGES, architecture_help, architecture_hparams, architecture_label,
                            chain_note)
 from mtlrec.tasks import DEFAULT_METRIC
 from mtlrec.app.workflow import DEFAULT_TRAIN, architectures, available_labels, metrics_for, text_candidates
@@ -193,6 +193,10 @@ def _hparam_inputs(state, arch: str, defaults: dict, ctr: int) -> dict:
         elif isinstance(default, bool):
             hp[name] = st.checkbox(label, value=bool(cur), key=key, on_change=keep(key, target, name, bool),
                                    help=HPARAM_HELP.get(name))
+        elif isinstance(default, str):
+            choices = list(HPARAM_CHOICES.get(name, (default,)))
+            hp[name] = st.selectbox(label, choices, index=choices.index(cur) if cur in choices else 0, key=key,
+                                    on_change=keep(key, target, name, str), help=HPARAM_HELP.get(name))
         elif isinstance(default, int):
             hp[name] = int(st.number_input(label, min_value=0, value=int(cur), step=1, key=key,
                                            on_change=keep(key, target, name, int), help=HPARAM_HELP.get(name)))

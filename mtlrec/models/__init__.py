@@ -2,7 +2,8 @@
 
 ``build_model(arch, fields, tasks, **hparams)`` builds one; every model follows the
 `MultiTaskModel` interface (``forward(features) -> {task: logits}``, ``embed``,
-``forward_from_input``, ``shared_representation``, ``task_parameters``, ``arch``,
+``forward_from_input`` (its ``network_from_input`` plus the pair terms of the options every
+architecture has, ``MultiTaskModel.COMMON_HPARAMS``: `mtlrec.models.terms`), ``shared_representation``, ``task_parameters``, ``arch``,
 ``hparams``). To add an architecture: one file with a `MultiTaskModel` subclass,
 plus one line in `ARCHITECTURES`.
 """
@@ -41,10 +42,17 @@ HPARAM_HELP: dict[str, str] = {
     "embedding_std": "standard deviation of the normal every embedding row starts from (small values keep "
                      "rarely seen ids near zero)",
     "dense_proj_dim": "size of the learned projection of each text-embedding feature",
+    "biases": "add a learned per-user and per-item bias (the last column of the user and item id "
+              "embeddings) to the regression tasks' outputs, as matrix factorisation does",
+    "interaction": "'dot': add the dot product of the user and item id embeddings to the regression tasks' "
+                   "outputs (a multiplicative user × item term an MLP learns poorly); 'none': off",
     "id_dropout": "share of training rows whose user/item id is replaced by the unknown id, so that new "
                   "users/items (cold start) get a trained input (0 = off)",
 }
 
+
+# the choices of the text-valued hyperparameters, for forms
+HPARAM_CHOICES: dict[str, tuple[str, ...]] = {"interaction": ("none", "dot")}
 
 # (min, max, step) of the float hyperparameters, for forms
 HPARAM_RANGES: dict[str, tuple[float, float, float]] = {
@@ -59,8 +67,9 @@ def architecture_hparams(arch: str) -> dict:
     """The hyperparameters of ``arch`` with their defaults (for forms and docs)."""
     cls = _lookup(arch)
     sig = inspect.signature(cls.__init__)
-    return {n: (list(p.default) if isinstance(p.default, tuple) else p.default)
-            for n, p in sig.parameters.items() if p.kind is p.KEYWORD_ONLY}
+    own = {n: (list(p.default) if isinstance(p.default, tuple) else p.default)
+           for n, p in sig.parameters.items() if p.kind is p.KEYWORD_ONLY}
+    return {**own, **cls.COMMON_HPARAMS}
 
 
 def architecture_label(arch: str) -> str:
@@ -108,8 +117,12 @@ def build_model(arch: str, fields, tasks, **hparams) -> MultiTaskModel:
     if unknown:
         raise ValueError(f"architecture '{arch}' has no hyperparameter(s) {unknown}; "
                          f"it accepts: {', '.join(allowed)}")
-    return cls(fields, tasks, **hparams)
+    common = {k: hparams.pop(k) for k in list(hparams) if k in cls.COMMON_HPARAMS}
+    model = cls(fields, tasks, **hparams)
+    if common:
+        model.set_pair_terms(**common)
+    return model
 
 
-__all__ = ["ARCHITECTURES", "HPARAM_HELP", "FeatureInput", "MultiTaskModel", "architecture_help",
+__all__ = ["ARCHITECTURES", "HPARAM_CHOICES", "HPARAM_HELP", "FeatureInput", "MultiTaskModel", "architecture_help",
            "architecture_hparams", "architecture_label", "build_model", "chain_note"]

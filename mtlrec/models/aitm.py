@@ -169,7 +169,7 @@ class AITM(MultiTaskModel):
             self._pending.terms = self._calibrator(raw)
         return {self.task_names[i]: out[i] for i in sorted(out) if tasks is None or self.task_names[i] in tasks}
 
-    def forward_from_input(self, x):
+    def network_from_input(self, x):
         return self._finish({i: tower.mlp(x) for i, tower in enumerate(self.towers)})
 
     def input_layers(self):
@@ -184,7 +184,7 @@ class AITM(MultiTaskModel):
         return x                      # the embedding is what every task shares; transfer is task to task
 
     def towers_from_shared(self, h, tasks=None):
-        out = self.forward_from_input(h)
+        out = self.network_from_input(h)
         return out if tasks is None else {k: v for k, v in out.items() if k in tasks}
 
     def task_parameters(self):

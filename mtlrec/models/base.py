@@ -206,10 +206,16 @@ class MultiTaskModel(nn.Module):
 
     Logits are [b] for binary/regression tasks and [b, K] for multilabel tasks.
     Subclasses set ``arch`` (their registry name), build their layers after calling
-    ``super().__init__`` and implement ``forward_from_input``, ``shared_representation``
-    and ``task_parameters``. ``hparams`` holds every constructor keyword so that
-    ``build_model(model.arch, fields, tasks, **model.hparams)`` rebuilds the same model.
+    ``super().__init__`` and implement ``network_from_input`` (X -> {task: logits} of their
+    network), ``shared_representation`` and ``task_parameters``. ``forward_from_input`` is the
+    network's logits plus the pair terms, when set (`set_pair_terms`: the options every
+    architecture has, ``COMMON_HPARAMS``). ``hparams`` holds every constructor keyword (and the
+    common options, once set) so that ``build_model(model.arch, fields, tasks, **model.hparams)``
+    rebuilds the same model.
     """
+
+    # options of every architecture, with their defaults (`set_pair_terms`, `mtlrec.models.terms`)
+    COMMON_HPARAMS: dict[str, Any] = {"biases": False, "interaction": "none"}
 
     arch: str = ""
     has_shared_towers: bool = False   # True when towers_from_shared(H) works (shared-bottom)
@@ -235,6 +241,17 @@ class MultiTaskModel(nn.Module):
                                   dense_proj_dim=hparams.get("dense_proj_dim", 32),
                                   id_dropout=hparams.get("id_dropout", 0.0),
                                   embedding_std=hparams.get("embedding_std", EMBEDDING_STD))
+        self.pair_terms = None
+
+    def set_pair_terms(self, biases: bool = False, interaction: str = "none") -> None:
+        """Add per-user / per-item biases and the user·item dot product to the logits of the
+        regression tasks (`mtlrec.models.terms.PairTerms`); both off removes them. Recorded in
+        ``hparams``."""
+        from mtlrec.models.terms import PairTerms, check_options
+        check_options(biases, interaction)
+        self.pair_terms = (PairTerms(self.input, self.tasks, biases, interaction)
+                           if biases or interaction != "none" else None)
+        self.hparams.update(biases=bool(biases), interaction=str(interaction))
 
     # ---- the interface -------------------------------------------------------------------
     def forward(self, features: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -248,6 +265,12 @@ class MultiTaskModel(nn.Module):
         return self.input.input_groups()
 
     def forward_from_input(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """{task: logits} of the fused input X: the network's, plus the pair terms when set."""
+        out = self.network_from_input(x)
+        return out if self.pair_terms is None else self.pair_terms.add(out, self.pair_terms.logits(x))
+
+    def network_from_input(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """{task: logits} of the architecture's network (without the pair terms)."""
         raise NotImplementedError
 
     def shared_representation(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -296,7 +319,7 @@ class MultiTaskModel(nn.Module):
         or a modified subclass gets the full forward)."""
         mro = type(self).__mro__
         owner = next(c for c in mro if "forward_from_first" in c.__dict__)
-        for name in ("forward", "embed", "forward_from_input"):
+        for name in ("forward", "embed", "forward_from_input", "network_from_input"):
             definer = next(c for c in mro if name in c.__dict__)
             if definer is not owner and issubclass(definer, owner):
                 return False
@@ -304,7 +327,8 @@ class MultiTaskModel(nn.Module):
 
     def forward_from_first(self, pre: dict[str, torch.Tensor], tasks=None) -> dict[str, torch.Tensor]:
         """{task: logits} from ``pre[name] = input_layers()[name](X)``; equals
-        ``forward_from_input(X)``. ``tasks``: a collection of task names -- only their outputs are
+        ``network_from_input(X)`` (the pair terms are not in it: callers add them, see
+        `forward_split`). ``tasks``: a collection of task names -- only their outputs are
         computed and returned (the towers of the others are skipped); None = every task."""
         raise NotImplementedError(f"the '{self.arch}' architecture does not split after its input layers")
 
@@ -335,7 +359,8 @@ class MultiTaskModel(nn.Module):
         """``forward_from_input(x)`` computed through `input_matrix` and `forward_from_first`
         (a reference for the split path)."""
         w, b, layout = self.input_matrix()
-        return self.forward_from_first(self.split_pre(torch.addmm(b, x, w), layout))
+        out = self.forward_from_first(self.split_pre(torch.addmm(b, x, w), layout))
+        return out if self.pair_terms is None else self.pair_terms.add(out, self.pair_terms.logits(x))
 
     def task_parameters(self) -> dict[str, list[nn.Parameter]]:
         """Task name -> the parameters θ_i of its tower (for the L2 term λ·Σ_i ‖θ_i‖²)."""

@@ -49,7 +49,7 @@ class ESMM(MultiTaskModel):
     def towers_from_shared(self, h, tasks=None):
         return {name: tower(h) for name, tower in zip(self.task_names, self.towers) if tasks is None or name in tasks}
 
-    def forward_from_input(self, x):
+    def network_from_input(self, x):
         return self.towers_from_shared(x)
 
     def input_layers(self):

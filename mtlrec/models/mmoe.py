@@ -42,7 +42,7 @@ class MMoE(MultiTaskModel):
     def _experts(self, x: torch.Tensor) -> torch.Tensor:
         return self.experts(x)                                        # [b, n_experts, d]
 
-    def forward_from_input(self, x):
+    def network_from_input(self, x):
         experts = self._experts(x)
         return {name: tower(mix(gate(x), experts))
                 for name, gate, tower in zip(self.task_names, self.gates, self.towers)}

@@ -135,7 +135,7 @@ class PLE(MultiTaskModel):
         return {name: tower(h) for name, tower, h in zip(self.task_names, self.towers, outs)
                 if tasks is None or name in tasks}
 
-    def forward_from_input(self, x):
+    def network_from_input(self, x):
         outs, _, _ = self._run(x)
         return {name: tower(h) for name, tower, h in zip(self.task_names, self.towers, outs)}
 

@@ -4,6 +4,8 @@ Every layer that reads the fused input X is affine (`mtlrec.models.base.MultiTas
 so for any partition of X's columns ``layer(X) = (X_a·W_a + b) + X_b·W_b``. `InputSplit` computes
 the first part once for N rows (e.g. the item columns of every catalogue item) and adds the second
 per request (one user row), then runs the rest of the network (``model.forward_from_first``).
+A model's pair terms (biases, user·item dot product), which are not affine in X, are added per
+request from their own item-side cache (`mtlrec.serve.pair_cache`).
 `mtlrec.serve.catalogue.item_split` keeps one per model and catalogue.
 """
 from __future__ import annotations
@@ -11,6 +13,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import torch
+
+from mtlrec.serve.pair_cache import cached_pair_terms
 
 if TYPE_CHECKING:  # pragma: no cover
     from mtlrec.models.base import MultiTaskModel
@@ -56,6 +60,8 @@ class InputSplit:
         else:
             self.pre_fixed = b.expand(self.n_rows, -1).contiguous()
         self.w_rest = w.index_select(0, self.rest_cols).contiguous() if rest else None
+        # the model's pair terms (biases, user·item dot), not affine in X: their own item-side cache
+        self.pair_terms = cached_pair_terms(model, rows_of, self.n_rows, step, fixed)
 
     def pre(self, x_row: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
         """Stacked pre-activations [N or len(rows), M] for the rest columns of ``x_row`` [1 or N, d_x]."""
@@ -77,13 +83,15 @@ class InputSplit:
         user = None if self.w_rest is None else x_row.index_select(1, self.rest_cols) @ self.w_rest
         if not chunk or n <= chunk:
             pre = pre_fixed if user is None else pre_fixed + user
-            return model.forward_from_first(model.split_pre(pre, layout))
-        parts = []
-        for a in range(0, n, int(chunk)):
-            block = pre_fixed[a:a + int(chunk)]
-            pre = block if user is None else block + user
-            parts.append(model.forward_from_first(model.split_pre(pre, layout)))
-        return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
+            out = model.forward_from_first(model.split_pre(pre, layout))
+        else:
+            parts = []
+            for a in range(0, n, int(chunk)):
+                block = pre_fixed[a:a + int(chunk)]
+                pre = block if user is None else block + user
+                parts.append(model.forward_from_first(model.split_pre(pre, layout)))
+            out = {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
+        return out if self.pair_terms is None else self.pair_terms.add(out, x_row, rows)
 
     def forward_tile(self, x_rows: torch.Tensor, start: int, stop: int, tasks=None) -> dict[str, torch.Tensor]:
         """{task: logits [u, stop - start, ...]}: each of the ``u`` rows of ``x_rows`` [u, d_x] (its
@@ -98,4 +106,5 @@ class InputSplit:
         else:
             pre = block.unsqueeze(0) + (x_rows.index_select(1, self.rest_cols) @ self.w_rest).unsqueeze(1)
         out = self.model.forward_from_first(self.model.split_pre(pre.reshape(u * n, -1), self.layout), tasks=tasks)
-        return {k: v.reshape(u, n, *v.shape[1:]) for k, v in out.items()}
+        out = {k: v.reshape(u, n, *v.shape[1:]) for k, v in out.items()}
+        return out if self.pair_terms is None else self.pair_terms.add_tile(out, x_rows, start, stop)

@@ -17,6 +17,7 @@ from mtlrec.config import RunConfig
 from mtlrec.errors import DataError, TrainingError
 from mtlrec.training.build import build_model_for, build_tasks, model_info
 from mtlrec.training.progress import Progress, progress_fields
+from mtlrec.training.refit import fold_dataset, refit
 
 
 # ---- data ---------------------------------------------------------------------------------
@@ -389,7 +390,11 @@ def _run_training(cfg: RunConfig, writer, *, dataset, stop_event, progress: Prog
     data = dataset.to_device(run.device)
     phases = _set_phases(run, tasks, data)
     trainer, res = _train_model(run, model, tasks, data, on_log, on_epoch)
+    trainer, refit_info = _refit(run, trainer, res, tasks, dataset)
+    model = trainer.model
     metrics = _test_metrics(run, trainer, res, dataset, data)
+    if refit_info is not None:
+        metrics["refit"] = refit_info
     if degenerate:
         metrics["degenerate_tasks"] = degenerate      # {task: "item" | "user"}: see the warnings
     status = _ranking_and_more(run, res, metrics, dataset, data, model, tasks, phases)
@@ -512,6 +517,26 @@ def _train_model(run: _Run, model, tasks, data, on_log, on_epoch):
     return trainer, res
 
 
+def _refit(run: _Run, trainer, res, tasks, dataset):
+    """(trainer, refit info or None): with ``train.refit`` after a finished training with a
+    validation split, the trainer of a new model trained on train + valid for the best epoch count
+    (`mtlrec.training.refit`), whose weights become ``res.best_state`` (the run's model.pt) and whose
+    status ``res.status``; otherwise the trainer as it is (and a warning when refit cannot run)."""
+    if not run.cfg.train.refit or res.status != "finished":
+        return trainer, None
+    if not dataset.n_rows("valid") or res.best_epoch is None or run.dist is not None:
+        why = ("it needs a validation split to choose the epoch count" if not dataset.n_rows("valid") else
+               "it does not run data-parallel" if run.dist is not None else "no best epoch was chosen")
+        run.warn(f"train.refit was skipped: {why}; the test metrics are the early-stopping model's")
+        return trainer, None
+    run.progress.start_step("refit on train + valid")
+    run.say(f"refitting on train + valid for {res.best_epoch} epochs ...")
+    new, refit_res, info = refit(run.cfg, dataset, tasks, res.best_epoch, device=run.device,
+                                 stop_event=run.stop_event, on_batch=run.progress.batch_done)
+    res.best_state, res.status = refit_res.best_state, refit_res.status
+    return new, info
+
+
 def _test_metrics(run: _Run, trainer, res, dataset, data) -> dict:
     """metrics.json's training part: the result, with the test split scored once by the best model
     (its predictions written to the folder), the architecture and the process group."""
@@ -579,20 +604,6 @@ def _write_ending(run: _Run, res, metrics: dict, status: str) -> None:
                         has_model=has_model)
     if status == "finished":     # nothing left to resume; cancelled/failed runs keep theirs
         writer.remove_checkpoint()
-
-
-def fold_dataset(dataset, train_idx, valid_idx):
-    """A PreparedDataset whose train/valid are folds of the original train+valid rows (test kept)."""
-    import numpy as np
-    from mtlrec.dataset import PreparedDataset
-    pool = {k: np.concatenate([dataset.rows["train"][k], dataset.rows["valid"][k]])
-            for k in dataset.rows["train"] if "valid" in dataset.rows and k in dataset.rows["valid"]}
-    rows = {"train": {k: v[train_idx] for k, v in pool.items()},
-            "valid": {k: v[valid_idx] for k, v in pool.items()}}
-    if "test" in dataset.rows:
-        rows["test"] = dataset.rows["test"]
-    return PreparedDataset(dataset.fields, dataset.labels, rows, dataset.user_table, dataset.item_table,
-                           dataset.user_ids, dataset.item_ids, dataset.meta, dataset.item_info, dataset.user_info)
 
 
 CV_SCHEMES = {

@@ -1,0 +1,129 @@
+"""Rating quality on MovieLens 100K's canonical u1 split, beside the published figures.
+
+    .venv/bin/python bench/u1.py [--data /work/data/ml-100k] [--seeds 0 1 2] [--json]
+                                 [--variants defaults biases dot refit all] [--arch mmoe]
+
+The data: ``u1.base`` (train; ``prep.valid_frac`` = 10 % of it, seeded, becomes valid for early
+stopping) and ``u1.test`` (test, never seen before the final evaluation), with ``u.user`` (gender,
+occupation, age) and ``u.item`` (genres). Tasks: like (rating >= 4, binary) and rating (regression),
+as in bench/quality.py. Reported: the rating RMSE on u1.test on the 1-5 scale (and the like AUC),
+mean ± std over ``--seeds`` (the training seed; the split is fixed), one torch thread per run.
+
+Variants (``VARIANTS``): today's defaults; each addition of issue 24 alone (per-user/per-item bias
+terms, the dot-product user·item term, refit on train + valid, the history input when the model
+supports it); all together. Published figures (u1 split, RMSE) are printed beside them.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+DATA = Path("/work/data/ml-100k")
+
+PUBLISHED = {"SVD (tuned)": 0.923, "SVD++ (defaults)": 0.933, "GC-MC": "0.905-0.910", "IGMC": 0.905,
+             "Sparse FC": 0.895, "GLocal-K": 0.8889}
+
+TASKS = [{"name": "like", "type": "binary", "label": "like", "metric": "auc"},
+         {"name": "rating", "type": "regression", "label": "rating", "metric": "rmse"}]
+
+# name -> {"model": {...}, "train": {...}} overrides of the defaults
+VARIANTS: dict[str, dict] = {
+    "defaults": {},
+    "biases": {"model": {"biases": True}},
+    "dot": {"model": {"interaction": "dot"}},
+    "refit": {"train": {"refit": True}},
+    "biases+dot": {"model": {"biases": True, "interaction": "dot"}},
+    "all": {"model": {"biases": True, "interaction": "dot"}, "train": {"refit": True}},
+}
+
+
+def log(s: str) -> None:
+    print(f"[u1] {s}", file=sys.stderr, flush=True)
+
+
+def run_config(data: Path, arch: str, seed: int, overrides: dict):
+    from mtlrec.config import RunConfig
+    return RunConfig.from_dict({
+        "data": {"paths": [str(data / n) for n in ("u1.base", "u1.test", "u.item", "u.user")],
+                 "roles": {"user_id": "user_id", "item_id": "item_id", "timestamp": "timestamp",
+                           "labels": {"rating": "regression"},
+                           "categorical": {"gender": "user", "occupation": "user"},
+                           "numeric": {"age": "user"}, "multivalued": {"genres": "item"},
+                           "multilabel_sep": "|"},
+                 "prep": {"derived_labels": [{"name": "like", "source": "rating", "op": ">=", "threshold": 4}]}},
+        "tasks": TASKS, "model": {"arch": arch, **overrides.get("model", {})},
+        "train": {"seed": seed, "device": "cpu", "threads": 1, "ranking_k": 0, "dynamics_every": 0,
+                  **overrides.get("train", {})}})
+
+
+def run_one(data: Path, arch: str, seed: int, overrides: dict) -> dict:
+    from types import SimpleNamespace
+
+    from sklearn.metrics import mean_squared_error, roc_auc_score
+
+    from mtlrec.runs.predictions import predictions
+    from mtlrec.training.pipeline import run_training
+    cfg = run_config(data, arch, seed, overrides)
+    t = time.time()
+    res = run_training(cfg)
+    seconds = time.time() - t
+    p = predictions(SimpleNamespace(config=cfg, dataset=res.dataset, model=res.model), "test")
+    return {"rating_rmse": float(math.sqrt(mean_squared_error(p["rating"]["y"], p["rating"]["p"]))),
+            "like_auc": float(roc_auc_score(p["like"]["y"], p["like"]["p"])),
+            "best_epoch": int(res.metrics["best_epoch"]), "refit": res.metrics.get("refit"),
+            "n_test": int(len(p["rating"]["y"])), "seconds": round(seconds, 1)}
+
+
+def summary(runs: list[dict], key: str) -> dict:
+    vals = [r[key] for r in runs]
+    return {"mean": statistics.fmean(vals), "std": statistics.stdev(vals) if len(vals) > 1 else 0.0}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--data", type=Path, default=DATA, help="folder with u1.base, u1.test, u.item, u.user")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--arch", default="mmoe")
+    ap.add_argument("--variants", nargs="+", default=list(VARIANTS), help=f"of {', '.join(VARIANTS)}")
+    ap.add_argument("--set", action="append", default=[], metavar="NAME=JSON",
+                    help='an extra variant, e.g. all_d32=\'{"model": {"embedding_dim": 32}}\'')
+    ap.add_argument("--json", action="store_true", help="print the results as JSON")
+    args = ap.parse_args(argv)
+    import torch
+    torch.set_num_threads(1)
+    variants = {v: VARIANTS[v] for v in args.variants}
+    for s in args.set:
+        name, _, js = s.partition("=")
+        variants[name] = json.loads(js)
+    rows = {}
+    for name, ov in variants.items():
+        runs = []
+        for seed in args.seeds:
+            r = run_one(args.data, args.arch, seed, ov)
+            log(f"{name} seed {seed}: rmse {r['rating_rmse']:.4f} auc {r['like_auc']:.4f} "
+                f"epoch {r['best_epoch']} {r['seconds']}s")
+            runs.append(r)
+        rows[name] = {"overrides": ov, "rating_rmse": summary(runs, "rating_rmse"),
+                      "like_auc": summary(runs, "like_auc"), "runs": runs}
+    out = {"data": "MovieLens 100K u1.base / u1.test", "arch": args.arch, "seeds": args.seeds,
+           "results": rows, "published_rmse": PUBLISHED}
+    if args.json:
+        print(json.dumps(out, indent=2))
+    else:
+        print(f"{'variant':<22} {'u1 rating RMSE':>18} {'like AUC':>16}")
+        for name, r in rows.items():
+            m, a = r["rating_rmse"], r["like_auc"]
+            print(f"{name:<22} {m['mean']:.4f} ± {m['std']:.4f}   {a['mean']:.4f} ± {a['std']:.4f}")
+        print("published (u1 RMSE): " + ", ".join(f"{k} {v}" for k, v in PUBLISHED.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
