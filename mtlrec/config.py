@@ -31,11 +31,15 @@ Config format (``python -m mtlrec train --config FILE``)::
                                                    # another (a chain, see mtlrec/chain.py)
       "model": {"arch": "mmoe", "n_experts": 4, ...},   # arch: shared_bottom | mmoe (default) | ple | esmm | aitm;
                                                    # the other keys are the architecture's hparams
-                                                   # (omitted = its defaults, incl. embedding_std 0.01)
-                                                   # and, for every architecture, "biases": true (per-user
-                                                   # and per-item bias) and "interaction": "dot" (user·item
-                                                   # dot product) added to the regression outputs
-                                                   # (mtlrec/models/terms.py; both off by default)
+                                                   # (omitted = its defaults, incl. embedding_std 0.01);
+                                                   # "history": {"length": 20, "encoder": "attention"}
+                                                   # adds the user's last 20 items before each row
+                                                   # (encoder "mean" or "attention"; absent = none;
+                                                   # mtlrec/prep/history.py); for every architecture,
+                                                   # "biases": true (per-user and per-item bias) and
+                                                   # "interaction": "dot" (user·item dot product) add
+                                                   # to the regression outputs (mtlrec/models/terms.py;
+                                                   # both off by default)
       "train": {                                   # every key optional: omitted = the default shown
         "epochs": 50,                              # a cap; early stopping on valid ends runs before it
         "batch_size": 1024, "lr": 0.003,
@@ -103,6 +107,29 @@ from typing import Any
 from mtlrec.errors import DataError, TrainingError
 
 TASK_TYPES = ("binary", "regression", "multilabel")
+HISTORY_ENCODERS = ("mean", "attention")     # model.history.encoder (mtlrec.prep.history)
+HISTORY_MAX_LENGTH = 200
+
+
+def history_settings(settings) -> dict:
+    """``model.history`` checked: {"length": int, "encoder": "mean" | "attention"}; a ValueError
+    saying what is wrong and what is allowed."""
+    if not isinstance(settings, dict):
+        raise ValueError(f'model.history must be an object such as {{"length": 20, "encoder": "attention"}}, '
+                         f"not {settings!r}")
+    unknown = sorted(set(settings) - {"length", "encoder"})
+    if unknown:
+        raise ValueError(f"model.history: unknown key(s) {unknown}; known: ['encoder', 'length']")
+    try:
+        length = int(settings.get("length", 20))
+    except (TypeError, ValueError):
+        raise ValueError(f"model.history.length must be a whole number, not {settings.get('length')!r}") from None
+    if not 1 <= length <= HISTORY_MAX_LENGTH:
+        raise ValueError(f"model.history.length must be between 1 and {HISTORY_MAX_LENGTH}, not {length}")
+    encoder = str(settings.get("encoder", "attention"))
+    if encoder not in HISTORY_ENCODERS:
+        raise ValueError(f"model.history.encoder must be one of {list(HISTORY_ENCODERS)}, not {encoder!r}")
+    return {"length": length, "encoder": encoder}
 
 
 def _known(cls, d: dict, where: str) -> dict:
@@ -331,7 +358,23 @@ class RunConfig:
 
     @property
     def hparams(self) -> dict[str, Any]:
-        return {k: v for k, v in self.model.items() if k != "arch"}
+        """The architecture's keyword arguments: ``model`` less ``arch`` and ``history``, plus the
+        history encoder when the run has a history input."""
+        hp = {k: v for k, v in self.model.items() if k not in ("arch", "history")}
+        if self.history is not None:
+            hp["history_encoder"] = self.history["encoder"]
+        return hp
+
+    @property
+    def history(self) -> dict | None:
+        """``model.history`` checked (`history_settings`), or None when the run has no history input."""
+        h = self.model.get("history")
+        if h is None or h is False:
+            return None
+        try:
+            return history_settings(h)
+        except ValueError as e:
+            raise TrainingError(str(e)) from None
 
     def data_paths(self) -> list[Path]:
         return self.data.resolved_paths(self.base_dir)
@@ -364,6 +407,7 @@ class RunConfig:
             ARCHITECTURES = None
         if ARCHITECTURES is not None and self.arch not in ARCHITECTURES:
             raise TrainingError(f"model.arch '{self.arch}' is unknown; choose one of {', '.join(ARCHITECTURES)}")
+        _ = self.history            # a TrainingError for a bad model.history
         if not self.tasks:
             raise TrainingError("the config has no tasks; add at least one, e.g. "
                                 '{"name": "click", "type": "binary", "label": "click"}')

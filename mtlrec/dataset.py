@@ -52,7 +52,7 @@ import numpy as np
 from mtlrec.diskio import on_full_disk, write_atomic, write_text
 from mtlrec.errors import DataError
 
-FIELD_KINDS = ("categorical", "numeric", "dense", "multihot")
+FIELD_KINDS = ("categorical", "numeric", "dense", "multihot", "history")
 SPLITS = ("train", "valid", "test")
 FORMAT = "mtlrec-dataset/3"
 READABLE_FORMATS = {"mtlrec-dataset/1": 1, "mtlrec-dataset/2": 2, FORMAT: 3}
@@ -89,11 +89,12 @@ def format_version(doc, directory) -> int:
 @dataclass
 class FeatureField:
     name: str                 # key in the feature dict, e.g. "user_id", "age", "item_text"
-    kind: str                 # "categorical" | "numeric" | "dense" | "multihot"
+    kind: str                 # "categorical" | "numeric" | "dense" | "multihot" | "history"
     owner: str                # "user" | "item" | "context"
     group: str = ""           # display group for explanations ("user id", "item text", ...)
     vocab_size: int = 0       # categorical: number of codes including 0 = unknown
-    dim: int = 1              # dense: vector length; multihot: number of classes; numeric: 1
+    dim: int = 1              # dense: vector length; multihot: number of classes; history: its length;
+                              # numeric: 1
 
     def __post_init__(self) -> None:
         if self.kind not in FIELD_KINDS:
@@ -440,6 +441,8 @@ class DeviceData:
             for f in ds.fields:
                 if f.owner == "context":
                     r[f.name] = t(cols[f.name], f.kind)
+                if f.kind == "history":        # the value each history item was given (mtlrec.prep.history)
+                    r[f.name + ":value"] = _tensor(cols[f.name + ":value"], torch.float32, dev)
             for k in ("user_index", "item_index"):
                 if k in cols:
                     r[k] = _tensor(cols[k], torch.long, dev)
@@ -448,6 +451,9 @@ class DeviceData:
             if "sampled" in cols:           # regression tasks and chains leave sampled rows out (mtlrec.chain)
                 r["sampled"] = torch.as_tensor(np.asarray(cols["sampled"], dtype=bool), device=dev)
             self.rows[split] = r
+        self.user_history = {k: _tensor(ds.user_table[f.name + s], torch.long if not s else torch.float32, dev)
+                             for f in ds.fields if f.kind == "history" for s, k in
+                             (("", f.name), (":value", f.name + ":value"))}
         self._n: dict[str, int] = {}          # splits whose rows differ from the dataset's (train per epoch)
         self._epochs = None                   # the per-epoch negative sampler (False: none), built on first use
 
@@ -497,11 +503,20 @@ class DeviceData:
         for f in self.ds.fields:
             if f.owner == "context":
                 feats[f.name] = take(r[f.name])
+            if f.kind == "history":
+                feats[f.name + ":value"] = take(r[f.name + ":value"])
         labels = {lab.name: take(r["label:" + lab.name]) for lab in self.ds.labels}
         if "sampled" in r:
             from mtlrec.chain import SAMPLED_KEY
             labels[SAMPLED_KEY] = take(r["sampled"])
         return feats, labels
+
+    def user_histories(self, users) -> dict:
+        """The history features (`mtlrec.prep.history`) of ``users`` as recommendations see them,
+        {name: [len(users), N]} (empty without a history input)."""
+        import torch
+        ix = torch.as_tensor(np.asarray(users, np.int64), device=self.device)
+        return {k: tab[ix] for k, tab in self.user_history.items()}
 
     def candidates(self, user_index: int, item_indices=None):
         """Features for one user against every catalogue item (or ``item_indices``).
@@ -520,8 +535,10 @@ class DeviceData:
             v = tab[user_index]
             feats[k] = v.expand(n, *v.shape) if v.dim() else v.repeat(n)
         defaults = self.ds.meta.get("context_defaults", {})
+        for k, tab in self.user_history.items():     # the user's history as recommendations see it
+            feats[k] = tab[user_index].expand(n, -1)
         for f in self.ds.fields:
-            if f.owner == "context":
+            if f.owner == "context" and f.kind != "history":
                 d = defaults.get(f.name, 0)
                 if f.kind == "categorical":
                     feats[f.name] = torch.full((n,), int(d), dtype=torch.long, device=self.device)

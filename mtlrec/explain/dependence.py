@@ -41,7 +41,7 @@ MIN_BACKGROUND = 2
 ADVISED_BACKGROUND = 10
 
 
-VECTOR_KINDS = ("dense", "multihot")     # a text embedding, a list of genres: no single value
+VECTOR_KINDS = ("dense", "multihot", "history")   # a text embedding, genres, a history: no single value
 
 
 def plottable_groups(run) -> dict[str, str]:

@@ -63,12 +63,17 @@ HPARAM_RANGES: dict[str, tuple[float, float, float]] = {
 }
 
 
+# keyword arguments set from other parts of the run config, not offered as hyperparameters
+# (history_encoder: ``model.history.encoder``, see mtlrec.prep.history)
+SET_ELSEWHERE = ("history_encoder",)
+
+
 def architecture_hparams(arch: str) -> dict:
     """The hyperparameters of ``arch`` with their defaults (for forms and docs)."""
     cls = _lookup(arch)
     sig = inspect.signature(cls.__init__)
     own = {n: (list(p.default) if isinstance(p.default, tuple) else p.default)
-           for n, p in sig.parameters.items() if p.kind is p.KEYWORD_ONLY}
+           for n, p in sig.parameters.items() if p.kind is p.KEYWORD_ONLY and n not in SET_ELSEWHERE}
     return {**own, **cls.COMMON_HPARAMS}
 
 
@@ -113,7 +118,7 @@ def build_model(arch: str, fields, tasks, **hparams) -> MultiTaskModel:
     """
     cls = _lookup(arch)
     allowed = architecture_hparams(arch)
-    unknown = sorted(set(hparams) - set(allowed))
+    unknown = sorted(set(hparams) - set(allowed) - set(SET_ELSEWHERE))
     if unknown:
         raise ValueError(f"architecture '{arch}' has no hyperparameter(s) {unknown}; "
                          f"it accepts: {', '.join(allowed)}")

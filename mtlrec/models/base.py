@@ -49,6 +49,15 @@ class FeatureInput(nn.Module):
 
     ``embedding_std``: every embedding row starts from N(0, embedding_std²).
 
+    A history field (the user's last N items before the row, `mtlrec.prep.history`: item_id codes
+    [b, N], -1 = padding, and their values ``<name>:value``) embeds each history item with the
+    ``item_id`` rows of the shared table plus its value times a learned vector, and pools them into
+    one ``embedding_dim`` block: ``history_encoder`` "mean" (the mean over the real entries; a
+    user-side block) or "attention" (target attention as in DIN, Zhou et al. KDD 2018: the candidate
+    item's embedding, projected by a learned matrix, scores each history item; a softmax over the
+    real entries weights them; the block then depends on the candidate too). An empty history
+    gives zeros.
+
     ``id_dropout`` (training mode only): each row's ``user_id`` / ``item_id`` code is
     replaced by the unknown code 0 with this probability. Items held out of training
     (cold start) all have code 0; without id dropout that embedding row is never trained
@@ -58,7 +67,8 @@ class FeatureInput(nn.Module):
     ID_FIELDS = ("user_id", "item_id")
 
     def __init__(self, fields: Sequence, embedding_dim: int = 16, dense_proj_dim: int = 32,
-                 id_dropout: float = 0.0, embedding_std: float = EMBEDDING_STD):
+                 id_dropout: float = 0.0, embedding_std: float = EMBEDDING_STD,
+                 history_encoder: str = "attention"):
         super().__init__()
         self.fields = list(fields)
         if not self.fields:
@@ -70,11 +80,11 @@ class FeatureInput(nn.Module):
         self.dense_proj_dim = int(dense_proj_dim)
         cat = [f for f in self.fields if f.kind == "categorical"]
         for f in self.fields:
-            if f.kind not in ("categorical", "numeric", "dense", "multihot"):
+            if f.kind not in ("categorical", "numeric", "dense", "multihot", "history"):
                 raise ValueError(f"field '{f.name}': unknown kind '{f.kind}'")
             if f.kind == "categorical" and int(f.vocab_size) < 1:
                 raise ValueError(f"categorical field '{f.name}' has vocab_size {f.vocab_size}")
-            if f.kind in ("dense", "multihot") and int(f.dim) < 1:
+            if f.kind in ("dense", "multihot", "history") and int(f.dim) < 1:
                 raise ValueError(f"{f.kind} field '{f.name}' has dim {f.dim}")
         self.cat_names = [f.name for f in cat]
         self.num_names = [f.name for f in self.fields if f.kind == "numeric"]
@@ -102,7 +112,8 @@ class FeatureInput(nn.Module):
         self.multihot = nn.ParameterList(
             nn.Parameter(torch.randn(int(f.dim), self.embedding_dim) * self.embedding_std)
             for f in self.fields if f.kind == "multihot")
-        self.widths = [self.embedding_dim if f.kind in ("categorical", "multihot") else
+        self._init_history(history_encoder)
+        self.widths = [self.embedding_dim if f.kind in ("categorical", "multihot", "history") else
                        1 if f.kind == "numeric" else self.dense_proj_dim for f in self.fields]
         self.out_dim = int(sum(self.widths))
         # runs of consecutive fields of one kind, in field order: (kind, n_fields)
@@ -113,6 +124,63 @@ class FeatureInput(nn.Module):
             else:
                 runs.append([f.kind, 1])
         self._runs = [tuple(r) for r in runs]
+
+    def _init_history(self, encoder: str) -> None:
+        self.history_names = [f.name for f in self.fields if f.kind == "history"]
+        self.history_encoder = str(encoder)
+        if self.history_encoder not in ("mean", "attention"):
+            raise ValueError(f"history_encoder must be 'mean' or 'attention', not {encoder!r}")
+        if self.history_names and "item_id" not in self._offsets:
+            raise ValueError("a history input needs the item_id field (its items share its embedding rows)")
+        d = self.embedding_dim
+        self.history_value = nn.ParameterList(nn.Parameter(torch.zeros(d)) for _ in self.history_names)
+        self.history_query = nn.ParameterList(
+            nn.Parameter(torch.eye(d) + torch.randn(d, d) * 0.01) for _ in self.history_names
+            if self.history_encoder == "attention")
+
+    @property
+    def attention_history(self) -> list[str]:
+        """History fields whose block depends on the candidate item (target attention)."""
+        return list(self.history_names) if self.history_encoder == "attention" else []
+
+    def history_items(self, name: str, features) -> tuple[torch.Tensor, torch.Tensor]:
+        """(embedded history items [b, N, d] with their values, mask of real entries [b, N])."""
+        codes = self._get(features, name).long()
+        codes = codes.reshape(1, -1) if codes.dim() == 1 else codes
+        mask = codes >= 0
+        vocab = self._vocab["item_id"]
+        codes = torch.where(mask & (codes < vocab), codes, 0) + self._offsets["item_id"]
+        e = self.embedding(codes)
+        value = features.get(name + ":value") if hasattr(features, "get") else None
+        if value is not None:
+            k = self.history_names.index(name)
+            e = e + value.float().reshape(codes.shape).unsqueeze(-1) * self.history_value[k]
+        return e, mask
+
+    def history_queries(self, name: str, item_codes: torch.Tensor) -> torch.Tensor:
+        """The attention query of each candidate item (its item_id code) [n, d]."""
+        codes = item_codes.long().reshape(-1)
+        vocab = self._vocab["item_id"]
+        codes = torch.where((codes >= 0) & (codes < vocab), codes, 0) + self._offsets["item_id"]
+        return self.embedding(codes) @ self.history_query[self.history_names.index(name)]
+
+    def history_attention(self, queries: torch.Tensor, items: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Softmax weights [u, n, N] of queries [u or 1, n, d] over history items [u, N, d] (0 on
+        padding; all 0 for an empty history)."""
+        scores = queries @ items.transpose(-1, -2) / float(self.embedding_dim) ** 0.5
+        m = mask.unsqueeze(-2)
+        scores = scores.masked_fill(~m, float("-inf"))
+        w = torch.softmax(scores, dim=-1)
+        return torch.where(m.any(dim=-1, keepdim=True), w, torch.zeros_like(w))
+
+    def _history_block(self, name: str, features) -> torch.Tensor:
+        e, mask = self.history_items(name, features)
+        if self.history_encoder == "mean":
+            m = mask.unsqueeze(-1).float()
+            return (m * e).sum(dim=1) / m.sum(dim=1).clamp_min(1.0)
+        q = self.history_queries(name, self._get(features, "item_id")).unsqueeze(1)     # [b, 1, d]
+        w = self.history_attention(q, e, mask)                                         # [b, 1, N]
+        return (w @ e).squeeze(1)
 
     def embedding_rows(self, name: str) -> torch.Tensor:
         """The embedding table of categorical field ``name`` [vocab_size, embedding_dim] (a view)."""
@@ -167,8 +235,9 @@ class FeatureInput(nn.Module):
             num_parts = list(nums.split(sizes, dim=1)) if len(sizes) > 1 else [nums]
         dense_parts = [proj(self._get(features, n).float()) for n, proj in zip(self.dense_names, self.projections)]
         bag_parts = [self._mean_pooled(n, tab, features) for n, tab in zip(self.multihot_names, self.multihot)]
+        hist_parts = [self._history_block(n, features) for n in self.history_names]
         it = {"categorical": iter(cat_parts), "numeric": iter(num_parts), "dense": iter(dense_parts),
-              "multihot": iter(bag_parts)}
+              "multihot": iter(bag_parts), "history": iter(hist_parts)}
         parts = [next(it[k]) for k, _ in self._runs]
         return parts[0] if len(parts) == 1 else torch.cat(parts, dim=-1)
 
@@ -236,11 +305,14 @@ class MultiTaskModel(nn.Module):
             raise ValueError(f"task names must be unique: {names}")
         self.task_names = names
         self.hparams = dict(hparams)
+        if not any(getattr(f, "kind", "") == "history" for f in fields):
+            self.hparams.pop("history_encoder", None)        # only a model with a history input has one
         _check_hparams(self.arch, self.hparams)
         self.input = FeatureInput(fields, embedding_dim=hparams.get("embedding_dim", 16),
                                   dense_proj_dim=hparams.get("dense_proj_dim", 32),
                                   id_dropout=hparams.get("id_dropout", 0.0),
-                                  embedding_std=hparams.get("embedding_std", EMBEDDING_STD))
+                                  embedding_std=hparams.get("embedding_std", EMBEDDING_STD),
+                                  history_encoder=hparams.get("history_encoder", "attention"))
         self.pair_terms = None
 
     def set_pair_terms(self, biases: bool = False, interaction: str = "none") -> None:

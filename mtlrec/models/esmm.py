@@ -34,13 +34,15 @@ class ESMM(MultiTaskModel):
 
     def __init__(self, fields, tasks, *, tower_dims: Sequence[int] = (64, 32), dropout: float = 0.0,
                  embedding_dim: int = 16, dense_proj_dim: int = 32, id_dropout: float = 0.0,
-                 embedding_std: float = EMBEDDING_STD):
+                 embedding_std: float = EMBEDDING_STD,
+                 history_encoder: str = "attention"):
         tower_dims = [int(d) for d in tower_dims]
         if not tower_dims:
             raise ValueError("esmm needs at least one hidden layer per tower (tower_dims), e.g. 64, 32")
         super().__init__(fields, tasks, dict(tower_dims=tower_dims, dropout=float(dropout),
                                              embedding_dim=int(embedding_dim), dense_proj_dim=int(dense_proj_dim),
-                                             id_dropout=float(id_dropout), embedding_std=float(embedding_std)))
+                                             id_dropout=float(id_dropout), embedding_std=float(embedding_std),
+                                             history_encoder=str(history_encoder)))
         self.towers = nn.ModuleList(Tower(self.input.out_dim, tower_dims, t.n_outputs, dropout) for t in self.tasks)
 
     def shared_from_input(self, x):

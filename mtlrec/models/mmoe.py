@@ -25,7 +25,8 @@ class MMoE(MultiTaskModel):
     def __init__(self, fields, tasks, *, n_experts: int = 4, expert_dims: Sequence[int] = (64,),
                  tower_dims: Sequence[int] = (32,), dropout: float = 0.0, embedding_dim: int = 16,
                  dense_proj_dim: int = 32, id_dropout: float = 0.0,
-                 embedding_std: float = EMBEDDING_STD):
+                 embedding_std: float = EMBEDDING_STD,
+                 history_encoder: str = "attention"):
         expert_dims, tower_dims = [int(d) for d in expert_dims], [int(d) for d in tower_dims]
         if int(n_experts) < 1 or not expert_dims:
             raise ValueError("mmoe needs n_experts >= 1 and at least one expert layer (expert_dims)")
@@ -33,7 +34,8 @@ class MMoE(MultiTaskModel):
                                              tower_dims=tower_dims, dropout=float(dropout),
                                              embedding_dim=int(embedding_dim), dense_proj_dim=int(dense_proj_dim),
                                              id_dropout=float(id_dropout),
-                                             embedding_std=float(embedding_std)))
+                                             embedding_std=float(embedding_std),
+                                             history_encoder=str(history_encoder)))
         d_x = self.input.out_dim
         self.experts = ExpertBank(d_x, int(n_experts), expert_dims, dropout)
         self.gates = nn.ModuleList(Gate(d_x, int(n_experts)) for _ in self.tasks)

@@ -92,7 +92,8 @@ class PLE(MultiTaskModel):
     def __init__(self, fields, tasks, *, n_levels: int = 2, n_shared_experts: int = 2, n_specific_experts: int = 1,
                  expert_dims: Sequence[int] = (64,), tower_dims: Sequence[int] = (32,), dropout: float = 0.0,
                  embedding_dim: int = 16, dense_proj_dim: int = 32, id_dropout: float = 0.0,
-                 embedding_std: float = EMBEDDING_STD):
+                 embedding_std: float = EMBEDDING_STD,
+                 history_encoder: str = "attention"):
         expert_dims, tower_dims = [int(d) for d in expert_dims], [int(d) for d in tower_dims]
         if int(n_levels) < 1 or int(n_shared_experts) < 1 or int(n_specific_experts) < 0 or not expert_dims:
             raise ValueError("ple needs n_levels >= 1, n_shared_experts >= 1, n_specific_experts >= 0 "
@@ -102,7 +103,8 @@ class PLE(MultiTaskModel):
                                              tower_dims=tower_dims, dropout=float(dropout),
                                              embedding_dim=int(embedding_dim), dense_proj_dim=int(dense_proj_dim),
                                              id_dropout=float(id_dropout),
-                                             embedding_std=float(embedding_std)))
+                                             embedding_std=float(embedding_std),
+                                             history_encoder=str(history_encoder)))
         n_t = len(self.tasks)
         levels = []
         in_dim = self.input.out_dim

@@ -22,14 +22,16 @@ class SharedBottom(MultiTaskModel):
     def __init__(self, fields, tasks, *, shared_dims: Sequence[int] = (128, 64), tower_dims: Sequence[int] = (32,),
                  dropout: float = 0.0, embedding_dim: int = 16, dense_proj_dim: int = 32,
                  id_dropout: float = 0.0,
-                 embedding_std: float = EMBEDDING_STD):
+                 embedding_std: float = EMBEDDING_STD,
+                 history_encoder: str = "attention"):
         shared_dims, tower_dims = [int(d) for d in shared_dims], [int(d) for d in tower_dims]
         if not shared_dims:
             raise ValueError("shared_bottom needs at least one shared layer (shared_dims)")
         super().__init__(fields, tasks, dict(shared_dims=shared_dims, tower_dims=tower_dims,
                                              dropout=float(dropout), embedding_dim=int(embedding_dim),
                                              dense_proj_dim=int(dense_proj_dim), id_dropout=float(id_dropout),
-                                             embedding_std=float(embedding_std)))
+                                             embedding_std=float(embedding_std),
+                                             history_encoder=str(history_encoder)))
         self.bottom = MLP(self.input.out_dim, shared_dims, dropout)
         self.towers = nn.ModuleList(Tower(self.bottom.out_dim, tower_dims, t.n_outputs, dropout)
                                     for t in self.tasks)

@@ -7,6 +7,10 @@ per request (one user row), then runs the rest of the network (``model.forward_f
 A model's pair terms (biases, user·item dot product), which are not affine in X, are added per
 request from their own item-side cache (`mtlrec.serve.pair_cache`).
 `mtlrec.serve.catalogue.item_split` keeps one per model and catalogue.
+
+A target-attention history block (`mtlrec.models.base.FeatureInput`, encoder "attention") depends
+on both sides: `HistoryPair` keeps each catalogue item's attention query and computes the block per
+request from the user's history (``[u, N, d]``), so the layers still see the exact X.
 """
 from __future__ import annotations
 
@@ -35,14 +39,16 @@ class InputSplit:
     whole (only ``pre_fixed`` is catalogue-sized)."""
 
     def __init__(self, model: "MultiTaskModel", x_fixed, fixed_cols, n_rows: int | None = None,
-                 block_rows: int = 65536):
+                 block_rows: int = 65536, pair: "HistoryPair | None" = None):
         self.model = model
         w, b, self.layout = model.input_matrix()
         d = w.shape[0]
         fixed = sorted({int(c) for c in fixed_cols})
         if any(c < 0 or c >= d for c in fixed):
             raise ValueError(f"fixed columns must lie in 0..{d - 1}")
-        rest = [c for c in range(d) if c not in set(fixed)]
+        self.pair = pair
+        skip = set(fixed) | (set(pair.cols) if pair is not None else set())
+        rest = [c for c in range(d) if c not in skip]
         dev = w.device
         if callable(x_fixed):
             self.n_rows, rows_of, step = int(n_rows), x_fixed, max(1, int(block_rows))
@@ -63,15 +69,16 @@ class InputSplit:
         # the model's pair terms (biases, user·item dot), not affine in X: their own item-side cache
         self.pair_terms = cached_pair_terms(model, rows_of, self.n_rows, step, fixed)
 
-    def pre(self, x_row: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
-        """Stacked pre-activations [N or len(rows), M] for the rest columns of ``x_row`` [1 or N, d_x]."""
-        pre = self.pre_fixed if rows is None else self.pre_fixed.index_select(0, rows)
-        if self.w_rest is None:
-            return pre
-        return pre + x_row.index_select(1, self.rest_cols) @ self.w_rest
+    def _pair(self, user, rows) -> torch.Tensor | None:
+        """The history blocks' share of the pre-activations [u, n, M] (None without a pair part)."""
+        if self.pair is None:
+            return None
+        if user is None:
+            raise ValueError("this model's history block depends on the user: pass the user's features (user=)")
+        return self.pair.pre(user, rows)
 
     def forward(self, x_row: torch.Tensor, rows: torch.Tensor | None = None,
-                chunk: int | None = None) -> dict[str, torch.Tensor]:
+                chunk: int | None = None, user: dict | None = None) -> dict[str, torch.Tensor]:
         """{task: logits} of the precomputed rows (all, or ``rows``) with the rest columns of ``x_row``.
 
         ``chunk``: run the network on blocks of that many rows and concatenate (the same
@@ -80,7 +87,10 @@ class InputSplit:
         model, layout = self.model, self.layout
         pre_fixed = self.pre_fixed if rows is None else self.pre_fixed.index_select(0, rows)
         n = pre_fixed.shape[0]
+        pair = self._pair(user, rows)
         user = None if self.w_rest is None else x_row.index_select(1, self.rest_cols) @ self.w_rest
+        if pair is not None:
+            user = pair[0] if user is None else pair[0] + user
         if not chunk or n <= chunk:
             pre = pre_fixed if user is None else pre_fixed + user
             out = model.forward_from_first(model.split_pre(pre, layout))
@@ -88,12 +98,13 @@ class InputSplit:
             parts = []
             for a in range(0, n, int(chunk)):
                 block = pre_fixed[a:a + int(chunk)]
-                pre = block if user is None else block + user
+                pre = block if user is None else block + (user if user.shape[0] == 1 else user[a:a + int(chunk)])
                 parts.append(model.forward_from_first(model.split_pre(pre, layout)))
             out = {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
         return out if self.pair_terms is None else self.pair_terms.add(out, x_row, rows)
 
-    def forward_tile(self, x_rows: torch.Tensor, start: int, stop: int, tasks=None) -> dict[str, torch.Tensor]:
+    def forward_tile(self, x_rows: torch.Tensor, start: int, stop: int, tasks=None,
+                     user: dict | None = None) -> dict[str, torch.Tensor]:
         """{task: logits [u, stop - start, ...]}: each of the ``u`` rows of ``x_rows`` [u, d_x] (its
         rest columns, e.g. a user and the context defaults) against the precomputed rows
         ``start .. stop - 1``, in one pass of u·(stop - start) rows. ``tasks``: only these tasks'
@@ -105,6 +116,41 @@ class InputSplit:
             pre = block.unsqueeze(0).expand(u, n, block.shape[1])
         else:
             pre = block.unsqueeze(0) + (x_rows.index_select(1, self.rest_cols) @ self.w_rest).unsqueeze(1)
+        pair = self._pair(user, slice(start, stop))
+        if pair is not None:
+            pre = pre + pair
         out = self.model.forward_from_first(self.model.split_pre(pre.reshape(u * n, -1), self.layout), tasks=tasks)
         out = {k: v.reshape(u, n, *v.shape[1:]) for k, v in out.items()}
         return out if self.pair_terms is None else self.pair_terms.add_tile(out, x_rows, start, stop)
+
+
+class HistoryPair:
+    """The target-attention history blocks of X for every catalogue item against a user's history.
+
+    Each item's attention query (its item_id embedding times the learned query matrix) is computed
+    once; per request the user's history items are embedded once and ``pre(user, rows)`` gives
+    ``Σ_fields softmax(q·Kᵀ/√d)·K · W_field`` [u, n, M] -- the same block `FeatureInput` computes row
+    by row, so the result equals the full forward up to float rounding."""
+
+    def __init__(self, model: "MultiTaskModel", item_codes: torch.Tensor, w: torch.Tensor):
+        inp = model.input
+        self.input = inp
+        columns = inp.field_columns()
+        self.parts = []
+        self.cols: list[int] = []
+        for name in inp.attention_history:
+            c = columns[name]
+            cols = torch.as_tensor(c, dtype=torch.long, device=w.device)
+            self.parts.append((name, inp.history_queries(name, item_codes), w.index_select(0, cols)))
+            self.cols.extend(c)
+
+    def pre(self, user: dict, rows=None) -> torch.Tensor:
+        """[u, n, M]: rows None = every item, a slice or a LongTensor of item rows."""
+        total = None
+        for name, queries, w in self.parts:
+            q = queries if rows is None else queries[rows]
+            items, mask = self.input.history_items(name, user)              # [u, N, d], [u, N]
+            pooled = self.input.history_attention(q.unsqueeze(0), items, mask) @ items     # [u, n, d]
+            part = pooled @ w
+            total = part if total is None else total + part
+        return total

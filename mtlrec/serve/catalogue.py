@@ -88,12 +88,15 @@ def item_split(model, data, keep: bool = True):
         return None
     import torch
 
-    from mtlrec.serve.cache import InputSplit
+    from mtlrec.serve.cache import HistoryPair, InputSplit
 
     def items_x(start, stop):                  # the user part of these rows is never used
         return model.embed(data.candidates(0, torch.arange(start, stop, device=data.device)))
     with torch.inference_mode():
-        split = InputSplit(model, items_x, cols, n_rows=len(data.ds.item_ids))
+        pair = None
+        if model.input.attention_history:      # history blocks that depend on the candidate item
+            pair = HistoryPair(model, data.item_table["item_id"], model.input_matrix()[0])
+        split = InputSplit(model, items_x, cols, n_rows=len(data.ds.item_ids), pair=pair)
     if keep:
         _ITEM_SPLITS[model] = _ItemSplit(key, data, split)
     return split
@@ -120,7 +123,8 @@ def score_tile(model, data, split, users, start: int, stop: int, tasks, x_users=
     names = [t.name for t in tasks]
     if split is not None:
         x = user_rows(model, data, users) if x_users is None else x_users
-        out = split.forward_tile(x, start, stop, tasks=with_ancestors(names, all_tasks))
+        out = split.forward_tile(x, start, stop, tasks=with_ancestors(names, all_tasks),
+                                 user=data.user_histories(users))
     else:
         items = torch.arange(start, stop, device=data.device)
         parts = [data.candidates(int(u), items) for u in users]

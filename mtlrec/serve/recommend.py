@@ -197,10 +197,11 @@ def _fast_forward(run, data, model, user_index: int, item_indices):
         rows = torch.as_tensor(item_indices, dtype=torch.long, device=split.pre_fixed.device)
         if rows.dim() != 1 or (len(rows) and (int(rows.min()) < 0 or int(rows.max()) >= split.n_rows)):
             return None                     # let the full path raise its own error / handle it
-    x_row = model.embed(data.candidates(user_index, [0]))    # the user's and context columns
+    user = data.candidates(user_index, [0])
+    x_row = model.embed(user)                   # the user's and context columns
     # several threads: larger blocks (fewer parallel regions, each thread a block's worth of rows)
     chunk = CPU_CHUNK_ROWS * torch.get_num_threads() if split.pre_fixed.device.type == "cpu" else None
-    return split.forward(x_row, rows, chunk=chunk)
+    return split.forward(x_row, rows, chunk=chunk, user=user)
 
 
 def item_index(run, item_id) -> int:

@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 from mtlrec.config import RunConfig
 from mtlrec.errors import DataError, TrainingError
+from mtlrec.prep.history import with_history
 from mtlrec.training.build import build_model_for, build_tasks, model_info
 from mtlrec.training.progress import Progress, progress_fields
 from mtlrec.training.refit import fold_dataset, refit
@@ -457,6 +458,7 @@ def _inputs(run: _Run, dataset, write_dataset: bool):
     elif dataset is None:
         run.say("preparing data ...")
         dataset = build_dataset(cfg)
+    dataset = with_history(dataset, cfg.history)
     tasks = build_tasks(cfg, dataset)
     degenerate, dep_warnings = label_dependence_warnings(dataset, tasks)
     for w in dep_warnings:
@@ -465,7 +467,7 @@ def _inputs(run: _Run, dataset, write_dataset: bool):
     model = build_model_for(cfg, dataset, tasks)
     if writer and resume is None:
         writer.write_model_info(model_info(model, tasks, dataset))
-        if write_dataset and not dataset_written:
+        if write_dataset and (not dataset_written or cfg.history is not None):
             writer.write_dataset(dataset)
     if resume is not None:
         run.say(f"resuming {cfg.arch} after epoch {resume['epoch']} of {cfg.train.epochs} on "
