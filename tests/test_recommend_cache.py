@@ -242,7 +242,8 @@ def test_wrappers_and_changed_subclasses_use_the_full_path(ds):
         def forward(self, feats):
             return {k: v + 1.0 for k, v in self.inner(feats).items()}
 
-    doubled = Doubled(ds.fields, run.tasks, **run.model.hparams)
+    own = {k: v for k, v in run.model.hparams.items() if k not in MMoE.COMMON_HPARAMS}   # set by build_model
+    doubled = Doubled(ds.fields, run.tasks, **own)
     doubled.load_state_dict(run.model.state_dict())
     assert run.model.supports_split() and not doubled.supports_split()
     for model in (doubled.eval(), Wrapper(run.model).eval()):

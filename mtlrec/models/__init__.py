@@ -124,8 +124,7 @@ def build_model(arch: str, fields, tasks, **hparams) -> MultiTaskModel:
                          f"it accepts: {', '.join(allowed)}")
     common = {k: hparams.pop(k) for k in list(hparams) if k in cls.COMMON_HPARAMS}
     model = cls(fields, tasks, **hparams)
-    if common:
-        model.set_pair_terms(**common)
+    model.set_pair_terms(**{**cls.COMMON_HPARAMS, **common})     # recorded in hparams, on or off
     return model
 
 
