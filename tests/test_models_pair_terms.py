@@ -171,3 +171,25 @@ def test_cache_equals_forward_with_the_options_and_a_mean_history(ds, arch):
             full = model(data.candidates(u))
             got = split.forward(catalogue.user_rows(model, data, [u]))
             assert max(float((got[k] - full[k]).abs().max()) for k in full) <= 1e-5
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_explanations_include_the_terms_and_still_add_up(ds, arch):
+    """SHAP over X's column groups explains the logits with the terms (they read only the id
+    columns of X): base + contributions = the model's rating output."""
+    from mtlrec.explain.core import ModelExplainer
+    tasks = tasks_from_config(TASKS, ds)
+    torch.manual_seed(3)
+    model = build_model(arch, ds.fields, tasks, **SMALL, embedding_std=0.7, biases=True, interaction="dot").eval()
+    data = ds.to_device("cpu")
+    with torch.no_grad():
+        bg = model.embed(data.batch("train", torch.arange(60))[0])
+        x = model.embed(data.batch("test", torch.arange(4))[0])
+        want = model.forward_from_input(x)["rating"].numpy()
+        terms = model.pair_terms.logits(x)[:, 0].numpy()
+    att = ModelExplainer(model, bg).explain(x)
+    j = att.tasks.index("rating")
+    np.testing.assert_allclose(att.outputs[:, j], want, atol=1e-5)
+    recon = att.base_values[j] + att.values[:, :, j].sum(axis=1)
+    assert np.max(np.abs(recon - att.outputs[:, j])) < 1e-3, att.method
+    assert np.abs(terms).max() > 0.05                                    # the terms are part of what is explained
