@@ -411,13 +411,13 @@ def metrics_by_type(metrics: dict, tasks: list, split: str = "test") -> dict:
     """One wide table (task x metric) per task type, so a table only has its own tasks' metrics.
 
     ``tasks`` are the run's task dicts (name, type). Returns ``{type: DataFrame}`` in the order
-    binary, regression, multilabel; values rounded to 4 decimals."""
+    binary, regression, multilabel, distribution; values rounded to 4 decimals."""
     import pandas as pd
     table = metrics_table(metrics, split)
     types = {t["name"] if isinstance(t, dict) else t.name: t["type"] if isinstance(t, dict) else t.type
              for t in tasks}
     out = {}
-    for kind in ("binary", "regression", "multilabel"):
+    for kind in ("binary", "regression", "multilabel", "distribution"):
         names = [n for n, k in types.items() if k == kind]
         rows = table[table["task"].isin(names)]
         if rows.empty:

@@ -65,7 +65,8 @@ class TaskLogits(nn.Module):
     """X -> [b, n_tasks]: one logit column per task (``tasks`` order); a chained binary task's is
     the logit of its entire-space probability (`mtlrec.chain.entire_space_logit`: what a list ranks
     by). ``classes`` {task: k}: a multilabel task's column is the logit of its class k instead of
-    the mean over classes."""
+    the mean over classes; a distribution task's is the log share (log-softmax) of its class k,
+    else of its largest share (a softmax's logits are defined only up to a shift)."""
 
     def __init__(self, model: nn.Module, tasks: list[str], classes: dict | None = None):
         super().__init__()
@@ -84,6 +85,9 @@ class TaskLogits(nn.Module):
             return entire_space_logit(specs[task], list(specs.values()), outs)
         out = outs[task]
         k = self.classes.get(task)
+        if task in specs and specs[task].type == "distribution":   # softmax: the log share of a class
+            logp = torch.log_softmax(out.float(), dim=-1)
+            return logp[:, k] if k is not None else logp.max(dim=-1).values
         if k is not None and out.dim() == 2:
             return out[:, k]
         return _task_scalar(out)
