@@ -56,12 +56,17 @@ def check_configs(items) -> list[dict]:
         if window < 1:
             raise ValueError(f"interest label {d.get('name', '?')!r}: window must be >= 1, not {window}")
         attr = str(d["attribute"])
-        out.append({"name": str(d.get("name") or f"interest_{attr}"), "attribute": attr, "window": window,
+        out.append({"name": str(d.get("name") or label_name(attr)), "attribute": attr, "window": window,
                     "positive": str(d.get("positive") or "")})
     names = [d["name"] for d in out]
     if len(set(names)) < len(names):
         raise ValueError(f"two interest labels share a name ({names}); give each its own")
     return out
+
+
+def label_name(attribute: str) -> str:
+    """The default name of the interest label over ``attribute``: "interest_<attribute>"."""
+    return f"interest_{attribute}"
 
 
 def attribute_columns(spec, raw=None) -> list[str]:
