@@ -184,3 +184,12 @@ def test_cli_training_learns_interests_better_than_the_training_mean(sample_file
     assert model["kl"] <= base["kl"] - 0.1, (model, base)
     # the single-task baseline of the distribution task trains too (the multi-task gain per task)
     assert res["stl"]["interest"]["class_ndcg"] >= base["class_ndcg"] + 0.05 and "interest" in res["stl_gain"]
+    # an explanation of the task is additive in the log share of one class (the softmax's, not a sigmoid's)
+    from mtlrec.explain.api import explain_recommendation
+    from mtlrec.runs.load import load_run
+    run = load_run(tmp_path / "run")
+    ex = explain_recommendation(run, run.dataset.user_ids[0], run.dataset.item_ids[0], background=16)
+    t = ex["tasks"]["interest"]
+    assert t["space"] == "log share" and "probability" not in t
+    assert round(t["base_value"] + sum(t["contributions"].values()), 3) == round(float(np.log(t["prediction"])), 3)
+    assert round(sum(t["class_probabilities"].values()), 3) == 1.0
