@@ -98,7 +98,7 @@ def _fused_weights(run, run_dir: str) -> dict[str, float]:
 def _class_choices(run, run_dir: str, user: str, item: str) -> dict[str, str]:
     """The class each multi-label task's waterfall explains (default: the most likely for the pair)."""
     classes: dict[str, str] = {}
-    multilabel = [t.name for t in run.tasks if t.type == "multilabel"]
+    multilabel = [t.name for t in run.tasks if t.type in ("multilabel", "distribution")]
     if multilabel:
         pair = _pair(run_dir, user, item, _stamp(run_dir))
         mcols = st.columns(min(3, len(multilabel)))
@@ -106,10 +106,11 @@ def _class_choices(run, run_dir: str, user: str, item: str) -> dict[str, str]:
             probs = pair["tasks"][name]          # most likely class first
             classes[name] = col.selectbox(
                 f"Class of {name} to explain", list(probs), index=0,
-                format_func=lambda c, p=probs: f"{c} (probability {p[c]:.2f})",
+                format_func=lambda c, p=probs: f"{c} ({'share' if run.task(name).type == 'distribution' else 'probability'} {p[c]:.2f})",
                 key=f"explain_class_{run_dir}_{user}_{item}_{name}",
-                help="a multi-label task predicts one probability per class; its waterfall explains "
-                     "one class's logit (default: the most likely class for this pair)")
+                help="a multi-label task predicts one probability per class, a distribution task (the user's "
+                     "interests) one share per class; its waterfall explains one class's logit (a distribution: its "
+                     "log share) -- default: the most likely class for this pair")
     return classes
 
 

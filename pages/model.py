@@ -9,10 +9,9 @@ import streamlit as st
 
 from mtlrec.figures import charts as viz
 from mtlrec.config import DEFAULT_ARCH, EarlyStoppingConfig
-from mtlrec.data.roles import TASK_TYPES
 from mtlrec.models import (HPARAM_HELP, HPARAM_RANGES, architecture_help, architecture_hparams, architecture_label,
                            chain_note)
-from mtlrec.tasks import DEFAULT_METRIC
+from mtlrec.tasks import DEFAULT_METRIC, TASK_TYPES
 from mtlrec.app.workflow import DEFAULT_TRAIN, architectures, available_labels, metrics_for, text_candidates
 from pages.ui.actions import prepare_dataset
 from pages.ui.chain import given_choice, offer_recommended_chain, show_chain
@@ -84,7 +83,9 @@ def _task_row(state, t: dict, labels: dict, ctr: int) -> bool:
     t["type"] = c[1].selectbox("Type", TASK_TYPES, index=TASK_TYPES.index(t.get("type", "binary")),
                                key=f"task_type_{uid}_{ctr}",
                                help="binary: yes/no (click); regression: a number (rating); multilabel: "
-                                    "several classes at once (genres)")
+                                    "several classes at once (an item's genres: item classification); distribution: "
+                                    "a share per class (a user's interests over genres: interest mining, add the "
+                                    "label on Data)")
     opts = [n for n, tt in labels.items() if tt == t["type"]]
     if t.get("label") and t["label"] not in labels:     # kept and shown as missing, never replaced unasked
         opts.append(t["label"])
@@ -130,7 +131,7 @@ def _add_task(state, labels: dict) -> None:
         st.rerun()
     if no_add:
         st.caption(f"Add task is off: {no_add}. A new task needs a label of its own: give a column a label role "
-                   "or add a derived label (e.g. like = rating ≥ 4) on **Data**.")
+                   "or add a derived label (e.g. like = rating ≥ 4) or a user-interest label on **Data**.")
 
 
 def _task_problems(state, labels: dict) -> None:

@@ -3,7 +3,8 @@
 SHAP explanation of one recommendation, per task: base value (mean over the background
 sample), each feature group's contribution, and the output (base + contributions) -- in
 logit space for binary tasks and for one class of a multilabel task (``--class
-genres=Drama``; default the pair's most likely class), in label units for regression tasks
+genres=Drama``; default the pair's most likely class), as the log share of one class for a
+distribution task (a user's interests: ``--class interest=Drama``), in label units for regression tasks
 (e.g. rating points: base + contributions = the predicted rating). The fused score is the
 one ``mtlrec recommend`` shows for the pair, split by feature group. With ``--json`` one object::
 
@@ -42,7 +43,8 @@ def add_arguments(p) -> None:
                    help="auto: DeepExplainer where it is exactly additive, else exact group Shapley values (sampled permutations above 10 groups)")
     p.add_argument("--weights", default=None, help="fusion weights per task, e.g. click=1,rating=0.5")
     p.add_argument("--class", dest="classes", action="append", default=None, metavar="TASK=CLASS",
-                   help="class of a multilabel task to explain, e.g. genres=Drama (default: the most likely)")
+                   help="class of a multilabel or distribution task to explain, e.g. genres=Drama "
+                        "(default: the most likely)")
     p.add_argument("--lime", action="store_true", help="also LIME beside SHAP, for every task")
     p.add_argument("--lime-samples", type=int, default=1000, help="LIME's perturbed samples (default 1000)")
     p.add_argument("--lime-method", default="lime", choices=["lime", "captum"],

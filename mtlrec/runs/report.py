@@ -206,13 +206,15 @@ def _metrics_section(metrics: dict, row: dict) -> str:
         if not isinstance(vals, dict):
             continue
         head = (row["metrics"].get(task) or {}).get("metric")
+        base = ((metrics.get("task_baseline") or {}).get(task) or {}).get("metrics")   # a distribution's mean
         rows, mark = [], set()
         for i, (m, v) in enumerate(vals.items()):
             hib = direction(m) if m != "best_f1_threshold" else None   # a threshold has no direction
-            rows.append([m + {True: " ↑", False: " ↓"}.get(hib, ""), v])
+            rows.append([m + {True: " ↑", False: " ↓"}.get(hib, ""), v] + ([base.get(m)] if base else []))
             if m == head:
                 mark |= {(i, 0), (i, 1)}
-        sec.append(f"<h3>{_e(task)}</h3>" + _table(["metric", "value"], rows, mark))
+        sec.append(f"<h3>{_e(task)}</h3>" + _table(["metric", "value"] + (["training mean (baseline)"] if base else []),
+                                                  rows, mark))
     rrows, rnote = ranking_rows(metrics), ranking_note(metrics)
     if rnote and not rrows:
         sec.append(f'<h3>Ranking (test users)</h3><p class="note">{_e(rnote)}</p>')

@@ -218,18 +218,18 @@ def item_index(run, item_id) -> int:
 
 
 def class_names(run, task) -> list[str]:
-    """The class names of a multilabel task, one per output (the label's classes, else the output's number)."""
+    """The class names of a multilabel or distribution task, one per output (the label's classes, else the output's number)."""
     ds = run.dataset
     names = ds.label(task.label).classes if task.label in [lab.name for lab in ds.labels] else []
     return [str(c) for c in names] + [str(c) for c in range(len(names), task.n_outputs)]
 
 
 def task_values(run, preds: dict, i: int, top_classes: int | None = 3) -> dict:
-    """{task: probability | predicted value | {class: probability} (the most likely first)}."""
+    """{task: probability | predicted value | {class: probability or share} (the most likely first)}."""
     tasks = {}
     for t in run.tasks:
         p = preds[t.name][i]
-        if t.type == "multilabel":
+        if t.type in ("multilabel", "distribution"):       # a distribution: its shares
             names = class_names(run, t)
             order = np.argsort(-p, kind="stable")
             if top_classes is not None:

@@ -510,7 +510,7 @@ def explain_whatif(run, user, item, edits: dict | None = None, *, item_edits: di
     probs = task_values(run, s["preds"], i, top_classes=None)
     pair = {"weights": s["weights"], "score": float(s["score"][i]),
             "by_task": {n: float(v[i]) for n, v in s["by_task"].items()}}
-    chosen = {t.name: class_index(run, t, None, probs[t.name]) for t in run.tasks if t.type == "multilabel"}
+    chosen = {t.name: class_index(run, t, None, probs[t.name]) for t in run.tasks if t.type in ("multilabel", "distribution")}
     feats = candidate_features(run, user, edits, item, item_edits)
     one = {k: v[i:i + 1].cpu() for k, v in feats.items()}
     with torch.no_grad():
@@ -534,7 +534,8 @@ def explain_whatif(run, user, item, edits: dict | None = None, *, item_edits: di
         else:
             names = class_names(run, t)
             c = chosen[name]
-            r.update(space="logit", unit=f"logit of class '{names[c]}'", output_kind=f"logit of class '{names[c]}'",
+            what = "log share" if t.type == "distribution" else "logit"
+            r.update(space=what, unit=f"{what} of class '{names[c]}'", output_kind=f"{what} of class '{names[c]}'",
                      base_value=base, output=out, contributions=phi, **{"class": names[c]}, class_index=c,
                      prediction=probs[name][names[c]], class_probabilities=dict(probs[name]))
         tasks_out[name] = r
