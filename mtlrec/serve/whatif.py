@@ -365,10 +365,26 @@ def candidate_features(run, user=None, edits: dict | None = None, item=None, ite
         feats[k] = v.expand(n, *v.shape).clone() if v.dim() else v.repeat(n)
     base = data.candidates(0, [0])              # context fields at their defaults, as `recommend` scores
     for f in run.dataset.fields:
-        if f.owner == "context":
+        if f.owner == "context" and f.kind != "history":
             c = base[f.name]
             feats[f.name] = c.expand(n, *c.shape[1:]).clone()
+    feats.update(_history_features(run, user, n))
     return feats
+
+
+def _history_features(run, user, n: int) -> dict:
+    """The behaviour history (`mtlrec.prep.history`) of ``user`` as recommendations see it, repeated
+    for ``n`` items; a new user has an empty one. {} for a run without a history input."""
+    import torch
+    data = run.device_data()
+    if not data.user_history:
+        return {}
+    if user is not None:
+        hist = data.user_histories([user_index(run, user)])
+    else:
+        hist = {k: torch.zeros_like(v[:1]) if v.dtype.is_floating_point else torch.full_like(v[:1], -1)
+                for k, v in data.user_history.items()}
+    return {k: v.expand(n, -1).clone() for k, v in hist.items()}
 
 
 # ---------------------------------------------------------------------------------------------
