@@ -79,7 +79,7 @@ def value_text(run, value: float | None) -> str:
     return f"{label.replace('_', ' ')} {num}"
 
 
-def _titles(run) -> list[str] | None:
+def item_titles(run) -> list[str] | None:
     """Each item's title (by item index) from the title column of ``item_info``; None without one."""
     cache = getattr(run, "_cache", None)
     if isinstance(cache, dict) and "history_titles" in cache:
@@ -102,7 +102,7 @@ def history_entries(run, codes, values) -> list[dict]:
     codes = np.asarray(codes, np.int64)
     pos = np.flatnonzero(codes >= 0)
     items = code_items(run)
-    titles = _titles(run)
+    titles = item_titles(run)
     has_value = bool(value_label(run))
     out = []
     for k, p in enumerate(pos):
