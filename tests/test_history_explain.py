@@ -207,3 +207,10 @@ def test_a_run_without_history_says_it_has_no_history_input(tmp_path, capsys):
     assert code == 0 and json.loads(out)["history"] is None
     code, out, _ = _main(capsys, "recommend", "--run", tmp_path / "run", "--user", 1, "--json")
     assert code == 0 and all("history_reason" not in it for it in json.loads(out)["items"])
+
+
+def test_the_html_report_explains_the_top_item_by_the_users_history(trained):
+    from mtlrec.runs.report import report_html
+    html = report_html(trained("mmoe"), k=3, background=10)
+    assert "<h3>Because of the user&#x27;s history</h3>" in html or "<h3>Because of the user's history</h3>" in html
+    assert "attention weight" in html and "not attributions" in html
