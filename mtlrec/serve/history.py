@@ -94,6 +94,13 @@ def item_titles(run) -> list[str] | None:
     return titles
 
 
+def item_name(run, item) -> str:
+    """An item in words: "The Maltese Falcon (item 42)", or "item 42" without titles."""
+    titles = item_titles(run)
+    title = titles[item_index(run, item)] if titles is not None else ""
+    return f"{title} (item {item})" if title else f"item {item}"
+
+
 def history_entries(run, codes, values) -> list[dict]:
     """The real entries of a history (oldest first): ``[{"position", "recency", "code", "item",
     "title", "value", "value_text", "name"}]``. ``value`` is on the label's scale (None without a value

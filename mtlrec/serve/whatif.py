@@ -34,7 +34,8 @@ import numpy as np
 
 from mtlrec.errors import DataError
 from mtlrec.prep.transforms import forward, undo
-from mtlrec.serve.history import edit_history, has_history_input, history_entries, history_features, user_history
+from mtlrec.serve.history import (edit_history, has_history_input, history_entries, history_features, item_name,
+                                  user_history)
 from mtlrec.serve.recommend import (class_names, fused_terms, item_columns, item_index, item_support, plain,
                                     score_items, task_values, user_index)
 from mtlrec.serve.whatif_input import as_number, range_warning, scale_problem
@@ -513,7 +514,9 @@ def history_scores(run, user, *, remove=None, add=None, rating=None, weights: di
         seen = np.union1d(seen, [item_index(run, add)]).astype(np.int64)
     return {"hypothetical": True, "user": str(user), "new_user": False, "edits": {}, "item_edits": {},
             "history_edit": {"remove": None if remove in (None, "") else str(remove),
+                             "remove_name": None if remove in (None, "") else item_name(run, remove),
                              "add": None if add in (None, "") else str(add),
+                             "add_name": None if add in (None, "") else item_name(run, add),
                              "rating": None if add in (None, "") or rating in (None, "") else float(rating)},
             "history": history_entries(run, codes, values), "features": {}, "filled": {}, "defaults": [],
             "preds": preds, "score": score, "by_task": terms, "weights": a, "rank": _ranks(score, seen),

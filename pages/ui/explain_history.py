@@ -81,7 +81,7 @@ def _remove_form(entries: list[dict], tag: str) -> dict | None:
         return None
     with st.form(key=f"whatif_hist_remove_{tag}", border=True):
         names = {e["item"]: f"#{e['recency']} {e['name']} {e['value_text']}".strip() for e in entries}
-        pick = st.selectbox("Remove from history", list(names), format_func=lambda i: md_text(names[i]),
+        pick = st.selectbox("Remove from history", list(names), format_func=lambda i: names[i],     # plain text
                             key=f"whatif_hist_pick_{tag}")
         go = st.form_submit_button("Score without it", icon=":material/remove_circle:",
                                    key=f"whatif_hist_remove_go_{tag}")
@@ -95,7 +95,7 @@ def _add_form(run, tag: str, label: str) -> dict | None:
     items = [str(i) for i in ds.item_ids]
     with st.form(key=f"whatif_hist_add_{tag}", border=True):
         pick = st.selectbox(f"Add an item ({len(items):,})", items, key=f"whatif_hist_add_item_{tag}",
-                            format_func=lambda i: md_text(f"{i} — {titles[ds.item_index(i)]}" if titles else i))
+                            format_func=lambda i: f"{i} — {titles[ds.item_index(i)]}" if titles else i)
         rating = None
         if label:
             rating = st.number_input(f"with the {md_text(label)} given", value=4.0, step=0.5,
@@ -120,8 +120,8 @@ def _rank(r: int) -> str:
 def _show(change: dict, item: str) -> None:
     import pandas as pd
     e = change["history_edit"]
-    what = (f"without item {e['remove']}" if e["remove"] else "") + (" and " if e["remove"] and e["add"] else "") + \
-        (f"with item {e['add']}" + (f" rated {e['rating']:g}" if e["rating"] is not None else "") if e["add"] else "")
+    what = (f"without {e['remove_name']}" if e["remove"] else "") + (" and " if e["remove"] and e["add"] else "") + \
+        (f"with {e['add_name']}" + (f" rated {e['rating']:g}" if e["rating"] is not None else "") if e["add"] else "")
     st.warning(f"**Hypothetical — not saved.** User {md_text(change['user'])}'s history {md_text(what)}.",
                icon=":material/science:")
     before, after = change["before"], change["after"]
