@@ -80,7 +80,7 @@ def test_removing_an_item_from_the_history_rescores_the_pair_without_saving_anyt
     at.selectbox(key=f"whatif_hist_pick_{tag}").set_value("A")
     at.button(key=f"whatif_hist_remove_go_{tag}").click().run()
     assert not at.exception, [e.value for e in at.exception]
-    assert any("Hypothetical — not saved" in w.value and "without Item A (item A)" in w.value for w in at.warning)
+    assert any("Hypothetical — not saved" in w.value and "without Item A" in w.value for w in at.warning), [w.value for w in at.warning]
     pair = next(t.value for t in at.table if "before" in t.value.columns)
     fused = pair[pair[""] == "fused score"].iloc[0]
     drop = float(fused["before"]) - float(fused["after"])
@@ -97,7 +97,7 @@ def test_adding_a_liked_item_to_a_strangers_history_raises_the_pair(job):
     at.number_input(key=f"whatif_hist_add_rating_{tag}").set_value(5.0)
     at.button(key=f"whatif_hist_add_go_{tag}").click().run()
     assert not at.exception, [e.value for e in at.exception]
-    assert any("with Item A (item A) rated 5" in w.value for w in at.warning)
+    assert any("with Item A" in w.value and "rated 5" in w.value for w in at.warning)
     pair = next(t.value for t in at.table if "before" in t.value.columns)
     fused = pair[pair[""] == "fused score"].iloc[0]
     assert float(fused["after"]) > float(fused["before"])
