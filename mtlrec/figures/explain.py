@@ -169,11 +169,17 @@ def history_figure(history: dict, top: int = 15) -> go.Figure:
                         + (["attention weight (not an attribution)"] if att else []))
     vals = [value(e) for e in shown]
     fig.add_trace(go.Bar(x=vals, y=labels, orientation="h", marker_color=[POS if v >= 0 else NEG for v in vals],
-                         text=[f"{v:+.3g}" for v in vals], textposition="outside", name="contribution"), 1, 1)
+                         text=[f"{v:+.2g}" for v in vals], textposition="outside", cliponaxis=False,
+                         name="contribution"), 1, 1)
     if att:
         fig.add_trace(go.Bar(x=[e["attention"] for e in shown], y=labels, orientation="h", marker_color="#9e9e9e",
                              text=[f"{e['attention']:.2f}" for e in shown], textposition="outside",
-                             name="attention"), 1, 2)
+                             cliponaxis=False, name="attention"), 1, 2)
     fig.update_layout(showlegend=False, height=max(220, 40 + 28 * len(shown)), margin=dict(l=10, r=10, t=40, b=10))
     fig.update_annotations(font_size=12)
+    lo, hi = min(vals + [0.0]), max(vals + [0.0])
+    pad = 0.35 * (hi - lo) if hi > lo else 1.0
+    fig.update_xaxes(range=[lo - pad if lo < 0 else 0.0, hi + pad if hi > 0 else 0.0], row=1, col=1)   # room for the labels
+    if att:
+        fig.update_xaxes(range=[0.0, 1.4 * max([e["attention"] for e in shown] + [1e-9])], row=1, col=2)
     return fig

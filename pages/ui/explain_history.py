@@ -36,7 +36,7 @@ def history_section(history: dict | None) -> None:
             for e in history["items"]]
     st.dataframe(pd.DataFrame(rows), hide_index=True, key="explain_history_table")
     units = "; ".join(f"{t}: {u}" for t, u in history["units"].items())
-    st.caption(md_text(f"# 1 is the most recent item. Units — {units}; fused: the fused score."))
+    st.caption(md_text(f"Recency #1 is the most recent item. Units — {units}; fused: the fused score."))
     if history.get("attention_note"):
         st.info(md_text(history["attention_note"]), icon=":material/info:")
 
