@@ -22,6 +22,12 @@ Item edits: structured item features (categorical / numeric) of the explained it
 edited too (``item_edits``). Editing an item's *text* is not supported: it would need the
 run's text encoder at hand; the item text embedding stays the item's own.
 
+History edits (a run with a behaviour-history input): `history_scores` / `history_change` score the user
+with one item removed from their history or one added as the most recent (with the rating given), through
+`mtlrec.serve.recommend.score_items` itself -- the edited history is the request's history input, so the
+item-side cache stays as it is and the dataset's arrays are only read. A feature what-if keeps the user's
+own history (a new user's is empty).
+
 Scores are the ones of `mtlrec.serve.recommend` (per task and the fused score, `fused_terms`) from
 one batched pass over the catalogue; ranks count the items the list would show (the user's
 seen items left out, as `recommend` does; a new user has seen nothing).
