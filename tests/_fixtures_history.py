@@ -1,10 +1,14 @@
 """A generated dataset with a planted history signal, and small runs trained on it.
 
 Item "A" causes item "B": users who rated A high (5) before B rate B high (5); every other user
-rates B low (1) -- half of them rated A low (1) first, half never saw A. Every user also rates 8 of
-40 noise items at random times, each noise item its own typical rating (the item id tells it; one
-in five ratings random). So the only thing that tells a user's B rating is A's place (and rating)
-in their history before B.
+rates B low (1) -- half of them rated A low (1) first, half never saw A. Every user also rates 6 of
+40 noise items at random times, each noise item always its own rating (the item id tells it). So the
+only thing that tells a user's B rating is A's place (and rating) in their history before B.
+
+Training (`train_planted`): embedding 16, id dropout 0.5 (a user id must not memorise the B rating),
+lr 0.02, 20 epochs of batches of 64, best epoch by the rating task, one thread: ~4-10 s per
+architecture. Measured: A is the first history reason of B for 34-37 of the 37 held-out fans per
+architecture (data seeds 0 and 1).
 """
 from __future__ import annotations
 
@@ -18,7 +22,7 @@ TASKS = [{"name": "like", "type": "binary", "label": "like"},
          {"name": "rating", "type": "regression", "label": "rating"}]
 
 
-def planted_interactions(n_users: int = 400, seed: int = 0) -> pd.DataFrame:
+def planted_interactions(n_users: int = 400, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
     rng = np.random.default_rng(seed)
     typical = rng.integers(1, 6, N_NOISE)
     rows = []
