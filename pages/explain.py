@@ -12,6 +12,7 @@ from pages.ui import explain_lime
 from pages.ui import explain_pair as pairs
 from pages.ui import explain_values as xv
 from pages.ui.actions import load_run_cached, open_run
+from pages.ui.explain_history import history_section, render_history_whatif
 from pages.ui.explain_whatif import render_whatif
 from pages.ui.messages import md_text, show_exception
 from pages.ui.state import ensure_app_navigation, get_state
@@ -166,6 +167,7 @@ def _explanation_view(res: dict, user: str, label: str) -> None:
     fused = res.get("fused")
     if fused:
         _fused_view(res, fused)
+    history_section(res.get("history"))
     with st.expander("Raw numbers (JSON, as `python -m mtlrec explain --json` prints them)"):
         st.json(res, expanded=False)
 
@@ -262,6 +264,7 @@ def render() -> None:
     local_view(run, run_dir, background, users, items)
     explain_lime.local_section(run, run_dir, background)
     render_whatif(run, run_dir, explainer=lambda: _explainer(run_dir, background, _stamp(run_dir)))
+    render_history_whatif(run, run_dir)
     _global_section(run, run_dir, background)
     explain_lime.dependence_section(run, run_dir, background)
 

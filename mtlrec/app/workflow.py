@@ -482,7 +482,8 @@ def rec_frame(recs: list[dict], ds):
     ``fused`` is the record's ``score``: the fused score of `mtlrec.serve.recommend` (the one
     number the page, the CSV export, the CLI and the Explain page show); ``support`` the item's
     number of training interactions; ``text`` holds the item's text/feature columns only,
-    never ignored ones."""
+    never ignored ones; ``because`` the top history reason ("because user 1 rated Casablanca 5★") when
+    the records carry one."""
     import pandas as pd
     rows = []
     for i, r in enumerate(recs, 1):
@@ -502,6 +503,8 @@ def rec_frame(recs: list[dict], ds):
         row["fused"] = float(r.get("score", 0.0))
         if r.get("support") is not None:
             row["support"] = int(r["support"])
+        if r.get("history_reason"):      # `mtlrec.explain.history.with_history_reasons`
+            row["because"] = r["history_reason"]["text"]
         rows.append(row)
     return pd.DataFrame(rows)
 

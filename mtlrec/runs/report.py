@@ -395,6 +395,30 @@ def _model_sections(d: Path, *, k: int, explain: bool, background: int) -> str:
                 trs.append([t, r.get("unit"), r.get("base_value"), r.get("output"),
                             "; ".join(f"{g} {v:+.3f}" for g, v in top)])
             out.append(_table(["task", "explained output", "base value", "output", "top contributions"], trs))
+            out.append(_history_html(ex.get("history")))
+    return "".join(out)
+
+
+def _history_html(history: dict | None, top: int = 8) -> str:
+    """The explanation's "Because of the user's history" part (`mtlrec.explain.history`): the sentence
+    and the history items that move the fused score most, with the attention weights beside them;
+    "" for a run without a history input."""
+    if history is None:
+        return ""
+    out = ["<h3>Because of the user's history</h3>", f"<p>{_e(history.get('sentence'))}</p>"]
+    items = history.get("items") or []
+    if not items:
+        return "".join(out)
+    key = (lambda e: e["fused"]) if history.get("fused") is not None else \
+        (lambda e: next(iter(e["contributions"].values())))
+    shown = sorted(items, key=lambda e: -abs(key(e)))[:top]
+    att = history.get("attention_note") is not None
+    trs = [[f"#{e['recency']}", e["name"], e.get("value_text") or "", key(e)] + ([e["attention"]] if att else [])
+           for e in shown]
+    out.append(f"<p>{_e(history.get('note'))} (#1 = the most recent item).</p>")
+    out.append(_table(["recency", "history item", "given", "contribution"] + (["attention weight"] if att else []), trs))
+    if att:
+        out.append(f"<p class=\"note\">{_e(history['attention_note'])}</p>")
     return "".join(out)
 
 

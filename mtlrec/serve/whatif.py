@@ -22,6 +22,12 @@ Item edits: structured item features (categorical / numeric) of the explained it
 edited too (``item_edits``). Editing an item's *text* is not supported: it would need the
 run's text encoder at hand; the item text embedding stays the item's own.
 
+History edits (a run with a behaviour-history input): `history_scores` / `history_change` score the user
+with one item removed from their history or one added as the most recent (with the rating given), through
+`mtlrec.serve.recommend.score_items` itself -- the edited history is the request's history input, so the
+item-side cache stays as it is and the dataset's arrays are only read. A feature what-if keeps the user's
+own history (a new user's is empty).
+
 Scores are the ones of `mtlrec.serve.recommend` (per task and the fused score, `fused_terms`) from
 one batched pass over the catalogue; ranks count the items the list would show (the user's
 seen items left out, as `recommend` does; a new user has seen nothing).
@@ -34,8 +40,10 @@ import numpy as np
 
 from mtlrec.errors import DataError
 from mtlrec.prep.transforms import forward, undo
+from mtlrec.serve.history import (edit_history, has_history_input, history_entries, history_features, item_name,
+                                  user_history)
 from mtlrec.serve.recommend import (class_names, fused_terms, item_columns, item_index, item_support, plain,
-                                    task_values, user_index)
+                                    score_items, task_values, user_index)
 from mtlrec.serve.whatif_input import as_number, range_warning, scale_problem
 
 SHOWN_VALUES = 10
@@ -368,23 +376,10 @@ def candidate_features(run, user=None, edits: dict | None = None, item=None, ite
         if f.owner == "context" and f.kind != "history":
             c = base[f.name]
             feats[f.name] = c.expand(n, *c.shape[1:]).clone()
-    feats.update(_history_features(run, user, n))
+    if has_history_input(run):                  # the user's own history (a new user's is empty)
+        for k, v in history_features(run, *user_history(run, user), device=dev).items():
+            feats[k] = v.expand(n, -1).clone()
     return feats
-
-
-def _history_features(run, user, n: int) -> dict:
-    """The behaviour history (`mtlrec.prep.history`) of ``user`` as recommendations see it, repeated
-    for ``n`` items; a new user has an empty one. {} for a run without a history input."""
-    import torch
-    data = run.device_data()
-    if not data.user_history:
-        return {}
-    if user is not None:
-        hist = data.user_histories([user_index(run, user)])
-    else:
-        hist = {k: torch.zeros_like(v[:1]) if v.dtype.is_floating_point else torch.full_like(v[:1], -1)
-                for k, v in data.user_history.items()}
-    return {k: v.expand(n, -1).clone() for k, v in hist.items()}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -500,6 +495,65 @@ def pair_change(run, user, item, edits: dict | None = None, *, item_edits: dict 
     return {"hypothetical": True, "user": after["user"], "new_user": after["new_user"], "item": str(item),
             "edits": after["edits"], "item_edits": after["item_edits"], "before": before, "after": view(after),
             "warnings": after["warnings"]}
+
+
+# ---------------------------------------------------------------------------------------------
+# the history what-if: an item removed from the user's history, or one added
+# ---------------------------------------------------------------------------------------------
+def history_scores(run, user, *, remove=None, add=None, rating=None, weights: dict | None = None,
+                   exclude_seen: bool = True) -> dict:
+    """Scores of ``user`` against every item with an edited behaviour history: less ``remove`` (an
+    item id of the history) and/or with ``add`` as the most recent item, rated ``rating`` (label scale).
+
+    Scored by `mtlrec.serve.recommend.score_items` with the edited history as the request's history
+    input -- the very path of recommendations, item-side cache included (the history is per request,
+    so the cache stays what it is); the dataset's arrays are only read. ``{"hypothetical": True, "user",
+    "history_edit": {"remove", "add", "rating"}, "history": entries of the edited history (`history_entries`,
+    oldest first), "preds", "score", "by_task", "weights", "rank", "seen", ...}`` (an added item counts as seen)."""
+    u = user_index(run, user)
+    codes, values = edit_history(run, user, remove=remove, add=add, rating=rating)
+    preds = score_items(run, u, history=history_features(run, codes, values))
+    score, terms, a = fused_terms(run, preds, weights)
+    ds = run.dataset
+    seen = ds.interacted_items(u) if exclude_seen else np.zeros(0, dtype=np.int64)
+    if exclude_seen and add not in (None, ""):
+        seen = np.union1d(seen, [item_index(run, add)]).astype(np.int64)
+    return {"hypothetical": True, "user": str(user), "new_user": False, "edits": {}, "item_edits": {},
+            "history_edit": {"remove": None if remove in (None, "") else str(remove),
+                             "remove_name": None if remove in (None, "") else item_name(run, remove),
+                             "add": None if add in (None, "") else str(add),
+                             "add_name": None if add in (None, "") else item_name(run, add),
+                             "rating": None if add in (None, "") or rating in (None, "") else float(rating)},
+            "history": history_entries(run, codes, values), "features": {}, "filled": {}, "defaults": [],
+            "preds": preds, "score": score, "by_task": terms, "weights": a, "rank": _ranks(score, seen),
+            "seen": seen, "warnings": []}
+
+
+def history_change(run, user, item=None, *, remove=None, add=None, rating=None, weights: dict | None = None,
+                   k: int = 10, exclude_seen: bool = True) -> dict:
+    """The history what-if, before and after (hypothetical: nothing is saved).
+
+    ``{"hypothetical": True, "user", "item", "history_edit", "history": the edited history's entries,
+    "before": {"tasks", "score", "rank"} | None, "after": ... | None (with ``item``: the pair), "items":
+    the top ``k`` after the edit, "items_before": the top ``k`` as recommended now}``."""
+    after = history_scores(run, user, remove=remove, add=add, rating=rating, weights=weights,
+                           exclude_seen=exclude_seen)
+    u = user_index(run, user)
+    preds = score_items(run, u)
+    score, terms, a = fused_terms(run, preds, weights)
+    seen = run.dataset.interacted_items(u) if exclude_seen else np.zeros(0, dtype=np.int64)
+    before = {**after, "history_edit": None, "preds": preds, "score": score, "by_task": terms,
+              "rank": _ranks(score, seen), "seen": seen}
+    out = {"hypothetical": True, "user": str(user), "item": None if item is None else str(item),
+           "history_edit": after["history_edit"], "history": after["history"], "before": None, "after": None,
+           "items": whatif_recommend(run, user, k=k, scores=after)["items"],
+           "items_before": whatif_recommend(run, user, k=k, scores=before)["items"]}
+    if item is not None:
+        i = item_index(run, item)
+        for key, s in (("before", before), ("after", after)):
+            out[key] = {"tasks": task_values(run, s["preds"], i, top_classes=None), "score": float(s["score"][i]),
+                        "rank": int(s["rank"][i])}
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
