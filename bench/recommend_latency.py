@@ -1,7 +1,7 @@
 """Recommendation latency: top 10 of 10,000 items for one user, on CPU, full path vs fast path.
 
     .venv/bin/python bench/recommend_latency.py [--json] [--items 10000] [--calls 200]
-        [--archs shared_bottom,mmoe,ple] [--threads 1,0] [--epochs 1]
+        [--archs shared_bottom,mmoe,ple] [--threads 1,0] [--epochs 1] [--history none,mean,attention]
 
 A synthetic catalogue (10,000 items with a category and a year, 2,000 users with an age
 and a gender, 100,000 interactions) and a model of the default size with four tasks
@@ -17,7 +17,10 @@ default, i.e. all cores): median and p95 over calls for different users, wall cl
 process CPU time (steadier on a shared machine), the speed-up of the fast path, and the
 identical-results check: the max abs difference of every task's outputs (probabilities,
 regression values, multilabel classes) between the two paths, and whether the top-10 lists
-match. Aim (issue 15): <= 10 ms median on one thread.
+match. Aim (issue 15): <= 10 ms median on one thread. ``--history``: also with the user's
+behaviour history as input (``model.history``, length ``--history-length``, each user's training
+interactions; "none" = without), each architecture once per setting (results keyed
+``arch+history-mean`` ...): the attention block is computed per request over the catalogue.
 """
 from __future__ import annotations
 
@@ -121,6 +124,8 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", default="1,0", help="comma list of torch CPU thread counts (0 = torch default)")
     ap.add_argument("--epochs", type=int, default=1, help="training epochs before timing (0 = random weights)")
     ap.add_argument("--paths", default="full,fast", help="which paths to time: full, fast or both")
+    ap.add_argument("--history", default="none", help="comma list of none, mean, attention (model.history)")
+    ap.add_argument("--history-length", type=int, default=20)
     args = ap.parse_args(argv)
     import os
 
@@ -135,20 +140,28 @@ def main(argv=None) -> int:
     paths = [p for p in args.paths.split(",") if p]
     load_before = os.getloadavg()[0]
     results = {}
-    for arch in args.archs.split(","):
+    settings = [(a, h) for a in args.archs.split(",") for h in args.history.split(",")]
+    for arch, hist in settings:
+        model_cfg = {"arch": arch}
+        if hist != "none":
+            model_cfg["history"] = {"length": args.history_length, "encoder": hist}
+        name = arch if hist == "none" else f"{arch}+history-{hist}"
         if args.epochs > 0:
             from mtlrec.training.pipeline import run_training
-            cfg = RunConfig.from_dict({"tasks": tasks, "model": {"arch": arch},
+            cfg = RunConfig.from_dict({"tasks": tasks, "model": model_cfg,
                                        "train": {"epochs": args.epochs, "batch_size": 2048, "device": "cpu",
                                                  "ranking_k": 0}})   # latency only: no test ranking
             run = run_from_result(run_training(cfg, dataset=ds))
         else:
             from mtlrec.models import build_model
+            from mtlrec.prep.history import with_history
             from mtlrec.tasks import tasks_from_config
-            specs = tasks_from_config(tasks, ds)
+            cfg = RunConfig.from_dict({"tasks": tasks, "model": model_cfg})
+            ds_h = with_history(ds, cfg.history)
+            specs = tasks_from_config(tasks, ds_h)
             torch.manual_seed(0)
-            run = Run(config=None, dataset=ds, model=build_model(arch, ds.fields, specs).eval(), history=None,
-                      metrics={}, run_dir=None, tasks=specs)
+            run = Run(config=None, dataset=ds_h, model=build_model(arch, ds_h.fields, specs, **cfg.hparams).eval(),
+                      history=None, metrics={}, run_dir=None, tasks=specs)
         r = {}
         for n in thread_counts:
             torch.set_num_threads(n)
@@ -159,11 +172,11 @@ def main(argv=None) -> int:
             if "fast" in per:
                 per["fast"]["meets_10ms_aim"] = per["fast"]["median_ms"] <= 10
             r[f"threads={n}"] = per
-            print(f"[latency] {arch} threads={n}: {per}", file=sys.stderr, flush=True)
+            print(f"[latency] {name} threads={n}: {per}", file=sys.stderr, flush=True)
         torch.set_num_threads(default_threads)
         r["check"] = same_results(run, users[:20], args.k)
-        print(f"[latency] {arch} check: {r['check']}", file=sys.stderr, flush=True)
-        results[arch] = r
+        print(f"[latency] {name} check: {r['check']}", file=sys.stderr, flush=True)
+        results[name] = r
     out = {"benchmark": "recommend latency", "items": args.items, "users": args.users, "k": args.k,
            "calls": len(users), "threads": thread_counts, "device": "cpu", "epochs": args.epochs,
            "cpu_count": os.cpu_count(), "load_avg_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],

@@ -4,8 +4,9 @@ A task may be *given* another binary task (``TaskSpec.given``, e.g. like given i
 describes what happens after its parent's event, so
 
 * its **own space** is the rows where the parent's label is 1 (and, along a longer chain, where
-  the parent's own space holds too). A regression task's own space never holds sampled
-  negatives either (their rating is made up), chained or not. Its loss and its metrics count
+  the parent's own space holds too). A regression or distribution task's own space never holds
+  sampled negatives either (their rating, their user's interests are made up), chained or not, and
+  a distribution task's holds only rows with a known distribution (not all zeros). Its loss and its metrics count
   only those rows (`own_space`, `split_masks`);
 * its **entire-space probability** is the product along the chain (ESMM, Ma et al., SIGIR 2018):
   p(interact ∧ like) = p(interact) · p(like | interact) (`entire_space`, `entire_space_logit`) --
@@ -94,8 +95,11 @@ def own_space(task, labels):
     The parent's label is ``task.given_label``."""
     mask = None
     sampled = labels.get(SAMPLED_KEY)
-    if task.type == "regression" and sampled is not None:
+    if task.type in ("regression", "distribution") and sampled is not None:
         mask = ~sampled.bool() if hasattr(sampled, "bool") else ~sampled.astype(bool)
+    if task.type == "distribution" and task.label in labels:    # a user of unknown interests: all zeros
+        known = labels[task.label].sum(-1) > 0
+        mask = known if mask is None else (mask & known)
     parent = getattr(task, "given_label", "")
     if getattr(task, "given", "") and parent in labels:
         on = labels[parent] > 0.5

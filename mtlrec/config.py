@@ -21,13 +21,20 @@ Config format (``python -m mtlrec train --config FILE``)::
           "split_column": "",                      # split "column": the train/valid/test column
           "negative_sampling": "uniform",          # or "popularity" (count^0.75); training negatives
                                                    # are drawn anew each epoch, valid/test once (seeded)
-          "derived_labels": [{"name": "like", "source": "rating", "op": ">=", "threshold": 4}]}
+          "derived_labels": [{"name": "like", "source": "rating", "op": ">=", "threshold": 4}],
+          "interest_labels": [                     # user-level interest mining (mtlrec/prep/interest.py):
+            {"name": "interest", "attribute": "genres",  # per row, the share of each genre among the
+             "window": 10, "positive": "like"}]}   # user's next 10 "like" positives (a distribution)
       },
       "tasks": [                                   # one entry per task
         {"name": "click", "type": "binary", "label": "click", "weight": 1.0, "metric": "auc"},
         {"name": "rating", "type": "regression", "label": "rating", "metric": "rmse"},
-        {"name": "genres", "type": "multilabel", "label": "genres"}
-      ],                                           # "given": "click" makes a task conditional on
+        {"name": "genres", "type": "multilabel", "label": "genres"},   # item classification
+        {"name": "interest", "type": "distribution", "label": "interest", "metric": "class_ndcg"}
+      ],                                           # distribution metrics: class_ndcg (default, higher
+                                                   # is better), kl, top1_accuracy; its loss is
+                                                   # KL(actual || softmax(logits));
+                                                   # "given": "click" makes a task conditional on
                                                    # another (a chain, see mtlrec/chain.py)
       "model": {"arch": "mmoe", "n_experts": 4, ...},   # arch: shared_bottom | mmoe (default) | ple | esmm | aitm;
                                                    # the other keys are the architecture's hparams
@@ -106,7 +113,7 @@ from typing import Any
 
 from mtlrec.errors import DataError, TrainingError
 
-TASK_TYPES = ("binary", "regression", "multilabel")
+TASK_TYPES = ("binary", "regression", "multilabel", "distribution")
 HISTORY_ENCODERS = ("mean", "attention")     # model.history.encoder (mtlrec.prep.history)
 HISTORY_MAX_LENGTH = 200
 

@@ -11,7 +11,7 @@ Layout (normalised, so that recommendation and cold start are cheap):
   categorical fields owned by user/item (their code is 0 for ids unseen in training,
   e.g. held-out cold-start items).
 * ``labels``: one array per label, per split (binary 0/1 and regression as float32
-  of shape [n]; multi-label float32 of shape [n, K]).
+  of shape [n]; multi-label and distribution float32 of shape [n, K]).
 * ``rows[split]``: ``user_index`` / ``item_index`` (row in the user / item table,
   -1 when the data has no users / items), the context fields, ``label:<name>``
   arrays, and optionally ``sampled`` (bool, True for sampled negatives; valid and test keep those
@@ -106,8 +106,8 @@ class FeatureField:
 @dataclass
 class LabelField:
     name: str                 # label name (a column, or a derived label such as "like")
-    task_type: str            # "binary" | "regression" | "multilabel"
-    classes: list[str] = field(default_factory=list)   # multilabel class names
+    task_type: str            # "binary" | "regression" | "multilabel" | "distribution"
+    classes: list[str] = field(default_factory=list)   # multilabel / distribution class names
 
 
 class PreparedDataset:

@@ -28,7 +28,7 @@ class MetricInfo:
     selectable: bool = True     # usable as a validation / early-stopping metric
 
 
-_B, _R, _M = ("binary",), ("regression",), ("multilabel",)
+_B, _R, _M, _D = ("binary",), ("regression",), ("multilabel",), ("distribution",)
 _RANK = ("ranking",)
 METRICS: dict[str, MetricInfo] = {
     "auc": MetricInfo(True, _B, "area under the ROC curve"),
@@ -45,6 +45,9 @@ METRICS: dict[str, MetricInfo] = {
     "macro_f1": MetricInfo(True, _M, "mean F1 over classes"),
     "micro_auc": MetricInfo(True, _M, "AUC over all (row, class) pairs"),
     "macro_auc": MetricInfo(True, _M, "mean AUC over classes with both values"),
+    "class_ndcg": MetricInfo(True, _D, "NDCG of the predicted class ranking against the actual shares, per row"),
+    "kl": MetricInfo(False, _D, "KL divergence of the predicted shares from the actual ones, per row (nats)"),
+    "top1_accuracy": MetricInfo(True, _D, "share of rows whose most likely class is the actual largest share"),
     "recall@k": MetricInfo(True, _RANK, "share of a user's relevant items in the top K"),
     "ndcg@k": MetricInfo(True, _RANK, "normalised discounted cumulative gain of the top K"),
     "hitrate@k": MetricInfo(True, _RANK, "share of users with a relevant item in the top K"),
@@ -56,6 +59,7 @@ TASK_METRICS = {
     "binary": ("auc", "logloss", "accuracy", "precision", "recall", "f1", "best_f1", "best_f1_threshold"),
     "regression": ("rmse", "mae"),
     "multilabel": ("micro_auc", "macro_auc", "micro_f1", "macro_f1"),
+    "distribution": ("class_ndcg", "kl", "top1_accuracy"),
 }
 
 
@@ -104,7 +108,8 @@ def evaluate_task(task, y_true, y_pred, threshold: float = 0.5) -> dict[str, flo
         raise ValueError(f"y_true {y_true.shape} and y_pred {y_pred.shape} differ in shape")
     if y_true.size == 0 or not np.isfinite(y_pred).all():
         return {n: float("nan") for n in names}
-    fn = {"binary": _binary, "regression": _regression, "multilabel": _multilabel}[ttype]
+    fn = {"binary": _binary, "regression": _regression, "multilabel": _multilabel,
+          "distribution": _distribution}[ttype]
     return fn(y_true, y_pred, threshold)
 
 
@@ -155,6 +160,37 @@ def _multilabel(y, p, threshold):
     out["micro_f1"] = float(f1_score(y, dec, average="micro", zero_division=0))
     out["macro_f1"] = float(f1_score(y, dec, average="macro", zero_division=0))
     return out
+
+
+def _distribution(y, p, threshold):
+    """Per row: NDCG (sklearn ``ndcg_score``) of the classes ranked by ``p`` with the actual shares
+    ``y`` as gains, KL(y || p) and whether the top class is right; means over the rows with a
+    known distribution (``y`` not all zero; ``p`` renormalised to sum 1)."""
+    from sklearn.metrics import ndcg_score
+
+    if y.ndim == 1:
+        y, p = y[:, None], p[:, None]
+    known = y.sum(axis=1) > 0
+    y, p = y[known], np.clip(p[known], 0.0, None)
+    if not len(y) or y.shape[1] < 2:
+        return {n: float("nan") for n in TASK_METRICS["distribution"]}
+    y = y / y.sum(axis=1, keepdims=True)
+    p = p / np.maximum(p.sum(axis=1, keepdims=True), 1e-300)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        kl = np.where(y > 0, y * (np.log(y) - np.log(np.maximum(p, 1e-12))), 0.0).sum(axis=1)
+    return {"class_ndcg": float(ndcg_score(y, p)), "kl": float(kl.mean()),
+            "top1_accuracy": float(np.mean(y[np.arange(len(y)), p.argmax(axis=1)] >= y.max(axis=1)))}
+
+
+def mean_distribution(y) -> np.ndarray:
+    """The mean of the known rows' shares (rows not all zero), renormalised: the training-mean
+    baseline of a distribution task (every row predicted alike)."""
+    y = np.asarray(y, dtype=np.float64)
+    known = y[y.sum(axis=1) > 0]
+    if not len(known):
+        return np.full(y.shape[1], 1.0 / max(y.shape[1], 1))
+    m = (known / known.sum(axis=1, keepdims=True)).mean(axis=0)
+    return m / m.sum()
 
 
 def evaluate_tasks(tasks, y_true: dict, y_pred: dict, threshold: float = 0.5) -> dict[str, dict[str, float]]:

@@ -1,12 +1,15 @@
 """Tasks: what a multi-task model predicts and how each prediction is scored.
 
 A `TaskSpec` names one output of the model: its type (``binary`` click/like,
-``regression`` rating, ``multilabel`` genres/interests), the label it learns from
+``regression`` rating, ``multilabel`` the classes of an item such as its genres -- item
+classification --, ``distribution`` a share per class such as a user's interest in each genre,
+`mtlrec.prep.interest`), the label it learns from
 (a label of the `PreparedDataset`), its static loss weight ``w_i`` and the
 validation metric (with its direction) used for early stopping and comparison.
 
-Losses always take *logits* (``binary_cross_entropy_with_logits``), never
-probabilities; ``predict`` turns logits into probabilities / values.
+Losses always take *logits* (``binary_cross_entropy_with_logits``; a distribution's
+KL(target || softmax(logits)) through ``log_softmax``), never probabilities; ``predict`` turns
+logits into probabilities / values (a distribution: the softmax, summing to 1 per row).
 """
 from __future__ import annotations
 
@@ -16,18 +19,19 @@ from typing import Any
 
 from mtlrec.errors import DataError
 
-TASK_TYPES = ("binary", "regression", "multilabel")
-DEFAULT_METRIC = {"binary": "auc", "regression": "rmse", "multilabel": "micro_auc"}
+TASK_TYPES = ("binary", "regression", "multilabel", "distribution")
+DEFAULT_METRIC = {"binary": "auc", "regression": "rmse", "multilabel": "micro_auc", "distribution": "class_ndcg"}
+CLASS_TYPES = ("multilabel", "distribution")     # task types with one output per class
 
 
 @dataclass
 class TaskSpec:
     name: str                   # key of the model's output dict, e.g. "click"
-    type: str                   # "binary" | "regression" | "multilabel"
+    type: str                   # "binary" | "regression" | "multilabel" | "distribution"
     label: str = ""             # label name in the PreparedDataset (default: the task name)
     weight: float = 1.0         # static loss weight w_i
     metric: str | None = None   # validation metric (default per type, see DEFAULT_METRIC)
-    n_outputs: int = 1          # number of logits: K classes for multilabel, else 1
+    n_outputs: int = 1          # number of logits: K classes for multilabel / distribution, else 1
     # regression only: the model learns the standardised target (y - mean) / std, so a rating
     # on a 1-5 scale does not swamp the BCE losses of the binary tasks; `predict` maps back.
     target_mean: float = 0.0
@@ -61,10 +65,10 @@ class TaskSpec:
             raise ValueError(f"task '{self.name}': metric '{self.metric}' does not apply to {self.type} "
                              f"tasks; choose one of {', '.join(usable)}")
         self.n_outputs = int(self.n_outputs)
-        if self.type != "multilabel":
+        if self.type not in CLASS_TYPES:
             self.n_outputs = 1
         elif self.n_outputs < 1:
-            raise ValueError(f"task '{self.name}': a multilabel task needs n_outputs >= 1 (its classes)")
+            raise ValueError(f"task '{self.name}': a {self.type} task needs n_outputs >= 1 (its classes)")
         self.given = str(self.given or "")
         self.given_label = str(self.given_label or self.given)
         if self.given == self.name:
@@ -79,7 +83,8 @@ class TaskSpec:
     # ---- model side -----------------------------------------------------------------
     def loss(self, logits, y, mask=None):
         """Mean loss of one batch: BCE-with-logits (binary, multilabel: mean over K), MSE on the
-        standardised target (regression). ``mask`` (bool, per row; None = all rows): only those rows
+        standardised target (regression), KL(y || softmax(logits)) per row (distribution: ``y``
+        holds shares that sum to 1; a row of zeros -- no interest known -- counts 0). ``mask`` (bool, per row; None = all rows): only those rows
         count (`mtlrec.chain.own_space`); none of them gives a zero loss that still has a gradient."""
         import torch.nn.functional as F
 
@@ -91,14 +96,19 @@ class TaskSpec:
             logits, y = logits[mask], y[mask]
         if self.type == "regression":
             return F.mse_loss(logits, (y - self.target_mean) / self.target_std)
+        if self.type == "distribution":
+            return distribution_kl(logits, y)
         return F.binary_cross_entropy_with_logits(logits, y)
 
     def predict(self, logits):
-        """Probabilities (binary, multilabel) or predicted values (regression) from logits."""
+        """Probabilities (binary, multilabel), predicted values (regression) or shares summing to 1
+        per row (distribution: the softmax) from logits."""
         import torch
 
         if self.type == "regression":
             return self.to_label_scale(logits)
+        if self.type == "distribution":
+            return torch.softmax(logits, dim=-1)
         return torch.sigmoid(logits)
 
     @property
@@ -139,6 +149,18 @@ class TaskSpec:
         return cls(**d)
 
 
+def distribution_kl(logits, y):
+    """Mean over rows of KL(y || softmax(logits)) = sum_k y_k (log y_k - log_softmax(logits)_k),
+    with 0 log 0 = 0 (``torch.xlogy``); ``y`` [b, K] shares per row. Stable for any logits."""
+    import torch
+    import torch.nn.functional as F
+
+    logq = F.log_softmax(logits.float(), dim=-1)
+    y = y.float()
+    kl = (torch.xlogy(y, y) - y * logq).sum(dim=-1)
+    return kl.mean() if kl.numel() else logits.sum() * 0.0
+
+
 def tasks_from_config(configs: list[dict[str, Any]], dataset) -> list[TaskSpec]:
     """TaskSpecs from config dicts ``{name, type, label, weight, metric}``, checked against a dataset.
 
@@ -171,9 +193,9 @@ def tasks_from_config(configs: list[dict[str, Any]], dataset) -> list[TaskSpec]:
         if name in seen:
             raise DataError(f"two tasks are named '{name}'", fix="give every task a different name")
         seen.add(name)
-        n_out = len(lab.classes) if ttype == "multilabel" else 1
-        if ttype == "multilabel" and n_out < 1:
-            raise DataError(f"task '{name}': multilabel label '{label}' has no classes",
+        n_out = len(lab.classes) if ttype in CLASS_TYPES else 1
+        if ttype in CLASS_TYPES and n_out < 1:
+            raise DataError(f"task '{name}': {ttype} label '{label}' has no classes",
                             fix="check the label column's separator and values")
         scale = {}
         if ttype == "regression":  # standardise with the training split's statistics

@@ -14,8 +14,8 @@ from mtlrec.data.roles import OWNERS, ROLE_NAMES
 from mtlrec.errors import DataError
 from mtlrec.prep import config as prep_config
 from mtlrec.prep import transforms as prep_transforms
-from mtlrec.app.workflow import (interaction_counts, preparation_messages, roles_table, spec_from_roles,
-                             split_column_choice, split_method_label)
+from mtlrec.app.workflow import (interaction_counts, interest_choices, preparation_messages, roles_table,
+                             spec_from_roles, split_column_choice, split_method_label)
 from pages.ui.actions import handle_upload, load_sample_workspace, prepare_dataset
 from pages.ui.dependence import show_label_dependence
 from pages.ui.messages import md_text, msg_text, show_data_error, show_exception
@@ -245,7 +245,7 @@ def _option_inputs(prep, split_choice: dict, ctr: int) -> tuple[dict, str | None
     values = {}
     bad_json = None
     cols = st.columns(3)
-    for i, f in enumerate(f for f in dataclasses.fields(prep) if f.name != "numeric_transforms"):
+    for i, f in enumerate(f for f in dataclasses.fields(prep) if f.name not in ("numeric_transforms", "interest_labels")):
         v = getattr(prep, f.name)
         label = f.name.replace("_", " ")
         box = cols[i % 3]
@@ -282,6 +282,31 @@ def _option_inputs(prep, split_choice: dict, ctr: int) -> tuple[dict, str | None
     return values, bad_json
 
 
+def _interest_inputs(prep, raw, spec, ctr: int) -> list:
+    """User-level interest mining: one checkbox per item attribute with classes ("user interests over
+    genres"), the window and the positives; returns the ``interest_labels`` option."""
+    ch = interest_choices(spec, raw, prep)
+    if not ch["attributes"]:
+        return []
+    st.markdown("**User interests** — a label per row: the share of each class of an item attribute among the "
+                "user's next positives (interest mining: a prediction about the user; a task of type "
+                "*distribution* learns it on Tasks & model).")
+    cols = st.columns(3)
+    picked = [a for i, a in enumerate(ch["attributes"])
+              if cols[i % 3].checkbox(f"user interests over {a}", value=a in ch["chosen"], key=f"prep_interest_{a}_{ctr}",
+                                      help=f"adds the label '{ch['names'][a]}' (a distribution over the classes of {a})")]
+    c1, c2 = st.columns(2)
+    window = int(c1.number_input("interest window (next positives)", min_value=1, value=int(ch["window"]), step=1,
+                                 key=f"prep_interest_window_{ctr}",
+                                 help="how many of the user's next positives after each row make its interest label"))
+    positive = c2.selectbox("positives", ch["positives"], key=f"prep_interest_positive_{ctr}",
+                            index=ch["positives"].index(ch["positive"]) if ch["positive"] in ch["positives"] else 0,
+                            format_func=lambda n: f"rows where {n} = 1" if n else "every interaction",
+                            help="which interactions count as the user's positives")
+    return [{"name": (ch["chosen"].get(a) or {}).get("name") or ch["names"][a], "attribute": a, "window": window,
+             "positive": positive} for a in picked]
+
+
 def _preprocessing_section(state, raw, spec, stats: dict) -> None:
     """The preprocessing form; Prepare takes its options and prepares the dataset."""
     st.subheader("Preprocessing")
@@ -296,6 +321,7 @@ def _preprocessing_section(state, raw, spec, stats: dict) -> None:
         values, bad_json = _option_inputs(prep, split_choice, state.counter)
         values["numeric_transforms"] = _transform_inputs(prep, spec, stats.get("transform_hints") or {},
                                                          state.counter)
+        values["interest_labels"] = _interest_inputs(prep, raw, spec, state.counter)
         submitted = st.form_submit_button("Prepare", type="primary", icon=":material/construction:")
     if submitted and bad_json:
         st.error(bad_json)

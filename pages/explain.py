@@ -12,6 +12,7 @@ from pages.ui import explain_lime
 from pages.ui import explain_pair as pairs
 from pages.ui import explain_values as xv
 from pages.ui.actions import load_run_cached, open_run
+from pages.ui.explain_history import history_section, render_history_whatif
 from pages.ui.explain_whatif import render_whatif
 from pages.ui.messages import md_text, show_exception
 from pages.ui.state import ensure_app_navigation, get_state
@@ -98,7 +99,7 @@ def _fused_weights(run, run_dir: str) -> dict[str, float]:
 def _class_choices(run, run_dir: str, user: str, item: str) -> dict[str, str]:
     """The class each multi-label task's waterfall explains (default: the most likely for the pair)."""
     classes: dict[str, str] = {}
-    multilabel = [t.name for t in run.tasks if t.type == "multilabel"]
+    multilabel = [t.name for t in run.tasks if t.type in ("multilabel", "distribution")]
     if multilabel:
         pair = _pair(run_dir, user, item, _stamp(run_dir))
         mcols = st.columns(min(3, len(multilabel)))
@@ -106,10 +107,11 @@ def _class_choices(run, run_dir: str, user: str, item: str) -> dict[str, str]:
             probs = pair["tasks"][name]          # most likely class first
             classes[name] = col.selectbox(
                 f"Class of {name} to explain", list(probs), index=0,
-                format_func=lambda c, p=probs: f"{c} (probability {p[c]:.2f})",
+                format_func=lambda c, p=probs: f"{c} ({'share' if run.task(name).type == 'distribution' else 'probability'} {p[c]:.2f})",
                 key=f"explain_class_{run_dir}_{user}_{item}_{name}",
-                help="a multi-label task predicts one probability per class; its waterfall explains "
-                     "one class's logit (default: the most likely class for this pair)")
+                help="a multi-label task predicts one probability per class, a distribution task (the user's "
+                     "interests) one share per class; its waterfall explains one class's logit (a distribution: its "
+                     "log share) -- default: the most likely class for this pair")
     return classes
 
 
@@ -165,6 +167,7 @@ def _explanation_view(res: dict, user: str, label: str) -> None:
     fused = res.get("fused")
     if fused:
         _fused_view(res, fused)
+    history_section(res.get("history"))
     with st.expander("Raw numbers (JSON, as `python -m mtlrec explain --json` prints them)"):
         st.json(res, expanded=False)
 
@@ -261,6 +264,7 @@ def render() -> None:
     local_view(run, run_dir, background, users, items)
     explain_lime.local_section(run, run_dir, background)
     render_whatif(run, run_dir, explainer=lambda: _explainer(run_dir, background, _stamp(run_dir)))
+    render_history_whatif(run, run_dir)
     _global_section(run, run_dir, background)
     explain_lime.dependence_section(run, run_dir, background)
 

@@ -8,11 +8,10 @@ import uuid
 import streamlit as st
 
 from mtlrec.figures import charts as viz
-from mtlrec.config import DEFAULT_ARCH, EarlyStoppingConfig
-from mtlrec.data.roles import TASK_TYPES
+from mtlrec.config import DEFAULT_ARCH, HISTORY_ENCODERS, HISTORY_MAX_LENGTH, EarlyStoppingConfig
 from mtlrec.models import (HPARAM_CHOICES, HPARAM_HELP, HPARAM_RANGES, architecture_help, architecture_hparams, architecture_label,
                            chain_note)
-from mtlrec.tasks import DEFAULT_METRIC
+from mtlrec.tasks import DEFAULT_METRIC, TASK_TYPES
 from mtlrec.app.workflow import DEFAULT_TRAIN, architectures, available_labels, metrics_for, text_candidates
 from pages.ui.actions import prepare_dataset
 from pages.ui.chain import given_choice, offer_recommended_chain, show_chain
@@ -84,7 +83,9 @@ def _task_row(state, t: dict, labels: dict, ctr: int) -> bool:
     t["type"] = c[1].selectbox("Type", TASK_TYPES, index=TASK_TYPES.index(t.get("type", "binary")),
                                key=f"task_type_{uid}_{ctr}",
                                help="binary: yes/no (click); regression: a number (rating); multilabel: "
-                                    "several classes at once (genres)")
+                                    "several classes at once (an item's genres: item classification); distribution: "
+                                    "a share per class (a user's interests over genres: interest mining, add the "
+                                    "label on Data)")
     opts = [n for n, tt in labels.items() if tt == t["type"]]
     if t.get("label") and t["label"] not in labels:     # kept and shown as missing, never replaced unasked
         opts.append(t["label"])
@@ -130,7 +131,7 @@ def _add_task(state, labels: dict) -> None:
         st.rerun()
     if no_add:
         st.caption(f"Add task is off: {no_add}. A new task needs a label of its own: give a column a label role "
-                   "or add a derived label (e.g. like = rating ≥ 4) on **Data**.")
+                   "or add a derived label (e.g. like = rating ≥ 4) or a user-interest label on **Data**.")
 
 
 def _task_problems(state, labels: dict) -> None:
@@ -165,9 +166,11 @@ def _architecture_section(state, ctr: int) -> tuple[str, dict]:
             st.info(note, icon=":material/link:")
         defaults = architecture_hparams(arch)
         hp = _hparam_inputs(state, arch, defaults, ctr)
+        history = _history_inputs(state, ctr)
         # only what differs from the architecture's defaults: a visit that changes nothing saves nothing
         # (a second tab on the workspace would otherwise be told of a change nobody made)
-        state.model = {"arch": arch, **{k: v for k, v in hp.items() if v != defaults[k]}}
+        state.model = {"arch": arch, **{k: v for k, v in hp.items() if v != defaults[k]},
+                       **({"history": history} if history else {})}
     with right:
         st.graphviz_chart(viz.arch_dot(arch, names, hp, parents={t.get("name"): t.get("given") for t in state.tasks
                                                                  if t.get("given")}), width="stretch")
@@ -207,6 +210,52 @@ def _hparam_inputs(state, arch: str, defaults: dict, ctr: int) -> dict:
                                              on_change=keep(key, target, name, float),
                                              help=HPARAM_HELP.get(name)))
     return hp
+
+
+HISTORY_DEFAULT = {"length": 20, "encoder": "attention"}
+HISTORY_HELP = {"on": "each row also sees the user's last N interactions before it (their items and the ratings "
+                      "given), built without leakage; explanations can then name the user's own items "
+                      "(\"because you rated Casablanca 5★\"). Needs user and item ids.",
+                "length": "how many of the user's most recent interactions each row sees (1-200)",
+                "encoder": "mean: the average of the history items' embeddings; attention (DIN, Zhou et al. 2018): "
+                           "a weighted average whose weights depend on the candidate item, so the items most "
+                           "like the candidate count most"}
+
+
+def model_history() -> dict:
+    """The kept history setting when a change arrives (the target of ``keep``)."""
+    return get_state().model.setdefault("history", dict(HISTORY_DEFAULT))
+
+
+def _history_toggled(key: str):
+    def commit() -> None:
+        model = get_state().model
+        if st.session_state.get(key):
+            model.setdefault("history", dict(HISTORY_DEFAULT))
+        else:
+            model.pop("history", None)
+    return commit
+
+
+def _history_inputs(state, ctr: int) -> dict | None:
+    """The behaviour-history input (``model.history``): on/off, length, encoder; None when off."""
+    cur = state.model.get("history")
+    ids = bool(getattr(state.spec, "user_id", None)) and bool(getattr(state.spec, "item_id", None))
+    key = f"hist_on_{ctr}"
+    on = st.checkbox("Use the user's behaviour history", value=cur is not None and ids, key=key,
+                     on_change=_history_toggled(key), disabled=not ids,
+                     help=HISTORY_HELP["on"] if ids else "needs a user id and an item id column (Data page)")
+    if not on:
+        return None
+    cur = {**HISTORY_DEFAULT, **(cur or {})}
+    c1, c2 = st.columns(2)
+    length = int(c1.number_input("History length", 1, HISTORY_MAX_LENGTH, int(cur["length"]), 1, key=f"hist_len_{ctr}",
+                                 on_change=keep(f"hist_len_{ctr}", model_history, "length", int),
+                                 help=HISTORY_HELP["length"]))
+    encoder = c2.selectbox("History encoder", list(HISTORY_ENCODERS), index=list(HISTORY_ENCODERS).index(cur["encoder"]),
+                           key=f"hist_enc_{ctr}", on_change=keep(f"hist_enc_{ctr}", model_history, "encoder"),
+                           help=HISTORY_HELP["encoder"])
+    return {"length": length, "encoder": encoder}
 
 
 # ---------------------------------------------------------------------------- training settings

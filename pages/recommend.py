@@ -27,8 +27,11 @@ def _scores(rd: str, user: str) -> dict:
 
 @st.cache_data(show_spinner=False, max_entries=256)
 def _recs(rd: str, user: str, k: int, weights: tuple) -> list[dict]:
+    from mtlrec.explain.history import with_history_reasons
     from mtlrec.serve.recommend import recommend_from_scores
-    return recommend_from_scores(load_run_cached(rd), user, _scores(rd, user), k=k, weights=dict(weights))
+    run = load_run_cached(rd)
+    recs = recommend_from_scores(run, user, _scores(rd, user), k=k, weights=dict(weights))
+    return with_history_reasons(run, user, recs, dict(weights))     # one batched ablation; none without history
 
 
 def _user_section(ds) -> tuple[str, int]:
@@ -82,6 +85,7 @@ def _list_row(row: dict, task_cols: list[str], top_cols: list[str], widths: dict
     # uploaded titles, descriptions and ids are text, never markdown (no links, images, styling)
     line.markdown(f"**{md_text(row['title'])}** · {md_text(row['item_id'])}"
                   + (f"  \n:gray[{md_text(sub)}]" if sub else "")
+                  + (f"  \n:green[{md_text(row['because'])}]" if row.get("because") else "")
                   + (f"  \n:violet[{md_text(tops)}]" if tops else ""), width="stretch")
     for c, w in zip(task_cols, widths["tasks"]):
         line.markdown(f"{row[c]:.3f}", width=w, text_alignment="right")

@@ -81,6 +81,39 @@ def _gain_section(metrics: dict) -> None:
                 "what multi-task learning gains per task.")
 
 
+# ---------------------------------------------------------------------------- interests
+def _interest_section(run, metrics: dict) -> None:
+    """A user's predicted interest profile next to the actual one (distribution tasks), and the
+    training-mean baseline of each such task."""
+    from mtlrec.figures.interest import interest_profile_fig
+    from mtlrec.runs.interest import distribution_tasks, interest_profile, interest_users
+    tasks = distribution_tasks(run)
+    if not tasks:
+        return
+    st.subheader("User interests: predicted and actual")
+    for name, b in (metrics.get("task_baseline") or {}).items():
+        shown = ", ".join(f"{k} {v:.4f}" for k, v in (b.get("metrics") or {}).items() if isinstance(v, float))
+        st.caption(f"{md_text(name)} — the {md_text(b.get('name', 'baseline'))} baseline (every test row predicted as "
+                   f"the average training distribution): {shown}")
+    c1, c2 = st.columns(2)
+    task = c1.selectbox("Interest task", [t.name for t in tasks], key="results_interest_task")
+    try:
+        users = interest_users(run, task)
+        if not users:
+            st.info("No test row of this task has a known interest distribution.")
+            return
+        user = c2.selectbox("User", users[:500], key=f"results_interest_user_{task}",
+                            help="test users with rows of a known interest distribution, most rows first")
+        prof = interest_profile(run, user, task)
+    except DataError as e:
+        show_data_error(e)
+        return
+    st.plotly_chart(interest_profile_fig(prof), key="interest_fig")
+    st.caption("Shares of the user's interest per class: the model's prediction and the actual shares (the next "
+               "positives after each test row, or the user's training profile when none follow), averaged over "
+               "the user's test rows; the marks are the training mean, what the baseline predicts for everyone.")
+
+
 # ---------------------------------------------------------------------------- runs overlay
 def overlay(runs: list[str], task_metric: dict) -> None:
     pick = st.multiselect("Runs", runs, default=runs[: min(3, len(runs))], format_func=lambda p: Path(p).name,
@@ -223,6 +256,7 @@ def render() -> None:
 
     _test_metrics_section(metrics, tasks_cfg, task_metric)
     _ranking_section(metrics)
+    _interest_section(run, metrics)
     _gain_section(metrics)
     dynamics_section(run.history, key="results_dyn", config=run.config)
     show_cross_validation(metrics, task_metric)

@@ -146,7 +146,7 @@ def test_a_multilabel_task_is_explained_one_class_at_a_time(trained):
     assert abs(g["base_value"] + sum(g["contributions"].values()) - g["output"]) < 1e-4
     with pytest.raises(DataError, match="task 'genres' has no class 'Western'"):
         explain_recommendation(run, "u10", "i0", background=BACKGROUND, classes={"genres": "Western"})
-    with pytest.raises(DataError, match="no multilabel task named 'click'"):
+    with pytest.raises(DataError, match="no multilabel or distribution task named 'click'"):
         explain_recommendation(run, "u10", "i0", background=BACKGROUND, classes={"click": "x"})
 
 

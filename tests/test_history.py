@@ -254,3 +254,23 @@ def test_a_run_with_history_trains_saves_and_recommends_from_its_folder(tmp_path
     assert max(np.abs(fast[t] - full[t]).max() for t in fast) <= 1e-5
     top = rec.recommend(run, run.dataset.user_ids[3], k=4)
     assert len(top) == 4
+
+
+def test_a_what_if_uses_the_users_own_history_and_a_new_user_has_none():
+    from mtlrec.runs.load import Run
+    from mtlrec.serve import recommend as rec
+    from mtlrec.serve import whatif
+    _, ds = prepared("temporal", n_items=40)
+    h = with_history(ds, {"length": 6, "encoder": "attention"})
+    tasks = tasks_from_config(TASKS, h)
+    torch.manual_seed(2)
+    model = build_model("mmoe", h.fields, tasks, history_encoder="attention").eval()
+    with torch.no_grad():
+        model.input.embedding.weight.normal_()
+    run = Run(config=None, dataset=h, model=model, history=None, metrics={}, run_dir=None, tasks=tasks)
+    for u in (3, 8):
+        same = whatif.whatif_scores(run, h.user_ids[u], exclude_seen=False)["preds"]
+        real = rec.score_items(run, u)
+        assert max(np.abs(same[t] - real[t]).max() for t in real) <= 1e-5      # no edit: the real scores
+    feats = whatif.candidate_features(run, None)
+    assert (feats[FIELD] == PAD).all() and (feats[VALUE] == 0).all()

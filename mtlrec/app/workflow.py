@@ -206,6 +206,25 @@ def available_labels(spec, dataset=None, prep=None) -> dict[str, str]:
     return label_types(spec, prep)
 
 
+def interest_choices(spec, raw=None, prep=None) -> dict:
+    """What the Data page offers for user-level interest mining (`mtlrec.prep.interest`):
+    ``{"attributes": [item columns with classes], "positives": [binary labels, "" = every interaction],
+    "positive": the default (a derived or given "like", else the first binary label, else ""),
+    "window": the default, "chosen": {attribute: its interest label of ``prep``}}``."""
+    from mtlrec.prep.interest import DEFAULT_WINDOW, attribute_columns, label_name
+    if spec is None or not (spec.user_id and spec.item_id):
+        return {"attributes": [], "positives": [""], "positive": "", "window": DEFAULT_WINDOW, "chosen": {}}
+    current = list(getattr(prep, "interest_labels", None) or [])
+    types = available_labels(spec, None, prep)
+    binary = [n for n, t in types.items() if t == "binary"]
+    positive = "like" if "like" in binary else (binary[0] if binary else "")
+    chosen = {d["attribute"]: d for d in current}
+    window = current[0]["window"] if current else DEFAULT_WINDOW
+    return {"attributes": attribute_columns(spec, raw), "positives": [""] + binary,
+            "positive": current[0]["positive"] if current else positive, "window": window, "chosen": chosen,
+            "names": {a: label_name(a) for a in attribute_columns(spec, raw)}}
+
+
 def metrics_for(task_type: str) -> list[str]:
     from mtlrec.metrics import METRICS
     return [n for n, i in METRICS.items() if task_type in i.task_types and i.selectable]
@@ -411,13 +430,13 @@ def metrics_by_type(metrics: dict, tasks: list, split: str = "test") -> dict:
     """One wide table (task x metric) per task type, so a table only has its own tasks' metrics.
 
     ``tasks`` are the run's task dicts (name, type). Returns ``{type: DataFrame}`` in the order
-    binary, regression, multilabel; values rounded to 4 decimals."""
+    binary, regression, multilabel, distribution; values rounded to 4 decimals."""
     import pandas as pd
     table = metrics_table(metrics, split)
     types = {t["name"] if isinstance(t, dict) else t.name: t["type"] if isinstance(t, dict) else t.type
              for t in tasks}
     out = {}
-    for kind in ("binary", "regression", "multilabel"):
+    for kind in ("binary", "regression", "multilabel", "distribution"):
         names = [n for n, k in types.items() if k == kind]
         rows = table[table["task"].isin(names)]
         if rows.empty:
@@ -463,7 +482,8 @@ def rec_frame(recs: list[dict], ds):
     ``fused`` is the record's ``score``: the fused score of `mtlrec.serve.recommend` (the one
     number the page, the CSV export, the CLI and the Explain page show); ``support`` the item's
     number of training interactions; ``text`` holds the item's text/feature columns only,
-    never ignored ones."""
+    never ignored ones; ``because`` the top history reason ("because user 1 rated Casablanca 5★") when
+    the records carry one."""
     import pandas as pd
     rows = []
     for i, r in enumerate(recs, 1):
@@ -483,6 +503,8 @@ def rec_frame(recs: list[dict], ds):
         row["fused"] = float(r.get("score", 0.0))
         if r.get("support") is not None:
             row["support"] = int(r["support"])
+        if r.get("history_reason"):      # `mtlrec.explain.history.with_history_reasons`
+            row["because"] = r["history_reason"]["text"]
         rows.append(row)
     return pd.DataFrame(rows)
 

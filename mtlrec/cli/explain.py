@@ -3,7 +3,8 @@
 SHAP explanation of one recommendation, per task: base value (mean over the background
 sample), each feature group's contribution, and the output (base + contributions) -- in
 logit space for binary tasks and for one class of a multilabel task (``--class
-genres=Drama``; default the pair's most likely class), in label units for regression tasks
+genres=Drama``; default the pair's most likely class), as the log share of one class for a
+distribution task (a user's interests: ``--class interest=Drama``), in label units for regression tasks
 (e.g. rating points: base + contributions = the predicted rating). The fused score is the
 one ``mtlrec recommend`` shows for the pair, split by feature group. With ``--json`` one object::
 
@@ -12,6 +13,9 @@ one ``mtlrec recommend`` shows for the pair, split by feature group. With ``--js
                       "contributions": {group: value}, ...}},
      "fused": {"score", "base_value", "contributions", "by_task", "weights"}, "sentence",
      "sensitive", "sensitive_check": {"checked", "threshold", "flagged", "text"}, "elapsed_ms",
+     "history": {"method", "items": [{"item", "name", "value_text", "fused", "contributions": {task: c},
+                 "attention"}], "sentence", ...} | null   (a run with a history input: each history
+                 item's contribution by ablation, `mtlrec.explain.history`),
      "lime": {task: {"lime": {group: weight}, "shap": {group: value}, "agreement", "top_lime",
                      "top_shap", "unit", "class", "n_samples", "method", ...}}   (with --lime),
      "warning": null or one line}
@@ -42,7 +46,8 @@ def add_arguments(p) -> None:
                    help="auto: DeepExplainer where it is exactly additive, else exact group Shapley values (sampled permutations above 10 groups)")
     p.add_argument("--weights", default=None, help="fusion weights per task, e.g. click=1,rating=0.5")
     p.add_argument("--class", dest="classes", action="append", default=None, metavar="TASK=CLASS",
-                   help="class of a multilabel task to explain, e.g. genres=Drama (default: the most likely)")
+                   help="class of a multilabel or distribution task to explain, e.g. genres=Drama "
+                        "(default: the most likely)")
     p.add_argument("--lime", action="store_true", help="also LIME beside SHAP, for every task")
     p.add_argument("--lime-samples", type=int, default=1000, help="LIME's perturbed samples (default 1000)")
     p.add_argument("--lime-method", default="lime", choices=["lime", "captum"],
@@ -111,12 +116,35 @@ def _print_text(res: dict) -> None:
     if res.get("lime"):
         _print_lime(res)
     print(f"\n{res['sentence']}")
+    if res.get("history"):
+        _print_history(res["history"])
     for s in res.get("sensitive") or []:
         if s["flagged"]:
             print(f"\nNote: '{s['group']}' looks like a protected attribute or a proxy ({s['kind']}) and carries "
                   f"{s['share']:.0%} of the explanation ({s['where']}). {s['note']}")
     if res.get("sensitive_check"):
         print(f"\n{res['sensitive_check']['text']}")
+
+
+def _print_history(h: dict) -> None:
+    """The "Because of the user's history" section: each history item's contribution (fused score and
+    per task, ablation), the attention weights beside them, the sentence."""
+    print(f"\nBecause of the user's history ({h['n_items']} item{'s' if h['n_items'] != 1 else ''}, "
+          f"window {h['length']}; method: {h['method']})")
+    print(f"    {h['note']}")
+    tasks = list(h["units"])
+    head = "".join(f" {t[:9]:>9}" for t in tasks)
+    att = h.get("attention_note") is not None
+    print(f"    {'history item (most recent first)':<40} {'fused':>9}{head}" + (f" {'attention':>9}" if att else ""))
+    for e in h["items"]:
+        name = f"{e['name']} {e['value_text']}".strip()
+        name = name if len(name) <= 40 else name[:39] + "…"
+        fused = f"{e['fused']:+9.4f}" if e["fused"] is not None else f"{'':>9}"
+        cells = "".join(f" {e['contributions'][t]:+9.4f}" for t in tasks)
+        print(f"    {name:<40} {fused}{cells}" + (f" {e['attention']:9.3f}" if att else ""))
+    if att:
+        print(f"    Note: {h['attention_note']}")
+    print(f"\n{h['sentence']}")
 
 
 def _print_lime(res: dict) -> None:

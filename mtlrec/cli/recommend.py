@@ -13,7 +13,9 @@ true/false for a number), JSON nested or too large, or anything but an object: t
 stderr (with ``--json`` also ``{"error": ...}`` on stdout), exit status 2.
 
 With ``--json``: ``{"user": ..., "items": [{"item": ..., "score": ..., "support": training interactions
-of the item, "tasks": {task: value}, ...}],
+of the item, "tasks": {task: value}, "history_reason": {"item", "name", "value_text", "contribution",
+"text"} | null (a run with a history input: the user's history item that raises the item's score most,
+by ablation, `mtlrec.explain.history`), ...}],
 "warning": null or one line (an interrupted, failed or still running run; also on stderr)}``.
 A missing or damaged run folder: the message (file, fix) on stderr, exit status 2. JSON output is
 strict: a missing number is ``null``, never ``NaN``.
@@ -77,6 +79,9 @@ def _print_items(items) -> None:
         tasks = ", ".join(f"{k}={v:.3f}" for k, v in it["tasks"].items() if isinstance(v, float))
         print(f"{i:>3}. {it['item']}{' ' + str(title) if title is not None else ''}  score={it['score']:.3f}  {tasks}"
               f"  support={it.get('support', '?')}")
+        reason = it.get("history_reason")
+        if reason:
+            print(f"       {reason['text']} ({reason['contribution']:+.3g} to the score)")
 
 
 def run(args) -> int:
@@ -98,6 +103,8 @@ def run(args) -> int:
                                    exclude_seen=not args.include_seen)
             return _print_whatif(res, r.warning, args.json)
         items = recommend(r, args.user, k=args.k, weights=parse_weights(args.weights), exclude_seen=not args.include_seen)
+        from mtlrec.explain.history import with_history_reasons
+        items = with_history_reasons(r, args.user, items, parse_weights(args.weights))
         ranked = ranked_by(r, parse_weights(args.weights))
     except (DataError, TrainingError) as e:
         return fail("recommend", e, args.json)

@@ -21,7 +21,9 @@ Progress goes to stderr; with ``--json`` stdout carries exactly one JSON object:
 user/item ids or with --no-ranking), "ranking_baseline": {"popularity": {task: {same keys}},
 "mean_rating": {...}} (the same test users offered the most popular items they have not seen and,
 when the data has a rating, the best-rated ones), "ranking_info": {"status":
-"done" | "skipped" | "not applicable", "users", "of_users", "items", ... or "reason"}, "stl_gain": {task: v} (with baselines),
+"done" | "skipped" | "not applicable", "users", "of_users", "items", ... or "reason"},
+"task_baseline": {task: {"name": "training mean", "metrics": {...}}} (distribution tasks only: every
+test row predicted as the training-mean distribution), "stl_gain": {task: v} (with baselines),
 "cv": {...} (with cv_folds > 1), "warnings": [...]}``.
 Bad data or a failed run: a message on stderr and exit status 2 (no traceback); with
 ``--json`` stdout still carries one object ``{"status": "failed", "error", "run_dir", "warnings"}``
@@ -280,6 +282,10 @@ def _print_results(m: dict, run_dir) -> None:
     for task, vals in (m.get("test") or {}).items():
         shown = ", ".join(f"{k}={v:.4f}" for k, v in vals.items() if isinstance(v, float) and math.isfinite(v))
         print(f"test {task}: {shown}")
+        base = ((m.get("task_baseline") or {}).get(task) or {}).get("metrics") or {}
+        if base:     # a distribution task: every row predicted as the training-mean distribution
+            print("  training-mean baseline: " + ", ".join(f"{k}={v:.4f}" for k, v in base.items()
+                                                           if isinstance(v, float) and math.isfinite(v)))
     from mtlrec.metrics import ranking_note, ranking_rows, ranking_verdicts
     note = ranking_note(m)
     if note:
@@ -305,6 +311,8 @@ def _json_result(res, run_dir) -> dict:
            "valid": m.get("valid", {}), "ranking": m.get("ranking", {}),
            "ranking_baseline": m.get("ranking_baseline", {}), "ranking_info": m.get("ranking_info", {}),
            "warnings": m.get("warnings", [])}
+    if m.get("task_baseline"):
+        out["task_baseline"] = m["task_baseline"]
     if "gain" in m:
         out["stl_gain"] = {t: g["gain"] for t, g in m["gain"].items()}
         out["stl"] = m.get("stl", {})

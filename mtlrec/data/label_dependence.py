@@ -176,7 +176,9 @@ def dependence_message(task: str | None, owner: str, label: str | None = None) -
     return (f"{head}: the label is a property of the {what} (the same on every interaction {where}), so "
             f"{this} is {kind}, not a prediction of the user's interest in the item; its share of the "
             f"multi-task loss is partly an artefact (it teaches the model what the {what}s are). Fix: drop the "
-            "task, or keep it only as an auxiliary task with a low loss weight (e.g. 0.1-0.3).")
+            "task, or keep it only as an auxiliary task with a low loss weight (e.g. 0.1-0.3)."
+            + (f" To predict what the user is interested in, add the label 'user interests over {label}' on Data "
+               "(a distribution task: interest mining)." if owner == "item" and label else ""))
 
 
 def degenerate_tasks(tasks: list[Any], dependence: dict[str, str | None]) -> dict[str, str]:

@@ -11,7 +11,14 @@
      "features": {group: {"text", "fields", "sensitive", "support"?, "similar"?}},
      "sensitive": [{"group", "kind", "share", "where", "flagged", "fields", "note"}],
      "sensitive_check": {"checked", "looked_for", "threshold", "flagged", "text"},
+     "history": {...} | None,       # the user's history items as reasons (mtlrec.explain.history)
      "sentence", "elapsed_ms"}
+
+``history`` (`mtlrec.explain.history.explain_history`, None when the run has no history input):
+each of the user's history items' contribution to every task's output and to the fused score by
+exact per-item ablation (the output with the item removed from the history, the others kept), the
+DIN attention weights beside them (encoder "attention"; not attributions), and its own sentence
+("Recommended mainly because user 1 rated The Maltese Falcon 5★ (+0.031) and ...").
 
 ``features`` (`mtlrec.explain.values.feature_values`) says what each group is for this pair:
 "occupation = student", "age = 24" (original scale), "item text: first words…", "item id = i7"
@@ -29,6 +36,9 @@ Per task, ``base_value + sum(contributions) == output``, in the task's ``space``
   output is the predicted value (``standardisation`` keeps the model-space numbers).
 * multilabel -- ``"logit"`` of one class (``class``; default the pair's most likely),
   with its probability as ``prediction`` and all ``class_probabilities``.
+* distribution (a user's interests) -- ``"log share"``: the log-softmax of one class (``class``;
+  default the largest share), with its share as ``prediction`` and all shares as
+  ``class_probabilities``; no probability view (a softmax share is not a sigmoid of a sum).
 
 The task's own unit, one toggle away from the logit on the page: ``probability`` (binary, and
 the explained class of a multilabel task) is the same waterfall in probability units
@@ -51,6 +61,8 @@ from __future__ import annotations
 import time
 
 from mtlrec.errors import DataError
+from mtlrec.explain.history import explain_history
+from mtlrec.tasks import CLASS_TYPES
 from mtlrec.explain.inputs import class_index, row_inputs, sample_inputs
 from mtlrec.explain.sentence import sentence
 from mtlrec.explain.values import feature_values, probability_view, sensitive_check, sensitive_flags
@@ -146,14 +158,14 @@ def explain_recommendation(run, user, item, *, background: int = DEFAULT_BACKGRO
     ``classes`` {task: class name or index}, by default the pair's most likely class."""
     from mtlrec.serve.recommend import class_names, pair_score
     t0 = time.perf_counter()
-    unknown = [k for k in (classes or {}) if k not in [t.name for t in run.tasks if t.type == "multilabel"]]
+    with_classes = [t.name for t in run.tasks if t.type in CLASS_TYPES]
+    unknown = [k for k in (classes or {}) if k not in with_classes]
     if unknown:
-        raise DataError(f"no multilabel task named {', '.join(map(repr, unknown))} to pick a class of",
-                        fix="classes can be given for: "
-                            + (", ".join(t.name for t in run.tasks if t.type == "multilabel") or "no task"))
+        raise DataError(f"no multilabel or distribution task named {', '.join(map(repr, unknown))} to pick a "
+                        "class of", fix="classes can be given for: " + (", ".join(with_classes) or "no task"))
     pair = pair_score(run, user, item, weights)
     chosen = {t.name: class_index(run, t, (classes or {}).get(t.name), pair["tasks"][t.name])
-              for t in run.tasks if t.type == "multilabel"}
+              for t in run.tasks if t.type in CLASS_TYPES}
     ex = explainer or make_explainer(run, background, method, seed)
     feats, x = row_inputs(run, user, item)
     features = feature_values(run, user, item, feats)
@@ -184,10 +196,12 @@ def explain_recommendation(run, user, item, *, background: int = DEFAULT_BACKGRO
         else:
             names = class_names(run, t)
             c = chosen[name]
-            r.update(output_kind=f"logit of class '{names[c]}'", unit=f"logit of class '{names[c]}'",
+            what = "log share" if t.type == "distribution" else "logit"
+            r.update(space="log share" if t.type == "distribution" else "logit",
+                     output_kind=f"{what} of class '{names[c]}'", unit=f"{what} of class '{names[c]}'",
                      **{"class": names[c]}, class_index=c, prediction=pair["tasks"][name][names[c]],
                      class_probabilities=dict(pair["tasks"][name]))
-        if t.type != "regression":        # the same waterfall in probability units (still additive)
+        if t.type in ("binary", "multilabel"):   # the same waterfall in probability units (still additive)
             r["probability"] = probability_view(base, phi)
         r["rows"] = [{"group": g, "feature": features.get(g, {}).get("text", g), "contribution": v,
                       **({"probability": r["probability"]["contributions"][g]} if "probability" in r else {})}
@@ -199,6 +213,7 @@ def explain_recommendation(run, user, item, *, background: int = DEFAULT_BACKGRO
     result["sensitive"] = sensitive_flags(features, tasks_out, result["fused"])
     result["sensitive_check"] = sensitive_check(result["sensitive"])
     result["sentence"] = sentence(result)
+    result["history"] = explain_history(run, user, item, weights=weights)
     result["elapsed_ms"] = (time.perf_counter() - t0) * 1000.0
     return result
 

@@ -56,16 +56,26 @@ EXACT_MAX_GROUPS = 10      # above this, sampled permutations replace the 2^G ex
 # ---------------------------------------------------------------------------------------------
 # small nn.Module wrappers (what SHAP sees)
 # ---------------------------------------------------------------------------------------------
-def _task_scalar(out: torch.Tensor) -> torch.Tensor:
-    """[b] logits as they are; [b, K] multilabel logits -> their mean (still additive)."""
+def _task_scalar(out: torch.Tensor, kind: str = "") -> torch.Tensor:
+    """[b] logits as they are; [b, K] multilabel logits -> their mean (still additive); a
+    distribution's ([b, K], ``kind`` "distribution") -> the log share of its largest class (a
+    softmax's logits are defined only up to a shift, their mean means nothing)."""
+    if kind == "distribution":
+        return torch.log_softmax(out.float(), dim=-1).max(dim=-1).values
     return out if out.dim() == 1 else out.mean(dim=-1)
+
+
+def _task_kinds(model) -> dict:
+    """{task name: task type} of a model's tasks."""
+    return {t.name: t.type for t in (getattr(model, "tasks", None) or [])}
 
 
 class TaskLogits(nn.Module):
     """X -> [b, n_tasks]: one logit column per task (``tasks`` order); a chained binary task's is
     the logit of its entire-space probability (`mtlrec.chain.entire_space_logit`: what a list ranks
     by). ``classes`` {task: k}: a multilabel task's column is the logit of its class k instead of
-    the mean over classes."""
+    the mean over classes; a distribution task's is the log share (log-softmax) of its class k,
+    else of its largest share (a softmax's logits are defined only up to a shift)."""
 
     def __init__(self, model: nn.Module, tasks: list[str], classes: dict | None = None):
         super().__init__()
@@ -84,6 +94,10 @@ class TaskLogits(nn.Module):
             return entire_space_logit(specs[task], list(specs.values()), outs)
         out = outs[task]
         k = self.classes.get(task)
+        if task in specs and specs[task].type == "distribution":   # softmax: the log share of a class
+            if k is None:
+                return _task_scalar(out, "distribution")
+            return torch.log_softmax(out.float(), dim=-1)[:, k]
         if k is not None and out.dim() == 2:
             return out[:, k]
         return _task_scalar(out)
@@ -99,7 +113,8 @@ class SharedToTasks(nn.Module):
 
     def forward(self, h):
         out = self.model.towers_from_shared(h)
-        return torch.stack([_task_scalar(out[t]) for t in self.tasks], dim=1)
+        kinds = _task_kinds(self.model)
+        return torch.stack([_task_scalar(out[t], kinds.get(t, "")) for t in self.tasks], dim=1)
 
 
 class ExpertMixToTask(nn.Module):
@@ -107,14 +122,15 @@ class ExpertMixToTask(nn.Module):
     -> task t's logit, through its tower: ``tower(sum_k Z_k)``. The sum is linear, so
     DeepExplainer splits the tower's logit exactly over the experts."""
 
-    def __init__(self, tower: nn.Module, n_experts: int):
+    def __init__(self, tower: nn.Module, n_experts: int, kind: str = ""):
         super().__init__()
         self.tower = tower
         self.n_experts = int(n_experts)
+        self.kind = kind
 
     def forward(self, z):
         mixed = z.reshape(z.shape[0], self.n_experts, -1).sum(dim=1)
-        return _task_scalar(self.tower(mixed)).unsqueeze(1)
+        return _task_scalar(self.tower(mixed), self.kind).unsqueeze(1)
 
 
 class InputToShared(nn.Module):
@@ -645,10 +661,11 @@ class ModelExplainer:
             if len(model.shared_expert_names()) != k:     # H is not the experts this gate mixes
                 return None
             z = (h.reshape(len(h), k, -1) * g[:, :, None]).reshape(len(h), -1)
-            net = ExpertMixToTask(towers[names.index(t)], k)
+            kind = _task_kinds(model).get(t, "")
+            net = ExpertMixToTask(towers[names.index(t)], k, kind)
             with torch.no_grad():
                 try:
-                    same = torch.allclose(net(z)[:, 0], _task_scalar(out[t]), atol=1e-4, rtol=1e-4)
+                    same = torch.allclose(net(z)[:, 0], _task_scalar(out[t], kind), atol=1e-4, rtol=1e-4)
                 except RuntimeError:      # shapes do not fit: the towers read something else
                     return None
             if not same:

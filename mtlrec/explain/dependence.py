@@ -156,14 +156,14 @@ def dependence_data(run, group: str, color_by: str | None = None, task: str | No
                         fix=f"use e.g. {TIME_BUDGET_S:g}")
     spec = run.task(task)
     k, cname = None, None
-    if spec.type == "multilabel":
+    if spec.type in ("multilabel", "distribution"):
         from mtlrec.explain.inputs import class_index
         from mtlrec.serve.recommend import class_names
         k = class_index(run, spec, default_class(run, task) if cls is None or cls == "" else cls, {})
         cname = class_names(run, spec)[k]
     elif cls is not None and cls != "":
         raise DataError(f"task '{task}' is {spec.type}, it has no classes to pick from",
-                        fix="give a class only for a multi-label task")
+                        fix="give a class only for a multi-label or distribution task")
     classes = {task: k} if k is not None else None
     split, idx, feats, x = _sample(run, n_rows, seed + 1)
     values, kind, x_label = _values(run, group, feats, split, idx)
@@ -189,7 +189,8 @@ def dependence_data(run, group: str, color_by: str | None = None, task: str | No
     scale = float(spec.label_scale) if spec.type == "regression" else 1.0
     phi = phi * scale
     unit = f"{spec.label} (label units)" if spec.type == "regression" else \
-        (f"logit of class '{cname}'" if spec.type == "multilabel" else "logit (log-odds)")
+        (f"logit of class '{cname}'" if spec.type == "multilabel" else
+         f"log share of class '{cname}'" if spec.type == "distribution" else "logit (log-odds)")
     return {"group": group, "class": cname, "class_index": k, "color_by": color_by if color is not None else None,
             "task": task, "unit": unit,
             "values": values, "kind": kind, "x_label": x_label, "shap": phi, "color": color,

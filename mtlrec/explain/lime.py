@@ -188,14 +188,14 @@ def lime_explanation(run, user, item, task: str | None = None, *, cls=None, n_sa
     spec = run.task(task)
     t0 = time.perf_counter()
     k, cname = None, None
-    if spec.type == "multilabel":
+    if spec.type in ("multilabel", "distribution"):
         from mtlrec.serve.recommend import class_names, pair_score
         probs = pair_score(run, user, item)["tasks"][task] if cls is None or cls == "" else {}
         k = class_index(run, spec, cls, probs)
         cname = class_names(run, spec)[k]
     elif cls is not None and cls != "":
         raise DataError(f"task '{task}' is {spec.type}, it has no classes to pick from",
-                        fix="give a class only for a multi-label task")
+                        fix="give a class only for a multi-label or distribution task")
     classes = {task: k} if k is not None else None
     ex = explainer or make_explainer(run, background, seed=seed)
     _, x = row_inputs(run, user, item)
@@ -214,7 +214,8 @@ def lime_explanation(run, user, item, task: str | None = None, *, cls=None, n_sa
     lime_groups = {g: w * scale for g, w in weights.items()}
     top = lambda d: max(d, key=lambda g: abs(d[g])) if d else None  # noqa: E731
     unit = f"{spec.label} (label units)" if spec.type == "regression" else \
-        (f"logit of class '{cname}'" if spec.type == "multilabel" else "logit (log-odds)")
+        (f"logit of class '{cname}'" if spec.type == "multilabel" else
+         f"log share of class '{cname}'" if spec.type == "distribution" else "logit (log-odds)")
     return {"user": str(user), "item": str(item), "task": task, "class": cname, "class_index": k,
             "unit": unit, "method": method,
             "baseline": baseline, "n_samples": int(n_samples), "lime": lime_groups, "shap": shap_groups,

@@ -216,6 +216,8 @@ def _field_value(run, f, u: int, i: int, feats: dict) -> dict:
         if who == "item" and code > 0:
             out["similar"] = similar_items(run, raw_id, k=5)
         return out
+    if f.kind == "history":
+        return {**out, **_history_value(run, feats)}
     if f.kind == "categorical":
         v = _category(ds, f.name, int(raw), f.owner, index)
         out.update(value=v, code=int(raw), text=f"{label} = {v}")
@@ -233,6 +235,23 @@ def _field_value(run, f, u: int, i: int, feats: dict) -> dict:
     if f.owner == "context":
         out["text"] += " (the most frequent value: recommendations score without context)"
     return out
+
+
+def _history_value(run, feats: dict, shown: int = 3) -> dict:
+    """The pair's behaviour history in words: "the user's last 20 items (most recent: Casablanca 5★,
+    Notorious 4★, ...)", or "the user's history is empty"."""
+    from mtlrec.prep.history import FIELD, VALUE
+    from mtlrec.serve.history import history_entries
+    codes = feats[FIELD][0].detach().cpu().numpy()
+    values = feats[VALUE][0].detach().cpu().numpy() if VALUE in feats else np.zeros(len(codes), np.float32)
+    entries = history_entries(run, codes, values)[::-1]          # most recent first
+    if not entries:
+        return {"value": [], "n_items": 0, "text": "the user's history is empty (no earlier interactions)"}
+    names = [f"{e['name']} {e['value_text']}".strip() for e in entries[:shown]]
+    more = ", ..." if len(entries) > shown else ""
+    n = len(entries)
+    return {"value": [e["item"] for e in entries], "n_items": n,
+            "text": f"the user's last {n} item{'s' if n != 1 else ''} (most recent: {', '.join(names)}{more})"}
 
 
 def _item_support(run):
@@ -299,7 +318,9 @@ def reason(group: str, info: dict | None, titles: int = 2) -> str:
     parts = []
     for f in fields:
         name = f["field"].replace("_", " ")
-        if f["kind"] == "dense":
+        if f["kind"] == "history":
+            parts.append(f["text"].replace("the user's", "this user's", 1))
+        elif f["kind"] == "dense":
             parts.append(f"{whose} text" + (f" ('{f['value']}')" if f.get("value") else ""))
         elif f["kind"] == "numeric":
             parts.append(f"{whose} {name} is {_fmt_number(f['value'])}"

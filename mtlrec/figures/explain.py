@@ -141,3 +141,45 @@ def summary_figures(summary: dict) -> list:
     if "expert_reliance" in summary:
         figs.append(expert_reliance_figure(summary["expert_reliance"]))
     return figs
+
+
+def history_label(entry: dict, width: int = 36) -> str:
+    """A history item's bar label: "Casablanca 5★ (#1)", #1 the most recent (escaped: data, not markup)."""
+    text = f"{entry['name']} {entry.get('value_text') or ''}".strip()
+    text = text if len(text) <= width else text[: width - 1] + "…"
+    return f"{text} (#{entry['recency']})".replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def history_figure(history: dict, top: int = 15) -> go.Figure:
+    """Each history item's contribution to the fused score (else the first task's output), strongest
+    first (`mtlrec.explain.history.explain_history`), with the DIN attention weights of this candidate
+    in a panel beside it when the model has them (they are not attributions: the panel's title says so)."""
+    from plotly.subplots import make_subplots
+    items = history.get("items") or []
+    fused = history.get("fused") is not None
+    task = None if fused else next(iter(history.get("units") or {}), None)
+    value = (lambda e: e["fused"]) if fused else (lambda e: e["contributions"][task])
+    shown = sorted(items, key=lambda e: -abs(value(e)))[:top][::-1]       # strongest on top
+    labels = [history_label(e) for e in shown]
+    att = history.get("attention_note") is not None
+    unit = "fused score" if fused else f"{task}: {history['units'][task]}"
+    fig = make_subplots(rows=1, cols=2 if att else 1, shared_yaxes=True, column_widths=[0.7, 0.3] if att else None,
+                        horizontal_spacing=0.03,
+                        subplot_titles=[f"contribution to the {unit} (removing the item)"]
+                        + (["attention weight (not an attribution)"] if att else []))
+    vals = [value(e) for e in shown]
+    fig.add_trace(go.Bar(x=vals, y=labels, orientation="h", marker_color=[POS if v >= 0 else NEG for v in vals],
+                         text=[f"{v:+.2g}" for v in vals], textposition="outside", cliponaxis=False,
+                         name="contribution"), 1, 1)
+    if att:
+        fig.add_trace(go.Bar(x=[e["attention"] for e in shown], y=labels, orientation="h", marker_color="#9e9e9e",
+                             text=[f"{e['attention']:.2f}" for e in shown], textposition="outside",
+                             cliponaxis=False, name="attention"), 1, 2)
+    fig.update_layout(showlegend=False, height=max(220, 40 + 28 * len(shown)), margin=dict(l=10, r=10, t=40, b=10))
+    fig.update_annotations(font_size=12)
+    lo, hi = min(vals + [0.0]), max(vals + [0.0])
+    pad = 0.35 * (hi - lo) if hi > lo else 1.0
+    fig.update_xaxes(range=[lo - pad if lo < 0 else 0.0, hi + pad if hi > 0 else 0.0], row=1, col=1)   # room for the labels
+    if att:
+        fig.update_xaxes(range=[0.0, 1.4 * max([e["attention"] for e in shown] + [1e-9])], row=1, col=2)
+    return fig

@@ -158,20 +158,23 @@ class FeatureInput(nn.Module):
         return e, mask
 
     def history_queries(self, name: str, item_codes: torch.Tensor) -> torch.Tensor:
-        """The attention query of each candidate item (its item_id code) [n, d]."""
+        """The attention query of each candidate item (its item_id code) [n, d], scaled by 1/√d."""
         codes = item_codes.long().reshape(-1)
         vocab = self._vocab["item_id"]
         codes = torch.where((codes >= 0) & (codes < vocab), codes, 0) + self._offsets["item_id"]
-        return self.embedding(codes) @ self.history_query[self.history_names.index(name)]
+        w = self.history_query[self.history_names.index(name)]
+        return self.embedding(codes) @ (w / float(self.embedding_dim) ** 0.5)
 
-    def history_attention(self, queries: torch.Tensor, items: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Softmax weights [u, n, N] of queries [u or 1, n, d] over history items [u, N, d] (0 on
-        padding; all 0 for an empty history)."""
-        scores = queries @ items.transpose(-1, -2) / float(self.embedding_dim) ** 0.5
-        m = mask.unsqueeze(-2)
-        scores = scores.masked_fill(~m, float("-inf"))
+    @staticmethod
+    def history_attention(queries: torch.Tensor, items: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Softmax weights [u, n, N] of `history_queries` [u or 1, n, d] over history items [u, N, d]
+        (0 on padding; all 0 for an empty history)."""
+        scores = queries @ items.transpose(-1, -2)
+        # padding: a large negative (finite: an all-padding row then gives no NaN, and is zeroed below)
+        scores = scores.add_(torch.where(mask, 0.0, torch.finfo(scores.dtype).min / 4).unsqueeze(-2))
         w = torch.softmax(scores, dim=-1)
-        return torch.where(m.any(dim=-1, keepdim=True), w, torch.zeros_like(w))
+        has = mask.any(dim=-1).to(w.dtype)[..., None, None]
+        return w * has if torch.is_grad_enabled() else w.mul_(has)
 
     def _history_block(self, name: str, features) -> torch.Tensor:
         e, mask = self.history_items(name, features)

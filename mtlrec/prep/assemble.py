@@ -23,6 +23,10 @@ def label_summary(lf: LabelField, y: np.ndarray) -> dict:
         y64 = np.asarray(y, dtype=np.float64)
         return {"type": "regression", "mean": float(y64.mean()) if len(y) else 0.0,
                 "std": float(y64.std()) if len(y) else 0.0}
+    if lf.task_type == "distribution":         # the training-mean distribution: the task's baseline
+        from mtlrec.metrics import mean_distribution
+        return {"type": "distribution", "classes": len(lf.classes),
+                "mean": [round(float(v), 6) for v in mean_distribution(y)] if len(y) else []}
     return {"type": "multilabel", "classes": len(lf.classes)}
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 
+from mtlrec.prep.interest import check_configs as check_interest_labels
 from mtlrec.prep.transforms import normalize_all
 
 DUPLICATES = ("last", "first", "mean")
@@ -28,6 +29,11 @@ class PrepConfig:
     standardize: numeric features to zero mean / unit variance (training statistics).
     derived_labels: binary labels computed from a column, e.g.
         {"name": "like", "source": "rating", "op": ">=", "threshold": 4}.
+    interest_labels: user-level interest mining labels (`mtlrec.prep.interest`): per row, the user's
+        interest distribution over an item attribute, e.g. [{"name": "interest", "attribute":
+        "genres", "window": 10, "positive": "like"}]: the share of each genre among the user's next
+        10 liked items ("positive" "" = every interaction; without timestamps: the user's other
+        training positives). A task of type "distribution" learns it.
     negative_ratio: sampled negatives per observed row (0 = off). A sampled item is never one the
         user interacted with in any split; sampled rows get 0 for binary labels and ``sampled=True``.
         Valid and test get theirs once (uniform, seeded by ``seed``: the same data and seed give the
@@ -65,6 +71,7 @@ class PrepConfig:
     missing_categorical: str = "unknown"
     standardize: bool = True
     derived_labels: list = field(default_factory=list)
+    interest_labels: list = field(default_factory=list)
     negative_ratio: float = 0
     negative_label: str = ""
     negative_sampling: str = "uniform"
@@ -110,6 +117,11 @@ class PrepConfig:
             if d["op"] not in DERIVED_OPS:
                 raise ValueError(f"derived label '{d['name']}': op must be one of {DERIVED_OPS}, not {d['op']!r}")
             d["threshold"] = float(d["threshold"])
+        self.interest_labels = check_interest_labels(self.interest_labels)
+        derived = {str(d["name"]) for d in self.derived_labels}
+        for d in self.interest_labels:
+            if d["name"] in derived:
+                raise ValueError(f"the interest label '{d['name']}' has the name of a derived label; rename one")
         self.numeric_transforms = normalize_all(self.numeric_transforms)
 
     def to_dict(self) -> dict:

@@ -159,7 +159,7 @@ def negative_rows(r: dict, src: np.ndarray, items: np.ndarray, labels, tables: d
     """Rows of sampled negatives with the keys of split ``r``: the user, context and time of source
     row ``src``, item ``items``, ``row_id`` -1, ``sampled`` True; labels: a user/item-owned label
     from its table (``tables``: {name: (owner, array)}), binary 0, regression ``reg_fill[name]``,
-    multi-label all 0. Negatives whose table label is unknown (NaN) are left out."""
+    multi-label and distribution all 0. Negatives whose table label is unknown (NaN) are left out."""
     users = r["user_index"][src]
     keep = np.ones(len(src), bool)
     for name, (owner, tab) in tables.items():
@@ -190,7 +190,7 @@ def _negative_label(lab, tables: dict, reg_fill: dict, items, users, n: int) -> 
         return np.asarray(tab[items if owner == "item" else users], np.float32)
     if lab.task_type == "regression":
         return np.full(n, reg_fill.get(lab.name, 0.0), np.float32)
-    if lab.task_type == "multilabel":
+    if lab.task_type in ("multilabel", "distribution"):    # a distribution's zeros: unknown, out of its space
         return np.zeros((n, len(lab.classes)), np.float32)
     return np.zeros(n, np.float32)
 

@@ -12,7 +12,8 @@ Steps (all vectorised; no Python loop over rows):
    test names, e.g. from one file per split; valid carved from train when it has no rows);
 6. fit every statistic on the training rows only (numeric transforms: clip / winsorise / log1p,
    ``mtlrec.prep.transforms``; numeric fill values and mean/std, category / id vocabularies,
-   multi-label classes) and encode all rows (unseen -> 0);
+   multi-label classes) and encode all rows (unseen -> 0); the interest labels (a user's
+   interest distribution over an item attribute, ``mtlrec.prep.interest``);
 7. negative sampling (implicit feedback) per split, never a known positive of any split (valid and
    test fixed by the seed; training negatives drawn anew each epoch by the trainer);
 8. text columns -> one text per item (user) -> ``text_encoder`` -> dense "item_text" field.
@@ -32,19 +33,21 @@ import time
 from typing import Callable
 
 from mtlrec.dataset import PreparedDataset
-from mtlrec.prep import assemble, clean, encode, splits, text_features
+from mtlrec.prep import assemble, clean, encode, interest, splits, text_features
 from mtlrec.prep.config import PrepConfig
 
 
 def label_types(spec, config=None) -> dict[str, str]:
     """The labels `prepare` gives (name -> task type), known before preparing: the spec's labels,
-    the derived labels of ``config`` (binary) and, with negative sampling, the implicit-feedback
+    the derived labels of ``config`` (binary), its interest labels (distribution) and, with negative sampling, the implicit-feedback
     label ("interaction" when the data has no binary label, else ``config.negative_label``). Pages use
     it to offer a task on a derived label before (or without) a prepared dataset."""
     config = config if config is not None else PrepConfig()
     out = {str(k): str(v) for k, v in spec.labels.items()}
     for d in config.derived_labels:
         out.setdefault(str(d["name"]), "binary")
+    for d in config.interest_labels:
+        out.setdefault(str(d["name"]), "distribution")
     if float(config.negative_ratio) > 0:
         neg = config.negative_label or ("" if "binary" in out.values() else "interaction")
         if neg:
@@ -94,6 +97,7 @@ def prepare(raw, spec, config: PrepConfig | dict | None = None, *, text_encoder:
 
     encode.encode_features(p)       # statistics from the training rows only
     encode.encode_labels(p)
+    interest.add_interest_labels(p)     # user interests over an item attribute (labels may look ahead)
     p.stage("encode", 0.55)
 
     assemble.rows_and_negatives(p)

@@ -68,6 +68,8 @@ def space_words(task) -> str:
     sampled negatives)" (regression) or "every row"."""
     if getattr(task, "given", ""):
         return f"rows where {task.given} = 1" + (", observed" if task.type == "regression" else "")
+    if task.type == "distribution":
+        return "observed rows of users with known interests (no sampled negatives)"
     return "observed rows (no sampled negatives)" if task.type == "regression" else "every row"
 
 
@@ -108,7 +110,7 @@ def predictions_frame(run, split: str = "test", batch_size: int = 65536):
     """One row per row of ``split``: ``row_id`` (the source row, -1 for sampled negatives; missing
     for datasets prepared before row ids), ``user_id``, ``item_id``, ``sampled``, then per task its
     label and prediction (``<task>`` and ``<task>_pred``; multi-label: the classes joined by '|',
-    predicted at p >= 0.5) and, for a task whose metrics count only some rows (a chained task, a
+    predicted at p >= 0.5; distribution: the largest shares, `shares_text`) and, for a task whose metrics count only some rows (a chained task, a
     regression task beside sampled negatives), ``in <task>'s space``: whether the row counts."""
     import numpy as np
     import pandas as pd
@@ -128,7 +130,11 @@ def predictions_frame(run, split: str = "test", batch_size: int = 65536):
     preds = predictions(run, split, batch_size=batch_size)
     for name, p in preds.items():
         y, yhat = np.asarray(p["y"]), np.asarray(p["p"])
-        if y.ndim == 2:
+        if y.ndim == 2 and p["type"] == "distribution":
+            classes = getattr(_label_of(ds, run, name), "classes", None) or [str(k) for k in range(y.shape[1])]
+            out[name] = [shares_text(row, classes) for row in y]
+            out[f"{name}_pred"] = [shares_text(row, classes) for row in yhat]
+        elif y.ndim == 2:
             classes = np.asarray(getattr(_label_of(ds, run, name), "classes", None) or
                                  [str(k) for k in range(y.shape[1])], dtype=object)
             out[name] = ["|".join(classes[row > 0.5]) for row in y]
@@ -139,6 +145,15 @@ def predictions_frame(run, split: str = "test", batch_size: int = 65536):
         if p.get("mask") is not None:
             out[f"in {name}'s space"] = np.asarray(p["mask"], dtype=bool)
     return pd.DataFrame(out, index=pd.RangeIndex(n))
+
+
+def shares_text(row, classes, top: int = 5) -> str:
+    """A distribution's largest shares as text, e.g. "Drama 0.40|Comedy 0.30" (the ``top`` largest
+    above zero; "" for a row of zeros: unknown)."""
+    import numpy as np
+    row = np.asarray(row, dtype=np.float64)
+    order = [k for k in np.argsort(-row, kind="stable")[:top] if row[k] > 0]
+    return "|".join(f"{classes[k]} {row[k]:.2f}" for k in order)
 
 
 def _label_of(ds, run, task_name: str):

@@ -206,13 +206,15 @@ def _metrics_section(metrics: dict, row: dict) -> str:
         if not isinstance(vals, dict):
             continue
         head = (row["metrics"].get(task) or {}).get("metric")
+        base = ((metrics.get("task_baseline") or {}).get(task) or {}).get("metrics")   # a distribution's mean
         rows, mark = [], set()
         for i, (m, v) in enumerate(vals.items()):
             hib = direction(m) if m != "best_f1_threshold" else None   # a threshold has no direction
-            rows.append([m + {True: " ↑", False: " ↓"}.get(hib, ""), v])
+            rows.append([m + {True: " ↑", False: " ↓"}.get(hib, ""), v] + ([base.get(m)] if base else []))
             if m == head:
                 mark |= {(i, 0), (i, 1)}
-        sec.append(f"<h3>{_e(task)}</h3>" + _table(["metric", "value"], rows, mark))
+        sec.append(f"<h3>{_e(task)}</h3>" + _table(["metric", "value"] + (["training mean (baseline)"] if base else []),
+                                                  rows, mark))
     rrows, rnote = ranking_rows(metrics), ranking_note(metrics)
     if rnote and not rrows:
         sec.append(f'<h3>Ranking (test users)</h3><p class="note">{_e(rnote)}</p>')
@@ -393,6 +395,30 @@ def _model_sections(d: Path, *, k: int, explain: bool, background: int) -> str:
                 trs.append([t, r.get("unit"), r.get("base_value"), r.get("output"),
                             "; ".join(f"{g} {v:+.3f}" for g, v in top)])
             out.append(_table(["task", "explained output", "base value", "output", "top contributions"], trs))
+            out.append(_history_html(ex.get("history")))
+    return "".join(out)
+
+
+def _history_html(history: dict | None, top: int = 8) -> str:
+    """The explanation's "Because of the user's history" part (`mtlrec.explain.history`): the sentence
+    and the history items that move the fused score most, with the attention weights beside them;
+    "" for a run without a history input."""
+    if history is None:
+        return ""
+    out = ["<h3>Because of the user's history</h3>", f"<p>{_e(history.get('sentence'))}</p>"]
+    items = history.get("items") or []
+    if not items:
+        return "".join(out)
+    key = (lambda e: e["fused"]) if history.get("fused") is not None else \
+        (lambda e: next(iter(e["contributions"].values())))
+    shown = sorted(items, key=lambda e: -abs(key(e)))[:top]
+    att = history.get("attention_note") is not None
+    trs = [[f"#{e['recency']}", e["name"], e.get("value_text") or "", key(e)] + ([e["attention"]] if att else [])
+           for e in shown]
+    out.append(f"<p>{_e(history.get('note'))} (#1 = the most recent item).</p>")
+    out.append(_table(["recency", "history item", "given", "contribution"] + (["attention weight"] if att else []), trs))
+    if att:
+        out.append(f"<p class=\"note\">{_e(history['attention_note'])}</p>")
     return "".join(out)
 
 

@@ -79,7 +79,7 @@ def predict_rows(model, ds, split: str, idx: np.ndarray | None = None, *, device
     def cat(parts, t):
         if parts:
             return np.concatenate(parts)
-        shape = (0, t.n_outputs) if t.type == "multilabel" else (0,)
+        shape = (0, t.n_outputs) if t.type in ("multilabel", "distribution") else (0,)
         return np.zeros(shape, dtype=np.float32)
 
     return ({t.name: cat(preds[t.name], t) for t in model.tasks},

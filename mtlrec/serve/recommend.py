@@ -143,7 +143,8 @@ def user_index(run, user_id) -> int:
                         fix=f"use a user id from the training data, e.g. {examples}") from None
 
 
-def score_items(run, user_index: int, item_indices=None, fast: bool = True) -> dict[str, np.ndarray]:
+def score_items(run, user_index: int, item_indices=None, fast: bool = True,
+                history: dict | None = None) -> dict[str, np.ndarray]:
     """Per-task predictions for one user against all items (or ``item_indices``), one pass.
 
     Binary/multilabel: probabilities -- a chained binary task's in the entire space, e.g.
@@ -151,7 +152,9 @@ def score_items(run, user_index: int, item_indices=None, fast: bool = True) -> d
     predicted values (a chained one's stays conditional: the rating if the user rates). ``fast`` (default) uses the
     item-side cache of the model's input layers (`item_split`) when the model supports it;
     ``fast=False`` always runs the full forward over `DeviceData.candidates` (the same numbers
-    up to float rounding, ~1e-6)."""
+    up to float rounding, ~1e-6). ``history``: the behaviour history features to use instead of
+    the user's own (``{"history": [1, N], "history:value": [1, N]}``, `mtlrec.serve.history`: a
+    hypothetical edit, a per-request input -- nothing cached or stored changes)."""
     import torch
 
     from mtlrec.chain import scored
@@ -160,9 +163,9 @@ def score_items(run, user_index: int, item_indices=None, fast: bool = True) -> d
     if any(m.training for m in model.modules()):     # model.eval() itself walks and sets every module
         model.eval()
     with torch.inference_mode():
-        out = _fast_forward(run, data, model, int(user_index), item_indices) if fast else None
+        out = _fast_forward(run, data, model, int(user_index), item_indices, history) if fast else None
         if out is None:
-            feats = data.candidates(int(user_index), item_indices)
+            feats = _with_history(data.candidates(int(user_index), item_indices), history)
             out = model(feats)
         return {n: p.float().cpu().numpy() for n, p in scored(run.tasks, out, [t.name for t in run.tasks]).items()}
 
@@ -183,7 +186,17 @@ def item_split(run, data=None, user_index: int = 0):
     return model_item_split(run.model, run.device_data() if data is None else data)
 
 
-def _fast_forward(run, data, model, user_index: int, item_indices):
+def _with_history(feats: dict, history: dict | None) -> dict:
+    """``feats`` with the history features replaced by ``history`` (one row, repeated over the rows)."""
+    if history:
+        n = len(next(iter(feats.values())))
+        feats = dict(feats)
+        for k, v in history.items():
+            feats[k] = v.reshape(1, -1).to(next(iter(feats.values())).device).expand(n, -1)
+    return feats
+
+
+def _fast_forward(run, data, model, user_index: int, item_indices, history: dict | None = None):
     """{task: logits} through the item-side cache, or None when it does not apply (then the
     caller runs the full forward). Only for the run's own item features, in eval mode."""
     import torch
@@ -197,7 +210,7 @@ def _fast_forward(run, data, model, user_index: int, item_indices):
         rows = torch.as_tensor(item_indices, dtype=torch.long, device=split.pre_fixed.device)
         if rows.dim() != 1 or (len(rows) and (int(rows.min()) < 0 or int(rows.max()) >= split.n_rows)):
             return None                     # let the full path raise its own error / handle it
-    user = data.candidates(user_index, [0])
+    user = _with_history(data.candidates(user_index, [0]), history)
     x_row = model.embed(user)                   # the user's and context columns
     # several threads: larger blocks (fewer parallel regions, each thread a block's worth of rows)
     chunk = CPU_CHUNK_ROWS * torch.get_num_threads() if split.pre_fixed.device.type == "cpu" else None
@@ -218,18 +231,18 @@ def item_index(run, item_id) -> int:
 
 
 def class_names(run, task) -> list[str]:
-    """The class names of a multilabel task, one per output (the label's classes, else the output's number)."""
+    """The class names of a multilabel or distribution task, one per output (the label's classes, else the output's number)."""
     ds = run.dataset
     names = ds.label(task.label).classes if task.label in [lab.name for lab in ds.labels] else []
     return [str(c) for c in names] + [str(c) for c in range(len(names), task.n_outputs)]
 
 
 def task_values(run, preds: dict, i: int, top_classes: int | None = 3) -> dict:
-    """{task: probability | predicted value | {class: probability} (the most likely first)}."""
+    """{task: probability | predicted value | {class: probability or share} (the most likely first)}."""
     tasks = {}
     for t in run.tasks:
         p = preds[t.name][i]
-        if t.type == "multilabel":
+        if t.type in ("multilabel", "distribution"):       # a distribution: its shares
             names = class_names(run, t)
             order = np.argsort(-p, kind="stable")
             if top_classes is not None:

@@ -22,6 +22,12 @@ Item edits: structured item features (categorical / numeric) of the explained it
 edited too (``item_edits``). Editing an item's *text* is not supported: it would need the
 run's text encoder at hand; the item text embedding stays the item's own.
 
+History edits (a run with a behaviour-history input): `history_scores` / `history_change` score the user
+with one item removed from their history or one added as the most recent (with the rating given), through
+`mtlrec.serve.recommend.score_items` itself -- the edited history is the request's history input, so the
+item-side cache stays as it is and the dataset's arrays are only read. A feature what-if keeps the user's
+own history (a new user's is empty).
+
 Scores are the ones of `mtlrec.serve.recommend` (per task and the fused score, `fused_terms`) from
 one batched pass over the catalogue; ranks count the items the list would show (the user's
 seen items left out, as `recommend` does; a new user has seen nothing).
@@ -34,8 +40,10 @@ import numpy as np
 
 from mtlrec.errors import DataError
 from mtlrec.prep.transforms import forward, undo
+from mtlrec.serve.history import (edit_history, has_history_input, history_entries, history_features, item_name,
+                                  user_history)
 from mtlrec.serve.recommend import (class_names, fused_terms, item_columns, item_index, item_support, plain,
-                                    task_values, user_index)
+                                    score_items, task_values, user_index)
 from mtlrec.serve.whatif_input import as_number, range_warning, scale_problem
 
 SHOWN_VALUES = 10
@@ -365,9 +373,12 @@ def candidate_features(run, user=None, edits: dict | None = None, item=None, ite
         feats[k] = v.expand(n, *v.shape).clone() if v.dim() else v.repeat(n)
     base = data.candidates(0, [0])              # context fields at their defaults, as `recommend` scores
     for f in run.dataset.fields:
-        if f.owner == "context":
+        if f.owner == "context" and f.kind != "history":
             c = base[f.name]
             feats[f.name] = c.expand(n, *c.shape[1:]).clone()
+    if has_history_input(run):                  # the user's own history (a new user's is empty)
+        for k, v in history_features(run, *user_history(run, user), device=dev).items():
+            feats[k] = v.expand(n, -1).clone()
     return feats
 
 
@@ -487,6 +498,65 @@ def pair_change(run, user, item, edits: dict | None = None, *, item_edits: dict 
 
 
 # ---------------------------------------------------------------------------------------------
+# the history what-if: an item removed from the user's history, or one added
+# ---------------------------------------------------------------------------------------------
+def history_scores(run, user, *, remove=None, add=None, rating=None, weights: dict | None = None,
+                   exclude_seen: bool = True) -> dict:
+    """Scores of ``user`` against every item with an edited behaviour history: less ``remove`` (an
+    item id of the history) and/or with ``add`` as the most recent item, rated ``rating`` (label scale).
+
+    Scored by `mtlrec.serve.recommend.score_items` with the edited history as the request's history
+    input -- the very path of recommendations, item-side cache included (the history is per request,
+    so the cache stays what it is); the dataset's arrays are only read. ``{"hypothetical": True, "user",
+    "history_edit": {"remove", "add", "rating"}, "history": entries of the edited history (`history_entries`,
+    oldest first), "preds", "score", "by_task", "weights", "rank", "seen", ...}`` (an added item counts as seen)."""
+    u = user_index(run, user)
+    codes, values = edit_history(run, user, remove=remove, add=add, rating=rating)
+    preds = score_items(run, u, history=history_features(run, codes, values))
+    score, terms, a = fused_terms(run, preds, weights)
+    ds = run.dataset
+    seen = ds.interacted_items(u) if exclude_seen else np.zeros(0, dtype=np.int64)
+    if exclude_seen and add not in (None, ""):
+        seen = np.union1d(seen, [item_index(run, add)]).astype(np.int64)
+    return {"hypothetical": True, "user": str(user), "new_user": False, "edits": {}, "item_edits": {},
+            "history_edit": {"remove": None if remove in (None, "") else str(remove),
+                             "remove_name": None if remove in (None, "") else item_name(run, remove),
+                             "add": None if add in (None, "") else str(add),
+                             "add_name": None if add in (None, "") else item_name(run, add),
+                             "rating": None if add in (None, "") or rating in (None, "") else float(rating)},
+            "history": history_entries(run, codes, values), "features": {}, "filled": {}, "defaults": [],
+            "preds": preds, "score": score, "by_task": terms, "weights": a, "rank": _ranks(score, seen),
+            "seen": seen, "warnings": []}
+
+
+def history_change(run, user, item=None, *, remove=None, add=None, rating=None, weights: dict | None = None,
+                   k: int = 10, exclude_seen: bool = True) -> dict:
+    """The history what-if, before and after (hypothetical: nothing is saved).
+
+    ``{"hypothetical": True, "user", "item", "history_edit", "history": the edited history's entries,
+    "before": {"tasks", "score", "rank"} | None, "after": ... | None (with ``item``: the pair), "items":
+    the top ``k`` after the edit, "items_before": the top ``k`` as recommended now}``."""
+    after = history_scores(run, user, remove=remove, add=add, rating=rating, weights=weights,
+                           exclude_seen=exclude_seen)
+    u = user_index(run, user)
+    preds = score_items(run, u)
+    score, terms, a = fused_terms(run, preds, weights)
+    seen = run.dataset.interacted_items(u) if exclude_seen else np.zeros(0, dtype=np.int64)
+    before = {**after, "history_edit": None, "preds": preds, "score": score, "by_task": terms,
+              "rank": _ranks(score, seen), "seen": seen}
+    out = {"hypothetical": True, "user": str(user), "item": None if item is None else str(item),
+           "history_edit": after["history_edit"], "history": after["history"], "before": None, "after": None,
+           "items": whatif_recommend(run, user, k=k, scores=after)["items"],
+           "items_before": whatif_recommend(run, user, k=k, scores=before)["items"]}
+    if item is not None:
+        i = item_index(run, item)
+        for key, s in (("before", before), ("after", after)):
+            out[key] = {"tasks": task_values(run, s["preds"], i, top_classes=None), "score": float(s["score"][i]),
+                        "rank": int(s["rank"][i])}
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
 # explanation of one hypothetical pair (the SHAP machinery of mtlrec.explain)
 # ---------------------------------------------------------------------------------------------
 def explain_whatif(run, user, item, edits: dict | None = None, *, item_edits: dict | None = None,
@@ -510,7 +580,7 @@ def explain_whatif(run, user, item, edits: dict | None = None, *, item_edits: di
     probs = task_values(run, s["preds"], i, top_classes=None)
     pair = {"weights": s["weights"], "score": float(s["score"][i]),
             "by_task": {n: float(v[i]) for n, v in s["by_task"].items()}}
-    chosen = {t.name: class_index(run, t, None, probs[t.name]) for t in run.tasks if t.type == "multilabel"}
+    chosen = {t.name: class_index(run, t, None, probs[t.name]) for t in run.tasks if t.type in ("multilabel", "distribution")}
     feats = candidate_features(run, user, edits, item, item_edits)
     one = {k: v[i:i + 1].cpu() for k, v in feats.items()}
     with torch.no_grad():
@@ -534,7 +604,8 @@ def explain_whatif(run, user, item, edits: dict | None = None, *, item_edits: di
         else:
             names = class_names(run, t)
             c = chosen[name]
-            r.update(space="logit", unit=f"logit of class '{names[c]}'", output_kind=f"logit of class '{names[c]}'",
+            what = "log share" if t.type == "distribution" else "logit"
+            r.update(space=what, unit=f"{what} of class '{names[c]}'", output_kind=f"{what} of class '{names[c]}'",
                      base_value=base, output=out, contributions=phi, **{"class": names[c]}, class_index=c,
                      prediction=probs[name][names[c]], class_probabilities=dict(probs[name]))
         tasks_out[name] = r

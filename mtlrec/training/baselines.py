@@ -4,6 +4,10 @@ The same trainer trains one model per task with the same architecture, hyperpara
 and budget (epochs, batch size, learning rate, early stopping on that task's metric).
 The gain of task t is ``metric_MTL - metric_STL`` on the test split, sign-flipped when
 lower is better, so a positive gain always means "training together helped this task".
+
+`mean_baselines`: the constant predictor of a distribution task (every row predicted as the
+training-mean distribution, e.g. the average user's interest in each genre), scored like the model
+(metrics.json ``"task_baseline"``), the analogue of the popularity baseline of the ranking.
 """
 from __future__ import annotations
 
@@ -56,3 +60,27 @@ def train_baselines(cfg, dataset, tasks, mtl_test: dict, *, data=None, device=No
 def gain_table(metrics: dict) -> dict[str, float]:
     """``{task: gain}`` from a metrics dict (as in metrics.json)."""
     return {t: g["gain"] for t, g in (metrics.get("gain") or {}).items()}
+
+
+def mean_baselines(ds, tasks, split: str = "test") -> dict:
+    """``{task: {"name": "training mean", "metrics": {metric: v}}}`` for the distribution tasks: every row
+    of ``split`` (of the task's own space) predicted as the training-mean distribution."""
+    import numpy as np
+
+    from mtlrec.chain import split_masks
+    from mtlrec.metrics import evaluate_task, mean_distribution
+    out = {}
+    dist = [t for t in tasks if t.type == "distribution"]
+    if not dist or split not in ds.rows or ds.n_rows(split) == 0:
+        return out
+    masks, train_masks = split_masks(dist, ds, split), split_masks(dist, ds, "train")
+    for t in dist:
+        ytr = np.asarray(ds.rows["train"]["label:" + t.label], dtype=np.float64)
+        if train_masks[t.name] is not None:
+            ytr = ytr[train_masks[t.name]]
+        y = np.asarray(ds.rows[split]["label:" + t.label], dtype=np.float64)
+        if masks[t.name] is not None:
+            y = y[masks[t.name]]
+        p = np.broadcast_to(mean_distribution(ytr), y.shape)
+        out[t.name] = {"name": "training mean", "metrics": evaluate_task(t, y, p)}
+    return out

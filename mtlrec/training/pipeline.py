@@ -552,6 +552,11 @@ def _test_metrics(run: _Run, trainer, res, dataset, data) -> dict:
             run.writer.write_predictions("test", *test_preds, row_id=dataset.row_ids("test"))
     metrics = res.metrics_dict()
     metrics["arch"] = run.cfg.arch
+    if res.status == "finished":
+        from mtlrec.training.baselines import mean_baselines
+        base = mean_baselines(dataset, trainer.tasks)       # distribution tasks: the training mean
+        if base:
+            metrics["task_baseline"] = base
     if run.dist is not None:
         metrics["distributed"] = {"world_size": run.dist.world, "backend": run.dist.backend,
                                   "global_batch_size": int(run.cfg.train.batch_size)}

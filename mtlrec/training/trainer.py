@@ -324,6 +324,8 @@ class Trainer:
                    f"only one class")
         elif task.type == "multilabel":
             why = "no class of the validation split has both positive and negative rows"
+        elif task.type == "distribution":
+            why = "no validation row has a known distribution (every row is all zeros)"
         else:
             why = f"the validation labels give no finite {mon['metric']} ({y.size - yf.size} of {y.size} are missing)"
         self._warn(self._fallback_message(mon, why))

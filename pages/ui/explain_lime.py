@@ -35,7 +35,7 @@ def _lime_class(run, run_dir: str, user: str, item: str, task: str, col) -> str 
     """The class of a multi-label task LIME explains: the one picked for its waterfall in the
     local view (the same session-state key), else a picker here. None for other tasks."""
     spec = run.task(task)
-    if spec.type != "multilabel":
+    if spec.type not in ("multilabel", "distribution"):
         return None
     picked = st.session_state.get(f"explain_class_{run_dir}_{user}_{item}_{task}")
     if picked is not None:
@@ -122,7 +122,7 @@ def dependence_section(run, run_dir: str, background: int) -> None:
     colour = c2.selectbox("Colour by", others, index=min(1, len(others) - 1), key=f"explain_dep_color_{run_dir}")
     task = c3.selectbox("Task", [t.name for t in run.tasks], key=f"explain_dep_task_{run_dir}")
     cls = None
-    if run.task(task).type == "multilabel":
+    if run.task(task).type in ("multilabel", "distribution"):
         from mtlrec.explain.dependence import default_class
         from mtlrec.serve.recommend import class_names
         names_k = class_names(run, run.task(task))

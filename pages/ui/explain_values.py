@@ -28,8 +28,10 @@ def task_view(name: str, t: dict, logits: bool) -> tuple[dict, str, str]:
             v = t["model_space"]
             return v, f"{name}: standardised output {v['output']:.3f} (predicted {t['prediction']:.2f})", v["unit"]
         return t, f"{name}: predicted {t['prediction']:.2f}, in {t['unit']}", t["unit"]
-    what = f"class '{t['class']}'" if t["type"] == "multilabel" else \
+    what = f"class '{t['class']}'" if t["type"] in ("multilabel", "distribution") else \
         t["entire_space"].split(" = ")[0] if t.get("entire_space") else ""
+    if t["type"] == "distribution":        # a user's interest: the log share of one class
+        return t, f"{name}: log share of {what} → share {t['prediction']:.3f}", t["unit"]
     if logits or not t.get("probability"):
         head = f"{name}: logit of {what}" if what else f"{name}: logit"
         return t, f"{head} → probability {t['prediction']:.3f}", t["unit"]

@@ -89,7 +89,7 @@ def render_whatif(run, run_dir: str, explainer=None) -> None:
         return
     fields = editable_fields(run, "user")
     if not fields:
-        st.info("This run's users have no features (only ids), so there is nothing to change in a what-if.")
+        st.info("This run's users have no features (only ids), so there is no feature to change in a what-if.")
         return
     users = [str(u) for u in ds.user_ids]
     user = st.session_state.get(f"explain_user_{run_dir}") or (users[0] if users else None)
