@@ -2,7 +2,8 @@
 user, MMoE defaults, against the training-mean distribution.
 
     .venv/bin/python bench/interest.py [--data DIR] [--seeds 0] [--epochs 30] [--window 10]
-                                       [--split temporal] [--threads 1] [--json]
+                                       [--split temporal] [--threads 1] [--history none|mean|attention]
+                                       [--history-length 20] [--json]
 
 The roles are the ones the app suggests for the folder, the rating the only label given; "like" is
 derived (rating >= 4); the interest label is the share of each genre among the user's next
@@ -36,6 +37,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 ML = REPO.parent / "shared" / "datasets" / "ml-latest-small"
+from mtlrec.config import HISTORY_DEFAULT_LENGTH  # noqa: E402
 
 
 def load(data: Path):
@@ -74,7 +76,7 @@ def one_seed(raw, spec, rating: str, seed: int, args) -> dict:
     cfg = RunConfig.from_dict({"name": "interest-bench", "data": {"roles": spec.to_dict(), "prep": prep},
                                "tasks": [{"name": "like", "type": "binary"}, {"name": rating, "type": "regression"},
                                          {"name": "interest", "type": "distribution"}],
-                               "model": {"arch": "mmoe"},
+                               "model": {"arch": "mmoe", **history_setting(args)},
                                "train": {"epochs": args.epochs, "seed": seed, "threads": args.threads,
                                          "ranking_k": 0, "early_stopping": {"task": "interest"}}})
     with tempfile.TemporaryDirectory() as d:
@@ -100,6 +102,13 @@ def one_seed(raw, spec, rating: str, seed: int, args) -> dict:
             "seconds": round(time.time() - t0, 1)}
 
 
+def history_setting(args) -> dict:
+    """``{"history": ...}`` for the run config's model section (``--history none``: nothing)."""
+    if args.history == "none":
+        return {}
+    return {"history": {"length": args.history_length, "encoder": args.history}}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=str(ML))
@@ -108,6 +117,9 @@ def main() -> None:
     ap.add_argument("--window", type=int, default=10)
     ap.add_argument("--split", default="temporal", choices=["temporal", "random"])
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--history", default="none", choices=["none", "mean", "attention"],
+                    help="the behaviour history input (model.history encoder; default none)")
+    ap.add_argument("--history-length", type=int, default=HISTORY_DEFAULT_LENGTH)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     raw, spec, rating = load(Path(args.data))
@@ -119,6 +131,7 @@ def main() -> None:
     summary = {who: {k: round(float(np.mean([r[who][k] for r in runs])), 4) for k in keys}
                for who in ("model", "training_mean")}
     out = {"data": Path(args.data).name, "split": args.split, "window": args.window, "arch": "mmoe",
+           "history": history_setting(args).get("history"),
            "runs": runs, "mean": summary,
            "checks": {"user_ndcg_gain_vs_mean": round(summary["model"]["user_ndcg"]
                                                       - summary["training_mean"]["user_ndcg"], 4)}}

@@ -116,6 +116,7 @@ from mtlrec.errors import DataError, TrainingError
 TASK_TYPES = ("binary", "regression", "multilabel", "distribution")
 HISTORY_ENCODERS = ("mean", "attention")     # model.history.encoder (mtlrec.prep.history)
 HISTORY_MAX_LENGTH = 200
+HISTORY_DEFAULT_LENGTH = 20                  # model.history.length when omitted (bench/history.py)
 
 
 def history_settings(settings) -> dict:
@@ -128,7 +129,7 @@ def history_settings(settings) -> dict:
     if unknown:
         raise ValueError(f"model.history: unknown key(s) {unknown}; known: ['encoder', 'length']")
     try:
-        length = int(settings.get("length", 20))
+        length = int(settings.get("length", HISTORY_DEFAULT_LENGTH))
     except (TypeError, ValueError):
         raise ValueError(f"model.history.length must be a whole number, not {settings.get('length')!r}") from None
     if not 1 <= length <= HISTORY_MAX_LENGTH:

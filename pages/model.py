@@ -8,8 +8,10 @@ import uuid
 import streamlit as st
 
 from mtlrec.figures import charts as viz
-from mtlrec.config import DEFAULT_ARCH, HISTORY_ENCODERS, HISTORY_MAX_LENGTH, EarlyStoppingConfig
-from mtlrec.models import (HPARAM_CHOICES, HPARAM_HELP, HPARAM_RANGES, architecture_help, architecture_hparams, architecture_label,
+from mtlrec.config import (DEFAULT_ARCH, HISTORY_DEFAULT_LENGTH, HISTORY_ENCODERS, HISTORY_MAX_LENGTH,
+                           EarlyStoppingConfig)
+from mtlrec.models import (HPARAM_CHOICES, HPARAM_HELP, HPARAM_RANGES, architecture_help, architecture_hparams,
+                           architecture_label,
                            chain_note)
 from mtlrec.tasks import DEFAULT_METRIC, TASK_TYPES
 from mtlrec.app.workflow import DEFAULT_TRAIN, architectures, available_labels, metrics_for, text_candidates
@@ -212,7 +214,7 @@ def _hparam_inputs(state, arch: str, defaults: dict, ctr: int) -> dict:
     return hp
 
 
-HISTORY_DEFAULT = {"length": 20, "encoder": "attention"}
+HISTORY_DEFAULT = {"length": HISTORY_DEFAULT_LENGTH, "encoder": "attention"}
 HISTORY_HELP = {"on": "each row also sees the user's last N interactions before it (their items and the ratings "
                       "given), built without leakage; explanations can then name the user's own items "
                       "(\"because you rated Casablanca 5★\"). Needs user and item ids.",
