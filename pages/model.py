@@ -11,8 +11,7 @@ from mtlrec.figures import charts as viz
 from mtlrec.config import (DEFAULT_ARCH, HISTORY_DEFAULT_LENGTH, HISTORY_ENCODERS, HISTORY_MAX_LENGTH,
                            EarlyStoppingConfig)
 from mtlrec.models import (HPARAM_CHOICES, HPARAM_HELP, HPARAM_RANGES, architecture_help, architecture_hparams,
-                           architecture_label,
-                           chain_note)
+                           architecture_label, chain_note)
 from mtlrec.tasks import DEFAULT_METRIC, TASK_TYPES
 from mtlrec.app.workflow import DEFAULT_TRAIN, architectures, available_labels, metrics_for, text_candidates
 from pages.ui.actions import prepare_dataset
