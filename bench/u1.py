@@ -1,10 +1,12 @@
 """Rating quality on MovieLens 100K's canonical u1 split, beside the published figures.
 
-    .venv/bin/python bench/u1.py [--data /work/data/ml-100k] [--seeds 0 1 2] [--jobs 3] [--json]
+    .venv/bin/python bench/u1.py [--data ../shared/datasets/ml-100k] [--seeds 0 1 2] [--jobs 3] [--json]
                                  [--variants defaults biases dot refit all] [--arch mmoe]
                                  [--set 'NAME={"model": {...}, "train": {...}}']
 
-The data: ``u1.base`` (train; ``prep.valid_frac`` = 10 % of it, seeded, becomes valid for early
+MovieLens 100K is not among the shipped shared datasets: download ``ml-100k.zip`` from GroupLens
+(https://grouplens.org/datasets/movielens/100k/), unzip it beside the others
+(``../shared/datasets/ml-100k``) or pass ``--data``. The data: ``u1.base`` (train; ``prep.valid_frac`` = 10 % of it, seeded, becomes valid for early
 stopping) and ``u1.test`` (test, never seen before the final evaluation), with ``u.user`` (gender,
 occupation, age) and ``u.item`` (genres). Tasks: like (rating >= 4, binary) and rating (regression),
 as in bench/quality.py. Reported: the rating RMSE on u1.test on the 1-5 scale (and the like AUC),
@@ -29,7 +31,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-DATA = Path("/work/data/ml-100k")
+DATA = REPO.parent / "shared" / "datasets" / "ml-100k"     # beside the repository, as the other datasets
 
 PUBLISHED = {"SVD (tuned)": 0.923, "SVD++ (defaults)": 0.933, "GC-MC": "0.905-0.910", "IGMC": 0.905,
              "Sparse FC": 0.895, "GLocal-K": 0.8889}
@@ -127,6 +129,12 @@ def main(argv=None) -> int:
     ap.add_argument("--jobs", type=int, default=1, help="runs at a time (processes of one torch thread each)")
     ap.add_argument("--json", action="store_true", help="print the results as JSON")
     args = ap.parse_args(argv)
+    missing = [f for f in ("u1.base", "u1.test") if not (args.data / f).is_file()]
+    if missing:
+        print(f"bench/u1.py: {args.data} lacks {', '.join(missing)}. Download ml-100k.zip from "
+              "https://grouplens.org/datasets/movielens/100k/, unzip it to ../shared/datasets/ml-100k "
+              "or pass --data FOLDER", file=sys.stderr)
+        return 2
     variants = {v: VARIANTS[v] for v in args.variants}
     for s in args.set:
         name, _, js = s.partition("=")
