@@ -3,8 +3,8 @@
 ``get_weighting(name, tasks, **options)`` builds one. To add a strategy: one file
 with a `WeightingStrategy` subclass implementing ``combine`` and ``weights`` (gradient-based
 ones override ``backward`` too, see `mtlrec.weighting.gradients`), plus one line in `WEIGHTINGS`.
-Hand-written: static, uncertainty, dwa, gradnorm, rlw; aggregators from torchjd 0.18.0:
-pcgrad, mgda, cagrad, nash_mtl, imtlg, aligned_mtl, upgrad.
+Hand-written: static, uncertainty, dwa, gradnorm, rlw, nash_mtl (torchjd's algorithm with a DPP
+cvxpy problem); aggregators from torchjd 0.18.0: pcgrad, mgda, cagrad, imtlg, aligned_mtl, upgrad.
 
 ``describe(name)``: what a method does (its class's ``label``, ``summary``, ``combines``) and what
 it cost on the benchmark (`mtlrec.weighting.facts.MEASURED`, from ``bench/weighting.py``).

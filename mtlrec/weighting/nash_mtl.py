@@ -1,22 +1,70 @@
 """Nash-MTL (Navon et al., ICML 2022, "Multi-task learning as a bargaining game"): weights α with
-(JJᵀ)α = 1/α, the Nash bargaining solution, solved by a sequence of convex problems warm-started
-from the previous step's α. Needs cvxpy and ecos (torchjd[nash_mtl]).
+(JJᵀ)α = 1/α, the Nash bargaining solution, found by a sequence of convex problems warm-started
+from the previous step's α (Algorithm 1 of the paper, as in the reference code and torchjd 0.18.0:
+``optim_niter`` iterations at most, ``max_norm`` clipping of ‖αᵀJ‖, new weights every
+``update_weights_every`` steps, the previous α kept when the solver fails). Needs cvxpy (ECOS
+when installed, as torchjd uses).
 
-Aggregator: ``torchjd.aggregation.NashMTL`` (torchjd 0.18.0), see `mtlrec.weighting.gradients`.
-Its warm-start state (previous α and step counter) travels in ``state_dict()`` for resume.
+The convex problem (`mtlrec.weighting.nash_problem`) is DPP: cvxpy compiles it once per run and
+every later solve only sets new parameter values. The previous α and the step counter travel in
+``state_dict()`` for resume.
 """
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
+import torch
 
 from mtlrec.weighting.gradients import JacobianAggregation
+from mtlrec.weighting.nash_problem import NashProblem
 
-# torchjd's problem is re-solved with new parameters every step; cvxpy warns (once) that it is not
-# DPP, i.e. that it cannot cache the compilation -- expected here, and nothing for the user to fix
-warnings.filterwarnings("ignore", message="You are solving a parameterized problem that is not DPP",
-                        category=UserWarning)
+
+class NashWeighting:
+    """Callable J [T, n] -> α [T]; keeps the warm-start α and the step counter."""
+
+    def __init__(self, n_tasks: int, max_norm: float, update_weights_every: int, optim_niter: int):
+        self.n_tasks, self.max_norm = n_tasks, max_norm
+        self.update_weights_every, self.optim_niter = update_weights_every, optim_niter
+        self.step = 0
+        self.prvs_alpha = np.ones(n_tasks)
+        self.problem: NashProblem | None = None      # built at the first solve, then reused
+
+    def solve(self, gtg: np.ndarray, scale: float) -> np.ndarray:
+        """Algorithm 1's inner loop: iterate from the previous α until (Gα ≈ 1/α) or no change."""
+        if self.problem is None:
+            self.problem = NashProblem(self.n_tasks)
+        alpha_t = self.prvs_alpha
+        for _ in range(self.optim_niter):
+            new = self.problem.solve(gtg, scale, alpha_t)
+            if (new is None or np.linalg.norm(gtg @ alpha_t - 1 / (alpha_t + 1e-10)) < 1e-3
+                    or np.linalg.norm(new - alpha_t) < 1e-6):
+                break
+            alpha_t = new
+        self.prvs_alpha = alpha_t
+        return alpha_t
+
+    def __call__(self, jac: torch.Tensor) -> torch.Tensor:
+        if self.step % self.update_weights_every == 0:
+            gtg = (jac @ jac.T).detach().double().cpu().numpy()
+            scale = float(np.linalg.norm(gtg))
+            alpha = self.solve(gtg / scale if scale > 0 else gtg, scale)
+        else:
+            alpha = self.prvs_alpha
+        self.step += 1
+        alpha = torch.as_tensor(alpha, device=jac.device, dtype=jac.dtype)
+        norm = torch.linalg.norm(alpha @ jac)
+        if self.max_norm > 0 and norm > self.max_norm:
+            alpha = alpha / norm * self.max_norm
+        return alpha
+
+
+class NashAggregator:
+    """The ``aggregator`` seam of `JacobianAggregation`: ``weighting(J)`` gives α, ``(J)`` αᵀJ."""
+
+    def __init__(self, weighting: NashWeighting):
+        self.weighting = weighting
+
+    def __call__(self, jac: torch.Tensor) -> torch.Tensor:
+        return self.weighting(jac) @ jac
 
 
 class NashMTLStrategy(JacobianAggregation):
@@ -25,9 +73,8 @@ class NashMTLStrategy(JacobianAggregation):
     summary = "weights from a bargaining game, a small convex problem solved every step (Navon et al. 2022)"
 
     def make_aggregator(self, max_norm: float = 1.0, update_weights_every: int = 1, optim_niter: int = 20):
-        from torchjd.aggregation import NashMTL
-        return NashMTL(n_tasks=len(self.task_names), max_norm=float(max_norm),
-                       update_weights_every=int(update_weights_every), optim_niter=int(optim_niter))
+        return NashAggregator(NashWeighting(len(self.task_names), float(max_norm),
+                                            int(update_weights_every), int(optim_niter)))
 
     def get_extra_state(self):
         w = self.aggregator.weighting
@@ -36,8 +83,5 @@ class NashMTLStrategy(JacobianAggregation):
     def set_extra_state(self, state):
         w = self.aggregator.weighting
         if state.get("alpha"):
-            w.prvs_alpha = np.asarray(state["alpha"], dtype=np.float32)
-        step = float(state.get("step", 0.0))
-        if step > 0 and w.prvs_alpha_param is None:   # torchjd builds its problem at step 0 only
-            w._init_optim_problem()
-        w.step = step
+            w.prvs_alpha = np.asarray(state["alpha"], dtype=float)
+        w.step = int(state.get("step", 0))
