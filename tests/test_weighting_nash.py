@@ -40,6 +40,22 @@ def test_weights_equal_torchjd_nash_mtl_step_by_step(n_tasks, options):
             assert np.round(b, 3).tolist() == pytest.approx(np.round(a, 3).tolist(), rel=1e-3, abs=2e-3)
 
 
+def test_first_step_of_a_real_run_where_ecos_stops_at_max_iters_uses_its_solution():
+    """The Gram matrix (×1e6) of MMoE's first batch on the sample data: tiny gradients, ECOS stops at
+    its 100 iterations (status user_limit); torchjd, like the reference, takes that solution."""
+    from torchjd.aggregation import NashMTL
+    gram = 1e-6 * torch.tensor([[32.667, -0.858, 4.322, -2.148], [-0.858, 3.484, -0.54, 0.813],
+                                [4.322, -0.54, 60.403, 1.523], [-2.148, 0.813, 1.523, 64.245]], dtype=torch.float64)
+    jac = torch.linalg.cholesky(gram).float()                  # J Jᵀ = gram
+    tasks = [TaskSpec(f"t{i}", "binary") for i in range(4)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        a = NashMTL(n_tasks=4, max_norm=0.0).weighting(jac).numpy()
+        b = nash(tasks, max_norm=0.0).aggregator.weighting(jac).numpy()
+    assert a.min() > 10                                         # far from the starting α = 1
+    assert np.round(b, 1).tolist() == pytest.approx(np.round(a, 1).tolist(), rel=1e-2)
+
+
 def test_problem_is_dpp_compiled_once_and_never_warns():
     strategy = nash(THREE)
     with warnings.catch_warnings(record=True) as caught:
@@ -89,4 +105,4 @@ def test_short_training_with_nash_mtl_has_no_dpp_warning():
         warnings.simplefilter("always")
         res = Trainer(build_model_for(cfg, ds, built), built, cfg.train, "cpu").fit(ds.to_device("cpu"))
     assert res.status == "finished"
-    assert not [str(w.message)[:80] for w in caught if "DPP" in str(w.message) or "inaccurate" in str(w.message)]
+    assert not [str(w.message)[:80] for w in caught if "DPP" in str(w.message)]

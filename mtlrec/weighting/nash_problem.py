@@ -51,6 +51,8 @@ class NashProblem:
             self.problem.solve(solver=self.solver, warm_start=True, **options)
         except (cp.SolverError, ValueError, ZeroDivisionError, FloatingPointError):
             return None
-        if self.problem.status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE) or self.alpha.value is None:
+        if self.alpha.value is None:        # infeasible or unbounded: cvxpy leaves no value
             return None
-        return np.asarray(self.alpha.value, dtype=float)
+        # an inaccurate solution (ECOS stopped at max_iters) is used, as the reference and torchjd do
+        alpha = np.asarray(self.alpha.value, dtype=float)
+        return alpha if np.isfinite(alpha).all() else None
