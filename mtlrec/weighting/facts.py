@@ -11,7 +11,7 @@ Per method: ``delta_m_pct``, Δm (%) against single-task models trained with the
 per-seed values, ``cpu_s_per_epoch`` (median over the seeds of each run's median CPU seconds per
 epoch, 1 thread; the box was shared, so CPU time, not wall time) and ``cost_vs_static`` (that over
 static's), and the mean test metrics (single-task: ``single_task``). Measured on the 2-core box,
-2026-12 (issue 21).
+2026-12 (issue 21; nash_mtl re-measured in issue 25 after its DPP rewrite).
 To refresh: run the command and copy its ``datasets.movielens`` figures here; the Tasks & model
 page shows them beside each method (`mtlrec.weighting.describe`, `choice_label`, `measured_line`).
 """
@@ -41,8 +41,9 @@ MEASURED: dict = {
                  "cost_vs_static": 2.03, "cpu_s_per_epoch": 1.227, "like_auc": 0.7935, "rating_rmse": 0.8661},
         "cagrad": {"delta_m_pct": 0.38, "delta_m_std": 0.37, "delta_m_seeds": [0.15, 0.8, 0.2],
                    "cost_vs_static": 2.66, "cpu_s_per_epoch": 1.604, "like_auc": 0.7961, "rating_rmse": 0.8508},
-        "nash_mtl": {"delta_m_pct": -0.37, "delta_m_std": 0.96, "delta_m_seeds": [-1.47, 0.3, 0.06],
-                     "cost_vs_static": 4.07, "cpu_s_per_epoch": 2.457, "like_auc": 0.7917, "rating_rmse": 0.8588},
+        # issue 25 (the DPP problem): ``--methods static,nash_mtl``, static 0.601 CPU s/epoch in that run
+        "nash_mtl": {"delta_m_pct": -0.13, "delta_m_std": 0.45, "delta_m_seeds": [-0.63, 0.23, 0.02],
+                     "cost_vs_static": 2.34, "cpu_s_per_epoch": 1.407, "like_auc": 0.7919, "rating_rmse": 0.8551},
         "imtlg": {"delta_m_pct": 0.49, "delta_m_std": 0.62, "delta_m_seeds": [0.16, 0.1, 1.21],
                   "cost_vs_static": 1.61, "cpu_s_per_epoch": 0.973, "like_auc": 0.7968, "rating_rmse": 0.8497},
         "aligned_mtl": {"delta_m_pct": 0.71, "delta_m_std": 0.92, "delta_m_seeds": [-0.35, 1.16, 1.32],
