@@ -18,7 +18,7 @@ $(VENV)/.installed-app: requirements.txt | $(VENV)/bin/python
 	$(PY) -m pip install -q -r requirements.txt
 	touch $@
 
-$(VENV)/.installed-dev: requirements-dev.txt $(VENV)/.installed-app
+$(VENV)/.installed-dev: requirements-dev.txt requirements-extras.txt $(VENV)/.installed-app
 	$(PY) -m pip install -q -r requirements-dev.txt
 	touch $@
 
