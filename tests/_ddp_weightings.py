@@ -58,6 +58,7 @@ def main(out: str) -> None:
     if dist.is_main:
         Path(out).write_text(json.dumps(results))
     distributed.shutdown()
+    distributed.leave(0)          # as `python -m mtlrec train` ranks end (see `distributed.leave`)
 
 
 if __name__ == "__main__":

@@ -159,6 +159,14 @@ class _Session:
 
 
 def run(args) -> int:
+    code = _run(args)
+    from mtlrec.training import distributed
+    if distributed.launched_by_torchrun():
+        distributed.leave(code)      # a rank: the group is destroyed and the results written
+    return code
+
+
+def _run(args) -> int:
     if args.nproc is not None:
         from mtlrec.training.launch import launch
         return launch(args)
