@@ -48,7 +48,8 @@ def client_for(tracking_uri: str):
     if is_file_store(tracking_uri):
         os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
     from mlflow.tracking import MlflowClient
-    return MlflowClient(tracking_uri=str(tracking_uri))
+    with said_clearly(tracking_uri):
+        return MlflowClient(tracking_uri=str(tracking_uri))
 
 
 @contextlib.contextmanager
@@ -58,6 +59,10 @@ def said_clearly(tracking_uri: str):
     try:
         yield
     except MlflowException as e:
+        if "unsupported URI" in str(e) or "sqlalchemy" in str(e):
+            raise DataError(f"MLflow at {tracking_uri}: mlflow-skinny cannot open this kind of tracking URI",
+                            fix="use a file: URI or an http:// tracking server, or pip install mlflow for a "
+                                "database backend (sqlite: ...)") from None
         raise DataError(f"MLflow at {tracking_uri}: {e.message.splitlines()[0] if e.message else e}",
                         fix="check the tracking URI (a file: folder you may write, or a running tracking "
                             "server) and the experiment name") from None
