@@ -65,9 +65,11 @@ Config format (``python -m mtlrec train --config FILE``)::
         "ranking_users": "auto",                   # at most this many test users ranked (seeded sample);
                                                    # "auto": 500, fewer on a catalogue of over 100,000 items
         "dynamics_every": 20,                      # training dynamics on ~1 batch in 20 (0 = off)
-        "refit": false                             # true: after early stopping, a new model trained on
+        "refit": false,                            # true: after early stopping, a new model trained on
                                                    # train + valid for the best epoch count is the run's
                                                    # model (its test metrics; metrics.json "refit")
+        "tracking": null                           # live tracking: {"mlflow_uri", "experiment",
+                                                   # "tensorboard_dir"} (mtlrec.tracking.live)
       },
       "text": {"enabled": false, "columns": [], "model": "all-MiniLM-L6-v2"}
     }

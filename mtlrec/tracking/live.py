@@ -43,7 +43,8 @@ class _MLflowLive:
         folder = read_folder(self.dir)
         with ml.said_clearly(self.uri):
             exp = ml.experiment_id(self.client, self.experiment)
-            self.run_id, _ = ml.open_run(self.client, exp, self.dir.name, run_tags(folder, self.dir.name))
+            self.run_id, _ = ml.open_run(self.client, exp, self.dir.name, run_tags(folder, self.dir.name),
+                                         ml.status_time(self.dir, "started_at"))
             ml.log_params(self.client, self.run_id, flat_params(folder["config"], folder["model_info"]))
 
     def epoch(self, scalars: list) -> None:

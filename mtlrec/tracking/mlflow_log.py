@@ -160,20 +160,20 @@ def export_mlflow(run_dir, tracking_uri: str, experiment: str = DEFAULT_EXPERIME
     with said_clearly(tracking_uri):
         exp = experiment_id(client, experiment)
         tags = run_tags(folder, d.name)
-        run_id, created = open_run(client, exp, d.name, tags, _status_time(d, "started_at"))
+        run_id, created = open_run(client, exp, d.name, tags, status_time(d, "started_at"))
         n_params = log_params(client, run_id, flat_params(folder["config"], folder["model_info"]))
         n_points = log_scalars(client, run_id, run_scalars(folder["history"], folder["metrics"]))
         log_tags(client, run_id, tags)
         artifacts = log_files(client, run_id, d, report=report, explain=explain)
         status = STATUS.get(folder["row"].get("status"))
         if status is not None:
-            ended = _status_time(d, "ended_at")
+            ended = status_time(d, "ended_at")
             client.set_terminated(run_id, status, end_time=int(ended * 1000) if ended else None)
     return {"run": d.name, "mlflow_run_id": run_id, "created": created, "experiment_id": exp,
             "params": n_params, "metric_points": n_points, "artifacts": artifacts,
             "status": status or "RUNNING"}
 
 
-def _status_time(d: Path, key: str) -> float | None:
+def status_time(d: Path, key: str) -> float | None:
     from mtlrec.runs.library import finite, read_obj
     return finite((read_obj(d / "status.json") or {}).get(key))
