@@ -209,3 +209,27 @@ def test_params_are_flattened_and_cut_to_mlflows_limits():
     assert p["tasks.a b_at_c.name"] == "a b@c" and p["data.paths"] == '["a.csv", "b.csv"]'
     assert joined(("test", "click", "recall@10")) == "test.click.recall_at_10"
     assert joined(("valid", "a.b/c", "auc"), "/") == "valid/a_b_c/auc"
+
+
+def test_a_cancelled_then_resumed_run_is_one_mlflow_run_with_every_epoch_once(tmp_path):
+    import threading
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from mtlrec.training.pipeline import run_training
+    from mtlrec.training.resume import resume_run
+    uri, tb, d = f"file:{tmp_path / 'mlruns'}", tmp_path / "tb", tmp_path / "runs" / "r"
+    stop = threading.Event()
+    res = run_training(_cfg({"mlflow_uri": uri, "tensorboard_dir": str(tb)}), d, dataset=make_dataset(n_rows=600),
+                       stop_event=stop, on_epoch=lambda rec, h: rec["epoch"] == 1 and stop.set())
+    assert res.status == "cancelled"
+    c, run = _mlflow_run(uri, d.name)
+    assert run.info.status == "KILLED" and _history_of(c, run.info.run_id, "valid.click.auc").keys() == {1}
+    assert resume_run(d).status == "finished"
+    c, run = _mlflow_run(uri, d.name)                      # the same MLflow run, completed
+    h = json.loads((d / "history.json").read_text())
+    assert run.info.status == "FINISHED"
+    assert _history_of(c, run.info.run_id, "valid.click.auc") == _per_epoch(h, "valid", "click", "auc")
+    assert len(c.get_metric_history(run.info.run_id, "valid.click.auc")) == 3
+    acc = EventAccumulator(str(tb / d.name)).Reload()
+    assert [e.step for e in acc.Scalars("valid/click/auc")] == [1, 2, 3]
