@@ -14,7 +14,9 @@ artifacts. So exporting twice leaves one MLflow run with one point per step, and
 Tracking URIs: ``file:`` URIs and plain folders are MLflow's file store, which MLflow 3 only opens
 with ``MLFLOW_ALLOW_FILE_STORE=true`` -- mtlrec sets it (unless the environment says otherwise)
 since ``mlflow-skinny`` has no database backend; ``http(s)://`` reaches a tracking server;
-``sqlite:`` and other databases need the full ``mlflow`` package.
+``sqlite:`` and other databases need the full ``mlflow`` package. A server that does not answer is
+given up after about 10 s (`HTTP_DEFAULTS`: 3 retries, backoff 1 s, 30 s timeout, each unless the
+environment sets it) rather than MLflow's ~4 minutes.
 """
 from __future__ import annotations
 
@@ -32,6 +34,9 @@ from mtlrec.tracking.scalars import flat_params, joined, read_folder, run_scalar
 STATUS = {"finished": "FINISHED", "failed": "FAILED", "cancelled": "KILLED", "interrupted": "KILLED"}
 ARTIFACTS = ("model.pt", "model.json", "config.json", "metrics.json", "history.json")
 RUN_TAG = "mtlrec.run_id"
+# a tracking server that does not answer is given up after ~10 s (unless the environment says otherwise)
+HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+                 "MLFLOW_HTTP_REQUEST_TIMEOUT": "30"}
 
 
 def is_file_store(uri: str) -> bool:
@@ -47,6 +52,8 @@ def client_for(tracking_uri: str):
     require("mlflow")
     if is_file_store(tracking_uri):
         os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+    for k, v in HTTP_DEFAULTS.items():      # MLflow's own defaults wait ~4 min for a server that is down
+        os.environ.setdefault(k, v)
     from mlflow.tracking import MlflowClient
     with said_clearly(tracking_uri):
         return MlflowClient(tracking_uri=str(tracking_uri))
