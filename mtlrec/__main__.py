@@ -20,7 +20,7 @@ COMMANDS = {
     "explain-global": ("explain_global", "what a run's model relies on overall (global SHAP summary)"),
     "explain-dependence": ("explain_dependence", "SHAP dependence plot of one feature group"),
     "sample": ("sample", "generate the shipped sample data or synthetic data"),
-    "runs": ("runs", "list, compare, rename, tag, delete, export and import run folders"),
+    "runs": ("runs", "list, compare, rename, tag, delete, export and import run folders; export them to MLflow or TensorBoard"),
     "report": ("report", "write a self-contained HTML report of a run (opens offline)"),
     "workspaces": ("workspaces", "remove the app's workspaces idle past their time to live or beyond the disk cap"),
 }

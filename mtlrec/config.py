@@ -65,9 +65,11 @@ Config format (``python -m mtlrec train --config FILE``)::
         "ranking_users": "auto",                   # at most this many test users ranked (seeded sample);
                                                    # "auto": 500, fewer on a catalogue of over 100,000 items
         "dynamics_every": 20,                      # training dynamics on ~1 batch in 20 (0 = off)
-        "refit": false                             # true: after early stopping, a new model trained on
+        "refit": false,                            # true: after early stopping, a new model trained on
                                                    # train + valid for the best epoch count is the run's
                                                    # model (its test metrics; metrics.json "refit")
+        "tracking": null                           # live tracking: {"mlflow_uri", "experiment",
+                                                   # "tensorboard_dir"} (mtlrec.tracking.live)
       },
       "text": {"enabled": false, "columns": [], "model": "all-MiniLM-L6-v2"}
     }
@@ -140,6 +142,24 @@ def history_settings(settings) -> dict:
     return {"length": length, "encoder": encoder}
 
 
+TRACKING_KEYS = ("mlflow_uri", "experiment", "tensorboard_dir")
+
+
+def tracking_settings(settings) -> dict:
+    """``train.tracking`` checked: {"mlflow_uri": str, "experiment": str, "tensorboard_dir": str}, each
+    optional (an empty or null value: that tracker is off); a ValueError saying what is wrong."""
+    if not isinstance(settings, dict):
+        raise ValueError('train.tracking must be an object such as {"mlflow_uri": "file:./mlruns", '
+                         f'"tensorboard_dir": "tb"}}, not {settings!r}')
+    unknown = sorted(set(settings) - set(TRACKING_KEYS))
+    if unknown:
+        raise ValueError(f"train.tracking: unknown key(s) {unknown}; known: {sorted(TRACKING_KEYS)}")
+    for k, v in settings.items():
+        if v is not None and not isinstance(v, str):
+            raise ValueError(f"train.tracking.{k} must be a string (or null), not {v!r}")
+    return {k: settings[k].strip() for k in TRACKING_KEYS if (settings.get(k) or "").strip()}
+
+
 def _known(cls, d: dict, where: str) -> dict:
     """Keep known keys; unknown keys are an error that lists the valid ones."""
     if d is None:
@@ -192,6 +212,8 @@ class TrainConfig:
     dynamics_every: int = 20       # training dynamics on ~1 batch in k (>= 1 per epoch); 0 = off
     refit: bool = False            # after early stopping: a new model on train + valid for the best epoch
                                    # count is the run's model (mtlrec.training.refit)
+    tracking: dict | None = None   # live experiment tracking: {"mlflow_uri", "experiment", "tensorboard_dir"}
+                                   # (tracking_settings; mtlrec.tracking.live; docs/tracking.md)
 
     @classmethod
     def from_dict(cls, d: dict | None) -> "TrainConfig":
@@ -230,6 +252,11 @@ class TrainConfig:
         for ok, msg in checks:
             if not ok:
                 raise TrainingError(msg)
+        if self.tracking is not None:
+            try:
+                tracking_settings(self.tracking)
+            except ValueError as e:
+                raise TrainingError(str(e)) from None
         try:
             from mtlrec.weighting import WEIGHTINGS
         except ImportError:  # pragma: no cover - weighting package not installed yet

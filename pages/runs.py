@@ -303,7 +303,10 @@ def render() -> None:
     st.title("Runs")
     st.caption("The runs of this workspace — trained or imported here — and runs shared with you by a link. Nobody "
                "else sees your runs unless you share one." + LOCAL_NOTE[local_mode()] + " Open a run to see it on "
-               "Results, Recommendations and Explain; select two or more to compare them.")
+               "Results, Recommendations and Explain; select two or more to compare them. To see them beside your "
+               "other experiments in MLflow or TensorBoard, export them with "
+               "`python -m mtlrec runs export-mlflow RUN --tracking-uri URI` or `python -m mtlrec runs "
+               "export-tensorboard RUN --logdir DIR` (docs/tracking.md), or tick the live tracking on **Train**.")
 
     rows = visible_run_rows(root, state.ws_id)
     if not rows:

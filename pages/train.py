@@ -19,6 +19,7 @@ from pages.ui.state import (TERMINAL, ensure_app_navigation, get_state, job_run_
                              synced_selectbox)
 from pages.ui.ranking import catalogue_size, ranking_option
 from pages.ui.teaching import show_cv_option
+from pages.ui.tracking import tracking_option
 
 
 # ---------------------------------------------------------------------------- configuration summary
@@ -66,6 +67,8 @@ def _controls_section(state, tasks: list, tr: dict, has_data: bool) -> list:
     # ------------------------------------------------------------ ranking over the catalogue (issue 27)
     ranking_option(tr, catalogue_size(state.dataset, state.raw, state.spec), state.model.get("arch"),
                    key=f"train_ranking_{state.counter}")
+    # ------------------------------------------------------------ live experiment tracking (issue 26)
+    tracking_option(tr, key=f"train_tracking_{state.counter}")
     # ------------------------------------------------------------ several processes (issue 16)
     n_max = max_processes_here()
     processes = 1

@@ -9,6 +9,11 @@
   name inside the root), ``runs export RUN --out run.zip``, ``runs import run.zip``.
 * ``runs cancel RUN``: stop a run that trains in another process of this machine (an app's
   worker, another command line) at its next batch, as the app's Cancel button does.
+* ``runs export-mlflow [RUN ...] --tracking-uri URI [--experiment NAME] [--no-explain]``: log runs to
+  MLflow (params, per-epoch metrics, dynamics, test metrics, tags, report and model as artifacts);
+  ``runs export-tensorboard [RUN ...] --logdir DIR``: the same scalars as TensorBoard event files.
+  No RUN: every run under the root. Optional extras (``pip install -r requirements-extras.txt``);
+  see docs/tracking.md and `mtlrec.tracking`.
 Bad input: the message on stderr, exit status 2.
 """
 from __future__ import annotations
@@ -42,9 +47,24 @@ def add_arguments(p) -> None:
     im.add_argument("--name", default=None, help="display name of the imported run")
     cn = sub.add_parser("cancel", help="stop a run that trains in another process of this machine")
     cn.add_argument("run")
-    for q in (ls, cmp_, rn, tg, rm, ex, im, cn):
+    ml, tb = _tracking_parsers(sub)
+    for q in (ls, cmp_, rn, tg, rm, ex, im, cn, ml, tb):
         q.add_argument("--root", default=None, help="runs folder (default $MTLREC_RUNS_DIR or runs)")
         q.add_argument("--json", action="store_true", help="print JSON")
+
+
+def _tracking_parsers(sub):
+    import os
+    ml = sub.add_parser("export-mlflow", help="log runs to MLflow (optional extra: mlflow-skinny)")
+    ml.add_argument("runs", nargs="*", metavar="RUN", help="run folders (default: every run under the root)")
+    ml.add_argument("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI"),
+                    help="file:/path/to/mlruns (a folder) or http://host:5000 (default $MLFLOW_TRACKING_URI)")
+    ml.add_argument("--experiment", default="mtlrec", help="MLflow experiment (default mtlrec; created if missing)")
+    ml.add_argument("--no-explain", action="store_true", help="leave the SHAP explanation out of the report artifact")
+    tb = sub.add_parser("export-tensorboard", help="write runs as TensorBoard event files (optional extra: tensorboard)")
+    tb.add_argument("runs", nargs="*", metavar="RUN", help="run folders (default: every run under the root)")
+    tb.add_argument("--logdir", required=True, help="folder of the event files (one sub-folder per run)")
+    return ml, tb
 
 
 def _fmt(v, nd=4) -> str:
@@ -167,5 +187,66 @@ def _cancel(args, root, runlib) -> int:
     return 0
 
 
+def _tracked_runs(args, root) -> list[Path]:
+    if args.runs:
+        return [_path(x, root) for x in args.runs]
+    from mtlrec.runs.library import looks_like_run
+    runs = sorted(p for p in root.iterdir() if p.is_dir() and looks_like_run(p)) if root.is_dir() else []
+    if not runs:
+        from mtlrec.errors import DataError
+        raise DataError("no run folders to export", file=str(root), fix="give RUN folders or --root")
+    return runs
+
+
+def _export_each(args, root, export, line) -> tuple[list, int]:
+    """``export(run_dir)`` for every run; a run that cannot be exported is said and the others go on (exit 2)."""
+    from mtlrec.errors import DataError
+    done, failed = [], 0
+    for d in _tracked_runs(args, root):
+        try:
+            r = export(d)
+        except (DataError, OSError) as e:
+            failed += 1
+            print(f"mtlrec runs {args.runs_command}: {d.name}: {e}", file=sys.stderr)
+            continue
+        done.append(r)
+        if not args.json:
+            print(line(r))
+    return done, (2 if failed else 0)
+
+
+def _export_mlflow(args, root, runlib) -> int:
+    from mtlrec.tracking import require
+    from mtlrec.tracking.mlflow_log import client_for, export_mlflow
+    require("mlflow")
+    client_for(args.tracking_uri)           # a missing URI said once, before any run
+    done, code = _export_each(
+        args, root, lambda d: export_mlflow(d, args.tracking_uri, args.experiment, explain=not args.no_explain),
+        lambda r: (f"{r['run']}: MLflow run {r['mlflow_run_id']} ({'new' if r['created'] else 'updated'}): "
+                   f"{r['params']} params and {r['metric_points']} metric points logged, "
+                   f"{len(r['artifacts'])} artifacts, {r['status']}"))
+    if args.json:
+        print(dumps({"tracking_uri": args.tracking_uri, "experiment": args.experiment, "runs": done}))
+    elif done:
+        print(f"see them with: mlflow ui --backend-store-uri {args.tracking_uri}   (experiment '{args.experiment}')")
+    return code
+
+
+def _export_tensorboard(args, root, runlib) -> int:
+    from mtlrec.tracking import require
+    from mtlrec.tracking.tensorboard_log import export_tensorboard
+    require("tensorboard")
+    done, code = _export_each(
+        args, root, lambda d: export_tensorboard(d, args.logdir),
+        lambda r: f"{r['run']}: {r['scalars']} scalars in {r['logdir']}"
+                  + (f" (replacing {r['replaced']} older event file(s))" if r["replaced"] else ""))
+    if args.json:
+        print(dumps({"logdir": args.logdir, "runs": done}))
+    elif done:
+        print(f"see them with: tensorboard --logdir {args.logdir}")
+    return code
+
+
 _ACTIONS = {"list": _list, "compare": _compare, "rename": _rename, "tag": _tag, "delete": _delete,
-            "export": _export, "import": _import, "cancel": _cancel}
+            "export": _export, "import": _import, "cancel": _cancel, "export-mlflow": _export_mlflow,
+            "export-tensorboard": _export_tensorboard}

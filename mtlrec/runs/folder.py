@@ -213,6 +213,13 @@ class RunWriter:
                     raise
                 rewrite_in_place(path, json.dumps(self._status, indent=2, default=_default))
 
+    def update_status(self, **extra) -> None:
+        """Rewrite status.json with ``extra`` updated (e.g. ``warnings``), its status, error, ending
+        and heartbeat kept."""
+        with self._lock:
+            self._status.update(extra)
+            write_json_atomic(self.dir / "status.json", self._status)
+
     def beat(self) -> None:
         """Refresh the heartbeat of a running run (no-op once it has ended)."""
         with self._lock:

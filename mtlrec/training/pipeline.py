@@ -373,6 +373,7 @@ class _Run:
     dist: Any = None
     run_dir: Any = None
     device: Any = None
+    tracking: Any = None      # LiveTracking (train.tracking), or None
 
     def warn(self, message: str) -> None:
         self.progress.warnings.append(message)
@@ -390,6 +391,21 @@ def _run_training(cfg: RunConfig, writer, *, dataset, stop_event, progress: Prog
     dataset, tasks, model, degenerate = _inputs(run, dataset, write_dataset)
     data = dataset.to_device(run.device)
     phases = _set_phases(run, tasks, data)
+    try:
+        return _tracked_run(run, dataset, tasks, model, degenerate, data, phases, on_log, on_epoch)
+    except BaseException as e:
+        if run.tracking is not None:     # the trackers closed, the MLflow run marked failed / killed
+            run.tracking.abort("cancelled" if isinstance(e, KeyboardInterrupt) else "failed")
+        raise
+
+
+def _tracked_run(run: _Run, dataset, tasks, model, degenerate, data, phases, on_log, on_epoch) -> RunResult:
+    """The run from training on, with its live tracking (``train.tracking``) opened first and
+    completed once the folder is written."""
+    from mtlrec.tracking.live import live_tracking
+    writer, progress = run.writer, run.progress
+    if writer is not None or run.dist is None:          # ranks > 0 of a data-parallel run log nothing
+        run.tracking = live_tracking(run.cfg.train.tracking, writer.dir if writer else None, run.warn)
     trainer, res = _train_model(run, model, tasks, data, on_log, on_epoch)
     trainer, refit_info = _refit(run, trainer, res, tasks, dataset)
     model = trainer.model
@@ -406,9 +422,22 @@ def _run_training(cfg: RunConfig, writer, *, dataset, stop_event, progress: Prog
         progress.start_step("done")
     if writer:
         _write_ending(run, res, metrics, status)
+        _finish_tracking(run, metrics)
     return RunResult(run_dir=writer.dir if writer is not None else None, status=status,
-                     device=str(run.device), metrics=metrics, history=history, model=model,
+                     device=str(run.device), metrics=metrics, history=run.history, model=model,
                      dataset=dataset, tasks=tasks)
+
+
+def _finish_tracking(run: _Run, metrics: dict) -> None:
+    """The live tracking completed from the written folder; a tracker's failure is a warning that
+    metrics.json and status.json then carry too (the run keeps its status)."""
+    if run.tracking is None:
+        return
+    tracking, run.tracking = run.tracking, None
+    if tracking.finish():
+        metrics["warnings"] = list(run.progress.warnings)
+        run.writer.write_metrics(metrics)
+        run.writer.update_status(warnings=list(run.progress.warnings))
 
 
 def _open_run(run: _Run) -> None:
@@ -505,10 +534,12 @@ def _train_model(run: _Run, model, tasks, data, on_log, on_epoch):
     from mtlrec.training.trainer import Trainer
     progress = run.progress
 
+    # the per-epoch hooks: progress, the live tracking (train.tracking), the caller's
+    hooks = [h for h in (progress.epoch_end, run.tracking and run.tracking.epoch_end, on_epoch) if h]
+
     def epoch_ended(rec, hist):
-        progress.epoch_end(rec, hist)
-        if on_epoch is not None:
-            on_epoch(rec, hist)
+        for hook in hooks:
+            hook(rec, hist)
 
     trainer = Trainer(model, tasks, run.cfg.train, run.device, stop_event=run.stop_event,
                       on_batch=progress.batch_done, on_log=on_log, on_epoch=epoch_ended, writer=run.writer,
