@@ -195,3 +195,16 @@ def test_onnx_without_the_optional_package_says_what_to_install(runs, tmp_path, 
     err = capsys.readouterr().err
     assert "'onnx' package" in err and "requirements-extras.txt" in err
     assert not (tmp_path / "m.onnx").exists() and not (tmp_path / "m.onnx.json").exists()
+
+
+def test_the_docs_onnxruntime_snippet_scores_an_exported_model(runs, tmp_path, capsys, monkeypatch, repo_root):
+    """docs/export.md's Python snippet, run as written next to an exported model, prints every task's
+    logits for its two rows (a known and an unknown user)."""
+    import re
+    _export(runs["esmm"], "onnx", tmp_path / "model.onnx", capsys)
+    code = re.findall(r"```python\n(.*?)```", (repo_root / "docs" / "export.md").read_text(), re.S)[0]
+    monkeypatch.chdir(tmp_path)
+    exec(compile(code, "docs/export.md", "exec"), {})
+    lines = capsys.readouterr().out.splitlines()
+    assert [ln.split()[0] for ln in lines] == ["click", "like", "rating"]
+    assert all(len(re.findall(r"-?\d+\.\d+", ln.split("]")[0].split("[")[-1])) == 2 for ln in lines)

@@ -124,7 +124,8 @@ def input_schema(ds, fields) -> list[dict]:
         owner = "interaction" if f.owner == "context" else f.owner
         entry = {"name": input_key(f.name), "feature": f.name, "kind": f.kind, "owner": f.owner,
                  "dtype": DTYPES[f.kind], "shape": shape,
-                 "meaning": MEANING[f.kind].format(owner=owner, name=f.name.replace("_", " "))}
+                 "meaning": (f"the {owner} id as a code" if f.name == f"{owner}_id" else
+                             MEANING[f.kind].format(owner=owner, name=f.name.replace("_", " ")))}
         if f.kind == "history":
             codes, values = _history(ds, f)
             out.append({**entry, "encoding": codes})
