@@ -208,3 +208,30 @@ def test_the_docs_onnxruntime_snippet_scores_an_exported_model(runs, tmp_path, c
     lines = capsys.readouterr().out.splitlines()
     assert [ln.split()[0] for ln in lines] == ["click", "like", "rating"]
     assert all(len(re.findall(r"-?\d+\.\d+", ln.split("]")[0].split("[")[-1])) == 2 for ln in lines)
+
+
+def test_a_run_with_text_vectors_and_a_multilabel_task_exports_too(tmp_path, capsys):
+    """A hand-built dataset (no vocabularies recorded: codes as stored) with an item text vector and a
+    multi-label task: the ONNX file takes the vector [batch, 6] and gives the genres logits [batch, 4]."""
+    from _fixtures_train import TASKS as FIXTURE_TASKS, make_dataset, with_label_stats
+    from mtlrec.config import RunConfig
+    from mtlrec.dataset import FeatureField
+    from mtlrec.training.pipeline import run_training
+    ds = with_label_stats(make_dataset(n_rows=600))
+    ds.fields.append(FeatureField("item_text", "dense", "item", "item text", dim=6))
+    ds.item_table["item_text"] = np.random.default_rng(0).normal(size=(len(ds.item_ids), 6)).astype(np.float32)
+    cfg = RunConfig.from_dict({"tasks": FIXTURE_TASKS, "model": {"arch": "mmoe", "embedding_dim": 8},
+                               "train": {"epochs": 1, "batch_size": 256, "device": "cpu", "ranking_k": 0,
+                                         "dynamics_every": 0, "threads": 1}})
+    assert run_training(cfg, run_dir=tmp_path / "run", dataset=ds).status == "finished"
+    res = _export(tmp_path / "run", "onnx", tmp_path / "m.onnx", capsys)
+    assert res["check"]["max_abs_diff"] < 1e-5
+    doc = json.loads((tmp_path / "m.onnx.json").read_text())
+    text = next(i for i in doc["inputs"] if i["name"] == "item_text")
+    assert text["kind"] == "dense" and text["shape"] == ["batch", 6] and text["dtype"] == "float32"
+    occ = next(i for i in doc["inputs"] if i["name"] == "occupation")
+    assert occ["encoding"]["vocabulary"] is None           # not recorded: the service passes codes
+    uid = next(i for i in doc["inputs"] if i["name"] == "user_id")["encoding"]["vocabulary"]
+    assert uid[:2] == ["u0", "u1"]                          # code 1 is the first user's raw id
+    genres = next(o for o in doc["outputs"] if o["task"] == "genres")
+    assert genres["shape"] == ["batch", 4] and genres["classes"] == ["Action", "Comedy", "Drama", "Horror"]
