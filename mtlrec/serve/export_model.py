@@ -8,11 +8,11 @@ same numbers as ``run.model(features)`` (`mtlrec.serve.export_schema` says what 
 output is and how raw values are encoded).
 
 How: TorchScript by tracing (`torch.jit.trace`) the model in eval mode; ONNX (opset 17) with
-torch's TorchScript-based exporter (``dynamo=False``): measured on torch 2.13, it exports every
-architecture and history encoder in well under a second and onnxruntime reproduces the logits to
-1e-5 (AITM's conditional logit included, whose ``expm1`` the exporter lacks: it is given one
-computed in float64 here); the ``dynamo=True`` exporter took 8-20 s per model and gave AITM's
-logits 1.5e-2 away. ONNX needs the optional packages of requirements-extras.txt (onnx; onnxruntime
+torch's TorchScript-based exporter (``dynamo=False``): measured on torch 2.13 (tiny test models, a
+shared 2-core machine), it exports every architecture and history encoder in 0.2-3.5 s and
+onnxruntime reproduces the logits to 2e-6 (AITM's conditional logit included, whose ``expm1`` the
+exporter lacks: it is given one computed in float64 here); the ``dynamo=True`` exporter took
+8.5-21.8 s per model and left AITM's logits 1.5e-2 away (docs/export.md). ONNX needs the optional packages of requirements-extras.txt (onnx; onnxruntime
 to check the file), imported only here.
 """
 from __future__ import annotations
