@@ -12,8 +12,8 @@ torch's TorchScript-based exporter (``dynamo=False``): measured on torch 2.13 (t
 shared 2-core machine), it exports every architecture and history encoder in 0.2-3.5 s and
 onnxruntime reproduces the logits to 2e-6 (AITM's conditional logit included, whose ``expm1`` the
 exporter lacks: it is given one computed in float64 here); the ``dynamo=True`` exporter took
-8.5-21.8 s per model and left AITM's logits 1.5e-2 away (docs/export.md). ONNX needs the optional packages of requirements-extras.txt (onnx; onnxruntime
-to check the file), imported only here.
+8.5-21.8 s per model and left AITM's logits 1.5e-2 away (docs/export.md). ONNX needs the optional
+packages of requirements-extras.txt (onnx; onnxruntime to check the file), imported only here.
 """
 from __future__ import annotations
 
