@@ -153,7 +153,8 @@ def test_the_sidecar_alone_encodes_raw_values_into_mtlrecs_inputs(runs, tmp_path
     n = len(records)
     for spec in doc["inputs"]:
         want = feats[spec["feature"]].numpy()
-        assert enc[spec["name"]].dtype == np.dtype(spec["dtype"]) and list(enc[spec["name"]].shape[1:]) == spec["shape"][1:]
+        got = enc[spec["name"]]
+        assert got.dtype == np.dtype(spec["dtype"]) and list(got.shape[1:]) == spec["shape"][1:]
         if spec["dtype"] == "int64":
             assert enc[spec["name"]][:n].tolist() == want.tolist(), spec["name"]
         else:

@@ -60,6 +60,6 @@ def run(args) -> int:
     print(f"  outputs (logits): {', '.join(doc['outputs'])}")
     c = doc["check"]
     if c and "skipped" not in c:
-        print(f"  checked on {c['rows']} {c['split']} rows: largest difference from mtlrec's logits {c['max_abs_diff']:.3g}",
-              file=sys.stdout)
+        print(f"  checked on {c['rows']} {c['split']} rows: largest difference from mtlrec's logits "
+              f"{c['max_abs_diff']:.3g}")
     return 0
