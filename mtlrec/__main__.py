@@ -21,6 +21,7 @@ COMMANDS = {
     "explain-dependence": ("explain_dependence", "SHAP dependence plot of one feature group"),
     "sample": ("sample", "generate the shipped sample data or synthetic data"),
     "runs": ("runs", "list, compare, rename, tag, delete, export and import run folders; export them to MLflow or TensorBoard"),
+    "export": ("export_model", "write a run's model as TorchScript or ONNX with a JSON sidecar of its inputs"),
     "report": ("report", "write a self-contained HTML report of a run (opens offline)"),
     "workspaces": ("workspaces", "remove the app's workspaces idle past their time to live or beyond the disk cap"),
 }

@@ -1,1 +1,1 @@
-"""Serving a trained model: recommendations over the catalogue (recommend, catalogue, and the item-side cache: cache), what-if users (whatif), cold start (coldstart) and language-model text features (text)."""
+"""Serving a trained model: recommendations over the catalogue (recommend, catalogue, and the item-side cache: cache), what-if users (whatif), cold start (coldstart), language-model text features (text), and the model exported for a service as TorchScript or ONNX with its JSON sidecar (export_model, export_schema)."""
