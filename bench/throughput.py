@@ -176,21 +176,32 @@ PHASES = {
              ("torch/nn/modules/loss.py", "forward", "ct"), ("torch_rechub/basic/loss_func.py", "forward", "ct")],
     "weighting (combine)": [("mtlrec/weighting/static.py", "combine", "ct")],
     "backward": [("torch/autograd/__init__.py", "backward", "ct")],
-    "optimizer (step, zero_grad)": [("torch/optim/adam.py", "step", "ct"), ("torch/optim/optimizer.py", "zero_grad", "ct"),
+    "optimizer (step, zero_grad)": [("torch/optim/adam.py", "step", "ct"),
+                                    ("torch/optim/optimizer.py", "zero_grad", "ct"),
                                     ("torch/nn/modules/module.py", "zero_grad", "ct")],
     "dynamics (sampled batches)": [("mtlrec/training/dynamics.py", "batch", "ct")],
-    "logging / progress": [("mtlrec/training/trainer.py", "_log_window", "ct"), ("tqdm/std.py", "*", "tt"),
-                           ("mtl_trainer.py>item", "*", "ct")],
+    "logging / progress": [("mtlrec/training/trainer.py", "_log_window", "ct"), ("tqdm/std.py", "*", "tt")],
 }
+ITEM = "<method 'item' of 'torch._C.TensorBase' objects>"     # torch-rechub reads every batch's losses
 
 
 def _matches(key, rule, forward_line):
     (fname, line, func), (end, name, _) = key, rule
-    if end.endswith(">item"):      # torch-rechub's per-batch loss.item() calls (its running loss)
-        return False
     if name == "forward@MultiTaskModel":
         return fname.endswith(end) and func == "forward" and line == forward_line
     return fname.endswith(end) and (name == "*" or func == name)
+
+
+def _phase_times(stats, forward_line) -> dict:
+    """Seconds by phase from cProfile's ``stats`` ({(file, line, func): (cc, nc, tt, ct, callers)})."""
+    out = {}
+    for phase, rules in PHASES.items():
+        out[phase] = sum(v[3 if col == "ct" else 2] for rule in rules for col in [rule[2]]
+                         for k, v in stats.items() if _matches(k, rule, forward_line))
+    item = stats.get(("~", 0, ITEM))
+    if item is not None:   # torch-rechub's loss.item() calls (its running loss): logging
+        out["logging / progress"] += sum(v[3] for k, v in item[4].items() if k[0].endswith("mtl_trainer.py"))
+    return out
 
 
 def phase_profile(run) -> dict:
@@ -200,25 +211,14 @@ def phase_profile(run) -> dict:
     import pstats
 
     from mtlrec.models.base import MultiTaskModel
-    fwd_line = MultiTaskModel.forward.__code__.co_firstlineno
     pr = _Clock.profiler = cProfile.Profile(time.process_time)      # CPU time: steadier under load
     try:
         run()
     finally:
         _Clock.profiler = None
-    stats = pstats.Stats(pr).stats            # {(file, line, func): (cc, nc, tt, ct, callers)}
+    stats = pstats.Stats(pr).stats
     total = sum(v[2] for v in stats.values())
-    out = {}
-    for phase, rules in PHASES.items():
-        t = 0.0
-        for rule in rules:
-            if rule[0].endswith(">item"):
-                t += sum(ct for k, (cc, nc, tt, ct, callers) in stats.items() if k[2] == "<method 'item' of 'torch._C.TensorBase' objects>"
-                         for ck, cv in callers.items() if ck[0].endswith("mtl_trainer.py") for ct in [cv[3]])
-                continue
-            col = 3 if rule[2] == "ct" else 2
-            t += sum(v[col] for k, v in stats.items() if _matches(k, rule, fwd_line))
-        out[phase] = t
+    out = _phase_times(stats, MultiTaskModel.forward.__code__.co_firstlineno)
     out["other (the loop itself)"] = total - sum(out.values())
     return {k: round(1000 * v, 1) for k, v in out.items()} | {"total": round(1000 * total, 1)}
 
