@@ -10,6 +10,10 @@ on each device is a warm-up (CUDA context, kernel choice) and the best later epo
 reported. A speed check: a fixed 2 epochs and batch 512 (not mtlrec's defaults, which let early
 stopping decide) so that both devices do the same work.
 
+A gradient weighting under AMP (issue 26): the same training with PCGrad in the worker process, on the
+CPU and (with CUDA) on the GPU with mixed precision; every training here runs in the app's spawned
+worker process (``isolation`` in the output says so).
+
 Data-parallel path (issue 16): the same training once more through ``python -m mtlrec train --nproc 1``,
 i.e. torchrun with world size 1, on CUDA with the NCCL backend (on a machine without CUDA: on the
 CPU with gloo), to prove the launch, the process group and the run folder on that backend;
@@ -43,7 +47,8 @@ def train_in_background(cfg, dataset, label: str, log) -> dict:
     if s["status"] != "finished":
         raise SystemExit(f"{label} training ended as {s['status']}: {s['error']}")
     eps = [e["samples_per_s"] for e in s["history"]["epochs"]]
-    return {"device": s["device"], "samples_per_s": max(eps[1:] or eps), "epochs_samples_per_s": eps,
+    return {"device": s["device"], "isolation": job.isolate, "weighting": cfg.train.weighting, "amp": bool(cfg.train.amp) and str(s["device"]).startswith("cuda"),
+            "samples_per_s": max(eps[1:] or eps), "epochs_samples_per_s": eps,
             "test": {t: {k: v for k, v in m.items() if k in ("auc", "rmse", "micro_auc")}
                      for t, m in s["metrics"]["test"].items()},
             "seconds": round(s["elapsed_s"], 1)}
@@ -111,6 +116,15 @@ def main(argv=None) -> int:
     cpu_cfg = base.copy()
     cpu_cfg.train.device = "cpu"
     out["cpu"] = train_in_background(cpu_cfg, dataset, "cpu", log)
+    # a gradient weighting in the app's worker process: PCGrad aggregates per-task gradients (of the
+    # scaled losses under AMP, unscaled by the GradScaler's step)
+    pc_cfg = cpu_cfg.copy()
+    pc_cfg.train.weighting = "pcgrad"
+    out["cpu_pcgrad"] = train_in_background(pc_cfg, dataset, "cpu-pcgrad", log)
+    if has_cuda:
+        pc_gpu = pc_cfg.copy()
+        pc_gpu.train.device, pc_gpu.train.amp = "cuda", True
+        out["cuda_amp_pcgrad"] = train_in_background(pc_gpu, dataset, "cuda-amp-pcgrad", log)
     if has_cuda:
         gpu_cfg = base.copy()
         gpu_cfg.train.device = "cuda"
@@ -138,7 +152,11 @@ def main(argv=None) -> int:
     if args.json:
         print(json.dumps(out))
     else:
-        print(f"cpu : {out['cpu']['samples_per_s']:,.0f} samples/s")
+        print(f"cpu : {out['cpu']['samples_per_s']:,.0f} samples/s ({out['cpu']['isolation']}); with PCGrad "
+              f"{out['cpu_pcgrad']['samples_per_s']:,.0f} samples/s")
+        if has_cuda:
+            print(f"cuda: PCGrad with AMP {out['cuda_amp_pcgrad']['samples_per_s']:,.0f} samples/s, "
+                  f"test {out['cuda_amp_pcgrad']['test']}")
         if has_cuda:
             print(f"cuda: {out['cuda_amp']['samples_per_s']:,.0f} samples/s with AMP "
                   f"({out['speedup_cuda_vs_cpu']}x the CPU) on {out['gpu_name']}")
