@@ -157,7 +157,7 @@ def test_a_context_value_that_is_no_number_is_named(cli_run, tmp_path, capsys):
 def test_chunked_streaming_gives_the_output_of_one_chunk(run, tmp_path, capsys):
     ds = run.dataset
     rng = np.random.default_rng(2)
-    users = [str(ds.user_ids[i]) for i in rng.integers(0, len(ds.user_ids), 23)] + ["stranger"]
+    users = [str(ds.user_ids[i]) for i in rng.integers(0, len(ds.user_ids), 23)] + ["stranger, \"quoted\""]
     items = [str(ds.item_ids[i]) for i in rng.integers(0, len(ds.item_ids), 23)] + ["i0"]
     pd.DataFrame({"user": users, "item": items}).to_csv(tmp_path / "pairs.csv", index=False)
     frames = []

@@ -35,6 +35,7 @@ def add_arguments(p) -> None:
     p.add_argument("--users", default=None, metavar="CSV",
                    help="many users at once: a CSV with a user-id column (the run's name for it, or 'user'); needs --out")
     p.add_argument("--out", default=None, metavar="CSV", help="with --users: the CSV to write the lists to")
+    p.add_argument("--threads", type=int, default=None, help="with --users: CPU threads for torch (default: all cores)")
     p.add_argument("--features", default=None,
                    help='what if: user features as JSON in raw terms, e.g. \'{"age": 24, "occupation": "student"}\'; '
                         "without --user: a new user known only by these features")

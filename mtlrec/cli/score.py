@@ -30,7 +30,24 @@ def add_arguments(p) -> None:
     p.add_argument("--out", required=True, help="CSV to write (written whole or not at all)")
     p.add_argument("--weights", default=None, help="fusion weights per task, e.g. click=1,rating=0.5")
     p.add_argument("--chunk-rows", type=int, default=None, help="rows read and scored at a time (default 100000)")
+    p.add_argument("--device", default="cpu", help="cpu (default), cuda, mps or auto")
+    add_threads(p)
     p.add_argument("--json", action="store_true", help="print one JSON summary object")
+
+
+def add_threads(p) -> None:
+    p.add_argument("--threads", type=int, default=None,
+                   help="CPU threads for torch (default: torch's, all cores; 1 on a busy shared machine)")
+
+
+def set_threads(n) -> None:
+    from mtlrec.errors import DataError
+    if n is None:
+        return
+    if int(n) < 1:
+        raise DataError(f"--threads must be at least 1, not {n}")
+    import torch
+    torch.set_num_threads(int(n))
 
 
 class Progress:
@@ -52,13 +69,17 @@ class Progress:
 
 
 def run(args) -> int:
-    from mtlrec.cli.emit import attempt, dumps, load_run
-    from mtlrec.cli.emit import parse_weights
+    from mtlrec.cli.emit import attempt, dumps, parse_weights
 
     def work():
         from mtlrec.serve.batch import CHUNK_ROWS, score_file
+        from mtlrec.device import pick_device
+        from mtlrec.runs.load import load_run as load
         from mtlrec.serve.recommend import ranked_by
-        r = load_run("score", args.run)
+        set_threads(args.threads)
+        r = load(args.run, device=pick_device(args.device))
+        if r.warning:
+            print(f"mtlrec score: warning: {r.warning}", file=sys.stderr)
         weights = parse_weights(args.weights)
         progress = Progress("score", "rows")
         s = score_file(r, args.pairs, args.out, weights=weights, chunk_rows=_positive(args.chunk_rows, CHUNK_ROWS),
@@ -95,6 +116,7 @@ def run_users(args) -> int:
         from mtlrec.serve.recommend import ranked_by
         if not args.out:
             raise DataError("--users needs --out FILE.csv for the lists")
+        set_threads(args.threads)
         r = load_run("recommend", args.run)
         weights = parse_weights(args.weights)
         progress = Progress("recommend", "users")
@@ -119,26 +141,23 @@ def write_lists(run, users_path, out, *, k: int, weights, exclude_seen: bool, on
 
     from mtlrec.diskio import write_atomic
     from mtlrec.errors import DataError
-    from mtlrec.serve.batch import list_rows, read_user_ids, recommend_users
+    from mtlrec.serve.batch import header_line, list_rows, read_user_ids, recommend_users, write_rows
     if not Path(out).parent.is_dir():
         raise DataError("the output's folder does not exist", file=str(out), fix="create the folder first")
     users = read_user_ids(run, users_path)
     t0, stats = time.perf_counter(), {"users": 0, "unknown_users": 0, "rows": 0}
 
     def fill(fh):
-        header = True
+        fh.write(header_line(list_rows(run, []).columns))
         for block in _blocks(recommend_users(run, users, k, weights=weights, exclude_seen=exclude_seen), 1024):
             df = list_rows(run, block)
-            df.to_csv(fh, header=header, index=False, float_format="%.7g", lineterminator="\n")
-            header = False
+            write_rows(fh, {c: df[c].to_numpy() for c in df.columns})
             stats["users"] += len(block)
             stats["unknown_users"] += sum(1 for _, known, _ in block if not known)
             stats["rows"] += len(df)
             if on_progress is not None:
                 on_progress(stats["users"], stats["users"] / max(1, len(users)))
-        if header:
-            list_rows(run, []).to_csv(fh, index=False, lineterminator="\n")
-    write_atomic(out, fill, text=True)
+    write_atomic(out, fill)
     secs = time.perf_counter() - t0
     return {**stats, "seconds": round(secs, 3), "users_per_s": round(stats["users"] / secs, 1) if secs > 0 else None}
 

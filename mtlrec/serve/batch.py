@@ -36,7 +36,6 @@ FORWARD_ROWS = 8192           # pairs per forward pass (a pass's intermediates s
 USER_BLOCK = 256              # users whose catalogue scores are held at once (recommend_users)
 TILE_ROWS = 4096              # (user, item) pairs per pass of recommend_users on a CPU
 GPU_TILE_ROWS = 65536         # ... on a GPU
-FLOAT_FORMAT = "%.7g"         # 7 significant digits: float32's precision
 
 
 # ---- the columns of a pairs / users file ------------------------------------------------------
@@ -149,7 +148,7 @@ def _ids(df, col: str, first: int, path, what: str) -> np.ndarray:
     if len(bad):
         raise DataError(f"the {what} is missing", file=str(path), column=col, rows=(first + bad).tolist(),
                         fix=f"give a {what} on every row (an unknown one is scored as a cold start)")
-    return s.str.replace(r"^(-?\d+)\.0*$", r"\1", regex=True).to_numpy(dtype=str)
+    return s.str.replace(r"^(-?\d+)\.0*$", r"\1", regex=True).to_numpy(dtype=object)
 
 
 # ---- encoding -------------------------------------------------------------------------------------
@@ -331,12 +330,29 @@ class ScoreSummary:
                 "columns": list(self.columns), "context_columns": list(self.context)}
 
 
-def _frame(cols: dict, names: PairColumns):
-    import pandas as pd
-    df = pd.DataFrame(cols)
-    for k in ("user_known", "item_known"):
-        df[k] = np.where(df[k].to_numpy(), "true", "false")
-    return df.rename(columns={"user": names.user, "item": names.item})
+def write_rows(fh, cols: dict) -> None:
+    """Append ``cols`` ({column: values}, the header written by the caller) to the binary file ``fh`` as CSV
+    rows (pyarrow's writer: ~15x faster than pandas'; numbers as the shortest text that reads back to the same
+    float32 value, booleans as true / false; a value is quoted only in a chunk where one needs it)."""
+    import io
+
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    table = pa.table({str(k): pa.array(np.asarray(v, np.float32) if np.asarray(v).dtype.kind == "f" else v)
+                      for k, v in cols.items()})
+    buf = io.BytesIO()
+    try:
+        pacsv.write_csv(table, buf, pacsv.WriteOptions(include_header=False, quoting_style="none"))
+    except pa.ArrowInvalid:                 # a value holds a comma, quote or line break: quote the strings
+        buf = io.BytesIO()
+        pacsv.write_csv(table, buf, pacsv.WriteOptions(include_header=False, quoting_style="needed"))
+    fh.write(buf.getbuffer())
+
+
+def header_line(names) -> bytes:
+    """The CSV header line of ``names`` (a name with a comma, quote or line break quoted)."""
+    return (",".join('"' + n.replace('"', '""') + '"' if any(c in n for c in ',"\n\r') else n
+                     for n in map(str, names)) + "\n").encode("utf-8")
 
 
 def score_file(run, pairs, out, *, weights: dict | None = None, chunk_rows: int = CHUNK_ROWS,
@@ -356,26 +372,22 @@ def score_file(run, pairs, out, *, weights: dict | None = None, chunk_rows: int 
     t0 = time.perf_counter()
 
     def fill(fh):
-        fh.write(",".join(_csv_name(c) for c in summary.columns) + "\n")
+        fh.write(header_line(summary.columns))
         for first, df, share in read_chunks(pairs, [names.user, names.item, *names.context], chunk_rows):
             users = _ids(df, names.user, first, pairs, "user id")
             items = _ids(df, names.item, first, pairs, "item id")
             ctx = _context_values(run, df, names.context, first, pairs)
             cols = scorer.score(users, items, ctx)
-            _frame(cols, names).to_csv(fh, header=False, index=False, float_format=FLOAT_FORMAT,
-                                       lineterminator="\n")
+            write_rows(fh, {names.user if k == "user" else names.item if k == "item" else k: v
+                            for k, v in cols.items()})
             summary.rows += len(users)
             summary.unknown_users += int((~cols["user_known"]).sum())
             summary.unknown_items += int((~cols["item_known"]).sum())
             if on_progress is not None:
                 on_progress(summary.rows, share)
-    write_atomic(out, fill, text=True)
+    write_atomic(out, fill)
     summary.seconds = time.perf_counter() - t0
     return summary
-
-
-def _csv_name(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"' if any(c in name for c in ',"\n\r') else name
 
 
 # ---- top-K lists of many users ------------------------------------------------------------------------
@@ -437,16 +449,29 @@ def _top(score: np.ndarray, k: int) -> np.ndarray:
     return top[np.argsort(-score[top], kind="stable")]
 
 
+def _titles(run) -> tuple[str | None, np.ndarray | None]:
+    """(title column, each item's title as an object array) -- None without one; cached on the run."""
+    cache = getattr(run, "_cache", None)
+    if isinstance(cache, dict) and "batch_titles" in cache:
+        return cache["batch_titles"]
+    ds = run.dataset
+    title = item_columns(ds)[0]
+    ok = title and ds.item_info is not None and len(ds.item_info) == len(ds.item_ids)
+    out = (title, ds.item_info[title].to_numpy(dtype=object)) if ok else (None, None)
+    if isinstance(cache, dict):
+        cache["batch_titles"] = out
+    return out
+
+
 def _items(run, preds: dict, score: np.ndarray, top: np.ndarray, top_classes: int) -> list[dict]:
     ds, support = run.dataset, item_support(run)
-    title = item_columns(ds)[0]
-    info = ds.item_info if title and ds.item_info is not None and len(ds.item_info) == len(ds.item_ids) else None
+    title, titles = _titles(run)
     out = []
     for i in top:
         rec = {"item": str(ds.item_ids[i]), "score": float(score[i]), "support": int(support[i]),
                "tasks": task_values(run, preds, i, top_classes)}
-        if info is not None:
-            rec[title] = plain(info[title].iloc[i])
+        if title is not None:
+            rec[title] = plain(titles[i])
         out.append(rec)
     return out
 
