@@ -218,3 +218,25 @@ def test_recommend_users_needs_an_output_file(run, tmp_path, capsys):
     (tmp_path / "users.csv").write_text("user\nu1\n")
     code, out, err = _main(capsys, "recommend", "--run", run.run_dir, "--users", tmp_path / "users.csv")
     assert code == 2 and "--out" in err
+
+
+def test_a_run_with_an_attention_history_scores_as_recommend(tmp_path):
+    """The user's behaviour history is part of the pair's input as in recommend (a new user's is empty)."""
+    from mtlrec.config import RunConfig
+    from mtlrec.runs.load import load_run
+    from mtlrec.serve.batch import PairScorer, recommend_users
+    from mtlrec.serve.recommend import pair_score, recommend
+    from mtlrec.serve.whatif import whatif_scores
+    from mtlrec.training.pipeline import run_training
+    cfg = RunConfig.from_dict({"tasks": TASKS, "model": {"arch": "mmoe", "n_experts": 2, "expert_dims": [8],
+                                                         "history": {"length": 5, "encoder": "attention"}},
+                               "train": {"epochs": 1, "batch_size": 128, "device": "cpu", "ranking_k": 0}})
+    run_training(cfg, tmp_path / "run", dataset=make_dataset(n_users=30, n_items=40, n_rows=900))
+    run = load_run(tmp_path / "run")
+    users, items = ["u1", "u5", "nobody"], ["i3", "i7", "i3"]
+    got = PairScorer(run).score(np.array(users, object), np.array(items, object))
+    for j in range(2):
+        assert got["score"][j] == pytest.approx(pair_score(run, users[j], items[j])["score"], abs=1e-5)
+    assert got["score"][2] == pytest.approx(float(whatif_scores(run, None)["score"][3]), abs=1e-5)
+    (u, known, top), = recommend_users(run, ["u2"], 5)
+    assert known and [i["item"] for i in top] == [r["item"] for r in recommend(run, "u2", k=5)]
