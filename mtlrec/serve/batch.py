@@ -33,7 +33,8 @@ from mtlrec.serve.recommend import (class_names, fusable_tasks, fused_terms, fus
 
 CHUNK_ROWS = 100_000          # rows of the pairs file read, scored and written at a time
 FORWARD_ROWS = 8192           # pairs per forward pass (a pass's intermediates stay small)
-USER_BLOCK = 256              # users whose catalogue scores are held at once (recommend_users)
+USER_BLOCK = 256              # users whose catalogue scores are held at once (recommend_users) ...
+BLOCK_BYTES = 64 * 2**20      # ... fewer on a large catalogue: at most this many bytes of scores
 TILE_ROWS = 4096              # (user, item) pairs per pass of recommend_users on a CPU
 GPU_TILE_ROWS = 65536         # ... on a GPU
 
@@ -481,7 +482,8 @@ def recommend_users(run, users, k: int = 10, *, weights: dict | None = None, exc
                     ) -> Iterator[tuple[str, bool, list[dict]]]:
     """(user id, known, top-``k`` items) for each of ``users`` (raw ids), in order: the list
     `mtlrec.serve.recommend.recommend` gives (items ``{item, score, support, tasks, <title>}``), computed for
-    ``block_users`` users at a time through the item-side cache; an unknown user: the cold-start list of
+    ``block_users`` users at a time (fewer when their scores would take more than `BLOCK_BYTES`) through the
+    item-side cache; an unknown user: the cold-start list of
     `mtlrec.serve.whatif.whatif_recommend` (a new user at the default features)."""
     import pandas as pd
     if int(k) < 1:
@@ -493,7 +495,9 @@ def recommend_users(run, users, k: int = 10, *, weights: dict | None = None, exc
     users = [str(u) for u in users]
     idx = pd.Index(ds.user_ids).get_indexer(users)
     seen, cold = seen_items(run), None
-    for a in range(0, len(users), max(1, int(block_users))):
+    per_user = 4 * len(ds.item_ids) * sum(int(getattr(t, "n_outputs", 1) or 1) for t in run.tasks)
+    block_users = max(1, min(int(block_users), BLOCK_BYTES // max(per_user, 1)))
+    for a in range(0, len(users), block_users):
         block = idx[a:a + block_users]
         known = np.unique(block[block >= 0])
         preds = _catalogue_scores(run, known, rows_per_pass) if len(known) else {}
