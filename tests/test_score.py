@@ -240,3 +240,14 @@ def test_a_run_with_an_attention_history_scores_as_recommend(tmp_path):
     assert got["score"][2] == pytest.approx(float(whatif_scores(run, None)["score"][3]), abs=1e-5)
     (u, known, top), = recommend_users(run, ["u2"], 5)
     assert known and [i["item"] for i in top] == [r["item"] for r in recommend(run, "u2", k=5)]
+
+
+def test_ids_written_as_floats_or_padded_still_match(cli_run, tmp_path, capsys):
+    """"1.0" and " 1 " are user 1 (as preparation writes integer-valued ids); the output keeps the text given."""
+    run_dir, _ = cli_run
+    (tmp_path / "pairs.csv").write_text("user,item\n1,2\n1.0,2.00\n 1 ,2\n")
+    code, doc, err = _score(capsys, run_dir, tmp_path / "pairs.csv", tmp_path / "scores.csv")
+    assert code == 0 and doc["unknown_user_rows"] == doc["unknown_item_rows"] == 0, err
+    got = pd.read_csv(tmp_path / "scores.csv", dtype={"user": str, "item": str})
+    assert got["user"].tolist() == ["1", "1.0", "1"] and got["item"].tolist() == ["2", "2.00", "2"]
+    assert got["score"].round(5).nunique() == 1

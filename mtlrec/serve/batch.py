@@ -142,14 +142,13 @@ def _parser_error(e, path, first: int) -> DataError:
 
 
 def _ids(df, col: str, first: int, path, what: str) -> np.ndarray:
-    """The ids of column ``col`` as the run's ids are written (integer-valued floats as integers);
-    a missing one: a DataError naming its rows."""
+    """The ids of column ``col`` (text, stripped); a missing one: a DataError naming its rows."""
     s = df[col].fillna("").astype(str).str.strip()
     bad = np.flatnonzero((s == "").to_numpy())
     if len(bad):
         raise DataError(f"the {what} is missing", file=str(path), column=col, rows=(first + bad).tolist(),
                         fix=f"give a {what} on every row (an unknown one is scored as a cold start)")
-    return s.str.replace(r"^(-?\d+)\.0*$", r"\1", regex=True).to_numpy(dtype=object)
+    return s.to_numpy(dtype=object)
 
 
 # ---- encoding -------------------------------------------------------------------------------------
@@ -267,8 +266,8 @@ class PairScorer:
 
         from mtlrec.chain import scored
         dev, model = self.data.device, self.run.model
-        u = torch.as_tensor(self.user_pos.get_indexer(users), dtype=torch.long, device=dev)
-        i = torch.as_tensor(self.item_pos.get_indexer(items), dtype=torch.long, device=dev)
+        u = torch.as_tensor(id_positions(self.user_pos, users), dtype=torch.long, device=dev)
+        i = torch.as_tensor(id_positions(self.item_pos, items), dtype=torch.long, device=dev)
         ctx = {}
         for f in self.run.dataset.fields:
             if context and f.name in context:
@@ -297,6 +296,20 @@ class PairScorer:
                     cols[f"{t.name}:{name}"] = p[t.name][:, c]
         cols["score"] = fuse(self.run, {t.name: p[t.name] for t in fusable_tasks(self.run)}, self.weights)
         return cols
+
+
+def id_positions(index, ids) -> np.ndarray:
+    """Each id's row in the run's table (``index``: a pandas Index of its ids), -1 when unknown. Ids are
+    matched as text; one not found as written is tried as an integer when it is written as one with a zero
+    fraction ("3.0" -> "3", as preparation writes integer-valued ids)."""
+    import pandas as pd
+    pos = index.get_indexer(ids)
+    miss = np.flatnonzero(pos < 0)
+    if len(miss):
+        alt = pd.Series(np.asarray(ids, dtype=object)[miss]).astype(str).str.replace(r"^(-?\d+)\.0*$", r"\1",
+                                                                                        regex=True)
+        pos[miss] = index.get_indexer(alt.to_numpy(dtype=object))
+    return pos
 
 
 def _empty(task) -> np.ndarray:
@@ -493,7 +506,7 @@ def recommend_users(run, users, k: int = 10, *, weights: dict | None = None, exc
         raise DataError("this run's data has no user or item ids, so there is nobody to recommend to")
     fused_terms(run, {t.name: np.zeros(1) for t in fusable_tasks(run)}, weights)   # bad weights: say so now
     users = [str(u) for u in users]
-    idx = pd.Index(ds.user_ids).get_indexer(users)
+    idx = id_positions(pd.Index(ds.user_ids), users)
     seen, cold = seen_items(run), None
     per_user = 4 * len(ds.item_ids) * sum(int(getattr(t, "n_outputs", 1) or 1) for t in run.tasks)
     block_users = max(1, min(int(block_users), BLOCK_BYTES // max(per_user, 1)))
