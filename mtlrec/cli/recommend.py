@@ -31,7 +31,7 @@ from mtlrec.cli.emit import dumps, parse_weights  # noqa: F401 - parse_weights: 
 
 def add_arguments(p) -> None:
     p.add_argument("--run", required=True, help="run folder written by 'python -m mtlrec train'")
-    p.add_argument("--user", default=None, help="user id as in the data (needed unless --features is given)")
+    p.add_argument("--user", default=None, help="user id as in the data (needed unless --features or --users is given)")
     p.add_argument("--users", default=None, metavar="CSV",
                    help="many users at once: a CSV with a user-id column (the run's name for it, or 'user'); needs --out")
     p.add_argument("--out", default=None, metavar="CSV", help="with --users: the CSV to write the lists to")
