@@ -40,6 +40,24 @@ def fail(command: str, message, as_json: bool, code: int = 2) -> int:
     return code
 
 
+def parse_weights(s: str | None):
+    """The fusion weights of ``--weights`` ("click=1,rating=0.5") as {task: weight}; None when not given
+    (``recommend``, ``explain`` and ``score`` take the same flag)."""
+    from mtlrec.errors import DataError
+    if not s:
+        return None
+    out = {}
+    for part in s.split(","):
+        if "=" not in part:
+            raise DataError(f"bad --weights entry '{part}'", fix="write task=weight pairs, e.g. click=1,rating=0.5")
+        k, v = part.split("=", 1)
+        try:
+            out[k.strip()] = float(v)
+        except ValueError:
+            raise DataError(f"bad weight '{v}' for task '{k}'", fix="weights are numbers, e.g. 0.5") from None
+    return out
+
+
 def add_common(p, html: str | None = None) -> None:
     """The arguments every explanation command has: --run, --seed, --json (and --html FILE: ``html``
     says what it writes)."""

@@ -1,5 +1,7 @@
 """``python -m mtlrec recommend --run RUN_DIR --user USER_ID [--k 10] [--json] [--weights click=1,rating=0.5]``
 ``python -m mtlrec recommend --run RUN_DIR --features '{"age": 24, "occupation": "student"}' [--user USER_ID]``.
+``python -m mtlrec recommend --run RUN_DIR --users users.csv [--k 10] --out recs.csv [--json]``: the lists of
+every user of a file at once, through the item-side cache (`mtlrec.cli.score.run_users`, docs/scoring.md).
 
 ``--features`` (what if): the list of a *hypothetical* user -- ``--user`` with those features
 changed, or without ``--user`` a new user known only by them (user cold start); values in raw
@@ -24,12 +26,16 @@ from __future__ import annotations
 
 import sys
 
-from mtlrec.cli.emit import dumps
+from mtlrec.cli.emit import dumps, parse_weights  # noqa: F401 - parse_weights: also read by explain
 
 
 def add_arguments(p) -> None:
     p.add_argument("--run", required=True, help="run folder written by 'python -m mtlrec train'")
-    p.add_argument("--user", default=None, help="user id as in the data (needed unless --features is given)")
+    p.add_argument("--user", default=None, help="user id as in the data (needed unless --features or --users is given)")
+    p.add_argument("--users", default=None, metavar="CSV",
+                   help="many users at once: a CSV with a user-id column (the run's name for it, or 'user'); needs --out")
+    p.add_argument("--out", default=None, metavar="CSV", help="with --users: the CSV to write the lists to")
+    p.add_argument("--threads", type=int, default=None, help="with --users: CPU threads for torch (default: all cores)")
     p.add_argument("--features", default=None,
                    help='what if: user features as JSON in raw terms, e.g. \'{"age": 24, "occupation": "student"}\'; '
                         "without --user: a new user known only by these features")
@@ -37,24 +43,6 @@ def add_arguments(p) -> None:
     p.add_argument("--weights", default=None, help="fusion weights per task, e.g. click=1,rating=0.5")
     p.add_argument("--include-seen", action="store_true", help="do not leave out items the user interacted with")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-
-
-def parse_weights(s: str | None):
-    """The fusion weights of ``--weights`` ("click=1,rating=0.5") as {task: weight}; None when not given
-    (also read by ``explain``, which takes the same flag)."""
-    from mtlrec.errors import DataError
-    if not s:
-        return None
-    out = {}
-    for part in s.split(","):
-        if "=" not in part:
-            raise DataError(f"bad --weights entry '{part}'", fix="write task=weight pairs, e.g. click=1,rating=0.5")
-        k, v = part.split("=", 1)
-        try:
-            out[k.strip()] = float(v)
-        except ValueError:
-            raise DataError(f"bad weight '{v}' for task '{k}'", fix="weights are numbers, e.g. 0.5") from None
-    return out
 
 
 def _print_whatif(res: dict, warning, as_json: bool) -> int:
@@ -85,6 +73,9 @@ def _print_items(items) -> None:
 
 
 def run(args) -> int:
+    if getattr(args, "users", None) is not None:
+        from mtlrec.cli.score import run_users
+        return run_users(args)
     from mtlrec.cli.emit import fail
     from mtlrec.errors import DataError, TrainingError
     from mtlrec.serve.whatif_input import parse_edits

@@ -110,7 +110,7 @@ def user_rows(model, data, users) -> "torch.Tensor":
 
 
 def score_tile(model, data, split, users, start: int, stop: int, tasks, x_users=None) -> dict[str, np.ndarray]:
-    """{task name: predictions [len(users), stop - start]} of ``tasks`` (`TaskSpec`s; probabilities
+    """{task name: predictions [len(users), stop - start] (multilabel: [..., K])} of ``tasks`` (`TaskSpec`s; probabilities
     of binary tasks, a chained one's in the entire space: `mtlrec.chain.scored`) for every user of ``users`` against items ``start .. stop - 1``, in one pass.
 
     ``split``: `item_split` of the model (None: the model's own forward over the candidates);
@@ -129,6 +129,6 @@ def score_tile(model, data, split, users, start: int, stop: int, tasks, x_users=
         items = torch.arange(start, stop, device=data.device)
         parts = [data.candidates(int(u), items) for u in users]
         feats = {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
-        out = model(feats)
-    shape = (len(users), stop - start)
-    return {n: p.reshape(shape).cpu().numpy() for n, p in scored(all_tasks, out, names).items()}
+        # [users, items] per task, as forward_tile gives them (a multilabel task: [users, items, K])
+        out = {k: v.reshape(len(users), stop - start, *v.shape[1:]) for k, v in model(feats).items()}
+    return {n: p.cpu().numpy() for n, p in scored(all_tasks, out, names).items()}
