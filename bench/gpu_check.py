@@ -14,6 +14,9 @@ A gradient weighting under AMP (issue 26): the same training with PCGrad in the 
 CPU and (with CUDA) on the GPU with mixed precision; every training here runs in the app's spawned
 worker process (``isolation`` in the output says so).
 
+Ways out (issue 26): the trained run (the CUDA one when there is CUDA) exported to TorchScript and ONNX
+and checked against mtlrec's logits, and ``python -m mtlrec score`` on that device against the CPU.
+
 Data-parallel path (issue 16): the same training once more through ``python -m mtlrec train --nproc 1``,
 i.e. torchrun with world size 1, on CUDA with the NCCL backend (on a machine without CUDA: on the
 CPU with gloo), to prove the launch, the process group and the run folder on that backend;
@@ -47,7 +50,7 @@ def train_in_background(cfg, dataset, label: str, log) -> dict:
     if s["status"] != "finished":
         raise SystemExit(f"{label} training ended as {s['status']}: {s['error']}")
     eps = [e["samples_per_s"] for e in s["history"]["epochs"]]
-    return {"device": s["device"], "isolation": job.isolate, "weighting": cfg.train.weighting, "amp": bool(cfg.train.amp) and str(s["device"]).startswith("cuda"),
+    return {"run_dir": str(job.run_dir), "device": s["device"], "isolation": job.isolate, "weighting": cfg.train.weighting, "amp": bool(cfg.train.amp) and str(s["device"]).startswith("cuda"),
             "samples_per_s": max(eps[1:] or eps), "epochs_samples_per_s": eps,
             "test": {t: {k: v for k, v in m.items() if k in ("auc", "rmse", "micro_auc")}
                      for t, m in s["metrics"]["test"].items()},
@@ -78,6 +81,47 @@ def train_with_torchrun(cfg, dataset, nproc: int, label: str, log) -> dict:
             "test": {t: {k: v for k, v in m.items() if k in ("auc", "rmse", "micro_auc")}
                      for t, m in res["test"].items()},
             "seconds": round(time.time() - t0, 1)}
+
+
+def serve_checks(run_dir: str, device: str, log, n_users: int = 50, n_items: int = 100) -> dict:
+    """A trained run's way out (issue 26): its model exported to TorchScript and ONNX (checked against
+    mtlrec's logits on the test split), and ``python -m mtlrec score`` on ``device`` against the CPU's
+    scores for the same users x items pairs."""
+    import csv
+    import subprocess
+    import tempfile
+    from mtlrec.runs.load import load_run
+    from mtlrec.serve.export_model import check_export, export_model
+    work = Path(tempfile.mkdtemp(prefix="mtlrec-gpu-check-serve-"))
+    run = load_run(run_dir)
+    out = {"export": {}}
+    for fmt in ("torchscript", "onnx"):
+        try:
+            export_model(run, fmt, work / f"model.{'pt' if fmt == 'torchscript' else 'onnx'}")
+            out["export"][fmt] = check_export(run, work / f"model.{'pt' if fmt == 'torchscript' else 'onnx'}")
+        except Exception as e:  # noqa: BLE001 - a missing optional package is a finding, not a crash
+            out["export"][fmt] = {"error": str(e)}
+        log(f"export {fmt}: {out['export'][fmt]}")
+    pairs = work / "pairs.csv"
+    with open(pairs, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["user", "item"])
+        for u in run.dataset.user_ids[:n_users]:
+            w.writerows([u, i] for i in run.dataset.item_ids[:n_items])
+    scores = {}
+    for dev in dict.fromkeys(["cpu", device]):
+        r = subprocess.run([sys.executable, "-m", "mtlrec", "score", "--run", run_dir, "--pairs", str(pairs),
+                            "--out", str(work / f"scores-{dev}.csv"), "--device", dev, "--json"],
+                           capture_output=True, text=True, cwd=REPO)
+        summary = json.loads(r.stdout) if r.stdout.strip().startswith("{") else {"error": r.stderr[-500:]}
+        out[f"score_{dev}"] = {"exit": r.returncode, **summary}
+        if r.returncode == 0:
+            with open(work / f"scores-{dev}.csv") as fh:
+                scores[dev] = [float(row["score"]) for row in csv.DictReader(fh)]
+        log(f"score on {dev}: exit {r.returncode}")
+    if device != "cpu" and len(scores) == 2:
+        out["score_max_abs_diff_vs_cpu"] = max(abs(a - b) for a, b in zip(scores["cpu"], scores[device]))
+    return out
 
 
 def main(argv=None) -> int:
@@ -139,6 +183,8 @@ def main(argv=None) -> int:
     else:
         out["cuda_amp"] = None
         out["message"] = "no CUDA device: GPU part not run"
+    served = out["cuda_amp"] if has_cuda else out["cpu"]
+    out["serve"] = serve_checks(served["run_dir"], served["device"] if has_cuda else "cpu", log)
     if args.ddp_procs:
         ddp_cfg = base.copy()
         ddp_cfg.train.device = "cuda" if has_cuda else "cpu"
@@ -162,6 +208,10 @@ def main(argv=None) -> int:
                   f"({out['speedup_cuda_vs_cpu']}x the CPU) on {out['gpu_name']}")
         else:
             print(out["message"])
+        sv = out["serve"]
+        print("export: " + ", ".join(f"{k} max |diff| {v.get('max_abs_diff', v.get('error'))}" for k, v in sv["export"].items())
+              + "; score: " + ", ".join(f"{k[6:]} {v.get('rows_per_s', v.get('error'))} pairs/s" for k, v in sv.items()
+                                        if k.startswith("score_") and isinstance(v, dict)))
         if "torchrun" in out:
             t = out["torchrun"]
             print(f"torchrun ({args.ddp_procs} process, {(t.get('distributed') or {}).get('backend')}): "
