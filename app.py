@@ -13,6 +13,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from mtlrec.training.jobs import start_spare_worker
 from pages.ui.actions import prepare_dataset
 from pages.ui.boundary import run_page
 from pages.ui.nav import PAGES as NAV
@@ -28,6 +29,7 @@ st.set_page_config(page_title="mtlrec — multi-task recommendations",
 PAGES = [st.Page(file, title=title, icon=icon, default=(i == 0)) for i, (file, title, icon, _what) in enumerate(NAV)]
 
 page = st.navigation(PAGES)
+start_spare_worker()    # once per server (later calls return at once): a worker process waits for Start (issue 25)
 mark_app_ran()
 restore_or_start(prepare_dataset)   # ?ws=<id>: the visitor's saved dataset, configuration and runs
 track_session()     # what this session holds is freed once it ends; idle workspaces expire (issue 27)
