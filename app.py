@@ -29,7 +29,6 @@ st.set_page_config(page_title="mtlrec — multi-task recommendations",
 PAGES = [st.Page(file, title=title, icon=icon, default=(i == 0)) for i, (file, title, icon, _what) in enumerate(NAV)]
 
 page = st.navigation(PAGES)
-start_spare_worker()    # once per server (later calls return at once): a worker process waits for Start (issue 25)
 mark_app_ran()
 restore_or_start(prepare_dataset)   # ?ws=<id>: the visitor's saved dataset, configuration and runs
 track_session()     # what this session holds is freed once it ends; idle workspaces expire (issue 27)
@@ -39,3 +38,4 @@ try:
 finally:
     save_if_changed()
     finish_sidebar()        # on a cold load: the device line, once the page is drawn
+    start_spare_worker()    # once per server, after its first page is drawn: a worker process waits for Start (issue 25)

@@ -123,6 +123,7 @@ class TrainingJob(ThreadedJob):
         self.use_spare = True                  # take the spare worker of `mtlrec.training.spare`'s pool, if any
         self.from_spare = False                # True once a spare took this job
         self._pool = None
+        self._own_stop = None
         self._worker_up = False                # torchrun: rank 0 has written progress.json
         self._mp_stop = None
         self._cancel_seen = threading.Event()
@@ -265,26 +266,27 @@ class TrainingJob(ThreadedJob):
                 self._finished_at = time.time()
 
     # ---- the worker process (isolate="process") ---------------------------------------------
-    def _start_worker(self, payload: dict):
+    def _start_worker(self, payload: dict, spare: bool = True):
         """(process, message pipe) of the worker that trains this job: the spare of the process's pool
         when it has one (`mtlrec.training.spare`; then ``from_spare``), else a freshly spawned worker."""
         from mtlrec.training import worker
         from mtlrec.training.spare import current_pool
-        self._pool = current_pool() if self.use_spare else None
-        spare = self._pool.take() if self._pool is not None else None
-        if spare is not None:
-            own_stop, self._mp_stop = self._mp_stop, spare.stop     # cancel() now reaches the spare
+        if spare:
+            self._pool = current_pool() if self.use_spare else None
+        sp = self._pool.take() if spare and self._pool is not None else None
+        if sp is not None:
+            self._own_stop, self._mp_stop = self._mp_stop, sp.stop     # cancel() now reaches the spare
             if self._stop.is_set():
-                spare.stop.set()
+                sp.stop.set()
             try:
-                spare.hand_over(payload)
+                sp.hand_over(payload)
                 self.from_spare = True
-                return spare.proc, spare.conn
+                return sp.proc, sp.conn
             except (OSError, EOFError):        # it died just now: a fresh worker then
-                spare.discard()
-                self._mp_stop = own_stop
+                sp.discard()
+                self._mp_stop = self._own_stop
                 if self._stop.is_set():
-                    own_stop.set()
+                    self._mp_stop.set()
         recv, send = self._mp_ctx.Pipe(duplex=False)
         proc = worker.start_process(self._mp_ctx, target=worker.child_main, args=(send, self._mp_stop, payload),
                                     name=f"mtlrec-train-{self.name}", daemon=True)
@@ -298,6 +300,42 @@ class TrainingJob(ThreadedJob):
         if pool is not None:
             pool.refill()
 
+    def _follow_worker(self, proc, recv, t0: float, payload: dict):
+        """Apply the worker's messages until its last word -> ("done" | "error", message), or None when
+        it ended without one. A spare that died before its first message (so before it touched the run;
+        killed just as it was handed the run) is replaced once by a fresh worker, with ``payload``."""
+        final = None
+        while True:
+            try:
+                if not recv.poll(0.5):
+                    if not proc.is_alive() and not recv.poll(0):
+                        break
+                    continue
+                kind, msg = recv.recv()
+            except (EOFError, OSError):
+                break
+            if self.worker_start_s is None:
+                self.worker_start_s = time.perf_counter() - t0
+                payload.clear()           # the worker has its input: the server keeps no copy of it
+            if kind == "update":
+                self._apply_update(msg)
+                if (msg.get("progress") or {}).get("batch"):
+                    self._refill_spare()
+            else:
+                final = (kind, msg)
+                break
+        recv.close()
+        if final is None and self.from_spare and self.worker_start_s is None and payload:
+            proc.join(10)
+            self.from_spare, self._mp_stop = False, self._own_stop
+            if self._stop.is_set():
+                self._mp_stop.set()
+            proc, recv = self._start_worker(payload, spare=False)
+            payload.clear()
+            self.worker_pid = proc.pid
+            return self._follow_worker(proc, recv, t0, payload)
+        return proc, final
+
     def _run_process(self) -> None:
         if not self._begin():
             return
@@ -307,29 +345,13 @@ class TrainingJob(ThreadedJob):
             payload = {"config": self.config, "run_dir": str(self.run_dir), "dataset": self.dataset,
                        "resuming": self.resuming, "started": self._progress.started,
                        "parent_pid": os.getpid()}          # the worker dies with this process
+            self.dataset = None
             t0 = time.perf_counter()
             proc, recv = self._start_worker(payload)
-            payload = self.dataset = None     # the worker has its input: the server keeps no copy of it
+            if not self.from_spare:
+                payload.clear()           # the worker has its input: the server keeps no copy of it
             self.worker_pid = proc.pid
-            while True:
-                try:
-                    if not recv.poll(0.5):
-                        if not proc.is_alive() and not recv.poll(0):
-                            break
-                        continue
-                    kind, msg = recv.recv()
-                except (EOFError, OSError):
-                    break
-                if self.worker_start_s is None:
-                    self.worker_start_s = time.perf_counter() - t0
-                if kind == "update":
-                    self._apply_update(msg)
-                    if (msg.get("progress") or {}).get("batch"):
-                        self._refill_spare()
-                else:
-                    final = (kind, msg)
-                    break
-            recv.close()
+            proc, final = self._follow_worker(proc, recv, t0, payload)
             proc.join(30)
             if proc.is_alive():       # said its last word but hangs on exit
                 proc.kill()

@@ -150,6 +150,15 @@ class Spare:
         self.proc.join(5)
 
 
+def _running(proc) -> bool:
+    """Whether ``proc`` has not ended, without reaping it (its job's thread does, and reads its exit code)."""
+    from multiprocessing.connection import wait
+    try:
+        return not wait([proc.sentinel], 0)
+    except (OSError, ValueError):
+        return False
+
+
 def _spawn(ctx) -> Spare:
     from mtlrec.training import worker
     recv, send = ctx.Pipe(duplex=False)          # worker -> server: the job's messages
@@ -177,6 +186,7 @@ class SparePool:
         self._pause = RETRY_S[0]
         self.spawned = 0          # spares started so far
         self.taken = 0            # spares that took a job
+        self._handed: list = []   # their processes (this keeper thread must outlive them)
         self._thread = threading.Thread(target=self._keep, name="mtlrec-spare-keeper", daemon=True)
 
     def start(self) -> "SparePool":
@@ -216,6 +226,7 @@ class SparePool:
             self.refill()
             return None
         self.taken += 1
+        self._handed = [p for p in self._handed if _running(p)] + [sp.proc]
         return sp
 
     def refill(self) -> None:
@@ -242,7 +253,7 @@ class SparePool:
         while True:
             with self._lock:
                 if self._closed:
-                    return
+                    break
                 sp = self._spare
             if sp is not None and not sp.alive():
                 self._died(sp)
@@ -251,6 +262,14 @@ class SparePool:
                 self._maybe_spawn()
             self._wake.wait(POLL_S)
             self._wake.clear()
+        # the kernel kills a process when the thread that started it ends (the lifeline): this thread
+        # outlives the spares it started that train a run
+        from multiprocessing.connection import wait
+        for proc in self._handed:
+            try:
+                wait([proc.sentinel])       # not join(): the job's thread reaps it and reads its exit code
+            except (OSError, ValueError):
+                pass
 
     def _died(self, sp: Spare) -> None:
         with self._lock:
