@@ -273,8 +273,9 @@ class SparePool:
 
     def _died(self, sp: Spare) -> None:
         with self._lock:
-            if self._spare is sp:
-                self._spare = None
+            if self._spare is not sp:     # taken meanwhile: its job starts a fresh worker instead
+                return
+            self._spare = None
         young = time.monotonic() - sp.started < YOUNG_S
         sp.discard()
         if young:        # dies at its start: wait longer each time before the next try
