@@ -13,6 +13,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from mtlrec.training.jobs import start_spare_worker
 from pages.ui.actions import prepare_dataset
 from pages.ui.boundary import run_page
 from pages.ui.nav import PAGES as NAV
@@ -37,3 +38,4 @@ try:
 finally:
     save_if_changed()
     finish_sidebar()        # on a cold load: the device line, once the page is drawn
+    start_spare_worker()    # once per server, after its first page is drawn: a worker process waits for Start (issue 25)

@@ -134,6 +134,8 @@ def live_panel(state, running: list, tasks: list, tr: dict) -> None:
     epoch, epochs = snap_get(snap, "epoch", 0), snap_get(snap, "epochs", tr.get("epochs"))
     if status in TERMINAL:
         text = f"{name} — {status}: epoch {epoch}/{epochs} · {frac:.0%}"
+    elif snap_get(snap, "starting"):       # its worker process is not up yet: no "0 %" that does not move
+        text = f"{name} — Starting the training process … {int(snap_get(snap, 'elapsed_s', 0) or 0)} s"
     else:       # the phase (training, test evaluation, ranking, baseline k of n, fold k of n) with its own progress
         text = f"{name} — {status}: {_phase_label(snap)} · {frac:.0%} · {_eta_text(snap)}"
     st.progress(min(1.0, max(0.0, frac)), text=text)

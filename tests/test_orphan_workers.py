@@ -78,9 +78,9 @@ def _descendants(pid: int) -> list[int]:
     return out
 
 
-def _start_owner(root: Path, timeout: float):
+def _start_owner(root: Path, timeout: float, script: str | None = None):
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    owner = subprocess.Popen([sys.executable, "-c", OWNER.format(tests=str(TESTS)), str(root)],
+    owner = subprocess.Popen([sys.executable, "-c", (script or OWNER).format(tests=str(TESTS)), str(root)],
                              cwd=str(REPO), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     ready, _, _ = select.select([owner.stdout], [], [], timeout)
     if not ready:
@@ -176,3 +176,45 @@ def test_a_run_of_another_live_process_can_be_cancelled_from_the_library(tmp_pat
         for p in (stopper, server):
             if p.poll() is None:
                 p.kill()
+
+
+# the owner keeps a spare worker (issue 25): one run trains in the spare it took, the next spare waits
+SPARE_OWNER = """
+import json, os, sys, time
+from pathlib import Path
+sys.path.insert(0, {tests!r})
+os.environ["MTLREC_TRAIN_ISOLATION"] = "process"
+os.environ.pop("MTLREC_SPARE_WORKER", None)
+from _fixtures_train import TASKS, make_dataset
+from mtlrec.config import RunConfig
+from mtlrec.training.jobs import TrainingJob, start_spare_worker
+from mtlrec.training.spare import current_pool
+root = Path(sys.argv[1])
+assert start_spare_worker()
+first = current_pool().wait_ready(600)
+cfg = RunConfig.from_dict({{"tasks": TASKS[:2], "model": {{"arch": "shared_bottom", "shared_dims": [8],
+                          "tower_dims": [4], "embedding_dim": 4}},
+                          "train": {{"epochs": 100000, "batch_size": 128, "device": "cpu", "seed": 0,
+                                    "ranking_k": 0, "threads": 1, "early_stopping": {{"patience": 0}}}}}})
+job = TrainingJob(cfg, root / "spare-run", dataset=make_dataset(n_rows=600)).start()
+while not (root / "spare-run" / "checkpoint.pt").exists():
+    if job.done:
+        sys.exit("the run ended: " + str(job.snapshot()["error"]))
+    time.sleep(0.05)
+second = current_pool().wait_ready(600)
+print(json.dumps({{"first": first, "worker": job.worker_pid, "second": second}}), flush=True)
+time.sleep(3600)
+"""
+
+
+def test_the_spare_workers_of_a_killed_server_end_and_the_run_in_one_reads_interrupted(tmp_path):
+    """kill -9 of a server that keeps a spare worker: the spare that trains a run and the idle spare
+    waiting for the next Start both end; the run reads "interrupted", can be resumed and deleted."""
+    root = tmp_path / "runs"
+    owner, pids = _start_owner(root, timeout=600, script=SPARE_OWNER)
+    assert pids["worker"] == pids["first"] and pids["second"] not in (None, pids["first"]), pids
+    launched = _descendants(owner.pid)
+    assert pids["first"] in launched and pids["second"] in launched, launched
+    left = _kill_owner_and_wait_for(owner, launched, within_s=60)
+    assert left == [], f"{len(left)} of the server's {len(launched)} processes went on without it"
+    _assert_interrupted_resumable_deletable(root / "spare-run", root)

@@ -45,6 +45,7 @@ from mtlrec.training.threaded import ThreadedJob
 STATUSES = ("queued", "running", "finished", "cancelled", "failed")
 ISOLATION_ENV = "MTLREC_TRAIN_ISOLATION"
 ISOLATIONS = ("process", "thread")
+SPARE_ENV = "MTLREC_SPARE_WORKER"     # "0": no spare worker process is kept ready (issue 25)
 FOLLOW_EVERY_S = 0.5          # a torchrun job reads its run folder this often
 CANCEL_ACK_TIMEOUT_S = 5.0    # cancel() of a worker-process job waits at most this for its answer
 
@@ -60,6 +61,22 @@ def isolation_mode(isolate: str | None = None) -> str:
     if mode not in ISOLATIONS:
         raise ValueError(f"{where} is {mode!r}; use \"process\" or \"thread\"")
     return mode
+
+
+def start_spare_worker() -> bool:
+    """Keep a spare worker process ready for the next job of this process (`mtlrec.training.spare`;
+    the app calls this when it starts; idempotent). Not where jobs train in a thread, nor with
+    ``MTLREC_SPARE_WORKER=0``. True when the pool runs."""
+    if (os.environ.get(SPARE_ENV) or "").strip().lower() in ("0", "off", "false", "no"):
+        return False
+    try:
+        if isolation_mode() != "process":
+            return False
+    except ValueError:
+        return False
+    from mtlrec.training.spare import start_pool
+    start_pool()
+    return True
 
 
 class TrainingJob(ThreadedJob):
@@ -103,6 +120,11 @@ class TrainingJob(ThreadedJob):
         self.worker_pid: int | None = None     # the worker process's pid once started (process mode)
         self.worker_exitcode: int | None = None
         self.worker_start_s: float | None = None   # spawn -> first message from the worker
+        self.use_spare = True                  # take the spare worker of `mtlrec.training.spare`'s pool, if any
+        self.from_spare = False                # True once a spare took this job
+        self._pool = None
+        self._own_stop = None
+        self._worker_up = False                # torchrun: rank 0 has written progress.json
         self._mp_stop = None
         self._cancel_seen = threading.Event()
         if self.isolate == "process":
@@ -244,8 +266,77 @@ class TrainingJob(ThreadedJob):
                 self._finished_at = time.time()
 
     # ---- the worker process (isolate="process") ---------------------------------------------
-    def _run_process(self) -> None:
+    def _start_worker(self, payload: dict, spare: bool = True):
+        """(process, message pipe) of the worker that trains this job: the spare of the process's pool
+        when it has one (`mtlrec.training.spare`; then ``from_spare``), else a freshly spawned worker."""
         from mtlrec.training import worker
+        from mtlrec.training.spare import current_pool
+        if spare:
+            self._pool = current_pool() if self.use_spare else None
+        sp = self._pool.take() if spare and self._pool is not None else None
+        if sp is not None:
+            self._own_stop, self._mp_stop = self._mp_stop, sp.stop     # cancel() now reaches the spare
+            if self._stop.is_set():
+                sp.stop.set()
+            try:
+                sp.hand_over(payload)
+                self.from_spare = True
+                return sp.proc, sp.conn
+            except (OSError, EOFError):        # it died just now: a fresh worker then
+                sp.discard()
+                self._mp_stop = self._own_stop
+                if self._stop.is_set():
+                    self._mp_stop.set()
+        recv, send = self._mp_ctx.Pipe(duplex=False)
+        proc = worker.start_process(self._mp_ctx, target=worker.child_main, args=(send, self._mp_stop, payload),
+                                    name=f"mtlrec-train-{self.name}", daemon=True)
+        send.close()          # the child holds the only writer: its death is an EOF here
+        return proc, recv
+
+    def _refill_spare(self) -> None:
+        """The run has trained its first batch (or ended): the pool may start the next spare now
+        (sooner, it would take CPU from this run's start)."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.refill()
+
+    def _follow_worker(self, proc, recv, t0: float, payload: dict):
+        """Apply the worker's messages until its last word -> ("done" | "error", message), or None when
+        it ended without one. A spare that died before its first message (so before it touched the run;
+        killed just as it was handed the run) is replaced once by a fresh worker, with ``payload``."""
+        final = None
+        while True:
+            try:
+                if not recv.poll(0.5):
+                    if not proc.is_alive() and not recv.poll(0):
+                        break
+                    continue
+                kind, msg = recv.recv()
+            except (EOFError, OSError):
+                break
+            if self.worker_start_s is None:
+                self.worker_start_s = time.perf_counter() - t0
+                payload.clear()           # the worker has its input: the server keeps no copy of it
+            if kind == "update":
+                self._apply_update(msg)
+                if (msg.get("progress") or {}).get("batch"):
+                    self._refill_spare()
+            else:
+                final = (kind, msg)
+                break
+        recv.close()
+        if final is None and self.from_spare and self.worker_start_s is None and payload:
+            proc.join(10)
+            self.from_spare, self._mp_stop = False, self._own_stop
+            if self._stop.is_set():
+                self._mp_stop.set()
+            proc, recv = self._start_worker(payload, spare=False)
+            payload.clear()
+            self.worker_pid = proc.pid
+            return self._follow_worker(proc, recv, t0, payload)
+        return proc, final
+
+    def _run_process(self) -> None:
         if not self._begin():
             return
         final = None
@@ -254,30 +345,13 @@ class TrainingJob(ThreadedJob):
             payload = {"config": self.config, "run_dir": str(self.run_dir), "dataset": self.dataset,
                        "resuming": self.resuming, "started": self._progress.started,
                        "parent_pid": os.getpid()}          # the worker dies with this process
-            recv, send = self._mp_ctx.Pipe(duplex=False)
+            self.dataset = None
             t0 = time.perf_counter()
-            proc = worker.start_process(self._mp_ctx, target=worker.child_main, args=(send, self._mp_stop, payload),
-                                        name=f"mtlrec-train-{self.name}", daemon=True)
-            send.close()          # the child holds the only writer: its death is an EOF here
-            payload = self.dataset = None     # the worker has its input: the server keeps no copy of it
+            proc, recv = self._start_worker(payload)
+            if not self.from_spare:
+                payload.clear()           # the worker has its input: the server keeps no copy of it
             self.worker_pid = proc.pid
-            while True:
-                try:
-                    if not recv.poll(0.5):
-                        if not proc.is_alive() and not recv.poll(0):
-                            break
-                        continue
-                    kind, msg = recv.recv()
-                except (EOFError, OSError):
-                    break
-                if self.worker_start_s is None:
-                    self.worker_start_s = time.perf_counter() - t0
-                if kind == "update":
-                    self._apply_update(msg)
-                else:
-                    final = (kind, msg)
-                    break
-            recv.close()
+            proc, final = self._follow_worker(proc, recv, t0, payload)
             proc.join(30)
             if proc.is_alive():       # said its last word but hangs on exit
                 proc.kill()
@@ -300,6 +374,7 @@ class TrainingJob(ThreadedJob):
                 proc.kill()
             self._fail(f"{type(e).__name__}: {e}", "internal", traceback.format_exc())
         finally:
+            self._refill_spare()
             with self._lock:
                 self._finished_at = time.time()
             self._cancel_seen.set()
@@ -484,4 +559,11 @@ class TrainingJob(ThreadedJob):
                 "device": self._device,
                 "arch": self.config.arch,
                 "processes": self.processes,
+                "starting": self._status == "running" and self._worker_starting(),   # its process is not up yet
             }
+
+    def _worker_starting(self) -> bool:
+        """True until the job's worker process (or torchrun's rank 0) has said anything."""
+        if self.isolate == "process":
+            return self.worker_start_s is None
+        return self.isolate == "torchrun" and not self._worker_up

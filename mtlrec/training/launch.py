@@ -297,6 +297,7 @@ def follow_run_folder(job, state: dict, final: bool = False, stderr_tail: str = 
             job._history.epochs[:] = h.epochs
             job._history.batches[:] = h.batches
         if isinstance(prog, dict):
+            job._worker_up = True
             apply_progress(job._progress, {k: v for k, v in prog.items() if k != "started"})
             # live curves between two history.json writes: the current epoch's batch records
             disk = state.get("disk_batches", [])
