@@ -18,7 +18,6 @@ The minimiser is the same; ``problem.is_dpp()`` holds and the compiled problem i
 """
 from __future__ import annotations
 
-import cvxpy as cp
 import numpy as np
 
 
@@ -27,6 +26,7 @@ class NashProblem:
     (a numpy vector) or None when the solver fails or finds no solution."""
 
     def __init__(self, n_tasks: int):
+        import cvxpy as cp          # here, not at import: cvxpy takes ~1.4 s to import (every worker would pay it)
         self.alpha = cp.Variable(n_tasks, nonneg=True)
         self.G = cp.Parameter((n_tasks, n_tasks), value=np.eye(n_tasks))
         self.c = cp.Parameter(n_tasks, value=np.zeros(n_tasks))
@@ -46,6 +46,7 @@ class NashProblem:
         self.c.value = phi_tag / scale
         self.log_s.value = float(np.log(scale))
         self.solves += 1
+        import cvxpy as cp
         options = {"max_iters": 100} if self.solver == cp.ECOS else {}
         try:
             self.problem.solve(solver=self.solver, warm_start=True, **options)
