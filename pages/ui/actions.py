@@ -178,4 +178,12 @@ def open_run(run_dir: str):
         st.warning(msg_text(run.warning), icon=":material/warning:")
     for note in run.notes:
         st.caption(msg_text(note))
+    warm_explain()
     return run
+
+
+def warm_explain() -> None:
+    """A run can be explained now: SHAP (4-8 s to import on a busy machine) is imported in a background
+    thread, once per server process (`mtlrec.app.preload`), so the first Explain page does not wait for it."""
+    from mtlrec.app.preload import preload
+    preload()
