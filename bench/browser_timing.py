@@ -33,6 +33,14 @@ mtlrec (sessions = browser contexts, all in one server; the browser is started b
   "Prepare" button of the last section visible and every Plotly chart drawn (aim <= 2 s, on the
   median of ``--data-rounds`` visits from Home). B visits every page once before the run starts (its
   first visits, ``page_switch_first_visit_b_s``), so the busy figures are warm switches as the idle ones.
+* ``explain_first_open_s``, ``global_summary_s``, ``lime_s``, ``dependence_s``, ``explain_reload_s``,
+  ``explain_reload_summary_s`` (issue 25; ``--no-explain`` skips them): after the re-rank, B clicks
+  Explain in the nav -> its waterfalls drawn; then "Compute the global summary", "Compare with LIME",
+  "Draw the dependence plot", each click -> its button disabled (the result shown) and its charts drawn;
+  then B reloads the page -> the explanation drawn again (``explain_reload_s``) and the global summary
+  shown (kept with the run: at once; else clicked again) (``explain_reload_summary_s``). Aims <= 2 s each.
+* ``runs_compare_s``: after the busy run is cancelled, A selects its two runs on Runs -> the Compare
+  section's curves drawn (aim <= 2 s).
 * ``throughput``: A and B each start the same run (sample, ``--tp-epochs`` epochs, batch 512) and stay
   on Train watching their live curves; then the same two runs again with both sessions moved to Home
   right after pressing Start training. samples/s of each run from its run folder (metrics.json
