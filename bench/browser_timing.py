@@ -303,6 +303,21 @@ def results_first_open(page, timeout_ms: float) -> float:
     return dt
 
 
+def shown_charts_drawn_js(min_charts: int) -> str:
+    """As `charts_drawn_js`, over the charts shown (a chart in a closed expander is never drawn)."""
+    return f"""() => {{
+        const app = document.querySelector('[data-testid="stApp"]');
+        if (!app || app.getAttribute('data-test-script-state') !== 'notRunning') return false;
+        const cs = [...document.querySelectorAll('[data-testid="stMain"] [data-testid="stPlotlyChart"]')]
+            .filter(c => c.offsetParent !== null);
+        return cs.length >= {min_charts} && cs.every(c => c.querySelector('.main-svg'));
+    }}"""
+
+
+SHOWN_CHARTS_JS = """() => [...document.querySelectorAll('[data-testid="stMain"] [data-testid="stPlotlyChart"]')]
+    .filter(c => c.offsetParent !== null).length"""
+
+
 def _click_until_disabled(page, name: str, timeout_ms: float, min_charts: int) -> float:
     """Click the button ``name``; seconds until it is disabled again (its result is shown: the pages
     disable these buttons once their result is there), the script idle and ``min_charts`` charts drawn."""
@@ -311,7 +326,7 @@ def _click_until_disabled(page, name: str, timeout_ms: float, min_charts: int) -
     t = time.perf_counter()
     btn.click()
     page.get_by_role("button", name=name).and_(page.locator(":disabled")).wait_for(timeout=timeout_ms)
-    page.wait_for_function(charts_drawn_js(min_charts), timeout=timeout_ms)
+    page.wait_for_function(shown_charts_drawn_js(min_charts), timeout=timeout_ms)
     dt = time.perf_counter() - t
     drv.assert_no_exception(page, f"after {name}")
     return dt
@@ -329,19 +344,19 @@ def explain_timings(page, timeout_ms: float) -> dict:
     t = time.perf_counter()
     page.locator('[data-testid="stSidebarNav"] a', has_text="Explain").first.click()
     page.locator("h1", has_text=EXPLAIN_TITLE).first.wait_for(timeout=timeout_ms)
-    page.wait_for_function(charts_drawn_js(2), timeout=timeout_ms)
+    page.wait_for_function(shown_charts_drawn_js(2), timeout=timeout_ms)
     out["explain_first_open_s"] = round(time.perf_counter() - t, 3)
     drv.assert_no_exception(page, "on Explain")
-    n = page.locator('[data-testid="stMain"] [data-testid="stPlotlyChart"]').count()
+    n = page.evaluate(SHOWN_CHARTS_JS)
     out["global_summary_s"] = round(_click_until_disabled(page, "Compute the global summary", timeout_ms, n + 2), 3)
-    n = page.locator('[data-testid="stMain"] [data-testid="stPlotlyChart"]').count()
+    n = n_summary = page.evaluate(SHOWN_CHARTS_JS)
     out["lime_s"] = round(_click_until_disabled(page, "Compare with LIME", timeout_ms, n + 1), 3)
-    n = page.locator('[data-testid="stMain"] [data-testid="stPlotlyChart"]').count()
+    n = page.evaluate(SHOWN_CHARTS_JS)
     out["dependence_s"] = round(_click_until_disabled(page, "Draw the dependence plot", timeout_ms, n + 1), 3)
     t = time.perf_counter()
     page.reload(timeout=timeout_ms)
     page.locator("h1", has_text=EXPLAIN_TITLE).first.wait_for(timeout=timeout_ms)
-    page.wait_for_function(charts_drawn_js(2), timeout=timeout_ms)
+    page.wait_for_function(shown_charts_drawn_js(2), timeout=timeout_ms)
     out["explain_reload_s"] = round(time.perf_counter() - t, 3)
     btn = page.get_by_role("button", name="Compute the global summary")
     btn.wait_for(timeout=timeout_ms)
@@ -351,7 +366,7 @@ def explain_timings(page, timeout_ms: float) -> dict:
         page.get_by_role("button", name="Compute the global summary").and_(
             page.locator(":disabled")).wait_for(timeout=timeout_ms)
     page.get_by_role("heading", name="Dependence plot").wait_for(timeout=timeout_ms)
-    page.wait_for_function(charts_drawn_js(n), timeout=timeout_ms)   # waterfalls, fused, global summary
+    page.wait_for_function(shown_charts_drawn_js(n_summary), timeout=timeout_ms)   # waterfalls, fused, global summary
     out["explain_reload_summary_s"] = round(time.perf_counter() - t, 3)
     drv.assert_no_exception(page, "on Explain after a reload")
     return out
@@ -370,7 +385,7 @@ def runs_compare_s(page, timeout_ms: float) -> float:
     page.keyboard.press("Escape")
     page.get_by_role("heading", name="Compare").wait_for(timeout=timeout_ms)
     page.get_by_text("Validation curves").first.wait_for(timeout=timeout_ms)
-    page.wait_for_function(charts_drawn_js(1), timeout=timeout_ms)
+    page.wait_for_function(shown_charts_drawn_js(1), timeout=timeout_ms)
     dt = time.perf_counter() - t
     drv.assert_no_exception(page, "on Runs (compare)")
     return dt
