@@ -421,6 +421,10 @@ def rerank_moves(page, moves: int, timeout_ms: float) -> tuple[list[float], int]
     # the thumb: an <input type="range"> (react-aria sliders) or an element with role="slider" (baseweb)
     thumbs = page.locator('[data-testid="stMain"] [data-testid="stSlider"]').locator(
         'input[type="range"], [role="slider"]')
+    try:                # the fragment with the sliders may be drawn just after the list's heading
+        thumbs.first.wait_for(timeout=timeout_ms)
+    except Exception:   # noqa: BLE001 - none at all: said below
+        pass
     n = thumbs.count()
     if not n:
         raise AssertionError("no task-weight slider on Recommendations")
