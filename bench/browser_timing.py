@@ -383,8 +383,9 @@ def runs_compare_s(page, timeout_ms: float) -> float:
     t = time.perf_counter()
     page.get_by_role("option").first.click()
     page.keyboard.press("Escape")
-    page.get_by_role("heading", name="Compare").wait_for(timeout=timeout_ms)
+    page.get_by_role("heading", name="Compare", exact=True).wait_for(timeout=timeout_ms)
     page.get_by_text("Validation curves").first.wait_for(timeout=timeout_ms)
+    page.locator('[data-testid="stMetric"]', has_text="Δm").first.wait_for(timeout=timeout_ms)
     page.wait_for_function(shown_charts_drawn_js(1), timeout=timeout_ms)
     dt = time.perf_counter() - t
     drv.assert_no_exception(page, "on Runs (compare)")
