@@ -19,6 +19,19 @@ def _gates(run_dir: str, user: str, item: str, version: str) -> dict:
     return pair_gates(load_run_cached(run_dir), user, item)
 
 
+def _shown(shown: set, key: tuple, what: str, result):
+    """``result()`` (from the shared cache) when this session asked for ``key``, else None; a failure
+    (computed again after the cache let it go) is said, and the button offered again."""
+    if key not in shown:
+        return None
+    try:
+        return result()
+    except Exception as e:
+        shown.discard(key)
+        show_exception(e, what)
+        return None
+
+
 def _lime_class(run, run_dir: str, user: str, item: str, task: str, col) -> str | None:
     """The class of a multi-label task LIME explains: the one picked for its waterfall in the
     local view (the same session-state key), else a picker here. None for other tasks."""
@@ -77,7 +90,7 @@ def local_section(run, run_dir: str, background: int) -> None:
         else:
             shown.add(key)
             st.rerun()          # redraw with the result (and the button disabled)
-    res = cache.lime(run_dir, user, item, task, cls, background) if key in shown else None
+    res = _shown(shown, key, "LIME", lambda: cache.lime(run_dir, user, item, task, cls, background))
     if res is None:
         st.caption("LIME fits a local linear model to the task's output with feature groups switched on and off; "
                    "compare its ranking of the groups with SHAP's.")
@@ -132,7 +145,8 @@ def dependence_section(run, run_dir: str, background: int) -> None:
         else:
             shown.add(key)
             st.rerun()
-    data = cache.dependence(run_dir, group, colour, task, cls, rows, background) if key in shown else None
+    data = _shown(shown, key, "The dependence plot",
+                  lambda: cache.dependence(run_dir, group, colour, task, cls, rows, background))
     if data is None:
         st.caption("Each dot is one test pair: the group's value (original scale; ids: training rows of the user "
                    "or item) against its SHAP contribution to the task.")
