@@ -4,7 +4,6 @@ towers / gates). Reached from the Recommendations page with one click on "Explai
 """
 from __future__ import annotations
 
-
 import streamlit as st
 
 from pages.ui import explain_lime
