@@ -6,7 +6,6 @@ import json
 
 import streamlit as st
 
-from mtlrec.figures import charts as viz
 from mtlrec.data.files import UPLOAD_EXTENSIONS
 from mtlrec.data.limits import upload_caption, upload_refused_text
 from mtlrec.data.readers import reading_notes
@@ -14,7 +13,8 @@ from mtlrec.data.roles import OWNERS, ROLE_NAMES
 from mtlrec.errors import DataError
 from mtlrec.prep import config as prep_config
 from mtlrec.prep import transforms as prep_transforms
-from mtlrec.app.workflow import (interaction_counts, interest_choices, preparation_messages, roles_table,
+from mtlrec.app import workflow
+from mtlrec.app.workflow import (interest_choices, preparation_messages, roles_table,
                              spec_from_roles, split_column_choice, split_method_label)
 from pages.ui.actions import handle_upload, load_sample_workspace, prepare_dataset
 from pages.ui.dependence import show_label_dependence
@@ -152,34 +152,11 @@ def _validation_section(state, raw, spec, data_key: str) -> str:
 
 
 # ---------------------------------------------------------------------------- statistics
-def _stats(rd, sp) -> dict:
-    from mtlrec.data.summary import summarize
-    try:
-        summary = summarize(rd, sp)
-    except DataError:
-        summary = {}
-    counts = interaction_counts(rd, sp)
-    figs = {"balance": viz.label_balance_fig(rd.interactions, sp.labels)}
-    if "user" in counts:
-        figs["user"] = viz.count_hist_fig(counts["user"].values, "user", viz.PALETTE[0])
-    if "item" in counts:
-        figs["item"] = viz.count_hist_fig(counts["item"].values, "item", viz.PALETTE[1])
-    for col, t in sp.labels.items():
-        if t == "regression" and col in rd.interactions:
-            figs[f"hist:{col}"] = viz.value_hist_fig(rd.interactions[col].dropna().values, col)
-    n_users = int(counts["user"].size) if "user" in counts else 0
-    n_items = int(counts["item"].size) if "item" in counts else 0
-    n = len(rd.interactions)
-    density = n / max(1, n_users * n_items)
-    return {"summary": summary, "figs": figs, "n": n, "users": n_users, "items": n_items, "density": density,
-            "transform_hints": prep_transforms.suggestions(rd, sp)}
-
-
 def _statistics_section(raw, spec, data_key: str, report_key: str) -> dict:
     """Counts, label balance and distributions; returns the statistics (the preprocessing form's hints)."""
     st.subheader("Statistics")
     # shared by the sessions on this data (figures are not copied on each hit); freed when the last one ends
-    stats = owned_cache(data_key, report_key, lambda: _stats(raw, spec))
+    stats = owned_cache(data_key, report_key, lambda: workflow.data_statistics(raw, spec))
     c = st.columns(4)
     c[0].metric("Interactions", f"{stats['n']:,}")
     c[1].metric("Users", f"{stats['users']:,}")

@@ -4,20 +4,18 @@ towers / gates). Reached from the Recommendations page with one click on "Explai
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import streamlit as st
 
 from pages.ui import explain_lime
 from pages.ui import explain_pair as pairs
 from pages.ui import explain_values as xv
-from pages.ui.actions import load_run_cached, open_run
+from pages.ui.actions import load_run_cached, open_run, run_version
+from pages.ui.explain_cache import cached_global_summary, explainer, global_summary
 from pages.ui.explain_history import history_section, render_history_whatif
 from pages.ui.explain_whatif import render_whatif
 from pages.ui.messages import md_text, show_exception
 from pages.ui.state import ensure_app_navigation, get_state
 
-GLOBAL_KEY = "explain_global"     # session cache: (run_dir, n_rows, background) -> global summary
 METHODS = {"deep": "DeepExplainer (exactly additive for this architecture)",
            "exact": "exact Shapley values of the feature groups",
            "permutation": "Shapley values of the feature groups from sampled orders (additive)",
@@ -25,32 +23,20 @@ METHODS = {"deep": "DeepExplainer (exactly additive for this architecture)",
            "gradient": "expected gradients (GradientExplainer; approximate, for mean |SHAP| only)"}
 
 
-@st.cache_resource(show_spinner=False, max_entries=8)
-def _explainer(run_dir: str, background: int, stamp: float):
-    """One ModelExplainer per (run, background size), shared by reruns (it holds a model copy)."""
-    from mtlrec.explain.api import make_explainer
-    return make_explainer(load_run_cached(run_dir), background)
-
-
 @st.cache_data(show_spinner=False, max_entries=256)
 def _explanation(run_dir: str, user: str, item: str, background: int, weights: tuple, classes: tuple,
-                 stamp: float) -> dict:
+                 version: str) -> dict:
     from mtlrec.explain.api import explain_recommendation
     run = load_run_cached(run_dir)
     return explain_recommendation(run, user, item, background=background, weights=dict(weights) or None,
-                                  explainer=_explainer(run_dir, background, stamp), classes=dict(classes) or None)
+                                  explainer=explainer(run_dir, background), classes=dict(classes) or None)
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
-def _pair(run_dir: str, user: str, item: str, stamp: float) -> dict:
+def _pair(run_dir: str, user: str, item: str, version: str) -> dict:
     """The pair's predictions (multi-label class probabilities for the class pickers)."""
     from mtlrec.serve.recommend import pair_score
     return pair_score(load_run_cached(run_dir), user, item)
-
-
-def _stamp(run_dir: str) -> float:
-    p = Path(run_dir) / "model.pt"
-    return p.stat().st_mtime if p.exists() else 0.0
 
 
 def _run_section(runs: list[str]):
@@ -101,7 +87,7 @@ def _class_choices(run, run_dir: str, user: str, item: str) -> dict[str, str]:
     classes: dict[str, str] = {}
     multilabel = [t.name for t in run.tasks if t.type in ("multilabel", "distribution")]
     if multilabel:
-        pair = _pair(run_dir, user, item, _stamp(run_dir))
+        pair = _pair(run_dir, user, item, run_version(run_dir))
         mcols = st.columns(min(3, len(multilabel)))
         for col, name in zip(mcols * len(multilabel), multilabel):
             probs = pair["tasks"][name]          # most likely class first
@@ -134,7 +120,7 @@ def local_view(run, run_dir: str, background: int, users: list[str], items: list
         classes = _class_choices(run, run_dir, user, item)
         with st.spinner("Explaining (the first explanation of a run loads SHAP and builds the explainer) ..."):
             res = _explanation(run_dir, user, item, background, tuple(sorted(weights.items())),
-                               tuple(sorted(classes.items())), _stamp(run_dir))
+                               tuple(sorted(classes.items())), run_version(run_dir))
     except Exception as e:
         show_exception(e, "Explaining")
         return
@@ -200,25 +186,20 @@ def _global_section(run, run_dir: str, background: int) -> None:
     g1, g2 = st.columns([1, 3])
     n_rows = int(g1.number_input("Rows", 50, 5000, 500, 50, key="explain_global_rows",
                                  help="test rows the mean |SHAP| is taken over"))
-    cache = st.session_state.setdefault(GLOBAL_KEY, {})
-    gkey = (run_dir, n_rows, background, _stamp(run_dir))
+    summary = cached_global_summary(run_dir, n_rows, background)
     if g2.button("Compute the global summary", key="explain_global_go", icon=":material/insights:",
-                 disabled=gkey in cache):
+                 disabled=summary is not None):
         bar = st.progress(0.0, text="starting ...")
         try:
-            from mtlrec.explain.api import global_summary
-            cache[gkey] = global_summary(run, n_rows=n_rows, explainer=_explainer(run_dir, background, _stamp(run_dir)),
-                                         progress=lambda f, msg: bar.progress(f, text=msg))
+            global_summary(run_dir, n_rows, background, progress=lambda f, msg: bar.progress(f, text=msg))
             bar.progress(1.0, text="done")
         except Exception as e:
             show_exception(e, "The global summary")
         else:
             st.rerun()          # redraw with the cached summary (and the button disabled)
-
-    summary = cache.get(gkey)
     if summary is None:
         st.caption("Feature importance per task, which inputs drive which shared units, and which shared units "
-                   "(or experts) each task relies on. Computed once per run and settings.")
+                   "(or experts) each task relies on. Computed once per run and settings, and kept with the run.")
     else:
         _global_view(summary)
 
@@ -263,7 +244,7 @@ def render() -> None:
     run_dir, background, run, users, items = _run_section(runs)
     local_view(run, run_dir, background, users, items)
     explain_lime.local_section(run, run_dir, background)
-    render_whatif(run, run_dir, explainer=lambda: _explainer(run_dir, background, _stamp(run_dir)))
+    render_whatif(run, run_dir, explainer=lambda: explainer(run_dir, background))
     render_history_whatif(run, run_dir)
     _global_section(run, run_dir, background)
     explain_lime.dependence_section(run, run_dir, background)

@@ -8,7 +8,7 @@ import streamlit as st
 from mtlrec.export import csv_bytes
 from mtlrec.serve.recommend import ranked_by
 from mtlrec.app.workflow import rec_frame, user_history
-from pages.ui.actions import load_run_cached, open_run
+from pages.ui.actions import load_run_cached, open_run, run_version
 from pages.ui.downloads import download
 from pages.ui.messages import md_text, show_exception
 from pages.ui.state import (ensure_app_navigation, explain_page_exists, get_state, need_run, request_explanation,
@@ -17,7 +17,7 @@ from pages.ui.tables import show_table
 
 
 @st.cache_data(show_spinner="Scoring the catalogue for this user ...", max_entries=64)
-def _scores(rd: str, user: str) -> dict:
+def _scores(rd: str, user: str, version: str) -> dict:
     """Per-task predictions of every item for ``user``: the one model pass of a user (a slider
     move only re-weights them, see `_recs`)."""
     from mtlrec.serve import recommend as rec
@@ -26,11 +26,11 @@ def _scores(rd: str, user: str) -> dict:
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
-def _recs(rd: str, user: str, k: int, weights: tuple) -> list[dict]:
+def _recs(rd: str, user: str, k: int, weights: tuple, version: str) -> list[dict]:
     from mtlrec.explain.history import with_history_reasons
     from mtlrec.serve.recommend import recommend_from_scores
     run = load_run_cached(rd)
-    recs = recommend_from_scores(run, user, _scores(rd, user), k=k, weights=dict(weights))
+    recs = recommend_from_scores(run, user, _scores(rd, user, version), k=k, weights=dict(weights))
     return with_history_reasons(run, user, recs, dict(weights))     # one batched ablation; none without history
 
 
@@ -113,7 +113,7 @@ def ranked_list(run, run_dir: str, user: str, k: int, scored: list[dict]) -> Non
     st.session_state["rec_weights"] = {"run_dir": run_dir, "weights": dict(weights)}   # Explain starts from them
 
     try:
-        recs = _recs(run_dir, user, k, tuple(sorted(weights.items())))
+        recs = _recs(run_dir, user, k, tuple(sorted(weights.items())), run_version(run_dir))
     except Exception as e:
         show_exception(e, "Recommending")
         return

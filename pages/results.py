@@ -13,7 +13,7 @@ from mtlrec.errors import DataError
 from mtlrec.metrics import higher_is_better, precision_recall_points, roc_curve_points
 from mtlrec.app.workflow import metrics_by_type
 from mtlrec.runs.predictions import own_space_rows, predictions
-from pages.ui.actions import load_run_cached, open_run
+from pages.ui.actions import load_run_cached, open_run, run_version
 from pages.ui.downloads import download
 from pages.ui.dynamics import results_section as dynamics_section
 from pages.ui.messages import md_text, show_data_error
@@ -139,13 +139,13 @@ def _overlay_section(runs: list[str], task_metric: dict) -> None:
 
 # ---------------------------------------------------------------------------- ROC / PR / residuals
 @st.cache_data(show_spinner="Reading the test predictions ...", max_entries=8)
-def _preds(rd: str) -> dict:
+def _preds(rd: str, version: str) -> dict:
     # stored by training (predictions_test.npz): no scoring on page open; older folders are scored once
     return predictions(load_run_cached(rd), "test")
 
 
 def prediction_charts(run_dir: str) -> None:
-    preds = _preds(run_dir)
+    preds = _preds(run_dir, run_version(run_dir))
     binary = {t: p for t, p in preds.items() if p["type"] == "binary"}
     if binary:
         st.markdown("**ROC and precision-recall (binary tasks)**")
@@ -177,14 +177,15 @@ def prediction_charts(run_dir: str) -> None:
                        f"MAE {np.abs(err).mean():.3f} on {len(err):,} test rows ({md_text(p['space'])})")
 
 
-def _preds_csv(run_dir: str, run) -> bytes:
+@st.cache_resource(show_spinner="Writing the test predictions ...", max_entries=4)
+def _preds_csv_shared(run_dir: str, version: str) -> bytes:
     from mtlrec.runs.report import predictions_csv
-    with st.spinner("Writing the test predictions ..."):
-        return predictions_csv(run_dir, "test", run=run)
+    return predictions_csv(run_dir, "test", run=load_run_cached(run_dir))
 
 
-def _files_stamp(d: str, names=("model.pt", "predictions_test.npz")) -> tuple:
-    return tuple((Path(d) / n).stat().st_mtime_ns if (Path(d) / n).is_file() else None for n in names)
+def _preds_csv(run_dir: str) -> bytes:
+    """The test predictions as CSV, made once per run version for every session (bytes: never changed)."""
+    return _preds_csv_shared(run_dir, run_version(run_dir))
 
 
 def _predictions_section(run, run_dir: str, task_metric: dict) -> None:
@@ -193,9 +194,9 @@ def _predictions_section(run, run_dir: str, task_metric: dict) -> None:
     lazy_section("ROC and precision-recall curves (binary tasks), residuals (regression tasks)", "results_roc_open",
                  functools.partial(prediction_charts, run_dir), icon=":material/ssid_chart:")
     try:
-        download("Download test predictions (CSV)", functools.partial(_preds_csv, run_dir, run),
+        download("Download test predictions (CSV)", functools.partial(_preds_csv, run_dir),
                  file_name=f"{Path(run_dir).name}_test_predictions.csv",
-                 mime="text/csv", key="dl_test_preds", stamp=(run_dir, _files_stamp(run_dir)),
+                 mime="text/csv", key="dl_test_preds", stamp=(run_dir, run_version(run_dir)),
                  size=run.dataset.n_rows("test") * (40 + 24 * len(task_metric)) if "test" in run.dataset.rows else 0,
                  prepare="Prepare the test predictions (CSV)",
                  help="one row per test row: row_id (its row in your interactions file, -1 for sampled "
@@ -206,7 +207,7 @@ def _predictions_section(run, run_dir: str, task_metric: dict) -> None:
 
 # ---------------------------------------------------------------------------- cold start
 @st.cache_data(show_spinner="Scoring cold and warm items ...", max_entries=16)
-def _cold(rd: str) -> dict:
+def _cold(rd: str, version: str) -> dict:
     from mtlrec.serve.coldstart import evaluate_cold_warm
     r = load_run_cached(rd)
     return evaluate_cold_warm(r.model, r.dataset, r.tasks)
@@ -226,7 +227,7 @@ def _cold_start_section(runs: list[str]) -> None:
         r = load_run_cached(rd)
         text_on = bool(getattr(getattr(r.config, "text", None), "enabled", False)) or any(
             f.kind == "dense" for f in r.dataset.fields)
-        for task, e in _cold(rd).items():
+        for task, e in _cold(rd, run_version(rd)).items():
             m = e["metric"]
             rows.append({"run": Path(rd).name, "text features": "on" if text_on else "off", "task": task,
                          "metric": m, "cold items": e["cold"].get(m), "warm items": e["warm"].get(m),

@@ -18,7 +18,7 @@ from mtlrec.errors import DataError
 from mtlrec.figures.charts import compare_figs
 from mtlrec.runs.compare import compare_metrics_frame, compare_runs
 from mtlrec.runs.library import cancel_problem, cancel_run, delete_run, runs_root, set_meta
-from pages.ui.actions import start_resume
+from pages.ui.actions import run_version, start_resume
 from pages.ui.downloads import download
 from pages.ui.messages import md_text, msg_text, show_data_error, show_exception
 from pages.ui.state import TERMINAL, ensure_app_navigation, get_state, job_run_dir, open_library_run
@@ -235,13 +235,23 @@ def _downloads_section(r: dict) -> None:
 
 
 # ---------------------------------------------------------------------------- compare
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _comparison(paths: tuple, versions: tuple, reference: str):
+    """(comparison, metrics table, curve figures) of these runs, per version of each (shared by sessions:
+    a page switch redraws them from memory; a run that changed is compared anew). Not copied on a hit:
+    callers only read them."""
+    cmp = compare_runs(list(paths), reference=reference)
+    return cmp, compare_metrics_frame(cmp), compare_figs(cmp)
+
+
 def _compare_section(chosen: list[dict], by_label: dict) -> None:
     """Two or more selected runs side by side: Δm against a reference, metrics, settings, curves."""
     st.subheader("Compare")
     ref_label = st.selectbox("Reference run (Δm is measured against it)", [_label(r) for r in chosen],
                              key="runs_reference")
     try:
-        cmp = compare_runs([r["path"] for r in chosen], reference=by_label[ref_label]["path"])
+        paths = tuple(str(r["path"]) for r in chosen)
+        cmp, frame, figs = _comparison(paths, tuple(run_version(p) for p in paths), str(by_label[ref_label]["path"]))
     except DataError as e:
         show_data_error(e)
         st.stop()
@@ -258,7 +268,6 @@ def _compare_section(chosen: list[dict], by_label: dict) -> None:
     if cmp.get("delta_m_note"):
         st.caption(md_text(cmp["delta_m_note"]))
     st.markdown("**Test metrics** (the best of each row is named in *best*)")
-    frame = compare_metrics_frame(cmp)
     show_table(frame, hide_index=True, width="stretch", key="runs_cmp_metrics")
     st.markdown("**Configuration differences**")
     if cmp["config_diff"]:
@@ -268,7 +277,6 @@ def _compare_section(chosen: list[dict], by_label: dict) -> None:
     else:
         st.caption("The runs have the same configuration.")
     st.markdown("**Validation curves**")
-    figs = compare_figs(cmp)
     fcols = st.columns(2)
     for k, (task, fig) in enumerate(figs.items()):
         fcols[k % 2].plotly_chart(fig, key=f"runs_cmp_curve_{k}")

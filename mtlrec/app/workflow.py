@@ -126,6 +126,34 @@ def interaction_counts(raw, spec) -> dict:
     return out
 
 
+def data_statistics(raw, spec) -> dict:
+    """What the Data page's Statistics section shows of the loaded data and roles: the summary, the
+    counts, the density, the figures (label balance, interactions per user / item and a histogram of
+    each regression label, binned here: a figure carries its bars, not every row) and the numeric
+    transforms' hints. Pages cache it per loaded data and roles (it reads every row)."""
+    from mtlrec.data.summary import summarize
+    from mtlrec.errors import DataError
+    from mtlrec.figures import charts as viz
+    from mtlrec.prep import transforms as prep_transforms
+    try:
+        summary = summarize(raw, spec)
+    except DataError:
+        summary = {}
+    counts = interaction_counts(raw, spec)
+    figs = {"balance": viz.label_balance_fig(raw.interactions, spec.labels)}
+    for who, color in (("user", viz.PALETTE[0]), ("item", viz.PALETTE[1])):
+        if who in counts:
+            figs[who] = viz.count_hist_fig(counts[who].values, who, color)
+    for col, t in spec.labels.items():
+        if t == "regression" and col in raw.interactions:
+            figs[f"hist:{col}"] = viz.value_hist_fig(raw.interactions[col].dropna().values, col)
+    n_users = int(counts["user"].size) if "user" in counts else 0
+    n_items = int(counts["item"].size) if "item" in counts else 0
+    n = len(raw.interactions)
+    return {"summary": summary, "figs": figs, "n": n, "users": n_users, "items": n_items,
+            "density": n / max(1, n_users * n_items), "transform_hints": prep_transforms.suggestions(raw, spec)}
+
+
 # ---------------------------------------------------------------------------- tasks
 def default_tasks(spec, max_tasks: int = 3) -> list[dict]:
     """One task per label of the spec (at most ``max_tasks``), binary labels first."""

@@ -15,7 +15,6 @@ import numpy as np
 import torch
 
 from mtlrec.weighting.gradients import JacobianAggregation
-from mtlrec.weighting.nash_problem import NashProblem
 
 
 class NashWeighting:
@@ -26,11 +25,14 @@ class NashWeighting:
         self.update_weights_every, self.optim_niter = update_weights_every, optim_niter
         self.step = 0
         self.prvs_alpha = np.ones(n_tasks)
-        self.problem: NashProblem | None = None      # built at the first solve, then reused
+        self.problem = None      # a NashProblem, built at the first solve, then reused
 
     def solve(self, gtg: np.ndarray, scale: float) -> np.ndarray:
         """Algorithm 1's inner loop: iterate from the previous α until (Gα ≈ 1/α) or no change."""
         if self.problem is None:
+            # cvxpy loads here, at the first solve: the weighting registry (read by the Results page and
+            # the forms) stays cheap to import (cvxpy and its solvers take about 1 s)
+            from mtlrec.weighting.nash_problem import NashProblem
             self.problem = NashProblem(self.n_tasks)
         alpha_t = self.prvs_alpha
         for _ in range(self.optim_niter):

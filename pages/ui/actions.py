@@ -125,18 +125,26 @@ def start_training(processes: int = 1):
     return job
 
 @st.cache_resource(show_spinner="Loading the run ...", max_entries=16)
-def _load_run_shared(run_dir: str):
+def _load_run_shared(run_dir: str, version: str):
     from mtlrec.runs.load import load_run
     return load_run(run_dir)
 
 
+def run_version(run_dir) -> str:
+    """The run folder's version (`mtlrec.runs.version.run_version`): every cache of a run is keyed on it,
+    so a run replaced, resumed or finished under the same name is read again."""
+    from mtlrec.runs.version import run_version as version
+    return version(run_dir)
+
+
 def load_run_cached(run_dir: str):
-    """A finished run (config, dataset, model, history, metrics), loaded once per server process.
+    """A finished run (config, dataset, model, history, metrics), loaded once per server process and
+    run version (a replaced or resumed run is loaded again).
 
     The cache is shared by sessions, so every call first checks that this workspace may see the
     run (`AppState.check_run`: RunAccessError, a DataError, when not)."""
     get_state().check_run(run_dir)
-    return _load_run_shared(str(run_dir))
+    return _load_run_shared(str(run_dir), run_version(run_dir))
 
 def start_resume(run_dir: str):
     """Resume an interrupted, cancelled or failed run from its last checkpoint in a background job
@@ -170,4 +178,12 @@ def open_run(run_dir: str):
         st.warning(msg_text(run.warning), icon=":material/warning:")
     for note in run.notes:
         st.caption(msg_text(note))
+    warm_explain()
     return run
+
+
+def warm_explain() -> None:
+    """A run can be explained now: SHAP (4-8 s to import on a busy machine) is imported in a background
+    thread, once per server process (`mtlrec.app.preload`), so the first Explain page does not wait for it."""
+    from mtlrec.app.preload import preload
+    preload()

@@ -3,32 +3,33 @@ and a SHAP dependence plot in the global view. Thin: the numbers come from
 `mtlrec.explain.lime`, `mtlrec.explain.gates` and `mtlrec.explain.dependence`."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import streamlit as st
 
-from pages.ui.actions import load_run_cached
+from pages.ui import explain_cache as cache
+from pages.ui.actions import load_run_cached, run_version
 from pages.ui.messages import md_text, show_exception
 
-LIME_KEY = "explain_lime"          # session cache: (run_dir, user, item, task, class, background, stamp) -> result
-DEP_KEY = "explain_dependence"     # session cache: (run_dir, group, colour, task, class, rows, bg, stamp) -> data
-
-
-def _stamp(run_dir: str) -> float:
-    p = Path(run_dir) / "model.pt"
-    return p.stat().st_mtime if p.exists() else 0.0
-
-
-@st.cache_resource(show_spinner=False, max_entries=8)
-def _explainer(run_dir: str, background: int, stamp: float):
-    from mtlrec.explain.api import make_explainer
-    return make_explainer(load_run_cached(run_dir), background)
+LIME_SHOWN = "explain_lime_shown"      # session: the LIME results this session asked for (kept in explain_cache)
+DEP_SHOWN = "explain_dep_shown"        # session: the dependence plots this session asked for
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def _gates(run_dir: str, user: str, item: str, stamp: float) -> dict:
+def _gates(run_dir: str, user: str, item: str, version: str) -> dict:
     from mtlrec.explain.gates import pair_gates
     return pair_gates(load_run_cached(run_dir), user, item)
+
+
+def _shown(shown: set, key: tuple, what: str, result):
+    """``result()`` (from the shared cache) when this session asked for ``key``, else None; a failure
+    (computed again after the cache let it go) is said, and the button offered again."""
+    if key not in shown:
+        return None
+    try:
+        return result()
+    except Exception as e:
+        shown.discard(key)
+        show_exception(e, what)
+        return None
 
 
 def _lime_class(run, run_dir: str, user: str, item: str, task: str, col) -> str | None:
@@ -53,10 +54,9 @@ def local_section(run, run_dir: str, background: int) -> None:
     item = st.session_state.get(f"explain_item_{run_dir}")
     if user is None or item is None:
         return
-    stamp = _stamp(run_dir)
     st.subheader("Experts for this pair")
     try:
-        g = _gates(run_dir, str(user), str(item), stamp)
+        g = _gates(run_dir, str(user), str(item), run_version(run_dir))
     except Exception as e:
         show_exception(e, "Reading the gates")
         g = None
@@ -77,21 +77,20 @@ def local_section(run, run_dir: str, background: int) -> None:
     c1, c2 = st.columns([2, 3])
     task = c1.selectbox("Task", names, key=f"explain_lime_task_{run_dir}")
     cls = _lime_class(run, run_dir, str(user), str(item), task, c1)
-    cache = st.session_state.setdefault(LIME_KEY, {})
-    key = (run_dir, str(user), str(item), task, cls, int(background), stamp)
+    shown = st.session_state.setdefault(LIME_SHOWN, set())    # what this session asked for (then drawn from the cache)
+    key = (run_dir, run_version(run_dir), str(user), str(item), task, cls, int(background))
     if c2.button("Compare with LIME", key="explain_lime_go", icon=":material/compare_arrows:",
-                 disabled=key in cache,
+                 disabled=key in shown,
                  help="a local linear surrogate (the lime package, 1000 samples) over the same feature groups"):
         try:
-            from mtlrec.explain.lime import lime_explanation
             with st.spinner("Fitting LIME ..."):
-                cache[key] = lime_explanation(run, user, item, task, cls=cls,
-                                              explainer=_explainer(run_dir, int(background), stamp))
+                cache.lime(run_dir, user, item, task, cls, background)
         except Exception as e:
             show_exception(e, "LIME")
         else:
+            shown.add(key)
             st.rerun()          # redraw with the result (and the button disabled)
-    res = cache.get(key)
+    res = _shown(shown, key, "LIME", lambda: cache.lime(run_dir, user, item, task, cls, background))
     if res is None:
         st.caption("LIME fits a local linear model to the task's output with feature groups switched on and off; "
                    "compare its ranking of the groups with SHAP's.")
@@ -130,24 +129,24 @@ def dependence_section(run, run_dir: str, background: int) -> None:
                            key=f"explain_dep_class_{run_dir}_{task}",
                            help="a multi-label task is plotted one class at a time (its logit); "
                                 "default: the class most often positive in training")
-    stamp = _stamp(run_dir)
-    cache = st.session_state.setdefault(DEP_KEY, {})
+    shown = st.session_state.setdefault(DEP_SHOWN, set())
     b1, b2 = st.columns([1, 3], vertical_alignment="bottom")
     rows = int(b1.number_input("Rows", 20, 2000, 500, 20, key=f"explain_dep_rows_{run_dir}",
                                help="test pairs to plot; fewer rows leave a slow model more background rows"))
-    key = (run_dir, group, colour, task, cls, rows, int(background), stamp)
+    colour = None if colour == "(none)" else colour
+    key = (run_dir, run_version(run_dir), group, colour, task, cls, rows, int(background))
     if b2.button("Draw the dependence plot", key="explain_dep_go", icon=":material/scatter_plot:",
-                 disabled=key in cache):
+                 disabled=key in shown):
         try:
-            from mtlrec.explain.dependence import dependence_data
             with st.spinner(f"SHAP values of {rows} test rows ..."):
-                cache[key] = dependence_data(run, group, None if colour == "(none)" else colour, task, cls=cls,
-                                             n_rows=rows, explainer=_explainer(run_dir, int(background), stamp))
+                cache.dependence(run_dir, group, colour, task, cls, rows, background)
         except Exception as e:
             show_exception(e, "The dependence plot")
         else:
+            shown.add(key)
             st.rerun()
-    data = cache.get(key)
+    data = _shown(shown, key, "The dependence plot",
+                  lambda: cache.dependence(run_dir, group, colour, task, cls, rows, background))
     if data is None:
         st.caption("Each dot is one test pair: the group's value (original scale; ids: training rows of the user "
                    "or item) against its SHAP contribution to the task.")

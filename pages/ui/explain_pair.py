@@ -12,7 +12,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from pages.ui.actions import load_run_cached
+from pages.ui.actions import load_run_cached, run_version
 from pages.ui.state import get_state
 
 _APPLIED = "explain_request_applied"
@@ -54,7 +54,7 @@ def pick_run(container, runs: list[str]) -> str:
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
-def _top_item(run_dir: str, user: str, weights: tuple, stamp: float) -> str | None:
+def _top_item(run_dir: str, user: str, weights: tuple, version: str) -> str | None:
     """The user's top recommendation (items the user interacted with left out), None when there is none."""
     from mtlrec.errors import DataError
     from mtlrec.serve.recommend import recommend
@@ -68,8 +68,7 @@ def _top_item(run_dir: str, user: str, weights: tuple, stamp: float) -> str | No
 def _default_item(run_dir: str, user: str, items: list[str]) -> str:
     handoff = st.session_state.get("rec_weights") or {}
     weights = handoff.get("weights") or {} if handoff.get("run_dir") == run_dir else {}
-    p = Path(run_dir) / "model.pt"
-    top = _top_item(run_dir, user, tuple(sorted(weights.items())), p.stat().st_mtime if p.exists() else 0.0)
+    top = _top_item(run_dir, user, tuple(sorted(weights.items())), run_version(run_dir))
     return top if top in items else items[0]
 
 

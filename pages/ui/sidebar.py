@@ -84,7 +84,11 @@ def sidebar():
     if run is None:
         sb.caption("Run: none yet")
     else:
-        sb.markdown(f"**Run:** `{Path(run).name}` — {_run_status(state, run)}")
+        status = _run_status(state, run)
+        sb.markdown(f"**Run:** `{Path(run).name}` — {status}")
+        if status in ("finished", "cancelled"):     # a run to explain: SHAP's import starts off the script thread
+            from pages.ui.actions import warm_explain
+            warm_explain()
     # On a fresh server the probe (importing torch, ~3 s) would hold the first page back: the line is
     # left empty and filled by the returned function once the page is drawn (issue 15; app.py calls it)
     dev = device_label(wait=False)

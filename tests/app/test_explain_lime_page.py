@@ -68,6 +68,8 @@ def test_explain_page_states_the_sensitive_check_and_warns_of_a_thin_background(
     from mtlrec.explain import dependence as dep
     from pages.ui.state import AppState
     monkeypatch.setattr(dep, "TIME_BUDGET_S", 1e-6)
+    import streamlit as st
+    st.cache_data.clear()       # dependence plots are shared by sessions (issue 25): the other test's is not this one's
     at = AppTest.from_file(APP, default_timeout=240)
     at.session_state["mtlrec_state"] = AppState(jobs=[job])
     at.session_state["explain_request"] = {"run_dir": str(job.run_dir), "user": "u4", "item": "i9"}
