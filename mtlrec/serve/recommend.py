@@ -11,7 +11,9 @@ parameters and the run's item tables); a request embeds one user row (user field
 defaults), adds its share to the cached item part and runs the rest of the network
 (``model.forward_from_first``). Same numbers as the full forward up to float rounding
 (~1e-6); ``fast=False`` forces the full forward. What-if and explanation code that edits item
-features builds its own features and runs the model itself, never this cache.
+features builds its own features and runs the model itself, never this cache. `recommend` scores in
+two stages: the fused score's tasks over the catalogue, then the other tasks (multilabel) for the top
+K only; equal scores are listed in item order (`top_rows`) on either path.
 
 Fused score: ``score = sum_t a_t * s_t`` over the binary and regression tasks, where
 ``s_t`` is the probability (binary; a chained task's in the entire space, e.g. p(interact ∧ like)
