@@ -117,7 +117,12 @@ class ExpertBank(nn.Sequential):
     def subset(self, x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
         """Experts ``idx`` only: x [b, len(idx), d_in] (one input each) -> [b, len(idx), dims[-1]]."""
         for m in self:
-            x = m.subset(x, idx) if isinstance(m, GroupedLinear) else m(x)
+            if isinstance(m, GroupedLinear):
+                x = m.subset(x, idx)
+            elif isinstance(m, nn.ReLU) and not torch.is_grad_enabled():
+                x = x.relu_()           # scoring: on the fresh output of the layer before
+            else:
+                x = m(x)
         return x
 
 

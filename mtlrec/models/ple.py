@@ -103,7 +103,12 @@ class CGCLevel(nn.Module):
             # (no index_select copy of the expert outputs per task)
             shared_part = mix(g[:, ns:], experts[:, n0:])
             own = experts[:, cols[t] * ns:(cols[t] + 1) * ns]
-            outs.append(shared_part if ns == 0 else mix(g[:, :ns], own) + shared_part)
+            if ns and not torch.is_grad_enabled():      # scoring: the own experts added in place
+                for e in range(ns):
+                    shared_part.addcmul_(g[:, e:e + 1], own[:, e])
+                outs.append(shared_part)
+            else:
+                outs.append(shared_part if ns == 0 else mix(g[:, :ns], own) + shared_part)
         shared_out = None if shared_gate is None else mix(shared_gate, experts)
         return outs, shared_out, gates, experts[:, n0:]
 
