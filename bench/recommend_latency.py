@@ -9,7 +9,8 @@ and a gender, 100,000 interactions) and a model of the default size with four ta
 score all items, leave out the user's items, top 10, per-task values and item info.
 Two paths: ``full`` (``fast=False``: one forward pass over the candidate features of all
 items) and ``fast`` (default: the item side of the input layers cached per model, the user
-row added per request; `mtlrec.serve.recommend.item_split`). The model is trained for ``--epochs``
+row added per request; `mtlrec.serve.recommend.item_split`; since issue 25 in two stages: the tasks of
+the fused score over the catalogue, the multilabel task for the top k only). The model is trained for ``--epochs``
 short epochs first (0: random weights; latency does not depend on the weights).
 
 Reported per architecture and thread count (``--threads``: a comma list, 0 = torch's

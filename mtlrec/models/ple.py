@@ -41,20 +41,37 @@ class CGCLevel(nn.Module):
             self.register_buffer(f"_idx{t}", torch.tensor(idx, dtype=torch.long), persistent=False)
         self.register_buffer("_shared_idx", torch.tensor(shared, dtype=torch.long), persistent=False)
 
-    def forward(self, task_inputs: list[torch.Tensor] | None, shared_input: torch.Tensor):
+    def forward(self, task_inputs: list[torch.Tensor] | None, shared_input: torch.Tensor, need=None):
         """``task_inputs`` None means every expert reads ``shared_input`` (the first level).
+        ``need``: the task indices whose outputs are wanted (None: all); in the last level (no
+        shared gate) only their own experts and the shared ones run, and ``task_inputs`` of the
+        other tasks may be None. Outputs and gates of tasks not needed are None.
 
         -> (task outputs, shared output or None, task gate weights, shared experts [b, n_shared, d])."""
+        outs = range(self.n_tasks) if need is None else set(need)
+        need = range(self.n_tasks) if need is None or self.shared_gate is not None else sorted(need)
         if task_inputs is None:
             experts = self.experts(shared_input)
             task_inputs = [shared_input] * self.n_tasks
+            cols = range(self.n_tasks)
         else:
-            per_expert = [x for x in task_inputs for _ in range(self.n_specific)]
+            per_expert = [task_inputs[t] for t in need for _ in range(self.n_specific)]
             per_expert += [shared_input] * self.n_shared
-            experts = self.experts(torch.stack(per_expert, dim=0).transpose(0, 1))   # expert-major memory
-        gates = [gate.weights(x) for x, gate in zip(task_inputs, self.task_gates)]
+            x = torch.stack(per_expert, dim=0).transpose(0, 1)     # expert-major memory
+            if len(need) == self.n_tasks:
+                experts = self.experts(x)
+            else:
+                experts = self.experts.subset(x, self._expert_subset(need))
+            cols = {t: j for j, t in enumerate(need)}
+        gates = [gate.weights(x) if t in outs else None
+                 for t, (x, gate) in enumerate(zip(task_inputs, self.task_gates))]
         shared_gate = None if self.shared_gate is None else self.shared_gate.weights(shared_input)
-        return self._combine(experts, gates, shared_gate)
+        return self._combine(experts, gates, shared_gate, cols)
+
+    def _expert_subset(self, need) -> torch.Tensor:
+        """The expert indices of the tasks ``need`` (their own experts, in task order), then the shared ones."""
+        own = [e for t in need for e in range(t * self.n_specific, (t + 1) * self.n_specific)]
+        return torch.tensor(own + self._shared_idx.tolist(), dtype=torch.long, device=self._shared_idx.device)
 
     def input_layers(self) -> dict[str, nn.Module]:
         """The layers that read the level's input when every expert reads it (the first level)."""
@@ -64,23 +81,36 @@ class CGCLevel(nn.Module):
             layers["shared_gate"] = self.shared_gate[0]
         return layers
 
-    def forward_from_first(self, pre: dict[str, torch.Tensor]):
-        """``forward(None, x)`` from ``pre[name] = input_layers()[name](x)``."""
+    def forward_from_first(self, pre: dict[str, torch.Tensor], need=None):
+        """``forward(None, x, need)`` from ``pre[name] = input_layers()[name](x)`` (every expert runs:
+        they all read x)."""
         experts = after_first(self.experts, pre["experts"])
-        gates = [gate.from_pre(pre[f"gate{t}"]) for t, gate in enumerate(self.task_gates)]
+        gates = [gate.from_pre(pre[f"gate{t}"]) if need is None or t in need else None
+                 for t, gate in enumerate(self.task_gates)]
         shared_gate = None if self.shared_gate is None else self.shared_gate.from_pre(pre["shared_gate"])
-        return self._combine(experts, gates, shared_gate)
+        return self._combine(experts, gates, shared_gate, range(self.n_tasks))
 
-    def _combine(self, experts: torch.Tensor, gates: list[torch.Tensor], shared_gate: torch.Tensor | None):
+    def _combine(self, experts: torch.Tensor, gates: list, shared_gate: torch.Tensor | None, cols):
+        """``cols[t]``: where task t's own experts sit in ``experts`` (in blocks of n_specific), the
+        shared experts last. Tasks whose gate is None get no output."""
         outs = []
+        ns, n0 = self.n_specific, experts.shape[1] - self.n_shared
         for t, g in enumerate(gates):
+            if g is None:
+                outs.append(None)
+                continue
             # own experts and shared experts are contiguous column ranges: mix the two views
             # (no index_select copy of the expert outputs per task)
-            ns, n0 = self.n_specific, self.n_tasks * self.n_specific
             shared_part = mix(g[:, ns:], experts[:, n0:])
-            outs.append(shared_part if ns == 0 else mix(g[:, :ns], experts[:, t * ns:(t + 1) * ns]) + shared_part)
+            own = experts[:, cols[t] * ns:(cols[t] + 1) * ns]
+            if ns and not torch.is_grad_enabled():      # scoring: the own experts added in place
+                for e in range(ns):
+                    shared_part.addcmul_(g[:, e:e + 1], own[:, e])
+                outs.append(shared_part)
+            else:
+                outs.append(shared_part if ns == 0 else mix(g[:, :ns], own) + shared_part)
         shared_out = None if shared_gate is None else mix(shared_gate, experts)
-        return outs, shared_out, gates, experts.index_select(1, self._shared_idx)
+        return outs, shared_out, gates, experts[:, n0:]
 
 
 class PLE(MultiTaskModel):
@@ -115,16 +145,21 @@ class PLE(MultiTaskModel):
         self.levels = nn.ModuleList(levels)
         self.towers = nn.ModuleList(Tower(expert_dims[-1], tower_dims, t.n_outputs, dropout) for t in self.tasks)
 
-    def _run(self, x: torch.Tensor | None, gate_level: int = -1, pre: dict | None = None):
-        """``pre``: the first level's input-layer outputs instead of ``x`` (`forward_from_first`)."""
+    def _run(self, x: torch.Tensor | None, gate_level: int = -1, pre: dict | None = None, need=None):
+        """``pre``: the first level's input-layer outputs instead of ``x`` (`forward_from_first`).
+        ``need``: the task indices whose outputs are wanted (None: all). A task's output of level i
+        feeds only its own experts and gate in level i + 1, and every expert of a level with a shared
+        gate is mixed by it: the last two levels compute only what ``need`` reads."""
         task_in, shared_in = None, x
         gates, shared_stack = [], None
         want = gate_level % len(self.levels)
+        n = len(self.levels)
         for i, level in enumerate(self.levels):
+            level_need = need if i >= n - 2 else None
             if i == 0 and pre is not None:
-                task_in, shared_in, g, shared_stack = level.forward_from_first(pre)
+                task_in, shared_in, g, shared_stack = level.forward_from_first(pre, level_need)
             else:
-                task_in, shared_in, g, shared_stack = level(task_in, shared_in)
+                task_in, shared_in, g, shared_stack = level(task_in, shared_in, level_need)
             if i == want:
                 gates = g
         return task_in, gates, shared_stack
@@ -133,7 +168,8 @@ class PLE(MultiTaskModel):
         return self.levels[0].input_layers()
 
     def forward_from_first(self, pre, tasks=None):
-        outs, _, _ = self._run(None, pre=pre)
+        need = None if tasks is None else {t for t, name in enumerate(self.task_names) if name in tasks}
+        outs, _, _ = self._run(None, pre=pre, need=need)
         return {name: tower(h) for name, tower, h in zip(self.task_names, self.towers, outs)
                 if tasks is None or name in tasks}
 

@@ -78,8 +78,9 @@ class InputSplit:
         return self.pair.pre(user, rows)
 
     def forward(self, x_row: torch.Tensor, rows: torch.Tensor | None = None,
-                chunk: int | None = None, user: dict | None = None) -> dict[str, torch.Tensor]:
-        """{task: logits} of the precomputed rows (all, or ``rows``) with the rest columns of ``x_row``.
+                chunk: int | None = None, user: dict | None = None, tasks=None) -> dict[str, torch.Tensor]:
+        """{task: logits} of the precomputed rows (all, or ``rows``) with the rest columns of ``x_row``;
+        ``tasks``: only these tasks' (`MultiTaskModel.forward_from_first`; None = every task).
 
         ``chunk``: run the network on blocks of that many rows and concatenate (the same
         numbers; the intermediates of a block stay in the CPU cache, so the memory-bound
@@ -99,11 +100,11 @@ class InputSplit:
                                      "features (user=)")
                 pre = self.pair.add_to(pre, user, slice(a, a + step) if rows is None else rows[a:a + step],
                                        in_place=user_pre is not None)
-            parts.append(model.forward_from_first(model.split_pre(pre, layout)))
+            parts.append(model.forward_from_first(model.split_pre(pre, layout), tasks=tasks))
         if len(parts) == 1:
             out = parts[0]
         elif not parts:                     # no rows: one empty pass gives the right shapes
-            out = model.forward_from_first(model.split_pre(pre_fixed, layout))
+            out = model.forward_from_first(model.split_pre(pre_fixed, layout), tasks=tasks)
         else:
             out = {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
         return out if self.pair_terms is None else self.pair_terms.add(out, x_row, rows)

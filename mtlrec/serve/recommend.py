@@ -11,7 +11,9 @@ parameters and the run's item tables); a request embeds one user row (user field
 defaults), adds its share to the cached item part and runs the rest of the network
 (``model.forward_from_first``). Same numbers as the full forward up to float rounding
 (~1e-6); ``fast=False`` forces the full forward. What-if and explanation code that edits item
-features builds its own features and runs the model itself, never this cache.
+features builds its own features and runs the model itself, never this cache. `recommend` scores in
+two stages: the fused score's tasks over the catalogue, then the other tasks (multilabel) for the top
+K only; equal scores are listed in item order (`top_rows`) on either path.
 
 Fused score: ``score = sum_t a_t * s_t`` over the binary and regression tasks, where
 ``s_t`` is the probability (binary; a chained task's in the entire space, e.g. p(interact ∧ like)
@@ -144,7 +146,7 @@ def user_index(run, user_id) -> int:
 
 
 def score_items(run, user_index: int, item_indices=None, fast: bool = True,
-                history: dict | None = None) -> dict[str, np.ndarray]:
+                history: dict | None = None, tasks=None) -> dict[str, np.ndarray]:
     """Per-task predictions for one user against all items (or ``item_indices``), one pass.
 
     Binary/multilabel: probabilities -- a chained binary task's in the entire space, e.g.
@@ -154,20 +156,24 @@ def score_items(run, user_index: int, item_indices=None, fast: bool = True,
     ``fast=False`` always runs the full forward over `DeviceData.candidates` (the same numbers
     up to float rounding, ~1e-6). ``history``: the behaviour history features to use instead of
     the user's own (``{"history": [1, N], "history:value": [1, N]}``, `mtlrec.serve.history`: a
-    hypothetical edit, a per-request input -- nothing cached or stored changes)."""
+    hypothetical edit, a per-request input -- nothing cached or stored changes). ``tasks``: only
+    these task names (None: every task); the fast path then runs only the part of the network they
+    need (``model.forward_from_first(tasks=)``: e.g. no multilabel tower), the same numbers."""
     import torch
 
-    from mtlrec.chain import scored
+    from mtlrec.chain import scored, with_ancestors
     data = run.device_data()
     model = run.model
+    names = [t.name for t in run.tasks] if tasks is None else [n for n in tasks]
     if any(m.training for m in model.modules()):     # model.eval() itself walks and sets every module
         model.eval()
     with torch.inference_mode():
-        out = _fast_forward(run, data, model, int(user_index), item_indices, history) if fast else None
+        out = _fast_forward(run, data, model, int(user_index), item_indices, history,
+                            None if tasks is None else with_ancestors(names, run.tasks)) if fast else None
         if out is None:
             feats = _with_history(data.candidates(int(user_index), item_indices), history)
             out = model(feats)
-        return {n: p.float().cpu().numpy() for n, p in scored(run.tasks, out, [t.name for t in run.tasks]).items()}
+        return {n: p.float().cpu().numpy() for n, p in scored(run.tasks, out, names).items()}
 
 
 # ---- the fast path (the item-side cache: mtlrec.serve.catalogue) --------------------------------
@@ -196,7 +202,7 @@ def _with_history(feats: dict, history: dict | None) -> dict:
     return feats
 
 
-def _fast_forward(run, data, model, user_index: int, item_indices, history: dict | None = None):
+def _fast_forward(run, data, model, user_index: int, item_indices, history: dict | None = None, tasks=None):
     """{task: logits} through the item-side cache, or None when it does not apply (then the
     caller runs the full forward). Only for the run's own item features, in eval mode."""
     import torch
@@ -214,7 +220,7 @@ def _fast_forward(run, data, model, user_index: int, item_indices, history: dict
     x_row = model.embed(user)                   # the user's and context columns
     # several threads: larger blocks (fewer parallel regions, each thread a block's worth of rows)
     chunk = CPU_CHUNK_ROWS * torch.get_num_threads() if split.pre_fixed.device.type == "cpu" else None
-    return split.forward(x_row, rows, chunk=chunk, user=user)
+    return split.forward(x_row, rows, chunk=chunk, user=user, tasks=tasks)
 
 
 def item_index(run, item_id) -> int:
@@ -326,12 +332,41 @@ def recommend(run, user_id, k: int = 10, weights: dict | None = None, exclude_se
     interactions (`item_support`); ``tasks`` holds the probability (binary),
     the predicted value (regression) or the ``top_classes`` most likely classes with their
     probabilities (multilabel); the item columns are the title and the columns with a role
-    (`item_columns`), never ignored ones. ``fast=False`` scores through the full forward
-    (`score_items`)."""
+    (`item_columns`), never ignored ones. Equal scores: the lower item index first (`top_rows`).
+
+    Two stages (``fast``): the tasks of the fused score (and their chains) over the whole catalogue
+    through the item-side cache, then the other tasks (multilabel, distribution) for the top ``k``
+    items only -- the same list and numbers as scoring every task over the catalogue.
+    ``fast=False`` scores every task through the full forward (`score_items`)."""
     u = _request(run, user_id, k)
-    preds = score_items(run, u, fast=fast)
-    return recommend_from_scores(run, user_id, preds, k, weights, exclude_seen, item_info=item_info,
-                                 top_classes=top_classes)
+    if not fast:
+        return recommend_from_scores(run, user_id, score_items(run, u, fast=False), k, weights, exclude_seen,
+                                     item_info=item_info, top_classes=top_classes)
+    fused = [t.name for t in fusable_tasks(run)]
+    preds = score_items(run, u, tasks=fused)
+    score = fuse(run, preds, weights)
+    top = top_rows(score, k, run.dataset.interacted_items(u) if exclude_seen else None)
+    rows = {n: p[top] for n, p in preds.items()}
+    rest = [t.name for t in run.tasks if t.name not in rows]
+    if rest and len(top):
+        rows.update(score_items(run, u, item_indices=top, tasks=rest))
+    return _records(run, top, score[top], rows, item_info, top_classes)
+
+
+def top_rows(score: np.ndarray, k: int, seen=None) -> np.ndarray:
+    """Item indices of the ``k`` highest finite scores, best first, leaving out ``seen``; equal scores
+    in item-index order (lower first), so a list does not depend on how the top was searched."""
+    if seen is not None and len(seen):
+        score = score.copy()
+        score[seen] = -np.inf
+    kk = min(int(k), int(np.isfinite(score).sum()))
+    if kk <= 0:
+        return np.zeros(0, dtype=np.int64)
+    part = np.argpartition(-score, kk - 1)[:kk]
+    kth = score[part].min()
+    above = np.flatnonzero(score > kth)
+    top = np.concatenate([above, np.flatnonzero(score == kth)[:kk - len(above)]])
+    return top[np.lexsort((top, -score[top]))]
 
 
 def recommend_from_scores(run, user_id, preds: dict, k: int = 10, weights: dict | None = None,
@@ -340,19 +375,15 @@ def recommend_from_scores(run, user_id, preds: dict, k: int = 10, weights: dict 
     user_index)`` over the whole catalogue): fuse with ``weights``, leave out the items the user has
     seen, take the top ``k``. Pure (no model call): a new set of weights re-ranks the same scores."""
     u = _request(run, user_id, k)
-    ds = run.dataset
     score = fuse(run, preds, weights)
-    if exclude_seen:
-        seen = ds.interacted_items(u)
-        if len(seen):
-            score = score.copy()
-            score[seen] = -np.inf
-    n_ok = int(np.isfinite(score).sum())
-    kk = min(int(k), n_ok)
-    if kk <= 0:
-        return []
-    top = np.argpartition(-score, kk - 1)[:kk]
-    top = top[np.argsort(-score[top], kind="stable")]
+    top = top_rows(score, k, run.dataset.interacted_items(u) if exclude_seen else None)
+    return _records(run, top, score[top], {n: p[top] for n, p in preds.items()}, item_info, top_classes)
+
+
+def _records(run, top: np.ndarray, scores: np.ndarray, rows: dict, item_info: bool, top_classes) -> list[dict]:
+    """The result dicts of the items ``top`` with their fused ``scores`` and per-task predictions
+    ``rows`` ({task: values of the ``top`` items, in that order})."""
+    ds = run.dataset
     info_rows = None
     if item_info and ds.item_info is not None and len(ds.item_info) == len(ds.item_ids):
         cols = _item_info_arrays(run, ds)
@@ -360,8 +391,8 @@ def recommend_from_scores(run, user_id, preds: dict, k: int = 10, weights: dict 
     support = item_support(run)
     out = []
     for j, i in enumerate(top):
-        rec = {"item": str(ds.item_ids[i]), "score": float(score[i]), "support": int(support[i]),
-               "tasks": task_values(run, preds, i, top_classes)}
+        rec = {"item": str(ds.item_ids[i]), "score": float(scores[j]), "support": int(support[i]),
+               "tasks": task_values(run, rows, j, top_classes)}
         if info_rows is not None:
             for c, v in info_rows[j].items():
                 if c not in rec:
