@@ -195,8 +195,7 @@ def test_recommend_users_gives_each_users_own_list(run, tmp_path, capsys):
         mine = recs.iloc[at:at + len(ref)]
         at += len(ref)
         assert mine["user"].tolist() == [u] * len(ref) and mine["rank"].tolist() == list(range(1, len(ref) + 1))
-        assert mine["item"].tolist() == [r["item"] for r in ref]
-        np.testing.assert_allclose(mine["score"], [r["score"] for r in ref], atol=1e-5)
+        _same_ranking(mine[["item", "score"]].to_dict("records"), ref)
         assert mine["user_known"].tolist() == [u != "nobody"] * len(ref)
     assert at == len(recs) == doc["rows"] > 50
 
@@ -210,8 +209,19 @@ def test_recommend_users_in_small_tiles_equals_recommend(run):
                                block_users=3, rows_per_pass=10))
     for u, (uid, known, items) in zip(users, got):
         ref = recommend(run, u, k=40, weights={"click": 1, "rating": 2}, exclude_seen=False)
-        assert uid == u and known and [i["item"] for i in items] == [r["item"] for r in ref]
-        assert [round(i["score"], 5) for i in items] == [round(r["score"], 5) for r in ref]
+        assert uid == u and known
+        _same_ranking(items, ref)
+
+
+def _same_ranking(items, ref, tol=1e-5):
+    """The same list up to float noise: equal scores rank by rank, and an item may only trade places with
+    one of (nearly) the same score (two ways of computing can break a near-tie differently)."""
+    assert len(items) == len(ref)
+    assert all(abs(i["score"] - r["score"]) <= tol for i, r in zip(items, ref))
+    where = {r["item"]: r["score"] for r in ref}
+    last = ref[-1]["score"]
+    assert all(abs(where[i["item"]] - i["score"]) <= tol if i["item"] in where else abs(i["score"] - last) <= tol
+               for i in items)
 
 
 def test_recommend_users_needs_an_output_file(run, tmp_path, capsys):
@@ -239,7 +249,8 @@ def test_a_run_with_an_attention_history_scores_as_recommend(tmp_path):
         assert got["score"][j] == pytest.approx(pair_score(run, users[j], items[j])["score"], abs=1e-5)
     assert got["score"][2] == pytest.approx(float(whatif_scores(run, None)["score"][3]), abs=1e-5)
     (u, known, top), = recommend_users(run, ["u2"], 5)
-    assert known and [i["item"] for i in top] == [r["item"] for r in recommend(run, "u2", k=5)]
+    assert known
+    _same_ranking(top, recommend(run, "u2", k=5))
 
 
 def test_ids_written_as_floats_or_padded_still_match(cli_run, tmp_path, capsys):

@@ -29,7 +29,7 @@ import numpy as np
 
 from mtlrec.errors import DataError
 from mtlrec.serve.recommend import (class_names, fusable_tasks, fused_terms, fuse, item_columns, item_support,
-                                    plain, task_values)
+                                    plain, task_values, top_rows)
 
 CHUNK_ROWS = 100_000          # rows of the pairs file read, scored and written at a time
 FORWARD_ROWS = 8192           # pairs per forward pass (a pass's intermediates stay small)
@@ -454,15 +454,6 @@ def _catalogue_scores(run, users: np.ndarray, rows_per_pass: int | None) -> dict
     return out
 
 
-def _top(score: np.ndarray, k: int) -> np.ndarray:
-    """The ``k`` best items of one user's fused scores (-inf: left out), best first: `recommend`'s order."""
-    kk = min(int(k), int(np.isfinite(score).sum()))
-    if kk <= 0:
-        return np.zeros(0, np.int64)
-    top = np.argpartition(-score, kk - 1)[:kk]
-    return top[np.argsort(-score[top], kind="stable")]
-
-
 def _titles(run) -> tuple[str | None, np.ndarray | None]:
     """(title column, each item's title as an object array) -- None without one; cached on the run."""
     cache = getattr(run, "_cache", None)
@@ -525,7 +516,7 @@ def recommend_users(run, users, k: int = 10, *, weights: dict | None = None, exc
             if exclude_seen:
                 s[seen.items[seen.indptr[u]:seen.indptr[u + 1]]] = -np.inf
             user_preds = {n: p[r] for n, p in preds.items()}
-            yield users[a + j], True, _items(run, user_preds, s, _top(s, k), top_classes)
+            yield users[a + j], True, _items(run, user_preds, s, top_rows(s, k), top_classes)
 
 
 def _cold_list(run, k, weights, exclude_seen, top_classes) -> list[dict]:

@@ -93,7 +93,8 @@ def spare_main(conn, job_conn, stop_event, ready, parent_pid: int) -> None:
     except OSError:
         pass
     warnings.simplefilter("ignore")
-    from mtlrec.training.worker import child_main, torch_threads_for_training
+    from mtlrec.training.worker import child_main, lower_priority, torch_threads_for_training
+    lower_priority()                            # its imports must not slow the server's pages either
     for name in PRELOAD:
         try:
             importlib.import_module(name)

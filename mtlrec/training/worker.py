@@ -92,6 +92,24 @@ def start_process(ctx, **process_kw):
     return proc
 
 
+NICE_ENV = "MTLREC_WORKER_NICE"
+
+
+def lower_priority() -> int:
+    """Give the worker a lower CPU priority than the server (``MTLREC_WORKER_NICE``, default 10; 0 keeps
+    it): while a run trains, the server's page scripts win the cores when they need them, and training
+    takes what they leave. The new niceness (the current one when unchanged or not allowed)."""
+    try:
+        target = int(os.environ.get(NICE_ENV, "10"))
+    except ValueError:
+        target = 10
+    now = os.nice(0)
+    try:
+        return os.nice(target - now) if target > now else now      # idempotent: a spare calls it twice
+    except OSError:
+        return now
+
+
 def torch_threads_for_training() -> int:
     """Intra-op threads for the worker: all cores but one (left to the UI), at least one."""
     return max(1, (os.cpu_count() or 1) - 1)
@@ -228,6 +246,7 @@ def child_main(conn, stop_event, job: dict) -> None:
     from mtlrec.training.resume import ResumeRefused
 
     torch.set_num_threads(torch_threads_for_training())     # run_training applies train.threads after
+    lower_priority()
     cfg = job["config"] if isinstance(job["config"], RunConfig) else RunConfig.from_dict(job["config"])
     progress_cls = Progress
     crash_after = os.environ.get(CRASH_ENV)
