@@ -82,3 +82,24 @@ def rewrite_in_place(path, text: str) -> None:
     with open(path, "r+", encoding="utf-8") as fh:
         fh.write(text)
         fh.truncate()
+
+
+def json_ready(obj):
+    """``obj`` as JSON-ready values: numpy arrays / scalars as lists / numbers, tuples as lists,
+    non-finite floats as None, dict keys as strings, anything else as its text."""
+    import math
+
+    import numpy as np
+    if isinstance(obj, dict):
+        return {str(k): json_ready(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_ready(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return json_ready(obj.tolist())
+    if isinstance(obj, np.generic):
+        return json_ready(obj.item())
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if obj is None or isinstance(obj, (str, int, bool)):
+        return obj
+    return str(obj)

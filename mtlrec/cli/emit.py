@@ -4,27 +4,9 @@ infinities as null -- never an invalid ``NaN`` token), errors as a message on st
 from __future__ import annotations
 
 import json
-import math
 import sys
 
-import numpy as np
-
-
-def json_ready(obj):
-    """``obj`` with numpy arrays/scalars as lists/numbers, tuples as lists, non-finite floats as None."""
-    if isinstance(obj, dict):
-        return {str(k): json_ready(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [json_ready(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return json_ready(obj.tolist())
-    if isinstance(obj, np.generic):
-        return json_ready(obj.item())
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if obj is None or isinstance(obj, (str, int, bool)):
-        return obj
-    return str(obj)
+from mtlrec.diskio import json_ready  # noqa: F401 - the CLI's JSON, also imported from here
 
 
 def dumps(obj) -> str:

@@ -12,36 +12,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from pathlib import Path
 from typing import Callable
+
+from mtlrec.diskio import json_ready
 
 CACHE_DIR = "cache"
 FORMAT = 1          # bump when what a stored entry holds changes: older files are then ignored
 
 
-def plain(obj):
-    """``obj`` as JSON-ready values: numpy arrays / scalars as lists / numbers, tuples as lists,
-    non-finite floats as None, dict keys as strings."""
-    import numpy as np
-    if isinstance(obj, dict):
-        return {str(k): plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [plain(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return plain(obj.tolist())
-    if isinstance(obj, np.generic):
-        return plain(obj.item())
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if obj is None or isinstance(obj, (str, int, bool)):
-        return obj
-    return str(obj)
-
-
 def entry_path(run_dir, kind: str, version: str, params: dict) -> Path:
     """Where the entry of this run version and these parameters lives."""
-    key = json.dumps({"format": FORMAT, "version": version, "params": plain(params)}, sort_keys=True)
+    key = json.dumps({"format": FORMAT, "version": version, "params": json_ready(params)}, sort_keys=True)
     return Path(run_dir) / CACHE_DIR / f"{kind}-{hashlib.blake2b(key.encode(), digest_size=10).hexdigest()}.json"
 
 
@@ -62,7 +44,7 @@ def stored(run_dir, kind: str, params: dict, compute: Callable[[], dict], *, ver
     found = load_entry(path)
     if found is not None:
         return found
-    value = plain(compute())
+    value = json_ready(compute())
     try:
         path.parent.mkdir(exist_ok=True)
         write_text(path, json.dumps(value, allow_nan=False))
